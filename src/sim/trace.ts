@@ -1,0 +1,98 @@
+import type { TraceSink } from '../hw/trace-sink.ts';
+
+/** One materialised trace event (for output only; the ring stores columns). */
+export interface TraceEvent {
+  seq: number;
+  time: number;
+  cat: number;
+  kind: string;
+  args: [number, number, number, number];
+}
+
+/**
+ * The trace stream: a ring of typed columns (time, category, kind id, four numeric args) plus a
+ * separate ring of guest-error lines. Objects are only built by {@link Trace.events}.
+ */
+export class Trace implements TraceSink {
+  mask: number;
+  private readonly cap: number;
+  private readonly time: Float64Array;
+  private readonly cat: Uint16Array;
+  private readonly kindId: Uint16Array;
+  private readonly args: Float64Array;
+  private readonly kinds: string[] = [];
+  private readonly kindIds = new Map<string, number>();
+  private count = 0;
+  private readonly errors: string[] = [];
+  /** Time source; the simulation sets it to its clock. */
+  now: () => number = () => 0;
+  /** Called for each guest-error line (the qtest front end writes them to `-D`). */
+  onGuestError: ((msg: string) => void) | null = null;
+
+  constructor(mask = 0, capacity = 1 << 16) {
+    this.mask = mask;
+    this.cap = capacity;
+    this.time = new Float64Array(capacity);
+    this.cat = new Uint16Array(capacity);
+    this.kindId = new Uint16Array(capacity);
+    this.args = new Float64Array(capacity * 4);
+  }
+
+  emit(cat: number, kind: string, a0: number, a1: number, a2: number, a3: number): void {
+    let id = this.kindIds.get(kind);
+    if (id === undefined) {
+      id = this.kinds.length;
+      this.kinds.push(kind);
+      this.kindIds.set(kind, id);
+    }
+    const i = this.count % this.cap;
+    this.time[i] = this.now();
+    this.cat[i] = cat;
+    this.kindId[i] = id;
+    this.args[i * 4] = a0;
+    this.args[i * 4 + 1] = a1;
+    this.args[i * 4 + 2] = a2;
+    this.args[i * 4 + 3] = a3;
+    this.count++;
+  }
+
+  guestError(msg: string): void {
+    if (this.errors.length === 1024) this.errors.shift();
+    this.errors.push(msg);
+    this.onGuestError?.(msg);
+  }
+
+  /** Total events emitted (including those overwritten in the ring). */
+  get total(): number {
+    return this.count;
+  }
+
+  /** Guest-error lines kept (the last 1024). */
+  get guestErrors(): readonly string[] {
+    return this.errors;
+  }
+
+  /** The last `n` events still in the ring, oldest first. */
+  events(n = this.cap): TraceEvent[] {
+    const kept = Math.min(this.count, this.cap, n);
+    const out: TraceEvent[] = [];
+    for (let s = this.count - kept; s < this.count; s++) {
+      const i = s % this.cap;
+      out.push({
+        seq: s,
+        time: this.time[i]!,
+        cat: this.cat[i]!,
+        kind: this.kinds[this.kindId[i]!]!,
+        args: [this.args[i * 4]!, this.args[i * 4 + 1]!, this.args[i * 4 + 2]!, this.args[i * 4 + 3]!],
+      });
+    }
+    return out;
+  }
+
+  /** Human-readable lines of the last `n` events, for failure messages. */
+  format(n = 32): string {
+    return this.events(n)
+      .map((e) => `#${e.seq} t=${e.time} ${e.kind} ${e.args.map((a) => `0x${a.toString(16)}`).join(' ')}`)
+      .join('\n');
+  }
+}
