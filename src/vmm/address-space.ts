@@ -1,0 +1,579 @@
+/**
+ * QEMU's AddressSpace and FlatView: a memory-region tree rendered into sorted, non-overlapping
+ * ranges, dispatch of loads/stores over them, and memory listeners told which ranges appeared
+ * and disappeared (what the KVM memory listener turns into memslots).
+ */
+
+import { type AccessSize, type DmaSpace, type MmioDevice, NO_CPU, Word64 } from '../hw/mmio.ts';
+import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
+import {
+  type MemoryRegion,
+  type MemoryRegionObserver,
+  MR_ALIAS,
+  MR_IO,
+  MR_RAM,
+  MR_RAM_DEVICE,
+  memoryRegionTransactionBegin,
+  memoryRegionTransactionCommit,
+  UINT64_SPACE,
+} from './memory-region.ts';
+
+/** One flat range as listeners see it (QEMU `MemoryRegionSection`). */
+export interface MemoryRegionSection {
+  /** The terminal region (RAM, I/O or RAM device) that answers in this range. */
+  readonly mr: MemoryRegion;
+  readonly offsetWithinRegion: number;
+  readonly offsetWithinAddressSpace: number;
+  readonly size: number;
+}
+
+/**
+ * A memory listener (QEMU `MemoryListener`). On every topology change: `begin`, then
+ * `regionDel` for each range that went away, then `regionAdd` / `regionNop` for each range of
+ * the new view (in address order), then `commit`.
+ */
+export interface MemoryListener {
+  begin?(): void;
+  regionDel?(section: MemoryRegionSection): void;
+  regionAdd?(section: MemoryRegionSection): void;
+  regionNop?(section: MemoryRegionSection): void;
+  commit?(): void;
+}
+
+/** A rendered flat view: parallel typed columns, sorted by start, non-overlapping. */
+export class FlatView {
+  readonly count: number;
+  readonly starts: Float64Array;
+  /** Exclusive ends. */
+  readonly ends: Float64Array;
+  readonly offsets: Float64Array;
+  readonly regions: readonly MemoryRegion[];
+
+  constructor(ranges: readonly RenderRange[]) {
+    this.count = ranges.length;
+    this.starts = new Float64Array(ranges.length);
+    this.ends = new Float64Array(ranges.length);
+    this.offsets = new Float64Array(ranges.length);
+    const regions: MemoryRegion[] = [];
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      this.starts[i] = r.start;
+      this.ends[i] = r.end;
+      this.offsets[i] = r.offset;
+      regions.push(r.mr);
+    }
+    this.regions = regions;
+  }
+
+  /** Index of the range containing `addr`, or −1 (binary search). */
+  find(addr: number): number {
+    let lo = 0;
+    let hi = this.count - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.starts[mid]! <= addr) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    // hi = last range with start <= addr
+    return hi >= 0 && addr < this.ends[hi]! ? hi : -1;
+  }
+
+  /** Index of the first range ending after `addr` (it may start after `addr`), or `count`. */
+  findFrom(addr: number): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ends[mid]! <= addr) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  section(i: number): MemoryRegionSection {
+    return {
+      mr: this.regions[i]!,
+      offsetWithinRegion: this.offsets[i]!,
+      offsetWithinAddressSpace: this.starts[i]!,
+      size: this.ends[i]! - this.starts[i]!,
+    };
+  }
+
+  sections(): MemoryRegionSection[] {
+    const out: MemoryRegionSection[] = [];
+    for (let i = 0; i < this.count; i++) out.push(this.section(i));
+    return out;
+  }
+}
+
+/** A range while rendering. */
+export interface RenderRange {
+  start: number;
+  end: number;
+  mr: MemoryRegion;
+  offset: number;
+}
+
+/**
+ * Fill the parts of `[cs, ce)` not yet covered in `view` with `mr` (whose byte 0 sits at
+ * absolute `base`). Earlier-rendered ranges have precedence.
+ */
+function fillGaps(view: RenderRange[], mr: MemoryRegion, base: number, cs: number, ce: number): void {
+  // first range ending after cs
+  let lo = 0;
+  let hi = view.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (view[mid]!.end <= cs) lo = mid + 1;
+    else hi = mid;
+  }
+  let i = lo;
+  let cur = cs;
+  while (cur < ce) {
+    const r = view[i];
+    if (r !== undefined && r.start <= cur) {
+      if (r.end > cur) cur = r.end;
+      i++;
+      continue;
+    }
+    const next = r === undefined ? ce : Math.min(r.start, ce);
+    view.splice(i, 0, { start: cur, end: next, mr, offset: cur - base });
+    i++;
+    cur = next;
+  }
+}
+
+/**
+ * Render `mr`, mapped at `base + mr.addr`, clipped to `[cs, ce)`, into `view`: subregions in
+ * priority order first, then (for regions with content) the region itself into the gaps.
+ *
+ * @remarks Models softmmu/memory.c:render_memory_region().
+ */
+function renderMemoryRegion(
+  view: RenderRange[],
+  mr: MemoryRegion,
+  base: number,
+  cs: number,
+  ce: number,
+): void {
+  if (!mr.enabled) return;
+  const start = base + mr.addr;
+  const s = Math.max(start, cs);
+  const e = Math.min(start + mr.size, ce);
+  if (s >= e) return;
+  if (mr.kind === MR_ALIAS) {
+    const target = mr.alias!;
+    // target byte x appears at start - aliasOffset + x; the call adds target.addr back.
+    renderMemoryRegion(view, target, start - mr.aliasOffset - target.addr, s, e);
+    return;
+  }
+  for (const sub of mr.subregions) renderMemoryRegion(view, sub, start, s, e);
+  if (!mr.terminates) return;
+  fillGaps(view, mr, start, s, e);
+}
+
+/**
+ * Render a whole tree and merge adjacent ranges that continue the same region.
+ *
+ * @remarks Models softmmu/memory.c:generate_memory_topology() and flatview_simplify().
+ */
+export function generateMemoryTopology(root: MemoryRegion): FlatView {
+  const view: RenderRange[] = [];
+  renderMemoryRegion(view, root, 0, 0, UINT64_SPACE);
+  const merged: RenderRange[] = [];
+  for (const r of view) {
+    const last = merged[merged.length - 1];
+    if (
+      last !== undefined &&
+      last.mr === r.mr &&
+      last.end === r.start &&
+      last.offset + (last.end - last.start) === r.offset
+    ) {
+      last.end = r.end;
+    } else {
+      merged.push({ start: r.start, end: r.end, mr: r.mr, offset: r.offset });
+    }
+  }
+  return new FlatView(merged);
+}
+
+const hex = (n: number): string => n.toString(16).toUpperCase();
+const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
+
+/**
+ * An address space over a root region.
+ *
+ * @remarks Models softmmu/memory.c AddressSpace / physmem.c address_space_rw dispatch.
+ */
+export class AddressSpace implements DmaSpace, MemoryRegionObserver {
+  readonly name: string;
+  readonly root: MemoryRegion;
+  private readonly trace: TraceSink;
+  private view: FlatView;
+  private lastHit: number;
+  private readonly listeners: MemoryListener[];
+  private readonly tmp: Word64;
+  private readonly piece: Word64;
+  /** Number of flat-view rebuilds (each commit that touched this space counts once). */
+  rebuilds: number;
+  /** Accesses that hit no region (QEMU unassigned_mem_ops). */
+  unassignedAccesses: number;
+  /** Accesses the memory core rejected (`memory_region_access_valid` failed). */
+  invalidAccesses: number;
+
+  constructor(root: MemoryRegion, name: string, trace: TraceSink = NULL_TRACE) {
+    this.name = name;
+    this.root = root;
+    this.trace = trace;
+    this.view = generateMemoryTopology(root);
+    this.lastHit = -1;
+    this.listeners = [];
+    this.tmp = new Word64();
+    this.piece = new Word64();
+    this.rebuilds = 0;
+    this.unassignedAccesses = 0;
+    this.invalidAccesses = 0;
+    root.addObserver(this);
+  }
+
+  /** The current flat view. */
+  get flatView(): FlatView {
+    return this.view;
+  }
+
+  /** Open a (global) transaction: see {@link memoryRegionTransactionBegin}. */
+  begin(): void {
+    memoryRegionTransactionBegin();
+  }
+
+  /** Close it; the view is rebuilt once when the outermost transaction ends. */
+  commit(): void {
+    memoryRegionTransactionCommit();
+  }
+
+  /** Stop tracking the tree (the space must not be used afterwards). */
+  destroy(): void {
+    this.root.removeObserver(this);
+  }
+
+  /**
+   * Register a listener; it is told about every existing range at once (`regionAdd`).
+   *
+   * @remarks Models softmmu/memory.c:memory_listener_register() / listener_add_address_space().
+   */
+  addListener(l: MemoryListener): void {
+    this.listeners.push(l);
+    l.begin?.();
+    for (let i = 0; i < this.view.count; i++) l.regionAdd?.(this.view.section(i));
+    l.commit?.();
+  }
+
+  /**
+   * Unregister a listener; it is told every range goes away (`regionDel`).
+   *
+   * @remarks Models softmmu/memory.c:memory_listener_unregister() / listener_del_address_space().
+   */
+  removeListener(l: MemoryListener): void {
+    const i = this.listeners.indexOf(l);
+    if (i < 0) return;
+    this.listeners.splice(i, 1);
+    l.begin?.();
+    for (let j = 0; j < this.view.count; j++) l.regionDel?.(this.view.section(j));
+    l.commit?.();
+  }
+
+  /**
+   * Rebuild the view and tell listeners the difference.
+   *
+   * @remarks Models softmmu/memory.c:address_space_set_flatview() /
+   * address_space_update_topology_pass() (deletions first, then additions and no-ops).
+   */
+  regionChanged(): void {
+    const old = this.view;
+    const next = generateMemoryTopology(this.root);
+    this.view = next;
+    this.lastHit = -1;
+    this.rebuilds++;
+    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'as.rebuild', next.count, old.count, 0, 0);
+    if (this.listeners.length === 0) return;
+    for (const l of this.listeners) l.begin?.();
+    this.updateTopologyPass(old, next, false);
+    this.updateTopologyPass(old, next, true);
+    for (const l of this.listeners) l.commit?.();
+  }
+
+  private updateTopologyPass(old: FlatView, next: FlatView, adding: boolean): void {
+    let io = 0;
+    let inew = 0;
+    while (io < old.count || inew < next.count) {
+      const haveOld = io < old.count;
+      const haveNew = inew < next.count;
+      const equal =
+        haveOld &&
+        haveNew &&
+        old.starts[io] === next.starts[inew] &&
+        old.ends[io] === next.ends[inew] &&
+        old.regions[io] === next.regions[inew] &&
+        old.offsets[io] === next.offsets[inew];
+      if (
+        haveOld &&
+        (!haveNew || old.starts[io]! < next.starts[inew]! || (old.starts[io] === next.starts[inew] && !equal))
+      ) {
+        if (!adding) {
+          const s = old.section(io);
+          for (const l of this.listeners) l.regionDel?.(s);
+        }
+        io++;
+      } else if (equal) {
+        if (adding) {
+          const s = next.section(inew);
+          for (const l of this.listeners) l.regionNop?.(s);
+        }
+        io++;
+        inew++;
+      } else {
+        if (adding) {
+          const s = next.section(inew);
+          for (const l of this.listeners) l.regionAdd?.(s);
+        }
+        inew++;
+      }
+    }
+  }
+
+  /** The section containing `addr` (QEMU `memory_region_find` on the flat view), or null. */
+  translate(addr: number): MemoryRegionSection | null {
+    const i = this.view.find(addr);
+    return i < 0 ? null : this.view.section(i);
+  }
+
+  /** Big-endian load of `size` bytes at `addr` on behalf of vCPU `cpu` (or {@link NO_CPU}). */
+  load(addr: number, size: AccessSize, cpu: number, out: Word64): void {
+    const v = this.view;
+    let i = this.lastHit;
+    if (i < 0 || addr < v.starts[i]! || addr + size > v.ends[i]!) {
+      i = v.find(addr);
+      if (i < 0 || addr + size > v.ends[i]!) {
+        this.loadSlow(addr, size, cpu, out);
+        return;
+      }
+      this.lastHit = i;
+    }
+    const mr = v.regions[i]!;
+    const off = v.offsets[i]! + (addr - v.starts[i]!);
+    if (mr.kind === MR_RAM) {
+      mr.ramLoad(off, size, out);
+      return;
+    }
+    if (!this.accessValid(mr, off, size)) {
+      out.hi = 0;
+      out.lo = 0;
+      return;
+    }
+    (mr.ops as MmioDevice).load(off, size, cpu, out);
+  }
+
+  /** Big-endian store of the low `size` bytes of `hi`:`lo` at `addr` on behalf of `cpu`. */
+  store(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): void {
+    const v = this.view;
+    let i = this.lastHit;
+    if (i < 0 || addr < v.starts[i]! || addr + size > v.ends[i]!) {
+      i = v.find(addr);
+      if (i < 0 || addr + size > v.ends[i]!) {
+        this.storeSlow(addr, size, hi, lo, cpu);
+        return;
+      }
+      this.lastHit = i;
+    }
+    const mr = v.regions[i]!;
+    const off = v.offsets[i]! + (addr - v.starts[i]!);
+    if (mr.kind === MR_RAM) {
+      mr.ramStore(off, size, hi, lo);
+      return;
+    }
+    if (!this.accessValid(mr, off, size)) return;
+    (mr.ops as MmioDevice).store(off, size, hi, lo, cpu);
+  }
+
+  // --- DmaSpace ----------------------------------------------------------------------------
+
+  /** `address_space_ldl_be` (no vCPU). Unassigned reads 0. */
+  loadBe32(addr: number): number {
+    this.load(addr, 4, NO_CPU, this.tmp);
+    return this.tmp.lo;
+  }
+
+  /**
+   * `address_space_stl_be` (no vCPU). Returns false on a MEMTX error: nothing answers at `addr`
+   * or the region rejected the access.
+   */
+  storeBe32(addr: number, value: number): boolean {
+    const i = this.view.find(addr);
+    if (i < 0 || addr + 4 > this.view.ends[i]!) {
+      this.store(addr, 4, 0, value >>> 0, NO_CPU);
+      return false;
+    }
+    const mr = this.view.regions[i]!;
+    const off = this.view.offsets[i]! + (addr - this.view.starts[i]!);
+    if (mr.kind === MR_RAM) {
+      mr.ramStore(off, 4, 0, value >>> 0);
+      return true;
+    }
+    if (!this.accessValid(mr, off, 4)) return false;
+    (mr.ops as MmioDevice).store(off, 4, 0, value >>> 0, NO_CPU);
+    return true;
+  }
+
+  /** True when every byte of `[addr, addr+len)` is VMM RAM. */
+  isRam(addr: number, len: number): boolean {
+    const v = this.view;
+    let a = addr;
+    const end = addr + len;
+    while (a < end) {
+      const i = v.find(a);
+      if (i < 0 || v.regions[i]!.kind !== MR_RAM) return false;
+      a = v.ends[i]!;
+    }
+    return true;
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  /**
+   * @remarks Models softmmu/memory.c:memory_region_access_valid() (only I/O regions have ops
+   * with limits; RAM devices accept any access like QEMU's ram_device_mem_ops).
+   */
+  private accessValid(mr: MemoryRegion, off: number, size: AccessSize): boolean {
+    if (mr.kind !== MR_IO) return true;
+    const valid = mr.valid;
+    if (!valid.unaligned && off % size !== 0) {
+      this.invalidAccesses++;
+      this.trace.guestError(
+        `Invalid access at addr 0x${hex(off)}, size ${size}, region '${mr.name}', reason: unaligned`,
+      );
+      return false;
+    }
+    if (size > valid.max || size < valid.min) {
+      this.invalidAccesses++;
+      this.trace.guestError(
+        `Invalid access at addr 0x${hex(off)}, size ${size}, region '${mr.name}', reason: invalid size (min:${valid.min} max:${valid.max})`,
+      );
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Accesses that straddle ranges or hit no range: split at range boundaries into naturally
+   * aligned pieces, unassigned pieces read 0 and drop writes.
+   *
+   * @remarks Models physmem.c:flatview_read_continue() / memory_access_size() and
+   * softmmu/memory.c unassigned_mem_ops.
+   */
+  private loadSlow(addr: number, size: AccessSize, cpu: number, out: Word64): void {
+    if (this.unassignedWhole(addr, size)) {
+      this.unassignedAccesses++;
+      this.trace.guestError(`Unassigned mem read ${hex16(addr)}`);
+      out.hi = 0;
+      out.lo = 0;
+      return;
+    }
+    let hi = 0;
+    let lo = 0;
+    const piece = this.piece;
+    let p = addr;
+    const end = addr + size;
+    while (p < end) {
+      const l = this.pieceSize(p, end);
+      const i = this.view.find(p);
+      if (i < 0) {
+        piece.hi = 0;
+        piece.lo = 0;
+        this.unassignedAccesses++;
+        this.trace.guestError(`Unassigned mem read ${hex16(p)}`);
+      } else {
+        this.load(p, l, cpu, piece);
+      }
+      for (let k = l - 1; k >= 0; k--) {
+        const b = k >= 4 ? (piece.hi >>> ((k - 4) * 8)) & 0xff : (piece.lo >>> (k * 8)) & 0xff;
+        hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+        lo = ((lo << 8) | b) >>> 0;
+      }
+      p += l;
+    }
+    out.hi = size === 8 ? hi : 0;
+    out.lo = lo;
+  }
+
+  private storeSlow(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): void {
+    if (this.unassignedWhole(addr, size)) {
+      this.unassignedAccesses++;
+      const v = size === 8 ? (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0) : BigInt(lo >>> 0);
+      this.trace.guestError(`Unassigned mem write ${hex16(addr)} = 0x${v.toString(16)}`);
+      return;
+    }
+    let p = addr;
+    const end = addr + size;
+    while (p < end) {
+      const l = this.pieceSize(p, end);
+      // bytes [p - addr, p - addr + l) of the big-endian value
+      let phi = 0;
+      let plo = 0;
+      for (let k = 0; k < l; k++) {
+        const shift = (size - 1 - (p - addr) - k) * 8;
+        const b = shift >= 32 ? (hi >>> (shift - 32)) & 0xff : (lo >>> shift) & 0xff;
+        phi = ((phi << 8) | (plo >>> 24)) >>> 0;
+        plo = ((plo << 8) | b) >>> 0;
+      }
+      if (this.view.find(p) < 0) {
+        this.unassignedAccesses++;
+        const pv = (BigInt(phi) << 32n) | BigInt(plo);
+        this.trace.guestError(`Unassigned mem write ${hex16(p)} = 0x${pv.toString(16)}`);
+      } else {
+        this.store(p, l, l === 8 ? phi : 0, plo, cpu);
+      }
+      p += l;
+    }
+  }
+
+  private unassignedWhole(addr: number, size: number): boolean {
+    const j = this.view.findFrom(addr);
+    return j >= this.view.count || this.view.starts[j]! >= addr + size;
+  }
+
+  /** Largest naturally aligned power-of-two piece at `p` that stays inside one range. */
+  private pieceSize(p: number, end: number): AccessSize {
+    const v = this.view;
+    const i = v.find(p);
+    let lim: number;
+    if (i >= 0) lim = Math.min(end, v.ends[i]!);
+    else {
+      const j = v.findFrom(p);
+      lim = j < v.count ? Math.min(end, v.starts[j]!) : end;
+    }
+    const l = lim - p;
+    let s = 8;
+    while (s > l || p % s !== 0) s >>= 1;
+    return s as AccessSize;
+  }
+
+  /** `info mtree -f`-style listing of the flat view. */
+  formatFlatView(): string {
+    const v = this.view;
+    const lines = [
+      'FlatView #0',
+      ` AS "${this.name}", root: ${this.root.name}`,
+      ` Root memory region: ${this.root.name}`,
+    ];
+    for (let i = 0; i < v.count; i++) {
+      const mr = v.regions[i]!;
+      const kind =
+        mr.kind === MR_RAM ? 'ram' : mr.kind === MR_RAM_DEVICE ? 'ramd' : mr.kind === MR_IO ? 'i/o' : '?';
+      const off = v.offsets[i]! !== 0 ? ` @${hex16(v.offsets[i]!)}` : '';
+      lines.push(
+        `  ${hex16(v.starts[i]!)}-${hex16(v.ends[i]! - 1)} (prio ${mr.priority}, ${kind}): ${mr.name}${off}`,
+      );
+    }
+    return lines.join('\n');
+  }
+}
