@@ -1,0 +1,353 @@
+/**
+ * XIVE router: event → EAS → END (enqueue, ESn, presenter, backlog, escalation).
+ *
+ * The tables live in the machine (sPAPR keeps them in QEMU memory, PowerNV in guest RAM); the
+ * router reaches them through {@link XiveRouterBackend}, as QEMU's `XiveRouterClass` hooks.
+ */
+
+import { getField32, setField32 } from '../bits.ts';
+import type { DmaSpace } from '../mmio.ts';
+import { TRACE_ROUTER, type TraceSink } from '../trace-sink.ts';
+import { XIVE_ESB_FORWARD, xiveEsbTrigger } from './esb.ts';
+import {
+  EAS_END_BLOCK_HI,
+  EAS_END_DATA_LO,
+  EAS_END_INDEX_HI,
+  EAS_MASKED_LO,
+  EAS_VALID_HI,
+  END_W0_BACKLOG,
+  END_W0_ENQUEUE,
+  END_W0_ESCALATE_CTL,
+  END_W0_QSIZE,
+  END_W0_SILENT_ESCALATE,
+  END_W0_UCOND_NOTIFY,
+  END_W0_UNCOND_ESCALATE,
+  END_W0_VALID,
+  END_W1_ESe,
+  END_W1_ESn,
+  END_W1_GENERATION,
+  END_W1_PAGE_OFF,
+  END_W2_EQ_ADDR_HI,
+  END_W4_ESC_END_BLOCK,
+  END_W4_ESC_END_INDEX,
+  END_W5_ESC_END_DATA,
+  END_W6_FORMAT_BIT,
+  END_W6_NVT_BLOCK,
+  END_W6_NVT_INDEX,
+  END_W7_F0_IGNORE,
+  END_W7_F0_PRIORITY,
+  END_W7_F1_LOG_SERVER_ID,
+  NVT_W0_VALID,
+  NVT_W4_IPB,
+  xiveEasBlock,
+  xiveEasIndex,
+  xivePriorityToIpb,
+} from './regs.ts';
+import type { XiveTctx } from './tctx.ts';
+
+/** Where a presenter match landed: the thread context and its ring. Reused, never allocated per event. */
+export class XiveTctxMatch {
+  tctx: XiveTctx | null = null;
+  ring = -1;
+}
+
+/** The machine side of the router: QEMU `XiveRouterClass` table accessors + `XiveFabric`. */
+export interface XiveRouterBackend {
+  getEas(blk: number, idx: number, eas: Uint32Array /* [hi, lo] */): boolean;
+  getEnd(blk: number, idx: number, end: Uint32Array /* 8 words */): boolean;
+  /** `word`: the word number written back, or -1 for all. */
+  writeEnd(blk: number, idx: number, end: Uint32Array, word: number): void;
+  getNvt(blk: number, idx: number, nvt: Uint32Array /* 16 words */): boolean;
+  writeNvt(blk: number, idx: number, nvt: Uint32Array, word: number): void;
+  /**
+   * XiveFabric `match_nvt`: scan thread contexts; the match goes to `out`. Returns the number of
+   * matches (more than 1 = duplicate CAM: the notification fails).
+   */
+  matchNvt(
+    format: number,
+    nvtBlk: number,
+    nvtIdx: number,
+    ignore: boolean,
+    priority: number,
+    logicServ: number,
+    out: XiveTctxMatch,
+  ): number;
+}
+
+/** Router counters: counts of each path running. */
+export interface XiveRouterStats {
+  /** LISN with no EAS (lookup failed). */
+  unknownLisn: number;
+  /** EAS not valid. */
+  easInvalid: number;
+  /** EAS masked: dropped after the source's PQ update. */
+  easMasked: number;
+  /** END lookup failed or END invalid. */
+  endInvalid: number;
+  /** EQ words written. */
+  enqueued: number;
+  /** END priority 0xFF (masked END). */
+  endMasked: number;
+  /** ESn found P set (or off) and did not notify. */
+  endCoalesced: number;
+  /** A thread context received the priority (IPB update). */
+  presented: number;
+  /** No thread context matched. */
+  notDispatched: number;
+  /** Priorities recorded in an NVT backlog. */
+  backlogged: number;
+  /** Escalations forwarded (re-entry with the ESC EAS). */
+  escalations: number;
+}
+
+/** Escalation chains deeper than this are a configuration loop (the hardware would hang). */
+const MAX_DEPTH = 8;
+
+const hex = (n: number): string => n.toString(16);
+
+/**
+ * The XIVE router.
+ *
+ * @remarks Models hw/intc/xive.c (XiveRouter) as in QEMU 7.2, gen1.
+ */
+export class XiveRouter {
+  readonly stats: XiveRouterStats;
+  private readonly backend: XiveRouterBackend;
+  private readonly dma: DmaSpace;
+  private readonly trace: TraceSink;
+  private readonly eas: Uint32Array;
+  /** One END / NVT buffer per nesting depth, so re-entry (escalation, callbacks) is safe. */
+  private readonly ends: Uint32Array[];
+  private readonly nvts: Uint32Array[];
+  private readonly match: XiveTctxMatch[];
+  private depth: number;
+
+  constructor(backend: XiveRouterBackend, dma: DmaSpace, trace: TraceSink) {
+    this.backend = backend;
+    this.dma = dma;
+    this.trace = trace;
+    this.stats = {
+      unknownLisn: 0,
+      easInvalid: 0,
+      easMasked: 0,
+      endInvalid: 0,
+      enqueued: 0,
+      endMasked: 0,
+      endCoalesced: 0,
+      presented: 0,
+      notDispatched: 0,
+      backlogged: 0,
+      escalations: 0,
+    };
+    this.eas = new Uint32Array(2);
+    this.ends = [];
+    this.nvts = [];
+    this.match = [];
+    for (let i = 0; i < MAX_DEPTH; i++) {
+      this.ends.push(new Uint32Array(8));
+      this.nvts.push(new Uint32Array(16));
+      this.match.push(new XiveTctxMatch());
+    }
+    this.depth = 0;
+  }
+
+  /**
+   * An event for `lisn` (= blk << 28 | idx). `pqChecked` is false only when the source left the
+   * PQ check to the router (PQ_DISABLE); the backend has no PQ accessors, so such events are
+   * routed as if the check forwarded (sPAPR never uses PQ_DISABLE).
+   *
+   * @remarks Models hw/intc/xive.c:xive_router_notify().
+   */
+  notify(lisn: number, _pqChecked: boolean): void {
+    const blk = xiveEasBlock(lisn);
+    const idx = xiveEasIndex(lisn);
+    const eas = this.eas;
+    if (!this.backend.getEas(blk, idx, eas)) {
+      this.stats.unknownLisn++;
+      this.trace.guestError(`XIVE: Unknown LISN ${hex(lisn)}`);
+      return;
+    }
+    if ((eas[0]! & EAS_VALID_HI) === 0) {
+      this.stats.easInvalid++;
+      this.trace.guestError(`XIVE: Invalid LISN ${hex(lisn)}`);
+      return;
+    }
+    if (eas[1]! & EAS_MASKED_LO) {
+      // Notification completed: a masked EAS drops the event silently.
+      this.stats.easMasked++;
+      if (this.trace.mask & TRACE_ROUTER) this.trace.emit(TRACE_ROUTER, 'router.masked', lisn, 0, 0, 0);
+      return;
+    }
+    this.endNotify(
+      getField32(EAS_END_BLOCK_HI, eas[0]!),
+      getField32(EAS_END_INDEX_HI, eas[0]!),
+      eas[1]! & EAS_END_DATA_LO,
+    );
+  }
+
+  /**
+   * Write one event into the END's queue and advance the index (generation flips on wrap).
+   * Updates `end[1]` in place; the caller writes word 1 back.
+   *
+   * @remarks Models hw/intc/xive.c:xive_end_enqueue().
+   */
+  private endEnqueue(blk: number, idx: number, end: Uint32Array, data: number): void {
+    const w1 = end[1]!;
+    const qsize = getField32(END_W0_QSIZE, end[0]!);
+    const qbase = (end[2]! & END_W2_EQ_ADDR_HI) * 2 ** 32 + end[3]!;
+    const qindex = w1 & END_W1_PAGE_OFF;
+    const qgen = (w1 & END_W1_GENERATION) !== 0 ? 1 : 0;
+    const qentries = 2 ** (qsize + 10);
+    const qaddr = qbase + qindex * 4;
+    const qdata = ((qgen << 31) | (data & 0x7fff_ffff)) >>> 0;
+    if (!this.dma.storeBe32(qaddr, qdata)) {
+      this.trace.guestError(`XIVE: failed to write END data @0x${hex(qaddr)}`);
+      return;
+    }
+    this.stats.enqueued++;
+    if (this.trace.mask & TRACE_ROUTER)
+      this.trace.emit(TRACE_ROUTER, 'router.enqueue', blk, idx, qindex, qdata);
+    let nindex = qindex + 1;
+    let ngen = qgen;
+    if (nindex >= qentries) {
+      nindex = 0;
+      ngen ^= 1;
+    }
+    end[1] = setField32(END_W1_PAGE_OFF, setField32(END_W1_GENERATION, w1, ngen), nindex);
+  }
+
+  /**
+   * END trigger: enqueue, ESn, presenter, backlog, escalation.
+   *
+   * @remarks Models hw/intc/xive.c:xive_router_end_notify().
+   */
+  private endNotify(endBlk: number, endIdx: number, data: number): void {
+    if (this.depth >= MAX_DEPTH) {
+      this.trace.guestError(`XIVE: END ${hex(endBlk)}/${hex(endIdx)} escalation loop`);
+      return;
+    }
+    const end = this.ends[this.depth]!;
+    const nvt = this.nvts[this.depth]!;
+    const match = this.match[this.depth]!;
+    this.depth++;
+    try {
+      if (!this.backend.getEnd(endBlk, endIdx, end)) {
+        this.stats.endInvalid++;
+        this.trace.guestError(`XIVE: No END ${hex(endBlk)}/${hex(endIdx)}`);
+        return;
+      }
+      const w0 = end[0]!;
+      if ((w0 & END_W0_VALID) === 0) {
+        this.stats.endInvalid++;
+        this.trace.guestError(`XIVE: END ${hex(endBlk)}/${hex(endIdx)} is invalid`);
+        return;
+      }
+      if (w0 & END_W0_ENQUEUE) {
+        this.endEnqueue(endBlk, endIdx, end, data);
+        this.backend.writeEnd(endBlk, endIdx, end, 1);
+      }
+
+      if ((w0 & END_W0_SILENT_ESCALATE) === 0) {
+        const format = getField32(END_W6_FORMAT_BIT, end[6]!);
+        const priority = getField32(END_W7_F0_PRIORITY, end[7]!);
+        if (format === 0 && priority === 0xff) {
+          // The END is masked.
+          this.stats.endMasked++;
+          return;
+        }
+        // Without "unconditional notify", the ESn PQ pair coalesces notifications.
+        if ((w0 & END_W0_UCOND_NOTIFY) === 0) {
+          const r = xiveEsbTrigger(getField32(END_W1_ESn, end[1]!));
+          end[1] = setField32(END_W1_ESn, end[1]!, r & 3);
+          this.backend.writeEnd(endBlk, endIdx, end, 1);
+          if ((r & XIVE_ESB_FORWARD) === 0) {
+            this.stats.endCoalesced++;
+            return;
+          }
+        }
+        const nvtBlk = getField32(END_W6_NVT_BLOCK, end[6]!);
+        const nvtIdx = getField32(END_W6_NVT_INDEX, end[6]!);
+        if (!this.backend.getNvt(nvtBlk, nvtIdx, nvt)) {
+          this.trace.guestError(`XIVE: no NVT ${hex(nvtBlk)}/${hex(nvtIdx)}`);
+          return;
+        }
+        if ((nvt[0]! & NVT_W0_VALID) === 0) {
+          this.trace.guestError(`XIVE: NVT ${hex(nvtBlk)}/${hex(nvtIdx)} is invalid`);
+          return;
+        }
+        const ignore = (end[7]! & END_W7_F0_IGNORE) !== 0;
+        const logicServ = end[7]! & END_W7_F1_LOG_SERVER_ID;
+        if (this.presenterNotify(format, nvtBlk, nvtIdx, ignore, priority, logicServ, match)) return;
+
+        // Not dispatched on any thread.
+        this.stats.notDispatched++;
+        this.trace.guestError(`XIVE: NVT ${hex(nvtBlk)}/${hex(nvtIdx)} is not dispatched`);
+        if (w0 & END_W0_BACKLOG) {
+          if (format === 1) {
+            this.trace.guestError(`XIVE: END ${hex(endBlk)}/${hex(endIdx)} invalid config: F1 & backlog`);
+            return;
+          }
+          const ipb = getField32(NVT_W4_IPB, nvt[4]!) | xivePriorityToIpb(priority);
+          nvt[4] = setField32(NVT_W4_IPB, nvt[4]!, ipb);
+          this.backend.writeNvt(nvtBlk, nvtIdx, nvt, 4);
+          this.stats.backlogged++;
+        }
+      }
+
+      // Escalation.
+      if ((w0 & END_W0_ESCALATE_CTL) === 0) return;
+      if ((w0 & END_W0_UNCOND_ESCALATE) === 0) {
+        const r = xiveEsbTrigger(getField32(END_W1_ESe, end[1]!));
+        end[1] = setField32(END_W1_ESe, end[1]!, r & 3);
+        this.backend.writeEnd(endBlk, endIdx, end, 1);
+        if ((r & XIVE_ESB_FORWARD) === 0) return;
+      }
+      this.stats.escalations++;
+      const escBlk = getField32(END_W4_ESC_END_BLOCK, end[4]!);
+      const escIdx = getField32(END_W4_ESC_END_INDEX, end[4]!);
+      const escData = getField32(END_W5_ESC_END_DATA, end[5]!);
+      if (this.trace.mask & TRACE_ROUTER) {
+        this.trace.emit(TRACE_ROUTER, 'router.escalate', endBlk, endIdx, escBlk, escIdx);
+      }
+      this.endNotify(escBlk, escIdx, escData);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /**
+   * Ask the fabric for a matching thread context and record the priority in its IPB.
+   *
+   * @remarks Models hw/intc/xive.c:xive_presenter_notify().
+   */
+  private presenterNotify(
+    format: number,
+    nvtBlk: number,
+    nvtIdx: number,
+    ignore: boolean,
+    priority: number,
+    logicServ: number,
+    match: XiveTctxMatch,
+  ): boolean {
+    match.tctx = null;
+    match.ring = -1;
+    const count = this.backend.matchNvt(format, nvtBlk, nvtIdx, ignore, priority, logicServ, match);
+    // More than one match = duplicate CAM lines: the fabric fails the notification.
+    // (Read back through a widened type: the backend filled `match`.)
+    const tctx = match.tctx as XiveTctx | null;
+    if (count !== 1 || tctx === null) return false;
+    this.stats.presented++;
+    if (this.trace.mask & TRACE_ROUTER) {
+      this.trace.emit(TRACE_ROUTER, 'router.present', tctx.cpu, match.ring, priority, 0);
+    }
+    tctx.ipbUpdate(match.ring, priority);
+    return true;
+  }
+
+  /** Reset the counters. */
+  resetStats(): void {
+    const s = this.stats;
+    s.unknownLisn = s.easInvalid = s.easMasked = s.endInvalid = s.enqueued = s.endMasked = 0;
+    s.endCoalesced = s.presented = s.notDispatched = s.backlogged = s.escalations = 0;
+  }
+}

@@ -1,0 +1,454 @@
+/**
+ * XIVE interrupt source: per-source PQ state, LSI level, and the ESB MMIO pages.
+ *
+ * Per-source state lives in lazily created blocks of 1024 sources (as the kernel's sparse irq
+ * tables): a block is allocated on the first write to one of its sources; an absent block reads
+ * as "every source at `resetPq`, MSI, not asserted, counters 0".
+ */
+
+import type { AccessSize, MmioDevice, Word64 } from '../mmio.ts';
+import { TRACE_ESB, type TraceSink } from '../trace-sink.ts';
+import { XIVE_ESB_FORWARD, xiveEsbEoi, xiveEsbTrigger } from './esb.ts';
+import {
+  XIVE_ESB_4K_2PAGE,
+  XIVE_ESB_64K_2PAGE,
+  XIVE_ESB_GET,
+  XIVE_ESB_OFF,
+  XIVE_ESB_PENDING,
+  XIVE_ESB_QUEUED,
+  XIVE_ESB_RESET,
+  XIVE_ESB_SET_PQ_00,
+  XIVE_ESB_STORE_EOI,
+} from './regs.ts';
+
+/** ESB management must go through the H_INT_ESB hcall. */
+export const XIVE_SRC_H_INT_ESB = 0x1;
+/** StoreEOI supported (store to 0x400 of the management page). */
+export const XIVE_SRC_STORE_EOI = 0x2;
+/** PQ checking offloaded to the router (newer QEMU); MSI triggers always forward. */
+export const XIVE_SRC_PQ_DISABLE = 0x4;
+
+/** Status byte bit 2: the LSI line is asserted. Bits 1:0 are PQ. */
+export const XIVE_STATUS_ASSERTED = 0x4;
+
+/** Counter kinds for {@link XiveSource.counter}. */
+/** Trigger operations (set_irq(1), trigger-page and trigger stores, {@link XiveSource.esbTrigger}). */
+export const XIVE_STAT_TRIGGER = 0;
+/** Events forwarded to the notifier, from a trigger or an EOI. */
+export const XIVE_STAT_FORWARD = 1;
+/** Triggers that found P=1 and did not forward. */
+export const XIVE_STAT_COALESCED = 2;
+/** Triggers that found PQ=01 and were dropped. */
+export const XIVE_STAT_OFF = 3;
+const XIVE_STAT_KINDS = 4;
+
+const BLOCK_SHIFT = 10;
+const BLOCK_SIZE = 1 << BLOCK_SHIFT;
+const BLOCK_MASK = BLOCK_SIZE - 1;
+
+export interface XiveSourceConfig {
+  nrIrqs: number;
+  esbShift: 12 | 13 | 16 | 17;
+  flags: number;
+  resetPq: number;
+}
+
+/** One block of 1024 sources. */
+class SourceBlock {
+  /** PQ in bits 1:0, {@link XIVE_STATUS_ASSERTED} in bit 2. */
+  readonly status: Uint8Array;
+  /** 1 where the source is level-sensitive (not cleared by reset, as QEMU's `lsi_map`). */
+  readonly lsi: Uint8Array;
+  /** `counters[kind * 1024 + i]`. */
+  readonly counters: Uint32Array;
+  constructor(resetPq: number) {
+    this.status = new Uint8Array(BLOCK_SIZE).fill(resetPq);
+    this.lsi = new Uint8Array(BLOCK_SIZE);
+    this.counters = new Uint32Array(BLOCK_SIZE * XIVE_STAT_KINDS);
+  }
+}
+
+/** Serialised source state (version 1). */
+export interface XiveSourceSnapshot {
+  v: 1;
+  /** Allocated blocks only: block number, status bytes, LSI flags. */
+  blocks: { n: number; status: number[]; lsi: number[] }[];
+}
+
+const hex = (n: number): string => n.toString(16);
+
+/**
+ * A XIVE interrupt source (`XiveSource`): the ESB MMIO region of `nrIrqs << esbShift` bytes.
+ *
+ * @remarks Models hw/intc/xive.c (XiveSource) as in QEMU 7.2: 8-byte-only ESB accesses, no
+ * ESB inject.
+ */
+export class XiveSource implements MmioDevice {
+  readonly nrIrqs: number;
+  readonly esbShift: number;
+  readonly flags: number;
+  readonly resetPq: number;
+  /**
+   * Called on every forwarded event; the owner sets it (router notify). `pqChecked` is false
+   * only for PQ_DISABLE sources, where the router must run the PQ check itself.
+   */
+  notifier: (srcno: number, pqChecked: boolean) => void;
+  private readonly trace: TraceSink;
+  private readonly blocks: (SourceBlock | null)[];
+  private readonly twoPage: boolean;
+  /** Bytes per source: `1 << esbShift`. */
+  private readonly srcSize: number;
+  /** Bytes per page: `1 << (esbShift - 1)` in 2-page mode. */
+  private readonly pageSize: number;
+
+  constructor(cfg: XiveSourceConfig, trace: TraceSink) {
+    if (!Number.isInteger(cfg.nrIrqs) || cfg.nrIrqs <= 0 || cfg.nrIrqs > 0x1000_0000) {
+      throw new Error(`XiveSource: invalid nrIrqs ${cfg.nrIrqs}`);
+    }
+    if (cfg.esbShift !== 12 && cfg.esbShift !== 13 && cfg.esbShift !== 16 && cfg.esbShift !== 17) {
+      throw new Error(`XiveSource: invalid esbShift ${cfg.esbShift}`);
+    }
+    this.nrIrqs = cfg.nrIrqs;
+    this.esbShift = cfg.esbShift;
+    this.flags = cfg.flags;
+    this.resetPq = cfg.resetPq & 3;
+    this.notifier = () => {};
+    this.trace = trace;
+    this.blocks = new Array<SourceBlock | null>(Math.ceil(cfg.nrIrqs / BLOCK_SIZE)).fill(null);
+    this.twoPage = cfg.esbShift === XIVE_ESB_4K_2PAGE || cfg.esbShift === XIVE_ESB_64K_2PAGE;
+    this.srcSize = 2 ** cfg.esbShift;
+    this.pageSize = this.twoPage ? this.srcSize / 2 : this.srcSize;
+  }
+
+  /** Size in bytes of the ESB MMIO region. */
+  get esbSize(): number {
+    return this.nrIrqs * this.srcSize;
+  }
+
+  /** True with 2 pages per source (even = trigger, odd = management). */
+  get isTwoPage(): boolean {
+    return this.twoPage;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State access
+  // -------------------------------------------------------------------------------------------
+
+  private checkSrcno(srcno: number): void {
+    if (!(srcno >= 0 && srcno < this.nrIrqs && Number.isInteger(srcno))) {
+      throw new Error(`XiveSource: source ${srcno} out of range (nrIrqs ${this.nrIrqs})`);
+    }
+  }
+
+  /** The block holding `srcno`, allocated on demand. */
+  private block(srcno: number): SourceBlock {
+    const n = srcno >>> BLOCK_SHIFT;
+    let b = this.blocks[n];
+    if (!b) {
+      b = new SourceBlock(this.resetPq);
+      this.blocks[n] = b;
+    }
+    return b;
+  }
+
+  private status(srcno: number): number {
+    const b = this.blocks[srcno >>> BLOCK_SHIFT];
+    return b ? b.status[srcno & BLOCK_MASK]! : this.resetPq;
+  }
+
+  private count(srcno: number, kind: number): void {
+    this.block(srcno).counters[kind * BLOCK_SIZE + (srcno & BLOCK_MASK)]!++;
+  }
+
+  /** Per-source counter (`XIVE_STAT_*`). */
+  counter(srcno: number, kind: number): number {
+    this.checkSrcno(srcno);
+    const b = this.blocks[srcno >>> BLOCK_SHIFT];
+    return b ? b.counters[kind * BLOCK_SIZE + (srcno & BLOCK_MASK)]! : 0;
+  }
+
+  /** Number of allocated 1024-source blocks (for tests and memory accounting). */
+  get allocatedBlocks(): number {
+    let n = 0;
+    for (const b of this.blocks) if (b) n++;
+    return n;
+  }
+
+  isLsi(srcno: number): boolean {
+    this.checkSrcno(srcno);
+    const b = this.blocks[srcno >>> BLOCK_SHIFT];
+    return b ? b.lsi[srcno & BLOCK_MASK] === 1 : false;
+  }
+
+  setLsi(srcno: number, lsi: boolean): void {
+    this.checkSrcno(srcno);
+    this.block(srcno).lsi[srcno & BLOCK_MASK] = lsi ? 1 : 0;
+  }
+
+  isAsserted(srcno: number): boolean {
+    this.checkSrcno(srcno);
+    return (this.status(srcno) & XIVE_STATUS_ASSERTED) !== 0;
+  }
+
+  private setAsserted(srcno: number, on: boolean): void {
+    const st = this.block(srcno).status;
+    const i = srcno & BLOCK_MASK;
+    st[i] = on ? st[i]! | XIVE_STATUS_ASSERTED : st[i]! & ~XIVE_STATUS_ASSERTED;
+  }
+
+  /**
+   * @remarks Models hw/intc/xive.c:xive_source_esb_get().
+   */
+  getPq(srcno: number): number {
+    this.checkSrcno(srcno);
+    return this.status(srcno) & 3;
+  }
+
+  /**
+   * Overwrite PQ, keeping the assertion bit; returns the old PQ.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_esb_set().
+   */
+  setPq(srcno: number, pq: number): number {
+    this.checkSrcno(srcno);
+    const st = this.block(srcno).status;
+    const i = srcno & BLOCK_MASK;
+    const old = st[i]!;
+    st[i] = (old & ~3) | (pq & 3);
+    return old & 3;
+  }
+
+  private esbDisabled(srcno: number): boolean {
+    return (this.flags & XIVE_SRC_PQ_DISABLE) !== 0 && !this.isLsi(srcno);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Event paths
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Run the trigger primitive on a source (the MSI path, also for LSIs reached through their ESB
+   * trigger page); returns whether the event must be forwarded. Does not call the notifier.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_esb_trigger().
+   */
+  esbTrigger(srcno: number): boolean {
+    this.checkSrcno(srcno);
+    this.count(srcno, XIVE_STAT_TRIGGER);
+    if (this.esbDisabled(srcno)) return true;
+    const st = this.block(srcno).status;
+    const i = srcno & BLOCK_MASK;
+    const old = st[i]!;
+    const r = xiveEsbTrigger(old & 3);
+    st[i] = (old & ~3) | (r & 3);
+    if ((old & 3) === XIVE_ESB_OFF) this.count(srcno, XIVE_STAT_OFF);
+    else if ((r & XIVE_ESB_FORWARD) === 0) this.count(srcno, XIVE_STAT_COALESCED);
+    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.trigger', srcno, old & 3, r & 3, r >> 2);
+    if (this.isLsi(srcno) && (r & 3) === XIVE_ESB_QUEUED) {
+      this.trace.guestError(`XIVE: queued an event on LSI IRQ ${srcno}`);
+    }
+    return (r & XIVE_ESB_FORWARD) !== 0;
+  }
+
+  /**
+   * Run the EOI primitive; an LSI whose line is still asserted is re-triggered. Returns whether
+   * an event must be forwarded. Does not call the notifier.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_esb_eoi().
+   */
+  esbEoi(srcno: number): boolean {
+    this.checkSrcno(srcno);
+    if (this.esbDisabled(srcno)) {
+      this.trace.guestError(`XIVE: invalid EOI for IRQ ${srcno}`);
+      return false;
+    }
+    const st = this.block(srcno).status;
+    const i = srcno & BLOCK_MASK;
+    const old = st[i]!;
+    const r = xiveEsbEoi(old & 3);
+    st[i] = (old & ~3) | (r & 3);
+    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.eoi', srcno, old & 3, r & 3, r >> 2);
+    let fwd = (r & XIVE_ESB_FORWARD) !== 0;
+    // LSIs never set Q, but a line still asserted at EOI time must notify again.
+    if (this.isLsi(srcno) && (st[i]! & XIVE_STATUS_ASSERTED) !== 0) fwd = this.lsiTrigger(srcno);
+    return fwd;
+  }
+
+  /**
+   * Assert an LSI: only an idle source (PQ 00) moves to 10 and forwards; Q is never set.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_lsi_trigger().
+   */
+  private lsiTrigger(srcno: number): boolean {
+    const old = this.status(srcno) & 3;
+    this.setAsserted(srcno, true);
+    if (old === XIVE_ESB_RESET) {
+      this.setPq(srcno, XIVE_ESB_PENDING);
+      if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.lsi', srcno, old, XIVE_ESB_PENDING, 1);
+      return true;
+    }
+    if (old === XIVE_ESB_OFF) this.count(srcno, XIVE_STAT_OFF);
+    else this.count(srcno, XIVE_STAT_COALESCED);
+    return false;
+  }
+
+  /**
+   * Forward an event to the notifier (the router).
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_notify().
+   */
+  private notify(srcno: number): void {
+    this.count(srcno, XIVE_STAT_FORWARD);
+    this.notifier(srcno, !this.esbDisabled(srcno));
+  }
+
+  /**
+   * A device line: MSI level 1 triggers (0 ignored); LSI level asserts/deasserts.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_set_irq().
+   */
+  setIrq(srcno: number, level: number): void {
+    this.checkSrcno(srcno);
+    let fwd = false;
+    if (this.isLsi(srcno)) {
+      if (level) {
+        this.count(srcno, XIVE_STAT_TRIGGER);
+        fwd = this.lsiTrigger(srcno);
+      } else {
+        this.setAsserted(srcno, false);
+      }
+    } else if (level) {
+      fwd = this.esbTrigger(srcno);
+    }
+    if (fwd) this.notify(srcno);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // ESB MMIO
+  // -------------------------------------------------------------------------------------------
+
+  /** Decode a region offset; returns the source number or -1 (with a guest error). */
+  private decode(offset: number, size: AccessSize, write: boolean): number {
+    if (size !== 8) {
+      this.trace.guestError(
+        `Invalid ${write ? 'write' : 'read'} at addr 0x${hex(offset)}, size ${size}, region 'xive.esb-emulated', reason: invalid size (min:8 max:8)`,
+      );
+      return -1;
+    }
+    const srcno = Math.floor(offset * 2 ** -this.esbShift);
+    if (!(offset >= 0 && srcno < this.nrIrqs)) {
+      this.trace.guestError(`XIVE: invalid ESB ${write ? 'write' : 'read'} @0x${hex(offset)}`);
+      return -1;
+    }
+    return srcno;
+  }
+
+  /**
+   * An 8-byte ESB load. Other sizes are rejected as QEMU 7.2's memory core does: value 0.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_esb_read().
+   */
+  load(offset: number, size: AccessSize, _cpu: number, out: Word64): void {
+    const srcno = this.decode(offset, size, false);
+    if (srcno < 0) {
+      if (size !== 8) out.set(0, 0);
+      else out.setOnes();
+      return;
+    }
+    const within = offset - srcno * this.srcSize;
+    if (this.twoPage && within < this.pageSize) {
+      this.trace.guestError(`XIVE: invalid load on IRQ ${srcno} trigger page at 0x${hex(offset)}`);
+      out.setOnes();
+      return;
+    }
+    const op = within & 0xfff;
+    let ret: number;
+    if (op < XIVE_ESB_GET) {
+      // 0x000–0x7FF: LOAD_EOI. Returns whether a re-notification was forwarded, not the PQ.
+      const fwd = this.esbEoi(srcno);
+      if (fwd) this.notify(srcno);
+      ret = fwd ? 1 : 0;
+    } else if (op < XIVE_ESB_SET_PQ_00) {
+      ret = this.getPq(srcno);
+    } else {
+      ret = this.setPq(srcno, (op >>> 8) & 3);
+    }
+    out.set(0, ret);
+  }
+
+  /**
+   * An 8-byte ESB store. Other sizes are rejected (ignored).
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_esb_write().
+   */
+  store(offset: number, size: AccessSize, _hi: number, _lo: number, _cpu: number): void {
+    const srcno = this.decode(offset, size, true);
+    if (srcno < 0) return;
+    const within = offset - srcno * this.srcSize;
+    let fwd = false;
+    if (this.twoPage && within < this.pageSize) {
+      // In 2-page mode the trigger page only triggers, whatever the offset.
+      fwd = this.esbTrigger(srcno);
+    } else {
+      const op = within & 0xfff;
+      if (op < XIVE_ESB_STORE_EOI) {
+        fwd = this.esbTrigger(srcno);
+      } else if (op < XIVE_ESB_GET) {
+        if ((this.flags & XIVE_SRC_STORE_EOI) === 0) {
+          this.trace.guestError(`XIVE: invalid Store EOI for IRQ ${srcno}`);
+          return;
+        }
+        fwd = this.esbEoi(srcno);
+      } else if (op < XIVE_ESB_SET_PQ_00) {
+        // QEMU 7.2 has no ESB inject: 0x800–0xBFF stores are invalid.
+        this.trace.guestError(`XIVE: invalid ESB write addr ${op}`);
+        return;
+      } else {
+        this.setPq(srcno, (op >>> 8) & 3);
+      }
+    }
+    if (fwd) this.notify(srcno);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reset and state
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Every status byte := `resetPq` (assertion cleared); the LSI map and counters are kept.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_reset().
+   */
+  reset(): void {
+    for (const b of this.blocks) if (b) b.status.fill(this.resetPq);
+  }
+
+  /** Hardware state only (status bytes and the LSI map); counters are metrics, not state. */
+  snapshot(): XiveSourceSnapshot {
+    const blocks: XiveSourceSnapshot['blocks'] = [];
+    this.blocks.forEach((b, n) => {
+      if (b) blocks.push({ n, status: Array.from(b.status), lsi: Array.from(b.lsi) });
+    });
+    return { v: 1, blocks };
+  }
+
+  restore(s: unknown): void {
+    const snap = s as XiveSourceSnapshot;
+    if (snap?.v !== 1 || !Array.isArray(snap.blocks)) {
+      throw new Error('XiveSource.restore: not a version 1 snapshot');
+    }
+    const counters = this.blocks.map((b) => b?.counters ?? null);
+    this.blocks.fill(null);
+    for (const sb of snap.blocks) {
+      if (sb.n < 0 || sb.n >= this.blocks.length || sb.status.length !== BLOCK_SIZE) {
+        throw new Error(`XiveSource.restore: bad block ${sb.n}`);
+      }
+      const b = new SourceBlock(this.resetPq);
+      b.status.set(sb.status);
+      b.lsi.set(sb.lsi);
+      const c = counters[sb.n];
+      if (c) b.counters.set(c);
+      this.blocks[sb.n] = b;
+    }
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * XIVE thread interrupt context (`XiveTCTX`): the four 16-byte rings of one hardware thread and
+ * the two output lines (OS external interrupt, HV virtualization interrupt).
+ */
+
+import { TRACE_TIMA, type TraceSink } from '../trace-sink.ts';
+import {
+  TM_ACK_CNT,
+  TM_AGE,
+  TM_CPPR,
+  TM_IPB,
+  TM_LSMFB,
+  TM_NSR,
+  TM_PIPR,
+  TM_QW0_NSR_EB,
+  TM_QW0_USER,
+  TM_QW0W2_LOGIC_SERV,
+  TM_QW0W2_VU,
+  TM_QW1_NSR_EO,
+  TM_QW1_OS,
+  TM_QW1W2_OS_CAM,
+  TM_QW1W2_VO,
+  TM_QW2_HV_POOL,
+  TM_QW2W2_POOL_CAM,
+  TM_QW2W2_VP,
+  TM_QW3_HV_PHYS,
+  TM_QW3_NSR_HE,
+  TM_QW3_NSR_HE_PHYS,
+  TM_QW3_NSR_HE_POOL,
+  TM_QW3W2_VT,
+  TM_WORD2,
+  XIVE_PRIORITY_MAX,
+  xiveIpbToPipr,
+  xiveNvtCam,
+  xivePriorityToIpb,
+} from './regs.ts';
+
+/** Serialised thread context (version 1). */
+export interface XiveTctxSnapshot {
+  v: 1;
+  regs: number[];
+  osLine: boolean;
+  hvLine: boolean;
+}
+
+/**
+ * One thread interrupt context. Ring arguments are the ring byte offsets `TM_QW0_USER` …
+ * `TM_QW3_HV_PHYS`, as in QEMU.
+ *
+ * Output lines are levels; `onOsLine` / `onHvLine` are called on each level change only (an
+ * edge), which is what QEMU's qtest `irq_intercept_in` reports.
+ *
+ * @remarks Models hw/intc/xive.c (XiveTCTX, gen1 semantics of QEMU 7.2).
+ */
+export class XiveTctx {
+  readonly cpu: number;
+  /** 64 bytes: QW0 USER, QW1 OS, QW2 POOL, QW3 PHYS. */
+  readonly regs: Uint8Array;
+  /** POWER9 external interrupt (QEMU `os_output`). */
+  onOsLine: (level: boolean) => void;
+  /** Hypervisor virtualization interrupt (QEMU `hv_output`). */
+  onHvLine: (level: boolean) => void;
+  private os: boolean;
+  private hv: boolean;
+  private readonly trace: TraceSink;
+
+  constructor(cpu: number, trace: TraceSink) {
+    this.cpu = cpu;
+    this.regs = new Uint8Array(64);
+    this.onOsLine = () => {};
+    this.onHvLine = () => {};
+    this.os = false;
+    this.hv = false;
+    this.trace = trace;
+    this.reset();
+  }
+
+  get osLine(): boolean {
+    return this.os;
+  }
+
+  get hvLine(): boolean {
+    return this.hv;
+  }
+
+  /** Set the output line of a ring (OS → os line; POOL/PHYS → hv line); callbacks on change. */
+  private setOutput(ring: number, level: boolean): void {
+    if (ring === TM_QW1_OS) {
+      if (this.os !== level) {
+        this.os = level;
+        if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tctx.os_line', this.cpu, +level, 0, 0);
+        this.onOsLine(level);
+      }
+    } else if (ring === TM_QW2_HV_POOL || ring === TM_QW3_HV_PHYS) {
+      if (this.hv !== level) {
+        this.hv = level;
+        if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tctx.hv_line', this.cpu, +level, 0, 0);
+        this.onHvLine(level);
+      }
+    }
+  }
+
+  /** Lower the OS line (pull of the OS context). */
+  lowerOsLine(): void {
+    this.setOutput(TM_QW1_OS, false);
+  }
+
+  /**
+   * All registers zero except OS LSMFB = ACK_CNT = AGE = 0xFF and OS/PHYS PIPR = 0xFF; both
+   * lines lowered (the CPU reset drops a pending external interrupt).
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_reset().
+   */
+  reset(): void {
+    const r = this.regs;
+    r.fill(0);
+    r[TM_QW1_OS + TM_LSMFB] = 0xff;
+    r[TM_QW1_OS + TM_ACK_CNT] = 0xff;
+    r[TM_QW1_OS + TM_AGE] = 0xff;
+    // PIPR 0xFF (from IPB 0) avoids a phantom interrupt when the CPPR is first set.
+    r[TM_QW1_OS + TM_PIPR] = xiveIpbToPipr(r[TM_QW1_OS + TM_IPB]!);
+    r[TM_QW3_HV_PHYS + TM_PIPR] = xiveIpbToPipr(r[TM_QW3_HV_PHYS + TM_IPB]!);
+    this.setOutput(TM_QW1_OS, false);
+    this.setOutput(TM_QW3_HV_PHYS, false);
+  }
+
+  /**
+   * Word 2 of a ring (valid bit + CAM), host order.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_word2().
+   */
+  word2(ring: number): number {
+    const r = this.regs;
+    const o = ring + TM_WORD2;
+    return ((r[o]! << 24) | (r[o + 1]! << 16) | (r[o + 2]! << 8) | r[o + 3]!) >>> 0;
+  }
+
+  setWord2(ring: number, w2: number): void {
+    const r = this.regs;
+    const o = ring + TM_WORD2;
+    r[o] = w2 >>> 24;
+    r[o + 1] = w2 >>> 16;
+    r[o + 2] = w2 >>> 8;
+    r[o + 3] = w2;
+  }
+
+  /**
+   * Record a pending priority: IPB |= bit(priority), PIPR recomputed, notify.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_ipb_update() (gen1 `pipr_update`).
+   */
+  ipbUpdate(ring: number, priority: number): void {
+    this.ipbMerge(ring, xivePriorityToIpb(priority));
+  }
+
+  /**
+   * Merge a whole IPB (e.g. an NVT backlog), recompute PIPR and notify; also used with 0 to
+   * recompute.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_ipb_update() with an IPB argument.
+   */
+  ipbMerge(ring: number, ipb: number): void {
+    const r = this.regs;
+    r[ring + TM_IPB] = r[ring + TM_IPB]! | (ipb & 0xff);
+    r[ring + TM_PIPR] = xiveIpbToPipr(r[ring + TM_IPB]!);
+    if (this.trace.mask & TRACE_TIMA) {
+      this.trace.emit(TRACE_TIMA, 'tctx.ipb', this.cpu, ring, r[ring + TM_IPB]!, r[ring + TM_PIPR]!);
+    }
+    this.notify(ring);
+  }
+
+  /**
+   * If PIPR < CPPR: set the ring's exception bit in NSR and raise its line. Otherwise nothing
+   * (NSR is not cleared). The POOL ring presents through the PHYS CPPR and NSR (HE = POOL).
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_notify().
+   */
+  notify(ring: number): void {
+    const r = this.regs;
+    if (ring === TM_QW2_HV_POOL) {
+      if (r[TM_QW2_HV_POOL + TM_PIPR]! < r[TM_QW3_HV_PHYS + TM_CPPR]!) {
+        r[TM_QW3_HV_PHYS + TM_NSR] = TM_QW3_NSR_HE_POOL << 6;
+        this.setOutput(ring, true);
+      }
+      return;
+    }
+    if (r[ring + TM_PIPR]! < r[ring + TM_CPPR]!) {
+      if (ring === TM_QW1_OS) r[ring + TM_NSR] = r[ring + TM_NSR]! | TM_QW1_NSR_EO;
+      else if (ring === TM_QW3_HV_PHYS) r[ring + TM_NSR] = r[ring + TM_NSR]! | (TM_QW3_NSR_HE_PHYS << 6);
+      else {
+        // QEMU asserts here (an EBB to the USER ring); the model logs and presents nothing.
+        this.trace.guestError(`XIVE: no notification support for ring 0x${ring.toString(16)}`);
+        return;
+      }
+      this.setOutput(ring, true);
+    }
+  }
+
+  /**
+   * CPPR := v (values above 7 become 0xFF), then notify. NSR is left as is.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_set_cppr().
+   */
+  setCppr(ring: number, cppr: number): void {
+    const v = (cppr & 0xff) > XIVE_PRIORITY_MAX ? 0xff : cppr & 0xff;
+    if (this.trace.mask & TRACE_TIMA) {
+      this.trace.emit(TRACE_TIMA, 'tctx.cppr', this.cpu, ring, this.regs[ring + TM_CPPR]!, v);
+    }
+    this.regs[ring + TM_CPPR] = v;
+    this.notify(ring);
+  }
+
+  /**
+   * Acknowledge: lower the line; if the exception bit is set, CPPR := PIPR, that priority's IPB
+   * bit cleared, PIPR recomputed, exception cleared. Returns `(old NSR << 8) | CPPR`.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_accept().
+   */
+  accept(ring: number): number {
+    const r = this.regs;
+    const nsr = r[ring + TM_NSR]!;
+    const mask = ring === TM_QW1_OS ? TM_QW1_NSR_EO : ring === TM_QW3_HV_PHYS ? TM_QW3_NSR_HE : TM_QW0_NSR_EB;
+    this.setOutput(ring, false);
+    if (nsr & mask) {
+      const cppr = r[ring + TM_PIPR]!;
+      r[ring + TM_CPPR] = cppr;
+      r[ring + TM_IPB] = r[ring + TM_IPB]! & ~xivePriorityToIpb(cppr);
+      r[ring + TM_PIPR] = xiveIpbToPipr(r[ring + TM_IPB]!);
+      r[ring + TM_NSR] = nsr & ~mask;
+    }
+    const ret = ((nsr << 8) | r[ring + TM_CPPR]!) & 0xffff;
+    if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tctx.accept', this.cpu, ring, ret, 0);
+    return ret;
+  }
+
+  /** The HW CAM line of this thread: block 0, `1 << 7 | (PIR & 0x7F)` with PIR = cpu. */
+  hwCamLine(): number {
+    return xiveNvtCam(0, 0x80 | (this.cpu & 0x7f));
+  }
+
+  /**
+   * Does this context match an NVT? Returns the matching ring or -1. Checked in the order
+   * PHYS, POOL, OS for format 0; USER for format 1. Logical-server (ignore) matching is not
+   * supported on gen1.
+   *
+   * @remarks Models hw/intc/xive.c:xive_presenter_tctx_match().
+   */
+  match(format: number, nvtBlk: number, nvtIdx: number, ignore: boolean, logicServ: number): number {
+    const cam = xiveNvtCam(nvtBlk, nvtIdx);
+    const qw3w2 = this.word2(TM_QW3_HV_PHYS);
+    const qw2w2 = this.word2(TM_QW2_HV_POOL);
+    const qw1w2 = this.word2(TM_QW1_OS);
+    const qw0w2 = this.word2(TM_QW0_USER);
+    if (format === 0) {
+      if (ignore) {
+        this.trace.guestError(`XIVE: no support for LS NVT ${nvtBlk.toString(16)}/${nvtIdx.toString(16)}`);
+        return -1;
+      }
+      if (qw3w2 & TM_QW3W2_VT && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
+      if (qw2w2 & TM_QW2W2_VP && cam === (qw2w2 & TM_QW2W2_POOL_CAM)) return TM_QW2_HV_POOL;
+      if (qw1w2 & TM_QW1W2_VO && cam === (qw1w2 & TM_QW1W2_OS_CAM)) return TM_QW1_OS;
+    } else if (
+      qw1w2 & TM_QW1W2_VO &&
+      cam === (qw1w2 & TM_QW1W2_OS_CAM) &&
+      qw0w2 & TM_QW0W2_VU &&
+      logicServ === (qw0w2 & TM_QW0W2_LOGIC_SERV)
+    ) {
+      return TM_QW0_USER;
+    }
+    return -1;
+  }
+
+  snapshot(): XiveTctxSnapshot {
+    return { v: 1, regs: Array.from(this.regs), osLine: this.os, hvLine: this.hv };
+  }
+
+  /** Restores registers and line levels; line callbacks fire for levels that change. */
+  restore(s: unknown): void {
+    const snap = s as XiveTctxSnapshot;
+    if (snap?.v !== 1 || !Array.isArray(snap.regs) || snap.regs.length !== 64) {
+      throw new Error('XiveTctx.restore: not a version 1 snapshot');
+    }
+    this.regs.set(snap.regs);
+    this.setOutput(TM_QW1_OS, snap.osLine);
+    this.setOutput(TM_QW3_HV_PHYS, snap.hvLine);
+  }
+}

@@ -1,0 +1,370 @@
+/**
+ * The Thread Interrupt Management Area: 4 pages × 64 KiB (HW, HV, OS, USER) giving the
+ * accessing thread a filtered view of its thread context plus the special operations.
+ */
+
+import { getField32, setField32 } from '../bits.ts';
+import { type AccessSize, type MmioDevice, NO_CPU, type Word64 } from '../mmio.ts';
+import { TRACE_TIMA, type TraceSink } from '../trace-sink.ts';
+import {
+  NVT_W4_IPB,
+  TM_CPPR,
+  TM_QW0_USER,
+  TM_QW1_OS,
+  TM_QW1W2_VO,
+  TM_QW2_HV_POOL,
+  TM_QW2W2_VP,
+  TM_QW3_HV_PHYS,
+  TM_SHIFT,
+  TM_SPC_ACK_HV_REG,
+  TM_SPC_ACK_OS_REG,
+  TM_SPC_PULL_OS_CTX,
+  TM_SPC_PULL_POOL_CTX,
+  TM_SPC_SET_OS_PENDING,
+  TM_SPECIAL_OP,
+  TM_WORD2,
+  XIVE_NVT_SHIFT,
+  XIVE_TM_HV_PAGE,
+  XIVE_TM_OS_PAGE,
+} from './regs.ts';
+import type { XiveRouterBackend } from './router.ts';
+import type { XiveTctx } from './tctx.ts';
+
+/** Size of the TIMA region: 4 pages of `1 << TM_SHIFT`. */
+export const XIVE_TM_SIZE = 4 * 2 ** TM_SHIFT;
+
+// Per-page, per-byte raw access permission (1 = write, 2 = read, 3 = both), QW0..QW3.
+// The POOL ring's INC/AGE bytes (5, 6) are not accessible on P9 (they are P10 LGS/T).
+// biome-ignore format: register table
+const VIEWS = new Uint8Array([
+  // HW page
+  3, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 0, 0, 0, 0,
+  3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 3, 3, 0, 0, 0, 0,
+  0, 0, 3, 3, 0, 0, 0, 0, 3, 3, 3, 3, 0, 0, 0, 0,
+  3, 3, 3, 3, 0, 3, 0, 2, 3, 0, 0, 3, 3, 3, 3, 0,
+  // HV page
+  3, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 0, 0, 0, 0,
+  3, 3, 3, 3, 3, 3, 0, 2, 3, 3, 3, 3, 0, 0, 0, 0,
+  0, 0, 3, 3, 0, 0, 0, 0, 0, 3, 3, 3, 0, 0, 0, 0,
+  3, 3, 3, 3, 0, 3, 0, 2, 3, 0, 0, 3, 0, 0, 0, 0,
+  // OS page
+  3, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 0, 0, 0, 0,
+  2, 3, 2, 2, 2, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  // USER page
+  3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+]);
+
+// Special operations (QEMU `xive_tm_operations`, 7.2). An op matches when its page is at or
+// below the accessing page's privilege (`opPage >= page`), offset and size match exactly.
+const OP_NONE = 0;
+const OP_SET_OS_CPPR = 1;
+const OP_PUSH_OS_CTX = 2;
+const OP_SET_HV_CPPR = 3;
+const OP_VT_PUSH = 4;
+const OP_VT_POLL = 5;
+const OP_ACK_OS_REG = 6;
+const OP_SET_OS_PENDING = 7;
+const OP_PULL_OS_CTX = 8;
+const OP_ACK_HV_REG = 9;
+const OP_PULL_POOL_CTX = 10;
+/** The least privileged page allowed to use each op. */
+const OP_PAGE = [
+  -1,
+  XIVE_TM_OS_PAGE,
+  XIVE_TM_HV_PAGE,
+  XIVE_TM_HV_PAGE,
+  XIVE_TM_HV_PAGE,
+  XIVE_TM_HV_PAGE,
+  XIVE_TM_OS_PAGE,
+  XIVE_TM_OS_PAGE,
+  XIVE_TM_HV_PAGE,
+  XIVE_TM_HV_PAGE,
+  XIVE_TM_HV_PAGE,
+];
+
+const QW1_CPPR = TM_QW1_OS + TM_CPPR;
+const QW1_WORD2 = TM_QW1_OS + TM_WORD2;
+const QW3_CPPR = TM_QW3_HV_PHYS + TM_CPPR;
+const QW3_WORD2 = TM_QW3_HV_PHYS + TM_WORD2;
+
+/**
+ * @remarks Models hw/intc/xive.c:xive_tm_find_op() (7.2 compares `offset & 0xFFF`).
+ */
+function xiveTmFindOp(op: number, size: number, write: boolean, page: number): number {
+  let id = OP_NONE;
+  if (write) {
+    if (op === QW1_CPPR && size === 1) id = OP_SET_OS_CPPR;
+    else if (op === QW1_WORD2 && size === 4) id = OP_PUSH_OS_CTX;
+    else if (op === QW3_CPPR && size === 1) id = OP_SET_HV_CPPR;
+    else if (op === QW3_WORD2 && size === 1) id = OP_VT_PUSH;
+    else if (op === TM_SPC_SET_OS_PENDING && size === 1) id = OP_SET_OS_PENDING;
+  } else {
+    if (op === QW3_WORD2 && size === 1) id = OP_VT_POLL;
+    else if (op === TM_SPC_ACK_OS_REG && size === 2) id = OP_ACK_OS_REG;
+    else if (op === TM_SPC_PULL_OS_CTX && (size === 4 || size === 8)) id = OP_PULL_OS_CTX;
+    else if (op === TM_SPC_ACK_HV_REG && size === 2) id = OP_ACK_HV_REG;
+    else if (op === TM_SPC_PULL_POOL_CTX && (size === 4 || size === 8)) id = OP_PULL_POOL_CTX;
+  }
+  return id !== OP_NONE && OP_PAGE[id]! >= page ? id : OP_NONE;
+}
+
+/** All-ones of an access size, in the {@link Word64} convention (zero-extended below 8 bytes). */
+function setOnes(out: Word64, size: AccessSize): void {
+  if (size === 8) out.setOnes();
+  else out.set(0, size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff);
+}
+
+const hex = (n: number): string => n.toString(16);
+
+/**
+ * The TIMA MMIO region. The thread context is the accessing vCPU's (QEMU `current_cpu`).
+ *
+ * @remarks Models hw/intc/xive.c:xive_tctx_tm_read() / xive_tctx_tm_write() (QEMU 7.2) with two
+ * deliberate differences: an access without a vCPU is a guest error (QEMU dereferences NULL),
+ * and PULL_OS_CTX / PULL_POOL_CTX return the word in host order (QEMU 7.2 byte-swaps it).
+ */
+export class XiveTima implements MmioDevice {
+  private readonly tctxs: readonly XiveTctx[];
+  private readonly router: XiveRouterBackend;
+  private readonly trace: TraceSink;
+  private readonly nvt: Uint32Array;
+
+  constructor(tctxs: readonly XiveTctx[], router: XiveRouterBackend, trace: TraceSink) {
+    this.tctxs = tctxs;
+    this.router = router;
+    this.trace = trace;
+    this.nvt = new Uint32Array(16);
+  }
+
+  private tctxOf(offset: number, cpu: number): XiveTctx | null {
+    const t = cpu === NO_CPU ? undefined : this.tctxs[cpu];
+    if (!t) {
+      this.trace.guestError(`XIVE: TIMA access @${hex(offset)} without a thread context (cpu ${cpu})`);
+      return null;
+    }
+    if (!(offset >= 0 && offset < XIVE_TM_SIZE)) {
+      this.trace.guestError(`XIVE: invalid TIMA access @${hex(offset)}`);
+      return null;
+    }
+    return t;
+  }
+
+  load(offset: number, size: AccessSize, cpu: number, out: Word64): void {
+    const tctx = this.tctxOf(offset, cpu);
+    if (!tctx) {
+      setOnes(out, size);
+      return;
+    }
+    const pfn = Math.floor(offset * 2 ** -TM_SHIFT);
+    const page = pfn & 3;
+    const pageOff = offset - pfn * 2 ** TM_SHIFT;
+    const id = xiveTmFindOp(pageOff & 0xfff, size, false, page);
+    if (id !== OP_NONE) {
+      this.readOp(tctx, id, out);
+    } else if (pageOff & TM_SPECIAL_OP) {
+      this.trace.guestError(`XIVE: invalid read access at TIMA @${hex(offset)}`);
+      setOnes(out, size);
+    } else {
+      this.rawRead(tctx, offset, page, pageOff, size, out);
+    }
+    if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tima.load', cpu, offset, size, out.lo);
+  }
+
+  store(offset: number, size: AccessSize, hi: number, lo: number, cpu: number): void {
+    const tctx = this.tctxOf(offset, cpu);
+    if (!tctx) return;
+    if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tima.store', cpu, offset, size, lo);
+    const pfn = Math.floor(offset * 2 ** -TM_SHIFT);
+    const page = pfn & 3;
+    const pageOff = offset - pfn * 2 ** TM_SHIFT;
+    const id = xiveTmFindOp(pageOff & 0xfff, size, true, page);
+    if (id !== OP_NONE) {
+      this.writeOp(tctx, id, lo >>> 0);
+    } else if (pageOff & TM_SPECIAL_OP) {
+      this.trace.guestError(`XIVE: invalid write access at TIMA @${hex(offset)}`);
+    } else {
+      this.rawWrite(tctx, offset, page, pageOff, size, hi, lo);
+    }
+  }
+
+  /**
+   * Raw 4/8-byte read of the registers through the page view; never the USER ring.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tm_raw_read() and xive_tm_mask().
+   */
+  private rawRead(
+    tctx: XiveTctx,
+    offset: number,
+    page: number,
+    pageOff: number,
+    size: AccessSize,
+    out: Word64,
+  ): void {
+    const reg = pageOff & 0x3f;
+    const ring = pageOff & 0x30;
+    let any = false;
+    let hi = 0;
+    let lo = 0;
+    if (size >= 4 && ring !== TM_QW0_USER) {
+      const regs = tctx.regs;
+      for (let i = 0; i < size; i++) {
+        const idx = reg + i;
+        // Bytes past the 64-byte context have no permission.
+        const perm = idx < 64 ? VIEWS[page * 64 + idx]! : 0;
+        const byte = perm & 2 ? regs[idx]! : 0;
+        if (perm & 2) any = true;
+        if (size === 8 && i < 4) hi = (hi << 8) | byte;
+        else lo = (lo << 8) | byte;
+      }
+    }
+    if (!any) {
+      this.trace.guestError(`XIVE: invalid read access at TIMA @${hex(offset)}`);
+      setOnes(out, size);
+      return;
+    }
+    out.set(hi, lo);
+  }
+
+  /**
+   * Raw 4/8-byte write through the page view: only permitted bytes change, verbatim (no CPPR
+   * clamp, no notify, as QEMU).
+   *
+   * @remarks Models hw/intc/xive.c:xive_tm_raw_write().
+   */
+  private rawWrite(
+    tctx: XiveTctx,
+    offset: number,
+    page: number,
+    pageOff: number,
+    size: AccessSize,
+    hi: number,
+    lo: number,
+  ): void {
+    const reg = pageOff & 0x3f;
+    const ring = pageOff & 0x30;
+    let any = false;
+    if (size >= 4 && ring !== TM_QW0_USER) {
+      for (let i = 0; i < size && !any; i++) {
+        const idx = reg + i;
+        if (idx < 64 && VIEWS[page * 64 + idx]! & 1) any = true;
+      }
+    }
+    if (!any) {
+      this.trace.guestError(`XIVE: invalid write access at TIMA @${hex(offset)}`);
+      return;
+    }
+    const regs = tctx.regs;
+    for (let i = 0; i < size; i++) {
+      const idx = reg + i;
+      if (idx >= 64 || (VIEWS[page * 64 + idx]! & 1) === 0) continue;
+      const j = size === 8 ? i : i + 4;
+      regs[idx] = j < 4 ? hi >>> (24 - 8 * j) : lo >>> (24 - 8 * (j - 4));
+    }
+  }
+
+  private readOp(tctx: XiveTctx, id: number, out: Word64): void {
+    switch (id) {
+      case OP_VT_POLL:
+        // xive_tm_vt_poll()
+        out.set(0, tctx.regs[QW3_WORD2]!);
+        return;
+      case OP_ACK_OS_REG:
+        // xive_tm_ack_os_reg()
+        out.set(0, tctx.accept(TM_QW1_OS));
+        return;
+      case OP_ACK_HV_REG:
+        // xive_tm_ack_hv_reg()
+        out.set(0, tctx.accept(TM_QW3_HV_PHYS));
+        return;
+      case OP_PULL_OS_CTX:
+        out.set(0, this.pullOsCtx(tctx));
+        return;
+      case OP_PULL_POOL_CTX: {
+        // xive_tm_pull_pool_ctx(): return W2 (host order), clear VP.
+        const w2 = tctx.word2(TM_QW2_HV_POOL);
+        tctx.setWord2(TM_QW2_HV_POOL, w2 & ~TM_QW2W2_VP);
+        out.set(0, w2);
+        return;
+      }
+      default:
+        throw new Error(`XiveTima: no read op ${id}`);
+    }
+  }
+
+  private writeOp(tctx: XiveTctx, id: number, value: number): void {
+    switch (id) {
+      case OP_SET_OS_CPPR:
+        tctx.setCppr(TM_QW1_OS, value & 0xff);
+        return;
+      case OP_SET_HV_CPPR:
+        tctx.setCppr(TM_QW3_HV_PHYS, value & 0xff);
+        return;
+      case OP_VT_PUSH:
+        // xive_tm_vt_push()
+        tctx.regs[QW3_WORD2] = value & 0xff;
+        return;
+      case OP_SET_OS_PENDING:
+        // xive_tm_set_os_pending()
+        tctx.ipbUpdate(TM_QW1_OS, value & 0xff);
+        return;
+      case OP_PUSH_OS_CTX:
+        this.pushOsCtx(tctx, value);
+        return;
+      default:
+        throw new Error(`XiveTima: no write op ${id}`);
+    }
+  }
+
+  /**
+   * Return the OS CAM word (host order), invalidate it and lower the OS line.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tm_pull_os_ctx().
+   */
+  private pullOsCtx(tctx: XiveTctx): number {
+    const w2 = tctx.word2(TM_QW1_OS);
+    if ((w2 & TM_QW1W2_VO) === 0) {
+      this.trace.guestError(
+        `XIVE: pulling invalid NVT ${hex((w2 >>> XIVE_NVT_SHIFT) & 0xf)}/${hex(w2 & 0x7ffff)} !?`,
+      );
+    }
+    tctx.setWord2(TM_QW1_OS, w2 & ~TM_QW1W2_VO);
+    tctx.lowerOsLine();
+    return w2;
+  }
+
+  /**
+   * Push the OS context (QW1 W2); with VO set, resend the NVT's backlog.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tm_push_os_ctx().
+   */
+  private pushOsCtx(tctx: XiveTctx, cam: number): void {
+    tctx.setWord2(TM_QW1_OS, cam);
+    if (cam & TM_QW1W2_VO) {
+      this.needResend(tctx, (cam >>> XIVE_NVT_SHIFT) & 0xf, cam & ((1 << XIVE_NVT_SHIFT) - 1));
+    }
+  }
+
+  /**
+   * Move the NVT's backlog IPB into the OS ring; always recompute PIPR and notify.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_need_resend().
+   */
+  private needResend(tctx: XiveTctx, nvtBlk: number, nvtIdx: number): void {
+    const nvt = this.nvt;
+    if (!this.router.getNvt(nvtBlk, nvtIdx, nvt)) {
+      this.trace.guestError(`XIVE: invalid NVT ${hex(nvtBlk)}/${hex(nvtIdx)}`);
+      return;
+    }
+    const ipb = getField32(NVT_W4_IPB, nvt[4]!);
+    if (ipb) {
+      nvt[4] = setField32(NVT_W4_IPB, nvt[4]!, 0);
+      this.router.writeNvt(nvtBlk, nvtIdx, nvt, 4);
+    }
+    tctx.ipbMerge(TM_QW1_OS, ipb);
+  }
+}
