@@ -1,0 +1,85 @@
+/**
+ * A sPAPR vCPU as the guest drives it: real-mode loads/stores through the machine's system
+ * address space (tagged with the vCPU index, QEMU's `current_cpu`, which is how the TIMA finds
+ * the thread context), `sc 1` hypercalls, and the external-interrupt input driven by the
+ * thread context's OS ring output.
+ *
+ * @remarks Models the parts of target/ppc (PowerPCCPU) and hw/ppc/spapr_cpu_core.c the
+ * interrupt path touches; the TCTX `os_output` → `PPC_INTERRUPT_EXT` wiring of
+ * hw/intc/xive.c:xive_tctx_realize() / spapr_xive_cpu_intc_create().
+ */
+
+import type { GuestVcpu, LoadResult } from '../guest/platform.ts';
+import { type AccessSize, Word64 } from '../hw/mmio.ts';
+import { TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
+import type { XiveTctx } from '../hw/xive/tctx.ts';
+import type { AddressSpace } from './address-space.ts';
+
+/** What a vCPU needs from its machine (kept narrow so the CPU does not import the machine). */
+export interface SpaprCpuHost {
+  hcall(cpu: number, opcode: number, args: readonly bigint[], out: bigint[]): number;
+}
+
+export class SpaprCpu implements GuestVcpu {
+  /** vCPU id = hardware CPU id = XIVE server number = TIMA cpu index. */
+  readonly id: number;
+  readonly tctx: XiveTctx;
+  /** Number of rising edges of the external-interrupt input. */
+  raises: number;
+  /** Number of falling edges. */
+  lowers: number;
+  /** Called on every edge (the qtest front end reports `IRQ raise` / `IRQ lower`). */
+  onExternalInterrupt: ((level: boolean) => void) | null;
+  private readonly sysmem: AddressSpace;
+  private readonly host: SpaprCpuHost;
+  private readonly trace: TraceSink;
+  private readonly word: Word64;
+  private level: boolean;
+
+  constructor(id: number, sysmem: AddressSpace, tctx: XiveTctx, host: SpaprCpuHost, trace: TraceSink) {
+    this.id = id;
+    this.tctx = tctx;
+    this.raises = 0;
+    this.lowers = 0;
+    this.onExternalInterrupt = null;
+    this.sysmem = sysmem;
+    this.host = host;
+    this.trace = trace;
+    this.word = new Word64();
+    this.level = tctx.osLine;
+    tctx.onOsLine = (level: boolean) => this.setExternalInterrupt(level);
+  }
+
+  /** Level of the external-interrupt input (the OS ring's output line). */
+  get externalInterrupt(): boolean {
+    return this.level;
+  }
+
+  /** Big-endian load at a guest real address. */
+  load(addr: number, size: AccessSize, out: LoadResult): void {
+    const w = this.word;
+    this.sysmem.load(addr, size, this.id, w);
+    out.hi = w.hi;
+    out.lo = w.lo;
+  }
+
+  /** Big-endian store at a guest real address. */
+  store(addr: number, size: AccessSize, hi: number, lo: number): void {
+    this.sysmem.store(addr, size, hi >>> 0, lo >>> 0, this.id);
+  }
+
+  /** `sc 1`: R3 = opcode, R4.. = args. */
+  hcall(opcode: number, args: readonly bigint[], out: bigint[]): number {
+    return this.host.hcall(this.id, opcode, args, out);
+  }
+
+  /** @remarks Models target/ppc/cpu_init.c:ppc_set_irq() for PPC_INTERRUPT_EXT (edges only). */
+  private setExternalInterrupt(level: boolean): void {
+    if (level === this.level) return;
+    this.level = level;
+    if (level) this.raises++;
+    else this.lowers++;
+    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'cpu.ext_irq', this.id, +level, 0, 0);
+    this.onExternalInterrupt?.(level);
+  }
+}
