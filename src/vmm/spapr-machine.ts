@@ -1,0 +1,430 @@
+/**
+ * The sPAPR (`pseries`) machine in XIVE-only mode (`ic-mode=xive`): guest RAM, the XIVE MMIO
+ * regions in the system address space, the interrupt numbering and claims, PCI-like devices
+ * with MSIs and LSIs, the hypercall dispatch (CAS and H_INT_*), vCPUs and system reset.
+ *
+ * @remarks Models hw/ppc/spapr.c (spapr_machine_init, spapr_machine_reset),
+ * hw/ppc/spapr_irq.c (spapr_irq_init, spapr_irq_update_active_intc), hw/intc/spapr_xive.c
+ * (spapr_xive_realize region set-up, spapr_xive_mmio_set_enabled) and hw/ppc/spapr_hcall.c
+ * (spapr_hypercall dispatch, h_client_architecture_support), QEMU 7.2.
+ */
+
+import type { GuestDeviceInfo, GuestDeviceTree } from '../guest/platform.ts';
+import { type AccessSize, NO_CPU, Word64 } from '../hw/mmio.ts';
+import { NULL_TRACE, TRACE_HCALL, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
+import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
+import { AddressSpace } from './address-space.ts';
+import { MemoryRegion, UINT64_SPACE } from './memory-region.ts';
+import {
+  CAS_STATUS_EXIT,
+  type CasResult,
+  CPU_POWERPC_POWER9_DD20,
+  doClientArchitectureSupport,
+  KVMPPC_H_CAS,
+  ppc64PhysToReal,
+  SPAPR_DT_UPDATE_HEADER_SIZE,
+} from './spapr-cas.ts';
+import { SpaprCpu } from './spapr-cpu.ts';
+import {
+  PCI_NUM_PINS,
+  SPAPR_IRQ_EPOW,
+  SPAPR_IRQ_HOTPLUG,
+  SPAPR_IRQ_IPI,
+  SPAPR_IRQ_NR_IPIS,
+  SPAPR_IRQ_VIO,
+  SPAPR_XIVE_NR_IRQS,
+  SpaprMsiBitmap,
+  spaprPhbLsi,
+} from './spapr-irq.ts';
+import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE, SpaprXive } from './spapr-xive.ts';
+import { H_FUNCTION, H_HARDWARE, H_INT_GET_SOURCE_INFO, H_INT_RESET } from './spapr-xive-hcalls.ts';
+
+/** One PCI-like device: how many MSIs it uses and how many INTx pins (≤ 4). */
+export interface SpaprDeviceConfig {
+  readonly name: string;
+  readonly msis: number;
+  readonly lsis: number;
+}
+
+export interface SpaprMachineConfig {
+  /** Number of vCPUs (= XIVE servers; IPIs 0..smp−1). */
+  readonly smp: number;
+  /** Guest RAM at guest physical 0, bytes (multiple of 64 KiB, more than 1 MiB). */
+  readonly ramSize: number;
+  readonly devices: readonly SpaprDeviceConfig[];
+  readonly trace?: TraceSink;
+}
+
+/** Guest physical memory reserved for firmware, the qtest mailbox and CAS buffers. */
+export const SPAPR_FIRMWARE_AREA = 0x10_0000;
+
+/**
+ * The default PHB's INTx lines (`SPAPR_IRQ_PCI_LSI` + 0..3): devices share them through the
+ * PCI swizzle and a line is asserted while any pin routed to it is.
+ *
+ * @remarks Models hw/pci/pci.c:pci_change_irq_level() (per-line assert counts) and
+ * pci_swizzle_map_irq_fn() as used by hw/ppc/spapr_pci.c.
+ */
+class SpaprPhbIntx {
+  private readonly counts: Int32Array;
+  private readonly xive: SpaprXive;
+
+  constructor(xive: SpaprXive) {
+    this.counts = new Int32Array(PCI_NUM_PINS);
+    this.xive = xive;
+  }
+
+  change(line: number, delta: number): void {
+    const before = this.counts[line]!;
+    const after = before + delta;
+    this.counts[line] = after;
+    if (before > 0 !== after > 0) this.xive.setIrq(spaprPhbLsi(0, line), after > 0 ? 1 : 0);
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+  }
+}
+
+/** A device's interrupt lines as the machine wires them. */
+export class SpaprDevice implements GuestDeviceInfo {
+  readonly name: string;
+  /** MSI LISNs (allocated from the MSI bitmap and claimed at machine init). */
+  readonly msis: readonly number[];
+  /** LSI LISNs, one per INTx pin (after the swizzle; may be shared with other devices). */
+  readonly lsis: readonly number[];
+  /** PHB INTx line of each pin. */
+  readonly lines: readonly number[];
+  private readonly pinLevel: Uint8Array;
+  private readonly xive: SpaprXive;
+  private readonly intx: SpaprPhbIntx;
+
+  constructor(
+    name: string,
+    msis: readonly number[],
+    lines: readonly number[],
+    xive: SpaprXive,
+    intx: SpaprPhbIntx,
+  ) {
+    this.name = name;
+    this.msis = msis;
+    this.lines = lines;
+    this.lsis = lines.map((l) => spaprPhbLsi(0, l));
+    this.pinLevel = new Uint8Array(lines.length);
+    this.xive = xive;
+    this.intx = intx;
+  }
+
+  /**
+   * Signal MSI `vector`: the MSI window write pulses the source line.
+   *
+   * @remarks Models hw/ppc/spapr_pci.c:spapr_msi_write() → qemu_irq_pulse().
+   */
+  raiseMsi(vector: number): void {
+    const lisn = this.msis[vector];
+    if (lisn === undefined)
+      throw new RangeError(`${this.name}: no MSI vector ${vector} (has ${this.msis.length})`);
+    this.xive.setIrq(lisn, 1);
+    this.xive.setIrq(lisn, 0);
+  }
+
+  /** Drive INTx pin `i` (level-sensitive). */
+  setLsi(i: number, level: number | boolean): void {
+    const line = this.lines[i];
+    if (line === undefined) throw new RangeError(`${this.name}: no INTx pin ${i} (has ${this.lines.length})`);
+    const l = level ? 1 : 0;
+    if (this.pinLevel[i] === l) return;
+    this.pinLevel[i] = l;
+    this.intx.change(line, l ? 1 : -1);
+  }
+
+  /** PCI reset deasserts INTx (`pci_device_deassert_intx`); the PHB counts are reset beside. */
+  resetPins(): void {
+    this.pinLevel.fill(0);
+  }
+}
+
+export class SpaprMachine {
+  readonly smp: number;
+  readonly ramSize: number;
+  readonly trace: TraceSink;
+  readonly xive: SpaprXive;
+  /** The system address space (`address_space_memory`). */
+  readonly sysmem: AddressSpace;
+  readonly cpus: readonly SpaprCpu[];
+  readonly devices: readonly SpaprDevice[];
+  readonly msiMap: SpaprMsiBitmap;
+  /** PVR of every vCPU (CAS matches the guest's list against it). */
+  readonly cpuPvr: number;
+
+  // Regions (kept so the KVM backend can overlay RAM devices on them).
+  readonly sysmemRoot: MemoryRegion;
+  readonly ram: MemoryRegion;
+  /** `xive.esb` container at SPAPR_XIVE_VC_BASE. */
+  readonly esbRegion: MemoryRegion;
+  /** `xive.esb-emulated`, priority 0 inside {@link esbRegion}. */
+  readonly esbEmulated: MemoryRegion;
+  /** `xive.end` at the END ESB base, always disabled on sPAPR. */
+  readonly endRegion: MemoryRegion;
+  /** `xive.tima` at SPAPR_XIVE_TM_BASE (4 × 64 KiB). */
+  readonly timaRegion: MemoryRegion;
+
+  /** CAS negotiated successfully since the last reset. */
+  casDone: boolean;
+  /** What the last CAS concluded (null before any). */
+  lastCas: CasResult | null;
+  /** Where QEMU would have exited (`exit(EXIT_FAILURE)`), the message it printed. */
+  fatalError: string | null;
+  /** Called once when {@link fatalError} is set (the front end exits). */
+  onFatalError: ((msg: string) => void) | null;
+
+  private readonly intx: SpaprPhbIntx;
+  private readonly scratch: Word64;
+
+  constructor(cfg: SpaprMachineConfig) {
+    const { smp, ramSize } = cfg;
+    if (!Number.isInteger(smp) || smp < 1 || smp > SPAPR_IRQ_NR_IPIS) {
+      throw new RangeError(`smp ${smp}: must be 1..${SPAPR_IRQ_NR_IPIS}`);
+    }
+    if (!Number.isSafeInteger(ramSize) || ramSize <= SPAPR_FIRMWARE_AREA || ramSize % 0x10000 !== 0) {
+      throw new RangeError(`ram size 0x${ramSize.toString(16)}: must be a multiple of 64 KiB above 1 MiB`);
+    }
+    this.smp = smp;
+    this.ramSize = ramSize;
+    this.trace = cfg.trace ?? NULL_TRACE;
+    this.cpuPvr = CPU_POWERPC_POWER9_DD20;
+    this.casDone = false;
+    this.lastCas = null;
+    this.fatalError = null;
+    this.onFatalError = null;
+    this.scratch = new Word64();
+
+    // Memory map. One transaction: the flat view is rendered once.
+    this.sysmemRoot = MemoryRegion.container('system', UINT64_SPACE);
+    this.sysmem = new AddressSpace(this.sysmemRoot, 'memory', this.trace);
+    this.xive = new SpaprXive(
+      { nrIrqs: SPAPR_XIVE_NR_IRQS, nrServers: smp, hvPrio: 7 },
+      this.sysmem,
+      this.trace,
+    );
+    const esbSize = this.xive.nrIrqs * 2 ** SPAPR_XIVE_ESB_SHIFT;
+    this.ram = MemoryRegion.ram('ppc_spapr.ram', ramSize);
+    this.esbRegion = MemoryRegion.container('xive.esb', esbSize);
+    // The source ESB ops accept 8-byte accesses only (`xive_source_esb_ops.valid`).
+    this.esbEmulated = MemoryRegion.io('xive.esb-emulated', esbSize, this.xive.source, {
+      min: 8,
+      max: 8,
+      unaligned: false,
+    });
+    // Quirk kept from QEMU: the END source is realized with nr-ends = nr_irqs, so its window
+    // is as large as the source ESB window.
+    this.endRegion = MemoryRegion.io('xive.end', esbSize, this.xive.endEsb, {
+      min: 8,
+      max: 8,
+      unaligned: false,
+    });
+    this.timaRegion = MemoryRegion.io('xive.tima', XIVE_TM_SIZE, this.xive.tima, {
+      min: 1,
+      max: 8,
+      unaligned: false,
+    });
+    this.sysmem.begin();
+    this.sysmemRoot.addSubregion(0, this.ram);
+    this.esbRegion.addSubregionOverlap(0, this.esbEmulated, 0);
+    this.sysmemRoot.addSubregion(SPAPR_XIVE_VC_BASE, this.esbRegion);
+    this.sysmemRoot.addSubregion(this.xive.endBase, this.endRegion);
+    this.sysmemRoot.addSubregion(SPAPR_XIVE_TM_BASE, this.timaRegion);
+    this.endRegion.setEnabled(false);
+    // XIVE-only machine: XIVE is the active controller from init (spapr_irq_update_active_intc).
+    this.setXiveMmioEnabled(true);
+    this.sysmem.commit();
+
+    // vCPUs, each wired to its thread context.
+    const cpus: SpaprCpu[] = [];
+    for (let i = 0; i < smp; i++) {
+      const tctx = this.xive.tctxs[i];
+      if (tctx === undefined) throw new Error(`SpaprXive has no thread context for vCPU ${i}`);
+      cpus.push(new SpaprCpu(i, this.sysmem, tctx, this, this.trace));
+    }
+    this.cpus = cpus;
+
+    // Interrupt numbering (spapr_irq_init, spapr_events_init, VIO, default PHB).
+    for (let i = 0; i < smp; i++) this.claim(SPAPR_IRQ_IPI + i, false);
+    this.claim(SPAPR_IRQ_EPOW, false);
+    this.claim(SPAPR_IRQ_HOTPLUG, false);
+    this.claim(SPAPR_IRQ_VIO, false);
+    for (let pin = 0; pin < PCI_NUM_PINS; pin++) this.claim(spaprPhbLsi(0, pin), true);
+
+    this.msiMap = new SpaprMsiBitmap();
+    this.intx = new SpaprPhbIntx(this.xive);
+    const devices: SpaprDevice[] = [];
+    cfg.devices.forEach((d, slot) => {
+      if (!Number.isInteger(d.lsis) || d.lsis < 0 || d.lsis > PCI_NUM_PINS) {
+        throw new RangeError(
+          `device ${d.name}: ${d.lsis} LSIs requested, a PCI function has ${PCI_NUM_PINS} INTx pins at most`,
+        );
+      }
+      if (!Number.isInteger(d.msis) || d.msis < 0)
+        throw new RangeError(`device ${d.name}: bad MSI count ${d.msis}`);
+      const msis: number[] = [];
+      if (d.msis > 0) {
+        const first = this.msiMap.alloc(d.msis, true);
+        if (first < 0)
+          throw new RangeError(`Can't allocate MSIs for device ${d.name}: ${this.msiMap.lastError}`);
+        for (let v = 0; v < d.msis; v++) {
+          this.claim(first + v, false);
+          msis.push(first + v);
+        }
+      }
+      const lines: number[] = [];
+      for (let pin = 0; pin < d.lsis; pin++) lines.push((slot + pin) % PCI_NUM_PINS);
+      devices.push(new SpaprDevice(d.name, msis, lines, this.xive, this.intx));
+    });
+    this.devices = devices;
+  }
+
+  /**
+   * Claim `lisn` in the (only) interrupt controller; a failure is a machine-construction bug.
+   *
+   * @remarks Models hw/ppc/spapr_irq.c:spapr_irq_claim().
+   */
+  private claim(lisn: number, lsi: boolean): void {
+    const rc = this.xive.claimIrq(lisn, lsi);
+    if (rc !== 0) throw new Error(`IRQ ${lisn} is not free (claim returned ${rc})`);
+  }
+
+  /**
+   * Map or unmap the XIVE ESB and TIMA windows (the END ESB window stays disabled).
+   *
+   * @remarks Models hw/intc/spapr_xive.c:spapr_xive_mmio_set_enabled().
+   */
+  setXiveMmioEnabled(on: boolean): void {
+    this.sysmem.begin();
+    this.esbRegion.setEnabled(on);
+    this.endRegion.setEnabled(false);
+    this.timaRegion.setEnabled(on);
+    this.sysmem.commit();
+  }
+
+  /**
+   * Hypercall dispatch: R3 = opcode, `args` = R4…, outputs in `out`.
+   *
+   * @remarks Models hw/ppc/spapr_hcall.c:spapr_hypercall().
+   */
+  hcall(cpu: number, opcode: number, args: readonly bigint[], out: bigint[]): number {
+    if (this.trace.mask & TRACE_HCALL) this.trace.emit(TRACE_HCALL, 'hcall', cpu, opcode, 0, 0);
+    if (opcode === KVMPPC_H_CAS) return this.hClientArchitectureSupport(args);
+    if (opcode >= H_INT_GET_SOURCE_INFO && opcode <= H_INT_RESET && opcode % 4 === 0) {
+      return this.xive.hcall(cpu, opcode, args, out);
+    }
+    // QEMU logs "Unimplemented SPAPR hcall" under LOG_UNIMP (not a guest error).
+    if (this.trace.mask & TRACE_HCALL) this.trace.emit(TRACE_HCALL, 'hcall.unimplemented', cpu, opcode, 0, 0);
+    return H_FUNCTION;
+  }
+
+  /**
+   * KVMPPC_H_CAS(vec, fdt_buf, fdt_bufsize): parse the guest's PVR list and option vectors;
+   * on success record the negotiated interrupt mode and write the device-tree update header.
+   *
+   * @remarks Models hw/ppc/spapr_hcall.c:h_client_architecture_support(). We write the
+   * `SpaprDeviceTreeUpdateHeader` (version 1) but no FDT blob: the guest reads its device
+   * tree through {@link deviceTree}.
+   */
+  private hClientArchitectureSupport(args: readonly bigint[]): number {
+    const vec = ppc64PhysToReal(args[0] ?? 0n);
+    const fdtBuf = ppc64PhysToReal(args[1] ?? 0n);
+    const fdtBufSize = args[2] ?? 0n;
+    if (fdtBufSize < BigInt(SPAPR_DT_UPDATE_HEADER_SIZE)) {
+      this.fatal(`SLOF provided insufficient CAS buffer ${fdtBufSize} (min: ${SPAPR_DT_UPDATE_HEADER_SIZE})`);
+      return H_HARDWARE;
+    }
+    const r = doClientArchitectureSupport(this.sysmem, vec, { cpuPvr: this.cpuPvr, xics: false, xive: true });
+    this.lastCas = r;
+    if (r.status === CAS_STATUS_EXIT) {
+      this.fatal(r.message ?? 'CAS failed');
+      return H_HARDWARE;
+    }
+    if (r.rc !== 0) {
+      if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'cas.fail', r.rc, 0, 0, 0);
+      return r.rc;
+    }
+    // ov5_cas = platform ov5 ∩ guest ov5; the platform offers exploitation (ic-mode=xive).
+    this.xive.exploitation = r.xiveExploitation;
+    this.casDone = true;
+    this.sysmem.storeBe32(fdtBuf, 1);
+    if (this.trace.mask & TRACE_VMM)
+      this.trace.emit(TRACE_VMM, 'cas.done', +r.xiveExploitation, r.ov5Byte23, 0, 0);
+    return 0;
+  }
+
+  private fatal(msg: string): void {
+    if (this.fatalError !== null) return;
+    this.fatalError = msg;
+    this.onFatalError?.(msg);
+  }
+
+  /**
+   * `system_reset`: interrupt controller state (EAS/END reset, PQs to 01, thread contexts and
+   * OS CAM push), CAS forgotten, XIVE still the active controller. Guest RAM is kept, as in
+   * QEMU.
+   *
+   * @remarks Models hw/ppc/spapr.c:spapr_machine_reset() (the interrupt-related steps).
+   * Deviation: device MSIs stay allocated and claimed (here they are allocated at init, not by
+   * `ibm,change-msi`, so there is no RTAS call to allocate them again).
+   */
+  reset(): void {
+    this.intx.reset();
+    for (const d of this.devices) d.resetPins();
+    this.xive.reset();
+    this.xive.exploitation = false;
+    this.casDone = false;
+    this.lastCas = null;
+    this.setXiveMmioEnabled(true);
+  }
+
+  /** The device-tree facts the guest reads (`spapr_xive_dt` and friends). */
+  deviceTree(): GuestDeviceTree {
+    return {
+      ramSize: this.ramSize,
+      ramFree: SPAPR_FIRMWARE_AREA,
+      timaOsPage: SPAPR_XIVE_TM_BASE + 2 * 0x10000,
+      ipiRange: [SPAPR_IRQ_IPI, SPAPR_IRQ_IPI + this.smp],
+      eqSizes: [16],
+      resIntPriorities: [this.xive.hvPrio, 0xff - this.xive.hvPrio],
+      devices: this.devices.map((d) => ({ name: d.name, msis: [...d.msis], lsis: [...d.lsis] })),
+    };
+  }
+
+  // --- accesses without a vCPU (qtest readb/writeq…, DMA) ----------------------------------
+
+  /** Load with no vCPU (QEMU `current_cpu == NULL`). */
+  load(addr: number, size: AccessSize, out: Word64): void {
+    this.sysmem.load(addr, size, NO_CPU, out);
+  }
+
+  /** Store with no vCPU. */
+  store(addr: number, size: AccessSize, hi: number, lo: number): void {
+    this.sysmem.store(addr, size, hi >>> 0, lo >>> 0, NO_CPU);
+  }
+
+  /** qtest `read`: bytes from guest memory (RAM fast path, else 1-byte accesses). */
+  readMemory(addr: number, dst: Uint8Array): void {
+    if (addr >= 0 && addr + dst.length <= this.ramSize && this.sysmem.isRam(addr, dst.length)) {
+      this.ram.ramRead(addr, dst);
+      return;
+    }
+    for (let i = 0; i < dst.length; i++) {
+      this.sysmem.load(addr + i, 1, NO_CPU, this.scratch);
+      dst[i] = this.scratch.lo;
+    }
+  }
+
+  /** qtest `write` / `memset`: bytes into guest memory (RAM fast path, else 1-byte accesses). */
+  writeMemory(addr: number, src: Uint8Array): void {
+    if (addr >= 0 && addr + src.length <= this.ramSize && this.sysmem.isRam(addr, src.length)) {
+      this.ram.ramWrite(addr, src);
+      return;
+    }
+    for (let i = 0; i < src.length; i++) this.sysmem.store(addr + i, 1, 0, src[i]!, NO_CPU);
+  }
+}
