@@ -1,0 +1,222 @@
+/**
+ * The scenario format: a machine (vCPUs, RAM, devices with MSI/LSI counts), a workload (device
+ * trigger streams with rates and patterns, IPIs, random masks/unmasks, retargets, CPU
+ * offline/online, a stop condition) and options (seed). Strict zod 4 schema; the JSON Schema in
+ * `schema/scenario.json` is emitted from it (`xivelab schema`).
+ *
+ * Times are virtual nanoseconds (a number) or a string with a unit (`"250us"`, `"10ms"`, `"1s"`);
+ * rates are events per second of virtual time.
+ */
+
+import { z } from 'zod';
+import { PCI_NUM_PINS, SPAPR_NR_MSIS, SpaprMsiBitmap } from '../vmm/spapr-irq.ts';
+
+/** Trigger patterns of a device stream. */
+export const PATTERNS = ['uniform', 'round-robin', 'bursts'] as const;
+export type Pattern = (typeof PATTERNS)[number];
+
+/** Largest vCPU count a scenario may ask for (each vCPU gets a thread context and a queue). */
+export const MAX_VCPUS = 256;
+/** Guest RAM the firmware area and the guest kernel need besides the per-CPU queues. */
+const RAM_BASE_NEED = 2 * 0x10_0000;
+/** One 64 KiB event queue per vCPU (Linux `xive_alloc_order` with 64 KiB pages). */
+const QUEUE_BYTES = 0x1_0000;
+
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
+const DURATION_RE = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(ns|us|µs|ms|s)\s*$/;
+
+/** A duration: nanoseconds, or a string with a unit. */
+export const Duration = z
+  .union([
+    z.number().nonnegative().describe('virtual nanoseconds'),
+    z.string().regex(DURATION_RE, 'expected a duration like "250us", "10ms" or "1s"'),
+  ])
+  .transform((v) => {
+    if (typeof v === 'number') return v;
+    const m = DURATION_RE.exec(v)!;
+    return Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
+  });
+
+/** Events per second of virtual time. */
+const Rate = z.number().positive().max(1e12).describe('events per second of virtual time');
+
+export const Device = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'expected a name of letters, digits, "_", "." or "-"'),
+    msis: z.int().min(0).max(SPAPR_NR_MSIS).default(0).describe('MSI vectors'),
+    lsis: z
+      .int()
+      .min(0)
+      .max(PCI_NUM_PINS, `a PHB device has at most ${PCI_NUM_PINS} LSIs (INTx pins)`)
+      .default(0)
+      .describe('LSIs (PCI INTx pins, shared through the PHB swizzle)'),
+  })
+  .describe('A PCI-like device on the default PHB');
+
+export const Stream = z
+  .strictObject({
+    device: z.string().describe('device name'),
+    kind: z.enum(['msi', 'lsi']).default('msi'),
+    vectors: z
+      .array(z.int().min(0))
+      .min(1)
+      .optional()
+      .describe('MSI vector / INTx pin indexes of the device (default: all of that kind)'),
+    rate: Rate,
+    pattern: z.enum(PATTERNS).default('uniform'),
+    burst: z.int().min(1).max(4096).default(8).describe('triggers per burst (pattern "bursts")'),
+  })
+  .describe('A device trigger stream');
+
+const Periodic = z.strictObject({ rate: Rate });
+
+export const Workload = z
+  .strictObject({
+    triggers: z.int().min(1).optional().describe('stop after this many device triggers'),
+    duration: Duration.optional().describe('stop after this much virtual time'),
+    streams: z
+      .array(Stream)
+      .optional()
+      .describe('device trigger streams (default: one uniform stream per device and kind, 1e6/s)'),
+    ipis: Periodic.optional().describe('IPIs between random online vCPUs'),
+    masks: z
+      .strictObject({
+        rate: Rate,
+        hold: Duration.default(20_000).describe('how long an irq stays disabled (mean)'),
+      })
+      .optional()
+      .describe('disable_irq / enable_irq of random device irqs'),
+    retargets: Periodic.optional().describe('irq_set_affinity of random device irqs to random online vCPUs'),
+    hotplug: z
+      .strictObject({ rate: Rate, minOnline: z.int().min(1).default(1) })
+      .optional()
+      .describe('CPU offline / online events (alternating per CPU)'),
+    latency: Duration.default(0).describe(
+      'delay between an external-interrupt line rising and the vCPU taking it',
+    ),
+  })
+  .refine((w) => w.triggers !== undefined || w.duration !== undefined, {
+    message: 'a workload needs "triggers" or "duration"',
+  });
+
+export const Scenario = z
+  .strictObject({
+    $schema: z.string().optional(),
+    name: z.string().default('scenario'),
+    description: z.string().optional(),
+    vcpus: z.int().min(1).max(MAX_VCPUS).describe('vCPUs (XIVE servers)'),
+    ramSize: z
+      .int()
+      .min(RAM_BASE_NEED)
+      .max(2 ** 40)
+      .multipleOf(0x1_0000)
+      .default(0x400_0000)
+      .describe('guest RAM in bytes (multiple of 64 KiB)'),
+    devices: z.array(Device).default([]),
+    workload: Workload,
+    options: z
+      .strictObject({
+        seed: z.int().min(0).max(0x7fff_ffff).default(1).describe('default seed (--seed overrides)'),
+        maxSteps: z
+          .int()
+          .min(1)
+          .default(1_000_000)
+          .describe('interrupt-handling steps allowed per quiescence (livelock guard)'),
+      })
+      .default({ seed: 1, maxSteps: 1_000_000 }),
+  })
+  .superRefine((s, ctx) => {
+    const need = RAM_BASE_NEED + s.vcpus * QUEUE_BYTES;
+    if (s.ramSize < need) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ramSize'],
+        message: `${s.vcpus} vCPUs need at least ${need} bytes of RAM`,
+      });
+    }
+    const names = new Map<string, number>();
+    const msiMap = new SpaprMsiBitmap();
+    s.devices.forEach((d, i) => {
+      if (names.has(d.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i, 'name'],
+          message: `duplicate device "${d.name}"`,
+        });
+      }
+      names.set(d.name, i);
+      if (d.msis > 0 && msiMap.alloc(d.msis, true) < 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', i, 'msis'],
+          message: `no room for ${d.msis} more MSIs (the MSI range holds ${SPAPR_NR_MSIS}, power-of-two aligned)`,
+        });
+      }
+    });
+    const streams = s.workload.streams ?? [];
+    streams.forEach((st, i) => {
+      const di = names.get(st.device);
+      if (di === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', 'streams', i, 'device'],
+          message: `no device "${st.device}"`,
+        });
+        return;
+      }
+      const d = s.devices[di]!;
+      const n = st.kind === 'msi' ? d.msis : d.lsis;
+      if (n === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', 'streams', i, 'kind'],
+          message: `device "${d.name}" has no ${st.kind.toUpperCase()}s`,
+        });
+        return;
+      }
+      st.vectors?.forEach((v, j) => {
+        if (v >= n) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['workload', 'streams', i, 'vectors', j],
+            message: `${st.kind.toUpperCase()} index ${v} out of range: device "${d.name}" has ${n}`,
+          });
+        }
+      });
+    });
+    if (s.workload.streams === undefined && s.devices.every((d) => d.msis + d.lsis === 0)) {
+      if (s.workload.ipis === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload'],
+          message: 'nothing to trigger: no device interrupts and no IPIs',
+        });
+      }
+    }
+    const hp = s.workload.hotplug;
+    if (hp && hp.minOnline > s.vcpus) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workload', 'hotplug', 'minOnline'],
+        message: `minOnline ${hp.minOnline} exceeds vcpus ${s.vcpus}`,
+      });
+    }
+  });
+
+/** A validated scenario (defaults applied, durations in ns). */
+export type Scenario = z.output<typeof Scenario>;
+/** A scenario as written. */
+export type ScenarioInput = z.input<typeof Scenario>;
+export type DeviceSpec = z.output<typeof Device>;
+export type StreamSpec = z.output<typeof Stream>;
+export type WorkloadSpec = z.output<typeof Workload>;
+
+/** The JSON Schema of a scenario file (input form). */
+export function scenarioJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(Scenario, { io: 'input', unrepresentable: 'any' }),
+    title: 'xivelab scenario',
+  };
+}
