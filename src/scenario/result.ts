@@ -14,7 +14,7 @@ export const CpuResult = z.strictObject({
   delivered: count.describe('handler invocations on this vCPU'),
   ipis: count.describe('IPIs handled on this vCPU'),
   extIrqs: count.describe('rising edges of the external-interrupt line'),
-  acks: count.describe('ACK_OS_REG loads that returned a pending interrupt... as counted by the guest'),
+  acks: count.describe('OS-ring acknowledges (ACK_OS_REG) that took an interrupt (NSR EO set)'),
   eqEntries: count.describe("EQ entries the guest read from this vCPU's queues"),
   offlines: count.describe('times this vCPU went offline'),
 });
