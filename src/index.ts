@@ -1,1 +1,35 @@
-export {};
+/**
+ * xivelab's public API: run scenarios programmatically, check invariants, format reports, and
+ * reach the model's main pieces.
+ */
+
+export {
+  checkInvariants,
+  type IrqCounters,
+  type QueueCounters,
+  type RunCounters,
+  type Violation,
+} from './check/invariants.ts';
+export { NULL_TRACE, type TraceSink } from './hw/trace-sink.ts';
+export { cpuTable, formatReport, formatTable, irqTable } from './report/table.ts';
+export type { GuestIrq, GuestPort } from './scenario/guest-port.ts';
+export { loadScenario } from './scenario/load.ts';
+export { checkScenario, parseScenario, ScenarioError } from './scenario/parse.ts';
+export { type CpuResult, type IrqResult, Result, resultJsonSchema } from './scenario/result.ts';
+export { type RunOptions, runScenario } from './scenario/runner.ts';
+export {
+  type DeviceSpec,
+  PATTERNS,
+  type Pattern,
+  Scenario,
+  type ScenarioInput,
+  type StreamSpec,
+  scenarioJsonSchema,
+  type WorkloadSpec,
+} from './scenario/schema.ts';
+export { SimClock } from './sim/clock.ts';
+export { Engine } from './sim/engine.ts';
+export { Rng } from './sim/rng.ts';
+export { Trace, type TraceEvent } from './sim/trace.ts';
+export { SpaprCpu } from './vmm/spapr-cpu.ts';
+export { type SpaprDeviceConfig, SpaprMachine, type SpaprMachineConfig } from './vmm/spapr-machine.ts';
