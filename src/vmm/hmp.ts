@@ -1,0 +1,152 @@
+/**
+ * The human monitor (HMP) of `xivelab-qemu`: QEMU's `(qemu) ` prompt and line protocol (`\r\n`
+ * line ends, the command line echoed back first) with the commands the oracle uses —
+ * `info pic`, `info status`, `system_reset`, `cont`, `stop`, `quit`, `help`.
+ *
+ * Deviation: QEMU's readline echoes each keystroke with terminal escape sequences; here the
+ * command line is echoed once, plainly. Clients drop that first line either way.
+ *
+ * @remarks Models monitor/hmp.c:handle_hmp_command() (lookup, "unknown command",
+ * "extraneous characters") and the HMP handlers hmp_info_pic(), hmp_info_status(),
+ * hmp_system_reset(), hmp_cont(), hmp_stop(), hmp_quit() of QEMU 7.2.
+ */
+
+import type { QemuSystem } from './qtest.ts';
+
+export const HMP_PROMPT = '(qemu) ';
+
+interface HmpCommand {
+  readonly name: string;
+  readonly alias: string | null;
+  readonly help: string;
+  readonly run: (hmp: Hmp) => string;
+}
+
+const COMMANDS: readonly HmpCommand[] = [
+  { name: 'cont', alias: 'c', help: 'cont|c  -- resume emulation', run: (h) => h.cont() },
+  { name: 'help', alias: '?', help: 'help|? [cmd]  -- show the help', run: () => '' },
+  { name: 'quit', alias: 'q', help: 'quit|q  -- quit the emulator', run: (h) => h.quit() },
+  { name: 'stop', alias: 's', help: 'stop|s  -- stop emulation', run: (h) => h.stopVm() },
+  { name: 'system_reset', alias: null, help: 'system_reset  -- reset the system', run: (h) => h.reset() },
+];
+
+const INFO: readonly HmpCommand[] = [
+  { name: 'pic', alias: null, help: 'info pic  -- show PIC state', run: (h) => h.infoPic() },
+  {
+    name: 'status',
+    alias: null,
+    help: 'info status  -- show the current VM status (running|paused)',
+    run: (h) => h.infoStatus(),
+  },
+];
+
+export class Hmp {
+  readonly sys: QemuSystem;
+  /** `in-kernel` under the KVM backend; the emulated model says `emulated`. */
+  irqchip: 'emulated' | 'in-kernel';
+  private inbuf: string;
+  private everRun: boolean;
+
+  constructor(sys: QemuSystem) {
+    this.sys = sys;
+    this.irqchip = 'emulated';
+    this.inbuf = '';
+    this.everRun = sys.running;
+  }
+
+  /** What a new monitor connection receives. */
+  banner(): string {
+    return `xivelab-qemu (QEMU 7.2 compatible) monitor - type 'help' for more information\r\n${HMP_PROMPT}`;
+  }
+
+  /**
+   * Feed client bytes; returns what to send back (echo, output, prompt) for every complete
+   * line. After `quit` nothing more is processed.
+   */
+  feed(chunk: string): string {
+    this.inbuf += chunk;
+    let reply = '';
+    let nl = this.inbuf.search(/[\r\n]/);
+    while (nl >= 0) {
+      const line = this.inbuf.slice(0, nl);
+      // "\r\n" counts as one line end.
+      const skip = this.inbuf[nl] === '\r' && this.inbuf[nl + 1] === '\n' ? 2 : 1;
+      this.inbuf = this.inbuf.slice(nl + skip);
+      reply += `${line}\r\n`;
+      const out = this.execute(line);
+      reply += out.replace(/\n/g, '\r\n');
+      if (this.sys.exitCode !== null) return reply;
+      reply += HMP_PROMPT;
+      nl = this.inbuf.search(/[\r\n]/);
+    }
+    return reply;
+  }
+
+  /** Run one command line; returns its output (`\n` line ends). */
+  execute(line: string): string {
+    const words = line
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== '');
+    const name = words[0];
+    if (name === undefined) return '';
+    if (name === 'info') {
+      const sub = words[1];
+      if (sub === undefined) return `${INFO.map((c) => c.help).join('\n')}\n`;
+      const c = INFO.find((x) => x.name === sub);
+      if (!c) return `unknown command: 'info ${sub}'\n`;
+      if (words.length > 2) return extraneous(`info ${sub}`);
+      return c.run(this);
+    }
+    const c = COMMANDS.find((x) => x.name === name || x.alias === name);
+    if (!c) return `unknown command: '${name}'\n`;
+    if (c.name === 'help') {
+      const topic = words[1];
+      if (topic === undefined) return `${[...COMMANDS, ...INFO].map((x) => x.help).join('\n')}\n`;
+      const t = COMMANDS.find((x) => x.name === topic || x.alias === topic);
+      return t ? `${t.help}\n` : `unknown command: '${topic}'\n`;
+    }
+    if (words.length > 1) return extraneous(c.name);
+    return c.run(this);
+  }
+
+  /**
+   * `info pic`: every vCPU's thread context rings and the LISN table (SpaprXive's part), then
+   * the irqchip line the machine adds.
+   *
+   * @remarks Models hw/ppc/spapr.c:spapr_pic_print_info().
+   */
+  infoPic(): string {
+    return `${this.sys.machine.xive.infoPic()}irqchip: ${this.irqchip}\n`;
+  }
+
+  infoStatus(): string {
+    if (this.sys.running) return 'VM status: running\n';
+    return this.everRun ? 'VM status: paused\n' : 'VM status: paused (prelaunch)\n';
+  }
+
+  reset(): string {
+    this.sys.systemReset();
+    return '';
+  }
+
+  cont(): string {
+    this.everRun = true;
+    this.sys.cont();
+    return '';
+  }
+
+  stopVm(): string {
+    this.sys.stop();
+    return '';
+  }
+
+  quit(): string {
+    this.sys.exit(0);
+    return '';
+  }
+}
+
+function extraneous(cmd: string): string {
+  return `${cmd}: extraneous characters at the end of line\nTry "help ${cmd}" for more information\n`;
+}

@@ -1,0 +1,220 @@
+/**
+ * The built-in mailbox vCPU of `xivelab-qemu`: what `shared/qemu-oracle/stub.S` and
+ * `bench_stub.S` do on QEMU's vCPU 0, done by a TypeScript loop instead of executing the
+ * `-bios` image. Every access the stub would make goes through {@link SpaprCpu} (so the TIMA
+ * sees vCPU 0 and its page views), and so does every mailbox read and write (the mailbox lives
+ * in guest RAM at 0x8000, where qtest reads and writes it).
+ *
+ * Mailbox (all big-endian u64), see `shared/spec/qemu-qtest.md` §6:
+ * +0x00 cmd (nonzero = request; 0 when done), +0x08 kind, +0x10… in[0..9], +0x60… out[0..9],
+ * +0xB0 completed-command counter. Kinds: 0 nop, 1 hcall (in[0] = R3 opcode, in[1..9] =
+ * R4…R12; out = R3…R12 after `sc 1`), 2 ld, 3 std, 4 lbz, 5 stb, 6 lhz, 7 sth, 8 lwz, 9 stw
+ * (in[0] address, in[1] value; loads write out[0] only), 10 the timing loop of `bench_stub.S`.
+ * Any other kind completes without effect, as the stub's compare chain falls through to `done`.
+ *
+ * Execution is synchronous: the owner calls {@link MailboxCpu.poll} after anything that may
+ * have written `cmd` (a qtest store), and a posted command completes before that store's reply.
+ */
+
+import { Word64 } from '../hw/mmio.ts';
+import type { SpaprCpu } from './spapr-cpu.ts';
+
+/** Guest physical address of the mailbox. */
+export const MBOX = 0x8000;
+export const MBOX_CMD = 0x00;
+export const MBOX_KIND = 0x08;
+export const MBOX_IN = 0x10;
+export const MBOX_OUT = 0x60;
+export const MBOX_SEQ = 0xb0;
+
+export const MBOX_KIND_NOP = 0;
+export const MBOX_KIND_HCALL = 1;
+export const MBOX_KIND_LD = 2;
+export const MBOX_KIND_STD = 3;
+export const MBOX_KIND_LBZ = 4;
+export const MBOX_KIND_STB = 5;
+export const MBOX_KIND_LHZ = 6;
+export const MBOX_KIND_STH = 7;
+export const MBOX_KIND_LWZ = 8;
+export const MBOX_KIND_STW = 9;
+export const MBOX_KIND_BENCH = 10;
+
+/** Real-mode addressing ignores the top 4 EA bits (`ppc_hash64_xlate`: `eaddr & 0x0FFF…`). */
+const REAL_MODE_MASK = 0x0fff_ffff_ffff_ffffn;
+
+/** Largest iteration count a timing loop runs (the stub's CTR would run 2^64 for count 0). */
+export const MBOX_BENCH_MAX = 2 ** 40;
+
+const U64 = 0xffff_ffff_ffff_ffffn;
+
+export class MailboxCpu {
+  readonly cpu: SpaprCpu;
+  /** Running (false while stopped by `-S` / HMP `stop`). */
+  running: boolean;
+  /** Commands completed since start (also in guest RAM at +0xB0, as the stub keeps it). */
+  completed: number;
+  /** Guest accesses (loads, stores, hcalls) made on behalf of mailbox commands. */
+  accesses: number;
+  /** General-purpose registers the stub uses (r3..r12 survive hcalls as in `sc 1`). */
+  private readonly gpr: bigint[];
+  private readonly w: Word64;
+  private busy: boolean;
+
+  constructor(cpu: SpaprCpu) {
+    this.cpu = cpu;
+    this.running = false;
+    this.completed = 0;
+    this.accesses = 0;
+    this.gpr = new Array<bigint>(32).fill(0n);
+    this.w = new Word64();
+    this.busy = false;
+  }
+
+  /**
+   * The stub's entry at 0x100 after reset: zero `cmd` and the counter, then serve. Called at
+   * start-up (unless `-S`), on HMP `cont` after `-S`, and after `system_reset`.
+   */
+  start(): void {
+    this.running = true;
+    this.completed = 0;
+    this.gpr.fill(0n);
+    this.std(MBOX + MBOX_CMD, 0n);
+    this.std(MBOX + MBOX_SEQ, 0n);
+    this.poll();
+  }
+
+  /** Stop serving (HMP `stop`); a later {@link resume} continues without re-initialising. */
+  stop(): void {
+    this.running = false;
+  }
+
+  resume(): void {
+    this.running = true;
+    this.poll();
+  }
+
+  /** Serve the posted command, if any. Returns true when one ran. */
+  poll(): boolean {
+    if (!this.running || this.busy) return false;
+    // A command can only be posted by a store from outside; the loop re-reads cmd after each.
+    let ran = false;
+    this.busy = true;
+    try {
+      while (this.ld(MBOX + MBOX_CMD) !== 0n) {
+        this.execute();
+        ran = true;
+      }
+    } finally {
+      this.busy = false;
+    }
+    return ran;
+  }
+
+  /** One pass through the stub loop body after `cmd != 0` was seen. */
+  private execute(): void {
+    const g = this.gpr;
+    g[21] = this.ld(MBOX + MBOX_KIND);
+    g[22] = this.ld(MBOX + MBOX_IN);
+    g[23] = this.ld(MBOX + MBOX_IN + 8);
+    const kind = g[21]!;
+    if (kind === 1n) {
+      this.hcall();
+    } else if (kind >= 2n && kind <= 9n) {
+      const k = Number(kind);
+      const size = k <= 3 ? 8 : k <= 5 ? 1 : k <= 7 ? 2 : 4;
+      if (k % 2 === 0) {
+        g[24] = this.load(g[22]!, size);
+        this.std(MBOX + MBOX_OUT, g[24]!);
+      } else {
+        this.store(g[22]!, size, g[23]!);
+      }
+    } else if (kind === 10n) {
+      this.bench();
+    }
+    // done: sync; counter++; cmd = 0.
+    const seq = (this.ld(MBOX + MBOX_SEQ) + 1n) & U64;
+    this.std(MBOX + MBOX_SEQ, seq);
+    this.std(MBOX + MBOX_CMD, 0n);
+    this.completed++;
+  }
+
+  /** `ld r3..r12` from in[0..9], `sc 1`, `std r3..r12` to out[0..9]. */
+  private hcall(): void {
+    const g = this.gpr;
+    for (let i = 0; i < 10; i++) g[3 + i] = this.ld(MBOX + MBOX_IN + 8 * i);
+    const opcode = g[3]!;
+    const args = g.slice(4, 13);
+    const out: bigint[] = [];
+    // QEMU passes &gpr[4] as args: an hcall overwrites only the registers it writes.
+    const rc = this.cpu.hcall(opcode <= 0xffff_ffffn ? Number(opcode) : -1, args, out);
+    this.accesses++;
+    for (let i = 0; i < 9; i++) {
+      const v = out[i];
+      if (v !== undefined) g[4 + i] = BigInt.asUintN(64, v);
+    }
+    g[3] = BigInt.asUintN(64, BigInt(rc));
+    for (let i = 0; i < 10; i++) this.std(MBOX + MBOX_OUT + 8 * i, g[3 + i]!);
+  }
+
+  /**
+   * Kind 10: in[0] = count (CTR), in[1] = A, in[2] = ACK address, in[3] = EOI address,
+   * in[4] = CPPR address, in[5] = mode. Mode 0: `count` × `ld A`. Otherwise `count` ×
+   * (`std 0xff → A`; `lhz ACK`; `ld EOI`; `stb 0xff → CPPR`). out[0] = the last loaded value.
+   */
+  private bench(): void {
+    const g = this.gpr;
+    g[25] = this.ld(MBOX + MBOX_IN + 0x10);
+    g[26] = this.ld(MBOX + MBOX_IN + 0x18);
+    g[27] = this.ld(MBOX + MBOX_IN + 0x20);
+    g[28] = this.ld(MBOX + MBOX_IN + 0x28);
+    // mtctr r22; bdnz: count 0 would loop 2^64 times in the stub.
+    const n =
+      g[22] === 0n ? MBOX_BENCH_MAX : Number(g[22]! > BigInt(MBOX_BENCH_MAX) ? MBOX_BENCH_MAX : g[22]!);
+    if (g[28] === 0n) {
+      const a = g[23]!;
+      for (let i = 0; i < n; i++) g[24] = this.load(a, 8);
+    } else {
+      g[29] = 0xffn;
+      const a = g[23]!;
+      const ack = g[25]!;
+      const eoi = g[26]!;
+      const cppr = g[27]!;
+      for (let i = 0; i < n; i++) {
+        this.store(a, 8, 0xffn);
+        g[24] = this.load(ack, 2);
+        g[24] = this.load(eoi, 8);
+        this.store(cppr, 1, 0xffn);
+      }
+    }
+    this.std(MBOX + MBOX_OUT, g[24]!);
+  }
+
+  /** A vCPU load at a real-mode effective address, zero-extended. */
+  private load(ea: bigint, size: 1 | 2 | 4 | 8): bigint {
+    this.accesses++;
+    const ra = ea & REAL_MODE_MASK;
+    // Nothing is mapped above 2^53 (the model's addresses are numbers): unassigned reads 0.
+    if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return 0n;
+    this.cpu.load(Number(ra), size, this.w);
+    return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
+  }
+
+  /** A vCPU store of the low `size` bytes of `v`. */
+  private store(ea: bigint, size: 1 | 2 | 4 | 8, v: bigint): void {
+    this.accesses++;
+    const ra = ea & REAL_MODE_MASK;
+    if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return;
+    const x = BigInt.asUintN(size * 8, v);
+    this.cpu.store(Number(ra), size, Number(x >> 32n), Number(x & 0xffff_ffffn));
+  }
+
+  /** Mailbox RAM word through the vCPU. */
+  private ld(addr: number): bigint {
+    this.cpu.load(addr, 8, this.w);
+    return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
+  }
+
+  private std(addr: number, v: bigint): void {
+    this.cpu.store(addr, 8, Number(v >> 32n), Number(v & 0xffff_ffffn));
+  }
+}

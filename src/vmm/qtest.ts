@@ -1,0 +1,376 @@
+/**
+ * QEMU's qtest protocol over the xivelab sPAPR machine: one command per line in, one reply per
+ * command out (`OK`, `OK 0x%016x`, `FAIL …`), with the asynchronous `IRQ raise N` /
+ * `IRQ lower N` lines of an intercepted vCPU written where QEMU writes them — synchronously,
+ * during the access that moved the line, so before that access's `OK`.
+ *
+ * {@link QemuSystem} is what a `qemu-system-ppc64` process holds for these purposes: the
+ * machine, the mailbox vCPU standing in for the `-bios` stub, the firmware image (reloaded at
+ * every reset, as QEMU's ROM reset does) and the exit request.
+ *
+ * Deviation from QEMU 7.2: a malformed argument (a bad number, a missing word, `read` of 0 bytes)
+ * makes QEMU's `g_assert` abort the process; here it gets a `FAIL …` line and the session goes on.
+ *
+ * @remarks Models softmmu/qtest.c:qtest_process_command(), qtest_irq_handler() and
+ * qtest_process_inbuf() of QEMU 7.2 for the commands listed in {@link QtestServer.command}.
+ */
+
+import { Word64 } from '../hw/mmio.ts';
+import type { TraceSink } from '../hw/trace-sink.ts';
+import { MailboxCpu } from './mailbox-cpu.ts';
+import { SpaprMachine } from './spapr-machine.ts';
+
+/** How big a `-bios` image QEMU's pseries accepts (`FW_MAX_SIZE`, 4 MiB). */
+export const FW_MAX_SIZE = 0x40_0000;
+
+/** GPIO input numbers of a POWER9 vCPU (`POWER9_INPUT_INT`, `POWER9_INPUT_HINT`). */
+export const POWER9_INPUT_INT = 0;
+export const POWER9_INPUT_HINT = 1;
+
+/** Largest `read` / `write` / `memset` length served (the replies are hex in one line). */
+export const QTEST_MAX_LEN = 0x100_0000;
+
+export interface QemuSystemConfig {
+  readonly smp: number;
+  readonly ramSize: number;
+  /** The `-bios` image: copied to guest physical 0 at every reset, never executed. */
+  readonly bios: Uint8Array | null;
+  /** `-S`: the mailbox vCPU waits for HMP `cont`. */
+  readonly startStopped: boolean;
+  readonly trace?: TraceSink;
+}
+
+/** The emulated machine as a QEMU process holds it (qtest and HMP act on this). */
+export class QemuSystem {
+  readonly machine: SpaprMachine;
+  readonly mailbox: MailboxCpu;
+  readonly bios: Uint8Array | null;
+  /** Set when the process must end (HMP `quit`, a fatal machine error); the front end exits. */
+  exitCode: number | null;
+  /** Called once when {@link exitCode} is set; `message` is the fatal error line, if any. */
+  onExit: ((code: number, message: string | null) => void) | null;
+  /** Whether the vCPUs run (false after `-S` / HMP `stop`). */
+  private vmRunning: boolean;
+
+  constructor(cfg: QemuSystemConfig) {
+    if (cfg.bios !== null && cfg.bios.length > FW_MAX_SIZE) {
+      throw new RangeError(`could not load PowerPC bios (${cfg.bios.length} bytes, at most ${FW_MAX_SIZE})`);
+    }
+    const mcfg = { smp: cfg.smp, ramSize: cfg.ramSize, devices: [] };
+    this.machine = new SpaprMachine(cfg.trace ? { ...mcfg, trace: cfg.trace } : mcfg);
+    const cpu0 = this.machine.cpus[0];
+    if (cpu0 === undefined) throw new Error('machine has no vCPU 0');
+    this.mailbox = new MailboxCpu(cpu0);
+    this.bios = cfg.bios;
+    this.exitCode = null;
+    this.onExit = null;
+    this.vmRunning = !cfg.startStopped;
+    this.machine.onFatalError = (msg) => this.exit(1, msg);
+    this.loadBios();
+    if (this.vmRunning) this.mailbox.start();
+  }
+
+  get running(): boolean {
+    return this.vmRunning;
+  }
+
+  /** QEMU's ROM reset: the firmware image is copied back into guest RAM at 0. */
+  private loadBios(): void {
+    if (this.bios !== null) this.machine.writeMemory(0, this.bios);
+  }
+
+  /**
+   * HMP `system_reset`: machine reset, firmware reloaded, and the stub restarts at 0x100
+   * (zeroing the mailbox command and counter) if the vCPUs run.
+   *
+   * @remarks Models softmmu/runstate.c:qemu_system_reset() → spapr_machine_reset().
+   */
+  systemReset(): void {
+    this.machine.reset();
+    this.loadBios();
+    if (this.vmRunning) this.mailbox.start();
+    else this.mailbox.stop();
+  }
+
+  /** HMP `cont`: start the vCPUs (the stub's first run initialises the mailbox). */
+  cont(): void {
+    if (this.vmRunning) return;
+    this.vmRunning = true;
+    if (this.mailbox.completed === 0 && !this.mailbox.running) this.mailbox.start();
+    else this.mailbox.resume();
+  }
+
+  /** HMP `stop`. */
+  stop(): void {
+    this.vmRunning = false;
+    this.mailbox.stop();
+  }
+
+  /** Request process exit. */
+  exit(code: number, message: string | null = null): void {
+    if (this.exitCode !== null) return;
+    this.exitCode = code;
+    this.onExit?.(code, message);
+  }
+}
+
+/**
+ * Parse an unsigned 64-bit number as `qemu_strtou64(s, NULL, 0, &v)`: leading blanks, an
+ * optional sign (a negative number wraps modulo 2^64), `0x` hex, `0` octal or decimal; the
+ * whole string must be consumed. Returns null when QEMU's call would fail.
+ *
+ * @remarks Models util/cutils.c:qemu_strtou64() (strtoull with base 0).
+ */
+export function parseQemuU64(s: string): bigint | null {
+  const m = /^[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(s);
+  if (!m) return null;
+  const body = m[2]!;
+  let v: bigint;
+  if (body.length > 1 && (body[1] === 'x' || body[1] === 'X')) v = BigInt(body);
+  else if (body.length > 1 && body[0] === '0') v = BigInt(`0o${body.slice(1)}`);
+  else v = BigInt(body);
+  if (v > 0xffff_ffff_ffff_ffffn) return null; // ERANGE
+  return m[1] === '-' ? BigInt.asUintN(64, -v) : v;
+}
+
+const hex16 = (v: bigint): string => v.toString(16).padStart(16, '0');
+const SIZE_OF: Record<string, 1 | 2 | 4 | 8> = { b: 1, w: 2, l: 4, q: 8 };
+
+/** An argument error: becomes one `FAIL …` reply. */
+class QtestArgError extends Error {}
+
+/**
+ * The qtest server: feed it input, it writes replies through `out`.
+ *
+ * Served: `readb|readw|readl|readq ADDR`, `writeb|writew|writel|writeq ADDR VALUE`,
+ * `read ADDR SIZE`, `write ADDR SIZE 0xDATA`, `memset ADDR SIZE PATTERN`,
+ * `irq_intercept_in PATH`, `irq_intercept_out PATH`, `endianness`; anything else gets
+ * `FAIL Unknown command '…'`.
+ */
+export class QtestServer {
+  readonly sys: QemuSystem;
+  /** Commands processed. */
+  commands: number;
+  private readonly out: (s: string) => void;
+  private readonly log: ((line: string) => void) | null;
+  private readonly now: () => number;
+  private inbuf: string;
+  private readonly w: Word64;
+  /** The intercepted vCPU (QEMU's `irq_intercept_dev`), or -1. */
+  private interceptCpu: number;
+  private interceptPath: string | null;
+  /** QEMU's `irq_levels[]`: the last level reported per GPIO number. */
+  private readonly irqLevels: Uint8Array;
+
+  /**
+   * @param out receives every byte QEMU would write to the qtest chardev.
+   * @param log receives `-qtest-log` lines (`[R +t] …` / `[S +t] …`, each ending in `\n`).
+   * @param now seconds since start, for the log (the core has no clock of its own).
+   */
+  constructor(
+    sys: QemuSystem,
+    out: (s: string) => void,
+    log: ((line: string) => void) | null = null,
+    now: () => number = () => 0,
+  ) {
+    this.sys = sys;
+    this.out = out;
+    this.log = log;
+    this.now = now;
+    this.commands = 0;
+    this.inbuf = '';
+    this.w = new Word64();
+    this.interceptCpu = -1;
+    this.interceptPath = null;
+    this.irqLevels = new Uint8Array(32);
+  }
+
+  /** Feed raw input; every complete line is processed in order. */
+  feed(chunk: string): void {
+    this.inbuf += chunk;
+    let nl = this.inbuf.indexOf('\n');
+    while (nl >= 0) {
+      const line = this.inbuf.slice(0, nl);
+      this.inbuf = this.inbuf.slice(nl + 1);
+      this.command(line);
+      if (this.sys.exitCode !== null) return;
+      nl = this.inbuf.indexOf('\n');
+    }
+  }
+
+  private stamp(): string {
+    const t = this.now();
+    const sec = Math.floor(t);
+    return `${sec}.${String(Math.floor((t - sec) * 1e6)).padStart(6, '0')}`;
+  }
+
+  private send(s: string): void {
+    if (this.log) this.log(`[S +${this.stamp()}] ${s}`);
+    this.out(s);
+  }
+
+  /** Process one command line (without its newline). */
+  command(line: string): void {
+    this.commands++;
+    const words = line.split(' ');
+    if (this.log) this.log(`[R +${this.stamp()}] ${words.join(' ')}\n`);
+    const cmd = words[0] ?? '';
+    try {
+      this.dispatch(cmd, words);
+    } catch (e) {
+      if (!(e instanceof QtestArgError)) throw e;
+      this.send(`FAIL ${e.message}\n`);
+    }
+  }
+
+  private dispatch(cmd: string, words: readonly string[]): void {
+    const m = this.sys.machine;
+    switch (cmd) {
+      case 'readb':
+      case 'readw':
+      case 'readl':
+      case 'readq': {
+        const size = SIZE_OF[cmd[4]!]!;
+        const addr = this.num(words, 1, 'address');
+        let v = 0n;
+        // Above 2^53 nothing is mapped (addresses are numbers): unassigned memory reads 0.
+        if (addr <= BigInt(Number.MAX_SAFE_INTEGER)) {
+          m.load(Number(addr), size, this.w);
+          v = (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
+        }
+        this.send(`OK 0x${hex16(v)}\n`);
+        return;
+      }
+      case 'writeb':
+      case 'writew':
+      case 'writel':
+      case 'writeq': {
+        const size = SIZE_OF[cmd[5]!]!;
+        const addr = this.num(words, 1, 'address');
+        const v = BigInt.asUintN(size * 8, this.num(words, 2, 'value'));
+        if (addr <= BigInt(Number.MAX_SAFE_INTEGER)) {
+          m.store(Number(addr), size, Number(v >> 32n), Number(v & 0xffff_ffffn));
+        }
+        this.sys.mailbox.poll();
+        this.send('OK\n');
+        return;
+      }
+      case 'read': {
+        const addr = this.num(words, 1, 'address');
+        const len = this.len(words, 2);
+        const buf = new Uint8Array(len);
+        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) m.readMemory(Number(addr), buf);
+        let enc = '';
+        for (let i = 0; i < len; i++) enc += buf[i]!.toString(16).padStart(2, '0');
+        this.send(`OK 0x${enc}\n`);
+        return;
+      }
+      case 'write': {
+        const addr = this.num(words, 1, 'address');
+        const len = this.len(words, 2);
+        const data = words[3];
+        if (data === undefined) throw new QtestArgError('write: missing data');
+        if (data.length < 3) {
+          this.send('ERR invalid argument size\n');
+          return;
+        }
+        const buf = new Uint8Array(len);
+        // QEMU skips the first two characters ("0x") and zero-fills what the data lacks.
+        for (let i = 0; i < len && i * 2 + 4 <= data.length; i++) {
+          const b = Number.parseInt(data.slice(i * 2 + 2, i * 2 + 4), 16);
+          if (!/^[0-9a-fA-F]{2}$/.test(data.slice(i * 2 + 2, i * 2 + 4))) {
+            throw new QtestArgError(`write: invalid hex data at byte ${i}`);
+          }
+          buf[i] = b;
+        }
+        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) m.writeMemory(Number(addr), buf);
+        this.sys.mailbox.poll();
+        this.send('OK\n');
+        return;
+      }
+      case 'memset': {
+        const addr = this.num(words, 1, 'address');
+        const len = this.len(words, 2, true);
+        const pattern = Number(this.num(words, 3, 'pattern') & 0xffn);
+        if (len > 0 && addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) {
+          m.writeMemory(Number(addr), new Uint8Array(len).fill(pattern));
+        }
+        this.sys.mailbox.poll();
+        this.send('OK\n');
+        return;
+      }
+      case 'irq_intercept_in':
+      case 'irq_intercept_out': {
+        const path = words[1];
+        if (path === undefined) throw new QtestArgError(`${cmd}: missing device path`);
+        const cpu = this.resolveCpu(path);
+        if (cpu < 0) {
+          this.send('FAIL Unknown device\n');
+          return;
+        }
+        if (this.interceptPath !== null) {
+          this.send(this.interceptCpu === cpu ? 'OK\n' : 'FAIL IRQ intercept already enabled\n');
+          return;
+        }
+        this.interceptPath = path;
+        this.interceptCpu = cpu;
+        // A vCPU has GPIO inputs only: intercepting its outputs hooks nothing (as in QEMU).
+        if (cmd === 'irq_intercept_in') this.hookCpu(cpu);
+        this.send('OK\n');
+        return;
+      }
+      case 'endianness':
+        this.send('OK big\n');
+        return;
+      default:
+        this.send(`FAIL Unknown command '${cmd}'\n`);
+    }
+  }
+
+  /** `/machine/unattached/device[K]/thread[0]` is vCPU K−1 (device[0] is the spapr-xive). */
+  private resolveCpu(path: string): number {
+    const m = /^\/machine\/unattached\/device\[(\d+)\]\/thread\[0\]$/.exec(path);
+    if (!m) return -1;
+    const k = Number(m[1]);
+    return k >= 1 && k <= this.sys.machine.cpus.length ? k - 1 : -1;
+  }
+
+  /** Intercept the vCPU's inputs: INT (0) from the OS ring, HINT (1) from the PHYS ring. */
+  private hookCpu(cpu: number): void {
+    const c = this.sys.machine.cpus[cpu]!;
+    const prevExt = c.onExternalInterrupt;
+    c.onExternalInterrupt = (level) => {
+      prevExt?.(level);
+      this.irq(POWER9_INPUT_INT, level);
+    };
+    const tctx = c.tctx;
+    const prevHv = tctx.onHvLine;
+    tctx.onHvLine = (level) => {
+      prevHv(level);
+      this.irq(POWER9_INPUT_HINT, level);
+    };
+  }
+
+  /** @remarks Models softmmu/qtest.c:qtest_irq_handler(). */
+  private irq(n: number, level: boolean): void {
+    const l = level ? 1 : 0;
+    if (this.irqLevels[n] === l) return;
+    this.irqLevels[n] = l;
+    this.send(`IRQ ${level ? 'raise' : 'lower'} ${n}\n`);
+  }
+
+  private num(words: readonly string[], i: number, what: string): bigint {
+    const s = words[i];
+    if (s === undefined) throw new QtestArgError(`${words[0]}: missing ${what}`);
+    const v = parseQemuU64(s);
+    if (v === null) throw new QtestArgError(`${words[0]}: invalid ${what} '${s}'`);
+    return v;
+  }
+
+  private len(words: readonly string[], i: number, zeroOk = false): number {
+    const v = this.num(words, i, 'size');
+    if (v === 0n && !zeroOk) throw new QtestArgError(`${words[0]}: size 0`);
+    if (v > BigInt(QTEST_MAX_LEN)) throw new QtestArgError(`${words[0]}: size ${v} above ${QTEST_MAX_LEN}`);
+    return Number(v);
+  }
+}
