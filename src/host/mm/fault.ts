@@ -1,0 +1,100 @@
+/**
+ * The page-fault path: `handle_mm_fault` for a VMA already found and permission-checked,
+ * anonymous faults (a fresh zeroed frame), file faults through `vm_ops->fault`, and
+ * `vmf_insert_pfn` for drivers that map raw pfns (the KVM XIVE ESB and TIMA handlers).
+ */
+
+import { TRACE_MM } from '../../hw/trace-sink.ts';
+import {
+  FAULT_FLAG_WRITE,
+  PAGE_SCALE,
+  VM_FAULT_ERROR,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_MIXEDMAP,
+  VM_PFNMAP,
+  VM_SHARED,
+  VM_WRITE,
+} from './constants.ts';
+import type { Mm } from './mm.ts';
+import { PTE_ACCESSED, PTE_ANON, PTE_DIRTY, PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from './page-table.ts';
+import { type Vma, VmFault } from './vma.ts';
+
+/** PTE permission bits a VMA grants (`vm_page_prot`): writable iff VM_WRITE. */
+export function vmaPteFlags(vma: Vma): number {
+  return PTE_PRESENT | (vma.flags & VM_WRITE ? PTE_WRITE : 0);
+}
+
+/**
+ * Insert a special PTE for `pfn` at `address` in a VM_PFNMAP/VM_MIXEDMAP VMA. An existing PTE is
+ * left as it is. Returns VM_FAULT_NOPAGE, or VM_FAULT_SIGBUS for an address outside the VMA.
+ *
+ * @remarks Models mm/memory.c:vmf_insert_pfn()
+ */
+export function vmfInsertPfn(vma: Vma, address: number, pfn: number): number {
+  if (!(vma.flags & (VM_PFNMAP | VM_MIXEDMAP))) {
+    throw new Error(`vmf_insert_pfn on VMA ${vma.id} without VM_PFNMAP|VM_MIXEDMAP (kernel BUG_ON)`);
+  }
+  if (address < vma.start || address >= vma.end) return VM_FAULT_SIGBUS;
+  const mm = vma.mm;
+  const vpn = Math.floor(address * PAGE_SCALE);
+  if (mm.pgtable.pfn(vpn) < 0) {
+    mm.pgtable.set(vpn, pfn, vmaPteFlags(vma) | PTE_SPECIAL);
+    mm.stats.pfnInserts++;
+    const t = mm.host.trace;
+    if (t.mask & TRACE_MM) t.emit(TRACE_MM, 'mm.insert_pfn', mm.pid, address, pfn, vma.id);
+  }
+  return VM_FAULT_NOPAGE;
+}
+
+/**
+ * Resolve a fault at `address` in `vma` (the caller found the VMA and checked the access against
+ * its flags). Returns 0 or VM_FAULT_NOPAGE on success (a PTE is now present), else
+ * VM_FAULT_SIGBUS / VM_FAULT_SIGSEGV / VM_FAULT_OOM.
+ *
+ * @remarks Models mm/memory.c:handle_mm_fault()
+ */
+export function handleMmFault(mm: Mm, vma: Vma, address: number, flags: number): number {
+  mm.stats.faults++;
+  const vpn = Math.floor(address * PAGE_SCALE);
+  const pt = mm.pgtable;
+  const t = mm.host.trace;
+  if (t.mask & TRACE_MM) t.emit(TRACE_MM, 'mm.fault', mm.pid, address, flags, vma.id);
+  const cur = pt.flags(vpn);
+  if (cur & PTE_PRESENT) {
+    // A write to a present read-only PTE of a writable VMA (do_wp_page): shared and pfnmap
+    // pages are simply made writable; private pages are not shared in this model (no COW).
+    if (flags & FAULT_FLAG_WRITE && vma.flags & VM_WRITE) pt.setFlags(vpn, cur | PTE_WRITE | PTE_DIRTY);
+    return 0;
+  }
+  if (vma.ops === null) return doAnonymousPage(mm, vma, vpn, flags);
+  const fault = vma.ops.fault;
+  if (fault === undefined) return VM_FAULT_SIGBUS;
+  mm.stats.fileFaults++;
+  const vmf = new VmFault(vma, address, flags);
+  const ret = fault.call(vma.ops, vmf);
+  if (ret & VM_FAULT_ERROR) return ret;
+  if (ret & VM_FAULT_NOPAGE) return ret;
+  if (vmf.pfn < 0) {
+    throw new Error(`vm_ops '${vma.ops.name}' fault returned ${ret} without a pfn or VM_FAULT_NOPAGE`);
+  }
+  // finish_fault: map the page the handler returned.
+  if (pt.pfn(vpn) < 0) {
+    const dirty = flags & FAULT_FLAG_WRITE ? PTE_DIRTY : 0;
+    pt.set(vpn, vmf.pfn, vmaPteFlags(vma) | PTE_ACCESSED | dirty);
+  }
+  return ret;
+}
+
+/** @remarks Models mm/memory.c:do_anonymous_page() */
+function doAnonymousPage(mm: Mm, vma: Vma, vpn: number, flags: number): number {
+  if (vma.flags & VM_SHARED) throw new Error(`shared VMA ${vma.id} without vm_ops (shmem not set up)`);
+  if (vma.anonVma === 0) vma.anonVma = mm.host.newAnonVma(); // anon_vma_prepare
+  const pfn = mm.host.frames.allocRam();
+  if (pfn < 0) return VM_FAULT_OOM;
+  const dirty = flags & FAULT_FLAG_WRITE ? PTE_DIRTY : 0;
+  mm.pgtable.set(vpn, pfn, vmaPteFlags(vma) | PTE_ANON | PTE_ACCESSED | dirty);
+  mm.stats.anonFaults++;
+  return 0;
+}

@@ -1,0 +1,224 @@
+/**
+ * A process page table: a 4-level radix tree shaped like ppc64 radix with 64 KiB pages
+ * (PGD 13 bits, PUD 9, PMD 9, PTE 5, page offset 16: 52-bit virtual addresses). Levels are
+ * sparse: a directory or table page exists only while something below it is present.
+ *
+ * Each leaf table page is one typed array of `[pfn, flags]` pairs. pfns of MMIO frames exceed
+ * 2^32 (ESB pages at 0x6_0000_0000_0000), hence a Float64Array rather than u32 words.
+ * Everything is indexed by virtual page number (`vpn = address / PAGE_SIZE`).
+ */
+
+/** Model PTE bits (the layout is ours; the meanings are Linux's pte_present/write/special/dirty). */
+export const PTE_PRESENT = 0x1;
+export const PTE_WRITE = 0x2;
+/** `pte_special`: a raw pfn with no struct page behind it (VM_PFNMAP / vmf_insert_pfn). */
+export const PTE_SPECIAL = 0x4;
+export const PTE_DIRTY = 0x8;
+export const PTE_ACCESSED = 0x10;
+/** Model bit: the frame is a private anonymous page owned by this PTE, freed when it goes. */
+export const PTE_ANON = 0x20;
+/**
+ * Model bit: present but inaccessible to user accesses (a PROT_NONE VMA keeps its pages, as
+ * Linux's `pte_protnone`); the access faults and the VMA check raises SIGSEGV.
+ */
+export const PTE_PROTNONE = 0x40;
+
+export const PTE_INDEX_SIZE = 5;
+export const PMD_INDEX_SIZE = 9;
+export const PUD_INDEX_SIZE = 9;
+export const PGD_INDEX_SIZE = 13;
+const PTRS_PER_PTE = 2 ** PTE_INDEX_SIZE;
+const PTRS_PER_PMD = 2 ** PMD_INDEX_SIZE;
+const PTRS_PER_PUD = 2 ** PUD_INDEX_SIZE;
+const PTRS_PER_PGD = 2 ** PGD_INDEX_SIZE;
+/** Pages covered by one entry of each level. */
+const PMD_SPAN = PTRS_PER_PTE;
+const PUD_SPAN = PMD_SPAN * PTRS_PER_PMD;
+const PGD_SPAN = PUD_SPAN * PTRS_PER_PUD;
+/** Largest virtual page number + 1. */
+export const MAX_VPN = PGD_SPAN * PTRS_PER_PGD;
+
+/** A leaf table page: `e[2i]` = pfn, `e[2i+1]` = flags (0 = none). */
+export class PteTable {
+  readonly e: Float64Array;
+  used: number;
+  constructor() {
+    this.e = new Float64Array(2 * PTRS_PER_PTE);
+    this.used = 0;
+  }
+}
+
+/** A directory page (PGD, PUD or PMD level). */
+class Dir<T> {
+  readonly slots: (T | null)[];
+  used: number;
+  constructor(n: number) {
+    this.slots = new Array<T | null>(n).fill(null);
+    this.used = 0;
+  }
+}
+
+type Pmd = Dir<PteTable>;
+type Pud = Dir<Pmd>;
+
+/** Callback of {@link PageTable.scan}: may clear or change the entry it is given. */
+export type PteVisitor = (vpn: number, pfn: number, flags: number) => void;
+
+export class PageTable {
+  private readonly pgd: Dir<Pud>;
+  /** Present PTEs. */
+  present: number;
+  /** Allocated table pages below the PGD (directories and leaves). */
+  tablePages: number;
+
+  constructor() {
+    this.pgd = new Dir<Pud>(PTRS_PER_PGD);
+    this.present = 0;
+    this.tablePages = 0;
+  }
+
+  /** The leaf table holding `vpn`, or null (the hardware walk). */
+  walk(vpn: number): PteTable | null {
+    const pud = this.pgd.slots[Math.floor(vpn / PGD_SPAN)];
+    if (!pud) return null;
+    const pmd = pud.slots[Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD];
+    if (!pmd) return null;
+    return pmd.slots[Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD] ?? null;
+  }
+
+  /** Flags of the PTE for `vpn` (0 when none). */
+  flags(vpn: number): number {
+    const t = this.walk(vpn);
+    return t === null ? 0 : t.e[2 * (vpn % PTRS_PER_PTE) + 1]!;
+  }
+
+  /** pfn of the present PTE for `vpn`, or -1. */
+  pfn(vpn: number): number {
+    const t = this.walk(vpn);
+    if (t === null) return -1;
+    const i = 2 * (vpn % PTRS_PER_PTE);
+    return t.e[i + 1]! & PTE_PRESENT ? t.e[i]! : -1;
+  }
+
+  /** Install (or overwrite) the PTE for `vpn`; `flags` must include PTE_PRESENT. */
+  set(vpn: number, pfn: number, flags: number): void {
+    if (!(flags & PTE_PRESENT) || vpn < 0 || vpn >= MAX_VPN || !Number.isSafeInteger(pfn) || pfn < 0) {
+      throw new Error(`PageTable.set: bad PTE vpn=${vpn} pfn=${pfn} flags=${flags}`);
+    }
+    const gi = Math.floor(vpn / PGD_SPAN);
+    let pud = this.pgd.slots[gi] ?? null;
+    if (pud === null) {
+      pud = new Dir<Pmd>(PTRS_PER_PUD);
+      this.pgd.slots[gi] = pud;
+      this.pgd.used++;
+      this.tablePages++;
+    }
+    const ui = Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD;
+    let pmd = pud.slots[ui] ?? null;
+    if (pmd === null) {
+      pmd = new Dir<PteTable>(PTRS_PER_PMD);
+      pud.slots[ui] = pmd;
+      pud.used++;
+      this.tablePages++;
+    }
+    const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
+    let t = pmd.slots[mi] ?? null;
+    if (t === null) {
+      t = new PteTable();
+      pmd.slots[mi] = t;
+      pmd.used++;
+      this.tablePages++;
+    }
+    const i = 2 * (vpn % PTRS_PER_PTE);
+    if (!(t.e[i + 1]! & PTE_PRESENT)) {
+      t.used++;
+      this.present++;
+    }
+    t.e[i] = pfn;
+    t.e[i + 1] = flags;
+  }
+
+  /** Change the flags of a present PTE (mprotect, dirty/accessed tracking). */
+  setFlags(vpn: number, flags: number): void {
+    const t = this.walk(vpn);
+    const i = 2 * (vpn % PTRS_PER_PTE);
+    if (t === null || !(t.e[i + 1]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
+      throw new Error(`PageTable.setFlags: no present PTE at vpn ${vpn}`);
+    }
+    t.e[i + 1] = flags;
+  }
+
+  /** Clear the PTE for `vpn`; returns its pfn, or -1 if none was present. Frees empty tables. */
+  clear(vpn: number): number {
+    const gi = Math.floor(vpn / PGD_SPAN);
+    const pud = this.pgd.slots[gi];
+    if (!pud) return -1;
+    const ui = Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD;
+    const pmd = pud.slots[ui];
+    if (!pmd) return -1;
+    const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
+    const t = pmd.slots[mi];
+    if (!t) return -1;
+    const i = 2 * (vpn % PTRS_PER_PTE);
+    if (!(t.e[i + 1]! & PTE_PRESENT)) return -1;
+    const pfn = t.e[i]!;
+    t.e[i] = 0;
+    t.e[i + 1] = 0;
+    this.present--;
+    if (--t.used === 0) {
+      pmd.slots[mi] = null;
+      this.tablePages--;
+      if (--pmd.used === 0) {
+        pud.slots[ui] = null;
+        this.tablePages--;
+        if (--pud.used === 0) {
+          this.pgd.slots[gi] = null;
+          this.pgd.used--;
+          this.tablePages--;
+        }
+      }
+    }
+    return pfn;
+  }
+
+  /**
+   * Visit every present PTE with `startVpn <= vpn < endVpn`, in ascending order, skipping
+   * absent directories. The visitor may clear or change the entry it is visiting.
+   */
+  scan(startVpn: number, endVpn: number, visit: PteVisitor): void {
+    let vpn = Math.max(0, startVpn);
+    const end = Math.min(endVpn, MAX_VPN);
+    while (vpn < end) {
+      const pud = this.pgd.slots[Math.floor(vpn / PGD_SPAN)];
+      if (!pud) {
+        vpn = (Math.floor(vpn / PGD_SPAN) + 1) * PGD_SPAN;
+        continue;
+      }
+      const pmd = pud.slots[Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD];
+      if (!pmd) {
+        vpn = (Math.floor(vpn / PUD_SPAN) + 1) * PUD_SPAN;
+        continue;
+      }
+      const t = pmd.slots[Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD];
+      const next = (Math.floor(vpn / PMD_SPAN) + 1) * PMD_SPAN;
+      if (t) {
+        const stop = Math.min(next, end);
+        for (let v = vpn; v < stop; v++) {
+          const i = 2 * (v % PTRS_PER_PTE);
+          const f = t.e[i + 1]!;
+          if (f & PTE_PRESENT) visit(v, t.e[i]!, f);
+        }
+      }
+      vpn = next;
+    }
+  }
+
+  /** Number of present PTEs in `[startVpn, endVpn)`. */
+  countPresent(startVpn: number, endVpn: number): number {
+    let n = 0;
+    this.scan(startVpn, endVpn, () => {
+      n++;
+    });
+    return n;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Removing PTEs: `zap_page_range_single`, `zap_vma_ptes` and `unmap_mapping_range` over a file's
+ * reverse map. Every zap is bracketed by MMU-notifier invalidate_range_start/end on the mm whose
+ * PTEs go, which is how KVM learns to drop its partition-scoped entries.
+ */
+
+import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { MMU_NOTIFY_CLEAR, PAGE_SCALE, PAGE_SIZE, VM_PFNMAP } from './constants.ts';
+import type { FileMapping } from './file.ts';
+import { type Mm, MmuNotifierRange } from './mm.ts';
+import { PTE_ANON } from './page-table.ts';
+import type { Vma } from './vma.ts';
+
+/**
+ * Clear the PTEs of `[start, end)` (page-aligned) without notifying; frees private anonymous
+ * frames. Callers bracket it with the notifier. Returns the number of PTEs cleared.
+ */
+export function clearPteRange(mm: Mm, start: number, end: number): number {
+  const pt = mm.pgtable;
+  const frames = mm.host.frames;
+  let n = 0;
+  pt.scan(start * PAGE_SCALE, end * PAGE_SCALE, (vpn, pfn, flags) => {
+    pt.clear(vpn);
+    if (flags & PTE_ANON) frames.freeRam(pfn);
+    n++;
+  });
+  mm.stats.ptesZapped += n;
+  return n;
+}
+
+/**
+ * Zap the PTEs of one VMA in `[address, address + size)`, notifying `[address, address + size)`
+ * with `event`. Returns the number of PTEs cleared.
+ *
+ * @remarks Models mm/memory.c:zap_page_range_single()
+ */
+export function zapPageRangeSingle(
+  vma: Vma,
+  address: number,
+  size: number,
+  event = MMU_NOTIFY_CLEAR,
+): number {
+  const mm = vma.mm;
+  const end = address + size;
+  mm.stats.zaps++;
+  const range = new MmuNotifierRange(mm, address, end, event);
+  mm.invalidateRangeStart(range);
+  const n = clearPteRange(mm, Math.max(address, vma.start), Math.min(end, vma.end));
+  mm.invalidateRangeEnd(range);
+  const t = mm.host.trace;
+  if (t.mask & TRACE_MM) t.emit(TRACE_MM, 'mm.zap', mm.pid, address, end, n);
+  return n;
+}
+
+/**
+ * Remove the PTEs of a VM_PFNMAP VMA in `[address, address + size)`. Silently does nothing when
+ * the range is outside the VMA or the VMA is not VM_PFNMAP, as the kernel does.
+ *
+ * @remarks Models mm/memory.c:zap_vma_ptes()
+ */
+export function zapVmaPtes(vma: Vma, address: number, size: number): void {
+  if (address < vma.start || address + size > vma.end || !(vma.flags & VM_PFNMAP)) return;
+  zapPageRangeSingle(vma, address, size);
+}
+
+/**
+ * Zap file pages `[start, start + nr)` in every VMA of every process that maps them, under
+ * `i_mmap_rwsem`. Each VMA gets its own notifier bracket over just the part that maps the range,
+ * in reverse-map order (by VMA pgoff). `evenCows` is accepted for fidelity: the model has no
+ * private COW copies of file pages, so both values zap the same PTEs. Returns the PTEs cleared.
+ *
+ * @remarks Models mm/memory.c:unmap_mapping_pages()
+ */
+export function unmapMappingPages(
+  mapping: FileMapping,
+  start: number,
+  nr: number,
+  evenCows: boolean,
+): number {
+  void evenCows;
+  const first = start;
+  // nr = 0 means "to the end of the file" (last_index wraps to ULONG_MAX).
+  const last = nr > 0 ? start + nr - 1 : Number.MAX_SAFE_INTEGER;
+  mapping.iMmapRwsem.downWrite();
+  let n = 0;
+  try {
+    for (const vma of mapping.iMmap.query(first, last)) {
+      const vba = vma.pgoff;
+      const vea = vba + vma.pages - 1;
+      const zba = Math.max(first, vba);
+      const zea = Math.min(last, vea);
+      const from = vma.start + (zba - vba) * PAGE_SIZE;
+      const to = vma.start + (zea - vba + 1) * PAGE_SIZE;
+      n += zapPageRangeSingle(vma, from, to - from);
+    }
+  } finally {
+    mapping.iMmapRwsem.upWrite();
+  }
+  return n;
+}
+
+/**
+ * Byte-range form: `holebegin` is rounded down and `holelen` up to whole pages; `holelen` 0
+ * means to the end of the file.
+ *
+ * @remarks Models mm/memory.c:unmap_mapping_range()
+ */
+export function unmapMappingRange(
+  mapping: FileMapping,
+  holebegin: number,
+  holelen: number,
+  evenCows: boolean,
+): number {
+  const hba = Math.floor(holebegin * PAGE_SCALE);
+  const hlen = Math.ceil(holelen * PAGE_SCALE);
+  return unmapMappingPages(mapping, hba, hlen, evenCows);
+}
