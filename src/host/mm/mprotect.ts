@@ -65,12 +65,13 @@ export function changeProtection(mm: Mm, vma: Vma, start: number, end: number): 
 
 /**
  * Give `[start, end)` (inside `vma`) the flags `newFlags`: split as needed (-ENOMEM at
- * `vm.max_map_count` unless the piece merges into a neighbour), update PTEs, merge.
+ * `vm.max_map_count` unless the piece merges into a neighbour), update PTEs, merge. Returns the
+ * VMA now covering the piece (the kernel's `*pprev`), or −errno.
  *
  * @remarks Models mm/mprotect.c:mprotect_fixup()
  */
-export function mprotectFixup(mm: Mm, vma: Vma, start: number, end: number, newFlags: number): number {
-  if (newFlags === vma.flags) return 0;
+export function mprotectFixup(mm: Mm, vma: Vma, start: number, end: number, newFlags: number): Vma | number {
+  if (newFlags === vma.flags) return vma;
   const joins = joinsNeighbour(mm, vma, start, end, newFlags);
   const split = joins ? splitVmaUnchecked : splitVma;
   if (start !== vma.start) {
@@ -83,8 +84,7 @@ export function mprotectFixup(mm: Mm, vma: Vma, start: number, end: number, newF
   }
   vma.flags = newFlags;
   changeProtection(mm, vma, start, end);
-  if (joins) vmaMergeAround(mm, vma);
-  return 0;
+  return joins ? vmaMergeAround(mm, vma) : vma;
 }
 
 /**
@@ -114,11 +114,12 @@ export function doMprotect(mm: Mm, start: number, len: number, prot: number): nu
       // VM_MAY* sit 4 bits above the VM_* they allow.
       if (newFlags & ~(newFlags >> 4) & (VM_READ | VM_WRITE | VM_EXEC)) return -EACCES;
       const tmp = Math.min(vma.end, end);
-      const err = mprotectFixup(mm, vma, nstart, tmp, newFlags);
-      if (err) return err;
-      nstart = tmp;
+      const cur = mprotectFixup(mm, vma, nstart, tmp, newFlags);
+      if (typeof cur === 'number') return cur;
+      // A merge may have carried the covering VMA past the piece.
+      nstart = Math.max(tmp, cur.end);
       if (nstart >= end) return 0;
-      vma = mm.vmas.find(nstart);
+      vma = mm.vmas.next(cur);
       if (vma === null || vma.start !== nstart) return -ENOMEM;
     }
   } finally {
