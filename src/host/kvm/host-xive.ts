@@ -30,13 +30,13 @@ import {
   XIVE_SYNC_EAS,
   XIVE_SYNC_QUEUE,
   XiveIrqInfo,
-  XiveQueueInfo,
+  type XiveQueueInfo,
 } from '../../hw/xive/p9-chip.ts';
 import {
   TM_QW3_HV_PHYS,
   TM_SPC_ACK_HV_REG,
-  XIVE_ESB_LOAD_EOI,
   XIVE_ESB_LD_ST_MO,
+  XIVE_ESB_LOAD_EOI,
   XIVE_ESB_SET_PQ_00,
   XIVE_ESB_SET_PQ_01,
   XIVE_ESB_SET_PQ_10,
@@ -286,7 +286,14 @@ export class HostXive {
    *
    * @remarks Models native.c:xive_native_configure_queue().
    */
-  configureQueue(vp: number, prio: number, qpage: number, order: number, canEscalate: boolean, out: XiveQueueInfo): number {
+  configureQueue(
+    vp: number,
+    prio: number,
+    qpage: number,
+    order: number,
+    canEscalate: boolean,
+    out: XiveQueueInfo,
+  ): number {
     if (this.chip.getQueueInfo(vp, prio, out) !== OPAL_SUCCESS) return -EIO;
     let flags = OPAL_XIVE_EQ_ALWAYS_NOTIFY | OPAL_XIVE_EQ_ENABLED;
     if (canEscalate) flags |= OPAL_XIVE_EQ_ESCALATE;
@@ -399,7 +406,7 @@ export class HostXive {
    */
   freeIrq(virq: number): void {
     const d = this.irqs.get(virq);
-    if (!d || !d.handler) return;
+    if (!d?.handler) return;
     this.esbRead(d.data, XIVE_ESB_SET_PQ_01);
     this.configureIrq(d.data.hwIrq, 0, 0xff, 0);
     d.data.target = XIVE_INVALID_TARGET;
@@ -488,7 +495,7 @@ export class HostXive {
 
   private dispatch(virq: number): void {
     const d = this.irqs.get(virq);
-    if (!d || !d.handler) {
+    if (!d?.handler) {
       this.stats.spurious++;
       this.trace.guestError(`xive: spurious host interrupt ${virq}`);
       return;
