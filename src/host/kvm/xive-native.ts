@@ -1586,4 +1586,3 @@ export class KvmXiveNative {
     return 0;
   }
 }
-
