@@ -189,22 +189,54 @@ export class MailboxCpu {
     this.std(MBOX + MBOX_OUT, g[24]!);
   }
 
-  /** A vCPU load at a real-mode effective address, zero-extended. */
+  /**
+   * A vCPU load at a real-mode effective address, zero-extended. A misaligned access is done
+   * as TCG's softmmu does it for MMIO: two aligned loads of the same size, shifted together
+   * (for RAM that reads the same bytes).
+   *
+   * @remarks Models accel/tcg/cputlb.c:load_helper() → load_helper_unaligned (QEMU 7.2).
+   */
   private load(ea: bigint, size: 1 | 2 | 4 | 8): bigint {
-    this.accesses++;
     const ra = ea & REAL_MODE_MASK;
+    const sz = BigInt(size);
+    if (ra % sz !== 0n) {
+      const a1 = ra - (ra % sz);
+      const r1 = this.loadAligned(a1, size);
+      const r2 = this.loadAligned(a1 + sz, size);
+      const shift = (ra - a1) * 8n;
+      return BigInt.asUintN(size * 8, (r1 << shift) | (r2 >> (sz * 8n - shift)));
+    }
+    return this.loadAligned(ra, size);
+  }
+
+  private loadAligned(ra: bigint, size: 1 | 2 | 4 | 8): bigint {
+    this.accesses++;
     // Nothing is mapped above 2^53 (the model's addresses are numbers): unassigned reads 0.
     if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return 0n;
     this.cpu.load(Number(ra), size, this.w);
     return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
   }
 
-  /** A vCPU store of the low `size` bytes of `v`. */
+  /**
+   * A vCPU store of the low `size` bytes of `v`. A misaligned access is done byte by byte,
+   * most significant byte first (big-endian), as TCG's softmmu does for MMIO.
+   *
+   * @remarks Models accel/tcg/cputlb.c:store_helper() → store_helper_unaligned (QEMU 7.2).
+   */
   private store(ea: bigint, size: 1 | 2 | 4 | 8, v: bigint): void {
-    this.accesses++;
     const ra = ea & REAL_MODE_MASK;
-    if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return;
     const x = BigInt.asUintN(size * 8, v);
+    if (ra % BigInt(size) !== 0n) {
+      for (let i = 0; i < size; i++)
+        this.storeAligned(ra + BigInt(i), 1, (x >> BigInt(8 * (size - 1 - i))) & 0xffn);
+      return;
+    }
+    this.storeAligned(ra, size, x);
+  }
+
+  private storeAligned(ra: bigint, size: 1 | 2 | 4 | 8, x: bigint): void {
+    this.accesses++;
+    if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return;
     this.cpu.store(Number(ra), size, Number(x >> 32n), Number(x & 0xffff_ffffn));
   }
 

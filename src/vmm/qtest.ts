@@ -51,6 +51,8 @@ export class QemuSystem {
   onExit: ((code: number, message: string | null) => void) | null;
   /** Whether the vCPUs run (false after `-S` / HMP `stop`). */
   private vmRunning: boolean;
+  /** True while {@link systemReset} runs (line changes are not GPIO events then). */
+  resetting: boolean;
 
   constructor(cfg: QemuSystemConfig) {
     if (cfg.bios !== null && cfg.bios.length > FW_MAX_SIZE) {
@@ -65,6 +67,7 @@ export class QemuSystem {
     this.exitCode = null;
     this.onExit = null;
     this.vmRunning = !cfg.startStopped;
+    this.resetting = false;
     this.machine.onFatalError = (msg) => this.exit(1, msg);
     this.loadBios();
     if (this.vmRunning) this.mailbox.start();
@@ -86,7 +89,12 @@ export class QemuSystem {
    * @remarks Models softmmu/runstate.c:qemu_system_reset() → spapr_machine_reset().
    */
   systemReset(): void {
-    this.machine.reset();
+    this.resetting = true;
+    try {
+      this.machine.reset();
+    } finally {
+      this.resetting = false;
+    }
     this.loadBios();
     if (this.vmRunning) this.mailbox.start();
     else this.mailbox.stop();
@@ -351,8 +359,14 @@ export class QtestServer {
     };
   }
 
-  /** @remarks Models softmmu/qtest.c:qtest_irq_handler(). */
+  /**
+   * @remarks Models softmmu/qtest.c:qtest_irq_handler(). A system reset clears the vCPU's
+   * pending interrupt inside the CPU reset (`env->pending_interrupts = 0`) and resets the
+   * thread context without driving its output line, so QEMU reports no `IRQ lower` then and
+   * keeps `irq_levels[]` — a later raise of a line reported high is not reported again.
+   */
   private irq(n: number, level: boolean): void {
+    if (this.sys.resetting) return;
     const l = level ? 1 : 0;
     if (this.irqLevels[n] === l) return;
     this.irqLevels[n] = l;

@@ -1,0 +1,163 @@
+/**
+ * Differential suite: the same operations against QEMU 7.2 (qemu-system-ppc64 + the oracle
+ * stub) and against xivelab (the qtest server in process), compared after every step.
+ *
+ * - Targeted sequences (sequences.ts) and seeded random batches (random.ts), ≥10k operations.
+ * - `XIVELAB_DIFF_SEED=<n>` replays one random batch; `XIVELAB_DIFF_OPS` sets the total
+ *   number of random operations (default 10 000); `XIVELAB_DIFF_BATCH` the batch size.
+ * - A mismatch prints the seed, the shortest failing prefix (bisected on fresh instances) and
+ *   both transcripts. QEMU's known defects are handled in normalise.ts only.
+ * - Without qemu-system-ppc64 (or $QEMU) the QEMU part is skipped with a one-line message.
+ */
+
+import { afterAll, describe, expect, test } from 'vitest';
+import { describeOp, type Op, Runner, type Step } from './ops.ts';
+import { findQemu, inProcessXivelab, spawnQemu, spawnXivelabQemu, Target } from './qemu-driver.ts';
+import { randomSequence } from './random.ts';
+import { SEQUENCES } from './sequences.ts';
+
+const QEMU = findQemu();
+const TOTAL_OPS = Number(process.env.XIVELAB_DIFF_OPS ?? 10_000);
+const BATCH = Number(process.env.XIVELAB_DIFF_BATCH ?? 700);
+const REPLAY = process.env.XIVELAB_DIFF_SEED;
+/** QEMU instances run at once (each is its own process; xivelab runs in this one). */
+const PARALLEL = 2;
+
+interface PairResult {
+  compared: number;
+  /** Index of the first mismatching step, or -1. */
+  bad: number;
+  qemu: Step[];
+  xivelab: Step[];
+}
+
+/** Run `ops` on a fresh QEMU and a fresh xivelab, comparing after every step. */
+async function runPair(bin: string, ops: readonly Op[]): Promise<PairResult> {
+  const q = new Runner(new Target('qemu', await spawnQemu(bin)), true);
+  const x = new Runner(new Target('xivelab', inProcessXivelab()), false);
+  try {
+    await Promise.all([q.boot(), x.boot()]);
+    for (let i = 0; i < ops.length; i++) {
+      const [a, b] = await Promise.all([q.step(ops[i]!), x.step(ops[i]!)]);
+      if (a.join('\n') !== b.join('\n'))
+        return { compared: i + 1, bad: i, qemu: q.transcript, xivelab: x.transcript };
+    }
+    return { compared: ops.length, bad: -1, qemu: q.transcript, xivelab: x.transcript };
+  } finally {
+    await Promise.all([q.t.close(), x.t.close()]);
+  }
+}
+
+/** Smallest prefix length that still mismatches, by bisection on fresh instances. */
+async function shrink(
+  bin: string,
+  ops: readonly Op[],
+  firstBad: number,
+): Promise<PairResult & { len: number }> {
+  let lo = 1;
+  let hi = firstBad + 1;
+  let best = await runPair(bin, ops.slice(0, hi));
+  if (best.bad < 0) return { ...best, len: -1 }; // did not reproduce on fresh instances
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    const r = await runPair(bin, ops.slice(0, mid));
+    if (r.bad >= 0) {
+      hi = mid;
+      best = r;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  return { ...best, len: hi };
+}
+
+function transcript(steps: readonly Step[], from: number): string {
+  return steps
+    .slice(from)
+    .map((s, i) => `  #${from + i} ${s.op}\n${s.obs.map((o) => `      ${o}`).join('\n')}`)
+    .join('\n');
+}
+
+async function report(bin: string, label: string, ops: readonly Op[], r: PairResult): Promise<string> {
+  const s = await shrink(bin, ops, r.bad);
+  const use = s.len > 0 ? s : r;
+  const i = use.bad;
+  const from = Math.max(0, i - 25);
+  return [
+    `MISMATCH in ${label} at step #${i}: ${describeOp(ops[i]!)}`,
+    s.len > 0
+      ? `shortest failing prefix: ${s.len} operations (replayed on fresh instances)`
+      : 'did not reproduce on fresh instances (QEMU nondeterminism?)',
+    `QEMU 7.2:\n${transcript(use.qemu, from)}`,
+    `xivelab:\n${transcript(use.xivelab, from)}`,
+  ].join('\n');
+}
+
+let compared = 0;
+let mismatches = 0;
+
+if (QEMU === null) {
+  console.log(
+    'QEMU differential suite skipped: qemu-system-ppc64 not found (install qemu-system-ppc or set $QEMU)',
+  );
+}
+
+describe.skipIf(QEMU === null)('QEMU 7.2 vs xivelab', () => {
+  const bin = QEMU ?? '';
+
+  afterAll(() => {
+    console.log(`QEMU differential: compared ${compared} operations, ${mismatches} mismatches`);
+  });
+
+  for (const [name, make] of Object.entries(SEQUENCES)) {
+    test.skipIf(REPLAY !== undefined)(`targeted: ${name}`, async () => {
+      const ops = make();
+      const r = await runPair(bin, ops);
+      compared += r.compared;
+      if (r.bad >= 0) {
+        mismatches++;
+        expect.fail(await report(bin, `targeted sequence "${name}"`, ops, r));
+      }
+    });
+  }
+
+  const seeds: number[] =
+    REPLAY !== undefined
+      ? [Number(REPLAY)]
+      : Array.from({ length: Math.ceil(TOTAL_OPS / BATCH) }, (_, i) => 1001 + i);
+  test(`random: ${seeds.length} batch(es) of ${BATCH} operations, seeds ${seeds[0]}…${seeds.at(-1)}`, async () => {
+    const failures: string[] = [];
+    const queue = [...seeds];
+    const worker = async (): Promise<void> => {
+      for (let seed = queue.shift(); seed !== undefined; seed = queue.shift()) {
+        const ops = randomSequence(seed, BATCH);
+        const r = await runPair(bin, ops);
+        compared += r.compared;
+        if (r.bad >= 0) {
+          mismatches++;
+          failures.push(
+            `${await report(bin, `random batch seed ${seed}`, ops, r)}\nreplay: XIVELAB_DIFF_SEED=${seed} npx vitest run test/diff`,
+          );
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL }, worker));
+    if (failures.length > 0) expect.fail(failures.join('\n\n'));
+  }, 600_000);
+});
+
+describe('xivelab-qemu process', () => {
+  test('serves the same transcript as the in-process server (full-path sequence)', async () => {
+    const ops = SEQUENCES['full-path']!();
+    const p = new Runner(new Target('xivelab-qemu', await spawnXivelabQemu()), false);
+    const x = new Runner(new Target('xivelab', inProcessXivelab()), false);
+    try {
+      await Promise.all([p.boot(), x.boot()]);
+      for (const op of ops) await Promise.all([p.step(op), x.step(op)]);
+    } finally {
+      await Promise.all([p.t.close(), x.t.close()]);
+    }
+    expect(p.transcript).toEqual(x.transcript);
+    expect(p.transcript.find((s) => s.op.startsWith('vld2'))?.obs[0]).toBe('= 0x8003');
+  });
+});
