@@ -1,0 +1,213 @@
+import { describe, expect, test } from 'vitest';
+import { parseQemuU64, QemuSystem, QtestServer } from '../../../src/vmm/qtest.ts';
+
+const MGMT0 = 0x0006_0100_0001_0000;
+const TRIG_1000 = 0x0006_0100_0000_0000 + 0x1000 * 0x2_0000;
+const MGMT_1000 = TRIG_1000 + 0x1_0000;
+const hx = (n: number): string => `0x${n.toString(16)}`;
+/** The CAS option vectors of qemu-qtest.md §6: OV5 byte 23 = 0x40 (XIVE) / 0x80 (both → exit). */
+const CAS_XIVE =
+  '0xffff0000004e0000000000000f000003040200008000000000000017000000000000000000000000000000000000000000004000';
+const CAS_BOTH =
+  '0xffff0000004e0000000000000f000003040200008000000000000017000000000000000000000000000000000000000000008000';
+
+function session(
+  smp = 1,
+  startStopped = false,
+): { srv: QtestServer; sys: QemuSystem; run: (l: string) => string } {
+  const sys = new QemuSystem({ smp, ramSize: 2 ** 28, bios: null, startStopped });
+  let out = '';
+  const srv = new QtestServer(sys, (s) => {
+    out += s;
+  });
+  return {
+    srv,
+    sys,
+    run(lines: string): string {
+      out = '';
+      srv.feed(`${lines}\n`);
+      return out;
+    },
+  };
+}
+
+/** A mailbox hcall through qtest text: in[] written, cmd posted, outs read back. */
+function hcallText(run: (l: string) => string, opcode: number, ...args: number[]): bigint[] {
+  const ins = [opcode, ...args];
+  for (let i = 0; i < 10; i++) run(`writeq ${hx(0x8010 + 8 * i)} ${hx(ins[i] ?? 0)}`);
+  run('writeq 0x8008 0x1');
+  run('writeq 0x8000 0x1');
+  expect(run('readq 0x8000')).toBe('OK 0x0000000000000000\n');
+  return Array.from({ length: 10 }, (_, i) => BigInt(run(`readq ${hx(0x8060 + 8 * i)}`).slice(3)));
+}
+
+describe('parseQemuU64 (qemu_strtou64 base 0)', () => {
+  test.each([
+    ['0x10', 16n],
+    ['0X1f', 31n],
+    ['010', 8n],
+    ['0', 0n],
+    ['10', 10n],
+    [' 7', 7n],
+    ['-1', 0xffff_ffff_ffff_ffffn],
+    ['0xffffffffffffffff', 0xffff_ffff_ffff_ffffn],
+  ])('%s → %s', (s, v) => {
+    expect(parseQemuU64(s)).toBe(v);
+  });
+  test.each(['', '0x', '12abc', '08', '0x1ffffffffffffffff', 'x10'])('%j is rejected', (s) => {
+    expect(parseQemuU64(s)).toBe(null);
+  });
+});
+
+describe('QtestServer', () => {
+  test('ESB GET / SET_PQ through readq and writeq, byte-compatible replies', () => {
+    const { run } = session();
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000001\n');
+    expect(run(`readq ${hx(MGMT0 + 0xe00)}`)).toBe('OK 0x0000000000000001\n');
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000002\n');
+    expect(run(`writeq ${hx(MGMT0 + 0xc00)} 0`)).toBe('OK\n');
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000000\n');
+    // 4-byte and 1-byte ESB accesses are rejected (8-byte only): 0, state unchanged.
+    expect(run(`readl ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000000\n');
+    expect(run(`readb ${hx(MGMT0 + 0xf00)}`)).toBe('OK 0x0000000000000000\n');
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000000\n');
+    expect(run(`readq ${hx(MGMT0 - 0x1_0000 + 0x800)}`)).toBe('OK 0xffffffffffffffff\n');
+  });
+
+  test('RAM: write, read, memset, widths big-endian, short data zero-filled', () => {
+    const { run } = session();
+    expect(run('write 0x9000 0x4 0x01020304')).toBe('OK\n');
+    expect(run('read 0x9000 4')).toBe('OK 0x01020304\n');
+    expect(run('readl 0x9000')).toBe('OK 0x0000000001020304\n');
+    expect(run('readw 0x9002')).toBe('OK 0x0000000000000304\n');
+    expect(run('write 0x9000 4 0x0a')).toBe('OK\n');
+    expect(run('read 0x9000 4')).toBe('OK 0x0a000000\n');
+    expect(run('memset 0x9000 3 0x1aa')).toBe('OK\n');
+    expect(run('readl 0x9000')).toBe('OK 0x00000000aaaaaa00\n');
+    expect(run('writeq 0x9000 0x1122334455667788')).toBe('OK\n');
+    expect(run('writeb 0x9000 0x1ff')).toBe('OK\n');
+    expect(run('readq 0x9000')).toBe('OK 0xff22334455667788\n');
+    expect(run('write 0x9000 2 0x')).toBe('ERR invalid argument size\n');
+    expect(run('endianness')).toBe('OK big\n');
+  });
+
+  test('bad commands get one FAIL line each and the session goes on', () => {
+    const { run } = session();
+    expect(run('foo 1 2')).toBe("FAIL Unknown command 'foo'\n");
+    expect(run('')).toBe("FAIL Unknown command ''\n");
+    expect(run('readq')).toBe('FAIL readq: missing address\n');
+    expect(run('readq 0xzz')).toBe("FAIL readq: invalid address '0xzz'\n");
+    expect(run('writel 0x9000')).toBe('FAIL writel: missing value\n');
+    expect(run('read 0x9000 0')).toBe('FAIL read: size 0\n');
+    expect(run('write 0x9000 2 0xzz11')).toBe('FAIL write: invalid hex data at byte 0\n');
+    expect(run('readb 0x9000')).toBe('OK 0x0000000000000000\n');
+  });
+
+  test('irq_intercept_in: device paths, repeat, conflict', () => {
+    const { run } = session(2);
+    expect(run('irq_intercept_in /machine/unattached/device[0]')).toBe('FAIL Unknown device\n');
+    expect(run('irq_intercept_in /machine/unattached/device[3]/thread[0]')).toBe('FAIL Unknown device\n');
+    expect(run('irq_intercept_in /machine/unattached/device[2]/thread[0]')).toBe('OK\n');
+    expect(run('irq_intercept_in /machine/unattached/device[2]/thread[0]')).toBe('OK\n');
+    expect(run('irq_intercept_in /machine/unattached/device[1]/thread[0]')).toBe(
+      'FAIL IRQ intercept already enabled\n',
+    );
+  });
+
+  test('IRQ raise comes before the OK of the trigger store; ACK lowers it (qemu-qtest.md §3.2)', () => {
+    const { run } = session();
+    expect(run('irq_intercept_in /machine/unattached/device[1]/thread[0]')).toBe('OK\n');
+    // CAS through the mailbox with the XIVE option vector.
+    run(`write 0x10000 0x34 ${CAS_XIVE}`);
+    expect(hcallText(run, 0xf002, 0x10000, 0x100000, 0x100000)[0]).toBe(0n);
+    run('memset 0x200000 0x1000 0');
+    expect(hcallText(run, 0x3b8, 1, 0, 3, 0x200000, 12)[0]).toBe(0n);
+    expect(hcallText(run, 0x3ac, 2, 0x1000, 0, 3, 0xabc)[0]).toBe(0n);
+    expect(run(`readq ${hx(MGMT_1000 + 0xc00)}`)).toBe('OK 0x0000000000000001\n');
+    // CPPR := 0xff by a vCPU byte store (kind 5).
+    run('writeq 0x8010 0x00060302031a0011');
+    run('writeq 0x8018 0xff');
+    run('writeq 0x8008 0x5');
+    expect(run('writeq 0x8000 0x1')).toBe('OK\n');
+    expect(run(`writeq ${hx(TRIG_1000)} 0x0`)).toBe('IRQ raise 0\nOK\n');
+    expect(run('readl 0x200000')).toBe('OK 0x0000000080000abc\n');
+    // ACK_OS_REG (kind 6, lhz): the line is lowered during the mailbox command.
+    run('writeq 0x8010 0x00060302031a0810');
+    run('writeq 0x8008 0x6');
+    expect(run('writeq 0x8000 0x1')).toBe('IRQ lower 0\nOK\n');
+    expect(run('readq 0x8060')).toBe('OK 0x0000000000008003\n');
+  });
+
+  test('-qtest-log lines', () => {
+    const sys = new QemuSystem({ smp: 1, ramSize: 2 ** 28, bios: null, startStopped: false });
+    const log: string[] = [];
+    const srv = new QtestServer(
+      sys,
+      () => {},
+      (l) => log.push(l),
+      () => 1.5,
+    );
+    srv.feed('readb 0x9000\nbogus\n');
+    expect(log).toEqual([
+      '[R +1.500000] readb 0x9000\n',
+      '[S +1.500000] OK 0x0000000000000000\n',
+      '[R +1.500000] bogus\n',
+      "[S +1.500000] FAIL Unknown command 'bogus'\n",
+    ]);
+    expect(srv.commands).toBe(2);
+  });
+
+  test('partial lines are buffered until their newline', () => {
+    const { srv, sys } = session();
+    let out = '';
+    const s2 = new QtestServer(sys, (s) => {
+      out += s;
+    });
+    s2.feed('read');
+    s2.feed('b 0x90');
+    expect(out).toBe('');
+    s2.feed('00\nendi');
+    expect(out).toBe('OK 0x0000000000000000\n');
+    expect(srv.commands).toBe(0);
+  });
+});
+
+describe('QemuSystem', () => {
+  test('the -bios image is in RAM at 0 and is reloaded by system_reset', () => {
+    const bios = Uint8Array.from([1, 2, 3, 4]);
+    const sys = new QemuSystem({ smp: 1, ramSize: 2 ** 28, bios, startStopped: false });
+    const buf = new Uint8Array(4);
+    sys.machine.writeMemory(0, Uint8Array.from([9, 9, 9, 9]));
+    sys.systemReset();
+    sys.machine.readMemory(0, buf);
+    expect([...buf]).toEqual([1, 2, 3, 4]);
+  });
+
+  test('a too large -bios is refused as QEMU does', () => {
+    expect(
+      () =>
+        new QemuSystem({ smp: 1, ramSize: 2 ** 28, bios: new Uint8Array(0x40_0001), startStopped: false }),
+    ).toThrow(/could not load PowerPC bios/);
+  });
+
+  test('a fatal CAS (OV5 "both" interrupt modes) requests exit 1 with the message', () => {
+    const sys = new QemuSystem({ smp: 1, ramSize: 2 ** 28, bios: null, startStopped: false });
+    const exits: [number, string | null][] = [];
+    sys.onExit = (c, m) => exits.push([c, m]);
+    const srv = new QtestServer(sys, () => {});
+    srv.feed(`write 0x10000 0x34 ${CAS_BOTH}\n`);
+    for (const [a, v] of [
+      [0x8010, 0xf002],
+      [0x8018, 0x10000],
+      [0x8020, 0x100000],
+      [0x8028, 0x100000],
+      [0x8008, 1],
+      [0x8000, 1],
+    ] as const) {
+      srv.feed(`writeq ${hx(a)} ${hx(v)}\n`);
+    }
+    expect(sys.exitCode).toBe(1);
+    expect(exits).toEqual([[1, sys.machine.fatalError]]);
+    expect(sys.machine.fatalError).toMatch(/interrupt mode/i);
+  });
+});
