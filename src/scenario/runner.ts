@@ -39,6 +39,8 @@ export interface RunOptions {
   trace?: TraceSink;
   /** Check the invariants at intermediate quiescent points too (default true). */
   checkQuiescent?: boolean;
+  /** Boot a different guest (tests, later designs); default: the Linux-like guest kernel. */
+  guest?: (machine: SpaprMachine, trace: TraceSink) => GuestPort;
 }
 
 /** hcall opcodes → names, for the result. */
@@ -90,7 +92,7 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
     devices: s.devices.map((d) => ({ name: d.name, msis: d.msis, lsis: d.lsis })),
     trace: probe,
   });
-  const guest: GuestPort = bootGuest(machine, probe);
+  const guest: GuestPort = (opts.guest ?? bootGuest)(machine, probe);
   probe.queueRead = (endIdx) => guest.queueRead(endIdx >>> 3, endIdx & 7);
   const source = machine.xive.source;
 
@@ -200,7 +202,11 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
       }
     }
   };
-  for (const st of streams) clock.schedule(jitter(rng, st.mean), () => fireStream(st));
+  for (const st of streams) {
+    // Round-robin keeps a fixed phase; the random patterns start at a random point.
+    const first = st.spec.pattern === 'round-robin' ? Math.max(1, Math.round(st.mean)) : jitter(rng, st.mean);
+    clock.schedule(first, () => fireStream(st));
+  }
 
   // --- guest operations ---------------------------------------------------------------------------
   const onlineCpus = (): number[] => machine.cpus.map((c) => c.id).filter((id) => guest.isOnline(id));

@@ -1,0 +1,97 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { runCli } from '../../src/cli/program.ts';
+
+const root = new URL('../../', import.meta.url);
+const dir = mkdtempSync(join(tmpdir(), 'xivelab-cli-'));
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+}
+
+/** The real entry point, as `npx xivelab` runs it. */
+function spawnCli(...argv: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...argv], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('xivelab schema', () => {
+  test('prints the scenario JSON Schema (= schema/scenario.json)', async () => {
+    const r = await cli('schema');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toEqual(
+      JSON.parse(readFileSync(new URL('schema/scenario.json', root), 'utf8')),
+    );
+  });
+  test('--result prints the result JSON Schema (= schema/result.json)', async () => {
+    const r = await cli('schema', '--result');
+    expect(JSON.parse(r.out)).toEqual(JSON.parse(readFileSync(new URL('schema/result.json', root), 'utf8')));
+  });
+});
+
+describe('bad input: one line file:line:col, exit 2', () => {
+  test.each([
+    [
+      'smp0.yaml',
+      'vcpus: 0\nworkload: {triggers: 1}\n',
+      'smp0.yaml:1:8 vcpus: Too small: expected number to be >=1',
+    ],
+    [
+      'lsi.yaml',
+      'vcpus: 1\ndevices:\n  - name: a\n    lsis: 5\nworkload: {triggers: 1}\n',
+      'lsi.yaml:4:11 devices.0.lsis: a PHB device has at most 4 LSIs (INTx pins)',
+    ],
+    [
+      'syntax.yaml',
+      'vcpus: [1\n',
+      'syntax.yaml:2:1 Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ],
+    [
+      'bad.json',
+      '{"vcpus": 1, "workload": {"triggers": 1, "ipis": {"rate": 1}}, "x": 2}',
+      'bad.json:1:64 unknown key "x"',
+    ],
+  ])('%s', async (name, text, line) => {
+    const p = file(name, text);
+    const r = await cli('run', p);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`${join(dir, line)}\n`);
+  });
+
+  test('missing file', async () => {
+    const r = await cli('run', join(dir, 'nope.yaml'));
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${join(dir, 'nope.yaml')}: no such file\n`);
+  });
+
+  test('bad --seed and unknown commands are usage errors', async () => {
+    const r = await cli('run', 'x.yaml', '--seed', '-3');
+    expect(r.code).toBe(2);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect((await cli('frobnicate')).code).toBe(2);
+  });
+
+  test('the real entry point: exit status 2, no stack trace', () => {
+    const p = file('smp0b.yaml', 'vcpus: 0\nworkload: {triggers: 1}\n');
+    const r = spawnCli('run', p);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`${p}:1:8 vcpus: Too small: expected number to be >=1\n`);
+  });
+});
