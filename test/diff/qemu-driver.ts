@@ -193,11 +193,22 @@ class ProcessLink implements QtestLink {
       if (this.exited) throw new Error(this.describeExit());
       await new Promise((r) => setTimeout(r, 10));
     }
-    const sock = connect(this.monPath);
-    await new Promise<void>((res, rej) => {
-      sock.once('connect', () => res());
-      sock.once('error', rej);
-    });
+    // The socket file appears at bind(), a moment before listen(): retry a refused connect.
+    let sock: Socket | null = null;
+    for (let i = 0; sock === null; i++) {
+      const s = connect(this.monPath);
+      try {
+        await new Promise<void>((res, rej) => {
+          s.once('connect', () => res());
+          s.once('error', rej);
+        });
+        sock = s;
+      } catch (e) {
+        s.destroy();
+        if (i >= 200 || this.exited) throw e;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
     sock.setEncoding('utf8');
     sock.on('data', (d: string) => {
       this.monBuf += d;

@@ -21,7 +21,9 @@ function rig(startStopped = false) {
     m.store(a, 8, Number(BigInt.asUintN(64, v) >> 32n), Number(v & 0xffff_ffffn));
   /** Post a command the way qtest does (in[], kind, then cmd) and let the mailbox serve it. */
   const post = (kind: number, ins: (number | bigint)[]): bigint[] => {
-    ins.forEach((v, i) => std(MBOX + 0x10 + 8 * i, BigInt.asUintN(64, BigInt(v))));
+    ins.forEach((v, i) => {
+      std(MBOX + 0x10 + 8 * i, BigInt.asUintN(64, BigInt(v)));
+    });
     std(MBOX + 8, BigInt(kind));
     std(MBOX, 1n);
     sys.mailbox.poll();
