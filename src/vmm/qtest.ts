@@ -17,6 +17,7 @@
 
 import { Word64 } from '../hw/mmio.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
+import { TM_QW1_OS } from '../hw/xive/regs.ts';
 import { MailboxCpu } from './mailbox-cpu.ts';
 import { SpaprMachine } from './spapr-machine.ts';
 
@@ -356,6 +357,21 @@ export class QtestServer {
     tctx.onHvLine = (level) => {
       prevHv(level);
       this.irq(POWER9_INPUT_HINT, level);
+    };
+    // QEMU's handler sees every qemu_irq_lower() call, not only level changes: after a reset
+    // left `irq_levels[]` high (see irq()), the next ACK or context pull reports `IRQ lower`
+    // although the line is already low. The thread context reports changes only, so the two
+    // calls that lower unconditionally are wrapped on this instance.
+    const accept = tctx.accept.bind(tctx);
+    tctx.accept = (ring: number): number => {
+      const r = accept(ring);
+      this.irq(ring === TM_QW1_OS ? POWER9_INPUT_INT : POWER9_INPUT_HINT, false);
+      return r;
+    };
+    const lowerOs = tctx.lowerOsLine.bind(tctx);
+    tctx.lowerOsLine = (): void => {
+      lowerOs();
+      this.irq(POWER9_INPUT_INT, false);
     };
   }
 

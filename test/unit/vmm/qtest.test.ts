@@ -211,3 +211,24 @@ describe('QemuSystem', () => {
     expect(sys.machine.fatalError).toMatch(/interrupt mode/i);
   });
 });
+
+describe('QEMU qtest IRQ levels across system_reset', () => {
+  test('reset with the line high reports nothing; the next ACK reports the lower, as QEMU does', () => {
+    const { run, sys } = session();
+    run('irq_intercept_in /machine/unattached/device[1]/thread[0]');
+    // Pending priority 4 with CPPR 0xff raises the line (vCPU stores through the mailbox).
+    const tctx = sys.machine.cpus[0]!.tctx;
+    tctx.ipbUpdate(0x10, 4);
+    expect(run('readb 0x9000')).toBe('OK 0x0000000000000000\n');
+    sys.machine.cpus[0]!.store(0x0006_0302_031a_0011, 1, 0, 0xff);
+    expect(sys.machine.cpus[0]!.externalInterrupt).toBe(true);
+    sys.systemReset();
+    expect(sys.machine.cpus[0]!.externalInterrupt).toBe(false);
+    // ACK_OS_REG through the mailbox: QEMU's irq_levels[0] is still 1 → "IRQ lower 0".
+    run('writeq 0x8010 0x00060302031a0810');
+    run('writeq 0x8008 0x6');
+    expect(run('writeq 0x8000 0x1')).toBe('IRQ lower 0\nOK\n');
+    // A second ACK: the level is already reported low.
+    expect(run('writeq 0x8000 0x1')).toBe('OK\n');
+  });
+});
