@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
+import { GUEST_KERNEL_WIRED } from '../../src/scenario/guest-port.ts';
+import { Result } from '../../src/scenario/result.ts';
 
 const root = new URL('../../', import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), 'xivelab-cli-'));
@@ -93,5 +95,42 @@ describe('bad input: one line file:line:col, exit 2', () => {
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
     expect(r.err).toBe(`${p}:1:8 vcpus: Too small: expected number to be >=1\n`);
+  });
+});
+
+const TINY =
+  'vcpus: 2\ndevices:\n  - {name: nic0, msis: 4, lsis: 1}\nworkload:\n  triggers: 200\n  ipis: {rate: 1.0e5}\n';
+
+describe.skipIf(!GUEST_KERNEL_WIRED)('xivelab run', () => {
+  test('--json output validates against the result schema, same seed → same bytes', async () => {
+    const p = file('tiny.yaml', TINY);
+    const a = await cli('run', p, '--seed', '5', '--json');
+    expect(a.err).toBe('');
+    expect(a.code).toBe(0);
+    const res = Result.parse(JSON.parse(a.out));
+    expect(res.seed).toBe(5);
+    expect(res.violations).toEqual([]);
+    expect(res.cpus.map((c) => c.id)).toEqual([0, 1]);
+    expect(res.events.deviceTriggers).toBe(200);
+    const b = await cli('run', p, '--seed', '5', '--json');
+    expect(b.out).toBe(a.out);
+    const c = await cli('run', p, '--seed', '6', '--json');
+    expect(c.out).not.toBe(a.out);
+  });
+
+  test('the table names every CPU and irq and the verdict', async () => {
+    const r = await cli('run', file('tiny2.yaml', TINY));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^scenario scenario, seed 1: 200 device triggers/);
+    expect(r.out).toMatch(/\nCPU {2}online {2}delivered/);
+    expect(r.out).toMatch(/\ninvariants: all hold\n$/);
+  });
+
+  test('demo (npm start) through the real entry point', () => {
+    const r = spawnCli('demo');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^scenario demo, seed 1: 20000 device triggers/);
+    expect(r.out).toMatch(/invariants: all hold\n$/);
   });
 });
