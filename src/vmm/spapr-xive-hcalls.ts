@@ -451,6 +451,9 @@ export function hIntEsb(xive: SpaprXive, cpu: number, args: readonly bigint[], o
   const src = xive.source;
   const pageSize = src.isTwoPage ? 2 ** (src.esbShift - 1) : 2 ** src.esbShift;
   if (offset >= BigInt(pageSize)) return H_P3;
+  // QEMU's 8-byte DMA to the ESB page fails on a misaligned offset (the region takes aligned
+  // 8-byte accesses only): MEMTX error → H_HARDWARE, R4 untouched, no side effect (observed).
+  if (offset % 8n !== 0n) return H_HARDWARE;
   const mmio = esbMgmt(xive, lisn) + Number(offset);
   if (flags & SPAPR_XIVE_ESB_STORE) {
     xive.hcallEsb.store(mmio, 8, Number(data >> 32n), Number(data & 0xffff_ffffn), cpu);

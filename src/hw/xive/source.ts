@@ -400,9 +400,10 @@ export class XiveSource implements MmioDevice {
         }
         fwd = this.esbEoi(srcno);
       } else if (op < XIVE_ESB_SET_PQ_00) {
-        // QEMU 7.2 has no ESB inject: 0x800–0xBFF stores are invalid.
-        this.trace.guestError(`XIVE: invalid ESB write addr ${op}`);
-        return;
+        // XIVE_ESB_INJECT: forward unconditionally, PQ untouched. qemu.md §1.3 calls 7.2's
+        // behaviour "ignored"; the differential suite showed QEMU 7.2.22 forwarding (a second
+        // EQ entry for a routed source), so the model follows the observed oracle.
+        fwd = true;
       } else {
         this.setPq(srcno, (op >>> 8) & 3);
       }

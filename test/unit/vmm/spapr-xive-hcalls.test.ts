@@ -345,8 +345,19 @@ describe('H_INT_ESB', () => {
     expect(xive.source.getPq(0x1000)).toBe(0);
     expect(call(H_INT_ESB, SPAPR_XIVE_ESB_STORE, 0x1000n, 0n, 0n)).toBe(H_SUCCESS); // store trigger
     expect(xive.source.getPq(0x1000)).toBe(2);
-    expect(call(H_INT_ESB, 0n, 0x1000n, 0xffffn, 0n)).toBe(H_SUCCESS); // last byte of the page: SET_PQ_11
+    expect(call(H_INT_ESB, 0n, 0x1000n, 0xfff8n, 0n)).toBe(H_SUCCESS); // last doubleword of the page: SET_PQ_11
     expect(xive.source.getPq(0x1000)).toBe(3);
+  });
+
+  it('a misaligned offset is H_HARDWARE with no side effect, R4 untouched (QEMU 7.2, observed)', () => {
+    const { call, out, xive } = setup();
+    xive.source.setPq(0x1000, 0);
+    expect(call(H_INT_ESB, SPAPR_XIVE_ESB_STORE, 0x1000n, 1n, 0n)).toBe(H_HARDWARE); // would trigger
+    expect(out[0]).toBe(SPAPR_XIVE_ESB_STORE);
+    expect(xive.source.getPq(0x1000)).toBe(0);
+    expect(call(H_INT_ESB, 0n, 0x1000n, 0xc4d6n, 0n)).toBe(H_HARDWARE);
+    expect(out[0]).toBe(0n);
+    expect(xive.source.getPq(0x1000)).toBe(0);
   });
 
   it('errors: flags, LISN (P2), offset ≥ 64K (P3; 7.2 allows up to 128K: deviation)', () => {
