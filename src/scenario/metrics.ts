@@ -31,9 +31,9 @@ export class RunProbe implements TraceSink {
   readonly lastLiveTrigger: Float64Array;
   /** Per LISN: forwarded events dropped at a masked EAS. */
   readonly easMasked: Uint32Array;
-  /** Per EISN (< nrIrqs): EQ entries written. */
+  /** Per LISN: EQ entries written for its events. */
   readonly enqueued: Uint32Array;
-  /** EQ entries with an EISN outside the interrupt range. */
+  /** EQ entries written with no source event being routed, by EISN. */
   readonly strayEnqueued: Map<number, number>;
   /** Per END index: EQ entries written, and the most written-but-unread entries seen. */
   readonly endEnqueued: Uint32Array;
@@ -42,6 +42,8 @@ export class RunProbe implements TraceSink {
   queueRead: (endIdx: number) => number;
   /** Per vCPU: OS-ring acknowledges that returned a pending interrupt (NSR EO set). */
   readonly acks: Uint32Array;
+  /** The LISN whose event the router is handling (set by `esb.forward`), −1 none. */
+  routing: number;
   /** Hypercalls by opcode. */
   readonly hcalls: Map<number, number>;
   /** Guest-error lines (the first 64) and their count. */
@@ -62,6 +64,7 @@ export class RunProbe implements TraceSink {
     this.endMaxOccupancy = new Uint32Array(nrEnds);
     this.queueRead = () => 0;
     this.acks = new Uint32Array(nrEnds >>> END_PRIO_SHIFT);
+    this.routing = -1;
     this.hcalls = new Map();
     this.guestErrors = [];
     this.guestErrorCount = 0;
@@ -88,11 +91,20 @@ export class RunProbe implements TraceSink {
       case 'router.masked':
         this.easMasked[a0]!++;
         break;
+      case 'esb.forward':
+        // (srcno): the source notifies the router; the enqueue that follows is this LISN's.
+        this.routing = a0;
+        break;
       case 'router.enqueue': {
-        // (END block, END index, queue index, data = gen << 31 | EISN)
-        const eisn = a3 & 0x7fff_ffff;
-        if (eisn < this.enqueued.length) this.enqueued[eisn]!++;
-        else this.strayEnqueued.set(eisn, (this.strayEnqueued.get(eisn) ?? 0) + 1);
+        // (END block, END index, queue index, data = gen << 31 | EISN). The guest chooses the
+        // EISN (Linux: its virq), so the entry is attributed to the LISN being routed.
+        const lisn = this.routing;
+        this.routing = -1;
+        if (lisn >= 0 && lisn < this.enqueued.length) this.enqueued[lisn]!++;
+        else {
+          const eisn = a3 & 0x7fff_ffff;
+          this.strayEnqueued.set(eisn, (this.strayEnqueued.get(eisn) ?? 0) + 1);
+        }
         if (a1 < this.endEnqueued.length) {
           const n = ++this.endEnqueued[a1]!;
           const occ = n - this.queueRead(a1);

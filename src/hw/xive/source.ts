@@ -299,6 +299,7 @@ export class XiveSource implements MmioDevice {
    */
   private notify(srcno: number): void {
     this.count(srcno, XIVE_STAT_FORWARD);
+    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.forward', srcno, 0, 0, 0);
     this.notifier(srcno, !this.esbDisabled(srcno));
   }
 
