@@ -46,7 +46,10 @@ export interface GuestDeviceTree {
   readonly ramFree: number;
   /** `reg` of `ibm,power-ivpe`: [USER page, OS page] guest physical addresses. */
   readonly timaOsPage: number;
-  /** `ibm,xive-lisn-ranges`: IPI LISNs `[start, start + count)`. */
+  /**
+   * `ibm,xive-lisn-ranges`: the property's `<start count>` pair; the IPI LISNs are
+   * `[start, start + count)`.
+   */
   readonly ipiRange: readonly [number, number];
   /** `ibm,xive-eq-sizes`. */
   readonly eqSizes: readonly number[];
