@@ -4,6 +4,7 @@
  * invariants do not change when the guest's own API grows.
  */
 
+import { GuestKernel } from '../guest/kernel.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
 import type { SpaprMachine } from '../vmm/spapr-machine.ts';
 
@@ -55,14 +56,12 @@ export interface GuestPort {
   cpuOfflines(cpu: number): number;
 }
 
-/**
- * Whether {@link bootGuest} is wired to the guest kernel yet. The end-to-end tests that need the
- * real guest (`test/e2e/foundation.test.ts`, the `run` tests of `test/e2e/cli.test.ts`) are
- * skipped — visibly — until it is.
- */
-export const GUEST_KERNEL_WIRED: boolean = false;
-
-/** Boot the guest kernel on `machine`'s vCPUs and wrap it. */
-export function bootGuest(_machine: SpaprMachine, _trace: TraceSink): GuestPort {
-  throw new Error('the guest kernel (src/guest) is not available yet');
+/** Boot the Linux-like guest kernel (`src/guest`) on `machine`'s vCPUs: CAS, XIVE, devices. */
+export function bootGuest(machine: SpaprMachine, trace: TraceSink): GuestPort {
+  const kernel = new GuestKernel(machine.cpus, machine.deviceTree(), trace);
+  const rc = kernel.boot();
+  if (rc !== 0) throw new Error(`guest boot failed: ${rc}`);
+  const dev = kernel.startDevices();
+  if (dev !== 0) throw new Error(`guest device probe failed: ${dev}`);
+  return kernel;
 }

@@ -57,6 +57,9 @@ export const Result = z
         retargets: count,
         offlines: count,
         onlines: count,
+        lsiLevelsLost: count.describe(
+          'enables that left an asserted LSI idle (PQ 00, no event): Linux resends no level irq and QEMU 7.2 re-fires only on EOI',
+        ),
         quiescePoints: count,
       })
       .describe('workload operations the runner performed'),

@@ -112,6 +112,8 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
   const pinAsserted = machine.devices.map((d) => new Uint8Array(d.lsis.length));
 
   const lastDelivery = new Float64Array(0x2000).fill(-1);
+  /** Per LISN: when an enable left an asserted LSI pending with no event (see `enable`). */
+  const levelLost = new Float64Array(0x2000).fill(-1);
   guest.onDeliver = (lisn: number) => {
     lastDelivery[lisn] = probe.nextSeq();
     // The driver's handler clears the device's interrupt status: its INTx pins drop.
@@ -134,6 +136,7 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
     retargets: 0,
     offlines: 0,
     onlines: 0,
+    lsiLevelsLost: 0,
     quiescePoints: 0,
   };
   const w = s.workload;
@@ -175,8 +178,16 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
       const lisn = d.lsis[v]!;
       // A level interrupt: re-asserting an asserted pin changes nothing on the line.
       if (!pinAsserted[st.deviceIndex]![v]) {
+        // Only an assertion the guest can take counts as a trigger of an enabled source: an
+        // LSI asserted while the guest has it (lazily) disabled is masked when it fires, and
+        // QEMU 7.2's SET_PQ_00 on enable_irq does not re-fire a still-asserted line (Linux
+        // leaves level resends to the hardware), so it stays pending until the line drops.
+        // A pin joining a shared INTx line that is already high makes no edge either.
+        const lineHigh = lsiPins.get(lisn)!.some((p) => pinAsserted[p.device]![p.pin]);
+        if (!lineHigh && source.getPq(lisn) !== 1 && guest.isEnabled(byLisn.get(lisn)!.girq)) {
+          probe.noteLiveTrigger(lisn);
+        }
         pinAsserted[st.deviceIndex]![v] = 1;
-        if (source.getPq(lisn) !== 1) probe.noteLiveTrigger(lisn);
         d.setLsi(v, 1);
       }
     }
@@ -230,6 +241,17 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
     if (!held.delete(q.girq)) return;
     guest.enableIrq(q.girq);
     events.enables++;
+    // Linux unmasks a level interrupt with SET_PQ_00 and leaves the resend to the hardware;
+    // QEMU 7.2 re-fires an asserted LSI only on an EOI, so a line still asserted here stays
+    // pending without an event. Record that moment: it accounts for the last trigger.
+    if (
+      q.kind === 'lsi' &&
+      source.getPq(q.lisn) === 0 &&
+      lsiPins.get(q.lisn)?.some((p) => pinAsserted[p.device]![p.pin])
+    ) {
+      levelLost[q.lisn] = probe.nextSeq();
+      events.lsiLevelsLost++;
+    }
   };
   if (w.masks && deviceIrqs.length > 0) {
     const mean = 1e9 / w.masks.rate;
@@ -336,6 +358,7 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
       enabled: guest.isEnabled(q.girq),
       lastLiveTrigger: probe.lastLiveTrigger[q.lisn]!,
       lastDelivery: lastDelivery[q.lisn]!,
+      levelLost: levelLost[q.lisn]!,
       triggerIdentity: q.kind !== 'lsi',
     })),
     queues: Array.from(probe.endMaxOccupancy, (occ, endIdx) => ({

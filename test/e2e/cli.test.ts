@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { runCli } from '../../src/cli/program.ts';
-import { GUEST_KERNEL_WIRED } from '../../src/scenario/guest-port.ts';
 import { Result } from '../../src/scenario/result.ts';
 
 const root = new URL('../../', import.meta.url);
@@ -101,7 +100,7 @@ describe('bad input: one line file:line:col, exit 2', () => {
 const TINY =
   'vcpus: 2\ndevices:\n  - {name: nic0, msis: 4, lsis: 1}\nworkload:\n  triggers: 200\n  ipis: {rate: 1.0e5}\n';
 
-describe.skipIf(!GUEST_KERNEL_WIRED)('xivelab run', () => {
+describe('xivelab run', () => {
   test('--json output validates against the result schema, same seed → same bytes', async () => {
     const p = file('tiny.yaml', TINY);
     const a = await cli('run', p, '--seed', '5', '--json');

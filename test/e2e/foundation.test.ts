@@ -7,12 +7,11 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { builtinScenarioPath } from '../../src/cli/program.ts';
-import { GUEST_KERNEL_WIRED } from '../../src/scenario/guest-port.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 import { checkScenario } from '../../src/scenario/parse.ts';
 import { runScenario } from '../../src/scenario/runner.ts';
 
-describe.skipIf(!GUEST_KERNEL_WIRED)('foundation acceptance (scenarios/foundation.yaml)', () => {
+describe('foundation acceptance (scenarios/foundation.yaml)', () => {
   test('100k triggers, masks, retargets, hotplug, IPIs, LSIs: every invariant holds', () => {
     const s = loadScenario(builtinScenarioPath('foundation'));
     const r = runScenario(s, s.options.seed);
@@ -80,8 +79,8 @@ const smallScenario = fc
     },
   }));
 
-describe.skipIf(!GUEST_KERNEL_WIRED)('property: random small workloads keep every invariant', () => {
-  test('fast-check (the failing seed and scenario are printed)', () => {
+describe('property: random small workloads keep every invariant', () => {
+  test(`fast-check, seed ${process.env.XIVELAB_PROP_SEED ?? 20261124} (the failing seed and scenario are printed)`, () => {
     fc.assert(
       fc.property(smallScenario, ({ seed, scenario }) => {
         const r = runScenario(checkScenario(scenario), seed);
@@ -91,7 +90,10 @@ describe.skipIf(!GUEST_KERNEL_WIRED)('property: random small workloads keep ever
           );
         }
       }),
-      { numRuns: 40 },
+      {
+        numRuns: Number(process.env.XIVELAB_PROP_RUNS ?? 40),
+        seed: Number(process.env.XIVELAB_PROP_SEED ?? 20261124),
+      },
     );
   });
 });

@@ -20,6 +20,7 @@ function irq(over: Partial<IrqCounters> = {}): IrqCounters {
     enabled: true,
     lastLiveTrigger: 40,
     lastDelivery: 41,
+    levelLost: -1,
     triggerIdentity: true,
     ...over,
   };
@@ -83,6 +84,18 @@ describe('checkInvariants', () => {
     );
     // A disabled irq may keep its last trigger pending.
     expect(checkInvariants(run([irq({ lastLiveTrigger: 50, enabled: false })]), true)).toEqual([]);
+  });
+
+  test('an LSI level lost at enable (Linux + QEMU 7.2) accounts for the triggers before it, not after', () => {
+    const lsi = { kind: 'lsi', lisn: 0x1200, triggerIdentity: false };
+    expect(
+      checkInvariants(run([irq({ ...lsi, lastLiveTrigger: 50, lastDelivery: 41, levelLost: 60 })]), true),
+    ).toEqual([]);
+    expect(
+      checkInvariants(run([irq({ ...lsi, lastLiveTrigger: 70, lastDelivery: 41, levelLost: 60 })]), true).map(
+        (v) => v.invariant,
+      ),
+    ).toEqual(['trigger-delivered']);
   });
 
   test('unknown EISNs and queue overflow', () => {

@@ -14,6 +14,7 @@ const result: Result = Result.parse({
     retargets: 0,
     offlines: 0,
     onlines: 0,
+    lsiLevelsLost: 0,
     quiescePoints: 4,
   },
   router: { enqueued: 4, presented: 4, easMasked: 0, notDispatched: 0, endCoalesced: 0 },

@@ -74,7 +74,12 @@ const TABLE: readonly Row[] = [
   { name: 'store mgmt+0x000 (trigger)', op: 'st', addr: MGMT, pq: [2, 1, 3, 3] },
   { name: 'store mgmt+0x3f8 (trigger)', op: 'st', addr: MGMT + 0x3f8, pq: [2, 1, 3, 3] },
   { name: 'store mgmt+0x400 (StoreEOI unsupported)', op: 'st', addr: MGMT + 0x400, pq: [0, 1, 2, 3] },
-  { name: 'store mgmt+0x800 (INJECT: forwards, PQ untouched)', op: 'st', addr: MGMT + 0x800, pq: [0, 1, 2, 3] },
+  {
+    name: 'store mgmt+0x800 (INJECT: forwards, PQ untouched)',
+    op: 'st',
+    addr: MGMT + 0x800,
+    pq: [0, 1, 2, 3],
+  },
   { name: 'store mgmt+0xc00 (PQ=00)', op: 'st', addr: MGMT + 0xc00, pq: [0, 0, 0, 0] },
   { name: 'store mgmt+0xd00 (PQ=01)', op: 'st', addr: MGMT + 0xd00, pq: [1, 1, 1, 1] },
   { name: 'store mgmt+0xe00 (PQ=10)', op: 'st', addr: MGMT + 0xe00, pq: [2, 2, 2, 2] },
