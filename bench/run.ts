@@ -41,7 +41,10 @@ const XIVE_ESB_SET_PQ_00 = 0xc00;
 const INNER = 1000;
 const BENCH_MS = Number(process.env.XIVELAB_BENCH_MS ?? 1500);
 
-const repoRoot = fileURLToPath(new URL('../', import.meta.url));
+// Runs from the tsc build (dist/bench/run.js; see `npm run bench`) or from source under tsx.
+const repoRoot = fileURLToPath(
+  new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url),
+);
 const STUB = `${repoRoot}../shared/qemu-oracle/bench_stub.bin`;
 
 function fmt(n: number): string {

@@ -98,6 +98,8 @@ export class XiveSource implements MmioDevice {
   private readonly twoPage: boolean;
   /** Bytes per source: `1 << esbShift`. */
   private readonly srcSize: number;
+  /** `2 ** -esbShift`, precomputed: a variable exponent would cost a Math.pow per access. */
+  private readonly invSrcSize: number;
   /** Bytes per page: `1 << (esbShift - 1)` in 2-page mode. */
   private readonly pageSize: number;
 
@@ -117,6 +119,7 @@ export class XiveSource implements MmioDevice {
     this.blocks = new Array<SourceBlock | null>(Math.ceil(cfg.nrIrqs / BLOCK_SIZE)).fill(null);
     this.twoPage = cfg.esbShift === XIVE_ESB_4K_2PAGE || cfg.esbShift === XIVE_ESB_64K_2PAGE;
     this.srcSize = 2 ** cfg.esbShift;
+    this.invSrcSize = 2 ** -cfg.esbShift;
     this.pageSize = this.twoPage ? this.srcSize / 2 : this.srcSize;
   }
 
@@ -336,7 +339,7 @@ export class XiveSource implements MmioDevice {
       );
       return -1;
     }
-    const srcno = Math.floor(offset * 2 ** -this.esbShift);
+    const srcno = Math.floor(offset * this.invSrcSize);
     if (!(offset >= 0 && srcno < this.nrIrqs)) {
       this.trace.guestError(`XIVE: invalid ESB ${write ? 'write' : 'read'} @0x${hex(offset)}`);
       return -1;
