@@ -18,23 +18,6 @@ export const esbMgmt = (lisn: number): number => ESB_BASE + lisn * 0x2_0000 + 0x
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 
-/** The CAS option-vector table that negotiates XIVE exploitation (qemu-qtest.md §6). */
-export function casVector(): Uint8Array {
-  const b: number[] = [];
-  const be32 = (v: number): void => {
-    b.push((v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-  };
-  be32(0xffff_0000);
-  be32(0x004e_0000);
-  be32(0);
-  be32(0x0f00_0003);
-  b.push(4); // 5 vectors
-  const ov5 = new Array<number>(24).fill(0);
-  ov5[22] = 0x40;
-  for (const v of [[0, 0, 0x80], [0], [0], [0], ov5]) b.push(v.length - 1, ...v);
-  return Uint8Array.from(b);
-}
-
 /** Is `qemu-system-ppc64` (or `$QEMU`) runnable here? */
 export function qemuBinary(): string | null {
   const bin = process.env.QEMU ?? 'qemu-system-ppc64';

@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
+import { casOptionVectors } from '../src/guest/kernel.ts';
 import { Word64 } from '../src/hw/mmio.ts';
 import { NULL_TRACE } from '../src/hw/trace-sink.ts';
 import { bootGuest } from '../src/scenario/guest-port.ts';
@@ -25,7 +26,7 @@ import {
   SPAPR_XIVE_END_ALWAYS_NOTIFY,
   SPAPR_XIVE_SRC_SET_EISN,
 } from '../src/vmm/spapr-xive-hcalls.ts';
-import { casVector, esbMgmt, esbTrig, QemuBench, qemuBinary, TIMA_OS } from './qemu.ts';
+import { esbMgmt, esbTrig, QemuBench, qemuBinary, TIMA_OS } from './qemu.ts';
 
 /** The source both sides exercise: EPOW (0x1000), an MSI claimed by the machine at init. */
 const LISN = 0x1000;
@@ -56,7 +57,7 @@ function xivelabMachine(): SpaprMachine {
   const m = new SpaprMachine({ smp: 1, ramSize: 0x400_0000, devices: [], trace: NULL_TRACE });
   const cpu = m.cpus[0]!;
   const out: bigint[] = new Array<bigint>(9).fill(0n);
-  m.writeMemory(0x1_0000, casVector());
+  m.writeMemory(0x1_0000, casOptionVectors());
   const check = (what: string, rc: number): void => {
     if (rc !== 0) throw new Error(`xivelab setup: ${what} returned ${rc}`);
   };
@@ -166,7 +167,7 @@ async function benchQemu(): Promise<{ rates: Rates; version: string } | string> 
   if (!existsSync(STUB)) return `bench stub not found at ${STUB}: QEMU comparison skipped`;
   const q = await QemuBench.start(bin, STUB);
   try {
-    await q.write(0x1_0000, casVector());
+    await q.write(0x1_0000, casOptionVectors());
     const must = async (what: string, p: Promise<bigint>): Promise<void> => {
       const rc = await p;
       if (rc !== 0n) throw new Error(`QEMU setup: ${what} returned ${rc}`);

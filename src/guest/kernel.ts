@@ -53,7 +53,7 @@ const CAS_FDT_BUF_SIZE = PAGE_SIZE;
  * @remarks Models the table arch/powerpc/kernel/prom_init.c hands to CAS, reduced to the bytes
  * the platform acts on.
  */
-export function casOptionVectors(): Uint8Array {
+export function casOptionVectors(ov5Byte23 = 0x40): Uint8Array {
   const b: number[] = [];
   const be32 = (v: number): void => {
     b.push((v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
@@ -68,7 +68,7 @@ export function casOptionVectors(): Uint8Array {
   b.push(1 - 1, 0x00); // OV3
   b.push(1 - 1, 0x00); // OV4
   const ov5 = new Array<number>(24).fill(0);
-  ov5[22] = 0x40; // byte 23: OV5_XIVE_EXPLOIT
+  ov5[22] = ov5Byte23; // byte 23: 0x40 OV5_XIVE_EXPLOIT (0x80 asks for both modes)
   b.push(ov5.length - 1, ...ov5);
   return Uint8Array.from(b);
 }

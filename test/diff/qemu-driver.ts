@@ -16,6 +16,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { casOptionVectors } from '../../src/guest/kernel.ts';
 import { Hmp } from '../../src/vmm/hmp.ts';
 import { QemuSystem, QtestServer } from '../../src/vmm/qtest.ts';
 
@@ -59,23 +60,6 @@ export function stubImage(): Uint8Array {
     img[0x103 + i * 4] = v & 0xff;
   });
   return img;
-}
-
-/** The CAS option-vector table that negotiates XIVE exploitation (qemu-qtest.md §6). */
-export function casVector(ov5Byte23 = 0x40): Uint8Array {
-  const b: number[] = [];
-  const be32 = (v: number): void => {
-    b.push(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-  };
-  be32(0xffff_0000);
-  be32(0x004e_0000);
-  be32(0);
-  be32(0x0f00_0003);
-  b.push(4);
-  const ov5 = new Array<number>(24).fill(0);
-  ov5[22] = ov5Byte23;
-  for (const v of [[0, 0, 0x80], [0], [0], [0], ov5]) b.push(v.length - 1, ...v);
-  return Uint8Array.from(b);
 }
 
 /** `qemu-system-ppc64` (or `$QEMU`) if it runs here, else null. */
@@ -461,7 +445,7 @@ export class Target {
   /** Stub alive, CAS with XIVE exploitation done. */
   async boot(): Promise<void> {
     await this.waitStub();
-    await this.writeBytes(CAS_VEC, casVector());
+    await this.writeBytes(CAS_VEC, casOptionVectors());
     const r = await this.hcall(KVMPPC_H_CAS, BigInt(CAS_VEC), BigInt(CAS_FDT), 0x10_0000n);
     if (r.rc !== 0n) throw new Error(`${this.name}: CAS returned ${r.rc}`);
   }

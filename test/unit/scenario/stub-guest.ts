@@ -6,7 +6,7 @@
  * runner through a real machine. The real guest lives in src/guest.
  */
 
-import { casVector } from '../../../bench/qemu.ts';
+import { casOptionVectors } from '../../../src/guest/kernel.ts';
 import { Word64 } from '../../../src/hw/mmio.ts';
 import type { TraceSink } from '../../../src/hw/trace-sink.ts';
 import type { GuestIrq, GuestPort } from '../../../src/scenario/guest-port.ts';
@@ -60,7 +60,7 @@ export class StubGuest implements GuestPort {
     this.qread = new Array<number>(n).fill(0);
     this.cpuStats = Array.from({ length: n }, () => ({ delivered: 0, ipis: 0, eq: 0, offlines: 0 }));
     const c0 = m.cpus[0]!;
-    m.writeMemory(0x1_0000, casVector());
+    m.writeMemory(0x1_0000, casOptionVectors());
     this.must(c0.hcall(KVMPPC_H_CAS, [0x1_0000n, 0x10_0000n, 0x10_0000n], this.out), 'CAS');
     for (const c of m.cpus) {
       this.must(
