@@ -249,14 +249,17 @@ export class SpaprXive implements XiveRouterBackend {
   /** @remarks Models hw/intc/spapr_xive.c:spapr_xive_get_end(). */
   getEnd(_blk: number, idx: number, end: Uint32Array): boolean {
     if (!(idx >= 0 && idx < this.nrEnds)) return false;
-    end.set(this.endt.subarray(idx * 8, idx * 8 + 8));
+    // A word loop, not `set(subarray(…))`: no view object per notification.
+    const base = idx * 8;
+    for (let i = 0; i < 8; i++) end[i] = this.endt[base + i]!;
     return true;
   }
 
   /** The whole END is written back whatever `word` says, as QEMU's memcpy. */
   writeEnd(_blk: number, idx: number, end: Uint32Array, _word: number): void {
     if (!(idx >= 0 && idx < this.nrEnds)) return;
-    this.endt.set(end.subarray(0, 8), idx * 8);
+    const base = idx * 8;
+    for (let i = 0; i < 8; i++) this.endt[base + i] = end[i]!;
   }
 
   /**

@@ -197,7 +197,7 @@ export class XiveRouter {
     const qbase = (end[2]! & END_W2_EQ_ADDR_HI) * 2 ** 32 + end[3]!;
     const qindex = w1 & END_W1_PAGE_OFF;
     const qgen = (w1 & END_W1_GENERATION) !== 0 ? 1 : 0;
-    const qentries = 2 ** (qsize + 10);
+    const qentries = 1 << (qsize + 10); // qsize ≤ 15: an int shift, not a Math.pow
     const qaddr = qbase + qindex * 4;
     const qdata = ((qgen << 31) | (data & 0x7fff_ffff)) >>> 0;
     if (!this.dma.storeBe32(qaddr, qdata)) {

@@ -32,6 +32,9 @@ import type { XiveTctx } from './tctx.ts';
 
 /** Size of the TIMA region: 4 pages of `1 << TM_SHIFT`. */
 export const XIVE_TM_SIZE = 4 * 2 ** TM_SHIFT;
+/** TIMA page size and its inverse, as constants (a computed power costs a Math.pow per access). */
+const TM_PAGE_SIZE = 2 ** TM_SHIFT;
+const TM_PAGE_INV = 2 ** -TM_SHIFT;
 
 // Per-page, per-byte raw access permission (1 = write, 2 = read, 3 = both), QW0..QW3.
 // The POOL ring's INC/AGE bytes (5, 6) are not accessible on P9 (they are P10 LGS/T).
@@ -160,9 +163,9 @@ export class XiveTima implements MmioDevice {
       setOnes(out, size);
       return;
     }
-    const pfn = Math.floor(offset * 2 ** -TM_SHIFT);
+    const pfn = Math.floor(offset * TM_PAGE_INV);
     const page = pfn & 3;
-    const pageOff = offset - pfn * 2 ** TM_SHIFT;
+    const pageOff = offset - pfn * TM_PAGE_SIZE;
     const id = xiveTmFindOp(pageOff & 0xfff, size, false, page);
     if (id !== OP_NONE) {
       this.readOp(tctx, id, out);
@@ -179,9 +182,9 @@ export class XiveTima implements MmioDevice {
     const tctx = this.tctxOf(offset, cpu);
     if (!tctx) return;
     if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tima.store', cpu, offset, size, lo);
-    const pfn = Math.floor(offset * 2 ** -TM_SHIFT);
+    const pfn = Math.floor(offset * TM_PAGE_INV);
     const page = pfn & 3;
-    const pageOff = offset - pfn * 2 ** TM_SHIFT;
+    const pageOff = offset - pfn * TM_PAGE_SIZE;
     const id = xiveTmFindOp(pageOff & 0xfff, size, true, page);
     if (id !== OP_NONE) {
       this.writeOp(tctx, id, lo >>> 0);
