@@ -140,14 +140,15 @@ export class VfioPci {
   }
 
   /**
-   * Bind a plugged PCI function to vfio-pci (driver probe). −ENODEV when it is not plugged;
-   * an already bound function returns its existing instance.
+   * Bind a plugged PCI function to vfio-pci (driver probe). An already bound function returns
+   * its existing instance (it stays bound until {@link unbind}, even once unplugged); −ENODEV for
+   * a function that is not plugged.
    *
    * @remarks Models vfio_pci_core.c:vfio_pci_probe() (group and IOMMU set-up omitted).
    */
   bind(pdev: PciDevice): VfioPciDevice | number {
-    if (!pdev.plugged) return -ENODEV;
     for (const d of this.devices) if (d.pdev === pdev) return d;
+    if (!pdev.plugged) return -ENODEV;
     const d = new VfioPciDevice(this, pdev);
     this.devices.push(d);
     return d;
