@@ -141,7 +141,11 @@ export function makeEnv(opts: EnvOptions = {}): VfioEnv {
   if (!(dev instanceof KvmXiveNative)) throw new Error(`create failed ${dev}`);
   const mh = new MmHost(trace, { frames });
   const vmm = mh.spawn();
-  const file = mh.anonInodeGetFile('kvm-xive', { name: 'kvm-xive', mmap: (f, vma) => dev.mmap(f, vma) }, dev);
+  const file = mh.anonInodeGetFile(
+    'kvm-xive',
+    { name: 'kvm-xive', mmap: (f, vma) => dev.mmap(f, vma), release: () => dev.release() },
+    dev,
+  );
   const devFd = vmm.installFd(file);
   const esb = vmm.mmap(0, 2 * (LISN_BASE + 0x400) * P, PROT_READ | PROT_WRITE, MAP_SHARED, devFd, 4 * P);
   expect(esb).toBeGreaterThan(0);
