@@ -61,8 +61,14 @@ describe('guest kernel on SpaprMachine (smp 4, 256 MiB, nic: 64 MSIs + 4 LSIs)',
 
   test('every MSI once: 64 handler calls, 16 per CPU, queues drained, all sources back to PQ 00', () => {
     const { m, k, nic, drv, run } = bootAll();
+    const onCpu = new Int32Array(64).fill(-1);
+    drv.onInterrupt = (kind, v, cpu) => {
+      if (kind === 'msi') onCpu[v] = cpu;
+    };
     for (let v = 0; v < 64; v++) nic.raiseMsi(v);
     expect(run()).toBe(64);
+    // Each vector ran on the CPU its source targets.
+    expect([...onCpu]).toEqual([...drv.msiVirqs].map((virq) => k.target(virq)));
     expect([...drv.msiCalls].every((n) => n === 1)).toBe(true);
     expect([...drv.cpuCalls]).toEqual([16, 16, 16, 16]);
     for (const lisn of nic.msis)
