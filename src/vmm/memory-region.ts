@@ -45,6 +45,17 @@ export interface MemoryRegionValid {
 export const VALID_ANY: MemoryRegionValid = { min: 1, max: 8, unaligned: false };
 
 /**
+ * Where the bytes of a RAM region live when they are not the VMM's own pages: under KVM, guest
+ * RAM is anonymous memory of the VMM process (`mmap` in its HostProcess), which the guest
+ * reaches through a memslot and the VMM through its own page tables. Offsets are relative to
+ * the region; values big-endian as in {@link MemoryRegion.ramLoad}.
+ */
+export interface RamBacking {
+  load(offset: number, size: AccessSize, out: { hi: number; lo: number }): void;
+  store(offset: number, size: AccessSize, hi: number, lo: number): void;
+}
+
+/**
  * Receives "something changed below this region" notifications; `address-space.ts` registers
  * its address spaces on their root region through this.
  */
@@ -91,6 +102,9 @@ export function memoryRegionTransactionDepth(): number {
   return transactionDepth;
 }
 
+/** Scratch for byte accesses to host-backed RAM. */
+const byteScratch = { hi: 0, lo: 0 };
+
 function schedule(o: MemoryRegionObserver): void {
   if (pendingSet.has(o)) return;
   pendingSet.add(o);
@@ -131,6 +145,9 @@ export class MemoryRegion {
   /** Address spaces rooted here. */
   readonly observers: MemoryRegionObserver[];
 
+  /** Host-process backing of a RAM region (KVM mode), or null for VMM-owned pages. */
+  readonly backing: RamBacking | null;
+
   private readonly pages: (Uint8Array | null)[];
 
   private constructor(
@@ -142,6 +159,7 @@ export class MemoryRegion {
     alias: MemoryRegion | null,
     aliasOffset: number,
     ramOffset: number,
+    backing: RamBacking | null = null,
   ) {
     if (!(size >= 0) || size > UINT64_SPACE) throw new RangeError(`memory region ${name}: bad size ${size}`);
     this.name = name;
@@ -160,8 +178,11 @@ export class MemoryRegion {
     this.subregions = [];
     this.aliasedBy = [];
     this.observers = [];
+    this.backing = backing;
     this.pages =
-      kind === MR_RAM ? new Array<Uint8Array | null>(Math.ceil(size * RAM_PAGE_INV)).fill(null) : [];
+      kind === MR_RAM && backing === null
+        ? new Array<Uint8Array | null>(Math.ceil(size * RAM_PAGE_INV)).fill(null)
+        : [];
   }
 
   /** @remarks Models softmmu/memory.c:memory_region_init(). */
@@ -173,6 +194,18 @@ export class MemoryRegion {
   static ram(name: string, size: number): MemoryRegion {
     if (!Number.isSafeInteger(size)) throw new RangeError(`memory region ${name}: RAM size ${size}`);
     return new MemoryRegion(name, MR_RAM, size, null, VALID_ANY, null, 0, -1);
+  }
+
+  /**
+   * RAM whose bytes are host memory of the VMM process at `hostAddr` (QEMU's guest RAM is
+   * always such memory; this model's plain {@link ram} keeps its own pages for speed). The KVM
+   * memory listener registers it as a memslot with `userspace_addr = hostAddr`.
+   *
+   * @remarks Models softmmu/memory.c:memory_region_init_ram_ptr().
+   */
+  static ramBacked(name: string, size: number, hostAddr: number, backing: RamBacking): MemoryRegion {
+    if (!Number.isSafeInteger(size)) throw new RangeError(`memory region ${name}: RAM size ${size}`);
+    return new MemoryRegion(name, MR_RAM, size, null, VALID_ANY, null, 0, hostAddr, backing);
   }
 
   /** @remarks Models softmmu/memory.c:memory_region_init_io(). */
@@ -286,6 +319,10 @@ export class MemoryRegion {
 
   /** Big-endian load of `size` bytes at `offset` of a RAM region into `hi`/`lo` of `out`. */
   ramLoad(offset: number, size: AccessSize, out: { hi: number; lo: number }): void {
+    if (this.backing !== null) {
+      this.backing.load(offset, size, out);
+      return;
+    }
     const pn = Math.floor(offset * RAM_PAGE_INV);
     const po = offset - pn * RAM_PAGE_SIZE;
     const page = this.pages[pn];
@@ -329,6 +366,10 @@ export class MemoryRegion {
 
   /** Big-endian store of the low `size` bytes of `hi`:`lo` at `offset` of a RAM region. */
   ramStore(offset: number, size: AccessSize, hi: number, lo: number): void {
+    if (this.backing !== null) {
+      this.backing.store(offset, size, hi, lo);
+      return;
+    }
     const pn = Math.floor(offset * RAM_PAGE_INV);
     const po = offset - pn * RAM_PAGE_SIZE;
     if (po + size <= RAM_PAGE_SIZE) {
@@ -383,13 +424,17 @@ export class MemoryRegion {
     this.checkRam(offset, len);
     for (let i = 0; i < len; i++) {
       const a = offset + i;
-      if (value === 0 && this.pages[Math.floor(a * RAM_PAGE_INV)] === null) continue;
+      if (value === 0 && this.backing === null && this.pages[Math.floor(a * RAM_PAGE_INV)] === null) continue;
       this.ramSetByte(a, value & 0xff);
     }
   }
 
-  /** Zero the whole RAM (drops the backing pages). */
+  /** Zero the whole RAM (drops the backing pages; host-backed RAM is zeroed byte by byte). */
   ramClear(): void {
+    if (this.backing !== null) {
+      for (let a = 0; a < this.size; a += 8) this.backing.store(a, 8, 0, 0);
+      return;
+    }
     this.pages.fill(null);
   }
 
@@ -440,12 +485,20 @@ export class MemoryRegion {
   }
 
   private ramByte(a: number): number {
+    if (this.backing !== null) {
+      this.backing.load(a, 1, byteScratch);
+      return byteScratch.lo;
+    }
     const pn = Math.floor(a * RAM_PAGE_INV);
     const page = this.pages[pn];
     return page === null || page === undefined ? 0 : page[a - pn * RAM_PAGE_SIZE]!;
   }
 
   private ramSetByte(a: number, b: number): void {
+    if (this.backing !== null) {
+      this.backing.store(a, 1, 0, b);
+      return;
+    }
     const pn = Math.floor(a * RAM_PAGE_INV);
     const page = this.pages[pn] ?? this.allocPage(pn);
     page[a - pn * RAM_PAGE_SIZE] = b;
