@@ -128,6 +128,28 @@ export interface XiveMapping {
   unmapMappingRange(pgoff: number, npages: number): void;
 }
 
+/**
+ * The kernel seam of the passthrough-page designs (`src/designs/`): what the device records in
+ * `xive->mapping` when its file is mmap'd, given the file, the new VMA, whether it maps the ESB
+ * range, and what was recorded before. The record's `unmapMappingRange` is then how an irq's ESB
+ * pages are re-pointed on bind/unbind. Mainline is {@link recordFileMapping}.
+ */
+export type XiveRecordMapping = (
+  file: File,
+  vma: Vma,
+  esb: boolean,
+  current: XiveMapping | null,
+) => XiveMapping | null;
+
+/**
+ * Mainline: record the file's address_space at every mmap (TIMA or ESB), so a zap reaches every
+ * VMA of every process mapping the file.
+ *
+ * @remarks Models the `xive->mapping = vma->vm_file->f_mapping` line of
+ * book3s_xive_native.c:kvmppc_xive_native_mmap().
+ */
+export const recordFileMapping: XiveRecordMapping = (file) => fileMappingZapper(file.mapping);
+
 /** The {@link XiveMapping} of an mm {@link FileMapping} (the device file's `f_mapping`). */
 export function fileMappingZapper(fm: FileMapping): XiveMapping {
   return {
@@ -380,6 +402,8 @@ export interface KvmXiveNativeOptions {
    */
   vcpus?: () => readonly XiveVcpuArch[];
   flags?: Partial<XiveNativeFlags>;
+  /** What mmap records for the zap (the designs' kernel seam); default {@link recordFileMapping}. */
+  recordMapping?: XiveRecordMapping;
   /** `kvm->arch.emul_smt_mode` (vCPU id packing), default 1. */
   emulSmtMode?: number;
   trace: TraceSink;
@@ -438,6 +462,8 @@ export class KvmXiveNative {
   srcCount: number;
   /** `xive->mapping`: the device file's address_space (null until the first mmap). */
   mapping: XiveMapping | null;
+  /** The kernel seam in use (see {@link XiveRecordMapping}). */
+  recordMapping: XiveRecordMapping;
   released: boolean;
   readonly stats: KvmXiveNativeStats;
   /** The TIMA vm_ops (`xive_native_tima_vmops`). */
@@ -467,6 +493,7 @@ export class KvmXiveNative {
     this.maxSbid = 0;
     this.srcCount = 0;
     this.mapping = null;
+    this.recordMapping = opts.recordMapping ?? recordFileMapping;
     this.released = false;
     this.stats = {
       timaFaults: 0,
@@ -512,6 +539,7 @@ export class KvmXiveNative {
     this.maxSbid = 0;
     this.srcCount = 0;
     this.mapping = null;
+    this.recordMapping = opts.recordMapping ?? recordFileMapping;
     this.released = false;
     this.connected.length = 0;
   }
@@ -1317,7 +1345,7 @@ export class KvmXiveNative {
     if (k < 0) return k;
     vma.ops = k === 0 ? this.timaVmOps : this.esbVmOps;
     vma.flags |= VM_IO | VM_PFNMAP;
-    this.mapping = fileMappingZapper(file.mapping);
+    this.mapping = this.recordMapping(file, vma, k === 1, this.mapping);
     return 0;
   }
 

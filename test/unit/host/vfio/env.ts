@@ -15,6 +15,7 @@ import {
   kvmppcXiveNativeCreate,
   type UserMemory,
   type XiveNativeFlags,
+  type XiveRecordMapping,
   type XiveVcpuArch,
 } from '../../../../src/host/kvm/xive-native.ts';
 import {
@@ -29,10 +30,11 @@ import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../../../src/ho
 import { FrameTable } from '../../../../src/host/mm/frames.ts';
 import { MmHost } from '../../../../src/host/mm/mm-host.ts';
 import type { Process } from '../../../../src/host/mm/process.ts';
+import { type AssignedDevice, vfioHotplug } from '../../../../src/host/vfio/hotplug.ts';
 import { IrqBypassManager } from '../../../../src/host/vfio/irq-bypass.ts';
 import { VfioPci } from '../../../../src/host/vfio/vfio.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { frameTableMap, Phb } from '../../../../src/hw/phb.ts';
+import { frameTableMap, PciDevice, Phb } from '../../../../src/hw/phb.ts';
 import { PhysMem } from '../../../../src/hw/phys-mem.ts';
 import { P9_IPI_ESB_BASE, P9_TIMA_BASE, P9Chip } from '../../../../src/hw/xive/p9-chip.ts';
 import { XIVE_TM_SIZE } from '../../../../src/hw/xive/tima.ts';
@@ -109,6 +111,8 @@ export interface VfioEnv {
 
 export interface EnvOptions {
   flags?: Partial<XiveNativeFlags>;
+  /** The designs' kernel seam (default: mainline). */
+  recordMapping?: XiveRecordMapping | null;
   slots?: number;
   maxVectors?: number;
   kvmIrqBypass?: boolean;
@@ -136,6 +140,7 @@ export function makeEnv(opts: EnvOptions = {}): VfioEnv {
     guestMem: new TestGuestMemory(),
     wake: () => {},
     flags: opts.flags ?? {},
+    ...(opts.recordMapping ? { recordMapping: opts.recordMapping } : {}),
     trace,
   });
   if (!(dev instanceof KvmXiveNative)) throw new Error(`create failed ${dev}`);
@@ -268,4 +273,12 @@ export function stalePtes(e: VfioEnv, slot: number): { pid: number; vpn: number;
     });
   }
   return bad;
+}
+
+/** Hot-plug a function with one MSI-X vector per guest LISN in `gsis` into `slot`. */
+export function plugAt(e: VfioEnv, gsis: number[], slot = 0): AssignedDevice {
+  const pdev = new PciDevice({ name: `d${slot}`, msix: gsis.length });
+  const a = vfioHotplug(e.vfio, e.irqfds, e.phb, slot, pdev, gsis);
+  if (typeof a === 'number') throw new Error(`hotplug ${a}`);
+  return a;
 }

@@ -8,25 +8,12 @@ import { ENODEV } from '../../../../src/host/errno.ts';
 import { EventfdCtx } from '../../../../src/host/kvm/irqfd.ts';
 import { KVMPPC_XIVE_NR_IRQS } from '../../../../src/host/kvm/xive-native-uapi.ts';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../../src/host/mm/constants.ts';
-import { type AssignedDevice, vfioHotplug, vfioHotUnplug } from '../../../../src/host/vfio/hotplug.ts';
+import { vfioHotUnplug } from '../../../../src/host/vfio/hotplug.ts';
 import { VFIO_PCI_MSIX_IRQ_INDEX } from '../../../../src/host/vfio/vfio.ts';
 import { PciDevice } from '../../../../src/hw/phb.ts';
-import { LISN_BASE, makeEnv, P, stalePtes, type VfioEnv } from './env.ts';
+import { LISN_BASE, makeEnv, P, plugAt, stalePtes, type VfioEnv } from './env.ts';
 
 const RW = PROT_READ | PROT_WRITE;
-
-function plugAt(e: VfioEnv, gsis: number[], slot = 0): AssignedDevice {
-  const a = vfioHotplug(
-    e.vfio,
-    e.irqfds,
-    e.phb,
-    slot,
-    new PciDevice({ name: `d${slot}`, msix: gsis.length }),
-    gsis,
-  );
-  if (typeof a === 'number') throw new Error(`hotplug ${a}`);
-  return a;
-}
 
 /** Present PTEs of a process in a user range, as [page index from `base`, pfn]. */
 function ptes(e: VfioEnv, p = e.vmm, base = e.esb, pages = 2 * (LISN_BASE + 0x400)): [number, number][] {

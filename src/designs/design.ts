@@ -1,0 +1,56 @@
+/**
+ * The passthrough-page designs of the 2019 debate (thread.md §2), each a small object plugged in
+ * at the model's seams:
+ * - the kernel seam: what the KVM XIVE device records when its file is mmap'd and how it
+ *   re-points an irq's ESB pages on bind/unbind ({@link XiveRecordMapping}), and which latent
+ *   bugs of the merged code it carries ({@link XiveNativeFlags});
+ * - the VMM seam (options 2–4): what the VMM does on bind/unbind and how it numbers interrupts.
+ *
+ * One run uses one design, so the hot call sites stay monomorphic.
+ */
+
+import type { XiveMapping, XiveNativeFlags, XiveRecordMapping } from '../host/kvm/xive-native.ts';
+
+/** Every design, in report order. */
+export const DESIGN_NAMES = [
+  'vma-pointer',
+  'vma-walk',
+  'rmap',
+  'rmap-fixed',
+  'overlap-regions',
+  'qemu-remap',
+  'dedicated-irqs',
+  'emulated',
+] as const;
+export type DesignName = (typeof DESIGN_NAMES)[number];
+
+/** Counts of a design's own paths running (what the kernel seam did, and what went wrong). */
+export class DesignStats {
+  /** Re-point requests (one per bind or unbind that reached the seam). */
+  repoints = 0;
+  /** VMAs the seam looked at to find the ones to zap. */
+  vmasVisited = 0;
+  /** zap calls the seam issued (zap_vma_ptes or a per-VMA unmap). */
+  zaps = 0;
+  /** Accesses to a VMA the kernel had already freed (I3). */
+  useAfterFree = 0;
+}
+
+/** One design. */
+export interface Design {
+  readonly name: DesignName;
+  /** The option of thread.md §2 it implements (1–4), or 0 for the emulated reference. */
+  readonly option: 0 | 1 | 2 | 3 | 4;
+  /** One line for reports. */
+  readonly summary: string;
+  /** Latent-bug flags of the KVM device (merged behaviour unless a design fixes them). */
+  readonly xiveFlags: Partial<XiveNativeFlags>;
+  /**
+   * The kernel seam: what the device records at mmap, counting into `stats`. `null` keeps the
+   * mainline record (the file's address_space).
+   */
+  kernelSeam(stats: DesignStats): XiveRecordMapping | null;
+}
+
+/** A record that re-points nothing: the kernel leaves the VMM to switch pages (options 2–4). */
+export const NO_ZAP: XiveMapping = Object.freeze({ unmapMappingRange(): void {} });
