@@ -23,8 +23,19 @@ import { EFAULT, EINVAL, ENODEV, ENOTTY } from '../errno.ts';
 import type { HostXive } from '../kvm/host-xive.ts';
 import { type EventfdCtx, type EventfdFdget, PPC_IOC_NONE, ppcIoc } from '../kvm/irqfd.ts';
 import type { UserMemory } from '../kvm/xive-native.ts';
-import { type File, FMODE_RDWR } from '../mm/file.ts';
+import {
+  PAGE_SCALE,
+  PAGE_SIZE,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_SIGBUS,
+  VM_IO,
+  VM_PFNMAP,
+} from '../mm/constants.ts';
+import { vmfInsertPfn } from '../mm/fault.ts';
+import { type File, type FileMapping, FMODE_RDWR } from '../mm/file.ts';
 import type { MmHost } from '../mm/mm-host.ts';
+import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
+import { unmapMappingPages } from '../mm/zap.ts';
 import type { IrqBypassManager, IrqBypassProducer } from './irq-bypass.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +77,18 @@ export const VFIO_DEVICE_FLAGS_RESET = 1 << 0;
 export const VFIO_DEVICE_FLAGS_PCI = 1 << 1;
 /** `VFIO_PCI_NUM_REGIONS` (BAR0..5, ROM, CONFIG, VGA). */
 export const VFIO_PCI_NUM_REGIONS = 9;
+/** `VFIO_PCI_OFFSET_SHIFT`: a region's offset in the device fd is `index << 40`. */
+export const VFIO_PCI_OFFSET_SHIFT = 40;
+/**
+ * Model extension for options 2 and 3 of the debate (thread.md §2: "assume a VFIO region that
+ * exposes them"): the first device-specific region index maps the function's MSI ESB pages, two
+ * 64 KiB pages per vector (trigger, then EOI/management) — the layout of the KVM device's ESB
+ * range. Mainline vfio-pci has no such region; `VFIO_DEVICE_GET_INFO` still reports the 9
+ * standard regions, and only `mmap` reaches this one.
+ */
+export const VFIO_PCI_ESB_REGION_INDEX = VFIO_PCI_NUM_REGIONS;
+/** First file page of the ESB region. */
+export const VFIO_PCI_ESB_REGION_PGOFF = VFIO_PCI_ESB_REGION_INDEX * 2 ** (VFIO_PCI_OFFSET_SHIFT - 16);
 
 /** `offsetofend(struct vfio_irq_set, count)`. */
 export const VFIO_IRQ_SET_MINSZ = 20;
@@ -162,6 +185,7 @@ export class VfioPci {
    * @remarks Models vfio_pci_core.c:vfio_pci_remove().
    */
   unbind(vdev: VfioPciDevice): void {
+    vdev.revokeEsbMappings();
     while (vdev.openCount > 0) vdev.close();
     const i = this.devices.indexOf(vdev);
     if (i >= 0) this.devices.splice(i, 1);
@@ -189,6 +213,12 @@ export class VfioPciDevice {
   /** `vdev->msi_qmax` (MSI only). */
   msiQmax: number;
   openCount: number;
+  /** The device file's address_space once its ESB region has been mmap'd (for the revoke). */
+  esbMapping: FileMapping | null;
+  /** Set by unbind: faults on the ESB region then raise SIGBUS. */
+  removed: boolean;
+  /** vm_ops of the ESB region. */
+  readonly esbVmOps: VmOperations;
 
   constructor(vfio: VfioPci, pdev: PciDevice) {
     this.vfio = vfio;
@@ -198,6 +228,47 @@ export class VfioPciDevice {
     this.ctx = [];
     this.msiQmax = 0;
     this.openCount = 0;
+    this.esbMapping = null;
+    this.removed = false;
+    this.esbVmOps = { name: 'vfio-pci-esb', fault: (vmf) => this.esbFault(vmf) };
+  }
+
+  /**
+   * `f_op.mmap` of the device fd: only the ESB region ({@link VFIO_PCI_ESB_REGION_INDEX}), within
+   * two pages per MSI-X vector; anything else −EINVAL.
+   *
+   * @remarks Models the shape of vfio_pci_core.c:vfio_pci_core_mmap() (region index from the
+   * offset, size check, VM_IO | VM_PFNMAP, a fault handler as for BARs since 5.8).
+   */
+  mmap(file: File, vma: Vma): number {
+    const first = vma.pgoff - VFIO_PCI_ESB_REGION_PGOFF;
+    if (this.removed || first < 0 || first + vma.pages > 2 * this.pdev.msixCount) return -EINVAL;
+    vma.ops = this.esbVmOps;
+    vma.flags |= VM_IO | VM_PFNMAP;
+    this.esbMapping = file.mapping;
+    return 0;
+  }
+
+  /** Even page of vector v → its trigger page, odd → its EOI page; SIGBUS once gone. */
+  private esbFault(vmf: VmFault): number {
+    const page = vmf.pgoff - VFIO_PCI_ESB_REGION_PGOFF;
+    const { pdev } = this;
+    if (this.removed || pdev.phb === null || page < 0 || page >= 2 * pdev.msixCount) return VM_FAULT_SIGBUS;
+    const addr = pdev.phb.msiTriggerPage(pdev.slot, page >> 1) + (page & 1) * PAGE_SIZE;
+    vmfInsertPfn(vmf.vma, vmf.address, addr * PAGE_SCALE);
+    return VM_FAULT_NOPAGE;
+  }
+
+  /**
+   * Zap every user mapping of the ESB region and refuse later faults: nothing may reach the
+   * function's pages once it leaves vfio-pci.
+   *
+   * @remarks Models vfio_pci_core.c:vfio_pci_zap_bars() on the remove path.
+   */
+  revokeEsbMappings(): void {
+    this.removed = true;
+    if (this.esbMapping !== null)
+      unmapMappingPages(this.esbMapping, VFIO_PCI_ESB_REGION_PGOFF, 2 * this.pdev.msixCount, true);
   }
 
   private emit(kind: string, a0: number, a1: number, a2: number, a3: number): void {
@@ -637,6 +708,7 @@ export function vfioDeviceFile(host: MmHost, vdev: VfioPciDevice): File | number
     '[vfio-device]',
     {
       name: 'vfio-device',
+      mmap: (f, vma) => vdev.mmap(f, vma),
       release: () => vdev.close(),
     },
     vdev,
