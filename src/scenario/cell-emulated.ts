@@ -1,0 +1,282 @@
+/**
+ * The `emulated` design's cell runner: the reference of issue 5, QEMU's `kernel_irqchip=off`.
+ * The VMM emulates XIVE; every guest ESB/TIMA access and every hcall is an exit to the VMM;
+ * a passthrough device's interrupts reach the emulated source through the VMM.
+ *
+ * It runs the scenario on the existing runner (`runner.ts` + `check/invariants.ts`) and maps
+ * what that run can check onto I1–I7:
+ * - I4 (no lost interrupt) and I5 (no spurious delivery): the accounting invariants;
+ * - I1 (routing): every guest access in the ESB window is followed through the VMM's flat view
+ *   and must reach the emulated source, on the page pair of an interrupt the guest set up;
+ * - I2, I3, I7: n/a — this run has no host kernel objects (no KVM device mappings, memslots,
+ *   VMM process or VMAs) for them to be about;
+ * - I6: n/a — `emulated` is the reference the other designs are compared with.
+ *
+ * Costs are counts of the run's own paths: guest MMIO exits and hcalls are counted at the
+ * vCPU (the vCPU's loads/stores and `sc 1`), hcalls also by the machine's dispatch.
+ */
+
+import {
+  TRACE_ESB,
+  TRACE_HCALL,
+  TRACE_ROUTER,
+  TRACE_TIMA,
+  TRACE_VMM,
+  type TraceSink,
+} from '../hw/trace-sink.ts';
+import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
+import { Trace, type TraceEvent } from '../sim/trace.ts';
+import type { SpaprMachine } from '../vmm/spapr-machine.ts';
+import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '../vmm/spapr-xive.ts';
+import {
+  type CellResult,
+  type CellRunner,
+  type InvariantId,
+  type InvariantOutcome,
+  notApplicable,
+  passed,
+  type ScenarioRef,
+  withModeledTime,
+} from './cell.ts';
+import { bootGuest, type GuestPort } from './guest-port.ts';
+import type { Result } from './result.ts';
+import { runScenario } from './runner.ts';
+import type { Scenario } from './schema.ts';
+
+/** A violation as a run result carries it. */
+export type Violation = Result['violations'][number];
+
+/** Events kept in a violation's trace (the tail of the shortest run that shows it). */
+export const VIOLATION_TRACE_EVENTS = 256;
+
+/** Which of I4/I5 an accounting violation breaks. */
+export function classifyViolation(v: Violation): 'I4' | 'I5' {
+  switch (v.invariant) {
+    case 'no-unknown-eisn':
+      return 'I5';
+    case 'eq-read-once':
+      // "read twice" is a spurious entry; "left or lost" a lost one.
+      return /read twice/.test(v.message) ? 'I5' : 'I4';
+    case 'eq-handled-once':
+      return /spurious/.test(v.message) ? 'I5' : 'I4';
+    default:
+      // trigger-accounted, event-routed, trigger-delivered, queue-overflow: an event went missing.
+      return 'I4';
+  }
+}
+
+/** What the instrumented vCPUs saw. */
+interface VcpuCounts {
+  mmioExits: number;
+  hcalls: number;
+  esbAccesses: number;
+  timaAccesses: number;
+  /** First guest address used on each LISN's ESB page pair. */
+  readonly esbLisns: Map<number, number>;
+  readonly routingViolations: string[];
+}
+
+/**
+ * Count the guest's exits and follow its ESB accesses at the vCPU: wrap each vCPU's
+ * load/store/hcall (the guest reaches the machine only through them) before the guest boots.
+ */
+function instrument(machine: SpaprMachine, seed: number, counts: VcpuCounts): void {
+  const esbEnd = SPAPR_XIVE_VC_BASE + machine.xive.esbSize;
+  const onAccess = (addr: number): void => {
+    const sec = machine.sysmem.translate(addr);
+    if (sec !== null && sec.mr === machine.ram) return;
+    counts.mmioExits++;
+    if (addr >= SPAPR_XIVE_TM_BASE && addr < SPAPR_XIVE_TM_BASE + XIVE_TM_SIZE) counts.timaAccesses++;
+    if (addr < SPAPR_XIVE_VC_BASE || addr >= esbEnd) return;
+    counts.esbAccesses++;
+    const lisn = Math.floor((addr - SPAPR_XIVE_VC_BASE) * 2 ** -SPAPR_XIVE_ESB_SHIFT);
+    if (!counts.esbLisns.has(lisn)) counts.esbLisns.set(lisn, addr);
+    if (sec === null || sec.mr !== machine.esbEmulated) {
+      counts.routingViolations.push(
+        `seed ${seed}: guest ESB access at 0x${addr.toString(16)} (LISN 0x${lisn.toString(16)}) reached ` +
+          `${sec === null ? 'no region' : sec.mr.name}, not the emulated source`,
+      );
+    }
+  };
+  for (const cpu of machine.cpus) {
+    const load = cpu.load.bind(cpu);
+    const store = cpu.store.bind(cpu);
+    const hcall = cpu.hcall.bind(cpu);
+    cpu.load = (addr, size, out) => {
+      onAccess(addr);
+      load(addr, size, out);
+    };
+    cpu.store = (addr, size, hi, lo) => {
+      onAccess(addr);
+      store(addr, size, hi, lo);
+    };
+    cpu.hcall = (opcode, args, out) => {
+      counts.hcalls++;
+      return hcall(opcode, args, out);
+    };
+  }
+}
+
+interface EmulatedRun {
+  result: Result;
+  counts: VcpuCounts;
+}
+
+/** Boots the guest on the machine (default: the Linux-like guest kernel). */
+export type GuestBoot = (machine: SpaprMachine, trace: TraceSink) => GuestPort;
+
+function runInstrumented(s: Scenario, seed: number, boot: GuestBoot, trace?: Trace): EmulatedRun {
+  const counts: VcpuCounts = {
+    mmioExits: 0,
+    hcalls: 0,
+    esbAccesses: 0,
+    timaAccesses: 0,
+    esbLisns: new Map(),
+    routingViolations: [],
+  };
+  let setUp: ReadonlySet<number> = new Set();
+  const guest = (machine: SpaprMachine, sink: TraceSink): GuestPort => {
+    instrument(machine, seed, counts);
+    const port = boot(machine, sink);
+    setUp = new Set(port.irqs().map((q) => q.lisn));
+    return port;
+  };
+  const result = runScenario(s, seed, trace ? { trace, guest } : { guest });
+  // An access on the page pair of an interrupt the guest never set up reaches a source that
+  // backs no girq of the guest's.
+  for (const [lisn, addr] of counts.esbLisns) {
+    if (!setUp.has(lisn)) {
+      counts.routingViolations.push(
+        `seed ${seed}: guest ESB access at 0x${addr.toString(16)} is on LISN 0x${lisn.toString(16)}, which backs no interrupt the guest set up`,
+      );
+    }
+  }
+  return { result, counts };
+}
+
+/** The same scenario stopped after `limit` (triggers, or ns when it stops on duration only). */
+function limited(s: Scenario, limit: number): Scenario {
+  const w = s.workload;
+  return w.triggers !== undefined
+    ? { ...s, workload: { ...w, triggers: limit } }
+    : { ...s, workload: { ...w, duration: limit } };
+}
+
+function sameViolation(a: Violation, b: Violation): boolean {
+  return a.invariant === b.invariant && a.lisn === b.lisn && a.cpu === b.cpu;
+}
+
+/**
+ * The shortest run found that still shows `v`: bisect the workload's stop condition (the run
+ * with a smaller limit is a prefix of the same seeded run), then re-run it with a trace and keep
+ * the events about `v`'s interrupt (or the tail, when it names none).
+ */
+export function shortestTrace(
+  s: Scenario,
+  seed: number,
+  v: Violation,
+  boot: GuestBoot = bootGuest,
+): TraceEvent[] {
+  const full = s.workload.triggers ?? s.workload.duration ?? 1;
+  const shows = (limit: number): boolean =>
+    runInstrumented(limited(s, limit), seed, boot).result.violations.some((x) => sameViolation(x, v));
+  let lo = 1;
+  let hi = full;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (shows(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  const limit = hi < full && shows(hi) ? hi : full;
+  const trace = new Trace(TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_VMM, 1 << 18);
+  runInstrumented(limited(s, limit), seed, boot, trace);
+  const events = trace.events();
+  if (v.lisn === undefined) return events.slice(-VIOLATION_TRACE_EVENTS);
+  const lisn = v.lisn;
+  const kept: TraceEvent[] = [];
+  let routing = false;
+  for (const e of events) {
+    const mine = e.kind.startsWith('esb.') || e.kind === 'router.masked' ? e.args[0] === lisn : false;
+    if (mine) {
+      kept.push(e);
+      routing = e.kind === 'esb.forward';
+    } else if (routing && e.kind.startsWith('router.')) {
+      kept.push(e);
+      if (e.kind === 'router.enqueue') routing = false;
+    }
+  }
+  return kept.slice(-VIOLATION_TRACE_EVENTS);
+}
+
+/** Run one scenario under the emulated (reference) design, with the Linux-like guest. */
+export function runEmulatedCell(ref: ScenarioRef, design: string, seed: number): CellResult {
+  return emulatedCell(ref, design, seed, bootGuest);
+}
+
+/** The emulated design's cell runner with another guest (tests: a guest that loses entries). */
+export function emulatedCellRunner(boot: GuestBoot): CellRunner {
+  return (ref, design, seed) => emulatedCell(ref, design, seed, boot);
+}
+
+function emulatedCell(ref: ScenarioRef, design: string, seed: number, boot: GuestBoot): CellResult {
+  const { result, counts } = runInstrumented(ref.scenario, seed, boot);
+  const byInv: Record<'I4' | 'I5', Violation[]> = { I4: [], I5: [] };
+  for (const v of result.violations) byInv[classifyViolation(v)].push(v);
+
+  const outcome = (vs: readonly Violation[]): InvariantOutcome =>
+    vs.length === 0
+      ? passed()
+      : {
+          status: 'fail',
+          violations: vs.length,
+          first: { message: vs[0]!.message, trace: shortestTrace(ref.scenario, seed, vs[0]!, boot) },
+        };
+  const i1: InvariantOutcome =
+    counts.routingViolations.length === 0
+      ? passed()
+      : {
+          status: 'fail',
+          violations: counts.routingViolations.length,
+          first: { message: counts.routingViolations[0]!, trace: [] },
+        };
+  const invariants: Record<InvariantId, InvariantOutcome> = {
+    I1: i1,
+    I2: notApplicable(),
+    I3: notApplicable(),
+    I4: outcome(byInv.I4),
+    I5: outcome(byInv.I5),
+    I6: notApplicable(),
+    I7: notApplicable(),
+  };
+  const hcalls = Object.values(result.hcalls).reduce((a, b) => a + b, 0);
+  if (hcalls !== counts.hcalls) {
+    throw new Error(`seed ${seed}: ${counts.hcalls} hcalls at the vCPUs but ${hcalls} dispatched`);
+  }
+  const costs = withModeledTime({
+    memslotsPeak: 0,
+    memslotUpdates: 0,
+    vmasPeak: 0,
+    hostFaults: 0,
+    partitionFaults: 0,
+    ptesZapped: 0,
+    vmasVisited: 0,
+    vmmExits: counts.mmioExits + hcalls,
+    hcalls,
+  });
+  const t = result.totals;
+  return {
+    scenario: ref.name,
+    design,
+    seed,
+    invariants,
+    costs,
+    series: [],
+    notes: [
+      `kernel_irqchip=off: ${counts.mmioExits} guest MMIO exits (${counts.esbAccesses} ESB, ${counts.timaAccesses} TIMA, ${counts.mmioExits - counts.esbAccesses - counts.timaAccesses} other) and ${hcalls} hcalls, each an exit to the VMM`,
+      `I1: ${counts.esbAccesses} guest ESB accesses followed through the VMM flat view to the emulated source`,
+      `I4/I5: ${t.triggered} triggers, ${t.delivered} deliveries, ${t.coalesced} coalesced, ${result.events.lsiLevelsLost} LSI levels left pending at enable_irq (accounted)`,
+      'I2, I3, I7 n/a: no host kernel objects in this run (no KVM device mappings, memslots or VMM VMAs); their costs are 0',
+      'I6 n/a: emulated is the reference the other designs are compared with',
+    ],
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * Worker thread of `xivelab compare --jobs N`: receives {@link WorkerTask}s, runs each cell with
+ * the designs registry, replies with the {@link CellResult} (or the error's first line).
+ */
+
+import { parentPort } from 'node:worker_threads';
+import type { WorkerReply, WorkerTask } from './compare.ts';
+import { registryRunner } from './designs-registry.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('compare-worker.ts runs only as a worker thread');
+port.on('message', (task: WorkerTask) => {
+  const t0 = performance.now();
+  let reply: WorkerReply;
+  try {
+    const { scenario, design, seed } = task.cell;
+    reply = {
+      index: task.index,
+      ok: true,
+      result: registryRunner(scenario, design, seed),
+      ms: performance.now() - t0,
+    };
+  } catch (e) {
+    reply = {
+      index: task.index,
+      ok: false,
+      error: (e instanceof Error ? e.message : String(e)).split('\n')[0]!,
+    };
+  }
+  port.postMessage(reply);
+});

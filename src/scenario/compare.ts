@@ -1,0 +1,229 @@
+/**
+ * The compare machinery: run a list of scenario × design cells with a {@link CellRunner},
+ * in this thread or across N worker threads, and collect them in plan order. A cell depends only
+ * on (scenario, design, seed), so the results are the same for any number of jobs.
+ *
+ * Worker threads run `compare-worker.ts`, which finds designs by name in `designs-registry.ts`:
+ * a design must be registered there (statically) to run with `jobs > 1`.
+ */
+
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import {
+  type CellResult,
+  type CellRunner,
+  COST_TABLE_NS,
+  RESULTS_VERSION,
+  type Results,
+  type ScenarioRef,
+} from './cell.ts';
+import { registryRunner } from './designs-registry.ts';
+
+/** One cell to run. */
+export interface CellPlan {
+  readonly scenario: ScenarioRef;
+  readonly design: string;
+  readonly seed: number;
+}
+
+/** Progress of a compare run, reported after each cell. */
+export interface CompareProgress {
+  /** Cells finished so far (including this one). */
+  readonly done: number;
+  readonly total: number;
+  /** The cell that just finished. */
+  readonly scenario: string;
+  readonly design: string;
+  /** Its violations over all invariants. */
+  readonly violations: number;
+  /** Wall-clock ms the cell took (for display only; never in results). */
+  readonly ms: number;
+}
+
+export interface CompareOptions {
+  /** Worker threads (1: run in this thread). Default 1. */
+  readonly jobs?: number;
+  /** Called after each cell, in completion order. */
+  readonly onProgress?: (p: CompareProgress) => void;
+  /**
+   * The runner for `jobs` = 1 (default: the designs registry). With `jobs` > 1 workers always
+   * use the registry, since functions do not cross threads.
+   */
+  readonly runner?: CellRunner;
+}
+
+/** Every scenario × every design (scenarios outer), each with `seed` or the scenario's own. */
+export function planCells(
+  scenarios: readonly ScenarioRef[],
+  designs: readonly string[],
+  seed?: number,
+): CellPlan[] {
+  return scenarios.flatMap((scenario) =>
+    designs.map((design) => ({ scenario, design, seed: seed ?? scenario.scenario.options.seed })),
+  );
+}
+
+/** A sensible default for `--jobs`: the cores available, at most the cells. */
+export function defaultJobs(cells: number): number {
+  return Math.max(1, Math.min(availableParallelism(), cells));
+}
+
+function violationsOf(c: CellResult): number {
+  let n = 0;
+  for (const o of Object.values(c.invariants)) n += o.violations;
+  return n;
+}
+
+/** Run `plan` in this thread. */
+export function runCellsSequential(
+  plan: readonly CellPlan[],
+  runner: CellRunner = registryRunner,
+  onProgress?: (p: CompareProgress) => void,
+): CellResult[] {
+  const out: CellResult[] = [];
+  for (const cell of plan) {
+    const t0 = performance.now();
+    const r = runner(cell.scenario, cell.design, cell.seed);
+    out.push(r);
+    onProgress?.({
+      done: out.length,
+      total: plan.length,
+      scenario: r.scenario,
+      design: r.design,
+      violations: violationsOf(r),
+      ms: performance.now() - t0,
+    });
+  }
+  return out;
+}
+
+/** Message from the main thread to a worker. */
+export interface WorkerTask {
+  readonly index: number;
+  readonly cell: CellPlan;
+}
+/** Message from a worker to the main thread. */
+export type WorkerReply =
+  | { readonly index: number; readonly ok: true; readonly result: CellResult; readonly ms: number }
+  | { readonly index: number; readonly ok: false; readonly error: string };
+
+/** The worker entry next to this module (`.ts` under tsx, `.js` in a build). */
+function workerUrl(): URL {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  return new URL(`./compare-worker.${ext}`, import.meta.url);
+}
+
+/**
+ * Start a compare worker. From a build (`.js`) the worker file runs as is. From source (`.ts`,
+ * under `node --import tsx` or a test runner) Node 20 does not apply a loader given in the
+ * worker's `execArgv` to the worker's own entry file, so a small bootstrap registers tsx's
+ * loader in the worker first, then imports the `.ts` entry.
+ */
+export function startWorker(): Worker {
+  const url = workerUrl();
+  if (url.pathname.endsWith('.js')) return new Worker(url);
+  const tsx = tsxEsmApi();
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
+  return new Worker(boot, { eval: true });
+}
+
+/** URL of tsx's ESM register API (`tsx/esm/api`, its `import` condition). */
+function tsxEsmApi(): string {
+  if (typeof import.meta.resolve === 'function') {
+    try {
+      return import.meta.resolve('tsx/esm/api');
+    } catch {
+      // fall through: resolve by hand
+    }
+  }
+  const cjs = createRequire(import.meta.url).resolve('tsx/esm/api');
+  return pathToFileURL(cjs.replace(/index\.cjs$/, 'index.mjs')).href;
+}
+
+/** Run `plan` across `jobs` worker threads; results in plan order. */
+export async function runCellsParallel(
+  plan: readonly CellPlan[],
+  jobs: number,
+  onProgress?: (p: CompareProgress) => void,
+): Promise<CellResult[]> {
+  const results: (CellResult | undefined)[] = new Array(plan.length);
+  let next = 0;
+  let done = 0;
+  const n = Math.max(1, Math.min(jobs, plan.length));
+  const one = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const w = startWorker();
+      let failed = false;
+      const feed = (): void => {
+        if (next >= plan.length) {
+          void w.terminate().then(() => resolve());
+          return;
+        }
+        const index = next++;
+        w.postMessage({ index, cell: plan[index]! } satisfies WorkerTask);
+      };
+      w.on('message', (m: WorkerReply) => {
+        if (!m.ok) {
+          failed = true;
+          const c = plan[m.index]!;
+          next = plan.length; // stop handing out work
+          void w.terminate();
+          reject(new Error(`${c.scenario.name} × ${c.design}: ${m.error}`));
+          return;
+        }
+        results[m.index] = m.result;
+        done++;
+        onProgress?.({
+          done,
+          total: plan.length,
+          scenario: m.result.scenario,
+          design: m.result.design,
+          violations: violationsOf(m.result),
+          ms: m.ms,
+        });
+        feed();
+      });
+      w.on('error', (e) => {
+        failed = true;
+        next = plan.length;
+        reject(e);
+      });
+      w.on('exit', (code) => {
+        if (!failed && code !== 0 && next < plan.length)
+          reject(new Error(`compare worker exited with ${code}`));
+      });
+      feed();
+    });
+  await Promise.all(Array.from({ length: n }, one));
+  return results.map((r, i) => {
+    if (r === undefined) throw new Error(`cell ${i} produced no result`);
+    return r;
+  });
+}
+
+/** Run `plan` with `opts.jobs` threads (1: this thread). */
+export async function runCells(plan: readonly CellPlan[], opts: CompareOptions = {}): Promise<CellResult[]> {
+  const jobs = opts.jobs ?? 1;
+  if (jobs <= 1 || plan.length <= 1) return runCellsSequential(plan, opts.runner, opts.onProgress);
+  return runCellsParallel(plan, jobs, opts.onProgress);
+}
+
+/** The results.json document of a compare run. */
+export function resultsDocument(
+  cells: readonly CellResult[],
+  designs: readonly string[],
+  scenarios: readonly string[],
+  seed: number | null,
+): Results {
+  return {
+    tool: 'xivelab',
+    version: RESULTS_VERSION,
+    seed,
+    designs: [...designs],
+    scenarios: [...scenarios],
+    costTable: { ...COST_TABLE_NS },
+    cells: [...cells],
+  };
+}
