@@ -141,7 +141,19 @@ function runInstrumented(s: Scenario, seed: number, boot: GuestBoot, trace?: Tra
     setUp = new Set(port.irqs().map((q) => q.lisn));
     return port;
   };
-  const result = runScenario(s, seed, trace ? { trace, guest } : { guest });
+  const result = runScenario(
+    s,
+    seed,
+    trace
+      ? {
+          trace,
+          guest,
+          onClock: (clock) => {
+            trace.now = () => clock.nanos;
+          },
+        }
+      : { guest },
+  );
   // An access on the page pair of an interrupt the guest never set up reaches a source that
   // backs no girq of the guest's.
   for (const [lisn, addr] of counts.esbLisns) {
@@ -188,7 +200,7 @@ export function shortestTrace(
     else lo = mid + 1;
   }
   const limit = hi < full && shows(hi) ? hi : full;
-  const trace = new Trace(TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_VMM, 1 << 18);
+  const trace = new Trace(EXPORT_TRACE_MASK, 1 << 18);
   runInstrumented(limited(s, limit), seed, boot, trace);
   const events = trace.events();
   if (v.lisn === undefined) return events.slice(-VIOLATION_TRACE_EVENTS);
@@ -206,6 +218,24 @@ export function shortestTrace(
     }
   }
   return kept.slice(-VIOLATION_TRACE_EVENTS);
+}
+
+/** Trace categories a design's exported trace records. */
+export const EXPORT_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_VMM;
+
+/**
+ * Run one scenario under the emulated design with a trace ring of `capacity` events and return
+ * the events still in the ring (the last `capacity`) and how many were overwritten before them.
+ */
+export function traceEmulated(
+  ref: ScenarioRef,
+  seed: number,
+  capacity = 1 << 20,
+): { events: TraceEvent[]; dropped: number } {
+  const trace = new Trace(EXPORT_TRACE_MASK, capacity);
+  runInstrumented(ref.scenario, seed, bootGuest, trace);
+  const events = trace.events();
+  return { events, dropped: trace.total - events.length };
 }
 
 /** Run one scenario under the emulated (reference) design, with the Linux-like guest. */

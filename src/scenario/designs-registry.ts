@@ -1,23 +1,56 @@
 /**
- * The designs `xivelab compare` can run: name → {@link CellRunner}. A design registers here; the
+ * The designs `xivelab compare` can run: name → {@link DesignEntry}. A design registers here; the
  * compare machinery, its worker threads and the CLI find it by name. Registration is static (a
- * module-level table) so a worker thread that imports this module sees the same designs.
+ * module-level table filled when this module loads) so a worker thread that imports this module
+ * sees the same designs: add a design by importing its runner here and adding a line to
+ * `DESIGNS`.
  */
 
-import type { CellRunner } from './cell.ts';
-import { runEmulatedCell } from './cell-emulated.ts';
+import type { TraceEvent } from '../sim/trace.ts';
+import type { CellRunner, ScenarioRef } from './cell.ts';
+import { runEmulatedCell, traceEmulated } from './cell-emulated.ts';
 
-/** Registered designs, in the order reports show them. */
-const DESIGNS = new Map<string, CellRunner>([['emulated', runEmulatedCell]]);
+/**
+ * Runs one scenario under a design with a trace and returns the events (oldest first) and how
+ * many older events the ring dropped (`xivelab run --design D --trace out.json`).
+ */
+export type TraceRunner = (scenario: ScenarioRef, seed: number) => { events: TraceEvent[]; dropped: number };
 
-/** Register (or replace) a design. */
-export function registerDesign(name: string, runner: CellRunner): void {
-  DESIGNS.set(name, runner);
+/** A registered design. */
+export interface DesignEntry {
+  /** Runs one cell (see {@link CellRunner}). */
+  readonly run: CellRunner;
+  /** Exports a run's trace, when the design supports it. */
+  readonly trace?: TraceRunner;
+  /** One line for `--help` and the report. */
+  readonly description: string;
 }
 
-/** The runner of `name`, or undefined. */
-export function designRunner(name: string): CellRunner | undefined {
+/** Registered designs, in the order reports show them. */
+const DESIGNS = new Map<string, DesignEntry>([
+  [
+    'emulated',
+    {
+      run: runEmulatedCell,
+      trace: traceEmulated,
+      description: 'the reference: kernel_irqchip=off, the VMM emulates XIVE, passthrough through the VMM',
+    },
+  ],
+]);
+
+/** Register (or replace) a design. */
+export function registerDesign(name: string, entry: DesignEntry): void {
+  DESIGNS.set(name, entry);
+}
+
+/** The entry of `name`, or undefined. */
+export function designEntry(name: string): DesignEntry | undefined {
   return DESIGNS.get(name);
+}
+
+/** The cell runner of `name`, or undefined. */
+export function designRunner(name: string): CellRunner | undefined {
+  return DESIGNS.get(name)?.run;
 }
 
 /** Names of the registered designs, in registration order. */
@@ -27,7 +60,7 @@ export function designNames(): string[] {
 
 /** The cell runner that dispatches on the design name (what compare uses by default). */
 export const registryRunner: CellRunner = (scenario, design, seed) => {
-  const run = DESIGNS.get(design);
-  if (run === undefined) throw new Error(`unknown design "${design}" (known: ${designNames().join(', ')})`);
-  return run(scenario, design, seed);
+  const entry = DESIGNS.get(design);
+  if (entry === undefined) throw new Error(`unknown design "${design}" (known: ${designNames().join(', ')})`);
+  return entry.run(scenario, design, seed);
 };

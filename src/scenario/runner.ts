@@ -41,6 +41,8 @@ export interface RunOptions {
   checkQuiescent?: boolean;
   /** Boot a different guest (tests, later designs); default: the Linux-like guest kernel. */
   guest?: (machine: SpaprMachine, trace: TraceSink) => GuestPort;
+  /** Called with the run's virtual clock before anything runs (a trace stamps events with it). */
+  onClock?: (clock: SimClock) => void;
 }
 
 /** hcall opcodes → names, for the result. */
@@ -84,6 +86,7 @@ function jitter(rng: Rng, mean: number): number {
 export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): Result {
   const rng = new Rng(seed);
   const clock = new SimClock();
+  opts.onClock?.(clock);
   const engine = new Engine(clock);
   const probe = new RunProbe(0x2000, s.vcpus * 8, opts.trace ?? null);
   const machine = new SpaprMachine({

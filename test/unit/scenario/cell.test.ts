@@ -16,8 +16,14 @@ import {
   classifyViolation,
   emulatedCellRunner,
   runEmulatedCell,
+  traceEmulated,
 } from '../../../src/scenario/cell-emulated.ts';
-import { designNames, designRunner, registryRunner } from '../../../src/scenario/designs-registry.ts';
+import {
+  designEntry,
+  designNames,
+  designRunner,
+  registryRunner,
+} from '../../../src/scenario/designs-registry.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
@@ -145,7 +151,7 @@ describe('the emulated design (kernel_irqchip=off) as a cell', () => {
     expect(trace.filter((e) => e.kind.startsWith('esb.')).every((e) => e.args[0] === 4864)).toBe(true);
     expect(trace.at(-1)).toEqual({
       seq: 13519,
-      time: 0,
+      time: 1484975,
       cat: 4,
       kind: 'router.enqueue',
       args: [0, 6, 999, 2147488512],
@@ -159,6 +165,7 @@ describe('registry', () => {
   test("'emulated' is registered; an unknown design is a clear error", () => {
     expect(designNames()).toContain('emulated');
     expect(designRunner('emulated')).toBe(runEmulatedCell);
+    expect(designEntry('emulated')!.trace).toBe(traceEmulated);
     const s = checkScenario({ vcpus: 1, devices: [{ name: 'd', msis: 1 }], workload: { triggers: 1 } });
     expect(() => registryRunner({ name: 'x', file: 'x', scenario: s }, 'no-such', 1)).toThrow(
       /^unknown design "no-such" \(known: emulated/,
