@@ -10,6 +10,10 @@ export {
   type RunCounters,
   type Violation,
 } from './check/invariants.ts';
+export { createHost, Host, type HostConfig } from './host/host.ts';
+export * as kvmUapi from './host/kvm/uapi.ts';
+export type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './host/kvm/vcpu.ts';
+export { HostProcess } from './host/syscalls.ts';
 export { NULL_TRACE, type TraceSink } from './hw/trace-sink.ts';
 export { cpuTable, formatReport, formatTable, irqTable } from './report/table.ts';
 export type { GuestIrq, GuestPort } from './scenario/guest-port.ts';

@@ -159,6 +159,25 @@ export class PhysMem implements DmaSpace {
     this.frame(r, f, true)!.setUint8(off - f * PHYS_FRAME_SIZE, b);
   }
 
+  /** Drop the contents of the RAM frame holding `addr` (it reads as zeros again): a freed page. */
+  discardFrame(addr: number): void {
+    const r = this.span(addr, 1);
+    if (r === null || r.owner !== null) throw new Error(`PhysMem: no RAM frame at 0x${hex(addr)}`);
+    r.frames[Math.floor((addr - r.base) * FRAME_SCALE)] = null;
+  }
+
+  /** Copy the whole RAM frame holding `src` over the one holding `dst` (fork of private memory). */
+  copyFrame(dst: number, src: number): void {
+    const rs = this.span(src, 1);
+    const rd = this.span(dst, 1);
+    if (rs === null || rs.owner !== null || rd === null || rd.owner !== null) {
+      throw new Error(`PhysMem: copy between non-RAM frames 0x${hex(src)} -> 0x${hex(dst)}`);
+    }
+    const s = rs.frames[Math.floor((src - rs.base) * FRAME_SCALE)]!;
+    const fd = Math.floor((dst - rd.base) * FRAME_SCALE);
+    rd.frames[fd] = s === null ? null : new DataView(s.buffer.slice(0));
+  }
+
   /** Big-endian RAM read of 1..8 bytes into `out`. */
   private ramLoad(r: PhysRegion, addr: number, size: AccessSize, out: Word64): void {
     const off = addr - r.base;

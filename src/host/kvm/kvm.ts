@@ -1,0 +1,686 @@
+/**
+ * The KVM module of the host kernel (book3s HV on POWER9 with XIVE): the `/dev/kvm` character
+ * device, VMs (their fd, memslots, partition-scoped translations, MMU notifier on the creator's
+ * mm, irqfds), KVM devices (the XIVE native device behind an anon-inode fd with its mmap), and
+ * the vCPU fds (`vcpu.ts`).
+ *
+ * Every ioctl takes the calling process as a {@link KvmUser} (its memory for user pointers, its
+ * fd table) and returns a result ≥ 0 or −errno, as the raw syscall does. Lifetimes follow the
+ * kernel's: the VM lives while any of its fds (VM, vCPU, device) is open; a device file lives
+ * while an fd or a mapping holds it, and its release runs the device's `release`.
+ */
+
+import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
+import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
+import { PAGE_SCALE, PAGE_SIZE } from '../mm/constants.ts';
+import { File, type FileOperations, FMODE_RDWR, type Inode } from '../mm/file.ts';
+import type { Mm, MmuNotifier, MmuNotifierRange } from '../mm/mm.ts';
+import type { MmHost } from '../mm/mm-host.ts';
+import { PTE_WRITE } from '../mm/page-table.ts';
+import type { PhysFrames } from '../mm/phys-frames.ts';
+import type { Process } from '../mm/process.ts';
+import type { IrqBypassManager } from '../vfio/irq-bypass.ts';
+import type { HostXive } from './host-xive.ts';
+import { eventfdFdgetFrom, KVM_IRQFD, KvmIrqfds } from './irqfd.ts';
+import { KVM_MR_DELETE, KVM_MR_MOVE, KvmMemslots } from './memslots.ts';
+import { KVM_PT_NO_SLOT, PartitionTable } from './partition-table.ts';
+import {
+  decodeKvmCreateDevice,
+  decodeKvmDeviceAttr,
+  decodeKvmDirtyLog,
+  decodeKvmUserspaceMemoryRegion,
+  encodeKvmCreateDevice,
+  KVM_API_VERSION,
+  KVM_CAP_CHECK_EXTENSION_VM,
+  KVM_CAP_DEVICE_CTRL,
+  KVM_CAP_ENABLE_CAP,
+  KVM_CAP_IRQFD,
+  KVM_CAP_MAX_VCPU_ID,
+  KVM_CAP_MAX_VCPUS,
+  KVM_CAP_NR_MEMSLOTS,
+  KVM_CAP_NR_VCPUS,
+  KVM_CAP_ONE_REG,
+  KVM_CAP_PPC_IRQ_XIVE,
+  KVM_CAP_PPC_PAPR,
+  KVM_CAP_SYNC_MMU,
+  KVM_CAP_USER_MEMORY,
+  KVM_CHECK_EXTENSION,
+  KVM_CREATE_DEVICE,
+  KVM_CREATE_DEVICE_SIZE,
+  KVM_CREATE_DEVICE_TEST,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_DEV_TYPE_XIVE,
+  KVM_DEVICE_ATTR_SIZE,
+  KVM_DIRTY_LOG_SIZE,
+  KVM_ENABLE_CAP,
+  KVM_ENABLE_CAP_SIZE,
+  KVM_GET_API_VERSION,
+  KVM_GET_DEVICE_ATTR,
+  KVM_GET_DIRTY_LOG,
+  KVM_GET_VCPU_MMAP_SIZE,
+  KVM_HAS_DEVICE_ATTR,
+  KVM_MAX_VCPU_IDS,
+  KVM_MAX_VCPUS,
+  KVM_SET_DEVICE_ATTR,
+  KVM_SET_USER_MEMORY_REGION,
+  KVM_USERSPACE_MEMORY_REGION_SIZE,
+  KVM_VM_PPC_HV,
+  userPtr,
+} from './uapi.ts';
+import { KvmVcpu, type KvmVcpuRun } from './vcpu.ts';
+import {
+  type KvmArchXive,
+  type KvmGuestMemory,
+  type KvmXiveNative,
+  kvmppcXiveNativeCreate,
+  type UserMemory,
+  type XiveNativeFlags,
+  type XiveVcpuArch,
+} from './xive-native.ts';
+
+/** The calling process, as KVM's ioctls see it (`current`): its memory and its fd table. */
+export interface KvmUser extends UserMemory {
+  readonly proc: Process;
+}
+
+/** Configuration of the {@link Kvm} module. */
+export interface KvmConfig {
+  mm: MmHost;
+  frames: PhysFrames;
+  xive: HostXive;
+  bypass: IrqBypassManager;
+  trace: TraceSink;
+  /** Host CPU threads (`num_online_cpus`). */
+  nrCpus: number;
+  /** `KVM_USER_MEM_SLOTS` (default 512). */
+  maxMemslots?: number;
+  /** Latent-bug flags of every XIVE device created. */
+  xiveFlags?: Partial<XiveNativeFlags>;
+}
+
+/** Module-wide counters. */
+export class KvmStats {
+  vmsCreated = 0;
+  vmsDestroyed = 0;
+  vcpusCreated = 0;
+  devicesCreated = 0;
+  devicesReleased = 0;
+}
+
+const kvmChardevFops: FileOperations = { name: 'kvm' };
+
+/**
+ * The KVM module: `/dev/kvm`, the live VMs, and the host threads vCPUs run on.
+ *
+ * @remarks Models virt/kvm/kvm_main.c (kvm_dev_ioctl, kvm_create_vm, kvm_destroy_vm) with
+ * arch/powerpc/kvm/powerpc.c + book3s_hv.c as the arch half.
+ */
+export class Kvm {
+  readonly mm: MmHost;
+  readonly frames: PhysFrames;
+  readonly xive: HostXive;
+  readonly bypass: IrqBypassManager;
+  readonly trace: TraceSink;
+  readonly nrCpus: number;
+  readonly maxMemslots: number;
+  xiveFlags: Partial<XiveNativeFlags>;
+  readonly stats: KvmStats;
+  /** Live VMs, in creation order. */
+  readonly vms: KvmVm[];
+  /** The vCPU run sitting in KVM_RUN on each host thread, or null. */
+  readonly runningOn: (KvmVcpuRun | null)[];
+  private readonly chardevInode: Inode;
+  private nextLpid: number;
+
+  constructor(cfg: KvmConfig) {
+    this.mm = cfg.mm;
+    this.frames = cfg.frames;
+    this.xive = cfg.xive;
+    this.bypass = cfg.bypass;
+    this.trace = cfg.trace;
+    this.nrCpus = cfg.nrCpus;
+    this.maxMemslots = cfg.maxMemslots ?? 512;
+    this.xiveFlags = cfg.xiveFlags ?? {};
+    this.stats = new KvmStats();
+    this.vms = [];
+    this.runningOn = new Array<KvmVcpuRun | null>(cfg.nrCpus).fill(null);
+    this.chardevInode = cfg.mm.newInode('kvm');
+    this.nextLpid = 1;
+  }
+
+  emit(kind: string, a0: number, a1: number, a2: number, a3: number): void {
+    if (this.trace.mask & TRACE_KVM) this.trace.emit(TRACE_KVM, kind, a0, a1, a2, a3);
+  }
+
+  /** open("/dev/kvm"): a new file on the misc device's inode (one reference). */
+  openChardev(): File {
+    return new File('/dev/kvm', kvmChardevFops, this.chardevInode, FMODE_RDWR, this);
+  }
+
+  /**
+   * ioctl on /dev/kvm. Unknown requests → −EINVAL (powerpc's `kvm_arch_dev_ioctl`).
+   *
+   * @remarks Models virt/kvm/kvm_main.c:kvm_dev_ioctl().
+   */
+  devIoctl(user: KvmUser, cmd: number, arg: number): number {
+    switch (cmd) {
+      case KVM_GET_API_VERSION:
+        return arg !== 0 ? -EINVAL : KVM_API_VERSION;
+      case KVM_CREATE_VM:
+        return this.createVm(user, arg);
+      case KVM_CHECK_EXTENSION:
+        return this.checkExtension(null, arg);
+      case KVM_GET_VCPU_MMAP_SIZE:
+        // struct kvm_run + the coalesced MMIO ring page (CONFIG_KVM_MMIO).
+        return arg !== 0 ? -EINVAL : 2 * PAGE_SIZE;
+      default:
+        return -EINVAL;
+    }
+  }
+
+  /**
+   * `KVM_CHECK_EXTENSION`: 0 for an unknown capability.
+   *
+   * @remarks Models kvm_main.c:kvm_vm_ioctl_check_extension_generic() + powerpc.c:
+   * kvm_vm_ioctl_check_extension() on an HV host with XIVE.
+   */
+  checkExtension(_vm: KvmVm | null, ext: number): number {
+    switch (ext) {
+      case KVM_CAP_USER_MEMORY:
+      case KVM_CAP_SYNC_MMU:
+      case KVM_CAP_IRQFD:
+      case KVM_CAP_ENABLE_CAP:
+      case KVM_CAP_PPC_PAPR:
+      case KVM_CAP_ONE_REG:
+      case KVM_CAP_DEVICE_CTRL:
+      case KVM_CAP_CHECK_EXTENSION_VM:
+      case KVM_CAP_PPC_IRQ_XIVE:
+        return 1;
+      case KVM_CAP_NR_VCPUS:
+        return this.nrCpus;
+      case KVM_CAP_MAX_VCPUS:
+        return KVM_MAX_VCPUS;
+      case KVM_CAP_MAX_VCPU_ID:
+        return KVM_MAX_VCPU_IDS;
+      case KVM_CAP_NR_MEMSLOTS:
+        return this.maxMemslots;
+      default:
+        return 0;
+    }
+  }
+
+  /**
+   * `KVM_CREATE_VM(type)`: type 0 or KVM_VM_PPC_HV → an HV VM; PR (not loaded) or anything
+   * else → −EINVAL. Returns the VM fd.
+   *
+   * @remarks Models kvm_main.c:kvm_dev_ioctl_create_vm() + powerpc.c:kvm_arch_init_vm().
+   */
+  createVm(user: KvmUser, type: number): number {
+    if (type !== 0 && type !== KVM_VM_PPC_HV) return -EINVAL;
+    const vm = new KvmVm(this, user.proc, this.nextLpid++);
+    const file = this.mm.anonInodeGetFile('kvm-vm', vmFops, vm);
+    const fd = user.proc.installFd(file);
+    if (fd < 0) {
+      // fput of the file releases the VM again.
+      file.count = 1;
+      file.fOp.release?.(file.inode, file);
+      return fd;
+    }
+    this.vms.push(vm);
+    this.stats.vmsCreated++;
+    this.emit('kvm.vm.create', vm.lpid, user.proc.pid, 0, 0);
+    return fd;
+  }
+
+  /** @internal */
+  vmDestroyed(vm: KvmVm): void {
+    const i = this.vms.indexOf(vm);
+    if (i >= 0) this.vms.splice(i, 1);
+    this.stats.vmsDestroyed++;
+    this.emit('kvm.vm.destroy', vm.lpid, 0, 0, 0);
+  }
+}
+
+const vmFops: FileOperations = {
+  name: 'kvm-vm',
+  release(_inode, file) {
+    (file.privateData as KvmVm).put();
+  },
+};
+
+const vcpuFops: FileOperations = {
+  name: 'kvm-vcpu',
+  release(_inode, file) {
+    (file.privateData as KvmVcpu).vm.put();
+  },
+};
+
+/** `kvm_device_fops`: mmap and release go to the device. */
+export const kvmDeviceFops: FileOperations = {
+  name: 'kvm-device',
+  mmap(file, vma) {
+    return (file.privateData as KvmDevice).mmap(file, vma);
+  },
+  release(_inode, file) {
+    (file.privateData as KvmDevice).release();
+  },
+};
+
+/** Per-VM counters (counts of the paths running). */
+export class KvmVmStats {
+  private readonly vm: KvmVm;
+  constructor(vm: KvmVm) {
+    this.vm = vm;
+  }
+  get memslotsUsed(): number {
+    return this.vm.memslots.used;
+  }
+  get memslotsPeak(): number {
+    return this.vm.memslots.peak;
+  }
+  get partitionFaults(): number {
+    return this.vm.pt.stats.faults;
+  }
+  get partitionFaultErrors(): number {
+    return this.vm.pt.stats.faultErrors;
+  }
+  get partitionInvalidations(): number {
+    return this.vm.pt.stats.invalidations;
+  }
+  mmioExits = 0;
+  hcallExits = 0;
+  /** `mark_page_dirty` calls that hit a slot with dirty logging. */
+  dirtyMarks = 0;
+  /** MMU notifier invalidations received. */
+  notifierInvalidations = 0;
+}
+
+/**
+ * A KVM device instance (`struct kvm_device`): only the XIVE native device is registered.
+ *
+ * @remarks Models kvm_main.c: kvm_ioctl_create_device(), kvm_device_ioctl(), kvm_device_mmap(),
+ * kvm_device_release().
+ */
+export class KvmDevice {
+  readonly vm: KvmVm;
+  readonly type: number;
+  readonly xive: KvmXiveNative;
+  released: boolean;
+  constructor(vm: KvmVm, type: number, xive: KvmXiveNative) {
+    this.vm = vm;
+    this.type = type;
+    this.xive = xive;
+    this.released = false;
+  }
+
+  /**
+   * ioctl on the device fd: −EIO from another mm or a dead VM; SET/GET/HAS_DEVICE_ATTR copy
+   * `struct kvm_device_attr` (−EFAULT) and call the device; anything else −ENOTTY.
+   */
+  ioctl(user: KvmUser, cmd: number, arg: number): number {
+    if (this.vm.mm !== user.proc.mm || this.vm.dead) return -EIO;
+    if (cmd !== KVM_SET_DEVICE_ATTR && cmd !== KVM_GET_DEVICE_ATTR && cmd !== KVM_HAS_DEVICE_ATTR)
+      return -ENOTTY;
+    const b = user.copyFromUser(arg, KVM_DEVICE_ATTR_SIZE);
+    if (typeof b === 'number') return -EFAULT;
+    const a = decodeKvmDeviceAttr(b);
+    const addr = userPtr(a.addr);
+    if (cmd === KVM_SET_DEVICE_ATTR) return this.xive.setAttr(a.group, a.attr, addr, user);
+    if (cmd === KVM_GET_DEVICE_ATTR) return this.xive.getAttr(a.group, a.attr, addr, user);
+    return this.xive.hasAttr(a.group, a.attr);
+  }
+
+  /** `kvm_device_mmap` → the device's mmap. */
+  mmap(file: File, vma: Parameters<KvmXiveNative['mmap']>[1]): number {
+    return this.xive.mmap(file, vma);
+  }
+
+  /**
+   * Last reference to the device file (every fd closed, every mapping gone): vCPUs sitting in
+   * KVM_RUN are made to exit first (the release takes each `vcpu->mutex`), then the device's
+   * release, then the VM reference the device held.
+   */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const v of this.vm.vcpus) v.run?.stop();
+    this.xive.release();
+    const i = this.vm.devices.indexOf(this);
+    if (i >= 0) this.vm.devices.splice(i, 1);
+    this.vm.kvm.stats.devicesReleased++;
+    this.vm.put();
+  }
+}
+
+/**
+ * One VM.
+ *
+ * @remarks Models struct kvm (+ kvm_arch of book3s HV): kvm_vm_ioctl(), the MMU notifier
+ * (kvm_mmu_notifier_invalidate_range_start → kvm_unmap_gfn_range), memslot commit hooks
+ * (kvm_arch_flush_shadow_memslot), kvm_destroy_vm().
+ */
+export class KvmVm implements MmuNotifier {
+  readonly kvm: Kvm;
+  readonly lpid: number;
+  /** `kvm->mm`: the creator's address space (only it may issue ioctls). */
+  readonly mm: Mm;
+  /** The creator process (get_user_pages on `kvm->mm`). */
+  readonly proc: Process;
+  readonly memslots: KvmMemslots;
+  readonly pt: PartitionTable;
+  readonly arch: KvmArchXive;
+  readonly vcpus: KvmVcpu[];
+  /** `vcpu->arch` of every vCPU, for the XIVE device (kvm_for_each_vcpu). */
+  readonly vcpuArchs: XiveVcpuArch[];
+  readonly devices: KvmDevice[];
+  readonly irqfds: KvmIrqfds;
+  readonly guestMem: KvmGuestMemory;
+  readonly stats: KvmVmStats;
+  /** `users_count`. */
+  users: number;
+  dead: boolean;
+
+  constructor(kvm: Kvm, proc: Process, lpid: number) {
+    this.kvm = kvm;
+    this.lpid = lpid;
+    this.mm = proc.mm;
+    this.proc = proc;
+    this.memslots = new KvmMemslots({ limit: kvm.maxMemslots, taskSize: kvm.mm.taskSize });
+    this.pt = new PartitionTable();
+    this.arch = { xive: null, xiveNative: null };
+    this.vcpus = [];
+    this.vcpuArchs = [];
+    this.devices = [];
+    this.irqfds = new KvmIrqfds({ arch: this.arch, host: kvm.xive, bypass: kvm.bypass, trace: kvm.trace });
+    this.guestMem = new VmGuestMemory(this);
+    this.stats = new KvmVmStats(this);
+    this.users = 1;
+    this.dead = false;
+    this.mm.mmuNotifierRegister(this);
+  }
+
+  /** `kvm_get_kvm`. */
+  get(): void {
+    this.users++;
+  }
+
+  /** `kvm_put_kvm`: the last reference destroys the VM. */
+  put(): void {
+    if (--this.users > 0) return;
+    this.destroy();
+  }
+
+  /**
+   * @remarks Models kvm_main.c:kvm_destroy_vm(): irqfds released, MMU notifier unregistered
+   * (which flushes the partition-scoped tree), vCPUs freed, memslots freed.
+   */
+  private destroy(): void {
+    this.dead = true;
+    for (const v of this.vcpus) v.run?.stop();
+    this.irqfds.kvmIrqfdRelease();
+    if (!this.mm.dead && this.mm.notifiers.includes(this)) this.mm.mmuNotifierUnregister(this);
+    for (const v of this.vcpus) v.destroy();
+    this.pt.clear();
+    this.memslots.clear();
+    this.kvm.vmDestroyed(this);
+  }
+
+  // ---- MMU notifier ----
+
+  /** `kvm_mmu_notifier_invalidate_range_start` → `kvm_unmap_gfn_range` on every slot hit. */
+  invalidateRangeStart(range: MmuNotifierRange): void {
+    this.stats.notifierInvalidations++;
+    for (const s of this.memslots.all()) {
+      const hvaStart = s.userspaceAddr;
+      const hvaEnd = hvaStart + s.npages * PAGE_SIZE;
+      const start = Math.max(range.start, hvaStart);
+      const end = Math.min(range.end, hvaEnd);
+      if (start >= end) continue;
+      const g0 = s.baseGfn + Math.floor((start - hvaStart) * PAGE_SCALE);
+      const g1 = s.baseGfn + Math.ceil((end - hvaStart) * PAGE_SCALE);
+      this.pt.unmapRange(g0, g1);
+    }
+  }
+
+  invalidateRangeEnd(_range: MmuNotifierRange): void {}
+
+  /** `kvm_mmu_notifier_release`: the mm is going away; flush everything. */
+  release(_mm: Mm): void {
+    this.pt.clear();
+  }
+
+  // ---- partition-scoped faults ----
+
+  /**
+   * A guest access missed the partition-scoped tree: find the memslot (none → {@link
+   * KVM_PT_NO_SLOT}: emulated MMIO), resolve its hva through the VMM's page tables (faulting,
+   * incl. the device's `vm_ops.fault`), install the entry. Returns the pfn or −errno (−EFAULT:
+   * the host fault failed, e.g. SIGBUS from the XIVE ESB handler; KVM_RUN would fail).
+   * Writable when the access writes, or when the host PTE is already writable and the slot does
+   * not log dirty pages. A write to a dirty-logged slot marks the page dirty.
+   *
+   * @remarks Models book3s_64_mmu_radix.c:kvmppc_book3s_radix_page_fault() →
+   * kvmppc_book3s_instantiate_page() (__gfn_to_pfn_memslot → hva_to_pfn).
+   */
+  partitionFault(gfn: number, write: boolean): number {
+    const slot = this.memslots.lookup(gfn);
+    if (slot === null) return KVM_PT_NO_SLOT;
+    if (this.mm.dead) {
+      this.pt.stats.faultErrors++;
+      return -EFAULT;
+    }
+    const hva = slot.gfnToHva(gfn);
+    const pfn = this.proc.hvaToPfn(hva, write);
+    if (pfn < 0) {
+      this.pt.stats.faultErrors++;
+      this.kvm.emit('kvm.pt.fault_error', this.lpid, gfn, -pfn, 0);
+      return pfn;
+    }
+    let writable = write;
+    if (!write && slot.dirtyBitmap === null) {
+      writable = (this.mm.pgtable.flags(Math.floor(hva * PAGE_SCALE)) & PTE_WRITE) !== 0;
+    }
+    if (write && slot.dirtyBitmap !== null) slot.dirtyBitmap[gfn - slot.baseGfn] = 1;
+    this.pt.insert(gfn, pfn, writable);
+    return pfn;
+  }
+
+  // ---- ioctls ----
+
+  /**
+   * ioctl on the VM fd: −EIO from another mm or a dead VM; unknown → −ENOTTY (book3s HV's
+   * `arch_vm_ioctl`).
+   *
+   * @remarks Models kvm_main.c:kvm_vm_ioctl() + powerpc.c:kvm_arch_vm_ioctl().
+   */
+  ioctl(user: KvmUser, cmd: number, arg: number): number {
+    if (this.mm !== user.proc.mm || this.dead) return -EIO;
+    switch (cmd) {
+      case KVM_CREATE_VCPU:
+        return this.createVcpu(user, arg);
+      case KVM_SET_USER_MEMORY_REGION: {
+        const b = user.copyFromUser(arg, KVM_USERSPACE_MEMORY_REGION_SIZE);
+        if (typeof b === 'number') return -EFAULT;
+        return this.setUserMemoryRegion(decodeKvmUserspaceMemoryRegion(b));
+      }
+      case KVM_GET_DIRTY_LOG:
+        return this.getDirtyLog(user, arg);
+      case KVM_CHECK_EXTENSION:
+        return this.kvm.checkExtension(this, arg);
+      case KVM_CREATE_DEVICE:
+        return this.createDeviceIoctl(user, arg);
+      case KVM_IRQFD:
+        return this.irqfds.kvmIrqfdIoctl(
+          arg,
+          user,
+          eventfdFdgetFrom((fd) => user.proc.fget(fd)),
+        );
+      case KVM_ENABLE_CAP: {
+        // No VM-wide capability of book3s HV is modelled.
+        const b = user.copyFromUser(arg, KVM_ENABLE_CAP_SIZE);
+        return typeof b === 'number' ? -EFAULT : -EINVAL;
+      }
+      default:
+        return -ENOTTY;
+    }
+  }
+
+  /** `KVM_SET_USER_MEMORY_REGION` (decoded): 0 or −errno; deleted/moved ranges are flushed. */
+  setUserMemoryRegion(mem: Parameters<KvmMemslots['set']>[0]): number {
+    const r = this.memslots.set(mem);
+    if (typeof r === 'number') return r;
+    if ((r.change === KVM_MR_DELETE || r.change === KVM_MR_MOVE) && r.old !== null) {
+      this.pt.unmapRange(r.old.baseGfn, r.old.baseGfn + r.old.npages);
+    }
+    if (r.change >= 0) this.kvm.emit('kvm.memslot', this.lpid, mem.slot, r.change, this.memslots.used);
+    return 0;
+  }
+
+  /**
+   * `KVM_GET_DIRTY_LOG`: copy the slot's bitmap to user memory (an array of u64, bit i of word
+   * i/64 for page i, words big-endian as on a ppc64 BE host), clear it, and write-protect the
+   * slot's entries again. Bad slot id → −EINVAL; no slot or no dirty logging → −ENOENT.
+   *
+   * @remarks Models kvm_main.c:kvm_vm_ioctl_get_dirty_log() (get-and-clear, no manual protect).
+   */
+  private getDirtyLog(user: KvmUser, argp: number): number {
+    const b = user.copyFromUser(argp, KVM_DIRTY_LOG_SIZE);
+    if (typeof b === 'number') return -EFAULT;
+    const log = decodeKvmDirtyLog(b);
+    const id = log.slot & 0xffff;
+    if (log.slot >>> 16 !== 0 || id >= this.memslots.limit) return -EINVAL;
+    const slot = this.memslots.byIdOf(id);
+    if (slot === null || slot.dirtyBitmap === null) return -ENOENT;
+    const bytes = new Uint8Array(Math.ceil(slot.npages / 64) * 8);
+    for (let i = 0; i < slot.npages; i++) {
+      if (slot.dirtyBitmap[i]) bytes[8 * (i >>> 6) + 7 - ((i & 63) >>> 3)]! |= 1 << (i & 7);
+    }
+    if (user.copyToUser(userPtr(log.dirtyBitmap), bytes)) return -EFAULT;
+    slot.dirtyBitmap.fill(0);
+    this.pt.writeProtectRange(slot.baseGfn, slot.endGfn);
+    return 0;
+  }
+
+  /**
+   * `KVM_CREATE_VCPU(id)`: id ≥ KVM_MAX_VCPU_IDS or too many vCPUs → −EINVAL, id in use →
+   * −EEXIST. Returns the vCPU fd ("kvm-vcpu:<id>").
+   *
+   * @remarks Models kvm_main.c:kvm_vm_ioctl_create_vcpu().
+   */
+  createVcpu(user: KvmUser, id: number): number {
+    if (!(id >= 0 && id < KVM_MAX_VCPU_IDS)) return -EINVAL;
+    if (this.vcpus.length >= KVM_MAX_VCPUS) return -EINVAL;
+    for (const v of this.vcpus) if (v.vcpuId === id) return -EEXIST;
+    const idx = this.vcpus.length;
+    const vcpu = new KvmVcpu(this, id, idx, idx % this.kvm.nrCpus);
+    this.get();
+    const file = this.kvm.mm.anonInodeGetFile(`kvm-vcpu:${id}`, vcpuFops, vcpu);
+    const fd = user.proc.installFd(file);
+    if (fd < 0) {
+      this.users--;
+      return fd;
+    }
+    this.vcpus.push(vcpu);
+    this.vcpuArchs.push(vcpu.arch);
+    this.kvm.stats.vcpusCreated++;
+    return fd;
+  }
+
+  /**
+   * `KVM_CREATE_DEVICE`: copy the struct (−EFAULT), unknown type → −ENODEV, TEST flag → 0,
+   * a second interrupt device → −EEXIST (the XIVE create), fd through an anon inode
+   * ("kvm-xive-native"), written back into the struct (−EFAULT).
+   *
+   * @remarks Models kvm_main.c:kvm_ioctl_create_device() + book3s_xive_native.c:
+   * kvmppc_xive_native_create().
+   */
+  private createDeviceIoctl(user: KvmUser, argp: number): number {
+    const b = user.copyFromUser(argp, KVM_CREATE_DEVICE_SIZE);
+    if (typeof b === 'number') return -EFAULT;
+    const cd = decodeKvmCreateDevice(b);
+    if (cd.type !== KVM_DEV_TYPE_XIVE) return -ENODEV;
+    if (cd.flags & KVM_CREATE_DEVICE_TEST) return 0;
+    const x = kvmppcXiveNativeCreate(this.arch, {
+      kvm: this,
+      lpid: this.lpid,
+      host: this.kvm.xive,
+      guestMem: this.guestMem,
+      wake: () => {},
+      vcpus: () => this.vcpuArchs,
+      flags: this.kvm.xiveFlags,
+      trace: this.kvm.trace,
+    });
+    if (typeof x === 'number') return x;
+    const dev = new KvmDevice(this, cd.type, x);
+    this.devices.push(dev);
+    this.get();
+    this.kvm.stats.devicesCreated++;
+    const file = this.kvm.mm.anonInodeGetFile('kvm-xive-native', kvmDeviceFops, dev);
+    const fd = user.proc.installFd(file);
+    if (fd < 0) {
+      dev.release();
+      return fd;
+    }
+    if (user.copyToUser(argp, encodeKvmCreateDevice({ type: cd.type, fd, flags: cd.flags }))) {
+      // The fd stays installed, as in the kernel (userspace leaks it).
+      return -EFAULT;
+    }
+    return 0;
+  }
+
+  /** The vCPU object behind a file, if it is one of this VM's vCPU fds. */
+  static vcpuOfFile(file: File): KvmVcpu | null {
+    return file.fOp === vcpuFops ? (file.privateData as KvmVcpu) : null;
+  }
+
+  /** `kvm_device_from_filp`: the KVM device behind a file, or null. */
+  static deviceOfFile(file: File): KvmDevice | null {
+    return file.fOp === kvmDeviceFops ? (file.privateData as KvmDevice) : null;
+  }
+
+  /** The VM behind a VM fd's file, or null. */
+  static vmOfFile(file: File): KvmVm | null {
+    return file.fOp === vmFops ? (file.privateData as KvmVm) : null;
+  }
+}
+
+/**
+ * The VM's guest memory services for the XIVE device (EQ pages): memslot → hva → pfn through
+ * the creator's mm, pinned in the frame pool.
+ *
+ * @remarks Models kvm_main.c: gfn_to_page() (pins), put_page(), kvm_host_page_size(),
+ * mark_page_dirty().
+ */
+class VmGuestMemory implements KvmGuestMemory {
+  private readonly vm: KvmVm;
+  constructor(vm: KvmVm) {
+    this.vm = vm;
+  }
+  /** −1 when no memslot covers gpa, the hva does not resolve, or the page is not RAM (PFNMAP). */
+  gfnToPage(gpa: number): number {
+    const vm = this.vm;
+    const gfn = Math.floor(gpa * PAGE_SCALE);
+    const slot = vm.memslots.lookup(gfn);
+    if (slot === null || vm.mm.dead) return -1;
+    const pfn = vm.proc.hvaToPfn(slot.gfnToHva(gfn), true);
+    if (pfn < 0 || !vm.kvm.frames.isRam(pfn)) return -1;
+    vm.kvm.frames.pin(pfn);
+    return pfn * PAGE_SIZE;
+  }
+  putPage(hpa: number): void {
+    this.vm.kvm.frames.unpin(Math.floor(hpa * PAGE_SCALE));
+  }
+  /** Host pages are 64 KiB everywhere (no huge pages); the kernel returns PAGE_SIZE even with no slot. */
+  hostPageSize(_gpa: number): number {
+    return PAGE_SIZE;
+  }
+  markPageDirty(gpa: number): void {
+    const gfn = Math.floor(gpa * PAGE_SCALE);
+    const slot = this.vm.memslots.lookup(gfn);
+    if (slot?.dirtyBitmap) {
+      slot.dirtyBitmap[gfn - slot.baseGfn] = 1;
+      this.vm.stats.dirtyMarks++;
+    }
+  }
+}

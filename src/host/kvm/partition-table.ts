@@ -1,0 +1,101 @@
+/**
+ * A VM's partition-scoped translations (the radix partition table's leaf entries on POWER9):
+ * gfn → host pfn, installed on a guest access that misses, from the memslot's host virtual
+ * address resolved through the VMM's page tables (and, on a miss there, the VMA's fault handler:
+ * the XIVE device's ESB/TIMA `vm_ops.fault`); removed when the VMM's mm invalidates the host
+ * virtual range (MMU notifier), when a memslot is deleted or moved, and at VM teardown.
+ *
+ * Entries are keyed by gfn; each holds the pfn and whether the host PTE allowed writes.
+ */
+
+/** Result of a partition-scoped fault on a gfn no memslot covers: the access is emulated MMIO. */
+export const KVM_PT_NO_SLOT = -0x1_0000;
+
+/** Counters of the partition-scoped paths. */
+export class PartitionTableStats {
+  /** Misses that installed an entry (`kvmppc_book3s_radix_page_fault` → instantiate). */
+  faults = 0;
+  /** Misses whose host-side resolution failed (no VMA, SIGBUS from a fault handler…). */
+  faultErrors = 0;
+  /** Entries removed by invalidations (notifiers, memslot flush, teardown). */
+  invalidations = 0;
+  /** Invalidation calls (each an `kvm_unmap_gfn_range` / memslot flush). */
+  invalidateCalls = 0;
+}
+
+/**
+ * @remarks Models arch/powerpc/kvm/book3s_64_mmu_radix.c: the partition-scoped tree
+ * (kvmppc_create_pte / kvmppc_unmap_pte / kvm_unmap_radix) at 64 KiB granularity.
+ */
+export class PartitionTable {
+  readonly stats: PartitionTableStats;
+  /** gfn → pfn·2 + writable. */
+  private readonly entries: Map<number, number>;
+
+  constructor() {
+    this.stats = new PartitionTableStats();
+    this.entries = new Map();
+  }
+
+  /** Entries present. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The pfn mapped at `gfn` (for a write: only if writable), or −1. */
+  lookup(gfn: number, write: boolean): number {
+    const e = this.entries.get(gfn);
+    if (e === undefined) return -1;
+    if (write && e % 2 === 0) return -1;
+    return Math.floor(e / 2);
+  }
+
+  /** Install (or upgrade) the entry of `gfn`. */
+  insert(gfn: number, pfn: number, writable: boolean): void {
+    this.entries.set(gfn, pfn * 2 + (writable ? 1 : 0));
+    this.stats.faults++;
+  }
+
+  /** Remove the entries of gfns `[start, end)`; returns how many were present. */
+  unmapRange(start: number, end: number): number {
+    this.stats.invalidateCalls++;
+    let n = 0;
+    if (end - start <= this.entries.size) {
+      for (let g = start; g < end; g++) if (this.entries.delete(g)) n++;
+    } else {
+      for (const g of [...this.entries.keys()]) {
+        if (g >= start && g < end) {
+          this.entries.delete(g);
+          n++;
+        }
+      }
+    }
+    this.stats.invalidations += n;
+    return n;
+  }
+
+  /** Make the entries of gfns `[start, end)` read-only (dirty-log re-protection). */
+  writeProtectRange(start: number, end: number): void {
+    for (const [g, e] of this.entries) {
+      if (g >= start && g < end && e % 2 === 1) this.entries.set(g, e - 1);
+    }
+  }
+
+  /** Remove everything (VM teardown). */
+  clear(): void {
+    this.stats.invalidations += this.entries.size;
+    this.entries.clear();
+  }
+
+  /** Every entry as [gfn, pfn], for inspection. */
+  dump(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const [g, e] of this.entries) out.push([g, Math.floor(e / 2)]);
+    return out;
+  }
+
+  /** Entries whose pfn satisfies `pred` (tests: "no entry points at these pages"). */
+  entriesPointingAt(pred: (pfn: number) => boolean): [number, number][] {
+    return this.dump().filter(([, pfn]) => pred(pfn));
+  }
+}

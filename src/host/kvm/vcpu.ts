@@ -1,0 +1,375 @@
+/**
+ * A vCPU of a KVM VM: its ioctls (`KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE)`,
+ * `KVM_GET/SET_ONE_REG(KVM_REG_PPC_VP_STATE)`) and its run: the guest executing on the vCPU's
+ * host thread with the vCPU's XIVE context pushed in that thread's TIMA OS ring.
+ *
+ * Guest accesses go through the VM's partition-scoped tree to host frames (the access carries
+ * the host thread as `cpu`, so a TIMA access reaches the pushed context); a gfn no memslot
+ * covers exits to the VMM as MMIO; every hcall exits to the VMM (`KVM_EXIT_PAPR_HCALL`: in
+ * native XIVE mode the H_INT_* calls are QEMU's, and no other hcall is modelled in the kernel).
+ * An exit pulls the XIVE context, runs the VMM's handler synchronously, and pushes it again, as
+ * QEMU's `kvm_cpu_exec` loop re-entering KVM_RUN does.
+ */
+
+import { type AccessSize, Word64 } from '../../hw/mmio.ts';
+import { EBADF, EBUSY, EFAULT, EINVAL, EIO, ENXIO, EPERM } from '../errno.ts';
+import { PAGE_SCALE, PAGE_SIZE } from '../mm/constants.ts';
+import type { KvmUser, KvmVm } from './kvm.ts';
+import { KvmVm as KvmVmClass } from './kvm.ts';
+import { KVM_PT_NO_SLOT } from './partition-table.ts';
+import {
+  decodeKvmEnableCap,
+  decodeKvmOneReg,
+  encodeVpState,
+  KVM_CAP_PPC_IRQ_XIVE,
+  KVM_ENABLE_CAP,
+  KVM_ENABLE_CAP_SIZE,
+  KVM_GET_ONE_REG,
+  KVM_ONE_REG_SIZE,
+  KVM_REG_PPC_VP_STATE,
+  KVM_RUN,
+  KVM_SET_ONE_REG,
+  kvmRegSize,
+  userPtr,
+} from './uapi.ts';
+import { KvmXiveNative, type XiveVcpuArch } from './xive-native.ts';
+import { KVMPPC_IRQ_DEFAULT } from './xive-native-uapi.ts';
+
+/** The VMM's side of KVM_RUN exits (QEMU's `kvm_cpu_exec` switch). */
+export interface KvmExitHandler {
+  /** `KVM_EXIT_MMIO`: a load fills `data`; a store passes it. */
+  mmio(gpa: number, size: AccessSize, isWrite: boolean, data: Word64): void;
+  /** `KVM_EXIT_PAPR_HCALL`: returns R3, writes R4.. into `out`. */
+  paprHcall(nr: number, args: readonly bigint[], out: bigint[]): number;
+  /**
+   * Optional: KVM_RUN failed with −errno (a guest access whose host-side fault failed, e.g. an
+   * ESB page of an invalid source: SIGBUS → −EFAULT; QEMU aborts with "kvm run failed").
+   */
+  runFailed?(errno: number, gpa: number): void;
+}
+
+/** The guest's view of a vCPU in KVM_RUN (structurally a guest `GuestVcpu` minus `id`). */
+export interface KvmGuestContext {
+  load(gpa: number, size: AccessSize, out: Word64): void;
+  store(gpa: number, size: AccessSize, hi: number, lo: number): void;
+  hcall(opcode: number, args: readonly bigint[], out: bigint[]): number;
+  /** The host thread's OS-ring external interrupt line while the context is pushed. */
+  readonly externalInterrupt: boolean;
+}
+
+/** Per-vCPU counters. */
+export class KvmVcpuStats {
+  runs = 0;
+  mmioExits = 0;
+  hcallExits = 0;
+  runFailures = 0;
+}
+
+/**
+ * @remarks Models struct kvm_vcpu and arch/powerpc/kvm/powerpc.c:kvm_arch_vcpu_ioctl()
+ * (+ kvm_vcpu_ioctl_enable_cap, kvm_vcpu_ioctl_get/set_one_reg) and book3s.c's ONE_REG cases.
+ */
+export class KvmVcpu {
+  readonly vm: KvmVm;
+  /** The id userspace chose (`vcpu_id`). */
+  readonly vcpuId: number;
+  /** Creation index (`vcpu_idx`). */
+  readonly vcpuIdx: number;
+  /** The host hardware thread this vCPU runs on. */
+  readonly hostCpu: number;
+  readonly arch: XiveVcpuArch;
+  readonly stats: KvmVcpuStats;
+  /** The run in progress (the vCPU thread inside KVM_RUN), or null. */
+  run: KvmVcpuRun | null;
+
+  constructor(vm: KvmVm, vcpuId: number, vcpuIdx: number, hostCpu: number) {
+    this.vm = vm;
+    this.vcpuId = vcpuId;
+    this.vcpuIdx = vcpuIdx;
+    this.hostCpu = hostCpu;
+    this.arch = { kvm: vm, irqType: KVMPPC_IRQ_DEFAULT, xiveVcpu: null, ceded: false, irqPending: false };
+    this.stats = new KvmVcpuStats();
+    this.run = null;
+  }
+
+  private xive(): KvmXiveNative | null {
+    const x = this.vm.arch.xive;
+    return x instanceof KvmXiveNative ? x : null;
+  }
+
+  /**
+   * ioctl on the vCPU fd: −EIO from another mm or a dead VM; −EBUSY while the vCPU sits in
+   * KVM_RUN outside an exit (decision: the kernel would block on `vcpu->mutex`); KVM_RUN itself
+   * → −EINVAL (use `HostProcess.kvmRun`); unknown → −EINVAL (powerpc's default).
+   */
+  ioctl(user: KvmUser, cmd: number, arg: number): number {
+    if (this.vm.mm !== user.proc.mm || this.vm.dead) return -EIO;
+    if (this.run !== null && !this.run.inExit) return -EBUSY;
+    switch (cmd) {
+      case KVM_ENABLE_CAP:
+        return this.enableCap(user, arg);
+      case KVM_GET_ONE_REG:
+        return this.oneReg(user, arg, false);
+      case KVM_SET_ONE_REG:
+        return this.oneReg(user, arg, true);
+      case KVM_RUN:
+        return -EINVAL;
+      default:
+        return -EINVAL;
+    }
+  }
+
+  /**
+   * `KVM_ENABLE_CAP` on the vCPU: copy (−EFAULT), flags ≠ 0 → −EINVAL; KVM_CAP_PPC_IRQ_XIVE:
+   * args[0] not an open fd → −EBADF, not a KVM device → −EPERM, then the device's connect
+   * (−EPERM other VM, −EBUSY, −EINVAL, −ENOSPC, −EEXIST…); other caps → −EINVAL.
+   *
+   * @remarks Models powerpc.c:kvm_vcpu_ioctl_enable_cap().
+   */
+  enableCap(user: KvmUser, argp: number): number {
+    const b = user.copyFromUser(argp, KVM_ENABLE_CAP_SIZE);
+    if (typeof b === 'number') return -EFAULT;
+    const cap = decodeKvmEnableCap(b);
+    if (cap.flags) return -EINVAL;
+    if (cap.cap !== KVM_CAP_PPC_IRQ_XIVE) return -EINVAL;
+    const fd = Number(BigInt.asIntN(32, cap.args[0]));
+    const file = user.proc.fget(fd);
+    if (file === null) return -EBADF;
+    const dev = KvmVmClass.deviceOfFile(file);
+    if (dev === null) return -EPERM;
+    return dev.xive.connectVcpu(this.arch, Number(BigInt.asUintN(32, cap.args[1])));
+  }
+
+  /**
+   * `KVM_GET/SET_ONE_REG`: copy `struct kvm_one_reg` (−EFAULT); value wider than 16 bytes →
+   * −EINVAL; KVM_REG_PPC_VP_STATE: no XIVE context → −ENXIO, else the device's get/set_vp;
+   * any other id → −EINVAL. Get writes 16 bytes at `addr` (−EFAULT); set reads them first.
+   *
+   * @remarks Models powerpc.c:kvm_vcpu_ioctl_get/set_one_reg() + book3s.c:kvmppc_get/set_one_reg().
+   */
+  private oneReg(user: KvmUser, argp: number, set: boolean): number {
+    const b = user.copyFromUser(argp, KVM_ONE_REG_SIZE);
+    if (typeof b === 'number') return -EFAULT;
+    const reg = decodeKvmOneReg(b);
+    const size = kvmRegSize(reg.id);
+    if (size > 16) return -EINVAL;
+    const addr = userPtr(reg.addr);
+    if (set) {
+      const v = user.copyFromUser(addr, size);
+      if (typeof v === 'number') return -EFAULT;
+      if (reg.id !== KVM_REG_PPC_VP_STATE) return -EINVAL;
+      const x = this.xive();
+      if (this.arch.xiveVcpu === null || x === null) return -ENXIO;
+      const dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+      return x.setVp(this.arch, dv.getUint32(0), dv.getUint32(4));
+    }
+    if (reg.id !== KVM_REG_PPC_VP_STATE) return -EINVAL;
+    const x = this.xive();
+    if (this.arch.xiveVcpu === null || x === null) return -ENXIO;
+    const w = new Word64();
+    const r = x.getVp(this.arch, w);
+    if (r) return r;
+    return user.copyToUser(addr, encodeVpState(w.hi, w.lo)) ? -EFAULT : 0;
+  }
+
+  /**
+   * Enter KVM_RUN: −EBUSY if already running or if its host thread runs another vCPU; else
+   * the XIVE context is pushed and the run returned.
+   */
+  enterRun(exits: KvmExitHandler): KvmVcpuRun | number {
+    if (this.run !== null) return -EBUSY;
+    const k = this.vm.kvm;
+    if (k.runningOn[this.hostCpu] !== null) return -EBUSY;
+    const run = new KvmVcpuRun(this, exits);
+    this.run = run;
+    k.runningOn[this.hostCpu] = run;
+    this.stats.runs++;
+    run.enter();
+    return run;
+  }
+
+  /** VM destruction: leave KVM_RUN, drop the XIVE context if still connected. */
+  destroy(): void {
+    this.run?.stop();
+    const x = this.xive();
+    if (x !== null) x.cleanupVcpu(this.arch);
+  }
+}
+
+/**
+ * The vCPU inside KVM_RUN: what the guest executes through. {@link stop} leaves KVM_RUN (the
+ * VMM's vCPU thread returning from the loop: pause, migration, teardown).
+ */
+export class KvmVcpuRun implements KvmGuestContext {
+  readonly vcpu: KvmVcpu;
+  readonly exits: KvmExitHandler;
+  running: boolean;
+  /** The VMM's exit handler is running (the context is pulled). */
+  inExit: boolean;
+  /** The last KVM_RUN failure (−errno), or 0. */
+  lastError: number;
+  private readonly tmp: Word64;
+
+  constructor(vcpu: KvmVcpu, exits: KvmExitHandler) {
+    this.vcpu = vcpu;
+    this.exits = exits;
+    this.running = true;
+    this.inExit = false;
+    this.lastError = 0;
+    this.tmp = new Word64();
+  }
+
+  /** Guest entry: push the XIVE context on the host thread. */
+  enter(): void {
+    const x = this.vcpu.vm.arch.xive;
+    if (x instanceof KvmXiveNative) x.pushVcpu(this.vcpu.arch, this.vcpu.hostCpu);
+  }
+
+  /** Guest exit: pull the XIVE context. */
+  private leave(): void {
+    const x = this.vcpu.vm.arch.xive;
+    if (x instanceof KvmXiveNative) x.pullVcpu(this.vcpu.arch);
+  }
+
+  /** Leave KVM_RUN for good (the context is pulled, the host thread freed). */
+  stop(): void {
+    if (!this.running) return;
+    if (!this.inExit) this.leave();
+    this.running = false;
+    this.vcpu.run = null;
+    const k = this.vcpu.vm.kvm;
+    if (k.runningOn[this.vcpu.hostCpu] === this) k.runningOn[this.vcpu.hostCpu] = null;
+  }
+
+  private check(): void {
+    if (!this.running || this.inExit) {
+      throw new Error(`vCPU ${this.vcpu.vcpuId}: guest executing outside KVM_RUN`);
+    }
+  }
+
+  get externalInterrupt(): boolean {
+    if (!this.running || this.inExit) return false;
+    return this.vcpu.vm.kvm.xive.chip.tctxs[this.vcpu.hostCpu]!.osLine;
+  }
+
+  /** An exit to the VMM: pull, handler, push again unless the VMM stopped the run. */
+  private exitToVmm(): void {
+    this.leave();
+    this.inExit = true;
+  }
+
+  private reenter(): void {
+    this.inExit = false;
+    if (this.running) this.enter();
+    else this.vcpu.run = null;
+  }
+
+  /** Resolve a gfn for an access: pfn, {@link KVM_PT_NO_SLOT}, or −errno. */
+  private translate(gfn: number, write: boolean): number {
+    const vm = this.vcpu.vm;
+    const pfn = vm.pt.lookup(gfn, write);
+    return pfn >= 0 ? pfn : vm.partitionFault(gfn, write);
+  }
+
+  private fail(err: number, gpa: number): void {
+    this.lastError = err;
+    this.vcpu.stats.runFailures++;
+    this.exitToVmm();
+    try {
+      this.exits.runFailed?.(err, gpa);
+    } finally {
+      this.reenter();
+    }
+  }
+
+  load(gpa: number, size: AccessSize, out: Word64): void {
+    this.check();
+    const gfn = Math.floor(gpa * PAGE_SCALE);
+    const off = gpa - gfn * PAGE_SIZE;
+    if (off + size > PAGE_SIZE) {
+      this.crossingLoad(gpa, size, out);
+      return;
+    }
+    const pfn = this.translate(gfn, false);
+    if (pfn >= 0) {
+      this.vcpu.vm.kvm.frames.load(pfn, off, size, this.vcpu.hostCpu, out);
+      return;
+    }
+    if (pfn === KVM_PT_NO_SLOT) {
+      this.vcpu.stats.mmioExits++;
+      this.vcpu.vm.stats.mmioExits++;
+      this.exitToVmm();
+      try {
+        this.exits.mmio(gpa, size, false, out);
+      } finally {
+        this.reenter();
+      }
+      return;
+    }
+    out.setOnes();
+    this.fail(pfn, gpa);
+  }
+
+  store(gpa: number, size: AccessSize, hi: number, lo: number): void {
+    this.check();
+    const gfn = Math.floor(gpa * PAGE_SCALE);
+    const off = gpa - gfn * PAGE_SIZE;
+    if (off + size > PAGE_SIZE) {
+      this.crossingStore(gpa, size, hi, lo);
+      return;
+    }
+    const pfn = this.translate(gfn, true);
+    if (pfn >= 0) {
+      this.vcpu.vm.kvm.frames.store(pfn, off, size, hi, lo, this.vcpu.hostCpu);
+      return;
+    }
+    if (pfn === KVM_PT_NO_SLOT) {
+      this.vcpu.stats.mmioExits++;
+      this.vcpu.vm.stats.mmioExits++;
+      const d = this.tmp.set(hi, lo);
+      this.exitToVmm();
+      try {
+        this.exits.mmio(gpa, size, true, d);
+      } finally {
+        this.reenter();
+      }
+      return;
+    }
+    this.fail(pfn, gpa);
+  }
+
+  /** A page-crossing access, byte by byte (guests do not issue these for MMIO). */
+  private crossingLoad(gpa: number, size: AccessSize, out: Word64): void {
+    let hi = 0;
+    let lo = 0;
+    const w = new Word64();
+    for (let k = 0; k < size; k++) {
+      this.load(gpa + k, 1, w);
+      hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+      lo = ((lo << 8) | (w.lo & 0xff)) >>> 0;
+    }
+    if (size < 8) hi = 0;
+    out.set(hi, lo);
+  }
+
+  private crossingStore(gpa: number, size: AccessSize, hi: number, lo: number): void {
+    for (let k = 0; k < size; k++) {
+      const shift = 8 * (size - 1 - k);
+      const byte = shift >= 32 ? (hi >>> (shift - 32)) & 0xff : (lo >>> shift) & 0xff;
+      this.store(gpa + k, 1, 0, byte);
+    }
+  }
+
+  /** `sc 1`: every hcall exits to the VMM (`KVM_EXIT_PAPR_HCALL`). */
+  hcall(opcode: number, args: readonly bigint[], out: bigint[]): number {
+    this.check();
+    this.vcpu.stats.hcallExits++;
+    this.vcpu.vm.stats.hcallExits++;
+    this.exitToVmm();
+    try {
+      return this.exits.paprHcall(opcode, args, out);
+    } finally {
+      this.reenter();
+    }
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * A VMM process on a {@link createHost} host, driving KVM only through syscalls: a VM with guest
+ * RAM in a memslot, the XIVE device with its ESB and TIMA mappings exposed to the guest as
+ * memslots (RAM-device regions, as QEMU does), vCPUs connected to the device.
+ */
+
+import { expect } from 'vitest';
+import { createHost, type Host, type HostConfig } from '../../../../src/host/host.ts';
+import {
+  encodeKvmCreateDevice,
+  encodeKvmDeviceAttr,
+  encodeKvmEnableCap,
+  encodeKvmPpcXiveEq,
+  encodeKvmUserspaceMemoryRegion,
+  KVM_CAP_PPC_IRQ_XIVE,
+  KVM_CREATE_DEVICE,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_DEV_TYPE_XIVE,
+  KVM_DEV_XIVE_GRP_EQ_CONFIG,
+  KVM_DEV_XIVE_GRP_SOURCE,
+  KVM_DEV_XIVE_GRP_SOURCE_CONFIG,
+  KVM_ENABLE_CAP,
+  KVM_GET_DEVICE_ATTR,
+  KVM_HAS_DEVICE_ATTR,
+  KVM_SET_DEVICE_ATTR,
+  KVM_SET_USER_MEMORY_REGION,
+  kvmXiveEqId,
+  kvmXiveSourceConfig,
+} from '../../../../src/host/kvm/uapi.ts';
+import type { KvmExitHandler, KvmVcpuRun } from '../../../../src/host/kvm/vcpu.ts';
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../../../src/host/mm/constants.ts';
+import type { HostProcess } from '../../../../src/host/syscalls.ts';
+import { Word64 } from '../../../../src/hw/mmio.ts';
+
+export const P = 0x1_0000;
+/** Guest RAM size (slot 0 at gpa 0). */
+export const RAM_SIZE = 0x400_0000;
+/** QEMU sPAPR: ESB pages (`SPAPR_XIVE_VC_BASE`) and TIMA (`SPAPR_XIVE_TM_BASE`). */
+export const ESB_GPA = 0x0006_0100_0000_0000;
+export const TIMA_GPA = 0x0006_0302_0318_0000;
+/** Sources the ESB mapping covers. */
+export const NR_IRQS = 0x2000;
+/** Guest physical address of vCPU i's priority-6 EQ. */
+export const eqGpa = (i: number): number => 0x10_0000 + i * P;
+
+export interface VmEnv {
+  host: Host;
+  vmm: HostProcess;
+  kvmFd: number;
+  vmFd: number;
+  devFd: number;
+  ram: number;
+  esb: number;
+  tima: number;
+  vcpuFds: number[];
+  out: Word64;
+}
+
+export interface VmEnvOptions extends HostConfig {
+  vcpus?: number;
+  /** Create the XIVE device and map it (default true). */
+  xive?: boolean;
+  /** Configure each vCPU's priority-6 EQ (default true). */
+  eqs?: boolean;
+}
+
+export function memRegion(
+  p: HostProcess,
+  slot: number,
+  flags: number,
+  gpa: number | bigint,
+  size: number | bigint,
+  uaddr: number | bigint,
+): number {
+  return p.userStruct(
+    encodeKvmUserspaceMemoryRegion({
+      slot,
+      flags,
+      guestPhysAddr: gpa,
+      memorySize: size,
+      userspaceAddr: uaddr,
+    }),
+  );
+}
+
+export function setRegion(
+  p: HostProcess,
+  vmFd: number,
+  slot: number,
+  gpa: number | bigint,
+  size: number | bigint,
+  uaddr: number | bigint,
+  flags = 0,
+): number {
+  return p.ioctl(vmFd, KVM_SET_USER_MEMORY_REGION, memRegion(p, slot, flags, gpa, size, uaddr));
+}
+
+/** `ioctl(devFd, KVM_{SET,GET,HAS}_DEVICE_ATTR)` with the value at `addr`. */
+export function devAttr(
+  p: HostProcess,
+  devFd: number,
+  req: number,
+  group: number,
+  attr: bigint | number,
+  addr: number,
+): number {
+  return p.ioctl(devFd, req, p.userStruct(encodeKvmDeviceAttr({ group, attr, addr })));
+}
+
+export function setAttrU64(
+  p: HostProcess,
+  devFd: number,
+  group: number,
+  attr: bigint | number,
+  v: bigint,
+): number {
+  const a = p.userAlloc(8);
+  p.putU64(a, v);
+  return devAttr(p, devFd, KVM_SET_DEVICE_ATTR, group, attr, a);
+}
+
+export function hasAttr(p: HostProcess, devFd: number, group: number, attr: bigint | number): number {
+  return devAttr(p, devFd, KVM_HAS_DEVICE_ATTR, group, attr, 0);
+}
+
+export function getAttr(
+  p: HostProcess,
+  devFd: number,
+  group: number,
+  attr: bigint | number,
+  addr: number,
+): number {
+  return devAttr(p, devFd, KVM_GET_DEVICE_ATTR, group, attr, addr);
+}
+
+export function setEq(
+  p: HostProcess,
+  devFd: number,
+  server: number,
+  prio: number,
+  eq: { flags?: number; qshift: number; qaddr: number | bigint; qtoggle?: number; qindex?: number },
+): number {
+  const a = p.userStruct(
+    encodeKvmPpcXiveEq({
+      flags: eq.flags ?? 1,
+      qshift: eq.qshift,
+      qaddr: BigInt(eq.qaddr),
+      qtoggle: eq.qtoggle ?? 1,
+      qindex: eq.qindex ?? 0,
+    }),
+  );
+  return devAttr(p, devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_EQ_CONFIG, kvmXiveEqId(server, prio), a);
+}
+
+export function createSource(p: HostProcess, devFd: number, irq: number, init = 0n): number {
+  return setAttrU64(p, devFd, KVM_DEV_XIVE_GRP_SOURCE, irq, init);
+}
+
+export function configSource(
+  p: HostProcess,
+  devFd: number,
+  irq: number,
+  prio: number,
+  server: number,
+  eisn: number,
+  masked = false,
+): number {
+  return setAttrU64(
+    p,
+    devFd,
+    KVM_DEV_XIVE_GRP_SOURCE_CONFIG,
+    irq,
+    kvmXiveSourceConfig(prio, server, masked, eisn),
+  );
+}
+
+export function connect(p: HostProcess, vcpuFd: number, devFd: number, server: number): number {
+  return p.ioctl(
+    vcpuFd,
+    KVM_ENABLE_CAP,
+    p.userStruct(encodeKvmEnableCap({ cap: KVM_CAP_PPC_IRQ_XIVE, args: [devFd, server] })),
+  );
+}
+
+/** The full set-up; every step checked. */
+export function makeVm(opts: VmEnvOptions = {}): VmEnv {
+  const host = createHost(opts);
+  const vmm = host.spawn();
+  const kvmFd = vmm.open('/dev/kvm');
+  const vmFd = vmm.ioctl(kvmFd, KVM_CREATE_VM, 0);
+  expect(vmFd).toBeGreaterThanOrEqual(0);
+  const ram = vmm.mmap(0, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  expect(ram).toBeGreaterThan(0);
+  expect(setRegion(vmm, vmFd, 0, 0, RAM_SIZE, ram)).toBe(0);
+  const vcpuFds: number[] = [];
+  for (let i = 0; i < (opts.vcpus ?? 1); i++) {
+    const fd = vmm.ioctl(vmFd, KVM_CREATE_VCPU, i);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    vcpuFds.push(fd);
+  }
+  let devFd = -1;
+  let esb = -1;
+  let tima = -1;
+  if (opts.xive ?? true) {
+    const cd = vmm.userStruct(encodeKvmCreateDevice({ type: KVM_DEV_TYPE_XIVE }));
+    expect(vmm.ioctl(vmFd, KVM_CREATE_DEVICE, cd)).toBe(0);
+    devFd = vmm.getU32(cd + 4);
+    tima = vmm.mmap(0, 4 * P, PROT_READ | PROT_WRITE, MAP_SHARED, devFd, 0);
+    esb = vmm.mmap(0, 2 * NR_IRQS * P, PROT_READ | PROT_WRITE, MAP_SHARED, devFd, 4 * P);
+    expect(tima).toBeGreaterThan(0);
+    expect(esb).toBeGreaterThan(0);
+    expect(setRegion(vmm, vmFd, 1, ESB_GPA, 2 * NR_IRQS * P, esb)).toBe(0);
+    expect(setRegion(vmm, vmFd, 2, TIMA_GPA, 4 * P, tima)).toBe(0);
+    vcpuFds.forEach((fd, i) => {
+      expect(connect(vmm, fd, devFd, i)).toBe(0);
+      if (opts.eqs ?? true) expect(setEq(vmm, devFd, i, 6, { qshift: 16, qaddr: eqGpa(i) })).toBe(0);
+    });
+  }
+  return { host, vmm, kvmFd, vmFd, devFd, ram, esb, tima, vcpuFds, out: new Word64() };
+}
+
+/** Exit handler that records exits; MMIO loads read `mmioValue`. */
+export class RecordingExits implements KvmExitHandler {
+  readonly mmios: { gpa: number; size: number; write: boolean; hi: number; lo: number }[] = [];
+  readonly hcalls: { nr: number; args: bigint[] }[] = [];
+  readonly failures: { errno: number; gpa: number }[] = [];
+  mmioValue = 0x1234_5678;
+  hcallRet = 0;
+  onHcall: ((nr: number) => void) | null = null;
+  mmio(gpa: number, size: 1 | 2 | 4 | 8, isWrite: boolean, data: Word64): void {
+    if (!isWrite) data.set(0, this.mmioValue);
+    this.mmios.push({ gpa, size, write: isWrite, hi: data.hi, lo: data.lo });
+  }
+  paprHcall(nr: number, args: readonly bigint[], out: bigint[]): number {
+    this.hcalls.push({ nr, args: [...args] });
+    this.onHcall?.(nr);
+    out[0] = 0x77n;
+    return this.hcallRet;
+  }
+  runFailed(errno: number, gpa: number): void {
+    this.failures.push({ errno, gpa });
+  }
+}
+
+export function run(e: VmEnv, i = 0, exits: KvmExitHandler = new RecordingExits()): KvmVcpuRun {
+  const r = e.vmm.kvmRun(e.vcpuFds[i]!, exits);
+  if (typeof r === 'number') throw new Error(`kvmRun: ${r}`);
+  return r;
+}
+
+/** Guest ESB page addresses of guest irq `irq`. */
+export const trigGpa = (irq: number): number => ESB_GPA + 2 * irq * P;
+export const mgmtGpa = (irq: number): number => ESB_GPA + (2 * irq + 1) * P;
+/** Guest TIMA OS page. */
+export const TIMA_OS_GPA = TIMA_GPA + 2 * P;
