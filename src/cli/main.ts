@@ -1,5 +1,5 @@
 /**
- * `xivelab` entry point (`bin/xivelab.js`, `npm start` = `xivelab demo`). `xivelab qtest …`
+ * `xivelab` entry point (`bin/xivelab.js`, `npm start` = `xivelab compare`). `xivelab qtest …`
  * hands the rest of the command line to the QEMU-compatible front end (`xivelab-qemu`), whose
  * arguments are QEMU's, not commander's.
  */
@@ -14,4 +14,5 @@ process.exitCode =
     : await runCli(argv, {
         out: (s) => process.stdout.write(s),
         err: (s) => process.stderr.write(s),
+        tty: process.stderr.isTTY === true,
       });

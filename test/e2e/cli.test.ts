@@ -125,7 +125,7 @@ describe('xivelab run', () => {
     expect(r.out).toMatch(/\ninvariants: all hold\n$/);
   });
 
-  test('demo (npm start) through the real entry point', () => {
+  test('demo through the real entry point', () => {
     const r = spawnCli('demo');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);

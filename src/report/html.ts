@@ -1,0 +1,160 @@
+/**
+ * `report.html`: the same content as report.md in one self-contained page — inline CSS, the
+ * plots as inline SVG, no scripts, fonts or other external assets (links go only to the trace
+ * files and results.json beside it). Pure: strings in, a string out.
+ */
+
+import {
+  type CellResult,
+  COST_TABLE_NS,
+  cellViolations,
+  INVARIANT_TITLES,
+  INVARIANTS,
+  type Results,
+} from '../scenario/cell.ts';
+import { evaluateHypotheses } from './hypotheses.ts';
+import { COST_COLUMNS, outcomeText, verdictText, violationEntries } from './markdown.ts';
+
+/** Escape text for HTML content and attribute values. */
+export function esc(s: string | number): string {
+  return String(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+const CSS = `
+body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:2rem auto;max-width:78rem;padding:0 1rem;color:#222;line-height:1.45}
+h1,h2,h3{line-height:1.2}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}th,td{border:1px solid #ccc;padding:.25rem .5rem}
+th{background:#f3f3f3;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.pass{background:#e8f5e9}td.fail{background:#ffcdd2;font-weight:bold}td.na{color:#888}
+.verdict{font-weight:bold;padding:.05rem .4rem;border-radius:.2rem}
+.v-supported{background:#c8e6c9}.v-refuted{background:#ffcdd2}.v-mixed{background:#fff3c4}.v-not-tested{background:#eee}
+figure{margin:1rem 0}figure svg{max-width:100%;height:auto;background:#fff}figcaption{font-size:.9rem;color:#555}
+code{background:#f5f5f5;padding:0 .2rem}
+`;
+
+/** A plot for the page: inline SVG and its caption. */
+export interface HtmlPlot {
+  readonly name: string;
+  readonly title: string;
+  readonly caption: string;
+  readonly svg: string;
+}
+
+function statusClass(status: string): string {
+  return status === 'pass' ? 'pass' : status === 'fail' ? 'fail' : 'na';
+}
+
+function row(cells: readonly string[]): string {
+  return `<tr>${cells.join('')}</tr>`;
+}
+
+function invariantRow(c: CellResult): string {
+  return row([
+    `<td>${esc(c.scenario)}</td>`,
+    `<td>${esc(c.design)}</td>`,
+    `<td class="num">${c.seed}</td>`,
+    ...INVARIANTS.map((i) => {
+      const o = c.invariants[i];
+      return `<td class="${statusClass(o.status)}">${esc(outcomeText(o))}</td>`;
+    }),
+  ]);
+}
+
+function costRow(c: CellResult): string {
+  return row([
+    `<td>${esc(c.scenario)}</td>`,
+    `<td>${esc(c.design)}</td>`,
+    ...COST_COLUMNS.map(([, f]) => `<td class="num">${esc(f(c.costs))}</td>`),
+  ]);
+}
+
+/** Strip an XML prolog so the SVG can sit inline. */
+function inlineSvg(svg: string): string {
+  return svg.replace(/^<\?xml[^>]*>\s*/, '');
+}
+
+/** The whole report.html. */
+export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string {
+  const cells = results.cells;
+  const total = cells.reduce((n, c) => n + cellViolations(c), 0);
+  const seed = results.seed === null ? "each scenario's own seed" : `seed ${results.seed}`;
+  const p: string[] = [
+    '<!doctype html>',
+    '<html lang="en"><head><meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<title>xivelab compare</title>',
+    `<style>${CSS}</style>`,
+    '</head><body>',
+    '<h1>xivelab compare</h1>',
+    `<p>${cells.length} cells: ${results.scenarios.length} scenarios × ${results.designs.length} designs ` +
+      `(${esc(results.designs.join(', '))}), ${esc(seed)}; <strong>${total} invariant violation${total === 1 ? '' : 's'}</strong>.</p>`,
+    '<h2 id="invariants">Invariants</h2>',
+    `<ul>${INVARIANTS.map((i) => `<li><strong>${i}</strong> ${esc(INVARIANT_TITLES[i])}</li>`).join('')}</ul>`,
+    '<table><thead>',
+    row(['scenario', 'design', 'seed', ...INVARIANTS].map((h) => `<th>${esc(h)}</th>`)),
+    '</thead><tbody>',
+    ...cells.map(invariantRow),
+    '</tbody></table>',
+    '<h2 id="costs">Costs</h2>',
+    '<p>Counts of the model’s own paths running; peaks for memslots and VMAs; modeled time = Σ count × the cost table.</p>',
+    '<table><thead>',
+    row(['scenario', 'design', ...COST_COLUMNS.map(([h]) => h)].map((h) => `<th>${esc(h)}</th>`)),
+    '</thead><tbody>',
+    ...cells.map(costRow),
+    '</tbody></table>',
+    '<table><thead><tr><th>path</th><th>ns per occurrence</th></tr></thead><tbody>',
+    ...Object.entries(COST_TABLE_NS).map(([k, v]) =>
+      row([`<td>${esc(k)}</td>`, `<td class="num">${v}</td>`]),
+    ),
+    '</tbody></table>',
+    '<h2 id="hypotheses">Hypotheses</h2>',
+  ];
+  for (const h of evaluateHypotheses(cells)) {
+    p.push(
+      `<h3>${esc(h.id)}. ${esc(h.claim)} <span class="verdict v-${h.verdict.replace(' ', '-')}">${esc(verdictText(h))}</span></h3>`,
+      `<p><em>${esc(h.source)}; decided by: ${esc(h.designs.join(', '))}</em></p>`,
+      `<ul>${h.measured.map((m) => `<li>${esc(m)}</li>`).join('')}</ul>`,
+    );
+  }
+  p.push('<h2 id="plots">Plots</h2>');
+  for (const pl of plots) {
+    p.push(
+      `<figure id="plot-${esc(pl.name)}"><h3>${esc(pl.title)}</h3>`,
+      inlineSvg(pl.svg),
+      `<figcaption>${esc(pl.caption)}</figcaption></figure>`,
+    );
+  }
+  p.push('<h2 id="violations">Violations</h2>');
+  const vs = violationEntries(cells);
+  if (vs.length === 0) p.push('<p>None.</p>');
+  else {
+    p.push('<p>Each trace opens in Perfetto (ui.perfetto.dev) or chrome://tracing.</p><ul>');
+    for (const v of vs) {
+      p.push(
+        `<li><strong>${esc(v.cell.scenario)} × ${esc(v.cell.design)}, ${v.invariant}</strong> ` +
+          `(${v.cell.invariants[v.invariant].violations}): ${esc(v.message)} — ` +
+          `<a href="traces/${esc(v.file)}">${esc(v.file)}</a> (${v.events} events)</li>`,
+      );
+    }
+    p.push('</ul>');
+  }
+  p.push('<h2 id="notes">Notes</h2><ul>');
+  for (const c of cells) {
+    if (c.notes.length === 0) continue;
+    p.push(
+      `<li><strong>${esc(c.scenario)} × ${esc(c.design)}</strong><ul>${c.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></li>`,
+    );
+  }
+  p.push(
+    '</ul>',
+    '<p>Data: <a href="results.json">results.json</a> (schema: <code>xivelab schema --results</code>).</p>',
+    '</body></html>',
+    '',
+  );
+  return p.join('\n');
+}

@@ -1,0 +1,238 @@
+/**
+ * The claims of the 2019 debate (thread.md §2, issue 5 §4) as hypotheses, each evaluated from the
+ * cells that ran: supported, refuted, mixed (a compound claim whose parts disagree) or not tested
+ * (the design, or a reference it is compared with, did not run). Every verdict lists what was
+ * measured, so a reader can check it against the matrix. Pure.
+ */
+
+import { type CellResult, INVARIANTS, type InvariantId } from '../scenario/cell.ts';
+
+/** A hypothesis' verdict. */
+export type Verdict = 'supported' | 'refuted' | 'mixed' | 'not tested';
+
+/** One evaluated claim. */
+export interface Hypothesis {
+  /** Stable id (H1…H6). */
+  readonly id: string;
+  /** The claim, as the debate made it. */
+  readonly claim: string;
+  /** Who made it / where (thread.md §2). */
+  readonly source: string;
+  /** The designs whose cells decide it. */
+  readonly designs: readonly string[];
+  readonly verdict: Verdict;
+  /** One line per measurement the verdict rests on. */
+  readonly measured: readonly string[];
+}
+
+function of(cells: readonly CellResult[], design: string): CellResult[] {
+  return cells.filter((c) => c.design === design);
+}
+
+/** `scenario: I3 ×2, I2 ×1` for each cell of `cells` that failed one of `invs`. */
+function failures(cells: readonly CellResult[], invs: readonly InvariantId[]): string[] {
+  const out: string[] = [];
+  for (const c of cells) {
+    const bad = invs.filter((i) => c.invariants[i].status === 'fail');
+    if (bad.length > 0)
+      out.push(`${c.scenario}: ${bad.map((i) => `${i} ×${c.invariants[i].violations}`).join(', ')}`);
+  }
+  return out;
+}
+
+/** Whether any of `invs` was checked (pass or fail) in cell `c`. */
+function checked(c: CellResult, invs: readonly InvariantId[]): boolean {
+  return invs.some((i) => c.invariants[i].status !== 'n/a');
+}
+
+const names = (cells: readonly CellResult[]): string => cells.map((c) => c.scenario).join(', ');
+
+function notRun(design: string): string {
+  return `design "${design}" did not run`;
+}
+
+/** H1: a VMA pointer cannot follow userspace's mappings. */
+function h1(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H1',
+    claim: "A VMA pointer cannot follow userspace's mappings",
+    source: 'RFC v1 TODOs ("get rid of the VMA pointer"); David Gibson, option 1 (thread.md §2)',
+    designs: ['vma-pointer'],
+  };
+  const vp = of(cells, 'vma-pointer');
+  if (vp.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('vma-pointer')] };
+  const inv: InvariantId[] = ['I1', 'I2', 'I3'];
+  const bad = failures(vp, inv);
+  if (bad.length > 0) {
+    return {
+      ...base,
+      verdict: 'supported',
+      measured: [
+        `vma-pointer broke routing/isolation/lifetime (I1–I3) in ${bad.length} of ${vp.length} scenarios`,
+        ...bad,
+      ],
+    };
+  }
+  return {
+    ...base,
+    verdict: 'refuted',
+    measured: [`vma-pointer kept I1, I2 and I3 in every scenario run (${vp.length}: ${names(vp)})`],
+  };
+}
+
+/** H2: walking VMAs costs, and misses other processes. */
+function h2(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H2',
+    claim: 'Walking VMAs costs, and misses other processes',
+    source: 'David Gibson, option 1 fallback ("for_all_vmas") (thread.md §2)',
+    designs: ['vma-walk', 'rmap'],
+  };
+  const vw = of(cells, 'vma-walk');
+  if (vw.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('vma-walk')] };
+  const measured: string[] = [];
+  const rm = new Map(of(cells, 'rmap').map((c) => [c.scenario, c]));
+  // Part 1: cost — VMAs visited, against the merged rmap zap in the same scenario when it ran.
+  let costlier = 0;
+  let compared = 0;
+  for (const c of vw) {
+    const r = rm.get(c.scenario);
+    const line = `${c.scenario}: vma-walk visited ${c.costs.vmasVisited} VMAs`;
+    if (r) {
+      compared++;
+      if (c.costs.vmasVisited > r.costs.vmasVisited) costlier++;
+      measured.push(`${line}, rmap ${r.costs.vmasVisited}`);
+    } else measured.push(line);
+  }
+  const visited = vw.reduce((n, c) => n + c.costs.vmasVisited, 0);
+  const costs = compared > 0 ? costlier > 0 : visited > 0;
+  // Part 2: misses other processes — a stale page left reachable (I1/I2).
+  const bad = failures(vw, ['I1', 'I2']);
+  measured.push(
+    bad.length > 0
+      ? `vma-walk left a stale mapping (I1/I2) in ${bad.length} scenarios: ${bad.join('; ')}`
+      : `vma-walk kept I1 and I2 in every scenario run (${names(vw)})`,
+  );
+  const misses = bad.length > 0;
+  const verdict: Verdict = costs && misses ? 'supported' : !costs && !misses ? 'refuted' : 'mixed';
+  return { ...base, verdict, measured };
+}
+
+/** H3: overlapping regions run out of memslots. */
+function h3(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H3',
+    claim: 'Overlapping memory regions run out of memslots',
+    source: 'David Gibson, option 2 (thread.md §2)',
+    designs: ['overlap-regions'],
+  };
+  const ov = of(cells, 'overlap-regions');
+  if (ov.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('overlap-regions')] };
+  const peak = Math.max(...ov.map((c) => c.costs.memslotsPeak));
+  const bad = failures(ov, ['I7']);
+  const measured = [
+    `peak memslots ${peak} (${ov.map((c) => `${c.scenario} ${c.costs.memslotsPeak}`).join(', ')})`,
+    ...(bad.length > 0
+      ? [`memslot limit exceeded (I7): ${bad.join('; ')}`]
+      : ['I7 held in every scenario run']),
+  ];
+  return { ...base, verdict: bad.length > 0 ? 'supported' : 'refuted', measured };
+}
+
+/** H4: MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs. */
+function h4(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H4',
+    claim: 'MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs',
+    source: 'David Gibson, option 3 (thread.md §2)',
+    designs: ['qemu-remap', 'rmap'],
+  };
+  const qr = of(cells, 'qemu-remap');
+  if (qr.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('qemu-remap')] };
+  const measured: string[] = [];
+  const works: InvariantId[] = ['I1', 'I2', 'I3', 'I4', 'I5'];
+  const bad = failures(qr, works);
+  measured.push(
+    bad.length > 0
+      ? `with the VMM tracking bind/unbind, invariants broke in ${bad.length} scenarios: ${bad.join('; ')}`
+      : `with the VMM tracking bind/unbind, I1–I5 held in every scenario run (${names(qr)})`,
+  );
+  const rm = new Map(of(cells, 'rmap').map((c) => [c.scenario, c]));
+  let more = 0;
+  let compared = 0;
+  for (const c of qr) {
+    const r = rm.get(c.scenario);
+    if (r) {
+      compared++;
+      if (c.costs.vmasPeak > r.costs.vmasPeak) more++;
+      measured.push(`${c.scenario}: peak VMAs ${c.costs.vmasPeak}, rmap ${r.costs.vmasPeak}`);
+    } else measured.push(`${c.scenario}: peak VMAs ${c.costs.vmasPeak}`);
+  }
+  const i7 = failures(qr, ['I7']);
+  if (i7.length > 0) measured.push(`vm.max_map_count exceeded (I7): ${i7.join('; ')}`);
+  measured.push(
+    'the "only with a VMM that tracks" half needs a VMM that does not track: no such variant ran',
+  );
+  const costsVmas = compared > 0 ? more > 0 : i7.length > 0;
+  const verdict: Verdict =
+    bad.length === 0 && costsVmas ? 'supported' : bad.length > 0 && !costsVmas ? 'refuted' : 'mixed';
+  return { ...base, verdict, measured };
+}
+
+/** H5: dedicated irq numbers change the guest ABI. */
+function h5(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H5',
+    claim: 'Dedicated irq numbers for passthrough change the guest ABI',
+    source: 'David Gibson, option 4; "never ok" (Jun 2019) (thread.md §2, §7)',
+    designs: ['dedicated-irqs'],
+  };
+  const di = of(cells, 'dedicated-irqs');
+  if (di.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('dedicated-irqs')] };
+  const tested = di.filter((c) => checked(c, ['I6']));
+  if (tested.length === 0) {
+    return { ...base, verdict: 'not tested', measured: [`I6 was n/a in every scenario run (${names(di)})`] };
+  }
+  const bad = failures(tested, ['I6']);
+  return bad.length > 0
+    ? { ...base, verdict: 'supported', measured: [`I6 broken: ${bad.join('; ')}`] }
+    : {
+        ...base,
+        verdict: 'refuted',
+        measured: [
+          `the guest ABI equalled the emulated reference in every scenario checked (${names(tested)})`,
+        ],
+      };
+}
+
+/** H6: the merged zap (unmap_mapping_range on the device file) holds in all of them. */
+function h6(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H6',
+    claim: 'The merged zap (unmap_mapping_range on the device file) holds in every scenario',
+    source: 'v2 changelog, merged in Linux 5.2 (thread.md §2, §3)',
+    designs: ['rmap', 'rmap-fixed'],
+  };
+  const rm = of(cells, 'rmap');
+  if (rm.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('rmap')] };
+  const bad = failures(rm, [...INVARIANTS]);
+  const measured =
+    bad.length > 0
+      ? [`rmap broke invariants in ${bad.length} of ${rm.length} scenarios`, ...bad]
+      : [`rmap kept every checked invariant in all ${rm.length} scenarios run (${names(rm)})`];
+  const fixed = of(cells, 'rmap-fixed');
+  if (fixed.length > 0) {
+    const fb = failures(fixed, [...INVARIANTS]);
+    measured.push(
+      fb.length > 0
+        ? `rmap-fixed (latent bugs fixed) still broke: ${fb.join('; ')}`
+        : `rmap-fixed (latent bugs fixed) kept every checked invariant in all ${fixed.length} scenarios`,
+    );
+  }
+  return { ...base, verdict: bad.length > 0 ? 'refuted' : 'supported', measured };
+}
+
+/** Evaluate every claim from `cells`. */
+export function evaluateHypotheses(cells: readonly CellResult[]): Hypothesis[] {
+  return [h1(cells), h2(cells), h3(cells), h4(cells), h5(cells), h6(cells)];
+}

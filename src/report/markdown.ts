@@ -1,0 +1,205 @@
+/**
+ * `report.md` and the plain-text matrix `xivelab compare` prints: per scenario × design the
+ * invariants I1–I7 (pass, FAIL ×n, n/a) and the costs measured on the model's paths, the cost
+ * table, the hypotheses of the debate with what was measured, the plots, the violations with
+ * their trace files, and each cell's notes. Pure: strings in, strings out.
+ */
+
+import {
+  type CellResult,
+  COST_TABLE_NS,
+  type Costs,
+  cellViolations,
+  INVARIANT_TITLES,
+  INVARIANTS,
+  type InvariantOutcome,
+  type Results,
+} from '../scenario/cell.ts';
+import { violationTraceFile } from './chrome-trace.ts';
+import { evaluateHypotheses, type Hypothesis } from './hypotheses.ts';
+import { formatTable } from './table.ts';
+
+/** How an invariant outcome reads in a table. */
+export function outcomeText(o: InvariantOutcome): string {
+  return o.status === 'fail' ? `FAIL ×${o.violations}` : o.status;
+}
+
+/** Cost columns, in table order: header and accessor. */
+export const COST_COLUMNS: readonly (readonly [string, (c: Costs) => number | string])[] = [
+  ['memslots', (c) => c.memslotsPeak],
+  ['VMAs', (c) => c.vmasPeak],
+  ['host faults', (c) => c.hostFaults],
+  ['partition faults', (c) => c.partitionFaults],
+  ['PTEs zapped', (c) => c.ptesZapped],
+  ['VMAs visited', (c) => c.vmasVisited],
+  ['VMM exits', (c) => c.vmmExits],
+  ['hcalls', (c) => c.hcalls],
+  ['modeled ms', (c) => Number(formatMs(c.modeledTimeNs))],
+];
+
+/** Nanoseconds as milliseconds with 3 decimals. */
+export function formatMs(ns: number): string {
+  return (ns / 1e6).toFixed(3);
+}
+
+/** The plain-text matrix printed by `xivelab compare` (one row per cell). */
+export function textMatrix(cells: readonly CellResult[]): string {
+  return formatTable(
+    ['scenario', 'design', ...INVARIANTS, ...COST_COLUMNS.map(([h]) => h)],
+    cells.map((c) => [
+      c.scenario,
+      c.design,
+      ...INVARIANTS.map((i) => outcomeText(c.invariants[i])),
+      ...COST_COLUMNS.map(([, f]) => f(c.costs)),
+    ]),
+  );
+}
+
+/** Escape a table cell for Markdown. */
+function md(s: string | number): string {
+  return String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** A Markdown table. */
+export function markdownTable(
+  header: readonly string[],
+  rows: readonly (readonly (string | number)[])[],
+): string {
+  const align = header.map((_, i) =>
+    rows.length > 0 && rows.every((r) => typeof r[i] === 'number') ? '--:' : '---',
+  );
+  return [
+    `| ${header.map(md).join(' | ')} |`,
+    `| ${align.join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(md).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Verdict as shown in reports. */
+export function verdictText(h: Hypothesis): string {
+  return h.verdict.toUpperCase();
+}
+
+/** What the report needs besides the cells. */
+export interface ReportInput {
+  readonly results: Results;
+  /** Plot file stems with titles and captions, in order (`<name>.svg` / `.png` beside report.md). */
+  readonly plots: readonly { name: string; title: string; caption: string }[];
+}
+
+/** The violations: one entry per failed invariant of each cell, with its trace file. */
+export function violationEntries(cells: readonly CellResult[]): {
+  cell: CellResult;
+  invariant: (typeof INVARIANTS)[number];
+  file: string;
+  message: string;
+  events: number;
+}[] {
+  const out = [];
+  for (const c of cells) {
+    for (const i of INVARIANTS) {
+      const o = c.invariants[i];
+      if (o.status !== 'fail' || o.first === null) continue;
+      out.push({
+        cell: c,
+        invariant: i,
+        file: violationTraceFile(c.scenario, c.design, i),
+        message: o.first.message,
+        events: o.first.trace.length,
+      });
+    }
+  }
+  return out;
+}
+
+/** The whole report.md. */
+export function renderMarkdown(input: ReportInput): string {
+  const { results: r, plots } = input;
+  const cells = r.cells;
+  const total = cells.reduce((n, c) => n + cellViolations(c), 0);
+  const seed = r.seed === null ? "each scenario's own seed" : `seed ${r.seed}`;
+  const out: string[] = [
+    '# xivelab compare',
+    '',
+    `${cells.length} cells: ${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'} × ` +
+      `${r.designs.length} design${r.designs.length === 1 ? '' : 's'} (${r.designs.join(', ')}), ${seed}; ` +
+      `${total} invariant violation${total === 1 ? '' : 's'}.`,
+    '',
+    '## Invariants',
+    '',
+    ...INVARIANTS.map((i) => `- **${i}** ${INVARIANT_TITLES[i]}`),
+    '',
+    markdownTable(
+      ['scenario', 'design', 'seed', ...INVARIANTS],
+      cells.map((c) => [
+        c.scenario,
+        c.design,
+        c.seed,
+        ...INVARIANTS.map((i) => outcomeText(c.invariants[i])),
+      ]),
+    ),
+    '',
+    '## Costs',
+    '',
+    'Counts of the model’s own paths running; peaks for memslots and VMAs; modeled time = Σ count × the cost table below.',
+    '',
+    markdownTable(
+      ['scenario', 'design', ...COST_COLUMNS.map(([h]) => h)],
+      cells.map((c) => [c.scenario, c.design, ...COST_COLUMNS.map(([, f]) => f(c.costs))]),
+    ),
+    '',
+    '### Cost table (ns per occurrence)',
+    '',
+    markdownTable(
+      ['path', 'ns'],
+      Object.entries(COST_TABLE_NS).map(([k, v]) => [k, v]),
+    ),
+    '',
+    'Orders of magnitude for a POWER9 host with KVM HV, radix MMU, 64 KiB pages; the rationale is in `src/scenario/cell.ts`.',
+    '',
+    '## Hypotheses',
+    '',
+  ];
+  for (const h of evaluateHypotheses(cells)) {
+    out.push(
+      `### ${h.id}. ${h.claim} — ${verdictText(h)}`,
+      '',
+      `_${h.source}; decided by: ${h.designs.join(', ')}_`,
+      '',
+    );
+    for (const m of h.measured) out.push(`- ${m}`);
+    out.push('');
+  }
+  out.push('## Plots', '');
+  for (const p of plots) {
+    out.push(
+      `### ${p.title}`,
+      '',
+      `![${p.title}](${p.name}.svg)`,
+      '',
+      `${p.caption} ([PNG](${p.name}.png))`,
+      '',
+    );
+  }
+  out.push('## Violations', '');
+  const vs = violationEntries(cells);
+  if (vs.length === 0) out.push('None.', '');
+  else {
+    out.push('Each trace opens in Perfetto (ui.perfetto.dev) or chrome://tracing.', '');
+    for (const v of vs) {
+      out.push(
+        `- **${v.cell.scenario} × ${v.cell.design}, ${v.invariant}** (${v.cell.invariants[v.invariant].violations}): ` +
+          `${v.message} — [${v.file}](traces/${v.file}) (${v.events} events)`,
+      );
+    }
+    out.push('');
+  }
+  out.push('## Notes', '');
+  for (const c of cells) {
+    if (c.notes.length === 0) continue;
+    out.push(`- **${c.scenario} × ${c.design}**`);
+    for (const n of c.notes) out.push(`  - ${n}`);
+  }
+  out.push('', 'Data: [results.json](results.json) (schema: `xivelab schema --results`).', '');
+  return out.join('\n');
+}
