@@ -45,6 +45,9 @@ function checked(c: CellResult, invs: readonly InvariantId[]): boolean {
   return invs.some((i) => c.invariants[i].status !== 'n/a');
 }
 
+/** `n scenario(s)`. */
+const scen = (n: number): string => `${n} scenario${n === 1 ? '' : 's'}`;
+
 const names = (cells: readonly CellResult[]): string => cells.map((c) => c.scenario).join(', ');
 
 function notRun(design: string): string {
@@ -68,7 +71,7 @@ function h1(cells: readonly CellResult[]): Hypothesis {
       ...base,
       verdict: 'supported',
       measured: [
-        `vma-pointer broke routing/isolation/lifetime (I1–I3) in ${bad.length} of ${vp.length} scenarios`,
+        `vma-pointer broke routing/isolation/lifetime (I1–I3) in ${bad.length} of ${scen(vp.length)}`,
         ...bad,
       ],
     };
@@ -110,7 +113,7 @@ function h2(cells: readonly CellResult[]): Hypothesis {
   const bad = failures(vw, ['I1', 'I2']);
   measured.push(
     bad.length > 0
-      ? `vma-walk left a stale mapping (I1/I2) in ${bad.length} scenarios: ${bad.join('; ')}`
+      ? `vma-walk left a stale mapping (I1/I2) in ${scen(bad.length)}: ${bad.join('; ')}`
       : `vma-walk kept I1 and I2 in every scenario run (${names(vw)})`,
   );
   const misses = bad.length > 0;
@@ -154,7 +157,7 @@ function h4(cells: readonly CellResult[]): Hypothesis {
   const bad = failures(qr, works);
   measured.push(
     bad.length > 0
-      ? `with the VMM tracking bind/unbind, invariants broke in ${bad.length} scenarios: ${bad.join('; ')}`
+      ? `with the VMM tracking bind/unbind, invariants broke in ${scen(bad.length)}: ${bad.join('; ')}`
       : `with the VMM tracking bind/unbind, I1–I5 held in every scenario run (${names(qr)})`,
   );
   const rm = new Map(of(cells, 'rmap').map((c) => [c.scenario, c]));
@@ -218,15 +221,15 @@ function h6(cells: readonly CellResult[]): Hypothesis {
   const bad = failures(rm, [...INVARIANTS]);
   const measured =
     bad.length > 0
-      ? [`rmap broke invariants in ${bad.length} of ${rm.length} scenarios`, ...bad]
-      : [`rmap kept every checked invariant in all ${rm.length} scenarios run (${names(rm)})`];
+      ? [`rmap broke invariants in ${bad.length} of ${scen(rm.length)}`, ...bad]
+      : [`rmap kept every checked invariant in every scenario run (${rm.length}: ${names(rm)})`];
   const fixed = of(cells, 'rmap-fixed');
   if (fixed.length > 0) {
     const fb = failures(fixed, [...INVARIANTS]);
     measured.push(
       fb.length > 0
         ? `rmap-fixed (latent bugs fixed) still broke: ${fb.join('; ')}`
-        : `rmap-fixed (latent bugs fixed) kept every checked invariant in all ${fixed.length} scenarios`,
+        : `rmap-fixed (latent bugs fixed) kept every checked invariant in every scenario run (${fixed.length})`,
     );
   }
   return { ...base, verdict: bad.length > 0 ? 'refuted' : 'supported', measured };

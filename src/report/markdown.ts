@@ -121,7 +121,7 @@ export function renderMarkdown(input: ReportInput): string {
   const out: string[] = [
     '# xivelab compare',
     '',
-    `${cells.length} cells: ${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'} × ` +
+    `${cells.length} cell${cells.length === 1 ? '' : 's'}: ${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'} × ` +
       `${r.designs.length} design${r.designs.length === 1 ? '' : 's'} (${r.designs.join(', ')}), ${seed}; ` +
       `${total} invariant violation${total === 1 ? '' : 's'}.`,
     '',

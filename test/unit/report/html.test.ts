@@ -1,0 +1,39 @@
+import { describe, expect, test } from 'vitest';
+import { esc, renderHtml } from '../../../src/report/html.ts';
+import { reportPlots } from '../../../src/report/plots.ts';
+import { resultsDocument } from '../../../src/scenario/compare.ts';
+import { cell } from './fixtures.ts';
+
+const cells = [
+  cell('emulated', 'demo', { inv: { I2: 'n/a' }, notes: ['a <note> & more'] }),
+  cell('vma-pointer', 'demo', { inv: { I3: 2 } }),
+];
+const results = resultsDocument(cells, ['emulated', 'vma-pointer'], ['demo'], 7);
+const plots = reportPlots(cells);
+const html = renderHtml(results, plots);
+
+describe('report.html', () => {
+  test('escapes text', () => {
+    expect(esc(`<a href="x">&'`)).toBe('&lt;a href=&quot;x&quot;&gt;&amp;&#39;');
+    expect(html).toContain('<li>a &lt;note&gt; &amp; more</li>');
+  });
+  test('self-contained: inline CSS and SVG, no scripts, no external resources', () => {
+    expect(html.startsWith('<!doctype html>\n<html lang="en">')).toBe(true);
+    expect(html).not.toMatch(/<script|<link|<img|src=|url\(|@import/i);
+    expect(html).not.toMatch(/href="https?:/);
+    expect(html.match(/<svg /g)!.length).toBe(4);
+    expect(html.match(/<figure /g)!.length).toBe(4);
+  });
+  test('status cells are classed; failures show their count; hypotheses carry verdicts', () => {
+    expect(html).toContain('<td class="fail">FAIL ×2</td>');
+    expect(html).toContain('<td class="na">n/a</td>');
+    expect(html.match(/<td class="pass">pass<\/td>/g)!.length).toBe(12);
+    expect(html).toContain(
+      '<h3>H1. A VMA pointer cannot follow userspace&#39;s mappings <span class="verdict v-supported">SUPPORTED</span></h3>',
+    );
+    expect(html).toContain('<span class="verdict v-not-tested">NOT TESTED</span>');
+    expect(html).toContain(
+      '<a href="traces/demo--vma-pointer--I3.trace.json">demo--vma-pointer--I3.trace.json</a> (3 events)',
+    );
+  });
+});

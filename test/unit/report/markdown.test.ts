@@ -1,0 +1,77 @@
+import { describe, expect, test } from 'vitest';
+import { markdownTable, outcomeText, renderMarkdown, textMatrix } from '../../../src/report/markdown.ts';
+import { resultsDocument } from '../../../src/scenario/compare.ts';
+import { cell } from './fixtures.ts';
+
+const cells = [
+  cell('emulated', 'demo', {
+    inv: { I2: 'n/a', I3: 'n/a', I6: 'n/a', I7: 'n/a' },
+    costs: { vmmExits: 49999, hcalls: 754, modeledTimeNs: 250372000 },
+    notes: ['kernel_irqchip=off'],
+  }),
+  cell('vma-pointer', 'demo', {
+    inv: { I3: 2 },
+    costs: { hostFaults: 12, ptesZapped: 4, modeledTimeNs: 13000 },
+  }),
+];
+const results = resultsDocument(cells, ['emulated', 'vma-pointer'], ['demo'], 7);
+const plots = [{ name: 'violations', title: 'Invariant violations', caption: '2 cells, 1 with violations.' }];
+
+describe('tables', () => {
+  test('outcome text', () => {
+    expect(cells.map((c) => outcomeText(c.invariants.I3))).toEqual(['n/a', 'FAIL ×2']);
+  });
+  test('the plain-text matrix compare prints', () => {
+    expect(textMatrix(cells)).toBe(
+      [
+        'scenario  design       I1    I2    I3       I4    I5    I6    I7    memslots  VMAs  host faults  partition faults  PTEs zapped  VMAs visited  VMM exits  hcalls  modeled ms',
+        '--------  -----------  ----  ----  -------  ----  ----  ----  ----  --------  ----  -----------  ----------------  -----------  ------------  ---------  ------  ----------',
+        'demo      emulated     pass  n/a   n/a      pass  pass  n/a   n/a          0     0            0                 0            0             0      49999     754     250.372',
+        'demo      vma-pointer  pass  pass  FAIL ×2  pass  pass  pass  pass         0     0           12                 0            4             0          0       0       0.013',
+      ].join('\n'),
+    );
+  });
+  test('Markdown table: numbers right-aligned, pipes escaped', () => {
+    expect(markdownTable(['a', 'n'], [['x|y', 1]])).toBe('| a | n |\n| --- | --: |\n| x\\|y | 1 |');
+  });
+});
+
+describe('report.md', () => {
+  const text = renderMarkdown({ results, plots });
+  const lines = text.split('\n');
+  test('summary, invariant and cost rows', () => {
+    expect(lines[2]).toBe(
+      '2 cells: 1 scenario × 2 designs (emulated, vma-pointer), seed 7; 2 invariant violations.',
+    );
+    expect(lines).toContain('| demo | vma-pointer | 1 | pass | pass | FAIL ×2 | pass | pass | pass | pass |');
+    expect(lines).toContain('| demo | emulated | 0 | 0 | 0 | 0 | 0 | 0 | 49999 | 754 | 250.372 |');
+    expect(lines).toContain('| memslotUpdate | 50000 |');
+  });
+  test('hypotheses with verdicts and what was measured', () => {
+    expect(lines).toContain("### H1. A VMA pointer cannot follow userspace's mappings — SUPPORTED");
+    expect(lines).toContain('- demo: I3 ×2');
+    expect(lines).toContain(
+      '### H6. The merged zap (unmap_mapping_range on the device file) holds in every scenario — NOT TESTED',
+    );
+  });
+  test('plots, violations with their trace files, notes', () => {
+    expect(lines).toContain('![Invariant violations](violations.svg)');
+    expect(lines).toContain('2 cells, 1 with violations. ([PNG](violations.png))');
+    expect(lines).toContain(
+      '- **demo × vma-pointer, I3** (2): seed 1: vma-pointer broke I3 in demo — [demo--vma-pointer--I3.trace.json](traces/demo--vma-pointer--I3.trace.json) (3 events)',
+    );
+    expect(lines).toContain('- **demo × emulated**');
+    expect(lines).toContain('  - kernel_irqchip=off');
+    expect(lines.at(-2)).toBe('Data: [results.json](results.json) (schema: `xivelab schema --results`).');
+  });
+  test('no violations says so', () => {
+    const t = renderMarkdown({
+      results: resultsDocument([cells[0]!], ['emulated'], ['demo'], null),
+      plots: [],
+    });
+    expect(t).toContain(
+      "1 cell: 1 scenario × 1 design (emulated), each scenario's own seed; 0 invariant violations.",
+    );
+    expect(t).toContain('## Violations\n\nNone.\n');
+  });
+});
