@@ -1,0 +1,228 @@
+import { describe, expect, it } from 'vitest';
+import { createHost } from '../../../src/host/host.ts';
+import {
+  encodeKvmCreateDevice,
+  encodeKvmDeviceAttr,
+  encodeKvmEnableCap,
+  encodeKvmOneReg,
+  KVM_CAP_PPC_IRQ_XIVE,
+  KVM_CREATE_DEVICE,
+  KVM_CREATE_VM,
+  KVM_DEV_TYPE_XIVE,
+  KVM_DEV_XIVE_GRP_SOURCE,
+  KVM_ENABLE_CAP,
+  KVM_GET_API_VERSION,
+  KVM_GET_DEVICE_ATTR,
+  KVM_GET_DIRTY_LOG,
+  KVM_GET_ONE_REG,
+  KVM_HAS_DEVICE_ATTR,
+  KVM_IRQFD,
+  KVM_REG_PPC_VP_STATE,
+  KVM_SET_DEVICE_ATTR,
+  KVM_SET_ONE_REG,
+  KVM_SET_USER_MEMORY_REGION,
+} from '../../../src/host/kvm/uapi.ts';
+import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  PROT_READ,
+  PROT_WRITE,
+  TASK_SIZE,
+} from '../../../src/host/mm/constants.ts';
+import {
+  VFIO_DEVICE_GET_INFO,
+  VFIO_DEVICE_GET_IRQ_INFO,
+  VFIO_DEVICE_SET_IRQS,
+} from '../../../src/host/vfio/vfio.ts';
+import { Word64 } from '../../../src/hw/mmio.ts';
+import { PciDevice } from '../../../src/hw/phb.ts';
+import { makeVm, P, RecordingExits } from './kvm/host-env.ts';
+
+const EBADF = -9;
+const EFAULT = -14;
+const ENOTTY = -25;
+const EINVAL = -22;
+const ENOENT = -2;
+const EIO = -5;
+const ENODEV = -19;
+/** Addresses that fault: NULL page, an unmapped hole, beyond TASK_SIZE, a huge bigint. */
+const BAD: (number | bigint)[] = [0, 0x10_0000, TASK_SIZE + P, 2n ** 63n];
+
+describe('files: open, close, EBADF, ENOTTY', () => {
+  it('open: /dev/kvm, unknown path -ENOENT, unbound vfioN -ENOENT', () => {
+    const host = createHost();
+    const p = host.spawn();
+    expect(p.open('/dev/kvm')).toBe(0);
+    expect(p.open('/dev/kvm')).toBe(1);
+    expect(p.open('/dev/kvmx')).toBe(ENOENT);
+    expect(p.open('/dev/vfio/devices/vfio0')).toBe(ENOENT);
+    expect(p.open('/dev/vfio/devices/vfiox')).toBe(ENOENT);
+  });
+
+  it('EBADF: ioctl/close/mmap/kvmRun on a closed or negative fd', () => {
+    const host = createHost();
+    const p = host.spawn();
+    const fd = p.open('/dev/kvm');
+    expect(p.close(fd)).toBe(0);
+    expect(p.close(fd)).toBe(EBADF);
+    expect(p.ioctl(fd, KVM_GET_API_VERSION, 0)).toBe(EBADF);
+    expect(p.ioctl(-1, KVM_GET_API_VERSION, 0)).toBe(EBADF);
+    expect(p.mmap(0, P, PROT_READ, MAP_SHARED, 7, 0)).toBe(EBADF);
+    expect(p.kvmRun(7, new RecordingExits())).toBe(EBADF);
+    const kvm = p.open('/dev/kvm');
+    expect(p.kvmRun(kvm, new RecordingExits())).toBe(EBADF);
+  });
+
+  it('unknown requests: /dev/kvm -EINVAL, VM -ENOTTY, vCPU -EINVAL, device -ENOTTY, eventfd -ENOTTY', () => {
+    const e = makeVm();
+    const bogus = 0x2000_ae99;
+    expect(e.vmm.ioctl(e.kvmFd, bogus, 0)).toBe(EINVAL);
+    expect(e.vmm.ioctl(e.vmFd, bogus, 0)).toBe(ENOTTY);
+    expect(e.vmm.ioctl(e.vcpuFds[0]!, bogus, 0)).toBe(EINVAL);
+    expect(e.vmm.ioctl(e.devFd, bogus, 0)).toBe(ENOTTY);
+    const efd = e.vmm.eventfd();
+    expect(e.vmm.ioctl(efd, KVM_GET_API_VERSION, 0)).toBe(ENOTTY);
+  });
+
+  it('eventfd: write(2) signals (8 bytes written); -EBADF / -EINVAL on other fds', () => {
+    const host = createHost();
+    const p = host.spawn();
+    const efd = p.eventfd();
+    expect(p.eventfdWrite(efd)).toBe(8);
+    expect(p.eventfdWrite(99)).toBe(EBADF);
+    expect(p.eventfdWrite(p.open('/dev/kvm'))).toBe(EINVAL);
+  });
+
+  it('mmap of a VM fd: no f_op->mmap → -ENODEV', () => {
+    const e = makeVm({ xive: false });
+    expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.vmFd, 0)).toBe(ENODEV);
+  });
+});
+
+describe('EFAULT on every struct ioctl with a bad user pointer', () => {
+  it('VM: SET_USER_MEMORY_REGION, CREATE_DEVICE, IRQFD, ENABLE_CAP, GET_DIRTY_LOG', () => {
+    const e = makeVm({ xive: false });
+    for (const bad of BAD) {
+      for (const req of [
+        KVM_SET_USER_MEMORY_REGION,
+        KVM_CREATE_DEVICE,
+        KVM_IRQFD,
+        KVM_ENABLE_CAP,
+        KVM_GET_DIRTY_LOG,
+      ]) {
+        expect([req.toString(16), bad, e.vmm.ioctl(e.vmFd, req, bad)]).toEqual([
+          req.toString(16),
+          bad,
+          EFAULT,
+        ]);
+      }
+    }
+    expect(e.host.kvm.vms[0]!.devices).toHaveLength(0);
+  });
+
+  it('VM: CREATE_DEVICE whose struct is read-only: the device is created, the fd write-back fails', () => {
+    const e = makeVm({ xive: false });
+    const ro = e.vmm.mmap(0, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    e.vmm.putBytes(ro, encodeKvmCreateDevice({ type: KVM_DEV_TYPE_XIVE }));
+    expect(e.vmm.mprotect(ro, P, PROT_READ)).toBe(0);
+    const before = e.vmm.proc.openFds().length;
+    expect(e.vmm.ioctl(e.vmFd, KVM_CREATE_DEVICE, ro)).toBe(EFAULT);
+    expect(e.vmm.proc.openFds().length).toBe(before + 1);
+    expect(e.host.kvm.vms[0]!.devices).toHaveLength(1);
+  });
+
+  it('vCPU: ENABLE_CAP, GET/SET_ONE_REG (struct and value pointers)', () => {
+    const e = makeVm();
+    const v = e.vcpuFds[0]!;
+    for (const bad of BAD) {
+      expect(e.vmm.ioctl(v, KVM_ENABLE_CAP, bad)).toBe(EFAULT);
+      expect(e.vmm.ioctl(v, KVM_GET_ONE_REG, bad)).toBe(EFAULT);
+      expect(e.vmm.ioctl(v, KVM_SET_ONE_REG, bad)).toBe(EFAULT);
+      const reg = e.vmm.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC_VP_STATE, addr: bad as bigint }));
+      expect(e.vmm.ioctl(v, KVM_GET_ONE_REG, reg)).toBe(EFAULT);
+      expect(e.vmm.ioctl(v, KVM_SET_ONE_REG, reg)).toBe(EFAULT);
+    }
+    const cap = e.vmm.userStruct(encodeKvmEnableCap({ cap: KVM_CAP_PPC_IRQ_XIVE, args: [e.devFd, 0] }));
+    expect(e.vmm.ioctl(v, KVM_ENABLE_CAP, cap)).toBe(-16);
+  });
+
+  it('device: SET/GET/HAS_DEVICE_ATTR (struct), and a bad attr.addr reaches the device as -EFAULT', () => {
+    const e = makeVm();
+    for (const bad of BAD) {
+      for (const req of [KVM_SET_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_HAS_DEVICE_ATTR]) {
+        expect(e.vmm.ioctl(e.devFd, req, bad)).toBe(EFAULT);
+      }
+      const a = e.vmm.userStruct(
+        encodeKvmDeviceAttr({ group: KVM_DEV_XIVE_GRP_SOURCE, attr: 5, addr: bad as bigint }),
+      );
+      expect(e.vmm.ioctl(e.devFd, KVM_SET_DEVICE_ATTR, a)).toBe(EFAULT);
+      // has_attr never reads attr.addr.
+      expect(e.vmm.ioctl(e.devFd, KVM_HAS_DEVICE_ATTR, a)).toBe(0);
+    }
+  });
+
+  it('VFIO device: GET_INFO, GET_IRQ_INFO, SET_IRQS', () => {
+    const host = createHost();
+    expect(host.phbs[0]!.plug(0, new PciDevice({ name: 'nic', msix: 4 }))).toBe(true);
+    const n = host.vfioBind(0, 0);
+    expect(n).toBe(0);
+    expect(host.vfioBind(0, 0)).toBe(0);
+    expect(host.vfioBind(0, 1)).toBe(ENODEV);
+    expect(host.vfioBind(0, 9)).toBe(EINVAL);
+    const p = host.spawn();
+    const fd = p.open('/dev/vfio/devices/vfio0');
+    expect(fd).toBe(0);
+    for (const bad of BAD) {
+      for (const req of [VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_SET_IRQS]) {
+        expect(p.ioctl(fd, req, bad)).toBe(EFAULT);
+      }
+    }
+    const info = p.userAlloc(16);
+    p.putU32(info, 16);
+    expect(p.ioctl(fd, VFIO_DEVICE_GET_INFO, info)).toBe(0);
+    expect(p.getU32(info + 12)).toBe(5);
+    expect(host.vfio.devices[0]!.openCount).toBe(1);
+    expect(p.close(fd)).toBe(0);
+    expect(host.vfio.devices[0]!.openCount).toBe(0);
+    expect(host.vfioUnbind(0)).toBe(0);
+    expect(p.open('/dev/vfio/devices/vfio0')).toBe(ENOENT);
+  });
+});
+
+describe('processes: fork, SCM_RIGHTS, kvm->mm', () => {
+  it('a forked child or a receiver of the VM fd gets -EIO from VM, vCPU and device ioctls', () => {
+    const e = makeVm();
+    const child = e.vmm.fork();
+    expect(child.ioctl(e.vmFd, KVM_SET_USER_MEMORY_REGION, 0)).toBe(EIO);
+    expect(child.ioctl(e.vcpuFds[0]!, KVM_GET_ONE_REG, 0)).toBe(EIO);
+    expect(child.ioctl(e.devFd, KVM_HAS_DEVICE_ATTR, 0)).toBe(EIO);
+    expect(child.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(EIO);
+    // /dev/kvm itself is not tied to an mm.
+    expect(child.ioctl(e.kvmFd, KVM_CREATE_VM, 0)).toBeGreaterThanOrEqual(0);
+    const other = e.host.spawn();
+    const fd = e.vmm.sendFd(other, e.devFd);
+    expect(fd).toBe(0);
+    expect(other.ioctl(fd, KVM_HAS_DEVICE_ATTR, 0)).toBe(EIO);
+    // mmap of the device fd has no mm check (kvm_device_mmap).
+    const m = other.mmap(0, 4 * P, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    expect(m).toBeGreaterThan(0);
+    const w = new Word64();
+    expect(other.load(m + 2 * P + 0x10, 8, w)).toBe(0);
+    expect(other.load(m, 8, w)).toBe(7);
+  });
+
+  it('the child inherits the scratch arena contents', () => {
+    const host = createHost();
+    const p = host.spawn();
+    const a = p.userAlloc(8);
+    p.putU64(a, 0x1122_3344_5566_7788n);
+    const c = p.fork();
+    expect(c.getU64(a)).toBe(0x1122_3344_5566_7788n);
+    const b = c.userAlloc(4);
+    expect(b).toBe(a + 8);
+    p.putBytes(a, new Uint8Array([9, 8, 7]));
+    expect([...p.getBytes(a, 3)]).toEqual([9, 8, 7]);
+    expect(c.getU32(a)).toBe(0x1122_3344);
+  });
+});
