@@ -1,8 +1,29 @@
 import { describe, expect, it } from 'vitest';
+import {
+  encodeKvmEnableCap,
+  encodeKvmOneReg,
+  encodeVpState,
+  KVM_CAP_PPC_IRQ_XIVE,
+  KVM_CREATE_VCPU,
+  KVM_CREATE_VM,
+  KVM_DEV_XIVE_GRP_CTRL,
+  KVM_DEV_XIVE_NR_SERVERS,
+  KVM_ENABLE_CAP,
+  KVM_GET_ONE_REG,
+  KVM_REG_PPC,
+  KVM_REG_PPC_VP_STATE,
+  KVM_REG_SIZE_U64,
+  KVM_RUN,
+  KVM_SET_DEVICE_ATTR,
+  KVM_SET_ONE_REG,
+} from '../../../../src/host/kvm/uapi.ts';
+import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import {
   configSource,
+  connect,
   createSource,
+  devAttr,
   eqGpa,
   makeVm,
   mgmtGpa,
@@ -10,24 +31,229 @@ import {
   run,
   TIMA_OS_GPA,
   trigGpa,
+  type VmEnv,
 } from './host-env.ts';
 
-describe('KVM_RUN: the guest on its vCPU', () => {
-  it('an ESB trigger lands in the EQ the guest reads, and raises the OS line', () => {
+const EBADF = -9;
+const EPERM = -1;
+const EBUSY = -16;
+const EINVAL = -22;
+const EEXIST = -17;
+const ENXIO = -6;
+
+function enableCap(p: HostProcess, vcpu: number, cap: number, args: (number | bigint)[], flags = 0): number {
+  return p.ioctl(vcpu, KVM_ENABLE_CAP, p.userStruct(encodeKvmEnableCap({ cap, flags, args })));
+}
+
+/** GET_ONE_REG(VP_STATE): [rc, word0 hi, word0 lo, word1]. */
+function getVp(e: VmEnv, i = 0): [number, number, number, bigint] {
+  const p = e.vmm;
+  const val = p.userAlloc(16);
+  const rc = p.ioctl(
+    e.vcpuFds[i]!,
+    KVM_GET_ONE_REG,
+    p.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC_VP_STATE, addr: val })),
+  );
+  return [rc, p.getU32(val), p.getU32(val + 4), p.getU64(val + 8)];
+}
+
+function setVp(e: VmEnv, hi: number, lo: number, i = 0): number {
+  const p = e.vmm;
+  const val = p.userStruct(encodeVpState(hi, lo));
+  return p.ioctl(
+    e.vcpuFds[i]!,
+    KVM_SET_ONE_REG,
+    p.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC_VP_STATE, addr: val })),
+  );
+}
+
+describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (kernel.md §3.2)', () => {
+  it('flags ≠ 0 or another cap → -EINVAL; bad fd → -EBADF; not a KVM device → -EPERM', () => {
+    const e = makeVm({ vcpus: 0 });
+    const p = e.vmm;
+    const v = p.ioctl(e.vmFd, KVM_CREATE_VCPU, 0);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0], 1)).toBe(EINVAL);
+    expect(enableCap(p, v, 168, [e.devFd, 0])).toBe(EINVAL);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [77, 0])).toBe(EBADF);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [-1, 0])).toBe(EBADF);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [p.eventfd(), 0])).toBe(EPERM);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.vmFd, 0])).toBe(EPERM);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.kvmFd, 0])).toBe(EPERM);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0])).toBe(0);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0])).toBe(EBUSY);
+  });
+
+  it('a device of another VM → -EPERM; a used server → -EEXIST; server ≥ nr_servers → -EINVAL', () => {
+    const e = makeVm({ vcpus: 1 });
+    const p = e.vmm;
+    const vm2 = p.ioctl(e.kvmFd, KVM_CREATE_VM, 0);
+    const v2 = p.ioctl(vm2, KVM_CREATE_VCPU, 0);
+    expect(connect(p, v2, e.devFd, 0)).toBe(EPERM);
+    const v1 = p.ioctl(e.vmFd, KVM_CREATE_VCPU, 1);
+    expect(connect(p, v1, e.devFd, 0)).toBe(EEXIST);
+    // 2048 packs onto 0 (kvmppc_pack_vcpu_id gives up on a too-large id): VP in use.
+    expect(connect(p, v1, e.devFd, 2048)).toBe(EEXIST);
+    expect(connect(p, v1, e.devFd, 1)).toBe(0);
+    // With NR_SERVERS = 2 set before the first connect, server 2 is out of range.
+    const f = makeVm({ vcpus: 0 });
+    const a = f.vmm.userAlloc(4);
+    f.vmm.putU32(a, 2);
+    expect(
+      devAttr(f.vmm, f.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_CTRL, KVM_DEV_XIVE_NR_SERVERS, a),
+    ).toBe(0);
+    const w = f.vmm.ioctl(f.vmFd, KVM_CREATE_VCPU, 0);
+    expect(connect(f.vmm, w, f.devFd, 2)).toBe(EINVAL);
+    expect(connect(f.vmm, w, f.devFd, 1)).toBe(0);
+  });
+
+  it('NR_SERVERS after a connect → -EBUSY (the VP block is allocated)', () => {
+    const e = makeVm({ vcpus: 1 });
+    const a = e.vmm.userAlloc(4);
+    e.vmm.putU32(a, 4);
+    expect(
+      devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_CTRL, KVM_DEV_XIVE_NR_SERVERS, a),
+    ).toBe(EBUSY);
+  });
+});
+
+describe('KVM_GET/SET_ONE_REG(KVM_REG_PPC_VP_STATE) (kernel.md §8, gotcha 11)', () => {
+  it('-ENXIO without a XIVE context; other ids -EINVAL; > 16-byte ids -EINVAL', () => {
+    const e = makeVm({ vcpus: 0 });
+    const p = e.vmm;
+    const v = p.ioctl(e.vmFd, KVM_CREATE_VCPU, 0);
+    e.vcpuFds.push(v);
+    expect(getVp(e)[0]).toBe(ENXIO);
+    expect(setVp(e, 0, 0)).toBe(ENXIO);
+    const val = p.userAlloc(32);
+    const other = p.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC | KVM_REG_SIZE_U64 | 0x1n, addr: val }));
+    expect(p.ioctl(v, KVM_GET_ONE_REG, other)).toBe(EINVAL);
+    const u256 = p.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC | 0x0050_0000_0000_008dn, addr: val }));
+    expect(p.ioctl(v, KVM_GET_ONE_REG, u256)).toBe(EINVAL);
+  });
+
+  it('connect gives w01 = 0x00000000_ff000000 (CPPR 0, ACK_CNT 0xff); word 1 is 0', () => {
     const e = makeVm();
-    expect(createSource(e.vmm, e.devFd, 0x1300)).toBe(0);
-    expect(configSource(e.vmm, e.devFd, 0x1300, 6, 0, 0x42)).toBe(0);
+    expect(getVp(e)).toEqual([0, 0, 0xff00_0000, 0n]);
+  });
+
+  it('the guest’s CPPR write is captured at pull and restored at push; SET while in KVM_RUN → -EBUSY', () => {
+    const e = makeVm();
+    const g = run(e);
+    g.store(TIMA_OS_GPA + 0x11, 1, 0, 0x05);
+    expect(getVp(e)[0]).toBe(EBUSY);
+    expect(setVp(e, 0, 0)).toBe(EBUSY);
+    g.stop();
+    // Pulled back: NSR 0, CPPR 5, IPB 0, LSMFB 0 | ACK_CNT 0xff, INC 0, AGE 0, PIPR 0xff.
+    expect(getVp(e)).toEqual([0, 0x0005_0000, 0xff00_00ff, 0n]);
+    expect(setVp(e, 0x0006_0000, 0xff00_0000)).toBe(0);
+    const g2 = run(e);
+    const w = new Word64();
+    g2.load(TIMA_OS_GPA + 0x10, 8, w);
+    expect(w.hi >>> 16).toBe(0x0006);
+  });
+
+  it('an event for a vCPU out of KVM_RUN goes to the NVT backlog, OR-ed into IPB on get (gotcha 11)', () => {
+    const e = makeVm();
+    expect(createSource(e.vmm, e.devFd, 0x40)).toBe(0);
+    expect(configSource(e.vmm, e.devFd, 0x40, 6, 0, 1)).toBe(0);
+    const g = run(e);
+    const w = new Word64();
+    g.store(TIMA_OS_GPA + 0x11, 1, 0, 0xff);
+    g.load(mgmtGpa(0x40) + 0xc00, 8, w);
+    g.stop();
+    const h = e.vmm;
+    // The VMM itself stores to the trigger page through its ESB mapping.
+    expect(h.store(e.esb + 2 * 0x40 * 0x1_0000, 8, 0, 0)).toBe(0);
+    const [rc, hi] = getVp(e);
+    expect(rc).toBe(0);
+    expect((hi >>> 8) & 0xff).toBe(0x02); // IPB bit of priority 6
+    const g2 = run(e);
+    expect(g2.externalInterrupt).toBe(true);
+  });
+});
+
+describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
+  it('push/pull counts: entry pushes; an MMIO or hcall exit pulls then pushes again; stop pulls', () => {
+    const e = makeVm();
+    const x = e.host.kvm.vms[0]!.devices[0]!.xive;
+    const exits = new RecordingExits();
+    const seen: boolean[] = [];
+    exits.onHcall = () => seen.push(x.stats.pulls === x.stats.pushes, g.externalInterrupt);
+    const g = run(e, 0, exits);
+    expect([x.stats.pushes, x.stats.pulls]).toEqual([1, 0]);
+    const w = new Word64();
+    g.load(0x7000_0000, 4, w); // no memslot: MMIO exit
+    expect(w.lo).toBe(0x1234_5678);
+    expect([x.stats.pushes, x.stats.pulls]).toEqual([2, 1]);
+    g.store(0x7000_0008, 8, 1, 2);
+    expect(exits.mmios[1]).toEqual({ gpa: 0x7000_0008, size: 8, write: true, hi: 1, lo: 2 });
+    const out: bigint[] = [];
+    exits.hcallRet = -2;
+    expect(g.hcall(0x3a8, [0n, 5n], out)).toBe(-2);
+    expect(out[0]).toBe(0x77n);
+    expect(exits.hcalls).toEqual([{ nr: 0x3a8, args: [0n, 5n] }]);
+    expect(seen).toEqual([true, false]);
+    const vm = e.host.kvm.vms[0]!;
+    expect([vm.stats.mmioExits, vm.stats.hcallExits]).toEqual([2, 1]);
+    g.stop();
+    expect([x.stats.pushes, x.stats.pulls]).toEqual([4, 4]);
+    expect(e.host.kvm.runningOn[0]).toBe(null);
+  });
+
+  it('vCPU ioctls are allowed inside an exit handler (context pulled)', () => {
+    const e = makeVm();
+    const exits = new RecordingExits();
+    let inside: [number, number, number, bigint] | null = null;
+    exits.onHcall = () => {
+      inside = getVp(e);
+    };
+    const g = run(e, 0, exits);
+    g.store(TIMA_OS_GPA + 0x11, 1, 0, 0x07);
+    g.hcall(0x3d0, [0n], []);
+    expect(inside).toEqual([0, 0x0007_0000, 0xff00_00ff, 0n]);
+  });
+
+  it('-EBUSY: a vCPU already in KVM_RUN, or a host thread already running another vCPU', () => {
+    const e = makeVm({ nrCpus: 1, vcpus: 2 });
+    const g = run(e, 0);
+    expect(e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(EBUSY);
+    expect(e.vmm.kvmRun(e.vcpuFds[1]!, new RecordingExits())).toBe(EBUSY);
+    g.stop();
+    expect(typeof e.vmm.kvmRun(e.vcpuFds[1]!, new RecordingExits())).toBe('object');
+    expect(e.vmm.ioctl(e.vcpuFds[0]!, KVM_RUN, 0)).toBe(EINVAL);
+  });
+
+  it('each vCPU sees its own context through the one TIMA page (cpu = its host thread)', () => {
+    const e = makeVm({ vcpus: 2 });
+    for (const i of [0, 1]) {
+      expect(createSource(e.vmm, e.devFd, 0x100 + i)).toBe(0);
+      expect(configSource(e.vmm, e.devFd, 0x100 + i, 6, i, 0x10 + i)).toBe(0);
+    }
+    const g0 = run(e, 0);
+    const g1 = run(e, 1);
+    const w = new Word64();
+    g0.store(TIMA_OS_GPA + 0x11, 1, 0, 0xff);
+    g1.store(TIMA_OS_GPA + 0x11, 1, 0, 0xff);
+    g0.load(mgmtGpa(0x101) + 0xc00, 8, w);
+    g0.store(trigGpa(0x101), 8, 0, 0); // vCPU 0 triggers vCPU 1's source
+    expect(g0.externalInterrupt).toBe(false);
+    expect(g1.externalInterrupt).toBe(true);
+    g1.load(eqGpa(1), 4, w);
+    expect(w.lo >>> 0).toBe(0x8000_0011);
+    g1.load(TIMA_OS_GPA + 0x810, 2, w); // TM_SPC_ACK_OS_REG
+    expect(w.lo).toBe(0x8006);
+    expect(g1.externalInterrupt).toBe(false);
+  });
+
+  it('an access whose host fault fails (ESB page of an invalid source: SIGBUS) fails KVM_RUN with -EFAULT', () => {
+    const e = makeVm();
     const exits = new RecordingExits();
     const g = run(e, 0, exits);
     const w = new Word64();
-    g.store(TIMA_OS_GPA + 0x11, 1, 0, 0xff); // CPPR 0xff
-    g.load(mgmtGpa(0x1300) + 0xc00, 8, w); // SET_PQ_00: unmask
-    expect(w.lo & 3).toBe(1);
-    expect(g.externalInterrupt).toBe(false);
-    g.store(trigGpa(0x1300), 8, 0, 0);
-    g.load(eqGpa(0), 4, w);
-    expect(w.lo >>> 0).toBe(0x8000_0042);
-    expect(g.externalInterrupt).toBe(true);
-    expect(exits.mmios).toEqual([]);
+    g.load(mgmtGpa(0x55) + 0x800, 8, w);
+    expect([w.hi >>> 0, w.lo >>> 0]).toEqual([0xffff_ffff, 0xffff_ffff]);
+    expect(exits.failures).toEqual([{ errno: -14, gpa: mgmtGpa(0x55) + 0x800 }]);
+    expect(g.lastError).toBe(-14);
+    expect(e.host.kvm.vms[0]!.devices[0]!.xive.stats.sigbus).toBe(1);
   });
 });
