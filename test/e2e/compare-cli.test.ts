@@ -1,0 +1,271 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { runCli } from '../../src/cli/program.ts';
+import { type CellResult, Results } from '../../src/scenario/cell.ts';
+import { runEmulatedCell } from '../../src/scenario/cell-emulated.ts';
+import { registerDesign } from '../../src/scenario/designs-registry.ts';
+
+const root = new URL('../../', import.meta.url);
+const tmp = mkdtempSync(join(tmpdir(), 'xivelab-compare-'));
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code, out, err };
+}
+
+function spawnCli(...argv: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...argv], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const read = (dir: string, f: string): string => readFileSync(join(dir, f), 'utf8');
+
+describe('xivelab compare through the real entry point (npm start runs it with no options), 2 worker threads', () => {
+  const out = join(tmp, 'report');
+  // Pinned to today's designs and built-in scenarios so the exact values stay put as more land.
+  const r = spawnCli(
+    'compare',
+    '--designs',
+    'emulated',
+    '--scenarios',
+    'demo,foundation',
+    '--jobs',
+    '2',
+    '--out',
+    out,
+  );
+
+  test('exit 0; the matrix on stdout; plain progress lines on a pipe', () => {
+    expect(r.code).toBe(0);
+    expect(r.out.split('\n')).toEqual([
+      'scenario    design    I1    I2   I3   I4    I5    I6   I7   memslots  VMAs  host faults  partition faults  PTEs zapped  VMAs visited  VMM exits  hcalls  modeled ms',
+      '----------  --------  ----  ---  ---  ----  ----  ---  ---  --------  ----  -----------  ----------------  -----------  ------------  ---------  ------  ----------',
+      'demo        emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0      49999     754     250.372',
+      'foundation  emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0     249432    9226    1251.773',
+      '',
+      `2 cells, 0 invariant violations; wrote 11 files to ${out}/ (report.md, report.html, results.json, 4 plots, 0 traces)`,
+      '',
+    ]);
+    const lines = r.err.trimEnd().split('\n');
+    expect(lines[0]).toBe('compare: 2 cells');
+    expect(
+      lines
+        .slice(1)
+        .every((l) => /^\[[12]\/2\] (demo|foundation) × emulated: no violations \(\d+ ms\)$/.test(l)),
+    ).toBe(true);
+    expect(lines.length).toBe(3);
+  });
+
+  test('report/ holds exactly the report files', () => {
+    expect(readdirSync(out).sort()).toEqual([
+      'bind-cost-vs-mappings.png',
+      'bind-cost-vs-mappings.svg',
+      'bind-cost-vs-vmas.png',
+      'bind-cost-vs-vmas.svg',
+      'memslots-vs-vectors.png',
+      'memslots-vs-vectors.svg',
+      'report.html',
+      'report.md',
+      'results.json',
+      'violations.png',
+      'violations.svg',
+    ]);
+  });
+
+  test('results.json matches its schema and carries the measured costs', () => {
+    const doc = Results.parse(JSON.parse(read(out, 'results.json')));
+    expect([doc.tool, doc.version, doc.seed, doc.designs, doc.scenarios]).toEqual([
+      'xivelab',
+      1,
+      null,
+      ['emulated'],
+      ['demo', 'foundation'],
+    ]);
+    expect(
+      doc.cells.map((c) => [c.scenario, c.seed, c.costs.vmmExits, c.costs.hcalls, c.costs.modeledTimeNs]),
+    ).toEqual([
+      ['demo', 1, 49999, 754, 250372000],
+      ['foundation', 20261124, 249432, 9226, 1251773000],
+    ]);
+  });
+
+  test('report.md and report.html', () => {
+    const md = read(out, 'report.md').split('\n');
+    expect(md[2]).toBe(
+      "2 cells: 2 scenarios × 1 design (emulated), each scenario's own seed; 0 invariant violations.",
+    );
+    expect(md).toContain('| foundation | emulated | 20261124 | pass | n/a | n/a | pass | pass | n/a | n/a |');
+    expect(md).toContain(
+      '### H6. The merged zap (unmap_mapping_range on the device file) holds in every scenario — NOT TESTED',
+    );
+    const html = read(out, 'report.html');
+    expect(html.match(/<svg /g)!.length).toBe(4);
+    expect(html).not.toMatch(/<script|src=|href="https?:/);
+  });
+
+  test('PNG plots are PNGs', () => {
+    for (const f of readdirSync(out).filter((x) => x.endsWith('.png'))) {
+      expect([...readFileSync(join(out, f)).subarray(0, 4)], f).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    }
+  });
+
+  test('the same cells in this thread (--jobs 1): deterministic regardless of jobs', async () => {
+    const one = join(tmp, 'one');
+    const s = await cli(
+      'compare',
+      '--scenarios',
+      'demo',
+      '--designs',
+      'emulated',
+      '--jobs',
+      '1',
+      '--out',
+      one,
+    );
+    expect(s.code).toBe(0);
+    const a = Results.parse(JSON.parse(read(out, 'results.json')));
+    const b = Results.parse(JSON.parse(read(one, 'results.json')));
+    expect(b.cells).toEqual([a.cells[0]]);
+  });
+});
+
+describe('violations get a Chrome trace each', () => {
+  test('a design that breaks I3 in every scenario: a trace file per violation, linked from the report', async () => {
+    const broken = (ref: Parameters<typeof runEmulatedCell>[0], design: string, seed: number): CellResult => {
+      const c = runEmulatedCell(ref, design, seed);
+      return {
+        ...c,
+        invariants: {
+          ...c.invariants,
+          I3: {
+            status: 'fail',
+            violations: 2,
+            first: {
+              message: `seed ${seed}: VMA 0x7fff0000 used after munmap`,
+              trace: [
+                { seq: 3, time: 2000, cat: 0x20, kind: 'mm.munmap', args: [1, 0x7fff0000, 0x20000, 0] },
+              ],
+            },
+          },
+        },
+      };
+    };
+    registerDesign('test-broken', { run: broken, description: 'test only' });
+    const out = join(tmp, 'broken');
+    const r = await cli(
+      'compare',
+      '--scenarios',
+      'demo',
+      '--designs',
+      'emulated,test-broken',
+      '--seed',
+      '5',
+      '--jobs',
+      '1',
+      '--out',
+      out,
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(
+      'demo      test-broken  pass  n/a  FAIL ×2  pass  pass  n/a  n/a         0     0            0                 0            0             0      49730     753     249.026',
+    );
+    expect(readdirSync(join(out, 'traces'))).toEqual(['demo--test-broken--I3.trace.json']);
+    const t = JSON.parse(read(out, 'traces/demo--test-broken--I3.trace.json'));
+    expect(t.otherData).toEqual({
+      tool: 'xivelab',
+      scenario: 'demo',
+      design: 'test-broken',
+      seed: 5,
+      events: 1,
+      timeline: 'event sequence (1 µs per event: the trace carries no time)',
+      violation: 'seed 5: VMA 0x7fff0000 used after munmap',
+    });
+    expect(t.traceEvents.at(-1)).toEqual({
+      name: 'violation I3',
+      cat: 'violation',
+      ph: 'i',
+      s: 'g',
+      pid: 1,
+      tid: 0,
+      ts: 0,
+      args: { message: 'seed 5: VMA 0x7fff0000 used after munmap' },
+    });
+    expect(read(out, 'report.md')).toContain(
+      '- **demo × test-broken, I3** (2): seed 5: VMA 0x7fff0000 used after munmap — [demo--test-broken--I3.trace.json](traces/demo--test-broken--I3.trace.json) (1 events)',
+    );
+    // A later run without violations leaves no stale traces.
+    expect(
+      (await cli('compare', '--scenarios', 'demo', '--designs', 'emulated', '--jobs', '1', '--out', out))
+        .code,
+    ).toBe(0);
+    expect(existsSync(join(out, 'traces'))).toBe(false);
+  });
+});
+
+describe('bad input: one line, exit 2', () => {
+  test.each([
+    [['--designs', 'nope'], 'xivelab: unknown design "nope" (known: emulated'],
+    [['--scenarios', 'nope'], 'nope: no built-in scenario "nope" (built-ins: demo'],
+    [
+      ['--jobs', '0'],
+      "error: option '--jobs <n>' argument '0' is invalid. expected a number of worker threads in 1..256",
+    ],
+  ])('compare %j', async (args, first) => {
+    const r = await cli('compare', ...args, '--out', join(tmp, 'bad'));
+    expect(r.code).toBe(2);
+    expect(r.err.startsWith(first)).toBe(true);
+    expect(r.err.trimEnd().split('\n').length).toBe(1);
+    expect(r.out).toBe('');
+  });
+});
+
+describe('xivelab run --design --trace', () => {
+  test('writes the run as Chrome trace-event JSON (Perfetto), events stamped with virtual time', async () => {
+    const file = join(tmp, 'demo.trace.json');
+    const r = await cli('run', 'scenarios/demo.yaml', '--design', 'emulated', '--trace', file);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe(`wrote 192841 trace events to ${file}\n`);
+    expect(r.out.split('\n')[2]).toBe(
+      'demo      emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0      49999     754     250.372',
+    );
+    const t = JSON.parse(readFileSync(file, 'utf8'));
+    expect(t.otherData).toEqual({
+      tool: 'xivelab',
+      scenario: 'demo',
+      design: 'emulated',
+      seed: 1,
+      events: 192841,
+      timeline: 'virtual time (ts in µs)',
+      dropped: 0,
+    });
+    expect(t.traceEvents.length).toBe(192852);
+    expect(t.traceEvents.at(-1)).toEqual({
+      name: 'tctx.cppr',
+      cat: 'TIMA',
+      ph: 'i',
+      s: 't',
+      pid: 1,
+      tid: 3,
+      ts: 6523.972,
+      args: { seq: 192840, a0: 0, a1: 16, a2: 0, a3: 255 },
+    });
+  });
+  test('an unknown design is exit 2', async () => {
+    const r = await cli('run', 'scenarios/demo.yaml', '--design', 'nope');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/^xivelab: unknown design "nope" \(known: emulated, [^\n]*test-broken\)\n$/);
+  });
+});
+
+test('schema --results prints schema/results.json', async () => {
+  const r = await cli('schema', '--results');
+  expect(JSON.parse(r.out)).toEqual(JSON.parse(readFileSync(new URL('schema/results.json', root), 'utf8')));
+});
