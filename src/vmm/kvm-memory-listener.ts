@@ -11,19 +11,13 @@
  * I/O regions have no memslot: guest accesses there exit to the VMM (KVM_EXIT_MMIO).
  */
 
-import { EINVAL } from '../host/errno.ts';
-import { KVMIO, PPC_IOC_WRITE, ppcIoc } from '../host/kvm/irqfd.ts';
+import {
+  encodeKvmUserspaceMemoryRegion,
+  KVM_SET_USER_MEMORY_REGION,
+  KVM_USERSPACE_MEMORY_REGION_SIZE,
+} from '../host/kvm/uapi.ts';
 import type { MemoryListener, MemoryRegionSection } from './address-space.ts';
 
-/** `sizeof(struct kvm_userspace_memory_region)`: u32 slot, u32 flags, u64 gpa, u64 size, u64 uaddr. */
-export const KVM_USERSPACE_MEMORY_REGION_SIZE = 32;
-/** `_IOW(KVMIO, 0x46, struct kvm_userspace_memory_region)` on powerpc = 0x8020AE46. */
-export const KVM_SET_USER_MEMORY_REGION_IOCTL = ppcIoc(
-  PPC_IOC_WRITE,
-  KVMIO,
-  0x46,
-  KVM_USERSPACE_MEMORY_REGION_SIZE,
-);
 /** ppc64 host page size (`qemu_real_host_page_size()`): KVM works in these. */
 export const KVM_HOST_PAGE_SIZE = 0x1_0000;
 
@@ -43,28 +37,6 @@ export interface KvmSlotInfo {
   readonly flags: number;
   /** Name of the region the slot maps (for tests and `info mtree`-style output). */
   readonly region: string;
-}
-
-/**
- * Encode `struct kvm_userspace_memory_region` (big-endian, as the model's user memory).
- *
- * @remarks Layout of include/uapi/linux/kvm.h.
- */
-export function encodeUserspaceMemoryRegion(
-  slot: number,
-  flags: number,
-  guestPhysAddr: number,
-  memorySize: number,
-  userspaceAddr: number,
-): Uint8Array {
-  const b = new Uint8Array(KVM_USERSPACE_MEMORY_REGION_SIZE);
-  const dv = new DataView(b.buffer);
-  dv.setUint32(0, slot >>> 0);
-  dv.setUint32(4, flags >>> 0);
-  dv.setBigUint64(8, BigInt(guestPhysAddr));
-  dv.setBigUint64(16, BigInt(memorySize));
-  dv.setBigUint64(24, BigInt(userspaceAddr));
-  return b;
 }
 
 export interface KvmMemoryListenerOptions {
@@ -235,16 +207,15 @@ export class KvmMemoryListener implements MemoryListener {
 
   /** @remarks Models accel/kvm/kvm-all.c:kvm_set_user_memory_region(). */
   private setUserMemoryRegion(slot: number): number {
-    const b = encodeUserspaceMemoryRegion(
-      slot | (this.asId << 16),
-      this.flags[slot]!,
-      this.start[slot]!,
-      this.size[slot]!,
-      this.ram[slot]!,
-    );
+    const b = encodeKvmUserspaceMemoryRegion({
+      slot: slot | (this.asId << 16),
+      flags: this.flags[slot]!,
+      guestPhysAddr: this.start[slot]!,
+      memorySize: this.size[slot]!,
+      userspaceAddr: this.ram[slot]!,
+    });
     this.proc.putBytes(this.buf, b);
     this.ioctls++;
-    const rc = this.proc.ioctl(this.vmFd, KVM_SET_USER_MEMORY_REGION_IOCTL, this.buf);
-    return typeof rc === 'number' ? rc : -EINVAL;
+    return this.proc.ioctl(this.vmFd, KVM_SET_USER_MEMORY_REGION, this.buf);
   }
 }

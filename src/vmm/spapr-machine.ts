@@ -10,10 +10,12 @@
  */
 
 import type { GuestDeviceInfo, GuestDeviceTree } from '../guest/platform.ts';
+import type { Host } from '../host/host.ts';
 import { type AccessSize, NO_CPU, Word64 } from '../hw/mmio.ts';
 import { NULL_TRACE, TRACE_HCALL, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
 import { AddressSpace } from './address-space.ts';
+import { KvmAccel, SpaprKvmCpu } from './kvm-accel.ts';
 import { MemoryRegion, UINT64_SPACE } from './memory-region.ts';
 import {
   CAS_STATUS_EXIT,
@@ -38,6 +40,7 @@ import {
 } from './spapr-irq.ts';
 import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE, SpaprXive } from './spapr-xive.ts';
 import { H_FUNCTION, H_HARDWARE, H_INT_GET_SOURCE_INFO, H_INT_RESET } from './spapr-xive-hcalls.ts';
+import { SpaprXiveKvm } from './spapr-xive-kvm.ts';
 
 /** One PCI-like device: how many MSIs it uses and how many INTx pins (≤ 4). */
 export interface SpaprDeviceConfig {
@@ -53,6 +56,19 @@ export interface SpaprMachineConfig {
   readonly ramSize: number;
   readonly devices: readonly SpaprDeviceConfig[];
   readonly trace?: TraceSink;
+  /**
+   * The accelerator (`-accel kvm,kernel-irqchip=on`): guest RAM, vCPUs and the XIVE controller
+   * in the host's KVM. Default: TCG-like emulation in the VMM (today's machine, unchanged).
+   */
+  readonly accel?: SpaprAccelConfig;
+}
+
+/** `-accel kvm -machine kernel-irqchip=on` on a given host. */
+export interface SpaprAccelConfig {
+  readonly kind: 'kvm';
+  readonly host: Host;
+  /** Only `true` (required) is modelled: a connect failure is fatal, no fallback to emulation. */
+  readonly kernelIrqchip?: true;
 }
 
 /** Guest physical memory reserved for firmware, the qtest mailbox and CAS buffers. */
@@ -138,6 +154,11 @@ export class SpaprDevice implements GuestDeviceInfo {
     this.intx.change(line, l ? 1 : -1);
   }
 
+  /** Level of INTx pin `i` (migrated with the device, `PCIDevice.irq_state`). */
+  intxLevel(i: number): number {
+    return this.pinLevel[i] ?? 0;
+  }
+
   /** PCI reset deasserts INTx (`pci_device_deassert_intx`); the PHB counts are reset beside. */
   resetPins(): void {
     this.pinLevel.fill(0);
@@ -177,6 +198,12 @@ export class SpaprMachine {
   fatalError: string | null;
   /** Called once when {@link fatalError} is set (the front end exits). */
   onFatalError: ((msg: string) => void) | null;
+  /** The KVM accelerator, or null (emulated). */
+  readonly kvm: KvmAccel | null;
+  /** The KVM side of the XIVE controller (connected at init), or null (emulated). */
+  readonly xiveKvm: SpaprXiveKvm | null;
+  /** Run state (`runstate_is_running()`): vCPUs in KVM_RUN. Always true when emulated. */
+  running: boolean;
 
   private readonly intx: SpaprPhbIntx;
   private readonly scratch: Word64;
@@ -198,6 +225,9 @@ export class SpaprMachine {
     this.fatalError = null;
     this.onFatalError = null;
     this.scratch = new Word64();
+    this.running = true;
+    const kvm = cfg.accel?.kind === 'kvm' ? new KvmAccel(cfg.accel.host, this.trace) : null;
+    this.kvm = kvm;
 
     // Memory map. One transaction: the flat view is rendered once.
     this.sysmemRoot = MemoryRegion.container('system', UINT64_SPACE);
@@ -208,7 +238,8 @@ export class SpaprMachine {
       this.trace,
     );
     const esbSize = this.xive.nrIrqs * 2 ** SPAPR_XIVE_ESB_SHIFT;
-    this.ram = MemoryRegion.ram('ppc_spapr.ram', ramSize);
+    this.ram =
+      kvm !== null ? kvm.allocRam('ppc_spapr.ram', ramSize) : MemoryRegion.ram('ppc_spapr.ram', ramSize);
     this.esbRegion = MemoryRegion.container('xive.esb', esbSize);
     // The source ESB ops accept 8-byte accesses only (`xive_source_esb_ops.valid`).
     this.esbEmulated = MemoryRegion.io('xive.esb-emulated', esbSize, this.xive.source, {
@@ -238,13 +269,19 @@ export class SpaprMachine {
     // XIVE-only machine: XIVE is the active controller from init (spapr_irq_update_active_intc).
     this.setXiveMmioEnabled(true);
     this.sysmem.commit();
+    // KVM: the memory listener turns the flat view's RAM ranges into memslots.
+    kvm?.listen(this.sysmem);
 
     // vCPUs, each wired to its thread context.
     const cpus: SpaprCpu[] = [];
     for (let i = 0; i < smp; i++) {
       const tctx = this.xive.tctxs[i];
       if (tctx === undefined) throw new Error(`SpaprXive has no thread context for vCPU ${i}`);
-      cpus.push(new SpaprCpu(i, this.sysmem, tctx, this, this.trace));
+      cpus.push(
+        kvm !== null
+          ? new SpaprKvmCpu(i, tctx, this, kvm, this.trace)
+          : new SpaprCpu(i, this.sysmem, tctx, this, this.trace),
+      );
     }
     this.cpus = cpus;
 
@@ -281,6 +318,53 @@ export class SpaprMachine {
       devices.push(new SpaprDevice(d.name, msis, lines, this.xive, this.intx));
     });
     this.devices = devices;
+
+    // KVM: connect the in-kernel XIVE (spapr_irq_init_kvm at the first reset, before the vCPUs
+    // enter KVM_RUN); kernel-irqchip=on makes a failure fatal.
+    this.xiveKvm = null;
+    if (kvm !== null) {
+      const xk = new SpaprXiveKvm({
+        xive: this.xive,
+        proc: kvm.proc,
+        vmFd: kvm.vmFd,
+        esbContainer: this.esbRegion,
+        timaRegion: this.timaRegion,
+        vcpuFds: kvm.vcpuFds,
+        trace: this.trace,
+      });
+      this.xive.kvm = xk;
+      if (xk.connect(smp) < 0) throw new Error(`kernel-irqchip=on: ${xk.lastError}`);
+      this.xiveKvm = xk;
+      for (const c of cpus) (c as SpaprKvmCpu).start();
+    }
+  }
+
+  /**
+   * Stop the VM: vCPUs leave KVM_RUN, then the VM change-state handlers run (XIVE: sources set
+   * PENDING with their PQ saved, EQ_SYNC). Emulated: only the run state changes.
+   *
+   * @remarks Models softmmu/cpus.c:do_vm_stop() (pause_all_vcpus, vm_state_notify(false)).
+   */
+  vmStop(): number {
+    if (!this.running) return 0;
+    if (this.kvm !== null) for (const c of this.cpus) (c as SpaprKvmCpu).stop();
+    this.running = false;
+    return this.xiveKvm?.changeState(false) ?? 0;
+  }
+
+  /**
+   * Resume the VM: change-state handlers first (XIVE: saved PQs written back, a trigger for what
+   * was caught meanwhile), then the vCPUs re-enter KVM_RUN.
+   *
+   * @remarks Models softmmu/cpus.c:vm_prepare_start() / vm_start() (vm_state_notify(true),
+   * resume_all_vcpus).
+   */
+  vmStart(): number {
+    if (this.running) return 0;
+    const rc = this.xiveKvm?.changeState(true) ?? 0;
+    this.running = true;
+    if (this.kvm !== null) for (const c of this.cpus) (c as SpaprKvmCpu).start();
+    return rc;
   }
 
   /**

@@ -27,6 +27,8 @@ import {
   END_W0_QSIZE,
   END_W0_UCOND_NOTIFY,
   END_W0_VALID,
+  END_W1_ESe_Q,
+  END_W1_ESn_Q,
   END_W1_GENERATION,
   END_W1_PAGE_OFF,
   END_W2_EQ_ADDR_HI,
@@ -255,8 +257,10 @@ export function hIntGetSourceInfo(xive: SpaprXive, args: readonly bigint[], out:
  * (**H_P4**) → target (**H_P3**). The EISN changes only with SET_EISN; the MASK flag masks the
  * EAS (events still update PQ, then drop).
  *
- * @remarks Models hw/intc/spapr_xive.c:h_int_set_source_config() (emulated mode: no KVM call,
- * so no H_HARDWARE).
+ * Under KVM the new EAS goes to the device first (`GRP_SOURCE_CONFIG`); a refusal is H_HARDWARE and
+ * leaves the EAS unchanged. The prio-0xFF path does not call KVM (QEMU 7.2).
+ *
+ * @remarks Models hw/intc/spapr_xive.c:h_int_set_source_config().
  */
 export function hIntSetSourceConfig(xive: SpaprXive, args: readonly bigint[]): number {
   const flags = arg(args, 0);
@@ -280,6 +284,8 @@ export function hIntSetSourceConfig(xive: SpaprXive, args: readonly bigint[]): n
   hi = setField32(EAS_END_INDEX_HI, hi, endIdx);
   if (flags & SPAPR_XIVE_SRC_SET_EISN)
     lo = setField32(EAS_END_DATA_LO, lo, Number(arg(args, 4) & 0x7fff_ffffn));
+  const kvm = xive.kvm;
+  if (kvm?.inKernel && kvm.setSourceConfig(lisn, hi, lo) < 0) return H_HARDWARE;
   xive.eat[lisn * 2] = hi;
   xive.eat[lisn * 2 + 1] = lo;
   return H_SUCCESS;
@@ -340,7 +346,10 @@ const endScratch = new Uint32Array(8);
  * priority, and w1 = generation 1, index 0 with ESn = ESe = 00. The queue memory is not zeroed
  * (the guest zeroes it before the call).
  *
- * @remarks Models hw/intc/spapr_xive.c:h_int_set_queue_config() (emulated mode).
+ * Under KVM the END goes to the device (`GRP_EQ_CONFIG`, toggle 1 / index 0 so KVM skips the
+ * state restore) before it is stored; a refusal (e.g. a size other than 64 KiB) is H_HARDWARE.
+ *
+ * @remarks Models hw/intc/spapr_xive.c:h_int_set_queue_config().
  */
 export function hIntSetQueueConfig(xive: SpaprXive, args: readonly bigint[]): number {
   const flags = arg(args, 0);
@@ -354,8 +363,14 @@ export function hIntSetQueueConfig(xive: SpaprXive, args: readonly bigint[]): nu
   const endIdx = xive.cpuToEnd(cpu, Number(prio & 0xffn));
   const end = endScratch;
   end.set(xive.endt.subarray(endIdx * 8, endIdx * 8 + 8));
+  const kvm = xive.kvm;
   if (qsize === 0n) {
-    // Reset the queue and disable queueing.
+    // Reset the queue and disable queueing (under KVM: qshift 0 to the device first).
+    if (kvm?.inKernel) {
+      end.fill(0);
+      end[1] = (END_W1_ESe_Q | END_W1_ESn_Q) >>> 0;
+      if (kvm.setQueueConfig(endIdx, end) < 0) return H_HARDWARE;
+    }
     xive.endReset(endIdx);
     return H_SUCCESS;
   }
@@ -389,6 +404,7 @@ export function hIntSetQueueConfig(xive: SpaprXive, args: readonly bigint[]): nu
   // The generation starts at 1 and the queue index at 0; ESn and ESe become 00.
   end[1] = setField32(END_W1_PAGE_OFF, END_W1_GENERATION, 0);
   end[0] = (end[0]! | END_W0_VALID) >>> 0;
+  if (kvm?.inKernel && kvm.setQueueConfig(endIdx, end) < 0) return H_HARDWARE;
   xive.endt.set(end, endIdx * 8);
   return H_SUCCESS;
 }
@@ -398,7 +414,7 @@ export function hIntSetQueueConfig(xive: SpaprXive, args: readonly bigint[]): nu
  * (0x1) = N; with DEBUG, QEMU loads the generation at `<< 62` (observed 0x4000000000000001 for
  * N with generation 1) and R7 = the queue index, else R7 = 0. qpage/qsize are 0 without a queue.
  *
- * @remarks Models hw/intc/spapr_xive.c:h_int_get_queue_config() (emulated mode).
+ * @remarks Models hw/intc/spapr_xive.c:h_int_get_queue_config().
  */
 export function hIntGetQueueConfig(xive: SpaprXive, args: readonly bigint[], out: bigint[]): number {
   const flags = arg(args, 0);
@@ -407,9 +423,9 @@ export function hIntGetQueueConfig(xive: SpaprXive, args: readonly bigint[], out
   if (priorityIsReserved(xive, prio)) return H_P3;
   const cpu = xive.findCpu(arg(args, 1));
   if (cpu < 0) return H_P2;
-  const o = xive.cpuToEnd(cpu, Number(prio & 0xffn)) * 8;
+  const endIdx = xive.cpuToEnd(cpu, Number(prio & 0xffn));
+  const o = endIdx * 8;
   const w0 = xive.endt[o]!;
-  const w1 = xive.endt[o + 1]!;
   let outFlags = w0 & END_W0_UCOND_NOTIFY ? SPAPR_XIVE_END_ALWAYS_NOTIFY : 0n;
   if (w0 & END_W0_ENQUEUE) {
     setOut(out, 1, BigInt((xive.endt[o + 2]! & END_W2_EQ_ADDR_HI) * 2 ** 32 + xive.endt[o + 3]!));
@@ -418,6 +434,10 @@ export function hIntGetQueueConfig(xive: SpaprXive, args: readonly bigint[], out
     setOut(out, 1, 0n);
     setOut(out, 2, 0n);
   }
+  // Under KVM the hardware toggle and index are pulled into the END first.
+  const kvm = xive.kvm;
+  if (kvm?.inKernel && kvm.getQueueConfig(endIdx, xive.endt.subarray(o, o + 8)) < 0) return H_HARDWARE;
+  const w1 = xive.endt[o + 1]!;
   if (flags & SPAPR_XIVE_END_DEBUG) {
     outFlags |= BigInt(getField32(END_W1_GENERATION, w1)) << 62n;
     setOut(out, 3, BigInt(w1 & END_W1_PAGE_OFF));
@@ -439,7 +459,12 @@ export function hIntGetQueueConfig(xive: SpaprXive, args: readonly bigint[], out
  * is H_P3 (7.2 checks `offset > 1 << esb_shift`, letting 64 KiB…128 KiB reach the next source's
  * trigger page).
  *
- * @remarks Models hw/intc/spapr_xive.c:h_int_esb() (emulated mode).
+ * Under KVM the access goes through the VMM's mapping of the device's ESB pages
+ * (`kvmppc_xive_esb_rw`): an LSI load-EOI is SET_PQ_00 plus a trigger if QEMU's copy of the
+ * line is still asserted, and returns 0 (emulated: the source's EOI, which returns 1 when it
+ * re-forwards). A signal taken by the VMM is H_HARDWARE (QEMU would die).
+ *
+ * @remarks Models hw/intc/spapr_xive.c:h_int_esb().
  */
 export function hIntEsb(xive: SpaprXive, cpu: number, args: readonly bigint[], out: bigint[]): number {
   const flags = arg(args, 0);
@@ -454,6 +479,22 @@ export function hIntEsb(xive: SpaprXive, cpu: number, args: readonly bigint[], o
   // QEMU's 8-byte DMA to the ESB page fails on a misaligned offset (the region takes aligned
   // 8-byte accesses only): MEMTX error → H_HARDWARE, R4 untouched, no side effect (observed).
   if (offset % 8n !== 0n) return H_HARDWARE;
+  const kvm = xive.kvm;
+  if (kvm?.inKernel) {
+    // Through the VMM's mapping of the KVM ESB pages (LSI load-EOI special case there).
+    const store = (flags & SPAPR_XIVE_ESB_STORE) !== 0n;
+    const sig = kvm.esbRw(
+      lisn,
+      Number(offset),
+      Number(data >> 32n),
+      Number(data & 0xffff_ffffn),
+      store,
+      esbWord,
+    );
+    if (sig !== 0) return H_HARDWARE;
+    setOut(out, 0, store ? ALL_ONES : esbWord.toBigInt());
+    return H_SUCCESS;
+  }
   const mmio = esbMgmt(xive, lisn) + Number(offset);
   if (flags & SPAPR_XIVE_ESB_STORE) {
     xive.hcallEsb.store(mmio, 8, Number(data >> 32n), Number(data & 0xffff_ffffn), cpu);
@@ -466,13 +507,17 @@ export function hIntEsb(xive: SpaprXive, cpu: number, args: readonly bigint[], o
 }
 
 /**
- * H_INT_SYNC(flags, lisn): nothing is in flight in the emulation; only the checks remain.
+ * H_INT_SYNC(flags, lisn): nothing is in flight in the emulation; only the checks remain. Under
+ * KVM: `GRP_SOURCE_SYNC` (refusal → H_HARDWARE).
  *
- * @remarks Models hw/intc/spapr_xive.c:h_int_sync() (emulated mode).
+ * @remarks Models hw/intc/spapr_xive.c:h_int_sync().
  */
 export function hIntSync(xive: SpaprXive, args: readonly bigint[]): number {
   if (arg(args, 0) !== 0n) return H_PARAMETER;
-  if (lookupLisn(xive, arg(args, 1)) < 0) return H_P2;
+  const lisn = lookupLisn(xive, arg(args, 1));
+  if (lisn < 0) return H_P2;
+  const kvm = xive.kvm;
+  if (kvm?.inKernel && kvm.syncSource(lisn) < 0) return H_HARDWARE;
   return H_SUCCESS;
 }
 
@@ -489,5 +534,7 @@ export function hIntSync(xive: SpaprXive, args: readonly bigint[]): number {
 export function hIntReset(xive: SpaprXive, args: readonly bigint[]): number {
   if (arg(args, 0) !== 0n) return H_PARAMETER;
   xive.hIntReset();
+  const kvm = xive.kvm;
+  if (kvm?.inKernel && kvm.reset() < 0) return H_HARDWARE;
   return H_SUCCESS;
 }

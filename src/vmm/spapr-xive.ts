@@ -64,6 +64,26 @@ export const SPAPR_XIVE_TM_SIZE = 4 * 2 ** TM_SHIFT;
 /** `EBUSY`: returned (negated) by {@link SpaprXive.claimIrq} for a LISN already in use. */
 export const EBUSY = 16;
 
+/**
+ * The in-kernel (KVM) side of the controller, set by the KVM accelerator (`spapr-xive-kvm.ts`).
+ * While {@link inKernel}, the hcalls mirror their effects into the KVM device and fail with
+ * H_HARDWARE when it refuses; device lines become ESB trigger stores. Negative results are −errno
+ * (or the signal the VMM took for {@link esbRw}).
+ */
+export interface SpaprXiveKvmBackend {
+  /** `spapr_xive_in_kernel()`: the KVM device is connected. */
+  readonly inKernel: boolean;
+  sourceResetOne(lisn: number): number;
+  setSourceConfig(lisn: number, easHi: number, easLo: number): number;
+  setQueueConfig(endIdx: number, end: Uint32Array): number;
+  /** Refresh END w1 (toggle, index) from KVM, in place. */
+  getQueueConfig(endIdx: number, end: Uint32Array): number;
+  syncSource(lisn: number): number;
+  reset(): number;
+  esbRw(lisn: number, offset: number, hi: number, lo: number, write: boolean, out: Word64): number;
+  setIrq(lisn: number, level: number): void;
+}
+
 export interface SpaprXiveConfig {
   /** Number of LISNs (0x2000 on QEMU 7.2). */
   nrIrqs: number;
@@ -143,6 +163,8 @@ export class SpaprXive implements XiveRouterBackend {
   readonly dma: DmaSpace;
   /** Where guest errors and events go (shared with the hcalls). */
   readonly trace: TraceSink;
+  /** The KVM device backend (KVM accelerator only), else null: emulated. */
+  kvm: SpaprXiveKvmBackend | null;
 
   constructor(cfg: SpaprXiveConfig, dma: DmaSpace, trace: TraceSink) {
     if (!Number.isInteger(cfg.nrIrqs) || cfg.nrIrqs <= 0 || cfg.nrIrqs > 0x0100_0000) {
@@ -163,6 +185,7 @@ export class SpaprXive implements XiveRouterBackend {
     this.eat = new Uint32Array(this.nrIrqs * 2);
     this.endt = new Uint32Array(this.nrEnds * 8);
     this.exploitation = false;
+    this.kvm = null;
     this.source = new XiveSource(
       { nrIrqs: this.nrIrqs, esbShift: SPAPR_XIVE_ESB_SHIFT, flags: 0, resetPq: XIVE_ESB_OFF },
       trace,
@@ -330,7 +353,7 @@ export class SpaprXive implements XiveRouterBackend {
    * Allocate a LISN: EAS := VALID | MASKED (other bits kept, as QEMU ORs them in), LSI marked.
    * Returns 0, or −EBUSY if the EAS is already valid.
    *
-   * @remarks Models hw/intc/spapr_xive.c:spapr_xive_claim_irq() (emulated mode).
+   * @remarks Models hw/intc/spapr_xive.c:spapr_xive_claim_irq().
    */
   claimIrq(lisn: number, lsi: boolean): number {
     this.checkLisn(lisn);
@@ -342,6 +365,8 @@ export class SpaprXive implements XiveRouterBackend {
     this.eat[lisn * 2 + 1] = (this.eat[lisn * 2 + 1]! | EAS_MASKED_LO) >>> 0;
     if (lsi) this.source.setLsi(lisn, true);
     if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.claim', lisn, +lsi, 0, 0);
+    // Under KVM the source is declared to the device at once (kvmppc_xive_source_reset_one).
+    if (this.kvm?.inKernel) return this.kvm.sourceResetOne(lisn);
     return 0;
   }
 
@@ -364,11 +389,13 @@ export class SpaprXive implements XiveRouterBackend {
   /**
    * A device interrupt line.
    *
-   * @remarks Models hw/intc/spapr_xive.c:spapr_xive_set_irq() (emulated mode).
+   * @remarks Models hw/intc/spapr_xive.c:spapr_xive_set_irq() (KVM: kvmppc_xive_source_set_irq).
    */
   setIrq(lisn: number, level: number): void {
     this.checkLisn(lisn);
-    this.source.setIrq(lisn, level);
+    const kvm = this.kvm;
+    if (kvm?.inKernel) kvm.setIrq(lisn, level);
+    else this.source.setIrq(lisn, level);
   }
 
   // -------------------------------------------------------------------------------------------

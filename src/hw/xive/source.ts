@@ -193,7 +193,12 @@ export class XiveSource implements MmioDevice {
     return (this.status(srcno) & XIVE_STATUS_ASSERTED) !== 0;
   }
 
-  private setAsserted(srcno: number, on: boolean): void {
+  /**
+   * Record an LSI's line level (no trigger): the KVM backend keeps QEMU's copy of the level.
+   *
+   * @remarks Models hw/intc/xive.c:xive_source_set_asserted().
+   */
+  setAsserted(srcno: number, on: boolean): void {
     const st = this.block(srcno).status;
     const i = srcno & BLOCK_MASK;
     st[i] = on ? st[i]! | XIVE_STATUS_ASSERTED : st[i]! & ~XIVE_STATUS_ASSERTED;

@@ -6,12 +6,13 @@
 
 import { describe, expect, test } from 'vitest';
 import { EEXIST, EINVAL } from '../../../src/host/errno.ts';
+import { createHost } from '../../../src/host/host.ts';
+import { encodeKvmUserspaceMemoryRegion, KVM_SET_USER_MEMORY_REGION } from '../../../src/host/kvm/uapi.ts';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../../src/host/mm/constants.ts';
+import { Word64 } from '../../../src/hw/mmio.ts';
 import { AddressSpace } from '../../../src/vmm/address-space.ts';
-import {
-  encodeUserspaceMemoryRegion,
-  KVM_SET_USER_MEMORY_REGION_IOCTL,
-  KvmMemoryListener,
-} from '../../../src/vmm/kvm-memory-listener.ts';
+import { KvmAccel } from '../../../src/vmm/kvm-accel.ts';
+import { KvmMemoryListener } from '../../../src/vmm/kvm-memory-listener.ts';
 import { MemoryRegion, UINT64_SPACE } from '../../../src/vmm/memory-region.ts';
 
 interface Call {
@@ -46,7 +47,7 @@ class FakeVm {
   }
   ioctl(fd: number, req: number, arg: number | bigint): number {
     expect(fd).toBe(7);
-    expect(req).toBe(KVM_SET_USER_MEMORY_REGION_IOCTL);
+    expect(req).toBe(KVM_SET_USER_MEMORY_REGION);
     const b = this.mem.get(Number(arg))!;
     const dv = new DataView(b.buffer);
     const c = {
@@ -88,12 +89,18 @@ function setup() {
 
 describe('KVM memory listener', () => {
   test('encodes struct kvm_userspace_memory_region big-endian, 32 bytes', () => {
-    const b = encodeUserspaceMemoryRegion(3, 1, 0x6_0100_0000_0000, 0x4000_0000, 0x7fff_0000_0000);
+    const b = encodeKvmUserspaceMemoryRegion({
+      slot: 3,
+      flags: 1,
+      guestPhysAddr: 0x6_0100_0000_0000,
+      memorySize: 0x4000_0000,
+      userspaceAddr: 0x7fff_0000_0000,
+    });
     expect(Buffer.from(b).toString('hex')).toBe(
       '00000003' + '00000001' + '0006010000000000' + '0000000040000000' + '00007fff00000000',
     );
     // _IOW(KVMIO, 0x46, 32 bytes) with the powerpc direction bits.
-    expect(KVM_SET_USER_MEMORY_REGION_IOCTL).toBe(0x8020ae46);
+    expect(KVM_SET_USER_MEMORY_REGION).toBe(0x8020ae46);
   });
 
   test('registration adds every RAM and RAM-device range; I/O ranges get no slot', () => {
@@ -262,5 +269,52 @@ describe('KVM memory listener', () => {
     ram.ramRead(0x1234, dst);
     expect([...dst]).toEqual([0xde, 0xad, 0xbe, 0xef]);
     expect(ram.ramPagesAllocated).toBe(0);
+  });
+});
+
+describe('KVM memory listener on the host model (real KVM_SET_USER_MEMORY_REGION)', () => {
+  test('overlay split and merge reach the VM memslots; guest accesses follow the topology', () => {
+    const host = createHost({ nrCpus: 2 });
+    const a = new KvmAccel(host);
+    const proc = a.proc;
+    const anon = (len: number) =>
+      proc.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const big = anon(16 * KiB64);
+    const small = anon(2 * KiB64);
+    proc.putU32(big + 0x2_0000, 0xb1b1_b1b1);
+    proc.putU32(small, 0x5a5a_5a5a);
+    const root = MemoryRegion.container('system', UINT64_SPACE);
+    const as = new AddressSpace(root, 'memory');
+    const c = MemoryRegion.container('win', 16 * KiB64);
+    c.addSubregionOverlap(0, MemoryRegion.ramDevice('big', 16 * KiB64, big, dev), 0);
+    root.addSubregion(0x100_0000, c);
+    a.listen(as);
+    const vm = host.kvm.vms[0]!;
+    const slots = () => vm.memslots.all().map((s) => [s.id, s.baseGfn, s.npages, s.userspaceAddr]);
+    expect(slots()).toEqual([[0, 0x100, 16, big]]);
+    const vcpuFd = a.createVcpu(0);
+    const run = proc.kvmRun(vcpuFd, { mmio() {}, paprHcall: () => -2 });
+    if (typeof run === 'number') throw new Error(`kvmRun ${run}`);
+    const w = new Word64();
+    run.load(0x102_0000, 4, w);
+    expect(w.lo).toBe(0xb1b1_b1b1);
+
+    const overlay = MemoryRegion.ramDevice('small', 2 * KiB64, small, dev);
+    c.addSubregionOverlap(0x2_0000, overlay, 1);
+    expect(slots()).toEqual([
+      [0, 0x100, 2, big],
+      [1, 0x102, 2, small],
+      [2, 0x104, 12, big + 0x4_0000],
+    ]);
+    expect([vm.stats.memslotsUsed, vm.stats.memslotsPeak]).toEqual([3, 3]);
+    // The partition-scoped entry of the old slot was invalidated: the guest sees the overlay.
+    run.load(0x102_0000, 4, w);
+    expect(w.lo).toBe(0x5a5a_5a5a);
+
+    c.delSubregion(overlay);
+    expect(slots()).toEqual([[0, 0x100, 16, big]]);
+    run.load(0x102_0000, 4, w);
+    expect(w.lo).toBe(0xb1b1_b1b1);
+    expect(vm.stats.partitionInvalidations).toBeGreaterThan(0);
   });
 });
