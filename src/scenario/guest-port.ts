@@ -5,6 +5,7 @@
  */
 
 import { GuestKernel } from '../guest/kernel.ts';
+import type { GuestVcpu, LoadResult } from '../guest/platform.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
 import type { SpaprMachine } from '../vmm/spapr-machine.ts';
 
@@ -64,4 +65,112 @@ export function bootGuest(machine: SpaprMachine, trace: TraceSink): GuestPort {
   const dev = kernel.startDevices();
   if (dev !== 0) throw new Error(`guest device probe failed: ${dev}`);
   return kernel;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guest-visible traces and migratable vCPUs (KVM mode, migration)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What the guest saw, in order: every load (address, size, value), store, hcall (opcode,
+ * arguments, R3 and the output registers) and handler delivery, tagged with the vCPU. Two runs
+ * of the same guest and workload on two machines are equivalent for the guest iff their traces
+ * are equal. Entries are strings (`L`, `S`, `H`, `D` lines); `filter` drops entries (e.g. by
+ * address range) before they are stored.
+ */
+export class GuestTrace {
+  readonly entries: string[] = [];
+  filter: ((entry: string) => boolean) | null = null;
+
+  push(e: string): void {
+    if (this.filter === null || this.filter(e)) this.entries.push(e);
+  }
+
+  /** Index of the first entry where `a` and `b` differ, or −1 if equal. */
+  static firstDifference(a: GuestTrace, b: GuestTrace): number {
+    const n = Math.min(a.entries.length, b.entries.length);
+    for (let i = 0; i < n; i++) if (a.entries[i] !== b.entries[i]) return i;
+    return a.entries.length === b.entries.length ? -1 : n;
+  }
+}
+
+const h = (n: number): string => n.toString(16);
+const hv = (hi: number, lo: number): string =>
+  hi >>> 0 ? h(hi >>> 0) + (lo >>> 0).toString(16).padStart(8, '0') : h(lo >>> 0);
+
+/**
+ * A vCPU as the guest holds it: it forwards to the machine vCPU it currently runs on, which a
+ * migration switches to the destination's, and may record a {@link GuestTrace}. The guest keeps
+ * its own state (the model of its registers and kernel memory) across the switch, as a real
+ * guest's state moves with the migration stream.
+ */
+export class GuestVcpuSlot implements GuestVcpu {
+  readonly id: number;
+  target: GuestVcpu;
+  trace: GuestTrace | null;
+
+  constructor(target: GuestVcpu, trace: GuestTrace | null = null) {
+    this.id = target.id;
+    this.target = target;
+    this.trace = trace;
+  }
+
+  get externalInterrupt(): boolean {
+    return this.target.externalInterrupt;
+  }
+
+  load(addr: number, size: 1 | 2 | 4 | 8, out: LoadResult): void {
+    this.target.load(addr, size, out);
+    this.trace?.push(`${this.id} L ${h(addr)}/${size} = ${hv(out.hi, out.lo)}`);
+  }
+
+  store(addr: number, size: 1 | 2 | 4 | 8, hi: number, lo: number): void {
+    this.target.store(addr, size, hi, lo);
+    this.trace?.push(`${this.id} S ${h(addr)}/${size} ${hv(hi, lo)}`);
+  }
+
+  hcall(opcode: number, args: readonly bigint[], out: bigint[]): number {
+    const rc = this.target.hcall(opcode, args, out);
+    if (this.trace !== null) {
+      const a = args.map((x) => x.toString(16)).join(',');
+      const o = out.map((x) => x.toString(16)).join(',');
+      this.trace.push(`${this.id} H ${h(opcode)}(${a}) = ${rc} [${o}]`);
+    }
+    return rc;
+  }
+}
+
+/** A guest booted on migratable vCPU slots. */
+export interface SlottedGuest {
+  readonly kernel: GuestKernel;
+  readonly slots: readonly GuestVcpuSlot[];
+}
+
+/**
+ * Boot the Linux-like guest on `machine` (emulated or KVM: `new SpaprMachine({ …, accel: { kind:
+ * 'kvm', host } })`) through {@link GuestVcpuSlot}s, optionally recording what it sees; handler
+ * deliveries are recorded too (`D` lines: LISN and CPU).
+ */
+export function bootGuestOnSlots(
+  machine: SpaprMachine,
+  trace: TraceSink,
+  record: GuestTrace | null = null,
+): SlottedGuest {
+  const slots = machine.cpus.map((c) => new GuestVcpuSlot(c, record));
+  const kernel = new GuestKernel(slots, machine.deviceTree(), trace);
+  if (record !== null) kernel.onDeliver = (lisn, cpu) => record.push(`${cpu} D ${h(lisn)}`);
+  const rc = kernel.boot();
+  if (rc !== 0) throw new Error(`guest boot failed: ${rc}`);
+  const dev = kernel.startDevices();
+  if (dev !== 0) throw new Error(`guest device probe failed: ${dev}`);
+  return { kernel, slots };
+}
+
+/** Point every slot at the vCPU of the same id on `machine` (after a migration). */
+export function moveGuest(guest: SlottedGuest, machine: SpaprMachine): void {
+  for (const s of guest.slots) {
+    const c = machine.cpus[s.id];
+    if (c === undefined) throw new Error(`destination has no vCPU ${s.id}`);
+    s.target = c;
+  }
 }
