@@ -198,7 +198,7 @@ export async function compareCommand(
   const total = cells.reduce((n, c) => n + cellViolations(c), 0);
   io.out(`${textMatrix(cells)}\n\n`);
   io.out(
-    `${cells.length} cells, ${total} invariant violation${total === 1 ? '' : 's'}; ` +
+    `${cells.length} cell${cells.length === 1 ? '' : 's'}, ${total} invariant violation${total === 1 ? '' : 's'}; ` +
       `wrote ${written.files.length} files to ${opts.out}${opts.out.endsWith('/') ? '' : '/'} ` +
       `(report.md, report.html, results.json, ${written.files.filter((f) => f.endsWith('.png')).length} plots, ` +
       `${written.files.filter((f) => f.startsWith('traces')).length} traces)\n`,
