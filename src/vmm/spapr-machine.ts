@@ -455,8 +455,16 @@ export class SpaprMachine {
    * @remarks Models hw/ppc/spapr.c:spapr_machine_reset() (the interrupt-related steps).
    * Deviation: device MSIs stay allocated and claimed (here they are allocated at init, not by
    * `ibm,change-msi`, so there is no RTAS call to allocate them again).
+   *
+   * Under KVM the vCPUs are paused around the reset (no run-state change, so no XIVE
+   * change-state handler) and the in-kernel device is left as it is: QEMU 7.2 resets its own
+   * copies only (the device stays connected; `kvmppc_xive_connect` is a no-op on reboot), so
+   * KVM keeps the old targeting, queues, PQs and VP states until the next guest reconfigures them
+   * or calls H_INT_RESET.
    */
   reset(): void {
+    const kvm = this.kvm !== null && this.running;
+    if (kvm) for (const c of this.cpus) (c as SpaprKvmCpu).stop();
     this.intx.reset();
     for (const d of this.devices) d.resetPins();
     this.xive.reset();
@@ -464,6 +472,7 @@ export class SpaprMachine {
     this.casDone = false;
     this.lastCas = null;
     this.setXiveMmioEnabled(true);
+    if (kvm) for (const c of this.cpus) (c as SpaprKvmCpu).start();
   }
 
   /** The device-tree facts the guest reads (`spapr_xive_dt` and friends). */

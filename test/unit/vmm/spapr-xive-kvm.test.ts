@@ -13,6 +13,7 @@ import { KVMPPC_IRQ_DEFAULT, KVMPPC_IRQ_XIVE, MASKED } from '../../../src/host/k
 import { Word64 } from '../../../src/hw/mmio.ts';
 import type { TraceSink } from '../../../src/hw/trace-sink.ts';
 import { EAS_MASKED_LO, EAS_VALID_HI } from '../../../src/hw/xive/regs.ts';
+import { bootGuestOnSlots } from '../../../src/scenario/guest-port.ts';
 import type { SpaprKvmCpu } from '../../../src/vmm/kvm-accel.ts';
 import { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
 import { SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '../../../src/vmm/spapr-xive.ts';
@@ -280,5 +281,42 @@ describe('VM stop / run (kvmppc_xive_change_state_handler)', () => {
     esbLoad(0, MSI0, 0xc00);
     m.devices[0]!.raiseMsi(0);
     expect(m.xive.source.getPq(MSI0)).toBe(2);
+  });
+});
+
+describe('machine reset under KVM', () => {
+  test('system_reset: QEMU tables reset, the device stays connected with its state; a new guest boots', () => {
+    const { m, dev, host, esbLoad } = setup();
+    m.xive.exploitation = false;
+    const g1 = bootGuestOnSlots(m, { mask: 0, emit() {}, guestError() {} });
+    const virq = g1.kernel.drivers[0]!.msiVirqs[0]!;
+    const target = g1.kernel.target(virq);
+    expect(dev.irqState(MSI0)!.actPriority).toBe(6);
+    m.devices[0]!.raiseMsi(0); // in flight at the reset: an entry in the old guest's queue
+    m.reset();
+    // QEMU: EAS masked, ENDs off, PQs 01 in its copy, CAS forgotten.
+    expect([m.xive.eat[MSI0 * 2 + 1], m.xive.endt[(target * 8 + 6) * 8], m.casDone]).toEqual([
+      EAS_MASKED_LO,
+      0,
+      false,
+    ]);
+    // KVM (QEMU 7.2: no reset of the in-kernel device on system_reset): still connected, the
+    // old targeting kept until the next guest reconfigures it.
+    expect([m.xiveKvm!.inKernel, host.kvm.stats.devicesCreated, dev.irqState(MSI0)!.actPriority]).toEqual([
+      true,
+      1,
+      6,
+    ]);
+    // The event in flight stays PENDING in the hardware (QEMU's copy says 01).
+    expect([esbLoad(0, MSI0, 0x800), m.xive.source.getPq(MSI0)]).toEqual([2, 1]);
+    // The guest boots again and every MSI is delivered once, on its target.
+    const g2 = bootGuestOnSlots(m, { mask: 0, emit() {}, guestError() {} });
+    const k = g2.kernel;
+    for (let v = 0; v < 4; v++) m.devices[0]!.raiseMsi(v);
+    let n = 0;
+    for (const sl of g2.slots) n += k.takePendingInterrupts(sl.id);
+    expect(n).toBe(4);
+    expect([...k.drivers[0]!.msiCalls]).toEqual([1, 1, 1, 1]);
+    expect(k.unknownEisns().size).toBe(0);
   });
 });
