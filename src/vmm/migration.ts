@@ -15,6 +15,11 @@
  * from their IPB. The source PQs reach KVM when the VM runs again (the change-state handler
  * writes each saved PQ with a SET_PQ load and triggers a source that was RESET but came back
  * QUEUED).
+ *
+ * Consequence (QEMU 7.2 behaviour, pinned in the tests): under KVM a trigger that arrives while
+ * the VM is stopped is caught in the source hardware's Q and replayed only if that same VM
+ * resumes; the stream carries the PQ saved before the stop, so a migration from KVM loses it.
+ * An emulated source routes it at once (EQ entry, OS ring), and the stream carries it.
  */
 
 import { TM_QW1_OS } from '../hw/xive/regs.ts';

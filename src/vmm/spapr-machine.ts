@@ -61,6 +61,11 @@ export interface SpaprMachineConfig {
    * in the host's KVM. Default: TCG-like emulation in the VMM (today's machine, unchanged).
    */
   readonly accel?: SpaprAccelConfig;
+  /**
+   * Create the machine stopped (`-S` / `-incoming`): the vCPUs do not enter KVM_RUN until
+   * {@link SpaprMachine.vmStart} (a migration destination).
+   */
+  readonly startStopped?: boolean;
 }
 
 /** `-accel kvm -machine kernel-irqchip=on` on a given host. */
@@ -335,8 +340,9 @@ export class SpaprMachine {
       this.xive.kvm = xk;
       if (xk.connect(smp) < 0) throw new Error(`kernel-irqchip=on: ${xk.lastError}`);
       this.xiveKvm = xk;
-      for (const c of cpus) (c as SpaprKvmCpu).start();
+      if (!cfg.startStopped) for (const c of cpus) (c as SpaprKvmCpu).start();
     }
+    this.running = cfg.startStopped !== true;
   }
 
   /**

@@ -265,6 +265,29 @@ describe('VM stop / run (kvmppc_xive_change_state_handler)', () => {
     expect((m.cpus[0] as SpaprKvmCpu).run).not.toBeNull();
   });
 
+  test('synchronize_state (info pic / pre_save): PQs pulled only while running, ENDs and OS rings from KVM', () => {
+    const { m, hcall, esbLoad } = setup();
+    expect(hcall(0, H_INT_SET_QUEUE_CONFIG, 1, 0, 6, QPAGE, 16)).toBe(H_SUCCESS);
+    expect(hcall(0, H_INT_SET_SOURCE_CONFIG, 2, MSI0, 0, 6, 9)).toBe(H_SUCCESS);
+    esbLoad(0, MSI0, 0xc00);
+    m.cpus[0]!.store(SPAPR_XIVE_TM_BASE + 0x2_0000 + 0x11, 1, 0, 0xff); // CPPR
+    m.devices[0]!.raiseMsi(0);
+    const xk = m.xiveKvm!;
+    expect(m.xive.source.getPq(MSI0)).toBe(1); // QEMU's copy is stale under KVM
+    expect(xk.synchronizeState(true)).toBe(0);
+    expect([m.xive.source.getPq(MSI0), m.xive.endt[6 * 8 + 1]]).toEqual([2, 0x0040_0001]);
+    // VP_STATE needs the vCPU out of KVM_RUN (QEMU: run_on_cpu); then the OS ring: NSR EO,
+    // CPPR 0xFF, IPB bit of priority 6, PIPR 6.
+    m.vmStop();
+    expect(xk.cpuGetState(0)).toBe(0);
+    const os = [...m.xive.tctxs[0]!.regs.subarray(0x10, 0x18)];
+    expect([os[0]! & 0x80, os[1], os[2], os[7]]).toEqual([0x80, 0xff, 0x02, 6]);
+    // Stopped: the saved PQs are the truth and are not overwritten (PENDING in HW now).
+    m.xive.source.setPq(MSI0, 0);
+    expect(xk.synchronizeState(false)).toBe(0);
+    expect(m.xive.source.getPq(MSI0)).toBe(0);
+  });
+
   test('disconnect: overlays and memslots go, the device is released, emulation answers again', () => {
     const { m, host, vm, esbLoad } = setup();
     m.vmStop();
