@@ -15,7 +15,29 @@ export * as kvmUapi from './host/kvm/uapi.ts';
 export type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './host/kvm/vcpu.ts';
 export { HostProcess } from './host/syscalls.ts';
 export { NULL_TRACE, type TraceSink } from './hw/trace-sink.ts';
+export { type ChromeTrace, toChromeTrace } from './report/chrome-trace.ts';
+export { renderHtml } from './report/html.ts';
+export { evaluateHypotheses, type Hypothesis, type Verdict } from './report/hypotheses.ts';
+export { renderMarkdown, textMatrix } from './report/markdown.ts';
+export { reportPlots, svgToPng } from './report/plots.ts';
 export { cpuTable, formatReport, formatTable, irqTable } from './report/table.ts';
+export {
+  CellResult,
+  type CellRunner,
+  COST_TABLE_NS,
+  type Costs,
+  INVARIANTS,
+  type InvariantId,
+  type InvariantOutcome,
+  modeledTimeNs,
+  Results,
+  resultsJsonSchema,
+  type ScenarioRef,
+  SERIES,
+} from './scenario/cell.ts';
+export { runEmulatedCell } from './scenario/cell-emulated.ts';
+export { type CellPlan, type CompareProgress, planCells, runCells } from './scenario/compare.ts';
+export { type DesignEntry, designNames, registerDesign } from './scenario/designs-registry.ts';
 export type { GuestIrq, GuestPort } from './scenario/guest-port.ts';
 export { loadScenario } from './scenario/load.ts';
 export { checkScenario, parseScenario, ScenarioError } from './scenario/parse.ts';
