@@ -7,7 +7,6 @@
 import { describe, expect, it } from 'vitest';
 import { EINVAL, ENODEV, ENOSPC } from '../../src/host/errno.ts';
 import { createHost } from '../../src/host/host.ts';
-import { KVM_IRQFD, KVM_IRQFD_FLAG_DEASSIGN } from '../../src/host/kvm/irqfd.ts';
 import {
   encodeKvmCreateDevice,
   KVM_CREATE_DEVICE,
@@ -19,13 +18,6 @@ import type { KvmXiveNative, XiveStep } from '../../src/host/kvm/xive-native.ts'
 import { KVMPPC_XIVE_NR_IRQS } from '../../src/host/kvm/xive-native-uapi.ts';
 import { MAP_SHARED, PROT_READ, PROT_WRITE, SIGBUS } from '../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../src/host/syscalls.ts';
-import {
-  VFIO_DEVICE_SET_IRQS,
-  VFIO_IRQ_SET_ACTION_TRIGGER,
-  VFIO_IRQ_SET_DATA_EVENTFD,
-  VFIO_IRQ_SET_DATA_NONE,
-  VFIO_PCI_MSIX_IRQ_INDEX,
-} from '../../src/host/vfio/vfio.ts';
 import { Word64 } from '../../src/hw/mmio.ts';
 import { PciDevice } from '../../src/hw/phb.ts';
 import { NULL_TRACE } from '../../src/hw/trace-sink.ts';
@@ -45,6 +37,7 @@ import {
   type VmEnv,
   type VmEnvOptions,
 } from '../unit/host/kvm/host-env.ts';
+import { assign, setIrqs, unassign } from './passthrough-env.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 /** A guest irq in QEMU's MSI range. */
@@ -71,70 +64,6 @@ function ipiPfns(e: VmEnv, n: number): [number, number] {
 function devPfns(e: VmEnv, s: number, v: number): [number, number] {
   const t = e.host.phbs[0]!.msiTriggerPage(s, v) / P;
   return [t, t + 1];
-}
-
-interface Assigned {
-  pdev: PciDevice;
-  n: number;
-  vfd: number;
-  efds: number[];
-  gsis: number[];
-}
-
-/**
- * What QEMU's vfio-pci does for a passthrough function with kernel_irqchip=on: plug, bind to
- * vfio-pci, open, an eventfd + KVM_IRQFD (GSI = guest irq) per vector, then SET_IRQS MSI-X with
- * the eventfds (irq bypass → kvmppc_xive_set_mapped).
- */
-function assign(e: VmEnv, slot: number, gsis: number[]): Assigned {
-  const p = e.vmm;
-  const pdev = new PciDevice({ name: `nic${slot}`, msix: gsis.length });
-  expect(e.host.phbs[0]!.plug(slot, pdev)).toBe(true);
-  const n = e.host.vfioBind(0, slot);
-  const vfd = p.open(`/dev/vfio/devices/vfio${n}`);
-  expect(vfd).toBeGreaterThanOrEqual(0);
-  const efds = gsis.map((gsi) => {
-    const efd = p.eventfd();
-    expect(irqfd(p, e.vmFd, efd, gsi, 0)).toBe(0);
-    return efd;
-  });
-  expect(setIrqs(p, vfd, efds)).toBe(0);
-  return { pdev, n, vfd, efds, gsis };
-}
-
-/** The reverse: SET_IRQS DATA_NONE (irq bypass del → clr_mapped), deassign, close, unplug. */
-function unassign(e: VmEnv, a: Assigned, slot: number): void {
-  const p = e.vmm;
-  expect(setIrqs(p, a.vfd, [])).toBe(0);
-  a.efds.forEach((efd, i) => {
-    expect(irqfd(p, e.vmFd, efd, a.gsis[i]!, KVM_IRQFD_FLAG_DEASSIGN)).toBe(0);
-    expect(p.close(efd)).toBe(0);
-  });
-  expect(p.close(a.vfd)).toBe(0);
-  expect(e.host.vfioUnbind(a.n)).toBe(0);
-  expect(e.host.phbs[0]!.unplug(slot)).toBe(a.pdev);
-}
-
-function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags: number): number {
-  const a = p.userAlloc(32);
-  p.putU32(a, efd);
-  p.putU32(a + 4, gsi);
-  p.putU32(a + 8, flags);
-  return p.ioctl(vmFd, KVM_IRQFD, a);
-}
-
-function setIrqs(p: HostProcess, vfd: number, efds: number[]): number {
-  const s = p.userAlloc(20 + 4 * efds.length);
-  p.putU32(s, 20 + 4 * efds.length);
-  p.putU32(
-    s + 4,
-    (efds.length ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | VFIO_IRQ_SET_ACTION_TRIGGER,
-  );
-  p.putU32(s + 8, VFIO_PCI_MSIX_IRQ_INDEX);
-  p.putU32(s + 12, 0);
-  p.putU32(s + 16, efds.length);
-  for (let i = 0; i < efds.length; i++) p.putU32(s + 20 + 4 * i, efds[i]!);
-  return p.ioctl(vfd, VFIO_DEVICE_SET_IRQS, s);
 }
 
 /**
@@ -554,7 +483,7 @@ describe('thread.md §8 — robustness / hotplug', () => {
     const host2 = createHost();
     const m = new SpaprMachine({ ...cfg, accel: { kind: 'kvm', host: host2 } });
     const lisn = m.devices[0]!.msis[0]!;
-    assign({ host: host2, vmm: m.kvm!.proc, vmFd: m.kvm!.vmFd } as VmEnv, 0, [lisn]);
+    assign({ host: host2, vmm: m.kvm!.proc, vmFd: m.kvm!.vmFd }, 0, [lisn]);
     const x = host2.kvm.vms[0]!.devices[0]!.xive;
     expect(x.irqState(lisn)!.ptNumber).toBe(host2.phbs[0]!.msiHwIrq(0, 0));
     expect(view(m)).toEqual(emu);
