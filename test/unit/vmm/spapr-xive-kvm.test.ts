@@ -223,6 +223,15 @@ describe('hcalls → KVM device attributes', () => {
     expect(out[0]).toBe(0xffff_ffff_ffff_ffffn);
   });
 
+  test('GET_QUEUE_CONFIG on a queue never configured: QEMU 7.2 asserts (abort); here H_HARDWARE + a trace', () => {
+    const { hcall, errors, m } = setup();
+    const emu = setup(true);
+    expect(emu.hcall(0, H_INT_GET_QUEUE_CONFIG, 0, 1, 6)).toBe(H_SUCCESS);
+    expect(hcall(0, H_INT_GET_QUEUE_CONFIG, 0, 1, 6)).toBe(H_HARDWARE);
+    expect(errors).toContain('kvmppc_xive_get_queue_config: assertion failed: END 14 valid');
+    expect(m.xiveKvm!.failures).toBe(0); // refused before any ioctl
+  });
+
   test('H_INT_SYNC → SOURCE_SYNC; H_INT_RESET → QEMU reset + KVM RESET (targeting masked, queues off)', () => {
     const { m, hcall, dev, vm, host } = setup();
     expect(hcall(0, H_INT_SET_QUEUE_CONFIG, 1, 1, 6, QPAGE, 16)).toBe(H_SUCCESS);
