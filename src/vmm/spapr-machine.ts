@@ -338,6 +338,17 @@ export class SpaprMachine {
         trace: this.trace,
       });
       this.xive.kvm = xk;
+      xk.runOnCpu = (cpu, fn) => {
+        const c = cpus[cpu] as SpaprKvmCpu;
+        const wasRunning = c.run !== null;
+        c.stop();
+        try {
+          fn();
+        } finally {
+          if (wasRunning) c.start();
+        }
+      };
+      xk.isRunning = () => this.running;
       if (xk.connect(smp) < 0) throw new Error(`kernel-irqchip=on: ${xk.lastError}`);
       this.xiveKvm = xk;
       if (!cfg.startStopped) for (const c of cpus) (c as SpaprKvmCpu).start();

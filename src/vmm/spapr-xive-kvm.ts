@@ -156,6 +156,13 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
   failures: number;
   /** vCPU ids connected to the device (`kvm_enabled_cpus`). */
   readonly enabledCpus: Set<number>;
+  /**
+   * Run `fn` on vCPU `cpu` with the vCPU out of KVM_RUN (QEMU's `run_on_cpu`, which kicks the
+   * vCPU thread); set by the machine. Default: call `fn` as is.
+   */
+  runOnCpu: (cpu: number, fn: () => void) => void;
+  /** Whether the VM runs (`runstate_is_running()`); set by the machine. */
+  isRunning: () => boolean;
   private readonly xive: SpaprXive;
   private readonly proc: KvmXiveProcess;
   private readonly vmFd: number;
@@ -178,6 +185,8 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
     this.lastError = null;
     this.failures = 0;
     this.enabledCpus = new Set();
+    this.runOnCpu = (_cpu, fn) => fn();
+    this.isRunning = () => true;
     this.xive = cfg.xive;
     this.proc = cfg.proc;
     this.vmFd = cfg.vmFd;
@@ -641,6 +650,25 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
       }
     }
     return this.getQueues();
+  }
+
+  /**
+   * `info pic` under KVM: each vCPU's OS ring from VP_STATE (on that vCPU, out of KVM_RUN), then
+   * the sources' PQs (while running) and the ENDs' toggle/index. Failures are reported as QEMU
+   * does (`error_report_err`) and the stale copy is printed.
+   *
+   * @remarks Models hw/intc/xive.c:xive_tctx_pic_print_info() → kvmppc_xive_cpu_synchronize_state()
+   * and hw/intc/spapr_xive.c:spapr_xive_pic_print_info() → kvmppc_xive_synchronize_state().
+   */
+  synchronizeForMonitor(): void {
+    for (let cpu = 0; cpu < this.vcpuFds.length; cpu++) {
+      this.runOnCpu(cpu, () => {
+        const rc = this.cpuGetState(cpu);
+        if (rc < 0) this.trace.guestError(`XIVE: could not capture KVM state of CPU ${cpu}: errno ${-rc}`);
+      });
+    }
+    const rc = this.synchronizeState(this.isRunning());
+    if (rc < 0) this.trace.guestError(`XIVE: could not synchronize the KVM state: errno ${-rc}`);
   }
 
   /** @remarks Models hw/intc/spapr_xive_kvm.c:kvmppc_xive_pre_save(). */

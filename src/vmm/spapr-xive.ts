@@ -82,6 +82,8 @@ export interface SpaprXiveKvmBackend {
   reset(): number;
   esbRw(lisn: number, offset: number, hi: number, lo: number, write: boolean, out: Word64): number;
   setIrq(lisn: number, level: number): void;
+  /** Pull the device's state into the emulated copies before the monitor prints them. */
+  synchronizeForMonitor(): void;
 }
 
 export interface SpaprXiveConfig {
@@ -496,6 +498,8 @@ export class SpaprXive implements XiveRouterBackend {
    * xive_end_queue_pic_print_info() as in QEMU 7.2.
    */
   infoPic(): string {
+    // Under KVM the thread contexts, PQs and queue positions live in the kernel.
+    if (this.kvm?.inKernel) this.kvm.synchronizeForMonitor();
     const lines: string[] = [];
     const names = ['USER', 'OS', 'POOL', 'PHYS'];
     for (const tctx of this.tctxs) {

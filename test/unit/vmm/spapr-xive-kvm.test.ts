@@ -297,6 +297,27 @@ describe('VM stop / run (kvmppc_xive_change_state_handler)', () => {
     expect(m.xive.source.getPq(MSI0)).toBe(0);
   });
 
+  test('info pic under KVM pulls the device state: equal to emulated but for the OS ring LSMFB/AGE', () => {
+    const pics: string[] = [];
+    for (const emulated of [true, false]) {
+      const { m } = setup(emulated);
+      m.xive.exploitation = false;
+      bootGuestOnSlots(m, { mask: 0, emit() {}, guestError() {} });
+      m.devices[0]!.raiseMsi(1);
+      m.devices[0]!.raiseMsi(1); // PQ 11
+      m.devices[0]!.raiseMsi(2); // PQ 10
+      pics.push(m.xive.infoPic());
+    }
+    const [emu, kvm] = pics as [string, string];
+    expect(kvm).toContain('  00001301 MSI PQ    00000101   1/6      1/16384 @130000 ^1');
+    expect(kvm).toContain('  00001302 MSI P-    00000102   0/6      1/16384 @120000 ^1');
+    // The OS ring from VP_STATE: NSR 80, CPPR ff, IPB 02, PIPR 06 as emulated; LSMFB and AGE
+    // are 00 under KVM (its initial w01 and the pull's LSMFB := 0) where QEMU's reset has ff.
+    expect(kvm).toContain('CPU[0000]:   OS    80   ff  02    00   ff  00  00   06  80000400');
+    expect(emu).toContain('CPU[0000]:   OS    80   ff  02    ff   ff  00  ff   06  80000400');
+    expect(kvm.replaceAll('02    00   ff  00  00   06', '02    ff   ff  00  ff   06')).toBe(emu);
+  });
+
   test('disconnect: overlays and memslots go, the device is released, emulation answers again', () => {
     const { m, host, vm, esbLoad } = setup();
     m.vmStop();
