@@ -178,7 +178,8 @@ export class HostProcess implements KvmUser {
   /**
    * The vCPU thread entering KVM_RUN on `vcpuFd`: the context through which the guest executes,
    * or −errno: −EBADF (not a vCPU fd), −EIO (another process's VM), −EBUSY (already running,
-   * or its host thread runs another vCPU). The run lasts until `stop()` on the returned
+   * or every host thread runs a vCPU). It runs on host thread vcpu_idx mod nrCpus, or the next
+   * free one. The run lasts until `stop()` on the returned
    * {@link KvmVcpuRun}, the vCPU's VM dying, or its XIVE device being released.
    */
   kvmRun(vcpuFd: number, exits: KvmExitHandler): (KvmGuestContext & KvmVcpuRun) | number {

@@ -13,7 +13,7 @@
 import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
 import { PAGE_SCALE, PAGE_SIZE } from '../mm/constants.ts';
-import { File, type FileOperations, FMODE_RDWR, type Inode } from '../mm/file.ts';
+import { File, type FileOperations, FMODE_RDWR, fput, type Inode } from '../mm/file.ts';
 import type { Mm, MmuNotifier, MmuNotifierRange } from '../mm/mm.ts';
 import type { MmHost } from '../mm/mm-host.ts';
 import { PTE_WRITE } from '../mm/page-table.ts';
@@ -76,6 +76,7 @@ import {
   kvmppcXiveNativeCreate,
   type UserMemory,
   type XiveNativeFlags,
+  type XiveRecordMapping,
   type XiveVcpuArch,
 } from './xive-native.ts';
 
@@ -97,6 +98,8 @@ export interface KvmConfig {
   maxMemslots?: number;
   /** Latent-bug flags of every XIVE device created. */
   xiveFlags?: Partial<XiveNativeFlags>;
+  /** What every XIVE device records at mmap (the designs' kernel seam; default mainline). */
+  xiveRecordMapping?: XiveRecordMapping;
 }
 
 /** Module-wide counters. */
@@ -125,6 +128,7 @@ export class Kvm {
   readonly nrCpus: number;
   readonly maxMemslots: number;
   xiveFlags: Partial<XiveNativeFlags>;
+  xiveRecordMapping: XiveRecordMapping | null;
   readonly stats: KvmStats;
   /** Live VMs, in creation order. */
   readonly vms: KvmVm[];
@@ -142,6 +146,7 @@ export class Kvm {
     this.nrCpus = cfg.nrCpus;
     this.maxMemslots = cfg.maxMemslots ?? 512;
     this.xiveFlags = cfg.xiveFlags ?? {};
+    this.xiveRecordMapping = cfg.xiveRecordMapping ?? null;
     this.stats = new KvmStats();
     this.vms = [];
     this.runningOn = new Array<KvmVcpuRun | null>(cfg.nrCpus).fill(null);
@@ -222,9 +227,7 @@ export class Kvm {
     const file = this.mm.anonInodeGetFile('kvm-vm', vmFops, vm);
     const fd = user.proc.installFd(file);
     if (fd < 0) {
-      // fput of the file releases the VM again.
-      file.count = 1;
-      file.fOp.release?.(file.inode, file);
+      fput(file); // releases the VM again
       return fd;
     }
     this.vms.push(vm);
@@ -578,7 +581,7 @@ export class KvmVm implements MmuNotifier {
     const file = this.kvm.mm.anonInodeGetFile(`kvm-vcpu:${id}`, vcpuFops, vcpu);
     const fd = user.proc.installFd(file);
     if (fd < 0) {
-      this.users--;
+      fput(file); // drops the VM reference again
       return fd;
     }
     this.vcpus.push(vcpu);
@@ -609,6 +612,7 @@ export class KvmVm implements MmuNotifier {
       wake: () => {},
       vcpus: () => this.vcpuArchs,
       flags: this.kvm.xiveFlags,
+      ...(this.kvm.xiveRecordMapping !== null ? { recordMapping: this.kvm.xiveRecordMapping } : {}),
       trace: this.kvm.trace,
     });
     if (typeof x === 'number') return x;
@@ -619,7 +623,7 @@ export class KvmVm implements MmuNotifier {
     const file = this.kvm.mm.anonInodeGetFile('kvm-xive-native', kvmDeviceFops, dev);
     const fd = user.proc.installFd(file);
     if (fd < 0) {
-      dev.release();
+      fput(file); // the device's release, then the VM reference
       return fd;
     }
     if (user.copyToUser(argp, encodeKvmCreateDevice({ type: cd.type, fd, flags: cd.flags }))) {

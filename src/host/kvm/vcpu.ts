@@ -75,8 +75,10 @@ export class KvmVcpu {
   readonly vcpuId: number;
   /** Creation index (`vcpu_idx`). */
   readonly vcpuIdx: number;
-  /** The host hardware thread this vCPU runs on. */
-  readonly hostCpu: number;
+  /** The host thread this vCPU prefers (vcpu_idx mod nrCpus). */
+  readonly preferredCpu: number;
+  /** The host hardware thread it runs (or last ran) on. */
+  hostCpu: number;
   readonly arch: XiveVcpuArch;
   readonly stats: KvmVcpuStats;
   /** The run in progress (the vCPU thread inside KVM_RUN), or null. */
@@ -86,6 +88,7 @@ export class KvmVcpu {
     this.vm = vm;
     this.vcpuId = vcpuId;
     this.vcpuIdx = vcpuIdx;
+    this.preferredCpu = hostCpu;
     this.hostCpu = hostCpu;
     this.arch = { kvm: vm, irqType: KVMPPC_IRQ_DEFAULT, xiveVcpu: null, ceded: false, irqPending: false };
     this.stats = new KvmVcpuStats();
@@ -173,13 +176,24 @@ export class KvmVcpu {
   }
 
   /**
-   * Enter KVM_RUN: −EBUSY if already running or if its host thread runs another vCPU; else
-   * the XIVE context is pushed and the run returned.
+   * Enter KVM_RUN on the preferred host thread, or (the host scheduler placing the vCPU
+   * thread) the next free one; −EBUSY if already running or if every host thread runs a vCPU
+   * (decision: a context stays pushed for the whole run, so a thread holds one vCPU at a time).
+   * The XIVE context is pushed on that thread and the run returned.
    */
   enterRun(exits: KvmExitHandler): KvmVcpuRun | number {
     if (this.run !== null) return -EBUSY;
     const k = this.vm.kvm;
-    if (k.runningOn[this.hostCpu] !== null) return -EBUSY;
+    let cpu = -1;
+    for (let i = 0; i < k.nrCpus; i++) {
+      const c = (this.preferredCpu + i) % k.nrCpus;
+      if (k.runningOn[c] === null) {
+        cpu = c;
+        break;
+      }
+    }
+    if (cpu < 0) return -EBUSY;
+    this.hostCpu = cpu;
     const run = new KvmVcpuRun(this, exits);
     this.run = run;
     k.runningOn[this.hostCpu] = run;

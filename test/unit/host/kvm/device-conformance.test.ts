@@ -577,3 +577,74 @@ describe('guest view of the same device (KVM_RUN)', () => {
     expect(eqEntry(e, 0, 0)).toBe(0x8000_0033);
   });
 });
+
+describe('thread.md §8 scenarios at the KVM boundary', () => {
+  it('S16: release + re-create reuses the kept struct; after re-mmap, faults and zaps work again', () => {
+    const e = makeVm();
+    const vm = e.host.kvm.vms[0]!;
+    const kept = vm.arch.xiveNative;
+    expect(createSource(e.vmm, e.devFd, 0x1300)).toBe(0);
+    const g = run(e);
+    const w = new Word64();
+    g.load(mgmtGpa(0x1300) + 0x800, 8, w);
+    g.stop();
+    // CAS reboot: QEMU unmaps, deletes the memslots, closes the device.
+    expect(setRegion(e.vmm, e.vmFd, 1, 0, 0, 0)).toBe(0);
+    expect(setRegion(e.vmm, e.vmFd, 2, 0, 0, 0)).toBe(0);
+    expect(e.vmm.munmap(e.esb, 2 * 0x2000 * P)).toBe(0);
+    expect(e.vmm.munmap(e.tima, 4 * P)).toBe(0);
+    expect(e.vmm.close(e.devFd)).toBe(0);
+    expect(vm.arch.xive).toBe(null);
+    expect(vm.pt.entriesPointingAt((pfn) => e.host.phys.ownerName(pfn * P) !== 'host.ram')).toEqual([]);
+    // ... and creates it again.
+    const cd = e.vmm.userStruct(new Uint8Array([0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0]));
+    expect(e.vmm.ioctl(e.vmFd, 0xc00c_aee0, cd)).toBe(0);
+    e.devFd = e.vmm.getU32(cd + 4);
+    expect(vm.arch.xiveNative).toBe(kept);
+    e.esb = e.vmm.mmap(0, 2 * 0x2000 * P, PROT_READ | PROT_WRITE, MAP_SHARED, e.devFd, 4 * P);
+    e.tima = e.vmm.mmap(0, 4 * P, PROT_READ | PROT_WRITE, MAP_SHARED, e.devFd, 0);
+    expect(setRegion(e.vmm, e.vmFd, 1, ESB_GPA, 2 * 0x2000 * P, e.esb)).toBe(0);
+    expect(setRegion(e.vmm, e.vmFd, 2, 0x0006_0302_0318_0000, 4 * P, e.tima)).toBe(0);
+    expect(connect(e.vmm, e.vcpuFds[0]!, e.devFd, 0)).toBe(0);
+    expect(setEq(e.vmm, e.devFd, 0, 6, { qshift: 16, qaddr: eqGpa(0) })).toBe(0);
+    liveSource(e, 0x1300, 0, 0x13);
+    const g2 = run(e);
+    g2.store(trigGpa(0x1300), 8, 0, 0);
+    g2.load(eqGpa(0), 4, w);
+    expect(w.lo >>> 0).toBe(0x8000_0013);
+    bind(e, 0x1300);
+    expect(vm.pt.lookup(Math.floor(mgmtGpa(0x1300) / P), false)).toBe(-1);
+    g2.load(mgmtGpa(0x1300) + 0x800, 8, w);
+    expect(e.host.phbs[0]!.pfnInSlot(0, vm.pt.lookup(Math.floor(mgmtGpa(0x1300) / P), false))).toBe(true);
+  });
+
+  it('S23: however many irqs are passed through, the XIVE device costs exactly 2 memslots', () => {
+    const e = makeVm();
+    const vm = e.host.kvm.vms[0]!;
+    expect(vm.stats.memslotsUsed).toBe(3); // RAM + ESB + TIMA
+    const p = e.vmm;
+    const pdev = new PciDevice({ name: 'nic', msix: 8 });
+    expect(e.host.phbs[0]!.plug(1, pdev)).toBe(true);
+    const vfd = p.open(`/dev/vfio/devices/vfio${e.host.vfioBind(0, 1)}`);
+    const efds: number[] = [];
+    for (let v = 0; v < 8; v++) {
+      expect(createSource(p, e.devFd, 0x1300 + v)).toBe(0);
+      const efd = p.eventfd();
+      efds.push(efd);
+      const a = p.userAlloc(32);
+      p.putU32(a, efd);
+      p.putU32(a + 4, 0x1300 + v);
+      expect(p.ioctl(e.vmFd, KVM_IRQFD, a)).toBe(0);
+    }
+    const s = p.userAlloc(20 + 32);
+    p.putU32(s, 52);
+    p.putU32(s + 4, VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER);
+    p.putU32(s + 8, VFIO_PCI_MSIX_IRQ_INDEX);
+    p.putU32(s + 16, 8);
+    for (let v = 0; v < 8; v++) p.putU32(s + 20 + 4 * v, efds[v]!);
+    expect(p.ioctl(vfd, VFIO_DEVICE_SET_IRQS, s)).toBe(0);
+    expect(vm.devices[0]!.xive.stats.setMapped).toBe(8);
+    expect(vm.stats.memslotsUsed).toBe(3);
+    expect(vm.stats.memslotsPeak).toBe(3);
+  });
+});

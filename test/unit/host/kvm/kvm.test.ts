@@ -229,4 +229,21 @@ describe('lifetimes', () => {
     expect(child.ioctl(e.vmFd, KVM_CREATE_VCPU, 1)).toBe(EIO);
     expect(e.vmm.mmap(0, P, PROT_READ | PROT_WRITE, MAP_SHARED, e.devFd, 0)).toBe(-9);
   });
+
+  it('-EMFILE when the fd table is full: nothing is left behind (VM, vCPU, device)', () => {
+    const host = createHost();
+    const p = host.spawn();
+    const k = p.open('/dev/kvm');
+    const vm = p.ioctl(k, KVM_CREATE_VM, 0);
+    while (p.eventfd() >= 0);
+    expect(p.ioctl(k, KVM_CREATE_VM, 0)).toBe(-24);
+    expect(host.kvm.vms).toHaveLength(1);
+    expect(host.kvm.stats.vmsDestroyed).toBe(1);
+    expect(p.ioctl(vm, KVM_CREATE_VCPU, 0)).toBe(-24);
+    expect(host.kvm.vms[0]!.users).toBe(1);
+    expect(createDevice(p, vm, KVM_DEV_TYPE_XIVE).rc).toBe(-24);
+    expect(host.kvm.vms[0]!.users).toBe(1);
+    expect(host.kvm.stats.devicesReleased).toBe(1);
+    expect(host.kvm.vms[0]!.arch.xive).toBe(null);
+  });
 });

@@ -213,6 +213,17 @@ describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
     expect(inside).toEqual([0, 0x0007_0000, 0xff00_00ff, 0n]);
   });
 
+  it('a busy preferred thread: the vCPU runs on the next free one; every thread busy → -EBUSY', () => {
+    const e = makeVm({ nrCpus: 2, vcpus: 1 });
+    const vm2 = e.vmm.ioctl(e.kvmFd, 0x2000_ae01, 0);
+    const v2 = e.vmm.ioctl(vm2, KVM_CREATE_VCPU, 0);
+    const v3 = e.vmm.ioctl(vm2, KVM_CREATE_VCPU, 1);
+    run(e, 0);
+    const r2 = e.vmm.kvmRun(v2, new RecordingExits());
+    expect(typeof r2 === 'object' && r2.vcpu.hostCpu).toBe(1);
+    expect(e.vmm.kvmRun(v3, new RecordingExits())).toBe(EBUSY);
+  });
+
   it('-EBUSY: a vCPU already in KVM_RUN, or a host thread already running another vCPU', () => {
     const e = makeVm({ nrCpus: 1, vcpus: 2 });
     const g = run(e, 0);
