@@ -288,6 +288,7 @@ export class KvmVcpuRun implements KvmGuestContext {
   private fail(err: number, gpa: number): void {
     this.lastError = err;
     this.vcpu.stats.runFailures++;
+    this.vcpu.vm.kvm.emit('kvm.run.fail', this.vcpu.vcpuId, -err, gpa, 0);
     this.exitToVmm();
     try {
       this.exits.runFailed?.(err, gpa);
@@ -312,6 +313,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     if (pfn === KVM_PT_NO_SLOT) {
       this.vcpu.stats.mmioExits++;
       this.vcpu.vm.stats.mmioExits++;
+      this.vcpu.vm.kvm.emit('kvm.exit.mmio', this.vcpu.vcpuId, gpa, size, 0);
       this.exitToVmm();
       try {
         this.exits.mmio(gpa, size, false, out);
@@ -340,6 +342,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     if (pfn === KVM_PT_NO_SLOT) {
       this.vcpu.stats.mmioExits++;
       this.vcpu.vm.stats.mmioExits++;
+      this.vcpu.vm.kvm.emit('kvm.exit.mmio', this.vcpu.vcpuId, gpa, size, 1);
       const d = this.tmp.set(hi, lo);
       this.exitToVmm();
       try {
@@ -379,6 +382,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.check();
     this.vcpu.stats.hcallExits++;
     this.vcpu.vm.stats.hcallExits++;
+    this.vcpu.vm.kvm.emit('kvm.exit.hcall', this.vcpu.vcpuId, opcode, 0, 0);
     this.exitToVmm();
     try {
       return this.exits.paprHcall(opcode, args, out);

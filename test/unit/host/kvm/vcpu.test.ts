@@ -19,6 +19,8 @@ import {
 } from '../../../../src/host/kvm/uapi.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
+import { TRACE_KVM } from '../../../../src/hw/trace-sink.ts';
+import { Trace } from '../../../../src/sim/trace.ts';
 import {
   configSource,
   connect,
@@ -266,5 +268,19 @@ describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
     expect(exits.failures).toEqual([{ errno: -14, gpa: mgmtGpa(0x55) + 0x800 }]);
     expect(g.lastError).toBe(-14);
     expect(e.host.kvm.vms[0]!.devices[0]!.xive.stats.sigbus).toBe(1);
+  });
+});
+
+describe('trace', () => {
+  it('KVM events: VM creation, memslots, MMIO and hcall exits, run failures', () => {
+    const trace = new Trace(TRACE_KVM);
+    const e = makeVm({ trace, xive: false });
+    const exits = new RecordingExits();
+    const g = run(e, 0, exits);
+    const w = new Word64();
+    g.load(0x7000_0000, 4, w);
+    g.hcall(0x3a8, [0n], []);
+    const kinds = trace.events().map((ev) => ev.kind);
+    expect(kinds).toEqual(['kvm.vm.create', 'kvm.memslot', 'kvm.exit.mmio', 'kvm.exit.hcall']);
   });
 });
