@@ -10,6 +10,7 @@
  */
 
 import type { XiveMapping, XiveNativeFlags, XiveRecordMapping } from '../host/kvm/xive-native.ts';
+import type { VfioPciSeam } from '../vmm/vfio-pci.ts';
 
 /** Every design, in report order. */
 export const DESIGN_NAMES = [
@@ -50,6 +51,16 @@ export interface Design {
    * mainline record (the file's address_space).
    */
   kernelSeam(stats: DesignStats): XiveRecordMapping | null;
+  /**
+   * The VMM seam (options 2–4): a fresh seam per run, called by the VMM's vfio-pci after each
+   * vector is bound and before it is unbound. Absent: the VMM does nothing on bind/unbind.
+   */
+  readonly vmmSeam?: () => VfioPciSeam;
+  /**
+   * Where passthrough functions get their guest irq numbers: the machine's MSI range (default,
+   * as QEMU), or a dedicated range above it, never reused (option 4).
+   */
+  readonly lisnRange?: 'machine' | 'dedicated';
 }
 
 /** A record that re-points nothing: the kernel leaves the VMM to switch pages (options 2–4). */

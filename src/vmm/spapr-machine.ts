@@ -47,6 +47,11 @@ export interface SpaprDeviceConfig {
   readonly name: string;
   readonly msis: number;
   readonly lsis: number;
+  /**
+   * The MSIs' LISNs, claimed as given instead of allocated from the MSI bitmap (a dedicated
+   * passthrough range, option 4 of the designs); `msis` of them. Absent: QEMU's allocation.
+   */
+  readonly lisns?: readonly number[];
 }
 
 export interface SpaprMachineConfig {
@@ -309,7 +314,14 @@ export class SpaprMachine {
       if (!Number.isInteger(d.msis) || d.msis < 0)
         throw new RangeError(`device ${d.name}: bad MSI count ${d.msis}`);
       const msis: number[] = [];
-      if (d.msis > 0) {
+      if (d.lisns !== undefined) {
+        if (d.lisns.length !== d.msis)
+          throw new RangeError(`device ${d.name}: ${d.lisns.length} LISNs given for ${d.msis} MSIs`);
+        for (const lisn of d.lisns) {
+          this.claim(lisn, false);
+          msis.push(lisn);
+        }
+      } else if (d.msis > 0) {
         const first = this.msiMap.alloc(d.msis, true);
         if (first < 0)
           throw new RangeError(`Can't allocate MSIs for device ${d.name}: ${this.msiMap.lastError}`);
