@@ -205,6 +205,22 @@ describe('VMM-seam designs: where the guest ESB page of a passthrough irq leads'
   });
 });
 
+describe('overlap-regions: what option 2 leaves to the kernel', () => {
+  it("the VMM's own accesses to a bound irq (PQ save/restore at VM stop/start) go through its KVM ESB mapping, which nothing re-points: bound before the first access, the device page stays in the VMM's page table after unplug and the guest reaches it again (I2)", () => {
+    const e = env(overlapRegions, { boot: false });
+    const dev = plug(e, overlapRegions.vmmSeam!());
+    boot(e);
+    expect(e.m.vmStop()).toBe(0);
+    expect(e.m.vmStart()).toBe(0);
+    expect(dev.unplug()).toBe(0);
+    // The VMM's PTEs of the 4 irqs' EOI pages (its KVM mapping) still point at the function.
+    expect(leftOnSlot(e, 0)).toBe(NVEC);
+    // With the overlay gone the ESB memslot leads the guest through those PTEs.
+    expect(probe(e, e.lisns[0]!)).toBe(devEoi(e, 0, 0));
+    expect(leftOnSlot(e, 0)).toBe(NVEC + 1);
+  });
+});
+
 describe('VMM-seam designs: costs per passthrough irq', () => {
   it('overlap-regions: each passthrough irq costs memslots — k contiguous irqs split the ESB slot into k + 2, k scattered ones into 2k + 1; unbind gives them back', () => {
     const e = env(overlapRegions);
