@@ -21,12 +21,21 @@ import { H_INT_ESB } from '../../src/vmm/spapr-xive-hcalls.ts';
 const MiB = 1024 * 1024;
 type Mode = 'emulated' | 'kvm';
 
+/** A machine shape: vCPUs and PCI-like devices. */
+interface Shape {
+  smp: number;
+  ramSize: number;
+  devices: { name: string; msis: number; lsis: number }[];
+}
+
 /** The foundation machine: 4 vCPUs, 256 MiB, a NIC with 64 MSIs and 4 LSIs. */
-function foundationMachine(mode: Mode): SpaprMachine {
+const FOUNDATION: Shape = { smp: 4, ramSize: 256 * MiB, devices: [{ name: 'nic', msis: 64, lsis: 4 }] };
+
+function foundationMachine(mode: Mode, shape: Shape = FOUNDATION): SpaprMachine {
   return new SpaprMachine({
-    smp: 4,
-    ramSize: 256 * MiB,
-    devices: [{ name: 'nic', msis: 64, lsis: 4 }],
+    smp: shape.smp,
+    ramSize: shape.ramSize,
+    devices: shape.devices,
     ...(mode === 'kvm' ? { accel: { kind: 'kvm' as const, host: createHost() } } : {}),
   });
 }
@@ -44,21 +53,26 @@ interface RunResult {
 }
 
 /**
- * A seeded workload in the spirit of scenarios/foundation.yaml, driven on either machine. The
- * NIC's LSI handler clears its line in the handler, except with probability ½ on a first call,
- * when it keeps the line up until the re-delivery (a device slow to drop its level).
+ * A seeded workload in the spirit of scenarios/foundation.yaml, driven on either machine. An
+ * LSI handler clears its device's line in the handler, except with probability ½ on a first
+ * call, when it keeps the line up until the re-delivery (a device slow to drop its level).
  */
-function runWorkload(mode: Mode, seed: number, steps: number, record: boolean): RunResult {
-  const m = foundationMachine(mode);
+function runWorkload(
+  mode: Mode,
+  seed: number,
+  steps: number,
+  record: boolean,
+  shape: Shape = FOUNDATION,
+): RunResult {
+  const m = foundationMachine(mode, shape);
   const trace = record ? new GuestTrace() : null;
   const g = bootGuestOnSlots(m, NULL_TRACE, trace);
   const k = g.kernel;
-  const nic = m.devices[0]!;
   const rng = new Rng(seed);
-  const level = new Uint8Array(4);
-  const sticky = new Uint8Array(4);
+  const level = m.devices.map((d) => new Uint8Array(d.lsis.length));
+  const sticky = m.devices.map((d) => new Uint8Array(d.lsis.length));
   let lsiEoisAsserted = 0;
-  const lsiLisns = new Set(nic.lsis);
+  const lsiLisns = new Set(m.devices.flatMap((d) => d.lsis));
   // Count the LSI load-EOIs that find the line still asserted (guest side: R3 args).
   for (const s of g.slots) {
     const inner = s.target;
@@ -77,19 +91,22 @@ function runWorkload(mode: Mode, seed: number, steps: number, record: boolean): 
       },
     };
   }
-  k.drivers[0]!.onInterrupt = (kind, pin) => {
-    if (kind !== 'lsi' || !level[pin]) return;
-    if (!sticky[pin] && rng.chance(0.5)) {
-      sticky[pin] = 1; // keep the level across this EOI
-      return;
-    }
-    sticky[pin] = 0;
-    level[pin] = 0;
-    nic.setLsi(pin, 0);
-  };
+  k.drivers.forEach((drv, di) => {
+    drv.onInterrupt = (kind, pin) => {
+      if (kind !== 'lsi' || !level[di]![pin]) return;
+      if (!sticky[di]![pin] && rng.chance(0.5)) {
+        sticky[di]![pin] = 1; // keep the level across this EOI
+        return;
+      }
+      sticky[di]![pin] = 0;
+      level[di]![pin] = 0;
+      m.devices[di]!.setLsi(pin, 0);
+    };
+  });
   const irqs = k.irqs().filter((q) => q.kind !== 'ipi');
+  const cpus = g.slots.map((s) => s.id);
   const held = new Set<number>();
-  const online = (): number[] => g.slots.map((s) => s.id).filter((c) => k.isOnline(c));
+  const online = (): number[] => cpus.filter((c) => k.isOnline(c));
   const takeAll = (): void => {
     for (let r = 0; r < 100; r++) {
       let any = 0;
@@ -101,17 +118,23 @@ function runWorkload(mode: Mode, seed: number, steps: number, record: boolean): 
   let triggers = 0;
   for (let step = 0; step < steps; step++) {
     const r = rng.int(0, 99);
+    const di = m.devices.length > 1 ? rng.int(0, m.devices.length - 1) : 0;
+    const d = m.devices[di]!;
     if (r < 55) {
-      const v = rng.int(0, 63);
-      const burst = rng.chance(0.2) ? 3 : 1;
-      for (let i = 0; i < burst; i++) nic.raiseMsi(v);
-      triggers += burst;
+      if (d.msis.length > 0) {
+        const v = rng.int(0, d.msis.length - 1);
+        const burst = rng.chance(0.2) ? 3 : 1;
+        for (let i = 0; i < burst; i++) d.raiseMsi(v);
+        triggers += burst;
+      }
     } else if (r < 65) {
-      const pin = rng.int(0, 3);
-      if (!level[pin]) {
-        level[pin] = 1;
-        nic.setLsi(pin, 1);
-        triggers++;
+      if (d.lsis.length > 0) {
+        const pin = rng.int(0, d.lsis.length - 1);
+        if (!level[di]![pin]) {
+          level[di]![pin] = 1;
+          d.setLsi(pin, 1);
+          triggers++;
+        }
       }
     } else if (r < 75) {
       const q = rng.pick(irqs);
@@ -125,23 +148,23 @@ function runWorkload(mode: Mode, seed: number, steps: number, record: boolean): 
     } else if (r < 90) {
       const on = online();
       k.sendIpi(rng.pick(on), rng.pick(on));
-    } else if (r < 93) {
-      const c = rng.int(1, 3);
+    } else if (r < 93 && cpus.length > 1) {
+      const c = rng.int(1, cpus.length - 1);
       if (k.isOnline(c)) k.cpuDown(c);
       else k.cpuUp(c);
     }
     if (rng.chance(0.6)) takeAll();
   }
   for (const girq of held) k.enableIrq(girq);
-  for (let c = 1; c < 4; c++) if (!k.isOnline(c)) k.cpuUp(c);
+  for (const c of cpus) if (!k.isOnline(c)) k.cpuUp(c);
   takeAll();
   return {
     trace,
     guest: g,
     machine: m,
     delivered: k.irqs().map((q) => k.delivered(q.lisn)),
-    perCpu: [0, 1, 2, 3].map((c) => k.cpuDelivered(c)),
-    ipis: [0, 1, 2, 3].map((c) => k.cpuIpis(c)),
+    perCpu: cpus.map((c) => k.cpuDelivered(c)),
+    ipis: cpus.map((c) => k.cpuIpis(c)),
     lsiEoisAsserted,
     triggers,
   };
@@ -225,6 +248,50 @@ describe('the foundation guest in KVM mode', () => {
         expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
       }
       expect(diffs).toBe(emu.lsiEoisAsserted);
+    });
+  }
+
+  const shapes: [string, Shape][] = [
+    ['1 vCPU, one device', { smp: 1, ramSize: 32 * MiB, devices: [{ name: 'a', msis: 8, lsis: 1 }] }],
+    [
+      '2 vCPUs, 3 devices sharing INTx lines',
+      {
+        smp: 2,
+        ramSize: 32 * MiB,
+        devices: [
+          { name: 'a', msis: 4, lsis: 2 },
+          { name: 'b', msis: 0, lsis: 3 },
+          { name: 'c', msis: 16, lsis: 1 },
+        ],
+      },
+    ],
+    [
+      '8 vCPUs, 2 devices',
+      {
+        smp: 8,
+        ramSize: 64 * MiB,
+        devices: [
+          { name: 'a', msis: 32, lsis: 4 },
+          { name: 'b', msis: 2, lsis: 0 },
+        ],
+      },
+    ],
+  ];
+  for (const [name, shape] of shapes) {
+    test(`${name}: traces equal modulo the LSI load-EOI results`, () => {
+      const emu = runWorkload('emulated', 11, 1500, true, shape);
+      const kvm = runWorkload('kvm', 11, 1500, true, shape);
+      const a = emu.trace!.entries;
+      const b = kvm.trace!.entries;
+      expect(b.length).toBe(a.length);
+      let diffs = 0;
+      for (let i = 0; i < a.length; i++) {
+        if (a[i] === b[i]) continue;
+        diffs++;
+        expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
+      }
+      expect(diffs).toBe(emu.lsiEoisAsserted);
+      expect(kvm.delivered).toEqual(emu.delivered);
     });
   }
 
