@@ -33,14 +33,19 @@ class ProcessRam implements RamBacking {
   private readonly proc: HostProcess;
   private readonly base: number;
   private readonly name: string;
+  /** The load result (callers pass plain `{hi, lo}` records, the process fills a Word64). */
+  private readonly w: Word64;
   constructor(proc: HostProcess, base: number, name: string) {
     this.proc = proc;
     this.base = base;
     this.name = name;
+    this.w = new Word64();
   }
   load(offset: number, size: AccessSize, out: { hi: number; lo: number }): void {
-    const sig = this.proc.load(this.base + offset, size, out as Word64);
+    const sig = this.proc.load(this.base + offset, size, this.w);
     if (sig !== 0) throw new Error(`${this.name}: VMM load at +0x${offset.toString(16)} took signal ${sig}`);
+    out.hi = this.w.hi;
+    out.lo = this.w.lo;
   }
   store(offset: number, size: AccessSize, hi: number, lo: number): void {
     const sig = this.proc.store(this.base + offset, size, hi, lo);

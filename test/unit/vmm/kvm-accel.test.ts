@@ -44,8 +44,16 @@ describe('KvmAccel', () => {
     expect(vm.stats.partitionFaults).toBe(faults + 1);
     m.cpus[0]!.store(0x12_3458, 8, 0x0102_0304, 0x0506_0708);
     expect(m.sysmem.loadBe32(0x12_345c)).toBe(0x0506_0708);
-    // The very same bytes through the VMM's own mapping.
+    // The very same bytes through the VMM's own mapping, and through the region's bulk
+    // accessors (byte and page-crossing accesses with plain {hi, lo} records).
     expect([...m.kvm!.proc.getBytes(m.ram.ramOffset + 0x12_3450, 4)]).toEqual([0xca, 0xfe, 0xf0, 0x0d]);
+    const dst = new Uint8Array(4);
+    m.ram.ramRead(0x12_3450, dst);
+    expect([...dst]).toEqual([0xca, 0xfe, 0xf0, 0x0d]);
+    m.ram.ramStore(0x1_fffe, 4, 0, 0x1122_3344); // crosses a 64 KiB page
+    const x = { hi: 0, lo: 0 };
+    m.ram.ramLoad(0x1_fffe, 4, x);
+    expect(x.lo).toBe(0x1122_3344);
     expect(vm.stats.mmioExits).toBe(0);
   });
 
