@@ -7,6 +7,23 @@
  *
  * Every kernel interaction is a syscall on the VMM's process: `ioctl` with structs written into
  * user memory, `mmap` of the device fd, and loads/stores through the VMM's own page tables.
+ *
+ * What a guest can tell apart from the emulated controller (each pinned in a test):
+ * - H_INT_ESB load-EOI on an LSI still asserted returns 0 (emulated: 1, the EOI re-forwarded);
+ *   the re-delivery is the same. H_INT_GET_SOURCE_INFO is the same in both modes: QEMU 7.2
+ *   forces H_INT_ESB for every LSI, emulated or not.
+ * - An LSI line change is a trigger store on the IPI behind it, deasserts included: with PQ 00
+ *   (e.g. a level raised while disabled, then dropped by the device) that delivers once.
+ * - KVM refusals are H_HARDWARE: SET_QUEUE_CONFIG with a size other than 64 KiB or without
+ *   ALWAYS_NOTIFY, SET_SOURCE_CONFIG to a priority whose queue is not configured.
+ * - SET_SOURCE_CONFIG with MASK and an unchanged (server, prio, eisn) is a KVM no-op: QEMU's
+ *   EAS says masked, events still flow.
+ * - GET_QUEUE_CONFIG on a never-configured queue: QEMU asserts (here H_HARDWARE and a trace).
+ * - The OS ring's LSMFB and AGE read 00 (KVM's initial w01 and its pull), ff emulated; `info
+ *   pic` shows it, the guest does not read them.
+ * - system_reset leaves the device as it is (connected, old targeting and PQs); a trigger while
+ *   the VM is stopped is caught in the source's hardware Q, replayed by a resume of the same VM
+ *   and lost by a migration.
  */
 
 import {
