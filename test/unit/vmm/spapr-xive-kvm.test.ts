@@ -155,14 +155,15 @@ describe('hcalls → KVM device attributes', () => {
       const endBefore = Array.from(m.xive.endt.subarray(8 + 8 * 0, 8 + 8 * 0 + 8)); // vCPU 1, prio 0
       const rc4k = hcall(0, H_INT_SET_QUEUE_CONFIG, 1, 1, 3, QPAGE, 12); // KVM takes 64 KiB only
       const rcSrc = hcall(0, H_INT_SET_SOURCE_CONFIG, 2, MSI0 + 1, 1, 5, 7); // no queue for prio 5
-      const rcPrio6 = hcall(0, H_INT_SET_QUEUE_CONFIG, 1, 1, 6, QPAGE + 0x1000, 16); // misaligned? no: 4K
+      const rcAlign = hcall(0, H_INT_SET_QUEUE_CONFIG, 1, 1, 6, QPAGE + 0x1000, 16); // QEMU's own H_P4
+      const rcNoN = hcall(0, H_INT_SET_QUEUE_CONFIG, 0, 1, 4, QPAGE, 16); // KVM wants ALWAYS_NOTIFY
       if (m.xiveKvm) {
-        expect([rc4k, rcSrc, rcPrio6]).toEqual([H_HARDWARE, H_HARDWARE, -57]);
+        expect([rc4k, rcSrc, rcAlign, rcNoN]).toEqual([H_HARDWARE, H_HARDWARE, -57, H_HARDWARE]);
         expect(Array.from(m.xive.endt.subarray(8, 16))).toEqual(endBefore);
         expect(m.xive.eat[(MSI0 + 1) * 2 + 1]).toBe(EAS_MASKED_LO);
-        expect(m.xiveKvm.failures).toBe(2);
+        expect(m.xiveKvm.failures).toBe(3);
       } else {
-        expect([rc4k, rcSrc, rcPrio6]).toEqual([H_SUCCESS, H_SUCCESS, -57]);
+        expect([rc4k, rcSrc, rcAlign, rcNoN]).toEqual([H_SUCCESS, H_SUCCESS, -57, H_SUCCESS]);
       }
     }
   });
