@@ -18,12 +18,12 @@
  * vfio-pci vector release (hw/vfio/pci.c) with mm/mmap.c:mmap_region() doing the replacement.
  */
 
-import { XIVE_NATIVE_MAINLINE } from '../host/kvm/xive-native.ts';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_NONE } from '../host/mm/constants.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import type { VfioPciSeam, VfioVector, VmmVfioPci } from '../vmm/vfio-pci.ts';
 import type { Design } from './design.ts';
 import { vmmSwitchesPages } from './overlap-regions.ts';
+import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */
 const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
@@ -63,7 +63,7 @@ export const dedicatedIrqs: Design = {
   name: 'dedicated-irqs',
   option: 4,
   summary: 'passthrough vectors get their own never-reused guest irq numbers: no switch, other guest ABI',
-  xiveFlags: { ...XIVE_NATIVE_MAINLINE, faultUsesVmaRelativePgoff: false },
+  xiveFlags: { ...XIVE_NATIVE_FIXED },
   kernelSeam: (stats) => vmmSwitchesPages(stats),
   vmmSeam: () => new DedicatedIrqsSeam(),
   lisnRange: 'dedicated',

@@ -20,13 +20,14 @@
  */
 
 import { ENOSPC } from '../host/errno.ts';
-import { XIVE_NATIVE_MAINLINE, type XiveMapping, type XiveRecordMapping } from '../host/kvm/xive-native.ts';
+import type { XiveMapping, XiveRecordMapping } from '../host/kvm/xive-native.ts';
 import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../host/mm/constants.ts';
 import { VFIO_PCI_ESB_REGION_PGOFF } from '../host/vfio/vfio.ts';
 import { MemoryRegion } from '../vmm/memory-region.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import { ProcessRangeOps, type VfioPciSeam, type VfioVector, type VmmVfioPci } from '../vmm/vfio-pci.ts';
 import type { Design, DesignStats } from './design.ts';
+import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */
 const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
@@ -148,7 +149,7 @@ export const overlapRegions: Design = {
   name: 'overlap-regions',
   option: 2,
   summary: 'the VMM overlays the device ESB pages as a priority-2 RAM device: memslots split per irq',
-  xiveFlags: { ...XIVE_NATIVE_MAINLINE },
+  xiveFlags: { ...XIVE_NATIVE_FIXED },
   kernelSeam: (stats) => vmmSwitchesPages(stats),
   vmmSeam: () => new OverlapRegionsSeam(),
 };

@@ -26,7 +26,6 @@
  * kvm_mmu_notifier_invalidate_range_start() path doing the rest.
  */
 
-import { XIVE_NATIVE_MAINLINE } from '../host/kvm/xive-native.ts';
 import { KVM_XIVE_ESB_PAGE_OFFSET } from '../host/kvm/xive-native-uapi.ts';
 import {
   MAP_FIXED,
@@ -42,6 +41,7 @@ import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import type { VfioPciSeam, VfioVector, VmmVfioPci } from '../vmm/vfio-pci.ts';
 import type { Design } from './design.ts';
 import { vmmSwitchesPages } from './overlap-regions.ts';
+import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */
 const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
@@ -115,7 +115,7 @@ export const qemuRemap: Design = {
   option: 3,
   summary:
     'the VMM mmap(MAP_FIXED)s the device ESB pages over the irq in its ESB mapping: VMAs split per irq',
-  xiveFlags: { ...XIVE_NATIVE_MAINLINE, faultUsesVmaRelativePgoff: false },
+  xiveFlags: { ...XIVE_NATIVE_FIXED },
   kernelSeam: (stats) => vmmSwitchesPages(stats),
   vmmSeam: () => new QemuRemapSeam(),
 };

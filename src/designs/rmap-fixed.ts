@@ -6,21 +6,29 @@
  * the merged ones ({@link rmap}).
  */
 
+import type { XiveNativeFlags } from '../host/kvm/xive-native.ts';
 import type { Design } from './design.ts';
 import { countingFileMapping } from './rmap.ts';
+
+/**
+ * Every latent bug of the merged code fixed. The designs other than `rmap` carry these flags
+ * too, so that their results show their own mechanism and not the merged code's native-mode
+ * bugs (which `rmap` alone reproduces).
+ */
+export const XIVE_NATIVE_FIXED: Readonly<XiveNativeFlags> = Object.freeze({
+  faultUsesVmaRelativePgoff: false,
+  zapOmitsEsbOffset: false,
+  bindZapsBeforePublish: false,
+  faultSelectsOutsideLock: false,
+  nativeSetMappedUsesXicsPq: false,
+  setMappedEisnIsStateNumber: false,
+  clrMappedErrorKeepsLock: false,
+});
 
 export const rmapFixed: Design = {
   name: 'rmap-fixed',
   option: 1,
   summary: 'the merged zap with every latent bug fixed',
-  xiveFlags: {
-    faultUsesVmaRelativePgoff: false,
-    zapOmitsEsbOffset: false,
-    bindZapsBeforePublish: false,
-    faultSelectsOutsideLock: false,
-    nativeSetMappedUsesXicsPq: false,
-    setMappedEisnIsStateNumber: false,
-    clrMappedErrorKeepsLock: false,
-  },
+  xiveFlags: { ...XIVE_NATIVE_FIXED },
   kernelSeam: (stats) => countingFileMapping(stats),
 };

@@ -10,11 +10,12 @@
  * kvmppc_xive_native_reset_mapped() (archive series_63107).
  */
 
-import { XIVE_NATIVE_MAINLINE, type XiveMapping } from '../host/kvm/xive-native.ts';
+import type { XiveMapping } from '../host/kvm/xive-native.ts';
 import { PAGE_SIZE } from '../host/mm/constants.ts';
 import type { Vma } from '../host/mm/vma.ts';
 import { zapVmaPtes } from '../host/mm/zap.ts';
 import type { Design, DesignStats } from './design.ts';
+import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** The v1 record: the last ESB VMA; TIMA mmaps leave it as it was. */
 class VmaPointer implements XiveMapping {
@@ -41,6 +42,6 @@ export const vmaPointer: Design = {
   name: 'vma-pointer',
   option: 1,
   summary: 'device keeps the last ESB VMA and zap_vma_ptes() it (RFC v1)',
-  xiveFlags: { ...XIVE_NATIVE_MAINLINE },
+  xiveFlags: { ...XIVE_NATIVE_FIXED },
   kernelSeam: (stats) => (_file, vma, esb, current) => (esb ? new VmaPointer(vma, stats) : current),
 };

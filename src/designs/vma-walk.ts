@@ -8,12 +8,13 @@
  * place of book3s_xive_native.c's unmap_mapping_range().
  */
 
-import { XIVE_NATIVE_MAINLINE, type XiveMapping } from '../host/kvm/xive-native.ts';
+import type { XiveMapping } from '../host/kvm/xive-native.ts';
 import { PAGE_SIZE } from '../host/mm/constants.ts';
 import type { File } from '../host/mm/file.ts';
 import type { Mm } from '../host/mm/mm.ts';
 import { zapPageRangeSingle } from '../host/mm/zap.ts';
 import type { Design, DesignStats } from './design.ts';
+import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 class VmaWalk implements XiveMapping {
   private readonly mm: Mm;
@@ -49,7 +50,7 @@ export const vmaWalk: Design = {
   name: 'vma-walk',
   option: 1,
   summary: "device walks the VMM's VMAs and zaps those mapping the file",
-  xiveFlags: { ...XIVE_NATIVE_MAINLINE },
+  xiveFlags: { ...XIVE_NATIVE_FIXED },
   // The walk is bound to the address space of the first mmap (the VMM's, kvm->mm).
   kernelSeam: (stats) => (file, vma, _esb, current) => current ?? new VmaWalk(vma.mm, file, stats),
 };

@@ -17,7 +17,7 @@ import { P9Chip } from '../hw/xive/p9-chip.ts';
 import { EINVAL, ENODEV } from './errno.ts';
 import { HostXive } from './kvm/host-xive.ts';
 import { Kvm } from './kvm/kvm.ts';
-import type { XiveNativeFlags } from './kvm/xive-native.ts';
+import type { XiveNativeFlags, XiveRecordMapping } from './kvm/xive-native.ts';
 import { MmHost } from './mm/mm-host.ts';
 import { PhysFrames } from './mm/phys-frames.ts';
 import { HostProcess } from './syscalls.ts';
@@ -36,10 +36,14 @@ export interface HostConfig {
   maxMemslots?: number;
   /** Latent-bug flags of every XIVE device created (default: mainline). */
   xiveFlags?: Partial<XiveNativeFlags>;
+  /** What every XIVE device records at mmap: the designs' kernel seam (default: mainline). */
+  xiveRecordMapping?: XiveRecordMapping;
   /** PHBs with hot-plug slots (default [{ slots: 4, maxVectors: 64 }]). */
   phbs?: readonly { slots: number; maxVectors: number }[];
   /** vm.max_map_count (default 65530). */
   maxMapCount?: number;
+  /** RLIMIT_NOFILE of every process (default 1024; QEMU raises its soft limit to the hard one). */
+  nrOpen?: number;
   /** HW IPIs of the chip (default 0x10000). */
   nrIpis?: number;
   trace?: TraceSink;
@@ -72,8 +76,9 @@ export class Host {
     this.chip = new P9Chip(chipCfg, this.phys, trace);
     this.xive = new HostXive(this.chip, trace);
     this.frames = new PhysFrames(this.phys, HOST_RAM_BASE, cfg.ramFrames ?? 16384);
-    const mmCfg: { frames: PhysFrames; maxMapCount?: number } = { frames: this.frames };
+    const mmCfg: { frames: PhysFrames; maxMapCount?: number; nrOpen?: number } = { frames: this.frames };
     if (cfg.maxMapCount !== undefined) mmCfg.maxMapCount = cfg.maxMapCount;
+    if (cfg.nrOpen !== undefined) mmCfg.nrOpen = cfg.nrOpen;
     this.mm = new MmHost(trace, mmCfg);
     this.phbs = (cfg.phbs ?? [{ slots: 4, maxVectors: 64 }]).map(
       (p, i) => new Phb({ index: i, slots: p.slots, maxVectors: p.maxVectors }, this.chip, trace),
@@ -90,6 +95,7 @@ export class Host {
     };
     if (cfg.maxMemslots !== undefined) kvmCfg.maxMemslots = cfg.maxMemslots;
     if (cfg.xiveFlags !== undefined) kvmCfg.xiveFlags = cfg.xiveFlags;
+    if (cfg.xiveRecordMapping !== undefined) kvmCfg.xiveRecordMapping = cfg.xiveRecordMapping;
     this.kvm = new Kvm(kvmCfg);
     this.vfioDevs = [];
   }

@@ -101,6 +101,58 @@ export const Workload = z
     message: 'a workload needs "triggers" or "duration"',
   });
 
+/**
+ * The passthrough part of a scenario (issue 5): which devices are host PCI functions assigned to
+ * the guest through VFIO, how often they are hot-plugged and unplugged, the MSI traffic of each
+ * plugged window, and how userspace maps the KVM device's ESB range besides the VMM's own
+ * mapping. The passthrough-page designs are compared on these; the emulated reference runs the
+ * same traffic with the functions as emulated devices.
+ */
+export const Passthrough = z
+  .strictObject({
+    devices: z
+      .array(z.string())
+      .min(1)
+      .describe('names of MSI devices that are passthrough functions (one PHB slot each)'),
+    cycles: z.int().min(1).max(1000).default(4).describe('plug → traffic → unplug cycles'),
+    msisPerCycle: z.int().min(0).max(1_000_000).default(200).describe('MSIs while plugged, per cycle'),
+    takeEvery: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.3)
+      .describe('probability that the guest takes its pending interrupts after an MSI'),
+    unbindPending: z
+      .boolean()
+      .default(false)
+      .describe('unplug with an MSI still pending (routed, not yet taken by the guest)'),
+    mappings: z
+      .strictObject({
+        second: z.boolean().default(false).describe('the VMM maps the ESB range a second time (S5)'),
+        fork: z.boolean().default(false).describe('a forked helper keeps the VMM’s mappings (S7)'),
+        scmRights: z
+          .boolean()
+          .default(false)
+          .describe('a second process gets the device fd by SCM_RIGHTS and maps the ESB range (S7)'),
+        split: z
+          .boolean()
+          .default(false)
+          .describe('the VMM unmaps the first 2 pages of its second mapping, splitting the VMA (S10)'),
+        drop: z
+          .boolean()
+          .default(false)
+          .describe('the VMM unmaps its second mapping again before the first bind (S9)'),
+        late: z
+          .boolean()
+          .default(false)
+          .describe('the extra mappings are made after the first bind instead of before (S8)'),
+      })
+      .default({ second: false, fork: false, scmRights: false, split: false, drop: false, late: false }),
+    maxMemslots: z.int().min(3).max(32_768).default(512).describe('KVM_USER_MEM_SLOTS of the host'),
+    maxMapCount: z.int().min(16).default(65_530).describe('vm.max_map_count of the host'),
+  })
+  .describe('Passthrough functions and how userspace maps the ESB pages');
+
 export const Scenario = z
   .strictObject({
     $schema: z.string().optional(),
@@ -115,6 +167,7 @@ export const Scenario = z
       .default(0x400_0000)
       .describe('guest RAM in bytes (multiple of 64 KiB)'),
     devices: z.array(Device).default([]),
+    passthrough: Passthrough.optional(),
     workload: Workload,
     options: z
       .strictObject({
@@ -195,6 +248,26 @@ export const Scenario = z
         });
       }
     }
+    s.passthrough?.devices.forEach((name, i) => {
+      const d = s.devices.find((x) => x.name === name);
+      if (d === undefined || d.msis === 0 || d.lsis > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['passthrough', 'devices', i],
+          message:
+            d === undefined
+              ? `no device "${name}"`
+              : `device "${name}" must have MSIs and no LSIs to be passed through (MSI-X only)`,
+        });
+      }
+    });
+    if (s.passthrough !== undefined && s.passthrough.devices.length > 32) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['passthrough', 'devices'],
+        message: 'at most 32 passthrough functions (2 PHBs of 16 slots)',
+      });
+    }
     const hp = s.workload.hotplug;
     if (hp && hp.minOnline > s.vcpus) {
       ctx.addIssue({
@@ -212,6 +285,7 @@ export type ScenarioInput = z.input<typeof Scenario>;
 export type DeviceSpec = z.output<typeof Device>;
 export type StreamSpec = z.output<typeof Stream>;
 export type WorkloadSpec = z.output<typeof Workload>;
+export type PassthroughSpec = z.output<typeof Passthrough>;
 
 /** The JSON Schema of a scenario file (input form). */
 export function scenarioJsonSchema(): Record<string, unknown> {

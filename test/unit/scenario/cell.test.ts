@@ -162,9 +162,21 @@ describe('the emulated design (kernel_irqchip=off) as a cell', () => {
 });
 
 describe('registry', () => {
-  test("'emulated' is registered; an unknown design is a clear error", () => {
-    expect(designNames()).toContain('emulated');
-    expect(designRunner('emulated')).toBe(runEmulatedCell);
+  test('every design is registered, emulated first; an unknown design is a clear error', () => {
+    expect(designNames()).toEqual([
+      'emulated',
+      'vma-pointer',
+      'vma-walk',
+      'rmap',
+      'rmap-fixed',
+      'overlap-regions',
+      'qemu-remap',
+      'dedicated-irqs',
+    ]);
+    // A workload scenario without passthrough functions runs the emulated cell unchanged.
+    const w = checkScenario({ vcpus: 1, devices: [{ name: 'd', msis: 1 }], workload: { triggers: 5 } });
+    const ref = { name: 'w', file: 'w', scenario: w };
+    expect(designRunner('emulated')!(ref, 'emulated', 3)).toEqual(runEmulatedCell(ref, 'emulated', 3));
     expect(designEntry('emulated')!.trace).toBe(traceEmulated);
     const s = checkScenario({ vcpus: 1, devices: [{ name: 'd', msis: 1 }], workload: { triggers: 1 } });
     expect(() => registryRunner({ name: 'x', file: 'x', scenario: s }, 'no-such', 1)).toThrow(

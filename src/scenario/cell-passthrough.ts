@@ -1,0 +1,161 @@
+/**
+ * The cell runner of passthrough scenarios (issue 5): every design, the emulated reference
+ * included, runs the scenario with {@link runPassthrough}; the invariants come from what the run
+ * saw on the host/VMM state (I1, I2, I3, I7), from the guest's deliveries against the PQ model of
+ * the same MSIs (I4 lost, I5 spurious) and from the guest-visible view and delivery trace against
+ * the emulated reference's (I6). A failing invariant carries the shortest run that shows it (the
+ * fewest cycles, by bisection) traced.
+ */
+
+import { DESIGNS } from '../designs/index.ts';
+import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../hw/trace-sink.ts';
+import { Trace, type TraceEvent } from '../sim/trace.ts';
+import {
+  type CellResult,
+  type CellRunner,
+  type InvariantId,
+  type InvariantOutcome,
+  notApplicable,
+  passed,
+  type ScenarioRef,
+  withModeledTime,
+} from './cell.ts';
+import {
+  type PassthroughRun,
+  type RunDesign,
+  runPassthrough,
+  type StateInvariant,
+} from './passthrough-runner.ts';
+import type { Scenario } from './schema.ts';
+
+/** Events kept with a violation. */
+const VIOLATION_EVENTS = 256;
+/** What a passthrough violation trace records. */
+const PASSTHROUGH_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_KVM | TRACE_MM | TRACE_VMM;
+
+/** The design object of `name`, or `emulated`. */
+export function runDesign(name: string): RunDesign {
+  if (name === 'emulated') return 'emulated';
+  const d = DESIGNS.get(name);
+  if (d === undefined) throw new Error(`unknown design "${name}"`);
+  return d;
+}
+
+/** Emulated reference runs, per scenario object and (seed, cycles): designs share them. */
+const references = new WeakMap<Scenario, Map<string, PassthroughRun>>();
+
+/** The emulated reference run of `s` (memoized: it is the same for every design). */
+function reference(s: Scenario, seed: number, maxCycles?: number): PassthroughRun {
+  let m = references.get(s);
+  if (m === undefined) {
+    m = new Map();
+    references.set(s, m);
+  }
+  const key = `${seed}/${maxCycles ?? 'all'}`;
+  let r = m.get(key);
+  if (r === undefined) {
+    r = runPassthrough(s, 'emulated', seed, maxCycles === undefined ? {} : { maxCycles });
+    m.set(key, r);
+  }
+  return r;
+}
+
+/** I4/I5 from handled vs expected deliveries: the messages of each kind. */
+function deliveryFindings(run: PassthroughRun): { lost: string[]; spurious: string[] } {
+  const lost: string[] = [];
+  const spurious: string[] = [];
+  const keys = new Set([...run.expected.keys(), ...run.handled.keys()]);
+  for (const k of [...keys].sort()) {
+    const want = run.expected.get(k) ?? 0;
+    const got = run.handled.get(k) ?? 0;
+    if (got < want) lost.push(`${k}: ${want - got} of ${want} expected deliveries lost`);
+    if (got > want) spurious.push(`${k}: ${got - want} spurious deliveries beyond the ${want} expected`);
+  }
+  return { lost, spurious };
+}
+
+/** The first line where two lists differ, described. */
+function firstDifference(what: string, a: readonly string[], b: readonly string[]): string | null {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i])
+      return `${what} #${i}: "${a[i] ?? '(none)'}" where the emulated reference has "${b[i] ?? '(none)'}"`;
+  }
+  return null;
+}
+
+/** All findings of a run per invariant (I6 against `ref`, or n/a when `ref` is null). */
+function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<InvariantId, string[] | null> {
+  const { lost, spurious } = deliveryFindings(run);
+  let i6: string[] | null = null;
+  if (ref !== null) {
+    const v = firstDifference('guest view', run.view, ref.view);
+    const t = firstDifference('delivery', run.deliveries, ref.deliveries);
+    i6 = [v, t].filter((x): x is string => x !== null);
+  }
+  const st = (k: StateInvariant): string[] => run.violations[k].map((x) => x.message);
+  return { I1: st('I1'), I2: st('I2'), I3: st('I3'), I4: lost, I5: spurious, I6: i6, I7: st('I7') };
+}
+
+/** The fewest cycles that still show a failure of `inv`, traced. */
+function shortestTrace(s: Scenario, design: RunDesign, seed: number, inv: InvariantId): TraceEvent[] {
+  const ref = (cycles: number): PassthroughRun | null => (inv === 'I6' ? reference(s, seed, cycles) : null);
+  const shows = (cycles: number): boolean =>
+    (findings(runPassthrough(s, design, seed, { maxCycles: cycles }), ref(cycles))[inv]?.length ?? 0) > 0;
+  let lo = 1;
+  let hi = s.passthrough!.cycles;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (shows(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 16);
+  runPassthrough(s, design, seed, { maxCycles: hi, trace });
+  return trace.events().slice(-VIOLATION_EVENTS);
+}
+
+/** Run one passthrough scenario under `designName`. */
+export const runPassthroughCell: CellRunner = (
+  ref: ScenarioRef,
+  designName: string,
+  seed: number,
+): CellResult => {
+  const design = runDesign(designName);
+  const s = ref.scenario;
+  const run = runPassthrough(s, design, seed);
+  const f = findings(run, design === 'emulated' ? null : reference(s, seed));
+  const kvmOnly = new Set<InvariantId>(['I1', 'I2', 'I3', 'I7']);
+  const outcome = (inv: InvariantId): InvariantOutcome => {
+    const msgs = f[inv];
+    if (msgs === null || (design === 'emulated' && kvmOnly.has(inv))) return notApplicable();
+    if (msgs.length === 0) return passed();
+    return {
+      status: 'fail',
+      violations: msgs.length,
+      first: { message: `${msgs[0]!} (seed ${seed})`, trace: shortestTrace(s, design, seed, inv) },
+    };
+  };
+  const invariants = {
+    I1: outcome('I1'),
+    I2: outcome('I2'),
+    I3: outcome('I3'),
+    I4: outcome('I4'),
+    I5: outcome('I5'),
+    I6: outcome('I6'),
+    I7: outcome('I7'),
+  };
+  const notes = [...run.notes];
+  if (design === 'emulated')
+    notes.push(
+      'I1, I2, I3, I7 concern host kernel objects the emulated machine does not use; I6: the reference itself',
+    );
+  return {
+    scenario: ref.name,
+    design: designName,
+    seed,
+    invariants,
+    costs: withModeledTime(run.costs),
+    series: run.series,
+    notes,
+  };
+};
