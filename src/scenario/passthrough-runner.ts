@@ -382,6 +382,8 @@ export function runPassthrough(
       bindCostVmas.push([vmas, cost]);
     }
     if (cycle === 0 && pt.mappings.late) mapExtra();
+    // Whoever else maps the ESB range keeps using it (a monitor reading PQs, say).
+    else touchExtra();
     // The guest sees the new function and its driver probes: request_irq of every vector
     // (startup: H_INT_SET_SOURCE_CONFIG with EISN = virq, then the unmask on its ESB page).
     for (const f of fns) {
