@@ -114,6 +114,22 @@ function shortestTrace(s: Scenario, design: RunDesign, seed: number, inv: Invari
   return trace.events().slice(-VIOLATION_EVENTS);
 }
 
+/**
+ * Run one passthrough scenario under `designName` with a trace ring of `capacity` events (what
+ * `xivelab run --design D --trace out.json` exports).
+ */
+export function tracePassthrough(
+  ref: ScenarioRef,
+  designName: string,
+  seed: number,
+  capacity = 1 << 20,
+): { events: TraceEvent[]; dropped: number } {
+  const trace = new Trace(PASSTHROUGH_TRACE_MASK, capacity);
+  runPassthrough(ref.scenario, runDesign(designName), seed, { trace });
+  const events = trace.events();
+  return { events, dropped: trace.total - events.length };
+}
+
 /** Run one passthrough scenario under `designName`. */
 export const runPassthroughCell: CellRunner = (
   ref: ScenarioRef,

@@ -16,7 +16,7 @@ import {
   withModeledTime,
 } from './cell.ts';
 import { runEmulatedCell, traceEmulated } from './cell-emulated.ts';
-import { runPassthroughCell } from './cell-passthrough.ts';
+import { runPassthroughCell, tracePassthrough } from './cell-passthrough.ts';
 
 /**
  * Runs one scenario under a design with a trace and returns the events (oldest first) and how
@@ -75,13 +75,26 @@ const DESIGNS = new Map<string, DesignEntry>([
     'emulated',
     {
       run: byScenario(runEmulatedCell),
-      trace: traceEmulated,
+      trace: (ref, seed) =>
+        ref.scenario.passthrough !== undefined
+          ? tracePassthrough(ref, 'emulated', seed)
+          : traceEmulated(ref, seed),
       description: 'the reference: kernel_irqchip=off, the VMM emulates XIVE, passthrough through the VMM',
     },
   ],
   ...[...DESIGN_OBJECTS.values()].map((d): [string, DesignEntry] => [
     d.name,
-    { run: byScenario(noPassthroughCell), description: d.summary },
+    {
+      run: byScenario(noPassthroughCell),
+      trace: (ref: ScenarioRef, seed: number) => {
+        if (ref.scenario.passthrough === undefined)
+          throw new Error(
+            `design ${d.name} has nothing to run in ${ref.name}: it has no passthrough functions`,
+          );
+        return tracePassthrough(ref, d.name, seed);
+      },
+      description: d.summary,
+    },
   ]),
 ]);
 

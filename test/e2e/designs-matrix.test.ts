@@ -3,8 +3,12 @@
  * invariant outcome the model produces — the failing invariants exactly — with the reason in the
  * test name. Seed 1 (the scenarios' default); a failure message names the seed.
  */
+
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { builtinScenarioFiles } from '../../src/cli/compare.ts';
+import { builtinScenarioFiles, exportTrace } from '../../src/cli/compare.ts';
 import { type CellResult, INVARIANTS } from '../../src/scenario/cell.ts';
 import { designNames, registryRunner } from '../../src/scenario/designs-registry.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
@@ -113,6 +117,18 @@ describe('every design × every built-in passthrough scenario (seed 1)', () => {
       }, 120_000);
     }
   }
+
+  it('run --design D --trace: a passthrough run exports its host/KVM events as Chrome trace JSON', () => {
+    const { file, scenario } = scenarios.find((s) => s.scenario.name === 'pt-second-mapping')!;
+    const out = join(mkdtempSync(join(tmpdir(), 'xivelab-trace-')), 't.json');
+    const n = exportTrace({ name: scenario.name, file, scenario }, 'vma-pointer', SEED, out);
+    const doc = JSON.parse(readFileSync(out, 'utf8')) as { traceEvents: { name: string }[] };
+    const names = new Set(doc.traceEvents.map((e) => e.name));
+    expect(n).toBeGreaterThan(1000);
+    // Each bind re-points through the design's seam (kvm.xive.zap), and the VMM plugs the function.
+    for (const k of ['kvm.xive.zap', 'vfio.plug', 'vfio.unplug', 'mm.zap'])
+      expect(names.has(k), k).toBe(true);
+  });
 
   it('a cell is deterministic for a seed', () => {
     const { file, scenario } = scenarios.find((s) => s.scenario.name === 'pt-second-mapping')!;

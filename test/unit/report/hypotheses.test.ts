@@ -104,21 +104,23 @@ describe('hypotheses', () => {
     expect(get([cell('dedicated-irqs', 'demo')], 'H5').verdict).toBe('refuted');
   });
 
-  test('H6: rmap failing a scenario refutes "holds in all"; rmap-fixed is reported beside it', () => {
+  test('H6: rmap failing I1–I3 refutes "holds in all"; other failures are listed as not the zap’s; rmap-fixed beside it', () => {
     const cells = [
       cell('rmap', 'split-vma', { inv: { I1: 5 } }),
-      cell('rmap', 'demo'),
+      cell('rmap', 'demo', { inv: { I4: 3 } }),
       cell('rmap-fixed', 'split-vma'),
       cell('rmap-fixed', 'demo'),
     ];
     expect(get(cells, 'H6')).toMatchObject({
       verdict: 'refuted',
       measured: [
-        'rmap broke invariants in 1 of 2 scenarios',
+        'rmap broke routing/isolation/lifetime (I1–I3) in 1 of 2 scenarios',
         'split-vma: I1 ×5',
+        "not the zap's — rmap also broke: demo: I4 ×3",
         'rmap-fixed (latent bugs fixed) kept every checked invariant in every scenario run (2)',
       ],
     });
     expect(verdicts([cell('rmap', 'demo')]).H6).toBe('supported');
+    expect(verdicts([cell('rmap', 'demo', { inv: { I4: 1 } })]).H6).toBe('supported');
   });
 });
