@@ -9,6 +9,9 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:f
 import { createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DesignStats } from '../designs/design.ts';
+import { DESIGNS } from '../designs/index.ts';
+import { createHost, type Host } from '../host/host.ts';
 import { TRACE_GUEST_ERROR, type TraceSink } from '../hw/trace-sink.ts';
 import { Hmp } from '../vmm/hmp.ts';
 import { parseQemuCmdline, QEMU_HELP, QemuCmdlineError, type QemuOptions } from '../vmm/qemu-cmdline.ts';
@@ -33,12 +36,53 @@ function openLog(path: string): ((s: string) => void) | null {
   };
 }
 
-/** Refuse what the options select but the model does not have yet (one line each). */
+/** Passthrough-page designs the front end can run: option 1 (kernel seam only). */
+const FRONTEND_DESIGNS = [...DESIGNS.values()].filter((d) => d.option === 1).map((d) => d.name);
+
+/**
+ * Refuse what the options select but the model does not have (one line each).
+ *
+ * KVM (`-accel kvm`, `-enable-kvm`, `-M accel=kvm`): the machine's KVM mode has the in-kernel
+ * XIVE only. QEMU's pseries default, `kernel-irqchip` "allowed", takes the in-kernel XIVE when
+ * KVM offers it — and the modelled host always does — so no option and `kernel-irqchip=on`
+ * (required) both select it; `kernel-irqchip=off` (KVM vCPUs, XIVE emulated in QEMU) is
+ * refused. Under TCG `kernel-irqchip` is a property of the kvm accelerator only and QEMU
+ * ignores it.
+ *
+ * `-xivelab-design NAME`: the option-1 designs (their kernel seam and flags go into the host's
+ * KVM). Options 2–4 act through QEMU's vfio-pci on passthrough functions, which this front end
+ * does not create; `emulated` is `-accel tcg`.
+ */
 function unsupported(o: QemuOptions): string | null {
-  if (o.accel === 'kvm') return '-accel kvm: the KVM mode is not modelled yet (use tcg)';
-  if (o.kernelIrqchip === 'on') return '-M kernel-irqchip=on: needs the KVM mode, not modelled yet';
-  if (o.design !== null) return `-xivelab-design ${o.design}: designs need the KVM mode, not modelled yet`;
+  if (o.accel === 'kvm' && o.kernelIrqchip === 'off') {
+    return '-accel kvm with kernel-irqchip=off: KVM vCPUs with the XIVE emulated in the VMM are not modelled (use kernel-irqchip=on, or -accel tcg)';
+  }
+  if (o.design !== null) {
+    const d = DESIGNS.get(o.design);
+    if (o.design === 'emulated') {
+      if (o.accel === 'kvm')
+        return '-xivelab-design emulated is the XIVE emulated in the VMM: use -accel tcg';
+      return null;
+    }
+    if (d === undefined) {
+      return `-xivelab-design ${o.design}: unknown design (known: ${[...DESIGNS.keys(), 'emulated'].join(', ')})`;
+    }
+    if (o.accel !== 'kvm') return `-xivelab-design ${o.design}: a passthrough-page design needs -accel kvm`;
+    if (d.option !== 1) {
+      return `-xivelab-design ${o.design}: option ${d.option} acts through vfio-pci on passthrough functions, which the qtest front end does not create (it runs ${FRONTEND_DESIGNS.join(', ')})`;
+    }
+  }
   return null;
+}
+
+/** The host a KVM-mode front end runs on: its own, with the design's kernel seam if any. */
+function frontendHost(o: QemuOptions): Host {
+  const d = o.design !== null ? DESIGNS.get(o.design) : undefined;
+  if (d === undefined) return createHost();
+  const seam = d.kernelSeam(new DesignStats());
+  return createHost(
+    seam !== null ? { xiveFlags: d.xiveFlags, xiveRecordMapping: seam } : { xiveFlags: d.xiveFlags },
+  );
 }
 
 /**
@@ -109,7 +153,14 @@ export function runQemuFrontend(
 
   let sys: QemuSystem;
   try {
-    sys = new QemuSystem({ smp: o.smp, ramSize: o.ramSize, bios, startStopped: o.startStopped, trace });
+    sys = new QemuSystem({
+      smp: o.smp,
+      ramSize: o.ramSize,
+      bios,
+      startStopped: o.startStopped,
+      trace,
+      ...(o.accel === 'kvm' ? { accel: 'kvm' as const, host: frontendHost(o) } : {}),
+    });
   } catch (e) {
     if (e instanceof RangeError) return fail(e.message);
     throw e;
@@ -152,6 +203,9 @@ export function runQemuFrontend(
       }
       if (logFd >= 0) closeSync(logFd);
       done(code);
+    };
+    sys.onError = (line) => {
+      io.stderr.write(`${line}\n`);
     };
     sys.onExit = (code, message) => {
       if (message !== null) io.stderr.write(`${PROG}: ${message}\n`);

@@ -42,14 +42,11 @@ const INFO: readonly HmpCommand[] = [
 
 export class Hmp {
   readonly sys: QemuSystem;
-  /** `in-kernel` under the KVM backend; the emulated model says `emulated`. */
-  irqchip: 'emulated' | 'in-kernel';
   private inbuf: string;
   private everRun: boolean;
 
   constructor(sys: QemuSystem) {
     this.sys = sys;
-    this.irqchip = 'emulated';
     this.inbuf = '';
     this.everRun = sys.running;
   }
@@ -120,8 +117,14 @@ export class Hmp {
     return `${this.sys.machine.xive.infoPic()}irqchip: ${this.irqchip}\n`;
   }
 
+  /** `in-kernel` with the KVM device connected (`kvm_irqchip_in_kernel()`), else `emulated`. */
+  get irqchip(): 'emulated' | 'in-kernel' {
+    return this.sys.irqchipInKernel ? 'in-kernel' : 'emulated';
+  }
+
   infoStatus(): string {
     if (this.sys.running) return 'VM status: running\n';
+    if (this.sys.internalError) return 'VM status: paused (internal-error)\n';
     return this.everRun ? 'VM status: paused\n' : 'VM status: paused (prelaunch)\n';
   }
 
@@ -131,8 +134,9 @@ export class Hmp {
   }
 
   cont(): string {
+    const err = this.sys.cont();
+    if (err !== null) return `${err}\n`;
     this.everRun = true;
-    this.sys.cont();
     return '';
   }
 

@@ -47,6 +47,9 @@ export const MBOX_BENCH_MAX = 2 ** 40;
 
 const U64 = 0xffff_ffff_ffff_ffffn;
 
+/** Thrown out of a command when {@link MailboxCpu.halted} says the vCPU stopped mid-access. */
+class MailboxHalt extends Error {}
+
 export class MailboxCpu {
   readonly cpu: SpaprCpu;
   /** Running (false while stopped by `-S` / HMP `stop`). */
@@ -55,6 +58,12 @@ export class MailboxCpu {
   completed: number;
   /** Guest accesses (loads, stores, hcalls) made on behalf of mailbox commands. */
   accesses: number;
+  /**
+   * Asked after every access the stub makes: true when the vCPU stopped at that access (a
+   * KVM_RUN failure stops the VM): the command is abandoned where it is, `cmd` stays set and
+   * the mailbox is served no more until {@link start} (a reset) or {@link resume}.
+   */
+  halted: (() => boolean) | null;
   /** General-purpose registers the stub uses (r3..r12 survive hcalls as in `sc 1`). */
   private readonly gpr: bigint[];
   private readonly w: Word64;
@@ -65,6 +74,7 @@ export class MailboxCpu {
     this.running = false;
     this.completed = 0;
     this.accesses = 0;
+    this.halted = null;
     this.gpr = new Array<bigint>(32).fill(0n);
     this.w = new Word64();
     this.busy = false;
@@ -78,8 +88,14 @@ export class MailboxCpu {
     this.running = true;
     this.completed = 0;
     this.gpr.fill(0n);
-    this.std(MBOX + MBOX_CMD, 0n);
-    this.std(MBOX + MBOX_SEQ, 0n);
+    try {
+      this.std(MBOX + MBOX_CMD, 0n);
+      this.std(MBOX + MBOX_SEQ, 0n);
+    } catch (e) {
+      if (!(e instanceof MailboxHalt)) throw e;
+      this.running = false;
+      return;
+    }
     this.poll();
   }
 
@@ -93,6 +109,12 @@ export class MailboxCpu {
     this.poll();
   }
 
+  /** A reset while stopped: the next run starts the stub afresh ({@link start}). */
+  reset(): void {
+    this.running = false;
+    this.completed = 0;
+  }
+
   /** Serve the posted command, if any. Returns true when one ran. */
   poll(): boolean {
     if (!this.running || this.busy) return false;
@@ -100,10 +122,13 @@ export class MailboxCpu {
     let ran = false;
     this.busy = true;
     try {
-      while (this.ld(MBOX + MBOX_CMD) !== 0n) {
+      while (this.running && this.ld(MBOX + MBOX_CMD) !== 0n) {
         this.execute();
         ran = true;
       }
+    } catch (e) {
+      if (!(e instanceof MailboxHalt)) throw e;
+      this.running = false;
     } finally {
       this.busy = false;
     }
@@ -148,6 +173,7 @@ export class MailboxCpu {
     // QEMU passes &gpr[4] as args: an hcall overwrites only the registers it writes.
     const rc = this.cpu.hcall(opcode <= 0xffff_ffffn ? Number(opcode) : -1, args, out);
     this.accesses++;
+    this.check();
     for (let i = 0; i < 9; i++) {
       const v = out[i];
       if (v !== undefined) g[4 + i] = BigInt.asUintN(64, v);
@@ -214,6 +240,7 @@ export class MailboxCpu {
     // Nothing is mapped above 2^53 (the model's addresses are numbers): unassigned reads 0.
     if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return 0n;
     this.cpu.load(Number(ra), size, this.w);
+    this.check();
     return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
   }
 
@@ -238,15 +265,22 @@ export class MailboxCpu {
     this.accesses++;
     if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return;
     this.cpu.store(Number(ra), size, Number(x >> 32n), Number(x & 0xffff_ffffn));
+    this.check();
+  }
+
+  private check(): void {
+    if (this.halted?.()) throw new MailboxHalt('vCPU stopped');
   }
 
   /** Mailbox RAM word through the vCPU. */
   private ld(addr: number): bigint {
     this.cpu.load(addr, 8, this.w);
+    this.check();
     return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
   }
 
   private std(addr: number, v: bigint): void {
     this.cpu.store(addr, 8, Number(v >> 32n), Number(v & 0xffff_ffffn));
+    this.check();
   }
 }

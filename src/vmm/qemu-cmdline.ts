@@ -4,10 +4,9 @@
  * into a plain options record. Anything else is refused with one line, as QEMU refuses an
  * unknown option (`qemu-system-ppc64: -foo: invalid option`).
  *
- * The record already carries what later modes select — the accelerator (`-accel kvm`,
- * `-enable-kvm`, `-M …,accel=kvm`), `kernel-irqchip=on|off` and the passthrough design
- * (`-xivelab-design NAME`) — so adding the KVM mode changes the front end's main, not this
- * parser.
+ * The record also carries the accelerator (`-accel kvm[,kernel-irqchip=…]`, `-enable-kvm`,
+ * `-M …,accel=kvm`), `kernel-irqchip=on|off` and the passthrough design (`-xivelab-design NAME`);
+ * the front end's main decides what it runs.
  *
  * @remarks Models the option handling of softmmu/vl.c:qemu_init() (`-M` as a QemuOpts group with
  * an implied `type`, `-m` sizes with a MiB default suffix, `-smp` topology) for these options.
@@ -80,7 +79,10 @@ protocol and the HMP monitor; drive it exactly as qemu-system-ppc64 (QEMU=xivela
 
 -M, -machine pseries[,ic-mode=xive][,kernel-irqchip=on|off][,accel=tcg|kvm][,cap-*=...]
                  the sPAPR machine (cap-* properties are accepted and ignored)
--accel tcg|kvm   accelerator (-enable-kvm = -accel kvm); kvm is not modelled yet
+-accel tcg|kvm[,kernel-irqchip=on|off]
+                 accelerator (-enable-kvm = -accel kvm). kvm: the machine on a modelled host of
+                 its own (KVM vCPUs, the in-kernel XIVE device with its ESB/TIMA pages mmap'd
+                 and overlaid as RAM devices); kernel-irqchip=off is not modelled
 -smp N[,cores=..,threads=..,sockets=..,maxcpus=..]
                  number of vCPUs (default 1)
 -m SIZE          guest RAM, suffix K/M/G/T (default MiB; default 512M)
@@ -97,7 +99,8 @@ protocol and the HMP monitor; drive it exactly as qemu-system-ppc64 (QEMU=xivela
 -d ITEM[,...]    log items (guest_errors, unimp, ...)
 -D FILE          write the log to FILE instead of stderr
 -xivelab-design NAME
-                 passthrough-page design (needs the KVM mode; not modelled yet)
+                 passthrough-page design of the host's KVM device (with -accel kvm): the
+                 option-1 designs rmap, rmap-fixed, vma-pointer, vma-walk
 -h, -help        this text
 -version         version information
 `;
@@ -291,9 +294,14 @@ export function parseQemuCmdline(argv: readonly string[]): QemuOptions {
       case 'machine':
         parseMachine(o, v);
         break;
-      case 'accel':
-        o.accel = parseAccel('-accel', parseQemuOpts(v, 'accel').get('accel') ?? v);
+      case 'accel': {
+        const ao = parseQemuOpts(v, 'accel');
+        o.accel = parseAccel('-accel', ao.get('accel') ?? v);
+        const ki = ao.get('kernel-irqchip');
+        if (ki === 'split') throw new QemuCmdlineError('kernel_irqchip split mode not supported on pseries');
+        if (ki !== undefined) o.kernelIrqchip = parseBool('-accel', 'kernel-irqchip', ki) ? 'on' : 'off';
         break;
+      }
       case 'smp':
         o.smp = parseSmp(v);
         break;

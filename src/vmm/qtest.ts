@@ -15,11 +15,13 @@
  * qtest_process_inbuf() of QEMU 7.2 for the commands listed in {@link QtestServer.command}.
  */
 
+import { createHost, type Host } from '../host/host.ts';
 import { Word64 } from '../hw/mmio.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
 import { TM_QW1_OS } from '../hw/xive/regs.ts';
+import type { SpaprKvmCpu } from './kvm-accel.ts';
 import { MailboxCpu } from './mailbox-cpu.ts';
-import { SpaprMachine } from './spapr-machine.ts';
+import { SpaprMachine, type SpaprMachineConfig } from './spapr-machine.ts';
 
 /** How big a `-bios` image QEMU's pseries accepts (`FW_MAX_SIZE`, 4 MiB). */
 export const FW_MAX_SIZE = 0x40_0000;
@@ -39,37 +41,91 @@ export interface QemuSystemConfig {
   /** `-S`: the mailbox vCPU waits for HMP `cont`. */
   readonly startStopped: boolean;
   readonly trace?: TraceSink;
+  /**
+   * `tcg` (default): the XIVE emulated in the VMM. `kvm` (`-accel kvm`, kernel-irqchip on):
+   * KVM vCPUs and the in-kernel XIVE device of {@link host}.
+   */
+  readonly accel?: 'tcg' | 'kvm';
+  /** KVM: the host the VMM process runs on (default: a fresh `createHost()` of its own). */
+  readonly host?: Host;
 }
 
-/** The emulated machine as a QEMU process holds it (qtest and HMP act on this). */
+/** `strerror()` of the errnos a KVM_RUN failure reports. */
+const STRERROR: Record<number, string> = {
+  5: 'Input/output error',
+  14: 'Bad address',
+  16: 'Device or resource busy',
+  22: 'Invalid argument',
+};
+
+/**
+ * The machine as a QEMU process holds it (qtest and HMP act on this).
+ *
+ * KVM mode (`accel: 'kvm'`): the machine runs on a host of its own, guest RAM is the VMM
+ * process's anonymous memory, vCPU 0 (the mailbox) executes through its KVM_RUN context —
+ * the partition-scoped path, so ESB and TIMA accesses reach the pages the KVM device's fault
+ * handlers insert — and qtest accesses are QEMU's own, through the address space, where the
+ * RAM-device overlays read and write the VMM's mmaps of the device. HMP `stop` / `cont` run the
+ * XIVE VM change-state handler. A KVM_RUN failure (a guest access whose host fault is SIGBUS:
+ * the HW/HV/USER TIMA pages, the ESB pages of a source KVM does not know) prints QEMU's
+ * `error: kvm run failed …` line and stops the VM with `internal-error`; the stub stays at the
+ * faulting access (its command never completes) until `system_reset` and `cont`.
+ *
+ * @remarks Models accel/kvm/kvm-all.c:kvm_cpu_exec() (the run failure path: `vm_stop(
+ * RUN_STATE_INTERNAL_ERROR)`) and softmmu/cpus.c / runstate.c for stop, cont and reset.
+ */
 export class QemuSystem {
   readonly machine: SpaprMachine;
   readonly mailbox: MailboxCpu;
   readonly bios: Uint8Array | null;
+  /** The accelerator. */
+  readonly accel: 'tcg' | 'kvm';
+  /** KVM: the host the machine runs on; null under TCG. */
+  readonly host: Host | null;
   /** Set when the process must end (HMP `quit`, a fatal machine error); the front end exits. */
   exitCode: number | null;
   /** Called once when {@link exitCode} is set; `message` is the fatal error line, if any. */
   onExit: ((code: number, message: string | null) => void) | null;
-  /** Whether the vCPUs run (false after `-S` / HMP `stop`). */
+  /** Receives the lines QEMU prints on stderr while running (`error: kvm run failed …`). */
+  onError: ((line: string) => void) | null;
+  /** Whether the vCPUs run (false after `-S` / HMP `stop` / a KVM_RUN failure). */
   private vmRunning: boolean;
+  /** `RUN_STATE_INTERNAL_ERROR`: stopped by a KVM_RUN failure, `cont` needs a reset first. */
+  internalError: boolean;
   /** True while {@link systemReset} runs (line changes are not GPIO events then). */
   resetting: boolean;
+  /** KVM_RUN failures of vCPU 0 already handled. */
+  private runFailuresSeen: number;
 
   constructor(cfg: QemuSystemConfig) {
     if (cfg.bios !== null && cfg.bios.length > FW_MAX_SIZE) {
       throw new RangeError(`could not load PowerPC bios (${cfg.bios.length} bytes, at most ${FW_MAX_SIZE})`);
     }
-    const mcfg = { smp: cfg.smp, ramSize: cfg.ramSize, devices: [] };
-    this.machine = new SpaprMachine(cfg.trace ? { ...mcfg, trace: cfg.trace } : mcfg);
+    this.accel = cfg.accel ?? 'tcg';
+    this.host = this.accel === 'kvm' ? (cfg.host ?? createHost()) : null;
+    const mcfg: SpaprMachineConfig = {
+      smp: cfg.smp,
+      ramSize: cfg.ramSize,
+      devices: [],
+      ...(cfg.trace ? { trace: cfg.trace } : {}),
+      ...(this.host !== null
+        ? { accel: { kind: 'kvm', host: this.host }, startStopped: cfg.startStopped }
+        : {}),
+    };
+    this.machine = new SpaprMachine(mcfg);
     const cpu0 = this.machine.cpus[0];
     if (cpu0 === undefined) throw new Error('machine has no vCPU 0');
     this.mailbox = new MailboxCpu(cpu0);
     this.bios = cfg.bios;
     this.exitCode = null;
     this.onExit = null;
+    this.onError = null;
     this.vmRunning = !cfg.startStopped;
+    this.internalError = false;
     this.resetting = false;
+    this.runFailuresSeen = 0;
     this.machine.onFatalError = (msg) => this.exit(1, msg);
+    if (this.host !== null) this.mailbox.halted = () => this.checkRunFailure();
     this.loadBios();
     if (this.vmRunning) this.mailbox.start();
   }
@@ -78,9 +134,57 @@ export class QemuSystem {
     return this.vmRunning;
   }
 
+  /**
+   * qtest `read`: under KVM guest RAM is the VMM's own anonymous memory, which QEMU copies
+   * directly (`address_space_read` → memcpy from the RAM block's host pointer): one
+   * copy_from_user-like copy through the process's page tables. Anything else (and TCG) goes
+   * through the machine.
+   */
+  readMemory(addr: number, dst: Uint8Array): void {
+    const kvm = this.machine.kvm;
+    const m = this.machine;
+    if (kvm !== null && addr >= 0 && addr + dst.length <= m.ramSize && m.sysmem.isRam(addr, dst.length)) {
+      dst.set(kvm.proc.getBytes(m.ram.ramOffset + addr, dst.length));
+      return;
+    }
+    m.readMemory(addr, dst);
+  }
+
+  /** qtest `write` / `memset` (see {@link readMemory}). */
+  writeMemory(addr: number, src: Uint8Array): void {
+    const kvm = this.machine.kvm;
+    const m = this.machine;
+    if (kvm !== null && addr >= 0 && addr + src.length <= m.ramSize && m.sysmem.isRam(addr, src.length)) {
+      kvm.proc.putBytes(m.ram.ramOffset + addr, src);
+      return;
+    }
+    m.writeMemory(addr, src);
+  }
+
+  /** `irqchip: in-kernel` / `emulated` (`kvm_irqchip_in_kernel()`). */
+  get irqchipInKernel(): boolean {
+    return this.machine.xiveKvm?.inKernel ?? false;
+  }
+
+  /**
+   * After each access of the mailbox vCPU: did KVM_RUN fail? Then report it as QEMU does and
+   * stop the VM (`internal-error`); the stub does not get past the access.
+   */
+  private checkRunFailure(): boolean {
+    const cpu = this.machine.cpus[0] as SpaprKvmCpu;
+    if (cpu.runFailures.length === this.runFailuresSeen) return false;
+    const f = cpu.runFailures[cpu.runFailures.length - 1]!;
+    this.runFailuresSeen = cpu.runFailures.length;
+    const msg = STRERROR[-f.errno] ?? STRERROR[f.errno] ?? `errno ${Math.abs(f.errno)}`;
+    this.onError?.(`error: kvm run failed ${msg}`);
+    this.internalError = true;
+    this.stop();
+    return true;
+  }
+
   /** QEMU's ROM reset: the firmware image is copied back into guest RAM at 0. */
   private loadBios(): void {
-    if (this.bios !== null) this.machine.writeMemory(0, this.bios);
+    if (this.bios !== null) this.writeMemory(0, this.bios);
   }
 
   /**
@@ -97,22 +201,32 @@ export class QemuSystem {
       this.resetting = false;
     }
     this.loadBios();
+    // From internal-error the VM is left in prelaunch: the stub restarts at `cont`.
+    this.internalError = false;
     if (this.vmRunning) this.mailbox.start();
-    else this.mailbox.stop();
+    else this.mailbox.reset();
   }
 
-  /** HMP `cont`: start the vCPUs (the stub's first run initialises the mailbox). */
-  cont(): void {
-    if (this.vmRunning) return;
+  /**
+   * HMP `cont`: start the vCPUs (the stub's first run initialises the mailbox). Returns QEMU's
+   * error line, or null.
+   */
+  cont(): string | null {
+    if (this.internalError) return 'Resetting the Virtual Machine is required';
+    if (this.vmRunning) return null;
     this.vmRunning = true;
+    this.machine.vmStart();
     if (this.mailbox.completed === 0 && !this.mailbox.running) this.mailbox.start();
     else this.mailbox.resume();
+    return null;
   }
 
   /** HMP `stop`. */
   stop(): void {
+    if (!this.vmRunning) return;
     this.vmRunning = false;
     this.mailbox.stop();
+    this.machine.vmStop();
   }
 
   /** Request process exit. */
@@ -268,7 +382,7 @@ export class QtestServer {
         const addr = this.num(words, 1, 'address');
         const len = this.len(words, 2);
         const buf = new Uint8Array(len);
-        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) m.readMemory(Number(addr), buf);
+        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) this.sys.readMemory(Number(addr), buf);
         let enc = '';
         for (let i = 0; i < len; i++) enc += buf[i]!.toString(16).padStart(2, '0');
         this.send(`OK 0x${enc}\n`);
@@ -292,7 +406,7 @@ export class QtestServer {
           }
           buf[i] = b;
         }
-        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) m.writeMemory(Number(addr), buf);
+        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) this.sys.writeMemory(Number(addr), buf);
         this.sys.mailbox.poll();
         this.send('OK\n');
         return;
@@ -302,7 +416,7 @@ export class QtestServer {
         const len = this.len(words, 2, true);
         const pattern = Number(this.num(words, 3, 'pattern') & 0xffn);
         if (len > 0 && addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) {
-          m.writeMemory(Number(addr), new Uint8Array(len).fill(pattern));
+          this.sys.writeMemory(Number(addr), new Uint8Array(len).fill(pattern));
         }
         this.sys.mailbox.poll();
         this.send('OK\n');

@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest';
+import { Hmp } from '../../../src/vmm/hmp.ts';
+import type { SpaprKvmCpu } from '../../../src/vmm/kvm-accel.ts';
 import { parseQemuU64, QemuSystem, QtestServer } from '../../../src/vmm/qtest.ts';
 
 const MGMT0 = 0x0006_0100_0001_0000;
@@ -230,5 +232,129 @@ describe('QEMU qtest IRQ levels across system_reset', () => {
     expect(run('writeq 0x8000 0x1')).toBe('IRQ lower 0\nOK\n');
     // A second ACK: the level is already reported low.
     expect(run('writeq 0x8000 0x1')).toBe('OK\n');
+  });
+});
+
+describe('KVM mode (accel: kvm, the in-kernel XIVE on a host of its own)', () => {
+  const TIMA_OS = 0x0006_0302_031a_0000;
+  const TIMA_HV = 0x0006_0302_0319_0000;
+
+  function kvmSession(startStopped = false): {
+    sys: QemuSystem;
+    hmp: Hmp;
+    run: (l: string) => string;
+    errors: string[];
+    vload: (addr: number, kind: number) => string;
+  } {
+    const sys = new QemuSystem({ smp: 1, ramSize: 2 ** 28, bios: null, startStopped, accel: 'kvm' });
+    const errors: string[] = [];
+    sys.onError = (l) => errors.push(l);
+    let out = '';
+    const srv = new QtestServer(sys, (s) => {
+      out += s;
+    });
+    const run = (lines: string): string => {
+      out = '';
+      srv.feed(`${lines}\n`);
+      return out;
+    };
+    /** A vCPU access of `kind` (2 ld … 9 stw) at `addr`: the mailbox's reply to `cmd`. */
+    const vload = (addr: number, kind: number): string => {
+      run(`writeq 0x8010 ${hx(addr)}`);
+      run('writeq 0x8018 0xff');
+      run(`writeq 0x8008 ${hx(kind)}`);
+      run('writeq 0x8000 0x1');
+      return run('readq 0x8000');
+    };
+    return { sys, hmp: new Hmp(sys), run, errors, vload };
+  }
+
+  test('each instance runs on its own host; the device is connected, the vCPU in KVM_RUN', () => {
+    const a = kvmSession();
+    const b = kvmSession();
+    expect(a.sys.accel).toBe('kvm');
+    expect(a.sys.host).not.toBe(null);
+    expect(a.sys.host).not.toBe(b.sys.host);
+    expect(a.sys.irqchipInKernel).toBe(true);
+    expect((a.sys.machine.cpus[0] as SpaprKvmCpu).run).not.toBe(null);
+    expect(a.hmp.execute('info pic').trimEnd().split('\n').at(-1)).toBe('irqchip: in-kernel');
+    expect(new Hmp(session().sys).execute('info pic').trimEnd().split('\n').at(-1)).toBe('irqchip: emulated');
+  });
+
+  test("qtest ESB accesses are QEMU's own, through the RAM-device overlay to the KVM device", () => {
+    const { sys, run } = kvmSession();
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000001\n');
+    expect(run(`readq ${hx(MGMT0 + 0xe00)}`)).toBe('OK 0x0000000000000001\n');
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000002\n');
+    expect(run(`writeq ${hx(MGMT0 + 0xc00)} 0`)).toBe('OK\n');
+    expect(run(`writeq ${hx(MGMT0 - 0x1_0000)} 0`)).toBe('OK\n'); // trigger page store
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000002\n');
+    expect(run(`readq ${hx(MGMT0)}`)).toBe('OK 0x0000000000000000\n'); // load EOI 10 → 00
+    // QEMU's emulated copy is untouched: the accesses reached the device's pages.
+    expect(sys.machine.xive.source.getPq(0)).toBe(1);
+  });
+
+  test('qtest RAM read/write/memset is the VMM process memory, which the guest sees', () => {
+    const { sys, run, vload } = kvmSession();
+    expect(run('write 0x100000 0x8 0x1122334455667788')).toBe('OK\n');
+    expect(run('readq 0x100000')).toBe('OK 0x1122334455667788\n');
+    expect(run('memset 0x100008 0x4 0xab')).toBe('OK\n');
+    expect(run('read 0x100006 0x6')).toBe('OK 0x7788abababab\n');
+    const kvm = sys.machine.kvm!;
+    expect([...kvm.proc.getBytes(sys.machine.ram.ramOffset + 0x100000, 2)]).toEqual([0x11, 0x22]);
+    // The mailbox vCPU (partition-scoped path) loads what qtest wrote.
+    expect(vload(0x100000, 2)).toBe('OK 0x0000000000000000\n');
+    expect(run('readq 0x8060')).toBe('OK 0x1122334455667788\n');
+  });
+
+  test('the mailbox vCPU reaches the OS TIMA page through KVM (the emulated ring is not used)', () => {
+    const { sys, run, vload } = kvmSession();
+    const cpu = sys.machine.cpus[0] as SpaprKvmCpu;
+    const faults = sys.host!.kvm.vms[0]!.stats.partitionFaults;
+    expect(vload(TIMA_OS + 0x11, 5)).toBe('OK 0x0000000000000000\n'); // stb CPPR := 0xff
+    expect(vload(TIMA_OS + 0x10, 8)).toBe('OK 0x0000000000000000\n'); // lwz word 0
+    // Under KVM the OS ring starts from the device's saved state (LSMFB 0).
+    expect(run('readq 0x8060')).toBe('OK 0x0000000000ff0000\n');
+    expect(sys.host!.kvm.vms[0]!.stats.partitionFaults).toBeGreaterThan(faults);
+    expect(cpu.runFailures).toEqual([]);
+    expect(sys.machine.xive.tctxs[0]!.regs[0x11]).toBe(0); // QEMU's copy: CPPR still 0
+  });
+
+  test('a KVM_RUN failure (HV TIMA page: SIGBUS) stops the VM with internal-error; reset + cont recover', () => {
+    const { sys, hmp, run, errors, vload } = kvmSession();
+    expect(vload(TIMA_HV + 0x10, 8)).toBe('OK 0x0000000000000001\n'); // the command never completes
+    expect(errors).toEqual(['error: kvm run failed Bad address']);
+    expect(sys.running).toBe(false);
+    expect(hmp.execute('info status')).toBe('VM status: paused (internal-error)\n');
+    expect(hmp.execute('cont')).toBe('Resetting the Virtual Machine is required\n');
+    expect(run('readq 0x8000')).toBe('OK 0x0000000000000001\n');
+    expect(hmp.execute('system_reset')).toBe('');
+    expect(hmp.execute('info status')).toBe('VM status: paused\n');
+    expect(hmp.execute('cont')).toBe('');
+    expect(run('readq 0x8000')).toBe('OK 0x0000000000000000\n'); // the stub restarted
+    expect(vload(TIMA_OS + 0x10, 8)).toBe('OK 0x0000000000000000\n');
+    expect(errors).toHaveLength(1);
+  });
+
+  test('stop / cont run the XIVE change-state handler (PQ 00 → 10 while stopped, back at cont)', () => {
+    const { sys, hmp, run } = kvmSession();
+    run(`readq ${hx(MGMT_1000 + 0xc00)}`); // PQ 00
+    expect(hmp.execute('stop')).toBe('');
+    expect((sys.machine.cpus[0] as SpaprKvmCpu).run).toBe(null);
+    expect(run(`readq ${hx(MGMT_1000 + 0x800)}`)).toBe('OK 0x0000000000000002\n');
+    expect(hmp.execute('cont')).toBe('');
+    expect(run(`readq ${hx(MGMT_1000 + 0x800)}`)).toBe('OK 0x0000000000000000\n');
+  });
+
+  test('-S: the vCPU enters KVM_RUN at cont and the stub starts then', () => {
+    const { sys, hmp, run } = kvmSession(true);
+    expect((sys.machine.cpus[0] as SpaprKvmCpu).run).toBe(null);
+    run('writeq 0x8008 0x0');
+    run('writeq 0x8000 0x1');
+    expect(run('readq 0x8000')).toBe('OK 0x0000000000000001\n');
+    expect(hmp.execute('info status')).toBe('VM status: paused (prelaunch)\n');
+    hmp.execute('cont');
+    expect((sys.machine.cpus[0] as SpaprKvmCpu).run).not.toBe(null);
+    expect(run('readq 0x8000')).toBe('OK 0x0000000000000000\n');
   });
 });
