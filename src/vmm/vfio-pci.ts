@@ -119,16 +119,13 @@ export class VmmVfioPci {
   lastError: string | null;
   private readonly proc: HostProcess;
   private readonly vmFd: number;
-  /** Whether plug plugged the function into the PHB / bound it to vfio-pci (unplug undoes it). */
-  private readonly ownsSlot: boolean;
-  private readonly ownsBind: boolean;
 
   private constructor(
     machine: SpaprMachine,
     fn: VfioPciFunction,
     lisns: readonly number[],
     seam: VfioPciSeam | null,
-    s: { vfioN: number; vfioFd: number; eventfds: number[]; ownsSlot: boolean; ownsBind: boolean },
+    s: { vfioN: number; vfioFd: number; eventfds: number[] },
   ) {
     const kvm = machine.kvm!;
     this.machine = machine;
@@ -145,8 +142,6 @@ export class VmmVfioPci {
     this.lastError = null;
     this.proc = kvm.proc;
     this.vmFd = kvm.vmFd;
-    this.ownsSlot = s.ownsSlot;
-    this.ownsBind = s.ownsBind;
   }
 
   /**
@@ -180,10 +175,8 @@ export class VmmVfioPci {
       return rc;
     };
 
-    let ownsSlot = false;
     if (fn.pdev.phb === null) {
       if (!phb.plug(fn.slot, fn.pdev)) return -EINVAL;
-      ownsSlot = true;
       undo.push(() => phb.unplug(fn.slot));
     } else if (fn.pdev.phb !== phb || fn.pdev.slot !== fn.slot) {
       return -EINVAL;
@@ -229,8 +222,6 @@ export class VmmVfioPci {
       vfioN: n,
       vfioFd: vfd,
       eventfds: efds,
-      ownsSlot,
-      ownsBind,
     });
     dev.stats.irqfdsAssigned = efds.length;
     if (seam !== null) {
@@ -255,8 +246,8 @@ export class VmmVfioPci {
   /**
    * `seam.unbinding` per vector, SET_IRQS DATA_NONE (irq bypass del → clr_mapped), KVM_IRQFD
    * deassign and close of each eventfd, close of the device fd, then the host side: unbind from
-   * vfio-pci and unplug from the slot (what plug did). Every step runs whatever failed before;
-   * returns 0 or the first error (−ENODEV when already unplugged).
+   * vfio-pci and unplug from the slot (whoever plugged it). Every step runs whatever failed
+   * before; returns 0 or the first error (−ENODEV when already unplugged).
    *
    * @remarks Models hw/vfio/pci.c:vfio_msix_disable() (vfio_disable_irqindex, then
    * vfio_msix_vector_release → vfio_remove_kvm_msi_virq per vector) and vfio_exitfn() /
@@ -290,10 +281,8 @@ export class VmmVfioPci {
     });
     note(p.close(this.vfioFd));
     const host = this.machine.kvm!.host;
-    if (this.ownsBind) note(host.vfioUnbind(this.vfioN));
-    if (this.ownsSlot || this.pdev.phb !== null) {
-      if (host.phbs[this.phb]!.unplug(this.slot) === null) note(-ENODEV);
-    }
+    note(host.vfioUnbind(this.vfioN));
+    if (this.pdev.phb !== null) host.phbs[this.phb]!.unplug(this.slot);
     const t = this.machine.trace;
     if (t.mask & TRACE_VMM) t.emit(TRACE_VMM, 'vfio.unplug', this.phb, this.slot, first, 0);
     return first;

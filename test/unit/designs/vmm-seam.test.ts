@@ -169,6 +169,18 @@ describe('VMM-seam designs: where the guest ESB page of a passthrough irq leads'
     expect(e.stats.zaps).toBe(0);
   });
 
+  it('dedicated-irqs rests on fresh numbers: if the guest touched them before the bind (a function plugged after the guest probed its device), it stays on the IPI, as nothing zaps; and a retired number stays dead on a re-plug', () => {
+    const e = env(dedicatedIrqs);
+    const before = e.lisns.map((l) => probe(e, l));
+    expect(before).toEqual(e.lisns.map((l) => ipiEoi(e, l)));
+    const dev = plug(e, dedicatedIrqs.vmmSeam!());
+    expect(e.lisns.map((l) => probe(e, l))).toEqual(before);
+    expect(dev.unplug()).toBe(0);
+    const again = plug(e, dedicatedIrqs.vmmSeam!());
+    expect(e.lisns.map((l) => probe(e, l))).toEqual([-1, -1, -1, -1]);
+    expect(again.unplug()).toBe(0);
+  });
+
   it('dedicated-irqs: the machine claims exactly the given LISNs and leaves the MSI bitmap alone; without them the emulated numbering is unchanged', () => {
     const e = env(dedicatedIrqs, { boot: false });
     expect(e.m.devices[0]!.msis).toEqual(DEDICATED);
