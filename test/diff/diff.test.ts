@@ -8,6 +8,12 @@
  * - A mismatch prints the seed, the shortest failing prefix (bisected on fresh instances) and
  *   both transcripts. QEMU's known defects are handled in normalise.ts only.
  * - Without qemu-system-ppc64 (or $QEMU) the QEMU part is skipped with a one-line message.
+ * - KVM mode: the same targeted sequences (all of them) and seeded random batches with xivelab
+ *   running `-accel kvm` (the in-kernel XIVE on a host of its own) against the same QEMU 7.2
+ *   (TCG: there is no KVM here; the oracle is the architectural behaviour). The faithful
+ *   differences between QEMU's emulated XIVE and the in-kernel one are handled in normalise.ts
+ *   (KvmRules, kvmOp, normaliseQemu*Kvm), each with its reason. `XIVELAB_DIFF_KVM_OPS` sets the
+ *   number of random operations (default 3000, seeds from 5001).
  */
 
 import { afterAll, describe, expect, test } from 'vitest';
@@ -18,6 +24,7 @@ import { SEQUENCES } from './sequences.ts';
 
 const QEMU = findQemu();
 const TOTAL_OPS = Number(process.env.XIVELAB_DIFF_OPS ?? 10_000);
+const KVM_OPS = Number(process.env.XIVELAB_DIFF_KVM_OPS ?? 3000);
 const BATCH = Number(process.env.XIVELAB_DIFF_BATCH ?? 700);
 const REPLAY = process.env.XIVELAB_DIFF_SEED;
 /** QEMU instances run at once (each is its own process; xivelab runs in this one). */
@@ -25,24 +32,30 @@ const PARALLEL = 2;
 
 interface PairResult {
   compared: number;
+  /** Steps excluded by normalise.ts (not run on either side). */
+  excluded: number;
   /** Index of the first mismatching step, or -1. */
   bad: number;
   qemu: Step[];
   xivelab: Step[];
 }
 
-/** Run `ops` on a fresh QEMU and a fresh xivelab, comparing after every step. */
-async function runPair(bin: string, ops: readonly Op[]): Promise<PairResult> {
-  const q = new Runner(new Target('qemu', await spawnQemu(bin)), true);
-  const x = new Runner(new Target('xivelab', inProcessXivelab()), false);
+/**
+ * Run `ops` on a fresh QEMU and a fresh xivelab, comparing after every step; `kvm`: xivelab in
+ * KVM mode, both runners applying normalise.ts's KVM rules.
+ */
+async function runPair(bin: string, ops: readonly Op[], kvm = false): Promise<PairResult> {
+  const q = new Runner(new Target('qemu', await spawnQemu(bin)), true, kvm);
+  const x = new Runner(new Target('xivelab', inProcessXivelab(1, kvm ? 'kvm' : 'tcg')), false, kvm);
+  const excluded = (): number => x.transcript.filter((st) => st.obs[0]?.startsWith('excluded: ')).length;
   try {
     await Promise.all([q.boot(), x.boot()]);
     for (let i = 0; i < ops.length; i++) {
       const [a, b] = await Promise.all([q.step(ops[i]!), x.step(ops[i]!)]);
       if (a.join('\n') !== b.join('\n'))
-        return { compared: i + 1, bad: i, qemu: q.transcript, xivelab: x.transcript };
+        return { compared: i + 1, excluded: excluded(), bad: i, qemu: q.transcript, xivelab: x.transcript };
     }
-    return { compared: ops.length, bad: -1, qemu: q.transcript, xivelab: x.transcript };
+    return { compared: ops.length, excluded: excluded(), bad: -1, qemu: q.transcript, xivelab: x.transcript };
   } finally {
     await Promise.all([q.t.close(), x.t.close()]);
   }
@@ -53,14 +66,15 @@ async function shrink(
   bin: string,
   ops: readonly Op[],
   firstBad: number,
+  kvm: boolean,
 ): Promise<PairResult & { len: number }> {
   let lo = 1;
   let hi = firstBad + 1;
-  let best = await runPair(bin, ops.slice(0, hi));
+  let best = await runPair(bin, ops.slice(0, hi), kvm);
   if (best.bad < 0) return { ...best, len: -1 }; // did not reproduce on fresh instances
   while (lo < hi) {
     const mid = Math.floor((lo + hi) / 2);
-    const r = await runPair(bin, ops.slice(0, mid));
+    const r = await runPair(bin, ops.slice(0, mid), kvm);
     if (r.bad >= 0) {
       hi = mid;
       best = r;
@@ -78,13 +92,19 @@ function transcript(steps: readonly Step[], from: number): string {
     .join('\n');
 }
 
-async function report(bin: string, label: string, ops: readonly Op[], r: PairResult): Promise<string> {
-  const s = await shrink(bin, ops, r.bad);
+async function report(
+  bin: string,
+  label: string,
+  ops: readonly Op[],
+  r: PairResult,
+  kvm = false,
+): Promise<string> {
+  const s = await shrink(bin, ops, r.bad, kvm);
   const use = s.len > 0 ? s : r;
   const i = use.bad;
   const from = Math.max(0, i - 25);
   return [
-    `MISMATCH in ${label} at step #${i}: ${describeOp(ops[i]!)}`,
+    `MISMATCH in ${label}${kvm ? ' (xivelab in KVM mode)' : ''} at step #${i}: ${describeOp(ops[i]!)}`,
     s.len > 0
       ? `shortest failing prefix: ${s.len} operations (replayed on fresh instances)`
       : 'did not reproduce on fresh instances (QEMU nondeterminism?)',
@@ -137,6 +157,62 @@ describe.skipIf(QEMU === null)('QEMU 7.2 vs xivelab', () => {
           mismatches++;
           failures.push(
             `${await report(bin, `random batch seed ${seed}`, ops, r)}\nreplay: XIVELAB_DIFF_SEED=${seed} npx vitest run test/diff`,
+          );
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL }, worker));
+    if (failures.length > 0) expect.fail(failures.join('\n\n'));
+  }, 600_000);
+});
+
+let kvmCompared = 0;
+let kvmExcluded = 0;
+let kvmMismatches = 0;
+
+describe.skipIf(QEMU === null)('QEMU 7.2 vs xivelab in KVM mode (-accel kvm)', () => {
+  const bin = QEMU ?? '';
+
+  afterAll(() => {
+    console.log(
+      `QEMU differential, KVM mode: compared ${kvmCompared} operations (${kvmExcluded} of them excluded by the KVM rules), ${kvmMismatches} mismatches`,
+    );
+  });
+
+  for (const [name, make] of Object.entries(SEQUENCES)) {
+    test.skipIf(REPLAY !== undefined)(
+      `targeted (KVM): ${name}`,
+      async () => {
+        const ops = make();
+        const r = await runPair(bin, ops, true);
+        kvmCompared += r.compared;
+        kvmExcluded += r.excluded;
+        if (r.bad >= 0) {
+          kvmMismatches++;
+          expect.fail(await report(bin, `targeted sequence "${name}"`, ops, r, true));
+        }
+      },
+      120_000,
+    );
+  }
+
+  const seeds: number[] =
+    REPLAY !== undefined
+      ? [Number(REPLAY)]
+      : Array.from({ length: Math.ceil(KVM_OPS / BATCH) }, (_, i) => 5001 + i);
+  test(`random (KVM): ${seeds.length} batch(es) of ${BATCH} operations, seeds ${seeds[0]}…${seeds.at(-1)}`, async () => {
+    const failures: string[] = [];
+    const queue = [...seeds];
+    const worker = async (): Promise<void> => {
+      for (let seed = queue.shift(); seed !== undefined; seed = queue.shift()) {
+        const ops = randomSequence(seed, BATCH);
+        const r = await runPair(bin, ops, true);
+        kvmCompared += r.compared;
+        kvmExcluded += r.excluded;
+        if (r.bad >= 0) {
+          kvmMismatches++;
+          failures.push(
+            `${await report(bin, `random batch seed ${seed}`, ops, r, true)}\nreplay: XIVELAB_DIFF_SEED=${seed} npx vitest run test/diff`,
           );
         }
       }

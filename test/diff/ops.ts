@@ -5,7 +5,17 @@
  * written), as text lines the suite compares between QEMU and xivelab.
  */
 
-import { excludedOp, maskPoolVp, normaliseQemu } from './normalise.ts';
+import {
+  excludedOp,
+  KvmRules,
+  kvmOp,
+  kvmOsRing,
+  kvmPqObservable,
+  maskPoolVp,
+  normaliseQemu,
+  normaliseQemuKvm,
+  normaliseQemuPicKvm,
+} from './normalise.ts';
 import { CPU0_PATH, ESB_BASE, esbMgmt, MBOX, type Target, TIMA_OS } from './qemu-driver.ts';
 
 export type Size = 1 | 2 | 4 | 8;
@@ -118,6 +128,12 @@ export function summariseWords(b: Uint8Array): string {
 
 /** EQ pages are read whole up to this size per observation. */
 const EQ_READ_MAX = 0x1_0000;
+/**
+ * KVM mode: every queue is 64 KiB (see normalise.ts kvmOp), and no sequence enqueues more than
+ * 2068 events into one queue (queue-wrap), so the first 8 KiB (2048 entries) hold every entry
+ * written but the last 20 of queue-wrap's, which the final `ram` and `pic` steps compare.
+ */
+const EQ_READ_MAX_KVM = 0x2000;
 
 export interface Step {
   op: string;
@@ -132,9 +148,18 @@ export class Runner {
   /** Event queues configured so far (qpage → bytes), observed after steps that may enqueue. */
   private readonly eqs = new Map<number, number>();
 
-  constructor(t: Target, isQemu: boolean) {
+  /**
+   * KVM mode: xivelab runs with `-accel kvm` and the operations and QEMU's observations go
+   * through the KVM-mode rules of normalise.ts (both runners of a pair get the same flag).
+   */
+  readonly kvm: boolean;
+  private readonly kvmRules: KvmRules | null;
+
+  constructor(t: Target, isQemu: boolean, kvm = false) {
     this.t = t;
     this.isQemu = isQemu;
+    this.kvm = kvm;
+    this.kvmRules = kvm ? new KvmRules() : null;
   }
 
   /** Intercept vCPU 0's interrupt inputs, wait for the stub, negotiate XIVE with CAS. */
@@ -145,8 +170,9 @@ export class Runner {
     this.t.takeIrqs();
   }
 
-  async step(op: Op): Promise<string[]> {
-    const why = excludedOp(op);
+  async step(original: Op): Promise<string[]> {
+    const op = this.kvm ? kvmOp(original) : original;
+    const why = excludedOp(op) ?? this.kvmRules?.excluded(op) ?? null;
     const obs = why !== null ? [`excluded: ${why}`] : await this.exec(op);
     this.transcript.push({ op: describeOp(op), obs });
     return obs;
@@ -163,8 +189,10 @@ export class Runner {
         await t.write(op.addr, op.size, op.val);
         break;
       case 'vld': {
-        const v = await t.vload(op.addr, op.size);
-        obs.push(`= ${hx(maskPoolVp(op, this.isQemu ? normaliseQemu(op, [v])[0]! : v))}`);
+        let v = await t.vload(op.addr, op.size);
+        if (this.isQemu) v = normaliseQemu(op, [v])[0]!;
+        if (this.isQemu && this.kvm) v = normaliseQemuKvm(op, v);
+        obs.push(`= ${hx(maskPoolVp(op, v))}`);
         break;
       }
       case 'vst':
@@ -174,12 +202,13 @@ export class Runner {
         const r = await t.hcall(op.opcode, ...op.args);
         const regs = this.isQemu ? normaliseQemu(op, [BigInt.asUintN(64, r.rc), ...r.out]) : [r.rc, ...r.out];
         const rc = BigInt.asIntN(64, regs[0]!);
+        this.kvmRules?.observe(op, rc);
         obs.push(`rc=${rc} R4..R12=${regs.slice(1).map(hx).join(' ')}`);
         if (op.opcode === H_INT_SET_QUEUE_CONFIG && rc === 0n) {
           const qpage = Number(op.args[3] ?? 0n);
           const qsize = Number(op.args[4] ?? 0n);
           if (qsize >= 12 && qpage + 2 ** qsize <= RAM_SIZE)
-            this.eqs.set(qpage, Math.min(2 ** qsize, EQ_READ_MAX));
+            this.eqs.set(qpage, Math.min(2 ** qsize, this.kvm ? EQ_READ_MAX_KVM : EQ_READ_MAX));
         }
         break;
       }
@@ -189,26 +218,44 @@ export class Runner {
       case 'reset':
         await this.reset();
         break;
-      case 'pic':
-        obs.push(...(await t.hmp('info pic')).split('\n'));
+      case 'pic': {
+        const lines = (await t.hmp('info pic')).split('\n');
+        obs.push(...(this.isQemu && this.kvm ? normaliseQemuPicKvm(lines) : lines));
         break;
+      }
       case 'ram':
         obs.push(summariseWords(await t.readBytes(op.addr, op.len)));
         break;
     }
-    const irqs = t.takeIrqs();
+    const irqs = this.takeIrqs();
     if (irqs.length > 0) obs.push(`irq: ${irqs.join(', ')}`);
     if (op.k === 'pic' || op.k === 'ram') return obs;
     const lisn = opLisn(op);
-    if (lisn !== null) obs.push(`PQ[${hx(lisn)}]=${await t.read(esbMgmt(lisn) + 0x800, 8)}`);
-    obs.push(`OS ring=${(await t.vload(TIMA_OS + 0x10, 8)).toString(16).padStart(16, '0')}`);
+    if (lisn !== null && (!this.kvm || kvmPqObservable(lisn)))
+      obs.push(`PQ[${hx(lisn)}]=${await t.read(esbMgmt(lisn) + 0x800, 8)}`);
+    let ring = await t.vload(TIMA_OS + 0x10, 8);
+    if (this.isQemu && this.kvm) ring = kvmOsRing(ring, 8);
+    obs.push(`OS ring=${ring.toString(16).padStart(16, '0')}`);
     if (mayEnqueue(op)) {
       for (const [qpage, len] of this.eqs)
         obs.push(`EQ@${hx(qpage)}: ${summariseWords(await t.readBytes(qpage, len))}`);
     }
-    const late = t.takeIrqs();
+    const late = this.takeIrqs();
     if (late.length > 0) obs.push(`irq (during observation): ${late.join(', ')}`);
     return obs;
+  }
+
+  /**
+   * The vCPU's `IRQ raise/lower` lines since the last call. In KVM mode QEMU's are dropped: under
+   * KVM the in-kernel XIVE presents to the vCPU in the kernel and QEMU's CPU interrupt input
+   * (what `irq_intercept_in` hooks) is never driven (the XiveTCTX output is QEMU's emulated
+   * presenter only, xive_tctx_output()), so QEMU 7.2 under KVM reports none; xivelab's must be
+   * none too (they are kept and would show as a mismatch). The line's state stays compared
+   * through the OS ring's NSR.
+   */
+  private takeIrqs(): string[] {
+    const irqs = this.t.takeIrqs();
+    return this.isQemu && this.kvm ? [] : irqs;
   }
 
   /**

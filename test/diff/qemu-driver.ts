@@ -286,8 +286,8 @@ class InProcessLink implements QtestLink {
   private readonly hmpServer: Hmp;
   private replies: string[] = [];
 
-  constructor(smp: number) {
-    this.sys = new QemuSystem({ smp, ramSize: 2 ** 30, bios: stubImage(), startStopped: false });
+  constructor(smp: number, accel: 'tcg' | 'kvm') {
+    this.sys = new QemuSystem({ smp, ramSize: 2 ** 30, bios: stubImage(), startStopped: false, accel });
     this.server = new QtestServer(this.sys, (s) => {
       for (const line of s.split('\n')) {
         if (line === '') continue;
@@ -313,9 +313,12 @@ class InProcessLink implements QtestLink {
   }
 }
 
-/** xivelab in this process, behind the same protocol text. */
-export function inProcessXivelab(smp = 1): QtestLink {
-  return new InProcessLink(smp);
+/**
+ * xivelab in this process, behind the same protocol text; `accel: 'kvm'` runs the machine in
+ * KVM mode on a host of its own (as `-accel kvm` does).
+ */
+export function inProcessXivelab(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): QtestLink {
+  return new InProcessLink(smp, accel);
 }
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
