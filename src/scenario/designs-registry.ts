@@ -6,6 +6,7 @@
  * `DESIGNS`.
  */
 
+import { emulated } from '../designs/emulated.ts';
 import { DESIGNS as DESIGN_OBJECTS } from '../designs/index.ts';
 import type { TraceEvent } from '../sim/trace.ts';
 import {
@@ -79,7 +80,7 @@ const DESIGNS = new Map<string, DesignEntry>([
         ref.scenario.passthrough !== undefined
           ? tracePassthrough(ref, 'emulated', seed)
           : traceEmulated(ref, seed),
-      description: 'the reference: kernel_irqchip=off, the VMM emulates XIVE, passthrough through the VMM',
+      description: emulated.summary,
     },
   ],
   ...[...DESIGN_OBJECTS.values()].map((d): [string, DesignEntry] => [

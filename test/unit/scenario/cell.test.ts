@@ -177,7 +177,7 @@ describe('registry', () => {
     const w = checkScenario({ vcpus: 1, devices: [{ name: 'd', msis: 1 }], workload: { triggers: 5 } });
     const ref = { name: 'w', file: 'w', scenario: w };
     expect(designRunner('emulated')!(ref, 'emulated', 3)).toEqual(runEmulatedCell(ref, 'emulated', 3));
-    expect(designEntry('emulated')!.trace).toBe(traceEmulated);
+    expect(designEntry('emulated')!.trace!(ref, 3)).toEqual(traceEmulated(ref, 3));
     const s = checkScenario({ vcpus: 1, devices: [{ name: 'd', msis: 1 }], workload: { triggers: 1 } });
     expect(() => registryRunner({ name: 'x', file: 'x', scenario: s }, 'no-such', 1)).toThrow(
       /^unknown design "no-such" \(known: emulated/,
