@@ -90,6 +90,8 @@ export class QemuSystem {
   onError: ((line: string) => void) | null;
   /** Whether the vCPUs run (false after `-S` / HMP `stop` / a KVM_RUN failure). */
   private vmRunning: boolean;
+  /** The signal that killed the process (QEMU's own access took it): nothing more is written. */
+  killedBy: number | null;
   /** `RUN_STATE_INTERNAL_ERROR`: stopped by a KVM_RUN failure, `cont` needs a reset first. */
   internalError: boolean;
   /** True while {@link systemReset} runs (line changes are not GPIO events then). */
@@ -122,10 +124,24 @@ export class QemuSystem {
     this.onError = null;
     this.vmRunning = !cfg.startStopped;
     this.internalError = false;
+    this.killedBy = null;
     this.resetting = false;
     this.runFailuresSeen = 0;
     this.machine.onFatalError = (msg) => this.exit(1, msg);
     if (this.host !== null) this.mailbox.halted = () => this.checkRunFailure();
+    // QEMU's own access (qtest) to a page of the device mapping the kernel refuses (SIGBUS: the
+    // HW/HV/USER TIMA pages, the ESB pages of a source KVM does not know): QEMU has no handler
+    // for that SIGBUS (kvm_on_sigbus() is for memory errors) and is killed by it.
+    const xk = this.machine.xiveKvm;
+    if (xk !== null) {
+      xk.onVmmSignal = (sig, addr) => {
+        this.killedBy ??= sig;
+        this.exit(
+          128 + sig,
+          `Bus error: QEMU's own access to the KVM XIVE device mapping at 0x${addr.toString(16)} took signal ${sig} (QEMU is killed by it)`,
+        );
+      };
+    }
     this.loadBios();
     if (this.vmRunning) this.mailbox.start();
   }
@@ -328,6 +344,7 @@ export class QtestServer {
   }
 
   private send(s: string): void {
+    if (this.sys.killedBy !== null) return; // the process died during the command
     if (this.log) this.log(`[S +${this.stamp()}] ${s}`);
     this.out(s);
   }

@@ -137,15 +137,23 @@ const hex = (n: number | bigint): string => n.toString(16);
 class HostRangeOps {
   private readonly proc: KvmXiveProcess;
   private readonly base: number;
-  constructor(proc: KvmXiveProcess, base: number) {
+  /** Told when the VMM's own access takes a signal (QEMU would die of it). */
+  private readonly onSignal: (sig: number, addr: number) => void;
+  constructor(proc: KvmXiveProcess, base: number, onSignal: (sig: number, addr: number) => void) {
     this.proc = proc;
     this.base = base;
+    this.onSignal = onSignal;
   }
   load(offset: number, size: 1 | 2 | 4 | 8, _cpu: number, out: Word64): void {
-    if (this.proc.load(this.base + offset, size, out) !== 0) out.setOnes();
+    const sig = this.proc.load(this.base + offset, size, out);
+    if (sig !== 0) {
+      out.setOnes();
+      this.onSignal(sig, this.base + offset);
+    }
   }
   store(offset: number, size: 1 | 2 | 4 | 8, hi: number, lo: number, _cpu: number): void {
-    this.proc.store(this.base + offset, size, hi, lo);
+    const sig = this.proc.store(this.base + offset, size, hi, lo);
+    if (sig !== 0) this.onSignal(sig, this.base + offset);
   }
 }
 
@@ -178,6 +186,13 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
    * vCPU thread); set by the machine. Default: call `fn` as is.
    */
   runOnCpu: (cpu: number, fn: () => void) => void;
+  /**
+   * Called when QEMU's own access through the RAM-device overlays (qtest, DMA — not the guest,
+   * which goes through the memslots) takes a signal, e.g. SIGBUS on the ESB page of a source KVM
+   * does not know: QEMU has no handler for it and dies. Default: nothing (the access reads all
+   * ones / is dropped).
+   */
+  onVmmSignal: ((sig: number, addr: number) => void) | null;
   /** Whether the VM runs (`runstate_is_running()`); set by the machine. */
   isRunning: () => boolean;
   private readonly xive: SpaprXive;
@@ -204,6 +219,7 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
     this.enabledCpus = new Set();
     this.runOnCpu = (_cpu, fn) => fn();
     this.isRunning = () => true;
+    this.onVmmSignal = null;
     this.xive = cfg.xive;
     this.proc = cfg.proc;
     this.vmFd = cfg.vmFd;
@@ -217,6 +233,10 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
     this.valBuf = this.proc.userAlloc(KVM_PPC_XIVE_EQ_SIZE);
     this.word = new Word64();
   }
+
+  private readonly vmmSignal = (sig: number, addr: number): void => {
+    this.onVmmSignal?.(sig, addr);
+  };
 
   /** `spapr_xive_in_kernel()`: the device is connected. */
   get inKernel(): boolean {
@@ -286,7 +306,12 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
     const esb = this.mmap(KVM_XIVE_ESB_PAGE_OFFSET, esbLen);
     if (esb < 0) return this.connectFailed(`XIVE: unable to set memory mapping: errno ${-esb}`);
     this.esbMmap = esb;
-    this.esbMr = MemoryRegion.ramDevice('xive.esb-kvm', esbLen, esb, new HostRangeOps(this.proc, esb));
+    this.esbMr = MemoryRegion.ramDevice(
+      'xive.esb-kvm',
+      esbLen,
+      esb,
+      new HostRangeOps(this.proc, esb, this.vmmSignal),
+    );
     this.esbContainer.addSubregionOverlap(0, this.esbMr, 1);
 
     // 2. END ESB pages: no KVM support (they stay emulated and disabled).
@@ -298,7 +323,7 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
       'xive.tima',
       SPAPR_XIVE_TM_SIZE,
       tima,
-      new HostRangeOps(this.proc, tima),
+      new HostRangeOps(this.proc, tima, this.vmmSignal),
     );
     this.timaRegion.addSubregionOverlap(0, this.timaMr, 1);
 

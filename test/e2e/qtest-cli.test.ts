@@ -97,6 +97,18 @@ describe('xivelab-qemu in KVM mode (the real entry point, bin/xivelab-qemu.js)',
     expect(r.stderr).toBe('error: kvm run failed Bad address\n');
   });
 
+  it("QEMU's own access to an ESB page of a source KVM does not know: killed by SIGBUS (exit 135, no reply)", () => {
+    const r = qemu(
+      ['-accel', 'kvm', ...BASE, '-S'],
+      'readq 0x0006010000010800\nreadq 0x0006010000050800\nreadq 0x0\n',
+    );
+    expect(r.status).toBe(135);
+    expect(r.stdout).toBe('OK 0x0000000000000001\n');
+    expect(r.stderr).toMatch(
+      /^xivelab-qemu: Bus error: QEMU's own access to the KVM XIVE device mapping at 0x[0-9a-f]+ took signal 7 \(QEMU is killed by it\)\n$/,
+    );
+  });
+
   it('-M accel=kvm,kernel-irqchip=on and -xivelab-design with an option-1 design are accepted', () => {
     for (const args of [
       ['-M', 'pseries,ic-mode=xive,accel=kvm,kernel-irqchip=on', '-qtest', 'stdio', '-S'],

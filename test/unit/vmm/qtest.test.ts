@@ -336,6 +336,22 @@ describe('KVM mode (accel: kvm, the in-kernel XIVE on a host of its own)', () =>
     expect(errors).toHaveLength(1);
   });
 
+  test("QEMU's own access to a SIGBUS page of the device mapping kills the process (no reply)", () => {
+    for (const addr of [MGMT0 + 2 * 0x2_0000 + 0x800, TIMA_HV + 0x10]) {
+      const { sys, run } = kvmSession();
+      const exits: [number, string | null][] = [];
+      sys.onExit = (c, m) => exits.push([c, m]);
+      expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000001\n');
+      expect(run(`readq ${hx(addr)}\nreadq 0x0`)).toBe('');
+      expect(sys.killedBy).toBe(7);
+      expect(exits).toHaveLength(1);
+      expect(exits[0]![0]).toBe(135);
+      expect(exits[0]![1]).toMatch(
+        /^Bus error: QEMU's own access to the KVM XIVE device mapping at 0x[0-9a-f]+ took signal 7/,
+      );
+    }
+  });
+
   test('stop / cont run the XIVE change-state handler (PQ 00 → 10 while stopped, back at cont)', () => {
     const { sys, hmp, run } = kvmSession();
     run(`readq ${hx(MGMT_1000 + 0xc00)}`); // PQ 00
