@@ -66,7 +66,25 @@ describe('parseQemuCmdline', () => {
     expect(parseQemuCmdline(['-smp', 'cpus=2']).smp).toBe(2);
   });
 
-  test('the KVM mode and the design option are parsed for later', () => {
+  test('-accel kvm,kernel-irqchip=on|off (split refused as QEMU does for pseries)', () => {
+    expect(parseQemuCmdline(['-accel', 'kvm,kernel-irqchip=off'])).toMatchObject({
+      accel: 'kvm',
+      kernelIrqchip: 'off',
+    });
+    expect(parseQemuCmdline(['-accel', 'accel=kvm,kernel-irqchip=on'])).toMatchObject({
+      accel: 'kvm',
+      kernelIrqchip: 'on',
+    });
+    expect(parseQemuCmdline(['-accel', 'kvm']).kernelIrqchip).toBe(null);
+    expect(() => parseQemuCmdline(['-accel', 'kvm,kernel-irqchip=split'])).toThrow(
+      'kernel_irqchip split mode not supported on pseries',
+    );
+    expect(() => parseQemuCmdline(['-accel', 'kvm,kernel-irqchip=maybe'])).toThrow(
+      "-accel: Parameter 'kernel-irqchip' expects 'on' or 'off'",
+    );
+  });
+
+  test('the KVM mode and the design option are parsed', () => {
     expect(parseQemuCmdline(['-accel', 'kvm']).accel).toBe('kvm');
     expect(parseQemuCmdline(['-enable-kvm']).accel).toBe('kvm');
     expect(parseQemuCmdline(['-M', 'pseries,accel=kvm,kernel-irqchip=on']).accel).toBe('kvm');
