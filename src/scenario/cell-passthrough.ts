@@ -7,6 +7,7 @@
  * fewest cycles, by bisection) traced.
  */
 
+import { deliveryFindings, firstDifference } from '../check/passthrough.ts';
 import { DESIGNS } from '../designs/index.ts';
 import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../hw/trace-sink.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
@@ -60,33 +61,9 @@ function reference(s: Scenario, seed: number, maxCycles?: number): PassthroughRu
   return r;
 }
 
-/** I4/I5 from handled vs expected deliveries: the messages of each kind. */
-function deliveryFindings(run: PassthroughRun): { lost: string[]; spurious: string[] } {
-  const lost: string[] = [];
-  const spurious: string[] = [];
-  const keys = new Set([...run.expected.keys(), ...run.handled.keys()]);
-  for (const k of [...keys].sort()) {
-    const want = run.expected.get(k) ?? 0;
-    const got = run.handled.get(k) ?? 0;
-    if (got < want) lost.push(`${k}: ${want - got} of ${want} expected deliveries lost`);
-    if (got > want) spurious.push(`${k}: ${got - want} spurious deliveries beyond the ${want} expected`);
-  }
-  return { lost, spurious };
-}
-
-/** The first line where two lists differ, described. */
-function firstDifference(what: string, a: readonly string[], b: readonly string[]): string | null {
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    if (a[i] !== b[i])
-      return `${what} #${i}: "${a[i] ?? '(none)'}" where the emulated reference has "${b[i] ?? '(none)'}"`;
-  }
-  return null;
-}
-
 /** All findings of a run per invariant (I6 against `ref`, or n/a when `ref` is null). */
 function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<InvariantId, string[] | null> {
-  const { lost, spurious } = deliveryFindings(run);
+  const { lost, spurious } = deliveryFindings(run.handled, run.expected);
   let i6: string[] | null = null;
   if (ref !== null) {
     const v = firstDifference('guest view', run.view, ref.view);

@@ -13,6 +13,12 @@
  * source): plugging and unplugging change nothing the guest sees there.
  */
 
+import {
+  isolationViolations,
+  type PassthroughIrq,
+  PqModel,
+  routingViolations,
+} from '../check/passthrough.ts';
 import { type Design, DesignStats } from '../designs/design.ts';
 import { GuestKernel } from '../guest/kernel.ts';
 import { createHost, type Host } from '../host/host.ts';
@@ -268,45 +274,26 @@ export function runPassthrough(
     if (n > vmasPeak) vmasPeak = n;
     if (n > pt.maxMapCount) violate('I7', `${n} VMAs in the VMM exceed vm.max_map_count ${pt.maxMapCount}`);
   };
-  /**
-   * I1: the guest's EOI page of every passthrough irq reaches the source backing it now — the
-   * kernel's selection: the function's vector once set_mapped published it, else the irq's IPI
-   * (also when irq bypass could not map it); a retired dedicated number reaches nothing.
-   */
+  /** I1 over every passthrough irq of the current plug. */
   const checkRouting = (): void => {
     if (vm === null || host === null) return;
-    const xive = vm.devices[0]?.xive;
-    if (xive === undefined) return;
-    for (const f of fns) {
-      f.lisns.forEach((lisn, v) => {
-        machine.cpus[0]!.load(mgmtGpa(lisn) + 0x800, 8, w); // the checker's probe: a PQ GET
-        const got = vm.pt.lookup(mgmtGpa(lisn) / P, false);
-        const st = xive.irqState(lisn);
-        let want = -1;
-        if (st?.ptNumber && st.ptData) want = st.ptData.eoiPage / P;
-        else if (!(dedicated && f.pdev === null)) want = (st?.ipiData.eoiPage ?? -P) / P;
-        if (got !== want) {
-          const owner = got < 0 ? 'nothing' : (host.phys.ownerName(got * P) ?? `pfn ${got}`);
-          violate(
-            'I1',
-            `${f.name} vector ${v} (girq ${lisn}, ${st?.ptNumber ? `hw ${st.ptNumber.toString(16)}` : 'IPI'}): the guest's EOI page reaches ${owner} pfn ${got}, not pfn ${want}`,
-          );
-        }
-      });
-    }
+    const irqs: PassthroughIrq[] = fns.flatMap((f) =>
+      f.lisns.map((lisn, v) => ({
+        label: `${f.name} vector ${v}`,
+        lisn,
+        mgmtGpa: mgmtGpa(lisn),
+        retired: dedicated && f.pdev === null,
+      })),
+    );
+    const probe = (gpa: number): void => machine.cpus[0]!.load(gpa, 8, w);
+    for (const m of routingViolations(host, vm, irqs, probe)) violate('I1', m);
   };
-  /** I2: nothing reaches the pages of a function that is gone. */
+  /** I2 once function `f` has left. */
   const checkIsolation = (f: Fn): void => {
     if (host === null || vm === null) return;
     const phb = host.phbs[f.phb]!;
-    const gone = (pfn: number): boolean => phb.pfnInSlot(f.slot, pfn);
-    for (const p of host.mm.processes)
-      p.mm.pgtable.scan(0, Number.MAX_SAFE_INTEGER, (vpn, pfn) => {
-        if (gone(pfn))
-          violate('I2', `pid ${p.pid} still maps ${f.name}'s page pfn ${pfn} at ${(vpn * P).toString(16)}`);
-      });
-    for (const [gfn, pfn] of vm.pt.entriesPointingAt(gone))
-      violate('I2', `partition-scoped entry gpa ${(gfn * P).toString(16)} → ${f.name}'s page pfn ${pfn}`);
+    for (const m of isolationViolations(host, vm, (pfn) => phb.pfnInSlot(f.slot, pfn), f.name))
+      violate('I2', m);
   };
   /** I3: the design touched a freed kernel object. */
   let uafSeen = 0;
@@ -319,16 +306,7 @@ export function runPassthrough(
 
   // --- the cycles -----------------------------------------------------------------------------
   const rng = new Rng(seed);
-  const expected = new Map<string, number>();
-  const pq = new Map<string, number>(); // 0, 1 (P), 3 (P and Q)
-  const bump = (key: string): void => {
-    expected.set(key, (expected.get(key) ?? 0) + 1);
-  };
-  /** The PQ model of one guest pass: each pending event is taken; a set Q re-triggers once. */
-  const modelTake = (): void => {
-    for (const [key, st] of pq) if (st === 3) bump(key);
-    pq.clear();
-  };
+  const model = new PqModel();
   let bypassFailed = 0;
   const boundSeries: [number, number][] = [];
   const bindCostMappings: [number, number][] = [];
@@ -409,21 +387,19 @@ export function runPassthrough(
       const key = `${f.name}:${v}`;
       if (f.pdev !== null) f.pdev.raiseMsi(v);
       else if (d === null) machine.devices[f.deviceIndex]!.raiseMsi(v);
-      const st = pq.get(key) ?? 0;
-      if (st === 0) bump(key);
-      pq.set(key, st === 0 ? 1 : 3);
+      model.raise(key);
       if (rng.chance(pt.takeEvery)) {
         takeAll();
-        modelTake();
+        model.take();
       }
     }
     takeAll();
-    modelTake();
+    model.take();
     if (pt.unbindPending && fns.length > 0) {
       const f = fns[0]!;
       if (f.pdev !== null) f.pdev.raiseMsi(0);
       else if (d === null) machine.devices[f.deviceIndex]!.raiseMsi(0);
-      bump(`${f.name}:0`);
+      model.raise(`${f.name}:0`);
     }
     // Unplug: the host side first (QEMU's vfio-pci exit: clr_mapped re-points the pages), then
     // the guest takes what is pending and its driver goes (free_irq).
@@ -483,7 +459,7 @@ export function runPassthrough(
     notes.push(
       `I1 is checked with a PQ GET probe of every passthrough irq's EOI page after each plug and unplug`,
     );
-  return { view, handled, expected, deliveries, violations, costs, series, notes, cycles };
+  return { view, handled, expected: model.expected, deliveries, violations, costs, series, notes, cycles };
 }
 
 /** Whether a scenario is a passthrough scenario (run by this runner for every design). */

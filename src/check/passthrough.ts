@@ -1,0 +1,135 @@
+/**
+ * The invariants of issue 5 §2 on a passthrough run, as checks over the real state of the host
+ * and the VMM (page tables, the partition-scoped tree, the KVM device's irq state) and over what
+ * the guest received: I1 routing, I2 isolation, I4/I5 deliveries against a PQ model of the same
+ * MSIs, I6 the guest-visible view and trace against the emulated reference. I3 and I7 are counts
+ * the designs and limits produce; the runner reports them directly.
+ */
+
+import type { Host } from '../host/host.ts';
+import type { KvmVm } from '../host/kvm/kvm.ts';
+
+/** Host page size (64 KiB). */
+const P = 0x1_0000;
+
+/** One passthrough irq as the checks see it. */
+export interface PassthroughIrq {
+  /** `function vector n` for messages. */
+  readonly label: string;
+  readonly lisn: number;
+  /** Guest physical address of its EOI/management page. */
+  readonly mgmtGpa: number;
+  /** A dedicated number that is no longer plugged: nothing may back it. */
+  readonly retired: boolean;
+}
+
+/**
+ * I1: the guest's EOI page of each irq reaches the source backing it now — the kernel's
+ * selection: the function's vector once set_mapped has published it, else the irq's IPI (also
+ * when irq bypass could not map it); a retired number reaches nothing. `probe` makes the guest
+ * access the page (a PQ GET) so that the partition-scoped entry exists. Returns one message per
+ * wrong entry.
+ */
+export function routingViolations(
+  host: Host,
+  vm: KvmVm,
+  irqs: readonly PassthroughIrq[],
+  probe: (gpa: number) => void,
+): string[] {
+  const xive = vm.devices[0]?.xive;
+  if (xive === undefined) return [];
+  const out: string[] = [];
+  for (const q of irqs) {
+    probe(q.mgmtGpa + 0x800);
+    const got = vm.pt.lookup(q.mgmtGpa / P, false);
+    const st = xive.irqState(q.lisn);
+    let want = -1;
+    if (st?.ptNumber && st.ptData) want = st.ptData.eoiPage / P;
+    else if (!q.retired) want = (st?.ipiData.eoiPage ?? -P) / P;
+    if (got !== want) {
+      const owner = got < 0 ? 'nothing' : (host.phys.ownerName(got * P) ?? `pfn ${got}`);
+      const backing = st?.ptNumber ? `hw ${st.ptNumber.toString(16)}` : 'IPI';
+      out.push(
+        `${q.label} (girq ${q.lisn}, ${backing}): the guest's EOI page reaches ${owner} pfn ${got}, not pfn ${want}`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * I2: no PTE in any process and no partition-scoped entry reaches a page `gone` says belongs to
+ * the function `what`, which has left. One message per entry.
+ */
+export function isolationViolations(
+  host: Host,
+  vm: KvmVm,
+  gone: (pfn: number) => boolean,
+  what: string,
+): string[] {
+  const out: string[] = [];
+  for (const p of host.mm.processes)
+    p.mm.pgtable.scan(0, Number.MAX_SAFE_INTEGER, (vpn, pfn) => {
+      if (gone(pfn))
+        out.push(`pid ${p.pid} still maps ${what}'s page pfn ${pfn} at ${(vpn * P).toString(16)}`);
+    });
+  for (const [gfn, pfn] of vm.pt.entriesPointingAt(gone))
+    out.push(`partition-scoped entry gpa ${(gfn * P).toString(16)} → ${what}'s page pfn ${pfn}`);
+  return out;
+}
+
+/**
+ * The deliveries the guest must see for a stream of MSIs, per `device:vector`, from the PQ state
+ * machine of each source and the Linux guest's MSI flow: the first MSI while P is clear is a
+ * delivery and sets P; further ones set Q (coalesced); when the guest takes its interrupts, each
+ * pending source is EOI'd with SET_PQ_00 and a set Q re-triggers once more.
+ */
+export class PqModel {
+  /** Expected deliveries per key. */
+  readonly expected = new Map<string, number>();
+  private readonly pq = new Map<string, number>();
+
+  /** One MSI of `key`. */
+  raise(key: string): void {
+    const st = this.pq.get(key) ?? 0;
+    if (st === 0) this.bump(key);
+    this.pq.set(key, st === 0 ? 1 : 3);
+  }
+
+  /** The guest takes every pending interrupt. */
+  take(): void {
+    for (const [key, st] of this.pq) if (st === 3) this.bump(key);
+    this.pq.clear();
+  }
+
+  private bump(key: string): void {
+    this.expected.set(key, (this.expected.get(key) ?? 0) + 1);
+  }
+}
+
+/** I4 (lost) and I5 (spurious): handled against expected deliveries, one message per key. */
+export function deliveryFindings(
+  handled: ReadonlyMap<string, number>,
+  expected: ReadonlyMap<string, number>,
+): { lost: string[]; spurious: string[] } {
+  const lost: string[] = [];
+  const spurious: string[] = [];
+  const keys = new Set([...expected.keys(), ...handled.keys()]);
+  for (const k of [...keys].sort()) {
+    const want = expected.get(k) ?? 0;
+    const got = handled.get(k) ?? 0;
+    if (got < want) lost.push(`${k}: ${want - got} of ${want} expected deliveries lost`);
+    if (got > want) spurious.push(`${k}: ${got - want} spurious deliveries beyond the ${want} expected`);
+  }
+  return { lost, spurious };
+}
+
+/** I6: the first entry where `a` differs from the reference `b`, described; null if equal. */
+export function firstDifference(what: string, a: readonly string[], b: readonly string[]): string | null {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i])
+      return `${what} #${i}: "${a[i] ?? '(none)'}" where the emulated reference has "${b[i] ?? '(none)'}"`;
+  }
+  return null;
+}
