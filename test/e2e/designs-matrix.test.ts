@@ -118,6 +118,19 @@ describe('every design × every built-in passthrough scenario (seed 1)', () => {
     }
   }
 
+  const workloads = builtinScenarioFiles()
+    .map((file) => ({ file, scenario: loadScenario(file) }))
+    .filter((s) => s.scenario.passthrough === undefined);
+  for (const { file, scenario } of workloads) {
+    for (const design of designNames().filter((d) => d !== 'emulated')) {
+      it(`${scenario.name} × ${design}: n/a — no passthrough function, nothing to re-point (the emulated cell runs it)`, () => {
+        const c = registryRunner({ name: scenario.name, file, scenario }, design, SEED);
+        expect(INVARIANTS.map((i) => c.invariants[i].status)).toEqual(Array(7).fill('n/a'));
+        expect(c.costs.modeledTimeNs).toBe(0);
+      });
+    }
+  }
+
   it('run --design D --trace: a passthrough run exports its host/KVM events as Chrome trace JSON', () => {
     const { file, scenario } = scenarios.find((s) => s.scenario.name === 'pt-second-mapping')!;
     const out = join(mkdtempSync(join(tmpdir(), 'xivelab-trace-')), 't.json');

@@ -48,6 +48,22 @@ describe('parseScenario', () => {
     );
   });
 
+  test('a bad passthrough section points at the offending entry', () => {
+    const head = 'vcpus: 1\ndevices:\n  - {name: a, msis: 4}\n  - {name: b, msis: 2, lsis: 1}\n';
+    expect(errorOf(`${head}passthrough:\n  devices: [a, nope]\nworkload: {triggers: 1}\n`)).toBe(
+      's.yaml:6:16 passthrough.devices.1: no device "nope"',
+    );
+    expect(errorOf(`${head}passthrough:\n  devices: [b]\nworkload: {triggers: 1}\n`)).toBe(
+      's.yaml:6:13 passthrough.devices.0: device "b" must have MSIs and no LSIs to be passed through (MSI-X only)',
+    );
+    expect(
+      errorOf(`${head}passthrough:\n  devices: [a]\n  mappings: {twice: true}\nworkload: {triggers: 1}\n`),
+    ).toBe('s.yaml:7:14 passthrough.mappings: unknown key "twice"');
+    expect(errorOf(`${head}passthrough:\n  devices: [a]\n  cycles: 0\nworkload: {triggers: 1}\n`)).toBe(
+      's.yaml:7:11 passthrough.cycles: Too small: expected number to be >=1',
+    );
+  });
+
   test('an irq index out of range points at the index', () => {
     const text =
       'vcpus: 1\ndevices:\n  - {name: a, msis: 4}\nworkload:\n  triggers: 1\n  streams:\n    - {device: a, vectors: [0, 4], rate: 1}\n';
