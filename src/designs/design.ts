@@ -22,6 +22,7 @@ export const DESIGN_NAMES = [
   'qemu-remap',
   'dedicated-irqs',
   'emulated',
+  'qemu-remap-untracked',
 ] as const;
 export type DesignName = (typeof DESIGN_NAMES)[number];
 

@@ -148,7 +148,7 @@ function h4(cells: readonly CellResult[]): Hypothesis {
     id: 'H4',
     claim: 'MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs',
     source: 'David Gibson, option 3 (thread.md §2)',
-    designs: ['qemu-remap', 'rmap'],
+    designs: ['qemu-remap', 'qemu-remap-untracked', 'rmap'],
   };
   const qr = of(cells, 'qemu-remap');
   if (qr.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('qemu-remap')] };
@@ -180,12 +180,29 @@ function h4(cells: readonly CellResult[]): Hypothesis {
         .map((c) => `${c.scenario}: ${c.invariants.I7.first?.message ?? `I7 ×${c.invariants.I7.violations}`}`)
         .join('; ')}`,
     );
-  measured.push(
-    'the "only with a VMM that tracks" half needs a VMM that does not track: no such variant ran',
-  );
+  // The "only with a VMM that tracks" half: the same kernel side with a VMM that does not.
+  const un = of(cells, 'qemu-remap-untracked');
+  let onlyWithTracking: boolean | null = null;
+  if (un.length === 0) {
+    measured.push(
+      'the "only with a VMM that tracks" half needs a VMM that does not track: no such variant ran',
+    );
+  } else {
+    const ub = failures(un, ['I1', 'I4']);
+    onlyWithTracking = ub.length > 0;
+    measured.push(
+      ub.length > 0
+        ? `without the VMM tracking bind/unbind (qemu-remap-untracked), routing or delivery broke in ${scen(ub.length)}: ${ub.join('; ')}`
+        : `without the VMM tracking bind/unbind (qemu-remap-untracked), I1 and I4 still held (${names(un)})`,
+    );
+  }
   const costsVmas = compared > 0 ? more > 0 : i7vmas.length > 0;
   const verdict: Verdict =
-    bad.length === 0 && costsVmas ? 'supported' : bad.length > 0 && !costsVmas ? 'refuted' : 'mixed';
+    bad.length === 0 && costsVmas && onlyWithTracking !== false
+      ? 'supported'
+      : bad.length > 0 && !costsVmas && onlyWithTracking !== true
+        ? 'refuted'
+        : 'mixed';
   return { ...base, verdict, measured };
 }
 

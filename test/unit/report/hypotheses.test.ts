@@ -90,6 +90,17 @@ describe('hypotheses', () => {
     });
     const broken = [cell('qemu-remap', 'nic', { inv: { I1: 1 }, costs: { vmasPeak: 12 } }), cells[1]!];
     expect(get(broken, 'H4').verdict).toBe('refuted');
+    // The ablation without tracking decides the "only with" half.
+    const ablated = [...cells, cell('qemu-remap-untracked', 'nic', { inv: { I1: 48, I4: 16 } })];
+    expect(get(ablated, 'H4')).toMatchObject({
+      verdict: 'supported',
+      measured: [
+        'with the VMM tracking bind/unbind, I1–I5 held in every scenario run (nic)',
+        'nic: peak VMAs 140, rmap 12',
+        'without the VMM tracking bind/unbind (qemu-remap-untracked), routing or delivery broke in 1 scenario: nic: I1 ×48, I4 ×16',
+      ],
+    });
+    expect(get([...cells, cell('qemu-remap-untracked', 'nic')], 'H4').verdict).toBe('mixed');
   });
 
   test('H5: I6 broken by dedicated-irqs supports it; I6 n/a everywhere is not tested', () => {

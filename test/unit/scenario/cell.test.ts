@@ -171,6 +171,7 @@ describe('registry', () => {
       'rmap-fixed',
       'overlap-regions',
       'qemu-remap',
+      'qemu-remap-untracked',
       'dedicated-irqs',
     ]);
     // A workload scenario without passthrough functions runs the emulated cell unchanged.
