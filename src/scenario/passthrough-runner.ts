@@ -29,11 +29,13 @@ import { PciDevice } from '../hw/phb.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
 import { NULL_TRACE } from '../hw/trace-sink.ts';
 import { Rng } from '../sim/rng.ts';
+import { migrate } from '../vmm/migration.ts';
 import { SPAPR_XIVE_NR_IRQS } from '../vmm/spapr-irq.ts';
 import { type SpaprDeviceConfig, SpaprMachine } from '../vmm/spapr-machine.ts';
 import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from '../vmm/spapr-xive.ts';
 import { VmmVfioPci } from '../vmm/vfio-pci.ts';
 import { COST_TABLE_NS, type CostCounts, SERIES, type Series } from './cell.ts';
+import { GuestVcpuSlot, moveGuest } from './guest-port.ts';
 import type { PassthroughSpec, Scenario } from './schema.ts';
 
 /** Host page size (64 KiB). */
@@ -134,23 +136,29 @@ export function runPassthrough(
       vfio: null,
     };
   });
-  let host: Host | null = null;
-  if (d !== null) {
-    const seam = d.kernelSeam(dstats);
-    const nPhbs = Math.max(1, Math.ceil(fns.length / SLOTS_PER_PHB));
-    const maxVectors = Math.max(64, ...fns.map((f) => f.vectors));
-    host = createHost({
-      nrCpus: Math.max(16, s.vcpus),
-      xiveFlags: d.xiveFlags,
-      ...(seam !== null ? { xiveRecordMapping: seam } : {}),
-      phbs: Array.from({ length: nPhbs }, () => ({ slots: SLOTS_PER_PHB, maxVectors })),
-      maxMemslots: pt.maxMemslots,
-      maxMapCount: pt.maxMapCount,
-      // QEMU raises RLIMIT_NOFILE to the hard limit at start-up (an eventfd per vector).
-      nrOpen: QEMU_NOFILE,
-      trace,
-    });
-  }
+  const nPhbs = Math.max(1, Math.ceil(fns.length / SLOTS_PER_PHB));
+  const maxVectors = Math.max(64, ...fns.map((f) => f.vectors));
+  const seam = d !== null ? d.kernelSeam(dstats) : null;
+  /** A host for the design (KVM designs), or null for the emulated reference. */
+  const newHost = (): Host | null =>
+    d === null
+      ? null
+      : createHost({
+          nrCpus: Math.max(16, s.vcpus),
+          xiveFlags: d.xiveFlags,
+          ...(seam !== null ? { xiveRecordMapping: seam } : {}),
+          phbs: Array.from({ length: nPhbs }, () => ({ slots: SLOTS_PER_PHB, maxVectors })),
+          maxMemslots: pt.maxMemslots,
+          maxMapCount: pt.maxMapCount,
+          // QEMU raises RLIMIT_NOFILE to the hard limit at start-up (an eventfd per vector).
+          nrOpen: QEMU_NOFILE,
+          trace,
+        });
+  let host = newHost();
+  /** Every host the run used (a migration adds the destination's): costs add up over them. */
+  const hosts: Host[] = host !== null ? [host] : [];
+  /** Plug cycles, and one more on the destination after a migration. */
+  const totalCycles = pt.cycles + (pt.migrate ? 1 : 0);
   // Option 4 numbers every plug of a function anew from its own range and never reuses a
   // number: each cycle's plug is a new guest device with the next dedicated LISNs.
   const dedicated = d !== null && d.lisnRange === 'dedicated';
@@ -170,7 +178,7 @@ export function runPassthrough(
   });
   for (const f of fns) {
     f.instances.push(f.deviceIndex);
-    for (let c = 1; c < pt.cycles; c++) {
+    for (let c = 1; c < totalCycles; c++) {
       if (dedicated) {
         f.instances.push(devices.length);
         devices.push({
@@ -184,20 +192,24 @@ export function runPassthrough(
   }
   const baseName = new Map<number, string>();
   for (const f of fns) for (const i of f.instances) baseName.set(i, f.name);
-  const machine = new SpaprMachine({
-    smp: s.vcpus,
-    ramSize: s.ramSize,
-    devices,
-    trace,
-    ...(host !== null ? { accel: { kind: 'kvm' as const, host } } : {}),
-  });
+  const newMachine = (h: Host | null, startStopped: boolean): SpaprMachine =>
+    new SpaprMachine({
+      smp: s.vcpus,
+      ramSize: s.ramSize,
+      devices,
+      trace,
+      ...(startStopped ? { startStopped } : {}),
+      ...(h !== null ? { accel: { kind: 'kvm' as const, host: h } } : {}),
+    });
+  let machine = newMachine(host, false);
   for (const f of fns) f.lisns = machine.devices[f.deviceIndex]!.msis;
   if (dedicated && fns.some((f) => f.lisns[0]! < DEDICATED_LISN_BASE))
     throw new Error('the machine did not claim the dedicated irq numbers');
 
   // --- the guest ------------------------------------------------------------------------------
   // Boot with the emulated devices probed; the passthrough functions appear at their first plug.
-  const guest = new GuestKernel(machine.cpus, machine.deviceTree(), trace);
+  const slots = machine.cpus.map((c) => new GuestVcpuSlot(c));
+  const guest = new GuestKernel(slots, machine.deviceTree(), trace);
   const booted = guest.boot();
   if (booted !== 0) throw new Error(`guest boot failed: ${booted}`);
   guest.drivers.forEach((drv, i) => {
@@ -226,8 +238,8 @@ export function runPassthrough(
   };
 
   // --- userspace mappings of the ESB range (KVM designs) -------------------------------------
-  const vm = host?.kvm.vms[0] ?? null;
-  const proc: HostProcess | null = machine.kvm?.proc ?? null;
+  let vm = host?.kvm.vms[0] ?? null;
+  let proc: HostProcess | null = machine.kvm?.proc ?? null;
   const extra: { p: HostProcess; base: number; len: number; pgoff: number }[] = [];
   const esbLen = machine.xive.nrIrqs * 2 * P;
   const touchExtra = (): void => {
@@ -304,6 +316,18 @@ export function runPassthrough(
     }
   };
 
+  /** [memslot updates, partition faults, VMM exits] of the current machine. */
+  const kvmTotals = (): number[] =>
+    vm === null
+      ? [0, 0, 0]
+      : [
+          machine.kvm?.listener?.ioctls ?? 0,
+          vm.stats.partitionFaults,
+          vm.stats.mmioExits + vm.stats.hcallExits,
+        ];
+  /** Those of the machines migrated away from. */
+  const retire: number[][] = [];
+
   // --- the cycles -----------------------------------------------------------------------------
   const rng = new Rng(seed);
   const model = new PqModel();
@@ -312,17 +336,33 @@ export function runPassthrough(
   const bindCostMappings: [number, number][] = [];
   const bindCostVmas: [number, number][] = [];
   let bound = 0;
-  const cycles = Math.min(pt.cycles, opts.maxCycles ?? pt.cycles);
+  const cycles = Math.min(totalCycles, opts.maxCycles ?? totalCycles);
   const mmTotals = (): { faults: number; zapped: number } => {
     let faults = 0;
     let zapped = 0;
-    for (const p of host?.mm.processes ?? []) {
+    for (const p of hosts.flatMap((h) => h.mm.processes)) {
       faults += p.mm.stats.fileFaults;
       zapped += p.mm.stats.ptesZapped;
     }
     return { faults, zapped };
   };
   for (cycle = 0; cycle < cycles; cycle++) {
+    if (cycle === pt.cycles) {
+      // Migration with every function unplugged: a fresh host (same design), the destination
+      // waiting for the stream, the guest moved over. Helpers stay behind on the old host.
+      const h = newHost();
+      const dst = newMachine(h, true);
+      const ms = migrate(machine, dst);
+      notes.push(`migrated after cycle ${cycle - 1}: ${ms.ramPages} RAM pages, ${ms.validSources} sources`);
+      moveGuest({ kernel: guest, slots }, dst);
+      retire.push(kvmTotals());
+      host = h;
+      if (h !== null) hosts.push(h);
+      machine = dst;
+      vm = host?.kvm.vms[0] ?? null;
+      proc = machine.kvm?.proc ?? null;
+      extra.length = 0;
+    }
     for (const f of fns) {
       f.deviceIndex = f.instances[cycle]!;
       f.lisns = machine.devices[f.deviceIndex]!.msis;
@@ -424,15 +464,17 @@ export function runPassthrough(
   const mm = mmTotals();
   let hcalls = 0;
   for (const n of guest.hcallCounts().values()) hcalls += n;
+  const kvmNow = kvmTotals();
+  const sum = (i: number): number => retire.reduce((n, t) => n + (t[i] ?? 0), 0) + (kvmNow[i] ?? 0);
   const costs: CostCounts = {
-    memslotsPeak: vm?.stats.memslotsPeak ?? 0,
-    memslotUpdates: machine.kvm?.listener?.ioctls ?? 0,
+    memslotsPeak: Math.max(0, ...hosts.flatMap((h) => h.kvm.vms.map((v) => v.stats.memslotsPeak))),
+    memslotUpdates: sum(0),
     vmasPeak,
     hostFaults: mm.faults,
-    partitionFaults: vm?.stats.partitionFaults ?? 0,
+    partitionFaults: sum(1),
     ptesZapped: mm.zapped,
     vmasVisited: dstats.vmasVisited,
-    vmmExits: vm !== null ? vm.stats.mmioExits + vm.stats.hcallExits : hcalls,
+    vmmExits: d !== null ? sum(2) : hcalls,
     hcalls,
   };
   const series: Series[] =

@@ -148,6 +148,12 @@ export const Passthrough = z
           .describe('the extra mappings are made after the first bind instead of before (S8)'),
       })
       .default({ second: false, fork: false, scmRights: false, split: false, drop: false, late: false }),
+    migrate: z
+      .boolean()
+      .default(false)
+      .describe(
+        'after the last cycle (functions unplugged) the VM migrates to a fresh host; one more cycle runs there',
+      ),
     maxMemslots: z.int().min(3).max(32_768).default(512).describe('KVM_USER_MEM_SLOTS of the host'),
     maxMapCount: z.int().min(16).default(65_530).describe('vm.max_map_count of the host'),
   })

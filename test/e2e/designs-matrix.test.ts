@@ -80,6 +80,17 @@ const EXPECTED: Record<string, Record<string, Expect>> = {
     'vma-pointer': [['I1', 'I2', 'I3'], `${POINTER}; the pointed-to VMA was freed by munmap (I3)`],
     'dedicated-irqs': [['I6'], DEDICATED],
   },
+  'pt-migrate-unplugged': {
+    rmap: [['I4', 'I6'], REPLUG_EISN],
+    'qemu-remap-untracked': [
+      ['I1', 'I2', 'I4', 'I6'],
+      `${UNTRACKED}; on the destination the resume faults in the IPI pages first and the function's interrupts are lost (I4, so the delivery trace differs: I6)`,
+    ],
+    'dedicated-irqs': [
+      ['I1', 'I4', 'I6'],
+      `${DEDICATED}; on the destination QEMU's resume writes every valid source's PQ through the KVM ESB mapping, so the next plug's dedicated numbers sit on their IPI pages before any bind and nothing re-points them (I1, I4)`,
+    ],
+  },
   'pt-many-vectors': {
     'qemu-remap-untracked': [['I1', 'I2', 'I7'], `${UNTRACKED}; ${PIRQ}`],
     rmap: [['I7'], PIRQ],
