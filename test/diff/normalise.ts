@@ -258,7 +258,7 @@ export class KvmRules {
     // only (spapr_irq_update_active_intc() has nothing to do in XIVE-only mode, so
     // kvmppc_xive_connect() is not re-run; spapr_xive_reset() touches no device attribute), so
     // KVM keeps the routing, queues, PQs and the vCPU's OS ring (CPPR, IPB) where the emulated
-    // XIVE resets them all. Tested on xivelab alone (test/unit/vmm/spapr-machine, KVM reset).
+    // XIVE resets them all. Tested on xivelab alone (test/unit/vmm/spapr-xive-kvm.test.ts, "system_reset").
     if (op.k === 'reset') return 'KVM: system_reset keeps the in-kernel XIVE state (QEMU 7.2)';
     return null;
   }
