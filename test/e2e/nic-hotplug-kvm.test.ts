@@ -19,7 +19,7 @@ import {
   TIMA_OS_GPA,
   trigGpa,
 } from '../unit/host/kvm/host-env.ts';
-import { assign, unassign } from './passthrough-env.ts';
+import { assign, unassign } from '../unit/host/kvm/passthrough-env.ts';
 
 const SEED = 20261201;
 const N = 64;

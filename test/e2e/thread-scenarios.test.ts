@@ -37,7 +37,7 @@ import {
   type VmEnv,
   type VmEnvOptions,
 } from '../unit/host/kvm/host-env.ts';
-import { assign, setIrqs, unassign } from './passthrough-env.ts';
+import { assign, setIrqs, unassign } from '../unit/host/kvm/passthrough-env.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 /** A guest irq in QEMU's MSI range. */

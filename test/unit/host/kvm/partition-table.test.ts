@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { KVM_IRQFD } from '../../../../src/host/kvm/uapi.ts';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -7,14 +6,6 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../../../src/host/mm/constants.ts';
-import type { HostProcess } from '../../../../src/host/syscalls.ts';
-import {
-  VFIO_DEVICE_SET_IRQS,
-  VFIO_IRQ_SET_ACTION_TRIGGER,
-  VFIO_IRQ_SET_DATA_EVENTFD,
-  VFIO_IRQ_SET_DATA_NONE,
-  VFIO_PCI_MSIX_IRQ_INDEX,
-} from '../../../../src/host/vfio/vfio.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { PciDevice } from '../../../../src/hw/phb.ts';
 import {
@@ -30,33 +21,9 @@ import {
   trigGpa,
   type VmEnv,
 } from './host-env.ts';
+import { irqfd, setIrqs } from './passthrough-env.ts';
 
 const L = 0x1300;
-
-/** `KVM_IRQFD` {fd, gsi, flags}. */
-function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags = 0): number {
-  const a = p.userAlloc(32);
-  p.putBytes(a, new Uint8Array(32));
-  p.putU32(a, efd);
-  p.putU32(a + 4, gsi);
-  p.putU32(a + 8, flags);
-  return p.ioctl(vmFd, KVM_IRQFD, a);
-}
-
-/** `VFIO_DEVICE_SET_IRQS` MSI-X: eventfds for vectors [0, fds.length), or disable (no fds). */
-function setIrqs(p: HostProcess, fd: number, fds: number[]): number {
-  const a = p.userAlloc(20 + 4 * fds.length);
-  p.putU32(a, 20 + 4 * fds.length);
-  p.putU32(
-    a + 4,
-    (fds.length ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | VFIO_IRQ_SET_ACTION_TRIGGER,
-  );
-  p.putU32(a + 8, VFIO_PCI_MSIX_IRQ_INDEX);
-  p.putU32(a + 12, 0);
-  p.putU32(a + 16, fds.length);
-  for (let i = 0; i < fds.length; i++) p.putU32(a + 20 + 4 * i, fds[i]!);
-  return p.ioctl(fd, VFIO_DEVICE_SET_IRQS, a);
-}
 
 const gfn = (gpa: number): number => Math.floor(gpa / P);
 

@@ -4,17 +4,17 @@
  * vector, then VFIO_DEVICE_SET_IRQS; and the reverse.
  */
 import { expect } from 'vitest';
-import { KVM_IRQFD, KVM_IRQFD_FLAG_DEASSIGN } from '../../src/host/kvm/irqfd.ts';
-import type { HostProcess } from '../../src/host/syscalls.ts';
+import { KVM_IRQFD, KVM_IRQFD_FLAG_DEASSIGN } from '../../../../src/host/kvm/irqfd.ts';
+import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import {
   VFIO_DEVICE_SET_IRQS,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
   VFIO_PCI_MSIX_IRQ_INDEX,
-} from '../../src/host/vfio/vfio.ts';
-import { PciDevice } from '../../src/hw/phb.ts';
-import type { VmEnv } from '../unit/host/kvm/host-env.ts';
+} from '../../../../src/host/vfio/vfio.ts';
+import { PciDevice } from '../../../../src/hw/phb.ts';
+import type { VmEnv } from './host-env.ts';
 
 /** What {@link assign} needs of a VM: the host, the VMM process and the VM fd. */
 export type PassthroughVm = Pick<VmEnv, 'host' | 'vmm' | 'vmFd'>;
@@ -61,14 +61,17 @@ export function unassign(e: PassthroughVm, a: Assigned, slot: number): void {
   expect(e.host.phbs[0]!.unplug(slot)).toBe(a.pdev);
 }
 
-export function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags: number): number {
+/** `KVM_IRQFD` {fd, gsi, flags}. */
+export function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags = 0): number {
   const a = p.userAlloc(32);
+  p.putBytes(a, new Uint8Array(32));
   p.putU32(a, efd);
   p.putU32(a + 4, gsi);
   p.putU32(a + 8, flags);
   return p.ioctl(vmFd, KVM_IRQFD, a);
 }
 
+/** `VFIO_DEVICE_SET_IRQS` MSI-X: eventfds for vectors [0, n), or disable (none). */
 export function setIrqs(p: HostProcess, vfd: number, efds: number[]): number {
   const s = p.userAlloc(20 + 4 * efds.length);
   p.putU32(s, 20 + 4 * efds.length);
