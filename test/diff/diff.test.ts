@@ -236,4 +236,18 @@ describe('xivelab-qemu process', () => {
     expect(p.transcript).toEqual(x.transcript);
     expect(p.transcript.find((s) => s.op.startsWith('vld2'))?.obs[0]).toBe('= 0x8003');
   });
+
+  test('-accel kvm: the same transcript as the in-process KVM-mode server (masks-retargets, HMP info pic)', async () => {
+    const ops = SEQUENCES['masks-retargets']!();
+    const p = new Runner(new Target('xivelab-qemu', await spawnXivelabQemu(1, 'kvm')), false, true);
+    const x = new Runner(new Target('xivelab', inProcessXivelab(1, 'kvm')), false, true);
+    try {
+      await Promise.all([p.boot(), x.boot()]);
+      for (const op of ops) await Promise.all([p.step(op), x.step(op)]);
+    } finally {
+      await Promise.all([p.t.close(), x.t.close()]);
+    }
+    expect(p.transcript).toEqual(x.transcript);
+    expect(p.transcript.at(-1)?.obs.at(-1)).toBe('irqchip: in-kernel');
+  });
 });

@@ -261,8 +261,8 @@ export async function spawnQemu(bin: string, smp = 1, log = false): Promise<Qtes
   return link;
 }
 
-/** Start the `xivelab-qemu` front end (node + tsx) with the same command line. */
-export async function spawnXivelabQemu(smp = 1): Promise<QtestLink> {
+/** Start the `xivelab-qemu` front end (node + tsx) with the same command line (+ `-accel kvm`). */
+export async function spawnXivelabQemu(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): Promise<QtestLink> {
   const dir = tempDir();
   const stub = join(dir, 'stub.bin');
   writeFileSync(stub, stubImage());
@@ -270,7 +270,7 @@ export async function spawnXivelabQemu(smp = 1): Promise<QtestLink> {
   const main = resolve(import.meta.dirname, '../../src/cli/qemu.ts');
   const link = new ProcessLink(
     process.execPath,
-    ['--import', 'tsx', main, ...oracleArgs(stub, mon, smp)],
+    ['--import', 'tsx', main, ...oracleArgs(stub, mon, smp), ...(accel === 'kvm' ? ['-accel', 'kvm'] : [])],
     dir,
     mon,
   );
