@@ -32,7 +32,7 @@ const PARALLEL = 2;
 
 interface PairResult {
   compared: number;
-  /** Steps excluded by normalise.ts (not run on either side). */
+  /** Steps excluded by the KVM-mode rules of normalise.ts (not run on either side). */
   excluded: number;
   /** Index of the first mismatching step, or -1. */
   bad: number;
@@ -47,7 +47,7 @@ interface PairResult {
 async function runPair(bin: string, ops: readonly Op[], kvm = false): Promise<PairResult> {
   const q = new Runner(new Target('qemu', await spawnQemu(bin)), true, kvm);
   const x = new Runner(new Target('xivelab', inProcessXivelab(1, kvm ? 'kvm' : 'tcg')), false, kvm);
-  const excluded = (): number => x.transcript.filter((st) => st.obs[0]?.startsWith('excluded: ')).length;
+  const excluded = (): number => x.transcript.filter((st) => st.obs[0]?.startsWith('excluded: KVM: ')).length;
   try {
     await Promise.all([q.boot(), x.boot()]);
     for (let i = 0; i < ops.length; i++) {
