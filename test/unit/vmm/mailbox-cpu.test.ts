@@ -167,3 +167,31 @@ describe('MailboxCpu (stub.S protocol at 0x8000)', () => {
     expect(ld(MBOX + 0xb0)).toBe(0n);
   });
 });
+
+describe('MailboxCpu.halted (the vCPU stops at an access, as after a KVM_RUN failure)', () => {
+  test('the command is abandoned at the access: cmd stays set, no result, no counter bump; start() serves again', () => {
+    const { sys, ld, std, post } = rig();
+    let accesses = 0;
+    let stopAt = -1;
+    sys.mailbox.halted = () => {
+      accesses++;
+      return accesses === stopAt;
+    };
+    post(0, []);
+    const before = accesses;
+    // kind 2 (ld): cmd, kind, in[0], in[1] are read, then the load itself — halt there.
+    stopAt = before + 5;
+    std(MBOX + 0x60, 0x5555n);
+    expect(post(2, [0x100000])[0]).toBe(0x5555n);
+    expect(ld(MBOX)).toBe(1n);
+    expect(ld(MBOX + 0xb0)).toBe(1n);
+    expect(sys.mailbox.running).toBe(false);
+    expect(sys.mailbox.poll()).toBe(false);
+    // A restart (system_reset + cont) zeroes cmd and the counter and serves again.
+    stopAt = -1;
+    sys.mailbox.start();
+    expect(ld(MBOX)).toBe(0n);
+    post(0, []);
+    expect(ld(MBOX + 0xb0)).toBe(1n);
+  });
+});
