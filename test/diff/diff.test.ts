@@ -212,7 +212,7 @@ describe.skipIf(QEMU === null)('QEMU 7.2 vs xivelab in KVM mode (-accel kvm)', (
         if (r.bad >= 0) {
           kvmMismatches++;
           failures.push(
-            `${await report(bin, `random batch seed ${seed}`, ops, r, true)}\nreplay: XIVELAB_DIFF_SEED=${seed} npx vitest run test/diff`,
+            `${await report(bin, `random batch seed ${seed}`, ops, r, true)}\nreplay: XIVELAB_DIFF_SEED=${seed} npx vitest run test/diff -t "KVM mode"`,
           );
         }
       }
