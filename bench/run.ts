@@ -6,6 +6,8 @@
  *   (b) interrupt cycles per second: 8-byte trigger store, 16-bit ACK_OS_REG load, 8-byte
  *       SET_PQ_00 load (EOI), byte store 0xff to CPPR  (bench_stub.S mode 1)
  *   (c) end-to-end guest interrupts per second: device MSI → EQ → ACK → handler → EOI
+ *   (d) the same in KVM mode (`-accel kvm`): the guest's ESB, TIMA and EQ accesses through the
+ *       partition-scoped tree of a modelled host, hcalls exiting to the VMM
  *
  * Where `qemu-system-ppc64` is installed, the same two loops (a) and (b) run in QEMU 7.2 TCG,
  * timed by the guest stub itself (mailbox kind 10), and the xivelab/QEMU ratios are printed.
@@ -15,6 +17,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { casOptionVectors } from '../src/guest/kernel.ts';
+import { createHost } from '../src/host/host.ts';
 import { Word64 } from '../src/hw/mmio.ts';
 import { NULL_TRACE } from '../src/hw/trace-sink.ts';
 import { bootGuest } from '../src/scenario/guest-port.ts';
@@ -89,7 +92,9 @@ interface Rates {
   cycles: number;
 }
 
-async function benchXivelab(): Promise<Rates & { guest: number | null; guestNote: string }> {
+async function benchXivelab(): Promise<
+  Rates & { guest: number | null; guestKvm: number | null; guestNote: string }
+> {
   const m = xivelabMachine();
   const cpu = m.cpus[0]!;
   const w = new Word64();
@@ -110,36 +115,42 @@ async function benchXivelab(): Promise<Rates & { guest: number | null; guestNote
     }
   });
 
-  // (c) through the Linux-like guest, if it is there.
-  let guestNote = '';
-  let guestOk = false;
-  try {
-    const gm = new SpaprMachine({
-      smp: 1,
-      ramSize: 0x400_0000,
-      devices: [{ name: 'bench0', msis: 1, lsis: 0 }],
-      trace: NULL_TRACE,
-    });
-    const guest = bootGuest(gm, NULL_TRACE);
-    const dev = gm.devices[0]!;
-    const c0 = gm.cpus[0]!;
-    let handled = 0;
-    guest.onDeliver = () => {
-      handled++;
-    };
-    const one = (): void => {
-      dev.raiseMsi(0);
-      while (c0.externalInterrupt) guest.handleInterrupt(0);
-    };
-    one();
-    if (handled !== 1) throw new Error(`one MSI gave ${handled} deliveries`);
-    bench.add('(c) guest interrupt end to end', () => {
-      for (let i = 0; i < INNER; i++) one();
-    });
-    guestOk = true;
-  } catch (e) {
-    guestNote = `(c) skipped: ${(e as Error).message}`;
-  }
+  // (c) and (d): through the Linux-like guest, emulated and in KVM mode.
+  const notes: string[] = [];
+  const guestTask = (label: string, kvm: boolean): boolean => {
+    try {
+      const gm = new SpaprMachine({
+        smp: 1,
+        ramSize: 0x400_0000,
+        devices: [{ name: 'bench0', msis: 1, lsis: 0 }],
+        trace: NULL_TRACE,
+        ...(kvm ? { accel: { kind: 'kvm' as const, host: createHost() } } : {}),
+      });
+      const guest = bootGuest(gm, NULL_TRACE);
+      const dev = gm.devices[0]!;
+      const c0 = gm.cpus[0]!;
+      let handled = 0;
+      guest.onDeliver = () => {
+        handled++;
+      };
+      const one = (): void => {
+        dev.raiseMsi(0);
+        while (c0.externalInterrupt) guest.handleInterrupt(0);
+      };
+      one();
+      if (handled !== 1) throw new Error(`one MSI gave ${handled} deliveries`);
+      bench.add(label, () => {
+        for (let i = 0; i < INNER; i++) one();
+      });
+      return true;
+    } catch (e) {
+      notes.push(`${label} skipped: ${(e as Error).message}`);
+      return false;
+    }
+  };
+  const guestOk = guestTask('(c) guest interrupt end to end', false);
+  const kvmOk = guestTask('(d) guest interrupt end to end, KVM mode', true);
+  const guestNote = notes.join('; ');
 
   await bench.run();
   // The cycle loop really took interrupts: the queue holds our EISN and the router presented.
@@ -156,6 +167,7 @@ async function benchXivelab(): Promise<Rates & { guest: number | null; guestNote
     esbGet: rate('(a) ESB GET load'),
     cycles: rate('(b) interrupt cycle'),
     guest: guestOk ? rate('(c) guest interrupt end to end') : null,
+    guestKvm: kvmOk ? rate('(d) guest interrupt end to end, KVM mode') : null,
     guestNote,
   };
 }
@@ -217,7 +229,8 @@ async function main(): Promise<void> {
   console.log(`xivelab  (a) ESB GET loads        ${fmt(x.esbGet)}`);
   console.log(`xivelab  (b) interrupt cycles     ${fmt(x.cycles)}`);
   if (x.guest !== null) console.log(`xivelab  (c) guest interrupts     ${fmt(x.guest)}`);
-  else console.log(`xivelab  ${x.guestNote}`);
+  if (x.guestKvm !== null) console.log(`xivelab  (d) guest irqs, KVM mode ${fmt(x.guestKvm)}`);
+  if (x.guestNote !== '') console.log(`xivelab  ${x.guestNote}`);
   let qemu: Awaited<ReturnType<typeof benchQemu>>;
   try {
     qemu = await benchQemu();
