@@ -58,12 +58,12 @@ export function routingViolations(
 }
 
 /**
- * I2: no PTE in any process and no partition-scoped entry reaches a page `gone` says belongs to
- * the function `what`, which has left. One message per entry.
+ * I2: no PTE in any process and no partition-scoped entry (of `vm`, when there is KVM) reaches a
+ * page `gone` says belongs to the function `what`, which has left. One message per entry.
  */
 export function isolationViolations(
   host: Host,
-  vm: KvmVm,
+  vm: KvmVm | null,
   gone: (pfn: number) => boolean,
   what: string,
 ): string[] {
@@ -73,7 +73,7 @@ export function isolationViolations(
       if (gone(pfn))
         out.push(`pid ${p.pid} still maps ${what}'s page pfn ${pfn} at ${(vpn * P).toString(16)}`);
     });
-  for (const [gfn, pfn] of vm.pt.entriesPointingAt(gone))
+  for (const [gfn, pfn] of vm?.pt.entriesPointingAt(gone) ?? [])
     out.push(`partition-scoped entry gpa ${(gfn * P).toString(16)} → ${what}'s page pfn ${pfn}`);
   return out;
 }

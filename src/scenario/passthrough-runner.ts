@@ -8,10 +8,9 @@
  * and delivery trace are kept for the comparison with the emulated reference (I6), and every
  * cost is a count of the model's paths running.
  *
- * The emulated reference runs the same MSIs, at the same points, from the same functions as
- * emulated devices of the VMM (kernel_irqchip=off: QEMU relays a passthrough MSI to its emulated
- * source): plugging and unplugging change nothing the guest sees there.
- */
+ * The emulated reference runs the same MSIs, at the same points, from the same functions, passed
+ * through with vfio-pci on a host of its own but with no KVM (kernel_irqchip=off): the VMM's main
+ * loop reads each vector's eventfd and pulses the emulated source. */
 
 import {
   isolationViolations,
@@ -139,24 +138,22 @@ export function runPassthrough(
   const nPhbs = Math.max(1, Math.ceil(fns.length / SLOTS_PER_PHB));
   const maxVectors = Math.max(64, ...fns.map((f) => f.vectors));
   const seam = d !== null ? d.kernelSeam(dstats) : null;
-  /** A host for the design (KVM designs), or null for the emulated reference. */
-  const newHost = (): Host | null =>
-    d === null
-      ? null
-      : createHost({
-          nrCpus: Math.max(16, s.vcpus),
-          xiveFlags: d.xiveFlags,
-          ...(seam !== null ? { xiveRecordMapping: seam } : {}),
-          phbs: Array.from({ length: nPhbs }, () => ({ slots: SLOTS_PER_PHB, maxVectors })),
-          maxMemslots: pt.maxMemslots,
-          maxMapCount: pt.maxMapCount,
-          // QEMU raises RLIMIT_NOFILE to the hard limit at start-up (an eventfd per vector).
-          nrOpen: QEMU_NOFILE,
-          trace,
-        });
+  /** The host the functions live on: KVM's for the designs, VFIO's alone for the reference. */
+  const newHost = (): Host =>
+    createHost({
+      nrCpus: Math.max(16, s.vcpus),
+      ...(d !== null ? { xiveFlags: d.xiveFlags } : {}),
+      ...(seam !== null ? { xiveRecordMapping: seam } : {}),
+      phbs: Array.from({ length: nPhbs }, () => ({ slots: SLOTS_PER_PHB, maxVectors })),
+      maxMemslots: pt.maxMemslots,
+      maxMapCount: pt.maxMapCount,
+      // QEMU raises RLIMIT_NOFILE to the hard limit at start-up (an eventfd per vector).
+      nrOpen: QEMU_NOFILE,
+      trace,
+    });
   let host = newHost();
   /** Every host the run used (a migration adds the destination's): costs add up over them. */
-  const hosts: Host[] = host !== null ? [host] : [];
+  const hosts: Host[] = [host];
   /** Plug cycles, and one more on the destination after a migration. */
   const totalCycles = pt.cycles + (pt.migrate ? 1 : 0);
   // Option 4 numbers every plug of a function anew from its own range and never reuses a
@@ -192,14 +189,16 @@ export function runPassthrough(
   }
   const baseName = new Map<number, string>();
   for (const f of fns) for (const i of f.instances) baseName.set(i, f.name);
-  const newMachine = (h: Host | null, startStopped: boolean): SpaprMachine =>
+  // The designs drive the in-kernel XIVE; the reference emulates it and relays the functions'
+  // MSIs through the VMM (vfio-pci eventfds, kernel_irqchip=off).
+  const newMachine = (h: Host, startStopped: boolean): SpaprMachine =>
     new SpaprMachine({
       smp: s.vcpus,
       ramSize: s.ramSize,
       devices,
       trace,
       ...(startStopped ? { startStopped } : {}),
-      ...(h !== null ? { accel: { kind: 'kvm' as const, host: h } } : {}),
+      ...(d !== null ? { accel: { kind: 'kvm' as const, host: h } } : { vfioHost: h }),
     });
   let machine = newMachine(host, false);
   for (const f of fns) f.lisns = machine.devices[f.deviceIndex]!.msis;
@@ -238,8 +237,8 @@ export function runPassthrough(
   };
 
   // --- userspace mappings of the ESB range (KVM designs) -------------------------------------
-  let vm = host?.kvm.vms[0] ?? null;
-  let proc: HostProcess | null = machine.kvm?.proc ?? null;
+  let vm = host.kvm.vms[0] ?? null;
+  let proc: HostProcess = machine.vmm!.proc;
   const extra: { p: HostProcess; base: number; len: number; pgoff: number }[] = [];
   const esbLen = machine.xive.nrIrqs * 2 * P;
   const touchExtra = (): void => {
@@ -251,7 +250,7 @@ export function runPassthrough(
         }
   };
   const mapExtra = (): void => {
-    if (proc === null || host === null || machine.xiveKvm === null) return;
+    if (machine.xiveKvm === null) return;
     const devFd = machine.xiveKvm.fd;
     const m = pt.mappings;
     if (m.second) {
@@ -279,16 +278,15 @@ export function runPassthrough(
 
   // --- checks ---------------------------------------------------------------------------------
   const w = new Word64();
-  let vmasPeak = proc?.proc.mm.vmas.count ?? 0;
+  let vmasPeak = proc.proc.mm.vmas.count;
   const seeVmas = (): void => {
-    if (proc === null) return;
     const n = proc.proc.mm.vmas.count;
     if (n > vmasPeak) vmasPeak = n;
     if (n > pt.maxMapCount) violate('I7', `${n} VMAs in the VMM exceed vm.max_map_count ${pt.maxMapCount}`);
   };
   /** I1 over every passthrough irq of the current plug. */
   const checkRouting = (): void => {
-    if (vm === null || host === null) return;
+    if (vm === null) return;
     const irqs: PassthroughIrq[] = fns.flatMap((f) =>
       f.lisns.map((lisn, v) => ({
         label: `${f.name} vector ${v}`,
@@ -302,7 +300,6 @@ export function runPassthrough(
   };
   /** I2 once function `f` has left. */
   const checkIsolation = (f: Fn): void => {
-    if (host === null || vm === null) return;
     const phb = host.phbs[f.phb]!;
     for (const m of isolationViolations(host, vm, (pfn) => phb.pfnInSlot(f.slot, pfn), f.name))
       violate('I2', m);
@@ -357,10 +354,10 @@ export function runPassthrough(
       moveGuest({ kernel: guest, slots }, dst);
       retire.push(kvmTotals());
       host = h;
-      if (h !== null) hosts.push(h);
+      hosts.push(h);
       machine = dst;
-      vm = host?.kvm.vms[0] ?? null;
-      proc = machine.kvm?.proc ?? null;
+      vm = host.kvm.vms[0] ?? null;
+      proc = machine.vmm!.proc;
       extra.length = 0;
     }
     for (const f of fns) {
@@ -369,17 +366,16 @@ export function runPassthrough(
     }
     // Plug: QEMU's vfio-pci, with the design's VMM seam.
     for (const f of fns) {
-      if (host === null || d === null) continue;
       const before = mmTotals();
       const visited = dstats.vmasVisited;
-      const vmas = proc!.proc.mm.vmas.count;
+      const vmas = proc.proc.mm.vmas.count;
       const pdev = new PciDevice({ name: f.name, msix: f.vectors });
       if (!host.phbs[f.phb]!.plug(f.slot, pdev)) throw new Error(`slot ${f.phb}:${f.slot} busy`);
       const dev = VmmVfioPci.plug(
         machine,
         { phb: f.phb, slot: f.slot, pdev },
         f.lisns,
-        d.vmmSeam?.() ?? null,
+        d?.vmmSeam?.() ?? null,
       );
       if (typeof dev === 'number') {
         violate('I7', `${f.name}: passthrough set-up failed: ${dev}`);
@@ -390,7 +386,7 @@ export function runPassthrough(
       f.vfio = dev;
       for (let v = 0; v < f.vectors; v++) pdev.setVectorMask(v, false);
       bound += f.vectors;
-      boundSeries.push([bound, vm!.stats.memslotsUsed]);
+      if (vm !== null) boundSeries.push([bound, vm.stats.memslotsUsed]);
       const after = mmTotals();
       const cost =
         (after.zapped - before.zapped) * COST_TABLE_NS.pteZapped +
@@ -425,8 +421,7 @@ export function runPassthrough(
       const f = fns[rng.index(fns.length)]!;
       const v = rng.index(f.vectors);
       const key = `${f.name}:${v}`;
-      if (f.pdev !== null) f.pdev.raiseMsi(v);
-      else if (d === null) machine.devices[f.deviceIndex]!.raiseMsi(v);
+      f.pdev?.raiseMsi(v);
       model.raise(key);
       if (rng.chance(pt.takeEvery)) {
         takeAll();
@@ -437,8 +432,7 @@ export function runPassthrough(
     model.take();
     if (pt.unbindPending && fns.length > 0) {
       const f = fns[0]!;
-      if (f.pdev !== null) f.pdev.raiseMsi(0);
-      else if (d === null) machine.devices[f.deviceIndex]!.raiseMsi(0);
+      f.pdev?.raiseMsi(0);
       model.raise(`${f.name}:0`);
     }
     // Unplug: the host side first (QEMU's vfio-pci exit: clr_mapped re-points the pages), then

@@ -11,6 +11,7 @@
 
 import type { GuestDeviceInfo, GuestDeviceTree } from '../guest/platform.ts';
 import type { Host } from '../host/host.ts';
+import type { HostProcess } from '../host/syscalls.ts';
 import { type AccessSize, NO_CPU, Word64 } from '../hw/mmio.ts';
 import { NULL_TRACE, TRACE_HCALL, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
@@ -66,6 +67,12 @@ export interface SpaprMachineConfig {
    * in the host's KVM. Default: TCG-like emulation in the VMM (today's machine, unchanged).
    */
   readonly accel?: SpaprAccelConfig;
+  /**
+   * Without KVM: a host whose PCI functions the VMM may pass through with vfio-pci, the MSIs
+   * relayed by the VMM to the emulated XIVE (`kernel_irqchip=off`). The VMM runs as a process
+   * of that host.
+   */
+  readonly vfioHost?: Host;
   /**
    * Create the machine stopped (`-S` / `-incoming`): the vCPUs do not enter KVM_RUN until
    * {@link SpaprMachine.vmStart} (a migration destination).
@@ -210,6 +217,8 @@ export class SpaprMachine {
   onFatalError: ((msg: string) => void) | null;
   /** The KVM accelerator, or null (emulated). */
   readonly kvm: KvmAccel | null;
+  /** The VMM as a host process, when the machine has a host (KVM, or {@link SpaprMachineConfig.vfioHost}). */
+  readonly vmm: { readonly host: Host; readonly proc: HostProcess } | null;
   /** The KVM side of the XIVE controller (connected at init), or null (emulated). */
   readonly xiveKvm: SpaprXiveKvm | null;
   /** Run state (`runstate_is_running()`): vCPUs in KVM_RUN. Always true when emulated. */
@@ -238,6 +247,12 @@ export class SpaprMachine {
     this.running = true;
     const kvm = cfg.accel?.kind === 'kvm' ? new KvmAccel(cfg.accel.host, this.trace) : null;
     this.kvm = kvm;
+    this.vmm =
+      kvm !== null
+        ? { host: kvm.host, proc: kvm.proc }
+        : cfg.vfioHost !== undefined
+          ? { host: cfg.vfioHost, proc: cfg.vfioHost.spawn() }
+          : null;
 
     // Memory map. One transaction: the flat view is rendered once.
     this.sysmemRoot = MemoryRegion.container('system', UINT64_SPACE);

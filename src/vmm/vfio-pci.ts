@@ -17,7 +17,14 @@
  */
 
 import { EINVAL, ENODEV } from '../host/errno.ts';
-import { KVM_IRQFD, KVM_IRQFD_FLAG_DEASSIGN, KVM_IRQFD_SIZE } from '../host/kvm/irqfd.ts';
+import {
+  EPOLLIN,
+  type EventfdWaiter,
+  eventfdCtxFileget,
+  KVM_IRQFD,
+  KVM_IRQFD_FLAG_DEASSIGN,
+  KVM_IRQFD_SIZE,
+} from '../host/kvm/irqfd.ts';
 import type { HostProcess } from '../host/syscalls.ts';
 import {
   VFIO_DEVICE_FLAGS_PCI,
@@ -118,16 +125,19 @@ export class VmmVfioPci {
   /** The last error, QEMU's wording. */
   lastError: string | null;
   private readonly proc: HostProcess;
+  /** The VM fd, or −1 without KVM (the VMM relays the MSIs itself). */
   private readonly vmFd: number;
+  /** Without KVM: the VMM's wait-queue entry on each vector's eventfd (its main-loop poll). */
+  private readonly relays: (() => void)[];
 
   private constructor(
     machine: SpaprMachine,
     fn: VfioPciFunction,
     lisns: readonly number[],
     seam: VfioPciSeam | null,
-    s: { vfioN: number; vfioFd: number; eventfds: number[] },
+    s: { vfioN: number; vfioFd: number; eventfds: number[]; relays: (() => void)[] },
   ) {
-    const kvm = machine.kvm!;
+    const vmm = machine.vmm!;
     this.machine = machine;
     this.lisns = [...lisns];
     this.vfioFd = s.vfioFd;
@@ -140,18 +150,20 @@ export class VmmVfioPci {
     this.seam = seam;
     this.stats = new VmmVfioPciStats();
     this.lastError = null;
-    this.proc = kvm.proc;
-    this.vmFd = kvm.vmFd;
+    this.proc = vmm.proc;
+    this.vmFd = machine.kvm?.vmFd ?? -1;
+    this.relays = s.relays;
   }
 
   /**
-   * QEMU's vfio-pci realize + MSI-X enable in KVM mode: plug the function into the host slot if
-   * it is not there yet, bind it to vfio-pci, open `/dev/vfio/devices/vfioN` (GET_INFO: a PCI
-   * device; GET_IRQ_INFO: enough MSI-X vectors), an eventfd + `KVM_IRQFD(gsi = lisn)` per vector,
-   * `SET_IRQS` MSI-X with the eventfds; then `seam.bound` per vector. On an error everything done
-   * is undone in reverse order and −errno returned (QEMU's realize fails with the device left
-   * unplugged). −EINVAL for an emulated machine, no vectors, or a function with fewer MSI-X
-   * vectors than `lisns`.
+   * QEMU's vfio-pci realize + MSI-X enable: plug the function into the host slot if it is not
+   * there yet, bind it to vfio-pci, open `/dev/vfio/devices/vfioN` (GET_INFO: a PCI device;
+   * GET_IRQ_INFO: enough MSI-X vectors), an eventfd per vector with `KVM_IRQFD(gsi = lisn)` in
+   * KVM mode (without KVM the VMM relays each eventfd to the emulated source), `SET_IRQS` MSI-X
+   * with the eventfds; then `seam.bound` per vector. On an error everything done is undone in
+   * reverse order and −errno returned (QEMU's realize fails with the device left unplugged).
+   * −EINVAL for a machine without a host (no KVM, no `vfioHost`), no vectors, or a function with
+   * fewer MSI-X vectors than `lisns`.
    *
    * @remarks Models hw/vfio/pci.c:vfio_realize(), vfio_msix_enable(), vfio_msix_vector_use() and
    * vfio_add_kvm_msi_virq() (kvm_irqchip_add_irqfd_notifier_gsi), vfio_enable_vectors().
@@ -162,10 +174,11 @@ export class VmmVfioPci {
     lisns: readonly number[],
     seam: VfioPciSeam | null,
   ): VmmVfioPci | number {
+    const vmm = machine.vmm;
+    if (vmm === null || lisns.length === 0) return -EINVAL;
     const kvm = machine.kvm;
-    if (kvm === null || lisns.length === 0) return -EINVAL;
-    const host = kvm.host;
-    const p = kvm.proc;
+    const host = vmm.host;
+    const p = vmm.proc;
     const phb = host.phbs[fn.phb];
     if (phb === undefined) return -EINVAL;
     // Undo stack: run in reverse on failure.
@@ -201,15 +214,23 @@ export class VmmVfioPci {
     if (rc < 0) return fail(rc);
     if (p.getU32(info + 12) < lisns.length) return fail(-EINVAL);
 
-    // vfio_msix_vector_use: an eventfd and an irqfd (GSI = the guest irq) per vector.
+    // vfio_msix_vector_use: an eventfd per vector, and an irqfd (GSI = the guest irq) with KVM;
+    // without it the VMM's main loop polls the eventfd and pulses the emulated source.
     const efds: number[] = [];
+    const relays: (() => void)[] = [];
     for (const lisn of lisns) {
       const efd = p.eventfd();
       if (efd < 0) return fail(efd);
       undo.push(() => p.close(efd));
-      rc = irqfd(p, kvm.vmFd, efd, lisn, 0);
-      if (rc < 0) return fail(rc);
-      undo.push(() => irqfd(p, kvm.vmFd, efd, lisn, KVM_IRQFD_FLAG_DEASSIGN));
+      if (kvm !== null) {
+        rc = irqfd(p, kvm.vmFd, efd, lisn, 0);
+        if (rc < 0) return fail(rc);
+        undo.push(() => irqfd(p, kvm.vmFd, efd, lisn, KVM_IRQFD_FLAG_DEASSIGN));
+      } else {
+        const stop = relayMsi(machine, p, efd, lisn);
+        undo.push(stop);
+        relays.push(stop);
+      }
       efds.push(efd);
     }
 
@@ -222,8 +243,9 @@ export class VmmVfioPci {
       vfioN: n,
       vfioFd: vfd,
       eventfds: efds,
+      relays,
     });
-    dev.stats.irqfdsAssigned = efds.length;
+    if (kvm !== null) dev.stats.irqfdsAssigned = efds.length;
     if (seam !== null) {
       for (let v = 0; v < lisns.length; v++) {
         const vec: VfioVector = { lisn: lisns[v]!, vector: v, vfioFd: vfd };
@@ -274,19 +296,43 @@ export class VmmVfioPci {
     }
     note(setIrqs(p, this.vfioFd, []));
     this.eventfds.forEach((efd, v) => {
-      const rc = irqfd(p, this.vmFd, efd, this.lisns[v]!, KVM_IRQFD_FLAG_DEASSIGN);
-      if (rc === 0) this.stats.irqfdsDeassigned++;
-      note(rc);
+      if (this.vmFd >= 0) {
+        const rc = irqfd(p, this.vmFd, efd, this.lisns[v]!, KVM_IRQFD_FLAG_DEASSIGN);
+        if (rc === 0) this.stats.irqfdsDeassigned++;
+        note(rc);
+      } else this.relays[v]!();
       note(p.close(efd));
     });
     note(p.close(this.vfioFd));
-    const host = this.machine.kvm!.host;
+    const host = this.machine.vmm!.host;
     note(host.vfioUnbind(this.vfioN));
     if (this.pdev.phb !== null) host.phbs[this.phb]!.unplug(this.slot);
     const t = this.machine.trace;
     if (t.mask & TRACE_VMM) t.emit(TRACE_VMM, 'vfio.unplug', this.phb, this.slot, first, 0);
     return first;
   }
+}
+
+/**
+ * Without KVM, QEMU's main loop polls a vector's eventfd and, when it fires, reads it and
+ * notifies the MSI: the emulated source of `lisn` is pulsed once per read, however many signals
+ * the read collected (an edge). Modelled as the VMM's wait-queue entry on the eventfd, as epoll
+ * adds one. Returns the removal.
+ *
+ * @remarks Models hw/vfio/pci.c:vfio_msi_interrupt() → msix_notify() → hw/ppc/spapr_pci.c
+ * spapr_msi_write() → qemu_irq_pulse().
+ */
+function relayMsi(machine: SpaprMachine, p: HostProcess, efd: number, lisn: number): () => void {
+  const file = p.proc.fget(efd);
+  const ctx = file === null ? null : eventfdCtxFileget(file);
+  if (ctx === null || typeof ctx === 'number') return () => {};
+  const waiter: EventfdWaiter = (c, flags) => {
+    if (!(flags & EPOLLIN) || c.doRead() === 0) return;
+    machine.xive.setIrq(lisn, 1);
+    machine.xive.setIrq(lisn, 0);
+  };
+  ctx.addWaiter(waiter);
+  return () => ctx.removeWaiter(waiter);
 }
 
 /** One reusable user buffer per VMM process (QEMU's stack structs): no arena growth per call. */

@@ -201,3 +201,42 @@ describe('VmmVfioPci', () => {
     expect(leftOnSlot(host, 0)).toEqual([]);
   });
 });
+
+describe('VmmVfioPci without KVM (kernel_irqchip=off: the VMM relays the MSIs)', () => {
+  it('each MSI of the function reaches the guest through its eventfd and the emulated source; unplug removes the relay', () => {
+    const host = createHost();
+    const m = new SpaprMachine({
+      smp: 1,
+      ramSize: 0x800_0000,
+      devices: [{ name: 'nic', msis: NVEC, lsis: 0 }],
+      trace: NULL_TRACE,
+      vfioHost: host,
+    });
+    expect(m.kvm).toBe(null);
+    const g = bootGuestOnSlots(m, NULL_TRACE).kernel;
+    const got: number[] = [];
+    g.drivers[0]!.onInterrupt = (_kind, v) => got.push(v);
+    const pdev = new PciDevice({ name: 'vf0', msix: NVEC });
+    const dev = VmmVfioPci.plug(m, { phb: 0, slot: 0, pdev }, m.devices[0]!.msis, null);
+    if (typeof dev === 'number') throw new Error(`plug: ${dev}`);
+    expect(dev.stats.irqfdsAssigned).toBe(0);
+    for (let v = 0; v < NVEC; v++) pdev.setVectorMask(v, false);
+    for (const v of [2, 0, 3]) {
+      expect(pdev.raiseMsi(v)).toBe(true);
+      g.takePendingInterrupts(0);
+    }
+    expect(got).toEqual([2, 0, 3]);
+    // The emulated source was pulsed: QEMU's own XIVE saw the events.
+    expect(m.xive.source.getPq(m.devices[0]!.msis[2]!)).toBe(0);
+    expect(dev.unplug()).toBe(0);
+    expect(host.phbs[0]!.slots[0]!.device).toBe(null);
+    expect(pdev.raiseMsi(1)).toBe(false);
+    g.takePendingInterrupts(0);
+    expect(got).toEqual([2, 0, 3]);
+    // Without a host at all there is nothing to pass through.
+    const bare = new SpaprMachine({ smp: 1, ramSize: 0x400_0000, devices: [], trace: NULL_TRACE });
+    expect(
+      VmmVfioPci.plug(bare, { phb: 0, slot: 1, pdev: new PciDevice({ name: 'x', msix: 1 }) }, [0x1300], null),
+    ).toBe(-EINVAL);
+  });
+});
