@@ -21,8 +21,7 @@
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_NONE } from '../host/mm/constants.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import type { VfioPciSeam, VfioVector, VmmVfioPci } from '../vmm/vfio-pci.ts';
-import type { Design } from './design.ts';
-import { vmmSwitchesPages } from './overlap-regions.ts';
+import { type Design, vmmSwitchesPages } from './design.ts';
 import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */

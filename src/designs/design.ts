@@ -64,5 +64,15 @@ export interface Design {
   readonly lisnRange?: 'machine' | 'dedicated';
 }
 
-/** A record that re-points nothing: the kernel leaves the VMM to switch pages (options 2–4). */
-export const NO_ZAP: XiveMapping = Object.freeze({ unmapMappingRange(): void {} });
+/**
+ * The kernel seam of options 2–4: the VMM switches the pages, so the device's record re-points
+ * nothing; it only counts the re-point requests the kernel makes (set/clr_mapped still run).
+ */
+export function vmmSwitchesPages(stats: DesignStats): XiveRecordMapping {
+  const record: XiveMapping = {
+    unmapMappingRange(): void {
+      stats.repoints++;
+    },
+  };
+  return () => record;
+}

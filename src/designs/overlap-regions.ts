@@ -20,32 +20,18 @@
  */
 
 import { ENOSPC } from '../host/errno.ts';
-import type { XiveMapping, XiveRecordMapping } from '../host/kvm/xive-native.ts';
 import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../host/mm/constants.ts';
 import { VFIO_PCI_ESB_REGION_PGOFF } from '../host/vfio/vfio.ts';
 import { MemoryRegion } from '../vmm/memory-region.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import { ProcessRangeOps, type VfioPciSeam, type VfioVector, type VmmVfioPci } from '../vmm/vfio-pci.ts';
-import type { Design, DesignStats } from './design.ts';
+import { type Design, vmmSwitchesPages } from './design.ts';
 import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */
 const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
 /** Priority of the overlays: above `xive.esb-kvm` (1) and `xive.esb-emulated` (0). */
 export const OVERLAY_PRIORITY = 2;
-
-/**
- * The kernel seam of options 2–4: the device records nothing that re-points pages; a bind or
- * unbind reaching `reset_mapped` is only counted (`repoints`), the VMM switches the pages.
- */
-export function vmmSwitchesPages(stats: DesignStats): XiveRecordMapping {
-  const record: XiveMapping = {
-    unmapMappingRange(): void {
-      stats.repoints++;
-    },
-  };
-  return () => record;
-}
 
 /** One overlay in place. */
 interface Overlay {

@@ -35,7 +35,7 @@ import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from '../vmm/spapr-xive.ts';
 import { VmmVfioPci } from '../vmm/vfio-pci.ts';
 import { COST_TABLE_NS, type CostCounts, SERIES, type Series } from './cell.ts';
 import { GuestVcpuSlot, moveGuest } from './guest-port.ts';
-import type { PassthroughSpec, Scenario } from './schema.ts';
+import type { Scenario } from './schema.ts';
 
 /** Host page size (64 KiB). */
 const P = 0x1_0000;
@@ -496,9 +496,4 @@ export function runPassthrough(
       `I1 is checked with a PQ GET probe of every passthrough irq's EOI page after each plug and unplug`,
     );
   return { view, handled, expected: model.expected, deliveries, violations, costs, series, notes, cycles };
-}
-
-/** Whether a scenario is a passthrough scenario (run by this runner for every design). */
-export function isPassthroughScenario(s: Scenario): s is Scenario & { passthrough: PassthroughSpec } {
-  return s.passthrough !== undefined;
 }
