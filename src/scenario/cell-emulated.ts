@@ -33,6 +33,7 @@ import {
   type CellRunner,
   type InvariantId,
   type InvariantOutcome,
+  NO_COSTS,
   notApplicable,
   passed,
   type ScenarioRef,
@@ -282,17 +283,7 @@ function emulatedCell(ref: ScenarioRef, design: string, seed: number, boot: Gues
   if (hcalls !== counts.hcalls) {
     throw new Error(`seed ${seed}: ${counts.hcalls} hcalls at the vCPUs but ${hcalls} dispatched`);
   }
-  const costs = withModeledTime({
-    memslotsPeak: 0,
-    memslotUpdates: 0,
-    vmasPeak: 0,
-    hostFaults: 0,
-    partitionFaults: 0,
-    ptesZapped: 0,
-    vmasVisited: 0,
-    vmmExits: counts.mmioExits + hcalls,
-    hcalls,
-  });
+  const costs = withModeledTime({ ...NO_COSTS, vmmExits: counts.mmioExits + hcalls, hcalls });
   const t = result.totals;
   return {
     scenario: ref.name,

@@ -148,6 +148,19 @@ export type CostKind = keyof typeof COST_TABLE_NS;
 /** Counted paths, before the modeled time is derived from them. */
 export type CostCounts = Omit<Costs, 'modeledTimeNs'>;
 
+/** Every count at zero: a run that exercised none of the counted paths. */
+export const NO_COSTS: Readonly<CostCounts> = Object.freeze({
+  memslotsPeak: 0,
+  memslotUpdates: 0,
+  vmasPeak: 0,
+  hostFaults: 0,
+  partitionFaults: 0,
+  ptesZapped: 0,
+  vmasVisited: 0,
+  vmmExits: 0,
+  hcalls: 0,
+});
+
 /** Σ count × {@link COST_TABLE_NS}: the modeled time of the counted paths. */
 export function modeledTimeNs(c: CostCounts): number {
   const t = COST_TABLE_NS;

@@ -12,6 +12,7 @@ import type { TraceEvent } from '../sim/trace.ts';
 import {
   type CellResult,
   type CellRunner,
+  NO_COSTS,
   notApplicable,
   type ScenarioRef,
   withModeledTime,
@@ -46,17 +47,7 @@ function noPassthroughCell(ref: ScenarioRef, design: string, seed: number): Cell
     design,
     seed,
     invariants: { I1: na, I2: na, I3: na, I4: na, I5: na, I6: na, I7: na },
-    costs: withModeledTime({
-      memslotsPeak: 0,
-      memslotUpdates: 0,
-      vmasPeak: 0,
-      hostFaults: 0,
-      partitionFaults: 0,
-      ptesZapped: 0,
-      vmasVisited: 0,
-      vmmExits: 0,
-      hcalls: 0,
-    }),
+    costs: withModeledTime(NO_COSTS),
     series: [],
     notes: [
       'no passthrough function in this scenario: the design has nothing to re-point (see the emulated column)',

@@ -6,21 +6,11 @@ import {
   INVARIANTS,
   type InvariantId,
   type InvariantOutcome,
+  NO_COSTS,
   type Series,
 } from '../../../src/scenario/cell.ts';
 
-const ZERO: Costs = {
-  memslotsPeak: 0,
-  memslotUpdates: 0,
-  vmasPeak: 0,
-  hostFaults: 0,
-  partitionFaults: 0,
-  ptesZapped: 0,
-  vmasVisited: 0,
-  vmmExits: 0,
-  hcalls: 0,
-  modeledTimeNs: 0,
-};
+const ZERO: Costs = { ...NO_COSTS, modeledTimeNs: 0 };
 
 export interface CellSpec {
   /** Invariant → status; missing ones pass. A fail gets `violations` (default 1) and a trace. */
