@@ -1,34 +1,16 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { runCli } from '../../src/cli/program.ts';
 import { Result } from '../../src/scenario/result.ts';
+import { cli, root, spawnCli } from './cli-env.ts';
 
-const root = new URL('../../', import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), 'xivelab-cli-'));
 
 function file(name: string, text: string): string {
   const p = join(dir, name);
   writeFileSync(p, text);
   return p;
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
-
-/** The real entry point, as `npx xivelab` runs it. */
-function spawnCli(...argv: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...argv], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
 describe('xivelab schema', () => {

@@ -1,30 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { runCli } from '../../src/cli/program.ts';
 import { type CellResult, Results } from '../../src/scenario/cell.ts';
 import { runEmulatedCell } from '../../src/scenario/cell-emulated.ts';
 import { registerDesign } from '../../src/scenario/designs-registry.ts';
+import { cli, root, spawnCli } from './cli-env.ts';
 
-const root = new URL('../../', import.meta.url);
 const tmp = mkdtempSync(join(tmpdir(), 'xivelab-compare-'));
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code, out, err };
-}
-
-function spawnCli(...argv: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...argv], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 const read = (dir: string, f: string): string => readFileSync(join(dir, f), 'utf8');
 
