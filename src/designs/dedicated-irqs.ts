@@ -58,6 +58,13 @@ export class DedicatedIrqsSeam implements VfioPciSeam {
   }
 }
 
+/**
+ * First guest irq of the dedicated range: the upper half of the sPAPR MSI range (0x1800–0x1fff,
+ * 2048 numbers), which the machine's MSI allocation leaves alone as long as the emulated devices
+ * need fewer than 0x500 MSIs. Each plug of a function takes the next numbers; none is reused.
+ */
+export const DEDICATED_LISN_BASE = 0x1800;
+
 export const dedicatedIrqs: Design = {
   name: 'dedicated-irqs',
   option: 4,

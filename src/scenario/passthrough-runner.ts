@@ -18,6 +18,7 @@ import {
   PqModel,
   routingViolations,
 } from '../check/passthrough.ts';
+import { DEDICATED_LISN_BASE } from '../designs/dedicated-irqs.ts';
 import { type Design, DesignStats } from '../designs/design.ts';
 import { GuestKernel } from '../guest/kernel.ts';
 import { createHost, type Host } from '../host/host.ts';
@@ -39,8 +40,6 @@ import type { Scenario } from './schema.ts';
 
 /** Host page size (64 KiB). */
 const P = 0x1_0000;
-/** First guest irq of the dedicated range (option 4): the upper part of the MSI range. */
-export const DEDICATED_LISN_BASE = 0x1800;
 /** RLIMIT_NOFILE of the VMM: the usual hard limit, which QEMU's start-up raises the soft one to. */
 const QEMU_NOFILE = 524_288;
 /** PHB slots per PHB on the host (PHB_MAX_SLOTS). */
