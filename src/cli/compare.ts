@@ -215,10 +215,6 @@ export function exportTrace(ref: ScenarioRef, design: string, seed: number, file
   if (entry === undefined)
     throw new UsageError(`unknown design "${design}" (known: ${designNames().join(', ')})`);
   if (entry.trace === undefined) throw new UsageError(`design "${design}" cannot export a trace`);
-  if (design !== 'emulated' && ref.scenario.passthrough === undefined)
-    throw new UsageError(
-      `design "${design}" has nothing to run in ${ref.name}: the scenario has no passthrough functions`,
-    );
   const { events, dropped } = entry.trace(ref, seed);
   const doc = toChromeTrace(events, { scenario: ref.name, design, seed, dropped });
   writeFileSync(file, `${JSON.stringify(doc)}\n`);

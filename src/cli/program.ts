@@ -15,7 +15,7 @@ import { designEntry, designNames } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
 import { resultJsonSchema } from '../scenario/result.ts';
-import { runScenario } from '../scenario/runner.ts';
+import { KVM_MAX_RUN_VCPUS, runScenario } from '../scenario/runner.ts';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.ts';
 import { barProgress, compareCommand, exportTrace, lineProgress, UsageError } from './compare.ts';
 
@@ -80,9 +80,21 @@ function parseSeed(v: string): number {
   return Number(v);
 }
 
+/** `--accel`: QEMU's accelerators as xivelab models them. */
+type Accel = 'emulated' | 'kvm';
+
+function parseAccel(v: string): Accel {
+  if (v !== 'emulated' && v !== 'kvm') throw new InvalidArgumentError('expected emulated or kvm');
+  return v;
+}
+
 /** Run one scenario and print it; returns the exit code. */
-function runAndPrint(s: Scenario, seed: number | undefined, json: boolean, io: CliIo): number {
-  const result = runScenario(s, seed ?? s.options.seed);
+function runAndPrint(s: Scenario, seed: number | undefined, json: boolean, accel: Accel, io: CliIo): number {
+  if (accel === 'kvm' && s.vcpus > KVM_MAX_RUN_VCPUS)
+    throw new UsageError(
+      `--accel kvm runs at most ${KVM_MAX_RUN_VCPUS} vCPUs (one host thread each); ${s.name} has ${s.vcpus}`,
+    );
+  const result = runScenario(s, seed ?? s.options.seed, accel === 'kvm' ? { kvm: {} } : {});
   io.out(json ? `${JSON.stringify(result, null, 2)}\n` : `${formatReport(result)}\n`);
   return result.violations.length === 0 ? EXIT_OK : EXIT_VIOLATIONS;
 }
@@ -103,21 +115,29 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--seed <n>', "seed of the run (default: the scenario's options.seed)", parseSeed)
     .option('--json', 'print the result as JSON (schema: xivelab schema --result)')
     .option(
+      '--accel <mode>',
+      'emulated (kernel_irqchip=off, the default) or kvm (the in-kernel XIVE on the host model, kernel_irqchip=on)',
+      parseAccel,
+    )
+    .option(
       '--design <name>',
-      'run under a passthrough-page design and print its cell (invariants I1-I7, costs)',
+      'run under a passthrough-page design and print its cell (invariants I1-I7, costs); the design picks the accelerator',
     )
     .option('--trace <file>', "also write the run's trace as Chrome trace-event JSON (opens in Perfetto)")
     .action((file, opts) => {
       const s = loadScenario(file);
       const seed = opts.seed ?? s.options.seed;
+      if (opts.design !== undefined && opts.accel !== undefined)
+        throw new UsageError('--accel and --design do not go together: a design picks its accelerator');
       code =
         opts.design === undefined
-          ? runAndPrint(s, seed, opts.json === true, io)
+          ? runAndPrint(s, seed, opts.json === true, opts.accel ?? 'emulated', io)
           : runDesignAndPrint(file, s, opts.design, seed, io);
       if (opts.trace !== undefined) {
         const n = exportTrace(
           { name: s.name, file, scenario: s },
-          opts.design ?? 'emulated',
+          // --accel kvm runs the merged kernel (mainline flags and record): the rmap design.
+          opts.design ?? (opts.accel === 'kvm' ? 'rmap' : 'emulated'),
           seed,
           opts.trace,
         );
@@ -130,8 +150,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('run the built-in demo scenario (scenarios/demo.yaml) and print its tables')
     .option('--seed <n>', 'seed of the run', parseSeed)
     .option('--json', 'print the result as JSON')
+    .option('--accel <mode>', 'emulated (default) or kvm', parseAccel)
     .action((opts) => {
-      code = runAndPrint(loadScenario(builtinScenarioPath('demo')), opts.seed, opts.json === true, io);
+      code = runAndPrint(
+        loadScenario(builtinScenarioPath('demo')),
+        opts.seed,
+        opts.json === true,
+        opts.accel ?? 'emulated',
+        io,
+      );
     });
 
   program

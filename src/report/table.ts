@@ -72,7 +72,7 @@ export function formatReport(r: Result): string {
   const t = r.totals;
   const us = (r.virtualTimeNs / 1000).toFixed(1);
   const out = [
-    `scenario ${r.scenario}, seed ${r.seed}: ${e.deviceTriggers} device triggers, ${e.ipisSent} IPIs, ` +
+    `scenario ${r.scenario}, seed ${r.seed}, ${r.accel === 'kvm' ? 'KVM (kernel_irqchip=on)' : 'emulated XIVE'}: ${e.deviceTriggers} device triggers, ${e.ipisSent} IPIs, ` +
       `${e.disables} disables / ${e.enables} enables, ${e.retargets} retargets, ` +
       `${e.offlines} offlines / ${e.onlines} onlines in ${us} µs of virtual time`,
     '',

@@ -179,20 +179,24 @@ function sameViolation(a: Violation, b: Violation): boolean {
   return a.invariant === b.invariant && a.lisn === b.lisn && a.cpu === b.cpu;
 }
 
+/** Runs a scenario — the cell's, or a prefix of it — optionally traced (the search below drives it). */
+export type ScenarioRun = (s: Scenario, trace?: Trace) => Result;
+
 /**
  * The shortest run found that still shows `v`: bisect the workload's stop condition (the run
  * with a smaller limit is a prefix of the same seeded run), then re-run it with a trace and keep
- * the events about `v`'s interrupt (or the tail, when it names none).
+ * the events about `v`'s interrupt (or the tail, when it names none). `srcnoOf` numbers the
+ * interrupt as the traced source does (emulated: the LISN itself; under KVM: the chip's IPI).
  */
 export function shortestTrace(
   s: Scenario,
-  seed: number,
   v: Violation,
-  boot: GuestBoot = bootGuest,
+  run: ScenarioRun,
+  srcnoOf: (lisn: number) => number = (lisn) => lisn,
 ): TraceEvent[] {
   const full = s.workload.triggers ?? s.workload.duration ?? 1;
   const shows = (limit: number): boolean =>
-    runInstrumented(limited(s, limit), seed, boot).result.violations.some((x) => sameViolation(x, v));
+    run(limited(s, limit)).violations.some((x) => sameViolation(x, v));
   let lo = 1;
   let hi = full;
   while (lo < hi) {
@@ -202,10 +206,10 @@ export function shortestTrace(
   }
   const limit = hi < full && shows(hi) ? hi : full;
   const trace = new Trace(EXPORT_TRACE_MASK, 1 << 18);
-  runInstrumented(limited(s, limit), seed, boot, trace);
+  run(limited(s, limit), trace);
   const events = trace.events();
   if (v.lisn === undefined) return events.slice(-VIOLATION_TRACE_EVENTS);
-  const lisn = v.lisn;
+  const lisn = srcnoOf(v.lisn);
   const kept: TraceEvent[] = [];
   let routing = false;
   for (const e of events) {
@@ -260,7 +264,14 @@ function emulatedCell(ref: ScenarioRef, design: string, seed: number, boot: Gues
       : {
           status: 'fail',
           violations: vs.length,
-          first: { message: vs[0]!.message, trace: shortestTrace(ref.scenario, seed, vs[0]!, boot) },
+          first: {
+            message: vs[0]!.message,
+            trace: shortestTrace(
+              ref.scenario,
+              vs[0]!,
+              (sc, trace) => runInstrumented(sc, seed, boot, trace).result,
+            ),
+          },
         };
   const i1: InvariantOutcome =
     counts.routingViolations.length === 0

@@ -9,15 +9,9 @@
 import { emulated } from '../designs/emulated.ts';
 import { DESIGNS as DESIGN_OBJECTS } from '../designs/index.ts';
 import type { TraceEvent } from '../sim/trace.ts';
-import {
-  type CellResult,
-  type CellRunner,
-  NO_COSTS,
-  notApplicable,
-  type ScenarioRef,
-  withModeledTime,
-} from './cell.ts';
+import type { CellRunner, ScenarioRef } from './cell.ts';
 import { runEmulatedCell, traceEmulated } from './cell-emulated.ts';
+import { runKvmWorkloadCell, traceKvmWorkload } from './cell-kvm.ts';
 import { runPassthroughCell, tracePassthrough } from './cell-passthrough.ts';
 
 /**
@@ -34,25 +28,6 @@ export interface DesignEntry {
   readonly trace?: TraceRunner;
   /** One line for `--help` and the report. */
   readonly description: string;
-}
-
-/**
- * A passthrough design on a scenario without passthrough functions: the designs differ only in
- * how a passthrough irq's ESB pages are re-pointed, so there is nothing of theirs to run or check.
- */
-function noPassthroughCell(ref: ScenarioRef, design: string, seed: number): CellResult {
-  const na = notApplicable();
-  return {
-    scenario: ref.name,
-    design,
-    seed,
-    invariants: { I1: na, I2: na, I3: na, I4: na, I5: na, I6: na, I7: na },
-    costs: withModeledTime(NO_COSTS),
-    series: [],
-    notes: [
-      'no passthrough function in this scenario: the design has nothing to re-point (see the emulated column)',
-    ],
-  };
 }
 
 /** Passthrough scenarios go to the passthrough runner, the others to `other`. */
@@ -74,17 +49,15 @@ const DESIGNS = new Map<string, DesignEntry>([
       description: emulated.summary,
     },
   ],
+  // The KVM designs run a workload scenario under KVM (kernel_irqchip=on) with their seams.
   ...[...DESIGN_OBJECTS.values()].map((d): [string, DesignEntry] => [
     d.name,
     {
-      run: byScenario(noPassthroughCell),
-      trace: (ref: ScenarioRef, seed: number) => {
-        if (ref.scenario.passthrough === undefined)
-          throw new Error(
-            `design ${d.name} has nothing to run in ${ref.name}: it has no passthrough functions`,
-          );
-        return tracePassthrough(ref, d.name, seed);
-      },
+      run: byScenario(runKvmWorkloadCell),
+      trace: (ref: ScenarioRef, seed: number) =>
+        ref.scenario.passthrough !== undefined
+          ? tracePassthrough(ref, d.name, seed)
+          : traceKvmWorkload(ref, d.name, seed),
       description: d.summary,
     },
   ]),

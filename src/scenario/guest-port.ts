@@ -71,6 +71,72 @@ export function bootGuest(machine: SpaprMachine, trace: TraceSink): GuestPort {
 // Guest-visible traces and migratable vCPUs (KVM mode, migration)
 // ---------------------------------------------------------------------------------------------
 
+/** Where a guest-visible trace goes: every entry, in order (see {@link GuestTrace}). */
+export interface GuestRecorder {
+  push(entry: string): void;
+}
+
+/** FNV-1a (32-bit) offset basis and prime. */
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x0100_0193;
+
+/**
+ * A guest-visible trace kept as digests — FNV-1a over each block of {@link BLOCK} entries —
+ * rather than as the entries, which a 100k-trigger workload makes by the million; it also keeps
+ * the entries of one `window` of entry indexes, to show a difference once the digests found its
+ * block. `normalize` rewrites each entry before it counts (a rule that equates two modes).
+ */
+export class GuestTraceDigest implements GuestRecorder {
+  static readonly BLOCK = 4096;
+  /** Digest of each full block, and of the last partial one once {@link finish}ed. */
+  readonly blocks: number[] = [];
+  /** Entries pushed. */
+  count = 0;
+  /** The entries whose index is in `window` (after `normalize`). */
+  readonly kept: string[] = [];
+  readonly window: readonly [number, number] | null;
+  readonly normalize: ((entry: string) => string) | null;
+  private h = FNV_OFFSET;
+  private finished = false;
+
+  constructor(
+    window: readonly [number, number] | null = null,
+    normalize: ((entry: string) => string) | null = null,
+  ) {
+    this.window = window;
+    this.normalize = normalize;
+  }
+
+  push(entry: string): void {
+    const e = this.normalize === null ? entry : this.normalize(entry);
+    const w = this.window;
+    if (w !== null && this.count >= w[0] && this.count < w[1]) this.kept.push(e);
+    let h = this.h;
+    for (let i = 0; i < e.length; i++) h = Math.imul(h ^ e.charCodeAt(i), FNV_PRIME);
+    this.h = Math.imul(h ^ 0x0a, FNV_PRIME); // the entry separator
+    if (++this.count % GuestTraceDigest.BLOCK === 0) {
+      this.blocks.push(this.h >>> 0);
+      this.h = FNV_OFFSET;
+    }
+  }
+
+  /** Close the last partial block (idempotent). */
+  finish(): this {
+    if (!this.finished && this.count % GuestTraceDigest.BLOCK !== 0) this.blocks.push(this.h >>> 0);
+    this.finished = true;
+    return this;
+  }
+
+  /** The first block where `a` and `b` differ (a longer trace differs after the shorter's end), or −1. */
+  static firstDifferentBlock(a: GuestTraceDigest, b: GuestTraceDigest): number {
+    a.finish();
+    b.finish();
+    const n = Math.min(a.blocks.length, b.blocks.length);
+    for (let i = 0; i < n; i++) if (a.blocks[i] !== b.blocks[i]) return i;
+    return a.count === b.count ? -1 : n;
+  }
+}
+
 /**
  * What the guest saw, in order: every load (address, size, value), store, hcall (opcode,
  * arguments, R3 and the output registers) and handler delivery, tagged with the vCPU. Two runs
@@ -78,7 +144,7 @@ export function bootGuest(machine: SpaprMachine, trace: TraceSink): GuestPort {
  * are equal. Entries are strings (`L`, `S`, `H`, `D` lines); `filter` drops entries (e.g. by
  * address range) before they are stored.
  */
-export class GuestTrace {
+export class GuestTrace implements GuestRecorder {
   readonly entries: string[] = [];
   filter: ((entry: string) => boolean) | null = null;
 
@@ -107,9 +173,9 @@ const hv = (hi: number, lo: number): string =>
 export class GuestVcpuSlot implements GuestVcpu {
   readonly id: number;
   target: GuestVcpu;
-  trace: GuestTrace | null;
+  trace: GuestRecorder | null;
 
-  constructor(target: GuestVcpu, trace: GuestTrace | null = null) {
+  constructor(target: GuestVcpu, trace: GuestRecorder | null = null) {
     this.id = target.id;
     this.target = target;
     this.trace = trace;
@@ -154,7 +220,7 @@ export interface SlottedGuest {
 export function bootGuestOnSlots(
   machine: SpaprMachine,
   trace: TraceSink,
-  record: GuestTrace | null = null,
+  record: GuestRecorder | null = null,
 ): SlottedGuest {
   const slots = machine.cpus.map((c) => new GuestVcpuSlot(c, record));
   const kernel = new GuestKernel(slots, machine.deviceTree(), trace);

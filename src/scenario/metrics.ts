@@ -3,6 +3,13 @@
  * events (the source's trigger path, the router's enqueue and masked-EAS paths, the machine's
  * hypercall dispatch), per interrupt and per queue. Counting trace events keeps every number
  * a count of the path running: nothing is recomputed beside the model.
+ *
+ * Emulated, the events come from QEMU's XIVE model, numbered as the guest numbers them (source
+ * number = LISN, END index = server << 3 | priority). Under KVM they come from the host's POWER9
+ * chip, which numbers its own way: a {@link HostView} translates (the chip's IPI behind each
+ * LISN, the guest VPs' ENDs) and leaves out what is the host's own (escalations into its
+ * queues, the hypervisor ring), and the VMM's events reach the probe through
+ * {@link RunProbe.vmmSide}, which counts only its hypercalls.
  */
 
 import {
@@ -13,13 +20,25 @@ import {
   TRACE_TIMA,
   type TraceSink,
 } from '../hw/trace-sink.ts';
+import { TM_QW1_NSR_EO, TM_QW1_OS } from '../hw/xive/regs.ts';
 
-/** TM_QW1_NSR_EO: the OS ring's exception bit. */
-const TM_NSR_EO = 0x80;
 /** XIVE_ESB_OFF: a trigger that finds the source off is dropped. */
 const PQ_OFF = 1;
 /** sPAPR END index = server << 3 | priority (spapr_xive_target_to_end). */
 const END_PRIO_SHIFT = 3;
+
+/** How the probe reads the host chip's events in KVM mode. */
+export interface HostView {
+  /** Per source number of the chip's IPI source: the LISN that IPI backs, −1 none. */
+  readonly lisnOfSrc: Int32Array;
+  /** The chip's hardware irq number of IPI source 0 (router events carry hardware numbers). */
+  readonly hwBase: number;
+  /** The sPAPR END index (server << 3 | priority) of a chip END, −1 for the host's queues. */
+  readonly endOf: (chipEnd: number) => number;
+  /** Per LISN, 1 for an LSI: the runner stamps its live triggers (assertions), not the chip,
+   * whose trigger stores for it include deasserts and the EOI's re-trigger. */
+  readonly lsi: Uint8Array;
+}
 
 export class RunProbe implements TraceSink {
   mask: number;
@@ -51,6 +70,8 @@ export class RunProbe implements TraceSink {
   guestErrorCount: number;
   /** Events are also forwarded here (a ring trace for failure messages), or null. */
   readonly inner: TraceSink | null;
+  /** KVM mode: how to read the host chip's events; null emulated. */
+  hostView: HostView | null;
 
   constructor(nrIrqs: number, nrEnds: number, inner: TraceSink | null = null) {
     this.mask = TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_GUEST_ERROR | (inner?.mask ?? 0);
@@ -69,6 +90,29 @@ export class RunProbe implements TraceSink {
     this.guestErrors = [];
     this.guestErrorCount = 0;
     this.inner = inner;
+    this.hostView = null;
+  }
+
+  /** The LISN of a source event's source number (emulated: itself), −1 none of the guest's. */
+  private lisnOfSrc(srcno: number): number {
+    const v = this.hostView;
+    return v === null ? srcno : (v.lisnOfSrc[srcno] ?? -1);
+  }
+
+  /**
+   * The sink for the VMM's own events in KVM mode: they all reach the inner trace, and only its
+   * hypercalls and guest errors are counted (QEMU's XIVE model does not route anything there).
+   */
+  vmmSide(): TraceSink {
+    const inner = this.inner;
+    return {
+      mask: TRACE_HCALL | TRACE_GUEST_ERROR | (inner?.mask ?? 0),
+      emit: (cat, kind, a0, a1, a2, a3) => {
+        if (kind === 'hcall') this.hcalls.set(a1, (this.hcalls.get(a1) ?? 0) + 1);
+        if (inner && cat & inner.mask) inner.emit(cat, kind, a0, a1, a2, a3);
+      },
+      guestError: (msg) => this.guestError(msg),
+    };
   }
 
   /** Stamp a trigger the runner made through a path that emits no trace (an LSI assert). */
@@ -83,21 +127,30 @@ export class RunProbe implements TraceSink {
 
   emit(cat: number, kind: string, a0: number, a1: number, a2: number, a3: number): void {
     switch (kind) {
-      case 'esb.trigger':
+      case 'esb.trigger': {
         // (srcno, old PQ, new PQ, forward)
-        if (a1 !== PQ_OFF) this.lastLiveTrigger[a0] = ++this.seq;
-        if (a3) this.triggerForwarded[a0]!++;
+        const lisn = this.lisnOfSrc(a0);
+        if (lisn < 0) break;
+        if (a1 !== PQ_OFF && this.hostView?.lsi[lisn] !== 1) this.lastLiveTrigger[lisn] = ++this.seq;
+        if (a3) this.triggerForwarded[lisn]!++;
         break;
-      case 'router.masked':
-        this.easMasked[a0]!++;
+      }
+      case 'router.masked': {
+        // (hardware irq number)
+        const v = this.hostView;
+        const lisn = v === null ? a0 : (v.lisnOfSrc[a0 - v.hwBase] ?? -1);
+        if (lisn >= 0) this.easMasked[lisn]!++;
         break;
+      }
       case 'esb.forward':
         // (srcno): the source notifies the router; the enqueue that follows is this LISN's.
-        this.routing = a0;
+        this.routing = this.lisnOfSrc(a0);
         break;
       case 'router.enqueue': {
         // (END block, END index, queue index, data = gen << 31 | EISN). The guest chooses the
         // EISN (Linux: its virq), so the entry is attributed to the LISN being routed.
+        const end = this.hostView === null ? a1 : this.hostView.endOf(a1);
+        if (end < 0) break; // a host queue (an escalation)
         const lisn = this.routing;
         this.routing = -1;
         if (lisn >= 0 && lisn < this.enqueued.length) this.enqueued[lisn]!++;
@@ -105,16 +158,17 @@ export class RunProbe implements TraceSink {
           const eisn = a3 & 0x7fff_ffff;
           this.strayEnqueued.set(eisn, (this.strayEnqueued.get(eisn) ?? 0) + 1);
         }
-        if (a1 < this.endEnqueued.length) {
-          const n = ++this.endEnqueued[a1]!;
-          const occ = n - this.queueRead(a1);
-          if (occ > this.endMaxOccupancy[a1]!) this.endMaxOccupancy[a1] = occ;
+        if (end < this.endEnqueued.length) {
+          const n = ++this.endEnqueued[end]!;
+          const occ = n - this.queueRead(end);
+          if (occ > this.endMaxOccupancy[end]!) this.endMaxOccupancy[end] = occ;
         }
         break;
       }
       case 'tctx.accept':
         // (cpu, ring, oldNSR << 8 | CPPR): an acknowledge with the exception bit set took one.
-        if (a2 & (TM_NSR_EO << 8) && a0 < this.acks.length) this.acks[a0]!++;
+        // Under KVM the vCPU's OS ring is its host thread's (vCPU i on thread i).
+        if (a1 === TM_QW1_OS && a2 & (TM_QW1_NSR_EO << 8) && a0 < this.acks.length) this.acks[a0]!++;
         break;
       case 'hcall':
         this.hcalls.set(a1, (this.hcalls.get(a1) ?? 0) + 1);

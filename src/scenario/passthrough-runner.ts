@@ -32,7 +32,7 @@ import { Rng } from '../sim/rng.ts';
 import { migrate } from '../vmm/migration.ts';
 import { SPAPR_XIVE_NR_IRQS } from '../vmm/spapr-irq.ts';
 import { type SpaprDeviceConfig, SpaprMachine } from '../vmm/spapr-machine.ts';
-import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from '../vmm/spapr-xive.ts';
+import { spaprEoiPageGpa } from '../vmm/spapr-xive.ts';
 import { VmmVfioPci } from '../vmm/vfio-pci.ts';
 import { COST_TABLE_NS, type CostCounts, SERIES, type Series } from './cell.ts';
 import { GuestVcpuSlot, moveGuest } from './guest-port.ts';
@@ -91,10 +91,6 @@ interface Fn {
   pdev: PciDevice | null;
   vfio: VmmVfioPci | null;
 }
-
-/** Guest physical address of the EOI/management page of `lisn`. */
-const mgmtGpa = (lisn: number): number =>
-  SPAPR_XIVE_VC_BASE + (2 * lisn + 1) * 2 ** (SPAPR_XIVE_ESB_SHIFT - 1);
 
 /**
  * Run scenario `s` under `design` with `seed`, for at most `maxCycles` cycles (bisection of a
@@ -290,7 +286,7 @@ export function runPassthrough(
       f.lisns.map((lisn, v) => ({
         label: `${f.name} vector ${v}`,
         lisn,
-        mgmtGpa: mgmtGpa(lisn),
+        mgmtGpa: spaprEoiPageGpa(lisn),
         retired: dedicated && f.pdev === null,
       })),
     );

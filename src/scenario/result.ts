@@ -13,7 +13,9 @@ export const CpuResult = z.strictObject({
   online: z.boolean().describe('online at the end of the run'),
   delivered: count.describe('handler invocations on this vCPU'),
   ipis: count.describe('IPIs handled on this vCPU'),
-  extIrqs: count.describe('rising edges of the external-interrupt line'),
+  extIrqs: count.describe(
+    "rising edges of the external-interrupt line (0 under KVM: the line is the host thread's OS ring, QEMU sees no edge)",
+  ),
   acks: count.describe('OS-ring acknowledges (ACK_OS_REG) that took an interrupt (NSR EO set)'),
   eqEntries: count.describe("EQ entries the guest read from this vCPU's queues"),
   offlines: count.describe('times this vCPU went offline'),
@@ -47,6 +49,9 @@ export const Result = z
   .strictObject({
     scenario: z.string(),
     seed: z.int().describe('the seed of this run: --seed replays it'),
+    accel: z
+      .enum(['emulated', 'kvm'])
+      .describe('emulated XIVE (kernel_irqchip=off) or KVM with the in-kernel XIVE (kernel_irqchip=on)'),
     virtualTimeNs: z.number().min(0),
     events: z
       .strictObject({
@@ -71,7 +76,7 @@ export const Result = z
         notDispatched: count,
         endCoalesced: count,
       })
-      .describe('XIVE router counters'),
+      .describe("XIVE router counters (under KVM the host chip's router, the host's escalations included)"),
     hcalls: z.record(z.string(), count).describe('hypercalls by name'),
     cpus: z.array(CpuResult),
     irqs: z.array(IrqResult),

@@ -1,8 +1,15 @@
 /**
- * Run a scenario on the real pieces: the sPAPR machine (emulated XIVE) and the Linux-like guest
- * booted on its vCPUs; drive the workload from a seeded {@link Rng} on a {@link SimClock}; after
- * each virtual instant run the guest's interrupt handling on every vCPU whose external-interrupt
- * line is high, until quiescent; check the accounting invariants; return the result.
+ * Run a scenario on the real pieces: the sPAPR machine and the Linux-like guest booted on its
+ * vCPUs; drive the workload from a seeded {@link Rng} on a {@link SimClock}; after each virtual
+ * instant run the guest's interrupt handling on every vCPU whose external-interrupt line is
+ * high, until quiescent; check the accounting invariants; return the result.
+ *
+ * The machine emulates XIVE (QEMU's `kernel_irqchip=off`), or with {@link RunOptions.kvm} runs
+ * the guest under KVM on a host model (`-accel kvm,kernel-irqchip=on`): the same guest and the
+ * same workload, the interrupts now raised, routed and presented by the host's POWER9 chip
+ * through the KVM XIVE native device. The counters then come from the chip: the IPI that backs
+ * each guest source (its PQ, its `XIVE_STAT_*` counters, its trace events) and the ENDs of the
+ * guest's VPs (see {@link HostView}).
  *
  * Deterministic: the same scenario and seed give the same result, byte for byte.
  */
@@ -13,22 +20,27 @@ import {
   type QueueCounters,
   type Violation,
 } from '../check/invariants.ts';
+import { createHost, type Host, type HostConfig } from '../host/host.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
+import { P9_IPI_HWIRQ_BASE } from '../hw/xive/p9-chip.ts';
 import {
   XIVE_STAT_COALESCED,
   XIVE_STAT_FORWARD,
   XIVE_STAT_OFF,
   XIVE_STAT_TRIGGER,
+  type XiveSource,
 } from '../hw/xive/source.ts';
 import { SimClock } from '../sim/clock.ts';
 import { Engine } from '../sim/engine.ts';
 import { Rng } from '../sim/rng.ts';
 import { SpaprMachine } from '../vmm/spapr-machine.ts';
 import { bootGuest, type GuestIrq, type GuestPort } from './guest-port.ts';
-import { RunProbe } from './metrics.ts';
+import { type HostView, RunProbe } from './metrics.ts';
 import type { CpuResult, IrqResult, Result } from './result.ts';
 import type { Scenario, StreamSpec } from './schema.ts';
 
+/** The host chip's threads (P9Chip): KVM mode runs each vCPU on a thread of its own. */
+export const KVM_MAX_RUN_VCPUS = 128;
 /** Rate used for devices when a scenario lists no streams. */
 const DEFAULT_RATE = 1e6;
 /** Quiescent points between two intermediate invariant checks. */
@@ -43,6 +55,74 @@ export interface RunOptions {
   guest?: (machine: SpaprMachine, trace: TraceSink) => GuestPort;
   /** Called with the run's virtual clock before anything runs (a trace stamps events with it). */
   onClock?: (clock: SimClock) => void;
+  /**
+   * Run under KVM (`-accel kvm,kernel-irqchip=on`) on a host made with this configuration (its
+   * trace is the run's; it has at least one thread per vCPU, vCPU i running on thread i).
+   */
+  kvm?: Omit<HostConfig, 'trace'>;
+  /** Called with the KVM host once the machine is up, before the guest boots (KVM mode). */
+  onHost?: (host: Host) => void;
+}
+
+/** The source behind the guest's interrupts, by LISN: its PQ and its `XIVE_STAT_*` counters. */
+interface SourceView {
+  pq(lisn: number): number;
+  counter(lisn: number, stat: number): number;
+}
+
+/** QEMU's XIVE source, numbered by LISN (emulated). */
+function emulatedSources(source: XiveSource): SourceView {
+  return { pq: (lisn) => source.getPq(lisn), counter: (lisn, k) => source.counter(lisn, k) };
+}
+
+/**
+ * KVM mode: the host chip's IPIs behind the guest's sources (the KVM device's `ipiNumber` of
+ * each LISN the VMM claimed) and the ENDs of the guest's VPs (END index `vp * 8 + prio`, VP =
+ * the device's `vp_base` + packed server), as the probe's {@link HostView} and the runner's
+ * {@link SourceView}.
+ *
+ * @throws Error when the VM, its XIVE device or a connected vCPU is missing (a bug in xivelab).
+ */
+function kvmView(host: Host, machine: SpaprMachine): { view: HostView; sources: SourceView } {
+  const vm = host.kvm.vms[0];
+  const xive = vm?.devices[0]?.xive;
+  if (vm === undefined || xive === undefined) throw new Error('KVM mode: no VM with a XIVE device');
+  const chip = host.chip;
+  const ipis = chip.ipiSource;
+  const nr = machine.xive.nrIrqs;
+  const lisnOfSrc = new Int32Array(ipis.nrIrqs).fill(-1);
+  const srcOfLisn = new Int32Array(nr).fill(-1);
+  for (let lisn = 0; lisn < nr; lisn++) {
+    const hw = xive.irqState(lisn)?.ipiNumber ?? 0;
+    const at = hw === 0 ? null : chip.sourceOf(hw);
+    if (at === null || at.source !== ipis) continue;
+    lisnOfSrc[at.srcno] = lisn;
+    srcOfLisn[lisn] = at.srcno;
+  }
+  const serverOfVp = new Map<number, number>();
+  for (const a of vm.vcpuArchs) {
+    if (a.xiveVcpu === null) throw new Error('KVM mode: a vCPU is not connected to the XIVE device');
+    serverOfVp.set(a.xiveVcpu.vpId, a.xiveVcpu.serverNum);
+  }
+  const lsi = new Uint8Array(nr);
+  for (const d of machine.devices) for (const lisn of d.lsis) lsi[lisn] = 1;
+  const src = (lisn: number): number => {
+    const n = srcOfLisn[lisn] ?? -1;
+    if (n < 0) throw new Error(`KVM mode: LISN 0x${lisn.toString(16)} has no IPI behind it`);
+    return n;
+  };
+  return {
+    view: {
+      lisnOfSrc,
+      hwBase: P9_IPI_HWIRQ_BASE,
+      endOf: (end) => {
+        const server = serverOfVp.get(end >>> 3);
+        return server === undefined ? -1 : (server << 3) | (end & 7);
+      },
+      lsi,
+    },
+    sources: { pq: (lisn) => ipis.getPq(src(lisn)), counter: (lisn, k) => ipis.counter(src(lisn), k) },
+  };
 }
 
 /** hcall opcodes → names, for the result. */
@@ -89,15 +169,33 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
   opts.onClock?.(clock);
   const engine = new Engine(clock);
   const probe = new RunProbe(0x2000, s.vcpus * 8, opts.trace ?? null);
-  const machine = new SpaprMachine({
-    smp: s.vcpus,
-    ramSize: s.ramSize,
-    devices: s.devices.map((d) => ({ name: d.name, msis: d.msis, lsis: d.lsis })),
-    trace: probe,
-  });
+  const devices = s.devices.map((d) => ({ name: d.name, msis: d.msis, lsis: d.lsis }));
+  let host: Host | null = null;
+  let machine: SpaprMachine;
+  let source: SourceView;
+  if (opts.kvm === undefined) {
+    machine = new SpaprMachine({ smp: s.vcpus, ramSize: s.ramSize, devices, trace: probe });
+    source = emulatedSources(machine.xive.source);
+  } else {
+    if (s.vcpus > KVM_MAX_RUN_VCPUS)
+      throw new RangeError(
+        `KVM mode runs at most ${KVM_MAX_RUN_VCPUS} vCPUs (one host thread each), not ${s.vcpus}`,
+      );
+    host = createHost({ ...opts.kvm, nrCpus: Math.max(opts.kvm.nrCpus ?? 16, s.vcpus), trace: probe });
+    machine = new SpaprMachine({
+      smp: s.vcpus,
+      ramSize: s.ramSize,
+      devices,
+      trace: probe.vmmSide(),
+      accel: { kind: 'kvm', host },
+    });
+    const kv = kvmView(host, machine);
+    probe.hostView = kv.view;
+    source = kv.sources;
+    opts.onHost?.(host);
+  }
   const guest: GuestPort = (opts.guest ?? bootGuest)(machine, probe);
   probe.queueRead = (endIdx) => guest.queueRead(endIdx >>> 3, endIdx & 7);
-  const source = machine.xive.source;
 
   const irqs: readonly GuestIrq[] = guest.irqs();
   const deviceIrqs = irqs.filter((q) => q.kind !== 'ipi');
@@ -117,7 +215,9 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
   const lastDelivery = new Float64Array(0x2000).fill(-1);
   /** Per LISN: when an enable left an asserted LSI pending with no event (see `enable`). */
   const levelLost = new Float64Array(0x2000).fill(-1);
-  guest.onDeliver = (lisn: number) => {
+  const guestOnDeliver = guest.onDeliver;
+  guest.onDeliver = (lisn: number, cpu: number) => {
+    guestOnDeliver(lisn, cpu); // a recording guest's own (bootGuestOnSlots)
     lastDelivery[lisn] = probe.nextSeq();
     // The driver's handler clears the device's interrupt status: its INTx pins drop.
     const pins = lsiPins.get(lisn);
@@ -187,7 +287,7 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
         // leaves level resends to the hardware), so it stays pending until the line drops.
         // A pin joining a shared INTx line that is already high makes no edge either.
         const lineHigh = lsiPins.get(lisn)!.some((p) => pinAsserted[p.device]![p.pin]);
-        if (!lineHigh && source.getPq(lisn) !== 1 && guest.isEnabled(byLisn.get(lisn)!.girq)) {
+        if (!lineHigh && source.pq(lisn) !== 1 && guest.isEnabled(byLisn.get(lisn)!.girq)) {
           probe.noteLiveTrigger(lisn);
         }
         pinAsserted[st.deviceIndex]![v] = 1;
@@ -249,7 +349,7 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
     // pending without an event. Record that moment: it accounts for the last trigger.
     if (
       q.kind === 'lsi' &&
-      source.getPq(q.lisn) === 0 &&
+      source.pq(q.lisn) === 0 &&
       lsiPins.get(q.lisn)?.some((p) => pinAsserted[p.device]![p.pin])
     ) {
       levelLost[q.lisn] = probe.nextSeq();
@@ -362,7 +462,9 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
       lastLiveTrigger: probe.lastLiveTrigger[q.lisn]!,
       lastDelivery: lastDelivery[q.lisn]!,
       levelLost: levelLost[q.lisn]!,
-      triggerIdentity: q.kind !== 'lsi',
+      // Under KVM an LSI is an edge IPI fed by trigger stores (asserts, deasserts and the EOI's
+      // re-trigger), so the identity holds for it too.
+      triggerIdentity: q.kind !== 'lsi' || host !== null,
     })),
     queues: Array.from(probe.endMaxOccupancy, (occ, endIdx) => ({
       cpu: endIdx >>> 3,
@@ -440,7 +542,8 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
     offlines: guest.cpuOfflines(cpu.id),
   }));
   const sum = (f: (r: IrqResult) => number): number => irqResults.reduce((a, r) => a + f(r), 0);
-  const rs = machine.xive.router.stats;
+  // Under KVM: the host chip's router (the guest's events and the host's escalations).
+  const rs = host === null ? machine.xive.router.stats : host.chip.router.stats;
   const hcalls: Record<string, number> = {};
   for (const [op, n] of [...probe.hcalls].sort((a, b) => a[0] - b[0])) {
     hcalls[HCALL_NAMES[op] ?? `0x${op.toString(16)}`] = n;
@@ -448,6 +551,7 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
   return {
     scenario: s.name,
     seed,
+    accel: host === null ? 'emulated' : 'kvm',
     virtualTimeNs,
     events,
     router: {

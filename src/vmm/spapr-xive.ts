@@ -57,6 +57,11 @@ export const SPAPR_XIVE_NVT_BASE = 0x400;
 export const SPAPR_XIVE_BLOCK_ID = 0;
 /** The source ESB geometry on sPAPR: two 64 KiB pages per source, as KVM. */
 export const SPAPR_XIVE_ESB_SHIFT = 17;
+
+/** Guest physical address of the EOI/management page (the second 64 KiB page) of `lisn`. */
+export function spaprEoiPageGpa(lisn: number): number {
+  return SPAPR_XIVE_VC_BASE + (2 * lisn + 1) * 2 ** (SPAPR_XIVE_ESB_SHIFT - 1);
+}
 /** END ESB pages: `1 << 16` per page, an even/odd pair per END. */
 export const SPAPR_XIVE_END_ESB_SHIFT = 16;
 /** Size of the TIMA region: 4 pages. */

@@ -102,7 +102,7 @@ describe('xivelab run', () => {
   test('the table names every CPU and irq and the verdict', async () => {
     const r = await cli('run', file('tiny2.yaml', TINY));
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^scenario scenario, seed 1: 200 device triggers/);
+    expect(r.out).toMatch(/^scenario scenario, seed 1, emulated XIVE: 200 device triggers/);
     expect(r.out).toMatch(/\nCPU {2}online {2}delivered/);
     expect(r.out).toMatch(/\ninvariants: all hold\n$/);
   });
@@ -111,7 +111,7 @@ describe('xivelab run', () => {
     const r = spawnCli('demo');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^scenario demo, seed 1: 20000 device triggers/);
+    expect(r.out).toMatch(/^scenario demo, seed 1, emulated XIVE: 20000 device triggers/);
     expect(r.out).toMatch(/invariants: all hold\n$/);
   });
 });

@@ -5,6 +5,7 @@ import { Result } from '../../../src/scenario/result.ts';
 const result: Result = Result.parse({
   scenario: 'tiny',
   seed: 7,
+  accel: 'emulated',
   virtualTimeNs: 12_345,
   events: {
     deviceTriggers: 3,
@@ -79,7 +80,7 @@ describe('formatReport', () => {
   test('the whole report of a small run', () => {
     expect(formatReport(result)).toBe(
       [
-        'scenario tiny, seed 7: 3 device triggers, 1 IPIs, 0 disables / 0 enables, 0 retargets, 0 offlines / 0 onlines in 12.3 µs of virtual time',
+        'scenario tiny, seed 7, emulated XIVE: 3 device triggers, 1 IPIs, 0 disables / 0 enables, 0 retargets, 0 offlines / 0 onlines in 12.3 µs of virtual time',
         '',
         'CPU  online  delivered  IPIs  ext-irqs  acks  EQ-entries  offlines',
         '---  ------  ---------  ----  --------  ----  ----------  --------',
@@ -95,6 +96,12 @@ describe('formatReport', () => {
         'hcalls: H_INT_ESB 2',
         'invariants: all hold',
       ].join('\n'),
+    );
+  });
+
+  test('a KVM run says so in its first line', () => {
+    expect(formatReport({ ...result, accel: 'kvm' }).split('\n')[0]).toBe(
+      'scenario tiny, seed 7, KVM (kernel_irqchip=on): 3 device triggers, 1 IPIs, 0 disables / 0 enables, 0 retargets, 0 offlines / 0 onlines in 12.3 µs of virtual time',
     );
   });
 
