@@ -98,13 +98,16 @@ function reference(s: Scenario, seed: number, window: [number, number] | null = 
   return digest;
 }
 
-/** Run `s` under `design` in KVM mode with `seed` (optionally traced, keeping `window`'s entries). */
-function runKvm(
-  s: Scenario,
-  design: Design,
-  seed: number,
-  opts: { trace?: Trace; window?: [number, number] } = {},
-): KvmRun {
+/** How a KVM run is made: traced, keeping a window of the guest-visible trace, with a fault. */
+interface KvmRunOptions {
+  trace?: Trace;
+  window?: [number, number];
+  /** Called with the host before the guest boots (tests inject faults here). */
+  inject?: (host: Host) => void;
+}
+
+/** Run `s` under `design` in KVM mode with `seed`. */
+function runKvm(s: Scenario, design: Design, seed: number, opts: KvmRunOptions = {}): KvmRun {
   const dstats = new DesignStats();
   const seam = design.kernelSeam(dstats);
   let host: Host | null = null;
@@ -115,6 +118,7 @@ function runKvm(
     kvm: { xiveFlags: design.xiveFlags, ...(seam !== null ? { xiveRecordMapping: seam } : {}) },
     onHost: (h) => {
       host = h;
+      opts.inject?.(h);
     },
     guest: recordingBoot(digest, (m) => {
       machine = m;
@@ -202,13 +206,19 @@ function runKvm(
 }
 
 /** I6: where the KVM run's guest-visible trace first leaves the reference's, or null. */
-function abiDifference(s: Scenario, design: Design, seed: number, run: KvmRun): string | null {
+function abiDifference(
+  s: Scenario,
+  design: Design,
+  seed: number,
+  run: KvmRun,
+  inject: KvmRunOptions['inject'],
+): string | null {
   const ref = reference(s, seed);
   const block = GuestTraceDigest.firstDifferentBlock(run.digest, ref);
   if (block < 0) return null;
   const from = block * GuestTraceDigest.BLOCK;
   const window: [number, number] = [from, from + GuestTraceDigest.BLOCK];
-  const a = runKvm(s, design, seed, { window }).digest.kept;
+  const a = runKvm(s, design, seed, inject ? { window, inject } : { window }).digest.kept;
   const b = reference(s, seed, window).kept;
   const n = Math.min(a.length, b.length);
   let i = 0;
@@ -243,11 +253,20 @@ export function traceKvmWorkload(
   return { events, dropped: trace.total - events.length };
 }
 
-/** Run one workload scenario under a KVM design. */
-export function runKvmWorkloadCell(ref: ScenarioRef, designName: string, seed: number): CellResult {
+/**
+ * Run one workload scenario under a KVM design. `inject` (tests) is called with the host of
+ * every run the cell makes, before the guest boots.
+ */
+export function runKvmWorkloadCell(
+  ref: ScenarioRef,
+  designName: string,
+  seed: number,
+  inject?: (host: Host) => void,
+): CellResult {
   const design = kvmDesign(designName);
   const s = ref.scenario;
-  const run = runKvm(s, design, seed);
+  const base: KvmRunOptions = inject ? { inject } : {};
+  const run = runKvm(s, design, seed, base);
   const byInv: Record<'I4' | 'I5', Violation[]> = { I4: [], I5: [] };
   for (const v of run.result.violations) byInv[classifyViolation(v)].push(v);
   const accounting = (vs: readonly Violation[]): InvariantOutcome =>
@@ -261,7 +280,7 @@ export function runKvmWorkloadCell(ref: ScenarioRef, designName: string, seed: n
             trace: shortestTrace(
               s,
               vs[0]!,
-              (sc, trace) => runKvm(sc, design, seed, trace ? { trace } : {}).result,
+              (sc, trace) => runKvm(sc, design, seed, trace ? { ...base, trace } : base).result,
               run.srcnoOf,
             ),
           },
@@ -270,7 +289,7 @@ export function runKvmWorkloadCell(ref: ScenarioRef, designName: string, seed: n
     msgs.length === 0
       ? passed()
       : { status: 'fail', violations: msgs.length, first: { message: msgs[0]!, trace: [] } };
-  const i6 = abiDifference(s, design, seed, run);
+  const i6 = abiDifference(s, design, seed, run, inject);
   const invariants: Record<InvariantId, InvariantOutcome> = {
     I1: state(run.state.I1),
     I2: state(run.state.I2),

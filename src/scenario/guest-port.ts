@@ -84,7 +84,7 @@ const FNV_PRIME = 0x0100_0193;
  * A guest-visible trace kept as digests — FNV-1a over each block of {@link BLOCK} entries —
  * rather than as the entries, which a 100k-trigger workload makes by the million; it also keeps
  * the entries of one `window` of entry indexes, to show a difference once the digests found its
- * block. `normalize` rewrites each entry before it counts (a rule that equates two modes).
+ * block.
  */
 export class GuestTraceDigest implements GuestRecorder {
   static readonly BLOCK = 4096;
@@ -92,23 +92,17 @@ export class GuestTraceDigest implements GuestRecorder {
   readonly blocks: number[] = [];
   /** Entries pushed. */
   count = 0;
-  /** The entries whose index is in `window` (after `normalize`). */
+  /** The entries whose index is in `window`. */
   readonly kept: string[] = [];
   readonly window: readonly [number, number] | null;
-  readonly normalize: ((entry: string) => string) | null;
   private h = FNV_OFFSET;
   private finished = false;
 
-  constructor(
-    window: readonly [number, number] | null = null,
-    normalize: ((entry: string) => string) | null = null,
-  ) {
+  constructor(window: readonly [number, number] | null = null) {
     this.window = window;
-    this.normalize = normalize;
   }
 
-  push(entry: string): void {
-    const e = this.normalize === null ? entry : this.normalize(entry);
+  push(e: string): void {
     const w = this.window;
     if (w !== null && this.count >= w[0] && this.count < w[1]) this.kept.push(e);
     let h = this.h;

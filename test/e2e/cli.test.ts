@@ -107,6 +107,45 @@ describe('xivelab run', () => {
     expect(r.out).toMatch(/\ninvariants: all hold\n$/);
   });
 
+  test('--accel kvm: the same scenario under KVM, the same deliveries, its own first line', async () => {
+    const p = file('tiny-kvm.yaml', TINY);
+    const emu = Result.parse(JSON.parse((await cli('run', p, '--seed', '5', '--json')).out));
+    const r = await cli('run', p, '--seed', '5', '--json', '--accel', 'kvm');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const kvm = Result.parse(JSON.parse(r.out));
+    expect([emu.accel, kvm.accel]).toEqual(['emulated', 'kvm']);
+    expect(kvm.violations).toEqual([]);
+    expect(kvm.irqs.map((q) => q.delivered)).toEqual(emu.irqs.map((q) => q.delivered));
+    expect(kvm.hcalls).toEqual(emu.hcalls);
+    const t = await cli('demo', '--accel', 'kvm');
+    expect(t.code).toBe(0);
+    expect(t.out).toMatch(/^scenario demo, seed 1, KVM \(kernel_irqchip=on\): 20000 device triggers/);
+    expect(t.out).toMatch(/invariants: all hold\n$/);
+  });
+
+  test('--accel: a bad mode, or with --design (the design picks it), is a usage error', async () => {
+    const p = file('tiny-accel.yaml', TINY);
+    const bad = await cli('run', p, '--accel', 'tcg');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/expected emulated or kvm/);
+    const both = await cli('run', p, '--accel', 'kvm', '--design', 'rmap');
+    expect(both.code).toBe(2);
+    expect(both.err).toBe('xivelab: --accel and --design do not go together: a design picks its accelerator\n');
+  });
+
+  test('--design on a workload scenario runs it under KVM with the design and prints the cell', async () => {
+    const p = file('tiny-design.yaml', TINY);
+    const out = join(dir, 'tiny-design.trace.json');
+    const r = await cli('run', p, '--design', 'vma-walk', '--trace', out);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\nnote: kernel_irqchip=on: /);
+    expect(r.out).toMatch(/\ninvariants: all checked ones hold\n$/);
+    expect(r.err).toMatch(/^wrote \d+ trace events to /);
+    const doc = JSON.parse(readFileSync(out, 'utf8')) as { traceEvents: { name: string }[] };
+    expect(doc.traceEvents.some((e) => e.name === 'router.enqueue')).toBe(true);
+  });
+
   test('demo through the real entry point', () => {
     const r = spawnCli('demo');
     expect(r.err).toBe('');

@@ -87,6 +87,31 @@ describe('runScenario (with a minimal stand-in guest)', () => {
     expect(r.violations.every((v) => v.message.startsWith('seed 77: '))).toBe(true);
   });
 
+  test('under KVM the same lossy guest is caught the same way, counted on the host chip', () => {
+    const lossy = (m: SpaprMachine, _t: TraceSink): StubGuest => {
+      const g = new StubGuest(m);
+      g.dropEvery = 500;
+      return g;
+    };
+    const emu = runScenario(scenario, 77, { guest: lossy });
+    const kvm = runScenario(scenario, 77, { guest: lossy, kvm: {} });
+    expect(kvm.accel).toBe('kvm');
+    expect(kvm.violations).toEqual(emu.violations);
+    expect(kvm.violations.length).toBeGreaterThan(0);
+  });
+
+  test('KVM mode needs a host thread per vCPU: more than 128 is refused', () => {
+    const s = checkScenario({
+      vcpus: 129,
+      ramSize: 64 * 1024 * 1024,
+      devices: [{ name: 'd', msis: 1 }],
+      workload: { triggers: 1 },
+    });
+    expect(() => runScenario(s, 1, { kvm: {} })).toThrow(
+      'KVM mode runs at most 128 vCPUs (one host thread each), not 129',
+    );
+  });
+
   test('a guest that EOIs without reading its queue is caught: overflow, unread entries', () => {
     class Deaf extends StubGuest {
       override handleInterrupt(cpu: number): void {
