@@ -131,7 +131,9 @@ describe('xivelab run', () => {
     expect(bad.err).toMatch(/expected emulated or kvm/);
     const both = await cli('run', p, '--accel', 'kvm', '--design', 'rmap');
     expect(both.code).toBe(2);
-    expect(both.err).toBe('xivelab: --accel and --design do not go together: a design picks its accelerator\n');
+    expect(both.err).toBe(
+      'xivelab: --accel and --design do not go together: a design picks its accelerator\n',
+    );
   });
 
   test('--design on a workload scenario runs it under KVM with the design and prints the cell', async () => {
