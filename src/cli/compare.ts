@@ -23,6 +23,7 @@ import {
 import { designEntry, designNames } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
+import { KVM_MAX_RUN_VCPUS } from '../scenario/runner.ts';
 
 /** The built-in scenarios directory (`scenarios/` in the repo). */
 export function builtinScenarioDir(): string {
@@ -215,6 +216,10 @@ export function exportTrace(ref: ScenarioRef, design: string, seed: number, file
   if (entry === undefined)
     throw new UsageError(`unknown design "${design}" (known: ${designNames().join(', ')})`);
   if (entry.trace === undefined) throw new UsageError(`design "${design}" cannot export a trace`);
+  if (design !== 'emulated' && ref.scenario.vcpus > KVM_MAX_RUN_VCPUS)
+    throw new UsageError(
+      `design "${design}" runs under KVM, which runs at most ${KVM_MAX_RUN_VCPUS} vCPUs (one host thread each); ${ref.name} has ${ref.scenario.vcpus}`,
+    );
   const { events, dropped } = entry.trace(ref, seed);
   const doc = toChromeTrace(events, { scenario: ref.name, design, seed, dropped });
   writeFileSync(file, `${JSON.stringify(doc)}\n`);

@@ -9,10 +9,18 @@
 import { emulated } from '../designs/emulated.ts';
 import { DESIGNS as DESIGN_OBJECTS } from '../designs/index.ts';
 import type { TraceEvent } from '../sim/trace.ts';
-import type { CellRunner, ScenarioRef } from './cell.ts';
+import {
+  type CellResult,
+  type CellRunner,
+  NO_COSTS,
+  notApplicable,
+  type ScenarioRef,
+  withModeledTime,
+} from './cell.ts';
 import { runEmulatedCell, traceEmulated } from './cell-emulated.ts';
 import { runKvmWorkloadCell, traceKvmWorkload } from './cell-kvm.ts';
 import { runPassthroughCell, tracePassthrough } from './cell-passthrough.ts';
+import { KVM_MAX_RUN_VCPUS } from './runner.ts';
 
 /**
  * Runs one scenario under a design with a trace and returns the events (oldest first) and how
@@ -28,6 +36,25 @@ export interface DesignEntry {
   readonly trace?: TraceRunner;
   /** One line for `--help` and the report. */
   readonly description: string;
+}
+
+/**
+ * A KVM design on a scenario with more vCPUs than the host chip has threads: the model runs each
+ * vCPU on a host thread of its own, so there is no KVM run to check.
+ */
+function tooManyVcpusCell(ref: ScenarioRef, design: string, seed: number): CellResult {
+  const na = notApplicable();
+  return {
+    scenario: ref.name,
+    design,
+    seed,
+    invariants: { I1: na, I2: na, I3: na, I4: na, I5: na, I6: na, I7: na },
+    costs: withModeledTime(NO_COSTS),
+    series: [],
+    notes: [
+      `${ref.scenario.vcpus} vCPUs: KVM mode runs at most ${KVM_MAX_RUN_VCPUS} (one host thread each), so the design cannot run here`,
+    ],
+  };
 }
 
 /** Passthrough scenarios go to the passthrough runner, the others to `other`. */
@@ -53,7 +80,10 @@ const DESIGNS = new Map<string, DesignEntry>([
   ...[...DESIGN_OBJECTS.values()].map((d): [string, DesignEntry] => [
     d.name,
     {
-      run: byScenario(runKvmWorkloadCell),
+      run: (ref, design, seed) =>
+        ref.scenario.vcpus > KVM_MAX_RUN_VCPUS
+          ? tooManyVcpusCell(ref, design, seed)
+          : byScenario(runKvmWorkloadCell)(ref, design, seed),
       trace: (ref: ScenarioRef, seed: number) =>
         ref.scenario.passthrough !== undefined
           ? tracePassthrough(ref, d.name, seed)

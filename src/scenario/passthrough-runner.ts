@@ -136,7 +136,8 @@ export function runPassthrough(
   /** The host the functions live on: KVM's for the designs, VFIO's alone for the reference. */
   const newHost = (): Host =>
     createHost({
-      nrCpus: Math.max(16, s.vcpus),
+      // A vCPU per host thread under KVM; the reference's host only runs VFIO.
+      nrCpus: d !== null ? Math.max(16, s.vcpus) : 16,
       ...(d !== null ? { xiveFlags: d.xiveFlags } : {}),
       ...(seam !== null ? { xiveRecordMapping: seam } : {}),
       phbs: Array.from({ length: nPhbs }, () => ({ slots: SLOTS_PER_PHB, maxVectors })),

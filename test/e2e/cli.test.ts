@@ -148,6 +148,24 @@ describe('xivelab run', () => {
     expect(doc.traceEvents.some((e) => e.name === 'router.enqueue')).toBe(true);
   });
 
+  test('--accel kvm or a KVM design with more vCPUs than host threads: a usage error', async () => {
+    const p = file(
+      'big.yaml',
+      'vcpus: 129\nramSize: 0x4000000\ndevices: [{name: d, msis: 1}]\nworkload: {triggers: 1}\n',
+    );
+    const r = await cli('run', p, '--accel', 'kvm');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      'xivelab: --accel kvm runs at most 128 vCPUs (one host thread each); scenario has 129\n',
+    );
+    const t = await cli('run', p, '--design', 'rmap', '--trace', join(dir, 'big.json'));
+    expect(t.code).toBe(2);
+    expect(t.out).toMatch(/note: 129 vCPUs: KVM mode runs at most 128/);
+    expect(t.err).toBe(
+      'xivelab: design "rmap" runs under KVM, which runs at most 128 vCPUs (one host thread each); scenario has 129\n',
+    );
+  });
+
   test('demo through the real entry point', () => {
     const r = spawnCli('demo');
     expect(r.err).toBe('');

@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest';
 import type { Host } from '../../../src/host/host.ts';
 import { INVARIANTS } from '../../../src/scenario/cell.ts';
 import { runKvmWorkloadCell, traceKvmWorkload } from '../../../src/scenario/cell-kvm.ts';
+import { registryRunner } from '../../../src/scenario/designs-registry.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
 
 const scenario = checkScenario({
@@ -76,6 +77,21 @@ describe('a KVM design on a workload scenario', () => {
     expect(c.invariants.I6.first!.message).toMatch(
       /^guest-visible trace entry #\d+ differs: ".*" where the emulated reference has ".*" \(seed 5\)$/,
     );
+  });
+
+  test('more vCPUs than the host chip has threads: the KVM designs are n/a, and say why', () => {
+    const big = checkScenario({
+      name: 'big',
+      vcpus: 129,
+      ramSize: 64 * 1024 * 1024,
+      devices: [{ name: 'd', msis: 1 }],
+      workload: { triggers: 1 },
+    });
+    const c = registryRunner({ name: 'big', file: 'big.yaml', scenario: big }, 'rmap-fixed', 1);
+    expect(INVARIANTS.map((i) => c.invariants[i].status)).toEqual(Array(7).fill('n/a'));
+    expect(c.notes).toEqual([
+      '129 vCPUs: KVM mode runs at most 128 (one host thread each), so the design cannot run here',
+    ]);
   });
 
   test('the exported trace is the chip, KVM and VMM side of the run', () => {
