@@ -228,19 +228,9 @@ export function shortestTrace(
 /** Trace categories a design's exported trace records. */
 export const EXPORT_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_VMM;
 
-/**
- * Run one scenario under the emulated design with a trace ring of `capacity` events and return
- * the events still in the ring (the last `capacity`) and how many were overwritten before them.
- */
-export function traceEmulated(
-  ref: ScenarioRef,
-  seed: number,
-  capacity = 1 << 20,
-): { events: TraceEvent[]; dropped: number } {
-  const trace = new Trace(EXPORT_TRACE_MASK, capacity);
-  runInstrumented(ref.scenario, seed, bootGuest, trace);
-  const events = trace.events();
-  return { events, dropped: trace.total - events.length };
+/** Run one scenario under the emulated design, traced (`xivelab run --trace out.json`). */
+export function traceEmulated(ref: ScenarioRef, seed: number): { events: TraceEvent[]; dropped: number } {
+  return Trace.capture(EXPORT_TRACE_MASK, (trace) => runInstrumented(ref.scenario, seed, bootGuest, trace));
 }
 
 /** Run one scenario under the emulated (reference) design, with the Linux-like guest. */

@@ -43,6 +43,7 @@ import {
 } from './cell.ts';
 import { classifyViolation, EXPORT_TRACE_MASK, shortestTrace, type Violation } from './cell-emulated.ts';
 import { bootGuestOnSlots, type GuestPort, GuestTraceDigest } from './guest-port.ts';
+import type { HostView } from './metrics.ts';
 import type { Result } from './result.ts';
 import { runScenario } from './runner.ts';
 import type { Scenario } from './schema.ts';
@@ -111,13 +112,15 @@ function runKvm(s: Scenario, design: Design, seed: number, opts: KvmRunOptions =
   const dstats = new DesignStats();
   const seam = design.kernelSeam(dstats);
   let host: Host | null = null;
+  let view: HostView | null = null;
   let machine: SpaprMachine | null = null;
   const digest = new GuestTraceDigest(opts.window ?? null);
   const trace = opts.trace;
   const result = runScenario(s, seed, {
     kvm: { xiveFlags: design.xiveFlags, ...(seam !== null ? { xiveRecordMapping: seam } : {}) },
-    onHost: (h) => {
+    onHost: (h, v) => {
       host = h;
+      view = v;
       opts.inject?.(h);
     },
     guest: recordingBoot(digest, (m) => {
@@ -127,12 +130,12 @@ function runKvm(s: Scenario, design: Design, seed: number, opts: KvmRunOptions =
   });
   digest.finish();
   const h = host as Host | null;
+  const hv = view as HostView | null;
   const m = machine as SpaprMachine | null;
   const vm = h?.kvm.vms[0];
-  const xive = vm?.devices[0]?.xive;
   const proc = m?.vmm?.proc;
-  if (h === null || m === null || vm === undefined || xive === undefined || proc === undefined)
-    throw new Error(`seed ${seed}: the KVM run left no VM, XIVE device or VMM process`);
+  if (h === null || hv === null || m === null || vm === undefined || proc === undefined)
+    throw new Error(`seed ${seed}: the KVM run left no VM or VMM process`);
 
   // Costs first: the checks below touch pages themselves.
   let hostFaults = 0;
@@ -168,20 +171,11 @@ function runKvm(s: Scenario, design: Design, seed: number, opts: KvmRunOptions =
 
   // I2: nothing of the host's own is reachable.
   const ipiPage0 = P9_IPI_ESB_BASE / P;
-  const ours = new Set<number>();
-  const srcno = new Map<number, number>();
-  for (const q of result.irqs) {
-    const hw = xive.irqState(q.lisn)?.ipiNumber ?? 0;
-    const at = hw === 0 ? null : h.chip.sourceOf(hw);
-    if (at === null || at.source !== h.chip.ipiSource) continue;
-    ours.add(at.srcno);
-    srcno.set(q.lisn, at.srcno);
-  }
   const timaPage0 = P9_TIMA_BASE / P;
   const hostOnly = (pfn: number): boolean => {
     if (pfn >= timaPage0 && pfn < timaPage0 + 4) return pfn !== timaPage0 + TIMA_OS_PAGE;
     const k = Math.floor((pfn - ipiPage0) / (2 ** P9_IPI_ESB_SHIFT / P));
-    if (k >= 0 && k < h.chip.nrIpis) return !ours.has(k);
+    if (k >= 0 && k < h.chip.nrIpis) return hv.lisnOfSrc[k]! < 0;
     return pfn >= P9_END_ESB_BASE / P && pfn < (P9_END_ESB_BASE + h.chip.nrVps * 8 * END_ESB_BYTES) / P;
   };
   const i2 = isolationViolations(h, vm, hostOnly, 'the host').map((x) => `${x} (seed ${seed})`);
@@ -201,7 +195,7 @@ function runKvm(s: Scenario, design: Design, seed: number, opts: KvmRunOptions =
     digest,
     state: { I1: i1, I2: i2, I3: i3, I7: i7 },
     costs,
-    srcnoOf: (lisn) => srcno.get(lisn) ?? -1,
+    srcnoOf: (lisn) => hv.srcOfLisn[lisn] ?? -1,
   };
 }
 
@@ -238,19 +232,16 @@ function kvmDesign(name: string): Design {
 }
 
 /**
- * Run one workload scenario under KVM design `designName` with a trace ring of `capacity` events
- * (what `xivelab run --design D --trace out.json` exports).
+ * Run one workload scenario under KVM design `designName`, traced (what `xivelab run --design D
+ * --trace out.json` exports).
  */
 export function traceKvmWorkload(
   ref: ScenarioRef,
   designName: string,
   seed: number,
-  capacity = 1 << 20,
 ): { events: TraceEvent[]; dropped: number } {
-  const trace = new Trace(EXPORT_TRACE_MASK, capacity);
-  runKvm(ref.scenario, kvmDesign(designName), seed, { trace });
-  const events = trace.events();
-  return { events, dropped: trace.total - events.length };
+  const design = kvmDesign(designName);
+  return Trace.capture(EXPORT_TRACE_MASK, (trace) => runKvm(ref.scenario, design, seed, { trace }));
 }
 
 /**

@@ -92,19 +92,18 @@ function shortestTrace(s: Scenario, design: RunDesign, seed: number, inv: Invari
 }
 
 /**
- * Run one passthrough scenario under `designName` with a trace ring of `capacity` events (what
- * `xivelab run --design D --trace out.json` exports).
+ * Run one passthrough scenario under `designName`, traced (what `xivelab run --design D --trace
+ * out.json` exports).
  */
 export function tracePassthrough(
   ref: ScenarioRef,
   designName: string,
   seed: number,
-  capacity = 1 << 20,
 ): { events: TraceEvent[]; dropped: number } {
-  const trace = new Trace(PASSTHROUGH_TRACE_MASK, capacity);
-  runPassthrough(ref.scenario, runDesign(designName), seed, { trace });
-  const events = trace.events();
-  return { events, dropped: trace.total - events.length };
+  const design = runDesign(designName);
+  return Trace.capture(PASSTHROUGH_TRACE_MASK, (trace) =>
+    runPassthrough(ref.scenario, design, seed, { trace }),
+  );
 }
 
 /** Run one passthrough scenario under `designName`. */

@@ -31,6 +31,8 @@ const END_PRIO_SHIFT = 3;
 export interface HostView {
   /** Per source number of the chip's IPI source: the LISN that IPI backs, −1 none. */
   readonly lisnOfSrc: Int32Array;
+  /** Per LISN: the source number of the chip IPI behind it, −1 none (the inverse). */
+  readonly srcOfLisn: Int32Array;
   /** The chip's hardware irq number of IPI source 0 (router events carry hardware numbers). */
   readonly hwBase: number;
   /** The sPAPR END index (server << 3 | priority) of a chip END, −1 for the host's queues. */

@@ -60,8 +60,9 @@ export interface RunOptions {
    * trace is the run's; it has at least one thread per vCPU, vCPU i running on thread i).
    */
   kvm?: Omit<HostConfig, 'trace'>;
-  /** Called with the KVM host once the machine is up, before the guest boots (KVM mode). */
-  onHost?: (host: Host) => void;
+  /** Called with the KVM host and how the run reads its chip, once the machine is up and
+   * before the guest boots (KVM mode). */
+  onHost?: (host: Host, view: HostView) => void;
 }
 
 /** The source behind the guest's interrupts, by LISN: its PQ and its `XIVE_STAT_*` counters. */
@@ -114,6 +115,7 @@ function kvmView(host: Host, machine: SpaprMachine): { view: HostView; sources: 
   return {
     view: {
       lisnOfSrc,
+      srcOfLisn,
       hwBase: P9_IPI_HWIRQ_BASE,
       endOf: (end) => {
         const server = serverOfVp.get(end >>> 3);
@@ -192,7 +194,7 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
     const kv = kvmView(host, machine);
     probe.hostView = kv.view;
     source = kv.sources;
-    opts.onHost?.(host);
+    opts.onHost?.(host, kv.view);
   }
   const guest: GuestPort = (opts.guest ?? bootGuest)(machine, probe);
   probe.queueRead = (endIdx) => guest.queueRead(endIdx >>> 3, endIdx & 7);

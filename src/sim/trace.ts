@@ -29,6 +29,21 @@ export class Trace implements TraceSink {
   /** Called for each guest-error line (the qtest front end writes them to `-D`). */
   onGuestError: ((msg: string) => void) | null = null;
 
+  /**
+   * Trace one run: `run` records into a fresh ring of `capacity` events with `mask`; returns the
+   * events still in the ring (oldest first) and how many older ones it overwrote.
+   */
+  static capture(
+    mask: number,
+    run: (trace: Trace) => void,
+    capacity = 1 << 20,
+  ): { events: TraceEvent[]; dropped: number } {
+    const trace = new Trace(mask, capacity);
+    run(trace);
+    const events = trace.events();
+    return { events, dropped: trace.total - events.length };
+  }
+
   constructor(mask = 0, capacity = 1 << 16) {
     this.mask = mask;
     this.cap = capacity;
