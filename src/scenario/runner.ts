@@ -22,7 +22,7 @@ import {
 } from '../check/invariants.ts';
 import { createHost, type Host, type HostConfig } from '../host/host.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
-import { P9_IPI_HWIRQ_BASE } from '../hw/xive/p9-chip.ts';
+import { P9_IPI_HWIRQ_BASE, P9_MAX_THREADS } from '../hw/xive/p9-chip.ts';
 import {
   XIVE_STAT_COALESCED,
   XIVE_STAT_FORWARD,
@@ -40,7 +40,7 @@ import type { CpuResult, IrqResult, Result } from './result.ts';
 import type { Scenario, StreamSpec } from './schema.ts';
 
 /** The host chip's threads (P9Chip): KVM mode runs each vCPU on a thread of its own. */
-export const KVM_MAX_RUN_VCPUS = 128;
+export const KVM_MAX_RUN_VCPUS = P9_MAX_THREADS;
 /** Rate used for devices when a scenario lists no streams. */
 const DEFAULT_RATE = 1e6;
 /** Quiescent points between two intermediate invariant checks. */

@@ -101,6 +101,8 @@ export const P9_HOST_VP_RESERVED = 0x800;
 export const P9_NR_VPS = 1 << 19;
 /** Default number of HW IPIs. */
 export const P9_NR_IPIS = 0x1_0000;
+/** Hardware threads the model's chip has at most (a thread's HW CAM line is 0x80 | PIR). */
+export const P9_MAX_THREADS = 128;
 
 const PAGE = 2 ** 16;
 const ESB2 = 2 ** 17;
@@ -284,7 +286,7 @@ export class P9Chip implements XiveRouterBackend {
   private lastVp: VpBlock | null;
 
   constructor(cfg: P9ChipConfig, mem: PhysMem, trace: TraceSink) {
-    if (!Number.isInteger(cfg.nrCpus) || cfg.nrCpus <= 0 || cfg.nrCpus > 128) {
+    if (!Number.isInteger(cfg.nrCpus) || cfg.nrCpus <= 0 || cfg.nrCpus > P9_MAX_THREADS) {
       throw new Error(`P9Chip: invalid nrCpus ${cfg.nrCpus}`);
     }
     this.mem = mem;
