@@ -9,7 +9,7 @@
  * One run uses one design, so the hot call sites stay monomorphic.
  */
 
-import type { XiveMapping, XiveNativeFlags, XiveRecordMapping } from '../host/kvm/xive-native.ts';
+import type { XiveMapping, XiveNativeFlags, XiveRecordMapping } from '../host/kvm/xive-native-flags.ts';
 import type { VfioPciSeam } from '../vmm/vfio-pci.ts';
 
 /** Every design, in report order. */

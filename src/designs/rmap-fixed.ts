@@ -6,7 +6,7 @@
  * the merged ones ({@link rmap}).
  */
 
-import type { XiveNativeFlags } from '../host/kvm/xive-native.ts';
+import type { XiveNativeFlags } from '../host/kvm/xive-native-flags.ts';
 import type { Design } from './design.ts';
 import { countingFileMapping } from './rmap.ts';
 

@@ -7,7 +7,7 @@
  * @remarks Models book3s_xive_native.c:kvmppc_xive_native_mmap() + reset_mapped().
  */
 
-import { fileMappingZapper, XIVE_NATIVE_MAINLINE, type XiveMapping } from '../host/kvm/xive-native.ts';
+import { fileMappingZapper, XIVE_NATIVE_MAINLINE, type XiveMapping } from '../host/kvm/xive-native-flags.ts';
 import type { File } from '../host/mm/file.ts';
 import type { Design, DesignStats } from './design.ts';
 

@@ -10,7 +10,7 @@
  * kvmppc_xive_native_reset_mapped() (archive series_63107).
  */
 
-import type { XiveMapping } from '../host/kvm/xive-native.ts';
+import type { XiveMapping } from '../host/kvm/xive-native-flags.ts';
 import { PAGE_SIZE } from '../host/mm/constants.ts';
 import type { Vma } from '../host/mm/vma.ts';
 import { zapVmaPtes } from '../host/mm/zap.ts';

@@ -8,7 +8,7 @@
  * place of book3s_xive_native.c's unmap_mapping_range().
  */
 
-import type { XiveMapping } from '../host/kvm/xive-native.ts';
+import type { XiveMapping } from '../host/kvm/xive-native-flags.ts';
 import { PAGE_SIZE } from '../host/mm/constants.ts';
 import type { File } from '../host/mm/file.ts';
 import type { Mm } from '../host/mm/mm.ts';

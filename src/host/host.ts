@@ -15,14 +15,14 @@ import { PhysMem } from '../hw/phys-mem.ts';
 import { NULL_TRACE, type TraceSink } from '../hw/trace-sink.ts';
 import { P9Chip } from '../hw/xive/p9-chip.ts';
 import { EINVAL, ENODEV } from './errno.ts';
-import { HostXive } from './kvm/host-xive.ts';
 import { Kvm } from './kvm/kvm.ts';
-import type { XiveNativeFlags, XiveRecordMapping } from './kvm/xive-native.ts';
+import type { XiveNativeFlags, XiveRecordMapping } from './kvm/xive-native-flags.ts';
 import { MmHost } from './mm/mm-host.ts';
 import { PhysFrames } from './mm/phys-frames.ts';
 import { HostProcess } from './syscalls.ts';
 import { IrqBypassManager } from './vfio/irq-bypass.ts';
 import { VfioPci, type VfioPciDevice } from './vfio/vfio.ts';
+import { HostXive } from './xive/host-xive.ts';
 
 /** Physical address of the host RAM pool. */
 export const HOST_RAM_BASE = 0;

@@ -14,8 +14,9 @@ import {
   KVM_CREATE_VM,
   KVM_DEV_TYPE_XIVE,
 } from '../../src/host/kvm/uapi.ts';
-import type { KvmXiveNative, XiveStep } from '../../src/host/kvm/xive-native.ts';
+import type { KvmXiveNative } from '../../src/host/kvm/xive-native.ts';
 import { KVMPPC_XIVE_NR_IRQS } from '../../src/host/kvm/xive-native-uapi.ts';
+import type { XiveStep } from '../../src/host/kvm/xive-state.ts';
 import { MAP_SHARED, PROT_READ, PROT_WRITE, SIGBUS } from '../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../src/host/syscalls.ts';
 import { Word64 } from '../../src/hw/mmio.ts';

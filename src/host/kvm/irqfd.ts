@@ -20,9 +20,11 @@ import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import { EAGAIN, EBADF, EBUSY, EFAULT, EINVAL, EIO, ENODEV } from '../errno.ts';
 import { type File, type FileOperations, FMODE_RDWR } from '../mm/file.ts';
 import type { MmHost } from '../mm/mm-host.ts';
+import type { UserMemory } from '../mm/uaccess.ts';
 import type { IrqBypassConsumer, IrqBypassManager, IrqBypassProducer } from '../vfio/irq-bypass.ts';
-import type { HostXive } from './host-xive.ts';
-import { type KvmArchXive, KvmXiveNative, type UserMemory } from './xive-native.ts';
+import type { HostXive } from '../xive/host-xive.ts';
+import { KvmXiveNative } from './xive-native.ts';
+import type { KvmArchXive } from './xive-state.ts';
 
 // ---------------------------------------------------------------------------------------------
 // ioctl encoding (powerpc: 13 size bits, 3 direction bits, NONE = 1, READ = 2, WRITE = 4)

@@ -19,8 +19,9 @@ import type { MmHost } from '../mm/mm-host.ts';
 import { PTE_WRITE } from '../mm/page-table.ts';
 import type { PhysFrames } from '../mm/phys-frames.ts';
 import type { Process } from '../mm/process.ts';
+import type { UserMemory } from '../mm/uaccess.ts';
 import type { IrqBypassManager } from '../vfio/irq-bypass.ts';
-import type { HostXive } from './host-xive.ts';
+import type { HostXive } from '../xive/host-xive.ts';
 import { eventfdFdgetFrom, KVM_IRQFD, KvmIrqfds } from './irqfd.ts';
 import { KVM_MR_DELETE, KVM_MR_MOVE, KvmMemslots } from './memslots.ts';
 import { KVM_PT_NO_SLOT, PartitionTable } from './partition-table.ts';
@@ -69,16 +70,9 @@ import {
   userPtr,
 } from './uapi.ts';
 import { KvmVcpu, type KvmVcpuRun } from './vcpu.ts';
-import {
-  type KvmArchXive,
-  type KvmGuestMemory,
-  type KvmXiveNative,
-  kvmppcXiveNativeCreate,
-  type UserMemory,
-  type XiveNativeFlags,
-  type XiveRecordMapping,
-  type XiveVcpuArch,
-} from './xive-native.ts';
+import { type KvmXiveNative, kvmppcXiveNativeCreate } from './xive-native.ts';
+import type { XiveNativeFlags, XiveRecordMapping } from './xive-native-flags.ts';
+import type { KvmArchXive, KvmGuestMemory, XiveVcpuArch } from './xive-state.ts';
 
 /** The calling process, as KVM's ioctls see it (`current`): its memory and its fd table. */
 export interface KvmUser extends UserMemory {

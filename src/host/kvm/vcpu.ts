@@ -32,8 +32,9 @@ import {
   kvmRegSize,
   userPtr,
 } from './uapi.ts';
-import { KvmXiveNative, type XiveVcpuArch } from './xive-native.ts';
+import { KvmXiveNative } from './xive-native.ts';
 import { KVMPPC_IRQ_DEFAULT } from './xive-native-uapi.ts';
+import type { XiveVcpuArch } from './xive-state.ts';
 
 /** The VMM's side of KVM_RUN exits (QEMU's `kvm_cpu_exec` switch). */
 export interface KvmExitHandler {

@@ -23,6 +23,17 @@ import { handleMmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
 import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './page-table.ts';
 
+/**
+ * The calling process's memory, as `get_user` / `copy_from_user` / `copy_to_user` see it.
+ * Multi-byte values are big-endian (the model's user memory byte order).
+ */
+export interface UserMemory {
+  /** `len` bytes at user address `addr`, or −EFAULT. */
+  copyFromUser(addr: number, len: number): Uint8Array | number;
+  /** 0 or −EFAULT (nothing is written on failure). */
+  copyToUser(addr: number, bytes: Uint8Array): number;
+}
+
 /** The OOM killer's signal: what a VM_FAULT_OOM on a user access amounts to. */
 export const SIGKILL = 9;
 

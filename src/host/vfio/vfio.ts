@@ -20,9 +20,7 @@
 import type { PciDevice } from '../../hw/phb.ts';
 import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import { EFAULT, EINVAL, ENODEV, ENOTTY } from '../errno.ts';
-import type { HostXive } from '../kvm/host-xive.ts';
 import { type EventfdCtx, type EventfdFdget, PPC_IOC_NONE, ppcIoc } from '../kvm/irqfd.ts';
-import type { UserMemory } from '../kvm/xive-native.ts';
 import {
   PAGE_SCALE,
   PAGE_SIZE,
@@ -34,8 +32,10 @@ import {
 import { vmfInsertPfn } from '../mm/fault.ts';
 import { type File, type FileMapping, FMODE_RDWR } from '../mm/file.ts';
 import type { MmHost } from '../mm/mm-host.ts';
+import type { UserMemory } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
 import { unmapMappingPages } from '../mm/zap.ts';
+import type { HostXive } from '../xive/host-xive.ts';
 import type { IrqBypassManager, IrqBypassProducer } from './irq-bypass.ts';
 
 // ---------------------------------------------------------------------------------------------

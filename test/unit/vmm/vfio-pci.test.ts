@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { rmapFixed } from '../../../src/designs/rmap-fixed.ts';
 import { EINVAL, EMFILE, ENODEV, ENOSPC } from '../../../src/host/errno.ts';
 import { createHost, type Host } from '../../../src/host/host.ts';
-import type { XiveNativeFlags } from '../../../src/host/kvm/xive-native.ts';
+import type { XiveNativeFlags } from '../../../src/host/kvm/xive-native-flags.ts';
 import { Word64 } from '../../../src/hw/mmio.ts';
 import { PciDevice } from '../../../src/hw/phb.ts';
 import { NULL_TRACE } from '../../../src/hw/trace-sink.ts';

@@ -1,15 +1,9 @@
-import { HostXive } from '../../../../src/host/kvm/host-xive.ts';
-import {
-  type KvmArchXive,
-  type KvmGuestMemory,
-  KvmXiveNative,
-  kvmppcXiveNativeCreate,
-  type UserMemory,
-  type XiveMapping,
-  type XiveNativeFlags,
-  type XiveVcpuArch,
-} from '../../../../src/host/kvm/xive-native.ts';
+import { KvmXiveNative, kvmppcXiveNativeCreate } from '../../../../src/host/kvm/xive-native.ts';
+import type { XiveMapping, XiveNativeFlags } from '../../../../src/host/kvm/xive-native-flags.ts';
 import { encodeKvmPpcXiveEq, type KvmPpcXiveEq } from '../../../../src/host/kvm/xive-native-uapi.ts';
+import type { KvmArchXive, KvmGuestMemory, XiveVcpuArch } from '../../../../src/host/kvm/xive-state.ts';
+import type { UserMemory } from '../../../../src/host/mm/uaccess.ts';
+import { HostXive } from '../../../../src/host/xive/host-xive.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { PhysMem } from '../../../../src/hw/phys-mem.ts';
 import { P9Chip } from '../../../../src/hw/xive/p9-chip.ts';

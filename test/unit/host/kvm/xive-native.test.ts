@@ -17,9 +17,8 @@ import {
   KvmXiveNative,
   kvmppcXiveNativeCreate,
   XIVE_FAULT_HANG,
-  XIVE_NATIVE_MAINLINE,
-  type XiveVcpuArch,
 } from '../../../../src/host/kvm/xive-native.ts';
+import { XIVE_NATIVE_MAINLINE } from '../../../../src/host/kvm/xive-native-flags.ts';
 import {
   KVM_CAP_PPC_IRQ_XIVE,
   KVM_DEV_TYPE_XIVE,
@@ -41,6 +40,7 @@ import {
   kvmXiveEqId,
   kvmXiveSourceConfig,
 } from '../../../../src/host/kvm/xive-native-uapi.ts';
+import type { XiveVcpuArch } from '../../../../src/host/kvm/xive-state.ts';
 import { VM_FAULT_SIGBUS } from '../../../../src/host/mm/constants.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { P9_IPI_ESB_BASE, P9_TIMA_BASE, XiveIrqConfig } from '../../../../src/hw/xive/p9-chip.ts';

@@ -6,18 +6,9 @@
  */
 
 import { expect } from 'vitest';
-import { HostXive } from '../../../../src/host/kvm/host-xive.ts';
 import { KvmIrqfds } from '../../../../src/host/kvm/irqfd.ts';
-import {
-  type KvmArchXive,
-  type KvmGuestMemory,
-  KvmXiveNative,
-  kvmppcXiveNativeCreate,
-  type UserMemory,
-  type XiveNativeFlags,
-  type XiveRecordMapping,
-  type XiveVcpuArch,
-} from '../../../../src/host/kvm/xive-native.ts';
+import { KvmXiveNative, kvmppcXiveNativeCreate } from '../../../../src/host/kvm/xive-native.ts';
+import type { XiveNativeFlags, XiveRecordMapping } from '../../../../src/host/kvm/xive-native-flags.ts';
 import {
   encodeKvmPpcXiveEq,
   KVM_DEV_XIVE_GRP_EQ_CONFIG,
@@ -26,13 +17,16 @@ import {
   kvmXiveEqId,
   kvmXiveSourceConfig,
 } from '../../../../src/host/kvm/xive-native-uapi.ts';
+import type { KvmArchXive, KvmGuestMemory, XiveVcpuArch } from '../../../../src/host/kvm/xive-state.ts';
 import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../../../src/host/mm/constants.ts';
 import { FrameTable } from '../../../../src/host/mm/frames.ts';
 import { MmHost } from '../../../../src/host/mm/mm-host.ts';
 import type { Process } from '../../../../src/host/mm/process.ts';
+import type { UserMemory } from '../../../../src/host/mm/uaccess.ts';
 import { type AssignedDevice, vfioHotplug } from '../../../../src/host/vfio/hotplug.ts';
 import { IrqBypassManager } from '../../../../src/host/vfio/irq-bypass.ts';
 import { VfioPci } from '../../../../src/host/vfio/vfio.ts';
+import { HostXive } from '../../../../src/host/xive/host-xive.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { frameTableMap, PciDevice, Phb } from '../../../../src/hw/phb.ts';
 import { PhysMem } from '../../../../src/hw/phys-mem.ts';

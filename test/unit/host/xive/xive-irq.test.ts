@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { EINVAL } from '../../../../src/host/errno.ts';
-import { HOST_XIVE_PRIO, HostXive, XIVE_INVALID_TARGET } from '../../../../src/host/kvm/host-xive.ts';
+import { HOST_XIVE_PRIO, HostXive, XIVE_INVALID_TARGET } from '../../../../src/host/xive/host-xive.ts';
 import {
   irqdIsForwardedToVcpu,
   irqSetVcpuAffinity,
   xiveDoSourceSetMask,
   xiveIrqSetVcpuAffinity,
-} from '../../../../src/host/xive-irq.ts';
+} from '../../../../src/host/xive/xive-irq.ts';
 import { PhysMem } from '../../../../src/hw/phys-mem.ts';
 import { P9Chip, XiveIrqConfig } from '../../../../src/hw/xive/p9-chip.ts';
 import { Trace } from '../../../../src/sim/trace.ts';

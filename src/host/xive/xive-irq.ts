@@ -6,23 +6,23 @@
  * `saved_p`: a host queue entry exists for the irq even if P is now clear (the host will EOI it);
  * `stale_p`: P is set but no queue entry exists (the EOI was skipped), so P must not be trusted.
  *
- * The KVM XIVE device (`host/kvm/xive-native.ts`) calls {@link HostXive.irqSetVcpuAffinity}
+ * The KVM XIVE device (`host/kvm/xive.ts`) calls {@link HostXive.irqSetVcpuAffinity}
  * directly with a hardware irq; this module is the virq-level entry (`irq_set_vcpu_affinity(virq,
  * vcpu_info)`), with the same chip operation written out from common.c, plus
  * `xive_do_source_set_mask`, which the disable path uses when the irq has no host target (there
  * HostXive's version only stores PQ 01 and leaves saved_p / stale_p untouched).
  */
 
-import { TRACE_KVM } from '../hw/trace-sink.ts';
+import { TRACE_KVM } from '../../hw/trace-sink.ts';
 import {
   XIVE_ESB_SET_PQ_00,
   XIVE_ESB_SET_PQ_01,
   XIVE_ESB_SET_PQ_10,
   XIVE_ESB_SET_PQ_11,
   XIVE_ESB_VAL_P,
-} from '../hw/xive/regs.ts';
-import { EINVAL } from './errno.ts';
-import { HOST_XIVE_PRIO, type HostXive, XIVE_INVALID_TARGET, type XiveIrqData } from './kvm/host-xive.ts';
+} from '../../hw/xive/regs.ts';
+import { EINVAL } from '../errno.ts';
+import { HOST_XIVE_PRIO, type HostXive, XIVE_INVALID_TARGET, type XiveIrqData } from './host-xive.ts';
 
 /**
  * Mask (PQ 01, remembering a set P in `saved_p` unless P was stale) or unmask (PQ 10 while

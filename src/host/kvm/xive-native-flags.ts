@@ -1,0 +1,116 @@
+/**
+ * The latent bugs of the merged KVM XIVE native device, as flags (defaults: mainline), and the
+ * mapping seam the passthrough-page designs (`src/designs/`) plug into: what the device records
+ * as `xive->mapping` at mmap, and how an irq's ESB pages are zapped through it.
+ */
+
+import { PAGE_SIZE } from '../mm/constants.ts';
+import type { File, FileMapping } from '../mm/file.ts';
+import type { Vma } from '../mm/vma.ts';
+import { unmapMappingRange } from '../mm/zap.ts';
+
+/**
+ * What the device needs from the memory manager: the device file's `address_space` zap.
+ * `unmapMappingRange(pgoff, npages)` = `unmap_mapping_range(mapping, pgoff << PAGE_SHIFT,
+ * npages << PAGE_SHIFT, even_cows = 1)`: remove every PTE, in every VMA of every process, that
+ * maps file pages `[pgoff, pgoff + npages)`. {@link fileMappingZapper} adapts mm's
+ * {@link FileMapping}.
+ */
+export interface XiveMapping {
+  unmapMappingRange(pgoff: number, npages: number): void;
+}
+
+/**
+ * The kernel seam of the passthrough-page designs (`src/designs/`): what the device records in
+ * `xive->mapping` when its file is mmap'd, given the file, the new VMA, whether it maps the ESB
+ * range, and what was recorded before. The record's `unmapMappingRange` is then how an irq's ESB
+ * pages are re-pointed on bind/unbind. Mainline is {@link recordFileMapping}.
+ */
+export type XiveRecordMapping = (
+  file: File,
+  vma: Vma,
+  esb: boolean,
+  current: XiveMapping | null,
+) => XiveMapping | null;
+
+/**
+ * Mainline: record the file's address_space at every mmap (TIMA or ESB), so a zap reaches every
+ * VMA of every process mapping the file.
+ *
+ * @remarks Models the `xive->mapping = vma->vm_file->f_mapping` line of
+ * book3s_xive_native.c:kvmppc_xive_native_mmap().
+ */
+export const recordFileMapping: XiveRecordMapping = (file) => fileMappingZapper(file.mapping);
+
+/** The {@link XiveMapping} of an mm {@link FileMapping} (the device file's `f_mapping`). */
+export function fileMappingZapper(fm: FileMapping): XiveMapping {
+  return {
+    unmapMappingRange(pgoff: number, npages: number): void {
+      unmapMappingRange(fm, pgoff * PAGE_SIZE, npages * PAGE_SIZE, true);
+    },
+  };
+}
+
+/**
+ * Latent bugs of the merged code, each reproducible; `false` gives a fixed variant. Mainline
+ * values are in {@link XIVE_NATIVE_MAINLINE}.
+ */
+export interface XiveNativeFlags {
+  /**
+   * thread.md §6 / S10 [inferred]: the ESB (and TIMA) fault handler computes
+   * `page_offset = vmf->pgoff − vma->vm_pgoff`, relative to the VMA, not to
+   * `KVM_XIVE_ESB_PAGE_OFFSET`. After userspace splits an ESB VMA, faults in the tail resolve
+   * the wrong irq while zaps still hit the right file pages. Mainline: true.
+   */
+  faultUsesVmaRelativePgoff: boolean;
+  /**
+   * thread.md §5 (fixed 28-May-2019, "fix page offset when clearing ESB pages") / S3: the zap
+   * omits the ESB base (`2·irq` instead of `4 + 2·irq`), hitting TIMA pages for irq 0–1 and irq
+   * n−2's ESB pages otherwise. Mainline (≥ 5.2 final): false.
+   */
+  zapOmitsEsbOffset: boolean;
+  /**
+   * thread.md §6 / S12 [inferred]: `set_mapped` zaps the guest ESB PTEs *before* publishing
+   * `pt_number`/`pt_data`. With `false` it publishes first, then zaps. Mainline: true. (The
+   * fault's own window is {@link faultSelectsOutsideLock}.)
+   */
+  bindZapsBeforePublish: boolean;
+  /**
+   * thread.md §6 [inferred]: the ESB fault handler runs `kvmppc_xive_select_irq()` before taking
+   * `sb->lock`, so a bind can publish and zap between the selection and the insertion, leaving
+   * the IPI page mapped. With `false` selection, page read and insertion happen under the lock.
+   * Mainline: true.
+   */
+  faultSelectsOutsideLock: boolean;
+  /**
+   * kernel.md §9.3 / §15.15 [inference]: set/clr_mapped use the XICS-mode `guest_priority` /
+   * `old_p` logic that native code never maintains: `xive_lock_and_mask` is a no-op returning
+   * MASKED, set_mapped never EOIs the passthrough irq and clr_mapped always leaves the IPI at
+   * PQ 10. With `false`: the priority is `act_priority` and the guest-visible PQ of the old
+   * backing irq is carried over to the new one (00 → source EOI, else the same PQ). Mainline: true.
+   */
+  nativeSetMappedUsesXicsPq: boolean;
+  /**
+   * kernel.md §9.3 [inference]: set/clr_mapped program the EAS with `state->number` (the guest
+   * LISN, XICS convention) as EISN instead of `state->eisn`. Mainline: true.
+   */
+  setMappedEisnIsStateNumber: boolean;
+  /**
+   * kernel.md §9.2 step 4 [inference]: when `irq_set_vcpu_affinity(host_irq, NULL)` fails,
+   * clr_mapped returns with the source block's spinlock still held; every later user of that
+   * block hangs (the model returns −EDEADLK / {@link XIVE_FAULT_HANG} and counts a hang).
+   * With `false` the lock is released. Mainline: true.
+   */
+  clrMappedErrorKeepsLock: boolean;
+}
+
+/** Mainline (Linux ≥ 5.2 final) behaviour. */
+export const XIVE_NATIVE_MAINLINE: Readonly<XiveNativeFlags> = Object.freeze({
+  faultUsesVmaRelativePgoff: true,
+  zapOmitsEsbOffset: false,
+  bindZapsBeforePublish: true,
+  faultSelectsOutsideLock: true,
+  nativeSetMappedUsesXicsPq: true,
+  setMappedEisnIsStateNumber: true,
+  clrMappedErrorKeepsLock: true,
+});
