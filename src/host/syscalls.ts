@@ -12,6 +12,7 @@ import { EBADF, EFAULT, EIO, ENOENT, ENOMEM, ENOTTY } from './errno.ts';
 import type { Host } from './host.ts';
 import { eventfdCreate, eventfdCtxFileget, eventfdFdgetFrom } from './kvm/irqfd.ts';
 import { type KvmUser, KvmVm } from './kvm/kvm.ts';
+import { kvmDeviceFromFilp } from './kvm/kvm-device.ts';
 import { userPtr } from './kvm/uapi.ts';
 import type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './kvm/vcpu.ts';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE } from './mm/constants.ts';
@@ -112,7 +113,7 @@ export class HostProcess implements KvmUser {
     if (vm !== null) return vm.ioctl(this, cmd, a);
     const vcpu = KvmVm.vcpuOfFile(file);
     if (vcpu !== null) return vcpu.ioctl(this, cmd, a);
-    const dev = KvmVm.deviceOfFile(file);
+    const dev = kvmDeviceFromFilp(file);
     if (dev !== null) return dev.ioctl(this, cmd, a);
     if (pd instanceof VfioPciDevice) {
       return vfioPciIoctl(

@@ -23,11 +23,11 @@ import type { UserMemory } from '../mm/uaccess.ts';
 import type { IrqBypassManager } from '../vfio/irq-bypass.ts';
 import type { HostXive } from '../xive/host-xive.ts';
 import { eventfdFdgetFrom, KVM_IRQFD, KvmIrqfds } from './irqfd.ts';
+import { KvmDevice, kvmDeviceFops } from './kvm-device.ts';
 import { KVM_MR_DELETE, KVM_MR_MOVE, KvmMemslots } from './memslots.ts';
 import { KVM_PT_NO_SLOT, PartitionTable } from './partition-table.ts';
 import {
   decodeKvmCreateDevice,
-  decodeKvmDeviceAttr,
   decodeKvmDirtyLog,
   decodeKvmUserspaceMemoryRegion,
   encodeKvmCreateDevice,
@@ -52,25 +52,21 @@ import {
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_XIVE,
-  KVM_DEVICE_ATTR_SIZE,
   KVM_DIRTY_LOG_SIZE,
   KVM_ENABLE_CAP,
   KVM_ENABLE_CAP_SIZE,
   KVM_GET_API_VERSION,
-  KVM_GET_DEVICE_ATTR,
   KVM_GET_DIRTY_LOG,
   KVM_GET_VCPU_MMAP_SIZE,
-  KVM_HAS_DEVICE_ATTR,
   KVM_MAX_VCPU_IDS,
   KVM_MAX_VCPUS,
-  KVM_SET_DEVICE_ATTR,
   KVM_SET_USER_MEMORY_REGION,
   KVM_USERSPACE_MEMORY_REGION_SIZE,
   KVM_VM_PPC_HV,
   userPtr,
 } from './uapi.ts';
 import { KvmVcpu, type KvmVcpuRun } from './vcpu.ts';
-import { type KvmXiveNative, kvmppcXiveNativeCreate } from './xive-native.ts';
+import { kvmppcXiveNativeCreate } from './xive-native.ts';
 import type { XiveNativeFlags, XiveRecordMapping } from './xive-native-flags.ts';
 import type { KvmArchXive, KvmGuestMemory, XiveVcpuArch } from './xive-state.ts';
 
@@ -253,17 +249,6 @@ const vcpuFops: FileOperations = {
   },
 };
 
-/** `kvm_device_fops`: mmap and release go to the device. */
-export const kvmDeviceFops: FileOperations = {
-  name: 'kvm-device',
-  mmap(file, vma) {
-    return (file.privateData as KvmDevice).mmap(file, vma);
-  },
-  release(_inode, file) {
-    (file.privateData as KvmDevice).release();
-  },
-};
-
 /** Per-VM counters (counts of the paths running). */
 export class KvmVmStats {
   private readonly vm: KvmVm;
@@ -291,63 +276,6 @@ export class KvmVmStats {
   dirtyMarks = 0;
   /** MMU notifier invalidations received. */
   notifierInvalidations = 0;
-}
-
-/**
- * A KVM device instance (`struct kvm_device`): only the XIVE native device is registered.
- *
- * @remarks Models kvm_main.c: kvm_ioctl_create_device(), kvm_device_ioctl(), kvm_device_mmap(),
- * kvm_device_release().
- */
-export class KvmDevice {
-  readonly vm: KvmVm;
-  readonly type: number;
-  readonly xive: KvmXiveNative;
-  released: boolean;
-  constructor(vm: KvmVm, type: number, xive: KvmXiveNative) {
-    this.vm = vm;
-    this.type = type;
-    this.xive = xive;
-    this.released = false;
-  }
-
-  /**
-   * ioctl on the device fd: −EIO from another mm or a dead VM; SET/GET/HAS_DEVICE_ATTR copy
-   * `struct kvm_device_attr` (−EFAULT) and call the device; anything else −ENOTTY.
-   */
-  ioctl(user: KvmUser, cmd: number, arg: number): number {
-    if (this.vm.mm !== user.proc.mm || this.vm.dead) return -EIO;
-    if (cmd !== KVM_SET_DEVICE_ATTR && cmd !== KVM_GET_DEVICE_ATTR && cmd !== KVM_HAS_DEVICE_ATTR)
-      return -ENOTTY;
-    const b = user.copyFromUser(arg, KVM_DEVICE_ATTR_SIZE);
-    if (typeof b === 'number') return -EFAULT;
-    const a = decodeKvmDeviceAttr(b);
-    const addr = userPtr(a.addr);
-    if (cmd === KVM_SET_DEVICE_ATTR) return this.xive.setAttr(a.group, a.attr, addr, user);
-    if (cmd === KVM_GET_DEVICE_ATTR) return this.xive.getAttr(a.group, a.attr, addr, user);
-    return this.xive.hasAttr(a.group, a.attr);
-  }
-
-  /** `kvm_device_mmap` → the device's mmap. */
-  mmap(file: File, vma: Parameters<KvmXiveNative['mmap']>[1]): number {
-    return this.xive.mmap(file, vma);
-  }
-
-  /**
-   * Last reference to the device file (every fd closed, every mapping gone): vCPUs sitting in
-   * KVM_RUN are made to exit first (the release takes each `vcpu->mutex`), then the device's
-   * release, then the VM reference the device held.
-   */
-  release(): void {
-    if (this.released) return;
-    this.released = true;
-    for (const v of this.vm.vcpus) v.run?.stop();
-    this.xive.release();
-    const i = this.vm.devices.indexOf(this);
-    if (i >= 0) this.vm.devices.splice(i, 1);
-    this.vm.kvm.stats.devicesReleased++;
-    this.vm.put();
-  }
 }
 
 /**
@@ -630,11 +558,6 @@ export class KvmVm implements MmuNotifier {
   /** The vCPU object behind a file, if it is one of this VM's vCPU fds. */
   static vcpuOfFile(file: File): KvmVcpu | null {
     return file.fOp === vcpuFops ? (file.privateData as KvmVcpu) : null;
-  }
-
-  /** `kvm_device_from_filp`: the KVM device behind a file, or null. */
-  static deviceOfFile(file: File): KvmDevice | null {
-    return file.fOp === kvmDeviceFops ? (file.privateData as KvmDevice) : null;
   }
 
   /** The VM behind a VM fd's file, or null. */

@@ -15,7 +15,7 @@ import { type AccessSize, Word64 } from '../../hw/mmio.ts';
 import { EBADF, EBUSY, EFAULT, EINVAL, EIO, ENXIO, EPERM } from '../errno.ts';
 import { PAGE_SCALE, PAGE_SIZE } from '../mm/constants.ts';
 import type { KvmUser, KvmVm } from './kvm.ts';
-import { KvmVm as KvmVmClass } from './kvm.ts';
+import { kvmDeviceFromFilp } from './kvm-device.ts';
 import { KVM_PT_NO_SLOT } from './partition-table.ts';
 import {
   decodeKvmEnableCap,
@@ -139,7 +139,7 @@ export class KvmVcpu {
     const fd = Number(BigInt.asIntN(32, cap.args[0]));
     const file = user.proc.fget(fd);
     if (file === null) return -EBADF;
-    const dev = KvmVmClass.deviceOfFile(file);
+    const dev = kvmDeviceFromFilp(file);
     if (dev === null) return -EPERM;
     return dev.xive.connectVcpu(this.arch, Number(BigInt.asUintN(32, cap.args[1])));
   }
