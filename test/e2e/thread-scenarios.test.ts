@@ -295,8 +295,8 @@ describe('thread.md §8 — passthrough lifecycle', () => {
       const vfd = e.vmm.open(`/dev/vfio/devices/vfio${e.host.vfioBind(0, 0)}`);
       expect(setIrqs(e.vmm, vfd, [e.vmm.eventfd()])).toBe(0);
       const x = xiveOf(e);
-      const bind = x.kvmppcXiveSetMappedSteps(L, e.host.phbs[0]!.msiHwIrq(0, 0));
-      const fault = x.xiveNativeEsbFaultSteps(4, 4 + 2 * L + 1);
+      const bind = x.setMappedSteps(L, e.host.phbs[0]!.msiHwIrq(0, 0));
+      const fault = x.esbFaultSteps(4, 4 + 2 * L + 1);
       const seen: (XiveStep | number)[] = [];
       if (outside) {
         seen.push(fault.next().value); // 'selected': the IPI
@@ -334,7 +334,7 @@ describe('thread.md §8 — passthrough lifecycle', () => {
     // kvmppc_clr_passthru_irq finds no pimap entry for a never-bound pair.
     const virq = e.host.vfioDevice(a0.n)!.ctx[0]!.irq;
     expect(e.host.kvm.vms[0]!.irqfds.kvmppcClrPassthruIrq(virq, M)).toBe(-ENODEV);
-    expect(x.kvmppcXiveNativeResetMapped(KVMPPC_XIVE_NR_IRQS)).toBe(-EINVAL);
+    expect(x.resetMapped(KVMPPC_XIVE_NR_IRQS)).toBe(-EINVAL);
     expect(x.stats.zaps).toBe(0);
     expect(e.vmm.proc.mm.pgtable.countPresent(e.esb / P, e.esb / P + 2 * NR_IRQS)).toBe(present);
     // Double bind: a second function's vector on a GSI already bound keeps the first binding.
@@ -360,8 +360,8 @@ describe('thread.md §8 — release / teardown', () => {
     expect(x.released).toBe(true);
     expect(x.mapping).toBe(null);
     const hw = e.host.phbs[0]!.msiHwIrq(0, 0);
-    expect(x.kvmppcXiveSetMapped(L, hw)).toBe(-ENODEV);
-    expect(x.kvmppcXiveClrMapped(L, hw)).toBe(-ENODEV);
+    expect(x.setMapped(L, hw)).toBe(-ENODEV);
+    expect(x.clrMapped(L, hw)).toBe(-ENODEV);
   });
 
   it('S15: VM destroyed with a passthrough bound, KVM device released before VFIO teardown: KVM masks the irq, keeps its host data; VFIO frees it later', () => {

@@ -489,7 +489,7 @@ export class KvmIrqfds {
     m.rHwirq = desc.data.hwIrq;
     if (i === pimap.nMapped) pimap.nMapped++;
     const xive = this.arch.xive;
-    const rc = xive instanceof KvmXiveNative ? xive.kvmppcXiveSetMapped(guestGsi, desc.data.hwIrq) : -ENODEV;
+    const rc = xive instanceof KvmXiveNative ? xive.setMapped(guestGsi, desc.data.hwIrq) : -ENODEV;
     if (rc) {
       m.rHwirq = 0;
       this.stats.setPassthruFailed++;
@@ -524,7 +524,7 @@ export class KvmIrqfds {
     const xive = this.arch.xive;
     // The kernel passes the recorded descriptor; its hw irq is the one set_mapped bound.
     const hw = this.host.irq(m.hostIrq)?.data.hwIrq ?? 0;
-    const rc = xive instanceof KvmXiveNative ? xive.kvmppcXiveClrMapped(guestGsi, hw) : -ENODEV;
+    const rc = xive instanceof KvmXiveNative ? xive.clrMapped(guestGsi, hw) : -ENODEV;
     m.rHwirq = 0;
     if (rc) this.stats.clrPassthruFailed++;
     this.emit('kvm.passthru.clr', guestGsi, hostIrq, hw, rc);

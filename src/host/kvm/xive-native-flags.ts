@@ -57,33 +57,35 @@ export function fileMappingZapper(fm: FileMapping): XiveMapping {
  */
 export interface XiveNativeFlags {
   /**
-   * thread.md §6 / S10 [inferred]: the ESB (and TIMA) fault handler computes
+   * Inferred from book3s_xive_native.c:xive_native_esb_fault() / xive_native_tima_fault() (never
+   * reported upstream): the handlers compute
    * `page_offset = vmf->pgoff − vma->vm_pgoff`, relative to the VMA, not to
    * `KVM_XIVE_ESB_PAGE_OFFSET`. After userspace splits an ESB VMA, faults in the tail resolve
    * the wrong irq while zaps still hit the right file pages. Mainline: true.
    */
   faultUsesVmaRelativePgoff: boolean;
   /**
-   * thread.md §5 (fixed 28-May-2019, "fix page offset when clearing ESB pages") / S3: the zap
+   * "KVM: PPC: Book3S HV: XIVE: fix page offset when clearing ESB pages" (28-May-2019,
+   * https://lore.kernel.org/r/20190528211324.18656-1-clg@kaod.org) fixed this: before it, the zap
    * omits the ESB base (`2·irq` instead of `4 + 2·irq`), hitting TIMA pages for irq 0–1 and irq
    * n−2's ESB pages otherwise. Mainline (≥ 5.2 final): false.
    */
   zapOmitsEsbOffset: boolean;
   /**
-   * thread.md §6 / S12 [inferred]: `set_mapped` zaps the guest ESB PTEs *before* publishing
+   * Inferred from book3s_xive.c:kvmppc_xive_set_mapped(): it zaps the guest ESB PTEs *before* publishing
    * `pt_number`/`pt_data`. With `false` it publishes first, then zaps. Mainline: true. (The
    * fault's own window is {@link faultSelectsOutsideLock}.)
    */
   bindZapsBeforePublish: boolean;
   /**
-   * thread.md §6 [inferred]: the ESB fault handler runs `kvmppc_xive_select_irq()` before taking
+   * Inferred from book3s_xive_native.c:xive_native_esb_fault(): it runs `kvmppc_xive_select_irq()` before taking
    * `sb->lock`, so a bind can publish and zap between the selection and the insertion, leaving
    * the IPI page mapped. With `false` selection, page read and insertion happen under the lock.
    * Mainline: true.
    */
   faultSelectsOutsideLock: boolean;
   /**
-   * kernel.md §9.3 / §15.15 [inference]: set/clr_mapped use the XICS-mode `guest_priority` /
+   * Inferred from book3s_xive.c:kvmppc_xive_set_mapped() / clr_mapped(): they use the XICS-mode `guest_priority` /
    * `old_p` logic that native code never maintains: `xive_lock_and_mask` is a no-op returning
    * MASKED, set_mapped never EOIs the passthrough irq and clr_mapped always leaves the IPI at
    * PQ 10. With `false`: the priority is `act_priority` and the guest-visible PQ of the old
@@ -91,12 +93,12 @@ export interface XiveNativeFlags {
    */
   nativeSetMappedUsesXicsPq: boolean;
   /**
-   * kernel.md §9.3 [inference]: set/clr_mapped program the EAS with `state->number` (the guest
+   * Inferred from book3s_xive.c:kvmppc_xive_set_mapped() / clr_mapped(): they program the EAS with `state->number` (the guest
    * LISN, XICS convention) as EISN instead of `state->eisn`. Mainline: true.
    */
   setMappedEisnIsStateNumber: boolean;
   /**
-   * kernel.md §9.2 step 4 [inference]: when `irq_set_vcpu_affinity(host_irq, NULL)` fails,
+   * Inferred from book3s_xive.c:kvmppc_xive_clr_mapped(): when `irq_set_vcpu_affinity(host_irq, NULL)` fails,
    * clr_mapped returns with the source block's spinlock still held; every later user of that
    * block hangs (the model returns −EDEADLK / {@link XIVE_FAULT_HANG} and counts a hang).
    * With `false` the lock is released. Mainline: true.

@@ -1,5 +1,5 @@
 /**
- * UAPI of the KVM XIVE native device (kernel.md §2): `arch/powerpc/include/uapi/asm/kvm.h` and
+ * UAPI of the KVM XIVE native device : `arch/powerpc/include/uapi/asm/kvm.h` and
  * `include/uapi/linux/kvm.h`. C names and values. 64-bit fields are bigint (boundary values).
  */
 
@@ -71,8 +71,8 @@ export const KVMPPC_IRQ_XIVE = 3;
 
 /**
  * `KVM_MAX_VCPUS` on a ppc64 host (= NR_CPUS, 2048 in distribution configs) and
- * `KVM_MAX_VCPU_IDS` (= MAX_SMT_THREADS · KVM_MAX_VCORES). kernel.md §16: not pinned down by
- * the spec; these are the common configuration values.
+ * `KVM_MAX_VCPU_IDS` (= MAX_SMT_THREADS · KVM_MAX_VCORES). Both depend on the
+ * kernel configuration; these are the common values.
  */
 export const KVM_MAX_VCPUS = 2048;
 export const MAX_SMT_THREADS = 8;

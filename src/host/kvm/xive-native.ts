@@ -1,5 +1,5 @@
 /**
- * The KVM XIVE native device (`KVM_DEV_TYPE_XIVE`, kernel.md §1–§9, §15): per-VM guest sources
+ * The KVM XIVE native device (`KVM_DEV_TYPE_XIVE`): per-VM guest sources
  * each backed by a host HW IPI (or, when passed through, by a device's HW irq), targeting through
  * OPAL, event queues in pinned guest pages, vCPU presenters pushed into the physical thread's OS
  * ring, escalations, the mmap'd ESB/TIMA pages with their fault handlers, the zap of an irq's
@@ -17,7 +17,7 @@
  * - `mmap` of the device fd → `mmap(file, vma)` (the `f_op.mmap` of mm's {@link FileOperations});
  *   the VMA's `ops` are this device's TIMA/ESB vm_ops (mm's {@link VmOperations}).
  * - last close → `release()`.
- * - irq bypass (VFIO) → `kvmppcXiveSetMapped` / `kvmppcXiveClrMapped`.
+ * - irq bypass (VFIO) → `setMapped` / `clrMapped`.
  *
  * Latent bugs of the merged code are reproduced behind {@link XiveNativeFlags}; the defaults are
  * mainline's behaviour.
@@ -289,7 +289,7 @@ export class KvmXiveNative extends KvmppcXive {
   ): number {
     if (!this.lock(sb)) return -EDEADLK;
     try {
-      // No-op when unchanged, whatever the mask flag says (gotcha §15.7).
+      // No-op when unchanged, whatever the mask flag says (kvmppc_xive_native_update_source_config()).
       if (state.actServer === server && state.actPriority === priority && state.eisn === eisn) return 0;
       const hw = this.selectHw(state);
       if (priority !== MASKED && !masked) {
@@ -415,7 +415,7 @@ export class KvmXiveNative extends KvmppcXive {
   }
 
   /**
-   * GRP_EQ_CONFIG get: an unconfigured queue returns 0 and writes nothing (gotcha §15.5).
+   * GRP_EQ_CONFIG get: an unconfigured queue returns 0 and writes nothing.
    *
    * @remarks Models book3s_xive_native.c:kvmppc_xive_native_get_queue_config().
    */
@@ -672,9 +672,7 @@ export class KvmXiveNative extends KvmppcXive {
 
   /** mm's `vm_ops->fault` → the handlers, inserting the pfn themselves (VM_FAULT_NOPAGE). */
   private vmFault(vmf: VmFault, esb: boolean): number {
-    const r = esb
-      ? this.xiveNativeEsbFault(vmf.vma.pgoff, vmf.pgoff)
-      : this.xiveNativeTimaFault(vmf.vma.pgoff, vmf.pgoff);
+    const r = esb ? this.esbFault(vmf.vma.pgoff, vmf.pgoff) : this.timaFault(vmf.vma.pgoff, vmf.pgoff);
     if (r < 0) return VM_FAULT_SIGBUS;
     vmfInsertPfn(vmf.vma, vmf.address, r);
     return VM_FAULT_NOPAGE;
@@ -686,7 +684,7 @@ export class KvmXiveNative extends KvmppcXive {
    *
    * @remarks Models book3s_xive_native.c:xive_native_tima_fault().
    */
-  xiveNativeTimaFault(vmaPgoff: number, pgoff: number): number {
+  timaFault(vmaPgoff: number, pgoff: number): number {
     this.stats.timaFaults++;
     const off = this.flags.faultUsesVmaRelativePgoff ? pgoff - vmaPgoff : pgoff - KVM_XIVE_TIMA_PAGE_OFFSET;
     if (off === XIVE_TM_OS_PAGE) return this.host.chip.timaPageAddr(XIVE_TM_OS_PAGE) * PAGE_SCALE;
@@ -701,8 +699,8 @@ export class KvmXiveNative extends KvmppcXive {
    *
    * @remarks Models book3s_xive_native.c:xive_native_esb_fault().
    */
-  xiveNativeEsbFault(vmaPgoff: number, pgoff: number): number {
-    const g = this.xiveNativeEsbFaultSteps(vmaPgoff, pgoff);
+  esbFault(vmaPgoff: number, pgoff: number): number {
+    const g = this.esbFaultSteps(vmaPgoff, pgoff);
     for (;;) {
       const r = g.next();
       if (r.done) return r.value;
@@ -714,12 +712,12 @@ export class KvmXiveNative extends KvmppcXive {
   }
 
   /**
-   * {@link xiveNativeEsbFault} as atomic steps: with {@link XiveNativeFlags.faultSelectsOutsideLock}
+   * {@link esbFault} as atomic steps: with {@link XiveNativeFlags.faultSelectsOutsideLock}
    * it yields `'selected'` between `kvmppc_xive_select_irq()` and the locked page read; it yields
    * `'lock-wait'` while the block lock is held by someone else. The returned pfn is what the
    * handler inserts (with no further yield).
    */
-  *xiveNativeEsbFaultSteps(vmaPgoff: number, pgoff: number): Generator<XiveStep, number, void> {
+  *esbFaultSteps(vmaPgoff: number, pgoff: number): Generator<XiveStep, number, void> {
     this.stats.esbFaults++;
     const pageOffset = this.flags.faultUsesVmaRelativePgoff
       ? pgoff - vmaPgoff
@@ -759,7 +757,7 @@ export class KvmXiveNative extends KvmppcXive {
    *
    * @remarks Models book3s_xive_native.c:kvmppc_xive_native_reset_mapped().
    */
-  kvmppcXiveNativeResetMapped(irq: number): number {
+  resetMapped(irq: number): number {
     if (irq >= KVMPPC_XIVE_NR_IRQS) return -EINVAL;
     if (this.mapping) {
       const base = this.flags.zapOmitsEsbOffset ? 0 : KVM_XIVE_ESB_PAGE_OFFSET;

@@ -80,7 +80,7 @@ export class XiveIrqState {
   /** Passthrough HW irq (0 = none) and the host's data for it. */
   ptNumber = 0;
   ptData: XiveIrqData | null = null;
-  /** XICS-mode fields; native code never writes guest_priority (kernel.md §9.3). */
+  /** XICS-mode fields; native code never writes guest_priority (book3s_xive_native.c has no writer). */
   guestPriority = MASKED;
   savedPriority = MASKED;
   actServer = 0;

@@ -62,49 +62,34 @@ import {
  */
 export abstract class KvmppcXive {
   readonly arch: KvmArchXive;
-  kvm: unknown;
-  lpid: number;
-  host: HostXive;
-  guestMem: KvmGuestMemory;
-  wake: (vcpu: XiveVcpuArch) => void;
-  flags: XiveNativeFlags;
-  trace: TraceSink;
-  emulSmtMode: number;
-  nrServers: number;
-  vpBase: number;
+  kvm!: unknown;
+  lpid!: number;
+  host!: HostXive;
+  guestMem!: KvmGuestMemory;
+  wake!: (vcpu: XiveVcpuArch) => void;
+  flags!: XiveNativeFlags;
+  trace!: TraceSink;
+  emulSmtMode!: number;
+  nrServers!: number;
+  vpBase!: number;
   singleEscalation: boolean;
   readonly srcBlocks: (XiveSrcBlock | null)[];
-  maxSbid: number;
-  srcCount: number;
+  maxSbid!: number;
+  srcCount!: number;
   /** `xive->mapping`: the device file's address_space (null until the first mmap). */
-  mapping: XiveMapping | null;
+  mapping!: XiveMapping | null;
   /** The kernel seam in use (see {@link XiveRecordMapping}). */
-  recordMapping: XiveRecordMapping;
-  released: boolean;
+  recordMapping!: XiveRecordMapping;
+  released!: boolean;
   readonly stats: KvmXiveNativeStats;
-  private vcpusOf: (() => readonly XiveVcpuArch[]) | null;
+  private vcpusOf!: (() => readonly XiveVcpuArch[]) | null;
   protected readonly connected: XiveVcpuArch[];
   protected readonly word: Word64;
 
   constructor(arch: KvmArchXive, opts: KvmXiveNativeOptions) {
     this.arch = arch;
-    this.kvm = opts.kvm;
-    this.lpid = opts.lpid;
-    this.host = opts.host;
-    this.guestMem = opts.guestMem;
-    this.wake = opts.wake;
-    this.flags = { ...XIVE_NATIVE_MAINLINE, ...opts.flags };
-    this.trace = opts.trace;
-    this.emulSmtMode = opts.emulSmtMode ?? 1;
-    this.nrServers = KVM_MAX_VCPUS;
-    this.vpBase = XIVE_INVALID_VP;
     this.singleEscalation = true;
     this.srcBlocks = new Array<XiveSrcBlock | null>(KVMPPC_XICS_MAX_ICS_ID + 1).fill(null);
-    this.maxSbid = 0;
-    this.srcCount = 0;
-    this.mapping = null;
-    this.recordMapping = opts.recordMapping ?? recordFileMapping;
-    this.released = false;
     this.stats = {
       timaFaults: 0,
       esbFaults: 0,
@@ -117,9 +102,9 @@ export abstract class KvmppcXive {
       pushes: 0,
       pulls: 0,
     };
-    this.vcpusOf = opts.vcpus ?? null;
     this.connected = [];
     this.word = new Word64();
+    this.reinit(opts);
   }
 
   /** Re-creation of the kept struct: back to the state of a fresh device. */
@@ -313,7 +298,7 @@ export abstract class KvmppcXive {
   // -------------------------------------------------------------------------------------------
 
   /**
-   * Hook the queue's escalation irq to {@link xiveEscIrq}; in single-escalation mode mask it
+   * Hook the queue's escalation irq to {@link escIrq}; in single-escalation mode mask it
    * (PQ 01), remember its ESB for push/cede, and mark it NO_EOI.
    *
    * @remarks Models book3s_xive.c:kvmppc_xive_attach_escalation().
@@ -327,7 +312,7 @@ export abstract class KvmppcXive {
     const name = this.singleEscalation
       ? `kvm-${this.lpid}-${xc.serverNum}`
       : `kvm-${this.lpid}-${xc.serverNum}-${prio}`;
-    const rc = this.host.requestIrq(virq, () => this.xiveEscIrq(xc.vcpu), name);
+    const rc = this.host.requestIrq(virq, () => this.escIrq(xc.vcpu), name);
     if (rc) {
       this.host.disposeMapping(virq);
       xc.escVirq[prio] = 0;
@@ -355,7 +340,7 @@ export abstract class KvmppcXive {
    *
    * @remarks Models book3s_xive.c:xive_esc_irq().
    */
-  xiveEscIrq(vcpu: XiveVcpuArch): void {
+  escIrq(vcpu: XiveVcpuArch): void {
     this.stats.escalations++;
     vcpu.irqPending = true;
     if (vcpu.ceded) this.wake(vcpu);
@@ -465,8 +450,8 @@ export abstract class KvmppcXive {
    *
    * @remarks Models book3s_xive.c:kvmppc_xive_set_mapped().
    */
-  kvmppcXiveSetMapped(guestIrq: number, hostHwIrq: number): number {
-    return this.drive(this.kvmppcXiveSetMappedSteps(guestIrq, hostHwIrq));
+  setMapped(guestIrq: number, hostHwIrq: number): number {
+    return this.drive(this.setMappedSteps(guestIrq, hostHwIrq));
   }
 
   /**
@@ -474,8 +459,8 @@ export abstract class KvmppcXive {
    *
    * @remarks Models book3s_xive.c:kvmppc_xive_clr_mapped().
    */
-  kvmppcXiveClrMapped(guestIrq: number, hostHwIrq: number): number {
-    return this.drive(this.kvmppcXiveClrMappedSteps(guestIrq, hostHwIrq));
+  clrMapped(guestIrq: number, hostHwIrq: number): number {
+    return this.drive(this.clrMappedSteps(guestIrq, hostHwIrq));
   }
 
   protected drive(g: Generator<XiveStep, number, void>): number {
@@ -490,12 +475,12 @@ export abstract class KvmppcXive {
   }
 
   /**
-   * {@link kvmppcXiveSetMapped} as atomic steps. Yields `'affinity'` (host side done),
+   * {@link setMapped} as atomic steps. Yields `'affinity'` (host side done),
    * `'masked'` (block locked, IPI off), then `'zapped'` and `'published'` in mainline order
    * (reversed with `bindZapsBeforePublish: false`), then `'routed'`; the block lock is held from
    * `'masked'` to the end.
    */
-  *kvmppcXiveSetMappedSteps(guestIrq: number, hostHwIrq: number): Generator<XiveStep, number, void> {
+  *setMappedSteps(guestIrq: number, hostHwIrq: number): Generator<XiveStep, number, void> {
     if (this.arch.xive !== this) return -ENODEV;
     const sb = this.findSource(guestIrq);
     if (!sb) return -EINVAL;
@@ -516,14 +501,14 @@ export abstract class KvmppcXive {
       state.ptData = ptData;
     };
     if (this.flags.bindZapsBeforePublish) {
-      this.kvmppcXiveNativeResetMapped(guestIrq);
+      this.resetMapped(guestIrq);
       yield 'zapped';
       publish();
       yield 'published';
     } else {
       publish();
       yield 'published';
-      this.kvmppcXiveNativeResetMapped(guestIrq);
+      this.resetMapped(guestIrq);
       yield 'zapped';
     }
     this.routeMapped(hostHwIrq, state);
@@ -546,10 +531,10 @@ export abstract class KvmppcXive {
   }
 
   /**
-   * {@link kvmppcXiveClrMapped} as atomic steps (`'masked'`, `'affinity'`, `'published'`,
+   * {@link clrMapped} as atomic steps (`'masked'`, `'affinity'`, `'published'`,
    * `'zapped'`, `'routed'`).
    */
-  *kvmppcXiveClrMappedSteps(guestIrq: number, hostHwIrq: number): Generator<XiveStep, number, void> {
+  *clrMappedSteps(guestIrq: number, hostHwIrq: number): Generator<XiveStep, number, void> {
     if (this.arch.xive !== this) return -ENODEV;
     const sb = this.findSource(guestIrq);
     if (!sb) return -EINVAL;
@@ -576,7 +561,7 @@ export abstract class KvmppcXive {
     state.ptNumber = 0;
     state.ptData = null;
     yield 'published';
-    this.kvmppcXiveNativeResetMapped(guestIrq);
+    this.resetMapped(guestIrq);
     yield 'zapped';
     this.routeMapped(state.ipiNumber, state);
     if (this.flags.nativeSetMappedUsesXicsPq) {
@@ -596,5 +581,5 @@ export abstract class KvmppcXive {
    *
    * @remarks Models book3s_xive.h:struct kvmppc_xive_ops.reset_mapped, which set/clr_mapped call.
    */
-  abstract kvmppcXiveNativeResetMapped(irq: number): number;
+  abstract resetMapped(irq: number): number;
 }

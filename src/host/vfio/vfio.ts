@@ -80,8 +80,8 @@ export const VFIO_PCI_NUM_REGIONS = 9;
 /** `VFIO_PCI_OFFSET_SHIFT`: a region's offset in the device fd is `index << 40`. */
 export const VFIO_PCI_OFFSET_SHIFT = 40;
 /**
- * Model extension for options 2 and 3 of the debate (thread.md §2: "assume a VFIO region that
- * exposes them"): the first device-specific region index maps the function's MSI ESB pages, two
+ * Model extension for the QEMU-remap options of the 2019 review of the KVM XIVE native device
+ * (QEMU would need a mapping of the PHB's ESB pages, which VFIO does not expose): the first device-specific region index maps the function's MSI ESB pages, two
  * 64 KiB pages per vector (trigger, then EOI/management) — the layout of the KVM device's ESB
  * range. Mainline vfio-pci has no such region; `VFIO_DEVICE_GET_INFO` still reports the 9
  * standard regions, and only `mmap` reaches this one.

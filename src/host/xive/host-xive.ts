@@ -2,7 +2,7 @@
  * The host kernel's XIVE driver as far as KVM needs it: per-irq `xive_irq_data`, HW IPI
  * allocation, routing through OPAL, ESB MMIO helpers, `request_irq` / `free_irq` with handlers,
  * the host's own interrupt entry (HV line → ack the PHYS ring → read the CPU's queue → handler →
- * EOI), and the host side of passthrough (`irq_set_vcpu_affinity`, kernel.md §13.4).
+ * EOI), and the host side of passthrough (`irq_set_vcpu_affinity`).
  *
  * Host queues: one 64 KiB queue per host CPU at priority {@link HOST_XIVE_PRIO}, for VP
  * `0x80 | cpu` (the thread's HW CAM line), in a RAM region this driver registers at
@@ -11,8 +11,7 @@
  * Host irq numbers (Linux virqs) are allocated from {@link HOST_VIRQ_BASE}; one virq per hardware
  * irq (`irq_create_mapping` returns the existing mapping).
  *
- * @remarks Models arch/powerpc/sysdev/xive/common.c and native.c (the parts KVM uses). Placed in
- * `host/kvm/` for now; it belongs to a future `host/xive/`.
+ * @remarks Models arch/powerpc/sysdev/xive/common.c and native.c (the parts KVM uses).
  */
 
 import { type AccessSize, Word64 } from '../../hw/mmio.ts';
@@ -48,7 +47,7 @@ import {
 } from '../../hw/xive/regs.ts';
 import { EBUSY, EINVAL, EIO, ENXIO } from '../errno.ts';
 
-/** `XIVE_IRQ_FLAG_*` (asm/xive.h, kernel.md §12). */
+/** `XIVE_IRQ_FLAG_*` (arch/powerpc/include/asm/xive.h). */
 export const XIVE_IRQ_FLAG_STORE_EOI = 0x01;
 export const XIVE_IRQ_FLAG_LSI = 0x02;
 export const XIVE_IRQ_FLAG_H_INT_ESB = 0x20;

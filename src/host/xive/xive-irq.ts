@@ -1,7 +1,8 @@
 /**
  * The host kernel's generic `irq_set_vcpu_affinity()` and the XIVE irq_chip operations behind it
- * (kernel.md §13.4): the host side of passthrough, with the `saved_p` / `stale_p` bookkeeping that
- * keeps a host queue slot from being reused while an event may still sit in it.
+ * (arch/powerpc/sysdev/xive/common.c:xive_irq_set_vcpu_affinity()): the host side of passthrough,
+ * with the `saved_p` / `stale_p` bookkeeping that keeps a host queue slot from being reused while
+ * an event may still sit in it.
  *
  * `saved_p`: a host queue entry exists for the irq even if P is now clear (the host will EOI it);
  * `stale_p`: P is set but no queue entry exists (the EOI was skipped), so P must not be trusted.

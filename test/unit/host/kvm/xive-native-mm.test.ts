@@ -62,7 +62,7 @@ describe('XIVE native device behind a real mmap (§4, S1, S2, S5, S9)', () => {
     expect(p.load(a + 13 * P + 0x800, 8, out)).toBe(0); // girq 6 mapped too
     const dev = e.host.allocIrq();
     e.host.requestIrq(e.host.createMapping(dev), () => {}, 'vfio-msi');
-    expect(e.dev.kvmppcXiveSetMapped(5, dev)).toBe(0);
+    expect(e.dev.setMapped(5, dev)).toBe(0);
     expect(e.dev.stats.zaps).toBe(1);
     const faults = e.dev.stats.esbFaults;
     for (const base of [a, b]) {
@@ -75,7 +75,7 @@ describe('XIVE native device behind a real mmap (§4, S1, S2, S5, S9)', () => {
     expect(e.dev.stats.esbFaults).toBe(faults + 2);
     // Unmap one mapping, unbind: the survivor refaults onto the IPI (PQ 10 after clr_mapped).
     expect(p.munmap(b, 32 * P)).toBe(0);
-    expect(e.dev.kvmppcXiveClrMapped(5, dev)).toBe(0);
+    expect(e.dev.clrMapped(5, dev)).toBe(0);
     expect(p.load(a + 11 * P + 0x800, 8, out)).toBe(0);
     expect(out.lo).toBe(2);
     expect(p.load(a + 11 * P + 0xd00, 8, out)).toBe(0); // SET_PQ_01 on the IPI

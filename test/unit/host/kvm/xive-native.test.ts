@@ -400,18 +400,18 @@ describe('mmap and faults (§4, S1, S2, S4, S19)', () => {
 
   it('TIMA fault: only the OS page (2) maps, to the physical TIMA OS page; 0, 1, 3, 4 SIGBUS', () => {
     const { dev } = makeEnv();
-    expect(dev.xiveNativeTimaFault(0, 2)).toBe((P9_TIMA_BASE + 0x2_0000) / 0x1_0000);
-    for (const p of [0, 1, 3, 4]) expect(dev.xiveNativeTimaFault(0, p)).toBe(SIGBUS);
+    expect(dev.timaFault(0, 2)).toBe((P9_TIMA_BASE + 0x2_0000) / 0x1_0000);
+    for (const p of [0, 1, 3, 4]) expect(dev.timaFault(0, p)).toBe(SIGBUS);
   });
 
   it('ESB fault: SIGBUS without block or for an invalid source; even → trigger, odd → EOI page', () => {
     const e = makeEnv();
-    expect(e.dev.xiveNativeEsbFault(4, 4 + 2 * 7)).toBe(SIGBUS);
+    expect(e.dev.esbFault(4, 4 + 2 * 7)).toBe(SIGBUS);
     source(e, 7);
-    expect(e.dev.xiveNativeEsbFault(4, 4 + 2 * 8)).toBe(SIGBUS);
+    expect(e.dev.esbFault(4, 4 + 2 * 8)).toBe(SIGBUS);
     const k = e.dev.irqState(7)!.ipiNumber - 0x10;
-    expect(e.dev.xiveNativeEsbFault(4, 4 + 2 * 7)).toBe(IPI_PFN + 2 * k);
-    expect(e.dev.xiveNativeEsbFault(4, 5 + 2 * 7)).toBe(IPI_PFN + 2 * k + 1);
+    expect(e.dev.esbFault(4, 4 + 2 * 7)).toBe(IPI_PFN + 2 * k);
+    expect(e.dev.esbFault(4, 5 + 2 * 7)).toBe(IPI_PFN + 2 * k + 1);
   });
 
   it('S10: a split VMA resolves relative to its own pgoff (mainline) or to the ESB base (fixed)', () => {
@@ -422,7 +422,7 @@ describe('mmap and faults (§4, S1, S2, S4, S19)', () => {
       const k0 = e.dev.irqState(0)!.ipiNumber - 0x10;
       const k1 = e.dev.irqState(1)!.ipiNumber - 0x10;
       // Tail VMA after munmapping the first 2 pages: vm_pgoff 6; girq 1's even page is file page 6.
-      expect(e.dev.xiveNativeEsbFault(6, 6)).toBe(IPI_PFN + 2 * (rel ? k0 : k1));
+      expect(e.dev.esbFault(6, 6)).toBe(IPI_PFN + 2 * (rel ? k0 : k1));
     }
   });
 });
@@ -431,12 +431,11 @@ describe('reset_mapped (§4.5, S3, S8, gotcha 13)', () => {
   it('zaps exactly file pages 4+2n and 5+2n (or 2n with the pre-fix bug); -EINVAL above NR_IRQS', () => {
     for (const bug of [false, true]) {
       const e = makeEnv({ flags: { zapOmitsEsbOffset: bug } });
-      expect(e.dev.kvmppcXiveNativeResetMapped(1)).toBe(0); // no mapping yet (S8): nothing
+      expect(e.dev.resetMapped(1)).toBe(0); // no mapping yet (S8): nothing
       const m = new TestMapping();
       e.dev.mapping = m;
-      for (const n of [0, 1, 2, KVMPPC_XIVE_NR_IRQS - 1])
-        expect(e.dev.kvmppcXiveNativeResetMapped(n)).toBe(0);
-      expect(e.dev.kvmppcXiveNativeResetMapped(KVMPPC_XIVE_NR_IRQS)).toBe(-EINVAL);
+      for (const n of [0, 1, 2, KVMPPC_XIVE_NR_IRQS - 1]) expect(e.dev.resetMapped(n)).toBe(0);
+      expect(e.dev.resetMapped(KVMPPC_XIVE_NR_IRQS)).toBe(-EINVAL);
       const b = bug ? 0 : 4;
       expect(m.zaps).toEqual([
         [b, 2],
@@ -467,7 +466,7 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
     const dev = addDevice(e);
     const m = new TestMapping();
     e.dev.mapping = m;
-    expect(e.dev.kvmppcXiveSetMapped(5, dev)).toBe(0);
+    expect(e.dev.setMapped(5, dev)).toBe(0);
     expect(st.ptNumber).toBe(dev);
     expect(e.host.pqOf(st.ipiData)).toBe(1);
     expect(e.host.pqOf(st.ptData!)).toBe(2); // host affinity: PQ 10, no EOI
@@ -475,8 +474,8 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
     expect([c.vp, c.prio, c.lirq]).toEqual([e.dev.vpBase, 6, 5]);
     expect(m.zaps).toEqual([[14, 2]]);
     // The ESB pages now resolve to the device's (S4, S14 transparent switch).
-    expect(e.dev.xiveNativeEsbFault(4, 14)).toBe(IPI_PFN + 2 * (dev - 0x10));
-    expect(e.dev.kvmppcXiveClrMapped(5, dev)).toBe(0);
+    expect(e.dev.esbFault(4, 14)).toBe(IPI_PFN + 2 * (dev - 0x10));
+    expect(e.dev.clrMapped(5, dev)).toBe(0);
     expect(st.ptNumber).toBe(0);
     expect(e.host.pqOf(st.ipiData)).toBe(2);
     expect(easOf(e, st.ipiNumber).lirq).toBe(5);
@@ -498,10 +497,10 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
     const st = e.dev.irqState(5)!;
     e.host.esbRead(st.ipiData, 0xc00);
     const dev = addDevice(e);
-    expect(e.dev.kvmppcXiveSetMapped(5, dev)).toBe(0);
+    expect(e.dev.setMapped(5, dev)).toBe(0);
     expect(easOf(e, dev).lirq).toBe(0x1234);
     expect(e.host.pqOf(st.ptData!)).toBe(0);
-    expect(e.dev.kvmppcXiveClrMapped(5, dev)).toBe(0);
+    expect(e.dev.clrMapped(5, dev)).toBe(0);
     expect(e.host.pqOf(st.ipiData)).toBe(0);
   });
 
@@ -509,13 +508,13 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
     const e = makeEnv();
     const m = new TestMapping();
     e.dev.mapping = m;
-    expect(e.dev.kvmppcXiveSetMapped(0x999, 0x11)).toBe(-EINVAL);
+    expect(e.dev.setMapped(0x999, 0x11)).toBe(-EINVAL);
     expect(m.zaps).toEqual([]);
     source(e, 1);
     e.dev.release();
     expect(e.dev.mapping).toBe(null);
-    expect(e.dev.kvmppcXiveSetMapped(1, 0x11)).toBe(-ENODEV);
-    expect(e.dev.kvmppcXiveClrMapped(1, 0x11)).toBe(-ENODEV);
+    expect(e.dev.setMapped(1, 0x11)).toBe(-ENODEV);
+    expect(e.dev.clrMapped(1, 0x11)).toBe(-ENODEV);
   });
 
   it('clr_mapped error keeps the block lock (mainline): later users of the block hang', () => {
@@ -524,11 +523,11 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
       connect(e, [0]);
       source(e, 5);
       const dev = addDevice(e);
-      expect(e.dev.kvmppcXiveSetMapped(5, dev)).toBe(0);
+      expect(e.dev.setMapped(5, dev)).toBe(0);
       e.host.affinityHook = (_hw, fwd) => (fwd ? 0 : -EIO);
-      expect(e.dev.kvmppcXiveClrMapped(5, dev)).toBe(-EIO);
+      expect(e.dev.clrMapped(5, dev)).toBe(-EIO);
       expect(sourceConfig(e, 5, 6, 0, false, 1)).toBe(keep ? -EDEADLK : 0);
-      expect(e.dev.xiveNativeEsbFault(4, 14)).toBe(keep ? XIVE_FAULT_HANG : IPI_PFN + 2 * (dev - 0x10));
+      expect(e.dev.esbFault(4, 14)).toBe(keep ? XIVE_FAULT_HANG : IPI_PFN + 2 * (dev - 0x10));
     }
   });
 
@@ -537,9 +536,9 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
     source(e, 5);
     const ipiPfn = IPI_PFN + 2 * (e.dev.irqState(5)!.ipiNumber - 0x10);
     const dev = addDevice(e);
-    const f = e.dev.xiveNativeEsbFaultSteps(4, 14);
+    const f = e.dev.esbFaultSteps(4, 14);
     expect(f.next().value).toBe('selected');
-    expect(e.dev.kvmppcXiveSetMapped(5, dev)).toBe(0);
+    expect(e.dev.setMapped(5, dev)).toBe(0);
     expect(f.next()).toEqual({ done: true, value: ipiPfn });
   });
 
@@ -547,10 +546,10 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
     const e = makeEnv({ flags: { faultSelectsOutsideLock: false } });
     source(e, 5);
     const dev = addDevice(e);
-    const b = e.dev.kvmppcXiveSetMappedSteps(5, dev);
+    const b = e.dev.setMappedSteps(5, dev);
     expect(b.next().value).toBe('affinity');
     expect(b.next().value).toBe('masked');
-    const f = e.dev.xiveNativeEsbFaultSteps(4, 14);
+    const f = e.dev.esbFaultSteps(4, 14);
     expect(f.next().value).toBe('lock-wait');
     expect(b.next().value).toBe('zapped');
     expect(f.next().value).toBe('lock-wait');
@@ -563,7 +562,7 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
   it('bindZapsBeforePublish=false publishes before zapping', () => {
     const e = makeEnv({ flags: { bindZapsBeforePublish: false } });
     source(e, 5);
-    const steps = [...e.dev.kvmppcXiveSetMappedSteps(5, addDevice(e))];
+    const steps = [...e.dev.setMappedSteps(5, addDevice(e))];
     expect(steps).toEqual(['affinity', 'masked', 'published', 'zapped', 'routed']);
     expect(XIVE_NATIVE_MAINLINE.bindZapsBeforePublish).toBe(true);
   });
@@ -578,15 +577,15 @@ describe('end to end: guest-like EQ, source, trigger through the host ESB page (
     expect(e.dev.setAttr(KVM_DEV_XIVE_GRP_EQ_CONFIG, kvmXiveEqId(0, 6), EQP, e.um)).toBe(0);
     expect(source(e, 5)).toBe(0);
     expect(sourceConfig(e, 5, 6, 0, false, 0x1234)).toBe(0);
-    const trig = e.dev.xiveNativeEsbFault(4, 4 + 10) * 0x1_0000;
-    const eoi = e.dev.xiveNativeEsbFault(4, 5 + 10) * 0x1_0000;
+    const trig = e.dev.esbFault(4, 4 + 10) * 0x1_0000;
+    const eoi = e.dev.esbFault(4, 5 + 10) * 0x1_0000;
     return { e, v, trig, eoi };
   }
 
   it('the EQ gets 0x80000000|eisn and the pushed vCPU’s OS line rises on its physical thread', () => {
     const { e, v, trig, eoi } = boot();
     e.dev.pushVcpu(v, 1);
-    const os = e.dev.xiveNativeTimaFault(0, 2) * 0x1_0000;
+    const os = e.dev.timaFault(0, 2) * 0x1_0000;
     e.mem.store(os + 0x11, 1, 0, 0xff, 1); // guest CPPR 0xff
     e.mem.load(eoi + 0xc00, 8, e.out); // guest unmask: PQ 01 → 00
     expect(e.out.lo).toBe(1);
@@ -616,7 +615,7 @@ describe('end to end: guest-like EQ, source, trigger through the host ESB page (
     e.dev.pushVcpu(v, 2);
     expect(e.chip.tctxs[2]!.regs[0x12]).toBe(0x02);
     expect(e.chip.tctxs[2]!.osLine).toBe(false); // CPPR 0 from connect
-    const os = e.dev.xiveNativeTimaFault(0, 2) * 0x1_0000;
+    const os = e.dev.timaFault(0, 2) * 0x1_0000;
     e.mem.store(os + 0x11, 1, 0, 0xff, 2);
     expect(e.chip.tctxs[2]!.osLine).toBe(true);
   });

@@ -158,7 +158,7 @@ describe('thread.md §8 passthrough scenarios through VFIO + irq bypass', () => 
     expect(e.dev.mapping).toBe(null);
     expect(src.getPq(0)).toBe(1); // KVM masked the passthrough irq
     expect(e.host.irqOfHw(hw)).not.toBe(null); // … and kept its host data
-    expect(e.dev.kvmppcXiveSetMapped(LISN_BASE, hw)).toBe(-ENODEV);
+    expect(e.dev.setMapped(LISN_BASE, hw)).toBe(-ENODEV);
     expect(vfioHotUnplug(e.vfio, a)).toBe(0);
     expect(e.irqfds.log.at(-1)).toBe(`kvmppc_clr_passthru_irq (irq ${virq}, gsi ${LISN_BASE}) fails: -19`);
     expect(e.host.irqOfHw(hw)).toBe(null); // VFIO freed and disposed its vector
