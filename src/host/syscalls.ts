@@ -146,9 +146,11 @@ export class HostProcess implements KvmUser {
     return this.proc.mprotect(addr, len, prot);
   }
 
-  /** fork(2): the child (a copy of the address space and of the fd table). */
-  fork(): HostProcess {
-    const child = new HostProcess(this.host, this.proc.fork());
+  /** fork(2): the child (a copy of the address space and of the fd table), or −ENOMEM. */
+  fork(): HostProcess | number {
+    const proc = this.proc.fork();
+    if (typeof proc === 'number') return proc;
+    const child = new HostProcess(this.host, proc);
     child.arenaNext = this.arenaNext;
     child.arenaEnd = this.arenaEnd;
     return child;

@@ -260,7 +260,11 @@ export function runPassthrough(
         extra.push({ p: proc, base: base + 2 * P, len: esbLen - 2 * P, pgoff: 6 });
       else extra.push({ p: proc, base, len: esbLen, pgoff: 4 });
     }
-    if (m.fork) extra.push({ p: proc.fork(), base: machine.xiveKvm.esbMmap, len: esbLen, pgoff: 4 });
+    if (m.fork) {
+      const child = proc.fork();
+      if (typeof child === 'number') violate('I7', `fork of the VMM failed: ${child}`);
+      else extra.push({ p: child, base: machine.xiveKvm.esbMmap, len: esbLen, pgoff: 4 });
+    }
     if (m.scmRights) {
       const peer = host.spawn();
       const pfd = proc.sendFd(peer, devFd);

@@ -4,7 +4,7 @@
  * through KVM_RUN) — and, for S22/S23, through the VMM. Latent-bug scenarios run with the
  * bug's flag on (mainline) and off (fixed) and assert both outcomes.
  */
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import { EINVAL, ENODEV, ENOSPC } from '../../src/host/errno.ts';
 import { createHost } from '../../src/host/host.ts';
 import {
@@ -204,6 +204,7 @@ describe('thread.md §8 — multiple mappings', () => {
     const e = vm();
     expect(createSource(e.vmm, e.devFd, L)).toBe(0);
     const child = e.vmm.fork();
+    assert(typeof child !== 'number', `fork: ${child}`);
     const peer = e.host.spawn();
     const pfd = e.vmm.sendFd(peer, e.devFd);
     const third = peer.mmap(0, 2 * NR_IRQS * P, RW, MAP_SHARED, pfd, 4 * P);

@@ -178,15 +178,21 @@ export class Process {
   }
 
   /**
-   * fork(2): a child with a copy of every VMA (except VM_DONTCOPY) and of the fd table. PTEs are
-   * copied only where a fault could not recreate them (private anonymous memory — copied eagerly
-   * here instead of COW — and VM_PFNMAP / VM_MIXEDMAP VMAs); shared file and shmem pages refault.
+   * fork(2): a child with a copy of every VMA (except VM_DONTCOPY) and of the fd table, or
+   * −ENOMEM. PTEs are copied only where a fault could not recreate them (private anonymous memory
+   * — copied eagerly here instead of COW — and VM_PFNMAP / VM_MIXEDMAP VMAs); shared file and
+   * shmem pages refault. When a private page cannot be copied (RAM frames exhausted), the VMA
+   * being copied is still opened, the copy stops, and the half-built address space is torn down
+   * with everything copied so far: no child remains and the parent is unchanged.
    *
-   * @remarks Models kernel/fork.c:dup_mmap() + mm/memory.c:copy_page_range()
+   * @remarks Models kernel/fork.c:dup_mmap() (the `vm_ops->open` before the `retval` check, then
+   * `goto out`) + mm/memory.c:copy_page_range(), and copy_process()'s `bad_fork_cleanup_mm`
+   * (mmput → exit_mmap of the child's mm).
    */
-  fork(): Process {
+  fork(): Process | number {
     const child = this.host.spawn();
     const mm = this.mm;
+    let rc = 0;
     mm.mmapLock.downWrite();
     try {
       for (const vma of mm.vmas.all()) {
@@ -197,11 +203,16 @@ export class Process {
         nv.anonVma = vma.anonVma !== 0 ? this.host.newAnonVma() : 0;
         if (nv.file !== null) getFile(nv.file);
         vmaLink(child.mm, nv);
-        if (vma.anonVma !== 0 || vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) this.copyPageRange(vma, nv);
+        if (vma.anonVma !== 0 || vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) rc = this.copyPageRange(vma, nv);
         nv.ops?.open?.(nv);
+        if (rc < 0) break;
       }
     } finally {
       mm.mmapLock.upWrite();
+    }
+    if (rc < 0) {
+      child.exit();
+      return rc;
     }
     this.fds.forEach((f, i) => {
       if (f !== null) child.fds[i] = getFile(f);
@@ -209,7 +220,8 @@ export class Process {
     return child;
   }
 
-  private copyPageRange(src: Vma, dst: Vma): void {
+  /** 0, or −ENOMEM when a private page cannot be copied (the PTEs copied so far stay in `dst`). */
+  private copyPageRange(src: Vma, dst: Vma): number {
     const mm = this.mm;
     const frames = this.host.frames;
     // A COW mapping write-protects the parent's PTEs: the parent's notifiers hear of it.
@@ -217,10 +229,15 @@ export class Process {
     const range = cow ? new MmuNotifierRange(mm, src.start, src.end, MMU_NOTIFY_PROTECTION_PAGE) : null;
     if (range !== null) mm.invalidateRangeStart(range);
     const cpt = dst.mm.pgtable;
+    let rc = 0;
     mm.pgtable.scan(src.start / PAGE_SIZE, src.end / PAGE_SIZE, (vpn, pfn, flags) => {
+      if (rc < 0) return;
       if (flags & PTE_ANON) {
         const copy = frames.allocRam();
-        if (copy < 0) throw new Error('fork: out of RAM frames copying private memory');
+        if (copy < 0) {
+          rc = -ENOMEM;
+          return;
+        }
         frames.copyRam(copy, pfn);
         cpt.set(vpn, copy, flags);
       } else {
@@ -228,6 +245,7 @@ export class Process {
       }
     });
     if (range !== null) mm.invalidateRangeEnd(range);
+    return rc;
   }
 
   /**

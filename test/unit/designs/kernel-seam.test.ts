@@ -3,7 +3,7 @@
  * set_mapped → the design's re-point): which mappings each design re-points, what it costs, and
  * where it breaks (thread.md §8 S5, S7, S9, S10).
  */
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import { type Design, DesignStats } from '../../../src/designs/design.ts';
 import { rmap } from '../../../src/designs/rmap.ts';
 import { rmapFixed } from '../../../src/designs/rmap-fixed.ts';
@@ -61,6 +61,7 @@ describe('kernel seam of the option-1 designs', () => {
     for (const d of [rmap, vmaWalk, vmaPointer]) {
       const { e } = env(d);
       const child = e.vmm.fork();
+      assert(typeof child !== 'number', `fork: ${child}`);
       const peer = e.mh.spawn();
       const pfd = e.vmm.sendFd(peer, e.devFd);
       const third = peer.mmap(0, 2 * (L + 1) * P, RW, MAP_SHARED, pfd, 4 * P);
@@ -83,6 +84,7 @@ describe('kernel seam of the option-1 designs', () => {
   it('S7 → I2: after unplug the forked child of a vma-walk VMM still reaches the gone device page', () => {
     const { e } = env(vmaWalk);
     const child = e.vmm.fork();
+    assert(typeof child !== 'number', `fork: ${child}`);
     const a = plugAt(e, [L]);
     const dev = e.phb.msiTriggerPage(0, 0) / P + 1;
     expect(touch(e, child, e.esb)).toBe(dev);

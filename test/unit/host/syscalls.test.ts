@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
+import { ENOMEM } from '../../../src/host/errno.ts';
 import { createHost } from '../../../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
@@ -194,6 +195,7 @@ describe('processes: fork, SCM_RIGHTS, kvm->mm', () => {
   it('a forked child or a receiver of the VM fd gets -EIO from VM, vCPU and device ioctls', () => {
     const e = makeVm();
     const child = e.vmm.fork();
+    assert(typeof child !== 'number', `fork: ${child}`);
     expect(child.ioctl(e.vmFd, KVM_SET_USER_MEMORY_REGION, 0)).toBe(EIO);
     expect(child.ioctl(e.vcpuFds[0]!, KVM_GET_ONE_REG, 0)).toBe(EIO);
     expect(child.ioctl(e.devFd, KVM_HAS_DEVICE_ATTR, 0)).toBe(EIO);
@@ -212,12 +214,37 @@ describe('processes: fork, SCM_RIGHTS, kvm->mm', () => {
     expect(other.load(m, 8, w)).toBe(7);
   });
 
+  it('fork with the host RAM frames exhausted returns -ENOMEM and leaves no child: dup_mmap fails, copy_process tears the half-built mm down', () => {
+    const host = createHost({ ramFrames: 4 });
+    const p = host.spawn();
+    const a = p.mmap(0, 0x40000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (let i = 0; i < 4; i++) expect(p.store(a + i * P, 8, 0, 0x10 + i)).toBe(0);
+    expect(host.frames.allocated).toBe(4);
+    const before = host.mm.processes.map((q) => q.pid);
+    expect(p.fork()).toBe(-ENOMEM);
+    expect(host.mm.processes.map((q) => q.pid)).toEqual(before);
+    expect(host.frames.allocated).toBe(4);
+    const w = new Word64();
+    for (let i = 0; i < 4; i++) {
+      expect(p.load(a + i * P, 8, w)).toBe(0);
+      expect(w.lo).toBe(0x10 + i);
+    }
+    // With room for the copies, the same fork succeeds and the child has its own pages.
+    expect(p.munmap(a + 2 * P, 2 * P)).toBe(0);
+    const c = p.fork();
+    assert(typeof c !== 'number', `fork: ${c}`);
+    expect(host.frames.allocated).toBe(4);
+    expect(c.load(a + P, 8, w)).toBe(0);
+    expect(w.lo).toBe(0x11);
+  });
+
   it('the child inherits the scratch arena contents', () => {
     const host = createHost();
     const p = host.spawn();
     const a = p.userAlloc(8);
     p.putU64(a, 0x1122_3344_5566_7788n);
     const c = p.fork();
+    assert(typeof c !== 'number', `fork: ${c}`);
     expect(c.getU64(a)).toBe(0x1122_3344_5566_7788n);
     const b = c.userAlloc(4);
     expect(b).toBe(a + 8);

@@ -4,7 +4,7 @@
  * and fault rules) and each numbered gotcha of §15.
  */
 
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import {
   decodeKvmPpcXiveEq,
   encodeKvmDirtyLog,
@@ -483,6 +483,7 @@ describe('§15 gotchas, through the syscalls', () => {
     expect(createSource(e.vmm, e.devFd, L)).toBe(0);
     expect(createSource(e.vmm, e.devFd, L + 1)).toBe(0);
     const child = e.vmm.fork();
+    assert(typeof child !== 'number', `fork: ${child}`);
     const w = new Word64();
     for (const p of [e.vmm, child]) {
       for (const irq of [L, L + 1]) expect(p.load(e.esb + (2 * irq + 1) * P + 0x800, 8, w)).toBe(0);

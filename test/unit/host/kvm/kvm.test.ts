@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import { createHost } from '../../../../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
@@ -226,6 +226,7 @@ describe('lifetimes', () => {
     expect(g.running).toBe(false);
     expect(() => g.load(0, 8, w)).toThrow(/outside KVM_RUN/);
     const child = e.vmm.fork();
+    assert(typeof child !== 'number', `fork: ${child}`);
     expect(child.ioctl(e.vmFd, KVM_CREATE_VCPU, 1)).toBe(EIO);
     expect(e.vmm.mmap(0, P, PROT_READ | PROT_WRITE, MAP_SHARED, e.devFd, 0)).toBe(-9);
   });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import { EBADF, EMFILE } from '../../../../src/host/errno.ts';
 import {
   MAP_ANONYMOUS,
@@ -103,6 +103,7 @@ describe('fork', () => {
     const file = p.fget(fd)!;
     expect(file.count).toBe(2);
     const c = p.fork();
+    assert(typeof c !== 'number', `fork: ${c}`);
     expect(c.pid).toBe(2);
     expect(c.mm.vmas.all().map((v) => [v.start, v.end, v.pgoff])).toEqual(
       p.mm.vmas.all().map((v) => [v.start, v.end, v.pgoff]),
@@ -136,6 +137,7 @@ describe('fork', () => {
     const a = p.mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     p.mm.vmas.lookup(a)!.flags |= VM_DONTCOPY;
     const c = p.fork();
+    assert(typeof c !== 'number', `fork: ${c}`);
     expect(c.mm.mapCount).toBe(0);
     expect(c.load(a, 4, w)).toBe(SIGSEGV);
   });

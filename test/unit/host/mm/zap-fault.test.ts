@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -170,6 +170,7 @@ describe('unmap_mapping_range', () => {
     const b = p.mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
     p.munmap(a, 4 * P);
     const c = p.fork();
+    assert(typeof c !== 'number', `fork: ${c}`);
     p.load(b + P, 4, w);
     c.load(b + P, 4, w);
     const mapping = p.fget(fd)!.mapping;

@@ -3,7 +3,7 @@
  * bypass → KVM irqfd consumer → kvmppc_set_passthru_irq → set/clr_mapped → zap of the device
  * file's mappings, with the VMM's (and other processes') page tables observed directly.
  */
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import { ENODEV } from '../../../../src/host/errno.ts';
 import { EventfdCtx } from '../../../../src/host/kvm/irqfd.ts';
 import { KVMPPC_XIVE_NR_IRQS } from '../../../../src/host/kvm/xive-native-uapi.ts';
@@ -65,6 +65,7 @@ describe('thread.md §8 passthrough scenarios through VFIO + irq bypass', () => 
     const len = 2 * (L + 1) * P;
     const second = e.vmm.mmap(0, len, RW, MAP_SHARED, e.devFd, 4 * P);
     const child = e.vmm.fork();
+    assert(typeof child !== 'number', `fork: ${child}`);
     const peer = e.mh.spawn();
     const pfd = e.vmm.sendFd(peer, e.devFd);
     expect(pfd).toBeGreaterThanOrEqual(0);
