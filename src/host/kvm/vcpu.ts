@@ -178,9 +178,21 @@ export class KvmVcpu {
 
   /**
    * Enter KVM_RUN on the preferred host thread, or (the host scheduler placing the vCPU
-   * thread) the next free one; −EBUSY if already running or if every host thread runs a vCPU
-   * (decision: a context stays pushed for the whole run, so a thread holds one vCPU at a time).
-   * The XIVE context is pushed on that thread and the run returned.
+   * thread) the next free one. The XIVE context is pushed on that thread and the run returned.
+   *
+   * −EBUSY while this vCPU has a run (even from inside that run's exit handler). The kernel
+   * serialises every vCPU ioctl on `vcpu->mutex`: a second KVM_RUN sleeps in
+   * `mutex_lock_killable()` until the first returns to userspace, and fails (−EINTR) only on a
+   * fatal signal. Here a run stands for the vCPU thread's whole KVM_RUN loop (QEMU's
+   * `kvm_cpu_exec`, re-entering after each exit) and a caller cannot sleep, so the second entry
+   * is refused instead of blocking forever. Once the run is stopped (the loop left, e.g. from an
+   * exit handler), KVM_RUN may be entered again; the stopped run never touches the new one.
+   *
+   * −EBUSY too when every host thread runs a vCPU (decision: a context stays pushed for the
+   * whole run, so a thread holds one vCPU at a time).
+   *
+   * @remarks Models kvm_main.c:kvm_vcpu_ioctl() (the `vcpu->mutex`) + powerpc.c:
+   * kvm_arch_vcpu_ioctl_run().
    */
   enterRun(exits: KvmExitHandler): KvmVcpuRun | number {
     if (this.run !== null) return -EBUSY;
@@ -251,7 +263,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     if (!this.running) return;
     if (!this.inExit) this.leave();
     this.running = false;
-    this.vcpu.run = null;
+    if (this.vcpu.run === this) this.vcpu.run = null;
     const k = this.vcpu.vm.kvm;
     if (k.runningOn[this.vcpu.hostCpu] === this) k.runningOn[this.vcpu.hostCpu] = null;
   }
@@ -273,10 +285,10 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.inExit = true;
   }
 
+  /** Back from the VMM's handler: push again, unless the handler stopped this run. */
   private reenter(): void {
     this.inExit = false;
     if (this.running) this.enter();
-    else this.vcpu.run = null;
   }
 
   /** Resolve a gfn for an access: pfn, {@link KVM_PT_NO_SLOT}, or −errno. */
@@ -356,12 +368,18 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.fail(pfn, gpa);
   }
 
-  /** A page-crossing access, byte by byte (guests do not issue these for MMIO). */
+  /**
+   * A page-crossing access, byte by byte (guests do not issue these for MMIO). When a byte's
+   * exit handler ended the run (stopped it, or closed the VM's fds), the rest of the access is
+   * abandoned, as an instruction interrupted by the vCPU leaving the guest: `out` is not
+   * written and no further byte is accessed.
+   */
   private crossingLoad(gpa: number, size: AccessSize, out: Word64): void {
     let hi = 0;
     let lo = 0;
     const w = new Word64();
     for (let k = 0; k < size; k++) {
+      if (!this.running) return;
       this.load(gpa + k, 1, w);
       hi = ((hi << 8) | (lo >>> 24)) >>> 0;
       lo = ((lo << 8) | (w.lo & 0xff)) >>> 0;
@@ -370,8 +388,10 @@ export class KvmVcpuRun implements KvmGuestContext {
     out.set(hi, lo);
   }
 
+  /** As {@link crossingLoad}: the bytes before the run ended are stored, the rest abandoned. */
   private crossingStore(gpa: number, size: AccessSize, hi: number, lo: number): void {
     for (let k = 0; k < size; k++) {
+      if (!this.running) return;
       const shift = 8 * (size - 1 - k);
       const byte = shift >= 32 ? (hi >>> (shift - 32)) & 0xff : (lo >>> shift) & 0xff;
       this.store(gpa + k, 1, 0, byte);

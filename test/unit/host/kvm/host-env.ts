@@ -234,9 +234,11 @@ export class RecordingExits implements KvmExitHandler {
   mmioValue = 0x1234_5678;
   hcallRet = 0;
   onHcall: ((nr: number) => void) | null = null;
+  onMmio: ((gpa: number) => void) | null = null;
   mmio(gpa: number, size: 1 | 2 | 4 | 8, isWrite: boolean, data: Word64): void {
     if (!isWrite) data.set(0, this.mmioValue);
     this.mmios.push({ gpa, size, write: isWrite, hi: data.hi, lo: data.lo });
+    this.onMmio?.(gpa);
   }
   paprHcall(nr: number, args: readonly bigint[], out: bigint[]): number {
     this.hcalls.push({ nr, args: [...args] });

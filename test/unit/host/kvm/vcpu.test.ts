@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { assert, describe, expect, it } from 'vitest';
 import {
   encodeKvmEnableCap,
   encodeKvmOneReg,
@@ -17,6 +17,7 @@ import {
   KVM_SET_DEVICE_ATTR,
   KVM_SET_ONE_REG,
 } from '../../../../src/host/kvm/uapi.ts';
+import type { KvmVcpuRun } from '../../../../src/host/kvm/vcpu.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { TRACE_KVM } from '../../../../src/hw/trace-sink.ts';
@@ -29,6 +30,8 @@ import {
   eqGpa,
   makeVm,
   mgmtGpa,
+  NR_IRQS,
+  P,
   RecordingExits,
   run,
   TIMA_OS_GPA,
@@ -234,6 +237,79 @@ describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
     g.stop();
     expect(typeof e.vmm.kvmRun(e.vcpuFds[1]!, new RecordingExits())).toBe('object');
     expect(e.vmm.ioctl(e.vcpuFds[0]!, KVM_RUN, 0)).toBe(EINVAL);
+  });
+
+  it('KVM_RUN from inside an exit handler of a live run → -EBUSY (the vCPU mutex; the model cannot sleep)', () => {
+    const e = makeVm({ nrCpus: 2 });
+    const exits = new RecordingExits();
+    let again = 0 as KvmVcpuRun | number;
+    exits.onHcall = () => {
+      again = e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits());
+    };
+    const g = run(e, 0, exits);
+    g.hcall(0x3d0, [0n], []);
+    expect(again).toBe(EBUSY);
+    expect(e.host.kvm.runningOn).toEqual([g, null]);
+  });
+
+  it('a run stopped in its exit handler, then KVM_RUN again from that handler: the new run owns the vCPU — the stale run never clears it, so runningOn lists the vCPU once and a third KVM_RUN is refused', () => {
+    const e = makeVm({ nrCpus: 2 });
+    const x = e.host.kvm.vms[0]!.devices[0]!.xive;
+    const vcpu = e.host.kvm.vms[0]!.vcpus[0]!;
+    const exits = new RecordingExits();
+    let g2 = 0 as KvmVcpuRun | number;
+    exits.onHcall = () => {
+      g.stop();
+      g2 = e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits());
+    };
+    const g = run(e, 0, exits);
+    g.hcall(0x3d0, [0n], []);
+    assert(typeof g2 !== 'number', `kvmRun: ${g2}`);
+    expect(vcpu.run).toBe(g2);
+    expect(g.running).toBe(false);
+    expect(e.host.kvm.runningOn).toEqual([g2, null]);
+    expect(e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(EBUSY);
+    expect(e.host.kvm.runningOn).toEqual([g2, null]);
+    expect([x.stats.pushes, x.stats.pulls]).toEqual([2, 1]);
+    g.stop(); // stale: a no-op
+    expect(vcpu.run).toBe(g2);
+    g2.stop();
+    expect(vcpu.run).toBe(null);
+    expect(e.host.kvm.runningOn).toEqual([null, null]);
+    expect([x.stats.pushes, x.stats.pulls]).toEqual([2, 2]);
+  });
+
+  it('a page-crossing load or store whose first byte’s exit handler stops the run is abandoned, as the hardware leaves the instruction: no throw, no further byte, the load target unwritten', () => {
+    const e = makeVm();
+    const exits = new RecordingExits();
+    const w = new Word64();
+    for (const store of [false, true]) {
+      const g = run(e, 0, exits);
+      exits.onMmio = () => g.stop();
+      const gpa = 0x7000_0000 + P - 4; // no memslot on either page: every byte exits
+      const before = exits.mmios.length;
+      w.set(0xdead, 0xbeef);
+      if (store) expect(() => g.store(gpa, 8, 0x0102_0304, 0x0506_0708)).not.toThrow();
+      else expect(() => g.load(gpa, 8, w)).not.toThrow();
+      expect(exits.mmios.slice(before).map((m) => [m.gpa, m.size, m.write])).toEqual([[gpa, 1, store]]);
+      expect([w.hi, w.lo]).toEqual([0xdead, 0xbeef]);
+      expect(g.running).toBe(false);
+    }
+  });
+
+  it('a page-crossing store whose exit handler closes the VM’s device (release stops every run) is abandoned, never throws', () => {
+    const e = makeVm();
+    const exits = new RecordingExits();
+    const g = run(e, 0, exits);
+    exits.onMmio = () => {
+      expect(e.vmm.munmap(e.esb, 2 * NR_IRQS * P)).toBe(0);
+      expect(e.vmm.munmap(e.tima, 4 * P)).toBe(0);
+      expect(e.vmm.close(e.devFd)).toBe(0);
+    };
+    expect(() => g.store(0x7000_0000 + P - 2, 4, 0, 0x0102_0304)).not.toThrow();
+    expect(exits.mmios.map((m) => m.gpa)).toEqual([0x7000_0000 + P - 2]);
+    expect(g.running).toBe(false);
+    expect(e.host.kvm.vms[0]!.devices).toEqual([]);
   });
 
   it('each vCPU sees its own context through the one TIMA page (cpu = its host thread)', () => {
