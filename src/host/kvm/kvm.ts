@@ -463,11 +463,14 @@ export class KvmVm implements MmuNotifier {
   }
 
   /**
-   * `KVM_GET_DIRTY_LOG`: copy the slot's bitmap to user memory (an array of u64, bit i of word
-   * i/64 for page i, words big-endian as on a ppc64 BE host), clear it, and write-protect the
-   * slot's entries again. Bad slot id → −EINVAL; no slot or no dirty logging → −ENOENT.
+   * `KVM_GET_DIRTY_LOG`: copy the slot's bitmap to user memory, clear it, and write-protect the
+   * slot's entries again. The bitmap is little-endian whatever the host's byte order: page i is
+   * bit i % 8 of byte i / 8, in a buffer rounded up to whole 64-bit longs. Bad slot id → −EINVAL;
+   * no slot or no dirty logging → −ENOENT.
    *
-   * @remarks Models kvm_main.c:kvm_vm_ioctl_get_dirty_log() (get-and-clear, no manual protect).
+   * @remarks Models kvm_main.c:kvm_vm_ioctl_get_dirty_log() (get-and-clear, no manual protect);
+   * the bits are set by kvm_main.c:mark_page_dirty_in_slot() with `set_bit_le()`, and QEMU reads
+   * them with `cpu_physical_memory_set_dirty_lebitmap()`.
    */
   private getDirtyLog(user: KvmUser, argp: number): number {
     const b = user.copyFromUser(argp, KVM_DIRTY_LOG_SIZE);
@@ -479,7 +482,7 @@ export class KvmVm implements MmuNotifier {
     if (slot === null || slot.dirtyBitmap === null) return -ENOENT;
     const bytes = new Uint8Array(Math.ceil(slot.npages / 64) * 8);
     for (let i = 0; i < slot.npages; i++) {
-      if (slot.dirtyBitmap[i]) bytes[8 * (i >>> 6) + 7 - ((i & 63) >>> 3)]! |= 1 << (i & 7);
+      if (slot.dirtyBitmap[i]) bytes[i >>> 3]! |= 1 << (i & 7);
     }
     if (user.copyToUser(userPtr(log.dirtyBitmap), bytes)) return -EFAULT;
     slot.dirtyBitmap.fill(0);

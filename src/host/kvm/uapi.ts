@@ -324,7 +324,7 @@ export function decodeKvmOneReg(b: Uint8Array): KvmOneReg {
   return { id: v.getBigUint64(0), addr: v.getBigUint64(8) };
 }
 
-/** `struct kvm_dirty_log`: slot, pad, user pointer to the bitmap (one bit per page, LSB first). */
+/** `struct kvm_dirty_log`: slot, pad, user pointer to the bitmap (little-endian: page i is bit i % 8 of byte i / 8). */
 export interface KvmDirtyLog {
   slot: number;
   dirtyBitmap: bigint;

@@ -174,7 +174,7 @@ describe('§3.3 GRP_CTRL and has/get_attr', () => {
     expect(eqEntry(e, 0, 0)).toBe(0x8000_0052);
   });
 
-  it('EQ_SYNC: 0; syncs source and queue of targeted sources only; dirties exactly one gfn per queue', () => {
+  it('EQ_SYNC: 0; syncs source and queue of targeted sources only; dirties exactly one gfn per queue (EQ gfn 16 → byte 2 bit 0 of the little-endian log)', () => {
     const e = makeVm({ vcpus: 2 });
     liveSource(e, 0x20, 0, 1);
     expect(createSource(e.vmm, e.devFd, 0x21)).toBe(0);
@@ -190,8 +190,8 @@ describe('§3.3 GRP_CTRL and has/get_attr', () => {
         e.vmm.userStruct(encodeKvmDirtyLog({ slot: 0, dirtyBitmap: bm })),
       ),
     ).toBe(0);
-    // EQs at gfn 16 and 17: bits 16, 17 of word 0.
-    expect(e.vmm.getU64(bm)).toBe((1n << 16n) | (1n << 17n));
+    // EQs at gfn 16 and 17: byte 2, bits 0 and 1 (set_bit_le: a little-endian bitmap).
+    expect([...e.vmm.getBytes(bm, 8)]).toEqual([0, 0, 3, 0, 0, 0, 0, 0]);
     expect(e.host.kvm.vms[0]!.stats.dirtyMarks).toBe(2);
   });
 });
