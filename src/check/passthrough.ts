@@ -1,5 +1,5 @@
 /**
- * The invariants of issue 5 §2 on a passthrough run, as checks over the real state of the host
+ * The invariants of the passthrough-page designs on a run, as checks over the real state of the host
  * and the VMM (page tables, the partition-scoped tree, the KVM device's irq state) and over what
  * the guest received: I1 routing, I2 isolation, I4/I5 deliveries against a PQ model of the same
  * MSIs, I6 the guest-visible view and trace against the emulated reference. I3 and I7 are counts
@@ -8,6 +8,9 @@
 
 import type { Host } from '../host/host.ts';
 import type { KvmVm } from '../host/kvm/kvm.ts';
+import { kvmDeviceFromFilp } from '../host/kvm/kvm-device.ts';
+import type { KvmXiveNative } from '../host/kvm/xive-native.ts';
+import { KVM_XIVE_ESB_PAGE_OFFSET } from '../host/kvm/xive-native-uapi.ts';
 
 /** Host page size (64 KiB). */
 const P = 0x1_0000;
@@ -24,11 +27,29 @@ export interface PassthroughIrq {
 }
 
 /**
- * I1: the guest's EOI page of each irq reaches the source backing it now — the kernel's
- * selection: the function's vector once set_mapped has published it, else the irq's IPI (also
- * when irq bypass could not map it); a retired number reaches nothing. `probe` makes the guest
- * access the page (a PQ GET) so that the partition-scoped entry exists. Returns one message per
- * wrong entry.
+ * The page girq `lisn`'s ESB page (`eoi`: the EOI/management page, else the trigger page) must
+ * reach now, as a pfn, or −1 for none: the kernel's selection (the passthrough source once
+ * set_mapped has published it, else the irq's IPI); a retired number or a source that does not
+ * exist reaches nothing.
+ */
+function backingPfn(xive: KvmXiveNative, lisn: number, eoi: boolean, retired: boolean): number {
+  const st = xive.irqState(lisn);
+  let xd = null;
+  if (st?.ptNumber && st.ptData) xd = st.ptData;
+  else if (!retired && st?.valid) xd = st.ipiData;
+  const page = xd === null ? 0 : eoi ? xd.eoiPage : xd.trigPage;
+  return page === 0 ? -1 : page / P;
+}
+
+/**
+ * I1: every way to an irq's ESB pages reaches the source backing that irq now.
+ * - The guest: the EOI page of each irq in `irqs` (`probe` makes the guest access it, a PQ GET,
+ *   so that the partition-scoped entry exists); a retired number reaches nothing.
+ * - Every process: each present PTE of every mapping of `vm`'s KVM XIVE device file (the VMM's
+ *   own, a forked helper's, an SCM_RIGHTS peer's), over the ESB range, reaches the page of the
+ *   source backing its girq (file page 4 + 2n: n's trigger page, 5 + 2n: its EOI page). A stale
+ *   PTE there reads and writes the IPI's PQ while the device owns the irq.
+ * Returns one message per wrong entry.
  */
 export function routingViolations(
   host: Host,
@@ -39,19 +60,39 @@ export function routingViolations(
   const xive = vm.devices[0]?.xive;
   if (xive === undefined) return [];
   const out: string[] = [];
+  const owner = (pfn: number): string =>
+    pfn < 0 ? 'nothing' : (host.phys.ownerName(pfn * P) ?? `pfn ${pfn}`);
+  const backing = (lisn: number): string => {
+    const pt = xive.irqState(lisn)?.ptNumber ?? 0;
+    return pt ? `hw ${pt.toString(16)}` : 'IPI';
+  };
+  const retired = new Set(irqs.filter((q) => q.retired).map((q) => q.lisn));
   for (const q of irqs) {
     probe(q.mgmtGpa + 0x800);
     const got = vm.pt.lookup(q.mgmtGpa / P, false);
-    const st = xive.irqState(q.lisn);
-    let want = -1;
-    if (st?.ptNumber && st.ptData) want = st.ptData.eoiPage / P;
-    else if (!q.retired) want = (st?.ipiData.eoiPage ?? -P) / P;
+    const want = backingPfn(xive, q.lisn, true, q.retired);
     if (got !== want) {
-      const owner = got < 0 ? 'nothing' : (host.phys.ownerName(got * P) ?? `pfn ${got}`);
-      const backing = st?.ptNumber ? `hw ${st.ptNumber.toString(16)}` : 'IPI';
       out.push(
-        `${q.label} (girq ${q.lisn}, ${backing}): the guest's EOI page reaches ${owner} pfn ${got}, not pfn ${want}`,
+        `${q.label} (girq ${q.lisn}, ${backing(q.lisn)}): the guest's EOI page reaches ${owner(got)} pfn ${got}, not pfn ${want}`,
       );
+    }
+  }
+  for (const p of host.mm.processes) {
+    for (const vma of p.mm.vmas.all()) {
+      if (vma.file === null || kvmDeviceFromFilp(vma.file)?.vm !== vm) continue;
+      const vpn0 = vma.start / P;
+      p.mm.pgtable.scan(vpn0, vma.end / P, (vpn, got) => {
+        const page = vma.pgoff + (vpn - vpn0) - KVM_XIVE_ESB_PAGE_OFFSET;
+        if (page < 0) return;
+        const lisn = Math.floor(page / 2);
+        const eoi = page % 2 === 1;
+        const want = backingPfn(xive, lisn, eoi, retired.has(lisn));
+        if (got !== want) {
+          out.push(
+            `pid ${p.pid} maps girq ${lisn}'s ${eoi ? 'EOI' : 'trigger'} page (${backing(lisn)}) at ${(vpn * P).toString(16)} to ${owner(got)} pfn ${got}, not pfn ${want}`,
+          );
+        }
+      });
     }
   }
   return out;

@@ -1,6 +1,6 @@
 /**
- * Issue 5 acceptance: every design on every built-in passthrough scenario, asserting the
- * invariant outcome the model produces — the failing invariants exactly — with the reason in the
+ * Every design on every built-in passthrough scenario, asserting the invariant outcome the model
+ * produces — the failing invariants exactly — with the reason in the
  * test name. Seed 1 (the scenarios' default); a failure message names the seed.
  */
 
@@ -16,14 +16,20 @@ import { loadScenario } from '../../src/scenario/load.ts';
 const SEED = 1;
 
 const REPLUG_EISN =
-  'mainline re-plug: QEMU does not pass the guest’s prio-0xff mask to KVM, KVM keeps the unchanged re-config as a no-op, set_mapped programs EISN = LISN (kernel.md §9.3, §15.7): the Linux guest loses the function’s interrupts from the second plug on';
+  'mainline re-plug: QEMU does not pass the guest’s prio-0xff mask to KVM, KVM keeps the unchanged re-config as a no-op, set_mapped programs EISN = LISN (book3s_xive.c:kvmppc_xive_set_mapped()): the Linux guest loses the function’s interrupts from the second plug on';
 const POINTER =
   'the VMA pointer follows the last ESB mmap: the VMM’s own mapping keeps the IPI page while bound (I1) and the device page after unplug (I2)';
 const DEDICATED = 'dedicated numbers: the guest sees other irq numbers than with the emulated reference (I6)';
 const DEDICATED_LEAK =
-  'dedicated numbers are new at each plug: another mapping of the KVM device touches them while bound and nothing ever zaps it (I2)';
+  'dedicated numbers are never switched, so nothing zaps: another mapping of the KVM device that touched them before the bind keeps their IPI pages while bound (I1), and one that touched them while bound keeps the device page after unplug (I1, I2)';
 const NO_KERNEL_ZAP =
-  'the kernel no longer zaps: a mapping of the KVM device made while bound keeps the device page after unplug (I2)';
+  'the kernel no longer zaps: a mapping of the KVM device made while bound keeps the device page after unplug (I1, I2)';
+const UNDER_OVERLAY =
+  'the kernel no longer zaps and the overlay covers the guest’s view only: the VMM’s own KVM ESB mapping keeps the IPI page under it while the device backs the irq, so PQs read through it (QEMU’s migration code) are the IPI’s (I1)';
+const OTHER_MAPPINGS_KEEP_IPI =
+  'the kernel no longer zaps and the VMM remaps its own ESB mapping only: another mapping of the KVM device keeps the IPI page while the device backs the irq (I1)';
+const SPLIT_FAULT =
+  'mainline’s ESB fault takes the page offset relative to the VMA (vm_pgoff), so the split tail maps each irq’s neighbour’s page (I1)';
 const UNTRACKED =
   'without the VMM tracking bind/unbind nothing re-points the pages: the guest keeps the page it first faulted in, and after unplug it still reaches the gone function (I1, I2)';
 const PIRQ =
@@ -37,47 +43,60 @@ const EXPECTED: Record<string, Record<string, Expect>> = {
   'pt-nic-hotplug': {
     'qemu-remap-untracked': [['I1', 'I2'], UNTRACKED],
     rmap: [['I4', 'I6'], REPLUG_EISN],
+    'overlap-regions': [['I1'], UNDER_OVERLAY],
     'dedicated-irqs': [['I6'], DEDICATED],
   },
   'pt-second-mapping': {
     'qemu-remap-untracked': [['I1', 'I2'], UNTRACKED],
     rmap: [['I4', 'I6'], REPLUG_EISN],
     'vma-pointer': [['I1', 'I2'], POINTER],
-    'dedicated-irqs': [['I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
+    'overlap-regions': [['I1'], UNDER_OVERLAY],
+    'qemu-remap': [['I1'], OTHER_MAPPINGS_KEEP_IPI],
+    'dedicated-irqs': [['I1', 'I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
   },
   'pt-forked-helper': {
     'qemu-remap-untracked': [['I1', 'I2'], UNTRACKED],
     rmap: [['I4', 'I6'], REPLUG_EISN],
     'vma-pointer': [['I1', 'I2'], `${POINTER} (the last mmap is the SCM_RIGHTS peer’s)`],
-    'dedicated-irqs': [['I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
+    'vma-walk': [
+      ['I1'],
+      'the walk visits the VMM’s VMAs only: the helper forked before the bind keeps the IPI page while the device backs the irq (I1)',
+    ],
+    'overlap-regions': [['I1'], UNDER_OVERLAY],
+    'qemu-remap': [['I1'], OTHER_MAPPINGS_KEEP_IPI],
+    'dedicated-irqs': [['I1', 'I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
   },
   'pt-split-vma': {
     'qemu-remap-untracked': [['I1', 'I2'], UNTRACKED],
-    rmap: [['I4', 'I6'], REPLUG_EISN],
+    rmap: [['I1', 'I4', 'I6'], `${REPLUG_EISN}; ${SPLIT_FAULT}`],
     'vma-pointer': [['I1', 'I2'], POINTER],
-    'dedicated-irqs': [['I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
+    'overlap-regions': [['I1'], UNDER_OVERLAY],
+    'qemu-remap': [['I1'], OTHER_MAPPINGS_KEEP_IPI],
+    'dedicated-irqs': [['I1', 'I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
   },
   'pt-late-mapping': {
     'qemu-remap-untracked': [['I1', 'I2'], UNTRACKED],
     rmap: [['I4', 'I6'], REPLUG_EISN],
     'vma-pointer': [['I1', 'I2'], POINTER],
     'vma-walk': [
-      ['I2'],
-      'a helper forked after the bind keeps device PTEs the walk over the VMM’s VMAs never sees (I2)',
+      ['I1', 'I2'],
+      'a helper forked after the bind keeps device PTEs the walk over the VMM’s VMAs never sees, after unplug too (I1, I2)',
     ],
-    'overlap-regions': [['I2'], NO_KERNEL_ZAP],
-    'qemu-remap': [['I2'], NO_KERNEL_ZAP],
-    'dedicated-irqs': [['I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
+    'overlap-regions': [['I1', 'I2'], `${NO_KERNEL_ZAP}; ${UNDER_OVERLAY}`],
+    'qemu-remap': [['I1', 'I2'], NO_KERNEL_ZAP],
+    'dedicated-irqs': [['I1', 'I2', 'I6'], `${DEDICATED}; ${DEDICATED_LEAK}`],
   },
   'pt-unbind-pending': {
     'qemu-remap-untracked': [['I1', 'I2'], UNTRACKED],
     rmap: [['I4', 'I6'], REPLUG_EISN],
+    'overlap-regions': [['I1'], UNDER_OVERLAY],
     'dedicated-irqs': [['I6'], DEDICATED],
   },
   'pt-dropped-mapping': {
     'qemu-remap-untracked': [['I1', 'I2'], UNTRACKED],
     rmap: [['I4', 'I6'], REPLUG_EISN],
     'vma-pointer': [['I1', 'I2', 'I3'], `${POINTER}; the pointed-to VMA was freed by munmap (I3)`],
+    'overlap-regions': [['I1'], UNDER_OVERLAY],
     'dedicated-irqs': [['I6'], DEDICATED],
   },
   'pt-migrate-unplugged': {
@@ -86,6 +105,7 @@ const EXPECTED: Record<string, Record<string, Expect>> = {
       ['I1', 'I2', 'I4', 'I6'],
       `${UNTRACKED}; on the destination the resume faults in the IPI pages first and the function's interrupts are lost (I4, so the delivery trace differs: I6)`,
     ],
+    'overlap-regions': [['I1'], UNDER_OVERLAY],
     'dedicated-irqs': [
       ['I1', 'I4', 'I6'],
       `${DEDICATED}; on the destination QEMU's resume writes every valid source's PQ through the KVM ESB mapping, so the next plug's dedicated numbers sit on their IPI pages before any bind and nothing re-points them (I1, I4)`,

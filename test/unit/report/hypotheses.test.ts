@@ -115,7 +115,7 @@ describe('hypotheses', () => {
     expect(get([cell('dedicated-irqs', 'demo')], 'H5').verdict).toBe('refuted');
   });
 
-  test('H6: rmap failing I1–I3 refutes "holds in all"; other failures are listed as not the zap’s; rmap-fixed beside it', () => {
+  test('H6: rmap failing I1–I3 refutes "holds in all" (a failure rmap-fixed does not share is named a latent bug’s); other failures are listed as not the zap’s; rmap-fixed beside it', () => {
     const cells = [
       cell('rmap', 'split-vma', { inv: { I1: 5 } }),
       cell('rmap', 'demo', { inv: { I4: 3 } }),
@@ -127,10 +127,21 @@ describe('hypotheses', () => {
       measured: [
         'rmap broke routing/isolation/lifetime (I1–I3) in 1 of 2 scenarios',
         'split-vma: I1 ×5',
+        "rmap-fixed (the same record and zap, latent bugs fixed) kept I1–I3 in split-vma: there a latent bug of the merged code breaks them, not the zap's reach",
         "not the zap's — rmap also broke: demo: I4 ×3",
         'rmap-fixed (latent bugs fixed) kept every checked invariant in every scenario run (2)',
       ],
     });
+    // A failure rmap-fixed shares is not attributed to a latent bug.
+    const shared = [
+      cell('rmap', 'split-vma', { inv: { I2: 2 } }),
+      cell('rmap-fixed', 'split-vma', { inv: { I2: 2 } }),
+    ];
+    expect(get(shared, 'H6').measured).toEqual([
+      'rmap broke routing/isolation/lifetime (I1–I3) in 1 of 1 scenario',
+      'split-vma: I2 ×2',
+      'rmap-fixed (latent bugs fixed) still broke: split-vma: I2 ×2',
+    ]);
     expect(verdicts([cell('rmap', 'demo')]).H6).toBe('supported');
     expect(verdicts([cell('rmap', 'demo', { inv: { I4: 1 } })]).H6).toBe('supported');
   });
