@@ -11,9 +11,7 @@ import type { KvmVm } from '../host/kvm/kvm.ts';
 import { kvmDeviceFromFilp } from '../host/kvm/kvm-device.ts';
 import type { KvmXiveNative } from '../host/kvm/xive-native.ts';
 import { KVM_XIVE_ESB_PAGE_OFFSET } from '../host/kvm/xive-native-uapi.ts';
-
-/** Host page size (64 KiB). */
-const P = 0x1_0000;
+import { PAGE_SIZE } from '../host/mm/constants.ts';
 
 /** One passthrough irq as the checks see it. */
 export interface PassthroughIrq {
@@ -38,7 +36,7 @@ function backingPfn(xive: KvmXiveNative, lisn: number, eoi: boolean, retired: bo
   if (st?.ptNumber && st.ptData) xd = st.ptData;
   else if (!retired && st?.valid) xd = st.ipiData;
   const page = xd === null ? 0 : eoi ? xd.eoiPage : xd.trigPage;
-  return page === 0 ? -1 : page / P;
+  return page === 0 ? -1 : page / PAGE_SIZE;
 }
 
 /**
@@ -61,7 +59,7 @@ export function routingViolations(
   if (xive === undefined) return [];
   const out: string[] = [];
   const owner = (pfn: number): string =>
-    pfn < 0 ? 'nothing' : (host.phys.ownerName(pfn * P) ?? `pfn ${pfn}`);
+    pfn < 0 ? 'nothing' : (host.phys.ownerName(pfn * PAGE_SIZE) ?? `pfn ${pfn}`);
   const backing = (lisn: number): string => {
     const pt = xive.irqState(lisn)?.ptNumber ?? 0;
     return pt ? `hw ${pt.toString(16)}` : 'IPI';
@@ -69,7 +67,7 @@ export function routingViolations(
   const retired = new Set(irqs.filter((q) => q.retired).map((q) => q.lisn));
   for (const q of irqs) {
     probe(q.mgmtGpa + 0x800);
-    const got = vm.pt.lookup(q.mgmtGpa / P, false);
+    const got = vm.pt.lookup(q.mgmtGpa / PAGE_SIZE, false);
     const want = backingPfn(xive, q.lisn, true, q.retired);
     if (got !== want) {
       out.push(
@@ -80,8 +78,8 @@ export function routingViolations(
   for (const p of host.mm.processes) {
     for (const vma of p.mm.vmas.all()) {
       if (vma.file === null || kvmDeviceFromFilp(vma.file)?.vm !== vm) continue;
-      const vpn0 = vma.start / P;
-      p.mm.pgtable.scan(vpn0, vma.end / P, (vpn, got) => {
+      const vpn0 = vma.start / PAGE_SIZE;
+      p.mm.pgtable.scan(vpn0, vma.end / PAGE_SIZE, (vpn, got) => {
         const page = vma.pgoff + (vpn - vpn0) - KVM_XIVE_ESB_PAGE_OFFSET;
         if (page < 0) return;
         const lisn = Math.floor(page / 2);
@@ -89,7 +87,7 @@ export function routingViolations(
         const want = backingPfn(xive, lisn, eoi, retired.has(lisn));
         if (got !== want) {
           out.push(
-            `pid ${p.pid} maps girq ${lisn}'s ${eoi ? 'EOI' : 'trigger'} page (${backing(lisn)}) at ${(vpn * P).toString(16)} to ${owner(got)} pfn ${got}, not pfn ${want}`,
+            `pid ${p.pid} maps girq ${lisn}'s ${eoi ? 'EOI' : 'trigger'} page (${backing(lisn)}) at ${(vpn * PAGE_SIZE).toString(16)} to ${owner(got)} pfn ${got}, not pfn ${want}`,
           );
         }
       });
@@ -112,10 +110,10 @@ export function isolationViolations(
   for (const p of host.mm.processes)
     p.mm.pgtable.scan(0, Number.MAX_SAFE_INTEGER, (vpn, pfn) => {
       if (gone(pfn))
-        out.push(`pid ${p.pid} still maps ${what}'s page pfn ${pfn} at ${(vpn * P).toString(16)}`);
+        out.push(`pid ${p.pid} still maps ${what}'s page pfn ${pfn} at ${(vpn * PAGE_SIZE).toString(16)}`);
     });
   for (const [gfn, pfn] of vm?.pt.entriesPointingAt(gone) ?? [])
-    out.push(`partition-scoped entry gpa ${(gfn * P).toString(16)} → ${what}'s page pfn ${pfn}`);
+    out.push(`partition-scoped entry gpa ${(gfn * PAGE_SIZE).toString(16)} → ${what}'s page pfn ${pfn}`);
   return out;
 }
 

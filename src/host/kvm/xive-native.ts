@@ -39,7 +39,14 @@ import {
   ENXIO,
   EPERM,
 } from '../errno.ts';
-import { PAGE_SIZE, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, VM_IO, VM_PFNMAP } from '../mm/constants.ts';
+import {
+  PAGE_SCALE,
+  PAGE_SIZE,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_SIGBUS,
+  VM_IO,
+  VM_PFNMAP,
+} from '../mm/constants.ts';
 import { vmfInsertPfn } from '../mm/fault.ts';
 import type { File } from '../mm/file.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
@@ -117,8 +124,6 @@ export function kvmppcXiveNativeCreate(
   arch.xive = x;
   return x;
 }
-
-const PAGE_SCALE = 2 ** -16;
 
 /**
  * The KVM XIVE native device of one VM.

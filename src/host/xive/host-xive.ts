@@ -46,6 +46,7 @@ import {
   XIVE_TM_HV_PAGE,
 } from '../../hw/xive/regs.ts';
 import { EBUSY, EINVAL, EIO, ENXIO } from '../errno.ts';
+import { PAGE_SIZE } from '../mm/constants.ts';
 
 /** `XIVE_IRQ_FLAG_*` (arch/powerpc/include/asm/xive.h). */
 export const XIVE_IRQ_FLAG_STORE_EOI = 0x01;
@@ -63,8 +64,6 @@ export const HOST_XIVE_QUEUE_BASE = 0x0000_7f00_0000_0000;
 export const HOST_XIVE_QUEUE_SHIFT = 16;
 /** First virq handed out. */
 export const HOST_VIRQ_BASE = 0x20;
-
-const PAGE = 0x1_0000;
 
 /**
  * `struct xive_irq_data`: what the kernel knows of one hardware irq (page addresses are host
@@ -156,9 +155,9 @@ export class HostXive {
     this.out = new Word64();
     this.info = new XiveIrqInfo();
     this.inEntry = false;
-    chip.mem.addRam(HOST_XIVE_QUEUE_BASE, chip.nrCpus * PAGE, 'host.xive-queues');
+    chip.mem.addRam(HOST_XIVE_QUEUE_BASE, chip.nrCpus * PAGE_SIZE, 'host.xive-queues');
     for (let cpu = 0; cpu < chip.nrCpus; cpu++) {
-      const q = new HostQueue(HOST_XIVE_QUEUE_BASE + cpu * PAGE, HOST_XIVE_QUEUE_SHIFT);
+      const q = new HostQueue(HOST_XIVE_QUEUE_BASE + cpu * PAGE_SIZE, HOST_XIVE_QUEUE_SHIFT);
       this.queues.push(q);
       const rc = chip.setQueueInfo(
         chip.hostVp(cpu),
