@@ -1,7 +1,7 @@
 /**
- * thread.md §8, scenarios S1–S23, as tests of the merged behaviour, each driven through the
- * host's syscall surface (open / ioctl / mmap / loads and stores of the VMM process, the guest
- * through KVM_RUN) — and, for S22/S23, through the VMM. Latent-bug scenarios run with the
+ * The scenarios S1–S23 of the 2019 review thread of the KVM XIVE native device, as tests of the
+ * merged behaviour, each driven through the host's syscall surface (open / ioctl / mmap / loads
+ * and stores of the VMM process, the guest through KVM_RUN) — and, for S22/S23, through the VMM. Latent-bug scenarios run with the
  * bug's flag on (mainline) and off (fixed) and assert both outcomes.
  */
 import { assert, describe, expect, it } from 'vitest';
@@ -82,7 +82,7 @@ function vm(opts: VmEnvOptions = {}): VmEnv {
   return makeVm({ phbs: [{ slots: 4, maxVectors: 64 }], ...opts });
 }
 
-describe('thread.md §8 — mapping / ABI', () => {
+describe('merged behaviour — mapping / ABI', () => {
   it('S1: TIMA at pgoff 0 up to 4 pages, ESB at pgoff 4 up to 2·NR_IRQS pages; any other pgoff -EINVAL; no mmap op -ENODEV', () => {
     const e = vm();
     const p = e.vmm;
@@ -162,7 +162,7 @@ describe('thread.md §8 — mapping / ABI', () => {
   });
 });
 
-describe('thread.md §8 — multiple mappings', () => {
+describe('merged behaviour — multiple mappings', () => {
   it('S5: two mappings of the ESB range both refault onto the device page after bind, and onto the IPI after unbind', () => {
     const e = vm();
     const second = e.vmm.mmap(0, 2 * NR_IRQS * P, RW, MAP_SHARED, e.devFd, 4 * P);
@@ -264,7 +264,7 @@ describe('thread.md §8 — multiple mappings', () => {
   });
 });
 
-describe('thread.md §8 — passthrough lifecycle', () => {
+describe('merged behaviour — passthrough lifecycle', () => {
   it('S11: bind → the guest EOIs through the device page; unbind → the IPI again, left at PQ 10 (mainline) or with the guest-visible PQ carried over (fixed)', () => {
     const pqAfter: number[] = [];
     for (const xics of [true, false]) {
@@ -348,7 +348,7 @@ describe('thread.md §8 — passthrough lifecycle', () => {
   });
 });
 
-describe('thread.md §8 — release / teardown', () => {
+describe('merged behaviour — release / teardown', () => {
   it('S14: close(fd) with a mapping alive defers the release to the last munmap; afterwards set/clr_mapped are -ENODEV and touch no PTE', () => {
     const e = vm();
     expect(createSource(e.vmm, e.devFd, L)).toBe(0);
@@ -437,7 +437,7 @@ describe('thread.md §8 — release / teardown', () => {
   });
 });
 
-describe('thread.md §8 — robustness / hotplug', () => {
+describe('merged behaviour — robustness / hotplug', () => {
   it('S19: ESB fault with no source block → SIGBUS; block present, source invalid → SIGBUS (no crash)', () => {
     const e = vm();
     expect(esbLoad(e.vmm, e.esb, 0x1000)).toBe(SIGBUS);

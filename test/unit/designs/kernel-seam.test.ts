@@ -1,7 +1,7 @@
 /**
  * The kernel seam of the option-1 designs on the whole host path (VFIO → irq bypass →
  * set_mapped → the design's re-point): which mappings each design re-points, what it costs, and
- * where it breaks (thread.md §8 S5, S7, S9, S10).
+ * where it breaks (scenarios S5, S7, S9, S10 of the 2019 review thread).
  */
 import { assert, describe, expect, it } from 'vitest';
 import { type Design, DesignStats } from '../../../src/designs/design.ts';

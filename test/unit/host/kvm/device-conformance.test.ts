@@ -1,7 +1,7 @@
 /**
  * The KVM XIVE native device through the syscall surface only (ioctl / mmap / loads and stores
- * of the VMM process and of the guest): kernel.md §3 (every attribute and error path), §4 (mmap
- * and fault rules) and each numbered gotcha of §15.
+ * of the VMM process and of the guest): every attribute and error path of book3s_xive_native.c,
+ * its mmap and fault rules, and the surprises of the merged code.
  */
 
 import { assert, describe, expect, it } from 'vitest';
@@ -107,7 +107,7 @@ function getEq(e: VmEnv, server: number, prio: number, fill = 0xaa): { rc: numbe
   return { rc, bytes: e.vmm.getBytes(a, 64) };
 }
 
-describe('§3.3 GRP_CTRL and has/get_attr', () => {
+describe('GRP_CTRL and has/get_attr (kvmppc_xive_native_set_attr(), has_attr(), get_attr())', () => {
   it('has_attr: CTRL 1–3; SOURCE*, SYNC below 0x100000; EQ_CONFIG any attr; everything else -ENXIO', () => {
     const e = makeVm();
     const p = e.vmm;
@@ -164,7 +164,7 @@ describe('§3.3 GRP_CTRL and has/get_attr', () => {
     esbOp(e, 0x10, 0xc00);
     trigger(e, 0x10);
     expect(eqEntry(e, 0, 0)).toBe(0); // EAS masked: nothing queued
-    // RESET also cleaned up every queue (§3.3): targeting finds no queue → -EBUSY ...
+    // RESET also cleaned up every queue (kvmppc_xive_reset()): targeting finds no queue → -EBUSY ...
     expect(configSource(e.vmm, e.devFd, 0x10, 6, 0, 0x52)).toBe(EBUSY);
     // ... and works again once the EQ is reconfigured: the source is still valid.
     expect(setEq(e.vmm, e.devFd, 0, 6, { qshift: 16, qaddr: eqGpa(0) })).toBe(0);
@@ -196,7 +196,7 @@ describe('§3.3 GRP_CTRL and has/get_attr', () => {
   });
 });
 
-describe('§3.4 GRP_SOURCE', () => {
+describe('GRP_SOURCE (kvmppc_xive_native_set_source())', () => {
   it('irq ≥ 0x100000 (and a u64 above 2^63) → -E2BIG; -EFAULT after the block is created; PQ 01; LSI flags stick', () => {
     const e = makeVm();
     expect(createSource(e.vmm, e.devFd, 0x10_0000)).toBe(E2BIG);
@@ -222,7 +222,7 @@ describe('§3.4 GRP_SOURCE', () => {
   });
 });
 
-describe('§3.5 GRP_SOURCE_CONFIG', () => {
+describe('GRP_SOURCE_CONFIG (kvmppc_xive_native_set_source_config())', () => {
   it('-ENOENT no block, -EINVAL invalid, -EFAULT, prio 7 -EINVAL, unknown server -EINVAL', () => {
     const e = makeVm();
     expect(configSource(e.vmm, e.devFd, 5, 6, 0, 1)).toBe(ENOENT);
@@ -245,7 +245,7 @@ describe('§3.5 GRP_SOURCE_CONFIG', () => {
   });
 });
 
-describe('§3.6 / §3.7 GRP_EQ_CONFIG', () => {
+describe('GRP_EQ_CONFIG (kvmppc_xive_native_set_queue_config() / get_queue_config())', () => {
   it('set: -EFAULT before -ENOENT; prio 7; flags; qshift; alignment; no memslot; a PFNMAP page', () => {
     const e = makeVm();
     const p = e.vmm;
@@ -297,7 +297,7 @@ describe('§3.6 / §3.7 GRP_EQ_CONFIG', () => {
   });
 });
 
-describe('§3.8 GRP_SOURCE_SYNC', () => {
+describe('GRP_SOURCE_SYNC (kvmppc_xive_native_sync_source())', () => {
   it('-ENOENT / -EINVAL / 0 with one source sync; *addr is ignored', () => {
     const e = makeVm();
     const sync = (irq: number): number =>
@@ -311,7 +311,7 @@ describe('§3.8 GRP_SOURCE_SYNC', () => {
   });
 });
 
-describe('§4 mmap and faults', () => {
+describe('mmap and faults (kvmppc_xive_native_mmap(), xive_native_tima_fault(), xive_native_esb_fault())', () => {
   it('TIMA at pgoff 0 with ≤ 4 pages, ESB at pgoff 4 with ≤ 2^21 pages; anything else -EINVAL', () => {
     const e = makeVm();
     const m = (len: number, pgoff: number): number =>
@@ -325,7 +325,7 @@ describe('§4 mmap and faults', () => {
     expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.devFd, 4 * P + 0x1000)).toBe(EINVAL);
   });
 
-  it('TIMA: relative page 2 maps the OS view; 0, 1, 3 SIGBUS (gotcha 12)', () => {
+  it('TIMA: relative page 2 maps the OS view; 0, 1, 3 SIGBUS', () => {
     const e = makeVm();
     const w = new Word64();
     expect(e.vmm.load(e.tima + 0 * P + 0x10, 8, w)).toBe(SIGBUS);
@@ -373,7 +373,7 @@ function bind(e: VmEnv, l: number): PciDevice {
   return pdev;
 }
 
-describe('§15 gotchas, through the syscalls', () => {
+describe('surprises of the merged device, through the syscalls', () => {
   it('1: priority 7 is invalid for SOURCE_CONFIG and EQ_CONFIG; 6 is the maximum', () => {
     const e = makeVm();
     expect(createSource(e.vmm, e.devFd, 1)).toBe(0);
@@ -579,7 +579,7 @@ describe('guest view of the same device (KVM_RUN)', () => {
   });
 });
 
-describe('thread.md §8 scenarios at the KVM boundary', () => {
+describe('the review thread’s scenarios at the KVM boundary', () => {
   it('S16: release + re-create reuses the kept struct; after re-mmap, faults and zaps work again', () => {
     const e = makeVm();
     const vm = e.host.kvm.vms[0]!;

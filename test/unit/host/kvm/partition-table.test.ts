@@ -168,7 +168,7 @@ describe('passthrough: the XIVE zap of set_mapped / clr_mapped reaches the parti
     pdev.setVectorMask(0, false);
     expect(pdev.raiseMsi(0)).toBe(true);
     g.load(eqGpa(0) + 4, 4, w);
-    expect(w.lo >>> 0).toBe(0x8000_0000 + L); // mainline: EISN = state->number (gotcha 15)
+    expect(w.lo >>> 0).toBe(0x8000_0000 + L); // mainline: EISN = state->number
     expect(g.externalInterrupt).toBe(true);
     // Unbind: SET_IRQS count 0 → clr_mapped → zap.
     expect(setIrqs(p, vfd, [])).toBe(0);

@@ -72,7 +72,7 @@ function setVp(e: VmEnv, hi: number, lo: number, i = 0): number {
   );
 }
 
-describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (kernel.md §3.2)', () => {
+describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (book3s_xive_native.c:kvmppc_xive_native_connect_vcpu())', () => {
   it('flags ≠ 0 or another cap → -EINVAL; bad fd → -EBADF; not a KVM device → -EPERM', () => {
     const e = makeVm({ vcpus: 0 });
     const p = e.vmm;
@@ -121,7 +121,7 @@ describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (kernel.md §3.2)', () 
   });
 });
 
-describe('KVM_GET/SET_ONE_REG(KVM_REG_PPC_VP_STATE) (kernel.md §8, gotcha 11)', () => {
+describe('KVM_GET/SET_ONE_REG(KVM_REG_PPC_VP_STATE) (book3s_xive_native.c:kvmppc_xive_native_get_vp() / set_vp())', () => {
   it('-ENXIO without a XIVE context; other ids -EINVAL; > 16-byte ids -EINVAL', () => {
     const e = makeVm({ vcpus: 0 });
     const p = e.vmm;
@@ -157,7 +157,7 @@ describe('KVM_GET/SET_ONE_REG(KVM_REG_PPC_VP_STATE) (kernel.md §8, gotcha 11)',
     expect(w.hi >>> 16).toBe(0x0006);
   });
 
-  it('an event for a vCPU out of KVM_RUN goes to the NVT backlog, OR-ed into IPB on get (gotcha 11)', () => {
+  it('an event for a vCPU out of KVM_RUN goes to the NVT backlog, OR-ed into IPB on get', () => {
     const e = makeVm();
     expect(createSource(e.vmm, e.devFd, 0x40)).toBe(0);
     expect(configSource(e.vmm, e.devFd, 0x40, 6, 0, 1)).toBe(0);

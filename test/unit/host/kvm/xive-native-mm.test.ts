@@ -30,7 +30,7 @@ function setup() {
   return { e, p, fd, out: new Word64() };
 }
 
-describe('XIVE native device behind a real mmap (§4, S1, S2, S5, S9)', () => {
+describe('XIVE native device behind a real mmap (kvmppc_xive_native_mmap(); S1, S2, S5, S9)', () => {
   it('mmap offsets: TIMA at 0 (≤ 4 pages), ESB at 4; others -EINVAL (S1)', () => {
     const { p, fd } = setup();
     expect(p.mmap(0, 5 * P, RW, MAP_SHARED, fd, 0)).toBe(-22);

@@ -87,7 +87,7 @@ function easOf(e: XiveEnv, hw: number): XiveIrqConfig {
   return c;
 }
 
-describe('uapi constants (kernel.md §2)', () => {
+describe('uapi constants (arch/powerpc/include/uapi/asm/kvm.h)', () => {
   it('keeps the C values', () => {
     expect(KVM_DEV_TYPE_XIVE).toBe(9);
     expect(KVM_CAP_PPC_IRQ_XIVE).toBe(169);
@@ -98,7 +98,7 @@ describe('uapi constants (kernel.md §2)', () => {
   });
 });
 
-describe('creation and has_attr (§3.1, §3.3)', () => {
+describe('creation and has_attr (kvmppc_xive_native_create(), kvmppc_xive_native_has_attr())', () => {
   it('one device per VM (-EEXIST), the struct is reused after release', () => {
     const e = makeEnv();
     const opts = { kvm: e.kvm, lpid: 1, host: e.host, guestMem: e.gm, wake: () => {}, trace: e.trace };
@@ -130,7 +130,7 @@ describe('creation and has_attr (§3.1, §3.3)', () => {
   });
 });
 
-describe('NR_SERVERS (§3.3)', () => {
+describe('NR_SERVERS (kvmppc_xive_set_nr_servers())', () => {
   it('-EFAULT, 0 / > KVM_MAX_VCPU_IDS → -EINVAL, clamp to KVM_MAX_VCPUS, -EBUSY after a connect', () => {
     const e = makeEnv();
     const set = (n: number): number => e.dev.setAttr(KVM_DEV_XIVE_GRP_CTRL, 3n, e.um.putU32(P, n), e.um);
@@ -147,7 +147,7 @@ describe('NR_SERVERS (§3.3)', () => {
   });
 });
 
-describe('vCPU connect (§3.2)', () => {
+describe('vCPU connect (kvmppc_xive_native_connect_vcpu())', () => {
   it('checks in order: -EPERM other VM, -EBUSY connected, -EINVAL id ≥ nr_servers, -EEXIST VP in use', () => {
     const e = makeEnv();
     e.dev.setAttr(KVM_DEV_XIVE_GRP_CTRL, 3n, e.um.putU32(P, 2), e.um);
@@ -185,8 +185,8 @@ describe('vCPU connect (§3.2)', () => {
   });
 });
 
-describe('GRP_SOURCE (§3.4)', () => {
-  it('-E2BIG out of range (also a u64 above 2^63), PQ 01 on (re-)init, same IPI kept (gotcha 9)', () => {
+describe('GRP_SOURCE (kvmppc_xive_native_set_source())', () => {
+  it('-E2BIG out of range (also a u64 above 2^63), PQ 01 on (re-)init, same IPI kept', () => {
     const e = makeEnv();
     expect(source(e, KVMPPC_XIVE_NR_IRQS)).toBe(-E2BIG);
     expect(e.dev.setAttr(KVM_DEV_XIVE_GRP_SOURCE, 0x8000_0000_0000_0005n, P, e.um)).toBe(-E2BIG);
@@ -221,8 +221,8 @@ describe('GRP_SOURCE (§3.4)', () => {
   });
 });
 
-describe('GRP_SOURCE_CONFIG (§3.5)', () => {
-  it('-ENOENT without a block, -EINVAL for an uninitialised source of an existing block (gotcha 8)', () => {
+describe('GRP_SOURCE_CONFIG (kvmppc_xive_native_set_source_config())', () => {
+  it('-ENOENT without a block, -EINVAL for an uninitialised source of an existing block', () => {
     const e = makeEnv();
     connect(e, [0]);
     expect(sourceConfig(e, 0x400, 6, 0, false, 1)).toBe(-ENOENT);
@@ -233,7 +233,7 @@ describe('GRP_SOURCE_CONFIG (§3.5)', () => {
     expect(e.dev.setAttr(KVM_DEV_XIVE_GRP_SOURCE_CONFIG, 0x400n, 8, e.um)).toBe(-EFAULT);
   });
 
-  it('priority 7 → -EINVAL, 6 accepted (gotcha 1); unknown server → -EINVAL', () => {
+  it('priority 7 → -EINVAL, 6 accepted; unknown server → -EINVAL', () => {
     const e = makeEnv();
     connect(e, [0]);
     source(e, 5);
@@ -245,7 +245,7 @@ describe('GRP_SOURCE_CONFIG (§3.5)', () => {
     expect([c.vp, c.prio, c.lirq]).toEqual([e.dev.vpBase, 6, 0x1234]);
   });
 
-  it('the mask bit is honoured (gotcha 2) and an unchanged config is a no-op (gotcha 7)', () => {
+  it('the mask bit is honoured and an unchanged config is a no-op', () => {
     const e = makeEnv();
     connect(e, [0]);
     source(e, 5);
@@ -259,7 +259,7 @@ describe('GRP_SOURCE_CONFIG (§3.5)', () => {
     expect(easOf(e, st.ipiNumber).prio).toBe(0xff);
   });
 
-  it('silently retargets to another vCPU, -EBUSY when no queue fits anywhere (gotcha 6)', () => {
+  it('silently retargets to another vCPU, -EBUSY when no queue fits anywhere', () => {
     const e = makeEnv();
     const [, v1] = connect(e, [0, 1]);
     // vCPU 0 has no prio-5 queue; vCPU 1 gets one.
@@ -275,7 +275,7 @@ describe('GRP_SOURCE_CONFIG (§3.5)', () => {
   });
 });
 
-describe('GRP_EQ_CONFIG (§3.6, §3.7)', () => {
+describe('GRP_EQ_CONFIG (kvmppc_xive_native_set_queue_config() / get_queue_config())', () => {
   it('set: -EFAULT before -ENOENT, prio 7, flags exactly 1, only qshift 16, alignment, page checks', () => {
     const e = makeEnv();
     const set = (server: number, prio: number, eq: Parameters<typeof e.um.putEq>[1]): number =>
@@ -301,7 +301,7 @@ describe('GRP_EQ_CONFIG (§3.6, §3.7)', () => {
     expect(e.gm.pins.size).toBe(0);
   });
 
-  it('get: unconfigured → 0 and nothing written (gotcha 5); configured → flags 1, toggle 1 index n (gotcha 10)', () => {
+  it('get: unconfigured → 0 and nothing written; configured → flags 1, toggle 1 index n', () => {
     const e = makeEnv();
     connect(e, [0], false);
     e.um.buf.fill(0xaa, 0x100, 0x140);
@@ -324,7 +324,7 @@ describe('GRP_EQ_CONFIG (§3.6, §3.7)', () => {
   });
 });
 
-describe('SOURCE_SYNC, RESET, EQ_SYNC (§3.3, §3.8)', () => {
+describe('SOURCE_SYNC, RESET, EQ_SYNC (kvmppc_xive_native_sync_source(), kvmppc_xive_reset(), kvmppc_xive_native_eq_sync())', () => {
   it('SOURCE_SYNC: -ENOENT / -EINVAL / 0 (one source sync)', () => {
     const e = makeEnv();
     expect(e.dev.setAttr(KVM_DEV_XIVE_GRP_SOURCE_SYNC, 3n, 0, e.um)).toBe(-ENOENT);
@@ -367,7 +367,7 @@ describe('SOURCE_SYNC, RESET, EQ_SYNC (§3.3, §3.8)', () => {
   });
 });
 
-describe('VP_STATE (§8, gotcha 11)', () => {
+describe('VP_STATE (kvmppc_xive_native_get_vp() / set_vp())', () => {
   it('-EPERM before connect; raw w01 with CPPR 0; IPB backup OR-ed on get; -EBUSY while pushed', () => {
     const e = makeEnv();
     const v = makeVcpu(e.kvm);
@@ -388,7 +388,7 @@ describe('VP_STATE (§8, gotcha 11)', () => {
   });
 });
 
-describe('mmap and faults (§4, S1, S2, S4, S19)', () => {
+describe('mmap and faults (kvmppc_xive_native_mmap(), xive_native_esb_fault(); S1, S2, S4, S19)', () => {
   it('mmapCheck: TIMA at 0 ≤ 4 pages, ESB at 4 ≤ 2^21 pages, any other offset -EINVAL', () => {
     const { dev } = makeEnv();
     expect(dev.mmapCheck(0, 4)).toBe(0);
@@ -427,7 +427,7 @@ describe('mmap and faults (§4, S1, S2, S4, S19)', () => {
   });
 });
 
-describe('reset_mapped (§4.5, S3, S8, gotcha 13)', () => {
+describe('reset_mapped (kvmppc_xive_native_reset_mapped(); S3, S8)', () => {
   it('zaps exactly file pages 4+2n and 5+2n (or 2n with the pre-fix bug); -EINVAL above NR_IRQS', () => {
     for (const bug of [false, true]) {
       const e = makeEnv({ flags: { zapOmitsEsbOffset: bug } });
@@ -455,7 +455,7 @@ function addDevice(e: XiveEnv): number {
   return hw;
 }
 
-describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
+describe('set_mapped / clr_mapped (book3s_xive.c; S11, S13)', () => {
   it('mainline: IPI off, zap, EAS with state->number, no EOI; clr leaves the IPI at PQ 10', () => {
     const e = makeEnv();
     connect(e, [0]);
@@ -568,7 +568,7 @@ describe('set_mapped / clr_mapped (§9, S11, S13, gotcha 15)', () => {
   });
 });
 
-describe('end to end: guest-like EQ, source, trigger through the host ESB page (§5, §8)', () => {
+describe('end to end: guest-like EQ, source, trigger through the host ESB page', () => {
   function boot(): { e: XiveEnv; v: XiveVcpuArch; trig: number; eoi: number } {
     const e = makeEnv();
     const v = makeVcpu(e.kvm);

@@ -208,7 +208,7 @@ export class GuestStandIn {
   /** H_INT_SET_SOURCE_CONFIG → GRP_SOURCE_CONFIG (prio 6 on server 0, or masked). */
   sourceConfig(lisn: number, eisn: number, masked = false): number {
     const { e } = this;
-    // A masked EAS keeps a valid priority field (7 and 0xff are rejected, gotcha §15.1).
+    // A masked EAS keeps a valid priority field (set_source_config rejects 7 and 0xff).
     e.um.putU64(e.um.base, kvmXiveSourceConfig(6, 0, masked, eisn));
     return e.dev.setAttr(KVM_DEV_XIVE_GRP_SOURCE_CONFIG, BigInt(lisn), e.um.base, e.um);
   }

@@ -60,7 +60,7 @@ function traffic(e: VfioEnv, a: AssignedDevice, rng: Rng, rounds: number, got: U
   }
 }
 
-describe('hot-plug / hot-unplug of a 64-vector passthrough NIC under traffic (issue 4 acceptance)', () => {
+describe('hot-plug / hot-unplug of a 64-vector passthrough NIC under traffic', () => {
   it('100 cycles, seed 0x5eed: no lost or spurious interrupt, no PTE left on the device frames, the IPI back after each unplug', () => {
     const e = makeEnv({ slots: 2, maxVectors: 64 });
     const rng = new Rng(0x5eed);
@@ -146,7 +146,7 @@ describe('hot-plug / hot-unplug of a 64-vector passthrough NIC under traffic (is
     });
   });
 
-  it('replug into the same slot with the guest not re-targeting: mainline set_mapped leaves the LISN as EISN (§9.3)', () => {
+  it('replug into the same slot with the guest not re-targeting: mainline set_mapped leaves the LISN as EISN (book3s_xive.c:kvmppc_xive_set_mapped())', () => {
     for (const bug of [true, false]) {
       const e = makeEnv({ flags: { setMappedEisnIsStateNumber: bug } });
       const pdev = new PciDevice({ name: 'nic', msix: NVEC });

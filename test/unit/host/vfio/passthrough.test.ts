@@ -29,7 +29,7 @@ function plug(e: VfioEnv, n: number, slot = 0) {
   return a;
 }
 
-describe('bind / unbind re-point the guest ESB pages (kernel.md §4.5, S4, S11)', () => {
+describe('bind / unbind re-point the guest ESB pages (kvmppc_xive_native_reset_mapped(); S4, S11)', () => {
   it('bind zaps the LISN pages; the next faults insert the device trigger/EOI pfns; unbind goes back to the IPI', () => {
     const e = makeEnv();
     expect(e.guest.createSource(L)).toBe(0);
@@ -61,7 +61,7 @@ describe('bind / unbind re-point the guest ESB pages (kernel.md §4.5, S4, S11)'
   });
 });
 
-describe('PQ transfers and EOI rules of set/clr_mapped (kernel.md §9.1, §9.2, §9.3)', () => {
+describe('PQ transfers and EOI rules of set/clr_mapped (book3s_xive.c:kvmppc_xive_set_mapped() / clr_mapped())', () => {
   it('mainline, bound before the guest starts the irq: device PQ 10 until the guest unmask, IPI 01; unbind → device EOI to the host, IPI 10', () => {
     const e = makeEnv();
     e.guest.createSource(L);
@@ -120,7 +120,7 @@ describe('PQ transfers and EOI rules of set/clr_mapped (kernel.md §9.1, §9.2, 
     expect(e.host.pqOf(ipi)).toBe(2);
   });
 
-  it('EISN (§9.3, §15.15): bound while targeted, the device EAS carries the LISN with the mainline flag, the guest EISN without', () => {
+  it('EISN: bound while targeted, the device EAS carries the LISN with the mainline flag, the guest EISN without', () => {
     for (const bug of [true, false]) {
       const e = makeEnv({ flags: { setMappedEisnIsStateNumber: bug } });
       e.guest.createSource(L);

@@ -1,5 +1,5 @@
 /**
- * thread.md §8 passthrough scenarios driven through the whole host path: VFIO SET_IRQS → irq
+ * The review thread’s passthrough scenarios driven through the whole host path: VFIO SET_IRQS → irq
  * bypass → KVM irqfd consumer → kvmppc_set_passthru_irq → set/clr_mapped → zap of the device
  * file's mappings, with the VMM's (and other processes') page tables observed directly.
  */
@@ -22,7 +22,7 @@ function ptes(e: VfioEnv, p = e.vmm, base = e.esb, pages = 2 * (LISN_BASE + 0x40
   return out;
 }
 
-describe('thread.md §8 passthrough scenarios through VFIO + irq bypass', () => {
+describe('the review thread’s passthrough scenarios through VFIO + irq bypass', () => {
   it('S3: binding girq n zaps exactly file pages 4+2n, 5+2n (n = 0, 1, 2); TIMA and the neighbours stay', () => {
     for (const n of [0, 1, 2]) {
       const e = makeEnv();

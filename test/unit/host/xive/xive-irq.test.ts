@@ -33,7 +33,7 @@ function eas(chip: P9Chip, hw: number): [number, number, number] {
   return [c.vp, c.prio, c.lirq];
 }
 
-describe('host side of passthrough: xive_irq_set_vcpu_affinity (kernel.md §13.4)', () => {
+describe('host side of passthrough: xive_irq_set_vcpu_affinity (arch/powerpc/sysdev/xive/common.c)', () => {
   it('P clear: forward → PQ 10, saved_p 0, stale_p 1; back → sync, EAS to the host, source EOI → PQ 00', () => {
     const t = setup();
     const syncs = t.chip.stats.syncs;
