@@ -1,8 +1,9 @@
 /**
  * The scenarios S1–S23 of the 2019 review thread of the KVM XIVE native device, as tests of the
  * merged behaviour, each driven through the host's syscall surface (open / ioctl / mmap / loads
- * and stores of the VMM process, the guest through KVM_RUN) — and, for S22/S23, through the VMM. Latent-bug scenarios run with the
- * bug's flag on (mainline) and off (fixed) and assert both outcomes.
+ * and stores of the VMM process, the guest through KVM_RUN) — and, for S22/S23, through the VMM.
+ * Latent-bug scenarios run with the bug's flag on (mainline) and off (fixed) and assert both
+ * outcomes.
  */
 import { assert, describe, expect, it } from 'vitest';
 import { EINVAL, ENODEV, ENOSPC } from '../../src/host/errno.ts';
