@@ -81,25 +81,23 @@ export class KvmMemslots {
   readonly limit: number;
   readonly taskSize: number;
   /** Slots with npages > 0, in use right now. */
-  used: number;
+  used!: number;
   /** Highest {@link used} ever. */
   peak: number;
   /** Successful changes by kind: create, delete, move, flags-only. */
   readonly changes: [number, number, number, number];
   private readonly byId: Map<number, KvmMemorySlot>;
   /** Sorted by baseGfn (non-overlapping). */
-  private sorted: KvmMemorySlot[];
-  private last: KvmMemorySlot | null;
+  private sorted!: KvmMemorySlot[];
+  private last!: KvmMemorySlot | null;
 
   constructor(cfg: KvmMemslotsConfig) {
     this.limit = cfg.limit ?? KVM_USER_MEM_SLOTS;
     this.taskSize = cfg.taskSize;
-    this.used = 0;
     this.peak = 0;
     this.changes = [0, 0, 0, 0];
     this.byId = new Map();
-    this.sorted = [];
-    this.last = null;
+    this.clear();
   }
 
   /** The slot with this id, or null (`id_to_memslot`). */
