@@ -9,6 +9,7 @@ import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { toChromeTrace } from '../report/chrome-trace.ts';
+import { costsCsv } from '../report/csv.ts';
 import { renderHtml } from '../report/html.ts';
 import { renderMarkdown, textMatrix, violationEntries } from '../report/markdown.ts';
 import { reportPlots, svgToPng } from '../report/plots.ts';
@@ -128,7 +129,7 @@ export interface WrittenReport {
 }
 
 /**
- * Write the report for `results` into `dir`: results.json, report.md, report.html, the plots
+ * Write the report for `results` into `dir`: results.json, costs.csv, report.md, report.html, the plots
  * (SVG + PNG) and `traces/<scenario>--<design>--<invariant>.trace.json` per violation. Old trace
  * files in `dir/traces` are removed first, so the directory matches this run.
  */
@@ -142,6 +143,7 @@ export function writeReport(dir: string, results: Results): WrittenReport {
     files.push(name);
   };
   put('results.json', `${JSON.stringify(results, null, 2)}\n`);
+  put('costs.csv', costsCsv(results.cells));
   const plots = reportPlots(results.cells);
   for (const p of plots) {
     put(`${p.name}.svg`, `${p.svg}\n`);

@@ -1,19 +1,28 @@
 /**
  * `report.html`: the same content as report.md in one self-contained page — inline CSS, the
  * plots as inline SVG, no scripts, fonts or other external assets (links go only to the trace
- * files and results.json beside it). Pure: strings in, a string out.
+ * files, results.json and costs.csv beside it). It opens on the verdicts and the design ×
+ * scenario matrix, each pair one cell coloured by the kind of its worst failure with the failing
+ * invariants written in it; the long tables follow. Pure: strings in, a string out.
  */
 
 import {
   type CellResult,
   COST_TABLE_NS,
-  cellViolations,
   INVARIANT_TITLES,
   INVARIANTS,
   type Results,
 } from '../scenario/cell.ts';
 import { evaluateHypotheses } from './hypotheses.ts';
-import { COST_COLUMNS, outcomeText, verdictText, violationEntries } from './markdown.ts';
+import {
+  COST_COLUMNS,
+  headlineText,
+  hypothesisAnchor,
+  outcomeText,
+  verdictText,
+  violationEntries,
+} from './markdown.ts';
+import { appliesTo, designLine, failureCounts, groupNotes, KIND_STYLE, matrix } from './summary.ts';
 
 /** Escape text for HTML content and attribute values. */
 export function esc(s: string | number): string {
@@ -35,6 +44,13 @@ td.pass{background:#e8f5e9}td.fail{background:#ffcdd2;font-weight:bold}td.na{col
 .v-supported{background:#c8e6c9}.v-refuted{background:#ffcdd2}.v-mixed{background:#fff3c4}.v-not-tested{background:#eee}
 figure{margin:1rem 0}figure svg{max-width:100%;height:auto;background:#fff}figcaption{font-size:.9rem;color:#555}
 code{background:#f5f5f5;padding:0 .2rem}
+table.matrix td{text-align:center;min-width:6.5rem;font-size:.85rem}table.matrix td.k-pass{color:#2e7d32}
+table.matrix td.k-routing,table.matrix td.k-delivery,table.matrix td.k-abi,table.matrix td.k-resources{color:#fff;font-weight:bold}
+.legend span{display:inline-block;margin-right:1rem;font-size:.85rem}.legend i{display:inline-block;width:.9rem;height:.9rem;vertical-align:-.1rem;margin-right:.3rem;border:1px solid #999}
+ul.verdicts li{margin:.3rem 0}
+${Object.entries(KIND_STYLE)
+  .map(([k, v]) => `.k-${k}{background:${v.color}}`)
+  .join('')}
 `;
 
 /** A plot for the page: inline SVG and its caption. */
@@ -78,11 +94,36 @@ function inlineSvg(svg: string): string {
   return svg.replace(/^<\?xml[^>]*>\s*/, '');
 }
 
+/** The matrix as an HTML table: scenarios down, designs across, one coloured cell per pair. */
+function matrixHtml(cells: readonly CellResult[]): string[] {
+  const m = matrix(cells);
+  const legend = Object.entries(KIND_STYLE)
+    .map(([k, v]) => `<span><i class="k-${k}"></i>${esc(v.label)}</span>`)
+    .join('');
+  return [
+    '<table class="matrix"><thead>',
+    row(['scenario', ...m.designs].map((h) => `<th>${esc(h)}</th>`)),
+    '</thead><tbody>',
+    ...m.scenarios.map((s) =>
+      row([
+        `<th>${esc(s)}</th>`,
+        ...m.designs.map((d) => {
+          const c = m.cell(d, s);
+          return c === undefined
+            ? '<td></td>'
+            : `<td class="k-${c.kind}" title="${esc(`${s} × ${d}: ${KIND_STYLE[c.kind].label}`)}">${esc(c.text)}</td>`;
+        }),
+      ]),
+    ),
+    '</tbody></table>',
+    `<p class="legend">${legend}</p>`,
+  ];
+}
+
 /** The whole report.html. */
 export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string {
   const cells = results.cells;
-  const total = cells.reduce((n, c) => n + cellViolations(c), 0);
-  const seed = results.seed === null ? "each scenario's own seed" : `seed ${results.seed}`;
+  const hyps = evaluateHypotheses(cells);
   const p: string[] = [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -91,8 +132,31 @@ export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string
     `<style>${CSS}</style>`,
     '</head><body>',
     '<h1>xivelab compare</h1>',
-    `<p>${cells.length} cells: ${results.scenarios.length} scenarios × ${results.designs.length} designs ` +
-      `(${esc(results.designs.join(', '))}), ${esc(seed)}; <strong>${total} invariant violation${total === 1 ? '' : 's'}</strong>.</p>`,
+    `<p>${esc(headlineText(results))}</p>`,
+    '<h2 id="verdicts">Verdicts</h2>',
+    '<ul class="verdicts">',
+    ...hyps.map(
+      (h) =>
+        `<li><strong>${esc(h.id)}</strong> ${esc(h.claim)} — <span class="verdict v-${h.verdict.replace(' ', '-')}">${esc(verdictText(h))}</span>: ` +
+        `${esc(h.headline)} (<a href="#${hypothesisAnchor(h.id)}">evidence</a>)</li>`,
+    ),
+    '</ul>',
+    '<h2 id="matrix">Matrix</h2>',
+    ...matrixHtml(cells),
+    '<h2 id="per-design">Per design</h2>',
+    `<ul>${failureCounts(cells)
+      .designs.map((d) => `<li><strong>${esc(d.design)}</strong> ${esc(designLine(d))}</li>`)
+      .join('')}</ul>`,
+    '<h2 id="hypotheses">Hypotheses in detail</h2>',
+  ];
+  for (const h of hyps) {
+    p.push(
+      `<h3 id="${hypothesisAnchor(h.id)}">${esc(h.id)}. ${esc(h.claim)} <span class="verdict v-${h.verdict.replace(' ', '-')}">${esc(verdictText(h))}</span></h3>`,
+      `<p><em>${esc(h.source)}; decided by: ${esc(h.designs.join(', '))}</em></p>`,
+      `<ul>${h.measured.map((m) => `<li>${esc(m)}</li>`).join('')}</ul>`,
+    );
+  }
+  p.push(
     '<h2 id="invariants">Invariants</h2>',
     `<ul>${INVARIANTS.map((i) => `<li><strong>${i}</strong> ${esc(INVARIANT_TITLES[i])}</li>`).join('')}</ul>`,
     '<table><thead>',
@@ -101,7 +165,8 @@ export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string
     ...cells.map(invariantRow),
     '</tbody></table>',
     '<h2 id="costs">Costs</h2>',
-    '<p>Counts of the model’s own paths running; peaks for memslots and VMAs; modeled time = Σ count × the cost table.</p>',
+    '<p>Counts of the model’s own paths running; peaks for memslots and VMAs; modeled time = Σ count × the cost table. ' +
+      'The same numbers: <a href="costs.csv">costs.csv</a>.</p>',
     '<table><thead>',
     row(['scenario', 'design', ...COST_COLUMNS.map(([h]) => h)].map((h) => `<th>${esc(h)}</th>`)),
     '</thead><tbody>',
@@ -112,16 +177,8 @@ export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string
       row([`<td>${esc(k)}</td>`, `<td class="num">${v}</td>`]),
     ),
     '</tbody></table>',
-    '<h2 id="hypotheses">Hypotheses</h2>',
-  ];
-  for (const h of evaluateHypotheses(cells)) {
-    p.push(
-      `<h3>${esc(h.id)}. ${esc(h.claim)} <span class="verdict v-${h.verdict.replace(' ', '-')}">${esc(verdictText(h))}</span></h3>`,
-      `<p><em>${esc(h.source)}; decided by: ${esc(h.designs.join(', '))}</em></p>`,
-      `<ul>${h.measured.map((m) => `<li>${esc(m)}</li>`).join('')}</ul>`,
-    );
-  }
-  p.push('<h2 id="plots">Plots</h2>');
+    '<h2 id="plots">Plots</h2>',
+  );
   for (const pl of plots) {
     p.push(
       `<figure id="plot-${esc(pl.name)}"><h3>${esc(pl.title)}</h3>`,
@@ -143,16 +200,18 @@ export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string
     }
     p.push('</ul>');
   }
+  const notes = groupNotes(cells);
   p.push('<h2 id="notes">Notes</h2><ul>');
-  for (const c of cells) {
-    if (c.notes.length === 0) continue;
+  for (const g of notes.shared) p.push(`<li>${esc(g.note)} <em>(${esc(appliesTo(g, cells))})</em></li>`);
+  for (const o of notes.own) {
     p.push(
-      `<li><strong>${esc(c.scenario)} × ${esc(c.design)}</strong><ul>${c.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></li>`,
+      `<li><strong>${esc(o.cell)}</strong><ul>${o.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul></li>`,
     );
   }
   p.push(
     '</ul>',
-    '<p>Data: <a href="results.json">results.json</a> (schema: <code>xivelab schema --results</code>).</p>',
+    '<p>Data: <a href="results.json">results.json</a> (schema: <code>xivelab schema --results</code>), ' +
+      '<a href="costs.csv">costs.csv</a>.</p>',
     '</body></html>',
     '',
   );

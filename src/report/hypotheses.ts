@@ -1,10 +1,10 @@
 /**
- * The claims of the 2019 review of the KVM XIVE native device's passthrough (the options David
- * Gibson listed for "[PATCH 00/19] KVM: PPC: Book3S HV: add XIVE native exploitation mode", Jan–Feb
- * 2019, kvm-ppc) as hypotheses, each evaluated from the cells that ran: supported, refuted, mixed
- * (a compound claim whose parts disagree) or not tested (the design, or a reference it is
- * compared with, did not run). Every verdict lists what was measured, so a reader can check it
- * against the matrix. Pure.
+ * The claims of the 2019 debate (the review of "KVM: PPC: Book3S HV: add XIVE native
+ * exploitation mode", kvm-ppc, January–April 2019) as hypotheses, each evaluated from the cells
+ * that ran: supported, refuted, mixed (a compound claim whose parts disagree) or not tested (the
+ * design, or a reference it is compared with, did not run). Every verdict has a headline — the
+ * one measurement that decides it, in a sentence that reads on its own — and lists everything
+ * measured, so a reader can check it against the matrix. Pure.
  */
 
 import { type CellResult, INVARIANTS, type InvariantId } from '../scenario/cell.ts';
@@ -23,6 +23,8 @@ export interface Hypothesis {
   /** The designs whose cells decide it. */
   readonly designs: readonly string[];
   readonly verdict: Verdict;
+  /** The measurement that decides the verdict, as one sentence (the report's summary line). */
+  readonly headline: string;
   /** One line per measurement the verdict rests on. */
   readonly measured: readonly string[];
 }
@@ -52,8 +54,9 @@ const scen = (n: number): string => `${n} scenario${n === 1 ? '' : 's'}`;
 
 const names = (cells: readonly CellResult[]): string => cells.map((c) => c.scenario).join(', ');
 
-function notRun(design: string): string {
-  return `design "${design}" did not run`;
+function notRun(design: string): { verdict: Verdict; headline: string; measured: string[] } {
+  const why = `design "${design}" did not run`;
+  return { verdict: 'not tested', headline: `not tested: ${why}`, measured: [why] };
 }
 
 /** H1: a VMA pointer cannot follow userspace's mappings. */
@@ -66,13 +69,13 @@ function h1(cells: readonly CellResult[]): Hypothesis {
     designs: ['vma-pointer'],
   };
   const vp = of(cells, 'vma-pointer');
-  if (vp.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('vma-pointer')] };
-  const inv: InvariantId[] = ['I1', 'I2', 'I3'];
-  const bad = failures(vp, inv);
+  if (vp.length === 0) return { ...base, ...notRun('vma-pointer') };
+  const bad = failures(vp, ['I1', 'I2', 'I3']);
   if (bad.length > 0) {
     return {
       ...base,
       verdict: 'supported',
+      headline: `vma-pointer broke routing, isolation or lifetime (I1–I3) in ${bad.length} of ${scen(vp.length)}`,
       measured: [
         `vma-pointer broke routing/isolation/lifetime (I1–I3) in ${bad.length} of ${scen(vp.length)}`,
         ...bad,
@@ -82,6 +85,7 @@ function h1(cells: readonly CellResult[]): Hypothesis {
   return {
     ...base,
     verdict: 'refuted',
+    headline: `vma-pointer kept I1–I3 in all ${scen(vp.length)}`,
     measured: [`vma-pointer kept I1, I2 and I3 in every scenario run (${vp.length}: ${names(vp)})`],
   };
 }
@@ -95,17 +99,21 @@ function h2(cells: readonly CellResult[]): Hypothesis {
     designs: ['vma-walk', 'rmap'],
   };
   const vw = of(cells, 'vma-walk');
-  if (vw.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('vma-walk')] };
+  if (vw.length === 0) return { ...base, ...notRun('vma-walk') };
   const measured: string[] = [];
   const rm = new Map(of(cells, 'rmap').map((c) => [c.scenario, c]));
   // Part 1: cost — VMAs visited, against the merged rmap zap in the same scenario when it ran.
   let costlier = 0;
   let compared = 0;
+  let walked = 0;
+  let rmapWalked = 0;
   for (const c of vw) {
     const r = rm.get(c.scenario);
     const line = `${c.scenario}: vma-walk visited ${c.costs.vmasVisited} VMAs`;
     if (r) {
       compared++;
+      walked += c.costs.vmasVisited;
+      rmapWalked += r.costs.vmasVisited;
       if (c.costs.vmasVisited > r.costs.vmasVisited) costlier++;
       measured.push(`${line}, rmap ${r.costs.vmasVisited}`);
     } else measured.push(line);
@@ -121,7 +129,15 @@ function h2(cells: readonly CellResult[]): Hypothesis {
   );
   const misses = bad.length > 0;
   const verdict: Verdict = costs && misses ? 'supported' : !costs && !misses ? 'refuted' : 'mixed';
-  return { ...base, verdict, measured };
+  const cost =
+    compared > 0
+      ? `vma-walk visited ${walked} VMAs where rmap visited ${rmapWalked}`
+      : `vma-walk visited ${visited} VMAs`;
+  const miss =
+    bad.length > 0
+      ? `left a stale mapping (I1/I2) in ${bad.length} of ${scen(vw.length)}`
+      : `kept I1/I2 in all ${scen(vw.length)}`;
+  return { ...base, verdict, headline: `${cost}, and ${miss}`, measured };
 }
 
 /** H3: overlapping regions run out of memslots. */
@@ -133,7 +149,7 @@ function h3(cells: readonly CellResult[]): Hypothesis {
     designs: ['overlap-regions'],
   };
   const ov = of(cells, 'overlap-regions');
-  if (ov.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('overlap-regions')] };
+  if (ov.length === 0) return { ...base, ...notRun('overlap-regions') };
   const peak = Math.max(...ov.map((c) => c.costs.memslotsPeak));
   const bad = failures(ov, ['I7']);
   const measured = [
@@ -142,7 +158,11 @@ function h3(cells: readonly CellResult[]): Hypothesis {
       ? [`memslot limit exceeded (I7): ${bad.join('; ')}`]
       : ['I7 held in every scenario run']),
   ];
-  return { ...base, verdict: bad.length > 0 ? 'supported' : 'refuted', measured };
+  const headline =
+    bad.length > 0
+      ? `overlap-regions used up to ${peak} memslots and exceeded the limit (I7) in ${bad.length} of ${scen(ov.length)}`
+      : `overlap-regions peaked at ${peak} memslots and stayed within the limit in all ${scen(ov.length)}`;
+  return { ...base, verdict: bad.length > 0 ? 'supported' : 'refuted', headline, measured };
 }
 
 /** H4: MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs. */
@@ -154,7 +174,7 @@ function h4(cells: readonly CellResult[]): Hypothesis {
     designs: ['qemu-remap', 'qemu-remap-untracked', 'rmap'],
   };
   const qr = of(cells, 'qemu-remap');
-  if (qr.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('qemu-remap')] };
+  if (qr.length === 0) return { ...base, ...notRun('qemu-remap') };
   const measured: string[] = [];
   const works: InvariantId[] = ['I1', 'I2', 'I3', 'I4', 'I5'];
   const bad = failures(qr, works);
@@ -166,10 +186,14 @@ function h4(cells: readonly CellResult[]): Hypothesis {
   const rm = new Map(of(cells, 'rmap').map((c) => [c.scenario, c]));
   let more = 0;
   let compared = 0;
+  let peak = 0;
+  let rmapPeak = 0;
   for (const c of qr) {
     const r = rm.get(c.scenario);
+    peak = Math.max(peak, c.costs.vmasPeak);
     if (r) {
       compared++;
+      rmapPeak = Math.max(rmapPeak, r.costs.vmasPeak);
       if (c.costs.vmasPeak > r.costs.vmasPeak) more++;
       measured.push(`${c.scenario}: peak VMAs ${c.costs.vmasPeak}, rmap ${r.costs.vmasPeak}`);
     } else measured.push(`${c.scenario}: peak VMAs ${c.costs.vmasPeak}`);
@@ -186,6 +210,7 @@ function h4(cells: readonly CellResult[]): Hypothesis {
   // The "only with a VMM that tracks" half: the same kernel side with a VMM that does not.
   const un = of(cells, 'qemu-remap-untracked');
   let onlyWithTracking: boolean | null = null;
+  let untracked = 'no untracked variant ran';
   if (un.length === 0) {
     measured.push(
       'the "only with a VMM that tracks" half needs a VMM that does not track: no such variant ran',
@@ -193,6 +218,10 @@ function h4(cells: readonly CellResult[]): Hypothesis {
   } else {
     const ub = failures(un, ['I1', 'I4']);
     onlyWithTracking = ub.length > 0;
+    untracked =
+      ub.length > 0
+        ? `without tracking, routing or delivery broke in ${ub.length} of ${scen(un.length)}`
+        : `without tracking, I1 and I4 still held in all ${scen(un.length)}`;
     measured.push(
       ub.length > 0
         ? `without the VMM tracking bind/unbind (qemu-remap-untracked), routing or delivery broke in ${scen(ub.length)}: ${ub.join('; ')}`
@@ -206,7 +235,12 @@ function h4(cells: readonly CellResult[]): Hypothesis {
       : bad.length > 0 && !costsVmas && onlyWithTracking !== true
         ? 'refuted'
         : 'mixed';
-  return { ...base, verdict, measured };
+  const tracked =
+    bad.length > 0
+      ? `with tracking, I1–I5 broke in ${bad.length} of ${scen(qr.length)}`
+      : `with tracking, I1–I5 held in all ${scen(qr.length)}`;
+  const vmas = compared > 0 ? `up to ${peak} VMAs against rmap's ${rmapPeak}` : `up to ${peak} VMAs`;
+  return { ...base, verdict, headline: `${tracked} at a cost of ${vmas}; ${untracked}`, measured };
 }
 
 /** H5: dedicated irq numbers change the guest ABI. */
@@ -214,21 +248,28 @@ function h5(cells: readonly CellResult[]): Hypothesis {
   const base = {
     id: 'H5',
     claim: 'Dedicated irq numbers for passthrough change the guest ABI',
-    source: 'David Gibson, option 4, v1 review (Feb 2019); "never ok" (Jun 2019)',
+    source: 'David Gibson, option 4; "never ok" (qemu-devel, June 2019, on the sPAPR "dual" interrupt mode)',
     designs: ['dedicated-irqs'],
   };
   const di = of(cells, 'dedicated-irqs');
-  if (di.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('dedicated-irqs')] };
+  if (di.length === 0) return { ...base, ...notRun('dedicated-irqs') };
   const tested = di.filter((c) => checked(c, ['I6']));
   if (tested.length === 0) {
-    return { ...base, verdict: 'not tested', measured: [`I6 was n/a in every scenario run (${names(di)})`] };
+    const why = `I6 was n/a in every scenario run (${names(di)})`;
+    return { ...base, verdict: 'not tested', headline: `not tested: ${why}`, measured: [why] };
   }
   const bad = failures(tested, ['I6']);
   return bad.length > 0
-    ? { ...base, verdict: 'supported', measured: [`I6 broken: ${bad.join('; ')}`] }
+    ? {
+        ...base,
+        verdict: 'supported',
+        headline: `dedicated-irqs changed the guest ABI (I6) in ${bad.length} of ${scen(tested.length)} checked`,
+        measured: [`I6 broken: ${bad.join('; ')}`],
+      }
     : {
         ...base,
         verdict: 'refuted',
+        headline: `the guest ABI equalled the emulated reference in all ${scen(tested.length)} checked`,
         measured: [
           `the guest ABI equalled the emulated reference in every scenario checked (${names(tested)})`,
         ],
@@ -238,18 +279,20 @@ function h5(cells: readonly CellResult[]): Hypothesis {
 /**
  * H6: the merged zap (unmap_mapping_range on the device file) holds in all of them. What a zap
  * is responsible for is routing, isolation and lifetime (I1–I3): those decide the verdict; any
- * other invariant rmap breaks is listed beside it as a finding that is not the zap's.
+ * other invariant rmap breaks is listed beside it as a finding that is not the zap's, and the
+ * headline says so in the same sentence — with `rmap-fixed` (the same zap, latent bugs fixed)
+ * as the evidence that those failures come from the latent bugs.
  */
 function h6(cells: readonly CellResult[]): Hypothesis {
   const base = {
     id: 'H6',
     claim: 'The merged zap (unmap_mapping_range on the device file) holds in every scenario',
     source:
-      'v2 changelog (22-Feb-2019: "using the KVM device file address_space to clear the ESB pages"), merged in Linux 5.2',
+      'v2 changelog ("using the KVM device file address_space to clear the ESB pages"), merged in Linux 5.2',
     designs: ['rmap', 'rmap-fixed'],
   };
   const rm = of(cells, 'rmap');
-  if (rm.length === 0) return { ...base, verdict: 'not tested', measured: [notRun('rmap')] };
+  if (rm.length === 0) return { ...base, ...notRun('rmap') };
   const zap: InvariantId[] = ['I1', 'I2', 'I3'];
   const other = INVARIANTS.filter((i) => !zap.includes(i));
   const bad = failures(rm, zap);
@@ -270,15 +313,37 @@ function h6(cells: readonly CellResult[]): Hypothesis {
     );
   const rest = failures(rm, other);
   if (rest.length > 0) measured.push(`not the zap's — rmap also broke: ${rest.join('; ')}`);
+  const fixedBad = failures(fixed, [...INVARIANTS]);
   if (fixed.length > 0) {
-    const fb = failures(fixed, [...INVARIANTS]);
     measured.push(
-      fb.length > 0
-        ? `rmap-fixed (latent bugs fixed) still broke: ${fb.join('; ')}`
+      fixedBad.length > 0
+        ? `rmap-fixed (latent bugs fixed) still broke: ${fixedBad.join('; ')}`
         : `rmap-fixed (latent bugs fixed) kept every checked invariant in every scenario run (${fixed.length})`,
     );
   }
-  return { ...base, verdict: bad.length > 0 ? 'refuted' : 'supported', measured };
+  const zapInvs = zap.filter((i) => rm.some((c) => c.invariants[i].status === 'fail'));
+  let headline =
+    bad.length > 0
+      ? `rmap broke ${zapInvs.join('/')} in ${bad.length} of ${scen(rm.length)}` +
+        (latent.length === bad.length
+          ? ` (${names(latent)}), each a latent bug of the merged code: rmap-fixed, the same zap, holds there`
+          : '')
+      : `rmap kept I1–I3 in all ${scen(rm.length)}`;
+  if (rest.length > 0) {
+    const otherFailed = other.filter((i) => rm.some((c) => c.invariants[i].status === 'fail'));
+    const fixedOk = new Set(
+      fixed.filter((c) => otherFailed.every((i) => c.invariants[i].status !== 'fail')).map((c) => c.scenario),
+    );
+    const explained = rm
+      .filter((c) => otherFailed.some((i) => c.invariants[i].status === 'fail'))
+      .every((c) => fixedOk.has(c.scenario));
+    headline +=
+      `; its ${otherFailed.join('/')} failures in ${rest.length} of ${scen(rm.length)} are not the zap's` +
+      (explained
+        ? ' — rmap-fixed, the same zap with the latent bugs fixed, holds them there'
+        : ' (see the details)');
+  }
+  return { ...base, verdict: bad.length > 0 ? 'refuted' : 'supported', headline, measured };
 }
 
 /** Evaluate every claim from `cells`. */

@@ -1,15 +1,17 @@
 /**
- * `report.md` and the plain-text matrix `xivelab compare` prints: per scenario × design the
- * invariants I1–I7 (pass, FAIL ×n, n/a) and the costs measured on the model's paths, the cost
- * table, the hypotheses of the debate with what was measured, the plots, the violations with
- * their trace files, and each cell's notes. Pure: strings in, strings out.
+ * `report.md` and the plain-text matrix `xivelab compare` prints. The report opens with what a
+ * reviewer reads in a minute — one line per hypothesis of the debate (claim → verdict → the
+ * measurement that decides it), the design × scenario matrix with the failing invariants in each
+ * cell, and per design the scenarios it fails in — then the details: the hypotheses with
+ * everything measured, the invariant and cost tables, the plots, the violations with their
+ * trace files, and the notes (a sentence written for many cells once). Pure: strings in,
+ * strings out.
  */
 
 import {
   type CellResult,
   COST_TABLE_NS,
   type Costs,
-  cellViolations,
   INVARIANT_TITLES,
   INVARIANTS,
   type InvariantOutcome,
@@ -17,6 +19,16 @@ import {
 } from '../scenario/cell.ts';
 import { violationTraceFile } from './chrome-trace.ts';
 import { evaluateHypotheses, type Hypothesis } from './hypotheses.ts';
+import {
+  appliesTo,
+  designLine,
+  type FailureKind,
+  failureCounts,
+  groupNotes,
+  KIND_STYLE,
+  matrix,
+  plural,
+} from './summary.ts';
 import { formatTable } from './table.ts';
 
 /** How an invariant outcome reads in a table. */
@@ -112,19 +124,93 @@ export function violationEntries(cells: readonly CellResult[]): {
   return out;
 }
 
+/** The marker a Markdown matrix cell starts with, one per kind (colour where Markdown has none). */
+export const KIND_MARK: Readonly<Record<FailureKind | 'pass' | 'na', string>> = {
+  routing: '🟥',
+  delivery: '🟧',
+  abi: '🟪',
+  resources: '🟦',
+  pass: '✅',
+  na: '⬜',
+};
+
+/** The opening sentence: what ran, and how many cells fail. */
+export function headlineText(r: Results): string {
+  const cells = r.cells;
+  const counts = failureCounts(cells);
+  const seed = r.seed === null ? "each scenario's own seed" : `seed ${r.seed}`;
+  return (
+    `${plural(cells.length, 'cell')}: ${plural(r.scenarios.length, 'scenario')} × ${plural(r.designs.length, 'design')}, ${seed}. ` +
+    `${counts.failingCells} of ${plural(cells.length, 'cell')} fail at least one invariant.`
+  );
+}
+
+/** The anchor of hypothesis `id` in both reports. */
+export function hypothesisAnchor(id: string): string {
+  return id.toLowerCase();
+}
+
+/** The matrix as Markdown: scenarios down, designs across, a marker and the failing invariants. */
+function matrixMarkdown(cells: readonly CellResult[]): string[] {
+  const m = matrix(cells);
+  return [
+    markdownTable(
+      ['scenario', ...m.designs],
+      m.scenarios.map((s) => [
+        s,
+        ...m.designs.map((d) => {
+          const c = m.cell(d, s);
+          return c === undefined ? '' : `${KIND_MARK[c.kind]} ${c.text}`;
+        }),
+      ]),
+    ),
+    '',
+    (Object.keys(KIND_MARK) as (keyof typeof KIND_MARK)[])
+      .map((k) => `${KIND_MARK[k]} ${KIND_STYLE[k].label}`)
+      .join(' · '),
+  ];
+}
+
 /** The whole report.md. */
 export function renderMarkdown(input: ReportInput): string {
   const { results: r, plots } = input;
   const cells = r.cells;
-  const total = cells.reduce((n, c) => n + cellViolations(c), 0);
-  const seed = r.seed === null ? "each scenario's own seed" : `seed ${r.seed}`;
+  const hyps = evaluateHypotheses(cells);
   const out: string[] = [
     '# xivelab compare',
     '',
-    `${cells.length} cell${cells.length === 1 ? '' : 's'}: ${r.scenarios.length} scenario${r.scenarios.length === 1 ? '' : 's'} × ` +
-      `${r.designs.length} design${r.designs.length === 1 ? '' : 's'} (${r.designs.join(', ')}), ${seed}; ` +
-      `${total} invariant violation${total === 1 ? '' : 's'}.`,
+    headlineText(r),
     '',
+    '## Verdicts',
+    '',
+    ...hyps.map(
+      (h) =>
+        `- **${h.id}** ${h.claim} — **${verdictText(h)}**: ${h.headline} ([evidence](#${hypothesisAnchor(h.id)}))`,
+    ),
+    '',
+    '## Matrix',
+    '',
+    ...matrixMarkdown(cells),
+    '',
+    '## Per design',
+    '',
+    ...failureCounts(cells).designs.map((d) => `- **${d.design}** ${designLine(d)}`),
+    '',
+    '## Hypotheses in detail',
+    '',
+  ];
+  for (const h of hyps) {
+    out.push(
+      `<a id="${hypothesisAnchor(h.id)}"></a>`,
+      `### ${h.id}. ${h.claim} — ${verdictText(h)}`,
+      '',
+      `_${h.source}; decided by: ${h.designs.join(', ')}_`,
+      '',
+    );
+    for (const m of h.measured) out.push(`- ${m}`);
+    out.push('');
+  }
+  out.push(
     '## Invariants',
     '',
     ...INVARIANTS.map((i) => `- **${i}** ${INVARIANT_TITLES[i]}`),
@@ -141,7 +227,8 @@ export function renderMarkdown(input: ReportInput): string {
     '',
     '## Costs',
     '',
-    'Counts of the model’s own paths running; peaks for memslots and VMAs; modeled time = Σ count × the cost table below.',
+    'Counts of the model’s own paths running; peaks for memslots and VMAs; modeled time = Σ count × the cost table below. ' +
+      'The same numbers: [costs.csv](costs.csv).',
     '',
     markdownTable(
       ['scenario', 'design', ...COST_COLUMNS.map(([h]) => h)],
@@ -157,20 +244,9 @@ export function renderMarkdown(input: ReportInput): string {
     '',
     'Orders of magnitude for a POWER9 host with KVM HV, radix MMU, 64 KiB pages; the rationale is in `src/scenario/cell.ts`.',
     '',
-    '## Hypotheses',
+    '## Plots',
     '',
-  ];
-  for (const h of evaluateHypotheses(cells)) {
-    out.push(
-      `### ${h.id}. ${h.claim} — ${verdictText(h)}`,
-      '',
-      `_${h.source}; decided by: ${h.designs.join(', ')}_`,
-      '',
-    );
-    for (const m of h.measured) out.push(`- ${m}`);
-    out.push('');
-  }
-  out.push('## Plots', '');
+  );
   for (const p of plots) {
     out.push(
       `### ${p.title}`,
@@ -195,10 +271,11 @@ export function renderMarkdown(input: ReportInput): string {
     out.push('');
   }
   out.push('## Notes', '');
-  for (const c of cells) {
-    if (c.notes.length === 0) continue;
-    out.push(`- **${c.scenario} × ${c.design}**`);
-    for (const n of c.notes) out.push(`  - ${n}`);
+  const notes = groupNotes(cells);
+  for (const g of notes.shared) out.push(`- ${g.note} _(${appliesTo(g, cells)})_`);
+  for (const o of notes.own) {
+    out.push(`- **${o.cell}**`);
+    for (const n of o.notes) out.push(`  - ${n}`);
   }
   out.push('', 'Data: [results.json](results.json) (schema: `xivelab schema --results`).', '');
   return out.join('\n');

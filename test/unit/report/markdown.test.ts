@@ -41,11 +41,37 @@ describe('report.md', () => {
   const lines = text.split('\n');
   test('summary, invariant and cost rows', () => {
     expect(lines[2]).toBe(
-      '2 cells: 1 scenario × 2 designs (emulated, vma-pointer), seed 7; 2 invariant violations.',
+      '2 cells: 1 scenario × 2 designs, seed 7. 1 of 2 cells fail at least one invariant.',
     );
     expect(lines).toContain('| demo | vma-pointer | 1 | pass | pass | FAIL ×2 | pass | pass | pass | pass |');
     expect(lines).toContain('| demo | emulated | 0 | 0 | 0 | 0 | 0 | 0 | 49999 | 754 | 250.372 |');
     expect(lines).toContain('| memslotUpdate | 50000 |');
+  });
+  test('opens on the verdicts, the matrix and the per-design counts, before any long table', () => {
+    expect(lines.slice(4, 13)).toEqual([
+      '## Verdicts',
+      '',
+      "- **H1** A VMA pointer cannot follow userspace's mappings — **SUPPORTED**: vma-pointer broke routing, isolation or lifetime (I1–I3) in 1 of 1 scenario ([evidence](#h1))",
+      '- **H2** Walking VMAs costs, and misses other processes — **NOT TESTED**: not tested: design "vma-walk" did not run ([evidence](#h2))',
+      '- **H3** Overlapping memory regions run out of memslots — **NOT TESTED**: not tested: design "overlap-regions" did not run ([evidence](#h3))',
+      '- **H4** MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs — **NOT TESTED**: not tested: design "qemu-remap" did not run ([evidence](#h4))',
+      '- **H5** Dedicated irq numbers for passthrough change the guest ABI — **NOT TESTED**: not tested: design "dedicated-irqs" did not run ([evidence](#h5))',
+      '- **H6** The merged zap (unmap_mapping_range on the device file) holds in every scenario — **NOT TESTED**: not tested: design "rmap" did not run ([evidence](#h6))',
+      '',
+    ]);
+    expect(lines.slice(13, 20)).toEqual([
+      '## Matrix',
+      '',
+      '| scenario | emulated | vma-pointer |',
+      '| --- | --- | --- |',
+      '| demo | ✅ pass | 🟥 I3 |',
+      '',
+      '🟥 routing / isolation / lifetime (I1–I3) · 🟧 lost or spurious interrupts (I4–I5) · 🟪 guest ABI differs from the emulated reference (I6) · 🟦 resource limits exceeded (I7) · ✅ every checked invariant holds · ⬜ nothing to check',
+    ]);
+    expect(lines).toContain('- **emulated** holds in all 1 scenario');
+    expect(lines).toContain('- **vma-pointer** fails in 1 of 1 scenario: I3 in 1 scenario');
+    expect(lines.indexOf('## Per design')).toBeLessThan(lines.indexOf('## Invariants'));
+    expect(lines).toContain('<a id="h1"></a>');
   });
   test('hypotheses with verdicts and what was measured', () => {
     expect(lines).toContain("### H1. A VMA pointer cannot follow userspace's mappings — SUPPORTED");
@@ -70,7 +96,7 @@ describe('report.md', () => {
       plots: [],
     });
     expect(t).toContain(
-      "1 cell: 1 scenario × 1 design (emulated), each scenario's own seed; 0 invariant violations.",
+      "1 cell: 1 scenario × 1 design, each scenario's own seed. 0 of 1 cell fail at least one invariant.",
     );
     expect(t).toContain('## Violations\n\nNone.\n');
   });
