@@ -1,16 +1,33 @@
 /**
- * The report's plots, rendered server-side: Observable Plot draws into a linkedom document (no
- * DOM globals), the SVG is serialised as a string, and resvg turns it into a PNG. Pure apart
- * from resvg's system-font lookup: the same cells give the same SVG, byte for byte.
+ * The report's plots, rendered server-side: Observable Plot draws each panel into a linkedom
+ * document (no DOM globals), this module lays the panels out as small multiples — one per
+ * design — inside one SVG with its own title, axis labels (with units) and reference lines for
+ * the limits that matter (`KVM_USER_MEM_SLOTS`, `KVMPPC_PIRQ_MAPPED`, `vm.max_map_count`), and
+ * resvg turns it into a PNG. The text this module places itself is reported as boxes
+ * ({@link PlotSvg.labels}) so a test can check that no label overlaps another. Pure apart from
+ * resvg's system-font lookup: the same cells give the same SVG, byte for byte.
  *
- * Plots never carry a title, subtitle or legend (with those Plot returns an HTML `<figure>`,
- * which resvg rejects); titles go in the Markdown/HTML report and lines are labelled at their end.
+ * Plot's own title, subtitle and legend are not used (with those Plot returns an HTML
+ * `<figure>`, which resvg rejects): the outer SVG carries them.
  */
 
 import * as Plot from '@observablehq/plot';
 import { Resvg } from '@resvg/resvg-js';
 import { parseHTML } from 'linkedom';
-import { type CellResult, INVARIANTS, SERIES } from '../scenario/cell.ts';
+import { KVMPPC_PIRQ_MAPPED } from '../host/kvm/irqfd.ts';
+import { KVM_USER_MEM_SLOTS } from '../host/kvm/uapi.ts';
+import { DEFAULT_MAX_MAP_COUNT } from '../host/mm/constants.ts';
+import { type CellResult, SERIES } from '../scenario/cell.ts';
+import { KIND_STYLE, matrixCell } from './summary.ts';
+
+/** A text box placed by the layout, in SVG user units. */
+export interface LabelBox {
+  readonly text: string;
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
 
 /** One rendered plot. */
 export interface PlotSvg {
@@ -24,193 +41,411 @@ export interface PlotSvg {
   readonly svg: string;
   /** Data points drawn (0: a placeholder saying no design produced the series). */
   readonly points: number;
+  /** Every text box the layout placed (title, axis labels, panel titles, limit labels). */
+  readonly labels: readonly LabelBox[];
+  /** Width and height of the SVG. */
+  readonly size: readonly [number, number];
 }
 
-const WIDTH = 640;
-const HEIGHT = 360;
+const FONT = 'DejaVu Sans, sans-serif';
+/** Average advance of a DejaVu Sans glyph as a fraction of the font size (a safe upper bound). */
+const CHAR_WIDTH = 0.62;
 
-/** Render a Plot spec to an SVG string in a fresh linkedom document. */
+/** The box of `text` at font `size` whose left baseline is (x, y). */
+function box(
+  text: string,
+  x: number,
+  y: number,
+  size: number,
+  anchor: 'start' | 'middle' | 'end' = 'start',
+): LabelBox {
+  const width = text.length * size * CHAR_WIDTH;
+  const left = anchor === 'start' ? x : anchor === 'middle' ? x - width / 2 : x - width;
+  return { text, x: left, y: y - size, width, height: size * 1.25 };
+}
+
+/** Escape text for SVG. */
+function xml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** A `<text>` element and its box. */
+function text(
+  s: string,
+  x: number,
+  y: number,
+  size: number,
+  opts: { anchor?: 'start' | 'middle' | 'end'; bold?: boolean; fill?: string; rotate?: boolean } = {},
+): { svg: string; box: LabelBox } {
+  const anchor = opts.anchor ?? 'start';
+  const attrs = [
+    `x="${x}"`,
+    `y="${y}"`,
+    `font-family="${FONT}"`,
+    `font-size="${size}"`,
+    `text-anchor="${anchor}"`,
+    opts.bold ? 'font-weight="bold"' : '',
+    `fill="${opts.fill ?? '#222'}"`,
+    opts.rotate ? `transform="rotate(-90 ${x} ${y})"` : '',
+  ].filter((a) => a !== '');
+  const b = box(s, x, y, size, anchor);
+  // A label turned by -90° runs upwards from its anchor: its box is the unrotated extent turned
+  // about the anchor point (start: above it; end: below it; middle: centred on it).
+  const along = anchor === 'start' ? y - b.width : anchor === 'middle' ? y - b.width / 2 : y;
+  const turned: LabelBox = opts.rotate
+    ? { text: s, x: x - size, y: along, width: size * 1.25, height: b.width }
+    : b;
+  return { svg: `<text ${attrs.join(' ')}>${xml(s)}</text>`, box: turned };
+}
+
+/** Render a Plot spec to a standalone SVG string in a fresh linkedom document. */
 export function renderSvg(spec: Plot.PlotOptions): string {
+  return String(renderPlot(spec));
+}
+
+/** Render a Plot spec; the element keeps Plot's `scale()` for the layout. */
+function renderPlot(spec: Plot.PlotOptions): ReturnType<typeof Plot.plot> {
   const { document } = parseHTML('<!doctype html><html><body></body></html>');
   const el = Plot.plot({ ...spec, document } as Plot.PlotOptions);
   el.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-  return String(el);
+  return el;
 }
 
 /** A plot saying there is nothing to draw. */
-function placeholder(message: string): string {
-  return renderSvg({
-    width: WIDTH,
-    height: 120,
-    marks: [Plot.frame({ stroke: '#bbb' }), Plot.text([message], { frameAnchor: 'middle', fontSize: 13 })],
-  });
+function placeholder(name: string, title: string, caption: string, message: string): PlotSvg {
+  const width = 640;
+  const height = 120;
+  const t = text(message, width / 2, height / 2, 13, { anchor: 'middle', fill: '#555' });
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
+    `<rect x="0.5" y="0.5" width="${width - 1}" height="${height - 1}" fill="white" stroke="#bbb"/>${t.svg}</svg>`;
+  return { name, title, caption, svg, points: 0, labels: [t.box], size: [width, height] };
 }
 
-interface Point {
-  readonly x: number;
-  readonly y: number;
-  readonly line: string;
-}
-
-/**
- * Points of series `name` over all cells, one line per design (per design and scenario when a
- * design produced the series in more than one scenario).
- */
-export function seriesPoints(
-  cells: readonly CellResult[],
-  name: string,
-): { points: Point[]; x: string; y: string } {
-  const having = cells.filter((c) => c.series.some((s) => s.name === name));
-  const perDesign = new Map<string, number>();
-  for (const c of having) perDesign.set(c.design, (perDesign.get(c.design) ?? 0) + 1);
-  const points: Point[] = [];
-  let x = '';
-  let y = '';
-  for (const c of having) {
-    const line = perDesign.get(c.design)! > 1 ? `${c.design} · ${c.scenario}` : c.design;
-    for (const s of c.series) {
-      if (s.name !== name) continue;
-      x ||= s.x;
-      y ||= s.y;
-      for (const [px, py] of s.points) points.push({ x: px, y: py, line });
-    }
-  }
-  return { points, x, y };
-}
-
-/** A line plot of series `name`, or a placeholder when no cell has it. */
-export function seriesPlot(cells: readonly CellResult[], name: string, title: string, what: string): PlotSvg {
-  const { points, x, y } = seriesPoints(cells, name);
-  if (points.length === 0) {
-    const caption = `No design that ran produced the series "${name}" (${what}).`;
-    return {
-      name,
-      title,
-      caption,
-      svg: placeholder(`no data: no design that ran produced "${name}"`),
-      points: 0,
-    };
-  }
-  const lines = [...new Set(points.map((p) => p.line))];
-  const svg = renderSvg({
-    width: WIDTH,
-    height: HEIGHT,
-    marginRight: 120,
-    grid: true,
-    x: { label: x },
-    y: { label: y, zero: true },
-    color: { domain: lines, scheme: 'tableau10' },
-    marks: [
-      Plot.line(points, { x: 'x', y: 'y', stroke: 'line', z: 'line' }),
-      Plot.dot(points, { x: 'x', y: 'y', stroke: 'line', r: 2.5 }),
-      Plot.text(
-        points,
-        Plot.selectLast({
-          x: 'x',
-          y: 'y',
-          z: 'line',
-          text: 'line',
-          fill: 'line',
-          dx: 6,
-          textAnchor: 'start',
-        }),
-      ),
-    ],
-  });
-  return {
-    name,
-    title,
-    caption: `${what}: ${lines.length} line${lines.length === 1 ? '' : 's'}, ${points.length} points measured on the model.`,
-    svg,
-    points: points.length,
-  };
-}
-
-/** One heatmap cell. */
-interface HeatCell {
-  readonly design: string;
-  readonly scenario: string;
-  readonly violations: number;
+/** A limit drawn as a reference line across every panel. */
+interface Limit {
+  readonly axis: 'x' | 'y';
+  readonly value: number;
   readonly label: string;
 }
 
-/** The violations heatmap's cells: one per scenario × design that ran. */
-export function heatCells(cells: readonly CellResult[]): HeatCell[] {
+/** How one series is drawn. */
+interface SeriesSpec {
+  readonly name: string;
+  readonly title: string;
+  /** What the plot shows, for the caption. */
+  readonly what: string;
+  /** Axis labels with units. */
+  readonly xLabel: string;
+  readonly yLabel: string;
+  readonly xLog: boolean;
+  /** Whether the axis counts things (integer ticks only). */
+  readonly xCounts: boolean;
+  readonly yCounts: boolean;
+  readonly limits: readonly Limit[];
+}
+
+/** The three series the report plots. */
+export const SERIES_PLOTS: readonly SeriesSpec[] = [
+  {
+    name: SERIES.memslotsVsVectors,
+    title: 'KVM memslots in use as passthrough vectors are bound',
+    what: 'memslots in use as passthrough vectors are bound',
+    xLabel: 'passthrough vectors bound',
+    yLabel: 'KVM memslots in use',
+    xLog: false,
+    xCounts: true,
+    yCounts: true,
+    limits: [
+      { axis: 'y', value: KVM_USER_MEM_SLOTS, label: `KVM_USER_MEM_SLOTS ${KVM_USER_MEM_SLOTS}` },
+      { axis: 'x', value: KVMPPC_PIRQ_MAPPED, label: `KVMPPC_PIRQ_MAPPED ${KVMPPC_PIRQ_MAPPED}` },
+    ],
+  },
+  {
+    name: SERIES.bindCostVsMappings,
+    title: 'Cost of one bind vs mappings of the ESB range',
+    what: 'the modeled cost of one bind as the ESB range is mapped more times',
+    xLabel: 'mappings of the ESB range',
+    yLabel: 'bind cost (µs, modeled)',
+    xLog: false,
+    xCounts: true,
+    yCounts: false,
+    limits: [],
+  },
+  {
+    name: SERIES.bindCostVsVmas,
+    title: 'Cost of one bind vs VMAs in the VMM process',
+    what: 'the modeled cost of one bind as the VMM process holds more VMAs',
+    xLabel: 'VMAs in the VMM process (log scale)',
+    yLabel: 'bind cost (µs, modeled)',
+    xLog: true,
+    xCounts: true,
+    yCounts: false,
+    limits: [{ axis: 'x', value: DEFAULT_MAX_MAP_COUNT, label: `vm.max_map_count ${DEFAULT_MAX_MAP_COUNT}` }],
+  },
+];
+
+/** One design's line: the mean y at each x, sorted by x. */
+export interface DesignSeries {
+  readonly design: string;
+  readonly points: readonly { x: number; y: number }[];
+  /** Samples behind the line (repeats included). */
+  readonly samples: number;
+}
+
+/**
+ * The points of series `name`, one line per design: every sample of every scenario the design
+ * ran, averaged per x and sorted by x (a design's samples come in measurement order, with
+ * repeats; joined as they come they zig-zag).
+ */
+export function designSeries(cells: readonly CellResult[], name: string): DesignSeries[] {
+  const byDesign = new Map<string, Map<number, { sum: number; n: number }>>();
+  for (const c of cells) {
+    for (const s of c.series) {
+      if (s.name !== name) continue;
+      const acc = byDesign.get(c.design) ?? new Map<number, { sum: number; n: number }>();
+      byDesign.set(c.design, acc);
+      for (const [x, y] of s.points) {
+        const a = acc.get(x) ?? { sum: 0, n: 0 };
+        a.sum += y;
+        a.n++;
+        acc.set(x, a);
+      }
+    }
+  }
+  return [...byDesign].map(([design, acc]) => ({
+    design,
+    points: [...acc].sort((a, b) => a[0] - b[0]).map(([x, a]) => ({ x, y: a.sum / a.n })),
+    samples: [...acc.values()].reduce((n, a) => n + a.n, 0),
+  }));
+}
+
+/** Integer tick values over [lo, hi]: 1, 2 or 5 × 10^k steps, at most `max` ticks. */
+export function integerTicks(lo: number, hi: number, max = 6): number[] {
+  const span = Math.max(1, hi - lo);
+  let step = 1;
+  for (let k = 1; ; k *= 10) {
+    const s = [k, 2 * k, 5 * k].find((m) => span / m <= max - 1);
+    if (s !== undefined) {
+      step = s;
+      break;
+    }
+  }
+  const out: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) out.push(v);
+  return out;
+}
+
+/** Powers of ten over [lo, hi] for a log axis. */
+function decadeTicks(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let v = 10 ** Math.floor(Math.log10(Math.max(1, lo))); v <= hi * 1.0001; v *= 10)
+    if (v >= lo) out.push(v);
+  return out;
+}
+
+/** Tick label text (thousands separated, no fractions for counts). */
+function tickText(v: number, counts: boolean): string {
+  return counts || Number.isInteger(v) ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
+}
+
+const PANEL_W = 300;
+const PANEL_H = 190;
+const COLS = 3;
+const GAP_X = 28;
+const GAP_Y = 44;
+const TITLE_H = 40;
+const MARGIN = { left: 48, bottom: 46, right: 16 };
+
+/** A series as small multiples, one panel per design, with limits drawn in every panel. */
+export function seriesPlot(cells: readonly CellResult[], spec: SeriesSpec): PlotSvg {
+  const lines = designSeries(cells, spec.name);
+  const n = lines.reduce((k, l) => k + l.points.length, 0);
+  if (n === 0) {
+    return placeholder(
+      spec.name,
+      spec.title,
+      `No design that ran produced the series "${spec.name}" (${spec.what}).`,
+      `no data: no design that ran produced "${spec.name}"`,
+    );
+  }
+  const scale = spec.yCounts ? 1 : 1e-3; // ns → µs for costs
+  const xs = lines.flatMap((l) => l.points.map((p) => p.x));
+  const ys = lines.flatMap((l) => l.points.map((p) => p.y * scale));
+  const xLimits = spec.limits.filter((l) => l.axis === 'x').map((l) => l.value);
+  const yLimits = spec.limits.filter((l) => l.axis === 'y').map((l) => l.value);
+  const xHi = Math.max(...xs, ...xLimits) * (spec.xLog ? 1.5 : 1.05);
+  const xLo = spec.xLog ? Math.max(1, Math.min(...xs) / 1.5) : 0;
+  const yHi = Math.max(1, ...ys, ...yLimits) * 1.1;
+  const xTicks = spec.xLog ? decadeTicks(xLo, xHi) : spec.xCounts ? integerTicks(xLo, xHi) : undefined;
+  const yTicks = spec.yCounts ? integerTicks(0, yHi) : undefined;
+  const yTickTexts = (yTicks ?? integerTicks(0, yHi)).map((v) => tickText(v, spec.yCounts));
+  // Room for the widest y tick label, so no digit is clipped.
+  const marginLeft = Math.max(
+    MARGIN.left,
+    14 + Math.max(...yTickTexts.map((t) => t.length)) * 11 * CHAR_WIDTH,
+  );
+  const rows = Math.ceil(lines.length / COLS);
+  const cols = Math.min(COLS, lines.length);
+  const width = 56 + cols * PANEL_W + (cols - 1) * GAP_X + 16;
+  const height = TITLE_H + rows * (PANEL_H + GAP_Y) + 30;
+  const parts: string[] = [];
+  const labels: LabelBox[] = [];
+  const put = (t: { svg: string; box: LabelBox }): void => {
+    parts.push(t.svg);
+    labels.push(t.box);
+  };
+  put(text(spec.title, 16, 24, 16, { bold: true }));
+  lines.forEach((line, i) => {
+    const px = 56 + (i % COLS) * (PANEL_W + GAP_X);
+    const py = TITLE_H + Math.floor(i / COLS) * (PANEL_H + GAP_Y) + 18;
+    const data = line.points.map((p) => ({ x: p.x, y: p.y * scale }));
+    const el = renderPlot({
+      width: PANEL_W,
+      height: PANEL_H,
+      marginLeft,
+      marginBottom: 24,
+      marginRight: MARGIN.right,
+      marginTop: 6,
+      style: { fontFamily: FONT, fontSize: '11px' },
+      x: {
+        type: spec.xLog ? 'log' : 'linear',
+        domain: [xLo, xHi],
+        ...(xTicks === undefined ? {} : { ticks: xTicks }),
+        tickFormat: (v: number) => tickText(v, spec.xCounts),
+        label: null,
+        grid: true,
+      },
+      y: {
+        domain: [0, yHi],
+        ticks: yTicks ?? 5,
+        tickFormat: (v: number) => tickText(v, spec.yCounts),
+        label: null,
+        grid: true,
+      },
+      marks: [
+        Plot.frame({ stroke: '#ccc' }),
+        ...spec.limits.map((l) =>
+          l.axis === 'y'
+            ? Plot.ruleY([l.value], { stroke: '#c62828', strokeDasharray: '5,3' })
+            : Plot.ruleX([l.value], { stroke: '#1565c0', strokeDasharray: '5,3' }),
+        ),
+        Plot.line(data, { x: 'x', y: 'y', stroke: '#333', strokeWidth: 1.5 }),
+        Plot.dot(data, { x: 'x', y: 'y', fill: '#333', r: 2.5 }),
+      ],
+    });
+    const inner = String(el).replace(/^<svg /, `<svg x="${px}" y="${py}" `);
+    parts.push(inner);
+    put(text(line.design, px + marginLeft, py - 6, 12, { bold: true }));
+    // Limit labels in panel coordinates, from Plot's own scales.
+    const sx = el.scale('x')!;
+    const sy = el.scale('y')!;
+    for (const l of spec.limits) {
+      if (l.axis === 'y') {
+        const y = py + (sy.apply!(l.value) as number) - 4;
+        put(text(l.label, px + marginLeft + 4, y, 10, { fill: '#c62828' }));
+      } else {
+        const x = px + (sx.apply!(l.value) as number) - 4;
+        put(text(l.label, x, py + PANEL_H - 24 - 4, 10, { fill: '#1565c0', rotate: true }));
+      }
+    }
+  });
+  put(text(spec.xLabel, width / 2, height - 10, 12, { anchor: 'middle' }));
+  put(
+    text(spec.yLabel, 16, TITLE_H + (rows * (PANEL_H + GAP_Y)) / 2, 12, { anchor: 'middle', rotate: true }),
+  );
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
+    `<rect width="${width}" height="${height}" fill="white"/>${parts.join('')}</svg>`;
+  const samples = lines.reduce((k, l) => k + l.samples, 0);
+  return {
+    name: spec.name,
+    title: spec.title,
+    caption:
+      `${spec.what}: one panel per design (${lines.length}), the mean of ${samples} samples at each of ${n} x values, ` +
+      `measured on the model${spec.limits.length > 0 ? `; dashed lines: ${spec.limits.map((l) => l.label).join(', ')}` : ''}.`,
+    svg,
+    points: n,
+    labels,
+    size: [width, height],
+  };
+}
+
+/** Cells of the matrix plot: one per scenario × design that ran. */
+export function heatCells(
+  cells: readonly CellResult[],
+): { design: string; scenario: string; kind: string; label: string }[] {
   return cells.map((c) => {
-    const failed = INVARIANTS.filter((i) => c.invariants[i].status === 'fail');
-    const violations = failed.reduce((n, i) => n + c.invariants[i].violations, 0);
-    return {
-      design: c.design,
-      scenario: c.scenario,
-      violations,
-      label: failed.length === 0 ? 'pass' : `${violations} (${failed.join(' ')})`,
-    };
+    const m = matrixCell(c);
+    return { design: c.design, scenario: c.scenario, kind: m.kind, label: m.text };
   });
 }
 
-/** Invariant violations per design × scenario. */
+/** The design × scenario matrix, each cell coloured by the kind of its worst failure. */
 export function violationsHeatmap(cells: readonly CellResult[]): PlotSvg {
   const name = 'violations';
-  const title = 'Invariant violations per design × scenario';
-  if (cells.length === 0) {
-    return { name, title, caption: 'No cells ran.', svg: placeholder('no data: no cells ran'), points: 0 };
-  }
+  const title = 'Failing invariants per design × scenario';
+  if (cells.length === 0) return placeholder(name, title, 'No cells ran.', 'no data: no cells ran');
   const data = heatCells(cells);
   const designs = [...new Set(data.map((d) => d.design))];
   const scenarios = [...new Set(data.map((d) => d.scenario))];
-  const max = Math.max(1, ...data.map((d) => d.violations));
   const longest = Math.max(...scenarios.map((s) => s.length));
-  const svg = renderSvg({
-    width: Math.max(WIDTH, 160 + designs.length * 110),
-    height: 60 + scenarios.length * 32,
-    marginLeft: Math.min(260, 20 + longest * 7),
+  const kinds = Object.keys(KIND_STYLE);
+  const marginLeft = 16 + longest * 11 * CHAR_WIDTH;
+  const colW = Math.max(96, 16 + Math.max(...designs.map((d) => d.length)) * 11 * CHAR_WIDTH);
+  const width = Math.ceil(marginLeft + designs.length * colW + 16);
+  const height = 90 + scenarios.length * 28;
+  const el = renderPlot({
+    width,
+    height: height - TITLE_H,
+    marginLeft,
     marginTop: 40,
-    x: { domain: designs, label: null, axis: 'top' },
+    marginRight: 16,
+    style: { fontFamily: FONT, fontSize: '11px' },
+    x: { domain: designs, label: null, axis: 'top', tickRotate: 0 },
     y: { domain: scenarios, label: null },
-    color: { type: 'linear', domain: [0, max], range: ['#e8f5e9', '#c62828'] },
+    color: {
+      type: 'ordinal',
+      domain: kinds,
+      range: kinds.map((k) => KIND_STYLE[k as keyof typeof KIND_STYLE].color),
+    },
     marks: [
-      Plot.cell(data, { x: 'design', y: 'scenario', fill: 'violations', inset: 1 }),
+      Plot.cell(data, { x: 'design', y: 'scenario', fill: 'kind', inset: 1 }),
       Plot.text(data, {
         x: 'design',
         y: 'scenario',
         text: 'label',
-        fill: (d: HeatCell) => (d.violations > max / 2 ? 'white' : 'black'),
+        fill: (d: { kind: string }) => (d.kind === 'pass' || d.kind === 'na' ? '#222' : 'white'),
       }),
     ],
   });
-  const bad = data.filter((d) => d.violations > 0).length;
+  const t = text(title, 16, 24, 16, { bold: true });
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
+    `<rect width="${width}" height="${height}" fill="white"/>${t.svg}` +
+    `${String(el).replace(/^<svg /, `<svg x="0" y="${TITLE_H}" `)}</svg>`;
+  const bad = data.filter((d) => d.kind !== 'pass' && d.kind !== 'na').length;
   return {
     name,
     title,
-    caption: `${data.length} cells, ${bad} with violations; a cell shows its violation count and the invariants broken.`,
+    caption:
+      `${data.length} cells, ${bad} failing; a cell names the invariants it fails and is coloured by the worst kind: ` +
+      `${(['routing', 'delivery', 'abi', 'resources'] as const).map((k) => KIND_STYLE[k].label).join('; ')}.`,
     svg,
     points: data.length,
+    labels: [t.box],
+    size: [width, height],
   };
 }
 
 /** Every plot of the report, in report order. */
 export function reportPlots(cells: readonly CellResult[]): PlotSvg[] {
-  return [
-    seriesPlot(
-      cells,
-      SERIES.memslotsVsVectors,
-      'KVM memslots vs passthrough vectors, per design',
-      'memslots in use as passthrough vectors are bound',
-    ),
-    seriesPlot(
-      cells,
-      SERIES.bindCostVsMappings,
-      'Bind cost vs number of mappings of the ESB range',
-      'the modeled cost of one bind as the ESB range is mapped more times',
-    ),
-    seriesPlot(
-      cells,
-      SERIES.bindCostVsVmas,
-      'Bind cost vs number of VMAs in the VMM process',
-      'the modeled cost of one bind as the VMM process holds more VMAs',
-    ),
-    violationsHeatmap(cells),
-  ];
+  return [...SERIES_PLOTS.map((s) => seriesPlot(cells, s)), violationsHeatmap(cells)];
+}
+
+/** Whether two label boxes overlap (touching edges do not count). */
+export function overlaps(a: LabelBox, b: LabelBox): boolean {
+  return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 }
 
 /** Rasterise an SVG to PNG with resvg (DejaVu Sans for text; resvg draws no text without a font). */

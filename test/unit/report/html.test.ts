@@ -21,7 +21,7 @@ describe('report.html', () => {
     expect(html.startsWith('<!doctype html>\n<html lang="en">')).toBe(true);
     expect(html).not.toMatch(/<script|<link|<img|src=|url\(|@import/i);
     expect(html).not.toMatch(/href="https?:/);
-    expect(html.match(/<svg /g)!.length).toBe(4);
+    expect(html.match(/<svg xmlns=/g)!.length).toBe(4);
     expect(html.match(/<figure /g)!.length).toBe(4);
   });
   test('opens on the verdicts and a matrix coloured by the kind of failure', () => {

@@ -1,8 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import {
+  designSeries,
   heatCells,
+  integerTicks,
+  overlaps,
   reportPlots,
-  seriesPoints,
   svgToPng,
   violationsHeatmap,
 } from '../../../src/report/plots.ts';
@@ -43,26 +45,51 @@ function pngSize(png: Uint8Array): [number, number] {
 }
 
 describe('plot data', () => {
-  test('series points: one line per design, per design · scenario when a design has several', () => {
-    const { points, x, y } = seriesPoints(cells, SERIES.memslotsVsVectors);
-    expect([x, y]).toEqual(['passthrough vectors', 'memslots']);
-    expect(points.map((p) => `${p.line}@${p.x}=${p.y}`)).toEqual([
-      'overlap-regions · demo@0=1',
-      'overlap-regions · demo@8=9',
-      'overlap-regions · demo@16=17',
-      'overlap-regions · nic@0=1',
-      'overlap-regions · nic@4=5',
-      'rmap@0=1',
-      'rmap@8=1',
-      'rmap@16=1',
+  test("one line per design: every scenario's samples averaged per x, sorted by x", () => {
+    const withRepeats = [
+      ...cells,
+      cell('rmap', 'nic', {
+        series: mem([
+          [16, 3],
+          [0, 1],
+          [16, 1],
+        ]),
+      }),
+    ];
+    expect(designSeries(withRepeats, SERIES.memslotsVsVectors)).toEqual([
+      {
+        design: 'overlap-regions',
+        points: [
+          { x: 0, y: 1 },
+          { x: 4, y: 5 },
+          { x: 8, y: 9 },
+          { x: 16, y: 17 },
+        ],
+        samples: 5,
+      },
+      {
+        design: 'rmap',
+        points: [
+          { x: 0, y: 1 },
+          { x: 8, y: 1 },
+          { x: 16, y: 5 / 3 },
+        ],
+        samples: 6,
+      },
     ]);
   });
-  test('heatmap cells: violations and the invariants broken', () => {
+  test('integer ticks for axes that count', () => {
+    expect(integerTicks(0, 3.15)).toEqual([0, 1, 2, 3]);
+    expect(integerTicks(0, 2150)).toEqual([0, 500, 1000, 1500, 2000]);
+    expect(integerTicks(0, 563.2)).toEqual([0, 200, 400]);
+    expect(integerTicks(0, 11)).toEqual([0, 5, 10]);
+  });
+  test('matrix cells: the invariants broken and the kind that colours them', () => {
     expect(heatCells(cells)).toEqual([
-      { design: 'emulated', scenario: 'demo', violations: 0, label: 'pass' },
-      { design: 'overlap-regions', scenario: 'demo', violations: 3, label: '3 (I7)' },
-      { design: 'overlap-regions', scenario: 'nic', violations: 0, label: 'pass' },
-      { design: 'rmap', scenario: 'demo', violations: 0, label: 'pass' },
+      { design: 'emulated', scenario: 'demo', kind: 'pass', label: 'pass' },
+      { design: 'overlap-regions', scenario: 'demo', kind: 'resources', label: 'I7' },
+      { design: 'overlap-regions', scenario: 'nic', kind: 'pass', label: 'pass' },
+      { design: 'rmap', scenario: 'demo', kind: 'pass', label: 'pass' },
     ]);
   });
 });
@@ -71,7 +98,7 @@ describe('rendered plots', () => {
   const plots = reportPlots(cells);
   test('four plots in report order; empty series become a placeholder', () => {
     expect(plots.map((p) => [p.name, p.points])).toEqual([
-      ['memslots-vs-vectors', 8],
+      ['memslots-vs-vectors', 7],
       ['bind-cost-vs-mappings', 0],
       ['bind-cost-vs-vmas', 0],
       ['violations', 4],
@@ -79,22 +106,51 @@ describe('rendered plots', () => {
     expect(plots[1]!.caption).toBe(
       'No design that ran produced the series "bind-cost-vs-mappings" (the modeled cost of one bind as the ESB range is mapped more times).',
     );
-    expect(plots[1]!.svg).toContain('no data: no design that ran produced "bind-cost-vs-mappings"');
+    expect(plots[1]!.svg).toContain('no data: no design that ran produced &quot;bind-cost-vs-mappings&quot;');
   });
-  test('SVG documents: namespace, one dot per point, a label per line, deterministic', () => {
-    const svg = plots[0]!.svg;
-    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
-    expect(svg.match(/<circle /g)!.length).toBe(8);
-    for (const l of ['overlap-regions · demo', 'overlap-regions · nic', 'rmap'])
-      expect(svg).toContain(`>${l}</text>`);
-    expect(reportPlots(cells)[0]!.svg).toBe(svg);
+  test('small multiples: a titled panel per design, axis labels with units, the limits drawn', () => {
+    const p = plots[0]!;
+    expect(p.svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(p.labels.map((l) => l.text)).toEqual([
+      'KVM memslots in use as passthrough vectors are bound',
+      'overlap-regions',
+      'KVM_USER_MEM_SLOTS 512',
+      'KVMPPC_PIRQ_MAPPED 1024',
+      'rmap',
+      'KVM_USER_MEM_SLOTS 512',
+      'KVMPPC_PIRQ_MAPPED 1024',
+      'passthrough vectors bound',
+      'KVM memslots in use',
+    ]);
+    // One dot per averaged point; a reference rule per limit per panel.
+    expect(p.svg.match(/<circle /g)!.length).toBe(7);
+    expect(p.svg.match(/stroke-dasharray="5,3"/g)!.length).toBe(4);
+    expect(reportPlots(cells)[0]!.svg).toBe(p.svg);
     const heat = violationsHeatmap(cells).svg;
-    expect(heat.match(/<rect /g)!.length).toBe(4);
-    expect(heat).toContain('>3 (I7)</text>');
+    expect(heat.match(/<rect /g)!.length).toBe(5); // 4 cells and the background
+    expect(heat).toContain('>I7</text>');
+  });
+  test('no label box overlaps another, and every box lies inside the picture', () => {
+    for (const p of plots) {
+      for (let i = 0; i < p.labels.length; i++) {
+        const a = p.labels[i]!;
+        expect(a.x, `${p.name}: ${a.text}`).toBeGreaterThanOrEqual(0);
+        expect(a.y, `${p.name}: ${a.text}`).toBeGreaterThanOrEqual(0);
+        expect(a.x + a.width, `${p.name}: ${a.text}`).toBeLessThanOrEqual(p.size[0]);
+        expect(a.y + a.height, `${p.name}: ${a.text}`).toBeLessThanOrEqual(p.size[1]);
+        for (const b of p.labels.slice(i + 1))
+          expect(overlaps(a, b), `${p.name}: ${a.text} / ${b.text}`).toBe(false);
+      }
+    }
+  });
+  test('the overlap check itself', () => {
+    const a = { text: 'a', x: 0, y: 0, width: 10, height: 10 };
+    expect(overlaps(a, { ...a, x: 9 })).toBe(true);
+    expect(overlaps(a, { ...a, x: 10 })).toBe(false);
   });
   test('PNG: the signature and twice the SVG size (zoom 2)', () => {
     const png = svgToPng(plots[0]!.svg);
     expect([...png.slice(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-    expect(pngSize(png)).toEqual([1280, 720]);
+    expect(pngSize(png)).toEqual([plots[0]!.size[0] * 2, plots[0]!.size[1] * 2]);
   });
 });
