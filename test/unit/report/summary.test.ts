@@ -102,7 +102,18 @@ describe('hypothesis headlines', () => {
     const h6 = evaluateHypotheses(cells).find((h) => h.id === 'H6')!;
     expect(h6.verdict).toBe('supported');
     expect(h6.headline).toBe(
-      "rmap kept I1–I3 in all 3 scenarios; its I4/I6 failures in 2 of 3 scenarios are not the zap's — rmap-fixed, the same zap with the latent bugs fixed, holds them there",
+      "rmap kept I1–I3 in all 3 scenarios; its other failures are not the zap's: I4 and I6 in 2 scenarios are latent bugs (rmap-fixed, the same zap with them fixed, holds there)",
+    );
+  });
+  test('H6 tells latent bugs from a limit rmap-fixed shares', () => {
+    const cells = [
+      cell('rmap', 's1', { inv: { I4: 2, I7: 1 } }),
+      cell('rmap', 's2', { inv: { I4: 1 } }),
+      cell('rmap-fixed', 's1', { inv: { I7: 1 } }),
+      cell('rmap-fixed', 's2'),
+    ];
+    expect(evaluateHypotheses(cells).find((h) => h.id === 'H6')!.headline).toBe(
+      "rmap kept I1–I3 in all 2 scenarios; its other failures are not the zap's: I4 in 2 scenarios are latent bugs (rmap-fixed, the same zap with them fixed, holds there); I7 in 1 scenario a limit rmap-fixed hits too",
     );
   });
   test('H3 names the peak and the scenarios over the limit', () => {
