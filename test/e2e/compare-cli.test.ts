@@ -34,7 +34,7 @@ describe('xivelab compare through the real entry point (npm start runs it with n
       'demo        emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0      49999     754     250.372',
       'foundation  emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0     249432    9226    1251.773',
       '',
-      `2 cells, 0 invariant violations; wrote 11 files to ${out}/ (report.md, report.html, results.json, 4 plots, 0 traces)`,
+      `2 cells, 0 invariant violations; wrote 12 files to ${out}/ (report.md, report.html, results.json, 4 plots, 0 traces)`,
       '',
     ]);
     const lines = r.err.trimEnd().split('\n');
@@ -53,6 +53,7 @@ describe('xivelab compare through the real entry point (npm start runs it with n
       'bind-cost-vs-mappings.svg',
       'bind-cost-vs-vmas.png',
       'bind-cost-vs-vmas.svg',
+      'costs.csv',
       'memslots-vs-vectors.png',
       'memslots-vs-vectors.svg',
       'report.html',
@@ -83,14 +84,15 @@ describe('xivelab compare through the real entry point (npm start runs it with n
   test('report.md and report.html', () => {
     const md = read(out, 'report.md').split('\n');
     expect(md[2]).toBe(
-      "2 cells: 2 scenarios × 1 design (emulated), each scenario's own seed; 0 invariant violations.",
+      "2 cells: 2 scenarios × 1 design, each scenario's own seed. 0 of 2 cells fail at least one invariant.",
     );
+    expect(md).toContain('| foundation | ✅ pass |');
     expect(md).toContain('| foundation | emulated | 20261124 | pass | n/a | n/a | pass | pass | n/a | n/a |');
     expect(md).toContain(
       '### H6. The merged zap (unmap_mapping_range on the device file) holds in every scenario — NOT TESTED',
     );
     const html = read(out, 'report.html');
-    expect(html.match(/<svg /g)!.length).toBe(4);
+    expect(html.match(/<svg xmlns=/g)!.length).toBe(4);
     expect(html).not.toMatch(/<script|src=|href="https?:/);
   });
 
