@@ -30,7 +30,7 @@ const WIDTH = 640;
 const HEIGHT = 360;
 
 /** Render a Plot spec to an SVG string in a fresh linkedom document. */
-export function renderSvg(spec: Plot.PlotOptions): string {
+function renderSvg(spec: Plot.PlotOptions): string {
   const { document } = parseHTML('<!doctype html><html><body></body></html>');
   const el = Plot.plot({ ...spec, document } as Plot.PlotOptions);
   el.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
