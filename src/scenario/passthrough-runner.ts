@@ -112,7 +112,7 @@ export function runPassthrough(
   const violations: Record<StateInvariant, StepViolation[]> = { I1: [], I2: [], I3: [], I7: [] };
   let cycle = 0;
   const violate = (inv: StateInvariant, message: string): void => {
-    violations[inv].push({ message: `${message} (cycle ${cycle}, seed ${seed})`, cycle });
+    violations[inv].push({ message: `${message} (cycle ${cycle})`, cycle });
   };
 
   // --- the host (KVM designs) and the machine -----------------------------------------------
