@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -291,12 +291,16 @@ describe('run: progress and Ctrl-C', () => {
       'endless.yaml',
       'vcpus: 2\ndevices: [{name: nic0, msis: 4}]\nworkload:\n  triggers: 1000000000\n  ipis: {rate: 1.0e5}\n',
     );
-    const child = spawn(process.execPath, [xivelabBin, 'run', p, '--json'], { cwd: root });
+    // --trace's file is created once the command line is checked, just before the run starts;
+    // an interrupted run writes no trace.
+    const trace = join(dir, 'endless.trace.json');
+    const child = spawn(process.execPath, [xivelabBin, 'run', p, '--json', '--trace', trace], { cwd: root });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    await new Promise((r) => setTimeout(r, 1500));
+    while (!existsSync(trace)) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
     expect(code).toBe(130);
@@ -310,5 +314,6 @@ describe('run: progress and Ctrl-C', () => {
       /^xivelab: interrupted at virtual time [\d.]+ (ns|µs|ms|s): the result covers the run so far$/,
     );
     expect(lines).toHaveLength(2);
+    expect(readFileSync(trace, 'utf8')).toBe('');
   });
 });
