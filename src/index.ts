@@ -12,8 +12,8 @@ export {
 } from './check/invariants.ts';
 export { createHost, Host, type HostConfig } from './host/host.ts';
 export * as kvmUapi from './host/kvm/uapi.ts';
-export * as mmConstants from './host/mm/constants.ts';
 export type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './host/kvm/vcpu.ts';
+export * as mmConstants from './host/mm/constants.ts';
 export { HostProcess } from './host/syscalls.ts';
 export { Word64 } from './hw/mmio.ts';
 export {

@@ -28,6 +28,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   bin: Record<string, string>;
   engines: Record<string, string>;
   dependencies: Record<string, string>;
+  scripts: Record<string, string>;
 };
 
 interface LockEntry {
@@ -85,7 +86,12 @@ function run(cmd: string, args: string[], input = ''): { code: number | null; ou
 }
 
 beforeAll(() => {
-  execFileSync('npm', ['pack', '--pack-destination', work], { cwd: root, stdio: 'ignore' });
+  // dist/ is current (test/global-setup.ts); `prepare` would rebuild it under the feet of the
+  // other e2e files, which run the bins on it at the same time.
+  execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', work], {
+    cwd: root,
+    stdio: 'ignore',
+  });
   tarball = readdirSync(work).find((f) => f.endsWith('.tgz'))!;
   listing = execFileSync('tar', ['tzf', join(work, tarball)], { encoding: 'utf8' })
     .trim()
@@ -102,6 +108,9 @@ beforeAll(() => {
 describe('npm pack', () => {
   test('the tarball: compiled ESM with declarations and source maps, the bins, LICENSE; no tests', () => {
     expect(tarball).toBe(`${pkg.name}-${pkg.version}.tgz`);
+    // npm ci, npm pack and a git install build dist/ through `prepare`.
+    expect(pkg.scripts.prepare).toBe('npm run build');
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json && node scripts/dts-extensions.mjs dist');
     for (const f of [
       'dist/index.js',
       'dist/index.d.ts',
