@@ -20,7 +20,6 @@ import { ScenarioError } from '../scenario/parse.ts';
 import { type Result, resultJsonSchema } from '../scenario/result.ts';
 import { KVM_MAX_RUN_VCPUS, type RunProgress, runScenario } from '../scenario/runner.ts';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.ts';
-import { barProgress, compareCommand, exportTrace, lineProgress } from './compare.ts';
 import { checkOutputFile } from './out-paths.ts';
 import { runQemuFrontend } from './qemu.ts';
 import { ProgressLine, type RunWorkerData, type RunWorkerReply, virtualTime } from './run-progress.ts';
@@ -75,6 +74,14 @@ function parseList(v: string): string[] {
     .filter((x) => x !== '');
   if (items.length === 0) throw new InvalidArgumentError('expected a comma-separated list');
   return items;
+}
+
+/**
+ * The compare command and the trace export, loaded when used: the report's plotting stack
+ * (Observable Plot, linkedom, resvg) is most of the CLI's start-up otherwise.
+ */
+function loadCompare(): Promise<typeof import('./compare.ts')> {
+  return import('./compare.ts');
 }
 
 /** `Example:` lines for a command's `--help`. */
@@ -274,6 +281,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ? await runAndPrint(s, seed, opts.json === true, opts.accel ?? 'emulated', io)
           : runDesignAndPrint(file, s, design, seed, opts.json === true, io);
       if (opts.trace !== undefined && code !== EXIT_INTERRUPTED) {
+        const { exportTrace } = await loadCompare();
         const n = exportTrace(
           { name: s.name, file, scenario: s },
           // --accel kvm runs the merged kernel (mainline flags and record): the rmap design.
@@ -349,6 +357,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       ),
     )
     .action(async (opts) => {
+      const { barProgress, compareCommand, lineProgress } = await loadCompare();
       const progress = io.tty === true ? barProgress() : lineProgress((s) => io.err(s));
       const { differences } = await compareCommand(
         {
