@@ -102,7 +102,9 @@ beforeAll(() => {
   const { manifest, lock } = consumerLock(tarball, bytes);
   writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   writeFileSync(join(project, 'package-lock.json'), `${JSON.stringify(lock, null, 2)}\n`);
-  execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: project, stdio: 'ignore' });
+  // Under `npm test` the environment names this project as npm's local prefix: not the consumer's.
+  const { npm_config_local_prefix: _, ...env } = process.env;
+  execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: project, env, stdio: 'ignore' });
 }, 600_000);
 
 describe('npm pack', () => {
