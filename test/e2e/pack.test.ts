@@ -80,8 +80,11 @@ const project = join(work, 'consumer');
 let tarball = '';
 let listing: string[] = [];
 
+// Under `npm test` the environment names this project as npm's local prefix: not the consumer's.
+const { npm_config_local_prefix: _, ...env } = process.env;
+
 function run(cmd: string, args: string[], input = ''): { code: number | null; out: string; err: string } {
-  const r = spawnSync(cmd, args, { cwd: project, input, encoding: 'utf8' });
+  const r = spawnSync(cmd, args, { cwd: project, env, input, encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -102,8 +105,6 @@ beforeAll(() => {
   const { manifest, lock } = consumerLock(tarball, bytes);
   writeFileSync(join(project, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   writeFileSync(join(project, 'package-lock.json'), `${JSON.stringify(lock, null, 2)}\n`);
-  // Under `npm test` the environment names this project as npm's local prefix: not the consumer's.
-  const { npm_config_local_prefix: _, ...env } = process.env;
   execFileSync('npm', ['ci', '--offline', '--no-audit', '--no-fund'], { cwd: project, env, stdio: 'ignore' });
 }, 600_000);
 
