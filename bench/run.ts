@@ -47,7 +47,7 @@ const BENCH_MS = Number(process.env.XIVELAB_BENCH_MS ?? 1500);
 
 // Runs from the tsc build (dist/bench/run.js; see `npm run bench`) or from source under tsx.
 const repoRoot = fileURLToPath(
-  new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url),
+  new URL(import.meta.url.includes('/dist-bench/') ? '../../' : '../', import.meta.url),
 );
 const STUB = `${repoRoot}../shared/qemu-oracle/bench_stub.bin`;
 

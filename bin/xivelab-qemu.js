@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-// Thin launcher: the QEMU-compatible qtest/HMP front end, run through tsx (no build step).
-import { register } from 'tsx/esm/api';
+// The `xivelab-qemu` command: the QEMU-compatible qtest/HMP front end, compiled in dist/ (built
+// by `npm run build`, which `npm ci`, `npm pack` and a git install run through `prepare`).
+import { runQemuFrontend } from '../dist/cli/qemu.js';
 
-register();
-const { runQemuFrontend } = await import('../src/cli/qemu.ts');
 process.exitCode = await runQemuFrontend(process.argv.slice(2));

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// Thin launcher: runs the TypeScript CLI through tsx so the package works without a build step.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/main.ts');
+// The `xivelab` command: the compiled CLI in dist/ (built by `npm run build`, which `npm ci`,
+// `npm pack` and a git install run through `prepare`), started with plain node.
+import '../dist/cli/main.js';

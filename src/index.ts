@@ -13,8 +13,23 @@ export {
 export { createHost, Host, type HostConfig } from './host/host.ts';
 export * as kvmUapi from './host/kvm/uapi.ts';
 export type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './host/kvm/vcpu.ts';
+export * as mmConstants from './host/mm/constants.ts';
 export { HostProcess } from './host/syscalls.ts';
-export { NULL_TRACE, type TraceSink } from './hw/trace-sink.ts';
+export { Word64 } from './hw/mmio.ts';
+export {
+  NULL_TRACE,
+  TRACE_ALL,
+  TRACE_ESB,
+  TRACE_GUEST,
+  TRACE_GUEST_ERROR,
+  TRACE_HCALL,
+  TRACE_KVM,
+  TRACE_MM,
+  TRACE_ROUTER,
+  TRACE_TIMA,
+  TRACE_VMM,
+  type TraceSink,
+} from './hw/trace-sink.ts';
 export { type ChromeTrace, toChromeTrace } from './report/chrome-trace.ts';
 export { renderHtml } from './report/html.ts';
 export { evaluateHypotheses, type Hypothesis, type Verdict } from './report/hypotheses.ts';
@@ -37,12 +52,12 @@ export {
 } from './scenario/cell.ts';
 export { runEmulatedCell } from './scenario/cell-emulated.ts';
 export { type CellPlan, type CompareProgress, planCells, runCells } from './scenario/compare.ts';
-export { type DesignEntry, designNames, registerDesign } from './scenario/designs-registry.ts';
+export { type DesignEntry, designEntry, designNames, registerDesign } from './scenario/designs-registry.ts';
 export type { GuestIrq, GuestPort } from './scenario/guest-port.ts';
 export { loadScenario } from './scenario/load.ts';
 export { checkScenario, parseScenario, ScenarioError } from './scenario/parse.ts';
 export { type CpuResult, type IrqResult, Result, resultJsonSchema } from './scenario/result.ts';
-export { type RunOptions, runScenario } from './scenario/runner.ts';
+export { type RunOptions, type RunProgress, runScenario } from './scenario/runner.ts';
 export {
   type DeviceSpec,
   PATTERNS,

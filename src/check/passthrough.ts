@@ -13,6 +13,9 @@ import type { KvmXiveNative } from '../host/kvm/xive-native.ts';
 import { KVM_XIVE_ESB_PAGE_OFFSET } from '../host/kvm/xive-native-uapi.ts';
 import { PAGE_SIZE } from '../host/mm/constants.ts';
 
+const hex = (n: number): string => `0x${n.toString(16)}`;
+const pfnText = (pfn: number): string => `pfn ${hex(pfn)}`;
+
 /** One passthrough irq as the checks see it. */
 export interface PassthroughIrq {
   /** `function vector n` for messages. */
@@ -59,10 +62,10 @@ export function routingViolations(
   if (xive === undefined) return [];
   const out: string[] = [];
   const owner = (pfn: number): string =>
-    pfn < 0 ? 'nothing' : (host.phys.ownerName(pfn * PAGE_SIZE) ?? `pfn ${pfn}`);
+    pfn < 0 ? 'nothing' : `${host.phys.ownerName(pfn * PAGE_SIZE) ?? 'a page'} ${pfnText(pfn)}`;
   const backing = (lisn: number): string => {
     const pt = xive.irqState(lisn)?.ptNumber ?? 0;
-    return pt ? `hw ${pt.toString(16)}` : 'IPI';
+    return pt ? `hw irq ${hex(pt)}` : 'IPI';
   };
   const retired = new Set(irqs.filter((q) => q.retired).map((q) => q.lisn));
   for (const q of irqs) {
@@ -71,7 +74,7 @@ export function routingViolations(
     const want = backingPfn(xive, q.lisn, true, q.retired);
     if (got !== want) {
       out.push(
-        `${q.label} (girq ${q.lisn}, ${backing(q.lisn)}): the guest's EOI page reaches ${owner(got)} pfn ${got}, not pfn ${want}`,
+        `${q.label} (LISN ${hex(q.lisn)}, ${backing(q.lisn)}): the guest's EOI page reaches ${owner(got)}, not ${want < 0 ? 'nothing' : pfnText(want)}`,
       );
     }
   }
@@ -87,7 +90,7 @@ export function routingViolations(
         const want = backingPfn(xive, lisn, eoi, retired.has(lisn));
         if (got !== want) {
           out.push(
-            `pid ${p.pid} maps girq ${lisn}'s ${eoi ? 'EOI' : 'trigger'} page (${backing(lisn)}) at ${(vpn * PAGE_SIZE).toString(16)} to ${owner(got)} pfn ${got}, not pfn ${want}`,
+            `pid ${p.pid} maps LISN ${hex(lisn)}'s ${eoi ? 'EOI' : 'trigger'} page (${backing(lisn)}) at ${hex(vpn * PAGE_SIZE)} to ${owner(got)}, not ${want < 0 ? 'nothing' : pfnText(want)}`,
           );
         }
       });
@@ -110,10 +113,10 @@ export function isolationViolations(
   for (const p of host.mm.processes)
     p.mm.pgtable.scan(0, Number.MAX_SAFE_INTEGER, (vpn, pfn) => {
       if (gone(pfn))
-        out.push(`pid ${p.pid} still maps ${what}'s page pfn ${pfn} at ${(vpn * PAGE_SIZE).toString(16)}`);
+        out.push(`pid ${p.pid} still maps ${what}'s page ${pfnText(pfn)} at ${hex(vpn * PAGE_SIZE)}`);
     });
   for (const [gfn, pfn] of vm?.pt.entriesPointingAt(gone) ?? [])
-    out.push(`partition-scoped entry gpa ${(gfn * PAGE_SIZE).toString(16)} → ${what}'s page pfn ${pfn}`);
+    out.push(`partition-scoped entry gpa ${hex(gfn * PAGE_SIZE)} → ${what}'s page ${pfnText(pfn)}`);
   return out;
 }
 

@@ -4,7 +4,17 @@
  * trace per violation). Also the trace export of `xivelab run --trace`.
  */
 
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
@@ -25,6 +35,9 @@ import { designEntry, designNames } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
 import { KVM_MAX_RUN_VCPUS } from '../scenario/runner.ts';
+import { Expectations } from './expect.ts';
+import { makeOutputDir, onlyFilesEndingWith } from './out-paths.ts';
+import { UsageError } from './usage-error.ts';
 
 /** The built-in scenarios directory (`scenarios/` in the repo). */
 export function builtinScenarioDir(): string {
@@ -81,9 +94,6 @@ export function selectDesigns(names?: readonly string[]): string[] {
   return [...names];
 }
 
-/** A bad command-line value (exit 2, one line). */
-export class UsageError extends Error {}
-
 /** Where progress goes: a bar on a terminal, plain lines otherwise. */
 export interface ProgressSink {
   start(total: number): void;
@@ -128,41 +138,74 @@ export interface WrittenReport {
   readonly files: string[];
 }
 
+/** Where the report's violation traces go, inside the output directory. */
+const TRACES = 'traces';
+/** What every file in it is named like. */
+const TRACE_SUFFIX = '.trace.json';
+
 /**
- * Write the report for `results` into `dir`: results.json, costs.csv, report.md, report.html, the plots
- * (SVG + PNG) and `traces/<scenario>--<design>--<invariant>.trace.json` per violation. Old trace
- * files in `dir/traces` are removed first, so the directory matches this run.
+ * Check `--out` before any work: make the directory, check it can be written, and refuse a
+ * `traces/` in it that holds anything other than trace files (xivelab replaces that folder).
+ * @throws UsageError one line.
+ */
+export function checkReportDir(dir: string): void {
+  makeOutputDir('--out', dir);
+  try {
+    rmdirSync(mkdtempSync(join(dir, '.xivelab-')));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new UsageError(`--out ${dir}: cannot write there (${code ?? String(e)})`);
+  }
+  const traces = join(dir, TRACES);
+  if (existsSync(traces) && (!statSync(traces).isDirectory() || !onlyFilesEndingWith(traces, TRACE_SUFFIX))) {
+    throw new UsageError(
+      `--out ${dir}: ${traces} holds files xivelab did not write (it replaces that folder); move them or choose another --out`,
+    );
+  }
+}
+
+/**
+ * Write the report for `results` into `dir` (checked by {@link checkReportDir}): results.json, costs.csv,
+ * report.md, report.html, the plots (SVG + PNG) and `traces/<scenario>--<design>--<invariant>`
+ * `.trace.json` per violation. Everything is written into a fresh folder in `dir` first, then
+ * moved into place; the previous run's `traces/` is replaced, so the directory matches this run.
  */
 export function writeReport(dir: string, results: Results): WrittenReport {
-  mkdirSync(dir, { recursive: true });
-  const tracesDir = join(dir, 'traces');
-  rmSync(tracesDir, { recursive: true, force: true });
-  const files: string[] = [];
-  const put = (name: string, data: string | Uint8Array): void => {
-    writeFileSync(join(dir, name), data);
-    files.push(name);
-  };
-  put('results.json', `${JSON.stringify(results, null, 2)}\n`);
-  put('costs.csv', costsCsv(results.cells));
-  const plots = reportPlots(results.cells);
-  for (const p of plots) {
-    put(`${p.name}.svg`, `${p.svg}\n`);
-    put(`${p.name}.png`, svgToPng(p.svg));
+  const stage = mkdtempSync(join(dir, '.xivelab-'));
+  try {
+    const files: string[] = [];
+    const put = (name: string, data: string | Uint8Array): void => {
+      writeFileSync(join(stage, name), data);
+      files.push(name);
+    };
+    put('results.json', `${JSON.stringify(results, null, 2)}\n`);
+    put('costs.csv', costsCsv(results.cells));
+    const plots = reportPlots(results.cells);
+    for (const p of plots) {
+      put(`${p.name}.svg`, `${p.svg}\n`);
+      put(`${p.name}.png`, svgToPng(p.svg));
+    }
+    put('report.md', renderMarkdown({ results, plots }));
+    put('report.html', renderHtml(results, plots));
+    const vs = violationEntries(results.cells);
+    if (vs.length > 0) mkdirSync(join(stage, TRACES));
+    for (const v of vs) {
+      const doc = toChromeTrace(v.cell.invariants[v.invariant].first!.trace, {
+        scenario: v.cell.scenario,
+        design: v.cell.design,
+        seed: v.cell.seed,
+        violation: { invariant: v.invariant, message: v.message },
+      });
+      put(join(TRACES, v.file), `${JSON.stringify(doc)}\n`);
+    }
+    for (const f of files) if (!f.startsWith(TRACES)) renameSync(join(stage, f), join(dir, f));
+    const traces = join(dir, TRACES);
+    if (existsSync(traces) && onlyFilesEndingWith(traces, TRACE_SUFFIX)) rmSync(traces, { recursive: true });
+    if (vs.length > 0) renameSync(join(stage, TRACES), traces);
+    return { files };
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
   }
-  put('report.md', renderMarkdown({ results, plots }));
-  put('report.html', renderHtml(results, plots));
-  const vs = violationEntries(results.cells);
-  if (vs.length > 0) mkdirSync(tracesDir, { recursive: true });
-  for (const v of vs) {
-    const doc = toChromeTrace(v.cell.invariants[v.invariant].first!.trace, {
-      scenario: v.cell.scenario,
-      design: v.cell.design,
-      seed: v.cell.seed,
-      violation: { invariant: v.invariant, message: v.message },
-    });
-    put(join('traces', v.file), `${JSON.stringify(doc)}\n`);
-  }
-  return { files };
 }
 
 /** Options of `xivelab compare`. */
@@ -172,16 +215,30 @@ export interface CompareCliOptions {
   readonly seed?: number;
   readonly jobs?: number;
   readonly out: string;
+  /** `--expect FILE`: the verdicts to compare the cells with. */
+  readonly expect?: string;
 }
 
-/** Run `xivelab compare`; returns the results written. Throws UsageError / ScenarioError on bad input. */
+/** What `xivelab compare` produced. */
+export interface CompareOutcome {
+  readonly results: Results;
+  /** Cells that differ from `--expect` (one line each; empty without it). */
+  readonly differences: string[];
+}
+
+/**
+ * Run `xivelab compare`. Input, `--expect` and `--out` are checked before any cell runs.
+ * @throws UsageError / ScenarioError on bad input.
+ */
 export async function compareCommand(
   opts: CompareCliOptions,
   io: { out(s: string): void; err(s: string): void },
   progress: ProgressSink,
-): Promise<Results> {
+): Promise<CompareOutcome> {
   const designs = selectDesigns(opts.designs);
   const scenarios = selectScenarios(opts.scenarios);
+  const expected = opts.expect === undefined ? null : Expectations.load(opts.expect);
+  checkReportDir(opts.out);
   const plan = planCells(scenarios, designs, opts.seed);
   const jobs = opts.jobs ?? defaultJobs(plan.length);
   progress.start(plan.length);
@@ -204,9 +261,17 @@ export async function compareCommand(
     `${cells.length} cell${cells.length === 1 ? '' : 's'}, ${total} invariant violation${total === 1 ? '' : 's'}; ` +
       `wrote ${written.files.length} files to ${opts.out}${opts.out.endsWith('/') ? '' : '/'} ` +
       `(report.md, report.html, results.json, ${written.files.filter((f) => f.endsWith('.png')).length} plots, ` +
-      `${written.files.filter((f) => f.startsWith('traces')).length} traces)\n`,
+      `${written.files.filter((f) => f.startsWith(TRACES)).length} traces)\n`,
   );
-  return results;
+  const differences = expected === null ? [] : expected.differences(cells);
+  if (expected !== null) {
+    io.out(
+      differences.length === 0
+        ? `expect: all ${cells.length} cells match ${expected.file}\n`
+        : `expect: ${differences.length} of ${cells.length} cells differ from ${expected.file}:\n${differences.map((d) => `  ${d}\n`).join('')}`,
+    );
+  }
+  return { results, differences };
 }
 
 /**

@@ -2,35 +2,58 @@
  * The command line: thin commands over scenario/report. Each command parses and validates its
  * input, then calls the pure `runScenario(scenario, seed)`.
  *
- * Exit codes: 0 = ran and every invariant holds; 1 = ran and found violations; 2 = bad input
- * (one line on stderr: `file:line:col message`); 70 = internal error (a bug in xivelab).
+ * Exit codes: 0 = ran and every invariant holds; 1 = ran and found violations (or `compare
+ * --expect` differences); 2 = bad input (one line on stderr: `file:line:col message`); 70 =
+ * internal error (a bug in xivelab); 130 = stopped by SIGINT (the partial result is printed).
  */
 
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from '@commander-js/extra-typings';
 import { textMatrix } from '../report/markdown.ts';
 import { formatReport } from '../report/table.ts';
 import { resultsJsonSchema } from '../scenario/cell.ts';
+import { startWorker } from '../scenario/compare.ts';
 import { designEntry, designNames } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
-import { resultJsonSchema } from '../scenario/result.ts';
-import { KVM_MAX_RUN_VCPUS, runScenario } from '../scenario/runner.ts';
+import { type Result, resultJsonSchema } from '../scenario/result.ts';
+import { KVM_MAX_RUN_VCPUS, type RunProgress, runScenario } from '../scenario/runner.ts';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.ts';
-import { barProgress, compareCommand, exportTrace, lineProgress, UsageError } from './compare.ts';
+import { checkOutputFile } from './out-paths.ts';
+import { runQemuFrontend } from './qemu.ts';
+import { ProgressLine, type RunWorkerData, type RunWorkerReply, virtualTime } from './run-progress.ts';
+import { UsageError } from './usage-error.ts';
 
 /** Where the CLI writes (tests capture it). */
 export interface CliIo {
   out(text: string): void;
   err(text: string): void;
-  /** stderr is a terminal: show progress bars (default: plain progress lines). */
+  /** stderr is a terminal: show progress (bars for compare, a line for run). */
   tty?: boolean;
+  /**
+   * The real entry point: `run` runs in a worker thread so that SIGINT stops it cleanly with
+   * the partial result (default: in this thread).
+   */
+  interruptible?: boolean;
+  /** Wall clock for progress, ms (default `performance.now`). */
+  now?: () => number;
 }
 
 export const EXIT_OK = 0;
 export const EXIT_VIOLATIONS = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
+/** Stopped by SIGINT (128 + 2, as a shell reports it). */
+export const EXIT_INTERRUPTED = 130;
+
+/** The package's version (package.json, next to `src/` and `dist/`). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 /** Built-in scenario files, shipped in `scenarios/`. */
 export function builtinScenarioPath(name: string): string {
@@ -53,17 +76,46 @@ function parseList(v: string): string[] {
   return items;
 }
 
-/** Run one scenario under a registered design and print its cell; returns the exit code. */
-function runDesignAndPrint(file: string, s: Scenario, design: string, seed: number, io: CliIo): number {
+/**
+ * The compare command and the trace export, loaded when used: the report's plotting stack
+ * (Observable Plot, linkedom, resvg) is most of the CLI's start-up otherwise.
+ */
+function loadCompare(): Promise<typeof import('./compare.ts')> {
+  return import('./compare.ts');
+}
+
+/** `Example:` lines for a command's `--help`. */
+function examples(...lines: string[]): string {
+  return `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}\n`).join('')}`;
+}
+
+/**
+ * Run one scenario under a registered design and print its cell (`--json`: the cell as JSON);
+ * returns the exit code.
+ */
+function runDesignAndPrint(
+  file: string,
+  s: Scenario,
+  design: string,
+  seed: number,
+  json: boolean,
+  io: CliIo,
+): number {
   const entry = designEntry(design);
   if (entry === undefined)
     throw new UsageError(`unknown design "${design}" (known: ${designNames().join(', ')})`);
   const cell = entry.run({ name: s.name, file, scenario: s }, design, seed);
+  const bad = Object.values(cell.invariants).reduce(
+    (n, o) => n + (o.status === 'fail' ? o.violations : 0),
+    0,
+  );
+  if (json) {
+    io.out(`${JSON.stringify(cell, null, 2)}\n`);
+    return bad === 0 ? EXIT_OK : EXIT_VIOLATIONS;
+  }
   const lines = [textMatrix([cell]), '', ...cell.notes.map((n) => `note: ${n}`)];
-  let bad = 0;
   for (const [id, o] of Object.entries(cell.invariants)) {
     if (o.status !== 'fail') continue;
-    bad += o.violations;
     lines.push(
       `${id}: ${o.violations} violation${o.violations === 1 ? '' : 's'}; first: ${o.first?.message ?? '?'}`,
     );
@@ -88,32 +140,109 @@ function parseAccel(v: string): Accel {
   return v;
 }
 
+/** A run's result, and whether SIGINT cut it short. */
+interface RunOutcome {
+  readonly result: Result;
+  readonly interrupted: boolean;
+}
+
+/** Run `s` in this thread, with a progress line on a terminal. */
+function runHere(s: Scenario, seed: number, accel: Accel, io: CliIo): RunOutcome {
+  const line = io.tty === true ? new ProgressLine(s, io.err, io.now ?? (() => performance.now())) : null;
+  const result = runScenario(s, seed, {
+    ...(accel === 'kvm' ? { kvm: {} } : {}),
+    ...(line === null ? {} : { onProgress: (p: RunProgress) => line.update(p) }),
+  });
+  line?.clear();
+  return { result, interrupted: false };
+}
+
+/**
+ * Run `s` in a worker thread: the first SIGINT asks it to stop at the next quiescent point (the
+ * partial result follows), a second one exits at once with 130.
+ */
+function runInWorker(s: Scenario, seed: number, accel: Accel, io: CliIo): Promise<RunOutcome> {
+  const stop = new SharedArrayBuffer(4);
+  const data: RunWorkerData = { scenario: s, seed, kvm: accel === 'kvm', stop };
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const worker = startWorker(new URL(`./run-worker.${ext}`, import.meta.url), { workerData: data });
+  const line = io.tty === true ? new ProgressLine(s, io.err, io.now ?? (() => performance.now())) : null;
+  let signals = 0;
+  const onSigint = (): void => {
+    if (++signals > 1) process.exit(EXIT_INTERRUPTED);
+    Atomics.store(new Int32Array(stop), 0, 1);
+    line?.clear();
+    io.err('xivelab: interrupted: stopping the workload (Ctrl-C again to quit at once)\n');
+  };
+  process.on('SIGINT', onSigint);
+  return new Promise<RunOutcome>((resolve, reject) => {
+    worker.on('message', (m: RunWorkerReply) => {
+      if (m.kind === 'progress') {
+        if (signals === 0) line?.update(m.progress);
+        return;
+      }
+      line?.clear();
+      if (m.kind === 'result') resolve({ result: m.result, interrupted: m.interrupted });
+      else reject(new Error(m.message));
+      void worker.terminate();
+    });
+    worker.on('error', reject);
+  }).finally(() => process.off('SIGINT', onSigint));
+}
+
 /** Run one scenario and print it; returns the exit code. */
-function runAndPrint(s: Scenario, seed: number | undefined, json: boolean, accel: Accel, io: CliIo): number {
+async function runAndPrint(
+  s: Scenario,
+  seed: number | undefined,
+  json: boolean,
+  accel: Accel,
+  io: CliIo,
+): Promise<number> {
   if (accel === 'kvm' && s.vcpus > KVM_MAX_RUN_VCPUS)
     throw new UsageError(
       `--accel kvm runs at most ${KVM_MAX_RUN_VCPUS} vCPUs (one host thread each); ${s.name} has ${s.vcpus}`,
     );
-  const result = runScenario(s, seed ?? s.options.seed, accel === 'kvm' ? { kvm: {} } : {});
+  const run = seed ?? s.options.seed;
+  const { result, interrupted } =
+    io.interruptible === true ? await runInWorker(s, run, accel, io) : runHere(s, run, accel, io);
   io.out(json ? `${JSON.stringify(result, null, 2)}\n` : `${formatReport(result)}\n`);
+  if (interrupted) {
+    io.err(
+      `xivelab: interrupted at virtual time ${virtualTime(result.virtualTimeNs)}: the result covers the run so far\n`,
+    );
+    return EXIT_INTERRUPTED;
+  }
   return result.violations.length === 0 ? EXIT_OK : EXIT_VIOLATIONS;
 }
 
-/** Parse `argv` (without node and script) and run the command; resolves to the exit code. */
+/**
+ * Parse `argv` (without node and script) and run the command; resolves to the exit code.
+ * `qtest …` hands the rest to the QEMU-compatible front end, whose arguments are QEMU's.
+ */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'qtest') return runQemuFrontend(argv.slice(1));
   let code = EXIT_OK;
   const program = new Command()
     .name('xivelab')
     .description('An executable, checkable model of POWER9 XIVE interrupt virtualization')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .addHelpText(
+      'after',
+      `${examples('xivelab demo', 'xivelab run scenarios/foundation.yaml --seed 7 --json', 'xivelab compare --designs rmap,emulated --out report')}` +
+        '\nExit status: 0 all invariants hold, 1 violations (or `compare --expect` differences), 2 bad input, 70 internal error, 130 interrupted.\n',
+    );
 
   program
     .command('run')
-    .description('run a scenario (YAML or JSON) and print its per-CPU and per-irq tables')
+    .description(
+      'run a scenario (YAML or JSON) and print its per-CPU and per-irq tables; a scenario with a ' +
+        'passthrough section runs its passthrough cycles under the merged kernel (design rmap) unless --design or --accel emulated says otherwise',
+    )
     .argument('<scenario>', 'scenario file (.yaml, .yml or .json)')
     .option('--seed <n>', "seed of the run (default: the scenario's options.seed)", parseSeed)
-    .option('--json', 'print the result as JSON (schema: xivelab schema --result)')
+    .option('--json', 'print the result as JSON (schema: xivelab schema --result; with --design: the cell)')
     .option(
       '--accel <mode>',
       'emulated (kernel_irqchip=off, the default) or kvm (the in-kernel XIVE on the host model, kernel_irqchip=on)',
@@ -121,23 +250,42 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .option(
       '--design <name>',
-      'run under a passthrough-page design and print its cell (invariants I1-I7, costs); the design picks the accelerator',
+      `run under a passthrough-page design and print its cell (invariants I1-I7, costs); the design picks the accelerator (${designNames().join(', ')})`,
     )
     .option('--trace <file>', "also write the run's trace as Chrome trace-event JSON (opens in Perfetto)")
-    .action((file, opts) => {
+    .addHelpText(
+      'after',
+      examples(
+        'xivelab run scenarios/demo.yaml --seed 7',
+        'xivelab run scenarios/demo.yaml --design rmap --json --trace demo.trace.json',
+      ) +
+        '\nOn a terminal a progress line shows on stderr; Ctrl-C stops the run and prints the partial result (exit 130).\n',
+    )
+    .action(async (file, opts) => {
       const s = loadScenario(file);
       const seed = opts.seed ?? s.options.seed;
       if (opts.design !== undefined && opts.accel !== undefined)
         throw new UsageError('--accel and --design do not go together: a design picks its accelerator');
+      if (opts.trace !== undefined) checkOutputFile('--trace', opts.trace);
+      // A passthrough section runs under a design: the merged kernel (rmap), or the emulated
+      // reference with --accel emulated.
+      const design =
+        opts.design ??
+        (s.passthrough === undefined ? undefined : opts.accel === 'emulated' ? 'emulated' : 'rmap');
+      if (design !== undefined && opts.design === undefined)
+        io.err(
+          `xivelab: ${file} has a passthrough section: running its ${s.passthrough!.cycles} cycles under design ${design} (--design picks another)\n`,
+        );
       code =
-        opts.design === undefined
-          ? runAndPrint(s, seed, opts.json === true, opts.accel ?? 'emulated', io)
-          : runDesignAndPrint(file, s, opts.design, seed, io);
-      if (opts.trace !== undefined) {
+        design === undefined
+          ? await runAndPrint(s, seed, opts.json === true, opts.accel ?? 'emulated', io)
+          : runDesignAndPrint(file, s, design, seed, opts.json === true, io);
+      if (opts.trace !== undefined && code !== EXIT_INTERRUPTED) {
+        const { exportTrace } = await loadCompare();
         const n = exportTrace(
           { name: s.name, file, scenario: s },
           // --accel kvm runs the merged kernel (mainline flags and record): the rmap design.
-          opts.design ?? (opts.accel === 'kvm' ? 'rmap' : 'emulated'),
+          design ?? (opts.accel === 'kvm' ? 'rmap' : 'emulated'),
           seed,
           opts.trace,
         );
@@ -149,10 +297,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .command('demo')
     .description('run the built-in demo scenario (scenarios/demo.yaml) and print its tables')
     .option('--seed <n>', 'seed of the run', parseSeed)
-    .option('--json', 'print the result as JSON')
+    .option('--json', 'print the result as JSON (schema: xivelab schema --result)')
     .option('--accel <mode>', 'emulated (default) or kvm', parseAccel)
-    .action((opts) => {
-      code = runAndPrint(
+    .addHelpText('after', examples('xivelab demo --accel kvm --seed 3'))
+    .action(async (opts) => {
+      code = await runAndPrint(
         loadScenario(builtinScenarioPath('demo')),
         opts.seed,
         opts.json === true,
@@ -166,6 +315,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('print the JSON Schema of scenario files (or, with --result, of run results)')
     .option('--result', 'the schema of `run --json` output instead')
     .option('--results', "the schema of compare's results.json instead")
+    .addHelpText('after', examples('xivelab schema > scenario.schema.json', 'xivelab schema --result'))
     .action((opts) => {
       const schema =
         opts.results === true
@@ -179,7 +329,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   program
     .command('compare')
     .description(
-      'run every design on every scenario, print the matrix and write report/ (what `npm start` runs)',
+      'run every design on every scenario, print the matrix and write report/ (what `npm start` runs); ' +
+        'exits 0 whatever the verdicts unless --expect is given',
     )
     .option(
       '--designs <list>',
@@ -194,21 +345,43 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--seed <n>', "seed of every cell (default: each scenario's options.seed)", parseSeed)
     .option('--jobs <n>', 'worker threads (default: the cores available, at most the cells)', parseJobs)
     .option('--out <dir>', 'report directory', 'report')
+    .option(
+      '--expect <file>',
+      'expected verdicts (a results.json, or YAML scenario → design → pass/fail/n/a or {I1: pass, …}): exit 1 and list the cells that differ',
+    )
+    .addHelpText(
+      'after',
+      examples(
+        'xivelab compare --scenarios foundation --designs emulated,rmap --jobs 2',
+        'xivelab compare --expect report/results.json --out /tmp/report',
+      ),
+    )
     .action(async (opts) => {
+      const { barProgress, compareCommand, lineProgress } = await loadCompare();
       const progress = io.tty === true ? barProgress() : lineProgress((s) => io.err(s));
-      await compareCommand(
+      const { differences } = await compareCommand(
         {
           out: opts.out,
           ...(opts.designs ? { designs: opts.designs } : {}),
           ...(opts.scenarios ? { scenarios: opts.scenarios } : {}),
           ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
           ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
+          ...(opts.expect !== undefined ? { expect: opts.expect } : {}),
         },
         io,
         progress,
       );
-      code = EXIT_OK;
+      code = differences.length === 0 ? EXIT_OK : EXIT_VIOLATIONS;
     });
+
+  program
+    .command('qtest')
+    .description("the QEMU-compatible qtest/HMP front end (= xivelab-qemu); its arguments are QEMU's")
+    .argument('[qemu-args...]', 'a qemu-system-ppc64 command line (-machine pseries -qtest stdio …)')
+    .addHelpText(
+      'after',
+      examples('xivelab qtest -machine pseries -accel tcg -display none -qtest stdio -nodefaults'),
+    );
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

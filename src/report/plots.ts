@@ -98,11 +98,6 @@ function text(
   return { svg: `<text ${attrs.join(' ')}>${xml(s)}</text>`, box: turned };
 }
 
-/** Render a Plot spec to a standalone SVG string in a fresh linkedom document. */
-export function renderSvg(spec: Plot.PlotOptions): string {
-  return String(renderPlot(spec));
-}
-
 /** Render a Plot spec; the element keeps Plot's `scale()` for the layout. */
 function renderPlot(spec: Plot.PlotOptions): ReturnType<typeof Plot.plot> {
   const { document } = parseHTML('<!doctype html><html><body></body></html>');

@@ -124,7 +124,11 @@ export const runPassthroughCell: CellRunner = (
     return {
       status: 'fail',
       violations: msgs.length,
-      first: { message: `${msgs[0]!} (seed ${seed})`, trace: shortestTrace(s, design, seed, inv) },
+      // The run's own messages (I1, I2, I3, I7) already end with `(cycle n, seed s)`.
+      first: {
+        message: inv === 'I4' || inv === 'I5' || inv === 'I6' ? `${msgs[0]!} (seed ${seed})` : msgs[0]!,
+        trace: shortestTrace(s, design, seed, inv),
+      },
     };
   };
   const invariants = {

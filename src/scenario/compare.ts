@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import {
   type CellResult,
   type CellRunner,
@@ -116,17 +116,16 @@ function workerUrl(): URL {
 }
 
 /**
- * Start a compare worker. From a build (`.js`) the worker file runs as is. From source (`.ts`,
+ * Start a worker thread on `url` (default: the compare worker). From a build (`.js`) the worker file runs as is. From source (`.ts`,
  * under `node --import tsx` or a test runner) Node 20 does not apply a loader given in the
  * worker's `execArgv` to the worker's own entry file, so a small bootstrap registers tsx's
  * loader in the worker first, then imports the `.ts` entry.
  */
-export function startWorker(): Worker {
-  const url = workerUrl();
-  if (url.pathname.endsWith('.js')) return new Worker(url);
+export function startWorker(url: URL = workerUrl(), options: WorkerOptions = {}): Worker {
+  if (url.pathname.endsWith('.js')) return new Worker(url, options);
   const tsx = tsxEsmApi();
   const boot = `import(${JSON.stringify(tsx)}).then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { ...options, eval: true });
 }
 
 /** URL of tsx's ESM register API (`tsx/esm/api`, its `import` condition). */

@@ -226,7 +226,7 @@ export function runPassthrough(
   const guestView = (): string[] =>
     guest.irqs().map((q) => {
       const xd = q.kind === 'ipi' ? guest.xive.xcs[q.vector]!.ipiData : guest.core.descs[q.girq]!.xd!;
-      return `${q.kind} ${q.device}:${q.vector} virq ${q.girq} lisn ${q.lisn} eoi ${xd.eoiPage} trig ${xd.trigPage} flags ${xd.flags}`;
+      return `${q.kind} ${q.device}:${q.vector} virq ${q.girq} LISN 0x${q.lisn.toString(16)} eoi 0x${xd.eoiPage.toString(16)} trig 0x${xd.trigPage.toString(16)} flags 0x${xd.flags.toString(16)}`;
     });
   const takeAll = (): void => {
     for (let c = 0; c < s.vcpus; c++) guest.takePendingInterrupts(c);

@@ -45,6 +45,16 @@ export const KVM_MAX_RUN_VCPUS = P9_MAX_THREADS;
 const DEFAULT_RATE = 1e6;
 /** Quiescent points between two intermediate invariant checks. */
 const CHECK_EVERY = 4096;
+/** Quiescent points between two {@link RunOptions.onProgress} calls (and abort checks). */
+const PROGRESS_EVERY = 1024;
+
+/** How far a run is, for {@link RunOptions.onProgress}. */
+export interface RunProgress {
+  readonly virtualTimeNs: number;
+  readonly deviceTriggers: number;
+  readonly ipisSent: number;
+  readonly quiescePoints: number;
+}
 
 export interface RunOptions {
   /** A ring trace to receive the model's events too (failure messages, the visualizer). */
@@ -63,6 +73,13 @@ export interface RunOptions {
   /** Called with the KVM host and how the run reads its chip, once the machine is up and
    * before the guest boots (KVM mode). */
   onHost?: (host: Host, view: HostView) => void;
+  /** Called every {@link PROGRESS_EVERY} quiescent points (a progress display). */
+  onProgress?: (p: RunProgress) => void;
+  /**
+   * Checked at the same points: once aborted, the workload stops as at its limits (the run
+   * drains and settles, and the result covers what ran).
+   */
+  signal?: AbortSignal;
 }
 
 /** The source behind the guest's interrupts, by LISN: its PQ and its `XIVE_STAT_*` counters. */
@@ -489,6 +506,15 @@ export function runScenario(s: Scenario, seed: number, opts: RunOptions = {}): R
     else scheduleTakes();
     if (w.latency === 0 || !scheduled.some((x) => x === 1)) {
       events.quiescePoints++;
+      if (events.quiescePoints % PROGRESS_EVERY === 0) {
+        opts.onProgress?.({
+          virtualTimeNs: clock.nanos,
+          deviceTriggers: events.deviceTriggers,
+          ipisSent: events.ipisSent,
+          quiescePoints: events.quiescePoints,
+        });
+        if (opts.signal?.aborted === true) stopped = true;
+      }
       if (checkQuiescent && events.quiescePoints % CHECK_EVERY === 0 && violations.length === 0) {
         violations.push(...check(false));
       }

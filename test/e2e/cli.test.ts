@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { CellResult } from '../../src/scenario/cell.ts';
 import { Result } from '../../src/scenario/result.ts';
-import { cli, root, spawnCli } from './cli-env.ts';
+import { cli, cliWith, root, spawnCli, xivelabBin } from './cli-env.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xivelab-cli-'));
 
@@ -172,5 +174,146 @@ describe('xivelab run', () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^scenario demo, seed 1, emulated XIVE: 20000 device triggers/);
     expect(r.out).toMatch(/invariants: all hold\n$/);
+  });
+});
+
+describe('version and help', () => {
+  test("--version prints package.json's version (the real entry point)", () => {
+    const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { version: string };
+    const r = spawnCli('--version');
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${pkg.version}\n`);
+  });
+
+  test('--help lists every command, qtest included, with examples and the exit statuses', async () => {
+    const r = await cli('--help');
+    expect(r.code).toBe(0);
+    const commands = [...r.out.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
+    expect(commands).toEqual(['run', 'demo', 'schema', 'compare', 'qtest', 'help']);
+    expect(r.out).toContain('\nExamples:\n  $ xivelab demo\n');
+    expect(r.out).toContain('130 interrupted');
+  });
+
+  test.each([
+    ['run', '$ xivelab run scenarios/demo.yaml --seed 7\n'],
+    ['demo', '$ xivelab demo --accel kvm --seed 3\n'],
+    ['schema', '$ xivelab schema --result\n'],
+    ['compare', '$ xivelab compare --expect report/results.json --out /tmp/report\n'],
+    ['qtest', '$ xivelab qtest -machine pseries -accel tcg -display none -qtest stdio -nodefaults\n'],
+  ])('help %s shows an example', async (command, example) => {
+    const r = await cli('help', command);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/\nExamples?:\n/);
+    expect(r.out).toContain(example);
+  });
+
+  test('compare --help says it exits 0 whatever the verdicts unless --expect', async () => {
+    const r = await cli('compare', '--help');
+    expect(r.out.replace(/\s+/g, ' ')).toContain('exits 0 whatever the verdicts unless --expect is given');
+  });
+});
+
+describe('run: designs, passthrough sections, output paths', () => {
+  test('--design D --json prints the cell as JSON; a passthrough violation names its seed once', async () => {
+    const r = await cli('run', 'scenarios/pt-split-vma.yaml', '--design', 'vma-pointer', '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(1);
+    const cell = CellResult.parse(JSON.parse(r.out));
+    expect([cell.scenario, cell.design, cell.seed]).toEqual(['pt-split-vma', 'vma-pointer', 1]);
+    expect(cell.invariants.I2.status).toBe('fail');
+    const msg = cell.invariants.I2.first!.message;
+    // The seed once; pfns and addresses in hex.
+    expect(msg).toMatch(/^pid 1 still maps nic0's page pfn 0x[0-9a-f]+ at 0x[0-9a-f]+ \(cycle 0, seed 1\)$/);
+    expect(cell.invariants.I1.first!.message).toMatch(
+      /^nic0 vector 0 \(LISN 0x1300, IPI\): the guest's EOI page reaches [\w.-]+ pfn 0x[0-9a-f]+, not pfn 0x[0-9a-f]+ \(cycle 0, seed 1\)$/,
+    );
+  });
+
+  test('a passthrough section without --design runs its cycles under the merged kernel (rmap)', async () => {
+    const p = file(
+      'pt.yaml',
+      'vcpus: 2\ndevices: [{name: nic0, msis: 4}]\npassthrough: {devices: [nic0], cycles: 2, msisPerCycle: 20}\nworkload: {triggers: 10}\n',
+    );
+    const r = await cli('run', p);
+    expect(r.err).toBe(
+      `xivelab: ${p} has a passthrough section: running its 2 cycles under design rmap (--design picks another)\n`,
+    );
+    expect(r.out.split('\n')[2]).toMatch(/^scenario +rmap +pass +pass +pass +/);
+    expect(r.out).toMatch(/\ninvariants: (all checked ones hold|\d+ violations)\n$/);
+    const e = await cli('run', p, '--accel', 'emulated', '--json');
+    expect(e.err).toMatch(/under design emulated \(--design picks another\)\n$/);
+    expect(CellResult.parse(JSON.parse(e.out)).design).toBe('emulated');
+  });
+
+  test('an output path that cannot be written: one line, exit 2, before the run', async () => {
+    const p = file('tiny-out.yaml', TINY);
+    const r = await cli('run', p, '--trace', 'no/such/dir/x.json');
+    expect(r).toEqual({
+      code: 2,
+      out: '',
+      err: 'xivelab: --trace no/such/dir/x.json: no such directory no/such/dir\n',
+    });
+    const d = await cli('run', p, '--trace', dir);
+    expect(d).toEqual({ code: 2, out: '', err: `xivelab: --trace ${dir}: is a directory\n` });
+    const s = spawnCli('run', p, '--trace', 'no/such/dir/x.json');
+    expect([s.code, s.out, s.err]).toEqual([
+      2,
+      '',
+      'xivelab: --trace no/such/dir/x.json: no such directory no/such/dir\n',
+    ]);
+  });
+});
+
+describe('run: progress and Ctrl-C', () => {
+  test('on a terminal: a progress line on stderr (virtual time, events, rate, ETA), erased at the end', async () => {
+    const p = file(
+      'progress.yaml',
+      'vcpus: 2\ndevices: [{name: nic0, msis: 4}]\nworkload:\n  triggers: 20000\n  ipis: {rate: 1.0e5}\n',
+    );
+    let t = 0;
+    const r = await cliWith({ tty: true, now: () => (t += 100) }, 'run', p);
+    expect(r.code).toBe(0);
+    const lines = r.err.split('\r\x1b[K');
+    expect(lines[0]).toBe('');
+    expect(lines[1]).toBe('run: virtual 2.805 ms, 3.1k events, 10.2k events/s, ETA 0:02');
+    expect(lines.at(-1)).toBe('');
+    expect(
+      lines
+        .slice(1, -1)
+        .every((l) => /^run: virtual [\d.]+ ms, [\d.]+k events, [\d.]+k events\/s, ETA 0:0\d$/.test(l)),
+    ).toBe(true);
+    // Not a terminal: no progress at all.
+    expect((await cli('run', p)).err).toBe('');
+  });
+
+  test('SIGINT stops the run cleanly: the partial result, exit 130 (the real entry point)', async () => {
+    const p = file(
+      'endless.yaml',
+      'vcpus: 2\ndevices: [{name: nic0, msis: 4}]\nworkload:\n  triggers: 1000000000\n  ipis: {rate: 1.0e5}\n',
+    );
+    // --trace's file is created once the command line is checked, just before the run starts;
+    // an interrupted run writes no trace.
+    const trace = join(dir, 'endless.trace.json');
+    const child = spawn(process.execPath, [xivelabBin, 'run', p, '--json', '--trace', trace], { cwd: root });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    while (!existsSync(trace)) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    expect(code).toBe(130);
+    const res = Result.parse(JSON.parse(out));
+    expect(res.events.deviceTriggers).toBeGreaterThan(0);
+    expect(res.events.deviceTriggers).toBeLessThan(1_000_000_000);
+    expect(res.violations).toEqual([]);
+    const lines = err.trimEnd().split('\n');
+    expect(lines[0]).toBe('xivelab: interrupted: stopping the workload (Ctrl-C again to quit at once)');
+    expect(lines[1]).toMatch(
+      /^xivelab: interrupted at virtual time [\d.]+ (ns|µs|ms|s): the result covers the run so far$/,
+    );
+    expect(lines).toHaveLength(2);
+    expect(readFileSync(trace, 'utf8')).toBe('');
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -186,12 +186,92 @@ describe('violations get a Chrome trace each', () => {
     expect(read(out, 'report.md')).toContain(
       '- **demo × test-broken, I3** (2): seed 5: VMA 0x7fff0000 used after munmap — [demo--test-broken--I3.trace.json](traces/demo--test-broken--I3.trace.json) (1 events)',
     );
+
+    // --expect: the same verdicts as results.json → exit 0; a YAML expecting I3 to hold → exit 1
+    // and the cell that changed.
+    const again = ['compare', '--scenarios', 'demo', '--designs', 'emulated,test-broken', '--seed', '5'];
+    const same = join(tmp, 'expected-results.json');
+    writeFileSync(same, read(out, 'results.json'));
+    const ok = await cli(...again, '--jobs', '1', '--out', out, '--expect', same);
+    expect(ok.code).toBe(0);
+    expect(ok.out.endsWith(`\nexpect: all 2 cells match ${same}\n`)).toBe(true);
+    const yaml = join(tmp, 'expected.yaml');
+    writeFileSync(yaml, 'demo:\n  emulated: pass\n  test-broken: {I1: pass, I3: pass}\n');
+    const bad = await cli(...again, '--jobs', '1', '--out', out, '--expect', yaml);
+    expect(bad.code).toBe(1);
+    expect(
+      bad.out.endsWith(`\nexpect: 1 of 2 cells differ from ${yaml}:\n  demo × test-broken: I3 pass → fail\n`),
+    ).toBe(true);
+    writeFileSync(yaml, 'demo:\n  emulated: fail\n');
+    const whole = await cli(...again, '--jobs', '1', '--out', out, '--expect', yaml);
+    expect(whole.code).toBe(1);
+    expect(whole.out).toContain(
+      `\nexpect: 2 of 2 cells differ from ${yaml}:\n  demo × emulated: fail → pass\n  demo × test-broken: no expected verdict (got fail)\n`,
+    );
+
     // A later run without violations leaves no stale traces.
     expect(
       (await cli('compare', '--scenarios', 'demo', '--designs', 'emulated', '--jobs', '1', '--out', out))
         .code,
     ).toBe(0);
     expect(existsSync(join(out, 'traces'))).toBe(false);
+    expect(readdirSync(out).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+});
+
+describe('compare: --out and --expect are checked before any cell runs (one line, exit 2)', () => {
+  const args = ['compare', '--scenarios', 'demo', '--designs', 'emulated', '--jobs', '1'];
+
+  test('an existing file, a path under /proc, a bad --expect', async () => {
+    const file = join(tmp, 'a-file');
+    writeFileSync(file, 'x');
+    expect(await cli(...args, '--out', file)).toEqual({
+      code: 2,
+      out: '',
+      err: `xivelab: --out ${file}: exists and is not a directory\n`,
+    });
+    expect(await cli(...args, '--out', '/proc/nope/report')).toEqual({
+      code: 2,
+      out: '',
+      err: 'xivelab: --out /proc/nope/report: cannot create /proc/nope: no such file or directory\n',
+    });
+    expect(await cli(...args, '--out', join(tmp, 'x'), '--expect', join(tmp, 'nope.yaml'))).toEqual({
+      code: 2,
+      out: '',
+      err: `xivelab: --expect ${join(tmp, 'nope.yaml')}: no such file\n`,
+    });
+    const odd = join(tmp, 'odd.yaml');
+    writeFileSync(odd, 'demo:\n  emulated: maybe\n');
+    const r = await cli(...args, '--out', join(tmp, 'x'), '--expect', odd);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      new RegExp(
+        `^xivelab: --expect ${odd}: demo\\.emulated: .*\\(expected scenario → design → pass, fail, n/a or a map of I1\\.\\.I7 to those\\)\\n$`,
+      ),
+    );
+  });
+
+  test('a traces/ folder xivelab did not write is never deleted', async () => {
+    const out = join(tmp, 'foreign');
+    mkdirSync(join(out, 'traces'), { recursive: true });
+    writeFileSync(join(out, 'traces', 'notes.txt'), 'mine');
+    const r = await cli(...args, '--out', out);
+    expect(r).toEqual({
+      code: 2,
+      out: '',
+      err: `xivelab: --out ${out}: ${join(out, 'traces')} holds files xivelab did not write (it replaces that folder); move them or choose another --out\n`,
+    });
+    expect(readFileSync(join(out, 'traces', 'notes.txt'), 'utf8')).toBe('mine');
+    expect(readdirSync(out)).toEqual(['traces']);
+  });
+
+  test('the real entry point: /proc/nope ends at once with exit 2', () => {
+    const r = spawnCli(...args, '--out', '/proc/nope');
+    expect([r.code, r.out, r.err]).toEqual([
+      2,
+      '',
+      'xivelab: --out /proc/nope: cannot create /proc/nope: no such file or directory\n',
+    ]);
   });
 });
 

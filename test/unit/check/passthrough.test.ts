@@ -51,7 +51,7 @@ describe('routingViolations (I1)', () => {
     st.ptNumber = other.ipiNumber;
     st.ptData = other.ipiData;
     expect(routingViolations(e.host, vm, [], () => {})).toEqual([
-      `pid ${e.vmm.pid} maps girq 256's EOI page (hw ${other.ipiNumber.toString(16)}) at ${vmmEoi(e, 0x100).toString(16)} to p9.ipi-esb pfn ${a}, not pfn ${b}`,
+      `pid ${e.vmm.pid} maps LISN 0x100's EOI page (hw irq 0x${other.ipiNumber.toString(16)}) at 0x${vmmEoi(e, 0x100).toString(16)} to p9.ipi-esb pfn 0x${a.toString(16)}, not pfn 0x${b.toString(16)}`,
     ]);
   });
 
@@ -60,7 +60,7 @@ describe('routingViolations (I1)', () => {
     const vm = e.host.kvm.vms[0]!;
     vm.pt.insert(irq.mgmtGpa / P, b, false);
     expect(routingViolations(e.host, vm, [irq], () => {})).toEqual([
-      `nic0 vector 0 (girq 256, IPI): the guest's EOI page reaches p9.ipi-esb pfn ${b}, not pfn ${a}`,
+      `nic0 vector 0 (LISN 0x100, IPI): the guest's EOI page reaches p9.ipi-esb pfn 0x${b.toString(16)}, not pfn 0x${a.toString(16)}`,
     ]);
   });
 });
@@ -78,7 +78,7 @@ describe('isolationViolations (I2)', () => {
     const w = new Word64();
     expect(e.vmm.load(vmmEoi(e, 0x100) + 0x800, 8, w)).toBe(0);
     expect(isolationViolations(e.host, null, (pfn) => pfn === a, 'nic0')).toEqual([
-      `pid ${e.vmm.pid} still maps nic0's page pfn ${a} at ${vmmEoi(e, 0x100).toString(16)}`,
+      `pid ${e.vmm.pid} still maps nic0's page pfn 0x${a.toString(16)} at 0x${vmmEoi(e, 0x100).toString(16)}`,
     ]);
   });
 
@@ -87,7 +87,7 @@ describe('isolationViolations (I2)', () => {
     const vm = e.host.kvm.vms[0]!;
     vm.pt.insert(irq.mgmtGpa / P, b, false);
     expect(isolationViolations(e.host, vm, (pfn) => pfn === b, 'nic0')).toEqual([
-      `partition-scoped entry gpa ${irq.mgmtGpa.toString(16)} → nic0's page pfn ${b}`,
+      `partition-scoped entry gpa 0x${irq.mgmtGpa.toString(16)} → nic0's page pfn 0x${b.toString(16)}`,
     ]);
     expect(isolationViolations(e.host, null, (pfn) => pfn === b, 'nic0')).toEqual([]);
   });
