@@ -5,7 +5,10 @@
  * `schema/scenario.json` is emitted from it (`xivelab schema`).
  *
  * Times are virtual nanoseconds (a number) or a string with a unit (`"250us"`, `"10ms"`, `"1s"`);
- * rates are events per second of virtual time.
+ * rates are events per second of virtual time; sizes are bytes or a string with a binary unit
+ * (`"64MiB"`). Every rate, time and count has a range that keeps a run finite: a scenario file is
+ * untrusted input, and a value outside its range is an error at its position, never a run that
+ * hangs or overflows.
  */
 
 import { z } from 'zod';
@@ -22,23 +25,85 @@ const RAM_BASE_NEED = 2 * 0x10_0000;
 /** One 64 KiB event queue per vCPU (Linux `xive_alloc_order` with 64 KiB pages). */
 const QUEUE_BYTES = 0x1_0000;
 
+/**
+ * Slowest rate: one event per second of virtual time. A slower rate only makes jitter ranges and
+ * virtual times huge without adding events.
+ */
+export const MIN_RATE = 1;
+/** Fastest rate: one event per virtual nanosecond, the clock's resolution. */
+export const MAX_RATE = 1e9;
+/** Longest time a scenario may name (a duration, a mask hold, the latency): one virtual hour. */
+export const MAX_DURATION_NS = 3600e9;
+/**
+ * Most events one run may be expected to process: device triggers plus IPIs, masks, retargets and
+ * hotplug events until the stop condition, and passthrough MSIs (cycles × msisPerCycle). Each is a
+ * pass through the model's interrupt paths, so this bounds a run's wall time.
+ */
+export const MAX_EVENTS = 1e8;
+/** Largest guest RAM (1 TiB). */
+export const MAX_RAM_SIZE = 2 ** 40;
+/** Device slots on a PCI bus (QEMU `PCI_SLOT_MAX`): devices of the default PHB take one each. */
+export const PCI_SLOT_MAX = 32;
+/** Default rate of the implicit MSI stream of a device; its LSI stream runs at a tenth. */
+export const DEFAULT_STREAM_RATE = 1e6;
+
 const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
 const DURATION_RE = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(ns|us|µs|ms|s)\s*$/;
+const DURATION_LIMIT = `at most 1 hour of virtual time (${MAX_DURATION_NS} ns, "3600s")`;
 
-/** A duration: nanoseconds, or a string with a unit. */
+/** A duration: nanoseconds, or a string with a unit; at most {@link MAX_DURATION_NS}. */
 export const Duration = z
   .union([
-    z.number().nonnegative().describe('virtual nanoseconds'),
-    z.string().regex(DURATION_RE, 'expected a duration like "250us", "10ms" or "1s"'),
+    z.number().min(0).max(MAX_DURATION_NS, DURATION_LIMIT).describe('virtual nanoseconds'),
+    z
+      .string()
+      .regex(DURATION_RE, 'expected a duration like "250us", "10ms" or "1s"')
+      .describe('a time with a unit (ns, us, ms, s), at most "3600s"'),
+  ])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const m = DURATION_RE.exec(v)!;
+    const ns = Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
+    // "1e400s" is Infinity: the same limit, not a run that never ends.
+    if (ns > MAX_DURATION_NS) {
+      ctx.addIssue({ code: 'custom', input: v, message: `"${v.trim()}" is too long: ${DURATION_LIMIT}` });
+      return z.NEVER;
+    }
+    return ns;
+  });
+
+/** Events per second of virtual time, {@link MIN_RATE} to {@link MAX_RATE}. */
+const Rate = z
+  .number()
+  .min(MIN_RATE, `a rate is at least ${MIN_RATE} event per second of virtual time`)
+  .max(MAX_RATE, `a rate is at most ${MAX_RATE} per second (one event per virtual ns)`)
+  .describe('events per second of virtual time');
+
+const UNIT_BYTES: Record<string, number> = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/;
+
+/** Guest RAM in bytes: a multiple of 64 KiB up to {@link MAX_RAM_SIZE}. */
+const RamBytes = z
+  .int()
+  .min(RAM_BASE_NEED)
+  .max(MAX_RAM_SIZE, 'at most 1 TiB of guest RAM')
+  .multipleOf(0x1_0000, 'guest RAM is a multiple of 64 KiB');
+
+/** A RAM size: bytes, or a string with a binary unit (`"64MiB"`, `"1GiB"`, `"65536"`). */
+const RamSize = z
+  .union([
+    RamBytes,
+    z
+      .string()
+      .regex(SIZE_RE, 'expected a size like "64MiB", "1GiB" or a byte count')
+      .describe('a size with a binary unit (B, KiB, MiB, GiB, TiB)'),
   ])
   .transform((v) => {
     if (typeof v === 'number') return v;
-    const m = DURATION_RE.exec(v)!;
-    return Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
-  });
-
-/** Events per second of virtual time. */
-const Rate = z.number().positive().max(1e12).describe('events per second of virtual time');
+    const m = SIZE_RE.exec(v)!;
+    return Number(m[1]) * UNIT_BYTES[m[2] ?? 'B']!;
+  })
+  .pipe(RamBytes);
 
 export const Device = z
   .strictObject({
@@ -62,6 +127,7 @@ export const Stream = z
     vectors: z
       .array(z.int().min(0))
       .min(1)
+      .max(SPAPR_NR_MSIS)
       .optional()
       .describe('MSI vector / INTx pin indexes of the device (default: all of that kind)'),
     rate: Rate,
@@ -74,10 +140,11 @@ const Periodic = z.strictObject({ rate: Rate });
 
 export const Workload = z
   .strictObject({
-    triggers: z.int().min(1).optional().describe('stop after this many device triggers'),
+    triggers: z.int().min(1).max(MAX_EVENTS).optional().describe('stop after this many device triggers'),
     duration: Duration.optional().describe('stop after this much virtual time'),
     streams: z
       .array(Stream)
+      .max(256)
       .optional()
       .describe('device trigger streams (default: one uniform stream per device and kind, 1e6/s)'),
     ipis: Periodic.optional().describe('IPIs between random online vCPUs'),
@@ -90,7 +157,7 @@ export const Workload = z
       .describe('disable_irq / enable_irq of random device irqs'),
     retargets: Periodic.optional().describe('irq_set_affinity of random device irqs to random online vCPUs'),
     hotplug: z
-      .strictObject({ rate: Rate, minOnline: z.int().min(1).default(1) })
+      .strictObject({ rate: Rate, minOnline: z.int().min(1).max(MAX_VCPUS).default(1) })
       .optional()
       .describe('CPU offline / online events (alternating per CPU)'),
     latency: Duration.default(0).describe(
@@ -155,7 +222,7 @@ export const Passthrough = z
         'after the last cycle (functions unplugged) the VM migrates to a fresh host; one more cycle runs there',
       ),
     maxMemslots: z.int().min(3).max(32_768).default(512).describe('KVM_USER_MEM_SLOTS of the host'),
-    maxMapCount: z.int().min(16).default(65_530).describe('vm.max_map_count of the host'),
+    maxMapCount: z.int().min(16).max(0x7fff_ffff).default(65_530).describe('vm.max_map_count of the host'),
   })
   .describe('Passthrough functions and how userspace maps the ESB pages');
 
@@ -165,14 +232,10 @@ export const Scenario = z
     name: z.string().default('scenario'),
     description: z.string().optional(),
     vcpus: z.int().min(1).max(MAX_VCPUS).describe('vCPUs (XIVE servers)'),
-    ramSize: z
-      .int()
-      .min(RAM_BASE_NEED)
-      .max(2 ** 40)
-      .multipleOf(0x1_0000)
-      .default(0x400_0000)
-      .describe('guest RAM in bytes (multiple of 64 KiB)'),
-    devices: z.array(Device).default([]),
+    ramSize: RamSize.default(0x400_0000).describe(
+      'guest RAM: bytes (a multiple of 64 KiB, at most 1 TiB) or a size like "64MiB"',
+    ),
+    devices: z.array(Device).max(PCI_SLOT_MAX, `a PHB bus has ${PCI_SLOT_MAX} device slots`).default([]),
     passthrough: Passthrough.optional(),
     workload: Workload,
     options: z
@@ -181,6 +244,7 @@ export const Scenario = z
         maxSteps: z
           .int()
           .min(1)
+          .max(10_000_000)
           .default(1_000_000)
           .describe('interrupt-handling steps allowed per quiescence (livelock guard)'),
       })
@@ -282,7 +346,54 @@ export const Scenario = z
         message: `minOnline ${hp.minOnline} exceeds vcpus ${s.vcpus}`,
       });
     }
-  });
+  })
+  // The size of the run, once every value is in its range.
+  .superRefine(
+    (s, ctx) => {
+      const w = s.workload;
+      const triggerRate = w.streams
+        ? w.streams.reduce((sum, st) => sum + st.rate, 0)
+        : s.devices.reduce(
+            (sum, d) =>
+              sum + (d.msis > 0 ? DEFAULT_STREAM_RATE : 0) + (d.lsis > 0 ? DEFAULT_STREAM_RATE / 10 : 0),
+            0,
+          );
+      if (w.duration === undefined && triggerRate === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', 'triggers'],
+          message: `no device trigger stream, so the run would never reach ${w.triggers} trigger${w.triggers === 1 ? '' : 's'}: add "duration"`,
+        });
+        return;
+      }
+      const byTriggers = w.triggers === undefined ? Number.POSITIVE_INFINITY : w.triggers / triggerRate;
+      const byDuration = w.duration === undefined ? Number.POSITIVE_INFINITY : w.duration / 1e9;
+      const otherRate =
+        (w.ipis?.rate ?? 0) + (w.masks?.rate ?? 0) + (w.retargets?.rate ?? 0) + (w.hotplug?.rate ?? 0);
+      const events = Math.min(byTriggers, byDuration) * (triggerRate + otherRate);
+      if (events > MAX_EVENTS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', byTriggers <= byDuration ? 'triggers' : 'duration'],
+          message: `the workload would run about ${approx(events)} events, more than ${approx(MAX_EVENTS)}: lower its rates or its stop condition`,
+        });
+      }
+      const pt = s.passthrough;
+      if (pt !== undefined && pt.cycles * pt.msisPerCycle > MAX_EVENTS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['passthrough', 'msisPerCycle'],
+          message: `${pt.cycles} cycles × ${pt.msisPerCycle} MSIs is more than ${approx(MAX_EVENTS)} MSIs`,
+        });
+      }
+    },
+    { when: (payload) => payload.issues.length === 0 },
+  );
+
+/** `n` to two significant digits, as `3.6e12`. */
+function approx(n: number): string {
+  return Number(n.toPrecision(2)).toExponential().replace('e+', 'e');
+}
 
 /** A validated scenario (defaults applied, durations in ns). */
 export type Scenario = z.output<typeof Scenario>;
