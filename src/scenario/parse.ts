@@ -26,6 +26,7 @@ import { jsonSyntaxError } from './strict-json.ts';
 export const MAX_REPORTED_ERRORS = 20;
 /** Aliases one document may expand (the `yaml` guard against alias bombs). */
 const MAX_ALIAS_COUNT = 100;
+const TOO_DEEP = 'nested too deeply (the parser ran out of stack)';
 
 /** One error in a scenario: 1-based position (0 when there is none) and the message. */
 export interface ScenarioIssue {
@@ -116,6 +117,17 @@ function issueText(issue: z.core.$ZodIssue): string {
   return where ? `${where}: ${msg}` : msg;
 }
 
+/**
+ * The issues worth printing: a cross-field check about a value that is already wrong (out of
+ * range, wrong type) only repeats that error, so it is left out.
+ */
+function reported(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const shape = issues.filter((i) => i.code !== 'custom' && i.code !== 'unrecognized_keys');
+  const under = (outer: Path, inner: Path): boolean =>
+    outer.length <= inner.length && outer.every((k, j) => k === inner[j]);
+  return issues.filter((i) => i.code !== 'custom' || !shape.some((sh) => under(sh.path, i.path)));
+}
+
 /** Scenario text formats: `.json` files are strict JSON, anything else YAML 1.2. */
 export type ScenarioFormat = 'yaml' | 'json';
 
@@ -175,7 +187,7 @@ export function parseScenario(text: string, file: string, format: ScenarioFormat
   const lineCounter = new LineCounter();
   const at = (offset: number, detail: string): ScenarioIssue => ({ ...lineCounter.linePos(offset), detail });
   if (text.trim() === '') throw new ScenarioError(file, 1, 1, 'empty scenario');
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   if (format === 'json') {
     const bad = jsonSyntaxError(text);
     if (bad !== null) throw ScenarioError.of(file, [at(bad.offset, bad.message)]);
@@ -183,13 +195,18 @@ export function parseScenario(text: string, file: string, format: ScenarioFormat
   // The first syntax error only: the parser's recovery after it mostly reports echoes of it.
   const syntax = doc.errors[0];
   if (syntax !== undefined) {
-    const msg = syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const msg =
+      syntax.code === 'RESOURCE_EXHAUSTION'
+        ? TOO_DEEP
+        : syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
     throw ScenarioError.of(file, [at(syntax.pos[0], msg)]);
   }
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
+    // The parser's own depth guard usually comes first; the conversion recurses too.
+    if (e instanceof RangeError) throw new ScenarioError(file, 1, 1, TOO_DEEP);
     if (!(e instanceof ReferenceError)) throw e;
     const unresolved = e.message.startsWith('Unresolved alias');
     const alias = aliasAt(doc, unresolved);
@@ -201,7 +218,7 @@ export function parseScenario(text: string, file: string, format: ScenarioFormat
   if (data === null || data === undefined) throw new ScenarioError(file, 1, 1, 'empty scenario');
   const r = Scenario.safeParse(data);
   if (r.success) return r.data;
-  const located = r.error.issues.map((issue) => {
+  const located = reported(r.error.issues).map((issue) => {
     const unknown = issue.code === 'unrecognized_keys' ? (issue.keys[0] ?? null) : null;
     return { offset: locate(doc.contents, issue.path, unknown), text: issueText(issue) };
   });
@@ -221,6 +238,6 @@ export function checkScenario(value: unknown, name = '<scenario>'): Scenario {
   if (r.success) return r.data;
   throw ScenarioError.of(
     name,
-    r.error.issues.map((issue) => ({ line: 0, col: 0, detail: issueText(issue) })),
+    reported(r.error.issues).map((issue) => ({ line: 0, col: 0, detail: issueText(issue) })),
   );
 }

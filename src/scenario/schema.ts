@@ -53,13 +53,16 @@ const DURATION_LIMIT = `at most 1 hour of virtual time (${MAX_DURATION_NS} ns, "
 
 /** A duration: nanoseconds, or a string with a unit; at most {@link MAX_DURATION_NS}. */
 export const Duration = z
-  .union([
-    z.number().min(0).max(MAX_DURATION_NS, DURATION_LIMIT).describe('virtual nanoseconds'),
-    z
-      .string()
-      .regex(DURATION_RE, 'expected a duration like "250us", "10ms" or "1s"')
-      .describe('a time with a unit (ns, us, ms, s), at most "3600s"'),
-  ])
+  .union(
+    [
+      z.number().min(0).max(MAX_DURATION_NS, DURATION_LIMIT).describe('virtual nanoseconds'),
+      z
+        .string()
+        .regex(DURATION_RE, 'expected a duration like "250us", "10ms" or "1s"')
+        .describe('a time with a unit (ns, us, ms, s), at most "3600s"'),
+    ],
+    { error: 'expected a duration: nanoseconds, or a time like "250us", "10ms" or "1s"' },
+  )
   .transform((v, ctx) => {
     if (typeof v === 'number') return v;
     const m = DURATION_RE.exec(v)!;
@@ -82,26 +85,39 @@ const Rate = z
 const UNIT_BYTES: Record<string, number> = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
 const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/;
 
+const RAM_LIMIT = 'at most 1 TiB of guest RAM';
+
 /** Guest RAM in bytes: a multiple of 64 KiB up to {@link MAX_RAM_SIZE}. */
 const RamBytes = z
   .int()
   .min(RAM_BASE_NEED)
-  .max(MAX_RAM_SIZE, 'at most 1 TiB of guest RAM')
+  .max(MAX_RAM_SIZE, RAM_LIMIT)
   .multipleOf(0x1_0000, 'guest RAM is a multiple of 64 KiB');
 
 /** A RAM size: bytes, or a string with a binary unit (`"64MiB"`, `"1GiB"`, `"65536"`). */
 const RamSize = z
-  .union([
-    RamBytes,
-    z
-      .string()
-      .regex(SIZE_RE, 'expected a size like "64MiB", "1GiB" or a byte count')
-      .describe('a size with a binary unit (B, KiB, MiB, GiB, TiB)'),
-  ])
-  .transform((v) => {
+  .union(
+    [
+      RamBytes,
+      z
+        .string()
+        .regex(SIZE_RE, 'expected a size like "64MiB", "1GiB" or a byte count')
+        .describe('a size with a binary unit (B, KiB, MiB, GiB, TiB)'),
+    ],
+    { error: 'expected a size: bytes, or like "64MiB" or "1GiB"' },
+  )
+  .transform((v, ctx) => {
     if (typeof v === 'number') return v;
     const m = SIZE_RE.exec(v)!;
-    return Number(m[1]) * UNIT_BYTES[m[2] ?? 'B']!;
+    const bytes = Number(m[1]) * UNIT_BYTES[m[2] ?? 'B']!;
+    const why = !(bytes <= MAX_RAM_SIZE)
+      ? RAM_LIMIT
+      : Number.isInteger(bytes)
+        ? null
+        : 'not a whole number of bytes';
+    if (why === null) return bytes;
+    ctx.addIssue({ code: 'custom', input: v, message: `"${v.trim()}": ${why}` });
+    return z.NEVER;
   })
   .pipe(RamBytes);
 
@@ -256,7 +272,7 @@ export const Scenario = z
       ctx.addIssue({
         code: 'custom',
         path: ['ramSize'],
-        message: `${s.vcpus} vCPUs need at least ${need} bytes of RAM`,
+        message: `${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} need${s.vcpus === 1 ? 's' : ''} at least ${need} bytes of RAM`,
       });
     }
     const names = new Map<string, number>();
