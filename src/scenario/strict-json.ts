@@ -13,6 +13,7 @@ export interface JsonSyntaxError {
 
 const NUMBER_RE = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 const LITERALS = ['true', 'false', 'null'] as const;
+const SINGLE_QUOTES = 'JSON strings take double quotes';
 
 /** What the scanner expects next. */
 type Want = 'value' | 'value-or-close' | 'key' | 'key-or-close' | 'colon' | 'comma-or-close';
@@ -95,7 +96,7 @@ export function jsonSyntaxError(text: string): JsonSyntaxError | null {
           if (lit === undefined) {
             return {
               offset: i,
-              message: ch === "'" ? 'JSON strings take double quotes' : `unexpected ${shown(ch)}`,
+              message: ch === "'" ? SINGLE_QUOTES : `unexpected ${shown(ch)}`,
             };
           }
           i += lit.length;
@@ -112,7 +113,8 @@ export function jsonSyntaxError(text: string): JsonSyntaxError | null {
           break;
         }
         if (ch === '}') return { offset: lastComma, message: 'trailing comma is not allowed in JSON' };
-        if (ch !== '"') return { offset: i, message: 'expected a key in double quotes' };
+        if (ch !== '"')
+          return { offset: i, message: ch === "'" ? SINGLE_QUOTES : 'expected a key in double quotes' };
         const end = scanString(text, i);
         if (typeof end !== 'number') return end;
         i = end;
