@@ -182,7 +182,10 @@ export const Workload = z
   })
   .refine((w) => w.triggers !== undefined || w.duration !== undefined, {
     message: 'a workload needs "triggers" or "duration"',
-  });
+  })
+  .describe(
+    `What runs and when it stops: at most ${MAX_EVENTS} events (triggers, IPIs, masks, retargets, hotplug) expected before the stop condition`,
+  );
 
 /**
  * The passthrough part of a scenario (issue 5): which devices are host PCI functions assigned to
