@@ -47,33 +47,45 @@ export const PCI_SLOT_MAX = 32;
 /** Default rate of the implicit MSI stream of a device; its LSI stream runs at a tenth. */
 export const DEFAULT_STREAM_RATE = 1e6;
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
-const DURATION_RE = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(ns|us|µs|ms|s)\s*$/;
+/**
+ * A quantity written as a number or as a string `<number><unit>`. `number` is the plain form
+ * with its range; `pattern` captures a string's number and unit (none: `units['']`); `convert`
+ * gives the string's value, or why it is refused (`is too long: …`), since a string can overflow
+ * the range (`"1e400s"` is Infinity).
+ */
+function withUnits(q: {
+  number: z.ZodNumber;
+  pattern: RegExp;
+  units: Record<string, number>;
+  expected: string;
+  describe: string;
+  convert: (n: number) => number | string;
+}) {
+  return z
+    .union([q.number, z.string().regex(q.pattern, `expected ${q.expected}`).describe(q.describe)], {
+      error: `expected a number or ${q.expected}`,
+    })
+    .transform((v, ctx) => {
+      if (typeof v === 'number') return v;
+      const m = q.pattern.exec(v)!;
+      const r = q.convert(Number(m[1]) * q.units[m[2] ?? '']!);
+      if (typeof r === 'number') return r;
+      ctx.addIssue({ code: 'custom', input: v, message: `"${v.trim()}" ${r}` });
+      return z.NEVER;
+    });
+}
+
 const DURATION_LIMIT = `at most 1 hour of virtual time (${MAX_DURATION_NS} ns, "3600s")`;
 
 /** A duration: nanoseconds, or a string with a unit; at most {@link MAX_DURATION_NS}. */
-export const Duration = z
-  .union(
-    [
-      z.number().min(0).max(MAX_DURATION_NS, DURATION_LIMIT).describe('virtual nanoseconds'),
-      z
-        .string()
-        .regex(DURATION_RE, 'expected a duration like "250us", "10ms" or "1s"')
-        .describe('a time with a unit (ns, us, ms, s), at most "3600s"'),
-    ],
-    { error: 'expected a duration: nanoseconds, or a time like "250us", "10ms" or "1s"' },
-  )
-  .transform((v, ctx) => {
-    if (typeof v === 'number') return v;
-    const m = DURATION_RE.exec(v)!;
-    const ns = Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
-    // "1e400s" is Infinity: the same limit, not a run that never ends.
-    if (ns > MAX_DURATION_NS) {
-      ctx.addIssue({ code: 'custom', input: v, message: `"${v.trim()}" is too long: ${DURATION_LIMIT}` });
-      return z.NEVER;
-    }
-    return ns;
-  });
+export const Duration = withUnits({
+  number: z.number().min(0).max(MAX_DURATION_NS, DURATION_LIMIT).describe('virtual nanoseconds'),
+  pattern: /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(ns|us|µs|ms|s)\s*$/,
+  units: { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 },
+  expected: 'a duration like "250us", "10ms" or "1s"',
+  describe: 'a time with a unit (ns, us, ms, s), at most "3600s"',
+  convert: (ns) => (ns <= MAX_DURATION_NS ? Math.round(ns) : `is too long: ${DURATION_LIMIT}`),
+});
 
 /** Events per second of virtual time, {@link MIN_RATE} to {@link MAX_RATE}. */
 const Rate = z
@@ -81,9 +93,6 @@ const Rate = z
   .min(MIN_RATE, `a rate is at least ${MIN_RATE} event per second of virtual time`)
   .max(MAX_RATE, `a rate is at most ${MAX_RATE} per second (one event per virtual ns)`)
   .describe('events per second of virtual time');
-
-const UNIT_BYTES: Record<string, number> = { B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
-const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/;
 
 const RAM_LIMIT = 'at most 1 TiB of guest RAM';
 
@@ -94,32 +103,20 @@ const RamBytes = z
   .max(MAX_RAM_SIZE, RAM_LIMIT)
   .multipleOf(0x1_0000, 'guest RAM is a multiple of 64 KiB');
 
-/** A RAM size: bytes, or a string with a binary unit (`"64MiB"`, `"1GiB"`, `"65536"`). */
-const RamSize = z
-  .union(
-    [
-      RamBytes,
-      z
-        .string()
-        .regex(SIZE_RE, 'expected a size like "64MiB", "1GiB" or a byte count')
-        .describe('a size with a binary unit (B, KiB, MiB, GiB, TiB)'),
-    ],
-    { error: 'expected a size: bytes, or like "64MiB" or "1GiB"' },
-  )
-  .transform((v, ctx) => {
-    if (typeof v === 'number') return v;
-    const m = SIZE_RE.exec(v)!;
-    const bytes = Number(m[1]) * UNIT_BYTES[m[2] ?? 'B']!;
-    const why = !(bytes <= MAX_RAM_SIZE)
-      ? RAM_LIMIT
+/** A RAM size: bytes, or a string with a binary unit (`"64MiB"`, `"1GiB"`, `"67108864"`). */
+const RamSize = withUnits({
+  number: RamBytes,
+  pattern: /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/,
+  units: { '': 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 },
+  expected: 'a size like "64MiB", "1GiB" or a byte count',
+  describe: 'a size with a binary unit (B, KiB, MiB, GiB, TiB)',
+  convert: (bytes) =>
+    !(bytes <= MAX_RAM_SIZE)
+      ? `is too large: ${RAM_LIMIT}`
       : Number.isInteger(bytes)
-        ? null
-        : 'not a whole number of bytes';
-    if (why === null) return bytes;
-    ctx.addIssue({ code: 'custom', input: v, message: `"${v.trim()}": ${why}` });
-    return z.NEVER;
-  })
-  .pipe(RamBytes);
+        ? bytes
+        : 'is not a whole number of bytes',
+}).pipe(RamBytes);
 
 export const Device = z
   .strictObject({

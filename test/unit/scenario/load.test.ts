@@ -3,20 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadScenario, MAX_SCENARIO_BYTES } from '../../../src/scenario/load.ts';
-import { ScenarioError } from '../../../src/scenario/parse.ts';
+import { scenarioErrorOf } from './scenario-error-of.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'xivelab-load-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The message loading `path` fails with. */
 function errorOf(path: string): string {
-  try {
-    loadScenario(path);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScenarioError);
-    return (e as ScenarioError).message;
-  }
-  throw new Error('expected a ScenarioError');
+  return scenarioErrorOf(() => loadScenario(path));
 }
 
 describe('loadScenario', () => {

@@ -3,18 +3,13 @@ import {
   checkScenario,
   MAX_REPORTED_ERRORS,
   parseScenario,
-  ScenarioError,
+  type ScenarioError,
 } from '../../../src/scenario/parse.ts';
+import { scenarioErrorOf } from './scenario-error-of.ts';
 
-/** The one-line message a scenario text fails with. */
+/** The message a scenario text fails with. */
 function errorOf(text: string, file = 's.yaml'): string {
-  try {
-    parseScenario(text, file);
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScenarioError);
-    return (e as ScenarioError).message;
-  }
-  throw new Error('expected a ScenarioError');
+  return scenarioErrorOf(() => parseScenario(text, file));
 }
 
 describe('parseScenario', () => {
@@ -335,11 +330,11 @@ describe('ramSize', () => {
 
   test.each([
     ['64MB', 'expected a size like "64MiB", "1GiB" or a byte count'],
-    ['"1.00001GiB"', '"1.00001GiB": not a whole number of bytes'],
-    ['"2TiB"', '"2TiB": at most 1 TiB of guest RAM'],
-    ['"99999999999999999999999TiB"', '"99999999999999999999999TiB": at most 1 TiB of guest RAM'],
+    ['"1.00001GiB"', '"1.00001GiB" is not a whole number of bytes'],
+    ['"2TiB"', '"2TiB" is too large: at most 1 TiB of guest RAM'],
+    ['"99999999999999999999999TiB"', '"99999999999999999999999TiB" is too large: at most 1 TiB of guest RAM'],
     ['"65537KiB"', 'guest RAM is a multiple of 64 KiB'],
-    ['1e400', 'expected a size: bytes, or like "64MiB" or "1GiB"'],
+    ['1e400', 'expected a number or a size like "64MiB", "1GiB" or a byte count'],
   ])('%s is refused: %s', (value, msg) => {
     expect(errorOf(`${DEV}ramSize: ${value}\nworkload: {triggers: 1}\n`)).toBe(`s.yaml:3:10 ramSize: ${msg}`);
   });
