@@ -164,7 +164,7 @@ export const Workload = z
     masks: z
       .strictObject({
         rate: Rate,
-        hold: Duration.default(20_000).describe('how long an irq stays disabled (mean)'),
+        hold: Duration.prefault(20_000).describe('how long an irq stays disabled (mean)'),
       })
       .optional()
       .describe('disable_irq / enable_irq of random device irqs'),
@@ -173,7 +173,7 @@ export const Workload = z
       .strictObject({ rate: Rate, minOnline: z.int().min(1).max(MAX_VCPUS).default(1) })
       .optional()
       .describe('CPU offline / online events (alternating per CPU)'),
-    latency: Duration.default(0).describe(
+    latency: Duration.prefault(0).describe(
       'delay between an external-interrupt line rising and the vCPU taking it',
     ),
   })
@@ -248,7 +248,7 @@ export const Scenario = z
     name: z.string().default('scenario'),
     description: z.string().optional(),
     vcpus: z.int().min(1).max(MAX_VCPUS).describe('vCPUs (XIVE servers)'),
-    ramSize: RamSize.default(0x400_0000).describe(
+    ramSize: RamSize.prefault(0x400_0000).describe(
       'guest RAM: bytes (a multiple of 64 KiB, at most 1 TiB) or a size like "64MiB"',
     ),
     devices: z.array(Device).max(PCI_SLOT_MAX, `a PHB bus has ${PCI_SLOT_MAX} device slots`).default([]),
