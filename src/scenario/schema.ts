@@ -37,9 +37,12 @@ export const MAX_DURATION_NS = 3600e9;
 /**
  * Most events one run may be expected to process: device triggers plus IPIs, masks, retargets and
  * hotplug events until the stop condition, and passthrough MSIs (cycles × msisPerCycle). Each is a
- * pass through the model's interrupt paths, so this bounds a run's wall time.
+ * pass through the model's interrupt paths (about 5 to 50 µs of wall time on a small machine), so
+ * this bounds a run to minutes.
  */
-export const MAX_EVENTS = 1e8;
+export const MAX_EVENTS = 1e7;
+/** Most CPU offline/online events in one run: each is a whole hot-unplug or plug (~0.3 ms). */
+export const MAX_HOTPLUG_EVENTS = 1e6;
 /** Largest guest RAM (1 TiB). */
 export const MAX_RAM_SIZE = 2 ** 40;
 /** Device slots on a PCI bus (QEMU `PCI_SLOT_MAX`): devices of the default PHB take one each. */
@@ -386,12 +389,21 @@ export const Scenario = z
       const byDuration = w.duration === undefined ? Number.POSITIVE_INFINITY : w.duration / 1e9;
       const otherRate =
         (w.ipis?.rate ?? 0) + (w.masks?.rate ?? 0) + (w.retargets?.rate ?? 0) + (w.hotplug?.rate ?? 0);
-      const events = Math.min(byTriggers, byDuration) * (triggerRate + otherRate);
+      const seconds = Math.min(byTriggers, byDuration);
+      const events = seconds * (triggerRate + otherRate);
       if (events > MAX_EVENTS) {
         ctx.addIssue({
           code: 'custom',
           path: ['workload', byTriggers <= byDuration ? 'triggers' : 'duration'],
           message: `the workload would run about ${approx(events)} events, more than ${approx(MAX_EVENTS)}: lower its rates or its stop condition`,
+        });
+      }
+      const hotplugs = seconds * (w.hotplug?.rate ?? 0);
+      if (hotplugs > MAX_HOTPLUG_EVENTS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', 'hotplug', 'rate'],
+          message: `the workload would take about ${approx(hotplugs)} CPUs offline or online, more than ${approx(MAX_HOTPLUG_EVENTS)}: lower the rate or the stop condition`,
         });
       }
       const pt = s.passthrough;

@@ -288,23 +288,33 @@ describe('limits that keep a run finite', () => {
     );
   });
 
-  test('a workload of more than 1e8 events is refused at its stop condition', () => {
-    expect(errorOf(`${DEV}workload: {triggers: 100000000, ipis: {rate: 1e9}}\n`)).toBe(
-      's.yaml:3:22 workload.triggers: the workload would run about 1e11 events, more than 1e8: lower its rates or its stop condition',
+  test('a workload of more than 1e7 events is refused at its stop condition', () => {
+    expect(errorOf(`${DEV}workload: {triggers: 10000000, ipis: {rate: 1e9}}\n`)).toBe(
+      's.yaml:3:22 workload.triggers: the workload would run about 1e10 events, more than 1e7: lower its rates or its stop condition',
     );
     expect(errorOf(`${DEV}workload: {duration: 3600s, retargets: {rate: 1e5}}\n`)).toBe(
-      's.yaml:3:22 workload.duration: the workload would run about 4e9 events, more than 1e8: lower its rates or its stop condition',
+      's.yaml:3:22 workload.duration: the workload would run about 4e9 events, more than 1e7: lower its rates or its stop condition',
     );
+    // 1e7 triggers at the implicit 1e6/s take 10 s of virtual time: 1e7 events, the limit itself.
+    expect(parseScenario(`${DEV}workload: {triggers: 10000000}\n`, 's.yaml').workload.triggers).toBe(1e7);
     expect(
       errorOf(
         `${DEV}passthrough: {devices: [a], cycles: 1000, msisPerCycle: 1000000}\nworkload: {triggers: 1}\n`,
       ),
-    ).toBe('s.yaml:3:57 passthrough.msisPerCycle: 1000 cycles × 1000000 MSIs is more than 1e8 MSIs');
+    ).toBe('s.yaml:3:57 passthrough.msisPerCycle: 1000 cycles × 1000000 MSIs is more than 1e7 MSIs');
+  });
+
+  test('more than 1e6 CPU offline/online events are refused at the hotplug rate', () => {
+    // 20000 triggers at 3.1e6/s take 6.5 ms: at 1e9/s that is 6.5e6 hotplug events.
+    const w = 'workload: {triggers: 20000, streams: [{device: a, rate: 3.1e6}], hotplug: {rate: 1e9}}';
+    expect(errorOf(`${DEV}${w}\n`)).toBe(
+      's.yaml:3:82 workload.hotplug.rate: the workload would take about 6.5e6 CPUs offline or online, more than 1e6: lower the rate or the stop condition',
+    );
   });
 
   test('counts have ceilings', () => {
     expect(errorOf(`${DEV}workload: {triggers: 1000000000000000}\n`)).toBe(
-      's.yaml:3:22 workload.triggers: Too big: expected number to be <=100000000',
+      's.yaml:3:22 workload.triggers: Too big: expected number to be <=10000000',
     );
     expect(errorOf(`${DEV}workload: {triggers: 1}\noptions: {maxSteps: 1e12}\n`)).toBe(
       's.yaml:4:21 options.maxSteps: Too big: expected number to be <=10000000',

@@ -46,7 +46,7 @@ describe('emitted JSON Schemas', () => {
     expect(w.streams).toMatchObject({ maxItems: 256 });
     expect(w.streams!.items.properties.burst).toMatchObject({ minimum: 1, maximum: 4096 });
     expect(w.streams!.items.properties.vectors).toMatchObject({ maxItems: 3328 });
-    expect(w.triggers).toMatchObject({ minimum: 1, maximum: 1e8 });
+    expect(w.triggers).toMatchObject({ minimum: 1, maximum: 1e7 });
     for (const time of [w.duration!, w.latency!, w.masks!.properties.hold!])
       expect(time.anyOf[0]).toMatchObject({ type: 'number', minimum: 0, maximum: 3600e9 });
     expect(w.hotplug!.properties.minOnline).toMatchObject({ minimum: 1, maximum: 256 });
