@@ -74,6 +74,30 @@ describe('xivelab run <bad file>: exit 2, every error with its position', () => 
     });
   });
 
+  test('the extreme values the limits allow run and end', () => {
+    // Slowest rates, the longest burst interval (4096 triggers at 1/s: an 8e12 ns jitter range),
+    // the fastest rates, and an hour of mask hold and latency.
+    const file = join(dir, 'extremes.yaml');
+    writeFileSync(
+      file,
+      [
+        'vcpus: 2',
+        'devices: [{name: a, msis: 2}]',
+        'workload:',
+        '  duration: 100us',
+        '  streams: [{device: a, rate: 1, pattern: bursts, burst: 4096}, {device: a, rate: 1e9}]',
+        '  ipis: {rate: 1}',
+        '  masks: {rate: 1, hold: 3600s}',
+        '  retargets: {rate: 1e9}',
+        '  hotplug: {rate: 1}',
+        '  latency: 3600s',
+        '',
+      ].join('\n'),
+    );
+    const r = spawnCli('run', file);
+    expect([r.code, r.err, r.out.trimEnd().split('\n').at(-1)]).toEqual([0, '', 'invariants: all hold']);
+  });
+
   test('a missing file', () => {
     const file = join(dir, 'missing.yaml');
     expect(spawnCli('run', file)).toEqual({ code: 2, out: '', err: `${file}:1:1 no such file\n` });
