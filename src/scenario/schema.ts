@@ -188,7 +188,7 @@ export const Workload = z
   );
 
 /**
- * The passthrough part of a scenario (issue 5): which devices are host PCI functions assigned to
+ * The passthrough part of a scenario: which devices are host PCI functions assigned to
  * the guest through VFIO, how often they are hot-plugged and unplugged, the MSI traffic of each
  * plugged window, and how userspace maps the KVM device's ESB range besides the VMM's own
  * mapping. The passthrough-page designs are compared on these; the emulated reference runs the
