@@ -33,7 +33,7 @@ describe('bad input: one line file:line:col, exit 2', () => {
   test.each([
     [
       'smp0.yaml',
-      'vcpus: 0\nworkload: {triggers: 1}\n',
+      'vcpus: 0\ndevices: [{name: a, msis: 1}]\nworkload: {triggers: 1}\n',
       'smp0.yaml:1:8 vcpus: Too small: expected number to be >=1',
     ],
     [
@@ -62,7 +62,7 @@ describe('bad input: one line file:line:col, exit 2', () => {
   test('missing file', async () => {
     const r = await cli('run', join(dir, 'nope.yaml'));
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`${join(dir, 'nope.yaml')}: no such file\n`);
+    expect(r.err).toBe(`${join(dir, 'nope.yaml')}:1:1 no such file\n`);
   });
 
   test('bad --seed and unknown commands are usage errors', async () => {
@@ -73,7 +73,7 @@ describe('bad input: one line file:line:col, exit 2', () => {
   });
 
   test('the real entry point: exit status 2, no stack trace', () => {
-    const p = file('smp0b.yaml', 'vcpus: 0\nworkload: {triggers: 1}\n');
+    const p = file('smp0b.yaml', 'vcpus: 0\ndevices: [{name: a, msis: 1}]\nworkload: {triggers: 1}\n');
     const r = spawnCli('run', p);
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
