@@ -212,7 +212,7 @@ export function parseScenario(text: string, file: string, format: ScenarioFormat
     const alias = aliasAt(doc, unresolved);
     const detail = unresolved
       ? `Unresolved alias "*${alias?.source}": no anchor "&${alias?.source}" before it`
-      : `Excessive alias count: nested aliases expand to more than ${MAX_ALIAS_COUNT} nodes`;
+      : `Excessive alias count: the aliases expand to more than ${MAX_ALIAS_COUNT} nodes`;
     throw ScenarioError.of(file, [at(alias?.range?.[0] ?? 0, detail)]);
   }
   if (data === null || data === undefined) throw new ScenarioError(file, 1, 1, 'empty scenario');

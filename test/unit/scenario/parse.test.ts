@@ -217,7 +217,14 @@ describe('YAML aliases', () => {
       ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [*${'abcdefgh'[i]}, *${'abcdefgh'[i]}]`),
     ];
     expect(errorOf(`${bomb.join('\n')}\nvcpus: 1\n`)).toBe(
-      's.yaml:3:8 Excessive alias count: nested aliases expand to more than 100 nodes',
+      's.yaml:3:8 Excessive alias count: the aliases expand to more than 100 nodes',
+    );
+  });
+
+  test('more than 100 uses of one anchor are refused at the first alias', () => {
+    const many = Array.from({ length: 101 }, () => '*x').join(', ');
+    expect(errorOf(`x: &x 1\nvcpus: [${many}]\n`)).toBe(
+      's.yaml:2:9 Excessive alias count: the aliases expand to more than 100 nodes',
     );
   });
 
