@@ -1,28 +1,49 @@
 /**
  * Read a scenario file (YAML or JSON) and validate it; every failure is a {@link ScenarioError}
- * with `file:line:col` where there is one.
+ * with `file:line:col`. A file that cannot be read is reported at 1:1, so every message has the
+ * same shape for editors and CI problem matchers.
  */
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseScenario, ScenarioError } from './parse.ts';
 import type { Scenario } from './schema.ts';
 
+/** Largest scenario file read (a scenario is a few KiB; this stops /dev/zero-like inputs). */
+export const MAX_SCENARIO_BYTES = 4 * 2 ** 20;
+
+const WHY: Record<string, string> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'no such file (a parent is not a directory)',
+  EISDIR: 'is a directory',
+  EACCES: 'permission denied',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'file name too long',
+};
+
+/** The text of `path`, or a ScenarioError at 1:1 saying why it cannot be read. */
+function readScenarioText(path: string): string {
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new ScenarioError(path, 1, 1, 'is a directory');
+    // A FIFO or a device would block or never end: a scenario is a regular file.
+    if (!st.isFile()) throw new ScenarioError(path, 1, 1, 'not a regular file');
+    if (st.size > MAX_SCENARIO_BYTES) {
+      throw new ScenarioError(
+        path,
+        1,
+        1,
+        `file too large (${st.size} bytes; a scenario file is at most ${MAX_SCENARIO_BYTES})`,
+      );
+    }
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (e instanceof ScenarioError) throw e;
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    throw new ScenarioError(path, 1, 1, WHY[code] ?? `cannot read (${code || String(e)})`);
+  }
+}
+
 /** Load and validate `path`. @throws ScenarioError */
 export function loadScenario(path: string): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : `cannot read (${code ?? String(e)})`;
-    throw new ScenarioError(path, 0, 0, why);
-  }
-  return parseScenario(text, path);
+  return parseScenario(readScenarioText(path), path);
 }

@@ -1,28 +1,74 @@
 /**
  * Scenario text → validated {@link Scenario}, with every error mapped back to `file:line:col`.
- * YAML and JSON both go through the `yaml` parser (JSON is YAML 1.2), so both get positions.
+ * YAML and JSON both go through the `yaml` parser (JSON is YAML 1.2), so both get positions; a
+ * `.json` file must also be strict JSON (no comments, no trailing commas).
  * Pure: no file system (the browser visualizer can use it); `load.ts` reads files.
  */
 
-import { isMap, isPair, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
+import {
+  type Alias,
+  type Document,
+  isAlias,
+  isCollection,
+  isMap,
+  isPair,
+  isScalar,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from 'yaml';
 import type { z } from 'zod';
 import { Scenario } from './schema.ts';
+import { jsonSyntaxError } from './strict-json.ts';
 
-/** Bad scenario input: one line, `file:line:col message`. */
-export class ScenarioError extends Error {
-  readonly file: string;
-  /** 1-based; 0 when the error has no position (e.g. an unreadable file). */
+/** Errors printed for one file; the rest are counted in a last line. */
+export const MAX_REPORTED_ERRORS = 20;
+/** Aliases one document may expand (the `yaml` guard against alias bombs). */
+const MAX_ALIAS_COUNT = 100;
+const TOO_DEEP = 'nested too deeply (the parser ran out of stack)';
+
+/** One error in a scenario: 1-based position (0 when there is none) and the message. */
+export interface ScenarioIssue {
   readonly line: number;
   readonly col: number;
   readonly detail: string;
+}
 
-  constructor(file: string, line: number, col: number, detail: string) {
-    super(line > 0 ? `${file}:${line}:${col} ${detail}` : `${file}: ${detail}`);
+/**
+ * Bad scenario input: one line per error, `file:line:col message` (at most
+ * {@link MAX_REPORTED_ERRORS}, then `file: … and N more errors`). `line`, `col` and `detail` are
+ * the first error's; `issues` holds them all, in file order.
+ */
+export class ScenarioError extends Error {
+  readonly file: string;
+  /** 1-based; 0 when the error has no position (an in-memory scenario). */
+  readonly line: number;
+  readonly col: number;
+  readonly detail: string;
+  readonly issues: readonly ScenarioIssue[];
+
+  constructor(file: string, line: number, col: number, detail: string, more: readonly ScenarioIssue[] = []) {
+    const issues = [{ line, col, detail }, ...more];
+    const lines = issues
+      .slice(0, MAX_REPORTED_ERRORS)
+      .map((i) => (i.line > 0 ? `${file}:${i.line}:${i.col} ${i.detail}` : `${file}: ${i.detail}`));
+    const rest = issues.length - MAX_REPORTED_ERRORS;
+    if (rest > 0) lines.push(`${file}: … and ${rest} more error${rest > 1 ? 's' : ''}`);
+    super(lines.join('\n'));
     this.name = 'ScenarioError';
     this.file = file;
     this.line = line;
     this.col = col;
     this.detail = detail;
+    this.issues = issues;
+  }
+
+  /** The error for `issues` (at least one). */
+  static of(file: string, issues: readonly ScenarioIssue[]): ScenarioError {
+    const [first, ...more] = issues;
+    if (first === undefined) throw new RangeError('ScenarioError.of: no issue');
+    return new ScenarioError(file, first.line, first.col, first.detail, more);
   }
 }
 
@@ -72,40 +118,126 @@ function issueText(issue: z.core.$ZodIssue): string {
 }
 
 /**
- * Parse and validate scenario text. `file` names the source in messages.
- * @throws ScenarioError on a syntax or schema error (the first one, by position).
+ * The issues worth printing: a cross-field check about a value that is already wrong (out of
+ * range, wrong type) only repeats that error, so it is left out.
  */
-export function parseScenario(text: string, file: string): Scenario {
+function reported(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const shape = issues.filter((i) => i.code !== 'custom' && i.code !== 'unrecognized_keys');
+  const under = (outer: Path, inner: Path): boolean =>
+    outer.length <= inner.length && outer.every((k, j) => k === inner[j]);
+  return issues.filter((i) => i.code !== 'custom' || !shape.some((sh) => under(sh.path, i.path)));
+}
+
+/** Scenario text formats: `.json` files are strict JSON, anything else YAML 1.2. */
+export type ScenarioFormat = 'yaml' | 'json';
+
+/** The format a file name implies. */
+export function formatOf(file: string): ScenarioFormat {
+  return /\.json$/i.test(file) ? 'json' : 'yaml';
+}
+
+/**
+ * The alias an alias error is about: the first alias with no anchor before it (`unresolved`), or
+ * the first alias of a collection that holds aliases itself (the nesting that makes an alias
+ * bomb). One pass in document order, as `yaml` resolves anchors.
+ */
+function aliasAt(doc: Document, unresolved: boolean): Alias | undefined {
+  const anchors = new Map<string, Node>();
+  const nests = new Map<Node, boolean>();
+  const holdsAlias = (n: Node): boolean => {
+    let hit = nests.get(n);
+    if (hit === undefined) {
+      hit = false;
+      visit(n, {
+        Alias() {
+          hit = true;
+          return visit.BREAK;
+        },
+      });
+      nests.set(n, hit);
+    }
+    return hit;
+  };
+  let first: Alias | undefined;
+  let found: Alias | undefined;
+  visit(doc, {
+    Node(_key, n) {
+      if (!isAlias(n)) {
+        if (n.anchor) anchors.set(n.anchor, n);
+        return undefined;
+      }
+      first ??= n;
+      const target = anchors.get(n.source);
+      if (unresolved ? target === undefined : isCollection(target) && holdsAlias(target)) {
+        found = n;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found ?? first;
+}
+
+/**
+ * Parse and validate scenario text. `file` names the source in messages; its extension picks the
+ * format unless `format` is given.
+ * @throws ScenarioError listing every syntax or schema error, in file order.
+ */
+export function parseScenario(text: string, file: string, format: ScenarioFormat = formatOf(file)): Scenario {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const syntax = doc.errors[0];
-  if (syntax) {
-    const pos = lineCounter.linePos(syntax.pos[0]);
-    const msg = syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new ScenarioError(file, pos.line, pos.col, msg);
+  const at = (offset: number, detail: string): ScenarioIssue => ({ ...lineCounter.linePos(offset), detail });
+  if (text.trim() === '') throw new ScenarioError(file, 1, 1, 'empty scenario');
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
+  if (format === 'json') {
+    const bad = jsonSyntaxError(text);
+    if (bad !== null) throw ScenarioError.of(file, [at(bad.offset, bad.message)]);
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  // The first syntax error only: the parser's recovery after it mostly reports echoes of it.
+  const syntax = doc.errors[0];
+  if (syntax !== undefined) {
+    const msg =
+      syntax.code === 'RESOURCE_EXHAUSTION'
+        ? TOO_DEEP
+        : syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw ScenarioError.of(file, [at(syntax.pos[0], msg)]);
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    // The parser's own depth guard usually comes first; the conversion recurses too.
+    if (e instanceof RangeError) throw new ScenarioError(file, 1, 1, TOO_DEEP);
+    if (!(e instanceof ReferenceError)) throw e;
+    const unresolved = e.message.startsWith('Unresolved alias');
+    const alias = aliasAt(doc, unresolved);
+    const detail = unresolved
+      ? `Unresolved alias "*${alias?.source}": no anchor "&${alias?.source}" before it`
+      : `Excessive alias count: the aliases expand to more than ${MAX_ALIAS_COUNT} nodes`;
+    throw ScenarioError.of(file, [at(alias?.range?.[0] ?? 0, detail)]);
+  }
   if (data === null || data === undefined) throw new ScenarioError(file, 1, 1, 'empty scenario');
   const r = Scenario.safeParse(data);
   if (r.success) return r.data;
-  const located = r.error.issues.map((issue) => {
+  const located = reported(r.error.issues).map((issue) => {
     const unknown = issue.code === 'unrecognized_keys' ? (issue.keys[0] ?? null) : null;
-    const rank = issue.code === 'custom' ? 1 : 0;
-    return { rank, offset: locate(doc.contents, issue.path, unknown), text: issueText(issue) };
+    return { offset: locate(doc.contents, issue.path, unknown), text: issueText(issue) };
   });
-  // Shape errors first (a refinement may only be confused by them), then by position.
-  located.sort((a, b) => a.rank - b.rank || a.offset - b.offset);
-  const first = located[0]!;
-  const pos = lineCounter.linePos(first.offset);
-  throw new ScenarioError(file, pos.line, pos.col, first.text);
+  located.sort((a, b) => a.offset - b.offset);
+  throw ScenarioError.of(
+    file,
+    located.map((l) => at(l.offset, l.text)),
+  );
 }
 
 /**
  * Validate an in-memory scenario object (programmatic sweeps): errors carry the path, no position.
- * @throws ScenarioError
+ * @throws ScenarioError listing every error.
  */
 export function checkScenario(value: unknown, name = '<scenario>'): Scenario {
   const r = Scenario.safeParse(value);
   if (r.success) return r.data;
-  throw new ScenarioError(name, 0, 0, issueText(r.error.issues[0]!));
+  throw ScenarioError.of(
+    name,
+    reported(r.error.issues).map((issue) => ({ line: 0, col: 0, detail: issueText(issue) })),
+  );
 }

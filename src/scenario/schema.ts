@@ -5,7 +5,10 @@
  * `schema/scenario.json` is emitted from it (`xivelab schema`).
  *
  * Times are virtual nanoseconds (a number) or a string with a unit (`"250us"`, `"10ms"`, `"1s"`);
- * rates are events per second of virtual time.
+ * rates are events per second of virtual time; sizes are bytes or a string with a binary unit
+ * (`"64MiB"`). Every rate, time and count has a range that keeps a run finite: a scenario file is
+ * untrusted input, and a value outside its range is an error at its position, never a run that
+ * hangs or overflows.
  */
 
 import { z } from 'zod';
@@ -22,23 +25,101 @@ const RAM_BASE_NEED = 2 * 0x10_0000;
 /** One 64 KiB event queue per vCPU (Linux `xive_alloc_order` with 64 KiB pages). */
 const QUEUE_BYTES = 0x1_0000;
 
-const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
-const DURATION_RE = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(ns|us|µs|ms|s)\s*$/;
+/**
+ * Slowest rate: one event per second of virtual time. A slower rate only makes jitter ranges and
+ * virtual times huge without adding events.
+ */
+export const MIN_RATE = 1;
+/** Fastest rate: one event per virtual nanosecond, the clock's resolution. */
+export const MAX_RATE = 1e9;
+/** Longest time a scenario may name (a duration, a mask hold, the latency): one virtual hour. */
+export const MAX_DURATION_NS = 3600e9;
+/**
+ * Most events one run may be expected to process: device triggers plus IPIs, masks, retargets and
+ * hotplug events until the stop condition, and passthrough MSIs (cycles × msisPerCycle). Each is a
+ * pass through the model's interrupt paths (about 5 to 50 µs of wall time on a small machine), so
+ * this bounds a run to minutes.
+ */
+export const MAX_EVENTS = 1e7;
+/** Most CPU offline/online events in one run: each is a whole hot-unplug or plug (~0.3 ms). */
+export const MAX_HOTPLUG_EVENTS = 1e6;
+/** Largest guest RAM (1 TiB). */
+export const MAX_RAM_SIZE = 2 ** 40;
+/** Device slots on a PCI bus (QEMU `PCI_SLOT_MAX`): devices of the default PHB take one each. */
+export const PCI_SLOT_MAX = 32;
+/** Default rate of the implicit MSI stream of a device; its LSI stream runs at a tenth. */
+export const DEFAULT_STREAM_RATE = 1e6;
 
-/** A duration: nanoseconds, or a string with a unit. */
-export const Duration = z
-  .union([
-    z.number().nonnegative().describe('virtual nanoseconds'),
-    z.string().regex(DURATION_RE, 'expected a duration like "250us", "10ms" or "1s"'),
-  ])
-  .transform((v) => {
-    if (typeof v === 'number') return v;
-    const m = DURATION_RE.exec(v)!;
-    return Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
-  });
+/**
+ * A quantity written as a number or as a string `<number><unit>`. `number` is the plain form
+ * with its range; `pattern` captures a string's number and unit (none: `units['']`); `convert`
+ * gives the string's value, or why it is refused (`is too long: …`), since a string can overflow
+ * the range (`"1e400s"` is Infinity).
+ */
+function withUnits(q: {
+  number: z.ZodNumber;
+  pattern: RegExp;
+  units: Record<string, number>;
+  expected: string;
+  describe: string;
+  convert: (n: number) => number | string;
+}) {
+  return z
+    .union([q.number, z.string().regex(q.pattern, `expected ${q.expected}`).describe(q.describe)], {
+      error: `expected a number or ${q.expected}`,
+    })
+    .transform((v, ctx) => {
+      if (typeof v === 'number') return v;
+      const m = q.pattern.exec(v)!;
+      const r = q.convert(Number(m[1]) * q.units[m[2] ?? '']!);
+      if (typeof r === 'number') return r;
+      ctx.addIssue({ code: 'custom', input: v, message: `"${v.trim()}" ${r}` });
+      return z.NEVER;
+    });
+}
 
-/** Events per second of virtual time. */
-const Rate = z.number().positive().max(1e12).describe('events per second of virtual time');
+const DURATION_LIMIT = `at most 1 hour of virtual time (${MAX_DURATION_NS} ns, "3600s")`;
+
+/** A duration: nanoseconds, or a string with a unit; at most {@link MAX_DURATION_NS}. */
+export const Duration = withUnits({
+  number: z.number().min(0).max(MAX_DURATION_NS, DURATION_LIMIT).describe('virtual nanoseconds'),
+  pattern: /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(ns|us|µs|ms|s)\s*$/,
+  units: { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 },
+  expected: 'a duration like "250us", "10ms" or "1s"',
+  describe: 'a time with a unit (ns, us, ms, s), at most "3600s"',
+  convert: (ns) => (ns <= MAX_DURATION_NS ? Math.round(ns) : `is too long: ${DURATION_LIMIT}`),
+});
+
+/** Events per second of virtual time, {@link MIN_RATE} to {@link MAX_RATE}. */
+const Rate = z
+  .number()
+  .min(MIN_RATE, `a rate is at least ${MIN_RATE} event per second of virtual time`)
+  .max(MAX_RATE, `a rate is at most ${MAX_RATE} per second (one event per virtual ns)`)
+  .describe('events per second of virtual time');
+
+const RAM_LIMIT = 'at most 1 TiB of guest RAM';
+
+/** Guest RAM in bytes: a multiple of 64 KiB up to {@link MAX_RAM_SIZE}. */
+const RamBytes = z
+  .int()
+  .min(RAM_BASE_NEED)
+  .max(MAX_RAM_SIZE, RAM_LIMIT)
+  .multipleOf(0x1_0000, 'guest RAM is a multiple of 64 KiB');
+
+/** A RAM size: bytes, or a string with a binary unit (`"64MiB"`, `"1GiB"`, `"67108864"`). */
+const RamSize = withUnits({
+  number: RamBytes,
+  pattern: /^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB)?\s*$/,
+  units: { '': 1, B: 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 },
+  expected: 'a size like "64MiB", "1GiB" or a byte count',
+  describe: 'a size with a binary unit (B, KiB, MiB, GiB, TiB)',
+  convert: (bytes) =>
+    !(bytes <= MAX_RAM_SIZE)
+      ? `is too large: ${RAM_LIMIT}`
+      : Number.isInteger(bytes)
+        ? bytes
+        : 'is not a whole number of bytes',
+}).pipe(RamBytes);
 
 export const Device = z
   .strictObject({
@@ -62,6 +143,7 @@ export const Stream = z
     vectors: z
       .array(z.int().min(0))
       .min(1)
+      .max(SPAPR_NR_MSIS)
       .optional()
       .describe('MSI vector / INTx pin indexes of the device (default: all of that kind)'),
     rate: Rate,
@@ -74,35 +156,39 @@ const Periodic = z.strictObject({ rate: Rate });
 
 export const Workload = z
   .strictObject({
-    triggers: z.int().min(1).optional().describe('stop after this many device triggers'),
+    triggers: z.int().min(1).max(MAX_EVENTS).optional().describe('stop after this many device triggers'),
     duration: Duration.optional().describe('stop after this much virtual time'),
     streams: z
       .array(Stream)
+      .max(256)
       .optional()
       .describe('device trigger streams (default: one uniform stream per device and kind, 1e6/s)'),
     ipis: Periodic.optional().describe('IPIs between random online vCPUs'),
     masks: z
       .strictObject({
         rate: Rate,
-        hold: Duration.default(20_000).describe('how long an irq stays disabled (mean)'),
+        hold: Duration.prefault(20_000).describe('how long an irq stays disabled (mean)'),
       })
       .optional()
       .describe('disable_irq / enable_irq of random device irqs'),
     retargets: Periodic.optional().describe('irq_set_affinity of random device irqs to random online vCPUs'),
     hotplug: z
-      .strictObject({ rate: Rate, minOnline: z.int().min(1).default(1) })
+      .strictObject({ rate: Rate, minOnline: z.int().min(1).max(MAX_VCPUS).default(1) })
       .optional()
       .describe('CPU offline / online events (alternating per CPU)'),
-    latency: Duration.default(0).describe(
+    latency: Duration.prefault(0).describe(
       'delay between an external-interrupt line rising and the vCPU taking it',
     ),
   })
   .refine((w) => w.triggers !== undefined || w.duration !== undefined, {
     message: 'a workload needs "triggers" or "duration"',
-  });
+  })
+  .describe(
+    `What runs and when it stops: at most ${MAX_EVENTS} events (triggers, IPIs, masks, retargets, hotplug) expected before the stop condition`,
+  );
 
 /**
- * The passthrough part of a scenario (issue 5): which devices are host PCI functions assigned to
+ * The passthrough part of a scenario: which devices are host PCI functions assigned to
  * the guest through VFIO, how often they are hot-plugged and unplugged, the MSI traffic of each
  * plugged window, and how userspace maps the KVM device's ESB range besides the VMM's own
  * mapping. The passthrough-page designs are compared on these; the emulated reference runs the
@@ -155,7 +241,7 @@ export const Passthrough = z
         'after the last cycle (functions unplugged) the VM migrates to a fresh host; one more cycle runs there',
       ),
     maxMemslots: z.int().min(3).max(32_768).default(512).describe('KVM_USER_MEM_SLOTS of the host'),
-    maxMapCount: z.int().min(16).default(65_530).describe('vm.max_map_count of the host'),
+    maxMapCount: z.int().min(16).max(0x7fff_ffff).default(65_530).describe('vm.max_map_count of the host'),
   })
   .describe('Passthrough functions and how userspace maps the ESB pages');
 
@@ -165,14 +251,10 @@ export const Scenario = z
     name: z.string().default('scenario'),
     description: z.string().optional(),
     vcpus: z.int().min(1).max(MAX_VCPUS).describe('vCPUs (XIVE servers)'),
-    ramSize: z
-      .int()
-      .min(RAM_BASE_NEED)
-      .max(2 ** 40)
-      .multipleOf(0x1_0000)
-      .default(0x400_0000)
-      .describe('guest RAM in bytes (multiple of 64 KiB)'),
-    devices: z.array(Device).default([]),
+    ramSize: RamSize.prefault(0x400_0000).describe(
+      'guest RAM: bytes (a multiple of 64 KiB, at most 1 TiB) or a size like "64MiB"',
+    ),
+    devices: z.array(Device).max(PCI_SLOT_MAX, `a PHB bus has ${PCI_SLOT_MAX} device slots`).default([]),
     passthrough: Passthrough.optional(),
     workload: Workload,
     options: z
@@ -181,6 +263,7 @@ export const Scenario = z
         maxSteps: z
           .int()
           .min(1)
+          .max(10_000_000)
           .default(1_000_000)
           .describe('interrupt-handling steps allowed per quiescence (livelock guard)'),
       })
@@ -192,7 +275,7 @@ export const Scenario = z
       ctx.addIssue({
         code: 'custom',
         path: ['ramSize'],
-        message: `${s.vcpus} vCPUs need at least ${need} bytes of RAM`,
+        message: `${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} need${s.vcpus === 1 ? 's' : ''} at least ${need} bytes of RAM`,
       });
     }
     const names = new Map<string, number>();
@@ -282,7 +365,63 @@ export const Scenario = z
         message: `minOnline ${hp.minOnline} exceeds vcpus ${s.vcpus}`,
       });
     }
-  });
+  })
+  // The size of the run, once every value is in its range.
+  .superRefine(
+    (s, ctx) => {
+      const w = s.workload;
+      const triggerRate = w.streams
+        ? w.streams.reduce((sum, st) => sum + st.rate, 0)
+        : s.devices.reduce(
+            (sum, d) =>
+              sum + (d.msis > 0 ? DEFAULT_STREAM_RATE : 0) + (d.lsis > 0 ? DEFAULT_STREAM_RATE / 10 : 0),
+            0,
+          );
+      if (w.duration === undefined && triggerRate === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', 'triggers'],
+          message: `no device trigger stream, so the run would never reach ${w.triggers} trigger${w.triggers === 1 ? '' : 's'}: add "duration"`,
+        });
+        return;
+      }
+      const byTriggers = w.triggers === undefined ? Number.POSITIVE_INFINITY : w.triggers / triggerRate;
+      const byDuration = w.duration === undefined ? Number.POSITIVE_INFINITY : w.duration / 1e9;
+      const otherRate =
+        (w.ipis?.rate ?? 0) + (w.masks?.rate ?? 0) + (w.retargets?.rate ?? 0) + (w.hotplug?.rate ?? 0);
+      const seconds = Math.min(byTriggers, byDuration);
+      const events = seconds * (triggerRate + otherRate);
+      if (events > MAX_EVENTS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', byTriggers <= byDuration ? 'triggers' : 'duration'],
+          message: `the workload would run about ${approx(events)} events, more than ${approx(MAX_EVENTS)}: lower its rates or its stop condition`,
+        });
+      }
+      const hotplugs = seconds * (w.hotplug?.rate ?? 0);
+      if (hotplugs > MAX_HOTPLUG_EVENTS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['workload', 'hotplug', 'rate'],
+          message: `the workload would take about ${approx(hotplugs)} CPUs offline or online, more than ${approx(MAX_HOTPLUG_EVENTS)}: lower the rate or the stop condition`,
+        });
+      }
+      const pt = s.passthrough;
+      if (pt !== undefined && pt.cycles * pt.msisPerCycle > MAX_EVENTS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['passthrough', 'msisPerCycle'],
+          message: `${pt.cycles} cycles × ${pt.msisPerCycle} MSIs is more than ${approx(MAX_EVENTS)} MSIs`,
+        });
+      }
+    },
+    { when: (payload) => payload.issues.length === 0 },
+  );
+
+/** `n` to two significant digits, as `3.6e12`. */
+function approx(n: number): string {
+  return Number(n.toPrecision(2)).toExponential().replace('e+', 'e');
+}
 
 /** A validated scenario (defaults applied, durations in ns). */
 export type Scenario = z.output<typeof Scenario>;

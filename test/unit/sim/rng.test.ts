@@ -19,3 +19,26 @@ describe('Rng', () => {
     expect(() => new Rng(1.5)).toThrow(RangeError);
   });
 });
+
+describe('Rng.int ranges', () => {
+  it('draws across the widest range, 2^53 values', () => {
+    const v = new Rng(3).int(0, Number.MAX_SAFE_INTEGER);
+    expect(Number.isSafeInteger(v)).toBe(true);
+    expect(new Rng(3).int(-5, -5)).toBe(-5);
+  });
+  it.each([
+    [0, 2 ** 53],
+    [-(2 ** 52), 2 ** 52],
+    [1, 2e21],
+    [1, Number.POSITIVE_INFINITY],
+    [0.5, 2],
+    [3, 2],
+    [0, Number.NaN],
+  ])('refuses [%d, %d] instead of sampling forever', (lo, hi) => {
+    expect(() => new Rng(1).int(lo, hi)).toThrow(RangeError);
+  });
+  it('index and pick of nothing throw', () => {
+    expect(() => new Rng(1).index(0)).toThrow('Rng.int: bad range [0, -1]');
+    expect(() => new Rng(1).pick([])).toThrow('pick from an empty array');
+  });
+});
