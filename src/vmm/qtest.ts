@@ -8,8 +8,17 @@
  * machine, the mailbox vCPU standing in for the `-bios` stub, the firmware image (reloaded at
  * every reset, as QEMU's ROM reset does) and the exit request.
  *
- * Deviation from QEMU 7.2: a malformed argument (a bad number, a missing word, `read` of 0 bytes)
- * makes QEMU's `g_assert` abort the process; here it gets a `FAIL …` line and the session goes on.
+ * Deviations from QEMU 7.2, each where QEMU ends the process; here the command gets one `FAIL …`
+ * line and the session goes on:
+ * - a malformed argument (a bad number, a missing word, `read` of 0 bytes): QEMU's `g_assert`
+ *   aborts (SIGABRT);
+ * - a `read` / `write` / `memset` longer than {@link QTEST_MAX_LEN}: QEMU's `g_malloc` of the
+ *   length aborts when it cannot allocate it (`write 0 -1 0x00`);
+ * - `irq_intercept_in|out` of an object that is not a device (the machine, a container, a bus, a
+ *   memory region, a GPIO line): QEMU casts it with `DEVICE()` unchecked (Debian builds without
+ *   QOM cast debugging) and walks garbage as its GPIO list — SIGSEGV for `/machine`,
+ *   `/machine/unattached`, `/machine/peripheral-anon`, `…/xive.tima[0]`, an accidental `OK`
+ *   for others.
  *
  * @remarks Models softmmu/qtest.c:qtest_process_command(), qtest_irq_handler() and
  * qtest_process_inbuf() of QEMU 7.2 for the commands listed in {@link QtestServer.command}.
@@ -22,6 +31,7 @@ import { TM_QW1_OS } from '../hw/xive/regs.ts';
 import type { SpaprKvmCpu } from './kvm-accel.ts';
 import { MailboxCpu } from './mailbox-cpu.ts';
 import { SpaprMachine, type SpaprMachineConfig } from './spapr-machine.ts';
+import { type QomObject, resolveQomPath, spaprQomTree } from './spapr-qom.ts';
 
 /** How big a `-bios` image QEMU's pseries accepts (`FW_MAX_SIZE`, 4 MiB). */
 export const FW_MAX_SIZE = 0x40_0000;
@@ -273,6 +283,18 @@ export function parseQemuU64(s: string): bigint | null {
 }
 
 const hex16 = (v: bigint): string => v.toString(16).padStart(16, '0');
+
+/**
+ * A hex digit's value, -1 for any other character.
+ *
+ * @remarks Models softmmu/qtest.c:hex2nib().
+ */
+function hexNibble(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
+}
 const SIZE_OF: Record<string, 1 | 2 | 4 | 8> = { b: 1, w: 2, l: 4, q: 8 };
 
 /** An argument error: becomes one `FAIL …` reply. */
@@ -295,9 +317,10 @@ export class QtestServer {
   private readonly now: () => number;
   private inbuf: string;
   private readonly w: Word64;
-  /** The intercepted vCPU (QEMU's `irq_intercept_dev`), or -1. */
-  private interceptCpu: number;
-  private interceptPath: string | null;
+  /** QEMU's `irq_intercept_dev`: the device whose GPIOs were intercepted, or null. */
+  private interceptDev: QomObject | null;
+  /** The machine's QOM graph, built at the first `irq_intercept_*`. */
+  private qomRoot: QomObject | null;
   /** QEMU's `irq_levels[]`: the last level reported per GPIO number. */
   private readonly irqLevels: Uint8Array;
 
@@ -319,8 +342,8 @@ export class QtestServer {
     this.commands = 0;
     this.inbuf = '';
     this.w = new Word64();
-    this.interceptCpu = -1;
-    this.interceptPath = null;
+    this.interceptDev = null;
+    this.qomRoot = null;
     this.irqLevels = new Uint8Array(32);
   }
 
@@ -406,24 +429,27 @@ export class QtestServer {
         return;
       }
       case 'write': {
+        // QEMU asserts the three words, parses address and size, then checks the data's length.
+        if (words[3] === undefined) throw new QtestArgError('write: missing address, size or data');
         const addr = this.num(words, 1, 'address');
-        const len = this.len(words, 2);
+        const size = this.num(words, 2, 'size');
         const data = words[3];
-        if (data === undefined) throw new QtestArgError('write: missing data');
         if (data.length < 3) {
           this.send('ERR invalid argument size\n');
           return;
         }
+        if (size > BigInt(QTEST_MAX_LEN))
+          throw new QtestArgError(`write: size ${size} above ${QTEST_MAX_LEN}`);
+        const len = Number(size);
         const buf = new Uint8Array(len);
-        // QEMU skips the first two characters ("0x") and zero-fills what the data lacks.
+        // QEMU skips the first two characters ("0x") and zero-fills what the data lacks; a
+        // character that is not a hex digit is nibble -1, so the byte becomes 0xf? or 0xff.
         for (let i = 0; i < len && i * 2 + 4 <= data.length; i++) {
-          const b = Number.parseInt(data.slice(i * 2 + 2, i * 2 + 4), 16);
-          if (!/^[0-9a-fA-F]{2}$/.test(data.slice(i * 2 + 2, i * 2 + 4))) {
-            throw new QtestArgError(`write: invalid hex data at byte ${i}`);
-          }
-          buf[i] = b;
+          buf[i] =
+            ((hexNibble(data.charCodeAt(i * 2 + 2)) << 4) | hexNibble(data.charCodeAt(i * 2 + 3))) & 0xff;
         }
-        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) this.sys.writeMemory(Number(addr), buf);
+        if (len > 0 && addr + size <= BigInt(Number.MAX_SAFE_INTEGER))
+          this.sys.writeMemory(Number(addr), buf);
         this.sys.mailbox.poll();
         this.send('OK\n');
         return;
@@ -443,19 +469,21 @@ export class QtestServer {
       case 'irq_intercept_out': {
         const path = words[1];
         if (path === undefined) throw new QtestArgError(`${cmd}: missing device path`);
-        const cpu = this.resolveCpu(path);
-        if (cpu < 0) {
+        this.qomRoot ??= spaprQomTree(m.cpus.length);
+        const dev = resolveQomPath(this.qomRoot, path);
+        if (dev === null) {
           this.send('FAIL Unknown device\n');
           return;
         }
-        if (this.interceptPath !== null) {
-          this.send(this.interceptCpu === cpu ? 'OK\n' : 'FAIL IRQ intercept already enabled\n');
+        if (this.interceptDev !== null) {
+          this.send(this.interceptDev === dev ? 'OK\n' : 'FAIL IRQ intercept already enabled\n');
           return;
         }
-        this.interceptPath = path;
-        this.interceptCpu = cpu;
-        // A vCPU has GPIO inputs only: intercepting its outputs hooks nothing (as in QEMU).
-        if (cmd === 'irq_intercept_in') this.hookCpu(cpu);
+        if (!dev.device) throw new QtestArgError(`${cmd}: ${path} is not a device (${dev.type})`);
+        this.interceptDev = dev;
+        // Only a vCPU thread has unnamed GPIOs (two inputs, no outputs): any other device, or
+        // the vCPU's outputs, is claimed with nothing hooked — its lines are never reported.
+        if (cmd === 'irq_intercept_in' && dev.cpu >= 0) this.hookCpu(dev.cpu);
         this.send('OK\n');
         return;
       }
@@ -465,14 +493,6 @@ export class QtestServer {
       default:
         this.send(`FAIL Unknown command '${cmd}'\n`);
     }
-  }
-
-  /** `/machine/unattached/device[K]/thread[0]` is vCPU K−1 (device[0] is the spapr-xive). */
-  private resolveCpu(path: string): number {
-    const m = /^\/machine\/unattached\/device\[(\d+)\]\/thread\[0\]$/.exec(path);
-    if (!m) return -1;
-    const k = Number(m[1]);
-    return k >= 1 && k <= this.sys.machine.cpus.length ? k - 1 : -1;
   }
 
   /** Intercept the vCPU's inputs: INT (0) from the OS ring, HINT (1) from the PHYS ring. */

@@ -166,6 +166,91 @@ describe.skipIf(QEMU === null)('QEMU 7.2 vs xivelab', () => {
   }, 600_000);
 });
 
+/**
+ * Hostile qtest lines QEMU 7.2 answers without ending the process, each group on a fresh pair
+ * (an `irq_intercept_*` that succeeds claims the session): replies compared line by line.
+ */
+const WIRE_CASES: Record<string, readonly string[]> = {
+  'write: size 0, short data, bad nibbles, missing data': [
+    'write 0x9000 0 0x',
+    'write 0x9000 0 0x1',
+    'write 0x9000 0 12',
+    'write 0x9000 4 xx',
+    'write 0x9000 4 xxx',
+    'readl 0x9000',
+    'write 0x9000 4 0xZZ11zz22',
+    'readl 0x9000',
+    'write 0x9000 4 0xZ1z2',
+    'readl 0x9000',
+    'write 0x9000 4 0x1Z2z33',
+    'readl 0x9000',
+    'write 0x9000 4 ab112233',
+    'readl 0x9000',
+    'write 0x9000 4 0x11223',
+    'readl 0x9000',
+    'write 0x9000 2 0x112233445566',
+    'readl 0x9000',
+    'write 0x9000 0x100000000 0x',
+  ],
+  'irq_intercept: unknown paths, then the spapr-xive claims the session': [
+    'irq_intercept_in /machine/unattached/device[01]/thread[0]',
+    'irq_intercept_in /machine/unattached/device[9]',
+    'irq_intercept_in  /machine/unattached/device[0]',
+    'irq_intercept_in /machine/unattached/device[1]/thread[0]/type',
+    'irq_intercept_in /machine/unattached/device[1]/thread[0]/..',
+    'irq_intercept_in /machine/rtc/parent_bus',
+    'irq_intercept_in /machine/unattached/device[1]/parent_bus',
+    'irq_intercept_in child[0]',
+    'irq_intercept_in parent_bus',
+    'irq_intercept_in /machine/unattached/device[0]',
+    'irq_intercept_in /machine/unattached/device[1]/thread[0]',
+    'irq_intercept_out /machine/unattached/device[0]',
+    'irq_intercept_in /machine/unattached/device[0]',
+  ],
+  'irq_intercept_out of the CPU core, twice': [
+    'irq_intercept_out /machine/unattached/device[1]',
+    'irq_intercept_out /machine/unattached/device[1]',
+  ],
+  'irq_intercept_in of the NVRAM': ['irq_intercept_in /machine/unattached/device[3]'],
+  'irq_intercept_in of the VIO bridge, empty components': [
+    'irq_intercept_in /machine/unattached/device[2]',
+    'irq_intercept_in //machine//unattached/device[2]/',
+  ],
+  'irq_intercept_in of the PHB through a sysbus link': [
+    'irq_intercept_in /machine/unattached/sysbus/child[2]',
+    'irq_intercept_in /machine/unattached/device[4]',
+  ],
+  'irq_intercept_in of the vCPU by a partial path': [
+    'irq_intercept_in thread[0]',
+    'irq_intercept_in /machine/unattached/device[1]/thread[0]/',
+  ],
+  'irq_intercept_in of the vCPU through links': [
+    'irq_intercept_in /machine/dr-connector[268435456]/device/thread[0]',
+    'irq_intercept_in /machine/unattached/device[1]/thread[0]/xive-tctx/cpu/xive-tctx/cpu',
+    'irq_intercept_in cpu',
+  ],
+  'irq_intercept_in of the xive-tctx': ['irq_intercept_in xive-tctx'],
+  'irq_intercept_in of a PCI connector by a partial path': ['irq_intercept_in dr-connector[1073741824]'],
+  'irq_intercept_in of the wdt1': ['irq_intercept_in wdt1', 'irq_intercept_in /machine/wdt2'],
+};
+
+describe.skipIf(QEMU === null)('QEMU 7.2 vs xivelab: hostile qtest lines', () => {
+  const bin = QEMU ?? '';
+  for (const [name, lines] of Object.entries(WIRE_CASES)) {
+    test(name, async () => {
+      const q = new Target('qemu', await spawnQemu(bin));
+      const x = new Target('xivelab', inProcessXivelab());
+      try {
+        const [a, b] = await Promise.all([q.link.send(lines), x.link.send(lines)]);
+        const pair = (r: readonly string[]): string[] => lines.map((l, i) => `${l} → ${r[i]}`);
+        expect(pair(b)).toEqual(pair(a));
+      } finally {
+        await Promise.all([q.close(), x.close()]);
+      }
+    });
+  }
+});
+
 let kvmCompared = 0;
 let kvmExcluded = 0;
 let kvmMismatches = 0;

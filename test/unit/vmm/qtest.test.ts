@@ -101,19 +101,102 @@ describe('QtestServer', () => {
     expect(run('readq 0xzz')).toBe("FAIL readq: invalid address '0xzz'\n");
     expect(run('writel 0x9000')).toBe('FAIL writel: missing value\n');
     expect(run('read 0x9000 0')).toBe('FAIL read: size 0\n');
-    expect(run('write 0x9000 2 0xzz11')).toBe('FAIL write: invalid hex data at byte 0\n');
+    expect(run('write 0x9000 4')).toBe('FAIL write: missing address, size or data\n');
+    expect(run('write 0x9000 0x1000001 0x00')).toBe('FAIL write: size 16777217 above 16777216\n');
     expect(run('readb 0x9000')).toBe('OK 0x0000000000000000\n');
   });
 
-  test('irq_intercept_in: device paths, repeat, conflict', () => {
+  // Replies and memory contents as qemu-system-ppc64 7.2.22 gives them for the same lines.
+  test('write: size 0 is OK, data under 3 characters is ERR, a bad nibble is -1 (0xf? / 0xff)', () => {
+    const { run } = session();
+    expect(run('write 0x9000 0 0x')).toBe('ERR invalid argument size\n');
+    expect(run('write 0x9000 0 0x1')).toBe('OK\n');
+    expect(run('write 0x9000 0 0xabcd')).toBe('OK\n');
+    expect(run('readl 0x9000')).toBe('OK 0x0000000000000000\n');
+    expect(run('write 0x9000 0x100000000 xx')).toBe('ERR invalid argument size\n');
+    expect(run('write 0x9000 4 0xZZ11zz22')).toBe('OK\n');
+    expect(run('readl 0x9000')).toBe('OK 0x00000000ff11ff22\n');
+    expect(run('write 0x9000 4 0xZ1z2')).toBe('OK\n');
+    expect(run('readl 0x9000')).toBe('OK 0x00000000f1f20000\n');
+    expect(run('write 0x9000 4 0x1Z2z33')).toBe('OK\n');
+    expect(run('readl 0x9000')).toBe('OK 0x00000000ffff3300\n');
+    // The first two characters are skipped whatever they are.
+    expect(run('write 0x9000 4 ab112233')).toBe('OK\n');
+    expect(run('readl 0x9000')).toBe('OK 0x0000000011223300\n');
+    expect(run('write 0x9000 4 xxx')).toBe('OK\n');
+    expect(run('readl 0x9000')).toBe('OK 0x0000000000000000\n');
+  });
+
+  test('irq_intercept_in: the QOM path of each vCPU, repeat, conflict', () => {
     const { run } = session(2);
-    expect(run('irq_intercept_in /machine/unattached/device[0]')).toBe('FAIL Unknown device\n');
+    expect(run('irq_intercept_in /machine/unattached/device[01]/thread[0]')).toBe('FAIL Unknown device\n');
     expect(run('irq_intercept_in /machine/unattached/device[3]/thread[0]')).toBe('FAIL Unknown device\n');
+    // Two vCPUs: a partial path met under both cores is ambiguous.
+    expect(run('irq_intercept_in thread[0]')).toBe('FAIL Unknown device\n');
+    expect(run('irq_intercept_in cpu')).toBe('FAIL Unknown device\n');
+    expect(run('irq_intercept_in device[2]/thread[0]')).toBe('OK\n');
     expect(run('irq_intercept_in /machine/unattached/device[2]/thread[0]')).toBe('OK\n');
-    expect(run('irq_intercept_in /machine/unattached/device[2]/thread[0]')).toBe('OK\n');
+    expect(run('irq_intercept_in /machine/dr-connector[268435457]/device/thread[0]')).toBe('OK\n');
     expect(run('irq_intercept_in /machine/unattached/device[1]/thread[0]')).toBe(
       'FAIL IRQ intercept already enabled\n',
     );
+  });
+
+  test('irq_intercept_in of a device that is not a vCPU claims the session and reports nothing', () => {
+    const { run } = session();
+    // device[0] is the spapr-xive; it has no unnamed GPIO line to hook.
+    expect(run('irq_intercept_in /machine/unattached/device[0]')).toBe('OK\n');
+    expect(run('irq_intercept_in /machine/unattached/device[1]/thread[0]')).toBe(
+      'FAIL IRQ intercept already enabled\n',
+    );
+    expect(run('irq_intercept_out /machine/unattached/sysbus/child[0]')).toBe('OK\n');
+    // LISN 0 (vCPU 0's IPI) fired at an unmasked, configured source would raise INT: no line here.
+    run(`write 0x10000 0x34 ${CAS_XIVE}`);
+    expect(hcallText(run, 0xf002, 0x10000, 0x100000, 0x100000)[0]).toBe(0n);
+    run('memset 0x200000 0x1000 0');
+    expect(hcallText(run, 0x3b8, 1, 0, 3, 0x200000, 12)[0]).toBe(0n);
+    expect(hcallText(run, 0x3ac, 2, 0x1000, 0, 3, 0xabc)[0]).toBe(0n);
+    run(`readq ${hx(MGMT_1000 + 0xc00)}`);
+    run('writeq 0x8010 0x00060302031a0011');
+    run('writeq 0x8018 0xff');
+    run('writeq 0x8008 0x5');
+    run('writeq 0x8000 0x1');
+    expect(run(`writeq ${hx(TRIG_1000)} 0x0`)).toBe('OK\n');
+    expect(run('readl 0x200000')).toBe('OK 0x0000000080000abc\n');
+  });
+
+  test.each([
+    ['/machine/unattached/device[1]', 'OK'],
+    ['/machine/unattached/device[2]', 'OK'],
+    ['/machine/unattached/device[3]', 'OK'],
+    ['//machine//unattached/device[4]/', 'OK'],
+    ['/machine/unattached/device[0]/source', 'OK'],
+    ['/machine/unattached/device[1]/thread[0]/xive-tctx', 'OK'],
+    ['xive-tctx', 'OK'],
+    ['/machine/rtc', 'OK'],
+    ['/machine/dr-connector[536870942]', 'OK'],
+    ['/dr-connector/400000ff', 'OK'],
+    ['/machine/unattached/device[1]/thread[0]/type', 'FAIL Unknown device'],
+    ['/machine/unattached/device[5]', 'FAIL Unknown device'],
+    ['/machine/rtc/parent_bus', 'FAIL Unknown device'],
+    ['/machine/dr-connector[536870913]/device', 'FAIL Unknown device'],
+    ['parent_bus', 'FAIL Unknown device'],
+    ['', 'FAIL Unknown device'],
+    // Deviations: QEMU casts these non-devices unchecked (SIGSEGV for the first three).
+    ['/machine', 'FAIL irq_intercept_in: /machine is not a device (pseries-7.2-machine)'],
+    ['/', 'FAIL irq_intercept_in: / is not a device (container)'],
+    [
+      '/machine/unattached/device[0]/xive.tima[0]',
+      'FAIL irq_intercept_in: /machine/unattached/device[0]/xive.tima[0] is not a device (memory-region)',
+    ],
+    ['unnamed-gpio-in[0]', 'FAIL irq_intercept_in: unnamed-gpio-in[0] is not a device (irq)'],
+    [
+      '/machine/memory-backend',
+      'FAIL irq_intercept_in: /machine/memory-backend is not a device (memory-backend-ram)',
+    ],
+  ])('irq_intercept_in %j (one vCPU) → %s', (path, reply) => {
+    const { run } = session();
+    expect(run(`irq_intercept_in ${path}`)).toBe(`${reply}\n`);
   });
 
   test('IRQ raise comes before the OK of the trigger store; ACK lowers it (qemu-qtest.md §3.2)', () => {
