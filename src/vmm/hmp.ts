@@ -43,12 +43,10 @@ const INFO: readonly HmpCommand[] = [
 export class Hmp {
   readonly sys: QemuSystem;
   private inbuf: string;
-  private everRun: boolean;
 
   constructor(sys: QemuSystem) {
     this.sys = sys;
     this.inbuf = '';
-    this.everRun = sys.running;
   }
 
   /** What a new monitor connection receives. */
@@ -92,7 +90,7 @@ export class Hmp {
       if (sub === undefined) return `${INFO.map((c) => c.help).join('\n')}\n`;
       const c = INFO.find((x) => x.name === sub);
       if (!c) return `unknown command: 'info ${sub}'\n`;
-      if (words.length > 2) return extraneous(`info ${sub}`);
+      if (words.length > 2) return extraneous(sub, `info ${sub}`);
       return c.run(this);
     }
     const c = COMMANDS.find((x) => x.name === name || x.alias === name);
@@ -103,7 +101,7 @@ export class Hmp {
       const t = COMMANDS.find((x) => x.name === topic || x.alias === topic);
       return t ? `${t.help}\n` : `unknown command: '${topic}'\n`;
     }
-    if (words.length > 1) return extraneous(c.name);
+    if (words.length > 1) return extraneous(c.name, c.name);
     return c.run(this);
   }
 
@@ -123,9 +121,9 @@ export class Hmp {
   }
 
   infoStatus(): string {
-    if (this.sys.running) return 'VM status: running\n';
-    if (this.sys.internalError) return 'VM status: paused (internal-error)\n';
-    return this.everRun ? 'VM status: paused\n' : 'VM status: paused (prelaunch)\n';
+    const st = this.sys.runState;
+    if (st === 'running') return 'VM status: running\n';
+    return st === 'paused' ? 'VM status: paused\n' : `VM status: paused (${st})\n`;
   }
 
   reset(): string {
@@ -135,9 +133,7 @@ export class Hmp {
 
   cont(): string {
     const err = this.sys.cont();
-    if (err !== null) return `${err}\n`;
-    this.everRun = true;
-    return '';
+    return err !== null ? `${err}\n` : '';
   }
 
   stopVm(): string {
@@ -146,11 +142,12 @@ export class Hmp {
   }
 
   quit(): string {
-    this.sys.exit(0);
+    this.sys.quit();
     return '';
   }
 }
 
-function extraneous(cmd: string): string {
-  return `${cmd}: extraneous characters at the end of line\nTry "help ${cmd}" for more information\n`;
+/** `name` is the command's own name (`status` for `info status`), `full` what `help` takes. */
+function extraneous(name: string, full: string): string {
+  return `${name}: extraneous characters at the end of line\nTry "help ${full}" for more information\n`;
 }

@@ -60,6 +60,18 @@ export interface QemuSystemConfig {
   readonly host?: Host;
 }
 
+/** QEMU's run states as `query-status` and HMP `info status` name them. */
+export type RunState = 'running' | 'paused' | 'prelaunch' | 'internal-error';
+
+/**
+ * A QMP event of the VM life cycle (`STOP`, `RESUME`, `RESET`, `SHUTDOWN`); `data` as QEMU
+ * sends it (`RESET` / `SHUTDOWN`: `{"guest": false, "reason": …}`).
+ */
+export interface QemuEvent {
+  readonly event: 'STOP' | 'RESUME' | 'RESET' | 'SHUTDOWN';
+  readonly data: { readonly guest: boolean; readonly reason: string } | null;
+}
+
 /** `strerror()` of the errnos a KVM_RUN failure reports. */
 const STRERROR: Record<number, string> = {
   5: 'Input/output error',
@@ -108,6 +120,10 @@ export class QemuSystem {
   resetting: boolean;
   /** KVM_RUN failures of vCPU 0 already handled. */
   private runFailuresSeen: number;
+  /** `RUN_STATE_PRELAUNCH`: started with `-S` (or reset from internal-error), not yet continued. */
+  private prelaunch: boolean;
+  /** Receive every {@link QemuEvent} (the QMP monitors). */
+  readonly eventListeners: Set<(e: QemuEvent) => void>;
 
   constructor(cfg: QemuSystemConfig) {
     if (cfg.bios !== null && cfg.bios.length > FW_MAX_SIZE) {
@@ -137,6 +153,8 @@ export class QemuSystem {
     this.killedBy = null;
     this.resetting = false;
     this.runFailuresSeen = 0;
+    this.prelaunch = cfg.startStopped;
+    this.eventListeners = new Set();
     this.machine.onFatalError = (msg) => this.exit(1, msg);
     if (this.host !== null) this.mailbox.halted = () => this.checkRunFailure();
     // QEMU's own access (qtest) to a page of the device mapping the kernel refuses (SIGBUS: the
@@ -158,6 +176,17 @@ export class QemuSystem {
 
   get running(): boolean {
     return this.vmRunning;
+  }
+
+  /** The run state (`runstate_get()`). */
+  get runState(): RunState {
+    if (this.vmRunning) return 'running';
+    if (this.internalError) return 'internal-error';
+    return this.prelaunch ? 'prelaunch' : 'paused';
+  }
+
+  private emit(e: QemuEvent): void {
+    for (const l of this.eventListeners) l(e);
   }
 
   /**
@@ -219,7 +248,8 @@ export class QemuSystem {
    *
    * @remarks Models softmmu/runstate.c:qemu_system_reset() → spapr_machine_reset().
    */
-  systemReset(): void {
+  systemReset(reason = 'host-qmp-system-reset'): void {
+    this.emit({ event: 'RESET', data: { guest: false, reason } });
     this.resetting = true;
     try {
       this.machine.reset();
@@ -228,6 +258,7 @@ export class QemuSystem {
     }
     this.loadBios();
     // From internal-error the VM is left in prelaunch: the stub restarts at `cont`.
+    if (this.internalError) this.prelaunch = true;
     this.internalError = false;
     if (this.vmRunning) this.mailbox.start();
     else this.mailbox.reset();
@@ -241,6 +272,8 @@ export class QemuSystem {
     if (this.internalError) return 'Resetting the Virtual Machine is required';
     if (this.vmRunning) return null;
     this.vmRunning = true;
+    this.prelaunch = false;
+    this.emit({ event: 'RESUME', data: null });
     this.machine.vmStart();
     if (this.mailbox.completed === 0 && !this.mailbox.running) this.mailbox.start();
     else this.mailbox.resume();
@@ -251,8 +284,19 @@ export class QemuSystem {
   stop(): void {
     if (!this.vmRunning) return;
     this.vmRunning = false;
+    this.emit({ event: 'STOP', data: null });
     this.mailbox.stop();
     this.machine.vmStop();
+  }
+
+  /**
+   * HMP `quit` / QMP `quit` (`qmp_quit()`): the `SHUTDOWN` event, then exit 0; `reason` is
+   * `host-signal` when a signal ends the process.
+   */
+  quit(reason = 'host-qmp-quit'): void {
+    if (this.exitCode !== null) return;
+    this.emit({ event: 'SHUTDOWN', data: { guest: false, reason } });
+    this.exit(0);
   }
 
   /** Request process exit. */
