@@ -246,7 +246,8 @@ export class QemuSystem {
    * HMP `system_reset`: machine reset, firmware reloaded, and the stub restarts at 0x100
    * (zeroing the mailbox command and counter) if the vCPUs run.
    *
-   * @remarks Models softmmu/runstate.c:qemu_system_reset() → spapr_machine_reset().
+   * @remarks Models softmmu/runstate.c:qemu_system_reset() → spapr_machine_reset(), and
+   * main_loop_should_exit() setting RUN_STATE_PRELAUNCH after a reset of a stopped VM.
    */
   systemReset(reason = 'host-qmp-system-reset'): void {
     this.emit({ event: 'RESET', data: { guest: false, reason } });
@@ -257,8 +258,9 @@ export class QemuSystem {
       this.resetting = false;
     }
     this.loadBios();
-    // From internal-error the VM is left in prelaunch: the stub restarts at `cont`.
-    if (this.internalError) this.prelaunch = true;
+    // A reset of a VM that does not run leaves it in prelaunch (also from internal-error): the
+    // stub restarts at `cont`.
+    if (!this.vmRunning) this.prelaunch = true;
     this.internalError = false;
     if (this.vmRunning) this.mailbox.start();
     else this.mailbox.reset();

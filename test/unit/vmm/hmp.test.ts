@@ -70,6 +70,15 @@ describe('Hmp', () => {
     expect(hmp.execute('info status')).toBe('VM status: running\n');
     hmp.execute('stop');
     expect(hmp.execute('info status')).toBe('VM status: paused\n');
+    // As QEMU 7.2.22: a reset of a stopped VM leaves it in prelaunch; a running one keeps running.
+    expect(hmp.execute('system_reset')).toBe('');
+    expect(hmp.execute('info status')).toBe('VM status: paused (prelaunch)\n');
+    hmp.execute('cont');
+    expect(hmp.execute('system_reset')).toBe('');
+    expect(hmp.execute('info status')).toBe('VM status: running\n');
+    expect(hmp.execute('info status x')).toBe(
+      'status: extraneous characters at the end of line\nTry "help info status" for more information\n',
+    );
     expect(hmp.execute('help system_reset')).toBe('system_reset  -- reset the system\n');
   });
 

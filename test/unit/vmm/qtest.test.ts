@@ -412,7 +412,7 @@ describe('KVM mode (accel: kvm, the in-kernel XIVE on a host of its own)', () =>
     expect(hmp.execute('cont')).toBe('Resetting the Virtual Machine is required\n');
     expect(run('readq 0x8000')).toBe('OK 0x0000000000000001\n');
     expect(hmp.execute('system_reset')).toBe('');
-    expect(hmp.execute('info status')).toBe('VM status: paused\n');
+    expect(hmp.execute('info status')).toBe('VM status: paused (prelaunch)\n');
     expect(hmp.execute('cont')).toBe('');
     expect(run('readq 0x8000')).toBe('OK 0x0000000000000000\n'); // the stub restarted
     expect(vload(TIMA_OS + 0x10, 8)).toBe('OK 0x0000000000000000\n');
