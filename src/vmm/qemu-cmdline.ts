@@ -12,15 +12,20 @@
  * an implied `type`, `-m` sizes with a MiB default suffix, `-smp` topology) for these options.
  */
 
-/** A `-monitor` backend: a unix socket server (`unix:PATH,server=on,wait=off`) or none. */
-export interface MonitorSpec {
-  readonly kind: 'unix';
-  readonly path: string;
-  /** `server=on` (the only mode served: the front end listens). */
-  readonly server: boolean;
-  /** `wait=on` would block start-up until a client connects. */
-  readonly wait: boolean;
-}
+/**
+ * A `-monitor` / `-qmp` backend: a unix socket server (`unix:PATH,server=on,wait=off`) or the
+ * process's stdin/stdout (`stdio`).
+ */
+export type MonitorSpec =
+  | {
+      readonly kind: 'unix';
+      readonly path: string;
+      /** `server=on` (the only mode served: the front end listens). */
+      readonly server: boolean;
+      /** `wait=on` would block start-up until a client connects. */
+      readonly wait: boolean;
+    }
+  | { readonly kind: 'stdio' };
 
 export type Accel = 'tcg' | 'kvm';
 
@@ -47,7 +52,10 @@ export interface QemuOptions {
   qtest: 'stdio' | null;
   /** `-qtest-log FILE`. */
   qtestLog: string | null;
+  /** `-monitor`: the HMP monitor. */
   monitor: MonitorSpec | null;
+  /** `-qmp`: the QMP monitor. */
+  qmp: MonitorSpec | null;
   /** `-d` log items. */
   logItems: string[];
   /** `-D FILE`. */
@@ -94,8 +102,11 @@ protocol and the HMP monitor; drive it exactly as qemu-system-ppc64 (QEMU=xivela
 -S               do not start the vCPUs (the mailbox) until HMP 'cont'
 -qtest stdio     qtest protocol on stdin/stdout
 -qtest-log FILE  log qtest traffic ([R +t] / [S +t] lines)
--monitor unix:PATH,server=on,wait=off | none
-                 HMP monitor (info pic, system_reset, cont, stop, quit, help)
+-monitor unix:PATH,server=on,wait=off | stdio | none
+                 HMP monitor (info pic, info status, system_reset, cont, stop, quit, help)
+-qmp unix:PATH,server=on,wait=off | stdio
+                 QMP monitor (qmp_capabilities, query-status, stop, cont, system_reset, quit,
+                 human-monitor-command; STOP/RESUME/RESET/SHUTDOWN events)
 -d ITEM[,...]    log items (guest_errors, unimp, ...)
 -D FILE          write the log to FILE instead of stderr
 -xivelab-design NAME
@@ -116,6 +127,7 @@ const VALUE_OPTIONS = new Set([
   'qtest',
   'qtest-log',
   'monitor',
+  'qmp',
   'd',
   'D',
   'xivelab-design',
@@ -228,24 +240,27 @@ function parseSmp(v: string): number {
   return smp;
 }
 
-function parseMonitor(v: string): MonitorSpec | null {
-  if (v === 'none') return null;
+function parseMonitor(opt: string, v: string): MonitorSpec | null {
+  if (v === 'none' && opt === '-monitor') return null;
+  if (v === 'stdio') return { kind: 'stdio' };
   if (!v.startsWith('unix:')) {
-    throw new QemuCmdlineError(`-monitor ${v}: only unix:PATH,server=on,wait=off and none are served`);
+    throw new QemuCmdlineError(
+      `${opt} ${v}: only unix:PATH,server=on,wait=off${opt === '-monitor' ? ', stdio and none are' : ' and stdio are'} served`,
+    );
   }
   const opts = parseQemuOpts(v.slice(5), 'path');
   const path = opts.get('path');
-  if (path === undefined || path === '') throw new QemuCmdlineError(`-monitor ${v}: missing socket path`);
+  if (path === undefined || path === '') throw new QemuCmdlineError(`${opt} ${v}: missing socket path`);
   let server = false;
   let wait = true;
   for (const [key, val] of opts) {
     if (key === 'path') continue;
-    if (key === 'server') server = parseBool('-monitor', key, val);
-    else if (key === 'wait') wait = parseBool('-monitor', key, val);
+    if (key === 'server') server = parseBool(opt, key, val);
+    else if (key === 'wait') wait = parseBool(opt, key, val);
     else if (key === 'nowait') wait = false;
-    else throw new QemuCmdlineError(`-monitor ${v}: Invalid parameter '${key}'`);
+    else throw new QemuCmdlineError(`${opt} ${v}: Invalid parameter '${key}'`);
   }
-  if (!server) throw new QemuCmdlineError(`-monitor ${v}: only server=on is served`);
+  if (!server) throw new QemuCmdlineError(`${opt} ${v}: only server=on is served`);
   return { kind: 'unix', path, server, wait };
 }
 
@@ -265,6 +280,7 @@ export function parseQemuCmdline(argv: readonly string[]): QemuOptions {
     qtest: null,
     qtestLog: null,
     monitor: null,
+    qmp: null,
     logItems: [],
     logFile: null,
     design: null,
@@ -325,7 +341,10 @@ export function parseQemuCmdline(argv: readonly string[]): QemuOptions {
         o.qtestLog = v;
         break;
       case 'monitor':
-        o.monitor = parseMonitor(v);
+        o.monitor = parseMonitor('-monitor', v);
+        break;
+      case 'qmp':
+        o.qmp = parseMonitor('-qmp', v);
         break;
       case 'd':
         for (const item of v.split(',')) {
@@ -343,5 +362,9 @@ export function parseQemuCmdline(argv: readonly string[]): QemuOptions {
         break;
     }
   }
+  const onStdio = [o.qtest === 'stdio', o.monitor?.kind === 'stdio', o.qmp?.kind === 'stdio'].filter(
+    (x) => x,
+  );
+  if (onStdio.length > 1) throw new QemuCmdlineError('cannot use stdio by multiple character devices');
   return o;
 }

@@ -24,7 +24,7 @@
  * qtest_process_inbuf() of QEMU 7.2 for the commands listed in {@link QtestServer.command}.
  */
 
-import { createHost, type Host } from '../host/host.ts';
+import type { Host } from '../host/host.ts';
 import { Word64 } from '../hw/mmio.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
 import { TM_QW1_OS } from '../hw/xive/regs.ts';
@@ -56,7 +56,7 @@ export interface QemuSystemConfig {
    * KVM vCPUs and the in-kernel XIVE device of {@link host}.
    */
   readonly accel?: 'tcg' | 'kvm';
-  /** KVM: the host the VMM process runs on (default: a fresh `createHost()` of its own). */
+  /** KVM (required with `accel: 'kvm'`): the host the VMM process runs on. */
   readonly host?: Host;
 }
 
@@ -130,7 +130,9 @@ export class QemuSystem {
       throw new RangeError(`could not load PowerPC bios (${cfg.bios.length} bytes, at most ${FW_MAX_SIZE})`);
     }
     this.accel = cfg.accel ?? 'tcg';
-    this.host = this.accel === 'kvm' ? (cfg.host ?? createHost()) : null;
+    if (this.accel === 'kvm' && cfg.host === undefined)
+      throw new TypeError("QemuSystem: accel 'kvm' needs a host");
+    this.host = this.accel === 'kvm' ? cfg.host! : null;
     const mcfg: SpaprMachineConfig = {
       smp: cfg.smp,
       ramSize: cfg.ramSize,

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { casOptionVectors } from '../../src/guest/kernel.ts';
+import { createHost } from '../../src/host/host.ts';
 import { Hmp } from '../../src/vmm/hmp.ts';
 import { QemuSystem, QtestServer } from '../../src/vmm/qtest.ts';
 
@@ -287,7 +288,13 @@ class InProcessLink implements QtestLink {
   private replies: string[] = [];
 
   constructor(smp: number, accel: 'tcg' | 'kvm') {
-    this.sys = new QemuSystem({ smp, ramSize: 2 ** 30, bios: stubImage(), startStopped: false, accel });
+    this.sys = new QemuSystem({
+      smp,
+      ramSize: 2 ** 30,
+      bios: stubImage(),
+      startStopped: false,
+      ...(accel === 'kvm' ? { accel, host: createHost() } : {}),
+    });
     this.server = new QtestServer(this.sys, (s) => {
       for (const line of s.split('\n')) {
         if (line === '') continue;

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { createHost } from '../../../src/host/host.ts';
 import { Hmp } from '../../../src/vmm/hmp.ts';
 import type { SpaprKvmCpu } from '../../../src/vmm/kvm-accel.ts';
 import { parseQemuU64, QemuSystem, QtestServer } from '../../../src/vmm/qtest.ts';
@@ -329,7 +330,14 @@ describe('KVM mode (accel: kvm, the in-kernel XIVE on a host of its own)', () =>
     errors: string[];
     vload: (addr: number, kind: number) => string;
   } {
-    const sys = new QemuSystem({ smp: 1, ramSize: 2 ** 28, bios: null, startStopped, accel: 'kvm' });
+    const sys = new QemuSystem({
+      smp: 1,
+      ramSize: 2 ** 28,
+      bios: null,
+      startStopped,
+      accel: 'kvm',
+      host: createHost(),
+    });
     const errors: string[] = [];
     sys.onError = (l) => errors.push(l);
     let out = '';
