@@ -1,6 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DESIGNS } from '../../src/designs/index.ts';
 
 const bin = fileURLToPath(new URL('../../bin/xivelab.js', import.meta.url));
@@ -155,5 +160,196 @@ describe('xivelab-qemu in KVM mode (the real entry point, bin/xivelab-qemu.js)',
   ])('refuses %j with one line and exit 1', (args, line) => {
     const r = qemu([...args, '-qtest', 'stdio']);
     expect([r.status, r.stdout, r.stderr]).toEqual([1, '', `${line}\n`]);
+  });
+});
+
+/** A spawned front end: its first stdout line, its exit, what it wrote on stderr. */
+interface Running {
+  readonly proc: ChildProcessWithoutNullStreams;
+  readonly lines: string[];
+  nextLine(): Promise<string>;
+  exit(): Promise<[number | null, NodeJS.Signals | null]>;
+  stderr(): string;
+}
+
+function start(args: string[]): Running {
+  const proc = spawn(process.execPath, [bin, 'qtest', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiting: ((l: string) => void)[] = [];
+  createInterface({ input: proc.stdout }).on('line', (l) => {
+    const w = waiting.shift();
+    if (w) w(l);
+    else lines.push(l);
+  });
+  let err = '';
+  proc.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((res) => {
+    proc.on('exit', (code, sig) => res([code, sig]));
+  });
+  return {
+    proc,
+    lines,
+    nextLine: () =>
+      lines.length > 0 ? Promise.resolve(lines.shift()!) : new Promise((res) => waiting.push(res)),
+    exit: () => exited,
+    stderr: () => err,
+  };
+}
+
+/** Connect once (no retry): a refused connection fails the test. */
+function connectOnce(path: string): Promise<Socket> {
+  return new Promise((res, rej) => {
+    const s = connect(path);
+    s.setEncoding('utf8');
+    s.once('connect', () => res(s));
+    s.once('error', rej);
+  });
+}
+
+/** Read from `s` until `pred(buffer)` holds; resolves to the buffer. */
+function readUntil(s: Socket, pred: (b: string) => boolean): Promise<string> {
+  return new Promise((res) => {
+    let b = '';
+    const on = (d: string): void => {
+      b += d;
+      if (pred(b)) {
+        s.off('data', on);
+        res(b);
+      }
+    };
+    s.on('data', on);
+  });
+}
+
+const lineCount = (n: number) => (b: string) => b.split('\r\n').length > n;
+
+describe('xivelab qtest: monitors, signals, no -qtest (the real entry point)', () => {
+  const BASE = ['-M', 'pseries,ic-mode=xive', '-display', 'none', '-nodefaults'];
+  let dir = '';
+  const procs: ChildProcessWithoutNullStreams[] = [];
+  const run = (args: string[]): Running => {
+    const r = start(args);
+    procs.push(r.proc);
+    return r;
+  };
+  const sock = (name: string): string => {
+    dir ||= mkdtempSync(join(tmpdir(), 'xivelab-qtest-e2e-'));
+    return join(dir, name);
+  };
+  afterEach(() => {
+    for (const p of procs.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    dir = '';
+  });
+
+  it('-monitor stdio: HMP on stdin/stdout, quit ends it with 0', () => {
+    const r = spawnSync(process.execPath, [bin, 'qtest', ...BASE, '-S', '-monitor', 'stdio'], {
+      input: 'info status\ncont\ninfo status\nsystem_reset\nquit\n',
+      encoding: 'utf8',
+    });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toBe(
+      [
+        "xivelab-qemu (QEMU 7.2 compatible) monitor - type 'help' for more information",
+        '(qemu) info status',
+        'VM status: paused (prelaunch)',
+        '(qemu) cont',
+        '(qemu) info status',
+        'VM status: running',
+        '(qemu) system_reset',
+        '(qemu) quit',
+        '',
+      ].join('\r\n'),
+    );
+  });
+
+  it('-qtest stdio and -monitor stdio together: refused as QEMU does', () => {
+    const r = spawnSync(process.execPath, [bin, 'qtest', ...BASE, '-qtest', 'stdio', '-monitor', 'stdio'], {
+      encoding: 'utf8',
+    });
+    expect([r.status, r.stdout, r.stderr]).toEqual([
+      1,
+      '',
+      'xivelab-qemu: cannot use stdio by multiple character devices\n',
+    ]);
+  });
+
+  it('-qmp unix: listening when the first qtest reply is out; greeting, commands, events, quit', async () => {
+    const path = sock('qmp.sock');
+    const p = run([...BASE, '-S', '-qtest', 'stdio', '-qmp', `unix:${path},server=on,wait=off`]);
+    p.proc.stdin.write('readq 0x0006010000010800\n');
+    expect(await p.nextLine()).toBe('OK 0x0000000000000001');
+    const s = await connectOnce(path);
+    expect(await readUntil(s, lineCount(1))).toBe(
+      '{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "xivelab-qemu 0.1.0"}, "capabilities": ["oob"]}}\r\n',
+    );
+    const ask = async (req: string, lines = 1): Promise<string> => {
+      s.write(`${req}\n`);
+      return (await readUntil(s, lineCount(lines))).replace(/"seconds": \d+, "microseconds": \d+/g, 'T');
+    };
+    expect(await ask('{"execute": "qmp_capabilities"}')).toBe('{"return": {}}\r\n');
+    expect(await ask('{"execute": "query-status"}')).toBe(
+      '{"return": {"status": "prelaunch", "singlestep": false, "running": false}}\r\n',
+    );
+    expect(await ask('{"execute": "cont", "id": 1}', 2)).toBe(
+      '{"timestamp": {T}, "event": "RESUME"}\r\n{"return": {}, "id": 1}\r\n',
+    );
+    expect(
+      await ask('{"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}'),
+    ).toBe('{"return": "VM status: running\\r\\n"}\r\n');
+    expect(await ask('{"execute": "system_reset"}', 2)).toBe(
+      '{"timestamp": {T}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}\r\n{"return": {}}\r\n',
+    );
+    // qtest still answers after the reset: LISN 0 is back to PQ 01.
+    p.proc.stdin.write('readq 0x0006010000010800\n');
+    expect(await p.nextLine()).toBe('OK 0x0000000000000001');
+    const closed = new Promise<void>((res) => s.on('end', () => res()));
+    expect(await ask('{"execute": "quit"}', 2)).toBe(
+      '{"timestamp": {T}, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}}\r\n{"return": {}}\r\n',
+    );
+    await closed;
+    expect(await p.exit()).toEqual([0, null]);
+    expect(p.stderr()).toBe('');
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('-monitor unix: a client connecting as soon as the socket file exists is accepted', async () => {
+    const path = sock('mon.sock');
+    const p = run([...BASE, '-qtest', 'stdio', '-monitor', `unix:${path},server=on,wait=off`]);
+    while (!existsSync(path)) await new Promise((r) => setImmediate(r));
+    const s = await connectOnce(path);
+    expect(await readUntil(s, (b) => b.endsWith('(qemu) '))).toBe(
+      "xivelab-qemu (QEMU 7.2 compatible) monitor - type 'help' for more information\r\n(qemu) ",
+    );
+    s.write('quit\n');
+    expect(await p.exit()).toEqual([0, null]);
+  });
+
+  it('without -qtest it runs as QEMU does until a signal: "terminating on signal 15", exit 0', async () => {
+    const path = sock('qmp.sock');
+    const p = run([...BASE, '-S', '-qmp', `unix:${path},server=on,wait=off`]);
+    while (!existsSync(path)) await new Promise((r) => setTimeout(r, 10));
+    const s = await connectOnce(path);
+    await readUntil(s, lineCount(1)); // up and serving
+    s.write('{"execute": "qmp_capabilities"}\n');
+    await readUntil(s, lineCount(1));
+    const events = readUntil(s, lineCount(1));
+    p.proc.kill('SIGTERM');
+    expect((await events).replace(/"seconds": \d+, "microseconds": \d+/, 'T')).toBe(
+      '{"timestamp": {T}, "event": "SHUTDOWN", "data": {"guest": false, "reason": "host-signal"}}\r\n',
+    );
+    expect(await p.exit()).toEqual([0, null]);
+    expect(p.stderr()).toBe('xivelab-qemu: terminating on signal 15\n');
+  });
+
+  it('SIGINT during a qtest session: exit 0 after the replies already given', async () => {
+    const p = run([...BASE, '-S', '-qtest', 'stdio']);
+    p.proc.stdin.write('endianness\n');
+    expect(await p.nextLine()).toBe('OK big');
+    p.proc.kill('SIGINT');
+    expect(await p.exit()).toEqual([0, null]);
+    expect(p.stderr()).toBe('xivelab-qemu: terminating on signal 2\n');
   });
 });

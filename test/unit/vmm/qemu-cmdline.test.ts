@@ -48,6 +48,7 @@ describe('parseQemuCmdline', () => {
       qtest: 'stdio',
       qtestLog: '/dev/null',
       monitor: { kind: 'unix', path: '/tmp/x/mon.1.sock', server: true, wait: false },
+      qmp: null,
       logItems: ['guest_errors'],
       logFile: '/tmp/x/qemu.log',
       design: null,
@@ -103,7 +104,12 @@ describe('parseQemuCmdline', () => {
     [['-accel', 'qtest'], '-accel: invalid accelerator qtest'],
     [['-display', 'gtk'], '-display gtk: only -display none is supported'],
     [['-qtest', 'unix:/x'], '-qtest unix:/x: only -qtest stdio is served'],
-    [['-monitor', 'stdio'], '-monitor stdio: only unix:PATH,server=on,wait=off and none are served'],
+    [['-monitor', 'vc'], '-monitor vc: only unix:PATH,server=on,wait=off, stdio and none are served'],
+    [['-qmp', 'tcp:1'], '-qmp tcp:1: only unix:PATH,server=on,wait=off and stdio are served'],
+    [['-qmp', 'none'], '-qmp none: only unix:PATH,server=on,wait=off and stdio are served'],
+    [['-qmp', 'unix:/q,server=on,frob=1'], "-qmp unix:/q,server=on,frob=1: Invalid parameter 'frob'"],
+    [['-qtest', 'stdio', '-monitor', 'stdio'], 'cannot use stdio by multiple character devices'],
+    [['-monitor', 'stdio', '-qmp', 'stdio'], 'cannot use stdio by multiple character devices'],
     [['-monitor', 'unix:/x'], '-monitor unix:/x: only server=on is served'],
     [['-d', 'guest_errors,nonsense'], "-d guest_errors,nonsense: unknown log item 'nonsense'"],
     [['-smp', '0'], '-smp 0: Invalid CPU topology'],
@@ -111,6 +117,14 @@ describe('parseQemuCmdline', () => {
     [['disk.img'], 'disk.img: unexpected argument (a disk image is not modelled)'],
   ])('%j → %s', (argv, msg) => {
     expect(() => parseQemuCmdline(argv)).toThrow(new QemuCmdlineError(msg));
+  });
+
+  test('-monitor stdio, -qmp unix and stdio', () => {
+    expect(parseQemuCmdline(['-monitor', 'stdio']).monitor).toEqual({ kind: 'stdio' });
+    expect(parseQemuCmdline(['-qmp', 'stdio']).qmp).toEqual({ kind: 'stdio' });
+    const o = parseQemuCmdline(['-qtest', 'stdio', '-qmp', 'unix:/tmp/q.sock,server=on,wait=off']);
+    expect(o.qmp).toEqual({ kind: 'unix', path: '/tmp/q.sock', server: true, wait: false });
+    expect(o.monitor).toBe(null);
   });
 
   test('-monitor none and legacy nowait', () => {
