@@ -1,6 +1,6 @@
 /**
  * The QEMU command line `xivelab-qemu` accepts: the subset of `qemu-system-ppc64` options the
- * reference oracle driver (`shared/qemu-oracle/xq.py`) and the differential suite use, parsed
+ * QEMU oracle's driver (`xq.py`) and the differential suite use, parsed
  * into a plain options record. Anything else is refused with one line, as QEMU refuses an
  * unknown option (`qemu-system-ppc64: -foo: invalid option`).
  *
@@ -95,8 +95,8 @@ protocol and the HMP monitor; drive it exactly as qemu-system-ppc64 (QEMU=xivela
                  number of vCPUs (default 1)
 -m SIZE          guest RAM, suffix K/M/G/T (default MiB; default 512M)
 -bios FILE       firmware image: loaded into guest RAM at 0 but NOT executed; vCPU 0 is a
-                 built-in mailbox vCPU serving the protocol of shared/qemu-oracle/stub.S and
-                 bench_stub.S at guest physical 0x8000 (kinds 0-10), started at reset
+                 built-in mailbox vCPU serving the oracle stub's protocol (stub.S,
+                 bench_stub.S) at guest physical 0x8000 (kinds 0-10), started at reset
 -display none    (no display is modelled)
 -nodefaults      (accepted: no default devices are created anyway)
 -S               do not start the vCPUs (the mailbox) until HMP 'cont'

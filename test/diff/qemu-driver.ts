@@ -1,6 +1,7 @@
 /**
  * One driver for QEMU 7.2 and for xivelab: qtest over a line transport, the vCPU mailbox of the
- * oracle stub (`shared/spec/qemu-qtest.md` §6), and HMP. Three transports:
+ * oracle stub (a mailbox at guest physical 0x8000 served by a tiny big-endian program loaded
+ * with `-bios`), and HMP. Three transports:
  * - {@link spawnQemu}: `qemu-system-ppc64` (or `$QEMU`) with the stub written from its
  *   documented machine words as `-bios`, qtest on stdio, HMP on a unix socket;
  * - {@link spawnXivelabQemu}: the `xivelab-qemu` front end (node + tsx on src/cli/qemu.ts),
@@ -36,7 +37,7 @@ export const CPU0_PATH = '/machine/unattached/device[1]/thread[0]';
 export const esbTrig = (lisn: number): number => ESB_BASE + lisn * 0x2_0000;
 export const esbMgmt = (lisn: number): number => ESB_BASE + lisn * 0x2_0000 + 0x1_0000;
 
-/** stub.S assembled (big-endian words at guest physical 0x100), as documented in qemu-qtest.md §6. */
+/** stub.S assembled (big-endian words at guest physical 0x100), the oracle's stub.S. */
 export const STUB_WORDS = `
 7c6000a6 38800001 7884f806 7c632378 7c600164 4c00012c 3e800000 62948000 38000000 f8140000
 f81400b0 e8140000 2c200000 4182fff8 4c00012c eab40008 ead40010 eaf40018 2c350001 4182008c
@@ -72,7 +73,7 @@ export function findQemu(): string | null {
 
 const MACHINE = 'pseries,ic-mode=xive,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off';
 
-/** The QEMU command line of the full oracle (qemu-qtest.md §1). */
+/** The QEMU command line of the full oracle: the stub as `-bios`, qtest on stdio, HMP on a socket. */
 export function oracleArgs(stub: string, mon: string, smp = 1, log: string | null = null): string[] {
   const a = [
     '-M',

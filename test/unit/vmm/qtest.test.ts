@@ -8,7 +8,7 @@ const MGMT0 = 0x0006_0100_0001_0000;
 const TRIG_1000 = 0x0006_0100_0000_0000 + 0x1000 * 0x2_0000;
 const MGMT_1000 = TRIG_1000 + 0x1_0000;
 const hx = (n: number): string => `0x${n.toString(16)}`;
-/** The CAS option vectors of qemu-qtest.md §6: OV5 byte 23 = 0x40 (XIVE) / 0x80 (both → exit). */
+/** CAS option vectors (POWER9 PVR, ISA 3.00): OV5 byte 23 = 0x40 (XIVE) / 0x80 (both → QEMU exits). */
 const CAS_XIVE =
   '0xffff0000004e0000000000000f000003040200008000000000000017000000000000000000000000000000000000000000004000';
 const CAS_BOTH =
@@ -200,7 +200,7 @@ describe('QtestServer', () => {
     expect(run(`irq_intercept_in ${path}`)).toBe(`${reply}\n`);
   });
 
-  test('IRQ raise comes before the OK of the trigger store; ACK lowers it (qemu-qtest.md §3.2)', () => {
+  test('IRQ raise comes before the OK of the trigger store; ACK lowers it (as QEMU 7.2 orders them)', () => {
     const { run } = session();
     expect(run('irq_intercept_in /machine/unattached/device[1]/thread[0]')).toBe('OK\n');
     // CAS through the mailbox with the XIVE option vector.
