@@ -44,6 +44,24 @@ function hcallText(run: (l: string) => string, opcode: number, ...args: number[]
   return Array.from({ length: 10 }, (_, i) => BigInt(run(`readq ${hx(0x8060 + 8 * i)}`).slice(3)));
 }
 
+/**
+ * CAS with XIVE, an EQ for vCPU 0 priority 3 at 0x200000, LISN 0x1000 → vCPU 0 / 3 / EISN 0xabc
+ * and unmasked (PQ 00), CPPR 0xff: the next trigger of LISN 0x1000 raises vCPU 0's INT line.
+ */
+function routeLisn1000(run: (l: string) => string): void {
+  run(`write 0x10000 0x34 ${CAS_XIVE}`);
+  expect(hcallText(run, 0xf002, 0x10000, 0x100000, 0x100000)[0]).toBe(0n);
+  run('memset 0x200000 0x1000 0');
+  expect(hcallText(run, 0x3b8, 1, 0, 3, 0x200000, 12)[0]).toBe(0n);
+  expect(hcallText(run, 0x3ac, 2, 0x1000, 0, 3, 0xabc)[0]).toBe(0n);
+  expect(run(`readq ${hx(MGMT_1000 + 0xc00)}`)).toBe('OK 0x0000000000000001\n');
+  // CPPR := 0xff by a vCPU byte store (kind 5).
+  run('writeq 0x8010 0x00060302031a0011');
+  run('writeq 0x8018 0xff');
+  run('writeq 0x8008 0x5');
+  expect(run('writeq 0x8000 0x1')).toBe('OK\n');
+}
+
 describe('parseQemuU64 (qemu_strtou64 base 0)', () => {
   test.each([
     ['0x10', 16n],
@@ -151,17 +169,8 @@ describe('QtestServer', () => {
       'FAIL IRQ intercept already enabled\n',
     );
     expect(run('irq_intercept_out /machine/unattached/sysbus/child[0]')).toBe('OK\n');
-    // LISN 0 (vCPU 0's IPI) fired at an unmasked, configured source would raise INT: no line here.
-    run(`write 0x10000 0x34 ${CAS_XIVE}`);
-    expect(hcallText(run, 0xf002, 0x10000, 0x100000, 0x100000)[0]).toBe(0n);
-    run('memset 0x200000 0x1000 0');
-    expect(hcallText(run, 0x3b8, 1, 0, 3, 0x200000, 12)[0]).toBe(0n);
-    expect(hcallText(run, 0x3ac, 2, 0x1000, 0, 3, 0xabc)[0]).toBe(0n);
-    run(`readq ${hx(MGMT_1000 + 0xc00)}`);
-    run('writeq 0x8010 0x00060302031a0011');
-    run('writeq 0x8018 0xff');
-    run('writeq 0x8008 0x5');
-    run('writeq 0x8000 0x1');
+    // A trigger of LISN 0x1000, routed to vCPU 0, raises INT there: no line is reported.
+    routeLisn1000(run);
     expect(run(`writeq ${hx(TRIG_1000)} 0x0`)).toBe('OK\n');
     expect(run('readl 0x200000')).toBe('OK 0x0000000080000abc\n');
   });
@@ -203,18 +212,7 @@ describe('QtestServer', () => {
   test('IRQ raise comes before the OK of the trigger store; ACK lowers it (as QEMU 7.2 orders them)', () => {
     const { run } = session();
     expect(run('irq_intercept_in /machine/unattached/device[1]/thread[0]')).toBe('OK\n');
-    // CAS through the mailbox with the XIVE option vector.
-    run(`write 0x10000 0x34 ${CAS_XIVE}`);
-    expect(hcallText(run, 0xf002, 0x10000, 0x100000, 0x100000)[0]).toBe(0n);
-    run('memset 0x200000 0x1000 0');
-    expect(hcallText(run, 0x3b8, 1, 0, 3, 0x200000, 12)[0]).toBe(0n);
-    expect(hcallText(run, 0x3ac, 2, 0x1000, 0, 3, 0xabc)[0]).toBe(0n);
-    expect(run(`readq ${hx(MGMT_1000 + 0xc00)}`)).toBe('OK 0x0000000000000001\n');
-    // CPPR := 0xff by a vCPU byte store (kind 5).
-    run('writeq 0x8010 0x00060302031a0011');
-    run('writeq 0x8018 0xff');
-    run('writeq 0x8008 0x5');
-    expect(run('writeq 0x8000 0x1')).toBe('OK\n');
+    routeLisn1000(run);
     expect(run(`writeq ${hx(TRIG_1000)} 0x0`)).toBe('IRQ raise 0\nOK\n');
     expect(run('readl 0x200000')).toBe('OK 0x0000000080000abc\n');
     // ACK_OS_REG (kind 6, lhz): the line is lowered during the mailbox command.
