@@ -236,7 +236,10 @@ class ProcessLink implements QtestLink {
   async close(): Promise<void> {
     this.mon?.destroy();
     if (!this.exited) {
+      // QEMU 7.2 keeps running at the end of stdin (it stops on a signal, printing "terminating
+      // on signal 15"); end stdin for xivelab-qemu and send SIGTERM at once, SIGKILL if stuck.
       this.proc.stdin.end();
+      this.proc.kill('SIGTERM');
       const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
       await new Promise<void>((res) => {
         if (this.exited) res();
