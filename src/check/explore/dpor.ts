@@ -10,14 +10,15 @@
  * minimal). With a bound, schedules above it are cut, so the verdict is "none within the bound".
  */
 
+import type { AtomicStep } from '../../host/atomic-step.ts';
 import { Execution } from './execution.ts';
 import { outcomeOf, Recorder } from './recorder.ts';
-import { dependent, type RaceProgram, type Step } from './step.ts';
+import { dependent, type RaceProgram } from './step.ts';
 
 /** One state of the current execution on the DFS stack. */
 interface Node {
   readonly enabled: boolean[];
-  readonly pending: (Step | null)[];
+  readonly pending: (AtomicStep | null)[];
   readonly backtrack: Set<number>;
   readonly done: Set<number>;
   readonly sleep: Set<number>;
@@ -176,7 +177,7 @@ function findRaces<W>(ex: Execution<W>, stack: Node[], k: number): void {
  * Make sure the state before event `i` explores some initial of v = notdep(i) · (p's step): the
  * events after `i` that do not depend on it, then `p`'s announced step.
  */
-function reverse<W>(ex: Execution<W>, node: Node, i: number, p: number, s: Step, k: number): void {
+function reverse<W>(ex: Execution<W>, node: Node, i: number, p: number, s: AtomicStep, k: number): void {
   const notdep: number[] = [];
   const initials = new Set<number>();
   for (let j = i + 1; j < k; j++) {

@@ -5,14 +5,15 @@
  * Mazurkiewicz trace an execution belongs to.
  */
 
-import { dependent, type RaceProgram, type Step, type ThreadBody } from './step.ts';
+import type { AtomicStep } from '../../host/atomic-step.ts';
+import { dependent, type RaceProgram, type ThreadBody } from './step.ts';
 
 /** One executed step. */
 export interface ExecEvent {
   readonly thread: number;
   /** Index of this event among its thread's events. */
   readonly local: number;
-  readonly step: Step;
+  readonly step: AtomicStep;
   /** Vector clock: `vc[t]` = how many of thread t's events happen before or are this one. */
   readonly vc: Int32Array;
 }
@@ -31,7 +32,7 @@ export class Execution<W> {
   readonly n: number;
   readonly events: ExecEvent[] = [];
   /** The step each thread announced next, or null once it has finished. */
-  readonly pending: (Step | null)[];
+  readonly pending: (AtomicStep | null)[];
   /** Vector clock of each thread's last event. */
   readonly clocks: Int32Array[];
   end: ExecEnd = 'running';
@@ -117,7 +118,7 @@ export class Execution<W> {
    * The events in an immediate conflict with `step` (the last write of each object it touches,
    * and for a write the reads since), latest first.
    */
-  conflicts(step: Step): number[] {
+  conflicts(step: AtomicStep): number[] {
     const out: number[] = [];
     for (const o of step.reads) {
       const a = this.objects.get(o);
@@ -143,7 +144,7 @@ export class Execution<W> {
   }
 
   /** Whether `a` conflicts with any event in `idx`. */
-  conflictsWithAny(a: Step, idx: readonly number[]): boolean {
+  conflictsWithAny(a: AtomicStep, idx: readonly number[]): boolean {
     for (const i of idx) if (dependent(a, this.events[i]!.step)) return true;
     return false;
   }

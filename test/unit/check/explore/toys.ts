@@ -1,7 +1,8 @@
 /** Small programs with known answers, for the explorer's own tests. */
 
 import { ExploreLock } from '../../../../src/check/explore/locks.ts';
-import { type RaceProgram, Step, type ThreadBody } from '../../../../src/check/explore/step.ts';
+import type { RaceProgram, ThreadBody } from '../../../../src/check/explore/step.ts';
+import { AtomicStep } from '../../../../src/host/atomic-step.ts';
 
 interface Vars {
   v: Record<string, number>;
@@ -26,9 +27,9 @@ export function increment(locked: boolean): RaceProgram<Vars> {
         yield m.acquire();
         m.take(id);
       }
-      yield new Step('load x', ['x'], []);
+      yield new AtomicStep('load x', ['x'], []);
       const r = w.v.x!;
-      const st = new Step('store x', [], ['x']);
+      const st = new AtomicStep('store x', [], ['x']);
       yield st;
       w.v.x = r + 1;
       st.effect = `x = ${r + 1}`;
@@ -50,7 +51,7 @@ export function independent(n: number, steps: number): RaceProgram<Vars> {
     setup: () => vars(names),
     *start(w, id): ThreadBody {
       for (let i = 0; i < steps; i++) {
-        yield new Step(`write v${id}`, [], [`v${id}`]);
+        yield new AtomicStep(`write v${id}`, [], [`v${id}`]);
         w.v[`v${id}`]!++;
       }
     },
@@ -69,11 +70,11 @@ export function writerReaders(readers: number): RaceProgram<Vars> {
     setup: () => vars(['x', ...Array.from({ length: readers }, (_, i) => `r${i}`)]),
     *start(w, id): ThreadBody {
       if (id === 0) {
-        yield new Step('write x', [], ['x']);
+        yield new AtomicStep('write x', [], ['x']);
         w.v.x = 1;
         return;
       }
-      yield new Step('read x', ['x'], []);
+      yield new AtomicStep('read x', ['x'], []);
       w.v[`r${id - 1}`] = w.v.x!;
     },
     check: () => null,
@@ -90,7 +91,7 @@ export function writers(n: number): RaceProgram<Vars> {
     threads: Array.from({ length: n }, (_, i) => `w${i}`),
     setup: () => vars(['x']),
     *start(w, id): ThreadBody {
-      yield new Step('write x', [], ['x']);
+      yield new AtomicStep('write x', [], ['x']);
       w.v.x = id;
     },
     check: () => null,
@@ -126,7 +127,7 @@ export function misbehaving(kind: 'spin' | 'throw'): RaceProgram<Vars> {
     setup: () => vars(['x']),
     *start(w): ThreadBody {
       for (;;) {
-        yield new Step('poke x', [], ['x']);
+        yield new AtomicStep('poke x', [], ['x']);
         if (kind === 'throw') throw new Error('poked a freed x');
         w.v.x!++;
       }
