@@ -20,6 +20,7 @@ import { ScenarioError } from '../scenario/parse.ts';
 import { type Result, resultJsonSchema } from '../scenario/result.ts';
 import { KVM_MAX_RUN_VCPUS, type RunProgress, runScenario } from '../scenario/runner.ts';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.ts';
+import { registerExplore } from './explore.ts';
 import { checkOutputFile } from './out-paths.ts';
 import { runQemuFrontend } from './qemu.ts';
 import { ProgressLine, type RunWorkerData, type RunWorkerReply, virtualTime } from './run-progress.ts';
@@ -382,6 +383,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       'after',
       examples('xivelab qtest -machine pseries -accel tcg -display none -qtest stdio -nodefaults'),
     );
+
+  registerExplore(program, io, (c) => {
+    code = c;
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
