@@ -17,7 +17,7 @@ export const RACE_DESIGNS = [
   'rmap-fixed',
   'vma-pointer',
   'vma-walk',
-] as const satisfies readonly ((typeof DESIGN_NAMES)[number])[];
+] as const satisfies readonly (typeof DESIGN_NAMES)[number][];
 
 const Name = z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a lower-case name (a-z, 0-9, -)');
 const Irq = z
@@ -27,7 +27,7 @@ const Irq = z
   .max(RACE_NR_IRQS - 1);
 const Page = z.enum(['trig', 'eoi']).describe('the even (trigger) or odd (EOI/management) ESB page');
 
-const Function = z.strictObject({
+const VfioFunction = z.strictObject({
   name: Name,
   vectors: z.number().int().min(1).max(4).default(1),
 });
@@ -48,7 +48,7 @@ const Faulted = z.strictObject({ process: Name, irq: Irq, page: Page });
 
 const Setup = z.strictObject({
   irqs: z.array(Irq).min(1),
-  functions: z.array(Function).default([]),
+  functions: z.array(VfioFunction).default([]),
   bound: z.array(Binding).default([]),
   /** The first one is the VMM: it creates the VM and the device and maps the ESB range. */
   processes: z
@@ -163,7 +163,9 @@ export const RaceScenario = z
           message: `${b.function} has ${v} vector(s)`,
         });
     };
-    s.setup.bound.forEach((b, i) => checkBinding(b, ['setup', 'bound', i]));
+    s.setup.bound.forEach((b, i) => {
+      checkBinding(b, ['setup', 'bound', i]);
+    });
     s.setup.faulted.forEach((f, i) => {
       if (!procs.has(f.process))
         ctx.addIssue({
