@@ -84,7 +84,7 @@ export function counterexampleTrace(s: RaceScenario, design: string, c: Countere
     tid: i,
     args: { name: t.name },
   }));
-  c.steps.forEach((st, i) =>
+  c.steps.forEach((st, i) => {
     events.push({
       name: st.label,
       ph: 'X',
@@ -93,8 +93,8 @@ export function counterexampleTrace(s: RaceScenario, design: string, c: Countere
       pid: 1,
       tid: st.thread,
       args: { effect: st.effect, step: i + 1 },
-    }),
-  );
+    });
+  });
   return {
     traceEvents: events,
     metadata: { scenario: s.name, design, kind: c.kind, message: c.message, schedule: c.schedule },
