@@ -33,17 +33,21 @@ function restorerFor(o: object, keys: readonly string[]): FieldRestorer {
   return f;
 }
 
-const Kind = { Object: 0, Array: 1, Map: 2, Set: 3, Typed: 4 } as const;
-type Kind = (typeof Kind)[keyof typeof Kind];
-
 type Typed = { slice(): Typed; set(src: Typed): void };
 
 export class HeapSnapshot {
-  private readonly objs: object[] = [];
-  private readonly kinds: Kind[] = [];
-  private readonly saved: unknown[] = [];
-  /** The field restorer of each plain/class object. */
-  private readonly fields: (FieldRestorer | null)[] = [];
+  // One list per kind, so that each restore loop stays monomorphic.
+  private readonly objects: object[] = [];
+  private readonly objectValues: unknown[][] = [];
+  private readonly objectFields: FieldRestorer[] = [];
+  private readonly arrays: unknown[][] = [];
+  private readonly arrayValues: unknown[][] = [];
+  private readonly maps: Map<unknown, unknown>[] = [];
+  private readonly mapEntries: [unknown, unknown][][] = [];
+  private readonly sets: Set<unknown>[] = [];
+  private readonly setItems: unknown[][] = [];
+  private readonly typed: Typed[] = [];
+  private readonly typedValues: Typed[] = [];
 
   /** Capture everything reachable from `roots`, not entering objects for which `skip` is true. */
   constructor(roots: readonly object[], skip: (o: object) => boolean = () => false) {
@@ -59,38 +63,33 @@ export class HeapSnapshot {
     for (const r of roots) visit(r);
     for (let i = 0; i < queue.length; i++) {
       const o = queue[i]!;
-      this.objs.push(o);
       if (ArrayBuffer.isView(o)) {
-        this.kinds.push(Kind.Typed);
-        this.saved.push((o as unknown as Typed).slice());
-        this.fields.push(null);
+        this.typed.push(o as unknown as Typed);
+        this.typedValues.push((o as unknown as Typed).slice());
       } else if (Array.isArray(o)) {
-        this.kinds.push(Kind.Array);
-        this.saved.push(o.slice());
-        this.fields.push(null);
+        this.arrays.push(o);
+        this.arrayValues.push(o.slice());
         for (const v of o) visit(v);
       } else if (o instanceof Map) {
-        this.kinds.push(Kind.Map);
         const entries = [...o.entries()];
-        this.saved.push(entries);
-        this.fields.push(null);
+        this.maps.push(o);
+        this.mapEntries.push(entries);
         for (const [k, v] of entries) {
           visit(k);
           visit(v);
         }
       } else if (o instanceof Set) {
-        this.kinds.push(Kind.Set);
         const items = [...o];
-        this.saved.push(items);
-        this.fields.push(null);
+        this.sets.push(o);
+        this.setItems.push(items);
         for (const v of items) visit(v);
       } else {
-        this.kinds.push(Kind.Object);
         const ks = Object.keys(o);
         const rec = o as Record<string, unknown>;
         const vals = ks.map((k) => rec[k]);
-        this.fields.push(restorerFor(o, ks));
-        this.saved.push(vals);
+        this.objects.push(o);
+        this.objectValues.push(vals);
+        this.objectFields.push(restorerFor(o, ks));
         for (const v of vals) visit(v);
       }
     }
@@ -98,40 +97,31 @@ export class HeapSnapshot {
 
   /** Objects captured (a size figure for reports). */
   get size(): number {
-    return this.objs.length;
+    return this.objects.length + this.arrays.length + this.maps.length + this.sets.length + this.typed.length;
   }
 
   /** Put every captured object back as it was at capture time. */
   restore(): void {
-    const { objs, kinds, saved, fields } = this;
-    for (let i = 0; i < objs.length; i++) {
-      const o = objs[i]!;
-      switch (kinds[i]) {
-        case Kind.Typed:
-          (o as unknown as Typed).set(saved[i] as Typed);
-          break;
-        case Kind.Array: {
-          const a = o as unknown[];
-          const s = saved[i] as unknown[];
-          if (a.length !== s.length) a.length = s.length;
-          for (let j = 0; j < s.length; j++) if (a[j] !== s[j]) a[j] = s[j];
-          break;
-        }
-        case Kind.Map: {
-          const m = o as Map<unknown, unknown>;
-          m.clear();
-          for (const [k, v] of saved[i] as [unknown, unknown][]) m.set(k, v);
-          break;
-        }
-        case Kind.Set: {
-          const s = o as Set<unknown>;
-          s.clear();
-          for (const v of saved[i] as unknown[]) s.add(v);
-          break;
-        }
-        default:
-          fields[i]!(o, saved[i] as unknown[]);
-      }
+    const { objects, objectValues, objectFields } = this;
+    for (let i = 0; i < objects.length; i++) objectFields[i]!(objects[i]!, objectValues[i]!);
+    const { arrays, arrayValues } = this;
+    for (let i = 0; i < arrays.length; i++) restoreArray(arrays[i]!, arrayValues[i]!);
+    const { typed, typedValues } = this;
+    for (let i = 0; i < typed.length; i++) typed[i]!.set(typedValues[i]!);
+    for (let i = 0; i < this.maps.length; i++) {
+      const m = this.maps[i]!;
+      m.clear();
+      for (const [k, v] of this.mapEntries[i]!) m.set(k, v);
+    }
+    for (let i = 0; i < this.sets.length; i++) {
+      const s = this.sets[i]!;
+      s.clear();
+      for (const v of this.setItems[i]!) s.add(v);
     }
   }
+}
+
+function restoreArray(a: unknown[], s: readonly unknown[]): void {
+  if (a.length !== s.length) a.length = s.length;
+  for (let j = 0; j < s.length; j++) if (a[j] !== s[j]) a[j] = s[j];
 }

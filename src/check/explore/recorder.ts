@@ -87,7 +87,7 @@ export class Recorder<W> {
   /** Execution count when the first failure was found (−1: none). */
   firstFailureAt = -1;
   firstFailureMs = -1;
-  /** Per-thread step counts of the first complete execution (the naive interleaving count). */
+  /** Per-thread step counts of the first complete execution that raised no exception. */
   stepCounts: number[] | null = null;
   shortest: Counterexample | null = null;
   private readonly traces = new Set<string>();
@@ -118,7 +118,7 @@ export class Recorder<W> {
     }
     this.complete++;
     this.traces.add(ex.traceKey());
-    if (this.stepCounts === null && outcome.kind === 'ok') {
+    if (this.stepCounts === null && outcome.kind !== 'exception') {
       const counts = new Array<number>(ex.n).fill(0);
       for (const e of ex.events) counts[e.thread]!++;
       this.stepCounts = counts;

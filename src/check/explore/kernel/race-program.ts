@@ -10,7 +10,16 @@
 import { DESIGNS } from '../../../designs/index.ts';
 import { AtomicStep } from '../../../host/atomic-step.ts';
 import { EIO } from '../../../host/errno.ts';
-import type { XiveNativeFlags } from '../../../host/kvm/xive-native.ts';
+import {
+  esbPteObj,
+  FILE_IMAP,
+  irqBackingObj,
+  KVM_ARCH_XIVE,
+  XIVE_MAPPING,
+  XIVE_SOURCES,
+} from '../../../host/kvm/xive-footprint.ts';
+import type { XiveNativeFlags } from '../../../host/kvm/xive-native-flags.ts';
+import { VmFault } from '../../../host/mm/vma.ts';
 import { RACE_NR_IRQS, type RaceScenario, type RaceThread } from '../../../scenario/race-schema.ts';
 import type { RaceProgram, ThreadBody } from '../step.ts';
 import { KernelWorld, P } from './world.ts';
@@ -30,23 +39,22 @@ export function raceDesigns(s: RaceScenario): RaceDesign[] {
   );
 }
 
-/** The program of scenario `s` under design `d`; the world is built at the first execution. */
+/**
+ * The program of scenario `s` under design `d`. The world is built here, once (milliseconds);
+ * each execution restores it in place.
+ */
 export function kernelRaceProgram(s: RaceScenario, d: RaceDesign): RaceProgram<KernelWorld> {
-  let world: KernelWorld | null = null;
-  const failing = new Set<string>();
+  const world = new KernelWorld(s.setup, DESIGNS.get(d.base)!, d.flags);
+  // irq_set_vcpu_affinity(host_irq, NULL) fails for these vectors (the clr_mapped error path).
+  const failing = new Set<number>();
   for (const t of s.threads)
-    if (t.op === 'clr-mapped' && t.affinityFails) failing.add(`${t.function}:${t.vector}`);
+    if (t.op === 'clr-mapped' && t.affinityFails) failing.add(world.hwOf(t.function, t.vector));
+  if (failing.size > 0)
+    world.host.xive.affinityHook = (hw, forward) => (!forward && failing.has(hw) ? -EIO : 0);
+  world.snapshotNow();
   return {
     threads: s.threads.map((t) => t.name),
     setup(): KernelWorld {
-      if (world === null) {
-        world = new KernelWorld(s.setup, DESIGNS.get(d.base)!, d.flags);
-        const w = world;
-        const bad = new Set([...failing].map((k) => w.hwOf(k.split(':')[0]!, Number(k.split(':')[1]))));
-        // irq_set_vcpu_affinity(host_irq, NULL) fails for these (the clr_mapped error path).
-        if (bad.size > 0) w.host.xive.affinityHook = (hw, forward) => (!forward && bad.has(hw) ? -EIO : 0);
-        w.snapshotNow();
-      }
       world.restore();
       return world;
     },
@@ -75,9 +83,9 @@ function threadBody(w: KernelWorld, tid: number, t: RaceThread): ThreadBody {
   }
 }
 
-/** Every file page of the ESB range the scenario's girqs use (the PTE objects a zap can write). */
+/** The PTEs of every ESB page the scenario's girqs use (what a munmap or fork touches). */
 function esbPteObjects(w: KernelWorld): string[] {
-  return w.irqs.flatMap((n) => [`esb-pte:${4 + 2 * n}`, `esb-pte:${5 + 2 * n}`]);
+  return w.irqs.flatMap((n) => [esbPteObj(4 + 2 * n), esbPteObj(5 + 2 * n)]);
 }
 
 /**
@@ -100,7 +108,10 @@ function* esbFault(w: KernelWorld, process: string, irq: number, page: 'trig' | 
   mm.mmapLock.downRead();
   const vma = mm.vmas.lookup(addr);
   if (vma === null) lock.effect = 'no VMA: SIGSEGV';
-  else yield* w.dev.xiveNativeEsbFaultSteps(vma, addr);
+  else {
+    const vmf = new VmFault(vma, addr, 0);
+    yield* w.dev.esbFaultSteps(vma.pgoff, vmf.pgoff, vmf);
+  }
   yield new AtomicStep(`${process}: mmap_read_unlock`, [], [`lock:mmap:${mm.pid}`]);
   mm.mmapLock.upRead();
 }
@@ -114,7 +125,7 @@ function* esbFault(w: KernelWorld, process: string, irq: number, page: 'trig' | 
 function* mapped(w: KernelWorld, tid: number, bind: boolean, irq: number, hw: number): ThreadBody {
   yield w.kvmLock.acquire();
   w.kvmLock.take(tid);
-  const rc = yield* bind ? w.dev.kvmppcXiveSetMappedSteps(irq, hw) : w.dev.kvmppcXiveClrMappedSteps(irq, hw);
+  const rc = yield* bind ? w.dev.setMappedSteps(irq, hw) : w.dev.clrMappedSteps(irq, hw);
   const drop = w.kvmLock.release();
   yield drop;
   w.kvmLock.drop(tid);
@@ -128,7 +139,7 @@ function* munmap(w: KernelWorld, process: string): ThreadBody {
   const st = new AtomicStep(
     `${process}: munmap(ESB range)`,
     [],
-    [`lock:mmap:${mm.pid}`, `vmas:${mm.pid}`, 'imap', ...esbPteObjects(w)],
+    [`lock:mmap:${mm.pid}`, `vmas:${mm.pid}`, FILE_IMAP, ...esbPteObjects(w)],
     () => mm.mmapLock.canWrite,
   );
   yield st;
@@ -142,11 +153,12 @@ function* fork(w: KernelWorld, process: string): ThreadBody {
   const st = new AtomicStep(
     `${process}: fork (copy VMAs and PFN-map PTEs)`,
     [`vmas:${mm.pid}`, ...esbPteObjects(w)],
-    [`lock:mmap:${mm.pid}`, 'imap', 'esb-pte:fork-copies'],
+    [`lock:mmap:${mm.pid}`, FILE_IMAP],
     () => mm.mmapLock.canWrite,
   );
   yield st;
-  st.effect = `child pid ${pr.p.fork().proc.pid}`;
+  const child = pr.p.fork();
+  st.effect = typeof child === 'number' ? `fork failed: ${child}` : `child pid ${child.proc.pid}`;
 }
 
 /**
@@ -168,7 +180,7 @@ function* release(w: KernelWorld, tid: number): ThreadBody {
   const st = new AtomicStep(
     'kvmppc_xive_native_release',
     [],
-    ['xive.mapping', 'xive.sources', 'kvm.arch.xive', ...w.irqs.map((n) => `irq${n}.backing`)],
+    [XIVE_MAPPING, XIVE_SOURCES, KVM_ARCH_XIVE, ...w.irqs.map(irqBackingObj)],
   );
   yield st;
   w.dev.release();

@@ -19,7 +19,8 @@ import {
   KVM_DEV_XIVE_GRP_SOURCE,
   KVM_SET_DEVICE_ATTR,
 } from '../../../host/kvm/uapi.ts';
-import type { KvmXiveNative, XiveNativeFlags } from '../../../host/kvm/xive-native.ts';
+import type { KvmXiveNative } from '../../../host/kvm/xive-native.ts';
+import type { XiveNativeFlags } from '../../../host/kvm/xive-native-flags.ts';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../host/mm/constants.ts';
 import type { HostProcess } from '../../../host/syscalls.ts';
 import {
@@ -111,11 +112,12 @@ export class KernelWorld {
       must(setMsix(vmm, vfd, f.vectors), 'VFIO_DEVICE_SET_IRQS');
       this.fns.push({ name: f.name, hw: Array.from({ length: f.vectors }, (_, v) => phb.msiHwIrq(slot, v)) });
     });
-    for (const b of setup.bound)
-      must(this.dev.kvmppcXiveSetMapped(b.irq, this.hwOf(b.function, b.vector)), 'bind');
+    for (const b of setup.bound) must(this.dev.setMapped(b.irq, this.hwOf(b.function, b.vector)), 'bind');
     for (const pr of setup.processes.slice(1)) {
       const parent = this.proc(pr.fork!);
-      this.procs.push({ name: pr.name, p: parent.p.fork(), esb: parent.esb });
+      const child = parent.p.fork();
+      if (typeof child === 'number') throw new Error(`race world set-up: fork failed (${child})`);
+      this.procs.push({ name: pr.name, p: child, esb: parent.esb });
     }
     const w = new Word64();
     for (const f of setup.faulted) {
