@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readScenarioText } from './load.ts';
-import { parseValidated } from './parse.ts';
+import { parseValidated, ScenarioError } from './parse.ts';
 import { RaceScenario } from './race-schema.ts';
 
 /** Directory of the built-in race scenarios. */
@@ -22,9 +22,15 @@ export function builtinRaceNames(): string[] {
     .sort();
 }
 
-/** `arg` as a file path, else as a built-in name. */
+/**
+ * `arg` as a file path, else as a built-in name.
+ * @throws ScenarioError when it is neither.
+ */
 export function resolveRaceScenario(arg: string): string {
   if (existsSync(arg) || /[/\\.]/.test(arg)) return arg;
+  const names = builtinRaceNames();
+  if (!names.includes(arg))
+    throw new ScenarioError(arg, 0, 0, `no such file, nor a built-in race scenario (${names.join(', ')})`);
   return `${builtinRacesDir()}${arg}.yaml`;
 }
 

@@ -96,12 +96,6 @@ const Thread = z.discriminatedUnion('op', [
       .literal('release')
       .describe('the last close of the device fd: kvmppc_xive_native_release (after every munmap)'),
   }),
-  z.strictObject({
-    name: Name,
-    op: z.literal('vcpu-access').describe('a vCPU (KVM_RUN, vcpu->mutex) loads an ESB page of a girq'),
-    irq: Irq,
-    page: Page,
-  }),
 ]);
 
 /** A design to explore: a name, or a design with some XIVE flags overridden under a new name. */

@@ -78,8 +78,6 @@ function threadBody(w: KernelWorld, tid: number, t: RaceThread): ThreadBody {
       return fork(w, t.process);
     case 'release':
       return release(w, tid);
-    case 'vcpu-access':
-      throw new Error('vcpu-access threads are not modelled yet');
   }
 }
 
