@@ -26,29 +26,59 @@ describe('xivelab explore', () => {
     const j = JSON.parse(r.out);
     expect(j.scenario).toBe('s12-fault-vs-bind');
     expect(j.results[0].design).toBe('rmap-fixed');
-    expect(j.results[0].report).toMatchObject({ strategy: 'dpor', verdict: 'exhausted', traces: 2, failures: 0 });
+    expect(j.results[0].report).toMatchObject({
+      strategy: 'dpor',
+      verdict: 'exhausted',
+      traces: 2,
+      failures: 0,
+    });
   });
 
   it('--replay reproduces the schedule step by step; --trace writes one track per thread', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xivelab-explore-'));
     const trace = join(dir, 'ce.json');
-    const r = await cli('explore', 's12-fault-vs-bind', '--design', 'rmap', '--replay', S12, '--trace', trace);
+    const r = await cli(
+      'explore',
+      's12-fault-vs-bind',
+      '--design',
+      'rmap',
+      '--replay',
+      S12,
+      '--trace',
+      trace,
+    );
     expect(r.code).toBe(1);
     expect(r.out.split('\n').slice(0, 2)).toEqual([
       'replay of s12-fault-vs-bind under rmap: violation: I1: pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)',
       `  schedule ${S12} (12 steps, 1 preemption(s))`,
     ]);
     const doc = JSON.parse(readFileSync(trace, 'utf8'));
-    const tracks = doc.traceEvents.filter((e: { ph: string }) => e.ph === 'M').map((e: { args: { name: string } }) => e.args.name);
+    const tracks = doc.traceEvents
+      .filter((e: { ph: string }) => e.ph === 'M')
+      .map((e: { args: { name: string } }) => e.args.name);
     expect(tracks).toEqual(['fault', 'bind']);
     expect(doc.traceEvents.filter((e: { ph: string }) => e.ph === 'X')).toHaveLength(12);
     const serial = await cli('explore', 's12-fault-vs-bind', '--design', 'rmap', '--replay', '1');
-    expect([serial.code, serial.out.split('\n')[0]]).toEqual([0, 'replay of s12-fault-vs-bind under rmap: no violation']);
+    expect([serial.code, serial.out.split('\n')[0]]).toEqual([
+      0,
+      'replay of s12-fault-vs-bind under rmap: no violation',
+    ]);
   });
 
   it('PCT and uniform random find S12 on rmap within their budget (seeded)', async () => {
     for (const strategy of ['pct', 'random']) {
-      const r = await cli('explore', 's12-fault-vs-bind', '--design', 'rmap', '--strategy', strategy, '--runs', '200', '--seed', '3');
+      const r = await cli(
+        'explore',
+        's12-fault-vs-bind',
+        '--design',
+        'rmap',
+        '--strategy',
+        strategy,
+        '--runs',
+        '200',
+        '--seed',
+        '3',
+      );
       expect([strategy, r.code]).toEqual([strategy, 1]);
       expect(r.out).toContain(`  ${strategy}: 200 executions`);
     }
@@ -73,7 +103,9 @@ describe('xivelab explore', () => {
     expect(await bad('s12-fault-vs-bind', '--design', 'qemu-remap')).toBe(
       'xivelab: design "qemu-remap" is not in s12-fault-vs-bind (it has: rmap, rmap-fixed, rmap-fixed-no-memory-lock)',
     );
-    expect(await bad('nosuch')).toMatch(/^nosuch: no such file, nor a built-in race scenario \(clr-mapped-error-hang, /);
+    expect(await bad('nosuch')).toMatch(
+      /^nosuch: no such file, nor a built-in race scenario \(clr-mapped-error-hang, /,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'xivelab-explore-'));
     const f = join(dir, 'bad.yaml');
     writeFileSync(f, 'name: bad\nsummary: x\nsetup: { irqs: [5] }\nthreads:\n  - { name: t, op: spin }\n');

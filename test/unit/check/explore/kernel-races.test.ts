@@ -6,7 +6,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { explore, replay } from '../../../../src/check/explore/explore.ts';
-import { kernelRaceProgram, type RaceDesign, raceDesigns } from '../../../../src/check/explore/kernel/race-program.ts';
+import {
+  kernelRaceProgram,
+  type RaceDesign,
+  raceDesigns,
+} from '../../../../src/check/explore/kernel/race-program.ts';
 import { parseSchedule } from '../../../../src/check/explore/schedule.ts';
 import { loadRaceScenario } from '../../../../src/scenario/race-load.ts';
 import type { RaceScenario } from '../../../../src/scenario/race-schema.ts';
@@ -43,7 +47,11 @@ describe('s12-fault-vs-bind', () => {
     expect(verdict('s12-fault-vs-bind', 'rmap-fixed')).toEqual(['exhausted', null, null]);
   });
   it('rmap-fixed without memory_lock: violation — selecting under sb->lock leaves the unlock→insert window', () => {
-    expect(verdict('s12-fault-vs-bind', 'rmap-fixed-no-memory-lock')).toEqual(['violation', 'violation', STALE_IPI]);
+    expect(verdict('s12-fault-vs-bind', 'rmap-fixed-no-memory-lock')).toEqual([
+      'violation',
+      'violation',
+      STALE_IPI,
+    ]);
   });
 });
 
@@ -117,7 +125,11 @@ describe('the S12 counterexample on rmap', () => {
   it('is 12 steps with 1 preemption: select, read, then the whole bind, then the stale insert', () => {
     const c = explore(kernelRaceProgram(s, d('rmap'))).shortest!;
     expect([c.schedule, c.preemptions]).toEqual(['0.0.0.1.1.1.1.1.1.1.0.0', 1]);
-    expect(c.steps.map((st) => `${st.threadName}: ${st.label.replace(/[ (:,].*$/, '')}${st.effect ? ` → ${st.effect}` : ''}`)).toEqual([
+    expect(
+      c.steps.map(
+        (st) => `${st.threadName}: ${st.label.replace(/[ (:,].*$/, '')}${st.effect ? ` → ${st.effect}` : ''}`,
+      ),
+    ).toEqual([
       'fault: qemu',
       'fault: esb_fault → selected the IPI',
       'fault: arch_spin_lock → pfn 0x603000001',

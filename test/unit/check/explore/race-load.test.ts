@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ScenarioError } from '../../../../src/scenario/parse.ts';
 import { builtinRaceNames, loadRaceScenario, parseRaceScenario } from '../../../../src/scenario/race-load.ts';
@@ -56,6 +57,13 @@ describe('race scenario files', () => {
     expect(errorOf(`${GOOD}designs: [qemu-remap]\n`)).toBe('r.yaml:9:11 designs.0: Invalid input');
     expect(errorOf('name: [')).toMatch(/^r\.yaml:1:8 /);
     expect(() => loadRaceScenario('no/such/file.yaml')).toThrow('no/such/file.yaml: no such file');
+  });
+
+  it('schema/race-scenario.json is up to date (regenerate: xivelab schema --race > schema/race-scenario.json)', () => {
+    const onDisk = JSON.parse(
+      readFileSync(new URL('../../../../schema/race-scenario.json', import.meta.url), 'utf8'),
+    );
+    expect(onDisk).toEqual(raceScenarioJsonSchema());
   });
 
   it('the JSON Schema names the thread operations', () => {
