@@ -35,3 +35,28 @@ export class AtomicStep {
     this.ready = ready;
   }
 }
+
+/** The device file's reverse map (`i_mmap`): which VMAs a file-offset zap reaches. */
+export const FILE_IMAP = 'file.i_mmap';
+/** The MMU notifiers' invalidation state of the VMM's mm (`kvm->mmu_notifier_seq` / `_count`). */
+export const MMU_NOTIFIERS = 'mm.mmu_notifiers';
+
+/** Every PTE, in any process, that maps page `pgoff` of the (device) file. */
+export function filePteObj(pgoff: number): string {
+  return `pte:file-page-${pgoff}`;
+}
+
+/** `mmap_lock` of process `pid`. */
+export function mmapLockObj(pid: number): string {
+  return `lock:mmap_lock:${pid}`;
+}
+
+/** The VMA tree of process `pid`. */
+export function vmasObj(pid: number): string {
+  return `vmas:${pid}`;
+}
+
+/** The partition-scoped entry of guest frame `gfn` of VM `lpid`. */
+export function partitionEntryObj(lpid: number, gfn: number): string {
+  return `pt:${lpid}:${gfn}`;
+}

@@ -70,6 +70,14 @@ const Thread = z.discriminatedUnion('op', [
   }),
   z.strictObject({
     name: Name,
+    op: z
+      .literal('partition-fault')
+      .describe("vCPU 0 (KVM_RUN, vcpu->mutex) misses the partition-scoped tree on a girq's ESB page"),
+    irq: Irq,
+    page: Page,
+  }),
+  z.strictObject({
+    name: Name,
     op: z.literal('set-mapped').describe('irq bypass binds a function vector: kvmppc_xive_set_mapped'),
     ...Binding.shape,
   }),
@@ -104,7 +112,10 @@ const DesignRef = z.union([
   z.strictObject({
     name: Name,
     design: z.enum(RACE_DESIGNS),
-    flags: z.record(z.string(), z.boolean()),
+    /** XIVE latent-bug / fix flags overridden (XiveNativeFlags). */
+    flags: z.record(z.string(), z.boolean()).default({}),
+    /** KVM's partition-scoped fault checks mmu_notifier_retry (the kernel always does). */
+    mmuNotifierRetry: z.boolean().default(true),
   }),
 ]);
 
@@ -134,6 +145,14 @@ export const RaceScenario = z
           message: `fork of "${p.fork}", which is not an earlier process`,
         });
       procs.add(p.name);
+    });
+    s.threads.forEach((t, i) => {
+      if (t.op === 'partition-fault' && s.setup.vcpus < 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['threads', i, 'op'],
+          message: 'a partition fault needs a vCPU (setup.vcpus ≥ 1)',
+        });
     });
     if (s.setup.processes[0]?.fork !== undefined)
       ctx.addIssue({

@@ -1,7 +1,8 @@
 /**
- * Names of the shared objects the XIVE device's atomic steps read and write ({@link AtomicStep}
- * footprints): two steps of different threads conflict when they share one and one of them
- * writes it. A lock is an object its acquire and release both write.
+ * Names of the shared objects the XIVE device's atomic steps read and write (AtomicStep
+ * footprints; the memory manager's are in atomic-step.ts): two steps of different threads
+ * conflict when they share one and one of them writes it. A lock is an object its acquire and
+ * release both write.
  */
 
 /** The source blocks and their `valid` bits (release frees them). */
@@ -12,8 +13,6 @@ export const KVM_ARCH_XIVE = 'kvm.arch.xive';
 export const XIVE_MAPPING = 'xive.mapping';
 /** The host irq mappings and their forwarding state (`irq_set_vcpu_affinity`). */
 export const HOST_IRQS = 'host.irqs';
-/** The device file's reverse map (`i_mmap`): which VMAs a file-offset zap reaches. */
-export const FILE_IMAP = 'file.i_mmap';
 /** `xive->memory_lock` (the vfio-pci pattern; see `XiveNativeFlags.esbMemoryLock`). */
 export const XIVE_MEMORY_LOCK = 'lock:xive->memory_lock';
 
@@ -25,9 +24,4 @@ export function sbLockObj(id: number): string {
 /** `pt_number` / `pt_data` of guest irq `irq`: what `kvmppc_xive_select_irq` reads. */
 export function irqBackingObj(irq: number): string {
   return `girq${irq}.backing`;
-}
-
-/** Every PTE, in any process, that maps page `pgoff` of the device file. */
-export function esbPteObj(pgoff: number): string {
-  return `pte:file-page-${pgoff}`;
 }

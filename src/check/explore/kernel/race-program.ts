@@ -8,18 +8,23 @@
  */
 
 import { DESIGNS } from '../../../designs/index.ts';
-import { AtomicStep } from '../../../host/atomic-step.ts';
+import {
+  AtomicStep,
+  FILE_IMAP,
+  filePteObj,
+  MMU_NOTIFIERS,
+  mmapLockObj,
+  vmasObj,
+} from '../../../host/atomic-step.ts';
 import { EIO } from '../../../host/errno.ts';
 import {
-  esbPteObj,
-  FILE_IMAP,
   irqBackingObj,
   KVM_ARCH_XIVE,
   XIVE_MAPPING,
   XIVE_SOURCES,
 } from '../../../host/kvm/xive-footprint.ts';
 import type { XiveNativeFlags } from '../../../host/kvm/xive-native-flags.ts';
-import { VmFault } from '../../../host/mm/vma.ts';
+import { faultSteps } from '../../../host/mm/fault.ts';
 import { RACE_NR_IRQS, type RaceScenario, type RaceThread } from '../../../scenario/race-schema.ts';
 import type { RaceProgram, ThreadBody } from '../step.ts';
 import { KernelWorld, P } from './world.ts';
@@ -29,13 +34,20 @@ export interface RaceDesign {
   readonly name: string;
   readonly base: string;
   readonly flags: Partial<XiveNativeFlags>;
+  /** KVM checks `mmu_notifier_retry` in the partition-scoped fault (the kernel always does). */
+  readonly mmuNotifierRetry: boolean;
 }
 
 export function raceDesigns(s: RaceScenario): RaceDesign[] {
   return s.designs.map((d) =>
     typeof d === 'string'
-      ? { name: d, base: d, flags: {} }
-      : { name: d.name, base: d.design, flags: d.flags as Partial<XiveNativeFlags> },
+      ? { name: d, base: d, flags: {}, mmuNotifierRetry: true }
+      : {
+          name: d.name,
+          base: d.design,
+          flags: d.flags as Partial<XiveNativeFlags>,
+          mmuNotifierRetry: d.mmuNotifierRetry,
+        },
   );
 }
 
@@ -51,6 +63,7 @@ export function kernelRaceProgram(s: RaceScenario, d: RaceDesign): RaceProgram<K
     if (t.op === 'clr-mapped' && t.affinityFails) failing.add(world.hwOf(t.function, t.vector));
   if (failing.size > 0)
     world.host.xive.affinityHook = (hw, forward) => (!forward && failing.has(hw) ? -EIO : 0);
+  world.vm.checkMmuNotifierRetry = d.mmuNotifierRetry;
   world.snapshotNow();
   return {
     threads: s.threads.map((t) => t.name),
@@ -68,6 +81,8 @@ function threadBody(w: KernelWorld, tid: number, t: RaceThread): ThreadBody {
   switch (t.op) {
     case 'esb-fault':
       return esbFault(w, t.process, t.irq, t.page);
+    case 'partition-fault':
+      return partitionFault(w, tid, t.irq, t.page);
     case 'set-mapped':
       return mapped(w, tid, true, t.irq, w.hwOf(t.function, t.vector));
     case 'clr-mapped':
@@ -82,36 +97,30 @@ function threadBody(w: KernelWorld, tid: number, t: RaceThread): ThreadBody {
 }
 
 /** The PTEs of every ESB page the scenario's girqs use (what a munmap or fork touches). */
-function esbPteObjects(w: KernelWorld): string[] {
-  return w.irqs.flatMap((n) => [esbPteObj(4 + 2 * n), esbPteObj(5 + 2 * n)]);
+function filePteObjects(w: KernelWorld): string[] {
+  return w.irqs.flatMap((n) => [filePteObj(4 + 2 * n), filePteObj(5 + 2 * n)]);
 }
 
 /**
- * A user access to girq `irq`'s page in `process`: `mmap_read_lock`, `find_vma`, the device's
- * `vm_ops->fault` (its own steps, ending with `vmf_insert_pfn`), `mmap_read_unlock`.
- *
- * @remarks Models arch/powerpc/mm/fault.c:do_page_fault() → mm/memory.c:handle_mm_fault().
+ * A user access to girq `irq`'s page in `process`: the fault path's own steps (`mmap_read_lock`,
+ * `find_vma`, the device's `vm_ops.faultSteps` ending with `vmf_insert_pfn`, `mmap_read_unlock`).
  */
 function* esbFault(w: KernelWorld, process: string, irq: number, page: 'trig' | 'eoi'): ThreadBody {
   const pr = w.proc(process);
-  const mm = pr.p.proc.mm;
-  const addr = w.esbAddr(pr, irq, page);
-  const lock = new AtomicStep(
-    `${process}: mmap_read_lock, find_vma(${page} page of girq ${irq})`,
-    [`vmas:${mm.pid}`],
-    [`lock:mmap:${mm.pid}`],
-    () => mm.mmapLock.canRead,
-  );
-  yield lock;
-  mm.mmapLock.downRead();
-  const vma = mm.vmas.lookup(addr);
-  if (vma === null) lock.effect = 'no VMA: SIGSEGV';
-  else {
-    const vmf = new VmFault(vma, addr, 0);
-    yield* w.dev.esbFaultSteps(vma.pgoff, vmf.pgoff, vmf);
-  }
-  yield new AtomicStep(`${process}: mmap_read_unlock`, [], [`lock:mmap:${mm.pid}`]);
-  mm.mmapLock.upRead();
+  yield* faultSteps(pr.p.proc.mm, w.esbAddr(pr, irq, page), 0, process);
+}
+
+/**
+ * A vCPU's guest access to girq `irq`'s page missing the partition-scoped tree: KVM_RUN holds
+ * `vcpu->mutex`; KVM's partition-scoped fault runs its own steps.
+ */
+function* partitionFault(w: KernelWorld, tid: number, irq: number, page: 'trig' | 'eoi'): ThreadBody {
+  const m = w.vcpuMutex[0]!;
+  yield m.acquire();
+  m.take(tid);
+  yield* w.vm.partitionFaultSteps(w.esbGfn(irq, page), false);
+  yield m.release();
+  m.drop(tid);
 }
 
 /**
@@ -137,7 +146,7 @@ function* munmap(w: KernelWorld, process: string): ThreadBody {
   const st = new AtomicStep(
     `${process}: munmap(ESB range)`,
     [],
-    [`lock:mmap:${mm.pid}`, `vmas:${mm.pid}`, FILE_IMAP, ...esbPteObjects(w)],
+    [`lock:mmap:${mm.pid}`, `vmas:${mm.pid}`, FILE_IMAP, ...filePteObjects(w)],
     () => mm.mmapLock.canWrite,
   );
   yield st;
@@ -150,7 +159,7 @@ function* fork(w: KernelWorld, process: string): ThreadBody {
   const mm = pr.p.proc.mm;
   const st = new AtomicStep(
     `${process}: fork (copy VMAs and PFN-map PTEs)`,
-    [`vmas:${mm.pid}`, ...esbPteObjects(w)],
+    [`vmas:${mm.pid}`, ...filePteObjects(w)],
     [`lock:mmap:${mm.pid}`, FILE_IMAP],
     () => mm.mmapLock.canWrite,
   );
@@ -223,6 +232,17 @@ function checkWorld(w: KernelWorld): string | null {
       }
     }
   }
+  for (const n of w.irqs) {
+    const st = dev.irqState(n);
+    for (const page of ['trig', 'eoi'] as const) {
+      const got = w.vm.pt.lookup(w.esbGfn(n, page), false);
+      if (got < 0 || st === null) continue;
+      const xd = st.ptNumber && st.ptData ? st.ptData : st.ipiData;
+      const want = (page === 'eoi' ? xd.eoiPage : xd.trigPage) / P;
+      if (got !== want)
+        return `I1: the partition-scoped entry of girq ${n}'s ${page === 'eoi' ? 'EOI' : 'trigger'} page maps pfn 0x${got.toString(16)}, but girq ${n} is backed by ${st.ptNumber ? `hw 0x${st.ptNumber.toString(16)}` : 'its IPI'} (pfn 0x${want.toString(16)})`;
+    }
+  }
   for (let i = 0; i <= dev.maxSbid; i++)
     if (dev.srcBlocks[i]?.lockHeld) return `source block ${i}'s lock (sb->lock) is held at exit`;
   for (const l of [w.kvmLock, ...w.vcpuMutex]) if (l.holder >= 0) return `${l.name} is held at exit`;
@@ -245,6 +265,11 @@ function digestWorld(w: KernelWorld): string {
       proc.mm.pgtable.scan(vma.start / P, vma.end / P, (vpn, pfn) => {
         parts.push(`pid ${proc.pid} page ${vpn - vma.start / P + vma.pgoff} → pfn 0x${pfn.toString(16)}`);
       });
+    }
+  for (const n of w.irqs)
+    for (const page of ['trig', 'eoi'] as const) {
+      const pfn = w.vm.pt.lookup(w.esbGfn(n, page), false);
+      if (pfn >= 0) parts.push(`partition-scoped girq ${n} ${page} → pfn 0x${pfn.toString(16)}`);
     }
   return parts.join('; ');
 }

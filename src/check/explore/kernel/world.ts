@@ -9,15 +9,18 @@
 import type { Design } from '../../../designs/design.ts';
 import { DesignStats } from '../../../designs/design.ts';
 import { createHost, type Host } from '../../../host/host.ts';
+import type { KvmVm } from '../../../host/kvm/kvm.ts';
 import {
   encodeKvmCreateDevice,
   encodeKvmDeviceAttr,
+  encodeKvmUserspaceMemoryRegion,
   KVM_CREATE_DEVICE,
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_XIVE,
   KVM_DEV_XIVE_GRP_SOURCE,
   KVM_SET_DEVICE_ATTR,
+  KVM_SET_USER_MEMORY_REGION,
 } from '../../../host/kvm/uapi.ts';
 import type { KvmXiveNative } from '../../../host/kvm/xive-native.ts';
 import type { XiveNativeFlags } from '../../../host/kvm/xive-native-flags.ts';
@@ -38,6 +41,8 @@ import { ExploreLock } from '../locks.ts';
 
 /** Host page size. */
 export const P = 0x1_0000;
+/** Guest physical address of the ESB range (QEMU's sPAPR XIVE ESB window). */
+export const ESB_GPA = 0x0006_0100_0000_0000;
 const RW = PROT_READ | PROT_WRITE;
 
 /** One process of the scenario and where its ESB mapping starts (−1: none). */
@@ -60,6 +65,8 @@ export class KernelWorld {
   readonly procs: WorldProcess[] = [];
   readonly fns: WorldFunction[] = [];
   readonly irqs: readonly number[];
+  /** The VM (its partition-scoped tree, MMU notifier). */
+  readonly vm: KvmVm;
   /** `kvm->lock`: set/clr_mapped (through kvmppc_{set,clr}_passthru_irq) and release. */
   readonly kvmLock = new ExploreLock('kvm->lock');
   /** `vcpu->mutex` of each vCPU: KVM_RUN holds it; release takes it around each vCPU cleanup. */
@@ -88,7 +95,8 @@ export class KernelWorld {
     const cd = vmm.userStruct(encodeKvmCreateDevice({ type: KVM_DEV_TYPE_XIVE }));
     must(vmm.ioctl(vmFd, KVM_CREATE_DEVICE, cd), 'KVM_CREATE_DEVICE');
     const devFd = vmm.getU32(cd + 4);
-    this.dev = this.host.kvm.vms[0]!.devices[0]!.xive;
+    this.vm = this.host.kvm.vms[0]!;
+    this.dev = this.vm.devices[0]!.xive;
     for (const irq of setup.irqs) {
       const a = vmm.userAlloc(8);
       vmm.putU64(a, 0n);
@@ -99,11 +107,19 @@ export class KernelWorld {
     }
     const esbLen = 2 * RACE_NR_IRQS * P;
     const first = setup.processes[0]!;
-    this.procs.push({
-      name: first.name,
-      p: vmm,
-      esb: must(vmm.mmap(0, esbLen, RW, MAP_SHARED, devFd, 4 * P), 'mmap'),
-    });
+    const esb = must(vmm.mmap(0, esbLen, RW, MAP_SHARED, devFd, 4 * P), 'mmap');
+    this.procs.push({ name: first.name, p: vmm, esb });
+    // The ESB range as the guest sees it: a memslot (QEMU's RAM device region).
+    const region = vmm.userStruct(
+      encodeKvmUserspaceMemoryRegion({
+        slot: 1,
+        flags: 0,
+        guestPhysAddr: ESB_GPA,
+        memorySize: esbLen,
+        userspaceAddr: esb,
+      }),
+    );
+    must(vmm.ioctl(vmFd, KVM_SET_USER_MEMORY_REGION, region), 'KVM_SET_USER_MEMORY_REGION');
     // VFIO functions: plug, bind to vfio-pci, request the MSI-X vectors (the host irqs exist).
     const phb = this.host.phbs[0]!;
     setup.functions.forEach((f, slot) => {
@@ -152,6 +168,11 @@ export class KernelWorld {
     const f = this.fns.find((x) => x.name === fn);
     if (f === undefined) throw new Error(`no function ${fn}`);
     return f.hw[vector]!;
+  }
+
+  /** Guest frame of girq `irq`'s trigger or EOI page (through the ESB memslot). */
+  esbGfn(irq: number, page: 'trig' | 'eoi'): number {
+    return ESB_GPA / P + 2 * irq + (page === 'eoi' ? 1 : 0);
   }
 
   /** User address of girq `irq`'s trigger or EOI page in `pr`'s ESB mapping (ESB GET offset). */
