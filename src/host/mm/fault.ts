@@ -16,6 +16,7 @@ import {
   VM_FAULT_SIGSEGV,
   VM_MIXEDMAP,
   VM_PFNMAP,
+  VM_READ,
   VM_SHARED,
   VM_WRITE,
 } from './constants.ts';
@@ -141,6 +142,9 @@ export function* faultSteps(
     mm.stats.faults++;
     mm.stats.fileFaults++;
     ret = yield* vma.ops.faultSteps(new VmFault(vma, addr, flags));
+  } else if (!(vma.flags & (flags & FAULT_FLAG_WRITE ? VM_WRITE : VM_READ))) {
+    lock.effect = 'access not allowed by the VMA: SIGSEGV';
+    ret = VM_FAULT_SIGSEGV;
   } else {
     const st = new AtomicStep(`${who}: handle_mm_fault`, [], [pte]);
     yield st;
