@@ -119,6 +119,22 @@ describe('two-binds-same-block', () => {
   });
 });
 
+describe('partition-fault-vs-bind', () => {
+  it('rmap: violation — hva_to_pfn faults the page in and hits the host S12 window (stale IPI PTE)', () => {
+    expect(verdict('partition-fault-vs-bind', 'rmap')).toEqual(['violation', 'violation', STALE_IPI]);
+  });
+  it('rmap-fixed: exhausted — mmu_notifier_retry sends the fault back after the zap, memory_lock orders the refault', () => {
+    expect(verdict('partition-fault-vs-bind', 'rmap-fixed')).toEqual(['exhausted', null, null]);
+  });
+  it('rmap-fixed without mmu_notifier_retry: violation — KVM installs the IPI pfn it read before the invalidation', () => {
+    expect(verdict('partition-fault-vs-bind', 'rmap-fixed-no-notifier-retry')).toEqual([
+      'violation',
+      'violation',
+      "I1: the partition-scoped entry of girq 5's EOI page maps pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)",
+    ]);
+  });
+});
+
 describe('the S12 counterexample on rmap', () => {
   const { s, d } = load('s12-fault-vs-bind');
 

@@ -29,6 +29,7 @@ describe('race scenario files', () => {
     expect(builtinRaceNames()).toEqual([
       'clr-mapped-error-hang',
       'fork-munmap-vs-bind',
+      'partition-fault-vs-bind',
       's12-fault-vs-bind',
       's12-fault-vs-unbind',
       's18-release',
@@ -68,7 +69,7 @@ describe('race scenario files', () => {
 
   it('the JSON Schema names the thread operations', () => {
     const text = JSON.stringify(raceScenarioJsonSchema());
-    for (const op of ['esb-fault', 'set-mapped', 'clr-mapped', 'munmap', 'fork', 'release'])
+    for (const op of ['esb-fault', 'partition-fault', 'set-mapped', 'clr-mapped', 'munmap', 'fork', 'release'])
       expect(text).toContain(`"const":"${op}"`);
   });
 });
