@@ -13,7 +13,7 @@ describe('xivelab explore', () => {
     const lines = r.out.split('\n');
     expect(lines).toContain('design rmap: VIOLATION FOUND');
     expect(lines).toContain(
-      '  dpor, bound none: 5 executions (4 complete, 1 cut by sleep sets), 4 distinct traces; naive 792 interleavings (158.4× fewer executions)',
+      '  dpor, bound none: 8 executions (6 complete, 2 cut by sleep sets), 6 distinct traces; naive 792 interleavings (99.0× fewer executions)',
     );
     expect(lines).toContain(`  12 steps, 1 preemption(s); replay: --design rmap --replay ${S12}`);
     expect(lines).toContain('    11. [fault] vmf_insert_pfn(file page 15) → PTE → pfn 0x603000001');
@@ -29,7 +29,7 @@ describe('xivelab explore', () => {
     expect(j.results[0].report).toMatchObject({
       strategy: 'dpor',
       verdict: 'exhausted',
-      traces: 2,
+      traces: 3,
       failures: 0,
     });
   });
@@ -110,7 +110,7 @@ describe('xivelab explore', () => {
     const f = join(dir, 'bad.yaml');
     writeFileSync(f, 'name: bad\nsummary: x\nsetup: { irqs: [5] }\nthreads:\n  - { name: t, op: spin }\n');
     expect(await bad(f)).toBe(
-      `${f}:5:20 threads.0.op: Invalid discriminator value. Expected 'esb-fault' | 'set-mapped' | 'clr-mapped' | 'munmap' | 'fork' | 'release'`,
+      `${f}:5:20 threads.0.op: Invalid discriminator value. Expected 'esb-fault' | 'partition-fault' | 'set-mapped' | 'clr-mapped' | 'munmap' | 'fork' | 'release'`,
     );
   });
 });

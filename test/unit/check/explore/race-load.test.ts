@@ -69,7 +69,15 @@ describe('race scenario files', () => {
 
   it('the JSON Schema names the thread operations', () => {
     const text = JSON.stringify(raceScenarioJsonSchema());
-    for (const op of ['esb-fault', 'partition-fault', 'set-mapped', 'clr-mapped', 'munmap', 'fork', 'release'])
+    for (const op of [
+      'esb-fault',
+      'partition-fault',
+      'set-mapped',
+      'clr-mapped',
+      'munmap',
+      'fork',
+      'release',
+    ])
       expect(text).toContain(`"const":"${op}"`);
   });
 });
