@@ -13,8 +13,8 @@ import type { Counterexample } from '../check/explore/recorder.ts';
 import { parseSchedule, ScheduleError } from '../check/explore/schedule.ts';
 import { builtinRaceNames, loadRaceScenario } from '../scenario/race-load.ts';
 import type { RaceScenario } from '../scenario/race-schema.ts';
-import { UsageError } from './usage-error.ts';
 import type { CliIo } from './program.ts';
+import { UsageError } from './usage-error.ts';
 
 function parseCount(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 1e9)

@@ -146,7 +146,7 @@ function* munmap(w: KernelWorld, process: string): ThreadBody {
   const st = new AtomicStep(
     `${process}: munmap(ESB range)`,
     [],
-    [`lock:mmap:${mm.pid}`, `vmas:${mm.pid}`, FILE_IMAP, ...filePteObjects(w)],
+    [mmapLockObj(mm.pid), vmasObj(mm.pid), FILE_IMAP, MMU_NOTIFIERS, ...filePteObjects(w)],
     () => mm.mmapLock.canWrite,
   );
   yield st;
@@ -159,8 +159,8 @@ function* fork(w: KernelWorld, process: string): ThreadBody {
   const mm = pr.p.proc.mm;
   const st = new AtomicStep(
     `${process}: fork (copy VMAs and PFN-map PTEs)`,
-    [`vmas:${mm.pid}`, ...filePteObjects(w)],
-    [`lock:mmap:${mm.pid}`, FILE_IMAP],
+    [vmasObj(mm.pid), ...filePteObjects(w)],
+    [mmapLockObj(mm.pid), FILE_IMAP],
     () => mm.mmapLock.canWrite,
   );
   yield st;

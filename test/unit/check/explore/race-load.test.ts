@@ -57,7 +57,7 @@ describe('race scenario files', () => {
     );
     expect(errorOf(`${GOOD}designs: [qemu-remap]\n`)).toBe('r.yaml:9:11 designs.0: Invalid input');
     expect(errorOf('name: [')).toMatch(/^r\.yaml:1:8 /);
-    expect(() => loadRaceScenario('no/such/file.yaml')).toThrow('no/such/file.yaml: no such file');
+    expect(() => loadRaceScenario('no/such/file.yaml')).toThrow('no/such/file.yaml:1:1 no such file');
   });
 
   it('schema/race-scenario.json is up to date (regenerate: xivelab schema --race > schema/race-scenario.json)', () => {
