@@ -118,6 +118,11 @@ export function registerExplore(program: Command, io: CliIo, done: (code: number
       'write the counterexample (or the replay) as Chrome trace JSON, one track per thread',
     )
     .option('--json', 'print the reports as JSON')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ xivelab explore s12-fault-vs-bind\n' +
+        '  $ xivelab explore s12-fault-vs-bind --design rmap --replay 0.0.0.1.1.1.1.1.1.1.0.0\n',
+    )
     .action((arg, opts) => {
       const { file, scenario: s } = loadRaceScenario(arg);
       let designs = raceDesigns(s);

@@ -84,6 +84,12 @@ describe('xivelab explore', () => {
     }
   });
 
+  it('help explore shows the examples', async () => {
+    const r = await cli('help', 'explore');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('\nExamples:\n  $ xivelab explore s12-fault-vs-bind\n');
+  });
+
   it('bad input is one line and exit 2', async () => {
     const bad = async (...argv: string[]): Promise<string> => {
       const r = await cli('explore', ...argv);
