@@ -29,6 +29,7 @@ import {
   SPAPR_XIVE_END_ALWAYS_NOTIFY,
   SPAPR_XIVE_SRC_SET_EISN,
 } from '../src/vmm/spapr-xive-hcalls.ts';
+import { benchExplore } from './explore.ts';
 import { esbMgmt, esbTrig, QemuBench, qemuBinary, TIMA_OS } from './qemu.ts';
 
 /** The source both sides exercise: EPOW (0x1000), an MSI claimed by the machine at init. */
@@ -231,6 +232,7 @@ async function main(): Promise<void> {
   if (x.guest !== null) console.log(`xivelab  (c) guest interrupts     ${fmt(x.guest)}`);
   if (x.guestKvm !== null) console.log(`xivelab  (d) guest irqs, KVM mode ${fmt(x.guestKvm)}`);
   if (x.guestNote !== '') console.log(`xivelab  ${x.guestNote}`);
+  for (const line of benchExplore(repoRoot)) console.log(line);
   let qemu: Awaited<ReturnType<typeof benchQemu>>;
   try {
     qemu = await benchQemu();

@@ -17,9 +17,11 @@ import { startWorker } from '../scenario/compare.ts';
 import { designEntry, designNames } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
+import { raceScenarioJsonSchema } from '../scenario/race-schema.ts';
 import { type Result, resultJsonSchema } from '../scenario/result.ts';
 import { KVM_MAX_RUN_VCPUS, type RunProgress, runScenario } from '../scenario/runner.ts';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.ts';
+import { registerExplore } from './explore.ts';
 import { checkOutputFile } from './out-paths.ts';
 import { runQemuFrontend } from './qemu.ts';
 import { ProgressLine, type RunWorkerData, type RunWorkerReply, virtualTime } from './run-progress.ts';
@@ -315,14 +317,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .description('print the JSON Schema of scenario files (or, with --result, of run results)')
     .option('--result', 'the schema of `run --json` output instead')
     .option('--results', "the schema of compare's results.json instead")
+    .option('--race', 'the schema of race scenario files (xivelab explore) instead')
     .addHelpText('after', examples('xivelab schema > scenario.schema.json', 'xivelab schema --result'))
     .action((opts) => {
       const schema =
-        opts.results === true
-          ? resultsJsonSchema()
-          : opts.result === true
-            ? resultJsonSchema()
-            : scenarioJsonSchema();
+        opts.race === true
+          ? raceScenarioJsonSchema()
+          : opts.results === true
+            ? resultsJsonSchema()
+            : opts.result === true
+              ? resultJsonSchema()
+              : scenarioJsonSchema();
       io.out(`${JSON.stringify(schema, null, 2)}\n`);
     });
 
@@ -382,6 +387,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       'after',
       examples('xivelab qtest -machine pseries -accel tcg -display none -qtest stdio -nodefaults'),
     );
+
+  registerExplore(program, io, (c) => {
+    code = c;
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

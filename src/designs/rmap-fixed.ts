@@ -1,9 +1,20 @@
 /**
- * Option 1 as merged, with each latent bug of thread.md §6 and kernel.md §9.3 fixed: the fault
- * resolves the irq from the absolute file offset, `set_mapped` publishes the new backing irq
- * before it zaps and the fault selects under the source lock, native mode carries the PQ and
- * the EISN over, and the error path of `clr_mapped` drops the lock. The record and the zap are
- * the merged ones ({@link rmap}).
+ * Option 1 as merged, with each latent bug of the merged code fixed: the fault resolves the irq
+ * from the absolute file offset, `set_mapped` publishes the new backing irq before it zaps and
+ * the fault selects under the source lock, native mode carries the PQ and the EISN over, and the
+ * error path of `clr_mapped` drops the lock. The record and the zap are the merged ones
+ * ({@link rmap}).
+ *
+ * Selection, page read *and insertion* under the source lock, which this design once claimed,
+ * is not something the kernel can do: `sb->lock` is an arch spinlock and `vmf_insert_pfn` may
+ * allocate page tables and sleep, so book3s_xive_native.c:xive_native_esb_fault() inserts after
+ * `arch_spin_unlock`. Between that unlock and the insertion a bind can still publish and zap,
+ * and the fault then inserts the page it read before: the S12 race, which `xivelab explore
+ * s12-fault-vs-bind` finds for this design without its last fix. That fix is the one the kernel
+ * uses for the PFN maps vfio-pci re-points (`vdev->memory_lock` in drivers/vfio/pci/
+ * vfio_pci_core.c): an rwsem held for read across selection + insertion in the fault and for
+ * write across publication + zap in set/clr_mapped ({@link XiveNativeFlags.esbMemoryLock}).
+ * With it the explorer exhausts every interleaving of the race scenarios without a violation.
  */
 
 import type { XiveNativeFlags } from '../host/kvm/xive-native-flags.ts';
@@ -20,6 +31,7 @@ export const XIVE_NATIVE_FIXED: Readonly<XiveNativeFlags> = Object.freeze({
   zapOmitsEsbOffset: false,
   bindZapsBeforePublish: false,
   faultSelectsOutsideLock: false,
+  esbMemoryLock: true,
   nativeSetMappedUsesXicsPq: false,
   setMappedEisnIsStateNumber: false,
   clrMappedErrorKeepsLock: false,

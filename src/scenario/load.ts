@@ -21,7 +21,7 @@ const WHY: Record<string, string> = {
 };
 
 /** The text of `path`, or a ScenarioError at 1:1 saying why it cannot be read. */
-function readScenarioText(path: string): string {
+export function readScenarioText(path: string): string {
   try {
     const st = statSync(path);
     if (st.isDirectory()) throw new ScenarioError(path, 1, 1, 'is a directory');

@@ -184,6 +184,20 @@ function aliasAt(doc: Document, unresolved: boolean): Alias | undefined {
  * @throws ScenarioError listing every syntax or schema error, in file order.
  */
 export function parseScenario(text: string, file: string, format: ScenarioFormat = formatOf(file)): Scenario {
+  return parseValidated(Scenario, text, file, format);
+}
+
+/**
+ * Parse YAML/JSON text and validate it against `schema` (any scenario-like format: scenarios,
+ * race scenarios), with the errors of {@link parseScenario}.
+ * @throws ScenarioError listing every syntax or schema error, in file order.
+ */
+export function parseValidated<T extends z.ZodType>(
+  schema: T,
+  text: string,
+  file: string,
+  format: ScenarioFormat = formatOf(file),
+): z.output<T> {
   const lineCounter = new LineCounter();
   const at = (offset: number, detail: string): ScenarioIssue => ({ ...lineCounter.linePos(offset), detail });
   if (text.trim() === '') throw new ScenarioError(file, 1, 1, 'empty scenario');
@@ -216,7 +230,7 @@ export function parseScenario(text: string, file: string, format: ScenarioFormat
     throw ScenarioError.of(file, [at(alias?.range?.[0] ?? 0, detail)]);
   }
   if (data === null || data === undefined) throw new ScenarioError(file, 1, 1, 'empty scenario');
-  const r = Scenario.safeParse(data);
+  const r = schema.safeParse(data);
   if (r.success) return r.data;
   const located = reported(r.error.issues).map((issue) => {
     const unknown = issue.code === 'unrecognized_keys' ? (issue.keys[0] ?? null) : null;

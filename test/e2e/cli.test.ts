@@ -189,7 +189,7 @@ describe('version and help', () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
     const commands = [...r.out.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
-    expect(commands).toEqual(['run', 'demo', 'schema', 'compare', 'qtest', 'help']);
+    expect(commands).toEqual(['run', 'demo', 'schema', 'compare', 'qtest', 'explore', 'help']);
     expect(r.out).toContain('\nExamples:\n  $ xivelab demo\n');
     expect(r.out).toContain('130 interrupted');
   });

@@ -5,7 +5,9 @@
  * Latent-bug scenarios run with the bug's flag on (mainline) and off (fixed) and assert both
  * outcomes.
  */
+
 import { assert, describe, expect, it } from 'vitest';
+import type { AtomicStep } from '../../src/host/atomic-step.ts';
 import { EINVAL, ENODEV, ENOSPC } from '../../src/host/errno.ts';
 import { createHost } from '../../src/host/host.ts';
 import {
@@ -17,7 +19,6 @@ import {
 } from '../../src/host/kvm/uapi.ts';
 import type { KvmXiveNative } from '../../src/host/kvm/xive-native.ts';
 import { KVMPPC_XIVE_NR_IRQS } from '../../src/host/kvm/xive-native-uapi.ts';
-import type { XiveStep } from '../../src/host/kvm/xive-state.ts';
 import { MAP_SHARED, PROT_READ, PROT_WRITE, SIGBUS } from '../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../src/host/syscalls.ts';
 import { Word64 } from '../../src/hw/mmio.ts';
@@ -298,15 +299,24 @@ describe('merged behaviour — passthrough lifecycle', () => {
       expect(setIrqs(e.vmm, vfd, [e.vmm.eventfd()])).toBe(0);
       const x = xiveOf(e);
       const bind = x.setMappedSteps(L, e.host.phbs[0]!.msiHwIrq(0, 0));
-      const fault = x.esbFaultSteps(4, 4 + 2 * L + 1);
-      const seen: (XiveStep | number)[] = [];
+      const fault = x.esbFaultSteps(4, 4 + 2 * L + 1, null);
+      const head = (st: AtomicStep | number | undefined): string =>
+        typeof st === 'object' ? st.label.replace(/[ (:].*$/, '') : String(st);
+      const seen: string[] = [];
       if (outside) {
-        seen.push(fault.next().value); // 'selected': the IPI
-        for (let b = bind.next(); !b.done; b = bind.next()) seen.push(b.value);
+        seen.push(head(fault.next().value));
+        fault.next(); // the selection ran: the IPI
+        for (let b = bind.next(); !b.done; b = bind.next()) seen.push(head(b.value));
       } else {
-        seen.push(bind.next().value, bind.next().value); // affinity, masked: the lock is held
-        seen.push(fault.next().value); // lock-wait
-        for (let b = bind.next(); !b.done; b = bind.next()) seen.push(b.value);
+        let b = bind.next();
+        seen.push(head(b.value));
+        b = bind.next();
+        seen.push(head(b.value));
+        b = bind.next(); // xive_lock_and_mask ran: the block lock is held
+        fault.next();
+        const read = fault.next().value as AtomicStep;
+        seen.push(read.ready?.() ? 'fault-runs' : 'fault-waits');
+        for (; !b.done; b = bind.next()) seen.push(head(b.value));
       }
       let r = fault.next();
       while (!r.done) r = fault.next();
@@ -316,8 +326,8 @@ describe('merged behaviour — passthrough lifecycle', () => {
       );
     }
     expect(got).toEqual([
-      'selected affinity masked zapped published routed → ipi',
-      'affinity masked lock-wait zapped published routed → device',
+      'esb_fault set_mapped xive_lock_and_mask reset_mapped publish route → ipi',
+      'set_mapped xive_lock_and_mask fault-waits reset_mapped publish route → device',
     ]);
   });
 

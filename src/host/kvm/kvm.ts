@@ -11,8 +11,10 @@
  */
 
 import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
+import { AtomicStep, filePteObj, MMU_NOTIFIERS, partitionEntryObj } from '../atomic-step.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
-import { PAGE_SCALE, PAGE_SIZE } from '../mm/constants.ts';
+import { FAULT_FLAG_WRITE, PAGE_SCALE, PAGE_SIZE, VM_FAULT_ERROR } from '../mm/constants.ts';
+import { faultSteps } from '../mm/fault.ts';
 import { File, type FileOperations, FMODE_RDWR, fput, type Inode } from '../mm/file.ts';
 import type { Mm, MmuNotifier, MmuNotifierRange } from '../mm/mm.ts';
 import type { MmHost } from '../mm/mm-host.ts';
@@ -302,6 +304,16 @@ export class KvmVm implements MmuNotifier {
   readonly irqfds: KvmIrqfds;
   readonly guestMem: KvmGuestMemory;
   readonly stats: KvmVmStats;
+  /** `kvm->mmu_notifier_count`: invalidations in progress. */
+  mmuNotifierCount: number;
+  /** `kvm->mmu_notifier_seq`: invalidations completed. */
+  mmuNotifierSeq: number;
+  /**
+   * The partition-scoped fault checks `mmu_notifier_retry` before it installs an entry (always,
+   * in the kernel). Off, it installs a pfn an invalidation may have revoked since it was read:
+   * the window the check closes, for the interleaving explorer to show.
+   */
+  checkMmuNotifierRetry: boolean;
   /** `users_count`. */
   users: number;
   dead: boolean;
@@ -320,6 +332,9 @@ export class KvmVm implements MmuNotifier {
     this.irqfds = new KvmIrqfds({ arch: this.arch, host: kvm.xive, bypass: kvm.bypass, trace: kvm.trace });
     this.guestMem = new VmGuestMemory(this);
     this.stats = new KvmVmStats(this);
+    this.mmuNotifierCount = 0;
+    this.mmuNotifierSeq = 0;
+    this.checkMmuNotifierRetry = true;
     this.users = 1;
     this.dead = false;
     this.mm.mmuNotifierRegister(this);
@@ -356,6 +371,7 @@ export class KvmVm implements MmuNotifier {
   /** `kvm_mmu_notifier_invalidate_range_start` → `kvm_unmap_gfn_range` on every slot hit. */
   invalidateRangeStart(range: MmuNotifierRange): void {
     this.stats.notifierInvalidations++;
+    this.mmuNotifierCount++;
     for (const s of this.memslots.all()) {
       const hvaStart = s.userspaceAddr;
       const hvaEnd = hvaStart + s.npages * PAGE_SIZE;
@@ -368,7 +384,11 @@ export class KvmVm implements MmuNotifier {
     }
   }
 
-  invalidateRangeEnd(_range: MmuNotifierRange): void {}
+  /** `kvm_mmu_notifier_invalidate_range_end`: the invalidation is over (`mmu_notifier_seq++`). */
+  invalidateRangeEnd(_range: MmuNotifierRange): void {
+    this.mmuNotifierSeq++;
+    this.mmuNotifierCount--;
+  }
 
   /** `kvm_mmu_notifier_release`: the mm is going away; flush everything. */
   release(_mm: Mm): void {
@@ -389,26 +409,83 @@ export class KvmVm implements MmuNotifier {
    * kvmppc_book3s_instantiate_page() (__gfn_to_pfn_memslot → hva_to_pfn).
    */
   partitionFault(gfn: number, write: boolean): number {
+    const g = this.partitionFaultSteps(gfn, write);
+    for (;;) {
+      const r = g.next();
+      if (r.done) return r.value;
+      const ready = r.value.ready;
+      // Sequentially nothing else runs: a step that cannot is a lock held forever.
+      if (ready !== null && !ready()) return -EFAULT;
+    }
+  }
+
+  /**
+   * {@link partitionFault} as atomic steps: read `mmu_notifier_seq` and resolve the hva through
+   * the VMM's page table (faulting it in with the VMA's own steps when no PTE is present); then,
+   * under `kvm->mmu_lock`, `mmu_notifier_retry` (an invalidation since the read: start over)
+   * and the install.
+   */
+  *partitionFaultSteps(gfn: number, write: boolean): Generator<AtomicStep, number, void> {
     const slot = this.memslots.lookup(gfn);
     if (slot === null) return KVM_PT_NO_SLOT;
-    if (this.mm.dead) {
-      this.pt.stats.faultErrors++;
-      return -EFAULT;
-    }
     const hva = slot.gfnToHva(gfn);
-    const pfn = this.proc.hvaToPfn(hva, write);
-    if (pfn < 0) {
-      this.pt.stats.faultErrors++;
-      this.kvm.emit('kvm.pt.fault_error', this.lpid, gfn, -pfn, 0);
+    const vpn = Math.floor(hva * PAGE_SCALE);
+    const v0 = this.mm.vmas.lookup(hva);
+    const pte = v0?.file ? filePteObj(v0.pgoffOf(hva)) : `pte:${this.mm.pid}:${vpn}`;
+    for (;;) {
+      const look = new AtomicStep(
+        `partition fault gfn 0x${gfn.toString(16)}: mmu_seq = mmu_notifier_seq, read the host PTE`,
+        [MMU_NOTIFIERS, pte],
+        [],
+      );
+      yield look;
+      if (this.mm.dead) {
+        this.pt.stats.faultErrors++;
+        return -EFAULT;
+      }
+      const seq = this.mmuNotifierSeq;
+      let pfn: number;
+      const vma = this.mm.vmas.lookup(hva);
+      const present = this.mm.pgtable.pfn(vpn);
+      const usable = present >= 0 && (!write || (this.mm.pgtable.flags(vpn) & PTE_WRITE) !== 0);
+      if (usable || !vma?.ops?.faultSteps) {
+        // hva_to_pfn in one step: a present PTE, or a fault path with no steps of its own.
+        pfn = usable ? present : this.proc.hvaToPfn(hva, write);
+      } else {
+        // The VMA's fault can race (the XIVE ESB pages): fault it in step by step.
+        look.effect = 'no host PTE: fault it in (hva_to_pfn)';
+        const r = yield* faultSteps(this.mm, hva, write ? FAULT_FLAG_WRITE : 0, 'hva_to_pfn');
+        const reread = new AtomicStep('hva_to_pfn: read the host PTE again', [pte], []);
+        yield reread;
+        pfn = r & VM_FAULT_ERROR ? -EFAULT : this.mm.pgtable.pfn(vpn);
+        if (pfn < 0) pfn = -EFAULT;
+      }
+      if (pfn < 0) {
+        this.pt.stats.faultErrors++;
+        this.kvm.emit('kvm.pt.fault_error', this.lpid, gfn, -pfn, 0);
+        look.effect = `hva_to_pfn: ${pfn}`;
+        return pfn;
+      }
+      if (look.effect === '') look.effect = `pfn 0x${pfn.toString(16)}`;
+      const ins = new AtomicStep(
+        `kvm->mmu_lock: mmu_notifier_retry, install gfn 0x${gfn.toString(16)}`,
+        [MMU_NOTIFIERS],
+        [partitionEntryObj(this.lpid, gfn)],
+      );
+      yield ins;
+      if (this.checkMmuNotifierRetry && (this.mmuNotifierCount > 0 || this.mmuNotifierSeq !== seq)) {
+        ins.effect = 'invalidated since the read: retry';
+        continue;
+      }
+      let writable = write;
+      if (!write && slot.dirtyBitmap === null) {
+        writable = (this.mm.pgtable.flags(vpn) & PTE_WRITE) !== 0;
+      }
+      if (write && slot.dirtyBitmap !== null) slot.dirtyBitmap[gfn - slot.baseGfn] = 1;
+      this.pt.insert(gfn, pfn, writable);
+      ins.effect = `gfn 0x${gfn.toString(16)} → pfn 0x${pfn.toString(16)}`;
       return pfn;
     }
-    let writable = write;
-    if (!write && slot.dirtyBitmap === null) {
-      writable = (this.mm.pgtable.flags(Math.floor(hva * PAGE_SCALE)) & PTE_WRITE) !== 0;
-    }
-    if (write && slot.dirtyBitmap !== null) slot.dirtyBitmap[gfn - slot.baseGfn] = 1;
-    this.pt.insert(gfn, pfn, writable);
-    return pfn;
   }
 
   // ---- ioctls ----

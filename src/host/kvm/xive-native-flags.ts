@@ -80,10 +80,21 @@ export interface XiveNativeFlags {
   /**
    * Inferred from book3s_xive_native.c:xive_native_esb_fault(): it runs `kvmppc_xive_select_irq()` before taking
    * `sb->lock`, so a bind can publish and zap between the selection and the insertion, leaving
-   * the IPI page mapped. With `false` selection, page read and insertion happen under the lock.
-   * Mainline: true.
+   * the IPI page mapped. With `false` the selection moves under the lock with the page read.
+   * The insertion cannot follow it there: `vmf_insert_pfn` may allocate page tables and sleep,
+   * so it runs after `arch_spin_unlock` either way, and a bind can still publish and zap between
+   * the unlock and the insertion ({@link esbMemoryLock} closes that window). Mainline: true.
    */
   faultSelectsOutsideLock: boolean;
+  /**
+   * The fix vfio-pci uses for PFN maps it re-points (`vdev->memory_lock`, drivers/vfio/pci/
+   * vfio_pci_core.c: vfio_pci_mmap_fault() vs vfio_pci_zap_and_down_write_memory_lock()): an
+   * rwsem the ESB fault holds for read from `kvmppc_xive_select_irq` to after `vmf_insert_pfn`,
+   * and set/clr_mapped hold for write around publishing the new backing irq and zapping (taken
+   * before `sb->lock`, a spinlock it may not sleep under). A fault then either inserts before
+   * the zap (which removes it) or selects after the publish. Not in mainline: false.
+   */
+  esbMemoryLock: boolean;
   /**
    * Inferred from book3s_xive.c:kvmppc_xive_set_mapped() / clr_mapped(): they use the XICS-mode `guest_priority` /
    * `old_p` logic that native code never maintains: `xive_lock_and_mask` is a no-op returning
@@ -112,6 +123,7 @@ export const XIVE_NATIVE_MAINLINE: Readonly<XiveNativeFlags> = Object.freeze({
   zapOmitsEsbOffset: false,
   bindZapsBeforePublish: true,
   faultSelectsOutsideLock: true,
+  esbMemoryLock: false,
   nativeSetMappedUsesXicsPq: true,
   setMappedEisnIsStateNumber: true,
   clrMappedErrorKeepsLock: true,

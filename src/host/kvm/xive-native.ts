@@ -26,6 +26,7 @@
 import type { Word64 } from '../../hw/mmio.ts';
 import { OPAL_SUCCESS, XiveQueueInfo, XiveQueueState } from '../../hw/xive/p9-chip.ts';
 import { TM_QW1W2_VO, XIVE_ESB_SET_PQ_01, XIVE_TM_OS_PAGE } from '../../hw/xive/regs.ts';
+import { AtomicStep, filePteObj } from '../atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -52,6 +53,7 @@ import type { File } from '../mm/file.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
 import { KvmppcXive } from './xive.ts';
+import { irqBackingObj, sbLockObj, XIVE_MEMORY_LOCK, XIVE_SOURCES } from './xive-footprint.ts';
 import {
   decodeKvmPpcXiveEq,
   encodeKvmPpcXiveEq,
@@ -94,7 +96,6 @@ import {
   type XiveIrqState,
   type XiveQ,
   type XiveSrcBlock,
-  type XiveStep,
   type XiveVcpuArch,
   xivePrioFromGuest,
 } from './xive-state.ts';
@@ -149,6 +150,7 @@ export class KvmXiveNative extends KvmppcXive {
     this.esbVmOps = {
       name: 'xive-native-esb',
       fault: (vmf: VmFault): number => this.vmFault(vmf, true),
+      faultSteps: (vmf: VmFault): Generator<AtomicStep, number, void> => this.esbVmFaultSteps(vmf),
     };
   }
 
@@ -677,7 +679,8 @@ export class KvmXiveNative extends KvmppcXive {
 
   /** mm's `vm_ops->fault` → the handlers, inserting the pfn themselves (VM_FAULT_NOPAGE). */
   private vmFault(vmf: VmFault, esb: boolean): number {
-    const r = esb ? this.esbFault(vmf.vma.pgoff, vmf.pgoff) : this.timaFault(vmf.vma.pgoff, vmf.pgoff);
+    if (esb) return this.drive(this.esbVmFaultSteps(vmf), VM_FAULT_SIGBUS);
+    const r = this.timaFault(vmf.vma.pgoff, vmf.pgoff);
     if (r < 0) return VM_FAULT_SIGBUS;
     vmfInsertPfn(vmf.vma, vmf.address, r);
     return VM_FAULT_NOPAGE;
@@ -700,52 +703,85 @@ export class KvmXiveNative extends KvmppcXive {
   /**
    * ESB fault: irq = page_offset / 2; even page → trigger page, odd → EOI page of the HW irq
    * currently backing the guest irq. No block, invalid source (Nov-2020 fix) or no such page →
-   * SIGBUS. Returns the pfn, −VM_FAULT_SIGBUS, or {@link XIVE_FAULT_HANG}.
+   * SIGBUS. Returns the pfn (not inserted: the caller's `vmf` is absent), −VM_FAULT_SIGBUS, or
+   * {@link XIVE_FAULT_HANG}.
    *
    * @remarks Models book3s_xive_native.c:xive_native_esb_fault().
    */
   esbFault(vmaPgoff: number, pgoff: number): number {
-    const g = this.esbFaultSteps(vmaPgoff, pgoff);
-    for (;;) {
-      const r = g.next();
-      if (r.done) return r.value;
-      if (r.value === 'lock-wait') {
-        this.stats.hangs++;
-        return XIVE_FAULT_HANG;
-      }
-    }
+    return this.drive(this.esbFaultSteps(vmaPgoff, pgoff, null), XIVE_FAULT_HANG);
   }
 
   /**
-   * {@link esbFault} as atomic steps: with {@link XiveNativeFlags.faultSelectsOutsideLock}
-   * it yields `'selected'` between `kvmppc_xive_select_irq()` and the locked page read; it yields
-   * `'lock-wait'` while the block lock is held by someone else. The returned pfn is what the
-   * handler inserts (with no further yield).
+   * The ESB fault as atomic steps: the source look-up and `kvmppc_xive_select_irq` (before the
+   * lock with {@link XiveNativeFlags.faultSelectsOutsideLock}); the page read under `sb->lock`
+   * (blocked while another path holds it); `vmf_insert_pfn` after the unlock, when `vmf` is
+   * given. With {@link XiveNativeFlags.esbMemoryLock}, `memory_lock` is held for read from
+   * before the selection to after the insertion. Returns the pfn or −VM_FAULT_SIGBUS.
    */
-  *esbFaultSteps(vmaPgoff: number, pgoff: number): Generator<XiveStep, number, void> {
-    this.stats.esbFaults++;
+  *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
+    const ml = this.flags.esbMemoryLock ? this.memoryLock : null;
+    if (ml) {
+      yield new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
+      ml.downRead();
+    }
+    const pfn = yield* this.esbFaultPage(vmaPgoff, pgoff);
+    if (pfn >= 0 && vmf !== null) {
+      const ins = new AtomicStep(`vmf_insert_pfn(file page ${pgoff})`, [], [filePteObj(pgoff)]);
+      yield ins;
+      vmfInsertPfn(vmf.vma, vmf.address, pfn);
+      ins.effect = `PTE → pfn 0x${pfn.toString(16)}`;
+    }
+    if (ml) {
+      yield new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+      ml.upRead();
+    }
+    return pfn;
+  }
+
+  /** The ESB `vm_ops.fault` as steps: VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS. */
+  private *esbVmFaultSteps(vmf: VmFault): Generator<AtomicStep, number, void> {
+    const r = yield* this.esbFaultSteps(vmf.vma.pgoff, vmf.pgoff, vmf);
+    return r < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
+  }
+
+  /** The look-up, selection and locked page read of the ESB fault: the pfn or −VM_FAULT_SIGBUS. */
+  private *esbFaultPage(vmaPgoff: number, pgoff: number): Generator<AtomicStep, number, void> {
     const pageOffset = this.flags.faultUsesVmaRelativePgoff
       ? pgoff - vmaPgoff
       : pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
     const irq = Math.floor(pageOffset / 2);
     const odd = pageOffset % 2 === 1;
+    const outside = this.flags.faultSelectsOutsideLock;
+    const sel = new AtomicStep(
+      `esb_fault(girq ${irq}): find the source${outside ? ', kvmppc_xive_select_irq' : ''}`,
+      outside ? [XIVE_SOURCES, irqBackingObj(irq)] : [XIVE_SOURCES],
+      [],
+    );
+    yield sel;
+    this.stats.esbFaults++;
     const sb = pageOffset < 0 ? null : this.findSource(irq);
-    if (!sb) {
+    const state = sb === null ? null : sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    if (sb === null || state === null || !state.valid) {
+      sel.effect = sb === null ? 'no source block: SIGBUS' : 'source not valid: SIGBUS';
       this.stats.sigbus++;
       return -VM_FAULT_SIGBUS;
     }
-    const state = sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
-    if (!state.valid) {
-      this.stats.sigbus++;
-      return -VM_FAULT_SIGBUS;
-    }
-    let xd = this.selectData(state);
-    if (this.flags.faultSelectsOutsideLock) yield 'selected';
-    while (sb.lockHeld) yield 'lock-wait';
+    let xd = outside ? this.selectData(state) : null;
+    if (outside)
+      sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
+    const rd = new AtomicStep(
+      `arch_spin_lock(sb${sb.id}->lock), ${outside ? '' : 'kvmppc_xive_select_irq, '}read the ${odd ? 'EOI' : 'trigger'} page, arch_spin_unlock`,
+      outside ? [] : [irqBackingObj(irq)],
+      [sbLockObj(sb.id)],
+      () => !sb.lockHeld,
+    );
+    yield rd;
     sb.lockHeld = true;
-    if (!this.flags.faultSelectsOutsideLock) xd = this.selectData(state);
+    if (xd === null) xd = this.selectData(state);
     const page = odd ? xd.eoiPage : xd.trigPage;
     sb.lockHeld = false;
+    rd.effect = `pfn 0x${(page * PAGE_SCALE).toString(16)}`;
     if (page === 0) {
       this.trace.guestError(`kvm-xive: ESB page ${odd ? 'EOI' : 'trigger'} of irq ${irq} is 0 (WARN)`);
       this.stats.sigbus++;
@@ -762,6 +798,11 @@ export class KvmXiveNative extends KvmppcXive {
    *
    * @remarks Models book3s_xive_native.c:kvmppc_xive_native_reset_mapped().
    */
+  protected override esbPages(irq: number): number[] {
+    const base = (this.flags.zapOmitsEsbOffset ? 0 : KVM_XIVE_ESB_PAGE_OFFSET) + 2 * irq;
+    return [base, base + 1];
+  }
+
   resetMapped(irq: number): number {
     if (irq >= KVMPPC_XIVE_NR_IRQS) return -EINVAL;
     if (this.mapping) {

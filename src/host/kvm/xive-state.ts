@@ -59,9 +59,6 @@ export interface KvmArchXive {
 /** `XIVE_Q_GAP`: queue slots kept free for safety. */
 export const XIVE_Q_GAP = 2;
 
-/** Step names yielded by the generator forms (interleaving explorers). */
-export type XiveStep = 'affinity' | 'masked' | 'zapped' | 'published' | 'routed' | 'selected' | 'lock-wait';
-
 // ---------------------------------------------------------------------------------------------
 // State
 // ---------------------------------------------------------------------------------------------

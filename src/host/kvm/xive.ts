@@ -21,9 +21,20 @@ import {
   XIVE_ESB_VAL_Q,
   XIVE_TM_HV_PAGE,
 } from '../../hw/xive/regs.ts';
+import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step.ts';
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
+import { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
 import { type HostXive, XIVE_IRQ_FLAG_NO_EOI, type XiveIrqData } from '../xive/host-xive.ts';
+import {
+  HOST_IRQS,
+  irqBackingObj,
+  KVM_ARCH_XIVE,
+  sbLockObj,
+  XIVE_MAPPING,
+  XIVE_MEMORY_LOCK,
+  XIVE_SOURCES,
+} from './xive-footprint.ts';
 import {
   recordFileMapping,
   XIVE_NATIVE_MAINLINE,
@@ -50,7 +61,6 @@ import {
   XIVE_Q_GAP,
   type XiveIrqState,
   XiveSrcBlock,
-  type XiveStep,
   type XiveVcpuArch,
 } from './xive-state.ts';
 
@@ -81,6 +91,8 @@ export abstract class KvmppcXive {
   /** The kernel seam in use (see {@link XiveRecordMapping}). */
   recordMapping!: XiveRecordMapping;
   released!: boolean;
+  /** `xive->memory_lock`, used only with {@link XiveNativeFlags.esbMemoryLock}. */
+  readonly memoryLock: RwSem;
   readonly stats: KvmXiveNativeStats;
   private vcpusOf!: (() => readonly XiveVcpuArch[]) | null;
   protected readonly connected: XiveVcpuArch[];
@@ -89,6 +101,7 @@ export abstract class KvmppcXive {
   constructor(arch: KvmArchXive, opts: KvmXiveNativeOptions) {
     this.arch = arch;
     this.singleEscalation = true;
+    this.memoryLock = new RwSem('xive->memory_lock');
     this.srcBlocks = new Array<XiveSrcBlock | null>(KVMPPC_XICS_MAX_ICS_ID + 1).fill(null);
     this.stats = {
       timaFaults: 0,
@@ -451,7 +464,7 @@ export abstract class KvmppcXive {
    * @remarks Models book3s_xive.c:kvmppc_xive_set_mapped().
    */
   setMapped(guestIrq: number, hostHwIrq: number): number {
-    return this.drive(this.setMappedSteps(guestIrq, hostHwIrq));
+    return this.drive(this.setMappedSteps(guestIrq, hostHwIrq), -EDEADLK);
   }
 
   /**
@@ -460,57 +473,136 @@ export abstract class KvmppcXive {
    * @remarks Models book3s_xive.c:kvmppc_xive_clr_mapped().
    */
   clrMapped(guestIrq: number, hostHwIrq: number): number {
-    return this.drive(this.clrMappedSteps(guestIrq, hostHwIrq));
+    return this.drive(this.clrMappedSteps(guestIrq, hostHwIrq), -EDEADLK);
   }
 
-  protected drive(g: Generator<XiveStep, number, void>): number {
-    for (;;) {
-      const r = g.next();
+  /**
+   * Run a step generator to its end, as the sequential call does. A step that cannot run is a
+   * lock nobody will drop (clr_mapped's error path kept the block lock): the real kernel spins
+   * there forever; count a hang and return `hang`.
+   */
+  protected drive(g: Generator<AtomicStep, number, void>, hang: number): number {
+    for (let r = g.next(); ; r = g.next()) {
       if (r.done) return r.value;
-      if (r.value === 'lock-wait') {
+      const ready = r.value.ready;
+      if (ready !== null && !ready()) {
         this.stats.hangs++;
-        return -EDEADLK;
+        this.trace.guestError(`kvm-xive: "${r.value.label}" waits forever (kernel hang)`);
+        return hang;
       }
     }
   }
 
+  /** The `down_write(&xive->memory_lock)` step ({@link XiveNativeFlags.esbMemoryLock}). */
+  private *memoryLockDownWrite(): Generator<AtomicStep, void, void> {
+    const ml = this.memoryLock;
+    yield new AtomicStep('down_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canWrite);
+    ml.downWrite();
+  }
+
+  private *memoryLockUpWrite(): Generator<AtomicStep, void, void> {
+    yield new AtomicStep('up_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+    this.memoryLock.upWrite();
+  }
+
+  /** `xive_lock_and_mask` as a step: blocked while another path holds `sb->lock`. */
+  private maskStep(sb: XiveSrcBlock, what: string): AtomicStep {
+    return new AtomicStep(
+      `xive_lock_and_mask: arch_spin_lock(sb${sb.id}->lock), ${what}`,
+      [],
+      [sbLockObj(sb.id)],
+      () => !sb.lockHeld,
+    );
+  }
+
+  /** `xive->ops->reset_mapped(kvm, guest_irq)` as one step: the zap of the irq's ESB pages. */
+  private *resetMappedStep(irq: number): Generator<AtomicStep, void, void> {
+    const pages = this.esbPages(irq);
+    const st = new AtomicStep(
+      `reset_mapped(girq ${irq}): unmap_mapping_range of file pages ${pages.join(', ')}`,
+      [XIVE_MAPPING, FILE_IMAP],
+      [...pages.map(filePteObj), MMU_NOTIFIERS],
+    );
+    yield st;
+    const zaps = this.stats.zaps;
+    this.resetMapped(irq);
+    st.effect =
+      this.stats.zaps > zaps ? 'their PTEs removed in every mapping' : 'no mapping recorded: nothing zapped';
+  }
+
+  /** Publishing (or forgetting) the backing HW irq as a step. */
+  private *publishStep(
+    state: XiveIrqState,
+    hw: number,
+    data: XiveIrqData | null,
+  ): Generator<AtomicStep, void, void> {
+    const st = new AtomicStep(
+      hw
+        ? `publish pt_number/pt_data (girq ${state.number} → hw 0x${hw.toString(16)})`
+        : `forget pt_number/pt_data of girq ${state.number}`,
+      [],
+      [irqBackingObj(state.number)],
+    );
+    yield st;
+    state.ptNumber = hw;
+    state.ptData = data;
+    st.effect = hw
+      ? `girq ${state.number} is backed by hw 0x${hw.toString(16)}`
+      : `girq ${state.number} is backed by its IPI`;
+  }
+
   /**
-   * {@link setMapped} as atomic steps. Yields `'affinity'` (host side done),
-   * `'masked'` (block locked, IPI off), then `'zapped'` and `'published'` in mainline order
-   * (reversed with `bindZapsBeforePublish: false`), then `'routed'`; the block lock is held from
-   * `'masked'` to the end.
+   * {@link setMapped} as atomic steps: the device and source look-up with
+   * `irq_set_vcpu_affinity`; `xive_lock_and_mask` with the IPI turned off (the block lock is held
+   * from here to the last step); `reset_mapped` and the publication of `pt_number`/`pt_data`, in
+   * mainline order (reversed with {@link XiveNativeFlags.bindZapsBeforePublish} false); the
+   * routing and the unlock. With {@link XiveNativeFlags.esbMemoryLock}, `memory_lock` is held for
+   * write around the locked part.
    */
-  *setMappedSteps(guestIrq: number, hostHwIrq: number): Generator<XiveStep, number, void> {
-    if (this.arch.xive !== this) return -ENODEV;
+  *setMappedSteps(guestIrq: number, hostHwIrq: number): Generator<AtomicStep, number, void> {
+    const start = new AtomicStep(
+      `set_mapped(girq ${guestIrq}, hw 0x${hostHwIrq.toString(16)}): find the device and the source, irq_set_vcpu_affinity`,
+      [KVM_ARCH_XIVE, XIVE_SOURCES],
+      [HOST_IRQS],
+    );
+    yield start;
+    if (this.arch.xive !== this) {
+      start.effect = 'no device: -ENODEV';
+      return -ENODEV;
+    }
     const sb = this.findSource(guestIrq);
-    if (!sb) return -EINVAL;
+    if (!sb) {
+      start.effect = 'no source block: -EINVAL';
+      return -EINVAL;
+    }
     const state = sb.irqState[(guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK]!;
     const host = this.host;
     this.stats.setMapped++;
     const rc = host.irqSetVcpuAffinity(hostHwIrq, true);
-    if (rc) return rc;
-    yield 'affinity';
-    while (sb.lockHeld) yield 'lock-wait';
+    if (rc) {
+      start.effect = `irq_set_vcpu_affinity: ${rc}`;
+      return rc;
+    }
+    start.effect = `hw 0x${hostHwIrq.toString(16)} forwarded`;
+    const ml = this.flags.esbMemoryLock;
+    if (ml) yield* this.memoryLockDownWrite();
+    yield this.maskStep(sb, 'IPI SET_PQ_01');
     const prio = this.lockAndMask(sb, state);
     // Turn the IPI hard off.
     const ipiPq = host.esbRead(state.ipiData, XIVE_ESB_SET_PQ_01);
-    yield 'masked';
     const ptData = host.irqOfHw(hostHwIrq)?.data ?? null;
-    const publish = (): void => {
-      state.ptNumber = hostHwIrq;
-      state.ptData = ptData;
-    };
     if (this.flags.bindZapsBeforePublish) {
-      this.resetMapped(guestIrq);
-      yield 'zapped';
-      publish();
-      yield 'published';
+      yield* this.resetMappedStep(guestIrq);
+      yield* this.publishStep(state, hostHwIrq, ptData);
     } else {
-      publish();
-      yield 'published';
-      this.resetMapped(guestIrq);
-      yield 'zapped';
+      yield* this.publishStep(state, hostHwIrq, ptData);
+      yield* this.resetMappedStep(guestIrq);
     }
+    yield new AtomicStep(
+      `route hw 0x${hostHwIrq.toString(16)}, arch_spin_unlock(sb${sb.id}->lock)`,
+      [],
+      [sbLockObj(sb.id)],
+    );
     this.routeMapped(hostHwIrq, state);
     if (ptData) {
       if (this.flags.nativeSetMappedUsesXicsPq) {
@@ -526,22 +618,38 @@ export abstract class KvmppcXive {
     if (this.flags.nativeSetMappedUsesXicsPq) state.guestPriority = prio;
     this.unlock(sb);
     this.emit('kvm.xive.set_mapped', guestIrq, hostHwIrq, prio, 0);
-    yield 'routed';
+    if (ml) yield* this.memoryLockUpWrite();
     return 0;
   }
 
   /**
-   * {@link clrMapped} as atomic steps (`'masked'`, `'affinity'`, `'published'`,
-   * `'zapped'`, `'routed'`).
+   * {@link clrMapped} as atomic steps: the look-up; `xive_lock_and_mask` on the passthrough irq;
+   * `irq_set_vcpu_affinity(host_irq, NULL)` (on failure mainline returns with the block lock
+   * held: {@link XiveNativeFlags.clrMappedErrorKeepsLock}); forgetting `pt_number`/`pt_data`;
+   * `reset_mapped`; the IPI re-routed and the unlock.
    */
-  *clrMappedSteps(guestIrq: number, hostHwIrq: number): Generator<XiveStep, number, void> {
-    if (this.arch.xive !== this) return -ENODEV;
+  *clrMappedSteps(guestIrq: number, hostHwIrq: number): Generator<AtomicStep, number, void> {
+    const start = new AtomicStep(
+      `clr_mapped(girq ${guestIrq}, hw 0x${hostHwIrq.toString(16)}): find the device and the source`,
+      [KVM_ARCH_XIVE, XIVE_SOURCES],
+      [],
+    );
+    yield start;
+    if (this.arch.xive !== this) {
+      start.effect = 'no device: -ENODEV';
+      return -ENODEV;
+    }
     const sb = this.findSource(guestIrq);
-    if (!sb) return -EINVAL;
+    if (!sb) {
+      start.effect = 'no source block: -EINVAL';
+      return -EINVAL;
+    }
     const state = sb.irqState[(guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK]!;
     const host = this.host;
     this.stats.clrMapped++;
-    while (sb.lockHeld) yield 'lock-wait';
+    const ml = this.flags.esbMemoryLock;
+    if (ml) yield* this.memoryLockDownWrite();
+    yield this.maskStep(sb, 'mask the passthrough irq');
     const prio = this.lockAndMask(sb, state);
     let ptPq = 0;
     if (this.flags.nativeSetMappedUsesXicsPq) {
@@ -551,18 +659,26 @@ export abstract class KvmppcXive {
       ptPq = host.esbRead(state.ptData, XIVE_ESB_SET_PQ_01);
       if (ptPq & XIVE_ESB_VAL_P) host.esbRead(state.ptData, XIVE_ESB_SET_PQ_11);
     }
-    yield 'masked';
+    const aff = new AtomicStep(
+      `irq_set_vcpu_affinity(hw 0x${hostHwIrq.toString(16)}, NULL)`,
+      [],
+      [HOST_IRQS],
+    );
+    yield aff;
     const rc = host.irqSetVcpuAffinity(hostHwIrq, false);
     if (rc) {
-      if (!this.flags.clrMappedErrorKeepsLock) this.unlock(sb);
+      if (this.flags.clrMappedErrorKeepsLock) {
+        aff.effect = `${rc}: return with sb${sb.id}->lock still held`;
+        return rc;
+      }
+      this.unlock(sb);
+      aff.effect = `${rc}: unlock and return`;
+      if (ml) yield* this.memoryLockUpWrite();
       return rc;
     }
-    yield 'affinity';
-    state.ptNumber = 0;
-    state.ptData = null;
-    yield 'published';
-    this.resetMapped(guestIrq);
-    yield 'zapped';
+    yield* this.publishStep(state, 0, null);
+    yield* this.resetMappedStep(guestIrq);
+    yield new AtomicStep(`re-route the IPI, arch_spin_unlock(sb${sb.id}->lock)`, [], [sbLockObj(sb.id)]);
     this.routeMapped(state.ipiNumber, state);
     if (this.flags.nativeSetMappedUsesXicsPq) {
       host.esbRead(state.ipiData, prio === MASKED || state.oldP ? XIVE_ESB_SET_PQ_10 : XIVE_ESB_SET_PQ_00);
@@ -572,8 +688,13 @@ export abstract class KvmppcXive {
     }
     this.unlock(sb);
     this.emit('kvm.xive.clr_mapped', guestIrq, hostHwIrq, prio, 0);
-    yield 'routed';
+    if (ml) yield* this.memoryLockUpWrite();
     return 0;
+  }
+
+  /** The device-file pages of `irq`'s ESB pages that {@link resetMapped} zaps (none by default). */
+  protected esbPages(_irq: number): number[] {
+    return [];
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 
 import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { AtomicStep, filePteObj, mmapLockObj, vmasObj } from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,
   PAGE_SCALE,
@@ -12,8 +13,10 @@ import {
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
   VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
   VM_MIXEDMAP,
   VM_PFNMAP,
+  VM_READ,
   VM_SHARED,
   VM_WRITE,
 } from './constants.ts';
@@ -97,4 +100,57 @@ function doAnonymousPage(mm: Mm, vma: Vma, vpn: number, flags: number): number {
   mm.pgtable.set(vpn, pfn, vmaPteFlags(vma) | PTE_ANON | PTE_ACCESSED | dirty);
   mm.stats.anonFaults++;
   return 0;
+}
+
+/**
+ * A fault at `addr` as atomic steps, the form the interleaving explorer runs: `mmap_read_lock`
+ * with `find_vma` (and the present-PTE check of `handle_pte_fault`); the VMA's
+ * `vm_ops.faultSteps` when it declares them, else the whole `handle_mm_fault` as one step;
+ * `mmap_read_unlock`. `who` names the faulting context in the step labels. Returns what
+ * {@link handleMmFault} returns, or VM_FAULT_SIGSEGV without a VMA.
+ *
+ * @remarks Models arch/powerpc/mm/fault.c:do_page_fault() (and the fault-in of mm/gup.c that
+ * KVM's hva_to_pfn runs) down to mm/memory.c:handle_mm_fault().
+ */
+export function* faultSteps(
+  mm: Mm,
+  addr: number,
+  flags: number,
+  who: string,
+): Generator<AtomicStep, number, void> {
+  const vpn = Math.floor(addr * PAGE_SCALE);
+  // The PTE object this fault installs: named after the file page where there is one (a zap
+  // through the file's reverse map writes the same name).
+  const v0 = mm.vmas.lookup(addr);
+  const pte = v0?.file ? filePteObj(v0.pgoffOf(addr)) : `pte:${mm.pid}:${vpn}`;
+  const lock = new AtomicStep(
+    `${who}: mmap_read_lock, find_vma(0x${addr.toString(16)})`,
+    [vmasObj(mm.pid), pte],
+    [mmapLockObj(mm.pid)],
+    () => mm.mmapLock.canRead,
+  );
+  yield lock;
+  mm.mmapLock.downRead();
+  const vma = mm.vmas.lookup(addr);
+  let ret = 0;
+  if (vma === null) {
+    lock.effect = 'no VMA: SIGSEGV';
+    ret = VM_FAULT_SIGSEGV;
+  } else if (mm.pgtable.flags(vpn) & PTE_PRESENT) {
+    lock.effect = 'PTE present';
+  } else if (vma.ops?.faultSteps) {
+    mm.stats.faults++;
+    mm.stats.fileFaults++;
+    ret = yield* vma.ops.faultSteps(new VmFault(vma, addr, flags));
+  } else if (!(vma.flags & (flags & FAULT_FLAG_WRITE ? VM_WRITE : VM_READ))) {
+    lock.effect = 'access not allowed by the VMA: SIGSEGV';
+    ret = VM_FAULT_SIGSEGV;
+  } else {
+    const st = new AtomicStep(`${who}: handle_mm_fault`, [], [pte]);
+    yield st;
+    ret = handleMmFault(mm, vma, addr, flags);
+  }
+  yield new AtomicStep(`${who}: mmap_read_unlock`, [], [mmapLockObj(mm.pid)]);
+  mm.mmapLock.upRead();
+  return ret;
 }

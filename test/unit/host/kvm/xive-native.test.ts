@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { AtomicStep } from '../../../../src/host/atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -536,8 +537,14 @@ describe('set_mapped / clr_mapped (book3s_xive.c; S11, S13)', () => {
     source(e, 5);
     const ipiPfn = IPI_PFN + 2 * (e.dev.irqState(5)!.ipiNumber - 0x10);
     const dev = addDevice(e);
-    const f = e.dev.esbFaultSteps(4, 14);
-    expect(f.next().value).toBe('selected');
+    const f = e.dev.esbFaultSteps(4, 14, null);
+    expect((f.next().value as AtomicStep).label).toBe(
+      'esb_fault(girq 5): find the source, kvmppc_xive_select_irq',
+    );
+    // The selection ran (the IPI); the locked page read is next.
+    expect((f.next().value as AtomicStep).label).toBe(
+      'arch_spin_lock(sb0->lock), read the trigger page, arch_spin_unlock',
+    );
     expect(e.dev.setMapped(5, dev)).toBe(0);
     expect(f.next()).toEqual({ done: true, value: ipiPfn });
   });
@@ -547,23 +554,30 @@ describe('set_mapped / clr_mapped (book3s_xive.c; S11, S13)', () => {
     source(e, 5);
     const dev = addDevice(e);
     const b = e.dev.setMappedSteps(5, dev);
-    expect(b.next().value).toBe('affinity');
-    expect(b.next().value).toBe('masked');
-    const f = e.dev.esbFaultSteps(4, 14);
-    expect(f.next().value).toBe('lock-wait');
-    expect(b.next().value).toBe('zapped');
-    expect(f.next().value).toBe('lock-wait');
-    expect(b.next().value).toBe('published');
-    expect(b.next().value).toBe('routed');
-    expect(b.next()).toEqual({ done: true, value: 0 });
+    b.next();
+    expect((b.next().value as AtomicStep).label).toBe(
+      'xive_lock_and_mask: arch_spin_lock(sb0->lock), IPI SET_PQ_01',
+    );
+    expect((b.next().value as AtomicStep).label).toMatch(/^reset_mapped\(girq 5\)/); // the block lock is held
+    const f = e.dev.esbFaultSteps(4, 14, null);
+    f.next();
+    const read = f.next().value as AtomicStep;
+    expect(read.label).toBe(
+      'arch_spin_lock(sb0->lock), kvmppc_xive_select_irq, read the trigger page, arch_spin_unlock',
+    );
+    expect(read.ready?.()).toBe(false);
+    let r = b.next();
+    while (!r.done) r = b.next();
+    expect(r.value).toBe(0);
+    expect(read.ready?.()).toBe(true);
     expect(f.next()).toEqual({ done: true, value: IPI_PFN + 2 * (dev - 0x10) });
   });
 
   it('bindZapsBeforePublish=false publishes before zapping', () => {
     const e = makeEnv({ flags: { bindZapsBeforePublish: false } });
     source(e, 5);
-    const steps = [...e.dev.setMappedSteps(5, addDevice(e))];
-    expect(steps).toEqual(['affinity', 'masked', 'published', 'zapped', 'routed']);
+    const steps = [...e.dev.setMappedSteps(5, addDevice(e))].map((st) => st.label.replace(/[ (:].*$/, ''));
+    expect(steps).toEqual(['set_mapped', 'xive_lock_and_mask', 'publish', 'reset_mapped', 'route']);
     expect(XIVE_NATIVE_MAINLINE.bindZapsBeforePublish).toBe(true);
   });
 });

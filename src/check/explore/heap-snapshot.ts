@@ -1,0 +1,127 @@
+/**
+ * Snapshot and restore of a live object graph in place: every object reachable from the roots
+ * (class instances, arrays, Maps, Sets, typed arrays) gets its own fields saved, and a restore
+ * writes them back, so every reference anyone holds stays valid and objects created since become
+ * unreachable. This is how each explored execution starts from the same model state without
+ * rebuilding the model (which costs milliseconds: the chip's tables, the VMM's set-up syscalls).
+ *
+ * Frozen objects and functions are taken as immutable and not walked (a closure's captured
+ * variables are out of reach: the model keeps mutable state in objects, not in closures).
+ * Objects are restored by a small function generated per shape (class + keys), so the property
+ * writes stay monomorphic: a generic `o[k] = v` loop over thousands of model objects costs ten
+ * times more.
+ */
+
+/** Restores one object's fields from its saved values. */
+type FieldRestorer = (o: object, values: readonly unknown[]) => void;
+
+const restorers = new Map<string, FieldRestorer>();
+
+function restorerFor(o: object, keys: readonly string[]): FieldRestorer {
+  const sig = `${o.constructor?.name ?? ''}:${keys.join(',')}`;
+  let f = restorers.get(sig);
+  if (f === undefined) {
+    const body = keys
+      .map((k, j) => {
+        const key = JSON.stringify(k);
+        return `if (o[${key}] !== v[${j}]) o[${key}] = v[${j}];`;
+      })
+      .join('\n');
+    f = new Function('o', 'v', body) as FieldRestorer;
+    restorers.set(sig, f);
+  }
+  return f;
+}
+
+type Typed = { slice(): Typed; set(src: Typed): void };
+
+export class HeapSnapshot {
+  // One list per kind, so that each restore loop stays monomorphic.
+  private readonly objects: object[] = [];
+  private readonly objectValues: unknown[][] = [];
+  private readonly objectFields: FieldRestorer[] = [];
+  private readonly arrays: unknown[][] = [];
+  private readonly arrayValues: unknown[][] = [];
+  private readonly maps: Map<unknown, unknown>[] = [];
+  private readonly mapEntries: [unknown, unknown][][] = [];
+  private readonly sets: Set<unknown>[] = [];
+  private readonly setItems: unknown[][] = [];
+  private readonly typed: Typed[] = [];
+  private readonly typedValues: Typed[] = [];
+
+  /** Capture everything reachable from `roots`, not entering objects for which `skip` is true. */
+  constructor(roots: readonly object[], skip: (o: object) => boolean = () => false) {
+    const seen = new Set<object>();
+    const queue: object[] = [];
+    const visit = (v: unknown): void => {
+      if (v === null || typeof v !== 'object' || seen.has(v) || Object.isFrozen(v) || skip(v)) return;
+      // A DataView is a window on a buffer some typed array owns; the bytes are captured there.
+      if (v instanceof DataView) return;
+      seen.add(v);
+      queue.push(v);
+    };
+    for (const r of roots) visit(r);
+    for (let i = 0; i < queue.length; i++) {
+      const o = queue[i]!;
+      if (ArrayBuffer.isView(o)) {
+        this.typed.push(o as unknown as Typed);
+        this.typedValues.push((o as unknown as Typed).slice());
+      } else if (Array.isArray(o)) {
+        this.arrays.push(o);
+        this.arrayValues.push(o.slice());
+        for (const v of o) visit(v);
+      } else if (o instanceof Map) {
+        const entries = [...o.entries()];
+        this.maps.push(o);
+        this.mapEntries.push(entries);
+        for (const [k, v] of entries) {
+          visit(k);
+          visit(v);
+        }
+      } else if (o instanceof Set) {
+        const items = [...o];
+        this.sets.push(o);
+        this.setItems.push(items);
+        for (const v of items) visit(v);
+      } else {
+        const ks = Object.keys(o);
+        const rec = o as Record<string, unknown>;
+        const vals = ks.map((k) => rec[k]);
+        this.objects.push(o);
+        this.objectValues.push(vals);
+        this.objectFields.push(restorerFor(o, ks));
+        for (const v of vals) visit(v);
+      }
+    }
+  }
+
+  /** Objects captured (a size figure for reports). */
+  get size(): number {
+    return this.objects.length + this.arrays.length + this.maps.length + this.sets.length + this.typed.length;
+  }
+
+  /** Put every captured object back as it was at capture time. */
+  restore(): void {
+    const { objects, objectValues, objectFields } = this;
+    for (let i = 0; i < objects.length; i++) objectFields[i]!(objects[i]!, objectValues[i]!);
+    const { arrays, arrayValues } = this;
+    for (let i = 0; i < arrays.length; i++) restoreArray(arrays[i]!, arrayValues[i]!);
+    const { typed, typedValues } = this;
+    for (let i = 0; i < typed.length; i++) typed[i]!.set(typedValues[i]!);
+    for (let i = 0; i < this.maps.length; i++) {
+      const m = this.maps[i]!;
+      m.clear();
+      for (const [k, v] of this.mapEntries[i]!) m.set(k, v);
+    }
+    for (let i = 0; i < this.sets.length; i++) {
+      const s = this.sets[i]!;
+      s.clear();
+      for (const v of this.setItems[i]!) s.add(v);
+    }
+  }
+}
+
+function restoreArray(a: unknown[], s: readonly unknown[]): void {
+  if (a.length !== s.length) a.length = s.length;
+  for (let j = 0; j < s.length; j++) if (a[j] !== s[j]) a[j] = s[j];
+}

@@ -1,0 +1,46 @@
+/**
+ * Race scenario files: a path or the name of a built-in (`scenarios/races/<name>.yaml`), parsed
+ * and validated with `file:line:col` errors like every other scenario file.
+ */
+
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { readScenarioText } from './load.ts';
+import { parseValidated, ScenarioError } from './parse.ts';
+import { RaceScenario } from './race-schema.ts';
+
+/** Directory of the built-in race scenarios. */
+export function builtinRacesDir(): string {
+  return fileURLToPath(new URL('../../scenarios/races/', import.meta.url));
+}
+
+/** Names of the built-in race scenarios, sorted. */
+export function builtinRaceNames(): string[] {
+  return readdirSync(builtinRacesDir())
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .sort();
+}
+
+/**
+ * `arg` as a file path, else as a built-in name.
+ * @throws ScenarioError when it is neither.
+ */
+export function resolveRaceScenario(arg: string): string {
+  if (existsSync(arg) || /[/\\.]/.test(arg)) return arg;
+  const names = builtinRaceNames();
+  if (!names.includes(arg))
+    throw new ScenarioError(arg, 0, 0, `no such file, nor a built-in race scenario (${names.join(', ')})`);
+  return `${builtinRacesDir()}${arg}.yaml`;
+}
+
+/** Parse race scenario text. @throws ScenarioError */
+export function parseRaceScenario(text: string, file: string): RaceScenario {
+  return parseValidated(RaceScenario, text, file);
+}
+
+/** Load and validate a race scenario file or built-in name. @throws ScenarioError */
+export function loadRaceScenario(arg: string): { file: string; scenario: RaceScenario } {
+  const file = resolveRaceScenario(arg);
+  return { file, scenario: parseRaceScenario(readScenarioText(file), file) };
+}

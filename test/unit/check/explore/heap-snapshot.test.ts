@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { HeapSnapshot } from '../../../../src/check/explore/heap-snapshot.ts';
+
+class Node {
+  value = 1;
+  next: Node | null = null;
+  readonly tags: string[] = ['a'];
+  readonly table = new Uint32Array(4);
+  readonly index = new Map<number, Node>();
+  readonly seen = new Set<number>([1]);
+}
+
+describe('HeapSnapshot', () => {
+  it('restores fields, arrays, typed arrays, Maps and Sets in place, keeping every identity', () => {
+    const root = new Node();
+    const child = new Node();
+    root.next = child;
+    root.index.set(7, child);
+    const snap = new HeapSnapshot([root]);
+    expect(snap.size).toBe(10); // 2 nodes × (the object, its array, typed array, Map and Set)
+    const tags = root.tags;
+    root.value = 9;
+    child.value = 5;
+    root.next = new Node();
+    tags.push('b', 'c');
+    root.table[2] = 0xdead;
+    root.index.delete(7);
+    root.index.set(8, root);
+    root.seen.add(2);
+    child.seen.clear();
+    snap.restore();
+    expect(root.value).toBe(1);
+    expect(child.value).toBe(1);
+    expect(root.next).toBe(child);
+    expect(root.tags).toBe(tags);
+    expect(tags).toEqual(['a']);
+    expect([...root.table]).toEqual([0, 0, 0, 0]);
+    expect([...root.index]).toEqual([[7, child]]);
+    expect([...root.seen]).toEqual([1]);
+    expect([...child.seen]).toEqual([1]);
+  });
+
+  it('does not enter frozen objects or skipped ones', () => {
+    const frozen = Object.freeze({ k: 1 });
+    const skipped = { k: 1 };
+    const root = { frozen, skipped, n: 0 };
+    const snap = new HeapSnapshot([root], (o) => o === skipped);
+    skipped.k = 2;
+    root.n = 3;
+    snap.restore();
+    expect([root.n, skipped.k, root.frozen]).toEqual([0, 2, frozen]);
+  });
+});
