@@ -246,24 +246,26 @@ export class XiveTctx {
    * @remarks Models hw/intc/xive.c:xive_presenter_tctx_match().
    */
   match(format: number, nvtBlk: number, nvtIdx: number, ignore: boolean, logicServ: number): number {
+    const r = this.regs;
     const cam = xiveNvtCam(nvtBlk, nvtIdx);
-    const qw3w2 = this.word2(TM_QW3_HV_PHYS);
-    const qw2w2 = this.word2(TM_QW2_HV_POOL);
-    const qw1w2 = this.word2(TM_QW1_OS);
-    const qw0w2 = this.word2(TM_QW0_USER);
+    // Each W2 valid bit (VT, VP, VO, VU) is the top bit of the word's first byte: test it
+    // before assembling the word, so scanning many idle threads costs a byte load each.
     if (format === 0) {
       if (ignore) {
         this.trace.guestError(`XIVE: no support for LS NVT ${nvtBlk.toString(16)}/${nvtIdx.toString(16)}`);
         return -1;
       }
-      if (qw3w2 & TM_QW3W2_VT && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
-      if (qw2w2 & TM_QW2W2_VP && cam === (qw2w2 & TM_QW2W2_POOL_CAM)) return TM_QW2_HV_POOL;
-      if (qw1w2 & TM_QW1W2_VO && cam === (qw1w2 & TM_QW1W2_OS_CAM)) return TM_QW1_OS;
+      if (r[TM_QW3_HV_PHYS + TM_WORD2]! & 0x80 && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
+      if (r[TM_QW2_HV_POOL + TM_WORD2]! & 0x80 && cam === (this.word2(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)) {
+        return TM_QW2_HV_POOL;
+      }
+      if (r[TM_QW1_OS + TM_WORD2]! & 0x80 && cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM))
+        return TM_QW1_OS;
     } else if (
-      qw1w2 & TM_QW1W2_VO &&
-      cam === (qw1w2 & TM_QW1W2_OS_CAM) &&
-      qw0w2 & TM_QW0W2_VU &&
-      logicServ === (qw0w2 & TM_QW0W2_LOGIC_SERV)
+      r[TM_QW1_OS + TM_WORD2]! & 0x80 &&
+      cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM) &&
+      r[TM_QW0_USER + TM_WORD2]! & 0x80 &&
+      logicServ === (this.word2(TM_QW0_USER) & TM_QW0W2_LOGIC_SERV)
     ) {
       return TM_QW0_USER;
     }
