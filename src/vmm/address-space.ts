@@ -9,6 +9,7 @@ import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import {
   type MemoryRegion,
   type MemoryRegionObserver,
+  type MemoryRegionValid,
   MR_ALIAS,
   MR_IO,
   MR_RAM,
@@ -198,6 +199,21 @@ export function generateMemoryTopology(root: MemoryRegion): FlatView {
 }
 
 const hex = (n: number): string => n.toString(16).toUpperCase();
+
+/** Entries of the recent-hits cache. */
+const HIT_WAYS = 4;
+
+/**
+ * Does the memory core let an access through to an I/O region? RAM and RAM devices accept any
+ * access, like QEMU's ram_device_mem_ops.
+ *
+ * @remarks Models softmmu/memory.c:memory_region_access_valid() (alignment, then size).
+ */
+function accessAllowed(valid: MemoryRegionValid, off: number, size: AccessSize): boolean {
+  // Alignment from the low 3 bits without `%` on a double (offsets may pass 2^31).
+  if (!valid.unaligned && ((off - Math.floor(off * 0.125) * 8) & (size - 1)) !== 0) return false;
+  return size <= valid.max && size >= valid.min;
+}
 const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
 
 /**
@@ -210,7 +226,11 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   readonly root: MemoryRegion;
   private readonly trace: TraceSink;
   private view: FlatView;
-  private lastHit: number;
+  /**
+   * The last ranges hit, most recent first (a software TLB over the flat view: the interrupt
+   * path alternates between the ESB window, the TIMA and the EQ page in RAM).
+   */
+  private readonly hits: Int32Array;
   private readonly listeners: MemoryListener[];
   private readonly tmp: Word64;
   private readonly piece: Word64;
@@ -226,7 +246,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     this.root = root;
     this.trace = trace;
     this.view = generateMemoryTopology(root);
-    this.lastHit = -1;
+    this.hits = new Int32Array(HIT_WAYS).fill(-1);
     this.listeners = [];
     this.tmp = new Word64();
     this.piece = new Word64();
@@ -292,7 +312,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     const old = this.view;
     const next = generateMemoryTopology(this.root);
     this.view = next;
-    this.lastHit = -1;
+    this.hits.fill(-1);
     this.rebuilds++;
     if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'as.rebuild', next.count, old.count, 0, 0);
     if (this.listeners.length === 0) return;
@@ -347,25 +367,46 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     return i < 0 ? null : this.view.section(i);
   }
 
+  /**
+   * Index of the range holding all of `[addr, addr + size)`, or −1 (the access straddles ranges
+   * or hits none). Looks in the recent hits first, then searches the view.
+   */
+  private rangeOf(addr: number, size: number): number {
+    const v = this.view;
+    const h = this.hits;
+    const h0 = h[0]!;
+    if (h0 >= 0 && addr >= v.starts[h0]! && addr + size <= v.ends[h0]!) return h0;
+    for (let k = 1; k < HIT_WAYS; k++) {
+      const i = h[k]!;
+      if (i >= 0 && addr >= v.starts[i]! && addr + size <= v.ends[i]!) {
+        h[k] = h[k - 1]!;
+        h[k - 1] = i;
+        return i;
+      }
+    }
+    const i = v.find(addr);
+    if (i < 0 || addr + size > v.ends[i]!) return -1;
+    for (let k = HIT_WAYS - 1; k > 0; k--) h[k] = h[k - 1]!;
+    h[0] = i;
+    return i;
+  }
+
   /** Big-endian load of `size` bytes at `addr` on behalf of vCPU `cpu` (or {@link NO_CPU}). */
   load(addr: number, size: AccessSize, cpu: number, out: Word64): void {
-    const v = this.view;
-    let i = this.lastHit;
-    if (i < 0 || addr < v.starts[i]! || addr + size > v.ends[i]!) {
-      i = v.find(addr);
-      if (i < 0 || addr + size > v.ends[i]!) {
-        this.loadSlow(addr, size, cpu, out);
-        return;
-      }
-      this.lastHit = i;
+    const i = this.rangeOf(addr, size);
+    if (i < 0) {
+      this.loadSlow(addr, size, cpu, out);
+      return;
     }
+    const v = this.view;
     const mr = v.regions[i]!;
     const off = v.offsets[i]! + (addr - v.starts[i]!);
     if (mr.kind === MR_RAM) {
       mr.ramLoad(off, size, out);
       return;
     }
-    if (!this.accessValid(mr, off, size)) {
+    if (mr.kind === MR_IO && !accessAllowed(mr.valid, off, size)) {
+      this.invalidAccess(mr, off, size);
       out.hi = 0;
       out.lo = 0;
       return;
@@ -375,24 +416,29 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
 
   /** Big-endian store of the low `size` bytes of `hi`:`lo` at `addr` on behalf of `cpu`. */
   store(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): void {
-    const v = this.view;
-    let i = this.lastHit;
-    if (i < 0 || addr < v.starts[i]! || addr + size > v.ends[i]!) {
-      i = v.find(addr);
-      if (i < 0 || addr + size > v.ends[i]!) {
-        this.storeSlow(addr, size, hi, lo, cpu);
-        return;
-      }
-      this.lastHit = i;
+    this.storeChecked(addr, size, hi, lo, cpu);
+  }
+
+  /** {@link store}, returning false on a MEMTX error (nothing answers, or the access is invalid). */
+  private storeChecked(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): boolean {
+    const i = this.rangeOf(addr, size);
+    if (i < 0) {
+      this.storeSlow(addr, size, hi, lo, cpu);
+      return false;
     }
+    const v = this.view;
     const mr = v.regions[i]!;
     const off = v.offsets[i]! + (addr - v.starts[i]!);
     if (mr.kind === MR_RAM) {
       mr.ramStore(off, size, hi, lo);
-      return;
+      return true;
     }
-    if (!this.accessValid(mr, off, size)) return;
+    if (mr.kind === MR_IO && !accessAllowed(mr.valid, off, size)) {
+      this.invalidAccess(mr, off, size);
+      return false;
+    }
     (mr.ops as MmioDevice).store(off, size, hi, lo, cpu);
+    return true;
   }
 
   // --- DmaSpace ----------------------------------------------------------------------------
@@ -408,20 +454,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
    * or the region rejected the access.
    */
   storeBe32(addr: number, value: number): boolean {
-    const i = this.view.find(addr);
-    if (i < 0 || addr + 4 > this.view.ends[i]!) {
-      this.store(addr, 4, 0, value >>> 0, NO_CPU);
-      return false;
-    }
-    const mr = this.view.regions[i]!;
-    const off = this.view.offsets[i]! + (addr - this.view.starts[i]!);
-    if (mr.kind === MR_RAM) {
-      mr.ramStore(off, 4, 0, value >>> 0);
-      return true;
-    }
-    if (!this.accessValid(mr, off, 4)) return false;
-    (mr.ops as MmioDevice).store(off, 4, 0, value >>> 0, NO_CPU);
-    return true;
+    return this.storeChecked(addr, 4, 0, value >>> 0, NO_CPU);
   }
 
   /** True when every byte of `[addr, addr+len)` is VMM RAM. */
@@ -439,29 +472,15 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
 
   // --- internals ---------------------------------------------------------------------------
 
-  /**
-   * @remarks Models softmmu/memory.c:memory_region_access_valid() (only I/O regions have ops
-   * with limits; RAM devices accept any access like QEMU's ram_device_mem_ops).
-   */
-  private accessValid(mr: MemoryRegion, off: number, size: AccessSize): boolean {
-    if (mr.kind !== MR_IO) return true;
+  /** Count and report an access {@link accessAllowed} refused (the cold half of the check). */
+  private invalidAccess(mr: MemoryRegion, off: number, size: AccessSize): void {
     const valid = mr.valid;
-    // Alignment from the low 3 bits without `%` on a double (offsets may pass 2^31).
-    if (!valid.unaligned && ((off - Math.floor(off * 0.125) * 8) & (size - 1)) !== 0) {
-      this.invalidAccesses++;
-      this.trace.guestError(
-        `Invalid access at addr 0x${hex(off)}, size ${size}, region '${mr.name}', reason: unaligned`,
-      );
-      return false;
-    }
-    if (size > valid.max || size < valid.min) {
-      this.invalidAccesses++;
-      this.trace.guestError(
-        `Invalid access at addr 0x${hex(off)}, size ${size}, region '${mr.name}', reason: invalid size (min:${valid.min} max:${valid.max})`,
-      );
-      return false;
-    }
-    return true;
+    this.invalidAccesses++;
+    const unaligned = !valid.unaligned && ((off - Math.floor(off * 0.125) * 8) & (size - 1)) !== 0;
+    const reason = unaligned ? 'unaligned' : `invalid size (min:${valid.min} max:${valid.max})`;
+    this.trace.guestError(
+      `Invalid access at addr 0x${hex(off)}, size ${size}, region '${mr.name}', reason: ${reason}`,
+    );
   }
 
   /**

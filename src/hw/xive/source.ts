@@ -242,20 +242,29 @@ export class XiveSource implements MmioDevice {
    */
   esbTrigger(srcno: number): boolean {
     this.checkSrcno(srcno);
-    this.count(srcno, XIVE_STAT_TRIGGER);
-    if (this.esbDisabled(srcno)) return true;
-    const st = this.block(srcno).status;
+    return this.trigger(srcno);
+  }
+
+  /** {@link esbTrigger} for a source number already checked. */
+  private trigger(srcno: number): boolean {
+    const b = this.block(srcno);
     const i = srcno & BLOCK_MASK;
+    b.counters[XIVE_STAT_TRIGGER * BLOCK_SIZE + i]!++;
+    const lsi = b.lsi[i] === 1;
+    if ((this.flags & XIVE_SRC_PQ_DISABLE) !== 0 && !lsi) return true;
+    const st = b.status;
     const old = st[i]!;
     const r = xiveEsbTrigger(old & 3);
     st[i] = (old & ~3) | (r & 3);
-    if ((old & 3) === XIVE_ESB_OFF) this.count(srcno, XIVE_STAT_OFF);
-    else if ((r & XIVE_ESB_FORWARD) === 0) this.count(srcno, XIVE_STAT_COALESCED);
+    if ((old & 3) === XIVE_ESB_OFF) b.counters[XIVE_STAT_OFF * BLOCK_SIZE + i]!++;
+    else if ((r & XIVE_ESB_FORWARD) === 0) b.counters[XIVE_STAT_COALESCED * BLOCK_SIZE + i]!++;
     if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.trigger', srcno, old & 3, r & 3, r >> 2);
-    if (this.isLsi(srcno) && (r & 3) === XIVE_ESB_QUEUED) {
-      this.trace.guestError(`XIVE: queued an event on LSI IRQ ${srcno}`);
-    }
+    if (lsi && (r & 3) === XIVE_ESB_QUEUED) this.lsiQueued(srcno);
     return (r & XIVE_ESB_FORWARD) !== 0;
+  }
+
+  private lsiQueued(srcno: number): void {
+    this.trace.guestError(`XIVE: queued an event on LSI IRQ ${srcno}`);
   }
 
   /**
@@ -266,8 +275,13 @@ export class XiveSource implements MmioDevice {
    */
   esbEoi(srcno: number): boolean {
     this.checkSrcno(srcno);
+    return this.eoi(srcno);
+  }
+
+  /** {@link esbEoi} for a source number already checked. */
+  private eoi(srcno: number): boolean {
     if (this.esbDisabled(srcno)) {
-      this.trace.guestError(`XIVE: invalid EOI for IRQ ${srcno}`);
+      this.invalidEoi(srcno);
       return false;
     }
     const st = this.block(srcno).status;
@@ -280,6 +294,10 @@ export class XiveSource implements MmioDevice {
     // LSIs never set Q, but a line still asserted at EOI time must notify again.
     if (this.isLsi(srcno) && (st[i]! & XIVE_STATUS_ASSERTED) !== 0) fwd = this.lsiTrigger(srcno);
     return fwd;
+  }
+
+  private invalidEoi(srcno: number): void {
+    this.trace.guestError(`XIVE: invalid EOI for IRQ ${srcno}`);
   }
 
   /**
@@ -337,19 +355,13 @@ export class XiveSource implements MmioDevice {
   // -------------------------------------------------------------------------------------------
 
   /** Decode a region offset; returns the source number or -1 (with a guest error). */
-  private decode(offset: number, size: AccessSize, write: boolean): number {
-    if (size !== 8) {
-      this.trace.guestError(
-        `Invalid ${write ? 'write' : 'read'} at addr 0x${hex(offset)}, size ${size}, region 'xive.esb-emulated', reason: invalid size (min:8 max:8)`,
-      );
-      return -1;
-    }
-    const srcno = Math.floor(offset * this.invSrcSize);
-    if (!(offset >= 0 && srcno < this.nrIrqs)) {
-      this.trace.guestError(`XIVE: invalid ESB ${write ? 'write' : 'read'} @0x${hex(offset)}`);
-      return -1;
-    }
-    return srcno;
+  /** An access {@link load} / {@link store} refuses: a size other than 8, or past the sources. */
+  private badAccess(offset: number, size: AccessSize, write: boolean): void {
+    this.trace.guestError(
+      size !== 8
+        ? `Invalid ${write ? 'write' : 'read'} at addr 0x${hex(offset)}, size ${size}, region 'xive.esb-emulated', reason: invalid size (min:8 max:8)`
+        : `XIVE: invalid ESB ${write ? 'write' : 'read'} @0x${hex(offset)}`,
+    );
   }
 
   /**
@@ -358,8 +370,9 @@ export class XiveSource implements MmioDevice {
    * @remarks Models hw/intc/xive.c:xive_source_esb_read().
    */
   load(offset: number, size: AccessSize, _cpu: number, out: Word64): void {
-    const srcno = this.decode(offset, size, false);
-    if (srcno < 0) {
+    const srcno = Math.floor(offset * this.invSrcSize);
+    if (size !== 8 || !(offset >= 0 && srcno < this.nrIrqs)) {
+      this.badAccess(offset, size, false);
       if (size !== 8) out.set(0, 0);
       else out.setOnes();
       return;
@@ -374,15 +387,21 @@ export class XiveSource implements MmioDevice {
     let ret: number;
     if (op < XIVE_ESB_GET) {
       // 0x000–0x7FF: LOAD_EOI. Returns whether a re-notification was forwarded, not the PQ.
-      const fwd = this.esbEoi(srcno);
+      const fwd = this.eoi(srcno);
       if (fwd) this.notify(srcno);
       ret = fwd ? 1 : 0;
     } else if (op < XIVE_ESB_SET_PQ_00) {
-      ret = this.getPq(srcno);
+      const b = this.blocks[srcno >>> BLOCK_SHIFT];
+      ret = (b ? b.status[srcno & BLOCK_MASK]! : this.resetPq) & 3;
     } else {
-      ret = this.setPq(srcno, (op >>> 8) & 3);
+      const st = this.block(srcno).status;
+      const i = srcno & BLOCK_MASK;
+      const old = st[i]!;
+      st[i] = (old & ~3) | ((op >>> 8) & 3);
+      ret = old & 3;
     }
-    out.set(0, ret);
+    out.hi = 0;
+    out.lo = ret;
   }
 
   /**
@@ -391,27 +410,29 @@ export class XiveSource implements MmioDevice {
    * @remarks Models hw/intc/xive.c:xive_source_esb_write().
    */
   store(offset: number, size: AccessSize, _hi: number, _lo: number, _cpu: number): void {
-    const srcno = this.decode(offset, size, true);
-    if (srcno < 0) return;
+    const srcno = Math.floor(offset * this.invSrcSize);
+    if (size !== 8 || !(offset >= 0 && srcno < this.nrIrqs)) {
+      this.badAccess(offset, size, true);
+      return;
+    }
     const within = offset - srcno * this.srcSize;
     let fwd = false;
     if (this.twoPage && within < this.pageSize) {
       // In 2-page mode the trigger page only triggers, whatever the offset.
-      fwd = this.esbTrigger(srcno);
+      fwd = this.trigger(srcno);
     } else {
       const op = within & 0xfff;
       if (op < XIVE_ESB_STORE_EOI) {
-        fwd = this.esbTrigger(srcno);
+        fwd = this.trigger(srcno);
       } else if (op < XIVE_ESB_GET) {
         if ((this.flags & XIVE_SRC_STORE_EOI) === 0) {
           this.trace.guestError(`XIVE: invalid Store EOI for IRQ ${srcno}`);
           return;
         }
-        fwd = this.esbEoi(srcno);
+        fwd = this.eoi(srcno);
       } else if (op < XIVE_ESB_SET_PQ_00) {
-        // XIVE_ESB_INJECT: forward unconditionally, PQ untouched. qemu.md §1.3 calls 7.2's
-        // behaviour "ignored"; the differential suite showed QEMU 7.2.22 forwarding (a second
-        // EQ entry for a routed source), so the model follows the observed oracle.
+        // XIVE_ESB_INJECT: forward unconditionally, PQ untouched. QEMU 7.2.22 forwards (a second
+        // EQ entry for a routed source, seen by the differential suite), so the model follows it.
         fwd = true;
       } else {
         this.setPq(srcno, (op >>> 8) & 3);
