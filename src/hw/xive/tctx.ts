@@ -255,16 +255,23 @@ export class XiveTctx {
         this.trace.guestError(`XIVE: no support for LS NVT ${nvtBlk.toString(16)}/${nvtIdx.toString(16)}`);
         return -1;
       }
-      if (r[TM_QW3_HV_PHYS + TM_WORD2]! & 0x80 && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
-      if (r[TM_QW2_HV_POOL + TM_WORD2]! & 0x80 && cam === (this.word2(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)) {
+      if (r[TM_QW3_HV_PHYS + TM_WORD2]! & (TM_QW3W2_VT >>> 24) && cam === this.hwCamLine())
+        return TM_QW3_HV_PHYS;
+      if (
+        r[TM_QW2_HV_POOL + TM_WORD2]! & (TM_QW2W2_VP >>> 24) &&
+        cam === (this.word2(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)
+      ) {
         return TM_QW2_HV_POOL;
       }
-      if (r[TM_QW1_OS + TM_WORD2]! & 0x80 && cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM))
+      if (
+        r[TM_QW1_OS + TM_WORD2]! & (TM_QW1W2_VO >>> 24) &&
+        cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM)
+      )
         return TM_QW1_OS;
     } else if (
-      r[TM_QW1_OS + TM_WORD2]! & 0x80 &&
+      r[TM_QW1_OS + TM_WORD2]! & (TM_QW1W2_VO >>> 24) &&
       cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM) &&
-      r[TM_QW0_USER + TM_WORD2]! & 0x80 &&
+      r[TM_QW0_USER + TM_WORD2]! & (TM_QW0W2_VU >>> 24) &&
       logicServ === (this.word2(TM_QW0_USER) & TM_QW0W2_LOGIC_SERV)
     ) {
       return TM_QW0_USER;
