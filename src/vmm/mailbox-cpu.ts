@@ -196,23 +196,70 @@ export class MailboxCpu {
     // mtctr r22; bdnz: count 0 would loop 2^64 times in the stub.
     const n =
       g[22] === 0n ? MBOX_BENCH_MAX : Number(g[22]! > BigInt(MBOX_BENCH_MAX) ? MBOX_BENCH_MAX : g[22]!);
-    if (g[28] === 0n) {
-      const a = g[23]!;
-      for (let i = 0; i < n; i++) g[24] = this.load(a, 8);
+    const mode = g[28]!;
+    if (mode !== 0n) g[29] = 0xffn;
+    // The loop's addresses as numbers, once: every access of the loop is then a plain vCPU
+    // access (the same accesses, counted and halt-checked one by one). Addresses the number
+    // path cannot take (misaligned, or past 2^53) run through the general load/store.
+    const a = this.realAddr(g[23]!, 8);
+    const ack = this.realAddr(g[25]!, 2);
+    const eoi = this.realAddr(g[26]!, 8);
+    const cppr = this.realAddr(g[27]!, 1);
+    const cpu = this.cpu;
+    const w = this.w;
+    if (mode === 0n && a >= 0) {
+      const first = this.accesses;
+      try {
+        for (let i = 0; i < n; i++) {
+          this.accesses++;
+          cpu.load(a, 8, w);
+          this.check();
+        }
+      } finally {
+        // r24 holds the last value loaded, also when the vCPU stopped mid-loop.
+        if (this.accesses > first) g[24] = (BigInt(w.hi) << 32n) | BigInt(w.lo);
+      }
+    } else if (mode === 0n) {
+      for (let i = 0; i < n; i++) g[24] = this.load(g[23]!, 8);
+    } else if (a >= 0 && ack >= 0 && eoi >= 0 && cppr >= 0) {
+      const first = this.accesses;
+      try {
+        for (let i = 0; i < n; i++) {
+          this.accesses++;
+          cpu.store(a, 8, 0, 0xff);
+          this.check();
+          this.accesses++;
+          cpu.load(ack, 2, w);
+          this.check();
+          this.accesses++;
+          cpu.load(eoi, 8, w);
+          this.check();
+          this.accesses++;
+          cpu.store(cppr, 1, 0, 0xff);
+          this.check();
+        }
+      } finally {
+        if (this.accesses > first + 1) g[24] = (BigInt(w.hi) << 32n) | BigInt(w.lo);
+      }
     } else {
-      g[29] = 0xffn;
-      const a = g[23]!;
-      const ack = g[25]!;
-      const eoi = g[26]!;
-      const cppr = g[27]!;
       for (let i = 0; i < n; i++) {
-        this.store(a, 8, 0xffn);
-        g[24] = this.load(ack, 2);
-        g[24] = this.load(eoi, 8);
-        this.store(cppr, 1, 0xffn);
+        this.store(g[23]!, 8, 0xffn);
+        g[24] = this.load(g[25]!, 2);
+        g[24] = this.load(g[26]!, 8);
+        this.store(g[27]!, 1, 0xffn);
       }
     }
     this.std(MBOX + MBOX_OUT, g[24]!);
+  }
+
+  /**
+   * The real address of `ea` as a number when an access of `size` there is aligned and below
+   * 2^53 (the number path of {@link loadAligned} / {@link storeAligned}), else −1.
+   */
+  private realAddr(ea: bigint, size: 1 | 2 | 4 | 8): number {
+    const ra = ea & REAL_MODE_MASK;
+    if (ra % BigInt(size) !== 0n || ra > BigInt(Number.MAX_SAFE_INTEGER)) return -1;
+    return Number(ra);
   }
 
   /**
