@@ -1,253 +1,335 @@
 /**
- * `npm run bench`: the interrupt path through vCPU 0's own access path (SpaprCpu loads/stores
- * into the machine's address space), measured with tinybench:
+ * `npm run bench`: xivelab against QEMU 7.2 TCG on the same machine, in the same run.
  *
- *   (a) ESB GET loads per second                       (bench_stub.S mode 0)
- *   (b) interrupt cycles per second: 8-byte trigger store, 16-bit ACK_OS_REG load, 8-byte
- *       SET_PQ_00 load (EOI), byte store 0xff to CPPR  (bench_stub.S mode 1)
- *   (c) end-to-end guest interrupts per second: device MSI → EQ → ACK → handler → EOI
- *   (d) the same in KVM mode (`-accel kvm`): the guest's ESB, TIMA and EQ accesses through the
- *       partition-scoped tree of a modelled host, hcalls exiting to the VMM
+ * Three interleaved rounds; each round measures, each in a fresh process:
+ *   - in process (`bench/cases.ts`): (a) ESB GET loads, (b) interrupt cycles through vCPU 0's
+ *     access path, (c) end-to-end guest interrupts, (d) the same in KVM mode;
+ *   - QEMU (`qemu-system-ppc64`) and `xivelab-qemu`, both started exactly as the differential
+ *     driver starts them (`test/diff/qemu-driver.ts`, the stub image from its words): time from
+ *     spawn to the first qtest reply, then the stub's kind-10 loops (ESB GET; trigger, ACK, EOI,
+ *     CPPR), each sized to at least {@link QEMU_LOOP_S} of work, wall clock from post to done.
+ * Each figure is the median of the rounds; each ratio is the median of the per-round ratios
+ * (both sides measured minutes apart at most, under the same load). Then once each: the scale
+ * cases (`bench/scale.ts`) and `npm start` (the whole compare matrix).
  *
- * Where `qemu-system-ppc64` is installed, the same two loops (a) and (b) run in QEMU 7.2 TCG,
- * timed by the guest stub itself (mailbox kind 10), and the xivelab/QEMU ratios are printed.
+ * `node dist-bench/bench/run.js --case <name>` runs one case and prints its result as JSON.
  */
 
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Bench } from 'tinybench';
 import { casOptionVectors } from '../src/guest/kernel.ts';
-import { createHost } from '../src/host/host.ts';
-import { Word64 } from '../src/hw/mmio.ts';
-import { NULL_TRACE } from '../src/hw/trace-sink.ts';
-import { bootGuest } from '../src/scenario/guest-port.ts';
 import { KVMPPC_H_CAS } from '../src/vmm/spapr-cas.ts';
-import { SpaprMachine } from '../src/vmm/spapr-machine.ts';
 import {
   H_INT_SET_QUEUE_CONFIG,
   H_INT_SET_SOURCE_CONFIG,
   SPAPR_XIVE_END_ALWAYS_NOTIFY,
   SPAPR_XIVE_SRC_SET_EISN,
 } from '../src/vmm/spapr-xive-hcalls.ts';
+import {
+  CAS_FDT,
+  CAS_VEC,
+  esbMgmt,
+  esbTrig,
+  findQemu,
+  type QtestLink,
+  spawnQemu,
+  spawnXivelabQemu,
+  Target,
+} from '../test/diff/qemu-driver.ts';
+import {
+  ACK,
+  CASES,
+  CPPR,
+  EISN,
+  LISN,
+  measure,
+  PRIO,
+  QPAGE,
+  QSIZE,
+  XIVE_ESB_GET,
+  XIVE_ESB_SET_PQ_00,
+} from './cases.ts';
 import { benchExplore } from './explore.ts';
-import { esbMgmt, esbTrig, QemuBench, qemuBinary, TIMA_OS } from './qemu.ts';
+import { SCALE_INTERRUPTS, type ScaleResult, scaleEmulated, scaleKvm } from './scale.ts';
 
-/** The source both sides exercise: EPOW (0x1000), an MSI claimed by the machine at init. */
-const LISN = 0x1000;
-const PRIO = 6;
-const QPAGE = 0x20_0000;
-const QSIZE = 16;
-const EISN = 0xabc;
-const ACK = TIMA_OS + 0x810;
-const CPPR = TIMA_OS + 0x11;
-const XIVE_ESB_GET = 0x800;
-const XIVE_ESB_SET_PQ_00 = 0xc00;
-/** Operations per tinybench iteration (amortises the harness's per-call overhead). */
-const INNER = 1000;
-const BENCH_MS = Number(process.env.XIVELAB_BENCH_MS ?? 1500);
+const ROUNDS = Number(process.env.XIVELAB_BENCH_ROUNDS ?? 3);
+/** Wall-clock time each in-process figure is measured for. */
+const CASE_MS = Number(process.env.XIVELAB_BENCH_MS ?? 1500);
+/** Guest work per kind-10 loop, at least (start-up and polling must not count). */
+const QEMU_LOOP_S = 1.2;
+/** `npm start` is stopped after this long (it is reported as longer). */
+const START_CAP_S = Number(process.env.XIVELAB_BENCH_START_CAP_S ?? 180);
 
-// Runs from the tsc build (dist/bench/run.js; see `npm run bench`) or from source under tsx.
+/** (c) and (d) before this work, on this machine (the figures the 2× goals start from). */
+const BASELINE_C = 1.21e6;
+const BASELINE_D = 674e3;
+
+// Runs from the tsc build (dist-bench/bench/run.js; see `npm run bench`) or from source under tsx.
 const repoRoot = fileURLToPath(
   new URL(import.meta.url.includes('/dist-bench/') ? '../../' : '../', import.meta.url),
 );
-const STUB = `${repoRoot}../shared/qemu-oracle/bench_stub.bin`;
+const self = fileURLToPath(import.meta.url);
 
 function fmt(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M/s` : `${(n / 1e3).toFixed(1)} k/s`;
 }
 
-/** A 1-vCPU machine after CAS, with one queue and LISN 0x1000 routed to vCPU 0 and unmasked. */
-function xivelabMachine(): SpaprMachine {
-  const m = new SpaprMachine({ smp: 1, ramSize: 0x400_0000, devices: [], trace: NULL_TRACE });
-  const cpu = m.cpus[0]!;
-  const out: bigint[] = new Array<bigint>(9).fill(0n);
-  m.writeMemory(0x1_0000, casOptionVectors());
-  const check = (what: string, rc: number): void => {
-    if (rc !== 0) throw new Error(`xivelab setup: ${what} returned ${rc}`);
-  };
-  check('CAS', cpu.hcall(KVMPPC_H_CAS, [0x1_0000n, 0x10_0000n, 0x10_0000n], out));
-  check(
-    'H_INT_SET_QUEUE_CONFIG',
-    cpu.hcall(
-      H_INT_SET_QUEUE_CONFIG,
-      [SPAPR_XIVE_END_ALWAYS_NOTIFY, 0n, BigInt(PRIO), BigInt(QPAGE), BigInt(QSIZE)],
-      out,
-    ),
-  );
-  check(
-    'H_INT_SET_SOURCE_CONFIG',
-    cpu.hcall(
-      H_INT_SET_SOURCE_CONFIG,
-      [SPAPR_XIVE_SRC_SET_EISN, BigInt(LISN), 0n, BigInt(PRIO), BigInt(EISN)],
-      out,
-    ),
-  );
-  const w = new Word64();
-  cpu.load(esbMgmt(LISN) + XIVE_ESB_SET_PQ_00, 8, w);
-  cpu.store(CPPR, 1, 0, 0xff);
-  return m;
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-interface Rates {
+/** Run `--case name` in a fresh node process; its last stdout line is the JSON result. */
+function child<T>(name: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [...process.execArgv, self, '--case', name], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    p.on('exit', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last !== '') resolve(JSON.parse(last) as T);
+      else reject(new Error(`case ${name} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+    });
+  });
+}
+
+interface LoopFigures {
+  /** Spawn to the first qtest reply, seconds. */
+  startup: number;
   esbGet: number;
   cycles: number;
 }
 
-async function benchXivelab(): Promise<
-  Rates & { guest: number | null; guestKvm: number | null; guestNote: string }
-> {
-  const m = xivelabMachine();
-  const cpu = m.cpus[0]!;
-  const w = new Word64();
-  const get = esbMgmt(LISN) + XIVE_ESB_GET;
-  const trig = esbTrig(LISN);
-  const eoi = esbMgmt(LISN) + XIVE_ESB_SET_PQ_00;
-
-  const bench = new Bench({ time: BENCH_MS, warmupTime: 200 });
-  bench.add('(a) ESB GET load', () => {
-    for (let i = 0; i < INNER; i++) cpu.load(get, 8, w);
-  });
-  bench.add('(b) interrupt cycle', () => {
-    for (let i = 0; i < INNER; i++) {
-      cpu.store(trig, 8, 0, 0);
-      cpu.load(ACK, 2, w);
-      cpu.load(eoi, 8, w);
-      cpu.store(CPPR, 1, 0, 0xff);
-    }
-  });
-
-  // (c) and (d): through the Linux-like guest, emulated and in KVM mode.
-  const notes: string[] = [];
-  const guestTask = (label: string, kvm: boolean): boolean => {
-    try {
-      const gm = new SpaprMachine({
-        smp: 1,
-        ramSize: 0x400_0000,
-        devices: [{ name: 'bench0', msis: 1, lsis: 0 }],
-        trace: NULL_TRACE,
-        ...(kvm ? { accel: { kind: 'kvm' as const, host: createHost() } } : {}),
-      });
-      const guest = bootGuest(gm, NULL_TRACE);
-      const dev = gm.devices[0]!;
-      const c0 = gm.cpus[0]!;
-      let handled = 0;
-      guest.onDeliver = () => {
-        handled++;
-      };
-      const one = (): void => {
-        dev.raiseMsi(0);
-        while (c0.externalInterrupt) guest.handleInterrupt(0);
-      };
-      one();
-      if (handled !== 1) throw new Error(`one MSI gave ${handled} deliveries`);
-      bench.add(label, () => {
-        for (let i = 0; i < INNER; i++) one();
-      });
-      return true;
-    } catch (e) {
-      notes.push(`${label} skipped: ${(e as Error).message}`);
-      return false;
-    }
-  };
-  const guestOk = guestTask('(c) guest interrupt end to end', false);
-  const kvmOk = guestTask('(d) guest interrupt end to end, KVM mode', true);
-  const guestNote = notes.join('; ');
-
-  await bench.run();
-  // The cycle loop really took interrupts: the queue holds our EISN and the router presented.
-  const eq0 = m.sysmem.loadBe32(QPAGE) & 0x7fff_ffff;
-  if (eq0 !== EISN || m.xive.router.stats.presented === 0) {
-    throw new Error(`xivelab EQ[0] = 0x${eq0.toString(16)}, presented ${m.xive.router.stats.presented}`);
-  }
-  const rate = (name: string): number => {
-    const r = bench.getTask(name)?.result;
-    if (!r || !('throughput' in r)) throw new Error(`${name}: ${r?.state ?? 'no result'}`);
-    return r.throughput.mean * INNER;
-  };
-  return {
-    esbGet: rate('(a) ESB GET load'),
-    cycles: rate('(b) interrupt cycle'),
-    guest: guestOk ? rate('(c) guest interrupt end to end') : null,
-    guestKvm: kvmOk ? rate('(d) guest interrupt end to end, KVM mode') : null,
-    guestNote,
-  };
-}
-
-/** The same two loops in QEMU 7.2 TCG, timed by the stub; null with a reason when unavailable. */
-async function benchQemu(): Promise<{ rates: Rates; version: string } | string> {
-  const bin = qemuBinary();
-  if (bin === null) return 'qemu-system-ppc64 not installed: QEMU comparison skipped';
-  if (!existsSync(STUB)) return `bench stub not found at ${STUB}: QEMU comparison skipped`;
-  const q = await QemuBench.start(bin, STUB);
+/**
+ * One target (QEMU or xivelab-qemu) through the driver: start-up, set-up as the differential
+ * suite does it (CAS, queue, source, unmask, CPPR), then both kind-10 loops.
+ */
+async function qtestLoops(start: () => Promise<QtestLink>, name: string): Promise<LoopFigures> {
+  const t0 = performance.now();
+  const link = await start();
+  const t = new Target(name, link);
   try {
-    await q.write(0x1_0000, casOptionVectors());
-    const must = async (what: string, p: Promise<bigint>): Promise<void> => {
-      const rc = await p;
-      if (rc !== 0n) throw new Error(`QEMU setup: ${what} returned ${rc}`);
+    await t.cmd('readq 0x8000');
+    const startup = (performance.now() - t0) / 1000;
+    await t.waitStub();
+    await t.writeBytes(CAS_VEC, casOptionVectors());
+    const rc = async (what: string, p: Promise<{ rc: bigint }>): Promise<void> => {
+      const r = await p;
+      if (r.rc !== 0n) throw new Error(`${name}: ${what} returned ${r.rc}`);
     };
-    await must('CAS', q.hcall(KVMPPC_H_CAS, 0x1_0000, 0x10_0000, 0x10_0000));
-    await q.memset(QPAGE, 1 << QSIZE);
-    await must(
+    await rc('CAS', t.hcall(KVMPPC_H_CAS, BigInt(CAS_VEC), BigInt(CAS_FDT), 0x10_0000n));
+    await t.memset(QPAGE, 1 << QSIZE);
+    await rc(
       'H_INT_SET_QUEUE_CONFIG',
-      q.hcall(H_INT_SET_QUEUE_CONFIG, SPAPR_XIVE_END_ALWAYS_NOTIFY, 0, PRIO, QPAGE, QSIZE),
+      t.hcall(
+        H_INT_SET_QUEUE_CONFIG,
+        SPAPR_XIVE_END_ALWAYS_NOTIFY,
+        0n,
+        BigInt(PRIO),
+        BigInt(QPAGE),
+        BigInt(QSIZE),
+      ),
     );
-    await must(
+    await rc(
       'H_INT_SET_SOURCE_CONFIG',
-      q.hcall(H_INT_SET_SOURCE_CONFIG, SPAPR_XIVE_SRC_SET_EISN, LISN, 0, PRIO, EISN),
+      t.hcall(H_INT_SET_SOURCE_CONFIG, SPAPR_XIVE_SRC_SET_EISN, BigInt(LISN), 0n, BigInt(PRIO), BigInt(EISN)),
     );
-    await q.readq(esbMgmt(LISN) + XIVE_ESB_SET_PQ_00);
-    await q.stb(CPPR, 0xff);
+    await t.vload(esbMgmt(LISN) + XIVE_ESB_SET_PQ_00, 8);
+    await t.vstore(CPPR, 1, 0xffn);
     const get = esbMgmt(LISN) + XIVE_ESB_GET;
     const eoi = esbMgmt(LISN) + XIVE_ESB_SET_PQ_00;
-    /** Calibrate to about BENCH_MS of guest time, then measure. */
-    const measure = async (mode: 0 | 1): Promise<number> => {
+    const loop = async (n: number, mode: 0 | 1): Promise<number> => {
       const a = mode === 0 ? get : esbTrig(LISN);
-      let n = 2000;
-      let t = await q.timeLoop(n, mode, a, ACK, eoi, CPPR);
-      while (t < 0.05) {
-        n *= 8;
-        t = await q.timeLoop(n, mode, a, ACK, eoi, CPPR);
-      }
-      n = Math.max(n, Math.round((n / t) * (BENCH_MS / 1000)));
-      t = await q.timeLoop(n, mode, a, ACK, eoi, CPPR);
-      return n / t;
+      const s = performance.now();
+      await t.mailbox(10, [BigInt(n), BigInt(a), BigInt(ACK), BigInt(eoi), BigInt(CPPR), BigInt(mode)]);
+      return (performance.now() - s) / 1000;
     };
-    const esbGet = await measure(0);
-    const cycles = await measure(1);
+    /** Grow the count until a loop takes 0.1 s, then run one of at least QEMU_LOOP_S. */
+    const rate = async (mode: 0 | 1): Promise<number> => {
+      let n = 10_000;
+      let s = await loop(n, mode);
+      while (s < 0.1) {
+        n *= 8;
+        s = await loop(n, mode);
+      }
+      n = Math.ceil((n / s) * QEMU_LOOP_S);
+      return n / (await loop(n, mode));
+    };
+    const esbGet = await rate(0);
+    const cycles = await rate(1);
     // The cycle loop really took interrupts: the queue holds our EISN.
-    const w0 = Number(BigInt((await q.cmd(`readl 0x${QPAGE.toString(16)}`)).slice(3)) & 0x7fff_ffffn);
+    const w0 = Number((await t.read(QPAGE, 4)) & 0x7fff_ffffn);
     if (w0 !== EISN)
-      throw new Error(`QEMU EQ[0] = 0x${w0.toString(16)}, expected EISN 0x${EISN.toString(16)}`);
-    return { rates: { esbGet, cycles }, version: q.version };
+      throw new Error(`${name}: EQ[0] = 0x${w0.toString(16)}, expected 0x${EISN.toString(16)}`);
+    return { startup, esbGet, cycles };
   } finally {
-    await q.close();
+    await t.close();
   }
+}
+
+/** `npm start` as a user runs it, wall clock (capped). */
+function npmStart(): Promise<{ seconds: number; capped: boolean; ok: boolean }> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const p = spawn('npm', ['start', '--silent'], { cwd: repoRoot, stdio: 'ignore', detached: true });
+    const cap = setTimeout(() => {
+      if (p.pid !== undefined) process.kill(-p.pid, 'SIGKILL');
+    }, START_CAP_S * 1000);
+    p.on('exit', (code, sig) => {
+      clearTimeout(cap);
+      resolve({ seconds: (performance.now() - t0) / 1000, capped: sig === 'SIGKILL', ok: code === 0 });
+    });
+  });
+}
+
+function goal(ok: boolean): string {
+  return ok ? 'goal met' : 'goal MISSED';
 }
 
 async function main(): Promise<void> {
-  console.log(`xivelab bench (node ${process.version}, ${BENCH_MS} ms per task)`);
-  const x = await benchXivelab();
-  console.log(`xivelab  (a) ESB GET loads        ${fmt(x.esbGet)}`);
-  console.log(`xivelab  (b) interrupt cycles     ${fmt(x.cycles)}`);
-  if (x.guest !== null) console.log(`xivelab  (c) guest interrupts     ${fmt(x.guest)}`);
-  if (x.guestKvm !== null) console.log(`xivelab  (d) guest irqs, KVM mode ${fmt(x.guestKvm)}`);
-  if (x.guestNote !== '') console.log(`xivelab  ${x.guestNote}`);
+  const qemuBin = findQemu();
+  const qemuVersion =
+    qemuBin === null ? null : spawnSync(qemuBin, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0];
+  console.log(
+    `xivelab bench: node ${process.version}, ${availableParallelism()} cores, ${ROUNDS} rounds, ` +
+      `${CASE_MS} ms per in-process figure; ${qemuVersion ?? 'qemu-system-ppc64 not installed'}`,
+  );
+  const inproc: Record<string, number[]> = { a: [], b: [], c: [], d: [] };
+  const qemu: LoopFigures[] = [];
+  const xq: LoopFigures[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    for (const c of Object.keys(inproc)) inproc[c]!.push(await child<number>(c));
+    if (qemuBin !== null) qemu.push(await qtestLoops(() => spawnQemu(qemuBin), 'qemu'));
+    xq.push(await qtestLoops(() => spawnXivelabQemu(), 'xivelab-qemu'));
+    console.log(
+      `round ${r}: in process a ${fmt(inproc.a!.at(-1)!)} b ${fmt(inproc.b!.at(-1)!)} ` +
+        `c ${fmt(inproc.c!.at(-1)!)} d ${fmt(inproc.d!.at(-1)!)}; ` +
+        (qemuBin !== null
+          ? `QEMU GET ${fmt(qemu.at(-1)!.esbGet)} cycles ${fmt(qemu.at(-1)!.cycles)}; `
+          : '') +
+        `xivelab-qemu GET ${fmt(xq.at(-1)!.esbGet)} cycles ${fmt(xq.at(-1)!.cycles)}`,
+    );
+  }
+
+  const row = (label: string, v: number, extra = ''): void => {
+    console.log(`${label.padEnd(44)} ${fmt(v).padStart(11)}${extra}`);
+  };
+  const ratio = (xs: readonly number[], ys: readonly number[]): number =>
+    median(xs.map((x, i) => x / ys[i]!));
+  console.log('');
+  console.log('figure (median of rounds)                         rate   ratio (median per round), goal');
+  if (qemuBin !== null) {
+    const ra = ratio(
+      inproc.a!,
+      qemu.map((q) => q.esbGet),
+    );
+    const rb = ratio(
+      inproc.b!,
+      qemu.map((q) => q.cycles),
+    );
+    row('QEMU 7.2 TCG, kind-10 ESB GET loads', median(qemu.map((q) => q.esbGet)));
+    row('QEMU 7.2 TCG, kind-10 interrupt cycles', median(qemu.map((q) => q.cycles)));
+    row(
+      '(a) in process, ESB GET loads',
+      median(inproc.a!),
+      `   ${ra.toFixed(2)}× QEMU (≥ 4×: ${goal(ra >= 4)})`,
+    );
+    row(
+      '(b) in process, interrupt cycles',
+      median(inproc.b!),
+      `   ${rb.toFixed(2)}× QEMU (≥ 3×: ${goal(rb >= 3)})`,
+    );
+  } else {
+    row('(a) in process, ESB GET loads', median(inproc.a!), '   (no QEMU: no ratio)');
+    row('(b) in process, interrupt cycles', median(inproc.b!), '   (no QEMU: no ratio)');
+  }
+  const c = median(inproc.c!);
+  const d = median(inproc.d!);
+  row(
+    '(c) guest interrupts end to end',
+    c,
+    `   ${(c / BASELINE_C).toFixed(2)}× before (1.21 M/s; ≥ 2×: ${goal(c >= 2 * BASELINE_C)})`,
+  );
+  row(
+    '(d) guest interrupts end to end, KVM mode',
+    d,
+    `   ${(d / BASELINE_D).toFixed(2)}× before (674 k/s; ≥ 2×: ${goal(d >= 2 * BASELINE_D)})`,
+  );
+  if (qemuBin !== null) {
+    const rg = ratio(
+      xq.map((x) => x.esbGet),
+      qemu.map((q) => q.esbGet),
+    );
+    const rc = ratio(
+      xq.map((x) => x.cycles),
+      qemu.map((q) => q.cycles),
+    );
+    row(
+      'xivelab-qemu, kind-10 ESB GET loads',
+      median(xq.map((x) => x.esbGet)),
+      `   ${rg.toFixed(2)}× QEMU (≥ 2×: ${goal(rg >= 2)})`,
+    );
+    row(
+      'xivelab-qemu, kind-10 interrupt cycles',
+      median(xq.map((x) => x.cycles)),
+      `   ${rc.toFixed(2)}× QEMU (≥ 2×: ${goal(rc >= 2)})`,
+    );
+    const sq = median(qemu.map((q) => q.startup));
+    const sx = median(xq.map((x) => x.startup));
+    console.log(
+      `${'start-up to first qtest reply'.padEnd(44)} xivelab-qemu ${sx.toFixed(2)} s, QEMU ${sq.toFixed(2)} s (no slower: ${goal(sx <= sq)})`,
+    );
+  }
+
   for (const line of benchExplore(repoRoot)) console.log(line);
-  let qemu: Awaited<ReturnType<typeof benchQemu>>;
-  try {
-    qemu = await benchQemu();
-  } catch (e) {
-    qemu = `QEMU comparison failed: ${(e as Error).message}`;
+
+  console.log('');
+  const scale = async (name: string, label: string): Promise<void> => {
+    try {
+      const s = await child<ScaleResult>(name);
+      const total = s.setupSeconds + s.deliverSeconds;
+      console.log(
+        `${label}: ${s.sources} sources${s.note ? ` (${s.note})` : ''}; set-up ${s.setupSeconds.toFixed(2)} s, ` +
+          `${SCALE_INTERRUPTS} interrupts ${s.deliverSeconds.toFixed(2)} s (${s.delivered} presented); ` +
+          `total ${total.toFixed(2)} s (< 2 s: ${goal(total < 2)}), peak RSS ${s.maxRssMiB.toFixed(0)} MiB ` +
+          `(< 1 GiB: ${goal(s.maxRssMiB < 1024)})`,
+      );
+    } catch (e) {
+      console.log(`${label}: failed: ${(e as Error).message}`);
+    }
+  };
+  await scale('scale-kvm', 'scale, KVM device, 2^20 sources');
+  await scale('scale-emulated', "scale, emulated, QEMU's sPAPR sources");
+
+  if (process.env.XIVELAB_BENCH_NO_START === undefined) {
+    const s = await npmStart();
+    console.log(
+      `npm start (every design × every scenario): ${s.capped ? '> ' : ''}${s.seconds.toFixed(1)} s` +
+        `${s.ok || s.capped ? '' : ' (failed)'} (< 20 s: ${goal(!s.capped && s.ok && s.seconds < 20)})`,
+    );
   }
-  if (typeof qemu === 'string') {
-    console.log(qemu);
-    return;
-  }
-  console.log(`QEMU     ${qemu.version}, TCG, timed by the guest stub (mailbox kind 10)`);
-  console.log(`QEMU     (a) ESB GET loads        ${fmt(qemu.rates.esbGet)}`);
-  console.log(`QEMU     (b) interrupt cycles     ${fmt(qemu.rates.cycles)}`);
-  console.log(`ratio xivelab/QEMU  (a) ${(x.esbGet / qemu.rates.esbGet).toFixed(2)}`);
-  console.log(`ratio xivelab/QEMU  (b) ${(x.cycles / qemu.rates.cycles).toFixed(2)}`);
 }
 
-await main();
+async function runCase(name: string): Promise<void> {
+  if (name === 'scale-kvm') console.log(JSON.stringify(scaleKvm()));
+  else if (name === 'scale-emulated') console.log(JSON.stringify(scaleEmulated()));
+  else {
+    const make = CASES[name];
+    if (make === undefined) throw new Error(`unknown case ${name}`);
+    console.log(JSON.stringify(measure(make(), CASE_MS)));
+  }
+}
+
+const i = process.argv.indexOf('--case');
+if (i >= 0) await runCase(process.argv[i + 1] ?? '');
+else await main();

@@ -4,8 +4,8 @@
  * with `-bios`), and HMP. Three transports:
  * - {@link spawnQemu}: `qemu-system-ppc64` (or `$QEMU`) with the stub written from its
  *   documented machine words as `-bios`, qtest on stdio, HMP on a unix socket;
- * - {@link spawnXivelabQemu}: the `xivelab-qemu` front end (node + tsx on src/cli/qemu.ts),
- *   spoken to exactly like QEMU;
+ * - {@link spawnXivelabQemu}: the `xivelab-qemu` front end (node on src/cli/qemu.ts, under tsx
+ *   from source), spoken to exactly like QEMU;
  * - {@link inProcessXivelab}: a {@link QtestServer} and an {@link Hmp} in this process — the
  *   same protocol text without the process boundary, for speed.
  * Spawned processes are killed in `close()` and on process exit.
@@ -37,17 +37,24 @@ export const CPU0_PATH = '/machine/unattached/device[1]/thread[0]';
 export const esbTrig = (lisn: number): number => ESB_BASE + lisn * 0x2_0000;
 export const esbMgmt = (lisn: number): number => ESB_BASE + lisn * 0x2_0000 + 0x1_0000;
 
-/** stub.S assembled (big-endian words at guest physical 0x100), the oracle's stub.S. */
+/**
+ * The oracle stub assembled (big-endian words at guest physical 0x100): real-mode 64-bit,
+ * mailbox at 0x8000 serving kinds 1 (hcall), 2–9 (ld/std/lbz/stb/lhz/sth/lwz/stw) and 10 (the
+ * timing loop: `count` × `ld A`, or `count` × (trigger `std`, `lhz` ACK, `ld` EOI, `stb` CPPR)),
+ * the protocol `src/vmm/mailbox-cpu.ts` serves in `xivelab-qemu`.
+ */
 export const STUB_WORDS = `
 7c6000a6 38800001 7884f806 7c632378 7c600164 4c00012c 3e800000 62948000 38000000 f8140000
-f81400b0 e8140000 2c200000 4182fff8 4c00012c eab40008 ead40010 eaf40018 2c350001 4182008c
-2c350002 4082000c eb160000 48000074 2c350003 4082000c faf60000 480000c0 2c350004 4082000c
-8b160000 48000054 2c350005 4082000c 9af60000 480000a0 2c350006 4082000c a3160000 48000034
-2c350007 4082000c b2f60000 48000080 2c350008 4082000c 83160000 48000014 2c350009 40820068
-92f60000 48000060 fb140060 48000058 e8740010 e8940018 e8b40020 e8d40028 e8f40030 e9140038
-e9340040 e9540048 e9740050 e9940058 44000022 f8740060 f8940068 f8b40070 f8d40078 f8f40080
-f9140088 f9340090 f9540098 f97400a0 f99400a8 7c0004ac eb3400b0 3b390001 fb3400b0 38000000
-f8140000 4bfffee8`
+f81400b0 e8140000 2c200000 4182fff8 4c00012c eab40008 ead40010 eaf40018 2c350001 41820098
+2c350002 4082000c eb160000 48000080 2c350003 4082000c faf60000 48000114 2c350004 4082000c
+8b160000 48000060 2c350005 4082000c 9af60000 480000f4 2c350006 4082000c a3160000 48000040
+2c350007 4082000c b2f60000 480000d4 2c350008 4082000c 83160000 48000020 2c350009 4082000c
+92f60000 480000b4 2c35000a 408200ac 48000064 fb140060 480000a0 e8740010 e8940018 e8b40020
+e8d40028 e8f40030 e9140038 e9340040 e9540048 e9740050 e9940058 44000022 f8740060 f8940068
+f8b40070 f8d40078 f8f40080 f9140088 f9340090 f9540098 f97400a0 f99400a8 48000048 eb340020
+eb540028 eb740030 eb940038 7ec903a6 2c3c0000 40820010 eb170000 4200fffc 4bffff7c 3ba000ff
+fbb70000 a3190000 eb1a0000 9bbb0000 4200fff0 4bffff60 7c0004ac eb3400b0 3b390001 fb3400b0
+38000000 f8140000 4bfffe94`
   .trim()
   .split(/\s+/);
 
@@ -272,10 +279,17 @@ export async function spawnXivelabQemu(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): P
   const stub = join(dir, 'stub.bin');
   writeFileSync(stub, stubImage());
   const mon = join(dir, 'mon.sock');
-  const main = resolve(import.meta.dirname, '../../src/cli/qemu.ts');
+  // From source under tsx (the test suites) or from a tsc build (the bench): the front end beside it.
+  const compiled = import.meta.url.endsWith('.js');
+  const main = resolve(import.meta.dirname, compiled ? '../../src/cli/qemu.js' : '../../src/cli/qemu.ts');
   const link = new ProcessLink(
     process.execPath,
-    ['--import', 'tsx', main, ...oracleArgs(stub, mon, smp), ...(accel === 'kvm' ? ['-accel', 'kvm'] : [])],
+    [
+      ...(compiled ? [] : ['--import', 'tsx']),
+      main,
+      ...oracleArgs(stub, mon, smp),
+      ...(accel === 'kvm' ? ['-accel', 'kvm'] : []),
+    ],
     dir,
     mon,
   );
