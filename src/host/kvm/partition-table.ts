@@ -11,6 +11,10 @@
 /** Result of a partition-scoped fault on a gfn no memslot covers: the access is emulated MMIO. */
 export const KVM_PT_NO_SLOT = -0x1_0000;
 
+/** Entries per lookup leaf (a 256 MiB window of guest physical space). */
+const CHUNK = 4096;
+const CHUNK_INV = 1 / CHUNK;
+
 /** Counters of the partition-scoped paths. */
 export class PartitionTableStats {
   /** Misses that installed an entry (`kvmppc_book3s_radix_page_fault` → instantiate). */
@@ -29,12 +33,44 @@ export class PartitionTableStats {
  */
 export class PartitionTable {
   readonly stats: PartitionTableStats;
-  /** gfn → pfn·2 + writable. */
+  /** gfn → pfn·2 + writable, in installation order (what {@link dump} lists). */
   private readonly entries: Map<number, number>;
+  /**
+   * The same entries for {@link lookup}, as a radix of {@link CHUNK}-entry leaves holding
+   * `pfn·2 + writable + 1` (0: none), keyed by `gfn / CHUNK`: small-integer keys where MMIO
+   * gfns (ESB pages near 2^34) would make the map box every key on each lookup.
+   */
+  private readonly leaves: Map<number, Float64Array>;
+  private lastLeafKey: number;
+  private lastLeaf: Float64Array | null;
 
   constructor() {
     this.stats = new PartitionTableStats();
     this.entries = new Map();
+    this.leaves = new Map();
+    this.lastLeafKey = -1;
+    this.lastLeaf = null;
+  }
+
+  private leaf(key: number): Float64Array | null {
+    if (key === this.lastLeafKey) return this.lastLeaf;
+    const l = this.leaves.get(key) ?? null;
+    if (l !== null) {
+      this.lastLeafKey = key;
+      this.lastLeaf = l;
+    }
+    return l;
+  }
+
+  private setLeafEntry(gfn: number, v: number): void {
+    const key = Math.floor(gfn * CHUNK_INV);
+    let l = this.leaf(key);
+    if (l === null) {
+      if (v === 0) return;
+      l = new Float64Array(CHUNK);
+      this.leaves.set(key, l);
+    }
+    l[gfn - key * CHUNK] = v;
   }
 
   /** Entries present. */
@@ -44,15 +80,21 @@ export class PartitionTable {
 
   /** The pfn mapped at `gfn` (for a write: only if writable), or −1. */
   lookup(gfn: number, write: boolean): number {
-    const e = this.entries.get(gfn);
-    if (e === undefined) return -1;
+    const key = Math.floor(gfn * CHUNK_INV);
+    const l = this.leaf(key);
+    if (l === null) return -1;
+    const v = l[gfn - key * CHUNK]!;
+    if (v === 0) return -1;
+    const e = v - 1;
     if (write && e % 2 === 0) return -1;
     return Math.floor(e / 2);
   }
 
   /** Install (or upgrade) the entry of `gfn`. */
   insert(gfn: number, pfn: number, writable: boolean): void {
-    this.entries.set(gfn, pfn * 2 + (writable ? 1 : 0));
+    const e = pfn * 2 + (writable ? 1 : 0);
+    this.entries.set(gfn, e);
+    this.setLeafEntry(gfn, e + 1);
     this.stats.faults++;
   }
 
@@ -61,11 +103,17 @@ export class PartitionTable {
     this.stats.invalidateCalls++;
     let n = 0;
     if (end - start <= this.entries.size) {
-      for (let g = start; g < end; g++) if (this.entries.delete(g)) n++;
+      for (let g = start; g < end; g++) {
+        if (this.entries.delete(g)) {
+          this.setLeafEntry(g, 0);
+          n++;
+        }
+      }
     } else {
       for (const g of [...this.entries.keys()]) {
         if (g >= start && g < end) {
           this.entries.delete(g);
+          this.setLeafEntry(g, 0);
           n++;
         }
       }
@@ -77,7 +125,10 @@ export class PartitionTable {
   /** Make the entries of gfns `[start, end)` read-only (dirty-log re-protection). */
   writeProtectRange(start: number, end: number): void {
     for (const [g, e] of this.entries) {
-      if (g >= start && g < end && e % 2 === 1) this.entries.set(g, e - 1);
+      if (g >= start && g < end && e % 2 === 1) {
+        this.entries.set(g, e - 1);
+        this.setLeafEntry(g, e);
+      }
     }
   }
 
@@ -85,6 +136,9 @@ export class PartitionTable {
   clear(): void {
     this.stats.invalidations += this.entries.size;
     this.entries.clear();
+    this.leaves.clear();
+    this.lastLeafKey = -1;
+    this.lastLeaf = null;
   }
 
   /** Every entry as [gfn, pfn], for inspection. */
