@@ -838,7 +838,9 @@ export class P9Chip implements XiveRouterBackend {
     const vb = this.vpBlockOf(Math.floor(idx / 8));
     if (!vb) return false;
     const o = (idx - vb.base * 8) * 8;
-    end.set(vb.ends.subarray(o, o + 8));
+    // Word loops, not `set(subarray(…))`: no view object per notification.
+    const ends = vb.ends;
+    for (let i = 0; i < 8; i++) end[i] = ends[o + i]!;
     return true;
   }
 
@@ -846,7 +848,7 @@ export class P9Chip implements XiveRouterBackend {
     const vb = this.vpBlockOf(Math.floor(idx / 8));
     if (!vb) return;
     const o = (idx - vb.base * 8) * 8;
-    if (word < 0) vb.ends.set(end.subarray(0, 8), o);
+    if (word < 0) for (let i = 0; i < 8; i++) vb.ends[o + i] = end[i]!;
     else vb.ends[o + word] = end[word]!;
   }
 
@@ -854,7 +856,8 @@ export class P9Chip implements XiveRouterBackend {
     const vb = this.vpBlockOf(idx);
     if (!vb) return false;
     const o = (idx - vb.base) * 16;
-    nvt.set(vb.nvts.subarray(o, o + 16));
+    const nvts = vb.nvts;
+    for (let i = 0; i < 16; i++) nvt[i] = nvts[o + i]!;
     return true;
   }
 
@@ -862,7 +865,7 @@ export class P9Chip implements XiveRouterBackend {
     const vb = this.vpBlockOf(idx);
     if (!vb) return;
     const o = (idx - vb.base) * 16;
-    if (word < 0) vb.nvts.set(nvt.subarray(0, 16), o);
+    if (word < 0) for (let i = 0; i < 16; i++) vb.nvts[o + i] = nvt[i]!;
     else vb.nvts[o + word] = nvt[word]!;
   }
 

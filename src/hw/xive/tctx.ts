@@ -251,10 +251,7 @@ export class XiveTctx {
     // Each W2 valid bit (VT, VP, VO, VU) is the top bit of the word's first byte: test it
     // before assembling the word, so scanning many idle threads costs a byte load each.
     if (format === 0) {
-      if (ignore) {
-        this.trace.guestError(`XIVE: no support for LS NVT ${nvtBlk.toString(16)}/${nvtIdx.toString(16)}`);
-        return -1;
-      }
+      if (ignore) return this.lsNvtUnsupported(nvtBlk, nvtIdx);
       if (r[TM_QW3_HV_PHYS + TM_WORD2]! & (TM_QW3W2_VT >>> 24) && cam === this.hwCamLine())
         return TM_QW3_HV_PHYS;
       if (
@@ -276,6 +273,12 @@ export class XiveTctx {
     ) {
       return TM_QW0_USER;
     }
+    return -1;
+  }
+
+  /** Logical-server matching (`cam_ignore`) is not supported on gen1: logged, no match. */
+  private lsNvtUnsupported(nvtBlk: number, nvtIdx: number): number {
+    this.trace.guestError(`XIVE: no support for LS NVT ${nvtBlk.toString(16)}/${nvtIdx.toString(16)}`);
     return -1;
   }
 
