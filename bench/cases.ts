@@ -47,8 +47,11 @@ function must(what: string, rc: number): void {
   if (rc !== 0) throw new Error(`bench setup: ${what} returned ${rc}`);
 }
 
-/** A 1-vCPU machine after CAS, with one queue and {@link LISN} routed to vCPU 0, unmasked. */
-export function routedMachine(): SpaprMachine {
+/**
+ * An emulated 1-vCPU machine after CAS with vCPU 0's priority-{@link PRIO} queue at
+ * {@link QPAGE}; `configSource(lisn, eisn)` routes a source there (H_INT_SET_SOURCE_CONFIG).
+ */
+export function queuedMachine(): { m: SpaprMachine; configSource(lisn: number, eisn: number): void } {
   const m = new SpaprMachine({ smp: 1, ramSize: 0x400_0000, devices: [], trace: NULL_TRACE });
   const cpu = m.cpus[0]!;
   const out: bigint[] = new Array<bigint>(9).fill(0n);
@@ -62,14 +65,26 @@ export function routedMachine(): SpaprMachine {
       out,
     ),
   );
-  must(
-    'H_INT_SET_SOURCE_CONFIG',
-    cpu.hcall(
-      H_INT_SET_SOURCE_CONFIG,
-      [SPAPR_XIVE_SRC_SET_EISN, BigInt(LISN), 0n, BigInt(PRIO), BigInt(EISN)],
-      out,
-    ),
-  );
+  return {
+    m,
+    configSource(lisn, eisn) {
+      must(
+        `H_INT_SET_SOURCE_CONFIG ${lisn}`,
+        cpu.hcall(
+          H_INT_SET_SOURCE_CONFIG,
+          [SPAPR_XIVE_SRC_SET_EISN, BigInt(lisn), 0n, BigInt(PRIO), BigInt(eisn)],
+          out,
+        ),
+      );
+    },
+  };
+}
+
+/** A 1-vCPU machine after CAS, with one queue and {@link LISN} routed to vCPU 0, unmasked. */
+export function routedMachine(): SpaprMachine {
+  const { m, configSource } = queuedMachine();
+  const cpu = m.cpus[0]!;
+  configSource(LISN, EISN);
   cpu.load(esbMgmt(LISN) + XIVE_ESB_SET_PQ_00, 8, new Word64());
   cpu.store(CPPR, 1, 0, 0xff);
   return m;

@@ -6,7 +6,6 @@
  * ACK_OS_REG load, SET_PQ_00 EOI load, CPPR store). Reports wall time and peak resident memory.
  */
 
-import { casOptionVectors } from '../src/guest/kernel.ts';
 import { createHost } from '../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
@@ -35,30 +34,21 @@ import type { HostProcess } from '../src/host/syscalls.ts';
 import { Word64 } from '../src/hw/mmio.ts';
 import { NULL_TRACE } from '../src/hw/trace-sink.ts';
 import { P9_IPI_ESB_BASE, P9_IPI_ESB_SHIFT, P9_TIMA_BASE } from '../src/hw/xive/p9-chip.ts';
-import { KVMPPC_H_CAS } from '../src/vmm/spapr-cas.ts';
 import { SPAPR_XIVE_NR_IRQS } from '../src/vmm/spapr-irq.ts';
-import { SpaprMachine } from '../src/vmm/spapr-machine.ts';
-import {
-  H_INT_SET_QUEUE_CONFIG,
-  H_INT_SET_SOURCE_CONFIG,
-  SPAPR_XIVE_END_ALWAYS_NOTIFY,
-  SPAPR_XIVE_SRC_SET_EISN,
-} from '../src/vmm/spapr-xive-hcalls.ts';
 import { ESB_BASE, esbMgmt, esbTrig, TIMA_BASE } from '../test/diff/qemu-driver.ts';
-import { ACK, CPPR, PRIO, QPAGE, XIVE_ESB_SET_PQ_00 } from './cases.ts';
+import { ACK, CPPR, PRIO, QPAGE, QSIZE, queuedMachine, XIVE_ESB_SET_PQ_00 } from './cases.ts';
 
 /** Interrupts delivered after the set-up. */
 export const SCALE_INTERRUPTS = 1_000_000;
 
 const P = 0x1_0000;
-/** Emulated: an EQ of 2^16 bytes (16384 entries); it wraps many times, toggling its generation. */
-const QSHIFT = 16;
 /**
  * KVM counts the sources routed to each queue and refuses more than the queue's entries less 2
  * (`xive_try_pick_queue`: EBUSY); an EQ is at most one 64 KiB host page. So the interrupts go
- * round the first {@link KVM_ROUTED} sources, routed to vCPU 0's priority-6 queue.
+ * round the first {@link KVM_ROUTED} sources, routed to vCPU 0's priority-6 queue (2^16 bytes,
+ * as the emulated case's: both wrap many times, toggling their generation bit).
  */
-const KVM_ROUTED = ((2 ** QSHIFT) >> 2) - 2;
+const KVM_ROUTED = ((2 ** QSIZE) >> 2) - 2;
 
 export interface ScaleResult {
   /** Sources created (the goal: all of the space). */
@@ -142,7 +132,7 @@ export function scaleKvm(): ScaleResult {
   const cap = p.userStruct(encodeKvmEnableCap({ cap: KVM_CAP_PPC_IRQ_XIVE, args: [devFd, 0] }));
   if (p.ioctl(vcpuFd, KVM_ENABLE_CAP, cap) !== 0) throw new Error('KVM_CAP_PPC_IRQ_XIVE failed');
   const eq = p.userStruct(
-    encodeKvmPpcXiveEq({ flags: 1, qshift: QSHIFT, qaddr: BigInt(QPAGE), qtoggle: 1, qindex: 0 }),
+    encodeKvmPpcXiveEq({ flags: 1, qshift: QSIZE, qaddr: BigInt(QPAGE), qtoggle: 1, qindex: 0 }),
   );
   const eqs = p.userStruct(
     encodeKvmDeviceAttr({ group: KVM_DEV_XIVE_GRP_EQ_CONFIG, attr: kvmXiveEqId(0, PRIO), addr: eq }),
@@ -197,22 +187,8 @@ export function scaleKvm(): ScaleResult {
  */
 export function scaleEmulated(): ScaleResult {
   const t0 = performance.now();
-  const m = new SpaprMachine({ smp: 1, ramSize: 0x400_0000, devices: [], trace: NULL_TRACE });
+  const { m, configSource } = queuedMachine();
   const cpu = m.cpus[0]!;
-  const out: bigint[] = new Array<bigint>(9).fill(0n);
-  m.writeMemory(0x1_0000, casOptionVectors());
-  const must = (what: string, rc: number): void => {
-    if (rc !== 0) throw new Error(`${what} returned ${rc}`);
-  };
-  must('CAS', cpu.hcall(KVMPPC_H_CAS, [0x1_0000n, 0x10_0000n, 0x10_0000n], out));
-  must(
-    'H_INT_SET_QUEUE_CONFIG',
-    cpu.hcall(
-      H_INT_SET_QUEUE_CONFIG,
-      [SPAPR_XIVE_END_ALWAYS_NOTIFY, 0n, BigInt(PRIO), BigInt(QPAGE), BigInt(QSHIFT)],
-      out,
-    ),
-  );
   const w = new Word64();
   const sources = SPAPR_XIVE_NR_IRQS;
   // Interrupts go round the MSIs (the machine's own LSIs are claimed and configured too).
@@ -220,14 +196,7 @@ export function scaleEmulated(): ScaleResult {
   for (let lisn = 0; lisn < sources; lisn++) {
     m.xive.claimIrq(lisn, false);
     if (!m.xive.source.isLsi(lisn)) msis.push(lisn);
-    must(
-      `H_INT_SET_SOURCE_CONFIG ${lisn}`,
-      cpu.hcall(
-        H_INT_SET_SOURCE_CONFIG,
-        [SPAPR_XIVE_SRC_SET_EISN, BigInt(lisn), 0n, BigInt(PRIO), BigInt(lisn)],
-        out,
-      ),
-    );
+    configSource(lisn, lisn);
     cpu.load(esbMgmt(lisn) + XIVE_ESB_SET_PQ_00, 8, w);
   }
   cpu.store(CPPR, 1, 0, 0xff);
