@@ -127,6 +127,11 @@ function runDesignAndPrint(
   return bad === 0 ? EXIT_OK : EXIT_VIOLATIONS;
 }
 
+function parsePort(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError('expected a port in 0..65535');
+  return Number(v);
+}
+
 function parseSeed(v: string): number {
   if (!/^\d+$/.test(v) || Number(v) > 0x7fff_ffff) {
     throw new InvalidArgumentError('expected an integer seed in 0..2147483647');
@@ -391,6 +396,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   registerExplore(program, io, (c) => {
     code = c;
   });
+
+  program
+    .command('ui')
+    .description('serve the step-through web view of a report, a trace or a scenario on 127.0.0.1')
+    .argument('[input]', 'a report directory (xivelab compare --out), a trace .json or a scenario .yaml')
+    .option('--port <n>', 'port (default: a free one)', parsePort)
+    .addHelpText(
+      'after',
+      examples(
+        'xivelab ui report/',
+        'xivelab ui report/traces/pt-split-vma--rmap--I1.trace.json --port 8080',
+      ),
+    )
+    .action(async (input, opts) => {
+      // Loaded when used, like compare: the server pulls in the scenario runners.
+      const { uiCommand } = await import('./ui.ts');
+      await uiCommand(input, opts.port ?? 0, io);
+    });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

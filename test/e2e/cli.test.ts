@@ -189,7 +189,7 @@ describe('version and help', () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
     const commands = [...r.out.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
-    expect(commands).toEqual(['run', 'demo', 'schema', 'compare', 'qtest', 'explore', 'help']);
+    expect(commands).toEqual(['run', 'demo', 'schema', 'compare', 'qtest', 'explore', 'ui', 'help']);
     expect(r.out).toContain('\nExamples:\n  $ xivelab demo\n');
     expect(r.out).toContain('130 interrupted');
   });
@@ -200,6 +200,7 @@ describe('version and help', () => {
     ['schema', '$ xivelab schema --result\n'],
     ['compare', '$ xivelab compare --expect report/results.json --out /tmp/report\n'],
     ['qtest', '$ xivelab qtest -machine pseries -accel tcg -display none -qtest stdio -nodefaults\n'],
+    ['ui', '$ xivelab ui report/\n'],
   ])('help %s shows an example', async (command, example) => {
     const r = await cli('help', command);
     expect(r.code).toBe(0);

@@ -1,0 +1,245 @@
+/**
+ * `xivelab ui [report-dir | trace.json | scenario.yaml] [--port N]`: serve the prebuilt web app
+ * (`dist/web`, built by `npm run build:web`) and the given data, read-only, on 127.0.0.1 with a
+ * plain `node:http` server. The app asks:
+ * - `GET /api/input`: what was given (`{ kind: 'report' | 'trace' | 'scenario' | 'none', name }`);
+ * - `GET /data/<path>`: a file of the report directory (or the one trace file), never one outside
+ *   it: `..`, absolute paths and symlinks that leave the folder are refused (403);
+ * - `GET /api/run?scenario=S&design=D&seed=N`: the events of one cell's run, re-run here with the
+ *   design's trace (a built-in scenario or a file in the report directory), or of the scenario
+ *   given on the command line (run at start-up).
+ */
+
+import { createReadStream, realpathSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ScenarioRef } from '../scenario/cell.ts';
+import { traceEmulated } from '../scenario/cell-emulated.ts';
+import { designEntry } from '../scenario/designs-registry.ts';
+import { loadScenario } from '../scenario/load.ts';
+import { ScenarioError } from '../scenario/parse.ts';
+import type { TraceEvent } from '../sim/trace.ts';
+import { selectScenarios } from './compare.ts';
+import { UsageError } from './usage-error.ts';
+
+/** What `xivelab ui` was given. */
+export type UiInput =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'report'; readonly dir: string }
+  | { readonly kind: 'trace'; readonly file: string }
+  | { readonly kind: 'scenario'; readonly ref: ScenarioRef; readonly events: readonly TraceEvent[] };
+
+/** The built web app: `dist/web` beside the package's `dist/cli` (or the sources' `src/cli`). */
+export function webAppDir(): string {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return fileURLToPath(new URL(fromSource ? '../../dist/web/' : '../web/', import.meta.url));
+}
+
+/**
+ * Classify `path` (a report directory with results.json, a Chrome trace `.json`, or a scenario
+ * `.yaml`/`.yml`); a scenario is run here, traced, once.
+ * @throws UsageError / ScenarioError for a path that is none of them.
+ */
+export function resolveUiInput(path: string | undefined): UiInput {
+  if (path === undefined) return { kind: 'none' };
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new UsageError(`${path}: no such file or directory`);
+  }
+  if (st.isDirectory()) {
+    if (!statSync(join(path, 'results.json'), { throwIfNoEntry: false })?.isFile())
+      throw new UsageError(
+        `${path}: not a report directory (no results.json; make one with xivelab compare)`,
+      );
+    return { kind: 'report', dir: realpathSync(path) };
+  }
+  const ext = extname(path).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') {
+    const scenario = loadScenario(path);
+    const ref = { name: scenario.name, file: path, scenario };
+    return { kind: 'scenario', ref, events: traceEmulated(ref, scenario.options.seed).events };
+  }
+  if (ext === '.json') return { kind: 'trace', file: realpathSync(path) };
+  throw new UsageError(`${path}: expected a report directory, a trace .json or a scenario .yaml`);
+}
+
+/**
+ * The file `urlPath` names inside `root`, or a status: 403 when it leaves `root` (by `..`, an
+ * absolute path or a symlink), 404 when there is no such file.
+ */
+export function confinedPath(root: string, urlPath: string): string | 403 | 404 {
+  if (urlPath.includes('\0') || urlPath.includes('\\')) return 403;
+  const rel = urlPath.replace(/^\/+/, '');
+  if (isAbsolute(rel)) return 403;
+  const full = resolve(root, rel);
+  const r = relative(root, full);
+  if (r.startsWith('..') || isAbsolute(r)) return 403;
+  let real: string;
+  try {
+    real = realpathSync(full);
+  } catch {
+    return 404;
+  }
+  if (real !== root && !real.startsWith(root + sep)) return 403;
+  return statSync(real).isFile() ? real : 404;
+}
+
+const TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.md': 'text/markdown; charset=utf-8',
+};
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function sendFile(res: ServerResponse, file: string): void {
+  res.writeHead(200, {
+    'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+    'cache-control': 'no-store',
+  });
+  createReadStream(file).pipe(res);
+}
+
+/** The scenario a report cell names: a built-in, or a file in the report directory. */
+function cellScenario(input: UiInput, name: string): ScenarioRef | null {
+  if (input.kind === 'scenario') return input.ref.name === name ? input.ref : null;
+  try {
+    return selectScenarios([name])[0] ?? null;
+  } catch (e) {
+    if (e instanceof ScenarioError) return null;
+    throw e;
+  }
+}
+
+/** Serves one {@link UiInput}. */
+export class UiServer {
+  readonly input: UiInput;
+  readonly appDir: string;
+  private readonly runs = new Map<string, string>();
+  readonly server: Server;
+
+  constructor(input: UiInput, appDir = webAppDir()) {
+    this.input = input;
+    this.appDir = realpathSync(appDir);
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+
+  /** Listen on 127.0.0.1:`port` (0: a free port); resolves to the app's URL. */
+  listen(port: number): Promise<string> {
+    return new Promise((ok, fail) => {
+      this.server.once('error', fail);
+      this.server.listen(port, '127.0.0.1', () => {
+        const a = this.server.address() as AddressInfo;
+        ok(`http://127.0.0.1:${a.port}/`);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((ok) => {
+      this.server.close(() => ok());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'read-only\n');
+    // The raw path, not `new URL(…).pathname`, which would resolve `..` before it is checked.
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    let path: string;
+    try {
+      path = decodeURIComponent(q < 0 ? raw : raw.slice(0, q));
+    } catch {
+      return send(res, 400, 'bad path\n');
+    }
+    if (path === '/api/input') return send(res, 200, JSON.stringify(this.describe()), TYPES['.json']);
+    if (path === '/api/run') return this.run(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)), res);
+    if (path.startsWith('/data/')) return this.data(path.slice('/data/'.length), res);
+    const file = confinedPath(this.appDir, path === '/' ? 'index.html' : path);
+    if (typeof file === 'number') return send(res, file, file === 403 ? 'forbidden\n' : 'not found\n');
+    sendFile(res, file);
+  }
+
+  private describe(): Record<string, string> {
+    const i = this.input;
+    switch (i.kind) {
+      case 'none':
+        return { kind: 'none' };
+      case 'report':
+        return { kind: 'report', name: basename(i.dir), results: 'results.json' };
+      case 'trace':
+        return { kind: 'trace', name: basename(i.file), file: basename(i.file) };
+      case 'scenario':
+        return { kind: 'scenario', name: i.ref.name, seed: String(i.ref.scenario.options.seed) };
+    }
+  }
+
+  private data(rel: string, res: ServerResponse): void {
+    const i = this.input;
+    let file: string | 403 | 404 = 404;
+    if (i.kind === 'report') file = confinedPath(i.dir, rel);
+    else if (i.kind === 'trace') {
+      const f = confinedPath(dirname(i.file), rel);
+      file = f === i.file ? f : typeof f === 'number' ? f : 403;
+    }
+    if (typeof file === 'number') return send(res, file, file === 403 ? 'forbidden\n' : 'not found\n');
+    sendFile(res, file);
+  }
+
+  private run(q: URLSearchParams, res: ServerResponse): void {
+    const i = this.input;
+    if (i.kind === 'scenario') return send(res, 200, JSON.stringify({ events: i.events }), TYPES['.json']);
+    const scenario = q.get('scenario') ?? '';
+    const design = q.get('design') ?? '';
+    const seed = Number(q.get('seed'));
+    const key = `${scenario}\0${design}\0${seed}`;
+    let body = this.runs.get(key);
+    if (body === undefined) {
+      const ref = i.kind === 'report' ? cellScenario(i, scenario) : null;
+      const entry = designEntry(design);
+      if (ref === null || entry?.trace === undefined || !Number.isSafeInteger(seed))
+        return send(res, 404, `cannot re-run ${scenario} × ${design} here\n`);
+      const { events, dropped } = entry.trace(ref, seed);
+      body = JSON.stringify({ events, dropped });
+      this.runs.set(key, body);
+    }
+    send(res, 200, body, TYPES['.json']);
+  }
+}
+
+/** `xivelab ui`: serve until SIGINT/SIGTERM; prints the URL. */
+export async function uiCommand(
+  path: string | undefined,
+  port: number,
+  io: { out(s: string): void },
+): Promise<void> {
+  const app = webAppDir();
+  if (!statSync(join(app, 'index.html'), { throwIfNoEntry: false })?.isFile())
+    throw new UsageError(`the web app is not built (${app}): run npm run build:web`);
+  const server = new UiServer(resolveUiInput(path), app);
+  const url = await server.listen(port).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot listen on 127.0.0.1:${port} (${e.code ?? e.message})`);
+  });
+  io.out(`xivelab ui: ${path ?? 'no data'} at ${url} (Ctrl-C stops)\n`);
+  await new Promise<void>((done) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void server.close().then(done);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,113 @@
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { confinedPath, resolveUiInput, UiServer } from '../../../src/cli/ui.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'xivelab-ui-'));
+const report = join(tmp, 'report');
+const app = join(tmp, 'app');
+mkdirSync(join(report, 'traces'), { recursive: true });
+mkdirSync(app);
+writeFileSync(join(tmp, 'secret.txt'), 'secret\n');
+writeFileSync(join(report, 'results.json'), '{"tool":"xivelab"}\n');
+writeFileSync(join(report, 'traces', 'a.trace.json'), '{"traceEvents":[]}\n');
+writeFileSync(join(app, 'index.html'), '<!doctype html><title>app</title>\n');
+symlinkSync(join(tmp, 'secret.txt'), join(report, 'out-link.txt'));
+symlinkSync(tmp, join(report, 'up'));
+
+/** GET `path` verbatim (no URL normalisation, unlike fetch). */
+function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
+  return new Promise((ok, fail) => {
+    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => ok({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
+
+describe('xivelab ui server: serves the app and the report read-only, nothing outside them', () => {
+  let server: UiServer;
+  let port = 0;
+  beforeAll(async () => {
+    server = new UiServer(resolveUiInput(report), app);
+    const url = await server.listen(0);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    port = Number(new URL(url).port);
+  });
+  afterAll(() => server.close());
+
+  test('the app at /, the report files under /data/, what was given at /api/input', async () => {
+    expect(await get(port, '/')).toEqual({ status: 200, body: '<!doctype html><title>app</title>\n' });
+    expect(await get(port, '/data/results.json')).toEqual({ status: 200, body: '{"tool":"xivelab"}\n' });
+    expect(await get(port, '/data/traces/a.trace.json')).toEqual({
+      status: 200,
+      body: '{"traceEvents":[]}\n',
+    });
+    expect(JSON.parse((await get(port, '/api/input')).body)).toEqual({
+      kind: 'report',
+      name: 'report',
+      results: 'results.json',
+    });
+  });
+
+  test.each([
+    ['/data/../secret.txt', 403],
+    ['/data/%2e%2e/secret.txt', 403],
+    ['/data/traces/%2e%2e/%2e%2e/secret.txt', 403],
+    ['/data/..%2fsecret.txt', 403],
+    ['/data/%2F..%2Fsecret.txt', 403],
+    ['/data/..\\secret.txt', 403],
+    ['/data/results.json%00.png', 403],
+    ['/data/out-link.txt', 403],
+    ['/data/up/secret.txt', 403],
+    ['/../secret.txt', 403],
+    ['/%2e%2e/report/results.json', 403],
+    ['/data//etc/passwd', 404],
+    ['/data/%2Fetc%2Fpasswd', 404],
+    ['/data/nope.json', 404],
+    ['/data/%E0%A4%A', 400],
+  ])('GET %s → %i', async (path, status) => {
+    const r = await get(port, path);
+    expect(r.status).toBe(status);
+    expect(r.body).not.toContain('secret');
+  });
+
+  test('read-only: POST and PUT are refused (405)', async () => {
+    expect((await get(port, '/data/results.json', 'POST')).status).toBe(405);
+    expect((await get(port, '/data/results.json', 'PUT')).status).toBe(405);
+  });
+
+  test('a cell whose scenario cannot be found here is a 404 naming it', async () => {
+    expect(await get(port, '/api/run?scenario=no-such&design=rmap&seed=1')).toEqual({
+      status: 404,
+      body: 'cannot re-run no-such × rmap here\n',
+    });
+  });
+});
+
+describe('confinedPath', () => {
+  test('a file inside is its real path; a directory is 404', () => {
+    expect(confinedPath(report, 'results.json')).toBe(join(report, 'results.json'));
+    expect(confinedPath(report, 'traces')).toBe(404);
+  });
+});
+
+describe('resolveUiInput', () => {
+  test('a directory without results.json, a missing path and an unknown extension are usage errors', () => {
+    expect(() => resolveUiInput(app)).toThrow(`${app}: not a report directory (no results.json`);
+    expect(() => resolveUiInput(join(tmp, 'missing'))).toThrow(
+      `${join(tmp, 'missing')}: no such file or directory`,
+    );
+    expect(() => resolveUiInput(join(tmp, 'secret.txt'))).toThrow(
+      `${join(tmp, 'secret.txt')}: expected a report directory, a trace .json or a scenario .yaml`,
+    );
+  });
+});
