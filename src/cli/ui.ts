@@ -98,17 +98,31 @@ const TYPES: Readonly<Record<string, string>> = {
   '.md': 'text/markdown; charset=utf-8',
 };
 
-function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
-  res.end(body);
+/** What a request gets: a text/JSON body with a status, or a file's contents. */
+type Reply =
+  | { readonly status: number; readonly body: string; readonly type?: string }
+  | { readonly file: string };
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+function refused(r: 403 | 404): Reply {
+  return { status: r, body: r === 403 ? 'forbidden\n' : 'not found\n' };
 }
 
-function sendFile(res: ServerResponse, file: string): void {
-  res.writeHead(200, {
-    'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+function reply(res: ServerResponse, r: Reply): void {
+  if ('file' in r) {
+    res.writeHead(200, {
+      'content-type': TYPES[extname(r.file).toLowerCase()] ?? 'application/octet-stream',
+      'cache-control': 'no-store',
+    });
+    createReadStream(r.file).pipe(res);
+    return;
+  }
+  res.writeHead(r.status, {
+    'content-type': r.type ?? 'text/plain; charset=utf-8',
     'cache-control': 'no-store',
   });
-  createReadStream(file).pipe(res);
+  res.end(r.body);
 }
 
 /** The scenario a report cell names: a built-in, or a file in the report directory. */
@@ -132,7 +146,18 @@ export class UiServer {
   constructor(input: UiInput, appDir = webAppDir()) {
     this.input = input;
     this.appDir = realpathSync(appDir);
-    this.server = createServer((req, res) => this.handle(req, res));
+    this.server = createServer((req, res) => {
+      let r: Reply;
+      try {
+        r = this.route(req);
+      } catch (e) {
+        r = {
+          status: 500,
+          body: `xivelab ui: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`,
+        };
+      }
+      reply(res, r);
+    });
   }
 
   /** Listen on 127.0.0.1:`port` (0: a free port); resolves to the app's URL. */
@@ -153,8 +178,8 @@ export class UiServer {
     });
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'read-only\n');
+  private route(req: IncomingMessage): Reply {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return { status: 405, body: 'read-only\n' };
     // The raw path, not `new URL(…).pathname`, which would resolve `..` before it is checked.
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
@@ -162,14 +187,13 @@ export class UiServer {
     try {
       path = decodeURIComponent(q < 0 ? raw : raw.slice(0, q));
     } catch {
-      return send(res, 400, 'bad path\n');
+      return { status: 400, body: 'bad path\n' };
     }
-    if (path === '/api/input') return send(res, 200, JSON.stringify(this.describe()), TYPES['.json']);
-    if (path === '/api/run') return this.run(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)), res);
-    if (path.startsWith('/data/')) return this.data(path.slice('/data/'.length), res);
+    if (path === '/api/input') return { status: 200, body: JSON.stringify(this.describe()), type: JSON_TYPE };
+    if (path === '/api/run') return this.run(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)));
+    if (path.startsWith('/data/')) return this.data(path.slice('/data/'.length));
     const file = confinedPath(this.appDir, path === '/' ? 'index.html' : path);
-    if (typeof file === 'number') return send(res, file, file === 403 ? 'forbidden\n' : 'not found\n');
-    sendFile(res, file);
+    return typeof file === 'number' ? refused(file) : { file };
   }
 
   private describe(): Record<string, string> {
@@ -186,21 +210,21 @@ export class UiServer {
     }
   }
 
-  private data(rel: string, res: ServerResponse): void {
+  private data(rel: string): Reply {
     const i = this.input;
     let file: string | 403 | 404 = 404;
     if (i.kind === 'report') file = confinedPath(i.dir, rel);
     else if (i.kind === 'trace') {
       const f = confinedPath(dirname(i.file), rel);
-      file = f === i.file ? f : typeof f === 'number' ? f : 403;
+      file = f === i.file || typeof f === 'number' ? f : 403;
     }
-    if (typeof file === 'number') return send(res, file, file === 403 ? 'forbidden\n' : 'not found\n');
-    sendFile(res, file);
+    return typeof file === 'number' ? refused(file) : { file };
   }
 
-  private run(q: URLSearchParams, res: ServerResponse): void {
+  private run(q: URLSearchParams): Reply {
     const i = this.input;
-    if (i.kind === 'scenario') return send(res, 200, JSON.stringify({ events: i.events }), TYPES['.json']);
+    if (i.kind === 'scenario')
+      return { status: 200, body: JSON.stringify({ events: i.events }), type: JSON_TYPE };
     const scenario = q.get('scenario') ?? '';
     const design = q.get('design') ?? '';
     const seed = Number(q.get('seed'));
@@ -210,12 +234,12 @@ export class UiServer {
       const ref = i.kind === 'report' ? cellScenario(i, scenario) : null;
       const entry = designEntry(design);
       if (ref === null || entry?.trace === undefined || !Number.isSafeInteger(seed))
-        return send(res, 404, `cannot re-run ${scenario} × ${design} here\n`);
+        return { status: 404, body: `cannot re-run ${scenario} × ${design} here\n` };
       const { events, dropped } = entry.trace(ref, seed);
       body = JSON.stringify({ events, dropped });
       this.runs.set(key, body);
     }
-    send(res, 200, body, TYPES['.json']);
+    return { status: 200, body, type: JSON_TYPE };
   }
 }
 
