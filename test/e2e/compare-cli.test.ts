@@ -297,7 +297,7 @@ describe('xivelab run --design --trace', () => {
     const file = join(tmp, 'demo.trace.json');
     const r = await cli('run', 'scenarios/demo.yaml', '--design', 'emulated', '--trace', file);
     expect(r.code).toBe(0);
-    expect(r.err).toBe(`wrote 192841 trace events to ${file}\n`);
+    expect(r.err).toBe(`wrote 207604 trace events to ${file}\n`);
     expect(r.out.split('\n')[2]).toBe(
       'demo      emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0      49999     754     250.372',
     );
@@ -307,11 +307,11 @@ describe('xivelab run --design --trace', () => {
       scenario: 'demo',
       design: 'emulated',
       seed: 1,
-      events: 192841,
+      events: 207604,
       timeline: 'virtual time (ts in µs)',
       dropped: 0,
     });
-    expect(t.traceEvents.length).toBe(192852);
+    expect(t.traceEvents.length).toBe(207615);
     expect(t.traceEvents.at(-1)).toEqual({
       name: 'tctx.cppr',
       cat: 'TIMA',
@@ -320,7 +320,7 @@ describe('xivelab run --design --trace', () => {
       pid: 1,
       tid: 3,
       ts: 6523.972,
-      args: { seq: 192840, a0: 0, a1: 16, a2: 0, a3: 255 },
+      args: { seq: 207603, a0: 0, a1: 16, a2: 0, a3: 255 },
     });
   });
   test('an unknown design is exit 2', async () => {

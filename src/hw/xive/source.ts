@@ -223,6 +223,7 @@ export class XiveSource implements MmioDevice {
     const i = srcno & BLOCK_MASK;
     const old = st[i]!;
     st[i] = (old & ~3) | (pq & 3);
+    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.set_pq', srcno, old & 3, pq & 3, 0);
     return old & 3;
   }
 
