@@ -1,0 +1,148 @@
+/**
+ * What the app loads from `xivelab ui`'s server: what it was given, a compare report's
+ * results.json, one cell's run (re-run by the server, or the violation trace results.json
+ * carries), a Chrome trace file. Types are the core's own.
+ */
+
+import type { CellResult, Results } from '../../src/scenario/cell.ts';
+import { INVARIANTS } from '../../src/scenario/cell.ts';
+import type { TraceEvent } from '../../src/sim/trace.ts';
+
+/** What the server was given (`GET /api/input`). */
+export type Input =
+  | { kind: 'none' }
+  | { kind: 'report'; name: string; results: string }
+  | { kind: 'trace'; name: string; file: string }
+  | { kind: 'scenario'; name: string; seed: string };
+
+/** A violation marked on a run's timeline. */
+export interface Marker {
+  readonly invariant: string;
+  readonly message: string;
+  /** Index into the run's events. */
+  readonly step: number;
+}
+
+/** One run to step through. */
+export interface Run {
+  readonly title: string;
+  readonly events: readonly TraceEvent[];
+  readonly markers: readonly Marker[];
+  /** Where the events came from, in words. */
+  readonly note: string;
+}
+
+async function json<T>(url: string): Promise<T> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: ${r.status} ${(await r.text()).trim()}`);
+  return (await r.json()) as T;
+}
+
+export const loadInput = (): Promise<Input> => json<Input>('api/input');
+export const loadResults = (file: string): Promise<Results> => json<Results>(`data/${file}`);
+
+/** The step of the event with sequence number `seq` (the last one when absent). */
+function stepOfSeq(events: readonly TraceEvent[], seq: number): number {
+  let lo = 0;
+  let hi = events.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (events[mid]!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return events[lo]?.seq === seq ? lo : events.length - 1;
+}
+
+/**
+ * The run of `cell`: the server re-runs it with the design's trace; where it cannot (a scenario
+ * file it does not have), the first failing invariant's violation trace. Each failing
+ * invariant is marked at its violation trace's last event.
+ */
+export async function loadCellRun(cell: CellResult): Promise<Run> {
+  const failing = INVARIANTS.filter((i) => cell.invariants[i].status === 'fail');
+  const title = `${cell.scenario} × ${cell.design} (seed ${cell.seed})`;
+  const q = new URLSearchParams({ scenario: cell.scenario, design: cell.design, seed: String(cell.seed) });
+  let events: readonly TraceEvent[];
+  let note: string;
+  try {
+    const r = await json<{ events: TraceEvent[]; dropped: number }>(`api/run?${q}`);
+    events = r.events;
+    note = `the whole run, re-run with its seed${r.dropped > 0 ? ` (its first ${r.dropped} events dropped)` : ''}`;
+  } catch {
+    const first = failing.length > 0 ? cell.invariants[failing[0]!].first : null;
+    events = first?.trace ?? [];
+    note =
+      first === null
+        ? 'no events: the server cannot re-run this cell and it has no violation trace'
+        : `the violation trace of ${failing[0]} from results.json (the server cannot re-run this cell)`;
+  }
+  const markers = failing.flatMap((inv): Marker[] => {
+    const first = cell.invariants[inv].first;
+    if (first === null || events.length === 0) return [];
+    const last = first.trace.at(-1);
+    return [
+      {
+        invariant: inv,
+        message: first.message,
+        step: last ? stepOfSeq(events, last.seq) : events.length - 1,
+      },
+    ];
+  });
+  return { title, events, markers, note };
+}
+
+/** A Chrome trace event as `xivelab` writes it (report/chrome-trace.ts). */
+interface ChromeEvent {
+  name: string;
+  ph: string;
+  cat?: string;
+  ts?: number;
+  args?: Record<string, number | string>;
+}
+
+/** A Chrome trace file back into events (the ones with `seq`, `a0`…`a3`); its violation as a marker. */
+export async function loadTraceFile(file: string): Promise<Run> {
+  const doc = await json<{ traceEvents: ChromeEvent[]; otherData?: Record<string, string | number> }>(
+    `data/${file}`,
+  );
+  const timed = String(doc.otherData?.timeline ?? '').startsWith('virtual time');
+  const events: TraceEvent[] = [];
+  const markers: Marker[] = [];
+  for (const e of doc.traceEvents) {
+    const a = e.args ?? {};
+    if (e.ph === 'i' && e.cat === 'violation') {
+      markers.push({
+        invariant: e.name.replace(/^violation /, ''),
+        message: String(a.message ?? ''),
+        step: events.length - 1,
+      });
+    } else if (e.ph === 'i' && typeof a.seq === 'number') {
+      const arg = (k: string): number => (typeof a[k] === 'number' ? (a[k] as number) : 0);
+      events.push({
+        seq: a.seq,
+        time: timed ? Math.round((e.ts ?? 0) * 1000) : 0,
+        cat: 0,
+        kind: e.name,
+        args: [arg('a0'), arg('a1'), arg('a2'), arg('a3')],
+      });
+    }
+  }
+  const d = doc.otherData ?? {};
+  return {
+    title: d.scenario !== undefined ? `${d.scenario} × ${d.design} (seed ${d.seed})` : file,
+    events,
+    markers,
+    note: `${file}: ${events.length} events`,
+  };
+}
+
+/** The run of the scenario the server was given (run there at start-up). */
+export async function loadScenarioRun(name: string, seed: string): Promise<Run> {
+  const r = await json<{ events: TraceEvent[] }>('api/run');
+  return {
+    title: `${name} (seed ${seed})`,
+    events: r.events,
+    markers: [],
+    note: 'the scenario, run by xivelab ui',
+  };
+}

@@ -1,0 +1,192 @@
+/**
+ * One run: the timeline of its events (virtual time) with a scrubber and keyboard stepping, the
+ * state at the selected step beside it, violations marked on the scrubber and explained.
+ *
+ * Keys: ←/→ one event; shift+←/→ one operation (to the next event at another virtual time);
+ * Home/End the first/last event.
+ */
+
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { TraceEvent } from '../../src/sim/trace.ts';
+import { TraceReplay } from '../../src/sim/trace-state.ts';
+import type { Run } from './load.ts';
+import { StatePanel } from './state-panel.tsx';
+
+const ROW = 20;
+
+const hex = (n: number): string => (n < 0 ? String(n) : `0x${n.toString(16)}`);
+const us = (ns: number): string => `${(ns / 1000).toFixed(3)} µs`;
+
+/** Events a shift+arrow moves in a run without a clock. */
+const UNTIMED_STEP = 10;
+
+/**
+ * The step one operation away from `k`: the next event at another virtual time (the first event
+ * of the previous operation going back); in a run without a clock, {@link UNTIMED_STEP} events.
+ */
+export function operationStep(events: readonly TraceEvent[], k: number, dir: 1 | -1, timed: boolean): number {
+  if (!timed) return Math.max(0, Math.min(events.length - 1, k + dir * UNTIMED_STEP));
+  const t = events[k]?.time;
+  let i = k + dir;
+  while (i >= 0 && i < events.length && events[i]!.time === t) i += dir;
+  if (dir === -1 && i >= 0) {
+    // to the first event of the previous operation
+    const t0 = events[i]!.time;
+    while (i > 0 && events[i - 1]!.time === t0) i--;
+  }
+  return Math.max(0, Math.min(events.length - 1, i));
+}
+
+function Timeline(props: {
+  timed: boolean;
+  events: readonly TraceEvent[];
+  step: number;
+  marks: ReadonlySet<number>;
+  onPick: (k: number) => void;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const [top, setTop] = useState(0);
+  const [height, setHeight] = useState(600);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    setHeight(el.clientHeight);
+    // Keep the selected row in view.
+    const y = props.step * ROW;
+    if (y < el.scrollTop || y + ROW > el.scrollTop + el.clientHeight)
+      el.scrollTop = Math.max(0, y - el.clientHeight / 2);
+  }, [props.step]);
+  const first = Math.max(0, Math.floor(top / ROW) - 5);
+  const last = Math.min(props.events.length, Math.ceil((top + height) / ROW) + 5);
+  const rows = [];
+  for (let i = first; i < last; i++) {
+    const e = props.events[i]!;
+    rows.push(
+      <button
+        type="button"
+        key={i}
+        class={`ev ${i === props.step ? 'sel' : ''} ${props.marks.has(i) ? 'violation' : ''}`}
+        style={{ top: `${i * ROW}px` }}
+        data-step={i}
+        onClick={() => props.onPick(i)}
+      >
+        <span class="n">{i}</span>
+        <span class="t">{props.timed ? us(e.time) : '—'}</span>
+        <span class="k">{e.kind}</span>
+        <span class="a">{e.args.map(hex).join(' ')}</span>
+      </button>,
+    );
+  }
+  return (
+    <div
+      class="timeline"
+      ref={box}
+      onScroll={(ev) => setTop((ev.currentTarget as HTMLDivElement).scrollTop)}
+      data-testid="timeline"
+    >
+      <div style={{ height: `${props.events.length * ROW}px`, position: 'relative' }}>{rows}</div>
+    </div>
+  );
+}
+
+export function RunView(props: { run: Run; step: number; onStep: (k: number) => void; back: string | null }) {
+  const { run, step } = props;
+  const n = run.events.length;
+  const replay = useMemo(() => new TraceReplay(run.events), [run]);
+  const { state, changed } = useMemo(() => replay.stateAt(step), [replay, step]);
+  const marks = useMemo(() => new Set(run.markers.map((m) => m.step)), [run]);
+  const timed = useMemo(() => run.events.some((e) => e.time !== run.events[0]!.time), [run]);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
+      let k = step;
+      if (e.key === 'ArrowRight') k = e.shiftKey ? operationStep(run.events, step, 1, timed) : step + 1;
+      else if (e.key === 'ArrowLeft') k = e.shiftKey ? operationStep(run.events, step, -1, timed) : step - 1;
+      else if (e.key === 'Home') k = 0;
+      else if (e.key === 'End') k = n - 1;
+      else return;
+      e.preventDefault();
+      props.onStep(Math.max(0, Math.min(n - 1, k)));
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [run, step, n]);
+  const e = run.events[step];
+  const stale = [...state.procs]
+    .map(([pid, p]) => [pid, [...p.ptes].filter(([, t]) => t.stale)] as const)
+    .filter(([, ptes]) => ptes.length > 0);
+  const here = run.markers.filter((m) => m.step === step);
+  return (
+    <main class="run-view">
+      <header>
+        {props.back !== null ? (
+          <a href={props.back} class="back">
+            ← matrix
+          </a>
+        ) : null}
+        <h1>{run.title}</h1>
+        <span class="note">{run.note}</span>
+      </header>
+      {run.markers.length > 0 ? (
+        <ul class="markers" data-testid="markers">
+          {run.markers.map((m) => (
+            <li key={m.invariant}>
+              <button type="button" onClick={() => props.onStep(m.step)} data-invariant={m.invariant}>
+                {m.invariant} at step {m.step}
+              </button>{' '}
+              {m.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+      <div class="scrub">
+        <div class="ticks">
+          {run.markers.map((m) => (
+            <span
+              key={m.invariant}
+              class="tick"
+              style={{ left: `${(100 * m.step) / Math.max(1, n - 1)}%` }}
+              title={m.invariant}
+            />
+          ))}
+        </div>
+        <input
+          type="range"
+          min={0}
+          max={Math.max(0, n - 1)}
+          value={step}
+          aria-label="step"
+          data-testid="scrubber"
+          onInput={(ev) => props.onStep(Number((ev.currentTarget as HTMLInputElement).value))}
+        />
+        <div class="at" data-testid="at">
+          step {step} / {n - 1}
+          {e
+            ? ` · ${timed ? `t = ${us(e.time)}` : 'no clock'} · #${e.seq} ${e.kind} ${e.args.map(hex).join(' ')}`
+            : ''}
+        </div>
+      </div>
+      {here.length > 0 ? (
+        <div class="explain" data-testid="explain">
+          {here.map((m) => (
+            <p key={m.invariant}>
+              <b>{m.invariant} is violated here.</b> {m.message}
+            </p>
+          ))}
+          {stale.map(([pid, ptes]) => (
+            <p key={pid} class="stale-line">
+              pid {pid} still maps {ptes.length === 1 ? 'the ESB page' : `${ptes.length} ESB pages`} of
+              re-pointed irqs, e.g. irq {hex(ptes[0]![1].irq)} at {hex(ptes[0]![0])} → pfn{' '}
+              {hex(ptes[0]![1].pfn)}: the irq was re-pointed after the PTE was installed, and no zap removed
+              it.
+            </p>
+          ))}
+        </div>
+      ) : null}
+      <div class="panes">
+        <Timeline timed={timed} events={run.events} step={step} marks={marks} onPick={props.onStep} />
+        <StatePanel state={state} changed={changed} />
+      </div>
+    </main>
+  );
+}
