@@ -170,7 +170,8 @@ export function RunView(props: { run: Run; step: number; onStep: (k: number) => 
         <div class="explain" data-testid="explain">
           {here.map((m) => (
             <p key={m.invariant}>
-              <b>{m.invariant} is violated here.</b> {m.message}
+              <b>{m.invariant} is found broken by this step</b> (the end of the shortest run that shows it):{' '}
+              {m.message}
             </p>
           ))}
           {stale.map(([pid, ptes]) => (

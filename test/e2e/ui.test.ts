@@ -1,0 +1,166 @@
+/**
+ * `xivelab ui` in a real browser: Debian's Chromium driven by playwright-core (nothing
+ * downloaded). A small compare report is made here; the UI is started through the real entry
+ * point on it; the test clicks a failing cell, steps to the violation and checks the state panel
+ * shows the PTE the checker named, steps with the keyboard and follows a deep link. Screenshots
+ * go to `.ci-out/screenshots/ui-*.png`. Skips, saying why, where Chromium is not installed.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Results } from '../../src/scenario/cell.ts';
+import { cli, root } from './cli-env.ts';
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+if (CHROMIUM === undefined) console.warn('test/e2e/ui.test.ts: skipped: no Chromium at /usr/bin/chromium');
+const ROOT = new URL('.', root).pathname;
+const SHOTS = join(ROOT, '.ci-out', 'screenshots');
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Start `xivelab ui argv…` through the real entry point; resolves to the URL it prints. */
+function startUi(...argv: string[]): Promise<{ url: string; proc: ChildProcess }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'ui', ...argv], { cwd: ROOT });
+  return new Promise((ok, fail) => {
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) ok({ url: m[1]!, proc });
+    });
+    proc.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    proc.on('exit', (code) => fail(new Error(`xivelab ui exited ${code}: ${err}`)));
+  });
+}
+
+const at = (page: Page): Promise<string> => page.locator('[data-testid=at]').innerText();
+
+describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
+  const out = mkdtempSync(join(tmpdir(), 'xivelab-ui-e2e-'));
+  let browser: Browser;
+  let ui: { url: string; proc: ChildProcess };
+  let results: Results;
+
+  beforeAll(async () => {
+    const b = spawnSync('npm', ['run', 'build:web'], { cwd: ROOT, encoding: 'utf8' });
+    expect(b.status, b.stderr).toBe(0);
+    const r = await cli(
+      'compare',
+      '--designs',
+      'vma-walk,rmap',
+      '--scenarios',
+      'pt-forked-helper',
+      '--jobs',
+      '1',
+      '--out',
+      out,
+    );
+    expect(r.code, r.err).toBe(0);
+    results = Results.parse(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')));
+    mkdirSync(SHOTS, { recursive: true });
+    ui = await startUi(out);
+    // playwright gives the browser a fresh profile directory of its own.
+    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ARGS });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    ui?.proc.kill('SIGTERM');
+  });
+
+  test('the matrix: one cell per design × scenario, coloured by the kind of failure; the hypotheses', async () => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+    await page.goto(ui.url);
+    const cell = page.locator('a[data-cell="pt-forked-helper/vma-walk"]');
+    await expect.poll(() => cell.innerText()).toBe('I1');
+    expect(await page.locator('a[data-cell="pt-forked-helper/rmap"]').innerText()).toBe('I4 I6');
+    expect(await cell.locator('..').getAttribute('class')).toBe('cell kind-routing');
+    expect(
+      await page.locator('a[data-cell="pt-forked-helper/rmap"]').locator('..').getAttribute('class'),
+    ).toBe('cell kind-delivery');
+    expect(await page.locator('.lede').innerText()).toBe(
+      '2 of 2 cells fail. Click a cell to step through its run.',
+    );
+    expect(await page.locator('.hypotheses > li').count()).toBe(6);
+    await page.screenshot({ path: join(SHOTS, 'ui-matrix.png') });
+    await page.close();
+  });
+
+  test('a failing cell opens at its violation; the state panel shows the stale PTE the checker named', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(ui.url);
+    await page.locator('a[data-cell="pt-forked-helper/vma-walk"]').click();
+    const marker = page.locator('[data-testid=markers] button[data-invariant=I1]');
+    await marker.waitFor({ timeout: 60_000 });
+    const msg = results.cells.find((c) => c.design === 'vma-walk')!.invariants.I1.first!.message;
+    // "pid 2 maps girq 4864's EOI page (hw 1000000) at 7fffd9f10000 to p9.ipi-esb pfn 25820135443, …"
+    const m = /^pid (\d+) maps girq (\d+)'s EOI page \(hw \w+\) at ([0-9a-f]+) to p9\.ipi-esb pfn (\d+)/.exec(
+      msg,
+    );
+    expect(m, msg).not.toBeNull();
+    const [, pid, girq, addr, pfn] = m!;
+    const step = Number((await marker.innerText()).replace('I1 at step ', ''));
+    expect(await at(page)).toMatch(new RegExp(`^step ${step} / \\d+ · no clock · #\\d+ `));
+    expect(await page.locator('[data-testid=explain] b').innerText()).toBe('I1 is found broken by this step');
+    const row = page.locator(`tr[data-key="pte:${pid}:${Number.parseInt(addr!, 16)}"]`);
+    expect(await row.getAttribute('class')).toContain('stale');
+    expect(await row.locator('td').allInnerTexts()).toEqual([
+      `0x${addr}`,
+      `0x${Number(pfn).toString(16)}`,
+      `0x${Number(girq).toString(16)}`,
+      'stale',
+    ]);
+    expect(await page.locator('[data-testid=explain] .stale-line').first().innerText()).toContain(
+      `pid ${pid} still maps`,
+    );
+    await row.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(SHOTS, 'ui-run-violation.png') });
+
+    // Keyboard: → one event, shift+→ one operation (10 events: this run has no clock), ←, Home, End.
+    await page.keyboard.press('ArrowRight');
+    expect(await at(page)).toMatch(new RegExp(`^step ${step + 1} /`));
+    await page.keyboard.press('Shift+ArrowRight');
+    expect(await at(page)).toMatch(new RegExp(`^step ${step + 11} /`));
+    await page.keyboard.press('ArrowLeft');
+    expect(await at(page)).toMatch(new RegExp(`^step ${step + 10} /`));
+    expect(new URL(page.url()).hash).toBe(`#cell=pt-forked-helper/vma-walk&step=${step + 10}`);
+    await page.keyboard.press('Home');
+    expect(await at(page)).toMatch(/^step 0 \//);
+    await page.keyboard.press('End');
+    const last = /^step (\d+) \/ (\d+)/.exec(await at(page))!;
+    expect(last[1]).toBe(last[2]);
+    // The timeline shows the selected step's row.
+    expect(await page.locator('.ev.sel .n').innerText()).toBe(last[1]);
+    await page.close();
+  });
+
+  test('a deep link opens the run at its step, what that step changed highlighted', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`${ui.url}#cell=pt-forked-helper/vma-walk&step=812`);
+    await page.locator('[data-testid=markers]').waitFor({ timeout: 60_000 });
+    const line = await at(page);
+    expect(line).toMatch(/^step 812 \/ \d+ · no clock · #\d+ /);
+    // "step 812 / n · no clock · #812 router.enqueue <blk> <idx> <qindex> <qdata>"
+    const [kind, blk, idx] = line.split(' ').slice(9);
+    expect(kind).toBe('router.enqueue');
+    expect(await page.locator('.ev.sel .k').innerText()).toBe(kind);
+    expect(await page.locator('tr.changed').getAttribute('data-key')).toBe(
+      `end:${Number(blk)}/${Number(idx)}`,
+    );
+    await page.screenshot({ path: join(SHOTS, 'ui-deep-link.png') });
+    await page.close();
+  });
+});
