@@ -47,7 +47,8 @@ function startUi(...argv: string[]): Promise<{ url: string; proc: ChildProcess }
   });
 }
 
-const at = (page: Page): Promise<string> => page.locator('[data-testid=at]').innerText();
+const at = async (page: Page): Promise<string> =>
+  (await page.locator('[data-testid=at]').textContent()) ?? '';
 
 describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
   const out = mkdtempSync(join(tmpdir(), 'xivelab-ui-e2e-'));
@@ -85,13 +86,13 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
     await page.goto(ui.url);
     const cell = page.locator('a[data-cell="pt-forked-helper/vma-walk"]');
-    await expect.poll(() => cell.innerText()).toBe('I1');
-    expect(await page.locator('a[data-cell="pt-forked-helper/rmap"]').innerText()).toBe('I4 I6');
+    await expect.poll(() => cell.textContent()).toBe('I1');
+    expect(await page.locator('a[data-cell="pt-forked-helper/rmap"]').textContent()).toBe('I4 I6');
     expect(await cell.locator('..').getAttribute('class')).toBe('cell kind-routing');
     expect(
       await page.locator('a[data-cell="pt-forked-helper/rmap"]').locator('..').getAttribute('class'),
     ).toBe('cell kind-delivery');
-    expect(await page.locator('.lede').innerText()).toBe(
+    expect(await page.locator('.lede').textContent()).toBe(
       '2 of 2 cells fail. Click a cell to step through its run.',
     );
     expect(await page.locator('.hypotheses > li').count()).toBe(6);
@@ -112,9 +113,11 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     );
     expect(m, msg).not.toBeNull();
     const [, pid, girq, addr, pfn] = m!;
-    const step = Number((await marker.innerText()).replace('I1 at step ', ''));
+    const step = Number((await marker.textContent())?.replace('I1 at step ', ''));
     expect(await at(page)).toMatch(new RegExp(`^step ${step} / \\d+ · no clock · #\\d+ `));
-    expect(await page.locator('[data-testid=explain] b').innerText()).toBe('I1 is found broken by this step');
+    expect(await page.locator('[data-testid=explain] b').textContent()).toBe(
+      'I1 is found broken by this step',
+    );
     const row = page.locator(`tr[data-key="pte:${pid}:${Number.parseInt(addr!, 16)}"]`);
     expect(await row.getAttribute('class')).toContain('stale');
     expect(await row.locator('td').allInnerTexts()).toEqual([
@@ -123,7 +126,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
       `0x${Number(girq).toString(16)}`,
       'stale',
     ]);
-    expect(await page.locator('[data-testid=explain] .stale-line').first().innerText()).toContain(
+    expect(await page.locator('[data-testid=explain] .stale-line').first().textContent()).toContain(
       `pid ${pid} still maps`,
     );
     await row.scrollIntoViewIfNeeded();
@@ -143,7 +146,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     const last = /^step (\d+) \/ (\d+)/.exec(await at(page))!;
     expect(last[1]).toBe(last[2]);
     // The timeline shows the selected step's row.
-    expect(await page.locator('.ev.sel .n').innerText()).toBe(last[1]);
+    expect(await page.locator('.ev.sel .n').textContent()).toBe(last[1]);
     await page.close();
   });
 
@@ -156,7 +159,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     // "step 812 / n · no clock · #812 router.enqueue <blk> <idx> <qindex> <qdata>"
     const [kind, blk, idx] = line.split(' ').slice(9);
     expect(kind).toBe('router.enqueue');
-    expect(await page.locator('.ev.sel .k').innerText()).toBe(kind);
+    expect(await page.locator('.ev.sel .k').textContent()).toBe(kind);
     expect(await page.locator('tr.changed').getAttribute('data-key')).toBe(
       `end:${Number(blk)}/${Number(idx)}`,
     );
