@@ -21,6 +21,7 @@ import { designEntry } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
 import type { TraceEvent } from '../sim/trace.ts';
+import { toColumns } from '../sim/trace-columns.ts';
 import { selectScenarios } from './compare.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -29,7 +30,12 @@ export type UiInput =
   | { readonly kind: 'none' }
   | { readonly kind: 'report'; readonly dir: string }
   | { readonly kind: 'trace'; readonly file: string }
-  | { readonly kind: 'scenario'; readonly ref: ScenarioRef; readonly events: readonly TraceEvent[] };
+  | {
+      readonly kind: 'scenario';
+      readonly ref: ScenarioRef;
+      /** Its events as {@link TraceColumns} JSON, made once. */
+      readonly body: string;
+    };
 
 /** The built web app: `dist/web` beside the package's `dist/cli` (or the sources' `src/cli`). */
 export function webAppDir(): string {
@@ -61,10 +67,16 @@ export function resolveUiInput(path: string | undefined): UiInput {
   if (ext === '.yaml' || ext === '.yml') {
     const scenario = loadScenario(path);
     const ref = { name: scenario.name, file: path, scenario };
-    return { kind: 'scenario', ref, events: traceEmulated(ref, scenario.options.seed).events };
+    const { events, dropped } = traceEmulated(ref, scenario.options.seed);
+    return { kind: 'scenario', ref, body: runBody(events, dropped) };
   }
   if (ext === '.json') return { kind: 'trace', file: realpathSync(path) };
   throw new UsageError(`${path}: expected a report directory, a trace .json or a scenario .yaml`);
+}
+
+/** A run's reply body: its events as columns, and how many older ones the ring dropped. */
+function runBody(events: readonly TraceEvent[], dropped: number): string {
+  return JSON.stringify({ columns: toColumns(events), dropped });
 }
 
 /**
@@ -223,8 +235,7 @@ export class UiServer {
 
   private run(q: URLSearchParams): Reply {
     const i = this.input;
-    if (i.kind === 'scenario')
-      return { status: 200, body: JSON.stringify({ events: i.events }), type: JSON_TYPE };
+    if (i.kind === 'scenario') return { status: 200, body: i.body, type: JSON_TYPE };
     const scenario = q.get('scenario') ?? '';
     const design = q.get('design') ?? '';
     const seed = Number(q.get('seed'));
@@ -236,7 +247,7 @@ export class UiServer {
       if (ref === null || entry?.trace === undefined || !Number.isSafeInteger(seed))
         return { status: 404, body: `cannot re-run ${scenario} × ${design} here\n` };
       const { events, dropped } = entry.trace(ref, seed);
-      body = JSON.stringify({ events, dropped });
+      body = runBody(events, dropped);
       this.runs.set(key, body);
     }
     return { status: 200, body, type: JSON_TYPE };

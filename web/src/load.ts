@@ -7,6 +7,13 @@
 import type { CellResult, Results } from '../../src/scenario/cell.ts';
 import { INVARIANTS } from '../../src/scenario/cell.ts';
 import type { TraceEvent } from '../../src/sim/trace.ts';
+import { fromColumns, type TraceColumns } from '../../src/sim/trace-columns.ts';
+
+/** `GET /api/run`: a run's events as columns. */
+interface RunReply {
+  columns: TraceColumns;
+  dropped: number;
+}
 
 /** What the server was given (`GET /api/input`). */
 export type Input =
@@ -65,8 +72,8 @@ export async function loadCellRun(cell: CellResult): Promise<Run> {
   let events: readonly TraceEvent[];
   let note: string;
   try {
-    const r = await json<{ events: TraceEvent[]; dropped: number }>(`api/run?${q}`);
-    events = r.events;
+    const r = await json<RunReply>(`api/run?${q}`);
+    events = fromColumns(r.columns);
     note = `the whole run, re-run with its seed${r.dropped > 0 ? ` (its first ${r.dropped} events dropped)` : ''}`;
   } catch {
     const first = failing.length > 0 ? cell.invariants[failing[0]!].first : null;
@@ -138,11 +145,7 @@ export async function loadTraceFile(file: string): Promise<Run> {
 
 /** The run of the scenario the server was given (run there at start-up). */
 export async function loadScenarioRun(name: string, seed: string): Promise<Run> {
-  const r = await json<{ events: TraceEvent[] }>('api/run');
-  return {
-    title: `${name} (seed ${seed})`,
-    events: r.events,
-    markers: [],
-    note: 'the scenario, run by xivelab ui',
-  };
+  const r = await json<RunReply>('api/run');
+  const note = `the scenario, run by xivelab ui${r.dropped > 0 ? ` (its first ${r.dropped} events dropped)` : ''}`;
+  return { title: `${name} (seed ${seed})`, events: fromColumns(r.columns), markers: [], note };
 }
