@@ -11,31 +11,12 @@ import type { TraceEvent } from '../../src/sim/trace.ts';
 import { TraceReplay } from '../../src/sim/trace-state.ts';
 import type { Run } from './load.ts';
 import { StatePanel } from './state-panel.tsx';
+import { operationStep } from './stepping.ts';
 
 const ROW = 20;
 
 const hex = (n: number): string => (n < 0 ? String(n) : `0x${n.toString(16)}`);
 const us = (ns: number): string => `${(ns / 1000).toFixed(3)} µs`;
-
-/** Events a shift+arrow moves in a run without a clock. */
-const UNTIMED_STEP = 10;
-
-/**
- * The step one operation away from `k`: the next event at another virtual time (the first event
- * of the previous operation going back); in a run without a clock, {@link UNTIMED_STEP} events.
- */
-export function operationStep(events: readonly TraceEvent[], k: number, dir: 1 | -1, timed: boolean): number {
-  if (!timed) return Math.max(0, Math.min(events.length - 1, k + dir * UNTIMED_STEP));
-  const t = events[k]?.time;
-  let i = k + dir;
-  while (i >= 0 && i < events.length && events[i]!.time === t) i += dir;
-  if (dir === -1 && i >= 0) {
-    // to the first event of the previous operation
-    const t0 = events[i]!.time;
-    while (i > 0 && events[i - 1]!.time === t0) i--;
-  }
-  return Math.max(0, Math.min(events.length - 1, i));
-}
 
 function Timeline(props: {
   timed: boolean;
