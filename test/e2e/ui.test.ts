@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Results } from '../../src/scenario/cell.ts';
+import { fromColumns, type TraceColumns } from '../../src/sim/trace-columns.ts';
 import { cli, root } from './cli-env.ts';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -107,12 +108,13 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     const marker = page.locator('[data-testid=markers] button[data-invariant=I1]');
     await marker.waitFor({ timeout: 60_000 });
     const msg = results.cells.find((c) => c.design === 'vma-walk')!.invariants.I1.first!.message;
-    // "pid 2 maps girq 4864's EOI page (hw 1000000) at 7fffd9f10000 to p9.ipi-esb pfn 25820135443, …"
-    const m = /^pid (\d+) maps girq (\d+)'s EOI page \(hw \w+\) at ([0-9a-f]+) to p9\.ipi-esb pfn (\d+)/.exec(
-      msg,
-    );
+    // "pid 2 maps LISN 0x1300's EOI page (hw irq 0x1000000) at 0x7fffd9f10000 to p9.ipi-esb pfn 0x603000013, …"
+    const m =
+      /^pid (\d+) maps LISN 0x([0-9a-f]+)'s EOI page \(hw irq 0x\w+\) at 0x([0-9a-f]+) to p9\.ipi-esb pfn 0x([0-9a-f]+)/.exec(
+        msg,
+      );
     expect(m, msg).not.toBeNull();
-    const [, pid, girq, addr, pfn] = m!;
+    const [, pid, lisn, addr, pfn] = m!;
     const step = Number((await marker.textContent())?.replace('I1 at step ', ''));
     expect(await at(page)).toMatch(new RegExp(`^step ${step} / \\d+ · no clock · #\\d+ `));
     expect(await page.locator('[data-testid=explain] b').textContent()).toBe(
@@ -120,12 +122,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     );
     const row = page.locator(`tr[data-key="pte:${pid}:${Number.parseInt(addr!, 16)}"]`);
     expect(await row.getAttribute('class')).toContain('stale');
-    expect(await row.locator('td').allInnerTexts()).toEqual([
-      `0x${addr}`,
-      `0x${Number(pfn).toString(16)}`,
-      `0x${Number(girq).toString(16)}`,
-      'stale',
-    ]);
+    expect(await row.locator('td').allInnerTexts()).toEqual([`0x${addr}`, `0x${pfn}`, `0x${lisn}`, 'stale']);
     expect(await page.locator('[data-testid=explain] .stale-line').first().textContent()).toContain(
       `pid ${pid} still maps`,
     );
@@ -151,19 +148,48 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
   });
 
   test('a deep link opens the run at its step, what that step changed highlighted', async () => {
+    // The first END enqueue from step 800 on, found in the run the server sends.
+    const q = new URLSearchParams({ scenario: 'pt-forked-helper', design: 'vma-walk', seed: '1' });
+    const { columns } = (await (await fetch(`${ui.url}api/run?${q}`)).json()) as { columns: TraceColumns };
+    const events = fromColumns(columns);
+    const step = events.findIndex((e, i) => i >= 800 && e.kind === 'router.enqueue');
+    expect(step).toBeGreaterThanOrEqual(800);
+    const [blk, idx] = events[step]!.args;
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(`${ui.url}#cell=pt-forked-helper/vma-walk&step=812`);
+    await page.goto(`${ui.url}#cell=pt-forked-helper/vma-walk&step=${step}`);
     await page.locator('[data-testid=markers]').waitFor({ timeout: 60_000 });
-    const line = await at(page);
-    expect(line).toMatch(/^step 812 \/ \d+ · no clock · #\d+ /);
-    // "step 812 / n · no clock · #812 router.enqueue <blk> <idx> <qindex> <qdata>"
-    const [kind, blk, idx] = line.split(' ').slice(9);
-    expect(kind).toBe('router.enqueue');
-    expect(await page.locator('.ev.sel .k').textContent()).toBe(kind);
-    expect(await page.locator('tr.changed').getAttribute('data-key')).toBe(
-      `end:${Number(blk)}/${Number(idx)}`,
-    );
+    expect(await at(page)).toMatch(new RegExp(`^step ${step} / \\d+ · no clock · #\\d+ router\\.enqueue `));
+    expect(await page.locator('.ev.sel .k').textContent()).toBe('router.enqueue');
+    expect(await page.locator('tr.changed').getAttribute('data-key')).toBe(`end:${blk}/${idx}`);
     await page.screenshot({ path: join(SHOTS, 'ui-deep-link.png') });
     await page.close();
+  });
+
+  test('a race counterexample: one lane per thread, the schedule in order, the replay command', async () => {
+    const file = join(out, 's12.race.json');
+    const r = await cli('explore', 's12-fault-vs-bind', '--design', 'rmap', '--trace', file);
+    expect(r.code, r.err).toBe(1);
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { metadata: Record<string, string> };
+    const race = await startUi(file);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+      await page.goto(race.url);
+      await page.locator('[data-testid=lanes]').waitFor();
+      expect(await page.locator('[data-testid=lanes] th').allTextContents()).toEqual(['#', 'fault', 'bind']);
+      const steps = await page.locator('[data-testid=lanes] tbody tr').count();
+      expect(await page.locator('[data-testid=replay]').textContent()).toBe(
+        `xivelab explore s12-fault-vs-bind --design rmap --replay ${doc.metadata.schedule}`,
+      );
+      expect(await page.locator('[data-testid=verdict]').textContent()).toBe(
+        `${doc.metadata.kind}: ${doc.metadata.message}`,
+      );
+      expect(await at(page)).toMatch(/^step 1 \/ \d+ · fault: qemu: mmap_read_lock/);
+      await page.keyboard.press('End');
+      expect(await at(page)).toMatch(new RegExp(`^step ${steps} / ${steps} · `));
+      await page.screenshot({ path: join(SHOTS, 'ui-race.png') });
+      await page.close();
+    } finally {
+      race.proc.kill('SIGTERM');
+    }
   });
 });

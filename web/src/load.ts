@@ -102,16 +102,56 @@ export async function loadCellRun(cell: CellResult): Promise<Run> {
 interface ChromeEvent {
   name: string;
   ph: string;
+  tid?: number;
   cat?: string;
   ts?: number;
   args?: Record<string, number | string>;
 }
 
-/** A Chrome trace file back into events (the ones with `seq`, `a0`…`a3`); its violation as a marker. */
-export async function loadTraceFile(file: string): Promise<Run> {
-  const doc = await json<{ traceEvents: ChromeEvent[]; otherData?: Record<string, string | number> }>(
-    `data/${file}`,
-  );
+/** An interleaving explorer counterexample (`xivelab explore --trace`): one lane per thread. */
+export interface Race {
+  readonly title: string;
+  readonly threads: readonly string[];
+  readonly steps: readonly { readonly thread: number; readonly label: string; readonly effect: string }[];
+  /** What went wrong (the explorer's kind and message). */
+  readonly verdict: string;
+  /** The command line that replays the schedule. */
+  readonly replay: string;
+}
+
+/** A counterexample's Chrome trace: thread names, one slice per step, the schedule in `metadata`. */
+function toRace(doc: { traceEvents: ChromeEvent[]; metadata: Record<string, string> }): Race {
+  const threads: string[] = [];
+  const steps: { thread: number; label: string; effect: string; step: number }[] = [];
+  for (const e of doc.traceEvents) {
+    const a = e.args ?? {};
+    if (e.ph === 'M' && e.name === 'thread_name') threads[e.tid ?? 0] = String(a.name ?? '');
+    else if (e.ph === 'X')
+      steps.push({ thread: e.tid ?? 0, label: e.name, effect: String(a.effect ?? ''), step: Number(a.step) });
+  }
+  steps.sort((x, y) => x.step - y.step);
+  const m = doc.metadata;
+  return {
+    title: `${m.scenario} × ${m.design}`,
+    threads,
+    steps,
+    verdict: `${m.kind}: ${m.message}`,
+    replay: `xivelab explore ${m.scenario} --design ${m.design} --replay ${m.schedule}`,
+  };
+}
+
+/**
+ * A Chrome trace file back into events (the ones with `seq`, `a0`…`a3`), its violation as a
+ * marker; an explorer counterexample as a {@link Race}.
+ */
+export async function loadTraceFile(file: string): Promise<Run | Race> {
+  const doc = await json<{
+    traceEvents: ChromeEvent[];
+    otherData?: Record<string, string | number>;
+    metadata?: Record<string, string>;
+  }>(`data/${file}`);
+  if (doc.metadata?.schedule !== undefined)
+    return toRace({ traceEvents: doc.traceEvents, metadata: doc.metadata });
   const timed = String(doc.otherData?.timeline ?? '').startsWith('virtual time');
   const events: TraceEvent[] = [];
   const markers: Marker[] = [];

@@ -10,9 +10,11 @@ import {
   loadResults,
   loadScenarioRun,
   loadTraceFile,
+  type Race,
   type Run,
 } from './load.ts';
 import { MatrixView } from './matrix-view.tsx';
+import { RaceView } from './race-view.tsx';
 import { formatRoute, parseRoute, type Route } from './route.ts';
 import { RunView } from './run-view.tsx';
 import './style.css';
@@ -27,11 +29,14 @@ function useRoute(): Route {
   return route;
 }
 
+/** Steps of a run or a race. */
+const length = (r: Run | Race): number => ('threads' in r ? r.steps.length : r.events.length);
+
 function App() {
   const route = useRoute();
   const [input, setInput] = useState<Input | null>(null);
   const [results, setResults] = useState<Results | null>(null);
-  const [run, setRun] = useState<{ key: string; run: Run } | null>(null);
+  const [run, setRun] = useState<{ key: string; run: Run | Race } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [step, setStep] = useState(0);
   const fail = (e: unknown): void => setError(e instanceof Error ? e.message : String(e));
@@ -56,7 +61,7 @@ function App() {
         : null;
   useEffect(() => {
     if (key === null || run?.key === key || input === null) return;
-    let p: Promise<Run> | null = null;
+    let p: Promise<Run | Race> | null = null;
     if (input.kind === 'trace') p = loadTraceFile(input.file);
     else if (input.kind === 'scenario') p = loadScenarioRun(input.name, input.seed);
     else if (input.kind === 'report' && results && route.cell) {
@@ -72,15 +77,15 @@ function App() {
     setRun(null);
     p.then((r) => {
       setRun({ key, run: r });
-      const n = r.events.length;
-      setStep(Math.min(n - 1, Math.max(0, route.step ?? r.markers[0]?.step ?? 0)));
+      const n = length(r);
+      setStep(Math.min(n - 1, Math.max(0, route.step ?? ('markers' in r ? r.markers[0]?.step : 0) ?? 0)));
     }).catch(fail);
   }, [key, input, results]);
 
   // A deep link's step, when the hash changes on an open run.
   useEffect(() => {
     if (run !== null && route.step !== null && route.step !== step)
-      setStep(Math.min(run.run.events.length - 1, route.step));
+      setStep(Math.min(length(run.run) - 1, route.step));
   }, [route.step]);
 
   const go = (k: number): void => {
@@ -95,6 +100,7 @@ function App() {
   if (input.kind === 'report' && route.cell === null)
     return results ? <MatrixView results={results} /> : <p class="loading">loading…</p>;
   if (run === null || run.key !== key) return <p class="loading">running {key}…</p>;
+  if ('threads' in run.run) return <RaceView race={run.run} step={step} onStep={go} />;
   return <RunView run={run.run} step={step} onStep={go} back={input.kind === 'report' ? '#' : null} />;
 }
 
