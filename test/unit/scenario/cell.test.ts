@@ -146,11 +146,11 @@ describe('the emulated design (kernel_irqchip=off) as a cell', () => {
     expect(trace.length).toBe(256);
     // Only the lost irq's events: its source (LISN 0x1300 = 4864) and the enqueues it caused.
     expect(new Set(trace.map((e) => e.kind))).toEqual(
-      new Set(['esb.trigger', 'esb.forward', 'router.enqueue']),
+      new Set(['esb.set_pq', 'esb.trigger', 'esb.forward', 'router.enqueue']),
     );
     expect(trace.filter((e) => e.kind.startsWith('esb.')).every((e) => e.args[0] === 4864)).toBe(true);
     expect(trace.at(-1)).toEqual({
-      seq: 13519,
+      seq: 14520,
       time: 1484975,
       cat: 4,
       kind: 'router.enqueue',
