@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { confinedPath, resolveUiInput, UiServer } from '../../../src/cli/ui.ts';
+import { fromColumns, type TraceColumns } from '../../../src/sim/trace-columns.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'xivelab-ui-'));
 const report = join(tmp, 'report');
@@ -97,6 +98,33 @@ describe('confinedPath', () => {
   test('a file inside is its real path; a directory is 404', () => {
     expect(confinedPath(report, 'results.json')).toBe(join(report, 'results.json'));
     expect(confinedPath(report, 'traces')).toBe(404);
+  });
+});
+
+describe('xivelab ui on a scenario: run at start-up, its events served as columns', () => {
+  test('the demo cut to 200 triggers', async () => {
+    const file = join(tmp, 'small.yaml');
+    writeFileSync(
+      file,
+      readFileSync('scenarios/demo.yaml', 'utf8').replace('triggers: 20000', 'triggers: 200'),
+    );
+    const server = new UiServer(resolveUiInput(file), app);
+    const port = Number(new URL(await server.listen(0)).port);
+    try {
+      expect(JSON.parse((await get(port, '/api/input')).body)).toEqual({
+        kind: 'scenario',
+        name: 'demo',
+        seed: '1',
+      });
+      const r = JSON.parse((await get(port, '/api/run')).body) as { columns: TraceColumns; dropped: number };
+      const events = fromColumns(r.columns);
+      expect(r.dropped).toBe(0);
+      expect(events[0]).toEqual({ seq: 0, time: 0, cat: 0x100, kind: 'xive.reset', args: [0, 0, 0, 0] });
+      expect([events.length, events.filter((e) => e.kind === 'esb.trigger').length]).toEqual([2413, 235]);
+      expect((await get(port, '/data/small.yaml')).status).toBe(404);
+    } finally {
+      await server.close();
+    }
   });
 });
 
