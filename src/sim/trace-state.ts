@@ -24,7 +24,9 @@ export interface PteState {
   readonly vma: number;
   /** The KVM device irq whose ESB page it maps (from the device fault before it), −1 unknown. */
   readonly irq: number;
-  /** The irq was re-pointed (set_mapped / clr_mapped) after this PTE was installed and no zap removed it. */
+  /** What backed the irq when the PTE was installed: the host hw irq it was mapped to, −1 its IPI. */
+  readonly backing: number;
+  /** The irq has been re-pointed (set_mapped / clr_mapped) away from {@link backing} and no zap removed the PTE. */
   readonly stale: boolean;
 }
 
@@ -151,13 +153,14 @@ function setPq(s: MachineState, srcno: number, pq: number): ChangeKeys {
   return [`src:${srcno}`];
 }
 
-/** Mark the PTEs of KVM device irq `irq` stale: it was re-pointed under them. */
-function markStale(s: MachineState, irq: number): ChangeKeys {
+/** KVM device irq `irq` is now backed by host hw irq `hw` (−1: its IPI): its PTEs that map another page are stale. */
+function repoint(s: MachineState, irq: number, hw: number): ChangeKeys {
   const out: ChangeKeys = [];
   for (const [pid, p] of s.procs) {
     for (const [addr, pte] of p.ptes) {
-      if (pte.irq === irq && !pte.stale) {
-        p.ptes.set(addr, { ...pte, stale: true });
+      const stale = pte.backing !== hw;
+      if (pte.irq === irq && pte.stale !== stale) {
+        p.ptes.set(addr, { ...pte, stale });
         out.push(`pte:${pid}:${addr}`);
       }
     }
@@ -184,7 +187,9 @@ export const HANDLERS: Readonly<Record<string, EventHandler>> = {
     return [];
   },
   'mm.insert_pfn': (s, [pid, addr, pfn, vma]) => {
-    proc(s, pid).ptes.set(addr, { pfn, vma, irq: s.pendingFaultIrq, stale: false });
+    const irq = s.pendingFaultIrq;
+    const backing = irq < 0 ? -1 : (s.eas.get(`guest:${irq}`)?.hwIrq ?? -1);
+    proc(s, pid).ptes.set(addr, { pfn, vma, irq, backing, stale: false });
     s.pendingFaultIrq = -1;
     return [`pte:${pid}:${addr}`];
   },
@@ -216,11 +221,11 @@ export const HANDLERS: Readonly<Record<string, EventHandler>> = {
     setEas(s, `hw:${hwIrq}`, (e) => ({ ...e, target: vp, prio, eisn: lirq, masked: prio === 0xff })),
   'kvm.xive.set_mapped': (s, [irq, hw]) => [
     ...setEas(s, `guest:${irq}`, (e) => ({ ...e, hwIrq: hw })),
-    ...markStale(s, irq),
+    ...repoint(s, irq, hw),
   ],
   'kvm.xive.clr_mapped': (s, [irq]) => [
     ...setEas(s, `guest:${irq}`, (e) => ({ ...e, hwIrq: -1 })),
-    ...markStale(s, irq),
+    ...repoint(s, irq, -1),
   ],
   'router.enqueue': (s, [blk, idx, qindex, qdata]) => {
     const key = `${blk}/${idx}`;
@@ -255,6 +260,30 @@ export function stateAt(events: readonly TraceEvent[], k: number): MachineState 
   const s = emptyState();
   for (let i = 0; i <= k && i < events.length; i++) applyEvent(s, events[i]!);
   return s;
+}
+
+/**
+ * The last step in `0..end` after which the most PTEs are stale (−1: none ever is): where a
+ * routing or isolation failure found by the end of a run shows best in the mappings.
+ */
+export function mostStaleStep(events: readonly TraceEvent[], end: number): number {
+  const s = emptyState();
+  const stale = new Set<string>();
+  let last = -1;
+  let most = 0;
+  for (let i = 0; i <= end && i < events.length; i++) {
+    for (const key of applyEvent(s, events[i]!)) {
+      if (!key.startsWith('pte:')) continue;
+      const [, pid, addr] = key.split(':');
+      if (s.procs.get(Number(pid))?.ptes.get(Number(addr))?.stale) stale.add(key);
+      else stale.delete(key);
+    }
+    if (stale.size > 0 && stale.size >= most) {
+      most = stale.size;
+      last = i;
+    }
+  }
+  return last;
 }
 
 /** Events between two snapshots. */

@@ -117,9 +117,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     const [, pid, lisn, addr, pfn] = m!;
     const step = Number((await marker.textContent())?.replace('I1 at step ', ''));
     expect(await at(page)).toMatch(new RegExp(`^step ${step} / \\d+ · no clock · #\\d+ `));
-    expect(await page.locator('[data-testid=explain] b').textContent()).toBe(
-      'I1 is found broken by this step',
-    );
+    expect(await page.locator('[data-testid=explain] b').textContent()).toBe('I1 is broken here');
     const row = page.locator(`tr[data-key="pte:${pid}:${Number.parseInt(addr!, 16)}"]`);
     expect(await row.getAttribute('class')).toContain('stale');
     expect(await row.locator('td').allInnerTexts()).toEqual([`0x${addr}`, `0x${pfn}`, `0x${lisn}`, 'stale']);

@@ -8,6 +8,7 @@ import type { CellResult, Results } from '../../src/scenario/cell.ts';
 import { INVARIANTS } from '../../src/scenario/cell.ts';
 import type { TraceEvent } from '../../src/sim/trace.ts';
 import { fromColumns, type TraceColumns } from '../../src/sim/trace-columns.ts';
+import { mostStaleStep } from '../../src/sim/trace-state.ts';
 
 /** `GET /api/run`: a run's events as columns. */
 interface RunReply {
@@ -28,6 +29,8 @@ export interface Marker {
   readonly message: string;
   /** Index into the run's events. */
   readonly step: number;
+  /** How the step was chosen, in words. */
+  readonly where: string;
 }
 
 /** One run to step through. */
@@ -87,12 +90,23 @@ export async function loadCellRun(cell: CellResult): Promise<Run> {
     const first = cell.invariants[inv].first;
     if (first === null || events.length === 0) return [];
     const last = first.trace.at(-1);
+    const end = last ? stepOfSeq(events, last.seq) : events.length - 1;
+    // A routing or isolation failure is in the mappings: mark where the most were stale.
+    const stale = inv === 'I1' || inv === 'I2' ? mostStaleStep(events, end) : -1;
     return [
-      {
-        invariant: inv,
-        message: first.message,
-        step: last ? stepOfSeq(events, last.seq) : events.length - 1,
-      },
+      stale >= 0
+        ? {
+            invariant: inv,
+            message: first.message,
+            step: stale,
+            where: 'the last step with the most stale PTEs before it was found',
+          }
+        : {
+            invariant: inv,
+            message: first.message,
+            step: end,
+            where: 'the end of the shortest run that shows it',
+          },
     ];
   });
   return { title, events, markers, note };
@@ -162,6 +176,7 @@ export async function loadTraceFile(file: string): Promise<Run | Race> {
         invariant: e.name.replace(/^violation /, ''),
         message: String(a.message ?? ''),
         step: events.length - 1,
+        where: 'the end of the trace',
       });
     } else if (e.ph === 'i' && typeof a.seq === 'number') {
       const arg = (k: string): number => (typeof a[k] === 'number' ? (a[k] as number) : 0);

@@ -151,8 +151,7 @@ export function RunView(props: { run: Run; step: number; onStep: (k: number) => 
         <div class="explain" data-testid="explain">
           {here.map((m) => (
             <p key={m.invariant}>
-              <b>{m.invariant} is found broken by this step</b> (the end of the shortest run that shows it):{' '}
-              {m.message}
+              <b>{m.invariant} is broken here</b> ({m.where}): {m.message}
             </p>
           ))}
           {stale.map(([pid, ptes]) => (

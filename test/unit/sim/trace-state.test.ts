@@ -6,7 +6,7 @@ import { TM_QW1_OS } from '../../../src/hw/xive/regs.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
 import { runScenario } from '../../../src/scenario/runner.ts';
 import { Trace, type TraceEvent } from '../../../src/sim/trace.ts';
-import { SNAPSHOT_EVERY, stateAt, TraceReplay } from '../../../src/sim/trace-state.ts';
+import { mostStaleStep, SNAPSHOT_EVERY, stateAt, TraceReplay } from '../../../src/sim/trace-state.ts';
 
 const ev = (seq: number, kind: string, ...a: number[]): TraceEvent => ({
   seq,
@@ -29,12 +29,22 @@ describe('state reconstruction, one handler per event kind', () => {
     ev(8, 'mm.zap', 7, 0x7fff_0001_0000, 0x7fff_0002_0000, 1),
     ev(9, 'kvm.memslot', 1, 3, 1, 0), // delete it
   ];
+  // Installed while unbound, missed by the bind's zap, right again after the unbind.
+  const missed = [
+    ev(0, 'kvm.xive.esb_fault', 5, 1, 0xb, 0),
+    ev(1, 'mm.insert_pfn', 2, 0x7000_0000, 0x6_0300_0013, 5),
+    ev(2, 'kvm.xive.set_mapped', 5, 0x31, 6, 0),
+    ev(3, 'esb.trigger', 0x21, 0, 2, 1),
+    ev(4, 'kvm.xive.clr_mapped', 5, 0x31, 6, 0),
+    ev(5, 'esb.trigger', 0x21, 2, 3, 0),
+  ];
 
   test('PTE install after a device fault belongs to its irq; a re-point marks it stale; a zap removes it', () => {
     expect(stateAt(events, 2).procs.get(7)?.ptes.get(0x7fff_0001_0000)).toEqual({
       pfn: 0x6_0000_0123,
       vma: 4,
       irq: 0x1001,
+      backing: -1,
       stale: false,
     });
     const replay = new TraceReplay(events);
@@ -50,6 +60,18 @@ describe('state reconstruction, one handler per event kind', () => {
     });
     expect(replay.stateAt(8).state.procs.get(7)?.ptes.size).toBe(0);
     expect([...replay.stateAt(8).changed]).toEqual([`pte:7:${0x7fff_0001_0000}`]);
+  });
+
+  test('a PTE is stale while its irq is backed by another page than the one it was installed for', () => {
+    expect([1, 2, 3, 4].map((k) => stateAt(missed, k).procs.get(2)?.ptes.get(0x7000_0000)?.stale)).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+    expect(mostStaleStep(missed, 5)).toBe(3);
+    expect(mostStaleStep(missed, 1)).toBe(-1);
+    expect(mostStaleStep(events, 9)).toBe(7);
   });
 
   test('memslots, PQ, END queue, OS ring', () => {
