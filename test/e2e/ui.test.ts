@@ -190,4 +190,27 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
       race.proc.kill('SIGTERM');
     }
   });
+
+  test("a violation trace from the report's traces/: its events, the violation marked at the last", async () => {
+    const file = join(out, 'traces', 'pt-forked-helper--vma-walk--I1.trace.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as {
+      otherData: { events: number; violation: string };
+    };
+    const t = await startUi(file);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
+      await page.goto(t.url);
+      const marker = page.locator('[data-testid=markers] button');
+      await marker.waitFor();
+      const last = doc.otherData.events - 1;
+      expect(await marker.textContent()).toBe(`I1 at step ${last}`);
+      expect(await at(page)).toMatch(new RegExp(`^step ${last} / ${last} · `));
+      expect(await page.locator('[data-testid=explain] p').first().textContent()).toBe(
+        `I1 is broken here (the end of the trace): ${doc.otherData.violation}`,
+      );
+      await page.close();
+    } finally {
+      t.proc.kill('SIGTERM');
+    }
+  });
 });
