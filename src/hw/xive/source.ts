@@ -398,7 +398,9 @@ export class XiveSource implements MmioDevice {
       const st = this.block(srcno).status;
       const i = srcno & BLOCK_MASK;
       const old = st[i]!;
-      st[i] = (old & ~3) | ((op >>> 8) & 3);
+      const pq = (op >>> 8) & 3;
+      st[i] = (old & ~3) | pq;
+      if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.set_pq', srcno, old & 3, pq, 0);
       ret = old & 3;
     }
     out.hi = 0;
