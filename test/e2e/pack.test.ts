@@ -113,13 +113,17 @@ describe('npm pack', () => {
     expect(tarball).toBe(`${pkg.name}-${pkg.version}.tgz`);
     // npm ci, npm pack and a git install build dist/ through `prepare`.
     expect(pkg.scripts.prepare).toBe('npm run build');
-    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json && node scripts/dts-extensions.mjs dist');
+    expect(pkg.scripts.build).toBe(
+      'tsc -p tsconfig.build.json && node scripts/dts-extensions.mjs dist && npm run build:web',
+    );
     for (const f of [
       'dist/index.js',
       'dist/index.d.ts',
       'dist/index.js.map',
       'dist/cli/main.js',
       'dist/cli/qemu.js',
+      'dist/cli/ui.js',
+      'dist/web/index.html',
       'bin/xivelab.js',
       'bin/xivelab-qemu.js',
       'LICENSE',
