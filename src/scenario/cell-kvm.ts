@@ -24,7 +24,7 @@
 
 import { isolationViolations, routingViolations } from '../check/passthrough.ts';
 import { type Design, DesignStats } from '../designs/design.ts';
-import { DESIGNS } from '../designs/index.ts';
+import { designNamed } from '../designs/index.ts';
 import type { Host } from '../host/host.ts';
 import { Word64 } from '../hw/mmio.ts';
 import type { TraceSink } from '../hw/trace-sink.ts';
@@ -226,8 +226,8 @@ function abiDifference(
 
 /** The design object of a KVM design name. */
 function kvmDesign(name: string): Design {
-  const d = DESIGNS.get(name);
-  if (d === undefined) throw new Error(`unknown KVM design "${name}"`);
+  const d = designNamed(name);
+  if (d.accel !== 'kvm') throw new Error(`design "${name}" does not run under KVM`);
   return d;
 }
 

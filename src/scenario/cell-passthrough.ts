@@ -8,7 +8,9 @@
  */
 
 import { deliveryFindings, firstDifference } from '../check/passthrough.ts';
-import { DESIGNS } from '../designs/index.ts';
+import type { Design } from '../designs/design.ts';
+import { emulated } from '../designs/emulated.ts';
+import { designNamed } from '../designs/index.ts';
 import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../hw/trace-sink.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
 import {
@@ -21,26 +23,13 @@ import {
   type ScenarioRef,
   withModeledTime,
 } from './cell.ts';
-import {
-  type PassthroughRun,
-  type RunDesign,
-  runPassthrough,
-  type StateInvariant,
-} from './passthrough-runner.ts';
+import { type PassthroughRun, runPassthrough, type StateInvariant } from './passthrough-runner.ts';
 import type { Scenario } from './schema.ts';
 
 /** Events kept with a violation. */
 const VIOLATION_EVENTS = 256;
 /** What a passthrough violation trace records. */
 const PASSTHROUGH_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_KVM | TRACE_MM | TRACE_VMM;
-
-/** The design object of `name`, or `emulated`. */
-export function runDesign(name: string): RunDesign {
-  if (name === 'emulated') return 'emulated';
-  const d = DESIGNS.get(name);
-  if (d === undefined) throw new Error(`unknown design "${name}"`);
-  return d;
-}
 
 /** Emulated reference runs, per scenario object and (seed, cycles): designs share them. */
 const references = new WeakMap<Scenario, Map<string, PassthroughRun>>();
@@ -55,7 +44,7 @@ function reference(s: Scenario, seed: number, maxCycles?: number): PassthroughRu
   const key = `${seed}/${maxCycles ?? 'all'}`;
   let r = m.get(key);
   if (r === undefined) {
-    r = runPassthrough(s, 'emulated', seed, maxCycles === undefined ? {} : { maxCycles });
+    r = runPassthrough(s, emulated, seed, maxCycles === undefined ? {} : { maxCycles });
     m.set(key, r);
   }
   return r;
@@ -75,7 +64,7 @@ function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<Invar
 }
 
 /** The fewest cycles that still show a failure of `inv`, traced. */
-function shortestTrace(s: Scenario, design: RunDesign, seed: number, inv: InvariantId): TraceEvent[] {
+function shortestTrace(s: Scenario, design: Design, seed: number, inv: InvariantId): TraceEvent[] {
   const ref = (cycles: number): PassthroughRun | null => (inv === 'I6' ? reference(s, seed, cycles) : null);
   const shows = (cycles: number): boolean =>
     (findings(runPassthrough(s, design, seed, { maxCycles: cycles }), ref(cycles))[inv]?.length ?? 0) > 0;
@@ -100,7 +89,7 @@ export function tracePassthrough(
   designName: string,
   seed: number,
 ): { events: TraceEvent[]; dropped: number } {
-  const design = runDesign(designName);
+  const design = designNamed(designName);
   return Trace.capture(PASSTHROUGH_TRACE_MASK, (trace) =>
     runPassthrough(ref.scenario, design, seed, { trace }),
   );
@@ -112,14 +101,14 @@ export const runPassthroughCell: CellRunner = (
   designName: string,
   seed: number,
 ): CellResult => {
-  const design = runDesign(designName);
+  const design = designNamed(designName);
   const s = ref.scenario;
   const run = runPassthrough(s, design, seed);
-  const f = findings(run, design === 'emulated' ? null : reference(s, seed));
+  const f = findings(run, design.accel === 'emulated' ? null : reference(s, seed));
   const kvmOnly = new Set<InvariantId>(['I1', 'I3', 'I7']);
   const outcome = (inv: InvariantId): InvariantOutcome => {
     const msgs = f[inv];
-    if (msgs === null || (design === 'emulated' && kvmOnly.has(inv))) return notApplicable();
+    if (msgs === null || (design.accel === 'emulated' && kvmOnly.has(inv))) return notApplicable();
     if (msgs.length === 0) return passed();
     return {
       status: 'fail',
@@ -141,7 +130,7 @@ export const runPassthroughCell: CellRunner = (
     I7: outcome('I7'),
   };
   const notes = [...run.notes];
-  if (design === 'emulated')
+  if (design.accel === 'emulated')
     notes.push(
       'I1, I2, I3, I7 concern host kernel objects the emulated machine does not use; I6: the reference itself',
     );

@@ -7,7 +7,7 @@
  * emitted from {@link Results} (`xivelab schema --results`), and the tests parse real output
  * with it.
  *
- * A design plugs in as a {@link CellRunner} registered by name in `designs-registry.ts`.
+ * A design runs through a {@link CellRunner}; `cell-dispatch.ts` picks it by the design's `accel`.
  */
 
 import { z } from 'zod';
@@ -95,7 +95,7 @@ export type Series = z.output<typeof Series>;
 /** The result of one scenario × design run. */
 export const CellResult = z.strictObject({
   scenario: z.string().describe('scenario name'),
-  design: z.string().describe('design name (designs-registry.ts)'),
+  design: z.string().describe('design name (designs/index.ts)'),
   seed: z.int().min(0).describe('seed of the run: compare --seed replays it'),
   invariants: z.strictObject({
     I1: InvariantOutcome,

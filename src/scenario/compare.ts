@@ -3,8 +3,8 @@
  * in this thread or across N worker threads, and collect them in plan order. A cell depends only
  * on (scenario, design, seed), so the results are the same for any number of jobs.
  *
- * Worker threads run `compare-worker.ts`, which finds designs by name in `designs-registry.ts`:
- * a design must be registered there (statically) to run with `jobs > 1`.
+ * Worker threads run `compare-worker.ts`, which finds designs by name in the registry (`designs/index.ts`):
+ * a design must be listed there to run with `jobs > 1`.
  */
 
 import { createRequire } from 'node:module';
@@ -19,7 +19,7 @@ import {
   type Results,
   type ScenarioRef,
 } from './cell.ts';
-import { registryRunner } from './designs-registry.ts';
+import { registryRunner } from './cell-dispatch.ts';
 
 /** One cell to run. */
 export interface CellPlan {

@@ -74,9 +74,6 @@ export interface PassthroughRun {
   readonly cycles: number;
 }
 
-/** The design under test, or the emulated reference. */
-export type RunDesign = Design | 'emulated';
-
 /** A function assigned to the guest, through its cycles. */
 interface Fn {
   readonly name: string;
@@ -98,15 +95,14 @@ interface Fn {
  */
 export function runPassthrough(
   s: Scenario,
-  design: RunDesign,
+  design: Design,
   seed: number,
   opts: { trace?: TraceSink; maxCycles?: number } = {},
 ): PassthroughRun {
   const pt = s.passthrough;
   if (pt === undefined) throw new Error(`scenario ${s.name} has no passthrough section`);
   const trace = opts.trace ?? NULL_TRACE;
-  const kvm = design !== 'emulated';
-  const d = kvm ? design : null;
+  const d = design.accel === 'kvm' ? design : null;
   const dstats = new DesignStats();
   const notes: string[] = [];
   const violations: Record<StateInvariant, StepViolation[]> = { I1: [], I2: [], I3: [], I7: [] };

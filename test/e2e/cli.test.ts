@@ -158,13 +158,15 @@ describe('xivelab run', () => {
     const r = await cli('run', p, '--accel', 'kvm');
     expect(r.code).toBe(2);
     expect(r.err).toBe(
-      'xivelab: --accel kvm runs at most 128 vCPUs (one host thread each); scenario has 129\n',
+      'xivelab: --accel kvm: KVM mode runs at most 128 vCPUs (one host thread each), not 129 (scenario)\n',
     );
     const t = await cli('run', p, '--design', 'rmap', '--trace', join(dir, 'big.json'));
     expect(t.code).toBe(2);
-    expect(t.out).toMatch(/note: 129 vCPUs: KVM mode runs at most 128/);
+    expect(t.out).toMatch(
+      /note: KVM mode runs at most 128 vCPUs \(one host thread each\), not 129: the design cannot run here/,
+    );
     expect(t.err).toBe(
-      'xivelab: design "rmap" runs under KVM, which runs at most 128 vCPUs (one host thread each); scenario has 129\n',
+      'xivelab: design "rmap" runs under KVM: KVM mode runs at most 128 vCPUs (one host thread each), not 129 (scenario)\n',
     );
   });
 
