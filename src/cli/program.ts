@@ -151,7 +151,7 @@ interface RunOutcome {
 /** Run `s` in this thread, with a progress line on a terminal. */
 function runHere(s: Scenario, seed: number, accel: Accel, io: CliIo): RunOutcome {
   const line = io.tty === true ? new ProgressLine(s, io.err, io.now ?? (() => performance.now())) : null;
-  const result = runScenario(s, seed, {
+  const { result } = runScenario(s, seed, {
     ...(accel === 'kvm' ? { kvm: {} } : {}),
     ...(line === null ? {} : { onProgress: (p: RunProgress) => line.update(p) }),
   });

@@ -19,6 +19,7 @@ import {
 import { runEmulatedCell, traceEmulated } from './cell-emulated.ts';
 import { runKvmWorkloadCell, traceKvmWorkload } from './cell-kvm.ts';
 import { runPassthroughCell, tracePassthrough } from './cell-passthrough.ts';
+import { Reference } from './reference.ts';
 
 /** A design that cannot run the scenario (see {@link designVcpuLimit}): every invariant n/a. */
 function cannotRunCell(ref: ScenarioRef, design: string, seed: number, why: string): CellResult {
@@ -34,14 +35,22 @@ function cannotRunCell(ref: ScenarioRef, design: string, seed: number, why: stri
   };
 }
 
-/** Run one cell of `design` (the compare machinery, `xivelab run --design`). */
-export function runDesignCell(ref: ScenarioRef, design: Design, seed: number): CellResult {
+/**
+ * Run one cell of `design` (the compare machinery, `xivelab run --design`), checked against
+ * `reference`, the emulated reference of the scenario and seed.
+ */
+export function runDesignCell(
+  ref: ScenarioRef,
+  design: Design,
+  seed: number,
+  reference: Reference = new Reference(ref.scenario, seed),
+): CellResult {
   const why = designVcpuLimit(design, ref.scenario.vcpus);
   if (why !== null) return cannotRunCell(ref, design.name, seed, why);
-  if (ref.scenario.passthrough !== undefined) return runPassthroughCell(ref, design.name, seed);
+  if (ref.scenario.passthrough !== undefined) return runPassthroughCell(ref, design.name, seed, reference);
   return design.accel === 'emulated'
     ? runEmulatedCell(ref, design.name, seed)
-    : runKvmWorkloadCell(ref, design.name, seed);
+    : runKvmWorkloadCell(ref, design.name, seed, reference);
 }
 
 /**
@@ -58,5 +67,5 @@ export function traceDesignRun(
 }
 
 /** The cell runner that finds the design by name (what compare and its workers use). */
-export const registryRunner: CellRunner = (scenario, design, seed) =>
-  runDesignCell(scenario, designNamed(design), seed);
+export const registryRunner: CellRunner = (scenario, design, seed, reference) =>
+  runDesignCell(scenario, designNamed(design), seed, reference);

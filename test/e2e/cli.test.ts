@@ -150,6 +150,18 @@ describe('xivelab run', () => {
     expect(doc.traceEvents.some((e) => e.name === 'router.enqueue')).toBe(true);
   });
 
+  test('options.maxSteps reached: a step-limit violation and exit 1, not an internal error', async () => {
+    const p = file(
+      'steps.yaml',
+      'vcpus: 2\ndevices: [{name: nic, msis: 4}]\nworkload: {triggers: 200, streams: [{device: nic, rate: 1e6, pattern: bursts, burst: 8}]}\noptions: {maxSteps: 1}\n',
+    );
+    const r = await cli('run', p);
+    expect([r.code, r.err]).toEqual([1, '']);
+    expect(r.out).toContain(
+      '  [step-limit] seed 1: vCPU 0 was still interrupted after 1 handler runs (options.maxSteps); the run stopped there\n',
+    );
+  });
+
   test('--accel kvm or a KVM design with more vCPUs than host threads: a usage error', async () => {
     const p = file(
       'big.yaml',

@@ -70,6 +70,7 @@ import {
   XIVE_ESB_OFF,
   XIVE_ESB_SET_PQ_00,
   XIVE_PRIORITY_MAX,
+  XIVE_TM_OS_PAGE,
   xiveNvtCam,
 } from './regs.ts';
 import { XiveRouter, type XiveRouterBackend, type XiveTctxMatch } from './router.ts';
@@ -800,6 +801,20 @@ export class P9Chip implements XiveRouterBackend {
   /** Host physical address of TIMA page `page` (0 = HW … 3 = USER). */
   timaPageAddr(page: number): number {
     return P9_TIMA_BASE + page * 2 ** TM_SHIFT;
+  }
+
+  /**
+   * Whether the 64 KiB physical page `pfn` is one of the chip's pages that only the host may
+   * reach: the TIMA's HW, HV and USER pages (a guest gets the OS page), the ESB pages of an IPI
+   * not lent to a guest (`lent(srcno)` says which of the IPI source's numbers back a guest's
+   * interrupts), and the END ESB pages (the host's escalations).
+   */
+  isHostOnlyPage(pfn: number, lent: (ipiSrcno: number) => boolean): boolean {
+    const timaPage0 = P9_TIMA_BASE / PAGE;
+    if (pfn >= timaPage0 && pfn < timaPage0 + XIVE_TM_SIZE / PAGE) return pfn !== timaPage0 + XIVE_TM_OS_PAGE;
+    const ipi = Math.floor((pfn * PAGE - P9_IPI_ESB_BASE) / ESB2);
+    if (ipi >= 0 && ipi < this.nrIpis) return !lent(ipi);
+    return pfn >= P9_END_ESB_BASE / PAGE && pfn < (P9_END_ESB_BASE + this.nrVps * 8 * ESB2) / PAGE;
   }
 
   /** The host VP (HW CAM line) of a physical thread. */

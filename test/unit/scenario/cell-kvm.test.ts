@@ -54,7 +54,7 @@ describe('a KVM design on a workload scenario', () => {
   });
 
   test('an event the host chip loses: I4 with its shortest trace, and I6 names the first different entry', () => {
-    const c = runKvmWorkloadCell(ref, 'rmap-fixed', 5, loseOneEvent);
+    const c = runKvmWorkloadCell(ref, 'rmap-fixed', 5, undefined, loseOneEvent);
     const status = Object.fromEntries(INVARIANTS.map((i) => [i, c.invariants[i].status]));
     expect(status).toEqual({
       I1: 'pass',

@@ -14,12 +14,8 @@ import {
   resultsJsonSchema,
 } from '../../../src/scenario/cell.ts';
 import { registryRunner, runDesignCell, traceDesignRun } from '../../../src/scenario/cell-dispatch.ts';
-import {
-  classifyViolation,
-  emulatedCellRunner,
-  runEmulatedCell,
-  traceEmulated,
-} from '../../../src/scenario/cell-emulated.ts';
+import { emulatedCellRunner, runEmulatedCell, traceEmulated } from '../../../src/scenario/cell-emulated.ts';
+import { classifyViolation } from '../../../src/scenario/cell-trace.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
