@@ -37,6 +37,7 @@ import {
   END_W7_F0_PRIORITY,
 } from '../hw/xive/regs.ts';
 import { XIVE_SRC_STORE_EOI } from '../hw/xive/source.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import type { SpaprXive } from './spapr-xive.ts';
 import { SPAPR_XIVE_BLOCK_ID, SPAPR_XIVE_END_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from './spapr-xive.ts';
 
@@ -169,7 +170,7 @@ export function spaprXiveHcall(
   }
   const trace = xive.trace;
   if (trace.mask & TRACE_HCALL)
-    trace.emit(TRACE_HCALL, 'hcall.xive', cpu, opcode, rc, Number(arg(args, 1) & 0xffff_ffffn));
+    traceEvent(trace, 'hcall.xive', { cpu, opcode, rc, arg1: Number(arg(args, 1) & 0xffff_ffffn) });
   return rc;
 }
 

@@ -34,6 +34,7 @@
  * has its own escalation irq (for a guest using one priority, as Linux does, the two agree).
  */
 
+import { traceEvent } from '../../sim/trace-events.ts';
 import { getField32, setField32 } from '../bits.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../mmio.ts';
 import type { PhysMem } from '../phys-mem.ts';
@@ -501,8 +502,7 @@ export class P9Chip implements XiveRouterBackend {
     const i = hwIrq - b.base;
     b.eas[i * 2] = hi;
     b.eas[i * 2 + 1] = lo;
-    if (this.trace.mask & TRACE_ROUTER)
-      this.trace.emit(TRACE_ROUTER, 'opal.irq_config', hwIrq, vp, prio, lirq);
+    if (this.trace.mask & TRACE_ROUTER) traceEvent(this.trace, 'opal.irq_config', { hwIrq, vp, prio, lirq });
     return OPAL_SUCCESS;
   }
 
@@ -545,7 +545,7 @@ export class P9Chip implements XiveRouterBackend {
    */
   sync(type: number, hwIrq: number): number {
     this.stats.syncs++;
-    if (this.trace.mask & TRACE_ROUTER) this.trace.emit(TRACE_ROUTER, 'opal.sync', type, hwIrq, 0, 0);
+    if (this.trace.mask & TRACE_ROUTER) traceEvent(this.trace, 'opal.sync', { type, hwIrq });
     return OPAL_SUCCESS;
   }
 
@@ -783,7 +783,7 @@ export class P9Chip implements XiveRouterBackend {
     } else if (op >= XIVE_ESB_SET_PQ_00) {
       vb.ends[o + 1] = setField32(mask, vb.ends[o + 1]!, (op >>> 8) & 3);
     }
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'end_esb', endIdx, +ese, op, old);
+    if (this.trace.mask & TRACE_ESB) traceEvent(this.trace, 'end_esb', { endIdx, ese: +ese, op, oldPq: old });
     if (fwd && ese) this.router.notify(P9_ESC_HWIRQ_BASE + endIdx, true);
     return ret;
   }
