@@ -154,6 +154,7 @@ describe('violations get a Chrome trace each', () => {
       design === 'test-broken' ? broken(ref, design, seed) : registryRunner(ref, design, seed),
     );
     const out = join(tmp, 'broken');
+    mkdirSync(out, { recursive: true });
     writeReport(out, resultsDocument(cells, ['emulated', 'test-broken'], ['demo'], 5));
     expect(textMatrix(cells).split('\n')[3]).toBe(
       'demo      test-broken  pass  n/a  FAIL ×2  pass  pass  n/a  n/a         0     0            0                 0            0             0      49730     753     249.026',
@@ -183,26 +184,27 @@ describe('violations get a Chrome trace each', () => {
       '- **demo × test-broken, I3** (2): seed 5: VMA 0x7fff0000 used after munmap — [demo--test-broken--I3.trace.json](traces/demo--test-broken--I3.trace.json) (1 events)',
     );
 
-    // --expect: the same verdicts as results.json → exit 0; a YAML expecting I3 to hold → exit 1
-    // and the cell that changed.
-    const again = ['compare', '--scenarios', 'demo', '--designs', 'emulated,test-broken', '--seed', '5'];
+    // --expect: the same verdicts as results.json → exit 0; a YAML expecting what did not
+    // happen → exit 1 and the cells that changed.
+    const again = ['compare', '--scenarios', 'demo', '--designs', 'emulated,rmap', '--seed', '5'];
+    expect((await cli(...again, '--jobs', '1', '--out', out)).code).toBe(0);
     const same = join(tmp, 'expected-results.json');
     writeFileSync(same, read(out, 'results.json'));
     const ok = await cli(...again, '--jobs', '1', '--out', out, '--expect', same);
     expect(ok.code).toBe(0);
     expect(ok.out.endsWith(`\nexpect: all 2 cells match ${same}\n`)).toBe(true);
     const yaml = join(tmp, 'expected.yaml');
-    writeFileSync(yaml, 'demo:\n  emulated: pass\n  test-broken: {I1: pass, I3: pass}\n');
+    writeFileSync(yaml, 'demo:\n  emulated: pass\n  rmap: {I1: pass, I3: fail}\n');
     const bad = await cli(...again, '--jobs', '1', '--out', out, '--expect', yaml);
     expect(bad.code).toBe(1);
     expect(
-      bad.out.endsWith(`\nexpect: 1 of 2 cells differ from ${yaml}:\n  demo × test-broken: I3 pass → fail\n`),
+      bad.out.endsWith(`\nexpect: 1 of 2 cells differ from ${yaml}:\n  demo × rmap: I3 fail → pass\n`),
     ).toBe(true);
     writeFileSync(yaml, 'demo:\n  emulated: fail\n');
     const whole = await cli(...again, '--jobs', '1', '--out', out, '--expect', yaml);
     expect(whole.code).toBe(1);
     expect(whole.out).toContain(
-      `\nexpect: 2 of 2 cells differ from ${yaml}:\n  demo × emulated: fail → pass\n  demo × test-broken: no expected verdict (got fail)\n`,
+      `\nexpect: 2 of 2 cells differ from ${yaml}:\n  demo × emulated: fail → pass\n  demo × rmap: no expected verdict (got pass)\n`,
     );
 
     // A later run without violations leaves no stale traces.
