@@ -8,7 +8,7 @@
  * stay in the registers an hcall does not write) and receives the outputs. Missing arguments
  * read as 0.
  *
- * Deviations from QEMU 7.2, where we follow PAPR and KVM instead (qemu.md §5.3, qemu-qtest.md §5):
+ * Deviations from QEMU 7.2 (hw/intc/spapr_xive.c), where we follow PAPR and KVM instead:
  * H_INT_ESB returns the loaded value in host order (7.2 byte-swaps it), its offset is limited to
  * the one 64 KiB management page (7.2 allows up to 128 KiB inclusive), and H_INT_RESET really
  * resets (7.2 changes nothing). Each is documented at its function.

@@ -4,7 +4,7 @@
  * synthesises NVTs from vCPU ids, owns the interrupt source, the router, one thread context per
  * vCPU and the TIMA, and serves the H_INT_* hypercalls (in `spapr-xive-hcalls.ts`).
  *
- * Numbering (qemu.md §5.1): END index = `(vcpu << 3) + prio`, NVT index = `0x400 + vcpu`, block 0.
+ * Numbering (QEMU's spapr_xive_target_to_end() and spapr_xive_cpu_to_nvt()): END index = `(vcpu << 3) + prio`, NVT index = `0x400 + vcpu`, block 0.
  */
 
 import { getField32 } from '../hw/bits.ts';

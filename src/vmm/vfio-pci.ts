@@ -6,7 +6,7 @@
  * which connects the irq bypass pair and makes KVM re-back the guest irq with the function's
  * interrupt (`kvmppc_xive_set_mapped`). Everything is a syscall on the machine's VMM process.
  *
- * The passthrough-page designs of options 2–4 (thread.md §2) act at the VMM seam
+ * The passthrough-page designs of options 2–4 (review of the XIVE native mode series, 2019) act at the VMM seam
  * ({@link VfioPciSeam}): right after a vector is bound and right before it is unbound.
  *
  * @remarks Models hw/vfio/pci.c (QEMU 7.2): vfio_realize() (device fd, GET_INFO/GET_IRQ_INFO),
