@@ -10,6 +10,7 @@ export {
   type RunCounters,
   type Violation,
 } from './check/invariants.ts';
+export { DESIGN_NAMES, DESIGNS, findDesign, kvmVcpuLimit } from './designs/index.ts';
 export { createHost, Host, type HostConfig } from './host/host.ts';
 export * as kvmUapi from './host/kvm/uapi.ts';
 export type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './host/kvm/vcpu.ts';
@@ -50,9 +51,9 @@ export {
   type ScenarioRef,
   SERIES,
 } from './scenario/cell.ts';
+export { registryRunner, runDesignCell, traceDesignRun } from './scenario/cell-dispatch.ts';
 export { runEmulatedCell } from './scenario/cell-emulated.ts';
 export { type CellPlan, type CompareProgress, planCells, runCells } from './scenario/compare.ts';
-export { type DesignEntry, designEntry, designNames, registerDesign } from './scenario/designs-registry.ts';
 export type { GuestIrq, GuestPort } from './scenario/guest-port.ts';
 export { loadScenario } from './scenario/load.ts';
 export { checkScenario, parseScenario, ScenarioError } from './scenario/parse.ts';

@@ -18,12 +18,14 @@ import {
 import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
+import { DESIGN_NAMES, designVcpuLimit, findDesign, unknownDesign } from '../designs/index.ts';
 import { toChromeTrace } from '../report/chrome-trace.ts';
 import { costsCsv } from '../report/csv.ts';
 import { renderHtml } from '../report/html.ts';
 import { renderMarkdown, textMatrix, violationEntries } from '../report/markdown.ts';
 import { reportPlots, svgToPng } from '../report/plots.ts';
 import { cellViolations, type Results, type ScenarioRef } from '../scenario/cell.ts';
+import { traceDesignRun } from '../scenario/cell-dispatch.ts';
 import {
   type CompareProgress,
   defaultJobs,
@@ -31,10 +33,8 @@ import {
   resultsDocument,
   runCells,
 } from '../scenario/compare.ts';
-import { designEntry, designNames } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
-import { KVM_MAX_RUN_VCPUS } from '../scenario/runner.ts';
 import { Expectations } from './expect.ts';
 import { makeOutputDir, onlyFilesEndingWith } from './out-paths.ts';
 import { UsageError } from './usage-error.ts';
@@ -86,10 +86,9 @@ export function selectScenarios(names?: readonly string[]): ScenarioRef[] {
  * @throws Error naming the unknown design.
  */
 export function selectDesigns(names?: readonly string[]): string[] {
-  const known = designNames();
-  if (names === undefined) return known;
+  if (names === undefined) return [...DESIGN_NAMES];
   for (const n of names) {
-    if (!known.includes(n)) throw new UsageError(`unknown design "${n}" (known: ${known.join(', ')})`);
+    if (findDesign(n) === undefined) throw new UsageError(unknownDesign(n));
   }
   return [...names];
 }
@@ -279,15 +278,11 @@ export async function compareCommand(
  * @returns the number of events written.
  */
 export function exportTrace(ref: ScenarioRef, design: string, seed: number, file: string): number {
-  const entry = designEntry(design);
-  if (entry === undefined)
-    throw new UsageError(`unknown design "${design}" (known: ${designNames().join(', ')})`);
-  if (entry.trace === undefined) throw new UsageError(`design "${design}" cannot export a trace`);
-  if (design !== 'emulated' && ref.scenario.vcpus > KVM_MAX_RUN_VCPUS)
-    throw new UsageError(
-      `design "${design}" runs under KVM, which runs at most ${KVM_MAX_RUN_VCPUS} vCPUs (one host thread each); ${ref.name} has ${ref.scenario.vcpus}`,
-    );
-  const { events, dropped } = entry.trace(ref, seed);
+  const d = findDesign(design);
+  if (d === undefined) throw new UsageError(unknownDesign(design));
+  const why = designVcpuLimit(d, ref.scenario.vcpus);
+  if (why !== null) throw new UsageError(`design "${design}" runs under KVM: ${why} (${ref.name})`);
+  const { events, dropped } = traceDesignRun(ref, d, seed);
   const doc = toChromeTrace(events, { scenario: ref.name, design, seed, dropped });
   writeFileSync(file, `${JSON.stringify(doc)}\n`);
   return events.length;

@@ -10,16 +10,17 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from '@commander-js/extra-typings';
+import { DESIGN_NAMES, findDesign, kvmVcpuLimit, unknownDesign } from '../designs/index.ts';
 import { textMatrix } from '../report/markdown.ts';
 import { formatReport } from '../report/table.ts';
 import { resultsJsonSchema } from '../scenario/cell.ts';
+import { runDesignCell } from '../scenario/cell-dispatch.ts';
 import { startWorker } from '../scenario/compare.ts';
-import { designEntry, designNames } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
 import { raceScenarioJsonSchema } from '../scenario/race-schema.ts';
 import { type Result, resultJsonSchema } from '../scenario/result.ts';
-import { KVM_MAX_RUN_VCPUS, type RunProgress, runScenario } from '../scenario/runner.ts';
+import { type RunProgress, runScenario } from '../scenario/runner.ts';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.ts';
 import { registerExplore } from './explore.ts';
 import { checkOutputFile } from './out-paths.ts';
@@ -103,10 +104,9 @@ function runDesignAndPrint(
   json: boolean,
   io: CliIo,
 ): number {
-  const entry = designEntry(design);
-  if (entry === undefined)
-    throw new UsageError(`unknown design "${design}" (known: ${designNames().join(', ')})`);
-  const cell = entry.run({ name: s.name, file, scenario: s }, design, seed);
+  const d = findDesign(design);
+  if (d === undefined) throw new UsageError(unknownDesign(design));
+  const cell = runDesignCell({ name: s.name, file, scenario: s }, d, seed);
   const bad = Object.values(cell.invariants).reduce(
     (n, o) => n + (o.status === 'fail' ? o.violations : 0),
     0,
@@ -156,7 +156,7 @@ interface RunOutcome {
 /** Run `s` in this thread, with a progress line on a terminal. */
 function runHere(s: Scenario, seed: number, accel: Accel, io: CliIo): RunOutcome {
   const line = io.tty === true ? new ProgressLine(s, io.err, io.now ?? (() => performance.now())) : null;
-  const result = runScenario(s, seed, {
+  const { result } = runScenario(s, seed, {
     ...(accel === 'kvm' ? { kvm: {} } : {}),
     ...(line === null ? {} : { onProgress: (p: RunProgress) => line.update(p) }),
   });
@@ -205,10 +205,8 @@ async function runAndPrint(
   accel: Accel,
   io: CliIo,
 ): Promise<number> {
-  if (accel === 'kvm' && s.vcpus > KVM_MAX_RUN_VCPUS)
-    throw new UsageError(
-      `--accel kvm runs at most ${KVM_MAX_RUN_VCPUS} vCPUs (one host thread each); ${s.name} has ${s.vcpus}`,
-    );
+  const why = accel === 'kvm' ? kvmVcpuLimit(s.vcpus) : null;
+  if (why !== null) throw new UsageError(`--accel kvm: ${why} (${s.name})`);
   const run = seed ?? s.options.seed;
   const { result, interrupted } =
     io.interruptible === true ? await runInWorker(s, run, accel, io) : runHere(s, run, accel, io);
@@ -257,7 +255,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .option(
       '--design <name>',
-      `run under a passthrough-page design and print its cell (invariants I1-I7, costs); the design picks the accelerator (${designNames().join(', ')})`,
+      `run under a passthrough-page design and print its cell (invariants I1-I7, costs); the design picks the accelerator (${DESIGN_NAMES.join(', ')})`,
     )
     .option('--trace <file>', "also write the run's trace as Chrome trace-event JSON (opens in Perfetto)")
     .addHelpText(
@@ -344,7 +342,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .option(
       '--designs <list>',
-      `comma-separated designs (default: all: ${designNames().join(', ')})`,
+      `comma-separated designs (default: all: ${DESIGN_NAMES.join(', ')})`,
       parseList,
     )
     .option(

@@ -75,25 +75,23 @@ async function frontendHost(o: QemuOptions): Promise<string | Host | null> {
   if (o.accel === 'kvm' && o.kernelIrqchip === 'off') {
     return '-accel kvm with kernel-irqchip=off: KVM vCPUs with the XIVE emulated in the VMM are not modelled (use kernel-irqchip=on, or -accel tcg)';
   }
-  if (o.design === 'emulated') {
-    return o.accel === 'kvm'
-      ? '-xivelab-design emulated is the XIVE emulated in the VMM: use -accel tcg'
-      : null;
-  }
   if (o.design === null && o.accel !== 'kvm') return null;
-  const [{ DESIGNS }, { DesignStats }, { createHost }] = await Promise.all([
+  const [{ DESIGNS, findDesign, unknownDesign }, { DesignStats }, { createHost }] = await Promise.all([
     import('../designs/index.ts'),
     import('../designs/design.ts'),
     import('../host/host.ts'),
   ]);
   if (o.design === null) return createHost();
-  const d = DESIGNS.get(o.design);
-  if (d === undefined) {
-    return `-xivelab-design ${o.design}: unknown design (known: ${[...DESIGNS.keys(), 'emulated'].join(', ')})`;
+  const d = findDesign(o.design);
+  if (d === undefined) return `-xivelab-design ${o.design}: ${unknownDesign(o.design)}`;
+  if (d.accel === 'emulated') {
+    return o.accel === 'kvm'
+      ? `-xivelab-design ${o.design} is the XIVE emulated in the VMM: use -accel tcg`
+      : null;
   }
   if (o.accel !== 'kvm') return `-xivelab-design ${o.design}: a passthrough-page design needs -accel kvm`;
   if (d.option !== 1) {
-    const option1 = [...DESIGNS.values()].filter((x) => x.option === 1).map((x) => x.name);
+    const option1 = DESIGNS.filter((x) => x.option === 1).map((x) => x.name);
     return `-xivelab-design ${o.design}: option ${d.option} acts through vfio-pci on passthrough functions, which the qtest front end does not create (it runs ${option1.join(', ')})`;
   }
   const seam = d.kernelSeam(new DesignStats());

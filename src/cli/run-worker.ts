@@ -15,7 +15,7 @@ const stop = new Int32Array(data.stop);
 const abort = new AbortController();
 const post = (m: RunWorkerReply): void => port.postMessage(m);
 try {
-  const result = runScenario(data.scenario, data.seed, {
+  const { result } = runScenario(data.scenario, data.seed, {
     ...(data.kvm ? { kvm: {} } : {}),
     signal: abort.signal,
     onProgress: (progress) => {

@@ -1,5 +1,5 @@
 /**
- * Option 4 of the debate (thread.md §2): passthrough vectors get guest irq numbers of their own,
+ * Option 4 of the debate (review of the XIVE native mode series, 2019): passthrough vectors get guest irq numbers of their own,
  * from a range above the machine's MSI range, never reused once their function is unplugged
  * (the machine claims them through `SpaprDeviceConfig.lisns`; the runner hands them out). Such a
  * number is never IPI-backed while the guest uses it: the function is bound before the guest
@@ -18,11 +18,11 @@
  * vfio-pci vector release (hw/vfio/pci.c) with mm/mmap.c:mmap_region() doing the replacement.
  */
 
+import { XIVE_NATIVE_FIXED } from '../host/kvm/xive-native-flags.ts';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_NONE } from '../host/mm/constants.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import type { VfioPciSeam, VfioVector, VmmVfioPci } from '../vmm/vfio-pci.ts';
 import { type Design, vmmSwitchesPages } from './design.ts';
-import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */
 const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
@@ -67,6 +67,7 @@ export const DEDICATED_LISN_BASE = 0x1800;
 
 export const dedicatedIrqs: Design = {
   name: 'dedicated-irqs',
+  accel: 'kvm',
   option: 4,
   summary: 'passthrough vectors get their own never-reused guest irq numbers: no switch, other guest ABI',
   xiveFlags: { ...XIVE_NATIVE_FIXED },

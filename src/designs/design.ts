@@ -1,5 +1,5 @@
 /**
- * The passthrough-page designs of the 2019 debate (thread.md §2), each a small object plugged in
+ * The passthrough-page designs of the debate (review of the XIVE native mode series, 2019), each a small object plugged in
  * at the model's seams:
  * - the kernel seam: what the KVM XIVE device records when its file is mmap'd and how it
  *   re-points an irq's ESB pages on bind/unbind ({@link XiveRecordMapping}), and which latent
@@ -9,22 +9,14 @@
  * One run uses one design, so the hot call sites stay monomorphic.
  */
 
-import type { XiveMapping, XiveNativeFlags, XiveRecordMapping } from '../host/kvm/xive-native-flags.ts';
+import {
+  fileMappingZapper,
+  type XiveMapping,
+  type XiveNativeFlags,
+  type XiveRecordMapping,
+} from '../host/kvm/xive-native-flags.ts';
+import type { File } from '../host/mm/file.ts';
 import type { VfioPciSeam } from '../vmm/vfio-pci.ts';
-
-/** Every design, in report order. */
-export const DESIGN_NAMES = [
-  'vma-pointer',
-  'vma-walk',
-  'rmap',
-  'rmap-fixed',
-  'overlap-regions',
-  'qemu-remap',
-  'dedicated-irqs',
-  'emulated',
-  'qemu-remap-untracked',
-] as const;
-export type DesignName = (typeof DESIGN_NAMES)[number];
 
 /** Counts of a design's own paths running (what the kernel seam did, and what went wrong). */
 export class DesignStats {
@@ -40,8 +32,15 @@ export class DesignStats {
 
 /** One design. */
 export interface Design {
-  readonly name: DesignName;
-  /** The option of thread.md §2 it implements (1–4), or 0 for the emulated reference. */
+  /** Its name on the command line and in reports (the registry, `designs/index.ts`, lists them). */
+  readonly name: string;
+  /**
+   * Where the guest's XIVE lives: `kvm`, the in-kernel XIVE native device on the host model
+   * (`kernel_irqchip=on`, the seams below apply); `emulated`, the VMM's own XIVE
+   * (`kernel_irqchip=off`), which has no seams.
+   */
+  readonly accel: 'emulated' | 'kvm';
+  /** The option of the 2019 review it implements (1–4), or 0 for the emulated reference. */
   readonly option: 0 | 1 | 2 | 3 | 4;
   /** One line for reports. */
   readonly summary: string;
@@ -75,4 +74,20 @@ export function vmmSwitchesPages(stats: DesignStats): XiveRecordMapping {
     },
   };
   return () => record;
+}
+
+/** The mainline record, counting the VMAs the reverse map reaches and the zaps it issues. */
+export function countingFileMapping(stats: DesignStats): (file: File) => XiveMapping {
+  return (file) => {
+    const inner = fileMappingZapper(file.mapping);
+    return {
+      unmapMappingRange(pgoff: number, npages: number): void {
+        stats.repoints++;
+        const hit = file.mapping.iMmap.query(pgoff, pgoff + npages - 1).length;
+        stats.vmasVisited += hit;
+        stats.zaps += hit;
+        inner.unmapMappingRange(pgoff, npages);
+      },
+    };
+  };
 }

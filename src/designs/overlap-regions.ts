@@ -1,5 +1,5 @@
 /**
- * Option 2 of the debate (thread.md §2): "remap in QEMU with overlapping MemoryRegions". The
+ * Option 2 of the debate (review of the XIVE native mode series, 2019): "remap in QEMU with overlapping MemoryRegions". The
  * kernel never re-points anything; when a vector is bound the VMM maps the function's two ESB
  * pages of that vector (from the VFIO device fd's ESB region, a model extension: mainline VFIO
  * exposes no such region) and lays a RAM-device region over the irq's two pages inside
@@ -20,13 +20,13 @@
  */
 
 import { ENOSPC } from '../host/errno.ts';
+import { XIVE_NATIVE_FIXED } from '../host/kvm/xive-native-flags.ts';
 import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../host/mm/constants.ts';
 import { VFIO_PCI_ESB_REGION_PGOFF } from '../host/vfio/vfio.ts';
 import { MemoryRegion } from '../vmm/memory-region.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import { ProcessRangeOps, type VfioPciSeam, type VfioVector, type VmmVfioPci } from '../vmm/vfio-pci.ts';
 import { type Design, vmmSwitchesPages } from './design.ts';
-import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */
 const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
@@ -133,6 +133,7 @@ function transaction(as: { begin(): void; commit(): void }, change: () => void):
 
 export const overlapRegions: Design = {
   name: 'overlap-regions',
+  accel: 'kvm',
   option: 2,
   summary: 'the VMM overlays the device ESB pages as a priority-2 RAM device: memslots split per irq',
   xiveFlags: { ...XIVE_NATIVE_FIXED },

@@ -1,5 +1,5 @@
 /**
- * Option 3 of the debate (thread.md §2): "remap in QEMU with mmap(MAP_FIXED)". The kernel never
+ * Option 3 of the debate (review of the XIVE native mode series, 2019): "remap in QEMU with mmap(MAP_FIXED)". The kernel never
  * re-points anything. When a vector is bound the VMM maps the function's two ESB pages of that
  * vector (from the VFIO device fd's ESB region, a model extension) with MAP_FIXED over the irq's
  * two pages inside its own mapping of the KVM device's ESB range — the very range the ESB memslot
@@ -11,7 +11,7 @@
  * - the ESB VMA splits around every remapped irq: up to 2 more VMAs per passthrough irq, and the
  *   pieces never merge again (VM_IO | VM_PFNMAP VMAs are not mergeable), all within
  *   `vm.max_map_count` — beyond it mmap/mremap return −ENOMEM and the bind fails;
- * - the merged device accepts an mmap at file page 4 only (thread.md §6), so mapping file pages
+ * - the merged device accepts an mmap at file page 4 only (kvmppc_xive_native_mmap() checks vm_pgoff), so mapping file pages
  *   4+2n back directly is refused (−EINVAL, after MAP_FIXED already unmapped the range). The VMM
  *   maps pages 4…5+2n at a spare address and `mremap`s the last two into place;
  * - the split pieces have `vm_pgoff` ≠ 4, so the merged fault handler (page offset relative to
@@ -26,6 +26,7 @@
  * kvm_mmu_notifier_invalidate_range_start() path doing the rest.
  */
 
+import { XIVE_NATIVE_FIXED } from '../host/kvm/xive-native-flags.ts';
 import { KVM_XIVE_ESB_PAGE_OFFSET } from '../host/kvm/xive-native-uapi.ts';
 import {
   MAP_FIXED,
@@ -40,7 +41,6 @@ import { VFIO_PCI_ESB_REGION_PGOFF } from '../host/vfio/vfio.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import type { VfioPciSeam, VfioVector, VmmVfioPci } from '../vmm/vfio-pci.ts';
 import { type Design, vmmSwitchesPages } from './design.ts';
-import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** Bytes of one irq's ESB pages (trigger + EOI). */
 const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
@@ -111,6 +111,7 @@ export class QemuRemapSeam implements VfioPciSeam {
 
 export const qemuRemap: Design = {
   name: 'qemu-remap',
+  accel: 'kvm',
   option: 3,
   summary:
     'the VMM mmap(MAP_FIXED)s the device ESB pages over the irq in its ESB mapping: VMAs split per irq',

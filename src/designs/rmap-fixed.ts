@@ -17,28 +17,12 @@
  * With it the explorer exhausts every interleaving of the race scenarios without a violation.
  */
 
-import type { XiveNativeFlags } from '../host/kvm/xive-native-flags.ts';
-import type { Design } from './design.ts';
-import { countingFileMapping } from './rmap.ts';
-
-/**
- * Every latent bug of the merged code fixed. The designs other than `rmap` carry these flags
- * too, so that their results show their own mechanism and not the merged code's native-mode
- * bugs (which `rmap` alone reproduces).
- */
-export const XIVE_NATIVE_FIXED: Readonly<XiveNativeFlags> = Object.freeze({
-  faultUsesVmaRelativePgoff: false,
-  zapOmitsEsbOffset: false,
-  bindZapsBeforePublish: false,
-  faultSelectsOutsideLock: false,
-  esbMemoryLock: true,
-  nativeSetMappedUsesXicsPq: false,
-  setMappedEisnIsStateNumber: false,
-  clrMappedErrorKeepsLock: false,
-});
+import { XIVE_NATIVE_FIXED } from '../host/kvm/xive-native-flags.ts';
+import { countingFileMapping, type Design } from './design.ts';
 
 export const rmapFixed: Design = {
   name: 'rmap-fixed',
+  accel: 'kvm',
   option: 1,
   summary: 'the merged zap with every latent bug fixed',
   xiveFlags: { ...XIVE_NATIVE_FIXED },

@@ -1,5 +1,5 @@
 /**
- * RFC v1 (thread.md §2, Jan 2019): the device keeps a pointer to the VMA of the *last* ESB mmap
+ * RFC v1 (the "add XIVE native exploitation mode" series, v1, 7 Jan 2019): the device keeps a pointer to the VMA of the *last* ESB mmap
  * and re-points an irq with `zap_vma_ptes` on that VMA only. Userspace may map the file many
  * times, fork, pass the fd on, split or unmap the VMA: every other mapping keeps its stale PTE,
  * and a VMA that was unmapped since is a use-after-free, which the model detects (the VMA is
@@ -11,11 +11,11 @@
  */
 
 import type { XiveMapping } from '../host/kvm/xive-native-flags.ts';
+import { XIVE_NATIVE_FIXED } from '../host/kvm/xive-native-flags.ts';
 import { PAGE_SIZE } from '../host/mm/constants.ts';
 import type { Vma } from '../host/mm/vma.ts';
 import { zapVmaPtes } from '../host/mm/zap.ts';
 import type { Design, DesignStats } from './design.ts';
-import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 /** The v1 record: the last ESB VMA; TIMA mmaps leave it as it was. */
 class VmaPointer implements XiveMapping {
@@ -40,6 +40,7 @@ class VmaPointer implements XiveMapping {
 
 export const vmaPointer: Design = {
   name: 'vma-pointer',
+  accel: 'kvm',
   option: 1,
   summary: 'device keeps the last ESB VMA and zap_vma_ptes() it (RFC v1)',
   xiveFlags: { ...XIVE_NATIVE_FIXED },

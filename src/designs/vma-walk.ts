@@ -1,5 +1,5 @@
 /**
- * Option 1 with a VMA walk (thread.md §2): on bind/unbind the device walks every VMA of the
+ * Option 1 with a VMA walk (review of the XIVE native mode series, 2019): on bind/unbind the device walks every VMA of the
  * address space that created the VM (`kvm->mm`, the VMM) and zaps those mapping the device file
  * over the irq's pages. Each bind costs a walk over all of the VMM's VMAs, and mappings in other
  * processes — a forked helper, a receiver of the fd by SCM_RIGHTS — are never seen.
@@ -9,12 +9,12 @@
  */
 
 import type { XiveMapping } from '../host/kvm/xive-native-flags.ts';
+import { XIVE_NATIVE_FIXED } from '../host/kvm/xive-native-flags.ts';
 import { PAGE_SIZE } from '../host/mm/constants.ts';
 import type { File } from '../host/mm/file.ts';
 import type { Mm } from '../host/mm/mm.ts';
 import { zapPageRangeSingle } from '../host/mm/zap.ts';
 import type { Design, DesignStats } from './design.ts';
-import { XIVE_NATIVE_FIXED } from './rmap-fixed.ts';
 
 class VmaWalk implements XiveMapping {
   private readonly mm: Mm;
@@ -48,6 +48,7 @@ class VmaWalk implements XiveMapping {
 
 export const vmaWalk: Design = {
   name: 'vma-walk',
+  accel: 'kvm',
   option: 1,
   summary: "device walks the VMM's VMAs and zaps those mapping the file",
   xiveFlags: { ...XIVE_NATIVE_FIXED },

@@ -10,6 +10,7 @@
  */
 
 import { TRACE_GUEST, type TraceSink } from '../hw/trace-sink.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import { DeviceDriver } from './drivers.ts';
 import { GuestMemory, PAGE_SIZE, writeGuestBytes } from './guest-memory.ts';
 import { IRQ_HANDLED, IRQF_PERCPU, IRQF_SHARED, IrqCore, LisnStats } from './irq-core.ts';
@@ -158,7 +159,7 @@ export class GuestKernel {
     }
     this.booted = true;
     if (this.trace.mask & TRACE_GUEST)
-      this.trace.emit(TRACE_GUEST, 'guest.boot', this.cpus.length, this.xive.prio, 0, 0);
+      traceEvent(this.trace, 'guest.boot', { cpus: this.cpus.length, prio: this.xive.prio });
     return 0;
   }
 
@@ -310,7 +311,7 @@ export class GuestKernel {
     this.xive.smpDisableCpu(cpu);
     this.xive.teardownCpu(cpu);
     this.xive.xcs[cpu]!.offlines++;
-    if (this.trace.mask & TRACE_GUEST) this.trace.emit(TRACE_GUEST, 'guest.cpu_down', cpu, 0, 0, 0);
+    if (this.trace.mask & TRACE_GUEST) traceEvent(this.trace, 'guest.cpu_down', { cpu });
     return 0;
   }
 
@@ -318,7 +319,7 @@ export class GuestKernel {
   cpuUp(cpu: number): number {
     if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus.length || this.core.online[cpu]) return -EINVAL;
     const rc = this.bringUp(cpu, this.controlCpu());
-    if (rc === 0 && this.trace.mask & TRACE_GUEST) this.trace.emit(TRACE_GUEST, 'guest.cpu_up', cpu, 0, 0, 0);
+    if (rc === 0 && this.trace.mask & TRACE_GUEST) traceEvent(this.trace, 'guest.cpu_up', { cpu });
     return rc;
   }
 

@@ -9,6 +9,7 @@
  */
 
 import { TRACE_GUEST, type TraceSink } from '../hw/trace-sink.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import { type GuestMemory, PAGE_SHIFT, zeroGuestMemory } from './guest-memory.ts';
 import {
   DOMAIN_IPI,
@@ -574,11 +575,11 @@ export class XiveDriver {
       const e = this.getIrq(xc);
       if (e < 0) {
         xc.spurious++;
-        if (this.trace.mask & TRACE_GUEST) this.trace.emit(TRACE_GUEST, 'guest.spurious', cpu, 0, 0, 0);
+        if (this.trace.mask & TRACE_GUEST) traceEvent(this.trace, 'guest.spurious', { cpu });
         continue;
       }
       if (this.trace.mask & TRACE_GUEST)
-        this.trace.emit(TRACE_GUEST, 'guest.irq', cpu, xc.lastVirq, xc.lastLisn, 0);
+        traceEvent(this.trace, 'guest.irq', { cpu, virq: xc.lastVirq, lisn: xc.lastLisn });
       this.core.curLisn = xc.lastLisn;
       this.core.genericHandleIrq(xc.lastVirq, cpu);
       this.core.curLisn = -1;

@@ -24,6 +24,7 @@
  * which the host driver programs through {@link PciDevice.setMsiEnabled} / `setVectorMask`.
  */
 
+import { traceEvent } from '../sim/trace-events.ts';
 import type { AccessSize, MmioDevice, Word64 } from './mmio.ts';
 import type { PhysMem } from './phys-mem.ts';
 import { TRACE_ESB, type TraceSink } from './trace-sink.ts';
@@ -428,7 +429,8 @@ export class Phb {
     dev.setMsiEnabled(null, 0);
     this.mapSlot(slot, true, false);
     this.stats.plugs++;
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'phb.plug', this.index, s, slot.msiHwBase, 0);
+    if (this.trace.mask & TRACE_ESB)
+      traceEvent(this.trace, 'phb.plug', { phb: this.index, slot: s, msiHwBase: slot.msiHwBase });
     return true;
   }
 
@@ -446,7 +448,7 @@ export class Phb {
     dev.phb = null;
     dev.slot = -1;
     this.stats.unplugs++;
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'phb.unplug', this.index, s, 0, 0);
+    if (this.trace.mask & TRACE_ESB) traceEvent(this.trace, 'phb.unplug', { phb: this.index, slot: s });
     return dev;
   }
 

@@ -6,6 +6,8 @@
  * load and one AND (the v86 `LOG_*` idea).
  */
 
+import type { TraceKind } from '../sim/trace-events.ts';
+
 /** Guest misuse of hardware (QEMU's `-d guest_errors`). */
 export const TRACE_GUEST_ERROR = 0x1;
 /** ESB / PQ transitions. */
@@ -31,7 +33,7 @@ export interface TraceSink {
   /** Enabled categories. */
   mask: number;
   /** A structured event: `kind` is a short stable name (`esb.trigger`), args are numbers. */
-  emit(cat: number, kind: string, a0: number, a1: number, a2: number, a3: number): void;
+  emit(cat: number, kind: TraceKind, a0: number, a1: number, a2: number, a3: number): void;
   /** A human-readable guest-error line, worded like QEMU's where QEMU has one. */
   guestError(msg: string): void;
 }

@@ -1,5 +1,6 @@
 /**
- * The `emulated` design's cell runner: the reference of issue 5, QEMU's `kernel_irqchip=off`.
+ * The `emulated` design's cell runner: the reference every other design is compared with, QEMU's
+ * `kernel_irqchip=off`.
  * The VMM emulates XIVE; every guest ESB/TIMA access and every hcall is an exit to the VMM;
  * a passthrough device's interrupts reach the emulated source through the VMM.
  *
@@ -16,14 +17,6 @@
  * vCPU (the vCPU's loads/stores and `sc 1`), hcalls also by the machine's dispatch.
  */
 
-import {
-  TRACE_ESB,
-  TRACE_HCALL,
-  TRACE_ROUTER,
-  TRACE_TIMA,
-  TRACE_VMM,
-  type TraceSink,
-} from '../hw/trace-sink.ts';
 import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
 import type { SpaprMachine } from '../vmm/spapr-machine.ts';
@@ -31,40 +24,20 @@ import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '..
 import {
   type CellResult,
   type CellRunner,
+  findingsOutcome,
   type InvariantId,
   type InvariantOutcome,
   NO_COSTS,
   notApplicable,
-  passed,
   type ScenarioRef,
   withModeledTime,
 } from './cell.ts';
-import { bootGuest, type GuestPort } from './guest-port.ts';
+import { accountingOutcomes, EXPORT_TRACE_MASK, shortestWorkloadTrace } from './cell-trace.ts';
+import { bootGuest, type GuestBoot } from './guest-port.ts';
 import type { Result } from './result.ts';
-import { runScenario } from './runner.ts';
+import { buildMachine } from './run-machine.ts';
+import { runGuest } from './runner.ts';
 import type { Scenario } from './schema.ts';
-
-/** A violation as a run result carries it. */
-export type Violation = Result['violations'][number];
-
-/** Events kept in a violation's trace (the tail of the shortest run that shows it). */
-export const VIOLATION_TRACE_EVENTS = 256;
-
-/** Which of I4/I5 an accounting violation breaks. */
-export function classifyViolation(v: Violation): 'I4' | 'I5' {
-  switch (v.invariant) {
-    case 'no-unknown-eisn':
-      return 'I5';
-    case 'eq-read-once':
-      // "read twice" is a spurious entry; "left or lost" a lost one.
-      return /read twice/.test(v.message) ? 'I5' : 'I4';
-    case 'eq-handled-once':
-      return /spurious/.test(v.message) ? 'I5' : 'I4';
-    default:
-      // trigger-accounted, event-routed, trigger-delivered, queue-overflow: an event went missing.
-      return 'I4';
-  }
-}
 
 /** What the instrumented vCPUs saw. */
 interface VcpuCounts {
@@ -123,9 +96,7 @@ interface EmulatedRun {
   counts: VcpuCounts;
 }
 
-/** Boots the guest on the machine (default: the Linux-like guest kernel). */
-export type GuestBoot = (machine: SpaprMachine, trace: TraceSink) => GuestPort;
-
+/** Run `s` emulated on the guest `boot` boots, its vCPUs instrumented (and traced into `trace`). */
 function runInstrumented(s: Scenario, seed: number, boot: GuestBoot, trace?: Trace): EmulatedRun {
   const counts: VcpuCounts = {
     mmioExits: 0,
@@ -135,26 +106,11 @@ function runInstrumented(s: Scenario, seed: number, boot: GuestBoot, trace?: Tra
     esbLisns: new Map(),
     routingViolations: [],
   };
-  let setUp: ReadonlySet<number> = new Set();
-  const guest = (machine: SpaprMachine, sink: TraceSink): GuestPort => {
-    instrument(machine, seed, counts);
-    const port = boot(machine, sink);
-    setUp = new Set(port.irqs().map((q) => q.lisn));
-    return port;
-  };
-  const result = runScenario(
-    s,
-    seed,
-    trace
-      ? {
-          trace,
-          guest,
-          onClock: (clock) => {
-            trace.now = () => clock.nanos;
-          },
-        }
-      : { guest },
-  );
+  const setup = buildMachine(s, seed, trace ? { trace } : {});
+  instrument(setup.machine, seed, counts);
+  const guest = boot(setup.machine, setup.probe);
+  const setUp = new Set(guest.irqs().map((q) => q.lisn));
+  const { result } = runGuest(setup, guest);
   // An access on the page pair of an interrupt the guest never set up reaches a source that
   // backs no girq of the guest's.
   for (const [lisn, addr] of counts.esbLisns) {
@@ -166,67 +122,6 @@ function runInstrumented(s: Scenario, seed: number, boot: GuestBoot, trace?: Tra
   }
   return { result, counts };
 }
-
-/** The same scenario stopped after `limit` (triggers, or ns when it stops on duration only). */
-function limited(s: Scenario, limit: number): Scenario {
-  const w = s.workload;
-  return w.triggers !== undefined
-    ? { ...s, workload: { ...w, triggers: limit } }
-    : { ...s, workload: { ...w, duration: limit } };
-}
-
-function sameViolation(a: Violation, b: Violation): boolean {
-  return a.invariant === b.invariant && a.lisn === b.lisn && a.cpu === b.cpu;
-}
-
-/** Runs a scenario — the cell's, or a prefix of it — optionally traced (the search below drives it). */
-export type ScenarioRun = (s: Scenario, trace?: Trace) => Result;
-
-/**
- * The shortest run found that still shows `v`: bisect the workload's stop condition (the run
- * with a smaller limit is a prefix of the same seeded run), then re-run it with a trace and keep
- * the events about `v`'s interrupt (or the tail, when it names none). `srcnoOf` numbers the
- * interrupt as the traced source does (emulated: the LISN itself; under KVM: the chip's IPI).
- */
-export function shortestTrace(
-  s: Scenario,
-  v: Violation,
-  run: ScenarioRun,
-  srcnoOf: (lisn: number) => number = (lisn) => lisn,
-): TraceEvent[] {
-  const full = s.workload.triggers ?? s.workload.duration ?? 1;
-  const shows = (limit: number): boolean =>
-    run(limited(s, limit)).violations.some((x) => sameViolation(x, v));
-  let lo = 1;
-  let hi = full;
-  while (lo < hi) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (shows(mid)) hi = mid;
-    else lo = mid + 1;
-  }
-  const limit = hi < full && shows(hi) ? hi : full;
-  const trace = new Trace(EXPORT_TRACE_MASK, 1 << 18);
-  run(limited(s, limit), trace);
-  const events = trace.events();
-  if (v.lisn === undefined) return events.slice(-VIOLATION_TRACE_EVENTS);
-  const lisn = srcnoOf(v.lisn);
-  const kept: TraceEvent[] = [];
-  let routing = false;
-  for (const e of events) {
-    const mine = e.kind.startsWith('esb.') || e.kind === 'router.masked' ? e.args[0] === lisn : false;
-    if (mine) {
-      kept.push(e);
-      routing = e.kind === 'esb.forward';
-    } else if (routing && e.kind.startsWith('router.')) {
-      kept.push(e);
-      if (e.kind === 'router.enqueue') routing = false;
-    }
-  }
-  return kept.slice(-VIOLATION_TRACE_EVENTS);
-}
-
-/** Trace categories a design's exported trace records. */
-export const EXPORT_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_VMM;
 
 /** Run one scenario under the emulated design, traced (`xivelab run --trace out.json`). */
 export function traceEmulated(ref: ScenarioRef, seed: number): { events: TraceEvent[]; dropped: number } {
@@ -245,38 +140,15 @@ export function emulatedCellRunner(boot: GuestBoot): CellRunner {
 
 function emulatedCell(ref: ScenarioRef, design: string, seed: number, boot: GuestBoot): CellResult {
   const { result, counts } = runInstrumented(ref.scenario, seed, boot);
-  const byInv: Record<'I4' | 'I5', Violation[]> = { I4: [], I5: [] };
-  for (const v of result.violations) byInv[classifyViolation(v)].push(v);
-
-  const outcome = (vs: readonly Violation[]): InvariantOutcome =>
-    vs.length === 0
-      ? passed()
-      : {
-          status: 'fail',
-          violations: vs.length,
-          first: {
-            message: vs[0]!.message,
-            trace: shortestTrace(
-              ref.scenario,
-              vs[0]!,
-              (sc, trace) => runInstrumented(sc, seed, boot, trace).result,
-            ),
-          },
-        };
-  const i1: InvariantOutcome =
-    counts.routingViolations.length === 0
-      ? passed()
-      : {
-          status: 'fail',
-          violations: counts.routingViolations.length,
-          first: { message: counts.routingViolations[0]!, trace: [] },
-        };
+  const accounting = accountingOutcomes(result, (v) =>
+    shortestWorkloadTrace(ref.scenario, v, (sc, trace) => runInstrumented(sc, seed, boot, trace).result),
+  );
   const invariants: Record<InvariantId, InvariantOutcome> = {
-    I1: i1,
+    I1: findingsOutcome(counts.routingViolations),
     I2: notApplicable(),
     I3: notApplicable(),
-    I4: outcome(byInv.I4),
-    I5: outcome(byInv.I5),
+    I4: accounting.I4,
+    I5: accounting.I5,
     I6: notApplicable(),
     I7: notApplicable(),
   };

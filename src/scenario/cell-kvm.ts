@@ -8,7 +8,7 @@
  *   the IPI the KVM device backs it with (a PQ GET through the partition-scoped tree);
  * - I2 (isolation): no PTE of any process and no partition-scoped entry reaches a page of the
  *   host's own — the TIMA's HW/HV/USER pages, an IPI that backs none of this VM's sources, an
- *   END's escalation ESB;
+ *   END's escalation ESB (the chip says which: `P9Chip.isHostOnlyPage`);
  * - I3: the design's use-after-free count; I7: memslots and the VMM's VMAs within their limits;
  * - I6 (guest ABI): the guest-visible trace — every load, store and hcall with its results and
  *   every handler delivery per vCPU — equals the emulated reference's for the same seed, entry
@@ -24,79 +24,40 @@
 
 import { isolationViolations, routingViolations } from '../check/passthrough.ts';
 import { type Design, DesignStats } from '../designs/design.ts';
-import { DESIGNS } from '../designs/index.ts';
+import { designNamed } from '../designs/index.ts';
 import type { Host } from '../host/host.ts';
 import { Word64 } from '../hw/mmio.ts';
-import type { TraceSink } from '../hw/trace-sink.ts';
-import { P9_END_ESB_BASE, P9_IPI_ESB_BASE, P9_IPI_ESB_SHIFT, P9_TIMA_BASE } from '../hw/xive/p9-chip.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
-import type { SpaprMachine } from '../vmm/spapr-machine.ts';
 import { spaprEoiPageGpa } from '../vmm/spapr-xive.ts';
 import {
   type CellResult,
   type CostCounts,
+  findingsOutcome,
   type InvariantId,
   type InvariantOutcome,
-  passed,
   type ScenarioRef,
   withModeledTime,
 } from './cell.ts';
-import { classifyViolation, EXPORT_TRACE_MASK, shortestTrace, type Violation } from './cell-emulated.ts';
-import { bootGuestOnSlots, type GuestPort, GuestTraceDigest } from './guest-port.ts';
-import type { HostView } from './metrics.ts';
+import { accountingOutcomes, EXPORT_TRACE_MASK, shortestWorkloadTrace } from './cell-trace.ts';
+import { bootGuestOnSlots, GuestTraceDigest } from './guest-port.ts';
+import { Reference } from './reference.ts';
 import type { Result } from './result.ts';
-import { runScenario } from './runner.ts';
+import { buildMachine, type KvmRunSetup } from './run-machine.ts';
+import { type RunHandle, runGuest } from './runner.ts';
 import type { Scenario } from './schema.ts';
 
-/** Host page size (64 KiB). */
-const P = 0x1_0000;
-/** The TIMA's OS page: the only one the KVM device's fault handler serves (kernel.md §4). */
-const TIMA_OS_PAGE = 2;
-/** The chip's END ESB pages per END (ESn, ESe), 8 ENDs per VP. */
-const END_ESB_BYTES = 2 * P;
+/** The state invariants a KVM run checks at its end. */
+type StateFindings = Record<'I1' | 'I2' | 'I3' | 'I7', string[]>;
 
 /** What one KVM run of a workload scenario produced. */
 interface KvmRun {
   readonly result: Result;
   readonly digest: GuestTraceDigest;
   /** I1, I2, I3, I7 findings, one message each. */
-  readonly state: Record<'I1' | 'I2' | 'I3' | 'I7', string[]>;
+  readonly state: StateFindings;
   readonly costs: CostCounts;
   /** The chip's IPI source number behind each LISN (traces number events by it), −1 none. */
   readonly srcnoOf: (lisn: number) => number;
-}
-
-/** Boot the Linux-like guest recording what it sees into `digest`; `onMachine` sees the machine. */
-function recordingBoot(
-  digest: GuestTraceDigest,
-  onMachine: (m: SpaprMachine) => void = () => {},
-): (machine: SpaprMachine, trace: TraceSink) => GuestPort {
-  return (machine, trace) => {
-    onMachine(machine);
-    return bootGuestOnSlots(machine, trace, digest).kernel;
-  };
-}
-
-/** Emulated reference runs' guest-visible traces, per scenario object and seed (every design
- * compares with them). */
-const references = new WeakMap<Scenario, Map<number, GuestTraceDigest>>();
-
-/** The emulated reference's guest-visible trace of `s` with `seed`, keeping `window`'s entries. */
-function reference(s: Scenario, seed: number, window: [number, number] | null = null): GuestTraceDigest {
-  const cached = window === null ? references.get(s)?.get(seed) : undefined;
-  if (cached !== undefined) return cached;
-  const digest = new GuestTraceDigest(window);
-  runScenario(s, seed, { guest: recordingBoot(digest), checkQuiescent: false });
-  digest.finish();
-  if (window === null) {
-    let m = references.get(s);
-    if (m === undefined) {
-      m = new Map();
-      references.set(s, m);
-    }
-    m.set(seed, digest);
-  }
-  return digest;
 }
 
 /** How a KVM run is made: traced, keeping a window of the guest-visible trace, with a fault. */
@@ -107,113 +68,107 @@ interface KvmRunOptions {
   inject?: (host: Host) => void;
 }
 
-/** Run `s` under `design` in KVM mode with `seed`. */
-function runKvm(s: Scenario, design: Design, seed: number, opts: KvmRunOptions = {}): KvmRun {
-  const dstats = new DesignStats();
-  const seam = design.kernelSeam(dstats);
-  let host: Host | null = null;
-  let view: HostView | null = null;
-  let machine: SpaprMachine | null = null;
-  const digest = new GuestTraceDigest(opts.window ?? null);
-  const trace = opts.trace;
-  const result = runScenario(s, seed, {
-    kvm: { xiveFlags: design.xiveFlags, ...(seam !== null ? { xiveRecordMapping: seam } : {}) },
-    onHost: (h, v) => {
-      host = h;
-      view = v;
-      opts.inject?.(h);
-    },
-    guest: recordingBoot(digest, (m) => {
-      machine = m;
-    }),
-    ...(trace !== undefined ? { trace, onClock: (clock) => (trace.now = () => clock.nanos) } : {}),
-  });
-  digest.finish();
-  const h = host as Host | null;
-  const hv = view as HostView | null;
-  const m = machine as SpaprMachine | null;
-  const vm = h?.kvm.vms[0];
-  const proc = m?.vmm?.proc;
-  if (h === null || hv === null || m === null || vm === undefined || proc === undefined)
-    throw new Error(`seed ${seed}: the KVM run left no VM or VMM process`);
-
-  // Costs first: the checks below touch pages themselves.
+/** The counted paths of a finished KVM run (before the checks touch pages themselves). */
+function kvmCosts(run: RunHandle<KvmRunSetup>, dstats: DesignStats): CostCounts {
+  const { host, machine } = run;
+  const vm = host.kvm.vms[0];
+  const proc = machine.vmm?.proc;
+  if (vm === undefined || proc === undefined) throw new Error('the KVM run left no VM or VMM process');
   let hostFaults = 0;
   let ptesZapped = 0;
-  for (const p of h.mm.processes) {
+  for (const p of host.mm.processes) {
     hostFaults += p.mm.stats.fileFaults;
     ptesZapped += p.mm.stats.ptesZapped;
   }
-  const vmas = proc.proc.mm.vmas.count;
-  const hcalls = Object.values(result.hcalls).reduce((a, b) => a + b, 0);
-  const costs: CostCounts = {
+  return {
     memslotsPeak: vm.stats.memslotsPeak,
-    memslotUpdates: m.kvm?.listener?.ioctls ?? 0,
-    vmasPeak: vmas,
+    memslotUpdates: machine.kvm?.listener?.ioctls ?? 0,
+    vmasPeak: proc.proc.mm.vmas.count,
     hostFaults,
     partitionFaults: vm.stats.partitionFaults,
     ptesZapped,
     vmasVisited: dstats.vmasVisited,
     vmmExits: vm.stats.mmioExits + vm.stats.hcallExits,
-    hcalls,
+    hcalls: Object.values(run.result.hcalls).reduce((a, b) => a + b, 0),
   };
+}
 
-  // I1: every guest interrupt's EOI page reaches the IPI behind it.
+/**
+ * I1: every guest interrupt's EOI page reaches the IPI behind it; I2: no page of the host's own
+ * is reachable (the chip says which); I3: the design's use-after-free count; I7: memslots and
+ * the VMM's VMAs within their limits.
+ */
+function stateFindings(
+  run: RunHandle<KvmRunSetup>,
+  dstats: DesignStats,
+  vmas: number,
+  seed: number,
+): StateFindings {
+  const { host, view } = run;
+  const vm = host.kvm.vms[0]!;
   const w = new Word64();
-  const cpu = m.cpus[0]!;
-  const irqs = result.irqs.map((q) => ({
+  const cpu = run.machine.cpus[0]!;
+  const irqs = run.result.irqs.map((q) => ({
     label: `${q.kind} ${q.device}:${q.vector}`,
     lisn: q.lisn,
     mgmtGpa: spaprEoiPageGpa(q.lisn),
     retired: false,
   }));
-  const i1 = routingViolations(h, vm, irqs, (gpa) => cpu.load(gpa, 8, w)).map((x) => `${x} (seed ${seed})`);
-
-  // I2: nothing of the host's own is reachable.
-  const ipiPage0 = P9_IPI_ESB_BASE / P;
-  const timaPage0 = P9_TIMA_BASE / P;
-  const hostOnly = (pfn: number): boolean => {
-    if (pfn >= timaPage0 && pfn < timaPage0 + 4) return pfn !== timaPage0 + TIMA_OS_PAGE;
-    const k = Math.floor((pfn - ipiPage0) / (2 ** P9_IPI_ESB_SHIFT / P));
-    if (k >= 0 && k < h.chip.nrIpis) return hv.lisnOfSrc[k]! < 0;
-    return pfn >= P9_END_ESB_BASE / P && pfn < (P9_END_ESB_BASE + h.chip.nrVps * 8 * END_ESB_BYTES) / P;
-  };
-  const i2 = isolationViolations(h, vm, hostOnly, 'the host').map((x) => `${x} (seed ${seed})`);
-
-  // I3 and I7.
+  const tag = (x: string): string => `${x} (seed ${seed})`;
+  const i1 = routingViolations(host, vm, irqs, (gpa) => cpu.load(gpa, 8, w)).map(tag);
+  const hostOnly = (pfn: number): boolean =>
+    host.chip.isHostOnlyPage(pfn, (ipi) => view.lisnOfSrc[ipi]! >= 0);
+  const i2 = isolationViolations(host, vm, hostOnly, 'the host').map(tag);
   const i3 =
     dstats.useAfterFree > 0
-      ? [`re-point through a VMA freed by munmap (${dstats.useAfterFree} time(s)) (seed ${seed})`]
+      ? [tag(`re-point through a VMA freed by munmap (${dstats.useAfterFree} time(s))`)]
       : [];
   const i7: string[] = [];
-  if (vm.stats.memslotsPeak > h.kvm.maxMemslots)
-    i7.push(`${vm.stats.memslotsPeak} memslots exceed KVM's ${h.kvm.maxMemslots} (seed ${seed})`);
-  if (vmas > h.mm.maxMapCount)
-    i7.push(`${vmas} VMAs in the VMM exceed vm.max_map_count ${h.mm.maxMapCount} (seed ${seed})`);
+  if (vm.stats.memslotsPeak > host.kvm.maxMemslots)
+    i7.push(tag(`${vm.stats.memslotsPeak} memslots exceed KVM's ${host.kvm.maxMemslots}`));
+  if (vmas > host.mm.maxMapCount)
+    i7.push(tag(`${vmas} VMAs in the VMM exceed vm.max_map_count ${host.mm.maxMapCount}`));
+  return { I1: i1, I2: i2, I3: i3, I7: i7 };
+}
+
+/** Run `s` under `design` in KVM mode with `seed`. */
+function runKvm(s: Scenario, design: Design, seed: number, opts: KvmRunOptions = {}): KvmRun {
+  const dstats = new DesignStats();
+  const seam = design.kernelSeam(dstats);
+  const digest = new GuestTraceDigest(opts.window ?? null);
+  const setup = buildMachine(s, seed, {
+    kvm: { xiveFlags: design.xiveFlags, ...(seam !== null ? { xiveRecordMapping: seam } : {}) },
+    ...(opts.trace !== undefined ? { trace: opts.trace } : {}),
+  });
+  opts.inject?.(setup.host);
+  const run = runGuest(setup, bootGuestOnSlots(setup.machine, setup.probe, digest).kernel);
+  digest.finish();
+  const costs = kvmCosts(run, dstats);
+  const view = run.view;
   return {
-    result,
+    result: run.result,
     digest,
-    state: { I1: i1, I2: i2, I3: i3, I7: i7 },
+    state: stateFindings(run, dstats, costs.vmasPeak, seed),
     costs,
-    srcnoOf: (lisn) => hv.srcOfLisn[lisn] ?? -1,
+    srcnoOf: (lisn) => view.srcOfLisn[lisn] ?? -1,
   };
 }
 
 /** I6: where the KVM run's guest-visible trace first leaves the reference's, or null. */
 function abiDifference(
-  s: Scenario,
+  reference: Reference,
   design: Design,
-  seed: number,
   run: KvmRun,
   inject: KvmRunOptions['inject'],
 ): string | null {
-  const ref = reference(s, seed);
+  const { scenario: s, seed } = reference;
+  const ref = reference.guestTrace();
   const block = GuestTraceDigest.firstDifferentBlock(run.digest, ref);
   if (block < 0) return null;
   const from = block * GuestTraceDigest.BLOCK;
   const window: [number, number] = [from, from + GuestTraceDigest.BLOCK];
   const a = runKvm(s, design, seed, inject ? { window, inject } : { window }).digest.kept;
-  const b = reference(s, seed, window).kept;
+  const b = reference.guestTrace(window).kept;
   const n = Math.min(a.length, b.length);
   let i = 0;
   while (i < n && a[i] === b[i]) i++;
@@ -226,8 +181,8 @@ function abiDifference(
 
 /** The design object of a KVM design name. */
 function kvmDesign(name: string): Design {
-  const d = DESIGNS.get(name);
-  if (d === undefined) throw new Error(`unknown KVM design "${name}"`);
+  const d = designNamed(name);
+  if (d.accel !== 'kvm') throw new Error(`design "${name}" does not run under KVM`);
   return d;
 }
 
@@ -245,50 +200,38 @@ export function traceKvmWorkload(
 }
 
 /**
- * Run one workload scenario under a KVM design. `inject` (tests) is called with the host of
- * every run the cell makes, before the guest boots.
+ * Run one workload scenario under a KVM design, checked against `reference` (the emulated run
+ * of the same scenario and seed). `inject` (tests) is called with the host of every run the
+ * cell makes, before the guest boots.
  */
 export function runKvmWorkloadCell(
   ref: ScenarioRef,
   designName: string,
   seed: number,
+  reference: Reference = new Reference(ref.scenario, seed),
   inject?: (host: Host) => void,
 ): CellResult {
   const design = kvmDesign(designName);
   const s = ref.scenario;
   const base: KvmRunOptions = inject ? { inject } : {};
   const run = runKvm(s, design, seed, base);
-  const byInv: Record<'I4' | 'I5', Violation[]> = { I4: [], I5: [] };
-  for (const v of run.result.violations) byInv[classifyViolation(v)].push(v);
-  const accounting = (vs: readonly Violation[]): InvariantOutcome =>
-    vs.length === 0
-      ? passed()
-      : {
-          status: 'fail',
-          violations: vs.length,
-          first: {
-            message: vs[0]!.message,
-            trace: shortestTrace(
-              s,
-              vs[0]!,
-              (sc, trace) => runKvm(sc, design, seed, trace ? { ...base, trace } : base).result,
-              run.srcnoOf,
-            ),
-          },
-        };
-  const state = (msgs: readonly string[]): InvariantOutcome =>
-    msgs.length === 0
-      ? passed()
-      : { status: 'fail', violations: msgs.length, first: { message: msgs[0]!, trace: [] } };
-  const i6 = abiDifference(s, design, seed, run, inject);
+  const accounting = accountingOutcomes(run.result, (v) =>
+    shortestWorkloadTrace(
+      s,
+      v,
+      (sc, trace) => runKvm(sc, design, seed, trace ? { ...base, trace } : base).result,
+      run.srcnoOf,
+    ),
+  );
+  const i6 = abiDifference(reference, design, run, inject);
   const invariants: Record<InvariantId, InvariantOutcome> = {
-    I1: state(run.state.I1),
-    I2: state(run.state.I2),
-    I3: state(run.state.I3),
-    I4: accounting(byInv.I4),
-    I5: accounting(byInv.I5),
-    I6: state(i6 === null ? [] : [i6]),
-    I7: state(run.state.I7),
+    I1: findingsOutcome(run.state.I1),
+    I2: findingsOutcome(run.state.I2),
+    I3: findingsOutcome(run.state.I3),
+    I4: accounting.I4,
+    I5: accounting.I5,
+    I6: findingsOutcome(i6 === null ? [] : [i6]),
+    I7: findingsOutcome(run.state.I7),
   };
   const r = run.result;
   const t = r.totals;

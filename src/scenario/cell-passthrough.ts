@@ -1,5 +1,5 @@
 /**
- * The cell runner of passthrough scenarios (issue 5): every design, the emulated reference
+ * The cell runner of passthrough scenarios: every design, the emulated reference
  * included, runs the scenario with {@link runPassthrough}; the invariants come from what the run
  * saw on the host/VMM state (I1, I2, I3, I7), from the guest's deliveries against the PQ model of
  * the same MSIs (I4 lost, I5 spurious) and from the guest-visible view and delivery trace against
@@ -8,12 +8,14 @@
  */
 
 import { deliveryFindings, firstDifference } from '../check/passthrough.ts';
-import { DESIGNS } from '../designs/index.ts';
+import type { Design } from '../designs/design.ts';
+import { designNamed } from '../designs/index.ts';
 import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../hw/trace-sink.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
 import {
   type CellResult,
   type CellRunner,
+  failed,
   type InvariantId,
   type InvariantOutcome,
   notApplicable,
@@ -21,45 +23,12 @@ import {
   type ScenarioRef,
   withModeledTime,
 } from './cell.ts';
-import {
-  type PassthroughRun,
-  type RunDesign,
-  runPassthrough,
-  type StateInvariant,
-} from './passthrough-runner.ts';
-import type { Scenario } from './schema.ts';
+import { shortestPrefix, VIOLATION_TRACE_EVENTS } from './cell-trace.ts';
+import { type PassthroughRun, runPassthrough, type StateInvariant } from './passthrough-runner.ts';
+import { Reference } from './reference.ts';
 
-/** Events kept with a violation. */
-const VIOLATION_EVENTS = 256;
 /** What a passthrough violation trace records. */
 const PASSTHROUGH_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_KVM | TRACE_MM | TRACE_VMM;
-
-/** The design object of `name`, or `emulated`. */
-export function runDesign(name: string): RunDesign {
-  if (name === 'emulated') return 'emulated';
-  const d = DESIGNS.get(name);
-  if (d === undefined) throw new Error(`unknown design "${name}"`);
-  return d;
-}
-
-/** Emulated reference runs, per scenario object and (seed, cycles): designs share them. */
-const references = new WeakMap<Scenario, Map<string, PassthroughRun>>();
-
-/** The emulated reference run of `s` (memoized: it is the same for every design). */
-function reference(s: Scenario, seed: number, maxCycles?: number): PassthroughRun {
-  let m = references.get(s);
-  if (m === undefined) {
-    m = new Map();
-    references.set(s, m);
-  }
-  const key = `${seed}/${maxCycles ?? 'all'}`;
-  let r = m.get(key);
-  if (r === undefined) {
-    r = runPassthrough(s, 'emulated', seed, maxCycles === undefined ? {} : { maxCycles });
-    m.set(key, r);
-  }
-  return r;
-}
 
 /** All findings of a run per invariant (I6 against `ref`, or n/a when `ref` is null). */
 function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<InvariantId, string[] | null> {
@@ -75,20 +44,16 @@ function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<Invar
 }
 
 /** The fewest cycles that still show a failure of `inv`, traced. */
-function shortestTrace(s: Scenario, design: RunDesign, seed: number, inv: InvariantId): TraceEvent[] {
-  const ref = (cycles: number): PassthroughRun | null => (inv === 'I6' ? reference(s, seed, cycles) : null);
+function shortestTrace(reference: Reference, design: Design, inv: InvariantId): TraceEvent[] {
+  const { scenario: s, seed } = reference;
+  const ref = (cycles: number): PassthroughRun | null =>
+    inv === 'I6' ? reference.passthrough(cycles) : null;
   const shows = (cycles: number): boolean =>
     (findings(runPassthrough(s, design, seed, { maxCycles: cycles }), ref(cycles))[inv]?.length ?? 0) > 0;
-  let lo = 1;
-  let hi = s.passthrough!.cycles;
-  while (lo < hi) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (shows(mid)) hi = mid;
-    else lo = mid + 1;
-  }
+  const cycles = shortestPrefix(1, s.passthrough!.cycles, shows);
   const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 16);
-  runPassthrough(s, design, seed, { maxCycles: hi, trace });
-  return trace.events().slice(-VIOLATION_EVENTS);
+  runPassthrough(s, design, seed, { maxCycles: cycles, trace });
+  return trace.events().slice(-VIOLATION_TRACE_EVENTS);
 }
 
 /**
@@ -100,36 +65,34 @@ export function tracePassthrough(
   designName: string,
   seed: number,
 ): { events: TraceEvent[]; dropped: number } {
-  const design = runDesign(designName);
+  const design = designNamed(designName);
   return Trace.capture(PASSTHROUGH_TRACE_MASK, (trace) =>
     runPassthrough(ref.scenario, design, seed, { trace }),
   );
 }
 
-/** Run one passthrough scenario under `designName`. */
+/** The invariants about host kernel objects the emulated machine does not use. */
+const KVM_ONLY: ReadonlySet<InvariantId> = new Set<InvariantId>(['I1', 'I3', 'I7']);
+
+/** Run one passthrough scenario under `designName`, checked against `reference`. */
 export const runPassthroughCell: CellRunner = (
   ref: ScenarioRef,
   designName: string,
   seed: number,
+  reference: Reference = new Reference(ref.scenario, seed),
 ): CellResult => {
-  const design = runDesign(designName);
-  const s = ref.scenario;
-  const run = runPassthrough(s, design, seed);
-  const f = findings(run, design === 'emulated' ? null : reference(s, seed));
-  const kvmOnly = new Set<InvariantId>(['I1', 'I3', 'I7']);
+  const design = designNamed(designName);
+  const isReference = design.accel === 'emulated';
+  // The reference design's run is the reference run itself.
+  const run = isReference ? reference.passthrough() : runPassthrough(ref.scenario, design, seed);
+  const f = findings(run, isReference ? null : reference.passthrough());
   const outcome = (inv: InvariantId): InvariantOutcome => {
     const msgs = f[inv];
-    if (msgs === null || (design === 'emulated' && kvmOnly.has(inv))) return notApplicable();
+    if (msgs === null || (isReference && KVM_ONLY.has(inv))) return notApplicable();
     if (msgs.length === 0) return passed();
-    return {
-      status: 'fail',
-      violations: msgs.length,
-      // The run's own messages (I1, I2, I3, I7) already end with `(cycle n, seed s)`.
-      first: {
-        message: inv === 'I4' || inv === 'I5' || inv === 'I6' ? `${msgs[0]!} (seed ${seed})` : msgs[0]!,
-        trace: shortestTrace(s, design, seed, inv),
-      },
-    };
+    // The run's own messages (I1, I2, I3, I7) already end with `(cycle n, seed s)`.
+    const message = inv === 'I4' || inv === 'I5' || inv === 'I6' ? `${msgs[0]!} (seed ${seed})` : msgs[0]!;
+    return failed(msgs.length, message, shortestTrace(reference, design, inv));
   };
   const invariants = {
     I1: outcome('I1'),
@@ -141,7 +104,7 @@ export const runPassthroughCell: CellRunner = (
     I7: outcome('I7'),
   };
   const notes = [...run.notes];
-  if (design === 'emulated')
+  if (isReference)
     notes.push(
       'I1, I2, I3, I7 concern host kernel objects the emulated machine does not use; I6: the reference itself',
     );

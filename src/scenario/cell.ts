@@ -1,24 +1,26 @@
 /**
  * One cell of `xivelab compare`: the result of running one scenario under one passthrough-page
- * design with one seed — the invariants I1–I7 of issue 5 §2 with their first violation and its
+ * design with one seed — the invariants I1–I7 with their first violation and its
  * trace, the costs measured on the model's own paths, series for the report's plots, notes.
  *
  * The zod schemas here are the documentation of `report/results.json`: `schema/results.json` is
  * emitted from {@link Results} (`xivelab schema --results`), and the tests parse real output
  * with it.
  *
- * A design plugs in as a {@link CellRunner} registered by name in `designs-registry.ts`.
+ * A design runs through a {@link CellRunner}; `cell-dispatch.ts` picks it by the design's `accel`.
  */
 
 import { z } from 'zod';
+import type { TraceEvent } from '../sim/trace.ts';
+import type { Reference } from './reference.ts';
 import type { Scenario } from './schema.ts';
 
-/** The invariants of issue 5 §2, in report order. */
+/** The invariants a design is checked against, in report order. */
 export const INVARIANTS = ['I1', 'I2', 'I3', 'I4', 'I5', 'I6', 'I7'] as const;
 /** One invariant's id. */
 export type InvariantId = (typeof INVARIANTS)[number];
 
-/** One-line statement of each invariant (issue 5 §2), for reports. */
+/** One-line statement of each invariant, for reports. */
 export const INVARIANT_TITLES: Readonly<Record<InvariantId, string>> = {
   I1: 'routing: every guest ESB access for girq n reaches the source currently backing n',
   I2: 'isolation: no PTE or partition-scoped entry reaches an unbound/unplugged device page or host page',
@@ -95,7 +97,7 @@ export type Series = z.output<typeof Series>;
 /** The result of one scenario × design run. */
 export const CellResult = z.strictObject({
   scenario: z.string().describe('scenario name'),
-  design: z.string().describe('design name (designs-registry.ts)'),
+  design: z.string().describe('design name (designs/index.ts)'),
   seed: z.int().min(0).describe('seed of the run: compare --seed replays it'),
   invariants: z.strictObject({
     I1: InvariantOutcome,
@@ -185,6 +187,16 @@ export function passed(): InvariantOutcome {
   return { status: 'pass', violations: 0, first: null };
 }
 
+/** An outcome: checked and broken `violations` times; the first with its message and trace. */
+export function failed(violations: number, message: string, trace: TraceEvent[]): InvariantOutcome {
+  return { status: 'fail', violations, first: { message, trace } };
+}
+
+/** The outcome of a check that found `messages` (one per violation; no trace kept). */
+export function findingsOutcome(messages: readonly string[]): InvariantOutcome {
+  return messages.length === 0 ? passed() : failed(messages.length, messages[0]!, []);
+}
+
 /** An outcome: does not apply (say why in the cell's notes). */
 export function notApplicable(): InvariantOutcome {
   return { status: 'n/a', violations: 0, first: null };
@@ -204,8 +216,15 @@ export interface ScenarioRef {
  * Runs one cell. Must be deterministic: the same scenario, design and seed give the same
  * result, in any process or worker thread (no clocks, no `Math.random`). It may throw only for
  * a bug in xivelab; anything the design does wrong is an invariant violation in the result.
+ * `reference` is the emulated reference of (scenario, seed) that the designs of a row share
+ * (computed once, when a cell first needs it); a runner given none makes its own.
  */
-export type CellRunner = (scenario: ScenarioRef, design: string, seed: number) => CellResult;
+export type CellRunner = (
+  scenario: ScenarioRef,
+  design: string,
+  seed: number,
+  reference?: Reference,
+) => CellResult;
 
 /** Version of the results.json format. */
 export const RESULTS_VERSION = 1;

@@ -4,8 +4,8 @@
  */
 
 import { parentPort } from 'node:worker_threads';
+import { registryRunner } from './cell-dispatch.ts';
 import type { WorkerReply, WorkerTask } from './compare.ts';
-import { registryRunner } from './designs-registry.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('compare-worker.ts runs only as a worker thread');

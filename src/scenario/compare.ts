@@ -1,10 +1,11 @@
 /**
  * The compare machinery: run a list of scenario × design cells with a {@link CellRunner},
  * in this thread or across N worker threads, and collect them in plan order. A cell depends only
- * on (scenario, design, seed), so the results are the same for any number of jobs.
+ * on (scenario, design, seed), so the results are the same for any number of jobs. In this
+ * thread the cells of a row share one emulated {@link Reference}; a worker makes one per cell.
  *
- * Worker threads run `compare-worker.ts`, which finds designs by name in `designs-registry.ts`:
- * a design must be registered there (statically) to run with `jobs > 1`.
+ * Worker threads run `compare-worker.ts`, which finds designs by name in the registry (`designs/index.ts`):
+ * a design must be listed there to run with `jobs > 1`.
  */
 
 import { createRequire } from 'node:module';
@@ -19,7 +20,8 @@ import {
   type Results,
   type ScenarioRef,
 } from './cell.ts';
-import { registryRunner } from './designs-registry.ts';
+import { registryRunner } from './cell-dispatch.ts';
+import { Reference } from './reference.ts';
 
 /** One cell to run. */
 export interface CellPlan {
@@ -83,9 +85,13 @@ export function runCellsSequential(
   onProgress?: (p: CompareProgress) => void,
 ): CellResult[] {
   const out: CellResult[] = [];
+  // The designs of a row (scenario × seed) share its emulated reference.
+  let reference: Reference | null = null;
   for (const cell of plan) {
     const t0 = performance.now();
-    const r = runner(cell.scenario, cell.design, cell.seed);
+    if (reference?.scenario !== cell.scenario.scenario || reference.seed !== cell.seed)
+      reference = new Reference(cell.scenario.scenario, cell.seed);
+    const r = runner(cell.scenario, cell.design, cell.seed, reference);
     out.push(r);
     onProgress?.({
       done: out.length,

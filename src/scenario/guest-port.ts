@@ -57,6 +57,9 @@ export interface GuestPort {
   cpuOfflines(cpu: number): number;
 }
 
+/** Boots a guest on the machine, emitting into `trace` (default: {@link bootGuest}). */
+export type GuestBoot = (machine: SpaprMachine, trace: TraceSink) => GuestPort;
+
 /** Boot the Linux-like guest kernel (`src/guest`) on `machine`'s vCPUs: CAS, XIVE, devices. */
 export function bootGuest(machine: SpaprMachine, trace: TraceSink): GuestPort {
   const kernel = new GuestKernel(machine.cpus, machine.deviceTree(), trace);

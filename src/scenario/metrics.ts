@@ -21,6 +21,15 @@ import {
   type TraceSink,
 } from '../hw/trace-sink.ts';
 import { TM_QW1_NSR_EO, TM_QW1_OS } from '../hw/xive/regs.ts';
+import { type TraceKind, traceArgs } from '../sim/trace-events.ts';
+
+/** Where the counted events carry what the probe reads. */
+const ESB_TRIGGER = traceArgs('esb.trigger');
+const ESB_FORWARD = traceArgs('esb.forward');
+const ROUTER_MASKED = traceArgs('router.masked');
+const ROUTER_ENQUEUE = traceArgs('router.enqueue');
+const TCTX_ACCEPT = traceArgs('tctx.accept');
+const HCALL = traceArgs('hcall');
 
 /** XIVE_ESB_OFF: a trigger that finds the source off is dropped. */
 const PQ_OFF = 1;
@@ -74,6 +83,8 @@ export class RunProbe implements TraceSink {
   readonly inner: TraceSink | null;
   /** KVM mode: how to read the host chip's events; null emulated. */
   hostView: HostView | null;
+  /** The event being counted, by argument position. */
+  private readonly args: Float64Array;
 
   constructor(nrIrqs: number, nrEnds: number, inner: TraceSink | null = null) {
     this.mask = TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_GUEST_ERROR | (inner?.mask ?? 0);
@@ -93,6 +104,7 @@ export class RunProbe implements TraceSink {
     this.guestErrorCount = 0;
     this.inner = inner;
     this.hostView = null;
+    this.args = new Float64Array(4);
   }
 
   /** The LISN of a source event's source number (emulated: itself), −1 none of the guest's. */
@@ -110,7 +122,7 @@ export class RunProbe implements TraceSink {
     return {
       mask: TRACE_HCALL | TRACE_GUEST_ERROR | (inner?.mask ?? 0),
       emit: (cat, kind, a0, a1, a2, a3) => {
-        if (kind === 'hcall') this.hcalls.set(a1, (this.hcalls.get(a1) ?? 0) + 1);
+        if (kind === 'hcall') this.countHcall(this.load(a0, a1, a2, a3)[HCALL.opcode]!);
         if (inner && cat & inner.mask) inner.emit(cat, kind, a0, a1, a2, a3);
       },
       guestError: (msg) => this.guestError(msg),
@@ -127,56 +139,83 @@ export class RunProbe implements TraceSink {
     return ++this.seq;
   }
 
-  emit(cat: number, kind: string, a0: number, a1: number, a2: number, a3: number): void {
+  emit(cat: number, kind: TraceKind, a0: number, a1: number, a2: number, a3: number): void {
+    const a = this.load(a0, a1, a2, a3);
     switch (kind) {
       case 'esb.trigger': {
-        // (srcno, old PQ, new PQ, forward)
-        const lisn = this.lisnOfSrc(a0);
+        const lisn = this.lisnOfSrc(a[ESB_TRIGGER.srcno]!);
         if (lisn < 0) break;
-        if (a1 !== PQ_OFF && this.hostView?.lsi[lisn] !== 1) this.lastLiveTrigger[lisn] = ++this.seq;
-        if (a3) this.triggerForwarded[lisn]!++;
+        if (a[ESB_TRIGGER.oldPq] !== PQ_OFF && this.hostView?.lsi[lisn] !== 1)
+          this.lastLiveTrigger[lisn] = ++this.seq;
+        if (a[ESB_TRIGGER.forward]) this.triggerForwarded[lisn]!++;
         break;
       }
       case 'router.masked': {
-        // (hardware irq number)
         const v = this.hostView;
-        const lisn = v === null ? a0 : (v.lisnOfSrc[a0 - v.hwBase] ?? -1);
+        const hw = a[ROUTER_MASKED.hwIrq]!;
+        const lisn = v === null ? hw : (v.lisnOfSrc[hw - v.hwBase] ?? -1);
         if (lisn >= 0) this.easMasked[lisn]!++;
         break;
       }
       case 'esb.forward':
-        // (srcno): the source notifies the router; the enqueue that follows is this LISN's.
-        this.routing = this.lisnOfSrc(a0);
+        // The source notifies the router; the enqueue that follows is this LISN's.
+        this.routing = this.lisnOfSrc(a[ESB_FORWARD.srcno]!);
         break;
-      case 'router.enqueue': {
-        // (END block, END index, queue index, data = gen << 31 | EISN). The guest chooses the
-        // EISN (Linux: its virq), so the entry is attributed to the LISN being routed.
-        const end = this.hostView === null ? a1 : this.hostView.endOf(a1);
-        if (end < 0) break; // a host queue (an escalation)
-        const lisn = this.routing;
-        this.routing = -1;
-        if (lisn >= 0 && lisn < this.enqueued.length) this.enqueued[lisn]!++;
-        else {
-          const eisn = a3 & 0x7fff_ffff;
-          this.strayEnqueued.set(eisn, (this.strayEnqueued.get(eisn) ?? 0) + 1);
-        }
-        if (end < this.endEnqueued.length) {
-          const n = ++this.endEnqueued[end]!;
-          const occ = n - this.queueRead(end);
-          if (occ > this.endMaxOccupancy[end]!) this.endMaxOccupancy[end] = occ;
-        }
+      case 'router.enqueue':
+        this.enqueue(a[ROUTER_ENQUEUE.endIdx]!, a[ROUTER_ENQUEUE.qdata]!);
+        break;
+      case 'tctx.accept': {
+        // An acknowledge with the exception bit set took one. Under KVM the vCPU's OS ring is
+        // its host thread's (vCPU i on thread i).
+        const cpu = a[TCTX_ACCEPT.cpu]!;
+        if (
+          a[TCTX_ACCEPT.ring] === TM_QW1_OS &&
+          a[TCTX_ACCEPT.nsrCppr]! & (TM_QW1_NSR_EO << 8) &&
+          cpu < this.acks.length
+        )
+          this.acks[cpu]!++;
         break;
       }
-      case 'tctx.accept':
-        // (cpu, ring, oldNSR << 8 | CPPR): an acknowledge with the exception bit set took one.
-        // Under KVM the vCPU's OS ring is its host thread's (vCPU i on thread i).
-        if (a1 === TM_QW1_OS && a2 & (TM_QW1_NSR_EO << 8) && a0 < this.acks.length) this.acks[a0]!++;
-        break;
       case 'hcall':
-        this.hcalls.set(a1, (this.hcalls.get(a1) ?? 0) + 1);
+        this.countHcall(a[HCALL.opcode]!);
         break;
     }
     if (this.inner && cat & this.inner.mask) this.inner.emit(cat, kind, a0, a1, a2, a3);
+  }
+
+  /**
+   * An EQ entry written to chip END `chipEnd` with `qdata` = gen << 31 | EISN. The guest chooses
+   * the EISN (Linux: its virq), so the entry is attributed to the LISN being routed.
+   */
+  private enqueue(chipEnd: number, qdata: number): void {
+    const end = this.hostView === null ? chipEnd : this.hostView.endOf(chipEnd);
+    if (end < 0) return; // a host queue (an escalation)
+    const lisn = this.routing;
+    this.routing = -1;
+    if (lisn >= 0 && lisn < this.enqueued.length) this.enqueued[lisn]!++;
+    else {
+      const eisn = qdata & 0x7fff_ffff;
+      this.strayEnqueued.set(eisn, (this.strayEnqueued.get(eisn) ?? 0) + 1);
+    }
+    if (end < this.endEnqueued.length) {
+      const n = ++this.endEnqueued[end]!;
+      const occ = n - this.queueRead(end);
+      if (occ > this.endMaxOccupancy[end]!) this.endMaxOccupancy[end] = occ;
+    }
+  }
+
+  /** The event's arguments by position (read with the `traceArgs` indexes above). */
+  private load(a0: number, a1: number, a2: number, a3: number): Float64Array {
+    const a = this.args;
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+    return a;
+  }
+
+  private countHcall(opcode: number): void {
+    this.hcalls.set(opcode, (this.hcalls.get(opcode) ?? 0) + 1);
   }
 
   guestError(msg: string): void {

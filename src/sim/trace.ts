@@ -1,4 +1,5 @@
 import type { TraceSink } from '../hw/trace-sink.ts';
+import type { TraceKind } from './trace-events.ts';
 
 /** One materialised trace event (for output only; the ring stores columns). */
 export interface TraceEvent {
@@ -20,8 +21,8 @@ export class Trace implements TraceSink {
   private readonly cat: Uint16Array;
   private readonly kindId: Uint16Array;
   private readonly args: Float64Array;
-  private readonly kinds: string[] = [];
-  private readonly kindIds = new Map<string, number>();
+  private readonly kinds: TraceKind[] = [];
+  private readonly kindIds = new Map<TraceKind, number>();
   private count = 0;
   private readonly errors: string[] = [];
   /** Time source; the simulation sets it to its clock. */
@@ -53,7 +54,7 @@ export class Trace implements TraceSink {
     this.args = new Float64Array(capacity * 4);
   }
 
-  emit(cat: number, kind: string, a0: number, a1: number, a2: number, a3: number): void {
+  emit(cat: number, kind: TraceKind, a0: number, a1: number, a2: number, a3: number): void {
     let id = this.kindIds.get(kind);
     if (id === undefined) {
       id = this.kinds.length;

@@ -6,6 +6,7 @@
 
 import { type AccessSize, type DmaSpace, type MmioDevice, NO_CPU, Word64 } from '../hw/mmio.ts';
 import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import {
   type MemoryRegion,
   type MemoryRegionObserver,
@@ -314,7 +315,8 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     this.view = next;
     this.hits.fill(-1);
     this.rebuilds++;
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'as.rebuild', next.count, old.count, 0, 0);
+    if (this.trace.mask & TRACE_VMM)
+      traceEvent(this.trace, 'as.rebuild', { ranges: next.count, oldRanges: old.count });
     if (this.listeners.length === 0) return;
     for (const l of this.listeners) l.begin?.();
     this.updateTopologyPass(old, next, false);

@@ -23,6 +23,7 @@ import type { HostProcess } from '../host/syscalls.ts';
 import { type AccessSize, Word64 } from '../hw/mmio.ts';
 import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import type { XiveTctx } from '../hw/xive/tctx.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import type { AddressSpace } from './address-space.ts';
 import { KvmMemoryListener } from './kvm-memory-listener.ts';
 import { MemoryRegion, type RamBacking } from './memory-region.ts';
@@ -165,7 +166,7 @@ export class SpaprKvmCpu extends SpaprCpu implements GuestVcpu {
       paprHcall: (nr, args, out) => machine.hcall(id, nr, args, out),
       runFailed: (errno, gpa) => {
         this.runFailures.push({ errno, gpa });
-        if (trace.mask & TRACE_VMM) trace.emit(TRACE_VMM, 'kvm.run_failed', id, errno, 0, 0);
+        if (trace.mask & TRACE_VMM) traceEvent(trace, 'kvm.run_failed', { vcpu: id, errno });
       },
     };
   }

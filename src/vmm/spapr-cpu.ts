@@ -13,6 +13,7 @@ import type { GuestVcpu, LoadResult } from '../guest/platform.ts';
 import { type AccessSize, Word64 } from '../hw/mmio.ts';
 import { TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import type { XiveTctx } from '../hw/xive/tctx.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import type { AddressSpace } from './address-space.ts';
 
 /** What a vCPU needs from its machine (kept narrow so the CPU does not import the machine). */
@@ -79,7 +80,7 @@ export class SpaprCpu implements GuestVcpu {
     this.level = level;
     if (level) this.raises++;
     else this.lowers++;
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'cpu.ext_irq', this.id, +level, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'cpu.ext_irq', { cpu: this.id, level: +level });
     this.onExternalInterrupt?.(level);
   }
 }

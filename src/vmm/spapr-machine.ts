@@ -15,6 +15,7 @@ import type { HostProcess } from '../host/syscalls.ts';
 import { type AccessSize, NO_CPU, Word64 } from '../hw/mmio.ts';
 import { NULL_TRACE, TRACE_HCALL, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import { AddressSpace } from './address-space.ts';
 import { KvmAccel, SpaprKvmCpu } from './kvm-accel.ts';
 import { MemoryRegion, UINT64_SPACE } from './memory-region.ts';
@@ -440,13 +441,13 @@ export class SpaprMachine {
    * @remarks Models hw/ppc/spapr_hcall.c:spapr_hypercall().
    */
   hcall(cpu: number, opcode: number, args: readonly bigint[], out: bigint[]): number {
-    if (this.trace.mask & TRACE_HCALL) this.trace.emit(TRACE_HCALL, 'hcall', cpu, opcode, 0, 0);
+    if (this.trace.mask & TRACE_HCALL) traceEvent(this.trace, 'hcall', { cpu, opcode });
     if (opcode === KVMPPC_H_CAS) return this.hClientArchitectureSupport(args);
     if (opcode >= H_INT_GET_SOURCE_INFO && opcode <= H_INT_RESET && opcode % 4 === 0) {
       return this.xive.hcall(cpu, opcode, args, out);
     }
     // QEMU logs "Unimplemented SPAPR hcall" under LOG_UNIMP (not a guest error).
-    if (this.trace.mask & TRACE_HCALL) this.trace.emit(TRACE_HCALL, 'hcall.unimplemented', cpu, opcode, 0, 0);
+    if (this.trace.mask & TRACE_HCALL) traceEvent(this.trace, 'hcall.unimplemented', { cpu, opcode });
     return H_FUNCTION;
   }
 
@@ -473,7 +474,7 @@ export class SpaprMachine {
       return H_HARDWARE;
     }
     if (r.rc !== 0) {
-      if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'cas.fail', r.rc, 0, 0, 0);
+      if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'cas.fail', { rc: r.rc });
       return r.rc;
     }
     // ov5_cas = platform ov5 ∩ guest ov5; the platform offers exploitation (ic-mode=xive).
@@ -481,7 +482,7 @@ export class SpaprMachine {
     this.casDone = true;
     this.sysmem.storeBe32(fdtBuf, 1);
     if (this.trace.mask & TRACE_VMM)
-      this.trace.emit(TRACE_VMM, 'cas.done', +r.xiveExploitation, r.ov5Byte23, 0, 0);
+      traceEvent(this.trace, 'cas.done', { xiveExploitation: +r.xiveExploitation, ov5Byte23: r.ov5Byte23 });
     return 0;
   }
 

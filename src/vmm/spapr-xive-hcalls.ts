@@ -8,7 +8,7 @@
  * stay in the registers an hcall does not write) and receives the outputs. Missing arguments
  * read as 0.
  *
- * Deviations from QEMU 7.2, where we follow PAPR and KVM instead (qemu.md §5.3, qemu-qtest.md §5):
+ * Deviations from QEMU 7.2 (hw/intc/spapr_xive.c), where we follow PAPR and KVM instead:
  * H_INT_ESB returns the loaded value in host order (7.2 byte-swaps it), its offset is limited to
  * the one 64 KiB management page (7.2 allows up to 128 KiB inclusive), and H_INT_RESET really
  * resets (7.2 changes nothing). Each is documented at its function.
@@ -37,6 +37,7 @@ import {
   END_W7_F0_PRIORITY,
 } from '../hw/xive/regs.ts';
 import { XIVE_SRC_STORE_EOI } from '../hw/xive/source.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import type { SpaprXive } from './spapr-xive.ts';
 import { SPAPR_XIVE_BLOCK_ID, SPAPR_XIVE_END_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from './spapr-xive.ts';
 
@@ -169,7 +170,7 @@ export function spaprXiveHcall(
   }
   const trace = xive.trace;
   if (trace.mask & TRACE_HCALL)
-    trace.emit(TRACE_HCALL, 'hcall.xive', cpu, opcode, rc, Number(arg(args, 1) & 0xffff_ffffn));
+    traceEvent(trace, 'hcall.xive', { cpu, opcode, rc, arg1: Number(arg(args, 1) & 0xffff_ffffn) });
   return rc;
 }
 

@@ -89,6 +89,7 @@ import {
   XIVE_ESB_SET_PQ_00,
   XIVE_ESB_SET_PQ_10,
 } from '../hw/xive/regs.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import { MemoryRegion } from './memory-region.ts';
 import {
   SPAPR_XIVE_ESB_SHIFT,
@@ -341,7 +342,7 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
     // Update the KVM sources.
     const r = this.sourceReset();
     if (r < 0) return this.connectFailed(`KVM_DEV_XIVE_GRP_SOURCE: errno ${-r}`);
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.kvm.connect', this.fd, nrServers, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.kvm.connect', { fd: this.fd, nrServers });
     return 0;
   }
 
@@ -380,7 +381,7 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
     this.fd = -1;
     this.enabledCpus.clear();
     this.changeHandler = false;
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.kvm.disconnect', 0, 0, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.kvm.disconnect', {});
   }
 
   /**
@@ -663,7 +664,7 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
         const oldPq = this.esbRead(i, XIVE_ESB_SET_PQ_00 + pq * 0x100);
         if (pq === XIVE_ESB_RESET && oldPq === XIVE_ESB_QUEUED) this.esbTrigger(i);
       }
-      if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.kvm.run', 0, 0, 0, 0);
+      if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.kvm.run', {});
       return 0;
     }
     for (let i = 0; i < this.xive.nrIrqs; i++) {
@@ -672,7 +673,7 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
       if (pq !== XIVE_ESB_OFF) pq = this.esbRead(i, XIVE_ESB_SET_PQ_10);
       src.setPq(i, pq);
     }
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.kvm.stop', 0, 0, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.kvm.stop', {});
     return this.deviceAccess(KVM_DEV_XIVE_GRP_CTRL, KVM_DEV_XIVE_EQ_SYNC, 0, true);
   }
 

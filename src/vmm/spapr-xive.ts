@@ -4,7 +4,7 @@
  * synthesises NVTs from vCPU ids, owns the interrupt source, the router, one thread context per
  * vCPU and the TIMA, and serves the H_INT_* hypercalls (in `spapr-xive-hcalls.ts`).
  *
- * Numbering (qemu.md §5.1): END index = `(vcpu << 3) + prio`, NVT index = `0x400 + vcpu`, block 0.
+ * Numbering (QEMU's spapr_xive_target_to_end() and spapr_xive_cpu_to_nvt()): END index = `(vcpu << 3) + prio`, NVT index = `0x400 + vcpu`, block 0.
  */
 
 import { getField32 } from '../hw/bits.ts';
@@ -45,6 +45,7 @@ import { XiveRouter, type XiveRouterBackend, type XiveTctxMatch } from '../hw/xi
 import { XiveSource, type XiveSourceSnapshot } from '../hw/xive/source.ts';
 import { XiveTctx } from '../hw/xive/tctx.ts';
 import { XiveTima } from '../hw/xive/tima.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import { spaprXiveHcall } from './spapr-xive-hcalls.ts';
 
 /** Source ESB pages (`vc-base`). */
@@ -371,7 +372,7 @@ export class SpaprXive implements XiveRouterBackend {
     this.eat[lisn * 2] = (this.eat[lisn * 2]! | EAS_VALID_HI) >>> 0;
     this.eat[lisn * 2 + 1] = (this.eat[lisn * 2 + 1]! | EAS_MASKED_LO) >>> 0;
     if (lsi) this.source.setLsi(lisn, true);
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.claim', lisn, +lsi, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.claim', { lisn, lsi: +lsi });
     // Under KVM the source is declared to the device at once (kvmppc_xive_source_reset_one).
     if (this.kvm?.inKernel) return this.kvm.sourceResetOne(lisn);
     return 0;
@@ -385,7 +386,7 @@ export class SpaprXive implements XiveRouterBackend {
   freeIrq(lisn: number): void {
     this.checkLisn(lisn);
     this.eat[lisn * 2] = (this.eat[lisn * 2]! & ~EAS_VALID_HI) >>> 0;
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.free', lisn, 0, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.free', { lisn });
   }
 
   isClaimed(lisn: number): boolean {
@@ -448,7 +449,7 @@ export class SpaprXive implements XiveRouterBackend {
     this.resetTables();
     this.source.reset();
     for (let cpu = 0; cpu < this.nrServers; cpu++) this.cpuIntcReset(cpu);
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.reset', 0, 0, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.reset', {});
   }
 
   /**
@@ -474,7 +475,7 @@ export class SpaprXive implements XiveRouterBackend {
   hIntReset(): void {
     this.resetTables();
     this.source.reset();
-    if (this.trace.mask & TRACE_VMM) this.trace.emit(TRACE_VMM, 'xive.h_int_reset', 0, 0, 0, 0);
+    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'xive.h_int_reset', {});
   }
 
   // -------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  * which connects the irq bypass pair and makes KVM re-back the guest irq with the function's
  * interrupt (`kvmppc_xive_set_mapped`). Everything is a syscall on the machine's VMM process.
  *
- * The passthrough-page designs of options 2–4 (thread.md §2) act at the VMM seam
+ * The passthrough-page designs of options 2–4 (review of the XIVE native mode series, 2019) act at the VMM seam
  * ({@link VfioPciSeam}): right after a vector is bound and right before it is unbound.
  *
  * @remarks Models hw/vfio/pci.c (QEMU 7.2): vfio_realize() (device fd, GET_INFO/GET_IRQ_INFO),
@@ -42,6 +42,7 @@ import {
 import type { AccessSize, Word64 } from '../hw/mmio.ts';
 import type { PciDevice } from '../hw/phb.ts';
 import { TRACE_VMM } from '../hw/trace-sink.ts';
+import { traceEvent } from '../sim/trace-events.ts';
 import type { SpaprMachine } from './spapr-machine.ts';
 
 /** One bound vector as the seam sees it. */
@@ -261,7 +262,8 @@ export class VmmVfioPci {
       }
     }
     const t = machine.trace;
-    if (t.mask & TRACE_VMM) t.emit(TRACE_VMM, 'vfio.plug', fn.phb, fn.slot, lisns[0]!, lisns.length);
+    if (t.mask & TRACE_VMM)
+      traceEvent(t, 'vfio.plug', { phb: fn.phb, slot: fn.slot, firstLisn: lisns[0]!, nvec: lisns.length });
     return dev;
   }
 
@@ -308,7 +310,8 @@ export class VmmVfioPci {
     note(host.vfioUnbind(this.vfioN));
     if (this.pdev.phb !== null) host.phbs[this.phb]!.unplug(this.slot);
     const t = this.machine.trace;
-    if (t.mask & TRACE_VMM) t.emit(TRACE_VMM, 'vfio.unplug', this.phb, this.slot, first, 0);
+    if (t.mask & TRACE_VMM)
+      traceEvent(t, 'vfio.unplug', { phb: this.phb, slot: this.slot, firstLisn: first });
     return first;
   }
 }

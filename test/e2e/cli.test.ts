@@ -150,6 +150,18 @@ describe('xivelab run', () => {
     expect(doc.traceEvents.some((e) => e.name === 'router.enqueue')).toBe(true);
   });
 
+  test('options.maxSteps reached: a step-limit violation and exit 1, not an internal error', async () => {
+    const p = file(
+      'steps.yaml',
+      'vcpus: 2\ndevices: [{name: nic, msis: 4}]\nworkload: {triggers: 200, streams: [{device: nic, rate: 1e6, pattern: bursts, burst: 8}]}\noptions: {maxSteps: 1}\n',
+    );
+    const r = await cli('run', p);
+    expect([r.code, r.err]).toEqual([1, '']);
+    expect(r.out).toContain(
+      '  [step-limit] seed 1: vCPU 0 was still interrupted after 1 handler runs (options.maxSteps); the run stopped there\n',
+    );
+  });
+
   test('--accel kvm or a KVM design with more vCPUs than host threads: a usage error', async () => {
     const p = file(
       'big.yaml',
@@ -158,13 +170,15 @@ describe('xivelab run', () => {
     const r = await cli('run', p, '--accel', 'kvm');
     expect(r.code).toBe(2);
     expect(r.err).toBe(
-      'xivelab: --accel kvm runs at most 128 vCPUs (one host thread each); scenario has 129\n',
+      'xivelab: --accel kvm: KVM mode runs at most 128 vCPUs (one host thread each), not 129 (scenario)\n',
     );
     const t = await cli('run', p, '--design', 'rmap', '--trace', join(dir, 'big.json'));
     expect(t.code).toBe(2);
-    expect(t.out).toMatch(/note: 129 vCPUs: KVM mode runs at most 128/);
+    expect(t.out).toMatch(
+      /note: KVM mode runs at most 128 vCPUs \(one host thread each\), not 129: the design cannot run here/,
+    );
     expect(t.err).toBe(
-      'xivelab: design "rmap" runs under KVM, which runs at most 128 vCPUs (one host thread each); scenario has 129\n',
+      'xivelab: design "rmap" runs under KVM: KVM mode runs at most 128 vCPUs (one host thread each), not 129 (scenario)\n',
     );
   });
 

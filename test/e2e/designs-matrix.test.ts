@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { builtinScenarioFiles, exportTrace } from '../../src/cli/compare.ts';
+import { DESIGN_NAMES, DESIGNS, designNamed } from '../../src/designs/index.ts';
 import { type CellResult, INVARIANTS } from '../../src/scenario/cell.ts';
-import { designNames, registryRunner } from '../../src/scenario/designs-registry.ts';
+import { registryRunner } from '../../src/scenario/cell-dispatch.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 
 const SEED = 1;
@@ -138,17 +139,17 @@ const scenarios = builtinScenarioFiles()
 describe('every design × every built-in passthrough scenario (seed 1)', () => {
   it('the table covers exactly the built-in passthrough scenarios and the registered designs', () => {
     expect(scenarios.map((s) => s.scenario.name).sort()).toEqual(Object.keys(EXPECTED).sort());
-    expect(designNames()).toHaveLength(9);
+    expect(DESIGN_NAMES).toHaveLength(9);
   });
 
   for (const { file, scenario } of scenarios) {
-    for (const design of designNames()) {
+    for (const design of DESIGN_NAMES) {
       const [fails, reason] = EXPECTED[scenario.name]?.[design] ?? HOLDS;
       const what = fails.length === 0 ? 'holds' : `breaks ${fails.join(', ')}`;
       it(`${scenario.name} × ${design}: ${what}${fails.length ? ` — ${reason}` : ''}`, () => {
         const c = registryRunner({ name: scenario.name, file, scenario }, design, SEED);
         expect(failing(c), `${scenario.name} × ${design} (seed ${SEED})`).toEqual(fails);
-        if (design === 'emulated') {
+        if (designNamed(design).accel === 'emulated') {
           // The reference: deliveries and isolation (its VMM relays through VFIO); the KVM
           // invariants are not its, and I6 compares with it.
           expect(INVARIANTS.map((i) => c.invariants[i].status)).toEqual([
@@ -170,7 +171,7 @@ describe('every design × every built-in passthrough scenario (seed 1)', () => {
     .map((file) => ({ file, scenario: loadScenario(file) }))
     .filter((s) => s.scenario.passthrough === undefined);
   for (const { file, scenario } of workloads) {
-    for (const design of designNames().filter((d) => d !== 'emulated')) {
+    for (const design of DESIGNS.filter((d) => d.accel === 'kvm').map((d) => d.name)) {
       it(`${scenario.name} × ${design}: holds — no passthrough function: the workload runs under KVM with the design's seams and the guest sees exactly what it sees emulated (I6)`, () => {
         const c = registryRunner({ name: scenario.name, file, scenario }, design, SEED);
         expect(

@@ -16,7 +16,7 @@ import { runScenario } from '../../src/scenario/runner.ts';
 describe('foundation acceptance (scenarios/foundation.yaml)', () => {
   test('100k triggers, masks, retargets, hotplug, IPIs, LSIs: every invariant holds', () => {
     const s = loadScenario(builtinScenarioPath('foundation'));
-    const r = runScenario(s, s.options.seed);
+    const r = runScenario(s, s.options.seed).result;
     expect(r.violations.map((v) => v.message)).toEqual([]);
 
     // The run is what the issue asks for.
@@ -45,8 +45,8 @@ describe('foundation acceptance (scenarios/foundation.yaml)', () => {
 describe('the foundation scenario under KVM (kernel_irqchip=on on the host model)', () => {
   test('runs unchanged: the same deliveries per irq and per CPU, the same hcalls, every invariant holds', () => {
     const s = loadScenario(builtinScenarioPath('foundation'));
-    const emu = runScenario(s, s.options.seed);
-    const kvm = runScenario(s, s.options.seed, { kvm: {} });
+    const emu = runScenario(s, s.options.seed).result;
+    const kvm = runScenario(s, s.options.seed, { kvm: {} }).result;
     expect(kvm.accel).toBe('kvm');
     expect(kvm.violations.map((v) => v.message)).toEqual([]);
     expect(kvm.events).toEqual(emu.events);
@@ -130,7 +130,7 @@ describe('property: random small workloads keep every invariant', () => {
   test(`fast-check, seed ${process.env.XIVELAB_PROP_SEED ?? 20261124} (the failing seed and scenario are printed)`, () => {
     fc.assert(
       fc.property(smallScenario, ({ seed, scenario }) => {
-        const r = runScenario(checkScenario(scenario), seed);
+        const r = runScenario(checkScenario(scenario), seed).result;
         if (r.violations.length > 0) {
           throw new Error(
             `run seed ${seed} of ${JSON.stringify(scenario)}:\n${r.violations.map((v) => v.message).join('\n')}`,
@@ -148,8 +148,8 @@ describe('property: random small workloads keep every invariant', () => {
     fc.assert(
       fc.property(smallScenario, ({ seed, scenario }) => {
         const s = checkScenario(scenario);
-        const kvm = runScenario(s, seed, { kvm: {} });
-        const emu = runScenario(s, seed);
+        const kvm = runScenario(s, seed, { kvm: {} }).result;
+        const emu = runScenario(s, seed).result;
         const what = `run seed ${seed} of ${JSON.stringify(scenario)} under KVM`;
         if (kvm.violations.length > 0)
           throw new Error(`${what}:\n${kvm.violations.map((v) => v.message).join('\n')}`);

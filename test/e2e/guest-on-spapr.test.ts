@@ -9,7 +9,8 @@ import { builtinScenarioPath } from '../../src/cli/program.ts';
 import { GuestKernel } from '../../src/guest/kernel.ts';
 import { NULL_TRACE, type TraceSink } from '../../src/hw/trace-sink.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
-import { runScenario } from '../../src/scenario/runner.ts';
+import { buildMachine } from '../../src/scenario/run-machine.ts';
+import { runGuest } from '../../src/scenario/runner.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
 
 const MiB = 1024 * 1024;
@@ -170,20 +171,17 @@ describe('guest kernel on SpaprMachine (smp 4, 256 MiB, nic: 64 MSIs + 4 LSIs)',
 
   test('the foundation scenario through the runner: every invariant holds; LSI levels lost at enable are counted', () => {
     const s = loadScenario(builtinScenarioPath('foundation'));
-    let kernel: GuestKernel | null = null;
-    const r = runScenario(s, s.options.seed, {
-      guest: (machine, trace) => {
-        const k = new GuestKernel(machine.cpus, machine.deviceTree(), trace, { fuzz: s.options.seed });
-        if (k.boot() !== 0 || k.startDevices() !== 0) throw new Error('guest boot failed');
-        kernel = k;
-        return k;
-      },
+    const setup = buildMachine(s, s.options.seed);
+    const k = new GuestKernel(setup.machine.cpus, setup.machine.deviceTree(), setup.probe, {
+      fuzz: s.options.seed,
     });
+    if (k.boot() !== 0 || k.startDevices() !== 0) throw new Error('guest boot failed');
+    const r = runGuest(setup, k).result;
     expect(r.violations.map((v) => v.message)).toEqual([]);
     // The lost-level case is reproduced and accounted for, not hidden.
     expect(r.events.lsiLevelsLost).toBe(LSI_LEVELS_LOST);
     expect(r.events.deviceTriggers).toBe(100_000);
     expect(r.cpus.every((c) => c.delivered > 0)).toBe(true);
-    expect(kernel!.checkQueues()).toEqual([]);
+    expect(k.checkQueues()).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DESIGNS } from '../../src/designs/index.ts';
+import { DESIGN_NAMES, DESIGNS } from '../../src/designs/index.ts';
 
 const bin = fileURLToPath(new URL('../../bin/xivelab.js', import.meta.url));
 const QEMU_ARGS = ['-M', 'pseries,ic-mode=xive', '-display', 'none', '-nodefaults', '-S', '-qtest', 'stdio'];
@@ -29,8 +29,7 @@ describe('xivelab qtest (the QEMU front end through the main CLI)', () => {
 });
 
 /** The option-1 designs (kernel seam only), which the front end runs. */
-const OPTION_1 = [...DESIGNS.values()]
-  .filter((d) => d.option === 1)
+const OPTION_1 = DESIGNS.filter((d) => d.option === 1)
   .map((d) => d.name)
   .join(', ');
 
@@ -155,7 +154,7 @@ describe('xivelab-qemu in KVM mode (the real entry point, bin/xivelab-qemu.js)',
     ],
     [
       ['-enable-kvm', '-xivelab-design', 'nope'],
-      `xivelab-qemu: -xivelab-design nope: unknown design (known: ${[...DESIGNS.keys(), 'emulated'].join(', ')})`,
+      `xivelab-qemu: -xivelab-design nope: unknown design "nope" (known: ${DESIGN_NAMES.join(', ')})`,
     ],
   ])('refuses %j with one line and exit 1', (args, line) => {
     const r = qemu([...args, '-qtest', 'stdio']);

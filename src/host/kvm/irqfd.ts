@@ -17,6 +17,7 @@
  */
 
 import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
+import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { EAGAIN, EBADF, EBUSY, EFAULT, EINVAL, EIO, ENODEV } from '../errno.ts';
 import { type File, type FileOperations, FMODE_RDWR } from '../mm/file.ts';
 import type { MmHost } from '../mm/mm-host.ts';
@@ -312,8 +313,8 @@ export class KvmIrqfds {
     this.log = [];
   }
 
-  private emit(kind: string, a0: number, a1: number, a2: number, a3: number): void {
-    if (this.trace.mask & TRACE_KVM) this.trace.emit(TRACE_KVM, kind, a0, a1, a2, a3);
+  private emit<K extends TraceKindIn<typeof TRACE_KVM>>(kind: K, args: TraceArgs<K>): void {
+    if (this.trace.mask & TRACE_KVM) traceEvent(this.trace, kind, args);
   }
 
   private pr(msg: string): void {
@@ -363,7 +364,7 @@ export class KvmIrqfds {
     const ret = this.bypass.irqBypassRegisterConsumer(irqfd.consumer);
     if (ret) this.pr(`irq bypass consumer (token ${gsi}) registration fails: ${ret}`);
     else irqfd.consumerRegistered = true;
-    this.emit('kvm.irqfd.assign', gsi, ret, 0, 0);
+    this.emit('kvm.irqfd.assign', { gsi, ret });
     return 0;
   }
 
@@ -386,7 +387,7 @@ export class KvmIrqfds {
       this.bypass.irqBypassUnregisterConsumer(irqfd.consumer);
       irqfd.consumerRegistered = false;
     }
-    this.emit('kvm.irqfd.shutdown', irqfd.gsi, 0, 0, 0);
+    this.emit('kvm.irqfd.shutdown', { gsi: irqfd.gsi });
   }
 
   /**
@@ -407,7 +408,7 @@ export class KvmIrqfds {
         const st = this.arch.xive instanceof KvmXiveNative ? this.arch.xive.irqState(irqfd.gsi) : null;
         if (st?.ptNumber) this.stats.injectPassthrough++;
       }
-      this.emit('kvm.irqfd.inject', irqfd.gsi, rc, 0, 0);
+      this.emit('kvm.irqfd.inject', { gsi: irqfd.gsi, rc });
     }
     if (flags & EPOLLHUP) this.irqfdShutdown(irqfd);
   }
@@ -495,7 +496,7 @@ export class KvmIrqfds {
       this.stats.setPassthruFailed++;
       this.pr(`kvmppc_xive_set_mapped (gsi ${guestGsi}, hw 0x${desc.data.hwIrq.toString(16)}) fails: ${rc}`);
     }
-    this.emit('kvm.passthru.set', guestGsi, hostIrq, desc.data.hwIrq, rc);
+    this.emit('kvm.passthru.set', { guestGsi, hostIrq, hwIrq: desc.data.hwIrq, rc });
     return 0;
   }
 
@@ -527,7 +528,7 @@ export class KvmIrqfds {
     const rc = xive instanceof KvmXiveNative ? xive.clrMapped(guestGsi, hw) : -ENODEV;
     m.rHwirq = 0;
     if (rc) this.stats.clrPassthruFailed++;
-    this.emit('kvm.passthru.clr', guestGsi, hostIrq, hw, rc);
+    this.emit('kvm.passthru.clr', { guestGsi, hostIrq, hwIrq: hw, rc });
     return rc;
   }
 

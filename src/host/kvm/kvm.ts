@@ -11,6 +11,7 @@
  */
 
 import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
+import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { AtomicStep, filePteObj, MMU_NOTIFIERS, partitionEntryObj } from '../atomic-step.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
 import { FAULT_FLAG_WRITE, PAGE_SCALE, PAGE_SIZE, VM_FAULT_ERROR } from '../mm/constants.ts';
@@ -146,8 +147,8 @@ export class Kvm {
     this.nextLpid = 1;
   }
 
-  emit(kind: string, a0: number, a1: number, a2: number, a3: number): void {
-    if (this.trace.mask & TRACE_KVM) this.trace.emit(TRACE_KVM, kind, a0, a1, a2, a3);
+  emit<K extends TraceKindIn<typeof TRACE_KVM>>(kind: K, args: TraceArgs<K>): void {
+    if (this.trace.mask & TRACE_KVM) traceEvent(this.trace, kind, args);
   }
 
   /** open("/dev/kvm"): a new file on the misc device's inode (one reference). */
@@ -224,7 +225,7 @@ export class Kvm {
     }
     this.vms.push(vm);
     this.stats.vmsCreated++;
-    this.emit('kvm.vm.create', vm.lpid, user.proc.pid, 0, 0);
+    this.emit('kvm.vm.create', { lpid: vm.lpid, pid: user.proc.pid });
     return fd;
   }
 
@@ -233,7 +234,7 @@ export class Kvm {
     const i = this.vms.indexOf(vm);
     if (i >= 0) this.vms.splice(i, 1);
     this.stats.vmsDestroyed++;
-    this.emit('kvm.vm.destroy', vm.lpid, 0, 0, 0);
+    this.emit('kvm.vm.destroy', { lpid: vm.lpid });
   }
 }
 
@@ -462,7 +463,7 @@ export class KvmVm implements MmuNotifier {
       }
       if (pfn < 0) {
         this.pt.stats.faultErrors++;
-        this.kvm.emit('kvm.pt.fault_error', this.lpid, gfn, -pfn, 0);
+        this.kvm.emit('kvm.pt.fault_error', { lpid: this.lpid, gfn, errno: -pfn });
         look.effect = `hva_to_pfn: ${pfn}`;
         return pfn;
       }
@@ -535,7 +536,13 @@ export class KvmVm implements MmuNotifier {
     if ((r.change === KVM_MR_DELETE || r.change === KVM_MR_MOVE) && r.old !== null) {
       this.pt.unmapRange(r.old.baseGfn, r.old.baseGfn + r.old.npages);
     }
-    if (r.change >= 0) this.kvm.emit('kvm.memslot', this.lpid, mem.slot, r.change, this.memslots.used);
+    if (r.change >= 0)
+      this.kvm.emit('kvm.memslot', {
+        lpid: this.lpid,
+        slot: mem.slot,
+        change: r.change,
+        used: this.memslots.used,
+      });
     return 0;
   }
 

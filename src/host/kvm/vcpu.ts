@@ -301,7 +301,7 @@ export class KvmVcpuRun implements KvmGuestContext {
   private fail(err: number, gpa: number): void {
     this.lastError = err;
     this.vcpu.stats.runFailures++;
-    this.vcpu.vm.kvm.emit('kvm.run.fail', this.vcpu.vcpuId, -err, gpa, 0);
+    this.vcpu.vm.kvm.emit('kvm.run.fail', { vcpu: this.vcpu.vcpuId, errno: -err, gpa });
     this.exitToVmm();
     try {
       this.exits.runFailed?.(err, gpa);
@@ -326,7 +326,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     if (pfn === KVM_PT_NO_SLOT) {
       this.vcpu.stats.mmioExits++;
       this.vcpu.vm.stats.mmioExits++;
-      this.vcpu.vm.kvm.emit('kvm.exit.mmio', this.vcpu.vcpuId, gpa, size, 0);
+      this.vcpu.vm.kvm.emit('kvm.exit.mmio', { vcpu: this.vcpu.vcpuId, gpa, size, write: 0 });
       this.exitToVmm();
       try {
         this.exits.mmio(gpa, size, false, out);
@@ -355,7 +355,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     if (pfn === KVM_PT_NO_SLOT) {
       this.vcpu.stats.mmioExits++;
       this.vcpu.vm.stats.mmioExits++;
-      this.vcpu.vm.kvm.emit('kvm.exit.mmio', this.vcpu.vcpuId, gpa, size, 1);
+      this.vcpu.vm.kvm.emit('kvm.exit.mmio', { vcpu: this.vcpu.vcpuId, gpa, size, write: 1 });
       const d = this.tmp.set(hi, lo);
       this.exitToVmm();
       try {
@@ -403,7 +403,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.check();
     this.vcpu.stats.hcallExits++;
     this.vcpu.vm.stats.hcallExits++;
-    this.vcpu.vm.kvm.emit('kvm.exit.hcall', this.vcpu.vcpuId, opcode, 0, 0);
+    this.vcpu.vm.kvm.emit('kvm.exit.hcall', { vcpu: this.vcpu.vcpuId, opcode });
     this.exitToVmm();
     try {
       return this.exits.paprHcall(opcode, args, out);

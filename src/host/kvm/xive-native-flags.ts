@@ -128,3 +128,19 @@ export const XIVE_NATIVE_MAINLINE: Readonly<XiveNativeFlags> = Object.freeze({
   setMappedEisnIsStateNumber: true,
   clrMappedErrorKeepsLock: true,
 });
+
+/**
+ * Every latent bug of the merged code fixed. The passthrough-page designs other than `rmap`
+ * carry these flags too, so that their results show their own mechanism and not the merged
+ * code's native-mode bugs (which `rmap` alone reproduces).
+ */
+export const XIVE_NATIVE_FIXED: Readonly<XiveNativeFlags> = Object.freeze({
+  faultUsesVmaRelativePgoff: false,
+  zapOmitsEsbOffset: false,
+  bindZapsBeforePublish: false,
+  faultSelectsOutsideLock: false,
+  esbMemoryLock: true,
+  nativeSetMappedUsesXicsPq: false,
+  setMappedEisnIsStateNumber: false,
+  clrMappedErrorKeepsLock: false,
+});

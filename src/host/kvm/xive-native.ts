@@ -257,7 +257,7 @@ export class KvmXiveNative extends KvmppcXive {
       this.host.configureIrq(state.ipiNumber, 0, MASKED, 0);
       if (!state.valid) this.srcCount++;
       state.valid = true;
-      this.emit('kvm.xive.source', irq, state.ipiNumber, Number(val & 3n), 0);
+      this.emit('kvm.xive.source', { irq, ipiNumber: state.ipiNumber, pq: Number(val & 3n) });
       return 0;
     } finally {
       this.unlock(sb);
@@ -305,7 +305,7 @@ export class KvmXiveNative extends KvmppcXive {
         state.actPriority = priority;
         state.actServer = target;
         state.eisn = eisn;
-        this.emit('kvm.xive.source_config', state.number, target, priority, eisn);
+        this.emit('kvm.xive.source_config', { irq: state.number, target, priority, eisn });
         return this.host.configureIrq(hw, this.vp(target), priority, eisn);
       }
       state.actPriority = MASKED;
@@ -403,7 +403,7 @@ export class KvmXiveNative extends KvmppcXive {
       this.cleanupQueue(xc, priority);
       return erc;
     }
-    this.emit('kvm.xive.eq_config', server, priority, qaddr, eq.qshift);
+    this.emit('kvm.xive.eq_config', { server, priority, qaddr, qshift: eq.qshift });
     return 0;
   }
 
@@ -481,7 +481,7 @@ export class KvmXiveNative extends KvmppcXive {
       }
       this.unlock(sb);
     }
-    this.emit('kvm.xive.reset', 0, 0, 0, 0);
+    this.emit('kvm.xive.reset', {});
     return 0;
   }
 
@@ -549,7 +549,7 @@ export class KvmXiveNative extends KvmppcXive {
       xc.savedW01[1] = 0xff00_0000;
       xc.camWord = (cam | TM_QW1W2_VO) >>> 0;
       if (!this.connected.includes(vcpu)) this.connected.push(vcpu);
-      this.emit('kvm.xive.connect', s, vpId, cam, 0);
+      this.emit('kvm.xive.connect', { server: s, vpId, cam });
     } else {
       this.cleanupVcpu(vcpu);
       rc = rc || -EIO;
@@ -643,7 +643,7 @@ export class KvmXiveNative extends KvmppcXive {
     if (this.vpBase !== XIVE_INVALID_VP) this.host.freeVpBlock(this.vpBase);
     this.vpBase = XIVE_INVALID_VP;
     this.released = true;
-    this.emit('kvm.xive.release', 0, 0, 0, 0);
+    this.emit('kvm.xive.release', {});
   }
 
   // -------------------------------------------------------------------------------------------
@@ -787,7 +787,7 @@ export class KvmXiveNative extends KvmppcXive {
       this.stats.sigbus++;
       return -VM_FAULT_SIGBUS;
     }
-    this.emit('kvm.xive.esb_fault', irq, +odd, page * PAGE_SCALE, 0);
+    this.emit('kvm.xive.esb_fault', { irq, odd: +odd, pfn: page * PAGE_SCALE });
     return page * PAGE_SCALE;
   }
 
@@ -808,7 +808,7 @@ export class KvmXiveNative extends KvmppcXive {
     if (this.mapping) {
       const base = this.flags.zapOmitsEsbOffset ? 0 : KVM_XIVE_ESB_PAGE_OFFSET;
       this.stats.zaps++;
-      this.emit('kvm.xive.zap', irq, base + 2 * irq, 2, 0);
+      this.emit('kvm.xive.zap', { irq, pgoff: base + 2 * irq, npages: 2 });
       this.mapping.unmapMappingRange(base + 2 * irq, 2);
     }
     return 0;

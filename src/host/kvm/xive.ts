@@ -21,6 +21,7 @@ import {
   XIVE_ESB_VAL_Q,
   XIVE_TM_HV_PAGE,
 } from '../../hw/xive/regs.ts';
+import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step.ts';
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';
@@ -146,8 +147,8 @@ export abstract class KvmppcXive {
     return this.vcpusOf ? this.vcpusOf() : this.connected;
   }
 
-  protected emit(kind: string, a0: number, a1: number, a2: number, a3: number): void {
-    if (this.trace.mask & TRACE_KVM) this.trace.emit(TRACE_KVM, kind, a0, a1, a2, a3);
+  protected emit<K extends TraceKindIn<typeof TRACE_KVM>>(kind: K, args: TraceArgs<K>): void {
+    if (this.trace.mask & TRACE_KVM) traceEvent(this.trace, kind, args);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -359,7 +360,7 @@ export abstract class KvmppcXive {
     if (vcpu.ceded) this.wake(vcpu);
     const xc = vcpu.xiveVcpu;
     if (xc) xc.escOn = false;
-    this.emit('kvm.xive.escalation', xc ? xc.serverNum : -1, +vcpu.ceded, 0, 0);
+    this.emit('kvm.xive.escalation', { server: xc ? xc.serverNum : -1, ceded: +vcpu.ceded });
   }
 
   /**
@@ -617,7 +618,7 @@ export abstract class KvmppcXive {
     state.oldQ = false;
     if (this.flags.nativeSetMappedUsesXicsPq) state.guestPriority = prio;
     this.unlock(sb);
-    this.emit('kvm.xive.set_mapped', guestIrq, hostHwIrq, prio, 0);
+    this.emit('kvm.xive.set_mapped', { guestIrq, hostHwIrq, prio });
     if (ml) yield* this.memoryLockUpWrite();
     return 0;
   }
@@ -687,7 +688,7 @@ export abstract class KvmppcXive {
       host.esbRead(state.ipiData, prio === MASKED ? XIVE_ESB_SET_PQ_01 : XIVE_ESB_SET_PQ_00 + (ptPq << 8));
     }
     this.unlock(sb);
-    this.emit('kvm.xive.clr_mapped', guestIrq, hostHwIrq, prio, 0);
+    this.emit('kvm.xive.clr_mapped', { guestIrq, hostHwIrq, prio });
     if (ml) yield* this.memoryLockUpWrite();
     return 0;
   }

@@ -5,6 +5,7 @@
  */
 
 import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import { AtomicStep, filePteObj, mmapLockObj, vmasObj } from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,
@@ -46,7 +47,7 @@ export function vmfInsertPfn(vma: Vma, address: number, pfn: number): number {
     mm.pgtable.set(vpn, pfn, vmaPteFlags(vma) | PTE_SPECIAL);
     mm.stats.pfnInserts++;
     const t = mm.host.trace;
-    if (t.mask & TRACE_MM) t.emit(TRACE_MM, 'mm.insert_pfn', mm.pid, address, pfn, vma.id);
+    if (t.mask & TRACE_MM) traceEvent(t, 'mm.insert_pfn', { pid: mm.pid, address, pfn, vma: vma.id });
   }
   return VM_FAULT_NOPAGE;
 }
@@ -63,7 +64,7 @@ export function handleMmFault(mm: Mm, vma: Vma, address: number, flags: number):
   const vpn = Math.floor(address * PAGE_SCALE);
   const pt = mm.pgtable;
   const t = mm.host.trace;
-  if (t.mask & TRACE_MM) t.emit(TRACE_MM, 'mm.fault', mm.pid, address, flags, vma.id);
+  if (t.mask & TRACE_MM) traceEvent(t, 'mm.fault', { pid: mm.pid, address, flags, vma: vma.id });
   const cur = pt.flags(vpn);
   if (cur & PTE_PRESENT) {
     // A write to a present read-only PTE of a writable VMA (do_wp_page): shared and pfnmap

@@ -5,6 +5,7 @@
  */
 
 import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import type { MmHost } from './mm-host.ts';
 import { PageTable } from './page-table.ts';
 import { RwSem } from './rwsem.ts';
@@ -107,7 +108,13 @@ export class Mm {
   invalidateRangeStart(range: MmuNotifierRange): void {
     this.stats.notifierStarts++;
     const t = this.host.trace;
-    if (t.mask & TRACE_MM) t.emit(TRACE_MM, 'mm.notify.start', this.pid, range.start, range.end, range.event);
+    if (t.mask & TRACE_MM)
+      traceEvent(t, 'mm.notify.start', {
+        pid: this.pid,
+        start: range.start,
+        end: range.end,
+        event: range.event,
+      });
     for (const n of this.notifiers) n.invalidateRangeStart(range);
   }
 

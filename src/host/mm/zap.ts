@@ -5,6 +5,7 @@
  */
 
 import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import { MMU_NOTIFY_CLEAR, PAGE_SCALE, PAGE_SIZE, VM_PFNMAP } from './constants.ts';
 import type { FileMapping } from './file.ts';
 import { type Mm, MmuNotifierRange } from './mm.ts';
@@ -48,7 +49,7 @@ export function zapPageRangeSingle(
   const n = clearPteRange(mm, Math.max(address, vma.start), Math.min(end, vma.end));
   mm.invalidateRangeEnd(range);
   const t = mm.host.trace;
-  if (t.mask & TRACE_MM) t.emit(TRACE_MM, 'mm.zap', mm.pid, address, end, n);
+  if (t.mask & TRACE_MM) traceEvent(t, 'mm.zap', { pid: mm.pid, start: address, end, ptes: n });
   return n;
 }
 

@@ -19,6 +19,7 @@
 
 import type { PciDevice } from '../../hw/phb.ts';
 import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
+import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { EFAULT, EINVAL, ENODEV, ENOTTY } from '../errno.ts';
 import { type EventfdCtx, type EventfdFdget, PPC_IOC_NONE, ppcIoc } from '../kvm/irqfd.ts';
 import {
@@ -271,9 +272,9 @@ export class VfioPciDevice {
       unmapMappingPages(this.esbMapping, VFIO_PCI_ESB_REGION_PGOFF, 2 * this.pdev.msixCount, true);
   }
 
-  private emit(kind: string, a0: number, a1: number, a2: number, a3: number): void {
+  private emit<K extends TraceKindIn<typeof TRACE_KVM>>(kind: K, args: TraceArgs<K>): void {
     const t = this.vfio.trace;
-    if (t.mask & TRACE_KVM) t.emit(TRACE_KVM, kind, a0, a1, a2, a3);
+    if (t.mask & TRACE_KVM) traceEvent(t, kind, args);
   }
 
   /** Open (a new device fd). −ENODEV once the function has been unplugged. */
@@ -485,7 +486,7 @@ export class VfioPciDevice {
     this.irqType = msix ? VFIO_PCI_MSIX_IRQ_INDEX : VFIO_PCI_MSI_IRQ_INDEX;
     if (!msix) this.msiQmax = 31 - Math.clz32(nvec * 2 - 1);
     this.vfio.stats.msiEnables++;
-    this.emit('vfio.msi_enable', p.slot, nvec, +msix, 0);
+    this.emit('vfio.msi_enable', { slot: p.slot, nvec, msix: +msix });
     return 0;
   }
 
@@ -504,7 +505,7 @@ export class VfioPciDevice {
     this.numCtx = 0;
     this.ctx = [];
     this.vfio.stats.msiDisables++;
-    this.emit('vfio.msi_disable', this.pdev.slot, 0, +msix, 0);
+    this.emit('vfio.msi_disable', { slot: this.pdev.slot, nvec: 0, msix: +msix });
   }
 
   /** @remarks Models vfio_pci_intrs.c:vfio_msi_set_block(). */
@@ -580,7 +581,7 @@ export class VfioPciDevice {
     }
     c.trigger = trigger;
     this.vfio.stats.vectorsSet++;
-    this.emit('vfio.vector_set', vector, irq, r, 0);
+    this.emit('vfio.vector_set', { vector, irq, rc: r });
     return 0;
   }
 }

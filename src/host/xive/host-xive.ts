@@ -45,6 +45,7 @@ import {
   XIVE_ESB_VAL_Q,
   XIVE_TM_HV_PAGE,
 } from '../../hw/xive/regs.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import { EBUSY, EINVAL, EIO, ENXIO } from '../errno.ts';
 import { PAGE_SIZE } from '../mm/constants.ts';
 
@@ -500,7 +501,7 @@ export class HostXive {
     }
     this.stats.hostIrqs++;
     d.count++;
-    if (this.trace.mask & TRACE_KVM) this.trace.emit(TRACE_KVM, 'host.irq', virq, d.data.hwIrq, 0, 0);
+    if (this.trace.mask & TRACE_KVM) traceEvent(this.trace, 'host.irq', { virq, hwIrq: d.data.hwIrq });
     d.handler(virq);
     const xd = d.data;
     if (!d.disabled && !d.forwarded && (xd.flags & XIVE_IRQ_FLAG_NO_EOI) === 0) this.sourceEoi(xd);

@@ -22,6 +22,7 @@ import {
   XIVE_ESB_SET_PQ_11,
   XIVE_ESB_VAL_P,
 } from '../../hw/xive/regs.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import { EINVAL } from '../errno.ts';
 import { HOST_XIVE_PRIO, type HostXive, XIVE_INVALID_TARGET, type XiveIrqData } from './host-xive.ts';
 
@@ -60,7 +61,7 @@ export function xiveIrqSetVcpuAffinity(host: HostXive, virq: number, forward: bo
   const xd = d.data;
   const hw = xd.hwIrq;
   if (host.trace.mask & TRACE_KVM)
-    host.trace.emit(TRACE_KVM, 'xive.set_vcpu_affinity', virq, hw, +forward, 0);
+    traceEvent(host.trace, 'xive.set_vcpu_affinity', { virq, hwIrq: hw, forward: +forward });
   if (forward) {
     d.forwarded = true;
     const pq = host.esbRead(xd, XIVE_ESB_SET_PQ_10);

@@ -34,6 +34,7 @@
  * has its own escalation irq (for a guest using one priority, as Linux does, the two agree).
  */
 
+import { traceEvent } from '../../sim/trace-events.ts';
 import { getField32, setField32 } from '../bits.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../mmio.ts';
 import type { PhysMem } from '../phys-mem.ts';
@@ -70,6 +71,7 @@ import {
   XIVE_ESB_OFF,
   XIVE_ESB_SET_PQ_00,
   XIVE_PRIORITY_MAX,
+  XIVE_TM_OS_PAGE,
   xiveNvtCam,
 } from './regs.ts';
 import { XiveRouter, type XiveRouterBackend, type XiveTctxMatch } from './router.ts';
@@ -500,8 +502,7 @@ export class P9Chip implements XiveRouterBackend {
     const i = hwIrq - b.base;
     b.eas[i * 2] = hi;
     b.eas[i * 2 + 1] = lo;
-    if (this.trace.mask & TRACE_ROUTER)
-      this.trace.emit(TRACE_ROUTER, 'opal.irq_config', hwIrq, vp, prio, lirq);
+    if (this.trace.mask & TRACE_ROUTER) traceEvent(this.trace, 'opal.irq_config', { hwIrq, vp, prio, lirq });
     return OPAL_SUCCESS;
   }
 
@@ -544,7 +545,7 @@ export class P9Chip implements XiveRouterBackend {
    */
   sync(type: number, hwIrq: number): number {
     this.stats.syncs++;
-    if (this.trace.mask & TRACE_ROUTER) this.trace.emit(TRACE_ROUTER, 'opal.sync', type, hwIrq, 0, 0);
+    if (this.trace.mask & TRACE_ROUTER) traceEvent(this.trace, 'opal.sync', { type, hwIrq });
     return OPAL_SUCCESS;
   }
 
@@ -782,7 +783,7 @@ export class P9Chip implements XiveRouterBackend {
     } else if (op >= XIVE_ESB_SET_PQ_00) {
       vb.ends[o + 1] = setField32(mask, vb.ends[o + 1]!, (op >>> 8) & 3);
     }
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'end_esb', endIdx, +ese, op, old);
+    if (this.trace.mask & TRACE_ESB) traceEvent(this.trace, 'end_esb', { endIdx, ese: +ese, op, oldPq: old });
     if (fwd && ese) this.router.notify(P9_ESC_HWIRQ_BASE + endIdx, true);
     return ret;
   }
@@ -800,6 +801,20 @@ export class P9Chip implements XiveRouterBackend {
   /** Host physical address of TIMA page `page` (0 = HW … 3 = USER). */
   timaPageAddr(page: number): number {
     return P9_TIMA_BASE + page * 2 ** TM_SHIFT;
+  }
+
+  /**
+   * Whether the 64 KiB physical page `pfn` is one of the chip's pages that only the host may
+   * reach: the TIMA's HW, HV and USER pages (a guest gets the OS page), the ESB pages of an IPI
+   * not lent to a guest (`lent(srcno)` says which of the IPI source's numbers back a guest's
+   * interrupts), and the END ESB pages (the host's escalations).
+   */
+  isHostOnlyPage(pfn: number, lent: (ipiSrcno: number) => boolean): boolean {
+    const timaPage0 = P9_TIMA_BASE / PAGE;
+    if (pfn >= timaPage0 && pfn < timaPage0 + XIVE_TM_SIZE / PAGE) return pfn !== timaPage0 + XIVE_TM_OS_PAGE;
+    const ipi = Math.floor((pfn * PAGE - P9_IPI_ESB_BASE) / ESB2);
+    if (ipi >= 0 && ipi < this.nrIpis) return !lent(ipi);
+    return pfn >= P9_END_ESB_BASE / PAGE && pfn < (P9_END_ESB_BASE + this.nrVps * 8 * ESB2) / PAGE;
   }
 
   /** The host VP (HW CAM line) of a physical thread. */

@@ -5,6 +5,7 @@
  * router reaches them through {@link XiveRouterBackend}, as QEMU's `XiveRouterClass` hooks.
  */
 
+import { traceEvent } from '../../sim/trace-events.ts';
 import { getField32, setField32 } from '../bits.ts';
 import type { DmaSpace } from '../mmio.ts';
 import { TRACE_ROUTER, type TraceSink } from '../trace-sink.ts';
@@ -175,7 +176,7 @@ export class XiveRouter {
     if (eas[1]! & EAS_MASKED_LO) {
       // Notification completed: a masked EAS drops the event silently.
       this.stats.easMasked++;
-      if (this.trace.mask & TRACE_ROUTER) this.trace.emit(TRACE_ROUTER, 'router.masked', lisn, 0, 0, 0);
+      if (this.trace.mask & TRACE_ROUTER) traceEvent(this.trace, 'router.masked', { hwIrq: lisn });
       return;
     }
     this.endNotify(
@@ -206,7 +207,7 @@ export class XiveRouter {
     }
     this.stats.enqueued++;
     if (this.trace.mask & TRACE_ROUTER)
-      this.trace.emit(TRACE_ROUTER, 'router.enqueue', blk, idx, qindex, qdata);
+      traceEvent(this.trace, 'router.enqueue', { endBlk: blk, endIdx: idx, qindex, qdata });
     let nindex = qindex + 1;
     let ngen = qgen;
     if (nindex >= qentries) {
@@ -307,7 +308,7 @@ export class XiveRouter {
       const escIdx = getField32(END_W4_ESC_END_INDEX, end[4]!);
       const escData = getField32(END_W5_ESC_END_DATA, end[5]!);
       if (this.trace.mask & TRACE_ROUTER) {
-        this.trace.emit(TRACE_ROUTER, 'router.escalate', endBlk, endIdx, escBlk, escIdx);
+        traceEvent(this.trace, 'router.escalate', { endBlk, endIdx, escBlk, escIdx });
       }
       this.endNotify(escBlk, escIdx, escData);
     } finally {
@@ -338,7 +339,7 @@ export class XiveRouter {
     if (count !== 1 || tctx === null) return false;
     this.stats.presented++;
     if (this.trace.mask & TRACE_ROUTER) {
-      this.trace.emit(TRACE_ROUTER, 'router.present', tctx.cpu, match.ring, priority, 0);
+      traceEvent(this.trace, 'router.present', { cpu: tctx.cpu, ring: match.ring, priority });
     }
     tctx.ipbUpdate(match.ring, priority);
     return true;

@@ -6,6 +6,7 @@
  * as "every source at `resetPq`, MSI, not asserted, counters 0".
  */
 
+import { traceEvent } from '../../sim/trace-events.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../mmio.ts';
 import { TRACE_ESB, type TraceSink } from '../trace-sink.ts';
 import { XIVE_ESB_FORWARD, xiveEsbEoi, xiveEsbTrigger } from './esb.ts';
@@ -259,7 +260,8 @@ export class XiveSource implements MmioDevice {
     st[i] = (old & ~3) | (r & 3);
     if ((old & 3) === XIVE_ESB_OFF) b.counters[XIVE_STAT_OFF * BLOCK_SIZE + i]!++;
     else if ((r & XIVE_ESB_FORWARD) === 0) b.counters[XIVE_STAT_COALESCED * BLOCK_SIZE + i]!++;
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.trigger', srcno, old & 3, r & 3, r >> 2);
+    if (this.trace.mask & TRACE_ESB)
+      traceEvent(this.trace, 'esb.trigger', { srcno, oldPq: old & 3, newPq: r & 3, forward: r >> 2 });
     if (lsi && (r & 3) === XIVE_ESB_QUEUED) this.lsiQueued(srcno);
     return (r & XIVE_ESB_FORWARD) !== 0;
   }
@@ -290,7 +292,8 @@ export class XiveSource implements MmioDevice {
     const old = st[i]!;
     const r = xiveEsbEoi(old & 3);
     st[i] = (old & ~3) | (r & 3);
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.eoi', srcno, old & 3, r & 3, r >> 2);
+    if (this.trace.mask & TRACE_ESB)
+      traceEvent(this.trace, 'esb.eoi', { srcno, oldPq: old & 3, newPq: r & 3, forward: r >> 2 });
     let fwd = (r & XIVE_ESB_FORWARD) !== 0;
     // LSIs never set Q, but a line still asserted at EOI time must notify again.
     if (this.isLsi(srcno) && (st[i]! & XIVE_STATUS_ASSERTED) !== 0) fwd = this.lsiTrigger(srcno);
@@ -311,7 +314,8 @@ export class XiveSource implements MmioDevice {
     this.setAsserted(srcno, true);
     if (old === XIVE_ESB_RESET) {
       this.setPq(srcno, XIVE_ESB_PENDING);
-      if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.lsi', srcno, old, XIVE_ESB_PENDING, 1);
+      if (this.trace.mask & TRACE_ESB)
+        traceEvent(this.trace, 'esb.lsi', { srcno, oldPq: old, newPq: XIVE_ESB_PENDING, forward: 1 });
       return true;
     }
     if (old === XIVE_ESB_OFF) this.count(srcno, XIVE_STAT_OFF);
@@ -326,7 +330,7 @@ export class XiveSource implements MmioDevice {
    */
   private notify(srcno: number): void {
     this.count(srcno, XIVE_STAT_FORWARD);
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.forward', srcno, 0, 0, 0);
+    if (this.trace.mask & TRACE_ESB) traceEvent(this.trace, 'esb.forward', { srcno });
     this.notifier(srcno, !this.esbDisabled(srcno));
   }
 

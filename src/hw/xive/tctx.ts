@@ -3,6 +3,7 @@
  * the two output lines (OS external interrupt, HV virtualization interrupt).
  */
 
+import { traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_TIMA, type TraceSink } from '../trace-sink.ts';
 import {
   TM_ACK_CNT,
@@ -88,13 +89,15 @@ export class XiveTctx {
     if (ring === TM_QW1_OS) {
       if (this.os !== level) {
         this.os = level;
-        if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tctx.os_line', this.cpu, +level, 0, 0);
+        if (this.trace.mask & TRACE_TIMA)
+          traceEvent(this.trace, 'tctx.os_line', { cpu: this.cpu, level: +level });
         this.onOsLine(level);
       }
     } else if (ring === TM_QW2_HV_POOL || ring === TM_QW3_HV_PHYS) {
       if (this.hv !== level) {
         this.hv = level;
-        if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tctx.hv_line', this.cpu, +level, 0, 0);
+        if (this.trace.mask & TRACE_TIMA)
+          traceEvent(this.trace, 'tctx.hv_line', { cpu: this.cpu, level: +level });
         this.onHvLine(level);
       }
     }
@@ -164,7 +167,12 @@ export class XiveTctx {
     r[ring + TM_IPB] = r[ring + TM_IPB]! | (ipb & 0xff);
     r[ring + TM_PIPR] = xiveIpbToPipr(r[ring + TM_IPB]!);
     if (this.trace.mask & TRACE_TIMA) {
-      this.trace.emit(TRACE_TIMA, 'tctx.ipb', this.cpu, ring, r[ring + TM_IPB]!, r[ring + TM_PIPR]!);
+      traceEvent(this.trace, 'tctx.ipb', {
+        cpu: this.cpu,
+        ring,
+        ipb: r[ring + TM_IPB]!,
+        pipr: r[ring + TM_PIPR]!,
+      });
     }
     this.notify(ring);
   }
@@ -204,7 +212,12 @@ export class XiveTctx {
   setCppr(ring: number, cppr: number): void {
     const v = (cppr & 0xff) > XIVE_PRIORITY_MAX ? 0xff : cppr & 0xff;
     if (this.trace.mask & TRACE_TIMA) {
-      this.trace.emit(TRACE_TIMA, 'tctx.cppr', this.cpu, ring, this.regs[ring + TM_CPPR]!, v);
+      traceEvent(this.trace, 'tctx.cppr', {
+        cpu: this.cpu,
+        ring,
+        oldCppr: this.regs[ring + TM_CPPR]!,
+        cppr: v,
+      });
     }
     this.regs[ring + TM_CPPR] = v;
     this.notify(ring);
@@ -229,7 +242,8 @@ export class XiveTctx {
       r[ring + TM_NSR] = nsr & ~mask;
     }
     const ret = ((nsr << 8) | r[ring + TM_CPPR]!) & 0xffff;
-    if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tctx.accept', this.cpu, ring, ret, 0);
+    if (this.trace.mask & TRACE_TIMA)
+      traceEvent(this.trace, 'tctx.accept', { cpu: this.cpu, ring, nsrCppr: ret });
     return ret;
   }
 

@@ -3,6 +3,7 @@
  * accessing thread a filtered view of its thread context plus the special operations.
  */
 
+import { traceEvent } from '../../sim/trace-events.ts';
 import { getField32, setField32 } from '../bits.ts';
 import { type AccessSize, type MmioDevice, NO_CPU, type Word64 } from '../mmio.ts';
 import { TRACE_TIMA, type TraceSink } from '../trace-sink.ts';
@@ -175,13 +176,14 @@ export class XiveTima implements MmioDevice {
     } else {
       this.rawRead(tctx, offset, page, pageOff, size, out);
     }
-    if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tima.load', cpu, offset, size, out.lo);
+    if (this.trace.mask & TRACE_TIMA)
+      traceEvent(this.trace, 'tima.load', { cpu, offset, size, value: out.lo });
   }
 
   store(offset: number, size: AccessSize, hi: number, lo: number, cpu: number): void {
     const tctx = this.tctxOf(offset, cpu);
     if (!tctx) return;
-    if (this.trace.mask & TRACE_TIMA) this.trace.emit(TRACE_TIMA, 'tima.store', cpu, offset, size, lo);
+    if (this.trace.mask & TRACE_TIMA) traceEvent(this.trace, 'tima.store', { cpu, offset, size, value: lo });
     const pfn = Math.floor(offset * TM_PAGE_INV);
     const page = pfn & 3;
     const pageOff = offset - pfn * TM_PAGE_SIZE;

@@ -7,8 +7,8 @@
 import { describe, expect, test } from 'vitest';
 import type { Host } from '../../../src/host/host.ts';
 import { INVARIANTS } from '../../../src/scenario/cell.ts';
+import { registryRunner } from '../../../src/scenario/cell-dispatch.ts';
 import { runKvmWorkloadCell, traceKvmWorkload } from '../../../src/scenario/cell-kvm.ts';
-import { registryRunner } from '../../../src/scenario/designs-registry.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
 
 const scenario = checkScenario({
@@ -54,7 +54,7 @@ describe('a KVM design on a workload scenario', () => {
   });
 
   test('an event the host chip loses: I4 with its shortest trace, and I6 names the first different entry', () => {
-    const c = runKvmWorkloadCell(ref, 'rmap-fixed', 5, loseOneEvent);
+    const c = runKvmWorkloadCell(ref, 'rmap-fixed', 5, undefined, loseOneEvent);
     const status = Object.fromEntries(INVARIANTS.map((i) => [i, c.invariants[i].status]));
     expect(status).toEqual({
       I1: 'pass',
@@ -90,7 +90,7 @@ describe('a KVM design on a workload scenario', () => {
     const c = registryRunner({ name: 'big', file: 'big.yaml', scenario: big }, 'rmap-fixed', 1);
     expect(INVARIANTS.map((i) => c.invariants[i].status)).toEqual(Array(7).fill('n/a'));
     expect(c.notes).toEqual([
-      '129 vCPUs: KVM mode runs at most 128 (one host thread each), so the design cannot run here',
+      'KVM mode runs at most 128 vCPUs (one host thread each), not 129: the design cannot run here',
     ]);
   });
 

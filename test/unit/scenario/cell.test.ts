@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { designNamed } from '../../../src/designs/index.ts';
 import type { TraceSink } from '../../../src/hw/trace-sink.ts';
 import {
   type CellResult,
@@ -12,18 +13,9 @@ import {
   Results,
   resultsJsonSchema,
 } from '../../../src/scenario/cell.ts';
-import {
-  classifyViolation,
-  emulatedCellRunner,
-  runEmulatedCell,
-  traceEmulated,
-} from '../../../src/scenario/cell-emulated.ts';
-import {
-  designEntry,
-  designNames,
-  designRunner,
-  registryRunner,
-} from '../../../src/scenario/designs-registry.ts';
+import { registryRunner, runDesignCell, traceDesignRun } from '../../../src/scenario/cell-dispatch.ts';
+import { emulatedCellRunner, runEmulatedCell, traceEmulated } from '../../../src/scenario/cell-emulated.ts';
+import { classifyViolation } from '../../../src/scenario/cell-trace.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
@@ -161,24 +153,14 @@ describe('the emulated design (kernel_irqchip=off) as a cell', () => {
   });
 });
 
-describe('registry', () => {
-  test('every design is registered, emulated first; an unknown design is a clear error', () => {
-    expect(designNames()).toEqual([
-      'emulated',
-      'vma-pointer',
-      'vma-walk',
-      'rmap',
-      'rmap-fixed',
-      'overlap-regions',
-      'qemu-remap',
-      'qemu-remap-untracked',
-      'dedicated-irqs',
-    ]);
+describe('cell dispatch', () => {
+  test('the emulated design runs the emulated cell; an unknown design is a clear error', () => {
     // A workload scenario without passthrough functions runs the emulated cell unchanged.
     const w = checkScenario({ vcpus: 1, devices: [{ name: 'd', msis: 1 }], workload: { triggers: 5 } });
     const ref = { name: 'w', file: 'w', scenario: w };
-    expect(designRunner('emulated')!(ref, 'emulated', 3)).toEqual(runEmulatedCell(ref, 'emulated', 3));
-    expect(designEntry('emulated')!.trace!(ref, 3)).toEqual(traceEmulated(ref, 3));
+    const emulated = designNamed('emulated');
+    expect(runDesignCell(ref, emulated, 3)).toEqual(runEmulatedCell(ref, 'emulated', 3));
+    expect(traceDesignRun(ref, emulated, 3)).toEqual(traceEmulated(ref, 3));
     const s = checkScenario({ vcpus: 1, devices: [{ name: 'd', msis: 1 }], workload: { triggers: 1 } });
     expect(() => registryRunner({ name: 'x', file: 'x', scenario: s }, 'no-such', 1)).toThrow(
       /^unknown design "no-such" \(known: emulated/,

@@ -1,8 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import type { TraceSink } from '../../../src/hw/trace-sink.ts';
+import type { GuestBoot } from '../../../src/scenario/guest-port.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
 import { Result } from '../../../src/scenario/result.ts';
-import { runScenario } from '../../../src/scenario/runner.ts';
+import { buildMachine, type KvmConfig } from '../../../src/scenario/run-machine.ts';
+import { runGuest, runScenario } from '../../../src/scenario/runner.ts';
+import type { Scenario } from '../../../src/scenario/schema.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
 import { StubGuest, stubGuest } from './stub-guest.ts';
 
@@ -28,9 +31,15 @@ const scenario = checkScenario({
   },
 });
 
+/** Run `s` on the guest `boot` boots: emulated, or under KVM with `kvm`. */
+function run(s: Scenario, seed: number, boot: GuestBoot, kvm?: KvmConfig): Result {
+  const setup = kvm === undefined ? buildMachine(s, seed) : buildMachine(s, seed, { kvm });
+  return runGuest(setup, boot(setup.machine, setup.probe)).result;
+}
+
 describe('runScenario (with a minimal stand-in guest)', () => {
   test('drives every kind of event, keeps every invariant, result matches its schema', () => {
-    const r = runScenario(scenario, 9, { guest: stubGuest });
+    const r = run(scenario, 9, stubGuest);
     expect(Result.parse(r)).toEqual(r);
     expect(r.violations).toEqual([]);
     expect(r.seed).toBe(9);
@@ -54,10 +63,10 @@ describe('runScenario (with a minimal stand-in guest)', () => {
   });
 
   test('deterministic: same seed → identical result; another seed differs', () => {
-    const a = runScenario(scenario, 1234, { guest: stubGuest });
-    const b = runScenario(scenario, 1234, { guest: stubGuest });
+    const a = run(scenario, 1234, stubGuest);
+    const b = run(scenario, 1234, stubGuest);
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
-    const c = runScenario(scenario, 1235, { guest: stubGuest });
+    const c = run(scenario, 1235, stubGuest);
     expect(JSON.stringify(c)).not.toBe(JSON.stringify(a));
   });
 
@@ -67,7 +76,7 @@ describe('runScenario (with a minimal stand-in guest)', () => {
       devices: [{ name: 'd', msis: 2 }],
       workload: { duration: '100us', streams: [{ device: 'd', rate: 1e6, pattern: 'round-robin' }] },
     });
-    const r = runScenario(s, 1, { guest: stubGuest });
+    const r = run(s, 1, stubGuest);
     // Round-robin fires at 1, 2, … 99 µs: the run covers [0, 100 µs).
     expect(r.events.deviceTriggers).toBe(99);
     expect(r.virtualTimeNs).toBe(100_000);
@@ -81,7 +90,7 @@ describe('runScenario (with a minimal stand-in guest)', () => {
       g.dropEvery = 500; // read an entry, neither handle nor EOI it: the source stays P=1
       return g;
     };
-    const r = runScenario(scenario, 77, { guest: lossy });
+    const r = run(scenario, 77, lossy);
     const kinds = new Set(r.violations.map((v) => v.invariant));
     expect(kinds).toEqual(new Set(['eq-read-once', 'eq-handled-once', 'trigger-delivered']));
     expect(r.violations.every((v) => v.message.startsWith('seed 77: '))).toBe(true);
@@ -93,8 +102,8 @@ describe('runScenario (with a minimal stand-in guest)', () => {
       g.dropEvery = 500;
       return g;
     };
-    const emu = runScenario(scenario, 77, { guest: lossy });
-    const kvm = runScenario(scenario, 77, { guest: lossy, kvm: {} });
+    const emu = run(scenario, 77, lossy);
+    const kvm = run(scenario, 77, lossy, {});
     expect(kvm.accel).toBe('kvm');
     expect(kvm.violations).toEqual(emu.violations);
     expect(kvm.violations.length).toBeGreaterThan(0);
@@ -112,6 +121,27 @@ describe('runScenario (with a minimal stand-in guest)', () => {
     );
   });
 
+  test('options.maxSteps reached is a result: a step-limit violation, the run stopped there', () => {
+    const s = checkScenario({
+      vcpus: 2,
+      devices: [{ name: 'nic', msis: 4 }],
+      workload: { triggers: 200, streams: [{ device: 'nic', rate: 1e6, pattern: 'bursts', burst: 8 }] },
+      options: { maxSteps: 1 },
+    });
+    for (const r of [runScenario(s, 1).result, runScenario(s, 1, { kvm: {} }).result]) {
+      expect(r.violations).toEqual([
+        {
+          invariant: 'step-limit',
+          cpu: 0,
+          message:
+            'seed 1: vCPU 0 was still interrupted after 1 handler runs (options.maxSteps); the run stopped there',
+        },
+      ]);
+      // The first burst of 8 on one vector (one more trigger than the burst: the stop point).
+      expect([r.totals.triggered, r.totals.delivered, r.totals.coalesced]).toEqual([9, 2, 7]);
+    }
+  });
+
   test('a guest that EOIs without reading its queue is caught: overflow, unread entries', () => {
     class Deaf extends StubGuest {
       override handleInterrupt(cpu: number): void {
@@ -126,7 +156,7 @@ describe('runScenario (with a minimal stand-in guest)', () => {
       devices: [{ name: 'd', msis: 1 }],
       workload: { triggers: 20_000, streams: [{ device: 'd', rate: 1e6 }] },
     });
-    const r = runScenario(s, 3, { guest: deaf });
+    const r = run(s, 3, deaf);
     const kinds = new Set(r.violations.map((v) => v.invariant));
     expect(kinds).toEqual(
       new Set(['eq-read-once', 'eq-handled-once', 'trigger-delivered', 'queue-overflow']),

@@ -7,7 +7,7 @@
  * device or a freed VMA: the model throws), and no lock held at exit.
  */
 
-import { DESIGNS } from '../../../designs/index.ts';
+import { designNamed } from '../../../designs/index.ts';
 import {
   AtomicStep,
   FILE_IMAP,
@@ -56,7 +56,7 @@ export function raceDesigns(s: RaceScenario): RaceDesign[] {
  * each execution restores it in place.
  */
 export function kernelRaceProgram(s: RaceScenario, d: RaceDesign): RaceProgram<KernelWorld> {
-  const world = new KernelWorld(s.setup, DESIGNS.get(d.base)!, d.flags);
+  const world = new KernelWorld(s.setup, designNamed(d.base), d.flags);
   // irq_set_vcpu_affinity(host_irq, NULL) fails for these vectors (the clr_mapped error path).
   const failing = new Set<number>();
   for (const t of s.threads)
