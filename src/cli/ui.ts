@@ -15,9 +15,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findDesign } from '../designs/index.ts';
 import type { ScenarioRef } from '../scenario/cell.ts';
+import { traceDesignRun } from '../scenario/cell-dispatch.ts';
 import { traceEmulated } from '../scenario/cell-emulated.ts';
-import { designEntry } from '../scenario/designs-registry.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
 import type { TraceEvent } from '../sim/trace.ts';
@@ -243,10 +244,10 @@ export class UiServer {
     let body = this.runs.get(key);
     if (body === undefined) {
       const ref = i.kind === 'report' ? cellScenario(i, scenario) : null;
-      const entry = designEntry(design);
-      if (ref === null || entry?.trace === undefined || !Number.isSafeInteger(seed))
+      const d = findDesign(design);
+      if (ref === null || d === undefined || !Number.isSafeInteger(seed))
         return { status: 404, body: `cannot re-run ${scenario} × ${design} here\n` };
-      const { events, dropped } = entry.trace(ref, seed);
+      const { events, dropped } = traceDesignRun(ref, d, seed);
       body = runBody(events, dropped);
       this.runs.set(key, body);
     }

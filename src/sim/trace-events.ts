@@ -31,6 +31,8 @@ export const TRACE_EVENTS = {
   'esb.eoi': { cat: TRACE_ESB, args: ['srcno', 'oldPq', 'newPq', 'forward'] },
   'esb.lsi': { cat: TRACE_ESB, args: ['srcno', 'oldPq', 'newPq', 'forward'] },
   'esb.forward': { cat: TRACE_ESB, args: ['srcno'] },
+  /** A management-page `SET_PQ_xx` load or a direct PQ write (migration, reset). */
+  'esb.set_pq': { cat: TRACE_ESB, args: ['srcno', 'oldPq', 'newPq'] },
   end_esb: { cat: TRACE_ESB, args: ['endIdx', 'ese', 'op', 'oldPq'] },
   'router.masked': { cat: TRACE_ROUTER, args: ['hwIrq'] },
   'router.enqueue': { cat: TRACE_ROUTER, args: ['endBlk', 'endIdx', 'qindex', 'qdata'] },

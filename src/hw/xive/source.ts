@@ -224,7 +224,7 @@ export class XiveSource implements MmioDevice {
     const i = srcno & BLOCK_MASK;
     const old = st[i]!;
     st[i] = (old & ~3) | (pq & 3);
-    if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.set_pq', srcno, old & 3, pq & 3, 0);
+    traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq & 3 });
     return old & 3;
   }
 
@@ -404,7 +404,7 @@ export class XiveSource implements MmioDevice {
       const old = st[i]!;
       const pq = (op >>> 8) & 3;
       st[i] = (old & ~3) | pq;
-      if (this.trace.mask & TRACE_ESB) this.trace.emit(TRACE_ESB, 'esb.set_pq', srcno, old & 3, pq, 0);
+      traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq });
       ret = old & 3;
     }
     out.hi = 0;

@@ -1,11 +1,14 @@
 import { describe, expect, test } from 'vitest';
 import type { Host } from '../../../src/host/host.ts';
 import { PTE_SPECIAL } from '../../../src/host/mm/page-table.ts';
-import { TRACE_ALL, type TraceSink } from '../../../src/hw/trace-sink.ts';
+import { TRACE_ALL } from '../../../src/hw/trace-sink.ts';
 import { TM_QW1_OS } from '../../../src/hw/xive/regs.ts';
+import { bootGuest } from '../../../src/scenario/guest-port.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
-import { runScenario } from '../../../src/scenario/runner.ts';
+import { buildMachine } from '../../../src/scenario/run-machine.ts';
+import { runGuest } from '../../../src/scenario/runner.ts';
 import { Trace, type TraceEvent } from '../../../src/sim/trace.ts';
+import type { TraceKind } from '../../../src/sim/trace-events.ts';
 import { mostStaleStep, SNAPSHOT_EVERY, stateAt, TraceReplay } from '../../../src/sim/trace-state.ts';
 
 const ev = (seq: number, kind: string, ...a: number[]): TraceEvent => ({
@@ -122,29 +125,21 @@ describe('replaying a KVM run gives the PTEs, memslots and PQs the live model ha
   const s = loadScenario('scenarios/demo.yaml');
   const small = { ...s, workload: { ...s.workload, triggers: 3000 } };
   let host: Host | null = null;
-  const trace = new Trace(TRACE_ALL, 1 << 20);
   let n = 0;
   const srcnos = new Set<number>();
-  const probe: TraceSink = {
-    mask: TRACE_ALL,
-    emit(cat, kind, a0, a1, a2, a3) {
+  /** The run's own trace, sampling the live host as it records (the runner stamps its time). */
+  class SamplingTrace extends Trace {
+    override emit(cat: number, kind: TraceKind, a0: number, a1: number, a2: number, a3: number): void {
       if (host !== null && (kind === 'kvm.exit.hcall' || kind === 'guest.irq') && n++ % 41 === 0)
-        samples.push({ seq: trace.total - 1, live: liveState(host, srcnos) });
+        samples.push({ seq: this.total - 1, live: liveState(host, srcnos) });
       if (kind.startsWith('esb.')) srcnos.add(a0);
-      trace.emit(cat, kind, a0, a1, a2, a3);
-    },
-    guestError: (m) => trace.guestError(m),
-  };
-  runScenario(small, 1, {
-    kvm: {},
-    trace: probe,
-    onClock: (c) => {
-      trace.now = () => c.nanos;
-    },
-    onHost: (h) => {
-      host = h;
-    },
-  });
+      super.emit(cat, kind, a0, a1, a2, a3);
+    }
+  }
+  const trace = new SamplingTrace(TRACE_ALL, 1 << 20);
+  const setup = buildMachine(small, 1, { kvm: {}, trace });
+  host = setup.host;
+  runGuest(setup, bootGuest(setup.machine, setup.probe));
   events.push(...trace.events());
 
   test('the run was sampled across snapshots', () => {
