@@ -297,7 +297,7 @@ function abortLine(rng: Rng): string {
  */
 export const KNOWN_QTEST_DEFECTS: readonly {
   what: string;
-  hits(cmd: string, addr: bigint, len: bigint): boolean;
+  hits(words: readonly string[], addr: bigint | null, len: bigint): boolean;
 }[] = [
   {
     // QEMU's address_space_read/write splits an MMIO range into the widest accesses the region
@@ -305,17 +305,35 @@ export const KNOWN_QTEST_DEFECTS: readonly {
     // side effects); xivelab's SpaprMachine.readMemory/writeMemory make 1-byte accesses there,
     // which the ESB refuses (reads 0, no side effect).
     what: 'read/write/memset over MMIO: 1-byte accesses instead of memory_access_size() splitting',
-    hits: (cmd, addr, len) =>
-      (cmd === 'read' || cmd === 'write' || cmd === 'memset') && len > 1n && addr + len > BigInt(RAM_SIZE),
+    hits: ([cmd], addr, len) =>
+      (cmd === 'read' || cmd === 'write' || cmd === 'memset') &&
+      addr !== null &&
+      len > 1n &&
+      addr + len > BigInt(RAM_SIZE),
   },
   {
     // An access past 2^64 − 1 wraps to address 0 in QEMU (hwaddr arithmetic: `readl -1` reads
     // RAM bytes 0…2); xivelab answers 0 for anything above 2^53.
     what: 'accesses crossing 2^64 do not wrap to address 0',
-    hits: (cmd, addr, len) => {
+    hits: ([cmd = ''], addr, len) => {
       const size = { b: 1n, w: 2n, l: 4n, q: 8n }[cmd.slice(-1)] ?? len;
-      return /^(read|write|memset)/.test(cmd) && addr + size > 2n ** 64n;
+      return addr !== null && /^(read|write|memset)/.test(cmd) && addr + size > 2n ** 64n;
     },
+  },
+  {
+    // QEMU resolves a partial QOM path (object_resolve_path(): `device[1]` alone is the core).
+    what: 'irq_intercept_* with a partial QOM path',
+    hits: ([cmd = '', path = ''], _addr, _len) => cmd.startsWith('irq_intercept') && !path.startsWith('/'),
+  },
+  // Being fixed on the qtest branch (remove each once it has landed):
+  {
+    what: 'irq_intercept_* on a non-vCPU device or device[01] (qtest fix pending)',
+    hits: ([cmd = '', path = ''], _addr, _len) => cmd.startsWith('irq_intercept') && path !== CPU0_PATH,
+  },
+  {
+    what: 'write ADDR 0 DATA, or DATA with non-hex nibbles (qtest fix pending)',
+    hits: ([cmd, , size, data = ''], _addr, _len) =>
+      cmd === 'write' && (parseLoose(size ?? '') === 0n || !/^..[0-9a-fA-F]*$/.test(data)),
   },
 ];
 
@@ -329,7 +347,7 @@ export function qtestLine(rng: Rng, abortRate: number): { line: string; known: s
     const len =
       w[0] === 'read' || w[0] === 'write' || w[0] === 'memset' ? (parseLoose(w[2] ?? '') ?? 8n) : 8n;
     if (addr !== null && hitsTima(addr, len)) continue;
-    const k = addr === null ? undefined : KNOWN_QTEST_DEFECTS.find((d) => d.hits(w[0]!, addr, len));
+    const k = KNOWN_QTEST_DEFECTS.find((d) => d.hits(w, addr, len));
     return { line: l, known: k?.what ?? null };
   }
 }

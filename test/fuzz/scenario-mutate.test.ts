@@ -11,7 +11,7 @@ describe('scenario-file mutation (small budget; npm run fuzz runs 200 files)', (
   });
 
   it('every mutated file ends with exit 0, 1 or 2 through `xivelab run`, within the time limit', async () => {
-    const r = await fuzzScenarios({ seed: SEED, files: 12, timeoutMs: 20_000, shrinkAttempts: 10 });
+    const r = await fuzzScenarios({ seed: SEED, files: 12, timeoutMs: 20_000, shrinkAttempts: 0 });
     expect(r.files).toBe(12);
     expect(
       r.failures.map(
