@@ -193,7 +193,7 @@ export class World {
   vcpuFds: number[] = [];
   esb = -1;
   tima = -1;
-  /** Sources created by GRP_SOURCE (the I1 check looks at these). */
+  /** Sources the ESB mapping covers created by GRP_SOURCE (the I1 check looks at these). */
   readonly sources = new Set<number>();
   /** vfio number per slot (−1: not bound). */
   readonly vfioN: number[] = new Array<number>(SLOTS).fill(-1);
@@ -375,7 +375,15 @@ export class World {
   ): number {
     const a = this.struct(p, encodeKvmDeviceAttr({ group, attr, addr }));
     const r = this.sys('KVM_*_DEVICE_ATTR', () => p.ioctl(fd, req, a));
-    if (r === 0 && req === KVM_SET_DEVICE_ATTR && group === KVM_DEV_XIVE_GRP_SOURCE && fd === this.devFd)
+    // I1 looks at the sources the ESB memslot covers (a source above is created but unmapped).
+    const covered = attr < BigInt(NR_LISNS);
+    if (
+      r === 0 &&
+      req === KVM_SET_DEVICE_ATTR &&
+      group === KVM_DEV_XIVE_GRP_SOURCE &&
+      fd === this.devFd &&
+      covered
+    )
       this.sources.add(Number(attr));
     return r;
   }
@@ -472,7 +480,12 @@ type Real = World;
 type Model = object;
 
 /** A command: pure data (so it prints as a repro), applied to the world. */
-abstract class HostCommand implements fc.Command<Model, Real> {
+abstract class HostCommand<A extends object> implements fc.Command<Model, Real> {
+  /** The command's choices (indices into what exists when it runs, sizes, flags). */
+  readonly a: A;
+  constructor(a: A) {
+    this.a = a;
+  }
   check(): boolean {
     return true;
   }
@@ -496,7 +509,7 @@ const pick = <T>(xs: readonly T[], i: number): T | undefined => (xs.length ? xs[
 
 const hex = (n: number | bigint): string => `0x${n.toString(16)}`;
 
-class Spawn extends HostCommand {
+class Spawn extends HostCommand<Record<string, never>> {
   apply(w: Real): void {
     if (w.procs.length < MAX_PROCS) w.spawn();
   }
@@ -505,97 +518,62 @@ class Spawn extends HostCommand {
   }
 }
 
-class Fork extends HostCommand {
-  readonly p: number;
-  constructor(p: number) {
-    super();
-    this.p = p;
-  }
+class Fork extends HostCommand<{ p: number }> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p !== undefined && w.procs.length < MAX_PROCS) w.fork(p);
   }
   toString(): string {
-    return `fork(p${this.p})`;
+    return `fork(p${this.a.p})`;
   }
 }
 
-class Exit extends HostCommand {
-  readonly p: number;
-  constructor(p: number) {
-    super();
-    this.p = p;
-  }
+class Exit extends HostCommand<{ p: number }> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p !== undefined) w.exitProcess(p);
   }
   toString(): string {
-    return `exit(p${this.p})`;
+    return `exit(p${this.a.p})`;
   }
 }
 
-class Open extends HostCommand {
-  readonly p: number;
-  readonly path: string;
-  constructor(p: number, path: string) {
-    super();
-    this.p = p;
-    this.path = path;
-  }
+class Open extends HostCommand<{ p: number; path: string }> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
-    if (p !== undefined) w.sys('open', () => p.open(this.path));
+    const p = pick(w.procs, this.a.p);
+    if (p !== undefined) w.sys('open', () => p.open(this.a.path));
   }
   toString(): string {
-    return `open(p${this.p}, ${JSON.stringify(this.path)})`;
+    return `open(p${this.a.p}, ${JSON.stringify(this.a.path)})`;
   }
 }
 
-class Close extends HostCommand {
-  readonly p: number;
-  readonly fd: number;
-  readonly raw: boolean;
-  constructor(p: number, fd: number, raw: boolean) {
-    super();
-    this.p = p;
-    this.fd = fd;
-    this.raw = raw;
-  }
+class Close extends HostCommand<{ p: number; fd: number; raw: boolean }> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p === undefined) return;
-    const fd = this.raw ? this.fd : (pick(p.proc.openFds(), this.fd) ?? this.fd);
+    const fd = this.a.raw ? this.a.fd : (pick(p.proc.openFds(), this.a.fd) ?? this.a.fd);
     w.sys('close', () => p.close(fd));
   }
   toString(): string {
-    return `close(p${this.p}, ${this.raw ? '' : 'fd#'}${this.fd})`;
+    return `close(p${this.a.p}, ${this.a.raw ? '' : 'fd#'}${this.a.fd})`;
   }
 }
 
-class Eventfd extends HostCommand {
-  readonly p: number;
-  readonly write: number;
-  readonly fd: number;
-  constructor(p: number, write: number, fd: number) {
-    super();
-    this.p = p;
-    this.write = write;
-    this.fd = fd;
-  }
+class Eventfd extends HostCommand<{ p: number; write: number; fd: number }> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p === undefined) return;
-    if (this.write === 0) w.sys('eventfd', () => p.eventfd());
+    if (this.a.write === 0) w.sys('eventfd', () => p.eventfd());
     else {
-      const fd = pick(w.fdsOf(p, 'eventfd'), this.fd) ?? this.fd;
-      w.sys('eventfd write', () => p.eventfdWrite(fd, this.write));
+      const fd = pick(w.fdsOf(p, 'eventfd'), this.a.fd) ?? this.a.fd;
+      w.sys('eventfd write', () => p.eventfdWrite(fd, this.a.write));
     }
   }
   toString(): string {
-    return this.write === 0
-      ? `eventfd(p${this.p})`
-      : `eventfdWrite(p${this.p}, fd#${this.fd}, ${this.write})`;
+    return this.a.write === 0
+      ? `eventfd(p${this.a.p})`
+      : `eventfdWrite(p${this.a.p}, fd#${this.a.fd}, ${this.a.write})`;
   }
 }
 
@@ -633,27 +611,14 @@ const wild = fc.oneof(
 );
 
 /** One ioctl with an argument built from `v` (struct fields, or a raw pointer when `raw`). */
-class Ioctl extends HostCommand {
-  readonly p: number;
-  readonly fd: number;
-  readonly req: number;
-  readonly v: number[];
-  readonly raw: boolean;
-  constructor(p: number, fd: number, req: number, v: number[], raw: boolean) {
-    super();
-    this.p = p;
-    this.fd = fd;
-    this.req = req;
-    this.v = v;
-    this.raw = raw;
-  }
+class Ioctl extends HostCommand<{ p: number; fd: number; req: number; v: number[]; raw: boolean }> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p === undefined) return;
-    const [name, req, kind] = IOCTLS[this.req % IOCTLS.length]!;
-    const fd = pick(w.fdsOf(p, kind), this.fd) ?? this.fd;
-    const v = (i: number): number => (this.v[i % this.v.length] ?? 0) >>> 0;
-    if (this.raw) {
+    const [name, req, kind] = IOCTLS[this.a.req % IOCTLS.length]!;
+    const fd = pick(w.fdsOf(p, kind), this.a.fd) ?? this.a.fd;
+    const v = (i: number): number => (this.a.v[i % this.a.v.length] ?? 0) >>> 0;
+    if (this.a.raw) {
       w.sys(name, () => p.ioctl(fd, req, BigInt.asUintN(64, BigInt(v(0)))));
       return;
     }
@@ -783,138 +748,104 @@ class Ioctl extends HostCommand {
   }
 
   toString(): string {
-    const [name, , kind] = IOCTLS[this.req % IOCTLS.length]!;
-    return `ioctl(p${this.p}, ${kind}#${this.fd}, ${name}, ${this.raw ? 'raw ' : ''}[${this.v.join(', ')}])`;
+    const [name, , kind] = IOCTLS[this.a.req % IOCTLS.length]!;
+    return `ioctl(p${this.a.p}, ${kind}#${this.a.fd}, ${name}, ${this.a.raw ? 'raw ' : ''}[${this.a.v.join(', ')}])`;
   }
 }
 
 /** mmap of a device file (TIMA, ESB, VFIO ESB region) or anonymous memory. */
-class Mmap extends HostCommand {
-  readonly p: number;
-  readonly fd: number;
-  readonly what: number;
-  readonly pages: number;
-  readonly prot: number;
-  readonly flags: number;
-  readonly at: number;
-  constructor(p: number, fd: number, what: number, pages: number, prot: number, flags: number, at: number) {
-    super();
-    this.p = p;
-    this.fd = fd;
-    this.what = what;
-    this.pages = pages;
-    this.prot = prot;
-    this.flags = flags;
-    this.at = at;
-  }
+class Mmap extends HostCommand<{
+  p: number;
+  fd: number;
+  what: number;
+  pages: number;
+  prot: number;
+  flags: number;
+  at: number;
+}> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p === undefined) return;
     const kinds: FdKind[] = ['dev', 'dev', 'vfio', 'any', 'any'];
-    const kind = kinds[this.what % kinds.length]!;
-    const offset = [0, 4 * P, VFIO_PCI_ESB_REGION_PGOFF * P, 0, this.at * P][this.what % 5]!;
-    const fd = this.what % 5 === 3 ? -1 : (pick(w.fdsOf(p, kind), this.fd) ?? this.fd);
-    const flags = [MAP_SHARED, MAP_PRIVATE, MAP_SHARED | MAP_FIXED, this.flags][this.flags % 4]!;
-    const vma = pick(p.proc.mm.vmas.all(), this.at);
-    const addr = flags & MAP_FIXED ? (vma?.start ?? this.at * P) : 0;
+    const kind = kinds[this.a.what % kinds.length]!;
+    const offset = [0, 4 * P, VFIO_PCI_ESB_REGION_PGOFF * P, 0, this.a.at * P][this.a.what % 5]!;
+    const fd = this.a.what % 5 === 3 ? -1 : (pick(w.fdsOf(p, kind), this.a.fd) ?? this.a.fd);
+    const flags = [MAP_SHARED, MAP_PRIVATE, MAP_SHARED | MAP_FIXED, this.a.flags][this.a.flags % 4]!;
+    const vma = pick(p.proc.mm.vmas.all(), this.a.at);
+    const addr = flags & MAP_FIXED ? (vma?.start ?? this.a.at * P) : 0;
     const anon = fd < 0 ? MAP_ANONYMOUS : 0;
-    w.sys('mmap', () => p.mmap(addr, this.pages * P, this.prot, flags | anon, fd, offset));
+    w.sys('mmap', () => p.mmap(addr, this.a.pages * P, this.a.prot, flags | anon, fd, offset));
   }
   toString(): string {
-    return `mmap(p${this.p}, fd#${this.fd}, what ${this.what}, ${this.pages} pages, prot ${this.prot}, flags ${this.flags}, at ${this.at})`;
+    return `mmap(p${this.a.p}, fd#${this.a.fd}, what ${this.a.what}, ${this.a.pages} pages, prot ${this.a.prot}, flags ${this.a.flags}, at ${this.a.at})`;
   }
 }
 
 /** munmap / mremap / mprotect of part of an existing mapping (often the ESB or TIMA range). */
-class Remap extends HostCommand {
-  readonly p: number;
-  readonly op: number;
-  readonly vma: number;
-  readonly first: number;
-  readonly pages: number;
-  readonly arg: number;
-  constructor(p: number, op: number, vma: number, first: number, pages: number, arg: number) {
-    super();
-    this.p = p;
-    this.op = op;
-    this.vma = vma;
-    this.first = first;
-    this.pages = pages;
-    this.arg = arg;
-  }
+class Remap extends HostCommand<{
+  p: number;
+  op: number;
+  vma: number;
+  first: number;
+  pages: number;
+  arg: number;
+}> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p === undefined) return;
     const vmas = p.proc.mm.vmas.all();
     // Aim at the ESB/TIMA mappings half of the time.
     const devVmas = vmas.filter((v) => v.start === w.esb || v.start === w.tima);
-    const vma = pick(this.vma % 2 === 0 && devVmas.length ? devVmas : vmas, this.vma);
-    const base = vma?.start ?? this.arg * P;
-    const addr = base + this.first * P + (this.arg % 7 === 0 ? 0x1000 : 0);
-    const len = this.pages * P;
-    if (this.op % 3 === 0) w.sys('munmap', () => p.munmap(addr, len));
-    else if (this.op % 3 === 1)
-      w.sys('mprotect', () => p.mprotect(addr, len, [PROT_NONE, PROT_READ, 3][this.arg % 3]!));
+    const vma = pick(this.a.vma % 2 === 0 && devVmas.length ? devVmas : vmas, this.a.vma);
+    const base = vma?.start ?? this.a.arg * P;
+    const addr = base + this.a.first * P + (this.a.arg % 7 === 0 ? 0x1000 : 0);
+    const len = this.a.pages * P;
+    if (this.a.op % 3 === 0) w.sys('munmap', () => p.munmap(addr, len));
+    else if (this.a.op % 3 === 1)
+      w.sys('mprotect', () => p.mprotect(addr, len, [PROT_NONE, PROT_READ, 3][this.a.arg % 3]!));
     else {
-      const flags = [0, MREMAP_MAYMOVE, MREMAP_MAYMOVE | MREMAP_FIXED][this.arg % 3]!;
-      const to = flags & MREMAP_FIXED ? 0x5000_0000 + this.arg * P : 0;
-      w.sys('mremap', () => p.mremap(addr, len, (1 + (this.arg % 6)) * P, flags, to));
+      const flags = [0, MREMAP_MAYMOVE, MREMAP_MAYMOVE | MREMAP_FIXED][this.a.arg % 3]!;
+      const to = flags & MREMAP_FIXED ? 0x5000_0000 + this.a.arg * P : 0;
+      w.sys('mremap', () => p.mremap(addr, len, (1 + (this.a.arg % 6)) * P, flags, to));
     }
   }
   toString(): string {
-    return `${['munmap', 'mprotect', 'mremap'][this.op % 3]}(p${this.p}, vma#${this.vma} +${this.first}, ${this.pages} pages, ${this.arg})`;
+    return `${['munmap', 'mprotect', 'mremap'][this.a.op % 3]}(p${this.a.p}, vma#${this.a.vma} +${this.a.first}, ${this.a.pages} pages, ${this.a.arg})`;
   }
 }
 
-class SendFd extends HostCommand {
-  readonly from: number;
-  readonly to: number;
-  readonly fd: number;
-  constructor(from: number, to: number, fd: number) {
-    super();
-    this.from = from;
-    this.to = to;
-    this.fd = fd;
-  }
+class SendFd extends HostCommand<{ from: number; to: number; fd: number }> {
   apply(w: Real): void {
-    const a = pick(w.procs, this.from);
-    const b = pick(w.procs, this.to);
+    const a = pick(w.procs, this.a.from);
+    const b = pick(w.procs, this.a.to);
     if (a === undefined || b === undefined) return;
-    const fd = pick(a.proc.openFds(), this.fd) ?? this.fd;
+    const fd = pick(a.proc.openFds(), this.a.fd) ?? this.a.fd;
     w.sys('sendmsg(SCM_RIGHTS)', () => a.sendFd(b, fd));
   }
   toString(): string {
-    return `sendFd(p${this.from} → p${this.to}, fd#${this.fd})`;
+    return `sendFd(p${this.a.from} → p${this.a.to}, fd#${this.a.fd})`;
   }
 }
 
 /** A user load or store in a mapping (page `page`, offset `off`). */
-class UserAccess extends HostCommand {
-  readonly p: number;
-  readonly vma: number;
-  readonly page: number;
-  readonly off: number;
-  readonly size: AccessSize;
-  readonly store: boolean;
-  constructor(p: number, vma: number, page: number, off: number, size: AccessSize, store: boolean) {
-    super();
-    this.p = p;
-    this.vma = vma;
-    this.page = page;
-    this.off = off;
-    this.size = size;
-    this.store = store;
-  }
+class UserAccess extends HostCommand<{
+  p: number;
+  vma: number;
+  page: number;
+  off: number;
+  size: AccessSize;
+  store: boolean;
+}> {
   apply(w: Real): void {
-    const p = pick(w.procs, this.p);
+    const p = pick(w.procs, this.a.p);
     if (p === undefined) return;
-    const vma = pick(p.proc.mm.vmas.all(), this.vma);
-    const addr = (vma?.start ?? 0x4000_0000) + this.page * P + this.off;
-    if (this.store) w.access('store', () => p.store(addr, this.size, 0x1234, 0x5678_9abc));
-    else w.access('load', () => p.load(addr, this.size, w.out));
+    const vma = pick(p.proc.mm.vmas.all(), this.a.vma);
+    const addr = (vma?.start ?? 0x4000_0000) + this.a.page * P + this.a.off;
+    if (this.a.store) w.access('store', () => p.store(addr, this.a.size, 0x1234, 0x5678_9abc));
+    else w.access('load', () => p.load(addr, this.a.size, w.out));
   }
   toString(): string {
-    return `${this.store ? 'store' : 'load'}(p${this.p}, vma#${this.vma} + ${hex(this.page * P + this.off)}, ${this.size})`;
+    return `${this.a.store ? 'store' : 'load'}(p${this.a.p}, vma#${this.a.vma} + ${hex(this.a.page * P + this.a.off)}, ${this.a.size})`;
   }
 }
 
@@ -929,84 +860,67 @@ const EXIT_ACTIONS: readonly ExitAction[] = [
 ];
 
 /** KVM_RUN on a vCPU fd, a guest access of a live run (with what its exit does), or a stop. */
-class Guest extends HostCommand {
-  readonly op: number;
-  readonly target: number;
-  readonly where: number;
-  readonly off: number;
-  readonly size: AccessSize;
-  readonly action: number;
-  constructor(op: number, target: number, where: number, off: number, size: AccessSize, action: number) {
-    super();
-    this.op = op;
-    this.target = target;
-    this.where = where;
-    this.off = off;
-    this.size = size;
-    this.action = action;
-  }
+class Guest extends HostCommand<{
+  op: number;
+  target: number;
+  where: number;
+  off: number;
+  size: AccessSize;
+  action: number;
+}> {
   apply(w: Real): void {
-    if (this.op === 0) {
-      const p = pick(w.procs, this.target);
+    if (this.a.op === 0) {
+      const p = pick(w.procs, this.a.target);
       if (p === undefined) return;
-      const fd = pick(w.fdsOf(p, 'vcpu'), this.where) ?? this.where;
+      const fd = pick(w.fdsOf(p, 'vcpu'), this.a.where) ?? this.a.where;
       w.kvmRun(p, fd);
       return;
     }
     const live = w.runs.filter((r) => r.run.running && !r.run.inExit);
-    const r = pick(live, this.target);
+    const r = pick(live, this.a.target);
     if (r === undefined) return;
-    if (this.op === 1) {
+    if (this.a.op === 1) {
       w.stats.calls++;
       r.run.stop();
       return;
     }
-    r.exits.action = EXIT_ACTIONS[this.action % EXIT_ACTIONS.length]!;
+    r.exits.action = EXIT_ACTIONS[this.a.action % EXIT_ACTIONS.length]!;
     w.stats.calls++;
-    if (this.op === 2) {
-      r.run.hcall(0x3a8 + 4 * (this.where % 12), [BigInt(this.off), 0n, 0n], []);
+    if (this.a.op === 2) {
+      r.run.hcall(0x3a8 + 4 * (this.a.where % 12), [BigInt(this.a.off), 0n, 0n], []);
       return;
     }
-    const lisn = this.where % NR_LISNS;
+    const lisn = this.a.where % NR_LISNS;
     const bases = [
       ESB_GPA + 2 * lisn * P,
       ESB_GPA + (2 * lisn + 1) * P,
-      TIMA_GPA + (this.where % 4) * P,
-      P * (this.where % RAM_PAGES),
+      TIMA_GPA + (this.a.where % 4) * P,
+      P * (this.a.where % RAM_PAGES),
       0x2000_0000,
       // Page-crossing accesses.
       ESB_GPA + 2 * lisn * P - 4,
-      P * (1 + (this.where % RAM_PAGES)) - 3,
+      P * (1 + (this.a.where % RAM_PAGES)) - 3,
     ];
-    const base = bases[this.where % bases.length]!;
-    const gpa = base + (this.where % bases.length >= 5 ? 0 : this.off);
-    if (this.op === 3) r.run.load(gpa, this.size, w.out);
-    else r.run.store(gpa, this.size, 0, this.off & 0xff);
+    const base = bases[this.a.where % bases.length]!;
+    const gpa = base + (this.a.where % bases.length >= 5 ? 0 : this.a.off);
+    if (this.a.op === 3) r.run.load(gpa, this.a.size, w.out);
+    else r.run.store(gpa, this.a.size, 0, this.a.off & 0xff);
   }
   toString(): string {
-    const what = ['kvmRun', 'stop', 'hcall', 'guest load', 'guest store'][this.op];
-    return `${what}(#${this.target}, where ${this.where}, off ${hex(this.off)}, size ${this.size}, exit ${EXIT_ACTIONS[this.action % EXIT_ACTIONS.length]})`;
+    const what = ['kvmRun', 'stop', 'hcall', 'guest load', 'guest store'][this.a.op];
+    return `${what}(#${this.a.target}, where ${this.a.where}, off ${hex(this.a.off)}, size ${this.a.size}, exit ${EXIT_ACTIONS[this.a.action % EXIT_ACTIONS.length]})`;
   }
 }
 
 /** The host administrator and the devices: plug, bind, unbind, unplug, MSIs. */
-class Admin extends HostCommand {
-  readonly op: number;
-  readonly slot: number;
-  readonly n: number;
-  constructor(op: number, slot: number, n: number) {
-    super();
-    this.op = op;
-    this.slot = slot;
-    this.n = n;
-  }
+class Admin extends HostCommand<{ op: number; slot: number; n: number }> {
   apply(w: Real): void {
     const phb = w.host.phbs[0]!;
-    const s = this.slot % SLOTS;
+    const s = this.a.slot % SLOTS;
     w.stats.calls++;
-    switch (this.op) {
+    switch (this.a.op) {
       case 0: {
-        const dev = new PciDevice({ name: `fn${s}`, msix: 1 + (this.n % MAX_VECTORS) });
+        const dev = new PciDevice({ name: `fn${s}`, msix: 1 + (this.a.n % MAX_VECTORS) });
         phb.plug(s, dev);
         return;
       }
@@ -1023,7 +937,7 @@ class Admin extends HostCommand {
         return;
       }
       case 3:
-        phb.slots[s]!.device?.raiseMsi(this.n % MAX_VECTORS);
+        phb.slots[s]!.device?.raiseMsi(this.a.n % MAX_VECTORS);
         return;
       default:
         this.assign(w, s);
@@ -1035,14 +949,14 @@ class Admin extends HostCommand {
     const p = w.vmm;
     if (!w.procs.includes(p) || w.vfioN[s]! < 0) return;
     const vfd = w.sys('open', () => p.open(`/dev/vfio/devices/vfio${w.vfioN[s]}`));
-    const n = 1 + (this.n % 3);
+    const n = 1 + (this.a.n % 3);
     const efds: number[] = [];
     for (let i = 0; i < n; i++) {
       const efd = w.sys('eventfd', () => p.eventfd());
       efds.push(efd);
       const b = new Uint8Array(32);
       new DataView(b.buffer).setUint32(0, efd >>> 0);
-      new DataView(b.buffer).setUint32(4, (this.n + i) % NR_LISNS);
+      new DataView(b.buffer).setUint32(4, (this.a.n + i) % NR_LISNS);
       w.sys('KVM_IRQFD', () => p.ioctl(w.vmFd, KVM_IRQFD, w.struct(p, b)));
     }
     const b = new Uint8Array(20 + 4 * n);
@@ -1058,7 +972,7 @@ class Admin extends HostCommand {
   }
 
   toString(): string {
-    return `${['plug', 'vfio bind', 'unbind+unplug', 'raise MSI', 'assign'][this.op]}(slot ${this.slot}, ${this.n})`;
+    return `${['plug', 'vfio bind', 'unbind+unplug', 'raise MSI', 'assign'][this.a.op]}(slot ${this.a.slot}, ${this.a.n})`;
   }
 }
 
@@ -1068,81 +982,81 @@ const size = fc.constantFrom<AccessSize>(1, 2, 4, 8);
 
 /** The command arbitraries, weighted towards the XIVE device and the guest. */
 export const hostCommands: fc.Arbitrary<fc.Command<Model, Real>>[] = [
-  fc.constant(new Spawn()),
-  proc.map((p) => new Fork(p)),
-  proc.map((p) => new Exit(p)),
+  fc.constant(new Spawn({})),
+  fc.record({ p: proc }).map((a) => new Fork(a)),
+  fc.record({ p: proc }).map((a) => new Exit(a)),
   fc
-    .tuple(
-      proc,
-      fc.constantFrom(
+    .record({
+      p: proc,
+      path: fc.constantFrom(
         '/dev/kvm',
         '/dev/vfio/devices/vfio0',
         '/dev/vfio/devices/vfio1',
         '/dev/vfio/devices/vfio7',
         '/dev/null',
       ),
-    )
-    .map(([p, path]) => new Open(p, path)),
-  fc.tuple(proc, wild, fc.boolean()).map(([p, fd, raw]) => new Close(p, fd, raw)),
-  fc.tuple(proc, fc.nat({ max: 3 }), small).map(([p, n, fd]) => new Eventfd(p, n, fd)),
+    })
+    .map((a) => new Open(a)),
+  fc.record({ p: proc, fd: wild, raw: fc.boolean() }).map((a) => new Close(a)),
+  fc.record({ p: proc, write: fc.nat({ max: 3 }), fd: small }).map((a) => new Eventfd(a)),
   ...[1, 2, 3].map(() =>
     fc
-      .tuple(
-        proc,
-        small,
-        fc.nat({ max: IOCTLS.length * 4 }),
-        fc.array(wild, { minLength: 1, maxLength: 12 }),
-        fc.nat({ max: 9 }),
-      )
-      .map(([p, fd, req, v, raw]) => new Ioctl(p, fd, req, v, raw === 0)),
+      .record({
+        p: proc,
+        fd: small,
+        req: fc.nat({ max: IOCTLS.length * 4 }),
+        v: fc.array(wild, { minLength: 1, maxLength: 12 }),
+        raw: fc.nat({ max: 9 }).map((n) => n === 0),
+      })
+      .map((a) => new Ioctl(a)),
   ),
   fc
-    .tuple(
-      proc,
-      small,
-      fc.nat({ max: 9 }),
-      fc.integer({ min: 1, max: 2 * NR_LISNS + 8 }),
-      fc.nat({ max: 7 }),
-      fc.nat({ max: 7 }),
-      small,
-    )
-    .map(([p, fd, what, pages, prot, flags, at]) => new Mmap(p, fd, what, pages, prot, flags, at)),
+    .record({
+      p: proc,
+      fd: small,
+      what: fc.nat({ max: 9 }),
+      pages: fc.integer({ min: 1, max: 2 * NR_LISNS + 8 }),
+      prot: fc.nat({ max: 7 }),
+      flags: fc.nat({ max: 7 }),
+      at: small,
+    })
+    .map((a) => new Mmap(a)),
   ...[1, 2].map(() =>
     fc
-      .tuple(
-        proc,
-        fc.nat({ max: 2 }),
-        small,
-        fc.nat({ max: 2 * NR_LISNS }),
-        fc.integer({ min: 0, max: 8 }),
-        small,
-      )
-      .map(([p, op, vma, first, pages, arg]) => new Remap(p, op, vma, first, pages, arg)),
+      .record({
+        p: proc,
+        op: fc.nat({ max: 2 }),
+        vma: small,
+        first: fc.nat({ max: 2 * NR_LISNS }),
+        pages: fc.integer({ min: 0, max: 8 }),
+        arg: small,
+      })
+      .map((a) => new Remap(a)),
   ),
-  fc.tuple(proc, proc, small).map(([a, b, fd]) => new SendFd(a, b, fd)),
+  fc.record({ from: proc, to: proc, fd: small }).map((a) => new SendFd(a)),
   fc
-    .tuple(
-      proc,
-      small,
-      fc.nat({ max: 2 * NR_LISNS }),
-      fc.constantFrom(0, 0x400, 0x800, 0xc00, 0xd00, 0xfff8),
+    .record({
+      p: proc,
+      vma: small,
+      page: fc.nat({ max: 2 * NR_LISNS }),
+      off: fc.constantFrom(0, 0x400, 0x800, 0xc00, 0xd00, 0xfff8),
       size,
-      fc.boolean(),
-    )
-    .map(([p, vma, page, off, s, st]) => new UserAccess(p, vma, page, off, s, st)),
+      store: fc.boolean(),
+    })
+    .map((a) => new UserAccess(a)),
   ...[1, 2, 3].map(() =>
     fc
-      .tuple(
-        fc.nat({ max: 4 }),
-        small,
-        fc.nat({ max: 200 }),
-        fc.constantFrom(0, 0x400, 0x800, 0xc00, 0xd00, 0xe00, 0xf00, 0x10, 0x830, 0xfffc),
+      .record({
+        op: fc.nat({ max: 4 }),
+        target: small,
+        where: fc.nat({ max: 200 }),
+        off: fc.constantFrom(0, 0x400, 0x800, 0xc00, 0xd00, 0xe00, 0xf00, 0x10, 0x830, 0xfffc),
         size,
-        fc.nat({ max: 20 }),
-      )
-      .map(([op, t, where, off, s, a]) => new Guest(op, t, where, off, s, a)),
+        action: fc.nat({ max: 20 }),
+      })
+      .map((a) => new Guest(a)),
   ),
-  fc.tuple(fc.nat({ max: 4 }), fc.nat({ max: 3 }), small).map(([op, s, n]) => new Admin(op, s, n)),
+  fc.record({ op: fc.nat({ max: 4 }), slot: fc.nat({ max: 3 }), n: small }).map((a) => new Admin(a)),
 ];
 
 export interface HostFuzzOptions {

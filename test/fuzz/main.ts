@@ -26,7 +26,8 @@ const { values } = parseArgs({
     runs: { type: 'string' },
     path: { type: 'string' },
     index: { type: 'string' },
-    'file-timeout': { type: 'string', default: '30000' },
+    // Runs within the scenario limits may take minutes (up to 1e7 events): 2 minutes a file.
+    'file-timeout': { type: 'string', default: '120000' },
   },
 });
 
@@ -122,6 +123,7 @@ if (only.has('qtest')) {
   );
   out(`  xivelab replies: ${histogram(r.replies)}`);
   out(`  QEMU aborts answered FAIL (documented deviation): ${r.qemuAborts}; sessions: ${r.epochs}`);
+  out(`  QEMU deaths the same lines on a fresh QEMU did not repeat: ${r.qemuFlakes}`);
   out(`  excluded (known defects): ${histogram(r.excluded)}`);
   out(`  exceptions: ${r.exceptions}, mismatches: ${r.mismatches.length}`);
   for (const m of r.mismatches.slice(0, 20)) {

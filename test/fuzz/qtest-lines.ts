@@ -72,6 +72,8 @@ class QemuQtest {
   private irqs: string[] = [];
   private wake: (() => void) | null = null;
   private dead = false;
+  /** Resolves when QEMU's stdout has been read to its end. */
+  private readonly drained: Promise<void>;
   stderr = '';
 
   constructor(bin: string) {
@@ -89,6 +91,7 @@ class QemuQtest {
       this.dead = true;
       this.wake?.();
     });
+    this.drained = new Promise((r) => this.proc.stdout.once('close', () => r()));
     createInterface({ input: this.proc.stdout }).on('line', (l) => {
       if (l.startsWith('IRQ ')) this.irqs.push(l);
       else if (!l.startsWith('Bail out!')) {
@@ -111,8 +114,8 @@ class QemuQtest {
       });
     }
     this.wake = null;
-    // Replies may trail the exit event: let stdout drain.
-    if (this.dead) await new Promise((r) => setTimeout(r, 20));
+    // Replies may trail the exit event: read stdout to its end.
+    if (this.dead) await this.drained;
     return { replies: this.replies, died: this.dead };
   }
 
@@ -338,8 +341,11 @@ export const KNOWN_QTEST_DEFECTS: readonly {
 ];
 
 /** A generated line, and the known defect that keeps it out (null: run it). */
-export function qtestLine(rng: Rng, abortRate: number): { line: string; known: string | null } {
-  if (rng.chance(abortRate)) return { line: abortLine(rng), known: null };
+export function qtestLine(
+  rng: Rng,
+  abortRate: number,
+): { line: string; known: string | null; abort: boolean } {
+  if (rng.chance(abortRate)) return { line: abortLine(rng), known: null, abort: true };
   for (;;) {
     const l = servedLine(rng);
     const w = l.split(' ');
@@ -348,7 +354,7 @@ export function qtestLine(rng: Rng, abortRate: number): { line: string; known: s
       w[0] === 'read' || w[0] === 'write' || w[0] === 'memset' ? (parseLoose(w[2] ?? '') ?? 8n) : 8n;
     if (addr !== null && hitsTima(addr, len)) continue;
     const k = KNOWN_QTEST_DEFECTS.find((d) => d.hits(w, addr, len));
-    return { line: l, known: k?.what ?? null };
+    return { line: l, known: k?.what ?? null, abort: false };
   }
 }
 
@@ -386,6 +392,8 @@ export interface QtestFuzzResult {
   qemuAborts: number;
   /** Restarts of both sides. */
   epochs: number;
+  /** QEMU died or stalled on a line, and the same lines on a fresh QEMU did not: not counted. */
+  qemuFlakes: number;
   exceptions: number;
   readonly mismatches: QtestMismatch[];
   /** Replies by first word (`OK`, `FAIL`, `ERR`), xivelab side. */
@@ -448,6 +456,7 @@ export async function fuzzQtest(o: QtestFuzzOptions): Promise<QtestFuzzResult> {
     compared: 0,
     qemuAborts: 0,
     epochs: 1,
+    qemuFlakes: 0,
     exceptions: 0,
     mismatches: [],
     replies: new Map(),
@@ -494,18 +503,22 @@ export async function fuzzQtest(o: QtestFuzzOptions): Promise<QtestFuzzResult> {
     res.mismatches.push({ line, xivelab: xr, qemu: qr, repro });
   };
   try {
-    let queue: string[] = [];
+    let queue: { line: string; abort: boolean }[] = [];
     while (res.lines < o.lines) {
       if (queue.length === 0) {
         const n = Math.min(batch, o.lines - res.lines);
         for (let i = 0; i < n; i++) {
           const g = qtestLine(rng, o.abortRate);
-          if (g.known === null) queue.push(g.line);
+          if (g.known === null) queue.push(g);
           else res.excluded.set(g.known, (res.excluded.get(g.known) ?? 0) + 1);
         }
       }
-      const lines = queue;
-      queue = [];
+      // A line meant to abort QEMU goes alone, once every earlier reply is in: an abort loses
+      // the output QEMU still had queued for a full pipe.
+      const cut = queue.findIndex((g) => g.abort);
+      const take = cut === 0 ? 1 : cut < 0 ? queue.length : cut;
+      const lines = queue.slice(0, take).map((g) => g.line);
+      queue = queue.slice(take);
       if (q === null) {
         for (const l of lines) {
           const xr = xcmd(l);
@@ -520,8 +533,9 @@ export async function fuzzQtest(o: QtestFuzzOptions): Promise<QtestFuzzResult> {
         if (qr === null) {
           const xr = xcmd(l);
           if (r.died && xr?.startsWith('FAIL')) res.qemuAborts++;
+          else if ((await firstDifference(o.qemu!, [...epoch, l])) === null) res.qemuFlakes++;
           else await mismatch(l, xr, r.died ? `(QEMU died: ${q.stderr.trim().split('\n').at(-1)})` : null);
-          queue = lines.slice(i + 1);
+          queue = [...lines.slice(i + 1).map((line) => ({ line, abort: false })), ...queue];
           await restart();
           break;
         }
@@ -530,7 +544,7 @@ export async function fuzzQtest(o: QtestFuzzOptions): Promise<QtestFuzzResult> {
         if (xr !== qr) {
           await mismatch(l, xr, qr);
           // The states may differ from here on: both start again.
-          queue = lines.slice(i + 1);
+          queue = [...lines.slice(i + 1).map((line) => ({ line, abort: false })), ...queue];
           await restart();
           break;
         }
