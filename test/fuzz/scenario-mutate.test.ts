@@ -19,5 +19,7 @@ describe('scenario-file mutation (small budget; npm run fuzz runs 200 files)', (
       ),
     ).toEqual([]);
     expect([...r.codes.keys()].every((c) => c === '0' || c === '1' || c === '2')).toBe(true);
+    // Every bad file is reported at its position.
+    expect(r.positionless).toEqual([]);
   });
 });
