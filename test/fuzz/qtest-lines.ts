@@ -323,21 +323,6 @@ export const KNOWN_QTEST_DEFECTS: readonly {
       return addr !== null && /^(read|write|memset)/.test(cmd) && addr + size > 2n ** 64n;
     },
   },
-  {
-    // QEMU resolves a partial QOM path (object_resolve_path(): `device[1]` alone is the core).
-    what: 'irq_intercept_* with a partial QOM path',
-    hits: ([cmd = '', path = ''], _addr, _len) => cmd.startsWith('irq_intercept') && !path.startsWith('/'),
-  },
-  // Being fixed on the qtest branch (remove each once it has landed):
-  {
-    what: 'irq_intercept_* on a non-vCPU device or device[01] (qtest fix pending)',
-    hits: ([cmd = '', path = ''], _addr, _len) => cmd.startsWith('irq_intercept') && path !== CPU0_PATH,
-  },
-  {
-    what: 'write ADDR 0 DATA, or DATA with non-hex nibbles (qtest fix pending)',
-    hits: ([cmd, , size, data = ''], _addr, _len) =>
-      cmd === 'write' && (parseLoose(size ?? '') === 0n || !/^..[0-9a-fA-F]*$/.test(data)),
-  },
 ];
 
 /** A generated line, and the known defect that keeps it out (null: run it). */

@@ -100,6 +100,12 @@ describe('parseScenario', () => {
     );
   });
 
+  test('a huge MSI count is one range error, not a hang in the MSI allocator (fuzz seed 20261206, file 149)', () => {
+    expect(errorOf('vcpus: 1\ndevices: [{name: a, msis: 1.0e+308}]\nworkload: {triggers: 1}\n')).toMatch(
+      /^s\.yaml:2:27 devices\.0\.msis: Too big: expected int to be <=9007199254740991/,
+    );
+  });
+
   test('unknown keys are named at the key', () => {
     expect(errorOf('vcpus: 1\nworkload:\n  triggers: 1\n  ipis: {rate: 1}\n  trigers: 5\n')).toBe(
       's.yaml:5:3 workload: unknown key "trigers"',
