@@ -3,7 +3,8 @@
  * and each of its designs, an exhaustive DPOR run — executions, distinct traces, the reduction
  * against the naive interleaving count, time; on S12 (fault vs bind) the time DPOR takes to find
  * the race on `rmap` (world build apart) and the executions per second of uniform random
- * exploration (each execution restores the model in place and runs both threads).
+ * exploration (each execution restores the model in place and runs both threads), with the
+ * restore's dirty tracking and without it (every captured object restored: the figure before).
  */
 
 import { readdirSync } from 'node:fs';
@@ -35,11 +36,16 @@ export function benchExplore(repoRoot: string): string[] {
     `explore  S12 on rmap: found by DPOR in ${finds[2]!.toFixed(1)} ms (median of 5; world build ${builds[2]!.toFixed(0)} ms)`,
   );
   for (const d of [rmap!, fixed!]) {
-    const prog = kernelRaceProgram(s12, d);
-    explore(prog, { strategy: 'random', runs: 500, seed: 1, now }); // warm-up
-    const r = explore(prog, { strategy: 'random', runs: 20_000, seed: 1, now });
+    const rate = (dirty: boolean): [number, number, number] => {
+      const prog = kernelRaceProgram(s12, d, dirty);
+      explore(prog, { strategy: 'random', runs: 2000, seed: 1, now }); // warm-up (and learning)
+      const r = explore(prog, { strategy: 'random', runs: 20_000, seed: 1, now });
+      return [Math.round((r.executions * 1000) / r.elapsedMs), r.traces, prog.setup().snapshotObjects];
+    };
+    const [before] = rate(false);
+    const [after, traces, objects] = rate(true);
     out.push(
-      `explore  S12 on ${d.name}: ${Math.round((r.executions * 1000) / r.elapsedMs)} executions/s (uniform random, 20000 runs, ${r.traces} traces)`,
+      `explore  S12 on ${d.name}: ${after} executions/s (uniform random, 20000 runs, ${traces} traces; full restore of ${objects} objects: ${before}/s)`,
     );
   }
   for (const f of readdirSync(dir)

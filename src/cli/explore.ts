@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { type ExploreReport, explore, replay, STRATEGIES, type Strategy } from '../check/explore/explore.ts';
 import { kernelRaceProgram, type RaceDesign, raceDesigns } from '../check/explore/kernel/race-program.ts';
+import { counterexampleTrace } from '../check/explore/race-table.ts';
 import type { Counterexample } from '../check/explore/recorder.ts';
 import { parseSchedule, ScheduleError } from '../check/explore/schedule.ts';
 import { builtinRaceNames, loadRaceScenario } from '../scenario/race-load.ts';
@@ -73,32 +74,6 @@ function formatReportText(design: string, r: ExploreReport, bound: number | null
     );
   }
   return lines;
-}
-
-/** Chrome trace-event JSON of a counterexample: one track per thread, one slice per step. */
-export function counterexampleTrace(s: RaceScenario, design: string, c: Counterexample): object {
-  const events: object[] = s.threads.map((t, i) => ({
-    name: 'thread_name',
-    ph: 'M',
-    pid: 1,
-    tid: i,
-    args: { name: t.name },
-  }));
-  c.steps.forEach((st, i) => {
-    events.push({
-      name: st.label,
-      ph: 'X',
-      ts: i * 10,
-      dur: 10,
-      pid: 1,
-      tid: st.thread,
-      args: { effect: st.effect, step: i + 1 },
-    });
-  });
-  return {
-    traceEvents: events,
-    metadata: { scenario: s.name, design, kind: c.kind, message: c.message, schedule: c.schedule },
-  };
 }
 
 /** Register `explore` on the CLI; `done` receives the exit code (0: no violation, 1: violation). */

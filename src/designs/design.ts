@@ -9,6 +9,7 @@
  * One run uses one design, so the hot call sites stay monomorphic.
  */
 
+import type { AtomicStep } from '../host/atomic-step.ts';
 import {
   fileMappingZapper,
   type XiveMapping,
@@ -80,13 +81,20 @@ export function vmmSwitchesPages(stats: DesignStats): XiveRecordMapping {
 export function countingFileMapping(stats: DesignStats): (file: File) => XiveMapping {
   return (file) => {
     const inner = fileMappingZapper(file.mapping);
+    const count = (pgoff: number, npages: number): void => {
+      stats.repoints++;
+      const hit = file.mapping.iMmap.query(pgoff, pgoff + npages - 1).length;
+      stats.vmasVisited += hit;
+      stats.zaps += hit;
+    };
     return {
       unmapMappingRange(pgoff: number, npages: number): void {
-        stats.repoints++;
-        const hit = file.mapping.iMmap.query(pgoff, pgoff + npages - 1).length;
-        stats.vmasVisited += hit;
-        stats.zaps += hit;
+        count(pgoff, npages);
         inner.unmapMappingRange(pgoff, npages);
+      },
+      *unmapMappingRangeSteps(pgoff: number, npages: number, who: string): Generator<AtomicStep, void, void> {
+        count(pgoff, npages);
+        yield* inner.unmapMappingRangeSteps!(pgoff, npages, who);
       },
     };
   };

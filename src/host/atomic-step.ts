@@ -36,6 +36,18 @@ export class AtomicStep {
   }
 }
 
+/**
+ * Run a step generator to its end sequentially, as a plain call does: nothing else runs, so a
+ * step that cannot run waits on a lock nobody will drop (a model bug: it throws).
+ */
+export function runSteps<T>(g: Generator<AtomicStep, T, void>): T {
+  for (let r = g.next(); ; r = g.next()) {
+    if (r.done) return r.value;
+    const ready = r.value.ready;
+    if (ready !== null && !ready()) throw new Error(`"${r.value.label}" waits forever`);
+  }
+}
+
 /** The device file's reverse map (`i_mmap`): which VMAs a file-offset zap reaches. */
 export const FILE_IMAP = 'file.i_mmap';
 /** The MMU notifiers' invalidation state of the VMM's mm (`kvm->mmu_notifier_seq` / `_count`). */

@@ -54,7 +54,18 @@ const Setup = z.strictObject({
     .default([{ name: 'qemu' }]),
   faulted: z.array(Faulted).default([]),
   vcpus: z.number().int().min(0).max(2).default(1),
+  /** The VMM maps the TIMA pages (device file pages 0–3) before the ESB range. */
+  tima: z.boolean().default(false),
+  /** Each vCPU is connected to the device with a priority-6 event queue (SOURCE_CONFIG targets). */
+  queues: z.boolean().default(false),
 });
+
+/** A run of guest irqs' ESB pages inside a process's mapping (what mremap/mprotect act on). */
+const Span = {
+  process: Name,
+  irq: Irq.describe('the first girq whose two ESB pages are in the span'),
+  irqs: z.number().int().min(1).max(8).default(1).describe('how many girqs (2 pages each)'),
+};
 
 /** The operations a thread can run. */
 const Thread = z.discriminatedUnion('op', [
@@ -93,6 +104,58 @@ const Thread = z.discriminatedUnion('op', [
   z.strictObject({
     name: Name,
     op: z.literal('fork').describe('fork of a process mapping the ESB range (the child copies its PTEs)'),
+    process: Name,
+  }),
+  z.strictObject({
+    name: Name,
+    op: z
+      .literal('vcpu-access')
+      .describe(
+        "vCPU 0 (KVM_RUN, vcpu->mutex) loads a girq's ESB page through the partition-scoped tree, faulting it in when absent",
+      ),
+    irq: Irq,
+    page: Page,
+    accesses: z.number().int().min(1).max(3).default(1),
+  }),
+  z.strictObject({
+    name: Name,
+    op: z
+      .literal('mremap')
+      .describe(
+        "mremap(MREMAP_MAYMOVE | MREMAP_FIXED) of a span of a process's ESB mapping elsewhere: the VMA splits",
+      ),
+    ...Span,
+  }),
+  z.strictObject({
+    name: Name,
+    op: z
+      .literal('mprotect')
+      .describe("mprotect(PROT_READ) of a span of a process's ESB mapping: the VMA splits"),
+    ...Span,
+  }),
+  z.strictObject({
+    name: Name,
+    op: z
+      .literal('source-config')
+      .describe('KVM_DEV_XIVE_GRP_SOURCE_CONFIG: target a girq at a server and priority'),
+    irq: Irq,
+    server: z.number().int().min(0).max(1).default(0),
+    priority: z.number().int().min(0).max(6).default(6),
+  }),
+  z.strictObject({
+    name: Name,
+    op: z
+      .literal('vfio-unplug')
+      .describe(
+        'hot-unplug of a VFIO function: each bound vector unbound through irq bypass del_producer (clr_mapped), then free_irq and removal',
+      ),
+    function: Name,
+  }),
+  z.strictObject({
+    name: Name,
+    op: z
+      .literal('tima-fault')
+      .describe('a user access faulting in the TIMA OS page: xive_native_tima_fault'),
     process: Name,
   }),
   z.strictObject({
@@ -144,11 +207,29 @@ export const RaceScenario = z
       procs.add(p.name);
     });
     s.threads.forEach((t, i) => {
-      if (t.op === 'partition-fault' && s.setup.vcpus < 1)
+      if ((t.op === 'partition-fault' || t.op === 'vcpu-access') && s.setup.vcpus < 1)
         ctx.addIssue({
           code: 'custom',
           path: ['threads', i, 'op'],
-          message: 'a partition fault needs a vCPU (setup.vcpus ≥ 1)',
+          message: `${t.op} needs a vCPU (setup.vcpus ≥ 1)`,
+        });
+      if (t.op === 'source-config' && (!s.setup.queues || t.server >= s.setup.vcpus))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['threads', i, 'server'],
+          message: 'SOURCE_CONFIG targets a connected vCPU (setup.queues: true, server < setup.vcpus)',
+        });
+      if (t.op === 'tima-fault' && !s.setup.tima)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['threads', i, 'op'],
+          message: 'a TIMA fault needs the TIMA mapped (setup.tima: true)',
+        });
+      if ((t.op === 'mremap' || t.op === 'mprotect') && t.irq + t.irqs > RACE_NR_IRQS)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['threads', i, 'irqs'],
+          message: `the span ends past the ESB mapping (${RACE_NR_IRQS} girqs)`,
         });
     });
     if (s.setup.processes[0]?.fork !== undefined)
@@ -200,7 +281,13 @@ export const RaceScenario = z
           message: `no process "${t.process}"`,
         });
       if (t.op === 'set-mapped' || t.op === 'clr-mapped') checkBinding(t, ['threads', i]);
-      if ('irq' in t && !irqs.has(t.irq) && t.op !== 'esb-fault')
+      if (t.op === 'vfio-unplug' && !fns.has(t.function))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['threads', i, 'function'],
+          message: `no function "${t.function}"`,
+        });
+      if ('irq' in t && !irqs.has(t.irq) && t.op !== 'esb-fault' && t.op !== 'mremap' && t.op !== 'mprotect')
         ctx.addIssue({
           code: 'custom',
           path: ['threads', i, 'irq'],

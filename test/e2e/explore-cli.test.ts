@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './cli-env.ts';
 
-const S12 = '0.0.0.1.1.1.1.1.1.1.0.0';
+const S12 = '0.0.0.1.1.1.1.1.1.1.1.1.0.0';
 
 describe('xivelab explore', () => {
   it('S12 under rmap: the violation, the counts and the numbered counterexample; exit 1', async () => {
@@ -13,10 +13,10 @@ describe('xivelab explore', () => {
     const lines = r.out.split('\n');
     expect(lines).toContain('design rmap: VIOLATION FOUND');
     expect(lines).toContain(
-      '  dpor, bound none: 8 executions (6 complete, 2 cut by sleep sets), 6 distinct traces; naive 792 interleavings (99.0× fewer executions)',
+      '  dpor, bound none: 8 executions (6 complete, 2 cut by sleep sets), 6 distinct traces; naive 2002 interleavings (250.3× fewer executions)',
     );
-    expect(lines).toContain(`  12 steps, 1 preemption(s); replay: --design rmap --replay ${S12}`);
-    expect(lines).toContain('    11. [fault] vmf_insert_pfn(file page 15) → PTE → pfn 0x603000001');
+    expect(lines).toContain(`  14 steps, 1 preemption(s); replay: --design rmap --replay ${S12}`);
+    expect(lines).toContain('    13. [fault] vmf_insert_pfn(file page 15) → PTE → pfn 0x603000001');
     expect(lines).toContain('  end state: girq 5: hw 0x1000000; pid 1 page 15 → pfn 0x603000001');
   });
 
@@ -50,14 +50,14 @@ describe('xivelab explore', () => {
     expect(r.code).toBe(1);
     expect(r.out.split('\n').slice(0, 2)).toEqual([
       'replay of s12-fault-vs-bind under rmap: violation: I1: pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)',
-      `  schedule ${S12} (12 steps, 1 preemption(s))`,
+      `  schedule ${S12} (14 steps, 1 preemption(s))`,
     ]);
     const doc = JSON.parse(readFileSync(trace, 'utf8'));
     const tracks = doc.traceEvents
       .filter((e: { ph: string }) => e.ph === 'M')
       .map((e: { args: { name: string } }) => e.args.name);
     expect(tracks).toEqual(['fault', 'bind']);
-    expect(doc.traceEvents.filter((e: { ph: string }) => e.ph === 'X')).toHaveLength(12);
+    expect(doc.traceEvents.filter((e: { ph: string }) => e.ph === 'X')).toHaveLength(14);
     const serial = await cli('explore', 's12-fault-vs-bind', '--design', 'rmap', '--replay', '1');
     expect([serial.code, serial.out.split('\n')[0]]).toEqual([
       0,
@@ -116,7 +116,7 @@ describe('xivelab explore', () => {
     const f = join(dir, 'bad.yaml');
     writeFileSync(f, 'name: bad\nsummary: x\nsetup: { irqs: [5] }\nthreads:\n  - { name: t, op: spin }\n');
     expect(await bad(f)).toBe(
-      `${f}:5:20 threads.0.op: Invalid discriminator value. Expected 'esb-fault' | 'partition-fault' | 'set-mapped' | 'clr-mapped' | 'munmap' | 'fork' | 'release'`,
+      `${f}:5:20 threads.0.op: Invalid discriminator value. Expected 'esb-fault' | 'partition-fault' | 'set-mapped' | 'clr-mapped' | 'munmap' | 'fork' | 'vcpu-access' | 'mremap' | 'mprotect' | 'source-config' | 'vfio-unplug' | 'tima-fault' | 'release'`,
     );
   });
 });

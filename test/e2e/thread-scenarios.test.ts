@@ -326,8 +326,9 @@ describe('merged behaviour — passthrough lifecycle', () => {
       );
     }
     expect(got).toEqual([
-      'esb_fault set_mapped xive_lock_and_mask reset_mapped publish route → ipi',
-      'set_mapped xive_lock_and_mask fault-waits reset_mapped publish route → device',
+      // reset_mapped's zap: i_mmap_lock_read, the one VMA's PTE-lock section, i_mmap_unlock_read.
+      'esb_fault set_mapped xive_lock_and_mask reset_mapped reset_mapped reset_mapped publish route → ipi',
+      'set_mapped xive_lock_and_mask fault-waits reset_mapped reset_mapped reset_mapped publish route → device',
     ]);
   });
 

@@ -60,7 +60,9 @@ export function exploreDpor<W>(program: RaceProgram<W>, opts: DporOptions): Dpor
   let boundHit = false;
   for (;;) {
     const ex = new Execution(program);
-    for (const nd of stack) ex.run(nd.chosen);
+    const replayed = stack.length;
+    const checked = checkedUpTo;
+    for (const nd of stack) if (ex.end === 'running') ex.run(nd.chosen);
     let livelock = false;
     let redundant = false;
     for (;;) {
@@ -110,6 +112,12 @@ export function exploreDpor<W>(program: RaceProgram<W>, opts: DporOptions): Dpor
       node.backtrack.add(pick);
       stack.push(node);
       ex.run(pick);
+    }
+    if (ex.end === 'retry') {
+      // The restore missed an object: run this execution again (the races found stay valid).
+      stack.length = replayed;
+      checkedUpTo = checked;
+      continue;
     }
     const schedule = stack.map((nd) => nd.chosen);
     const last = stack.at(-1);

@@ -24,8 +24,8 @@ class ObjectAccess {
   readsSince: number[] = [];
 }
 
-/** How an execution ended. */
-export type ExecEnd = 'running' | 'complete' | 'deadlock' | 'exception' | 'livelock';
+/** How an execution ended (`retry`: discarded, see {@link RaceProgram.restoreMiss}). */
+export type ExecEnd = 'running' | 'complete' | 'deadlock' | 'exception' | 'livelock' | 'retry';
 
 export class Execution<W> {
   readonly world: W;
@@ -40,8 +40,10 @@ export class Execution<W> {
   error = '';
   private readonly bodies: ThreadBody[];
   private readonly objects = new Map<string, ObjectAccess>();
+  private readonly program: RaceProgram<W>;
 
   constructor(program: RaceProgram<W>) {
+    this.program = program;
     this.world = program.setup();
     this.n = program.threads.length;
     this.bodies = [];
@@ -51,8 +53,8 @@ export class Execution<W> {
       const body = program.start(this.world, t);
       this.bodies.push(body);
       this.clocks.push(new Int32Array(this.n));
-      const r = body.next();
-      this.pending.push(r.done ? null : r.value);
+      this.pending.push(null);
+      this.advance(t);
     }
   }
 
@@ -92,11 +94,21 @@ export class Execution<W> {
       a.lastWrite = idx;
       a.readsSince = [];
     }
+    this.advance(t);
+  }
+
+  /** Resume thread `t` up to its next announced step. */
+  private advance(t: number): void {
     try {
       const r = this.bodies[t]!.next();
       this.pending[t] = r.done ? null : r.value;
     } catch (e) {
       this.pending[t] = null;
+      if (this.end !== 'running') return;
+      if (this.program.restoreMiss?.(e)) {
+        this.end = 'retry';
+        return;
+      }
       this.end = 'exception';
       this.error = e instanceof Error ? e.message : String(e);
     }

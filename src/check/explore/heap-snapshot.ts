@@ -10,6 +10,16 @@
  * Objects are restored by a small function generated per shape (class + keys), so the property
  * writes stay monomorphic: a generic `o[k] = v` loop over thousands of model objects costs ten
  * times more.
+ *
+ * Dirty tracking: an execution touches a few dozen of the thousands of captured objects, so a
+ * restore that visits them all spends its time on objects nothing changed. {@link
+ * HeapSnapshot.freezeExcept} freezes every class instance and array outside a set of entries
+ * known to change (the write barrier: a write to a frozen object throws a TypeError in
+ * strict-mode code, {@link isFrozenWrite}), and {@link HeapSnapshot.restore} then visits only
+ * those entries (plus the plain objects, which may be shared constants, and the Maps, Sets and
+ * typed arrays, which cannot be frozen). The owner learns a missed entry by running the execution again on a fresh,
+ * unfrozen copy and asking {@link HeapSnapshot.changed} (see `KernelWorld`). Entries are
+ * numbered in capture order, which a deterministic build reproduces.
  */
 
 /** Restores one object's fields from its saved values. */
@@ -35,6 +45,23 @@ function restorerFor(o: object, keys: readonly string[]): FieldRestorer {
 
 type Typed = { slice(): Typed; set(src: Typed): void };
 
+/** Objects frozen by {@link HeapSnapshot.freezeExcept} (still captured by a later snapshot). */
+const frozenHere = new WeakSet<object>();
+
+/** Whether `e` is strict-mode code writing to an object {@link HeapSnapshot.freezeExcept} froze. */
+export function isFrozenWrite(e: unknown): boolean {
+  return (
+    e instanceof TypeError &&
+    /read only property|not extensible|Cannot delete property|sealed array|frozen/.test(e.message)
+  );
+}
+
+/** A class instance (not a plain object literal, which may be a shared constant). */
+function isInstance(o: object): boolean {
+  const proto = Object.getPrototypeOf(o);
+  return proto !== null && proto !== Object.prototype;
+}
+
 export class HeapSnapshot {
   // One list per kind, so that each restore loop stays monomorphic.
   private readonly objects: object[] = [];
@@ -48,13 +75,17 @@ export class HeapSnapshot {
   private readonly setItems: unknown[][] = [];
   private readonly typed: Typed[] = [];
   private readonly typedValues: Typed[] = [];
+  /** Entries {@link restore} visits: every one until {@link freezeExcept}, then the unfrozen ones. */
+  private restoreObjects: number[];
+  private restoreArrays: number[];
 
   /** Capture everything reachable from `roots`, not entering objects for which `skip` is true. */
   constructor(roots: readonly object[], skip: (o: object) => boolean = () => false) {
     const seen = new Set<object>();
     const queue: object[] = [];
     const visit = (v: unknown): void => {
-      if (v === null || typeof v !== 'object' || seen.has(v) || Object.isFrozen(v) || skip(v)) return;
+      if (v === null || typeof v !== 'object' || seen.has(v) || skip(v)) return;
+      if (Object.isFrozen(v) && !frozenHere.has(v)) return;
       // A DataView is a window on a buffer some typed array owns; the bytes are captured there.
       if (v instanceof DataView) return;
       seen.add(v);
@@ -93,6 +124,49 @@ export class HeapSnapshot {
         for (const v of vals) visit(v);
       }
     }
+    this.restoreObjects = this.objects.map((_, i) => i);
+    this.restoreArrays = this.arrays.map((_, i) => i);
+  }
+
+  /** Object and array entries (numbered objects first, then arrays, in capture order). */
+  get entries(): number {
+    return this.objects.length + this.arrays.length;
+  }
+
+  /** The object and array entries that differ from the capture now. */
+  changed(): number[] {
+    const out: number[] = [];
+    this.objects.forEach((o, i) => {
+      const rec = o as Record<string, unknown>;
+      const ks = Object.keys(o);
+      const vals = this.objectValues[i]!;
+      if (ks.length !== vals.length || ks.some((k, j) => rec[k] !== vals[j])) out.push(i);
+    });
+    const n = this.objects.length;
+    this.arrays.forEach((a, i) => {
+      const s = this.arrayValues[i]!;
+      if (a.length !== s.length || s.some((v, j) => a[j] !== v)) out.push(n + i);
+    });
+    return out;
+  }
+
+  /**
+   * Freeze every class instance and array except the `writable` entries, and restore only
+   * what is not frozen from now on. Call it right after the capture (a frozen object that had
+   * changed could not be put back).
+   */
+  freezeExcept(writable: ReadonlySet<number>): void {
+    const n = this.objects.length;
+    this.restoreObjects = [];
+    this.restoreArrays = [];
+    this.objects.forEach((o, i) => {
+      if (writable.has(i) || !isInstance(o)) this.restoreObjects.push(i);
+      else freeze(o);
+    });
+    this.arrays.forEach((a, i) => {
+      if (writable.has(n + i)) this.restoreArrays.push(i);
+      else freeze(a);
+    });
   }
 
   /** Objects captured (a size figure for reports). */
@@ -100,12 +174,18 @@ export class HeapSnapshot {
     return this.objects.length + this.arrays.length + this.maps.length + this.sets.length + this.typed.length;
   }
 
-  /** Put every captured object back as it was at capture time. */
+  /** Put every captured object back as it was at capture time (frozen ones cannot have changed). */
   restore(): void {
-    const { objects, objectValues, objectFields } = this;
-    for (let i = 0; i < objects.length; i++) objectFields[i]!(objects[i]!, objectValues[i]!);
-    const { arrays, arrayValues } = this;
-    for (let i = 0; i < arrays.length; i++) restoreArray(arrays[i]!, arrayValues[i]!);
+    const { objects, objectValues, objectFields, restoreObjects } = this;
+    for (let k = 0; k < restoreObjects.length; k++) {
+      const i = restoreObjects[k]!;
+      objectFields[i]!(objects[i]!, objectValues[i]!);
+    }
+    const { arrays, arrayValues, restoreArrays } = this;
+    for (let k = 0; k < restoreArrays.length; k++) {
+      const i = restoreArrays[k]!;
+      restoreArray(arrays[i]!, arrayValues[i]!);
+    }
     const { typed, typedValues } = this;
     for (let i = 0; i < typed.length; i++) typed[i]!.set(typedValues[i]!);
     for (let i = 0; i < this.maps.length; i++) {
@@ -119,6 +199,11 @@ export class HeapSnapshot {
       for (const v of this.setItems[i]!) s.add(v);
     }
   }
+}
+
+function freeze(o: object): void {
+  Object.freeze(o);
+  frozenHere.add(o);
 }
 
 function restoreArray(a: unknown[], s: readonly unknown[]): void {

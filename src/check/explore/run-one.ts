@@ -19,6 +19,14 @@ export interface OneRun<W> {
 }
 
 export function runOne<W>(program: RaceProgram<W>, choose: Chooser, maxSteps: number): OneRun<W> {
+  for (;;) {
+    const one = runOnce(program, choose, maxSteps);
+    // A restore miss: the program has learned the object, run again.
+    if (one.ex.end !== 'retry') return one;
+  }
+}
+
+function runOnce<W>(program: RaceProgram<W>, choose: Chooser, maxSteps: number): OneRun<W> {
   const ex = new Execution(program);
   const schedule: number[] = [];
   let preemptions = 0;

@@ -21,6 +21,11 @@ export interface RaceProgram<W> {
   check(w: W): string | null;
   /** A one-line digest of the state (replays must reproduce it). */
   digest(w: W): string;
+  /**
+   * `e`, thrown by a step, means the restore missed an object the step writes (the program
+   * learns it): the execution is discarded and run again from a fresh {@link setup}.
+   */
+  restoreMiss?(e: unknown): boolean;
 }
 
 /** Whether two steps conflict (one writes what the other reads or writes). */

@@ -4,10 +4,11 @@
  * as `xive->mapping` at mmap, and how an irq's ESB pages are zapped through it.
  */
 
+import type { AtomicStep } from '../atomic-step.ts';
 import { PAGE_SIZE } from '../mm/constants.ts';
 import type { File, FileMapping } from '../mm/file.ts';
 import type { Vma } from '../mm/vma.ts';
-import { unmapMappingRange } from '../mm/zap.ts';
+import { unmapMappingPagesSteps, unmapMappingRange } from '../mm/zap.ts';
 
 /**
  * What the device needs from the memory manager: the device file's `address_space` zap.
@@ -18,6 +19,12 @@ import { unmapMappingRange } from '../mm/zap.ts';
  */
 export interface XiveMapping {
   unmapMappingRange(pgoff: number, npages: number): void;
+  /**
+   * The same zap as atomic steps (`i_mmap_lock_read`, one PTE-lock section per VMA, the
+   * unlock), for the interleaving explorer; without it the zap is one step. `who` prefixes the
+   * step labels.
+   */
+  unmapMappingRangeSteps?(pgoff: number, npages: number, who: string): Generator<AtomicStep, void, void>;
 }
 
 /**
@@ -47,6 +54,9 @@ export function fileMappingZapper(fm: FileMapping): XiveMapping {
   return {
     unmapMappingRange(pgoff: number, npages: number): void {
       unmapMappingRange(fm, pgoff * PAGE_SIZE, npages * PAGE_SIZE, true);
+    },
+    *unmapMappingRangeSteps(pgoff: number, npages: number, who: string): Generator<AtomicStep, void, void> {
+      yield* unmapMappingPagesSteps(fm, pgoff, npages, who);
     },
   };
 }

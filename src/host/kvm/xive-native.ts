@@ -803,6 +803,20 @@ export class KvmXiveNative extends KvmppcXive {
     return [base, base + 1];
   }
 
+  /**
+   * {@link resetMapped} as steps when the recorded mapping zaps step by step (the file's
+   * address_space: `i_mmap_lock_read`, a PTE-lock section per VMA). `xive->mapping_lock` is
+   * folded into them: every caller holds `kvm->lock`, which release takes too.
+   */
+  protected override resetMappedSteps(irq: number): Generator<AtomicStep, void, void> | null {
+    const m = this.mapping;
+    if (irq >= KVMPPC_XIVE_NR_IRQS || m?.unmapMappingRangeSteps === undefined) return null;
+    const base = (this.flags.zapOmitsEsbOffset ? 0 : KVM_XIVE_ESB_PAGE_OFFSET) + 2 * irq;
+    this.stats.zaps++;
+    this.emit('kvm.xive.zap', { irq, pgoff: base, npages: 2 });
+    return m.unmapMappingRangeSteps(base, 2, `reset_mapped(girq ${irq}): `);
+  }
+
   resetMapped(irq: number): number {
     if (irq >= KVMPPC_XIVE_NR_IRQS) return -EINVAL;
     if (this.mapping) {

@@ -516,8 +516,16 @@ export abstract class KvmppcXive {
     );
   }
 
-  /** `xive->ops->reset_mapped(kvm, guest_irq)` as one step: the zap of the irq's ESB pages. */
+  /**
+   * `xive->ops->reset_mapped(kvm, guest_irq)`: the zap of the irq's ESB pages, as the recorded
+   * mapping's own steps when it has them ({@link resetMappedSteps}), else as one step.
+   */
   private *resetMappedStep(irq: number): Generator<AtomicStep, void, void> {
+    const fine = this.resetMappedSteps(irq);
+    if (fine !== null) {
+      yield* fine;
+      return;
+    }
     const pages = this.esbPages(irq);
     const st = new AtomicStep(
       `reset_mapped(girq ${irq}): unmap_mapping_range of file pages ${pages.join(', ')}`,
@@ -691,6 +699,11 @@ export abstract class KvmppcXive {
     this.emit('kvm.xive.clr_mapped', { guestIrq, hostHwIrq, prio });
     if (ml) yield* this.memoryLockUpWrite();
     return 0;
+  }
+
+  /** {@link resetMapped} as the mapping's zap steps, or null when it has none (one step). */
+  protected resetMappedSteps(_irq: number): Generator<AtomicStep, void, void> | null {
+    return null;
   }
 
   /** The device-file pages of `irq`'s ESB pages that {@link resetMapped} zaps (none by default). */

@@ -6,6 +6,7 @@
 
 import { TRACE_MM } from '../../hw/trace-sink.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS, runSteps } from '../atomic-step.ts';
 import { MMU_NOTIFY_CLEAR, PAGE_SCALE, PAGE_SIZE, VM_PFNMAP } from './constants.ts';
 import type { FileMapping } from './file.ts';
 import { type Mm, MmuNotifierRange } from './mm.ts';
@@ -66,9 +67,10 @@ export function zapVmaPtes(vma: Vma, address: number, size: number): void {
 
 /**
  * Zap file pages `[start, start + nr)` in every VMA of every process that maps them, under
- * `i_mmap_rwsem`. Each VMA gets its own notifier bracket over just the part that maps the range,
- * in reverse-map order (by VMA pgoff). `evenCows` is accepted for fidelity: the model has no
- * private COW copies of file pages, so both values zap the same PTEs. Returns the PTEs cleared.
+ * `i_mmap_rwsem` held for read. Each VMA gets its own notifier bracket over just the part that
+ * maps the range, in reverse-map order (by VMA pgoff). `evenCows` is accepted for fidelity: the
+ * model has no private COW copies of file pages, so both values zap the same PTEs. Returns the
+ * PTEs cleared.
  *
  * @remarks Models mm/memory.c:unmap_mapping_pages()
  */
@@ -79,24 +81,57 @@ export function unmapMappingPages(
   evenCows: boolean,
 ): number {
   void evenCows;
+  return runSteps(unmapMappingPagesSteps(mapping, start, nr, ''));
+}
+
+/**
+ * {@link unmapMappingPages} as atomic steps: `i_mmap_lock_read` (blocked while a writer holds
+ * `i_mmap_rwsem`: mmap, munmap, mremap, mprotect's VMA split, fork), one step per VMA the
+ * reverse map yields (`zap_page_range_single`: the notifier bracket around its PTE-lock
+ * section), then `i_mmap_unlock_read`. A fault in one VMA can run between the zaps of two
+ * others. `who` prefixes the step labels.
+ *
+ * @remarks Models mm/memory.c:unmap_mapping_pages() → unmap_mapping_range_tree().
+ */
+export function* unmapMappingPagesSteps(
+  mapping: FileMapping,
+  start: number,
+  nr: number,
+  who: string,
+): Generator<AtomicStep, number, void> {
   const first = start;
   // nr = 0 means "to the end of the file" (last_index wraps to ULONG_MAX).
   const last = nr > 0 ? start + nr - 1 : Number.MAX_SAFE_INTEGER;
-  mapping.iMmapRwsem.downWrite();
+  const rw = mapping.iMmapRwsem;
+  const lock = new AtomicStep(`${who}i_mmap_lock_read`, [FILE_IMAP], [], () => rw.canRead);
+  yield lock;
+  rw.downRead();
+  const vmas = mapping.iMmap.query(first, last);
+  lock.effect = `${vmas.length} VMA(s) map the range`;
   let n = 0;
-  try {
-    for (const vma of mapping.iMmap.query(first, last)) {
-      const vba = vma.pgoff;
-      const vea = vba + vma.pages - 1;
-      const zba = Math.max(first, vba);
-      const zea = Math.min(last, vea);
-      const from = vma.start + (zba - vba) * PAGE_SIZE;
-      const to = vma.start + (zea - vba + 1) * PAGE_SIZE;
-      n += zapPageRangeSingle(vma, from, to - from);
-    }
-  } finally {
-    mapping.iMmapRwsem.upWrite();
+  for (const vma of vmas) {
+    const vba = vma.pgoff;
+    const vea = vba + vma.pages - 1;
+    const zba = Math.max(first, vba);
+    const zea = Math.min(last, vea);
+    const from = vma.start + (zba - vba) * PAGE_SIZE;
+    const to = vma.start + (zea - vba + 1) * PAGE_SIZE;
+    // Per-page objects for the explorer's small zaps; a bulk zap (truncation) names its range.
+    const ptes: string[] = [];
+    if (zea - zba < 64) for (let pg = zba; pg <= zea; pg++) ptes.push(filePteObj(pg));
+    else ptes.push(`pte:file-pages-${zba}-${zea}`);
+    const st = new AtomicStep(
+      `${who}zap pid ${vma.mm.pid} VMA 0x${vma.start.toString(16)}: file pages ${zba}..${zea} (PTE lock)`,
+      [],
+      [...ptes, MMU_NOTIFIERS],
+    );
+    yield st;
+    const k = zapPageRangeSingle(vma, from, to - from);
+    st.effect = `${k} PTE(s) removed`;
+    n += k;
   }
+  yield new AtomicStep(`${who}i_mmap_unlock_read`, [FILE_IMAP], []);
+  rw.upRead();
   return n;
 }
 

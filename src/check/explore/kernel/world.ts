@@ -13,18 +13,28 @@ import type { KvmVm } from '../../../host/kvm/kvm.ts';
 import {
   encodeKvmCreateDevice,
   encodeKvmDeviceAttr,
+  encodeKvmEnableCap,
   encodeKvmUserspaceMemoryRegion,
   KVM_CREATE_DEVICE,
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_XIVE,
   KVM_DEV_XIVE_GRP_SOURCE,
+  KVM_ENABLE_CAP,
   KVM_SET_DEVICE_ATTR,
   KVM_SET_USER_MEMORY_REGION,
 } from '../../../host/kvm/uapi.ts';
 import type { KvmXiveNative } from '../../../host/kvm/xive-native.ts';
 import type { XiveNativeFlags } from '../../../host/kvm/xive-native-flags.ts';
-import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../host/mm/constants.ts';
+import {
+  encodeKvmPpcXiveEq,
+  KVM_CAP_PPC_IRQ_XIVE,
+  KVM_DEV_XIVE_GRP_EQ_CONFIG,
+  KVM_XIVE_EQ_ALWAYS_NOTIFY,
+  KVM_XIVE_EQ_SERVER_SHIFT,
+} from '../../../host/kvm/xive-native-uapi.ts';
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../host/mm/constants.ts';
+import type { FileMapping } from '../../../host/mm/file.ts';
 import type { HostProcess } from '../../../host/syscalls.ts';
 import {
   VFIO_DEVICE_SET_IRQS,
@@ -45,19 +55,40 @@ export const P = 0x1_0000;
 export const ESB_GPA = 0x0006_0100_0000_0000;
 const RW = PROT_READ | PROT_WRITE;
 
-/** One process of the scenario and where its ESB mapping starts (−1: none). */
+/** One process of the scenario and where its ESB and TIMA mappings start (−1: none). */
 export interface WorldProcess {
   readonly name: string;
   readonly p: HostProcess;
   readonly esb: number;
+  readonly tima: number;
 }
 
 /** A VFIO function of the scenario. */
 export interface WorldFunction {
   readonly name: string;
+  /** PHB slot. */
+  readonly slot: number;
   /** Host HW irq of each MSI vector. */
   readonly hw: readonly number[];
+  /** Host pfns of its vectors' trigger and EOI pages. */
+  readonly pages: readonly number[];
 }
+
+/**
+ * The checker's ghost state (no kernel object): binds/unbinds in flight per girq, functions
+ * removed, and the first violation a step saw. Restored with the world.
+ */
+export class RaceLog {
+  /** Per girq: set/clr_mapped calls between their `kvm->lock` acquire and release. */
+  readonly rebinding = new Array<number>(RACE_NR_IRQS).fill(0);
+  /** Functions hot-unplugged (their ESB pages are gone). */
+  readonly gone: string[] = [];
+  /** The first violation seen at a step ('' none). */
+  violation = '';
+}
+
+/** Where `mremap` threads move a span of the ESB mapping (free in every race world). */
+export const MREMAP_TARGET = 0x1000_0000_0000;
 
 export class KernelWorld {
   readonly host: Host;
@@ -65,12 +96,15 @@ export class KernelWorld {
   readonly procs: WorldProcess[] = [];
   readonly fns: WorldFunction[] = [];
   readonly irqs: readonly number[];
+  /** The device file's address_space (its reverse map and `i_mmap_rwsem`). */
+  readonly fileMapping: FileMapping;
   /** The VM (its partition-scoped tree, MMU notifier). */
   readonly vm: KvmVm;
   /** `kvm->lock`: set/clr_mapped (through kvmppc_{set,clr}_passthru_irq) and release. */
   readonly kvmLock = new ExploreLock('kvm->lock');
   /** `vcpu->mutex` of each vCPU: KVM_RUN holds it; release takes it around each vCPU cleanup. */
   readonly vcpuMutex: ExploreLock[] = [];
+  readonly log = new RaceLog();
   private snapshot: HeapSnapshot | null = null;
 
   constructor(setup: RaceSetup, design: Design, flags: Partial<XiveNativeFlags>) {
@@ -88,13 +122,15 @@ export class KernelWorld {
     });
     const vmm = this.host.spawn();
     const vmFd = vmm.ioctl(vmm.open('/dev/kvm'), KVM_CREATE_VM, 0);
+    const vcpuFds: number[] = [];
     for (let i = 0; i < setup.vcpus; i++) {
-      must(vmm.ioctl(vmFd, KVM_CREATE_VCPU, i), 'KVM_CREATE_VCPU');
+      vcpuFds.push(must(vmm.ioctl(vmFd, KVM_CREATE_VCPU, i), 'KVM_CREATE_VCPU'));
       this.vcpuMutex.push(new ExploreLock(`vcpu${i}->mutex`));
     }
     const cd = vmm.userStruct(encodeKvmCreateDevice({ type: KVM_DEV_TYPE_XIVE }));
     must(vmm.ioctl(vmFd, KVM_CREATE_DEVICE, cd), 'KVM_CREATE_DEVICE');
     const devFd = vmm.getU32(cd + 4);
+    if (setup.queues) connectVcpus(vmm, vmFd, devFd, vcpuFds);
     this.vm = this.host.kvm.vms[0]!;
     this.dev = this.vm.devices[0]!.xive;
     for (const irq of setup.irqs) {
@@ -107,8 +143,10 @@ export class KernelWorld {
     }
     const esbLen = 2 * RACE_NR_IRQS * P;
     const first = setup.processes[0]!;
+    const tima = setup.tima ? must(vmm.mmap(0, 4 * P, RW, MAP_SHARED, devFd, 0), 'mmap TIMA') : -1;
     const esb = must(vmm.mmap(0, esbLen, RW, MAP_SHARED, devFd, 4 * P), 'mmap');
-    this.procs.push({ name: first.name, p: vmm, esb });
+    this.procs.push({ name: first.name, p: vmm, esb, tima });
+    this.fileMapping = vmm.proc.mm.vmas.lookup(esb)!.file!.mapping;
     // The ESB range as the guest sees it: a memslot (QEMU's RAM device region).
     const region = vmm.userStruct(
       encodeKvmUserspaceMemoryRegion({
@@ -126,14 +164,19 @@ export class KernelWorld {
       phb.plug(slot, new PciDevice({ name: f.name, msix: f.vectors }));
       const vfd = must(vmm.open(`/dev/vfio/devices/vfio${this.host.vfioBind(0, slot)}`), 'open vfio');
       must(setMsix(vmm, vfd, f.vectors), 'VFIO_DEVICE_SET_IRQS');
-      this.fns.push({ name: f.name, hw: Array.from({ length: f.vectors }, (_, v) => phb.msiHwIrq(slot, v)) });
+      const hw = Array.from({ length: f.vectors }, (_, v) => phb.msiHwIrq(slot, v));
+      const pages = hw.flatMap((h) => {
+        const d = this.host.xive.irqOfHw(h)!.data;
+        return [d.trigPage / P, d.eoiPage / P];
+      });
+      this.fns.push({ name: f.name, slot, hw, pages });
     });
     for (const b of setup.bound) must(this.dev.setMapped(b.irq, this.hwOf(b.function, b.vector)), 'bind');
     for (const pr of setup.processes.slice(1)) {
       const parent = this.proc(pr.fork!);
       const child = parent.p.fork();
       if (typeof child === 'number') throw new Error(`race world set-up: fork failed (${child})`);
-      this.procs.push({ name: pr.name, p: child, esb: parent.esb });
+      this.procs.push({ name: pr.name, p: child, esb: parent.esb, tima: parent.tima });
     }
     const w = new Word64();
     for (const f of setup.faulted) {
@@ -144,13 +187,27 @@ export class KernelWorld {
 
   /** Take the snapshot {@link restore} returns to (once the set-up is complete). */
   snapshotNow(): void {
-    this.snapshot = new HeapSnapshot([this.host, this.kvmLock, ...this.vcpuMutex]);
+    this.snapshot = new HeapSnapshot([this.host, this.kvmLock, ...this.vcpuMutex, this.log]);
   }
 
   /** Back to the snapshot. */
   restore(): void {
-    if (this.snapshot === null) throw new Error('KernelWorld.restore before snapshotNow');
-    this.snapshot.restore();
+    this.snap().restore();
+  }
+
+  /** Freeze what the restores may skip ({@link HeapSnapshot.freezeExcept}). */
+  freezeExcept(writable: ReadonlySet<number>): void {
+    this.snap().freezeExcept(writable);
+  }
+
+  /** The snapshot entries that differ from the snapshot now ({@link HeapSnapshot.changed}). */
+  changedEntries(): number[] {
+    return this.snap().changed();
+  }
+
+  private snap(): HeapSnapshot {
+    if (this.snapshot === null) throw new Error('KernelWorld used before snapshotNow');
+    return this.snapshot;
   }
 
   /** Objects the restore covers (a size figure). */
@@ -165,9 +222,13 @@ export class KernelWorld {
   }
 
   hwOf(fn: string, vector: number): number {
-    const f = this.fns.find((x) => x.name === fn);
-    if (f === undefined) throw new Error(`no function ${fn}`);
-    return f.hw[vector]!;
+    return this.fn(fn).hw[vector]!;
+  }
+
+  fn(name: string): WorldFunction {
+    const f = this.fns.find((x) => x.name === name);
+    if (f === undefined) throw new Error(`no function ${name}`);
+    return f;
   }
 
   /** Guest frame of girq `irq`'s trigger or EOI page (through the ESB memslot). */
@@ -179,6 +240,49 @@ export class KernelWorld {
   esbAddr(pr: WorldProcess, irq: number, page: 'trig' | 'eoi'): number {
     return pr.esb + (2 * irq + (page === 'eoi' ? 1 : 0)) * P + 0x800;
   }
+}
+
+/** Guest RAM (slot 0 at guest address 0): one page per vCPU, each holding its queue. */
+const RAM_SLOT_PAGES = 2;
+
+/**
+ * QEMU's vCPU side of the device: guest RAM, then per vCPU `KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE)`
+ * and a priority-6 event queue (`KVM_DEV_XIVE_GRP_EQ_CONFIG`) in its own RAM page, so that
+ * `SOURCE_CONFIG` has a target.
+ */
+function connectVcpus(vmm: HostProcess, vmFd: number, devFd: number, vcpuFds: readonly number[]): void {
+  const ram = must(vmm.mmap(0, RAM_SLOT_PAGES * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), 'mmap RAM');
+  const region = vmm.userStruct(
+    encodeKvmUserspaceMemoryRegion({
+      slot: 0,
+      flags: 0,
+      guestPhysAddr: 0,
+      memorySize: RAM_SLOT_PAGES * P,
+      userspaceAddr: ram,
+    }),
+  );
+  must(vmm.ioctl(vmFd, KVM_SET_USER_MEMORY_REGION, region), 'KVM_SET_USER_MEMORY_REGION (RAM)');
+  vcpuFds.forEach((fd, server) => {
+    const cap = vmm.userStruct(encodeKvmEnableCap({ cap: KVM_CAP_PPC_IRQ_XIVE, args: [devFd, server] }));
+    must(vmm.ioctl(fd, KVM_ENABLE_CAP, cap), 'KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE)');
+    const eq = vmm.userStruct(
+      encodeKvmPpcXiveEq({
+        flags: KVM_XIVE_EQ_ALWAYS_NOTIFY,
+        qshift: 16,
+        qaddr: BigInt(server * P),
+        qtoggle: 1,
+        qindex: 0,
+      }),
+    );
+    const attr = vmm.userStruct(
+      encodeKvmDeviceAttr({
+        group: KVM_DEV_XIVE_GRP_EQ_CONFIG,
+        attr: (BigInt(server) << KVM_XIVE_EQ_SERVER_SHIFT) | 6n,
+        addr: eq,
+      }),
+    );
+    must(vmm.ioctl(devFd, KVM_SET_DEVICE_ATTR, attr), 'KVM_DEV_XIVE_GRP_EQ_CONFIG');
+  });
 }
 
 function must(rc: number, what: string): number {

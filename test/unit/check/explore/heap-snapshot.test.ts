@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeapSnapshot } from '../../../../src/check/explore/heap-snapshot.ts';
+import { HeapSnapshot, isFrozenWrite } from '../../../../src/check/explore/heap-snapshot.ts';
 
 class Node {
   value = 1;
@@ -49,5 +49,31 @@ describe('HeapSnapshot', () => {
     root.n = 3;
     snap.restore();
     expect([root.n, skipped.k, root.frozen]).toEqual([0, 2, frozen]);
+  });
+
+  it('dirty tracking: changed() names the written entries; freezeExcept traps writes to the others and restores the rest', () => {
+    const root = new Node();
+    const child = new Node();
+    root.next = child;
+    const snap = new HeapSnapshot([root]);
+    expect(snap.entries).toBe(4); // 2 nodes, 2 tag arrays
+    child.value = 7;
+    expect(snap.changed()).toEqual([1]);
+    snap.restore();
+    expect(snap.changed()).toEqual([]);
+    snap.freezeExcept(new Set([1]));
+    child.value = 8;
+    let thrown: unknown = null;
+    try {
+      root.value = 2;
+    } catch (e) {
+      thrown = e;
+    }
+    expect(isFrozenWrite(thrown)).toBe(true);
+    expect(isFrozenWrite(new TypeError('x is not a function'))).toBe(false);
+    snap.restore();
+    expect([root.value, child.value]).toEqual([1, 1]);
+    // A later snapshot still captures what this one froze.
+    expect(new HeapSnapshot([root]).entries).toBe(4);
   });
 });

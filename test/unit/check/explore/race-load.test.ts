@@ -29,11 +29,19 @@ describe('race scenario files', () => {
     expect(builtinRaceNames()).toEqual([
       'clr-mapped-error-hang',
       'fork-munmap-vs-bind',
+      'mprotect-split-vs-fault',
+      'mremap-vs-bind',
       'partition-fault-vs-bind',
       's12-fault-vs-bind',
       's12-fault-vs-unbind',
       's18-release',
+      's18-release-vs-vcpu',
+      'source-config-vs-bind',
+      'tima-fault-vs-release',
       'two-binds-same-block',
+      'vcpu-access-vs-bind',
+      'vfio-unplug-vs-fault',
+      'zap-two-vmas-vs-fault',
     ]);
     for (const n of builtinRaceNames()) expect(loadRaceScenario(n).scenario.name).toBe(n);
     const s = parseRaceScenario(GOOD, 'r.yaml');
@@ -57,6 +65,14 @@ describe('race scenario files', () => {
     );
     expect(errorOf(`${GOOD}designs: [qemu-remap]\n`)).toBe('r.yaml:9:11 designs.0: Invalid input');
     expect(errorOf('name: [')).toMatch(/^r\.yaml:1:8 /);
+    expect(
+      errorOf(
+        GOOD.replace('op: esb-fault, process: qemu, irq: 5, page: eoi', 'op: tima-fault, process: qemu'),
+      ),
+    ).toBe('r.yaml:7:24 threads.0.op: a TIMA fault needs the TIMA mapped (setup.tima: true)');
+    expect(errorOf(GOOD.replace('op: set-mapped, irq: 5, function: nic', 'op: source-config, irq: 5'))).toBe(
+      'r.yaml:8:5 threads.1.server: SOURCE_CONFIG targets a connected vCPU (setup.queues: true, server < setup.vcpus)',
+    );
     expect(() => loadRaceScenario('no/such/file.yaml')).toThrow('no/such/file.yaml:1:1 no such file');
   });
 
@@ -77,6 +93,12 @@ describe('race scenario files', () => {
       'munmap',
       'fork',
       'release',
+      'vcpu-access',
+      'mremap',
+      'mprotect',
+      'source-config',
+      'vfio-unplug',
+      'tima-fault',
     ])
       expect(text).toContain(`"const":"${op}"`);
   });
