@@ -18,6 +18,7 @@ import {
 import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
+import { exploreBuiltinRaces } from '../check/explore/race-table.ts';
 import { DESIGN_NAMES, designVcpuLimit, findDesign, unknownDesign } from '../designs/index.ts';
 import { toChromeTrace } from '../report/chrome-trace.ts';
 import { costsCsv } from '../report/csv.ts';
@@ -165,11 +166,16 @@ export function checkReportDir(dir: string): void {
 
 /**
  * Write the report for `results` into `dir` (checked by {@link checkReportDir}): results.json, costs.csv,
- * report.md, report.html, the plots (SVG + PNG) and `traces/<scenario>--<design>--<invariant>`
- * `.trace.json` per violation. Everything is written into a fresh folder in `dir` first, then
+ * report.md, report.html, the plots (SVG + PNG), `traces/<scenario>--<design>--<invariant>`
+ * `.trace.json` per violation and `traces/race--<scenario>--<design>.trace.json` per race
+ * counterexample (`raceTraces`). Everything is written into a fresh folder in `dir` first, then
  * moved into place; the previous run's `traces/` is replaced, so the directory matches this run.
  */
-export function writeReport(dir: string, results: Results): WrittenReport {
+export function writeReport(
+  dir: string,
+  results: Results,
+  raceTraces: ReadonlyMap<string, object> = new Map(),
+): WrittenReport {
   const stage = mkdtempSync(join(dir, '.xivelab-'));
   try {
     const files: string[] = [];
@@ -187,7 +193,9 @@ export function writeReport(dir: string, results: Results): WrittenReport {
     put('report.md', renderMarkdown({ results, plots }));
     put('report.html', renderHtml(results, plots));
     const vs = violationEntries(results.cells);
-    if (vs.length > 0) mkdirSync(join(stage, TRACES));
+    const anyTraces = vs.length > 0 || raceTraces.size > 0;
+    if (anyTraces) mkdirSync(join(stage, TRACES));
+    for (const [file, doc] of raceTraces) put(join(TRACES, file), `${JSON.stringify(doc)}\n`);
     for (const v of vs) {
       const doc = toChromeTrace(v.cell.invariants[v.invariant].first!.trace, {
         scenario: v.cell.scenario,
@@ -200,7 +208,7 @@ export function writeReport(dir: string, results: Results): WrittenReport {
     for (const f of files) if (!f.startsWith(TRACES)) renameSync(join(stage, f), join(dir, f));
     const traces = join(dir, TRACES);
     if (existsSync(traces) && onlyFilesEndingWith(traces, TRACE_SUFFIX)) rmSync(traces, { recursive: true });
-    if (vs.length > 0) renameSync(join(stage, TRACES), traces);
+    if (anyTraces) renameSync(join(stage, TRACES), traces);
     return { files };
   } finally {
     rmSync(stage, { recursive: true, force: true });
@@ -216,6 +224,8 @@ export interface CompareCliOptions {
   readonly out: string;
   /** `--expect FILE`: the verdicts to compare the cells with. */
   readonly expect?: string;
+  /** Explore the built-in race scenarios for the "Races" section (default true). */
+  readonly races?: boolean;
 }
 
 /** What `xivelab compare` produced. */
@@ -247,13 +257,15 @@ export async function compareCommand(
   } finally {
     progress.stop();
   }
+  const races = opts.races === false ? null : exploreBuiltinRaces();
   const results = resultsDocument(
     cells,
     designs,
     scenarios.map((s) => s.name),
     opts.seed ?? null,
+    races?.rows ?? null,
   );
-  const written = writeReport(opts.out, results);
+  const written = writeReport(opts.out, results, races?.traces);
   const total = cells.reduce((n, c) => n + cellViolations(c), 0);
   io.out(`${textMatrix(cells)}\n\n`);
   io.out(
@@ -262,6 +274,12 @@ export async function compareCommand(
       `(report.md, report.html, results.json, ${written.files.filter((f) => f.endsWith('.png')).length} plots, ` +
       `${written.files.filter((f) => f.startsWith(TRACES)).length} traces)\n`,
   );
+  if (races !== null) {
+    const found = races.rows.filter((r) => r.verdict === 'violation').length;
+    io.out(
+      `races: ${races.rows.length} race scenario × design explored (DPOR), ${found} with a counterexample (report.md, "Races")\n`,
+    );
+  }
   const differences = expected === null ? [] : expected.differences(cells);
   if (expected !== null) {
     io.out(

@@ -357,6 +357,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       '--expect <file>',
       'expected verdicts (a results.json, or YAML scenario → design → pass/fail/n/a or {I1: pass, …}): exit 1 and list the cells that differ',
     )
+    .option('--no-races', 'skip exploring the built-in race scenarios (the report\'s "Races" section)')
     .addHelpText(
       'after',
       examples(
@@ -375,6 +376,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
           ...(opts.jobs !== undefined ? { jobs: opts.jobs } : {}),
           ...(opts.expect !== undefined ? { expect: opts.expect } : {}),
+          races: opts.races,
         },
         io,
         progress,

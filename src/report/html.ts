@@ -22,7 +22,15 @@ import {
   verdictText,
   violationEntries,
 } from './markdown.ts';
-import { appliesTo, designLine, failureCounts, groupNotes, KIND_STYLE, matrix } from './summary.ts';
+import {
+  appliesTo,
+  designLine,
+  failureCounts,
+  groupNotes,
+  KIND_STYLE,
+  matrix,
+  raceVerdictText,
+} from './summary.ts';
 
 /** Escape text for HTML content and attribute values. */
 export function esc(s: string | number): string {
@@ -199,6 +207,32 @@ export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string
       );
     }
     p.push('</ul>');
+  }
+  if (results.races !== undefined) {
+    p.push(
+      '<h2 id="races">Races</h2>',
+      '<p>Every built-in race scenario (<code>scenarios/races/</code>) under its designs, every ' +
+        "interleaving of its kernel threads at the kernel's atomicity explored (DPOR with sleep sets; " +
+        "<code>xivelab explore &lt;scenario&gt;</code>). <code>rmap-fixed</code> carries vfio-pci's " +
+        '<code>memory_lock</code> pattern: the kernel cannot insert a PFN under <code>sb-&gt;lock</code> ' +
+        '(<code>vmf_insert_pfn</code> may sleep). A counterexample replays with <code>--design</code> and ' +
+        '<code>--replay &lt;schedule&gt;</code>; its trace has one track per thread.</p>',
+      '<table><thead><tr><th>race scenario</th><th>design</th><th>verdict</th><th>executions</th>' +
+        '<th>traces</th><th>counterexample</th></tr></thead><tbody>',
+    );
+    for (const r of results.races) {
+      const c = r.counterexample;
+      const ce =
+        c === null
+          ? '—'
+          : `${esc(c.message)} — ${c.steps} steps, schedule <code>${esc(c.schedule)}</code> — ` +
+            `<a href="traces/${esc(c.trace)}">trace</a>`;
+      p.push(
+        `<tr><td>${esc(r.scenario)}</td><td>${esc(r.design)}</td><td>${esc(raceVerdictText(r))}</td>` +
+          `<td>${r.executions}</td><td>${r.traces}</td><td>${ce}</td></tr>`,
+      );
+    }
+    p.push('</tbody></table>');
   }
   const notes = groupNotes(cells);
   p.push('<h2 id="notes">Notes</h2><ul>');

@@ -17,6 +17,7 @@ import {
   type InvariantOutcome,
   type Results,
 } from '../scenario/cell.ts';
+import type { RaceRow } from '../scenario/race-row.ts';
 import { violationTraceFile } from './chrome-trace.ts';
 import { evaluateHypotheses, type Hypothesis } from './hypotheses.ts';
 import {
@@ -28,6 +29,7 @@ import {
   KIND_STYLE,
   matrix,
   plural,
+  raceVerdictText,
 } from './summary.ts';
 import { formatTable } from './table.ts';
 
@@ -270,6 +272,7 @@ export function renderMarkdown(input: ReportInput): string {
     }
     out.push('');
   }
+  out.push(...racesMarkdown(input.results.races));
   out.push('## Notes', '');
   const notes = groupNotes(cells);
   for (const g of notes.shared) out.push(`- ${g.note} _(${appliesTo(g, cells)})_`);
@@ -279,4 +282,34 @@ export function renderMarkdown(input: ReportInput): string {
   }
   out.push('', 'Data: [results.json](results.json) (schema: `xivelab schema --results`).', '');
   return out.join('\n');
+}
+
+/** The "Races" section: race scenario × design → verdict, executions, counterexample link. */
+function racesMarkdown(races: readonly RaceRow[] | undefined): string[] {
+  if (races === undefined) return [];
+  const out = [
+    '## Races',
+    '',
+    'Every built-in race scenario (`scenarios/races/`) under its designs, every interleaving of its ' +
+      "kernel threads at the kernel's atomicity explored (DPOR with sleep sets; `xivelab explore <scenario>`). " +
+      "`rmap-fixed` carries vfio-pci's `memory_lock` pattern: the kernel cannot insert a PFN under " +
+      '`sb->lock` (`vmf_insert_pfn` may sleep), so select + insert hold an rwsem for read and ' +
+      'publish + zap hold it for write. A counterexample replays with ' +
+      '`xivelab explore <scenario> --design <design> --replay <schedule>`; its trace has one track per thread.',
+    '',
+    '| race scenario | design | verdict | executions | traces | counterexample |',
+    '|---|---|---|---:|---:|---|',
+  ];
+  for (const r of races) {
+    const c = r.counterexample;
+    const ce =
+      c === null
+        ? '—'
+        : `${c.message.replace(/\|/g, '\\|')} — ${c.steps} steps, schedule \`${c.schedule}\` — [trace](traces/${c.trace})`;
+    out.push(
+      `| ${r.scenario} | ${r.design} | ${raceVerdictText(r)} | ${r.executions} | ${r.traces} | ${ce} |`,
+    );
+  }
+  out.push('');
+  return out;
 }

@@ -7,6 +7,7 @@
  */
 
 import { type CellResult, INVARIANTS, type InvariantId } from '../scenario/cell.ts';
+import type { RaceRow } from '../scenario/race-row.ts';
 
 /** What a failing invariant means for the design, coarsest first. */
 export type FailureKind = 'routing' | 'delivery' | 'abi' | 'resources';
@@ -176,4 +177,10 @@ export function appliesTo(group: NoteGroup, cells: readonly CellResult[]): strin
   const covered = cells.filter((c) => designs.includes(c.design)).length;
   if (designs.length > 0 && covered === group.cells.length) return `every cell of ${designs.join(', ')}`;
   return plural(group.cells.length, 'cell');
+}
+
+/** Verdict of a race row as the report shows it. */
+export function raceVerdictText(r: RaceRow): string {
+  if (r.verdict !== 'violation') return r.verdict;
+  return r.counterexample?.kind === 'deadlock' ? 'DEADLOCK' : 'VIOLATION';
 }

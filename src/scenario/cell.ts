@@ -12,6 +12,7 @@
 
 import { z } from 'zod';
 import type { TraceEvent } from '../sim/trace.ts';
+import { RaceRow } from './race-row.ts';
 import type { Reference } from './reference.ts';
 import type { Scenario } from './schema.ts';
 
@@ -253,6 +254,10 @@ export const Results = z
       })
       .describe('ns per counted path (COST_TABLE_NS)'),
     cells: z.array(CellResult).describe('one per scenario × design, scenarios outer'),
+    races: z
+      .array(RaceRow)
+      .optional()
+      .describe('every built-in race scenario × design, explored exhaustively (absent: not run)'),
   })
   .describe('xivelab compare results');
 export type Results = z.output<typeof Results>;

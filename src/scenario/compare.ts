@@ -21,6 +21,7 @@ import {
   type ScenarioRef,
 } from './cell.ts';
 import { registryRunner } from './cell-dispatch.ts';
+import type { RaceRow } from './race-row.ts';
 import { Reference } from './reference.ts';
 
 /** One cell to run. */
@@ -221,6 +222,7 @@ export function resultsDocument(
   designs: readonly string[],
   scenarios: readonly string[],
   seed: number | null,
+  races: readonly RaceRow[] | null = null,
 ): Results {
   return {
     tool: 'xivelab',
@@ -230,5 +232,6 @@ export function resultsDocument(
     scenarios: [...scenarios],
     costTable: { ...COST_TABLE_NS },
     cells: [...cells],
+    ...(races !== null ? { races: [...races] } : {}),
   };
 }

@@ -38,7 +38,8 @@ describe('xivelab compare through the real entry point (npm start runs it with n
       'demo        emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0      49999     754     250.372',
       'foundation  emulated  pass  n/a  n/a  pass  pass  n/a  n/a         0     0            0                 0            0             0     249432    9226    1251.773',
       '',
-      `2 cells, 0 invariant violations; wrote 12 files to ${out}/ (report.md, report.html, results.json, 4 plots, 0 traces)`,
+      `2 cells, 0 invariant violations; wrote 30 files to ${out}/ (report.md, report.html, results.json, 4 plots, 18 traces)`,
+      'races: 42 race scenario × design explored (DPOR), 18 with a counterexample (report.md, "Races")',
       '',
     ]);
     const lines = r.err.trimEnd().split('\n');
@@ -106,6 +107,24 @@ describe('xivelab compare through the real entry point (npm start runs it with n
     }
   });
 
+  test('Races: every built-in race scenario × design with its verdict; a counterexample links a trace with one track per thread', () => {
+    const md = read(out, 'report.md').split('\n');
+    expect(md).toContain('## Races');
+    expect(md).toContain(
+      '| s12-fault-vs-bind | rmap | VIOLATION | 8 | 6 | I1: pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001) — 14 steps, schedule `0.0.0.1.1.1.1.1.1.1.1.1.0.0` — [trace](traces/race--s12-fault-vs-bind--rmap.trace.json) |',
+    );
+    expect(md).toContain('| s12-fault-vs-bind | rmap-fixed | exhausted | 5 | 3 | — |');
+    const res = Results.parse(JSON.parse(read(out, 'results.json')));
+    expect(res.races!.length).toBe(42);
+    const t = JSON.parse(read(out, 'traces/race--s12-fault-vs-bind--rmap.trace.json'));
+    expect(
+      t.traceEvents
+        .filter((e: { ph: string }) => e.ph === 'M')
+        .map((e: { args: { name: string } }) => e.args.name),
+    ).toEqual(['fault', 'bind']);
+    expect(read(out, 'report.html')).toContain('<h2 id="races">Races</h2>');
+  });
+
   test('the same cells in this thread (--jobs 1): deterministic regardless of jobs', async () => {
     const one = join(tmp, 'one');
     const s = await cli(
@@ -116,6 +135,7 @@ describe('xivelab compare through the real entry point (npm start runs it with n
       'emulated',
       '--jobs',
       '1',
+      '--no-races',
       '--out',
       one,
     );
@@ -186,7 +206,16 @@ describe('violations get a Chrome trace each', () => {
 
     // --expect: the same verdicts as results.json → exit 0; a YAML expecting what did not
     // happen → exit 1 and the cells that changed.
-    const again = ['compare', '--scenarios', 'demo', '--designs', 'emulated,rmap', '--seed', '5'];
+    const again = [
+      'compare',
+      '--scenarios',
+      'demo',
+      '--designs',
+      'emulated,rmap',
+      '--seed',
+      '5',
+      '--no-races',
+    ];
     expect((await cli(...again, '--jobs', '1', '--out', out)).code).toBe(0);
     const same = join(tmp, 'expected-results.json');
     writeFileSync(same, read(out, 'results.json'));
@@ -209,8 +238,20 @@ describe('violations get a Chrome trace each', () => {
 
     // A later run without violations leaves no stale traces.
     expect(
-      (await cli('compare', '--scenarios', 'demo', '--designs', 'emulated', '--jobs', '1', '--out', out))
-        .code,
+      (
+        await cli(
+          'compare',
+          '--scenarios',
+          'demo',
+          '--designs',
+          'emulated',
+          '--jobs',
+          '1',
+          '--no-races',
+          '--out',
+          out,
+        )
+      ).code,
     ).toBe(0);
     expect(existsSync(join(out, 'traces'))).toBe(false);
     expect(readdirSync(out).filter((f) => f.startsWith('.'))).toEqual([]);

@@ -5,34 +5,14 @@
  * thread, one slice per step) the report links under `traces/`.
  */
 
-import { z } from 'zod';
 import { builtinRaceNames, loadRaceScenario } from '../../scenario/race-load.ts';
+import type { RaceRow } from '../../scenario/race-row.ts';
 import type { RaceScenario } from '../../scenario/race-schema.ts';
 import { explore } from './explore.ts';
 import { kernelRaceProgram, raceDesigns } from './kernel/race-program.ts';
 import type { Counterexample } from './recorder.ts';
 
-/** One race scenario × design of results.json. */
-export const RaceRow = z.strictObject({
-  scenario: z.string(),
-  summary: z.string(),
-  design: z.string().describe('a race design: a registered design or a variant with flags'),
-  verdict: z.enum(['violation', 'exhausted', 'none-within-bound', 'none-within-budget']),
-  executions: z.int().min(0),
-  traces: z.int().min(0).describe('distinct Mazurkiewicz traces'),
-  counterexample: z
-    .strictObject({
-      kind: z.enum(['violation', 'deadlock', 'exception', 'livelock']),
-      message: z.string(),
-      schedule: z.string().describe('thread ids per step, as `xivelab explore --replay` takes them'),
-      preemptions: z.int().min(0),
-      steps: z.int().min(1),
-      trace: z.string().describe('Chrome trace file under traces/'),
-    })
-    .nullable()
-    .describe('the shortest one found (fewest steps, then fewest preemptions), or null'),
-});
-export type RaceRow = z.output<typeof RaceRow>;
+export type { RaceRow };
 
 /** The rows and the Chrome trace of each counterexample, by file name. */
 export interface RaceTable {
@@ -51,7 +31,7 @@ export function exploreBuiltinRaces(): RaceTable {
       const c = r.shortest;
       let counterexample: RaceRow['counterexample'] = null;
       if (c !== null && c.kind !== 'ok') {
-        const file = `race-${s.name}-${d.name}.json`;
+        const file = `race--${s.name}--${d.name}.trace.json`;
         traces.set(file, counterexampleTrace(s, d.name, c));
         counterexample = {
           kind: c.kind,
