@@ -101,3 +101,67 @@ describe('report.md', () => {
     expect(t).toContain('## Violations\n\nNone.\n');
   });
 });
+
+describe('the Races section', () => {
+  const races = [
+    {
+      scenario: 's12-fault-vs-bind',
+      summary: 'ESB fault vs set_mapped',
+      design: 'rmap',
+      verdict: 'violation' as const,
+      executions: 8,
+      traces: 6,
+      counterexample: {
+        kind: 'violation' as const,
+        message: 'I1: a | b',
+        schedule: '0.1',
+        preemptions: 1,
+        steps: 2,
+        trace: 'race--s12-fault-vs-bind--rmap.trace.json',
+      },
+    },
+    {
+      scenario: 'clr-mapped-error-hang',
+      summary: 'the error path',
+      design: 'rmap',
+      verdict: 'violation' as const,
+      executions: 2,
+      traces: 2,
+      counterexample: {
+        kind: 'deadlock' as const,
+        message: 'deadlock: fault blocked',
+        schedule: '0.0.1',
+        preemptions: 0,
+        steps: 3,
+        trace: 'race--clr-mapped-error-hang--rmap.trace.json',
+      },
+    },
+    {
+      scenario: 's12-fault-vs-bind',
+      summary: 'ESB fault vs set_mapped',
+      design: 'rmap-fixed',
+      verdict: 'exhausted' as const,
+      executions: 5,
+      traces: 3,
+      counterexample: null,
+    },
+  ];
+
+  test('one row per race scenario × design, the counterexample with its schedule and trace link', () => {
+    const md = renderMarkdown({
+      results: resultsDocument(cells, ['emulated', 'vma-pointer'], ['demo'], 7, races),
+      plots,
+    }).split('\n');
+    const at = md.indexOf('## Races');
+    expect(md.slice(at + 5, at + 9)).toEqual([
+      '|---|---|---|---:|---:|---|',
+      '| s12-fault-vs-bind | rmap | VIOLATION | 8 | 6 | I1: a \\| b — 2 steps, schedule `0.1` — [trace](traces/race--s12-fault-vs-bind--rmap.trace.json) |',
+      '| clr-mapped-error-hang | rmap | DEADLOCK | 2 | 2 | deadlock: fault blocked — 3 steps, schedule `0.0.1` — [trace](traces/race--clr-mapped-error-hang--rmap.trace.json) |',
+      '| s12-fault-vs-bind | rmap-fixed | exhausted | 5 | 3 | — |',
+    ]);
+  });
+
+  test('absent without races in results.json', () => {
+    expect(renderMarkdown({ results, plots })).not.toContain('## Races');
+  });
+});
