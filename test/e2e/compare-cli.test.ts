@@ -64,9 +64,12 @@ describe('xivelab compare through the real entry point (npm start runs it with n
       'report.html',
       'report.md',
       'results.json',
+      'traces',
       'violations.png',
       'violations.svg',
     ]);
+    // Only the race counterexamples: no cell has a violation.
+    expect(readdirSync(join(out, 'traces')).every((f) => f.startsWith('race--'))).toBe(true);
   });
 
   test('results.json matches its schema and carries the measured costs', () => {
