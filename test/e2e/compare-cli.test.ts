@@ -15,6 +15,18 @@ const tmp = mkdtempSync(join(tmpdir(), 'xivelab-compare-'));
 
 const read = (dir: string, f: string): string => readFileSync(join(dir, f), 'utf8');
 
+/** compare of demo × emulated in this thread, without the races (fast). */
+const DEMO_EMULATED = [
+  'compare',
+  '--scenarios',
+  'demo',
+  '--designs',
+  'emulated',
+  '--jobs',
+  '1',
+  '--no-races',
+];
+
 describe('xivelab compare through the real entry point (npm start runs it with no options), 2 worker threads', () => {
   const out = join(tmp, 'report');
   // Pinned to today's designs and built-in scenarios so the exact values stay put as more land.
@@ -130,18 +142,7 @@ describe('xivelab compare through the real entry point (npm start runs it with n
 
   test('the same cells in this thread (--jobs 1): deterministic regardless of jobs', async () => {
     const one = join(tmp, 'one');
-    const s = await cli(
-      'compare',
-      '--scenarios',
-      'demo',
-      '--designs',
-      'emulated',
-      '--jobs',
-      '1',
-      '--no-races',
-      '--out',
-      one,
-    );
+    const s = await cli(...DEMO_EMULATED, '--out', one);
     expect(s.code).toBe(0);
     const a = Results.parse(JSON.parse(read(out, 'results.json')));
     const b = Results.parse(JSON.parse(read(one, 'results.json')));
@@ -240,22 +241,7 @@ describe('violations get a Chrome trace each', () => {
     );
 
     // A later run without violations leaves no stale traces.
-    expect(
-      (
-        await cli(
-          'compare',
-          '--scenarios',
-          'demo',
-          '--designs',
-          'emulated',
-          '--jobs',
-          '1',
-          '--no-races',
-          '--out',
-          out,
-        )
-      ).code,
-    ).toBe(0);
+    expect((await cli(...DEMO_EMULATED, '--out', out)).code).toBe(0);
     expect(existsSync(join(out, 'traces'))).toBe(false);
     expect(readdirSync(out).filter((f) => f.startsWith('.'))).toEqual([]);
   });
