@@ -8,6 +8,7 @@
  * interrupt delivered through XIVE exercises.
  */
 
+import { EBUSY } from './xive-regs.ts';
 import type { XiveIrqData } from './xive-spapr.ts';
 
 export const IRQF_SHARED = 0x80;
@@ -27,7 +28,6 @@ export const FLOW_FASTEOI = 0;
 export const FLOW_PERCPU = 1;
 
 const EINVAL = 22;
-const EBUSY = 16;
 const ENOSPC = 28;
 
 /** `irqreturn_t handler(int irq, void *dev_id)`, plus the CPU it runs on. */

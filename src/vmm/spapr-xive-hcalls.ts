@@ -39,7 +39,7 @@ import {
 import { XIVE_SRC_STORE_EOI } from '../hw/xive/source.ts';
 import { traceEvent } from '../sim/trace-events.ts';
 import type { SpaprXive } from './spapr-xive.ts';
-import { SPAPR_XIVE_BLOCK_ID, SPAPR_XIVE_END_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from './spapr-xive.ts';
+import { SPAPR_XIVE_BLOCK_ID, SPAPR_XIVE_END_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from './spapr-xive-layout.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Return codes (asm/hvcall.h)

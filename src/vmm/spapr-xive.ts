@@ -7,6 +7,7 @@
  * Numbering (QEMU's spapr_xive_target_to_end() and spapr_xive_cpu_to_nvt()): END index = `(vcpu << 3) + prio`, NVT index = `0x400 + vcpu`, block 0.
  */
 
+import { EBUSY } from '../host/errno.ts';
 import { getField32 } from '../hw/bits.ts';
 import type { AccessSize, DmaSpace, MmioDevice, Word64 } from '../hw/mmio.ts';
 import { TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
@@ -35,7 +36,6 @@ import {
   TM_PIPR,
   TM_QW1_OS,
   TM_QW1W2_VO,
-  TM_SHIFT,
   XIVE_ESB_OFF,
   XIVE_ESB_VAL_P,
   XIVE_ESB_VAL_Q,
@@ -47,28 +47,27 @@ import { XiveTctx } from '../hw/xive/tctx.ts';
 import { XiveTima } from '../hw/xive/tima.ts';
 import { traceEvent } from '../sim/trace-events.ts';
 import { spaprXiveHcall } from './spapr-xive-hcalls.ts';
+import {
+  SPAPR_XIVE_BLOCK_ID,
+  SPAPR_XIVE_END_ESB_SHIFT,
+  SPAPR_XIVE_ESB_SHIFT,
+  SPAPR_XIVE_NVT_BASE,
+  SPAPR_XIVE_TM_BASE,
+  SPAPR_XIVE_TM_SIZE,
+  SPAPR_XIVE_VC_BASE,
+  spaprEoiPageGpa,
+} from './spapr-xive-layout.ts';
 
-/** Source ESB pages (`vc-base`). */
-export const SPAPR_XIVE_VC_BASE = 0x0006_0100_0000_0000;
-/** TIMA: HW page +0, HV +0x10000, OS +0x20000, USER +0x30000 (`tm-base`). */
-export const SPAPR_XIVE_TM_BASE = 0x0006_0302_0318_0000;
-/** NVT index of vCPU 0; never exposed to the guest. */
-export const SPAPR_XIVE_NVT_BASE = 0x400;
-/** The single XIVE block of the machine. */
-export const SPAPR_XIVE_BLOCK_ID = 0;
-/** The source ESB geometry on sPAPR: two 64 KiB pages per source, as KVM. */
-export const SPAPR_XIVE_ESB_SHIFT = 17;
-
-/** Guest physical address of the EOI/management page (the second 64 KiB page) of `lisn`. */
-export function spaprEoiPageGpa(lisn: number): number {
-  return SPAPR_XIVE_VC_BASE + (2 * lisn + 1) * 2 ** (SPAPR_XIVE_ESB_SHIFT - 1);
-}
-/** END ESB pages: `1 << 16` per page, an even/odd pair per END. */
-export const SPAPR_XIVE_END_ESB_SHIFT = 16;
-/** Size of the TIMA region: 4 pages. */
-export const SPAPR_XIVE_TM_SIZE = 4 * 2 ** TM_SHIFT;
-/** `EBUSY`: returned (negated) by {@link SpaprXive.claimIrq} for a LISN already in use. */
-export const EBUSY = 16;
+export {
+  SPAPR_XIVE_BLOCK_ID,
+  SPAPR_XIVE_END_ESB_SHIFT,
+  SPAPR_XIVE_ESB_SHIFT,
+  SPAPR_XIVE_NVT_BASE,
+  SPAPR_XIVE_TM_BASE,
+  SPAPR_XIVE_TM_SIZE,
+  SPAPR_XIVE_VC_BASE,
+  spaprEoiPageGpa,
+};
 
 /**
  * The in-kernel (KVM) side of the controller, set by the KVM accelerator (`spapr-xive-kvm.ts`).
