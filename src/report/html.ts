@@ -198,12 +198,17 @@ export function renderHtml(results: Results, plots: readonly HtmlPlot[]): string
   const vs = violationEntries(cells);
   if (vs.length === 0) p.push('<p>None.</p>');
   else {
-    p.push('<p>Each trace opens in Perfetto (ui.perfetto.dev) or chrome://tracing.</p><ul>');
+    p.push(
+      '<p>Each trace opens in Perfetto (ui.perfetto.dev) or chrome://tracing; under each violation, the events of its trace that touch what it names, in order.</p><ul>',
+    );
     for (const v of vs) {
+      const story = v.story.map((l) => `<li><code>${esc(l.text)}</code></li>`).join('');
       p.push(
         `<li><strong>${esc(v.cell.scenario)} × ${esc(v.cell.design)}, ${v.invariant}</strong> ` +
           `(${v.cell.invariants[v.invariant].violations}): ${esc(v.message)} — ` +
-          `<a href="traces/${esc(v.file)}">${esc(v.file)}</a> (${v.events} events)</li>`,
+          `<a href="traces/${esc(v.file)}">${esc(v.file)}</a> (${v.events} events)` +
+          (story === '' ? '' : `<ol class="story">${story}</ol>`) +
+          '</li>',
       );
     }
     p.push('</ul>');

@@ -20,6 +20,7 @@ import {
 import type { RaceRow } from '../scenario/race-row.ts';
 import { violationTraceFile } from './chrome-trace.ts';
 import { evaluateHypotheses, type Hypothesis } from './hypotheses.ts';
+import { type StoryLine, violationStory } from './story.ts';
 import {
   appliesTo,
   designLine,
@@ -101,13 +102,14 @@ export interface ReportInput {
   readonly plots: readonly { name: string; title: string; caption: string }[];
 }
 
-/** The violations: one entry per failed invariant of each cell, with its trace file. */
+/** The violations: one entry per failed invariant of each cell, with its trace file and story. */
 export function violationEntries(cells: readonly CellResult[]): {
   cell: CellResult;
   invariant: (typeof INVARIANTS)[number];
   file: string;
   message: string;
   events: number;
+  story: StoryLine[];
 }[] {
   const out = [];
   for (const c of cells) {
@@ -120,6 +122,7 @@ export function violationEntries(cells: readonly CellResult[]): {
         file: violationTraceFile(c.scenario, c.design, i),
         message: o.first.message,
         events: o.first.trace.length,
+        story: violationStory(o.first.trace, o.first.message),
       });
     }
   }
@@ -263,12 +266,18 @@ export function renderMarkdown(input: ReportInput): string {
   const vs = violationEntries(cells);
   if (vs.length === 0) out.push('None.', '');
   else {
-    out.push('Each trace opens in Perfetto (ui.perfetto.dev) or chrome://tracing.', '');
+    out.push(
+      'Each trace opens in Perfetto (ui.perfetto.dev) or chrome://tracing; under each violation, the events of its trace that touch what it names, in order.',
+      '',
+    );
     for (const v of vs) {
       out.push(
         `- **${v.cell.scenario} × ${v.cell.design}, ${v.invariant}** (${v.cell.invariants[v.invariant].violations}): ` +
           `${v.message} — [${v.file}](traces/${v.file}) (${v.events} events)`,
       );
+      v.story.forEach((l, n) => {
+        out.push(`  ${n + 1}. ${l.text}`);
+      });
     }
     out.push('');
   }

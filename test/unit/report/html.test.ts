@@ -50,7 +50,8 @@ describe('report.html', () => {
     );
     expect(html).toContain('<span class="verdict v-not-tested">NOT TESTED</span>');
     expect(html).toContain(
-      '<a href="traces/demo--vma-pointer--I3.trace.json">demo--vma-pointer--I3.trace.json</a> (3 events)',
+      '<a href="traces/demo--vma-pointer--I3.trace.json">demo--vma-pointer--I3.trace.json</a> (3 events)' +
+        '<ol class="story"><li><code>#10 page fault (mm.fault): pid 1, address 0x2, flags 0x3, vma 4</code></li>',
     );
   });
 });

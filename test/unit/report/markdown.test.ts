@@ -86,6 +86,13 @@ describe('report.md', () => {
     expect(lines).toContain(
       '- **demo × vma-pointer, I3** (2): seed 1: vma-pointer broke I3 in demo — [demo--vma-pointer--I3.trace.json](traces/demo--vma-pointer--I3.trace.json) (3 events)',
     );
+    // The story under it: the message names no object, so the trace's last events.
+    const at = lines.findIndex((l) => l.startsWith('- **demo × vma-pointer, I3**'));
+    expect(lines.slice(at + 1, at + 4)).toEqual([
+      '  1. #10 page fault (mm.fault): pid 1, address 0x2, flags 0x3, vma 4',
+      '  2. #11 kvm.zap: a0 0x5, a1 0x0, a2 0x0, a3 0x0',
+      '  3. #12 ESB trigger (esb.trigger): srcno 0x1300, oldPq 0x0, newPq 0x2, forward 1',
+    ]);
     expect(lines).toContain('- **demo × emulated**');
     expect(lines).toContain('  - kernel_irqchip=off');
     expect(lines.at(-2)).toBe('Data: [results.json](results.json) (schema: `xivelab schema --results`).');
