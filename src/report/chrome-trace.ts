@@ -2,18 +2,20 @@
  * Export trace events in the Chrome trace-event JSON format (the "JSON Object Format" of the
  * Trace Event Format document), which Perfetto (ui.perfetto.dev) and chrome://tracing open.
  *
- * Tracks are who did the work: one per vCPU (TIMA, thread context, hcalls, the guest's handler),
- * one per host process (its faults, PTE installs, zaps, and the KVM/VMM work done in its
- * context), one per host kernel thread (hard-irq handlers, the irqfd worker) and, for what no
- * thread runs, the XIVE hardware (ESB sources, router). Handler runs are complete slices
+ * Tracks are who did the work: one per vCPU (TIMA, thread context, hcalls, the guest's handler;
+ * under KVM the chip's thread contexts are host hardware threads, tracked as such), one per host
+ * process (its faults, PTE installs, zaps, and the KVM/VMM work done in its context), one per
+ * host kernel thread (hard-irq handlers, the irqfd worker) and, for what no thread runs, the
+ * XIVE hardware (ESB sources, router). Handler runs are complete slices
  * (`ph: "X"`): the guest's interrupt handler from its ACK to the CPPR restore, an hcall to its
  * return, a page fault to its PTE install, an mmu-notifier invalidation to its zap. Flow arrows
  * (`ph: "s"`/`"t"`/`"f"`, one id per notification) link a trigger to its enqueue, to the ACK that
  * takes it and to its EOI. Arguments are named, numbers of hardware and addresses in hex.
  *
- * `ts` is the model's virtual time in µs; when a run has no clock (every event at the same
- * instant, as in passthrough runs) the timeline is the event sequence instead, 1 µs per event,
- * and `otherData.timeline` says so. A violation is a global instant at the end. Pure: no I/O.
+ * `ts` is the model's virtual time in µs, point events instants; when a run has no clock (every
+ * event at the same instant, as in passthrough runs) the timeline is the event sequence instead,
+ * each event a 1 µs slice, and `otherData.timeline` says so. A violation is a global instant at
+ * the end. Pure: no I/O.
  */
 
 import {
@@ -28,86 +30,7 @@ import {
   TRACE_VMM,
 } from '../hw/trace-sink.ts';
 import type { TraceEvent } from '../sim/trace.ts';
-
-/**
- * The names of each event kind's arguments, in the order the ring stores them.
- * Local copy until the typed trace contract lands; replaced by its declarations then.
- */
-const ARG_NAMES: Readonly<Record<string, readonly string[]>> = {
-  'esb.trigger': ['srcno', 'oldPq', 'newPq', 'forward'],
-  'esb.eoi': ['srcno', 'oldPq', 'newPq', 'forward'],
-  'esb.lsi': ['srcno', 'oldPq', 'newPq', 'forward'],
-  'esb.forward': ['srcno'],
-  end_esb: ['endIdx', 'ese', 'op', 'oldPq'],
-  'router.masked': ['hwIrq'],
-  'router.enqueue': ['endBlk', 'endIdx', 'qindex', 'qdata'],
-  'router.escalate': ['endBlk', 'endIdx', 'escBlk', 'escIdx'],
-  'router.present': ['cpu', 'ring', 'priority'],
-  'opal.irq_config': ['hwIrq', 'vp', 'prio', 'lirq'],
-  'opal.sync': ['type', 'hwIrq'],
-  'tima.load': ['cpu', 'offset', 'size', 'value'],
-  'tima.store': ['cpu', 'offset', 'size', 'value'],
-  'tctx.os_line': ['cpu', 'level'],
-  'tctx.hv_line': ['cpu', 'level'],
-  'tctx.ipb': ['cpu', 'ring', 'ipb', 'pipr'],
-  'tctx.cppr': ['cpu', 'ring', 'oldCppr', 'cppr'],
-  'tctx.accept': ['cpu', 'ring', 'nsrCppr'],
-  'phb.plug': ['phb', 'slot', 'msiHwBase'],
-  'phb.unplug': ['phb', 'slot'],
-  'mm.zap': ['pid', 'start', 'end', 'ptes'],
-  'mm.insert_pfn': ['pid', 'address', 'pfn', 'vma'],
-  'mm.fault': ['pid', 'address', 'flags', 'vma'],
-  'mm.notify.start': ['pid', 'start', 'end', 'event'],
-  'kvm.vm.create': ['lpid', 'pid'],
-  'kvm.vm.destroy': ['lpid'],
-  'kvm.pt.fault_error': ['lpid', 'gfn', 'errno'],
-  'kvm.memslot': ['lpid', 'slot', 'change', 'used'],
-  'kvm.run.fail': ['vcpu', 'errno', 'gpa'],
-  'kvm.exit.mmio': ['vcpu', 'gpa', 'size', 'write'],
-  'kvm.exit.hcall': ['vcpu', 'opcode'],
-  'kvm.xive.source': ['irq', 'ipiNumber', 'pq'],
-  'kvm.xive.source_config': ['irq', 'target', 'priority', 'eisn'],
-  'kvm.xive.eq_config': ['server', 'priority', 'qaddr', 'qshift'],
-  'kvm.xive.escalation': ['server', 'ceded'],
-  'kvm.xive.connect': ['server', 'vpId', 'cam'],
-  'kvm.xive.esb_fault': ['irq', 'odd', 'pfn'],
-  'kvm.xive.zap': ['irq', 'pgoff', 'npages'],
-  'kvm.xive.set_mapped': ['guestIrq', 'hostHwIrq', 'prio'],
-  'kvm.xive.clr_mapped': ['guestIrq', 'hostHwIrq', 'prio'],
-  'kvm.irqfd.assign': ['gsi', 'ret'],
-  'kvm.irqfd.shutdown': ['gsi'],
-  'kvm.irqfd.inject': ['gsi', 'rc'],
-  'kvm.passthru.set': ['guestGsi', 'hostIrq', 'hwIrq', 'rc'],
-  'kvm.passthru.clr': ['guestGsi', 'hostIrq', 'hwIrq', 'rc'],
-  'vfio.msi_enable': ['slot', 'nvec', 'msix'],
-  'vfio.msi_disable': ['slot', 'nvec', 'msix'],
-  'vfio.vector_set': ['vector', 'irq', 'rc'],
-  'host.irq': ['virq', 'hwIrq'],
-  'xive.set_vcpu_affinity': ['virq', 'hwIrq', 'forward'],
-  hcall: ['cpu', 'opcode'],
-  'hcall.unimplemented': ['cpu', 'opcode'],
-  'hcall.xive': ['cpu', 'opcode', 'rc', 'arg1'],
-  'cpu.ext_irq': ['cpu', 'level'],
-  'cas.fail': ['rc'],
-  'cas.done': ['xiveExploitation', 'ov5Byte23'],
-  'kvm.run_failed': ['vcpu', 'errno'],
-  'xive.claim': ['lisn', 'lsi'],
-  'xive.free': ['lisn'],
-  'xive.kvm.connect': ['fd', 'nrServers'],
-  'vfio.plug': ['phb', 'slot', 'firstLisn', 'nvec'],
-  'vfio.unplug': ['phb', 'slot', 'firstLisn'],
-  'as.rebuild': ['ranges', 'oldRanges'],
-  'guest.boot': ['cpus', 'prio'],
-  'guest.irq': ['cpu', 'virq', 'lisn'],
-  'guest.spurious': ['cpu'],
-  'guest.cpu_down': ['cpu'],
-  'guest.cpu_up': ['cpu'],
-};
-
-/** The names of `kind`'s arguments (`a0`..`a3` for a kind the contract does not declare). */
-export function argNamesOf(kind: string): readonly string[] {
-  return ARG_NAMES[kind] ?? ['a0', 'a1', 'a2', 'a3'];
-}
+import { argNamesOf } from '../sim/trace-objects.ts';
 
 /**
  * Arguments that are counts, ids, levels, return codes or enums, shown in decimal; every other
@@ -116,6 +39,11 @@ export function argNamesOf(kind: string): readonly string[] {
  */
 const DECIMAL_ARGS: ReadonlySet<string> = new Set([
   'pid',
+  'child',
+  'to',
+  'newFd',
+  'entries',
+  'writable',
   'cpu',
   'vcpu',
   'cpus',
@@ -209,6 +137,7 @@ export interface TraceInfo {
 
 /** The track groups (Chrome processes), in display order. */
 const VCPUS = 1;
+const HW_THREADS = 5;
 const PROCESSES = 2;
 const KTHREADS = 3;
 const HARDWARE = 4;
@@ -217,6 +146,7 @@ const GROUP_NAMES: Readonly<Record<number, string>> = {
   [PROCESSES]: 'host processes',
   [KTHREADS]: 'host kernel threads',
   [HARDWARE]: 'XIVE hardware',
+  [HW_THREADS]: 'host hardware threads (XIVE thread contexts)',
 };
 
 /** A track: a Chrome (pid, tid) pair and its name. */
@@ -243,10 +173,16 @@ function vmmTrack(vmmPid: number | undefined): Track {
 }
 
 /** Who ran `e`. */
-function trackOf(e: TraceEvent, vmmPid: number | undefined): Track {
+function trackOf(e: TraceEvent, vmmPid: number | undefined, kvm: boolean): Track {
   const names = argNamesOf(e.kind);
   const cpuAt = names.findIndex((n) => n === 'cpu' || n === 'vcpu');
-  if (cpuAt >= 0) return { pid: VCPUS, tid: e.args[cpuAt]! + 1, name: `vCPU ${e.args[cpuAt]}` };
+  if (cpuAt >= 0) {
+    const cpu = e.args[cpuAt]!;
+    // Under KVM the chip's thread contexts are the host's hardware threads, not the guest's vCPUs.
+    return kvm && e.cat & (TRACE_ESB | TRACE_ROUTER | TRACE_TIMA)
+      ? { pid: HW_THREADS, tid: cpu + 1, name: `hardware thread ${cpu}` }
+      : { pid: VCPUS, tid: cpu + 1, name: `vCPU ${cpu}` };
+  }
   const k = KTHREAD_OF[e.kind];
   if (k !== undefined) return { pid: KTHREADS, tid: k[0], name: k[1] };
   const pidAt = names.indexOf('pid');
@@ -334,31 +270,43 @@ function handlerSlices(events: readonly TraceEvent[], tracks: readonly Track[]):
 }
 
 /** A flow: the events (indices) one notification went through, trigger first. */
-type Flow = number[];
+export type Flow = number[];
 
 /**
  * The notifications' flows: a forwarded trigger (or EOI that re-triggers), the enqueue that
- * routed it, the ACK on the vCPU it was presented to, and the EOI of its source.
+ * routed it, the ACK that took it on the thread it was presented to, and the EOI of its source
+ * (an LSI's EOI load, an MSI's PQ reset to 00). A guest that drains its queue in a handler EOIs
+ * an entry before any ACK of its own: that flow goes from the enqueue to the EOI.
  */
-function notificationFlows(events: readonly TraceEvent[]): Flow[] {
+export function notificationFlows(events: readonly TraceEvent[]): Flow[] {
   const flows: Flow[] = [];
   const triggered = new Map<number, Flow>();
   let routing: Flow | null = null;
+  /** Presented flows by thread, until an ACK takes them. */
   const awaitingAck = new Map<number, Flow[]>();
+  /** Routed flows by source, until its EOI. */
   const awaitingEoi = new Map<number, Flow>();
-  const srcOf = new Map<Flow, number>();
+  const eoi = (srcno: number, i: number): void => {
+    const f = awaitingEoi.get(srcno);
+    if (f === undefined) return;
+    f.push(i);
+    awaitingEoi.delete(srcno);
+    for (const [cpu, fs] of awaitingAck)
+      awaitingAck.set(
+        cpu,
+        fs.filter((x) => x !== f),
+      );
+  };
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     switch (e.kind) {
-      case 'esb.eoi': {
-        const f = awaitingEoi.get(e.args[0]!);
-        if (f !== undefined) {
-          f.push(i);
-          awaitingEoi.delete(e.args[0]!);
-        }
+      case 'esb.eoi':
+        eoi(e.args[0]!, i);
         if (e.args[3]) triggered.set(e.args[0]!, [i]);
         break;
-      }
+      case 'esb.set_pq':
+        if (e.args[2] === 0) eoi(e.args[0]!, i);
+        break;
       case 'esb.trigger':
       case 'esb.lsi':
         if (e.args[3]) triggered.set(e.args[0]!, [i]);
@@ -366,7 +314,7 @@ function notificationFlows(events: readonly TraceEvent[]): Flow[] {
       case 'esb.forward':
         routing = triggered.get(e.args[0]!) ?? [i];
         triggered.delete(e.args[0]!);
-        srcOf.set(routing, e.args[0]!);
+        awaitingEoi.set(e.args[0]!, routing);
         flows.push(routing);
         break;
       case 'router.enqueue':
@@ -385,10 +333,7 @@ function notificationFlows(events: readonly TraceEvent[]): Flow[] {
         break;
       case 'tctx.accept':
         if (ackTook(e)) {
-          for (const f of awaitingAck.get(e.args[0]!) ?? []) {
-            f.push(i);
-            awaitingEoi.set(srcOf.get(f)!, f);
-          }
+          for (const f of awaitingAck.get(e.args[0]!) ?? []) f.push(i);
           awaitingAck.delete(e.args[0]!);
         }
         break;
@@ -401,15 +346,12 @@ function notificationFlows(events: readonly TraceEvent[]): Flow[] {
 export function toChromeTrace(events: readonly TraceEvent[], info: TraceInfo): ChromeTrace {
   const timed = events.some((e) => e.time !== events[0]!.time);
   const ts = (e: TraceEvent): number => (timed ? e.time / 1000 : e.seq - events[0]!.seq);
-  // A point event lasts one step of the sequence timeline; in virtual time it is an instant,
-  // except a flow's anchor, which lasts 1 ns so the arrow has a slice to bind to.
-  const pointDur = (anchor: boolean): number | undefined => (timed ? (anchor ? 0.001 : undefined) : 1);
   const vmm = events.find((e) => e.kind === 'kvm.vm.create');
   const vmmPid = vmm === undefined ? undefined : vmm.args[1];
-  const tracks = events.map((e) => trackOf(e, vmmPid));
+  const kvm = events.some((e) => (e.cat & TRACE_KVM) !== 0);
+  const tracks = events.map((e) => trackOf(e, vmmPid, kvm));
   const slices = handlerSlices(events, tracks);
   const flows = notificationFlows(events);
-  const anchors = new Set(flows.flat());
 
   const out: ChromeEvent[] = [
     {
@@ -450,16 +392,12 @@ export function toChromeTrace(events: readonly TraceEvent[], info: TraceInfo): C
         args: { from: e.seq, to: end.seq },
       });
     }
-    const dur = pointDur(anchors.has(i));
-    const ev: ChromeEvent = {
-      name: e.kind,
-      cat: 'event',
-      ph: dur === undefined ? 'i' : 'X',
-      pid: t.pid,
-      tid: t.tid,
-    };
+    // A point event lasts one step of the sequence timeline (a slice an arrow can bind to); in
+    // virtual time it is an instant: many events share one nanosecond, and 1 ns slices would
+    // overlap the handler runs around them.
+    const ev: ChromeEvent = { name: e.kind, cat: 'event', ph: timed ? 'i' : 'X', pid: t.pid, tid: t.tid };
     ev.ts = ts(e);
-    if (dur !== undefined) ev.dur = dur;
+    if (!timed) ev.dur = 1;
     ev.args = { seq: e.seq, ...namedArgs(e) };
     out.push(ev);
   });

@@ -5,7 +5,8 @@
  */
 
 import type { TraceEvent } from '../sim/trace.ts';
-import { argNamesOf, namedArgs } from './chrome-trace.ts';
+import { argNamesOf, objectsNamedIn, touches } from '../sim/trace-objects.ts';
+import { namedArgs } from './chrome-trace.ts';
 
 /** At most this many events tell a story; fewer touching events are padded to the minimum. */
 export const STORY_MAX = 15;
@@ -18,86 +19,17 @@ export interface StoryLine {
   text: string;
 }
 
-/** The objects a violation message names. */
-interface Objects {
-  pids: Set<number>;
-  cpus: Set<number>;
-  /** Hex numbers: LISNs, EISNs, pfns, addresses. */
-  numbers: Set<number>;
-  /** The 64 KiB pages of the hex numbers that can be addresses (not written as a pfn). */
-  pages: Set<number>;
-}
-
-const PAGE = 65536;
-
-function objectsOf(message: string): Objects {
-  const o: Objects = { pids: new Set(), cpus: new Set(), numbers: new Set(), pages: new Set() };
-  for (const m of message.matchAll(/\bpid (\d+)/g)) o.pids.add(Number(m[1]));
-  for (const m of message.matchAll(/\b(?:v?cpu|vCPU) (\d+)/g)) o.cpus.add(Number(m[1]));
-  for (const m of message.matchAll(/(\bpfn )?\b0x([0-9a-f]+)\b/gi)) {
-    const n = Number.parseInt(m[2]!, 16);
-    o.numbers.add(n);
-    if (m[1] === undefined && n >= PAGE) o.pages.add(Math.floor(n / PAGE));
-  }
-  return o;
-}
-
-/** Arguments that hold state bits or register values, never an object's identity. */
-const NOT_IDENTITY: ReadonlySet<string> = new Set([
-  'oldPq',
-  'newPq',
-  'pq',
-  'ipb',
-  'pipr',
-  'oldCppr',
-  'cppr',
-  'nsrCppr',
-  'value',
-  'offset',
-  'flags',
-  'op',
-  'ov5Byte23',
-  'endBlk',
-]);
-
-/** Arguments that are addresses: they touch a named address's page. */
-const ADDRESS = /^(?:address|addr|start|end|oldStart|oldEnd|newStart|newEnd|gpa|qaddr)$/;
-
-/** Kinds whose `pid`-like arguments name the process they act on, not just the context. */
-const PROCESS_EVENTS = /^(?:mm\.(?:fork|exit|scm_rights|mmap|munmap|mremap)|kvm\.vm\.create)$/;
-
-/** Does `e` touch one of `o`? */
-function touches(e: TraceEvent, o: Objects): boolean {
-  const names = argNamesOf(e.kind);
-  let start: number | undefined;
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
-    const v = e.args[i]!;
-    if (name === 'cpu' || name === 'vcpu') {
-      if (o.cpus.has(v)) return true;
-      continue;
-    }
-    if (/pid$|^child$|^to$/i.test(name)) {
-      if (PROCESS_EVENTS.test(e.kind) && o.pids.has(v)) return true;
-      continue;
-    }
-    if (NOT_IDENTITY.has(name)) continue;
-    if (o.numbers.has(v) || (name === 'qdata' && o.numbers.has(v % 2 ** 31))) return true;
-    if (!ADDRESS.test(name)) continue;
-    if (o.pages.has(Math.floor(v / PAGE))) return true;
-    // A range [start, end) covering a named page.
-    if (/start$/i.test(name)) start = v;
-    else if (/end$/i.test(name) && start !== undefined) {
-      for (const p of o.pages) if (p * PAGE >= start && p * PAGE < v) return true;
-    }
-  }
-  return false;
+/** Is `e` something one of `pids` did (its `pid` argument)? */
+function inNamedProcess(e: TraceEvent, pids: ReadonlySet<number>): boolean {
+  const at = argNamesOf(e.kind).indexOf('pid');
+  return at >= 0 && pids.has(e.args[at]!);
 }
 
 /** What an event kind says happened. */
 const PHRASES: Readonly<Record<string, string>> = {
   'esb.trigger': 'ESB trigger',
   'esb.eoi': 'ESB EOI',
+  'esb.set_pq': 'ESB PQ set',
   'esb.forward': 'source forwards to the router',
   'router.enqueue': 'router enqueues the EQ entry',
   'router.present': 'presenter signals the thread',
@@ -145,14 +77,17 @@ function describe(e: TraceEvent): string {
  * at most {@link STORY_MAX}; padded with the trace's last events to {@link STORY_MIN}. In order.
  */
 export function violationStory(trace: readonly TraceEvent[], message: string): StoryLine[] {
-  const o = objectsOf(message);
+  const o = objectsNamedIn(message);
   const hit = trace.filter((e) => touches(e, o));
   let kept: TraceEvent[];
   if (hit.length <= STORY_MAX) kept = hit;
   else {
-    const firsts = new Map<string, TraceEvent>();
-    for (const e of hit) if (!firsts.has(e.kind)) firsts.set(e.kind, e);
-    const pick = new Set([...firsts.values()].slice(0, STORY_MAX - 1));
+    // What the named process did first, then where each kind of event started, then the latest.
+    const pick = new Set(hit.filter((e) => inNamedProcess(e, o.pids)).slice(0, STORY_MAX - 2));
+    for (const e of hit) {
+      if (pick.size >= STORY_MAX - 1) break;
+      if (![...pick].some((p) => p.kind === e.kind)) pick.add(e);
+    }
     for (let i = hit.length - 1; i >= 0 && pick.size < STORY_MAX; i--) pick.add(hit[i]!);
     kept = hit.filter((e) => pick.has(e));
   }

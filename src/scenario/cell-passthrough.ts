@@ -23,7 +23,7 @@ import {
   type ScenarioRef,
   withModeledTime,
 } from './cell.ts';
-import { shortestPrefix, VIOLATION_TRACE_EVENTS } from './cell-trace.ts';
+import { causalHistory, shortestPrefix } from './cell-trace.ts';
 import { type PassthroughRun, runPassthrough, type StateInvariant } from './passthrough-runner.ts';
 import { Reference } from './reference.ts';
 
@@ -43,7 +43,7 @@ function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<Invar
   return { I1: st('I1'), I2: st('I2'), I3: st('I3'), I4: lost, I5: spurious, I6: i6, I7: st('I7') };
 }
 
-/** The fewest cycles that still show a failure of `inv`, traced. */
+/** The fewest cycles that still show a failure of `inv`, traced: its causal history and tail. */
 function shortestTrace(reference: Reference, design: Design, inv: InvariantId): TraceEvent[] {
   const { scenario: s, seed } = reference;
   const ref = (cycles: number): PassthroughRun | null =>
@@ -51,9 +51,9 @@ function shortestTrace(reference: Reference, design: Design, inv: InvariantId): 
   const shows = (cycles: number): boolean =>
     (findings(runPassthrough(s, design, seed, { maxCycles: cycles }), ref(cycles))[inv]?.length ?? 0) > 0;
   const cycles = shortestPrefix(1, s.passthrough!.cycles, shows);
-  const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 16);
-  runPassthrough(s, design, seed, { maxCycles: cycles, trace });
-  return trace.events().slice(-VIOLATION_TRACE_EVENTS);
+  const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 18);
+  const run = runPassthrough(s, design, seed, { maxCycles: cycles, trace });
+  return causalHistory(trace.events(), findings(run, ref(cycles))[inv]?.[0] ?? '');
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
  * What the cell runners share about violations: which of I4/I5 an accounting violation breaks,
  * the search for the shortest run that still shows a violation (bisection of a prefix of the
- * same seeded run), the window of events a violation keeps, and what an exported trace records.
+ * same seeded run), the events a violation keeps — the causal history of the objects it names
+ * and the tail of the run — and what an exported trace records.
  */
 
 import { TRACE_ESB, TRACE_HCALL, TRACE_ROUTER, TRACE_TIMA, TRACE_VMM } from '../hw/trace-sink.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
+import { objectsNamedIn, touches } from '../sim/trace-objects.ts';
 import { failed, type InvariantOutcome, passed } from './cell.ts';
 import type { Result } from './result.ts';
 import type { Scenario } from './schema.ts';
@@ -15,6 +17,28 @@ export type Violation = Result['violations'][number];
 
 /** Events kept in a violation's trace (the tail of the shortest run that shows it). */
 export const VIOLATION_TRACE_EVENTS = 256;
+
+/** At most this many events of a violation's causal history are kept (half the oldest, half the latest). */
+export const VIOLATION_HISTORY_EVENTS = 2048;
+
+/**
+ * The events of a violation's trace: every event touching an object `message` names (the
+ * mapping's creation, the faults that filled its PTEs, the zaps that missed them — at most
+ * {@link VIOLATION_HISTORY_EVENTS}, the oldest and the latest), the VM's creation (which names
+ * the VMM's process), and the last {@link VIOLATION_TRACE_EVENTS} events of the run, in order.
+ */
+export function causalHistory(events: readonly TraceEvent[], message: string): TraceEvent[] {
+  const o = objectsNamedIn(message);
+  const tail = events.length - VIOLATION_TRACE_EVENTS;
+  const history = events.filter((e, i) => i < tail && (e.kind === 'kvm.vm.create' || touches(e, o)));
+  const half = VIOLATION_HISTORY_EVENTS / 2;
+  const keep = new Set(
+    history.length <= VIOLATION_HISTORY_EVENTS
+      ? history
+      : [...history.slice(0, half), ...history.slice(-half)],
+  );
+  return events.filter((e, i) => i >= tail || keep.has(e));
+}
 
 /** Trace categories a workload run's exported trace records. */
 export const EXPORT_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_HCALL | TRACE_TIMA | TRACE_VMM;

@@ -56,11 +56,33 @@ export const TRACE_EVENTS = {
   'mm.insert_pfn': { cat: TRACE_MM, args: ['pid', 'address', 'pfn', 'vma'] },
   'mm.fault': { cat: TRACE_MM, args: ['pid', 'address', 'flags', 'vma'] },
   'mm.notify.start': { cat: TRACE_MM, args: ['pid', 'start', 'end', 'event'] },
+  /** A VMA now maps `[start, end)` from file page `pgoff`: mmap, or mremap's moved or grown VMA. */
+  'mm.mmap': { cat: TRACE_MM, args: ['pid', 'start', 'end', 'pgoff'] },
+  /** `[start, end)` unmapped, `ptes` PTEs cleared. */
+  'mm.munmap': { cat: TRACE_MM, args: ['pid', 'start', 'end', 'ptes'] },
+  /** The PTEs of `[oldStart, oldEnd)` moved to `newStart` (the old range is then unmapped). */
+  'mm.mremap': { cat: TRACE_MM, args: ['pid', 'oldStart', 'oldEnd', 'newStart'] },
+  /** `child` gets a copy of `pid`'s VMAs and fds (its copied PTEs follow as `mm.copy_pte`). */
+  'mm.fork': { cat: TRACE_MM, args: ['pid', 'child'] },
+  /** fork copied a PTE into `pid` (the child). */
+  'mm.copy_pte': { cat: TRACE_MM, args: ['pid', 'address', 'pfn', 'vma'] },
+  /** A fault installed a PTE (anonymous page, or the page a `vm_ops.fault` returned). */
+  'mm.set_pte': { cat: TRACE_MM, args: ['pid', 'address', 'pfn', 'vma'] },
+  /** `pid`'s fd `fd` passed to process `to` as its fd `newFd` (SCM_RIGHTS). */
+  'mm.scm_rights': { cat: TRACE_MM, args: ['pid', 'to', 'fd', 'newFd'] },
+  /** `pid` exits: its address space goes, `ptes` PTEs cleared. */
+  'mm.exit': { cat: TRACE_MM, args: ['pid', 'ptes'] },
   // host: KVM, its XIVE native device, irqfd and irq bypass, VFIO, the host's XIVE driver
   'kvm.vm.create': { cat: TRACE_KVM, args: ['lpid', 'pid'] },
   'kvm.vm.destroy': { cat: TRACE_KVM, args: ['lpid'] },
   'kvm.pt.fault_error': { cat: TRACE_KVM, args: ['lpid', 'gfn', 'errno'] },
   'kvm.memslot': { cat: TRACE_KVM, args: ['lpid', 'slot', 'change', 'used'] },
+  /** The range of the slot a `kvm.memslot` changed: after create/move/flags, before delete. */
+  'kvm.memslot.range': { cat: TRACE_KVM, args: ['slot', 'baseGfn', 'npages', 'hva'] },
+  /** A partition-scoped entry installed: guest frame `gfn` → host `pfn`. */
+  'kvm.pt.insert': { cat: TRACE_KVM, args: ['lpid', 'gfn', 'pfn', 'writable'] },
+  /** Partition-scoped entries of gfns `[startGfn, endGfn)` removed, `entries` of them present. */
+  'kvm.pt.invalidate': { cat: TRACE_KVM, args: ['lpid', 'startGfn', 'endGfn', 'entries'] },
   'kvm.run.fail': { cat: TRACE_KVM, args: ['vcpu', 'errno', 'gpa'] },
   'kvm.exit.mmio': { cat: TRACE_KVM, args: ['vcpu', 'gpa', 'size', 'write'] },
   'kvm.exit.hcall': { cat: TRACE_KVM, args: ['vcpu', 'opcode'] },

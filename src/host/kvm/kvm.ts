@@ -381,8 +381,15 @@ export class KvmVm implements MmuNotifier {
       if (start >= end) continue;
       const g0 = s.baseGfn + Math.floor((start - hvaStart) * PAGE_SCALE);
       const g1 = s.baseGfn + Math.ceil((end - hvaStart) * PAGE_SCALE);
-      this.pt.unmapRange(g0, g1);
+      this.unmapGfnRange(g0, g1);
     }
+  }
+
+  /** Remove the partition-scoped entries of gfns `[start, end)` (`kvm_unmap_gfn_range`). */
+  private unmapGfnRange(start: number, end: number): void {
+    const entries = this.pt.unmapRange(start, end);
+    if (this.kvm.trace.mask & TRACE_KVM)
+      this.kvm.emit('kvm.pt.invalidate', { lpid: this.lpid, startGfn: start, endGfn: end, entries });
   }
 
   /** `kvm_mmu_notifier_invalidate_range_end`: the invalidation is over (`mmu_notifier_seq++`). */
@@ -484,6 +491,8 @@ export class KvmVm implements MmuNotifier {
       }
       if (write && slot.dirtyBitmap !== null) slot.dirtyBitmap[gfn - slot.baseGfn] = 1;
       this.pt.insert(gfn, pfn, writable);
+      if (this.kvm.trace.mask & TRACE_KVM)
+        this.kvm.emit('kvm.pt.insert', { lpid: this.lpid, gfn, pfn, writable: +writable });
       ins.effect = `gfn 0x${gfn.toString(16)} → pfn 0x${pfn.toString(16)}`;
       return pfn;
     }
@@ -534,15 +543,23 @@ export class KvmVm implements MmuNotifier {
     const r = this.memslots.set(mem);
     if (typeof r === 'number') return r;
     if ((r.change === KVM_MR_DELETE || r.change === KVM_MR_MOVE) && r.old !== null) {
-      this.pt.unmapRange(r.old.baseGfn, r.old.baseGfn + r.old.npages);
+      this.unmapGfnRange(r.old.baseGfn, r.old.baseGfn + r.old.npages);
     }
-    if (r.change >= 0)
+    if (r.change >= 0) {
       this.kvm.emit('kvm.memslot', {
         lpid: this.lpid,
         slot: mem.slot,
         change: r.change,
         used: this.memslots.used,
       });
+      const s = r.slot ?? r.old!;
+      this.kvm.emit('kvm.memslot.range', {
+        slot: mem.slot,
+        baseGfn: s.baseGfn,
+        npages: s.npages,
+        hva: s.userspaceAddr,
+      });
+    }
     return 0;
   }
 

@@ -10,6 +10,7 @@ import { AtomicStep, filePteObj, mmapLockObj, vmasObj } from '../atomic-step.ts'
 import {
   FAULT_FLAG_WRITE,
   PAGE_SCALE,
+  PAGE_SIZE,
   VM_FAULT_ERROR,
   VM_FAULT_NOPAGE,
   VM_FAULT_OOM,
@@ -87,6 +88,8 @@ export function handleMmFault(mm: Mm, vma: Vma, address: number, flags: number):
   if (pt.pfn(vpn) < 0) {
     const dirty = flags & FAULT_FLAG_WRITE ? PTE_DIRTY : 0;
     pt.set(vpn, vmf.pfn, vmaPteFlags(vma) | PTE_ACCESSED | dirty);
+    if (t.mask & TRACE_MM)
+      traceEvent(t, 'mm.set_pte', { pid: mm.pid, address: vpn * PAGE_SIZE, pfn: vmf.pfn, vma: vma.id });
   }
   return ret;
 }
@@ -100,6 +103,9 @@ function doAnonymousPage(mm: Mm, vma: Vma, vpn: number, flags: number): number {
   const dirty = flags & FAULT_FLAG_WRITE ? PTE_DIRTY : 0;
   mm.pgtable.set(vpn, pfn, vmaPteFlags(vma) | PTE_ANON | PTE_ACCESSED | dirty);
   mm.stats.anonFaults++;
+  const t = mm.host.trace;
+  if (t.mask & TRACE_MM)
+    traceEvent(t, 'mm.set_pte', { pid: mm.pid, address: vpn * PAGE_SIZE, pfn, vma: vma.id });
   return 0;
 }
 
@@ -142,6 +148,8 @@ export function* faultSteps(
   } else if (vma.ops?.faultSteps) {
     mm.stats.faults++;
     mm.stats.fileFaults++;
+    const t = mm.host.trace;
+    if (t.mask & TRACE_MM) traceEvent(t, 'mm.fault', { pid: mm.pid, address: addr, flags, vma: vma.id });
     ret = yield* vma.ops.faultSteps(new VmFault(vma, addr, flags));
   } else if (!(vma.flags & (flags & FAULT_FLAG_WRITE ? VM_WRITE : VM_READ))) {
     lock.effect = 'access not allowed by the VMA: SIGSEGV';

@@ -4,6 +4,8 @@
  * `mmap_lock` for write.
  */
 
+import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import { EACCES, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM } from '../errno.ts';
 import {
   FMODE_READ,
@@ -318,13 +320,14 @@ export function getUnmappedArea(mm: Mm, addr: number, len: number, flags: number
 
 /**
  * Remove PTEs of `[start, end)` with one UNMAP notifier bracket over the whole range
- * (`unmap_region` → `unmap_vmas`).
+ * (`unmap_region` → `unmap_vmas`). Returns the number of PTEs cleared.
  */
-export function unmapRegion(mm: Mm, start: number, end: number): void {
+export function unmapRegion(mm: Mm, start: number, end: number): number {
   const range = new MmuNotifierRange(mm, start, end, MMU_NOTIFY_UNMAP);
   mm.invalidateRangeStart(range);
-  clearPteRange(mm, start, end);
+  const n = clearPteRange(mm, start, end);
   mm.invalidateRangeEnd(range);
+  return n;
 }
 
 /**
@@ -354,8 +357,10 @@ export function doMunmap(mm: Mm, start: number, len: number): number {
   }
   const doomed = mm.vmas.range(start, end);
   for (const v of doomed) vmaUnlink(mm, v);
-  unmapRegion(mm, start, end);
+  const ptes = unmapRegion(mm, start, end);
   for (const v of doomed) removeVma(v);
+  const t = mm.host.trace;
+  if (t.mask & TRACE_MM) traceEvent(t, 'mm.munmap', { pid: mm.pid, start, end, ptes });
   return 0;
 }
 
@@ -378,8 +383,12 @@ export function mmapRegion(
   if (mm.vmas.findIntersection(addr, end) !== null) {
     if (doMunmap(mm, addr, len) !== 0) return -ENOMEM;
   }
+  const t = mm.host.trace;
   const merged = vmaMergeFree(mm, addr, end, vmFlags, file, pgoff, 0);
-  if (merged !== null) return addr;
+  if (merged !== null) {
+    if (t.mask & TRACE_MM) traceEvent(t, 'mm.mmap', { pid: mm.pid, start: addr, end, pgoff });
+    return addr;
+  }
   const vma = vmaAlloc(mm, addr, end, pgoff, vmFlags, null);
   if (file !== null) {
     vma.file = getFile(file);
@@ -397,6 +406,7 @@ export function mmapRegion(
     shmemZeroSetup(mm.host, vma);
   }
   vmaLink(mm, vma);
+  if (t.mask & TRACE_MM) traceEvent(t, 'mm.mmap', { pid: mm.pid, start: addr, end, pgoff });
   return addr;
 }
 

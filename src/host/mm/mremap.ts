@@ -2,6 +2,8 @@
  * `mremap`: shrink, grow in place, or move a mapping with its PTEs.
  */
 
+import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import { EFAULT, EINVAL, ENOMEM } from '../errno.ts';
 import {
   MAP_FIXED,
@@ -52,6 +54,9 @@ function movePageTables(mm: Mm, oldAddr: number, newAddr: number, len: number): 
   const delta = (newAddr - oldAddr) * PAGE_SCALE;
   for (let i = 0; i < moves.length; i += 3) pt.set(moves[i]! + delta, moves[i + 1]!, moves[i + 2]!);
   mm.invalidateRangeEnd(range);
+  const t = mm.host.trace;
+  if (t.mask & TRACE_MM)
+    traceEvent(t, 'mm.mremap', { pid: mm.pid, oldStart: oldAddr, oldEnd: oldAddr + len, newStart: newAddr });
 }
 
 /**
@@ -80,6 +85,9 @@ function moveVma(mm: Mm, vma: Vma, oldAddr: number, oldLen: number, newLen: numb
     nv.ops?.open?.(nv);
     vmaLink(mm, nv);
   }
+  const t = mm.host.trace;
+  if (t.mask & TRACE_MM)
+    traceEvent(t, 'mm.mmap', { pid: mm.pid, start: newAddr, end: newAddr + newLen, pgoff });
   movePageTables(mm, oldAddr, newAddr, oldLen);
   // The old range goes; a failure (map_count) only leaves it mapped, as in the kernel.
   if (oldLen > 0) doMunmap(mm, oldAddr, oldLen);
@@ -145,6 +153,9 @@ export function doMremap(
       const next = mm.vmas.next(vma);
       if ((next === null || next.start >= end) && end <= mm.host.taskSize) {
         vmaAdjust(mm, vma, vma.start, end, vma.pgoff);
+        const t = mm.host.trace;
+        if (t.mask & TRACE_MM)
+          traceEvent(t, 'mm.mmap', { pid: mm.pid, start: vma.start, end, pgoff: vma.pgoff });
         return addr;
       }
     }

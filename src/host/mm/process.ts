@@ -4,6 +4,8 @@
  */
 
 import { type AccessSize, NO_CPU, Word64 } from '../../hw/mmio.ts';
+import { TRACE_MM } from '../../hw/trace-sink.ts';
+import { traceEvent } from '../../sim/trace-events.ts';
 import { EBADF, EINVAL, EMFILE, ENOMEM } from '../errno.ts';
 import {
   FAULT_FLAG_WRITE,
@@ -104,6 +106,8 @@ export class Process {
     getFile(file);
     const nfd = to.installFd(file);
     if (nfd < 0) fput(file);
+    const t = this.host.trace;
+    if (t.mask & TRACE_MM) traceEvent(t, 'mm.scm_rights', { pid: this.pid, to: to.pid, fd, newFd: nfd });
     return nfd;
   }
 
@@ -192,6 +196,8 @@ export class Process {
   fork(): Process | number {
     const child = this.host.spawn();
     const mm = this.mm;
+    const t = this.host.trace;
+    if (t.mask & TRACE_MM) traceEvent(t, 'mm.fork', { pid: this.pid, child: child.pid });
     let rc = 0;
     mm.mmapLock.downWrite();
     try {
@@ -229,20 +235,23 @@ export class Process {
     const range = cow ? new MmuNotifierRange(mm, src.start, src.end, MMU_NOTIFY_PROTECTION_PAGE) : null;
     if (range !== null) mm.invalidateRangeStart(range);
     const cpt = dst.mm.pgtable;
+    const t = this.host.trace;
+    const traced = (t.mask & TRACE_MM) !== 0;
     let rc = 0;
     mm.pgtable.scan(src.start / PAGE_SIZE, src.end / PAGE_SIZE, (vpn, pfn, flags) => {
       if (rc < 0) return;
+      let to = pfn;
       if (flags & PTE_ANON) {
-        const copy = frames.allocRam();
-        if (copy < 0) {
+        to = frames.allocRam();
+        if (to < 0) {
           rc = -ENOMEM;
           return;
         }
-        frames.copyRam(copy, pfn);
-        cpt.set(vpn, copy, flags);
-      } else {
-        cpt.set(vpn, pfn, flags);
+        frames.copyRam(to, pfn);
       }
+      cpt.set(vpn, to, flags);
+      if (traced)
+        traceEvent(t, 'mm.copy_pte', { pid: dst.mm.pid, address: vpn * PAGE_SIZE, pfn: to, vma: dst.id });
     });
     if (range !== null) mm.invalidateRangeEnd(range);
     return rc;
@@ -261,9 +270,11 @@ export class Process {
       mm.notifierRelease();
       const vmas = mm.vmas.all();
       for (const v of vmas) vmaUnlink(mm, v);
-      unmapRegion(mm, 0, this.host.taskSize);
+      const ptes = unmapRegion(mm, 0, this.host.taskSize);
       for (const v of vmas) removeVma(v);
       mm.dead = true;
+      const t = this.host.trace;
+      if (t.mask & TRACE_MM) traceEvent(t, 'mm.exit', { pid: this.pid, ptes });
     } finally {
       mm.mmapLock.upWrite();
     }

@@ -357,6 +357,12 @@ describe('trace', () => {
     g.load(0x7000_0000, 4, w);
     g.hcall(0x3a8, [0n], []);
     const kinds = trace.events().map((ev) => ev.kind);
-    expect(kinds).toEqual(['kvm.vm.create', 'kvm.memslot', 'kvm.exit.mmio', 'kvm.exit.hcall']);
+    expect(kinds).toEqual([
+      'kvm.vm.create',
+      'kvm.memslot',
+      'kvm.memslot.range',
+      'kvm.exit.mmio',
+      'kvm.exit.hcall',
+    ]);
   });
 });

@@ -12,7 +12,7 @@ import type { Mm, MmuNotifier, MmuNotifierRange } from '../../../../src/host/mm/
 import { MmHost, type MmHostConfig } from '../../../../src/host/mm/mm-host.ts';
 import type { Vma, VmFault, VmOperations } from '../../../../src/host/mm/vma.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../../../../src/hw/mmio.ts';
-import { NULL_TRACE } from '../../../../src/hw/trace-sink.ts';
+import { NULL_TRACE, type TraceSink } from '../../../../src/hw/trace-sink.ts';
 
 /** MMIO base of the fake device's pages. */
 export const DEV_BASE = 0x0006_0100_0000_0000;
@@ -85,11 +85,14 @@ export class NotifierLog implements MmuNotifier {
   }
 }
 
-export function makeHost(cfg: MmHostConfig = {}): { host: MmHost; frames: FrameTable; pdev: PageDevice } {
+export function makeHost(
+  cfg: MmHostConfig = {},
+  trace: TraceSink = NULL_TRACE,
+): { host: MmHost; frames: FrameTable; pdev: PageDevice } {
   const frames = new FrameTable({ ramBase: 0x1000_0000, ramFrames: 512 }, NULL_TRACE);
   const pdev = new PageDevice();
   frames.addMmio(DEV_BASE, DEV_PAGES * PAGE_SIZE, pdev, 'fake-dev');
-  const host = new MmHost(NULL_TRACE, { frames, ...cfg });
+  const host = new MmHost(trace, { frames, ...cfg });
   return { host, frames, pdev };
 }
 
