@@ -385,7 +385,11 @@ export class KvmVm implements MmuNotifier {
     }
   }
 
-  /** Remove the partition-scoped entries of gfns `[start, end)` (`kvm_unmap_gfn_range`). */
+  /**
+   * Remove the partition-scoped entries of gfns `[start, end)`.
+   *
+   * @remarks Models arch/powerpc/kvm/book3s.c:kvm_unmap_gfn_range()
+   */
   private unmapGfnRange(start: number, end: number): void {
     const entries = this.pt.unmapRange(start, end);
     if (this.kvm.trace.mask & TRACE_KVM)
