@@ -191,7 +191,7 @@ describe('violations get a Chrome trace each', () => {
       design: 'test-broken',
       seed: 5,
       events: 1,
-      timeline: 'event sequence (1 µs per event: the trace carries no time)',
+      timeline: 'event sequence (the run has no clock: ts is the event number, 1 µs per event)',
       violation: 'seed 5: VMA 0x7fff0000 used after munmap',
     });
     expect(t.traceEvents.at(-1)).toEqual({
@@ -199,14 +199,27 @@ describe('violations get a Chrome trace each', () => {
       cat: 'violation',
       ph: 'i',
       s: 'g',
-      pid: 1,
+      pid: 0,
       tid: 0,
       ts: 0,
       args: { message: 'seed 5: VMA 0x7fff0000 used after munmap' },
     });
-    expect(read(out, 'report.md')).toContain(
+    // The munmap on pid 1's track, its arguments by name.
+    expect(t.traceEvents.find((e: { name: string }) => e.name === 'mm.munmap')).toEqual({
+      name: 'mm.munmap',
+      cat: 'event',
+      ph: 'X',
+      pid: 2,
+      tid: 1,
+      ts: 0,
+      dur: 1,
+      args: { seq: 3, pid: 1, start: '0x7fff0000', end: '0x20000', ptes: 0 },
+    });
+    const md = read(out, 'report.md').split('\n');
+    const at = md.indexOf(
       '- **demo × test-broken, I3** (2): seed 5: VMA 0x7fff0000 used after munmap — [demo--test-broken--I3.trace.json](traces/demo--test-broken--I3.trace.json) (1 events)',
     );
+    expect(md[at + 1]).toBe('  1. #3 munmap (mm.munmap): pid 1, start 0x7fff0000, end 0x20000, ptes 0');
 
     // --expect: the same verdicts as results.json → exit 0; a YAML expecting what did not
     // happen → exit 1 and the cells that changed.
@@ -339,16 +352,17 @@ describe('xivelab run --design --trace', () => {
       timeline: 'virtual time (ts in µs)',
       dropped: 0,
     });
-    expect(t.traceEvents.length).toBe(207615);
-    expect(t.traceEvents.at(-1)).toEqual({
+    // 21 metadata events, the 207604 events, 13486 handler runs, the flows' 53268 points.
+    expect(t.traceEvents.length).toBe(274379);
+    expect(t.traceEvents.filter((e: { ph: string }) => e.ph === 's').length).toBe(14088);
+    expect(t.traceEvents.filter((e: { cat: string }) => e.cat === 'event').at(-1)).toEqual({
       name: 'tctx.cppr',
-      cat: 'TIMA',
+      cat: 'event',
       ph: 'i',
-      s: 't',
       pid: 1,
-      tid: 3,
+      tid: 1,
       ts: 6523.972,
-      args: { seq: 207603, a0: 0, a1: 16, a2: 0, a3: 255 },
+      args: { seq: 207603, cpu: 0, ring: 16, oldCppr: '0x0', cppr: '0xff' },
     });
   });
   test('an unknown design is exit 2', async () => {
