@@ -13,8 +13,8 @@
 import { casOptionVectors } from '../src/guest/kernel.ts';
 import { createHost } from '../src/host/host.ts';
 import { Word64 } from '../src/hw/mmio.ts';
-import { NULL_TRACE } from '../src/hw/trace-sink.ts';
 import { bootGuest } from '../src/scenario/guest-port.ts';
+import { NULL_TRACE } from '../src/sim/trace-sink.ts';
 import { KVMPPC_H_CAS } from '../src/vmm/spapr-cas.ts';
 import { SpaprMachine } from '../src/vmm/spapr-machine.ts';
 import {

@@ -17,20 +17,6 @@ export type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './host/kvm/vcp
 export * as mmConstants from './host/mm/constants.ts';
 export { HostProcess } from './host/syscalls.ts';
 export { Word64 } from './hw/mmio.ts';
-export {
-  NULL_TRACE,
-  TRACE_ALL,
-  TRACE_ESB,
-  TRACE_GUEST,
-  TRACE_GUEST_ERROR,
-  TRACE_HCALL,
-  TRACE_KVM,
-  TRACE_MM,
-  TRACE_ROUTER,
-  TRACE_TIMA,
-  TRACE_VMM,
-  type TraceSink,
-} from './hw/trace-sink.ts';
 export { type ChromeTrace, toChromeTrace } from './report/chrome-trace.ts';
 export { renderHtml } from './report/html.ts';
 export { evaluateHypotheses, type Hypothesis, type Verdict } from './report/hypotheses.ts';
@@ -73,5 +59,19 @@ export { SimClock } from './sim/clock.ts';
 export { Engine } from './sim/engine.ts';
 export { Rng } from './sim/rng.ts';
 export { Trace, type TraceEvent } from './sim/trace.ts';
+export {
+  NULL_TRACE,
+  TRACE_ALL,
+  TRACE_ESB,
+  TRACE_GUEST,
+  TRACE_GUEST_ERROR,
+  TRACE_HCALL,
+  TRACE_KVM,
+  TRACE_MM,
+  TRACE_ROUTER,
+  TRACE_TIMA,
+  TRACE_VMM,
+  type TraceSink,
+} from './sim/trace-sink.ts';
 export { SpaprCpu } from './vmm/spapr-cpu.ts';
 export { type SpaprDeviceConfig, SpaprMachine, type SpaprMachineConfig } from './vmm/spapr-machine.ts';

@@ -18,7 +18,6 @@ import {
 import { basename, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { exploreBuiltinRaces } from '../check/explore/race-table.ts';
 import { DESIGN_NAMES, designVcpuLimit, findDesign, unknownDesign } from '../designs/index.ts';
 import { toChromeTrace } from '../report/chrome-trace.ts';
 import { costsCsv } from '../report/csv.ts';
@@ -36,6 +35,7 @@ import {
 } from '../scenario/compare.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
+import { exploreBuiltinRaces } from '../scenario/race-table.ts';
 import { Expectations } from './expect.ts';
 import { makeOutputDir, onlyFilesEndingWith } from './out-paths.ts';
 import { UsageError } from './usage-error.ts';

@@ -9,11 +9,11 @@ import { writeFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError } from '@commander-js/extra-typings';
 import { type ExploreReport, explore, replay, STRATEGIES, type Strategy } from '../check/explore/explore.ts';
 import { kernelRaceProgram, type RaceDesign, raceDesigns } from '../check/explore/kernel/race-program.ts';
-import { counterexampleTrace } from '../check/explore/race-table.ts';
+import type { RaceScenario } from '../check/explore/race-schema.ts';
 import type { Counterexample } from '../check/explore/recorder.ts';
 import { parseSchedule, ScheduleError } from '../check/explore/schedule.ts';
 import { builtinRaceNames, loadRaceScenario } from '../scenario/race-load.ts';
-import type { RaceScenario } from '../scenario/race-schema.ts';
+import { counterexampleTrace } from '../scenario/race-table.ts';
 import type { CliIo } from './program.ts';
 import { UsageError } from './usage-error.ts';
 

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError } from '@commander-js/extra-typings';
+import { raceScenarioJsonSchema } from '../check/explore/race-schema.ts';
 import { DESIGN_NAMES, findDesign, kvmVcpuLimit, unknownDesign } from '../designs/index.ts';
 import { textMatrix } from '../report/markdown.ts';
 import { formatReport } from '../report/table.ts';
@@ -18,7 +19,6 @@ import { runDesignCell } from '../scenario/cell-dispatch.ts';
 import { startWorker } from '../scenario/compare.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
-import { raceScenarioJsonSchema } from '../scenario/race-schema.ts';
 import { type Result, resultJsonSchema } from '../scenario/result.ts';
 import { type RunProgress, runScenario } from '../scenario/runner.ts';
 import { type Scenario, scenarioJsonSchema } from '../scenario/schema.ts';

@@ -19,7 +19,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Host } from '../host/host.ts';
-import { TRACE_GUEST_ERROR, type TraceSink } from '../hw/trace-sink.ts';
+import { TRACE_GUEST_ERROR, type TraceSink } from '../sim/trace-sink.ts';
 import { Hmp } from '../vmm/hmp.ts';
 import {
   type MonitorSpec,

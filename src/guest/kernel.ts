@@ -9,8 +9,8 @@
  * CPU bring-up and offline), arch/powerpc/kernel/irq.c and the XIVE driver in `xive-driver.ts`.
  */
 
-import { TRACE_GUEST, type TraceSink } from '../hw/trace-sink.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { TRACE_GUEST, type TraceSink } from '../sim/trace-sink.ts';
 import { DeviceDriver } from './drivers.ts';
 import { GuestMemory, PAGE_SIZE, writeGuestBytes } from './guest-memory.ts';
 import { IRQ_HANDLED, IRQF_PERCPU, IRQF_SHARED, IrqCore, LisnStats } from './irq-core.ts';

@@ -8,8 +8,8 @@
  * @remarks Models arch/powerpc/sysdev/xive/common.c on top of the sPAPR backend (`xive-spapr.ts`).
  */
 
-import { TRACE_GUEST, type TraceSink } from '../hw/trace-sink.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { TRACE_GUEST, type TraceSink } from '../sim/trace-sink.ts';
 import { type GuestMemory, PAGE_SHIFT, zeroGuestMemory } from './guest-memory.ts';
 import {
   DOMAIN_IPI,

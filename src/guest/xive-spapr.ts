@@ -7,7 +7,7 @@
  * wrappers).
  */
 
-import type { TraceSink } from '../hw/trace-sink.ts';
+import type { TraceSink } from '../sim/trace-sink.ts';
 import type { GuestDeviceTree, GuestVcpu, LoadResult } from './platform.ts';
 import {
   EINVAL,

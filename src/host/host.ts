@@ -12,8 +12,8 @@
 
 import { Phb } from '../hw/phb.ts';
 import { PhysMem } from '../hw/phys-mem.ts';
-import { NULL_TRACE, type TraceSink } from '../hw/trace-sink.ts';
 import { P9Chip } from '../hw/xive/p9-chip.ts';
+import { NULL_TRACE, type TraceSink } from '../sim/trace-sink.ts';
 import { EINVAL, ENODEV } from './errno.ts';
 import { Kvm } from './kvm/kvm.ts';
 import type { XiveNativeFlags, XiveRecordMapping } from './kvm/xive-native-flags.ts';

@@ -25,9 +25,9 @@
  */
 
 import { traceEvent } from '../sim/trace-events.ts';
+import { TRACE_ESB, type TraceSink } from '../sim/trace-sink.ts';
 import type { AccessSize, MmioDevice, Word64 } from './mmio.ts';
 import type { PhysMem } from './phys-mem.ts';
-import { TRACE_ESB, type TraceSink } from './trace-sink.ts';
 import type { P9Chip } from './xive/p9-chip.ts';
 import { XIVE_ESB_OFF } from './xive/regs.ts';
 import { XiveSource } from './xive/source.ts';

@@ -8,8 +8,8 @@
  * reads as zeros.
  */
 
+import type { TraceSink } from '../sim/trace-sink.ts';
 import { type AccessSize, type DmaSpace, type MmioDevice, NO_CPU, Word64 } from './mmio.ts';
-import type { TraceSink } from './trace-sink.ts';
 
 /** Frame size: 64 KiB. */
 export const PHYS_FRAME_SIZE = 0x1_0000;

@@ -18,6 +18,8 @@
  * the end. Pure: no I/O.
  */
 
+import type { TraceEvent } from '../sim/trace.ts';
+import { argNamesOf } from '../sim/trace-objects.ts';
 import {
   TRACE_ESB,
   TRACE_GUEST,
@@ -28,9 +30,7 @@ import {
   TRACE_ROUTER,
   TRACE_TIMA,
   TRACE_VMM,
-} from '../hw/trace-sink.ts';
-import type { TraceEvent } from '../sim/trace.ts';
-import { argNamesOf } from '../sim/trace-objects.ts';
+} from '../sim/trace-sink.ts';
 
 /**
  * Arguments that are counts, ids, levels, return codes or enums, shown in decimal; every other

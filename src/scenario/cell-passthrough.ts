@@ -10,8 +10,8 @@
 import { deliveryFindings, firstDifference } from '../check/passthrough.ts';
 import type { Design } from '../designs/design.ts';
 import { designNamed } from '../designs/index.ts';
-import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../hw/trace-sink.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
+import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../sim/trace-sink.ts';
 import {
   type CellResult,
   type CellRunner,

@@ -5,9 +5,9 @@
  * and the tail of the run — and what an exported trace records.
  */
 
-import { TRACE_ESB, TRACE_HCALL, TRACE_ROUTER, TRACE_TIMA, TRACE_VMM } from '../hw/trace-sink.ts';
 import { Trace, type TraceEvent } from '../sim/trace.ts';
 import { objectsNamedIn, touches } from '../sim/trace-objects.ts';
+import { TRACE_ESB, TRACE_HCALL, TRACE_ROUTER, TRACE_TIMA, TRACE_VMM } from '../sim/trace-sink.ts';
 import { failed, type InvariantOutcome, passed } from './cell.ts';
 import type { Result } from './result.ts';
 import type { Scenario } from './schema.ts';

@@ -38,7 +38,7 @@ const count = z.int().min(0);
 export const TraceEventSchema = z.strictObject({
   seq: z.int().min(0).describe('position in the run’s trace stream'),
   time: z.number().min(0).describe('virtual time, ns'),
-  cat: z.int().min(0).describe('TRACE_* category bit (hw/trace-sink.ts)'),
+  cat: z.int().min(0).describe('TRACE_* category bit (sim/trace-sink.ts)'),
   kind: z.string().describe('short stable event name, e.g. esb.trigger'),
   args: z
     .tuple([z.number(), z.number(), z.number(), z.number()])

@@ -6,7 +6,7 @@
 
 import { GuestKernel } from '../guest/kernel.ts';
 import type { GuestVcpu, LoadResult } from '../guest/platform.ts';
-import type { TraceSink } from '../hw/trace-sink.ts';
+import type { TraceSink } from '../sim/trace-sink.ts';
 import type { SpaprMachine } from '../vmm/spapr-machine.ts';
 
 /** One interrupt as the guest knows it. */

@@ -12,6 +12,8 @@
  * {@link RunProbe.vmmSide}, which counts only its hypercalls.
  */
 
+import { TM_QW1_NSR_EO, TM_QW1_OS } from '../hw/xive/regs.ts';
+import { type TraceKind, traceArgs } from '../sim/trace-events.ts';
 import {
   TRACE_ESB,
   TRACE_GUEST_ERROR,
@@ -19,9 +21,7 @@ import {
   TRACE_ROUTER,
   TRACE_TIMA,
   type TraceSink,
-} from '../hw/trace-sink.ts';
-import { TM_QW1_NSR_EO, TM_QW1_OS } from '../hw/xive/regs.ts';
-import { type TraceKind, traceArgs } from '../sim/trace-events.ts';
+} from '../sim/trace-sink.ts';
 
 /** Where the counted events carry what the probe reads. */
 const ESB_TRIGGER = traceArgs('esb.trigger');

@@ -10,7 +10,7 @@ import type { Design } from '../designs/design.ts';
 import { createHost, type Host } from '../host/host.ts';
 import type { XiveRecordMapping } from '../host/kvm/xive-native-flags.ts';
 import type { PciDevice } from '../hw/phb.ts';
-import type { TraceSink } from '../hw/trace-sink.ts';
+import type { TraceSink } from '../sim/trace-sink.ts';
 import { SPAPR_XIVE_NR_IRQS } from '../vmm/spapr-irq.ts';
 import { type SpaprDeviceConfig, SpaprMachine } from '../vmm/spapr-machine.ts';
 import type { VmmVfioPci } from '../vmm/vfio-pci.ts';

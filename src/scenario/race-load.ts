@@ -5,9 +5,9 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { RaceScenario } from '../check/explore/race-schema.ts';
 import { readScenarioText } from './load.ts';
 import { parseValidated, ScenarioError } from './parse.ts';
-import { RaceScenario } from './race-schema.ts';
 
 /** Directory of the built-in race scenarios. */
 export function builtinRacesDir(): string {

@@ -16,7 +16,7 @@ import {
   TRACE_TIMA,
   TRACE_VMM,
   type TraceSink,
-} from '../hw/trace-sink.ts';
+} from './trace-sink.ts';
 
 /** One event kind: its category bit and the names of its (at most four) numeric arguments. */
 interface TraceEventDecl {

@@ -1,5 +1,5 @@
-import type { TraceSink } from '../hw/trace-sink.ts';
 import type { TraceKind } from './trace-events.ts';
+import type { TraceSink } from './trace-sink.ts';
 
 /** One materialised trace event (for output only; the ring stores columns). */
 export interface TraceEvent {

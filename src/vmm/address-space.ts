@@ -5,8 +5,8 @@
  */
 
 import { type AccessSize, type DmaSpace, type MmioDevice, NO_CPU, Word64 } from '../hw/mmio.ts';
-import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
 import {
   type MemoryRegion,
   type MemoryRegionObserver,

@@ -21,9 +21,9 @@ import type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from '../host/kvm/vc
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../host/mm/constants.ts';
 import type { HostProcess } from '../host/syscalls.ts';
 import { type AccessSize, Word64 } from '../hw/mmio.ts';
-import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import type { XiveTctx } from '../hw/xive/tctx.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
 import type { AddressSpace } from './address-space.ts';
 import { KvmMemoryListener } from './kvm-memory-listener.ts';
 import { MemoryRegion, type RamBacking } from './memory-region.ts';

@@ -26,8 +26,8 @@
 
 import type { Host } from '../host/host.ts';
 import { Word64 } from '../hw/mmio.ts';
-import type { TraceSink } from '../hw/trace-sink.ts';
 import { TM_QW1_OS } from '../hw/xive/regs.ts';
+import type { TraceSink } from '../sim/trace-sink.ts';
 import type { SpaprKvmCpu } from './kvm-accel.ts';
 import { MailboxCpu } from './mailbox-cpu.ts';
 import { SpaprMachine, type SpaprMachineConfig } from './spapr-machine.ts';

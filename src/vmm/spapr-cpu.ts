@@ -11,9 +11,9 @@
 
 import type { GuestVcpu, LoadResult } from '../guest/platform.ts';
 import { type AccessSize, Word64 } from '../hw/mmio.ts';
-import { TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import type { XiveTctx } from '../hw/xive/tctx.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
 import type { AddressSpace } from './address-space.ts';
 
 /** What a vCPU needs from its machine (kept narrow so the CPU does not import the machine). */

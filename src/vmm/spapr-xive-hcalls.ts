@@ -16,7 +16,6 @@
 
 import { getField32, setField32 } from '../hw/bits.ts';
 import { Word64 } from '../hw/mmio.ts';
-import { TRACE_HCALL } from '../hw/trace-sink.ts';
 import {
   EAS_END_BLOCK_HI,
   EAS_END_DATA_LO,
@@ -38,6 +37,7 @@ import {
 } from '../hw/xive/regs.ts';
 import { XIVE_SRC_STORE_EOI } from '../hw/xive/source.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { TRACE_HCALL } from '../sim/trace-sink.ts';
 import type { SpaprXive } from './spapr-xive.ts';
 import { SPAPR_XIVE_BLOCK_ID, SPAPR_XIVE_END_ESB_SHIFT, SPAPR_XIVE_VC_BASE } from './spapr-xive-layout.ts';
 

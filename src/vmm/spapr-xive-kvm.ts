@@ -68,7 +68,6 @@ import {
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../host/mm/constants.ts';
 import { getField32, setField32 } from '../hw/bits.ts';
 import { Word64 } from '../hw/mmio.ts';
-import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import {
   EAS_END_DATA_LO,
   EAS_END_INDEX_HI,
@@ -90,6 +89,7 @@ import {
   XIVE_ESB_SET_PQ_10,
 } from '../hw/xive/regs.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
 import { MemoryRegion } from './memory-region.ts';
 import {
   SPAPR_XIVE_ESB_SHIFT,

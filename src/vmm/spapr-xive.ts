@@ -10,7 +10,6 @@
 import { EBUSY } from '../host/errno.ts';
 import { getField32 } from '../hw/bits.ts';
 import type { AccessSize, DmaSpace, MmioDevice, Word64 } from '../hw/mmio.ts';
-import { TRACE_VMM, type TraceSink } from '../hw/trace-sink.ts';
 import {
   EAS_END_DATA_LO,
   EAS_END_INDEX_HI,
@@ -46,6 +45,7 @@ import { XiveSource, type XiveSourceSnapshot } from '../hw/xive/source.ts';
 import { XiveTctx } from '../hw/xive/tctx.ts';
 import { XiveTima } from '../hw/xive/tima.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
 import { spaprXiveHcall } from './spapr-xive-hcalls.ts';
 import {
   SPAPR_XIVE_BLOCK_ID,

@@ -41,8 +41,8 @@ import {
 } from '../host/vfio/vfio.ts';
 import type { AccessSize, Word64 } from '../hw/mmio.ts';
 import type { PciDevice } from '../hw/phb.ts';
-import { TRACE_VMM } from '../hw/trace-sink.ts';
 import { traceEvent } from '../sim/trace-events.ts';
+import { TRACE_VMM } from '../sim/trace-sink.ts';
 import type { SpaprMachine } from './spapr-machine.ts';
 
 /** One bound vector as the seam sees it. */

@@ -7,10 +7,10 @@
 import { describe, expect, test } from 'vitest';
 import { builtinScenarioPath } from '../../src/cli/program.ts';
 import { GuestKernel } from '../../src/guest/kernel.ts';
-import { NULL_TRACE, type TraceSink } from '../../src/hw/trace-sink.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
 import { buildMachine } from '../../src/scenario/run-machine.ts';
 import { runGuest } from '../../src/scenario/runner.ts';
+import { NULL_TRACE, type TraceSink } from '../../src/sim/trace-sink.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
 
 const MiB = 1024 * 1024;

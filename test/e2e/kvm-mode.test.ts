@@ -12,9 +12,9 @@
 
 import { describe, expect, test } from 'vitest';
 import { createHost } from '../../src/host/host.ts';
-import { NULL_TRACE } from '../../src/hw/trace-sink.ts';
 import { bootGuestOnSlots, GuestTrace, type SlottedGuest } from '../../src/scenario/guest-port.ts';
 import { Rng } from '../../src/sim/rng.ts';
+import { NULL_TRACE } from '../../src/sim/trace-sink.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
 import { H_INT_ESB } from '../../src/vmm/spapr-xive-hcalls.ts';
 

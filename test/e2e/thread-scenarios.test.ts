@@ -23,8 +23,8 @@ import { MAP_SHARED, PROT_READ, PROT_WRITE, SIGBUS } from '../../src/host/mm/con
 import type { HostProcess } from '../../src/host/syscalls.ts';
 import { Word64 } from '../../src/hw/mmio.ts';
 import { PciDevice } from '../../src/hw/phb.ts';
-import { NULL_TRACE } from '../../src/hw/trace-sink.ts';
 import { bootGuestOnSlots } from '../../src/scenario/guest-port.ts';
+import { NULL_TRACE } from '../../src/sim/trace-sink.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
 import {
   configSource,

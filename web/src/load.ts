@@ -4,11 +4,11 @@
  * carries), a Chrome trace file. Types are the core's own.
  */
 
+import { mostStaleStep } from '../../src/report/trace-state.ts';
 import type { CellResult, Results } from '../../src/scenario/cell.ts';
 import { INVARIANTS } from '../../src/scenario/cell.ts';
 import type { TraceEvent } from '../../src/sim/trace.ts';
 import { fromColumns, type TraceColumns } from '../../src/sim/trace-columns.ts';
-import { mostStaleStep } from '../../src/sim/trace-state.ts';
 
 /** `GET /api/run`: a run's events as columns. */
 interface RunReply {

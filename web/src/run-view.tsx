@@ -7,8 +7,8 @@
  */
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { TraceReplay } from '../../src/report/trace-state.ts';
 import type { TraceEvent } from '../../src/sim/trace.ts';
-import { TraceReplay } from '../../src/sim/trace-state.ts';
 import type { Run } from './load.ts';
 import { StatePanel } from './state-panel.tsx';
 import { operationStep } from './stepping.ts';

@@ -1,7 +1,7 @@
 /** The machine state at the selected step, what the step changed highlighted. */
 
 import type { ComponentChildren } from 'preact';
-import type { MachineState, PteState } from '../../src/sim/trace-state.ts';
+import type { MachineState, PteState } from '../../src/report/trace-state.ts';
 
 const hex = (n: number): string => (n < 0 ? String(n) : `0x${n.toString(16)}`);
 const pq = (v: number): string => `${(v >> 1) & 1}${v & 1}`;

@@ -16,8 +16,8 @@
  * (`fs/eventfd.c`: a counter, a wait queue, EPOLLHUP on release).
  */
 
-import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
 import { EAGAIN, EBADF, EBUSY, EFAULT, EINVAL, EIO, ENODEV } from '../errno.ts';
 import { type File, type FileOperations, FMODE_RDWR } from '../mm/file.ts';
 import type { MmHost } from '../mm/mm-host.ts';

@@ -10,8 +10,8 @@
  * while an fd or a mapping holds it, and its release runs the device's `release`.
  */
 
-import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
 import { AtomicStep, filePteObj, MMU_NOTIFIERS, partitionEntryObj } from '../atomic-step.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
 import { FAULT_FLAG_WRITE, PAGE_SCALE, PAGE_SIZE, VM_FAULT_ERROR } from '../mm/constants.ts';

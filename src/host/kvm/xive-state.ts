@@ -6,7 +6,7 @@
  * @remarks Models arch/powerpc/kvm/book3s_xive.h.
  */
 
-import type { TraceSink } from '../../hw/trace-sink.ts';
+import type { TraceSink } from '../../sim/trace-sink.ts';
 import { type HostXive, XiveIrqData } from '../xive/host-xive.ts';
 import type { KvmXiveNative } from './xive-native.ts';
 import type { XiveNativeFlags, XiveRecordMapping } from './xive-native-flags.ts';

@@ -8,7 +8,6 @@
  */
 
 import { Word64 } from '../../hw/mmio.ts';
-import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import {
   TM_QW1_OS,
   TM_SPC_PULL_OS_CTX,
@@ -22,6 +21,7 @@ import {
   XIVE_TM_HV_PAGE,
 } from '../../hw/xive/regs.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
 import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step.ts';
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';

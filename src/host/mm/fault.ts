@@ -4,8 +4,8 @@
  * `vmf_insert_pfn` for drivers that map raw pfns (the KVM XIVE ESB and TIMA handlers).
  */
 
-import { TRACE_MM } from '../../hw/trace-sink.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_MM } from '../../sim/trace-sink.ts';
 import { AtomicStep, filePteObj, mmapLockObj, vmasObj } from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,

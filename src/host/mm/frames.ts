@@ -12,7 +12,7 @@
  */
 
 import type { AccessSize, MmioDevice, Word64 } from '../../hw/mmio.ts';
-import { TRACE_GUEST_ERROR, type TraceSink } from '../../hw/trace-sink.ts';
+import { TRACE_GUEST_ERROR, type TraceSink } from '../../sim/trace-sink.ts';
 import { PAGE_SCALE, PAGE_SIZE } from './constants.ts';
 
 /** What the memory manager needs from physical memory. */

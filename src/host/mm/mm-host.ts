@@ -3,7 +3,7 @@
  * spaces, the anonymous inode all anon-inode files share, and process creation.
  */
 
-import type { TraceSink } from '../../hw/trace-sink.ts';
+import type { TraceSink } from '../../sim/trace-sink.ts';
 import {
   DEFAULT_MAX_MAP_COUNT,
   DEFAULT_MMAP_BASE,

@@ -4,8 +4,8 @@
  * read, each a count of its path running.
  */
 
-import { TRACE_MM } from '../../hw/trace-sink.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_MM } from '../../sim/trace-sink.ts';
 import type { MmHost } from './mm-host.ts';
 import { PageTable } from './page-table.ts';
 import { RwSem } from './rwsem.ts';

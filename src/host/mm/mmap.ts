@@ -4,8 +4,8 @@
  * `mmap_lock` for write.
  */
 
-import { TRACE_MM } from '../../hw/trace-sink.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_MM } from '../../sim/trace-sink.ts';
 import { EACCES, EEXIST, EINVAL, ENODEV, ENOMEM, EOPNOTSUPP, EPERM } from '../errno.ts';
 import {
   FMODE_READ,

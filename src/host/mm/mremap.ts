@@ -2,8 +2,8 @@
  * `mremap`: shrink, grow in place, or move a mapping with its PTEs.
  */
 
-import { TRACE_MM } from '../../hw/trace-sink.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_MM } from '../../sim/trace-sink.ts';
 import { EFAULT, EINVAL, ENOMEM } from '../errno.ts';
 import {
   MAP_FIXED,

@@ -4,8 +4,8 @@
  */
 
 import { type AccessSize, NO_CPU, Word64 } from '../../hw/mmio.ts';
-import { TRACE_MM } from '../../hw/trace-sink.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_MM } from '../../sim/trace-sink.ts';
 import { EBADF, EINVAL, EMFILE, ENOMEM } from '../errno.ts';
 import {
   FAULT_FLAG_WRITE,

@@ -4,8 +4,8 @@
  * PTEs go, which is how KVM learns to drop its partition-scoped entries.
  */
 
-import { TRACE_MM } from '../../hw/trace-sink.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_MM } from '../../sim/trace-sink.ts';
 import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS, runSteps } from '../atomic-step.ts';
 import { MMU_NOTIFY_CLEAR, PAGE_SCALE, PAGE_SIZE, VM_PFNMAP } from './constants.ts';
 import type { FileMapping } from './file.ts';

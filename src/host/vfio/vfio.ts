@@ -18,8 +18,8 @@
  */
 
 import type { PciDevice } from '../../hw/phb.ts';
-import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
 import { EFAULT, EINVAL, ENODEV, ENOTTY } from '../errno.ts';
 import { type EventfdCtx, type EventfdFdget, PPC_IOC_NONE, ppcIoc } from '../kvm/irqfd.ts';
 import {

@@ -15,7 +15,6 @@
  */
 
 import { type AccessSize, Word64 } from '../../hw/mmio.ts';
-import { TRACE_KVM, type TraceSink } from '../../hw/trace-sink.ts';
 import {
   OPAL_SUCCESS,
   OPAL_XIVE_EQ_ALWAYS_NOTIFY,
@@ -46,6 +45,7 @@ import {
   XIVE_TM_HV_PAGE,
 } from '../../hw/xive/regs.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
 import { EBUSY, EINVAL, EIO, ENXIO } from '../errno.ts';
 import { PAGE_SIZE } from '../mm/constants.ts';
 

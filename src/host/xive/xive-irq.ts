@@ -14,7 +14,6 @@
  * HostXive's version only stores PQ 01 and leaves saved_p / stale_p untouched).
  */
 
-import { TRACE_KVM } from '../../hw/trace-sink.ts';
 import {
   XIVE_ESB_SET_PQ_00,
   XIVE_ESB_SET_PQ_01,
@@ -23,6 +22,7 @@ import {
   XIVE_ESB_VAL_P,
 } from '../../hw/xive/regs.ts';
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_KVM } from '../../sim/trace-sink.ts';
 import { EINVAL } from '../errno.ts';
 import { HOST_XIVE_PRIO, type HostXive, XIVE_INVALID_TARGET, type XiveIrqData } from './host-xive.ts';
 

@@ -35,10 +35,10 @@
  */
 
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_ESB, TRACE_ROUTER, type TraceSink } from '../../sim/trace-sink.ts';
 import { getField32, setField32 } from '../bits.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../mmio.ts';
 import type { PhysMem } from '../phys-mem.ts';
-import { TRACE_ESB, TRACE_ROUTER, type TraceSink } from '../trace-sink.ts';
 import { XIVE_ESB_FORWARD, xiveEsbEoi } from './esb.ts';
 import {
   EAS_END_BLOCK_HI,

@@ -6,9 +6,9 @@
  */
 
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_ROUTER, type TraceSink } from '../../sim/trace-sink.ts';
 import { getField32, setField32 } from '../bits.ts';
 import type { DmaSpace } from '../mmio.ts';
-import { TRACE_ROUTER, type TraceSink } from '../trace-sink.ts';
 import { XIVE_ESB_FORWARD, xiveEsbTrigger } from './esb.ts';
 import {
   EAS_END_BLOCK_HI,

@@ -7,8 +7,8 @@
  */
 
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_ESB, type TraceSink } from '../../sim/trace-sink.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../mmio.ts';
-import { TRACE_ESB, type TraceSink } from '../trace-sink.ts';
 import { XIVE_ESB_FORWARD, xiveEsbEoi, xiveEsbTrigger } from './esb.ts';
 import {
   XIVE_ESB_4K_2PAGE,

@@ -4,7 +4,7 @@
  */
 
 import { traceEvent } from '../../sim/trace-events.ts';
-import { TRACE_TIMA, type TraceSink } from '../trace-sink.ts';
+import { TRACE_TIMA, type TraceSink } from '../../sim/trace-sink.ts';
 import {
   TM_ACK_CNT,
   TM_AGE,

@@ -4,9 +4,9 @@
  */
 
 import { traceEvent } from '../../sim/trace-events.ts';
+import { TRACE_TIMA, type TraceSink } from '../../sim/trace-sink.ts';
 import { getField32, setField32 } from '../bits.ts';
 import { type AccessSize, type MmioDevice, NO_CPU, type Word64 } from '../mmio.ts';
-import { TRACE_TIMA, type TraceSink } from '../trace-sink.ts';
 import {
   NVT_W4_IPB,
   TM_CPPR,

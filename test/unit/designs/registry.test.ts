@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RACE_DESIGNS } from '../../../src/check/explore/race-schema.ts';
 import {
   DESIGN_NAMES,
   DESIGNS,
@@ -9,7 +10,6 @@ import {
   unknownDesign,
 } from '../../../src/designs/index.ts';
 import { P9_MAX_THREADS } from '../../../src/hw/xive/p9-chip.ts';
-import { RACE_DESIGNS } from '../../../src/scenario/race-schema.ts';
 
 describe('the design registry', () => {
   it('lists every design once, the emulated reference first, in report order', () => {

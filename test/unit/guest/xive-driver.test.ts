@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { GuestKernel } from '../../../src/guest/kernel.ts';
-import { NULL_TRACE } from '../../../src/hw/trace-sink.ts';
+import { NULL_TRACE } from '../../../src/sim/trace-sink.ts';
 import { FakeMachine, mgmt, TIMA_OS, trig } from './fake-machine.ts';
 
 const MSI = 0x1300;

@@ -1,6 +1,5 @@
 import { describe, expect, test } from 'vitest';
 import { designNamed } from '../../../src/designs/index.ts';
-import type { TraceSink } from '../../../src/hw/trace-sink.ts';
 import {
   type CellResult,
   CellResult as CellResultSchema,
@@ -18,6 +17,7 @@ import { emulatedCellRunner, runEmulatedCell, traceEmulated } from '../../../src
 import { classifyViolation } from '../../../src/scenario/cell-trace.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
+import type { TraceSink } from '../../../src/sim/trace-sink.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
 import { StubGuest } from './stub-guest.ts';
 

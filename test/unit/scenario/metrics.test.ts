@@ -4,7 +4,6 @@
  * own path — and checks the counter moves.
  */
 import { describe, expect, it } from 'vitest';
-import { TRACE_ALL } from '../../../src/hw/trace-sink.ts';
 import {
   EAS_MASKED_LO,
   EAS_VALID_HI,
@@ -17,6 +16,7 @@ import { XiveSource } from '../../../src/hw/xive/source.ts';
 import { type HostView, RunProbe } from '../../../src/scenario/metrics.ts';
 import { Trace } from '../../../src/sim/trace.ts';
 import { traceEvent } from '../../../src/sim/trace-events.ts';
+import { TRACE_ALL } from '../../../src/sim/trace-sink.ts';
 import { FakeBackend, ram } from '../hw/xive/fake-backend.ts';
 
 const probe = (): RunProbe => new RunProbe(0x2000, 4 * 8);

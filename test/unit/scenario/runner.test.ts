@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import type { TraceSink } from '../../../src/hw/trace-sink.ts';
 import type { GuestBoot } from '../../../src/scenario/guest-port.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
 import { Result } from '../../../src/scenario/result.ts';
 import { buildMachine, type KvmConfig } from '../../../src/scenario/run-machine.ts';
 import { runGuest, runScenario } from '../../../src/scenario/runner.ts';
 import type { Scenario } from '../../../src/scenario/schema.ts';
+import type { TraceSink } from '../../../src/sim/trace-sink.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
 import { StubGuest, stubGuest } from './stub-guest.ts';
 

@@ -8,8 +8,8 @@
 
 import { casOptionVectors } from '../../../src/guest/kernel.ts';
 import { Word64 } from '../../../src/hw/mmio.ts';
-import type { TraceSink } from '../../../src/hw/trace-sink.ts';
 import type { GuestIrq, GuestPort } from '../../../src/scenario/guest-port.ts';
+import type { TraceSink } from '../../../src/sim/trace-sink.ts';
 import { KVMPPC_H_CAS } from '../../../src/vmm/spapr-cas.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
 import {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TRACE_ALL, TRACE_ESB, TRACE_KVM, TRACE_VMM } from '../../../src/hw/trace-sink.ts';
 import { Trace } from '../../../src/sim/trace.ts';
 import { TRACE_EVENTS, traceArgs, traceEvent } from '../../../src/sim/trace-events.ts';
+import { TRACE_ALL, TRACE_ESB, TRACE_KVM, TRACE_VMM } from '../../../src/sim/trace-sink.ts';
 
 describe('the trace contract', () => {
   it('an event is emitted in its category, arguments in the declared order, unused slots 0', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { TRACE_ESB, TRACE_ROUTER } from '../../../src/hw/trace-sink.ts';
 import { Trace } from '../../../src/sim/trace.ts';
+import { TRACE_ESB, TRACE_ROUTER } from '../../../src/sim/trace-sink.ts';
 
 describe('Trace.capture', () => {
   test('records one run into a fresh ring: the events still held, oldest first, and how many were overwritten', () => {

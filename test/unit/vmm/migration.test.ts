@@ -10,9 +10,9 @@
 
 import { describe, expect, test } from 'vitest';
 import { createHost } from '../../../src/host/host.ts';
-import { NULL_TRACE } from '../../../src/hw/trace-sink.ts';
 import { bootGuestOnSlots, moveGuest, type SlottedGuest } from '../../../src/scenario/guest-port.ts';
 import { Rng } from '../../../src/sim/rng.ts';
+import { NULL_TRACE } from '../../../src/sim/trace-sink.ts';
 import { loadVm, migrate, saveVm } from '../../../src/vmm/migration.ts';
 import { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
 

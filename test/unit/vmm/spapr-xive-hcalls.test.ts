@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type DmaSpace, NO_CPU } from '../../../src/hw/mmio.ts';
-import type { TraceSink } from '../../../src/hw/trace-sink.ts';
+import type { TraceSink } from '../../../src/sim/trace-sink.ts';
 import { SpaprXive } from '../../../src/vmm/spapr-xive.ts';
 import {
   H_FUNCTION,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EBUSY } from '../../../src/host/errno.ts';
 import { type DmaSpace, NO_CPU, Word64 } from '../../../src/hw/mmio.ts';
-import type { TraceSink } from '../../../src/hw/trace-sink.ts';
 import { XiveTctxMatch } from '../../../src/hw/xive/router.ts';
+import type { TraceSink } from '../../../src/sim/trace-sink.ts';
 import {
   SPAPR_XIVE_BLOCK_ID,
   SPAPR_XIVE_NVT_BASE,

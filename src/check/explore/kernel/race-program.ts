@@ -35,13 +35,8 @@ import {
 import { MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ } from '../../../host/mm/constants.ts';
 import { faultSteps } from '../../../host/mm/fault.ts';
 import { XiveIrqConfig } from '../../../hw/xive/p9-chip.ts';
-import {
-  RACE_NR_IRQS,
-  type RaceScenario,
-  type RaceSetup,
-  type RaceThread,
-} from '../../../scenario/race-schema.ts';
 import { isFrozenWrite } from '../heap-snapshot.ts';
+import { RACE_NR_IRQS, type RaceScenario, type RaceSetup, type RaceThread } from '../race-schema.ts';
 import type { RaceProgram, ThreadBody } from '../step.ts';
 import { KernelWorld, MREMAP_TARGET, P } from './world.ts';
 

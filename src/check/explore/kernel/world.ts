@@ -44,10 +44,10 @@ import {
 } from '../../../host/vfio/vfio.ts';
 import { Word64 } from '../../../hw/mmio.ts';
 import { PciDevice } from '../../../hw/phb.ts';
-import { NULL_TRACE } from '../../../hw/trace-sink.ts';
-import { RACE_NR_IRQS, type RaceSetup } from '../../../scenario/race-schema.ts';
+import { NULL_TRACE } from '../../../sim/trace-sink.ts';
 import { HeapSnapshot } from '../heap-snapshot.ts';
 import { ExploreLock } from '../locks.ts';
+import { RACE_NR_IRQS, type RaceSetup } from '../race-schema.ts';
 
 /** Host page size. */
 export const P = 0x1_0000;

@@ -11,9 +11,9 @@ import {
   type RaceDesign,
   raceDesigns,
 } from '../../../../src/check/explore/kernel/race-program.ts';
+import type { RaceScenario } from '../../../../src/check/explore/race-schema.ts';
 import { parseSchedule } from '../../../../src/check/explore/schedule.ts';
 import { loadRaceScenario } from '../../../../src/scenario/race-load.ts';
-import type { RaceScenario } from '../../../../src/scenario/race-schema.ts';
 
 function load(name: string): { s: RaceScenario; d: (n: string) => RaceDesign } {
   const { scenario: s } = loadRaceScenario(name);

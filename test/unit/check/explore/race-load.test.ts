@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { raceScenarioJsonSchema } from '../../../../src/check/explore/race-schema.ts';
 import { ScenarioError } from '../../../../src/scenario/parse.ts';
 import { builtinRaceNames, loadRaceScenario, parseRaceScenario } from '../../../../src/scenario/race-load.ts';
-import { raceScenarioJsonSchema } from '../../../../src/scenario/race-schema.ts';
 
 const GOOD = `name: t
 summary: a test

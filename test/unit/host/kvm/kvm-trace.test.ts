@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
-import { TRACE_KVM } from '../../../../src/hw/trace-sink.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
+import { TRACE_KVM } from '../../../../src/sim/trace-sink.ts';
 import { makeVm, P, RAM_SIZE, setRegion } from './host-env.ts';
 
 it('KVM traces memslot create/move/delete with their ranges and partition-scoped inserts and invalidations', () => {

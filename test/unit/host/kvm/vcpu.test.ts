@@ -20,8 +20,8 @@ import {
 import type { KvmVcpuRun } from '../../../../src/host/kvm/vcpu.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { TRACE_KVM } from '../../../../src/hw/trace-sink.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
+import { TRACE_KVM } from '../../../../src/sim/trace-sink.ts';
 import {
   configSource,
   connect,

@@ -4,9 +4,9 @@ import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE, SIGBUS } from '../../../.
 import { FrameTable } from '../../../../src/host/mm/frames.ts';
 import { MmHost } from '../../../../src/host/mm/mm-host.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { NULL_TRACE } from '../../../../src/hw/trace-sink.ts';
 import { P9_IPI_ESB_BASE, P9_TIMA_BASE } from '../../../../src/hw/xive/p9-chip.ts';
 import { XIVE_TM_SIZE } from '../../../../src/hw/xive/tima.ts';
+import { NULL_TRACE } from '../../../../src/sim/trace-sink.ts';
 import { makeEnv } from './xive-env.ts';
 
 const P = PAGE_SIZE;

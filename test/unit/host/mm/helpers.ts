@@ -12,7 +12,7 @@ import type { Mm, MmuNotifier, MmuNotifierRange } from '../../../../src/host/mm/
 import { MmHost, type MmHostConfig } from '../../../../src/host/mm/mm-host.ts';
 import type { Vma, VmFault, VmOperations } from '../../../../src/host/mm/vma.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../../../../src/hw/mmio.ts';
-import { NULL_TRACE, type TraceSink } from '../../../../src/hw/trace-sink.ts';
+import { NULL_TRACE, type TraceSink } from '../../../../src/sim/trace-sink.ts';
 
 /** MMIO base of the fake device's pages. */
 export const DEV_BASE = 0x0006_0100_0000_0000;

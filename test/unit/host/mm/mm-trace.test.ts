@@ -10,8 +10,8 @@ import {
 } from '../../../../src/host/mm/constants.ts';
 import type { Process } from '../../../../src/host/mm/process.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { TRACE_MM } from '../../../../src/hw/trace-sink.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
+import { TRACE_MM } from '../../../../src/sim/trace-sink.ts';
 import { FakeDevice, makeHost, P } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;

@@ -4,7 +4,7 @@ import { FrameTable } from '../../../../src/host/mm/frames.ts';
 import { MAX_VPN, PageTable, PTE_PRESENT, PTE_WRITE } from '../../../../src/host/mm/page-table.ts';
 import type { Vma } from '../../../../src/host/mm/vma.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { NULL_TRACE } from '../../../../src/hw/trace-sink.ts';
+import { NULL_TRACE } from '../../../../src/sim/trace-sink.ts';
 import { DEV_BASE, DEV_BASE_PFN, makeHost, P, PageDevice } from './helpers.ts';
 
 describe('PageTable', () => {

@@ -1,7 +1,7 @@
 import { PhysMem } from '../../../../src/hw/phys-mem.ts';
-import type { TraceSink } from '../../../../src/hw/trace-sink.ts';
 import type { XiveRouterBackend, XiveTctxMatch } from '../../../../src/hw/xive/router.ts';
 import type { XiveTctx } from '../../../../src/hw/xive/tctx.ts';
+import type { TraceSink } from '../../../../src/sim/trace-sink.ts';
 
 /** A table-backed router backend (a stand-in for the sPAPR controller) for unit tests. */
 export class FakeBackend implements XiveRouterBackend {

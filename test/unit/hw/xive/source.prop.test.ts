@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { NULL_TRACE } from '../../../../src/hw/trace-sink.ts';
 import { XiveSource } from '../../../../src/hw/xive/source.ts';
+import { NULL_TRACE } from '../../../../src/sim/trace-sink.ts';
 
 // Reference PQ table (kernel.md §10.2): [trigger, eoi] → [new PQ, forward]
 const TRIG: [number, boolean][] = [

@@ -5,12 +5,12 @@
  * thread, one slice per step) the report links under `traces/`.
  */
 
-import { builtinRaceNames, loadRaceScenario } from '../../scenario/race-load.ts';
-import type { RaceRow } from '../../scenario/race-row.ts';
-import type { RaceScenario } from '../../scenario/race-schema.ts';
-import { explore } from './explore.ts';
-import { kernelRaceProgram, raceDesigns } from './kernel/race-program.ts';
-import type { Counterexample } from './recorder.ts';
+import { explore } from '../check/explore/explore.ts';
+import { kernelRaceProgram, raceDesigns } from '../check/explore/kernel/race-program.ts';
+import type { RaceScenario } from '../check/explore/race-schema.ts';
+import type { Counterexample } from '../check/explore/recorder.ts';
+import { builtinRaceNames, loadRaceScenario } from './race-load.ts';
+import type { RaceRow } from './race-row.ts';
 
 export type { RaceRow };
 

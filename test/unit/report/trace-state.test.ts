@@ -1,15 +1,15 @@
 import { describe, expect, test } from 'vitest';
 import type { Host } from '../../../src/host/host.ts';
 import { PTE_SPECIAL } from '../../../src/host/mm/page-table.ts';
-import { TRACE_ALL } from '../../../src/hw/trace-sink.ts';
 import { TM_QW1_OS } from '../../../src/hw/xive/regs.ts';
+import { mostStaleStep, SNAPSHOT_EVERY, stateAt, TraceReplay } from '../../../src/report/trace-state.ts';
 import { bootGuest } from '../../../src/scenario/guest-port.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
 import { buildMachine } from '../../../src/scenario/run-machine.ts';
 import { runGuest } from '../../../src/scenario/runner.ts';
 import { Trace, type TraceEvent } from '../../../src/sim/trace.ts';
 import type { TraceKind } from '../../../src/sim/trace-events.ts';
-import { mostStaleStep, SNAPSHOT_EVERY, stateAt, TraceReplay } from '../../../src/sim/trace-state.ts';
+import { TRACE_ALL } from '../../../src/sim/trace-sink.ts';
 
 const ev = (seq: number, kind: string, ...a: number[]): TraceEvent => ({
   seq,

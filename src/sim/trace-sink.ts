@@ -6,7 +6,7 @@
  * load and one AND (the v86 `LOG_*` idea).
  */
 
-import type { TraceKind } from '../sim/trace-events.ts';
+import type { TraceKind } from './trace-events.ts';
 
 /** Guest misuse of hardware (QEMU's `-d guest_errors`). */
 export const TRACE_GUEST_ERROR = 0x1;

@@ -15,7 +15,7 @@
 
 import { KVM_MR_DELETE } from '../host/kvm/memslots.ts';
 import { TM_QW1_NSR_EO, TM_QW1_OS, xiveIpbToPipr, xivePriorityToIpb } from '../hw/xive/regs.ts';
-import type { TraceEvent } from './trace.ts';
+import type { TraceEvent } from '../sim/trace.ts';
 
 /** A present PTE of a process, as the trace shows it. */
 export interface PteState {
