@@ -1,15 +1,15 @@
 /**
- * The built-in mailbox vCPU of `xivelab-qemu`: what `shared/qemu-oracle/stub.S` and
- * `bench_stub.S` do on QEMU's vCPU 0, done by a TypeScript loop instead of executing the
+ * The built-in mailbox vCPU of `xivelab-qemu`: what the differential suite's guest stub (the
+ * machine words in `test/diff/qemu-driver.ts`) does on QEMU's vCPU 0, done by a TypeScript loop instead of executing the
  * `-bios` image. Every access the stub would make goes through {@link SpaprCpu} (so the TIMA
  * sees vCPU 0 and its page views), and so does every mailbox read and write (the mailbox lives
  * in guest RAM at 0x8000, where qtest reads and writes it).
  *
- * Mailbox (all big-endian u64), see `shared/spec/qemu-qtest.md` §6:
+ * Mailbox (all big-endian u64):
  * +0x00 cmd (nonzero = request; 0 when done), +0x08 kind, +0x10… in[0..9], +0x60… out[0..9],
  * +0xB0 completed-command counter. Kinds: 0 nop, 1 hcall (in[0] = R3 opcode, in[1..9] =
  * R4…R12; out = R3…R12 after `sc 1`), 2 ld, 3 std, 4 lbz, 5 stb, 6 lhz, 7 sth, 8 lwz, 9 stw
- * (in[0] address, in[1] value; loads write out[0] only), 10 the timing loop of `bench_stub.S`.
+ * (in[0] address, in[1] value; loads write out[0] only), 10 the stub's timing loop.
  * Any other kind completes without effect, as the stub's compare chain falls through to `done`.
  *
  * Execution is synchronous: the owner calls {@link MailboxCpu.poll} after anything that may

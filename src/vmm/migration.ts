@@ -1,6 +1,8 @@
 /**
  * Live migration of the sPAPR machine's interrupt state and RAM between two machines, emulated
- * or KVM, in any direction (qemu.md §6.3, kernel.md §7).
+ * or KVM, in any direction (QEMU hw/intc/spapr_xive_kvm.c: kvmppc_xive_pre_save /
+ * kvmppc_xive_post_load and the VM change-state handler; Linux
+ * Documentation/virt/kvm/devices/xive.rst, "Migration").
  *
  * Save (source): stop the VM — under KVM the change-state handler sets every valid source not
  * OFF to PENDING (a trigger while stopped lands in Q) with its previous PQ saved in QEMU's
