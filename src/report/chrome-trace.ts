@@ -102,6 +102,23 @@ export function namedArgs(e: TraceEvent): Record<string, number | string> {
   return out;
 }
 
+/**
+ * The inverse of {@link namedArgs}: an exported event's named arguments (numbers, or hex
+ * strings) back into the model's four-number argument tuple, in the contract's order.
+ */
+export function argsFromNamed(
+  kind: string,
+  args: Readonly<Record<string, unknown>>,
+): [number, number, number, number] {
+  const out: [number, number, number, number] = [0, 0, 0, 0];
+  argNamesOf(kind).forEach((name, i) => {
+    const v = args[name];
+    if (typeof v === 'number') out[i] = v;
+    else if (typeof v === 'string') out[i] = v.startsWith('-') ? -Number(v.slice(1)) : Number(v);
+  });
+  return out;
+}
+
 /** A Chrome trace event (the fields this exporter writes). */
 export interface ChromeEvent {
   name: string;

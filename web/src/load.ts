@@ -4,6 +4,7 @@
  * carries), a Chrome trace file. Types are the core's own.
  */
 
+import { argsFromNamed } from '../../src/report/chrome-trace.ts';
 import { mostStaleStep } from '../../src/report/trace-state.ts';
 import type { CellResult, Results } from '../../src/scenario/cell.ts';
 import { INVARIANTS } from '../../src/scenario/cell.ts';
@@ -178,14 +179,14 @@ export async function loadTraceFile(file: string): Promise<Run | Race> {
         step: events.length - 1,
         where: 'the end of the trace',
       });
-    } else if (e.ph === 'i' && typeof a.seq === 'number') {
-      const arg = (k: string): number => (typeof a[k] === 'number' ? (a[k] as number) : 0);
+    } else if (e.cat === 'event' && typeof a.seq === 'number') {
+      // Model events are instants in virtual time, or one-step slices on a sequence timeline.
       events.push({
         seq: a.seq,
         time: timed ? Math.round((e.ts ?? 0) * 1000) : 0,
         cat: 0,
         kind: e.name,
-        args: [arg('a0'), arg('a1'), arg('a2'), arg('a3')],
+        args: argsFromNamed(e.name, a),
       });
     }
   }

@@ -203,3 +203,21 @@ test('violation trace file names keep safe characters only', () => {
     'nic_hotplug_loop--vma-pointer--I3.trace.json',
   );
 });
+
+describe('argsFromNamed', () => {
+  test('reads back what namedArgs wrote: hex strings, decimal numbers, the contract order', async () => {
+    const { argsFromNamed, namedArgs } = await import('../../../src/report/chrome-trace.ts');
+    const e = {
+      seq: 1,
+      time: 0,
+      cat: 0,
+      kind: 'mm.zap',
+      args: [2, 0x7fff_0000_0000, 0x7fff_0002_0000, 4] as const,
+    };
+    const named = namedArgs({ ...e, args: [...e.args] });
+    expect(argsFromNamed('mm.zap', named)).toEqual([2, 0x7fff_0000_0000, 0x7fff_0002_0000, 4]);
+    expect(argsFromNamed('esb.set_pq', { srcno: '0x1300', oldPq: 1, newPq: '-0x1' })).toEqual([
+      0x1300, 1, -1, 0,
+    ]);
+  });
+});
