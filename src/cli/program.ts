@@ -220,14 +220,59 @@ async function runAndPrint(
   return result.violations.length === 0 ? EXIT_OK : EXIT_VIOLATIONS;
 }
 
+/** Where each command reports its exit code. */
+type Done = (code: number) => void;
+
+/** `run`'s options, as Commander parses them. */
+interface RunOptions {
+  readonly seed?: number | undefined;
+  readonly json?: true | undefined;
+  readonly accel?: Accel | undefined;
+  readonly design?: string | undefined;
+  readonly trace?: string | undefined;
+}
+
 /**
- * Parse `argv` (without node and script) and run the command; resolves to the exit code.
- * `qtest …` hands the rest to the QEMU-compatible front end, whose arguments are QEMU's.
+ * `xivelab run <scenario>`: a plain run, or a design's cell when `--design` names one or the
+ * scenario has a passthrough section; `--trace` also writes the run's Chrome trace. Returns the
+ * exit code.
  */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv[0] === 'qtest') return runQemuFrontend(argv.slice(1));
-  let code = EXIT_OK;
-  const program = new Command()
+async function runCommand(file: string, opts: RunOptions, io: CliIo): Promise<number> {
+  const s = loadScenario(file);
+  const seed = opts.seed ?? s.options.seed;
+  if (opts.design !== undefined && opts.accel !== undefined)
+    throw new UsageError('--accel and --design do not go together: a design picks its accelerator');
+  if (opts.trace !== undefined) checkOutputFile('--trace', opts.trace);
+  // A passthrough section runs under a design: the merged kernel (rmap), or the emulated
+  // reference with --accel emulated.
+  const design =
+    opts.design ??
+    (s.passthrough === undefined ? undefined : opts.accel === 'emulated' ? 'emulated' : 'rmap');
+  if (design !== undefined && opts.design === undefined)
+    io.err(
+      `xivelab: ${file} has a passthrough section: running its ${s.passthrough!.cycles} cycles under design ${design} (--design picks another)\n`,
+    );
+  const code =
+    design === undefined
+      ? await runAndPrint(s, seed, opts.json === true, opts.accel ?? 'emulated', io)
+      : runDesignAndPrint(file, s, design, seed, opts.json === true, io);
+  if (opts.trace !== undefined && code !== EXIT_INTERRUPTED) {
+    const { exportTrace } = await loadCompare();
+    const n = exportTrace(
+      { name: s.name, file, scenario: s },
+      // --accel kvm runs the merged kernel (mainline flags and record): the rmap design.
+      design ?? (opts.accel === 'kvm' ? 'rmap' : 'emulated'),
+      seed,
+      opts.trace,
+    );
+    io.err(`wrote ${n} trace events to ${opts.trace}\n`);
+  }
+  return code;
+}
+
+/** The program with its name, version, output and top-level help; no commands yet. */
+function newProgram(io: CliIo): Command {
+  return new Command()
     .name('xivelab')
     .description('An executable, checkable model of POWER9 XIVE interrupt virtualization')
     .version(packageVersion(), '-V, --version', 'print the version')
@@ -238,7 +283,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       `${examples('xivelab demo', 'xivelab run scenarios/foundation.yaml --seed 7 --json', 'xivelab compare --designs rmap,emulated --out report')}` +
         '\nExit status: 0 all invariants hold, 1 violations (or `compare --expect` differences), 2 bad input, 70 internal error, 130 interrupted.\n',
     );
+}
 
+/** Register `run` on the CLI. */
+function registerRun(program: Command, io: CliIo, done: Done): void {
   program
     .command('run')
     .description(
@@ -266,38 +314,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       ) +
         '\nOn a terminal a progress line shows on stderr; Ctrl-C stops the run and prints the partial result (exit 130).\n',
     )
-    .action(async (file, opts) => {
-      const s = loadScenario(file);
-      const seed = opts.seed ?? s.options.seed;
-      if (opts.design !== undefined && opts.accel !== undefined)
-        throw new UsageError('--accel and --design do not go together: a design picks its accelerator');
-      if (opts.trace !== undefined) checkOutputFile('--trace', opts.trace);
-      // A passthrough section runs under a design: the merged kernel (rmap), or the emulated
-      // reference with --accel emulated.
-      const design =
-        opts.design ??
-        (s.passthrough === undefined ? undefined : opts.accel === 'emulated' ? 'emulated' : 'rmap');
-      if (design !== undefined && opts.design === undefined)
-        io.err(
-          `xivelab: ${file} has a passthrough section: running its ${s.passthrough!.cycles} cycles under design ${design} (--design picks another)\n`,
-        );
-      code =
-        design === undefined
-          ? await runAndPrint(s, seed, opts.json === true, opts.accel ?? 'emulated', io)
-          : runDesignAndPrint(file, s, design, seed, opts.json === true, io);
-      if (opts.trace !== undefined && code !== EXIT_INTERRUPTED) {
-        const { exportTrace } = await loadCompare();
-        const n = exportTrace(
-          { name: s.name, file, scenario: s },
-          // --accel kvm runs the merged kernel (mainline flags and record): the rmap design.
-          design ?? (opts.accel === 'kvm' ? 'rmap' : 'emulated'),
-          seed,
-          opts.trace,
-        );
-        io.err(`wrote ${n} trace events to ${opts.trace}\n`);
-      }
-    });
+    .action(async (file, opts) => done(await runCommand(file, opts, io)));
+}
 
+/** Register `demo` on the CLI. */
+function registerDemo(program: Command, io: CliIo, done: Done): void {
   program
     .command('demo')
     .description('run the built-in demo scenario (scenarios/demo.yaml) and print its tables')
@@ -306,15 +327,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--accel <mode>', 'emulated (default) or kvm', parseAccel)
     .addHelpText('after', examples('xivelab demo --accel kvm --seed 3'))
     .action(async (opts) => {
-      code = await runAndPrint(
-        loadScenario(builtinScenarioPath('demo')),
-        opts.seed,
-        opts.json === true,
-        opts.accel ?? 'emulated',
-        io,
+      done(
+        await runAndPrint(
+          loadScenario(builtinScenarioPath('demo')),
+          opts.seed,
+          opts.json === true,
+          opts.accel ?? 'emulated',
+          io,
+        ),
       );
     });
+}
 
+/** Register `schema` on the CLI. */
+function registerSchema(program: Command, io: CliIo): void {
   program
     .command('schema')
     .description('print the JSON Schema of scenario files (or, with --result, of run results)')
@@ -333,7 +359,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
               : scenarioJsonSchema();
       io.out(`${JSON.stringify(schema, null, 2)}\n`);
     });
+}
 
+/** Register `compare` on the CLI (its code is loaded when it runs). */
+function registerCompare(program: Command, io: CliIo, done: Done): void {
   program
     .command('compare')
     .description(
@@ -381,9 +410,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         io,
         progress,
       );
-      code = differences.length === 0 ? EXIT_OK : EXIT_VIOLATIONS;
+      done(differences.length === 0 ? EXIT_OK : EXIT_VIOLATIONS);
     });
+}
 
+/**
+ * Register `qtest` for its help only: `runCli` hands `qtest …` to the QEMU-compatible front end
+ * before Commander sees it.
+ */
+function registerQtest(program: Command): void {
   program
     .command('qtest')
     .description("the QEMU-compatible qtest/HMP front end (= xivelab-qemu); its arguments are QEMU's")
@@ -392,11 +427,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       'after',
       examples('xivelab qtest -machine pseries -accel tcg -display none -qtest stdio -nodefaults'),
     );
+}
 
-  registerExplore(program, io, (c) => {
-    code = c;
-  });
-
+/** Register `ui` on the CLI. */
+function registerUi(program: Command, io: CliIo): void {
   program
     .command('ui')
     .description('serve the step-through web view of a report, a trace or a scenario on 127.0.0.1')
@@ -414,27 +448,54 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       const { uiCommand } = await import('./ui.ts');
       await uiCommand(input, opts.port ?? 0, io);
     });
+}
 
+/**
+ * The exit code of an error a command threw: Commander's own (it has printed its message), bad
+ * input (one line, 2) or a bug in xivelab (70).
+ */
+function exitCodeOf(e: unknown, io: CliIo): number {
+  if (e instanceof CommanderError) {
+    // Commander already printed its message; help and version are not errors.
+    return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (e instanceof UsageError) {
+    io.err(`xivelab: ${e.message}\n`);
+    return EXIT_USAGE;
+  }
+  if (e instanceof ScenarioError) {
+    io.err(`${e.message}\n`);
+    return EXIT_USAGE;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  io.err(`xivelab: internal error (a bug in xivelab): ${msg.split('\n')[0]}\n`);
+  if (process.env.XIVELAB_DEBUG && e instanceof Error && e.stack) io.err(`${e.stack}\n`);
+  else io.err('(set XIVELAB_DEBUG=1 for the stack)\n');
+  return EXIT_INTERNAL;
+}
+
+/**
+ * Parse `argv` (without node and script) and run the command; resolves to the exit code.
+ * `qtest …` hands the rest to the QEMU-compatible front end, whose arguments are QEMU's.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv[0] === 'qtest') return runQemuFrontend(argv.slice(1));
+  let code = EXIT_OK;
+  const done = (c: number): void => {
+    code = c;
+  };
+  const program = newProgram(io);
+  registerRun(program, io, done);
+  registerDemo(program, io, done);
+  registerSchema(program, io);
+  registerCompare(program, io, done);
+  registerQtest(program);
+  registerExplore(program, io, done);
+  registerUi(program, io);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return code;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // Commander already printed its message; help and version are not errors.
-      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-    }
-    if (e instanceof UsageError) {
-      io.err(`xivelab: ${e.message}\n`);
-      return EXIT_USAGE;
-    }
-    if (e instanceof ScenarioError) {
-      io.err(`${e.message}\n`);
-      return EXIT_USAGE;
-    }
-    const msg = e instanceof Error ? e.message : String(e);
-    io.err(`xivelab: internal error (a bug in xivelab): ${msg.split('\n')[0]}\n`);
-    if (process.env.XIVELAB_DEBUG && e instanceof Error && e.stack) io.err(`${e.stack}\n`);
-    else io.err('(set XIVELAB_DEBUG=1 for the stack)\n');
-    return EXIT_INTERNAL;
+    return exitCodeOf(e, io);
   }
 }

@@ -103,6 +103,258 @@ async function frontendHost(o: QemuOptions): Promise<string | Host | null> {
 /** Signals that end QEMU cleanly (`qemu_system_killed()`: exit 0 after `terminating on signal N`). */
 const TERM_SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
+/** What the front end opens before it serves: the machine, the `-D` log's fd (or -1), the qtest log. */
+interface OpenedMachine {
+  readonly sys: QemuSystem;
+  readonly logFd: number;
+  readonly qlog: ((s: string) => void) | null;
+}
+
+/**
+ * Load the bios, open the `-D` and `-qtest-log` files and build the machine, in that order, as
+ * the options say; returns the machine or the error line of the first step that failed.
+ */
+function openMachine(o: QemuOptions, io: QemuFrontendIo, host: Host | null): OpenedMachine | string {
+  let bios: Uint8Array | null = null;
+  if (o.bios !== null) {
+    try {
+      bios = new Uint8Array(readFileSync(o.bios));
+    } catch {
+      return `could not load PowerPC bios '${o.bios}'`;
+    }
+  }
+
+  let logLine: (s: string) => void = (s) => io.stderr.write(s);
+  let logFd = -1;
+  try {
+    if (o.logFile !== null) {
+      logFd = openSync(o.logFile, 'w');
+      const fd = logFd;
+      logLine = (s) => {
+        writeSync(fd, s);
+      };
+    }
+  } catch (e) {
+    return `-D ${o.logFile}: ${(e as Error).message}`;
+  }
+  const guestErrors = o.logItems.includes('guest_errors');
+  const trace: TraceSink = {
+    mask: guestErrors ? TRACE_GUEST_ERROR : 0,
+    emit() {},
+    guestError: guestErrors ? (msg) => logLine(`${msg}\n`) : () => {},
+  };
+
+  let qlog: ((s: string) => void) | null = null;
+  try {
+    if (o.qtestLog !== null) qlog = openLog(o.qtestLog);
+  } catch (e) {
+    return `-qtest-log ${o.qtestLog}: ${(e as Error).message}`;
+  }
+
+  try {
+    const sys = new QemuSystem({
+      smp: o.smp,
+      ramSize: o.ramSize,
+      bios,
+      startStopped: o.startStopped,
+      trace,
+      ...(host !== null ? { accel: 'kvm' as const, host } : {}),
+    });
+    return { sys, logFd, qlog };
+  } catch (e) {
+    if (e instanceof RangeError) return e.message;
+    throw e;
+  }
+}
+
+/**
+ * The running front end: the qtest server, the monitor sockets and their sessions, the stdio
+ * user, and the tear-down when the machine exits, stdin ends or a signal arrives.
+ */
+class RunningFrontend {
+  private readonly sys: QemuSystem;
+  private readonly io: QemuFrontendIo;
+  private readonly logFd: number;
+  private readonly done: (code: number) => void;
+  /** qtest output not yet written (replies, IRQ lines a monitor command produced). */
+  private out: string[] = [];
+  private readonly qtest: QtestServer;
+  private readonly servers: { server: Server; path: string }[] = [];
+  private readonly clients = new Set<Socket>();
+  private readonly sessions = new Set<Qmp>();
+  private readonly keepAlive: ReturnType<typeof setInterval>;
+  private readonly signalHandlers: (readonly [string, () => void])[];
+  private stdioUser: ((d: string) => void) | null = null;
+  private finished = false;
+
+  constructor(opened: OpenedMachine, io: QemuFrontendIo, done: (code: number) => void) {
+    this.sys = opened.sys;
+    this.io = io;
+    this.logFd = opened.logFd;
+    this.done = done;
+    const t0 = performance.now();
+    this.qtest = new QtestServer(
+      this.sys,
+      (s) => this.out.push(s),
+      opened.qlog,
+      () => (performance.now() - t0) / 1000,
+    );
+    // As QEMU, run until told to stop — also with nothing on stdio and no monitor.
+    this.keepAlive = setInterval(() => {}, 2 ** 30);
+    this.signalHandlers = Object.keys(TERM_SIGNALS).map((name) => {
+      const h = (): void => this.onSignal(name as keyof typeof TERM_SIGNALS);
+      process.on(name, h);
+      return [name, h] as const;
+    });
+  }
+
+  /** Hook the machine's exit, bind the monitor sockets, then read stdio. */
+  start(o: QemuOptions): void {
+    this.sys.onError = (line) => {
+      this.io.stderr.write(`${line}\n`);
+    };
+    this.sys.onExit = (code, message) => {
+      if (message !== null) this.io.stderr.write(`${PROG}: ${message}\n`);
+      // The reply of the command that ended the process (QMP `quit`) is written first.
+      setImmediate(() => this.finish(code));
+    };
+    if (o.monitor?.kind === 'unix') this.listen('-monitor', o.monitor, false);
+    if (o.qmp?.kind === 'unix') this.listen('-qmp', o.qmp, true);
+    const user = this.stdioUserOf(o);
+    this.stdioUser = user;
+    if (user !== null) {
+      this.io.stdin.setEncoding('utf8');
+      this.io.stdin.on('data', (d: string) => {
+        if (this.sys.exitCode === null) user(d);
+      });
+      this.io.stdin.on('end', () => this.finish(0));
+    }
+  }
+
+  private onSignal(name: keyof typeof TERM_SIGNALS): void {
+    this.io.stderr.write(`${PROG}: terminating on signal ${TERM_SIGNALS[name]}\n`);
+    this.sys.quit('host-signal');
+  }
+
+  /** qtest output goes out in order. */
+  private flush(): void {
+    if (this.out.length === 0) return;
+    this.io.stdout.write(this.out.join(''));
+    this.out = [];
+  }
+
+  /** Close everything the front end opened and resolve with `code` (once). */
+  private finish(code: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.flush();
+    clearInterval(this.keepAlive);
+    for (const [name, h] of this.signalHandlers) process.removeListener(name, h);
+    for (const q of this.sessions) q.close();
+    for (const c of this.clients) c.end();
+    for (const { server, path } of this.servers) {
+      server.close();
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
+    }
+    if (this.stdioUser !== null) {
+      this.io.stdin.removeAllListeners('data');
+      (this.io.stdin as NodeJS.ReadStream).pause?.();
+      (this.io.stdin as NodeJS.ReadStream).destroy?.();
+    }
+    if (this.logFd >= 0) closeSync(this.logFd);
+    this.done(code);
+  }
+
+  /** Who reads stdio: the qtest protocol, an HMP monitor, a QMP monitor, or nobody. */
+  private stdioUserOf(o: QemuOptions): ((d: string) => void) | null {
+    const write = (s: string): void => {
+      this.io.stdout.write(s);
+    };
+    if (o.qtest === 'stdio') {
+      return (d) => {
+        this.qtest.feed(d);
+        this.flush();
+      };
+    }
+    if (o.monitor?.kind === 'stdio') return this.hmpSession(write);
+    if (o.qmp?.kind === 'stdio') return this.qmpSession(write).feed;
+    return null;
+  }
+
+  /** A monitor session: bytes in, replies out through `write`. */
+  private hmpSession(write: (s: string) => void): (d: string) => void {
+    const hmp = new Hmp(this.sys);
+    write(hmp.banner());
+    return (d) => {
+      const reply = hmp.feed(d);
+      this.flush(); // IRQ lines a reset may have produced
+      if (reply !== '') write(reply);
+    };
+  }
+
+  private qmpSession(write: (s: string) => void): { feed: (d: string) => void; qmp: Qmp } {
+    const qmp = new Qmp(
+      this.sys,
+      new Hmp(this.sys),
+      XIVELAB_QEMU_PACKAGE,
+      () => Math.floor((performance.timeOrigin + performance.now()) * 1000),
+      write,
+    );
+    this.sessions.add(qmp);
+    write(qmp.greeting());
+    return {
+      qmp,
+      feed: (d) => {
+        qmp.feed(d);
+        this.flush();
+      },
+    };
+  }
+
+  /** A client on a monitor socket: an HMP or a QMP session of its own. */
+  private accept(sock: Socket, qmp: boolean): void {
+    this.clients.add(sock);
+    sock.setEncoding('utf8');
+    const write = (s: string): void => {
+      if (!sock.destroyed) sock.write(s);
+    };
+    if (qmp) {
+      const { qmp: q, feed } = this.qmpSession(write);
+      sock.on('data', feed);
+      sock.on('close', () => {
+        q.close();
+        this.sessions.delete(q);
+      });
+    } else {
+      sock.on('data', this.hmpSession(write));
+    }
+    sock.on('close', () => this.clients.delete(sock));
+    sock.on('error', () => this.clients.delete(sock));
+  }
+
+  /** Serve a monitor (`-monitor` or `-qmp`) on a unix socket. */
+  private listen(opt: string, spec: MonitorSpec & { kind: 'unix' }, qmp: boolean): void {
+    try {
+      unlinkSync(spec.path); // QEMU's unix_listen_saddr() unlinks a stale socket first
+    } catch {
+      // none
+    }
+    const server = createServer((sock) => this.accept(sock, qmp));
+    server.on('error', (e) => {
+      this.io.stderr.write(`${PROG}: ${opt} unix:${spec.path}: ${e.message}\n`);
+      this.finish(1);
+    });
+    // bind() and listen() happen here, synchronously: a client connecting once the first
+    // qtest reply is out (or the socket file exists) is accepted.
+    server.listen(spec.path);
+    this.servers.push({ server, path: spec.path });
+  }
+}
+
 /**
  * Run the front end with QEMU's argv (without the program name) until `quit`, the end of the
  * stdio input, a terminating signal or a fatal machine error. Resolves to the exit code.
@@ -132,206 +384,9 @@ export async function runQemuFrontend(
   }
   const host = await frontendHost(o);
   if (typeof host === 'string') return fail(host);
-
-  let bios: Uint8Array | null = null;
-  if (o.bios !== null) {
-    try {
-      bios = new Uint8Array(readFileSync(o.bios));
-    } catch {
-      return fail(`could not load PowerPC bios '${o.bios}'`);
-    }
-  }
-
-  let logLine: (s: string) => void = (s) => io.stderr.write(s);
-  let logFd = -1;
-  try {
-    if (o.logFile !== null) {
-      logFd = openSync(o.logFile, 'w');
-      const fd = logFd;
-      logLine = (s) => {
-        writeSync(fd, s);
-      };
-    }
-  } catch (e) {
-    return fail(`-D ${o.logFile}: ${(e as Error).message}`);
-  }
-  const guestErrors = o.logItems.includes('guest_errors');
-  const trace: TraceSink = {
-    mask: guestErrors ? TRACE_GUEST_ERROR : 0,
-    emit() {},
-    guestError: guestErrors ? (msg) => logLine(`${msg}\n`) : () => {},
-  };
-
-  let qlog: ((s: string) => void) | null = null;
-  try {
-    if (o.qtestLog !== null) qlog = openLog(o.qtestLog);
-  } catch (e) {
-    return fail(`-qtest-log ${o.qtestLog}: ${(e as Error).message}`);
-  }
-
-  let sys: QemuSystem;
-  try {
-    sys = new QemuSystem({
-      smp: o.smp,
-      ramSize: o.ramSize,
-      bios,
-      startStopped: o.startStopped,
-      trace,
-      ...(host !== null ? { accel: 'kvm' as const, host } : {}),
-    });
-  } catch (e) {
-    if (e instanceof RangeError) return fail(e.message);
-    throw e;
-  }
-
-  return new Promise<number>((done) => {
-    const t0 = performance.now();
-    let out: string[] = [];
-    const qtest = new QtestServer(
-      sys,
-      (s) => out.push(s),
-      qlog,
-      () => (performance.now() - t0) / 1000,
-    );
-    /** qtest output (replies, IRQ lines a monitor command produced) goes out in order. */
-    const flush = (): void => {
-      if (out.length === 0) return;
-      io.stdout.write(out.join(''));
-      out = [];
-    };
-    const servers: { server: Server; path: string }[] = [];
-    const clients = new Set<Socket>();
-    const sessions = new Set<Qmp>();
-    // As QEMU, run until told to stop — also with nothing on stdio and no monitor.
-    const keepAlive = setInterval(() => {}, 2 ** 30);
-    const onSignal = (name: keyof typeof TERM_SIGNALS): void => {
-      io.stderr.write(`${PROG}: terminating on signal ${TERM_SIGNALS[name]}\n`);
-      sys.quit('host-signal');
-    };
-    const signalHandlers = Object.keys(TERM_SIGNALS).map((name) => {
-      const h = (): void => onSignal(name as keyof typeof TERM_SIGNALS);
-      process.on(name, h);
-      return [name, h] as const;
-    });
-    let stdioUser: ((d: string) => void) | null = null;
-    let finished = false;
-    const finish = (code: number): void => {
-      if (finished) return;
-      finished = true;
-      flush();
-      clearInterval(keepAlive);
-      for (const [name, h] of signalHandlers) process.removeListener(name, h);
-      for (const q of sessions) q.close();
-      for (const c of clients) c.end();
-      for (const { server, path } of servers) {
-        server.close();
-        try {
-          unlinkSync(path);
-        } catch {
-          // already gone
-        }
-      }
-      if (stdioUser !== null) {
-        io.stdin.removeAllListeners('data');
-        (io.stdin as NodeJS.ReadStream).pause?.();
-        (io.stdin as NodeJS.ReadStream).destroy?.();
-      }
-      if (logFd >= 0) closeSync(logFd);
-      done(code);
-    };
-    sys.onError = (line) => {
-      io.stderr.write(`${line}\n`);
-    };
-    sys.onExit = (code, message) => {
-      if (message !== null) io.stderr.write(`${PROG}: ${message}\n`);
-      // The reply of the command that ended the process (QMP `quit`) is written first.
-      setImmediate(() => finish(code));
-    };
-
-    /** A monitor session: bytes in, replies out through `write`. */
-    const hmpSession = (write: (s: string) => void): ((d: string) => void) => {
-      const hmp = new Hmp(sys);
-      write(hmp.banner());
-      return (d) => {
-        const reply = hmp.feed(d);
-        flush(); // IRQ lines a reset may have produced
-        if (reply !== '') write(reply);
-      };
-    };
-    const qmpSession = (write: (s: string) => void): { feed: (d: string) => void; qmp: Qmp } => {
-      const qmp = new Qmp(
-        sys,
-        new Hmp(sys),
-        XIVELAB_QEMU_PACKAGE,
-        () => Math.floor((performance.timeOrigin + performance.now()) * 1000),
-        write,
-      );
-      sessions.add(qmp);
-      write(qmp.greeting());
-      return {
-        qmp,
-        feed: (d) => {
-          qmp.feed(d);
-          flush();
-        },
-      };
-    };
-    const listen = (opt: string, spec: MonitorSpec & { kind: 'unix' }, qmp: boolean): void => {
-      try {
-        unlinkSync(spec.path); // QEMU's unix_listen_saddr() unlinks a stale socket first
-      } catch {
-        // none
-      }
-      const server = createServer((sock) => {
-        clients.add(sock);
-        sock.setEncoding('utf8');
-        const write = (s: string): void => {
-          if (!sock.destroyed) sock.write(s);
-        };
-        if (qmp) {
-          const { qmp: q, feed } = qmpSession(write);
-          sock.on('data', feed);
-          sock.on('close', () => {
-            q.close();
-            sessions.delete(q);
-          });
-        } else {
-          sock.on('data', hmpSession(write));
-        }
-        sock.on('close', () => clients.delete(sock));
-        sock.on('error', () => clients.delete(sock));
-      });
-      server.on('error', (e) => {
-        io.stderr.write(`${PROG}: ${opt} unix:${spec.path}: ${e.message}\n`);
-        finish(1);
-      });
-      // bind() and listen() happen here, synchronously: a client connecting once the first
-      // qtest reply is out (or the socket file exists) is accepted.
-      server.listen(spec.path);
-      servers.push({ server, path: spec.path });
-    };
-    if (o.monitor?.kind === 'unix') listen('-monitor', o.monitor, false);
-    if (o.qmp?.kind === 'unix') listen('-qmp', o.qmp, true);
-
-    stdioUser =
-      o.qtest === 'stdio'
-        ? (d) => {
-            qtest.feed(d);
-            flush();
-          }
-        : o.monitor?.kind === 'stdio'
-          ? hmpSession((s) => io.stdout.write(s))
-          : o.qmp?.kind === 'stdio'
-            ? qmpSession((s) => io.stdout.write(s)).feed
-            : null;
-    if (stdioUser !== null) {
-      io.stdin.setEncoding('utf8');
-      io.stdin.on('data', (d: string) => {
-        if (sys.exitCode === null) stdioUser(d);
-      });
-      io.stdin.on('end', () => finish(0));
-    }
-  });
+  const opened = openMachine(o, io, host);
+  if (typeof opened === 'string') return fail(opened);
+  return new Promise<number>((done) => new RunningFrontend(opened, io, done).start(o));
 }
 
 const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);

@@ -245,130 +245,166 @@ export const Passthrough = z
   })
   .describe('Passthrough functions and how userspace maps the ESB pages');
 
-export const Scenario = z
-  .strictObject({
-    $schema: z.string().optional(),
-    name: z.string().default('scenario'),
-    description: z.string().optional(),
-    vcpus: z.int().min(1).max(MAX_VCPUS).describe('vCPUs (XIVE servers)'),
-    ramSize: RamSize.prefault(0x400_0000).describe(
-      'guest RAM: bytes (a multiple of 64 KiB, at most 1 TiB) or a size like "64MiB"',
-    ),
-    devices: z.array(Device).max(PCI_SLOT_MAX, `a PHB bus has ${PCI_SLOT_MAX} device slots`).default([]),
-    passthrough: Passthrough.optional(),
-    workload: Workload,
-    options: z
-      .strictObject({
-        seed: z.int().min(0).max(0x7fff_ffff).default(1).describe('default seed (--seed overrides)'),
-        maxSteps: z
-          .int()
-          .min(1)
-          .max(10_000_000)
-          .default(1_000_000)
-          .describe('interrupt-handling steps allowed per quiescence (livelock guard)'),
-      })
-      .default({ seed: 1, maxSteps: 1_000_000 }),
-  })
-  .superRefine((s, ctx) => {
-    const need = RAM_BASE_NEED + s.vcpus * QUEUE_BYTES;
-    if (s.ramSize < need) {
+/** The scenario's fields, each checked on its own; `Scenario` adds the checks across fields. */
+const ScenarioFields = z.strictObject({
+  $schema: z.string().optional(),
+  name: z.string().default('scenario'),
+  description: z.string().optional(),
+  vcpus: z.int().min(1).max(MAX_VCPUS).describe('vCPUs (XIVE servers)'),
+  ramSize: RamSize.prefault(0x400_0000).describe(
+    'guest RAM: bytes (a multiple of 64 KiB, at most 1 TiB) or a size like "64MiB"',
+  ),
+  devices: z.array(Device).max(PCI_SLOT_MAX, `a PHB bus has ${PCI_SLOT_MAX} device slots`).default([]),
+  passthrough: Passthrough.optional(),
+  workload: Workload,
+  options: z
+    .strictObject({
+      seed: z.int().min(0).max(0x7fff_ffff).default(1).describe('default seed (--seed overrides)'),
+      maxSteps: z
+        .int()
+        .min(1)
+        .max(10_000_000)
+        .default(1_000_000)
+        .describe('interrupt-handling steps allowed per quiescence (livelock guard)'),
+    })
+    .default({ seed: 1, maxSteps: 1_000_000 }),
+});
+
+/** A scenario whose fields each passed their own checks. */
+type Fields = z.output<typeof ScenarioFields>;
+/** Where a cross-field check reports. */
+type Ctx = z.RefinementCtx<Fields>;
+
+/** RAM enough for the fixed layout and one event queue per vCPU. */
+function checkRam(s: Fields, ctx: Ctx): void {
+  const need = RAM_BASE_NEED + s.vcpus * QUEUE_BYTES;
+  if (s.ramSize < need) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['ramSize'],
+      message: `${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} need${s.vcpus === 1 ? 's' : ''} at least ${need} bytes of RAM`,
+    });
+  }
+}
+
+/** Device names are unique and their MSIs fit the MSI range; returns name → index. */
+function checkDevices(s: Fields, ctx: Ctx): Map<string, number> {
+  const names = new Map<string, number>();
+  const msiMap = new SpaprMsiBitmap();
+  s.devices.forEach((d, i) => {
+    if (names.has(d.name)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['ramSize'],
-        message: `${s.vcpus} vCPU${s.vcpus === 1 ? '' : 's'} need${s.vcpus === 1 ? 's' : ''} at least ${need} bytes of RAM`,
+        path: ['devices', i, 'name'],
+        message: `duplicate device "${d.name}"`,
       });
     }
-    const names = new Map<string, number>();
-    const msiMap = new SpaprMsiBitmap();
-    s.devices.forEach((d, i) => {
-      if (names.has(d.name)) {
+    names.set(d.name, i);
+    // A count that already failed its own range check (1e308, 2.5) is not allocated: the
+    // bitmap's alignment search never ends on one.
+    const valid = Number.isInteger(d.msis) && d.msis <= SPAPR_NR_MSIS;
+    if (valid && d.msis > 0 && msiMap.alloc(d.msis, true) < 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['devices', i, 'msis'],
+        message: `no room for ${d.msis} more MSIs (the MSI range holds ${SPAPR_NR_MSIS}, power-of-two aligned)`,
+      });
+    }
+  });
+  return names;
+}
+
+/** Each stream names a device that has interrupts of its kind, and vectors it has. */
+function checkStreams(s: Fields, names: ReadonlyMap<string, number>, ctx: Ctx): void {
+  const streams = s.workload.streams ?? [];
+  streams.forEach((st, i) => {
+    const di = names.get(st.device);
+    if (di === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workload', 'streams', i, 'device'],
+        message: `no device "${st.device}"`,
+      });
+      return;
+    }
+    const d = s.devices[di]!;
+    const n = st.kind === 'msi' ? d.msis : d.lsis;
+    if (n === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['workload', 'streams', i, 'kind'],
+        message: `device "${d.name}" has no ${st.kind.toUpperCase()}s`,
+      });
+      return;
+    }
+    st.vectors?.forEach((v, j) => {
+      if (v >= n) {
         ctx.addIssue({
           code: 'custom',
-          path: ['devices', i, 'name'],
-          message: `duplicate device "${d.name}"`,
-        });
-      }
-      names.set(d.name, i);
-      // A count that already failed its own range check (1e308, 2.5) is not allocated: the
-      // bitmap's alignment search never ends on one.
-      const valid = Number.isInteger(d.msis) && d.msis <= SPAPR_NR_MSIS;
-      if (valid && d.msis > 0 && msiMap.alloc(d.msis, true) < 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['devices', i, 'msis'],
-          message: `no room for ${d.msis} more MSIs (the MSI range holds ${SPAPR_NR_MSIS}, power-of-two aligned)`,
+          path: ['workload', 'streams', i, 'vectors', j],
+          message: `${st.kind.toUpperCase()} index ${v} out of range: device "${d.name}" has ${n}`,
         });
       }
     });
-    const streams = s.workload.streams ?? [];
-    streams.forEach((st, i) => {
-      const di = names.get(st.device);
-      if (di === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['workload', 'streams', i, 'device'],
-          message: `no device "${st.device}"`,
-        });
-        return;
-      }
-      const d = s.devices[di]!;
-      const n = st.kind === 'msi' ? d.msis : d.lsis;
-      if (n === 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['workload', 'streams', i, 'kind'],
-          message: `device "${d.name}" has no ${st.kind.toUpperCase()}s`,
-        });
-        return;
-      }
-      st.vectors?.forEach((v, j) => {
-        if (v >= n) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['workload', 'streams', i, 'vectors', j],
-            message: `${st.kind.toUpperCase()} index ${v} out of range: device "${d.name}" has ${n}`,
-          });
-        }
-      });
-    });
-    if (s.workload.streams === undefined && s.devices.every((d) => d.msis + d.lsis === 0)) {
-      if (s.workload.ipis === undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['workload'],
-          message: 'nothing to trigger: no device interrupts and no IPIs',
-        });
-      }
-    }
-    s.passthrough?.devices.forEach((name, i) => {
-      const d = s.devices.find((x) => x.name === name);
-      if (d === undefined || d.msis === 0 || d.lsis > 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['passthrough', 'devices', i],
-          message:
-            d === undefined
-              ? `no device "${name}"`
-              : `device "${name}" must have MSIs and no LSIs to be passed through (MSI-X only)`,
-        });
-      }
-    });
-    if (s.passthrough !== undefined && s.passthrough.devices.length > 32) {
+  });
+}
+
+/** The workload triggers something: device interrupts or IPIs. */
+function checkSomethingToTrigger(s: Fields, ctx: Ctx): void {
+  if (s.workload.streams === undefined && s.devices.every((d) => d.msis + d.lsis === 0)) {
+    if (s.workload.ipis === undefined) {
       ctx.addIssue({
         code: 'custom',
-        path: ['passthrough', 'devices'],
-        message: 'at most 32 passthrough functions (2 PHBs of 16 slots)',
+        path: ['workload'],
+        message: 'nothing to trigger: no device interrupts and no IPIs',
       });
     }
-    const hp = s.workload.hotplug;
-    if (hp && hp.minOnline > s.vcpus) {
+  }
+}
+
+/** Passthrough functions are MSI-only devices of the scenario, at most two PHBs' worth. */
+function checkPassthroughDevices(s: Fields, ctx: Ctx): void {
+  s.passthrough?.devices.forEach((name, i) => {
+    const d = s.devices.find((x) => x.name === name);
+    if (d === undefined || d.msis === 0 || d.lsis > 0) {
       ctx.addIssue({
         code: 'custom',
-        path: ['workload', 'hotplug', 'minOnline'],
-        message: `minOnline ${hp.minOnline} exceeds vcpus ${s.vcpus}`,
+        path: ['passthrough', 'devices', i],
+        message:
+          d === undefined
+            ? `no device "${name}"`
+            : `device "${name}" must have MSIs and no LSIs to be passed through (MSI-X only)`,
       });
     }
-  })
+  });
+  if (s.passthrough !== undefined && s.passthrough.devices.length > 32) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['passthrough', 'devices'],
+      message: 'at most 32 passthrough functions (2 PHBs of 16 slots)',
+    });
+  }
+}
+
+/** Hotplug keeps no more CPUs online than there are. */
+function checkHotplug(s: Fields, ctx: Ctx): void {
+  const hp = s.workload.hotplug;
+  if (hp && hp.minOnline > s.vcpus) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['workload', 'hotplug', 'minOnline'],
+      message: `minOnline ${hp.minOnline} exceeds vcpus ${s.vcpus}`,
+    });
+  }
+}
+
+export const Scenario = ScenarioFields.superRefine((s, ctx) => {
+  checkRam(s, ctx);
+  checkStreams(s, checkDevices(s, ctx), ctx);
+  checkSomethingToTrigger(s, ctx);
+  checkPassthroughDevices(s, ctx);
+  checkHotplug(s, ctx);
+})
   // The size of the run, once every value is in its range.
   .superRefine(
     (s, ctx) => {
