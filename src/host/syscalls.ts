@@ -35,6 +35,9 @@ export class HostProcess implements KvmUser {
   readonly pid: number;
   private arenaNext: number;
   private arenaEnd: number;
+  /** The {@link scratch} buffer: its address and length (0: none yet). */
+  private scratchAddr: number;
+  private scratchLen: number;
 
   constructor(host: Host, proc: Process) {
     this.host = host;
@@ -42,6 +45,8 @@ export class HostProcess implements KvmUser {
     this.pid = proc.pid;
     this.arenaNext = 0;
     this.arenaEnd = 0;
+    this.scratchAddr = 0;
+    this.scratchLen = 0;
   }
 
   // ---- files ----
@@ -205,6 +210,20 @@ export class HostProcess implements KvmUser {
   /** `copy_to_user`: 0 or −EFAULT. */
   copyToUser(addr: number, bytes: Uint8Array): number {
     return this.proc.copyToUser(addr, bytes) ? -EFAULT : 0;
+  }
+
+  /**
+   * The process's one reusable user buffer, at least `len` (and 512) bytes, valid until a call
+   * asks for more: what a C program keeps on its stack for an ioctl's struct, without growing
+   * the arena per call. A forked child starts without one.
+   */
+  scratch(len: number): number {
+    if (this.scratchLen === 0 || this.scratchLen < len) {
+      const n = Math.max(len, 512);
+      this.scratchAddr = this.userAlloc(n);
+      this.scratchLen = n;
+    }
+    return this.scratchAddr;
   }
 
   /**

@@ -204,7 +204,7 @@ export class VmmVfioPci {
     const vfd = p.open(`/dev/vfio/devices/vfio${n}`);
     if (vfd < 0) return fail(vfd);
     undo.push(() => p.close(vfd));
-    const info = scratch(p, Math.max(VFIO_DEVICE_INFO_SIZE, VFIO_IRQ_INFO_SIZE));
+    const info = p.scratch(Math.max(VFIO_DEVICE_INFO_SIZE, VFIO_IRQ_INFO_SIZE));
     p.putU32(info, VFIO_DEVICE_INFO_SIZE);
     let rc = p.ioctl(vfd, VFIO_DEVICE_GET_INFO, info);
     if (rc < 0) return fail(rc);
@@ -338,25 +338,13 @@ function relayMsi(machine: SpaprMachine, p: HostProcess, efd: number, lisn: numb
   return () => ctx.removeWaiter(waiter);
 }
 
-/** One reusable user buffer per VMM process (QEMU's stack structs): no arena growth per call. */
-const scratchBufs = new WeakMap<HostProcess, { addr: number; len: number }>();
-
-function scratch(p: HostProcess, len: number): number {
-  let b = scratchBufs.get(p);
-  if (b === undefined || b.len < len) {
-    b = { addr: p.userAlloc(Math.max(len, 512)), len: Math.max(len, 512) };
-    scratchBufs.set(p, b);
-  }
-  return b.addr;
-}
-
 /**
  * `KVM_IRQFD` (assign, or deassign with {@link KVM_IRQFD_FLAG_DEASSIGN}) of `efd` on GSI `gsi`.
  *
  * @remarks Models accel/kvm/kvm-all.c:kvm_irqchip_assign_irqfd().
  */
 function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags: number): number {
-  const a = scratch(p, KVM_IRQFD_SIZE);
+  const a = p.scratch(KVM_IRQFD_SIZE);
   p.putBytes(a, new Uint8Array(KVM_IRQFD_SIZE));
   p.putU32(a, efd);
   p.putU32(a + 4, gsi);
@@ -372,7 +360,7 @@ function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags: nu
  */
 function setIrqs(p: HostProcess, vfd: number, efds: readonly number[]): number {
   const len = VFIO_IRQ_SET_MINSZ + 4 * efds.length;
-  const s = scratch(p, len);
+  const s = p.scratch(len);
   p.putU32(s, len);
   p.putU32(
     s + 4,

@@ -25,9 +25,15 @@
 /** Restores one object's fields from its saved values. */
 type FieldRestorer = (o: object, values: readonly unknown[]) => void;
 
-const restorers = new Map<string, FieldRestorer>();
-
-function restorerFor(o: object, keys: readonly string[]): FieldRestorer {
+/**
+ * The restorer of `o`'s shape, generated once per shape (class + keys) of one capture: `restorers`
+ * belongs to the snapshot being taken.
+ */
+function restorerFor(
+  restorers: Map<string, FieldRestorer>,
+  o: object,
+  keys: readonly string[],
+): FieldRestorer {
   const sig = `${o.constructor?.name ?? ''}:${keys.join(',')}`;
   let f = restorers.get(sig);
   if (f === undefined) {
@@ -45,7 +51,13 @@ function restorerFor(o: object, keys: readonly string[]): FieldRestorer {
 
 type Typed = { slice(): Typed; set(src: Typed): void };
 
-/** Objects frozen by {@link HeapSnapshot.freezeExcept} (still captured by a later snapshot). */
+/**
+ * Objects frozen by {@link HeapSnapshot.freezeExcept}, still captured by a later snapshot (a
+ * frozen object not in here is a constant, not walked). Module-wide on purpose: it marks objects,
+ * not a snapshot — what a frozen object cannot carry as a field of its own — and a snapshot
+ * taken after a rebuild may reach objects an earlier one froze (arrays shared by both worlds).
+ * Weakly held, so it keeps nothing alive.
+ */
 const frozenHere = new WeakSet<object>();
 
 /** Whether `e` is strict-mode code writing to an object {@link HeapSnapshot.freezeExcept} froze. */
@@ -83,6 +95,7 @@ export class HeapSnapshot {
   constructor(roots: readonly object[], skip: (o: object) => boolean = () => false) {
     const seen = new Set<object>();
     const queue: object[] = [];
+    const restorers = new Map<string, FieldRestorer>();
     const visit = (v: unknown): void => {
       if (v === null || typeof v !== 'object' || seen.has(v) || skip(v)) return;
       if (Object.isFrozen(v) && !frozenHere.has(v)) return;
@@ -120,7 +133,7 @@ export class HeapSnapshot {
         const vals = ks.map((k) => rec[k]);
         this.objects.push(o);
         this.objectValues.push(vals);
-        this.objectFields.push(restorerFor(o, ks));
+        this.objectFields.push(restorerFor(restorers, o, ks));
         for (const v of vals) visit(v);
       }
     }
