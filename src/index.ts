@@ -59,19 +59,6 @@ export { SimClock } from './sim/clock.ts';
 export { Engine } from './sim/engine.ts';
 export { Rng } from './sim/rng.ts';
 export { Trace, type TraceEvent } from './sim/trace.ts';
-export {
-  NULL_TRACE,
-  TRACE_ALL,
-  TRACE_ESB,
-  TRACE_GUEST,
-  TRACE_GUEST_ERROR,
-  TRACE_HCALL,
-  TRACE_KVM,
-  TRACE_MM,
-  TRACE_ROUTER,
-  TRACE_TIMA,
-  TRACE_VMM,
-  type TraceSink,
-} from './sim/trace-sink.ts';
+export * from './sim/trace-sink.ts';
 export { SpaprCpu } from './vmm/spapr-cpu.ts';
 export { type SpaprDeviceConfig, SpaprMachine, type SpaprMachineConfig } from './vmm/spapr-machine.ts';

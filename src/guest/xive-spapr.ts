@@ -38,35 +38,25 @@ import {
 
 /** Per-source data the driver keeps (`struct xive_irq_data`). Addresses are −1 when absent. */
 export class XiveIrqData {
-  flags: number;
-  eoiPage: number;
+  flags!: number;
+  eoiPage!: number;
   /** Where ESB loads go (`eoi_mmio`); −1 when not mapped (H_INT_ESB sources). */
-  eoiMmio: number;
-  trigPage: number;
+  eoiMmio!: number;
+  trigPage!: number;
   /** Where triggers are stored (`trig_mmio`); −1 = NULL. */
-  trigMmio: number;
-  esbShift: number;
-  srcChip: number;
-  hwIrq: number;
+  trigMmio!: number;
+  esbShift!: number;
+  srcChip!: number;
+  hwIrq!: number;
   /** Logical CPU the source is routed to, or XIVE_INVALID_TARGET. */
-  target: number;
+  target!: number;
   /** A queue entry for this source exists although P may now be clear (it was masked). */
-  savedP: boolean;
+  savedP!: boolean;
   /** No queue entry exists although P may be set (the EOI was skipped). */
-  staleP: boolean;
+  staleP!: boolean;
 
   constructor() {
-    this.flags = 0;
-    this.eoiPage = -1;
-    this.eoiMmio = -1;
-    this.trigPage = -1;
-    this.trigMmio = -1;
-    this.esbShift = 0;
-    this.srcChip = XIVE_INVALID_CHIP_ID;
-    this.hwIrq = 0;
-    this.target = -1;
-    this.savedP = false;
-    this.staleP = false;
+    this.clear();
   }
 
   /** `memset(data, 0, sizeof(*data))`. */

@@ -40,7 +40,7 @@ import {
   XIVE_ESB_VAL_Q,
   xiveNvtCam,
 } from '../hw/xive/regs.ts';
-import { XiveRouter, type XiveRouterBackend, type XiveTctxMatch } from '../hw/xive/router.ts';
+import { XiveRouter, type XiveRouterBackend, type XiveTctxMatch, xiveMatchTctxs } from '../hw/xive/router.ts';
 import { XiveSource, type XiveSourceSnapshot } from '../hw/xive/source.ts';
 import { XiveTctx } from '../hw/xive/tctx.ts';
 import { XiveTima } from '../hw/xive/tima.ts';
@@ -52,22 +52,10 @@ import {
   SPAPR_XIVE_END_ESB_SHIFT,
   SPAPR_XIVE_ESB_SHIFT,
   SPAPR_XIVE_NVT_BASE,
-  SPAPR_XIVE_TM_BASE,
-  SPAPR_XIVE_TM_SIZE,
   SPAPR_XIVE_VC_BASE,
-  spaprEoiPageGpa,
 } from './spapr-xive-layout.ts';
 
-export {
-  SPAPR_XIVE_BLOCK_ID,
-  SPAPR_XIVE_END_ESB_SHIFT,
-  SPAPR_XIVE_ESB_SHIFT,
-  SPAPR_XIVE_NVT_BASE,
-  SPAPR_XIVE_TM_BASE,
-  SPAPR_XIVE_TM_SIZE,
-  SPAPR_XIVE_VC_BASE,
-  spaprEoiPageGpa,
-};
+export * from './spapr-xive-layout.ts';
 
 /**
  * The in-kernel (KVM) side of the controller, set by the KVM accelerator (`spapr-xive-kvm.ts`).
@@ -331,19 +319,7 @@ export class SpaprXive implements XiveRouterBackend {
     logicServ: number,
     out: XiveTctxMatch,
   ): number {
-    let count = 0;
-    for (const tctx of this.tctxs) {
-      const ring = tctx.match(format, nvtBlk, nvtIdx, ignore, logicServ);
-      if (ring === -1) continue;
-      if (out.tctx) {
-        this.trace.guestError(`XIVE: already found a thread context NVT ${hex(nvtBlk)}/${hex(nvtIdx)}`);
-        return count + 1;
-      }
-      out.tctx = tctx;
-      out.ring = ring;
-      count++;
-    }
-    return count;
+    return xiveMatchTctxs(this.tctxs, format, nvtBlk, nvtIdx, ignore, logicServ, out, this.trace);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -561,6 +561,29 @@ export abstract class KvmppcXive {
   }
 
   /**
+   * The look-up set_mapped and clr_mapped open with: this device still the VM's, and the source
+   * block and state of `guestIrq`; else −ENODEV or −EINVAL, noted on `step`.
+   *
+   * @remarks The prologue of book3s_xive.c:kvmppc_xive_set_mapped() and
+   * kvmppc_xive_clr_mapped() (`kvm->arch.xive`, then kvmppc_xive_find_source()).
+   */
+  private mappedSource(
+    step: AtomicStep,
+    guestIrq: number,
+  ): { sb: XiveSrcBlock; state: XiveIrqState } | number {
+    if (this.arch.xive !== this) {
+      step.effect = 'no device: -ENODEV';
+      return -ENODEV;
+    }
+    const sb = this.findSource(guestIrq);
+    if (!sb) {
+      step.effect = 'no source block: -EINVAL';
+      return -EINVAL;
+    }
+    return { sb, state: sb.irqState[(guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK]! };
+  }
+
+  /**
    * {@link setMapped} as atomic steps: the device and source look-up with
    * `irq_set_vcpu_affinity`; `xive_lock_and_mask` with the IPI turned off (the block lock is held
    * from here to the last step); `reset_mapped` and the publication of `pt_number`/`pt_data`, in
@@ -575,16 +598,9 @@ export abstract class KvmppcXive {
       [HOST_IRQS],
     );
     yield start;
-    if (this.arch.xive !== this) {
-      start.effect = 'no device: -ENODEV';
-      return -ENODEV;
-    }
-    const sb = this.findSource(guestIrq);
-    if (!sb) {
-      start.effect = 'no source block: -EINVAL';
-      return -EINVAL;
-    }
-    const state = sb.irqState[(guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK]!;
+    const found = this.mappedSource(start, guestIrq);
+    if (typeof found === 'number') return found;
+    const { sb, state } = found;
     const host = this.host;
     this.stats.setMapped++;
     const rc = host.irqSetVcpuAffinity(hostHwIrq, true);
@@ -644,16 +660,9 @@ export abstract class KvmppcXive {
       [],
     );
     yield start;
-    if (this.arch.xive !== this) {
-      start.effect = 'no device: -ENODEV';
-      return -ENODEV;
-    }
-    const sb = this.findSource(guestIrq);
-    if (!sb) {
-      start.effect = 'no source block: -EINVAL';
-      return -EINVAL;
-    }
-    const state = sb.irqState[(guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK]!;
+    const found = this.mappedSource(start, guestIrq);
+    if (typeof found === 'number') return found;
+    const { sb, state } = found;
     const host = this.host;
     this.stats.clrMapped++;
     const ml = this.flags.esbMemoryLock;

@@ -74,7 +74,7 @@ import {
   XIVE_TM_OS_PAGE,
   xiveNvtCam,
 } from './regs.ts';
-import { XiveRouter, type XiveRouterBackend, type XiveTctxMatch } from './router.ts';
+import { XiveRouter, type XiveRouterBackend, type XiveTctxMatch, xiveMatchTctxs } from './router.ts';
 import { XIVE_SRC_STORE_EOI, XiveSource } from './source.ts';
 import { XiveTctx } from './tctx.ts';
 import { XIVE_TM_SIZE, XiveTima } from './tima.ts';
@@ -894,18 +894,6 @@ export class P9Chip implements XiveRouterBackend {
     logicServ: number,
     out: XiveTctxMatch,
   ): number {
-    let count = 0;
-    for (const tctx of this.tctxs) {
-      const ring = tctx.match(format, nvtBlk, nvtIdx, ignore, logicServ);
-      if (ring === -1) continue;
-      if (out.tctx) {
-        this.trace.guestError(`XIVE: already found a thread context NVT ${hex(nvtBlk)}/${hex(nvtIdx)}`);
-        return count + 1;
-      }
-      out.tctx = tctx;
-      out.ring = ring;
-      count++;
-    }
-    return count;
+    return xiveMatchTctxs(this.tctxs, format, nvtBlk, nvtIdx, ignore, logicServ, out, this.trace);
   }
 }

@@ -52,6 +52,40 @@ export class XiveTctxMatch {
   ring = -1;
 }
 
+/**
+ * A presenter's `match_nvt` over its thread contexts: the first context matching the NVT goes
+ * to `out`; a second one is a duplicate CAM line, logged, and the scan stops there. Returns the
+ * number of matches (more than 1: the router fails the notification).
+ *
+ * @remarks The scan of hw/intc/spapr_xive.c:spapr_xive_match_nvt() (every vCPU) and of
+ * hw/intc/pnv_xive.c:pnv_xive_match_nvt() (every thread of the chip): the same loop over
+ * xive_presenter_tctx_match() in both.
+ */
+export function xiveMatchTctxs(
+  tctxs: readonly XiveTctx[],
+  format: number,
+  nvtBlk: number,
+  nvtIdx: number,
+  ignore: boolean,
+  logicServ: number,
+  out: XiveTctxMatch,
+  trace: TraceSink,
+): number {
+  let count = 0;
+  for (const tctx of tctxs) {
+    const ring = tctx.match(format, nvtBlk, nvtIdx, ignore, logicServ);
+    if (ring === -1) continue;
+    if (out.tctx) {
+      trace.guestError(`XIVE: already found a thread context NVT ${hex(nvtBlk)}/${hex(nvtIdx)}`);
+      return count + 1;
+    }
+    out.tctx = tctx;
+    out.ring = ring;
+    count++;
+  }
+  return count;
+}
+
 /** The machine side of the router: QEMU `XiveRouterClass` table accessors + `XiveFabric`. */
 export interface XiveRouterBackend {
   getEas(blk: number, idx: number, eas: Uint32Array /* [hi, lo] */): boolean;
