@@ -7,7 +7,7 @@
 
 import type { Design } from '../designs/design.ts';
 import { designNamed, designVcpuLimit } from '../designs/index.ts';
-import type { TraceEvent } from '../sim/trace.ts';
+import type { CapturedTrace } from '../sim/trace.ts';
 import {
   type CellResult,
   type CellRunner,
@@ -57,11 +57,7 @@ export function runDesignCell(
  * Run one scenario under `design` with a trace: the events (oldest first) and how many older
  * events the ring dropped (`xivelab run --design D --trace out.json`).
  */
-export function traceDesignRun(
-  ref: ScenarioRef,
-  design: Design,
-  seed: number,
-): { events: TraceEvent[]; dropped: number } {
+export function traceDesignRun(ref: ScenarioRef, design: Design, seed: number): CapturedTrace {
   if (ref.scenario.passthrough !== undefined) return tracePassthrough(ref, design.name, seed);
   return design.accel === 'emulated' ? traceEmulated(ref, seed) : traceKvmWorkload(ref, design.name, seed);
 }

@@ -18,7 +18,7 @@
  */
 
 import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
-import { Trace, type TraceEvent } from '../sim/trace.ts';
+import { type CapturedTrace, Trace } from '../sim/trace.ts';
 import type { SpaprMachine } from '../vmm/spapr-machine.ts';
 import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '../vmm/spapr-xive.ts';
 import {
@@ -124,7 +124,7 @@ function runInstrumented(s: Scenario, seed: number, boot: GuestBoot, trace?: Tra
 }
 
 /** Run one scenario under the emulated design, traced (`xivelab run --trace out.json`). */
-export function traceEmulated(ref: ScenarioRef, seed: number): { events: TraceEvent[]; dropped: number } {
+export function traceEmulated(ref: ScenarioRef, seed: number): CapturedTrace {
   return Trace.capture(EXPORT_TRACE_MASK, (trace) => runInstrumented(ref.scenario, seed, bootGuest, trace));
 }
 

@@ -27,7 +27,7 @@ import { type Design, DesignStats } from '../designs/design.ts';
 import { designNamed } from '../designs/index.ts';
 import type { Host } from '../host/host.ts';
 import { Word64 } from '../hw/mmio.ts';
-import { Trace, type TraceEvent } from '../sim/trace.ts';
+import { type CapturedTrace, Trace } from '../sim/trace.ts';
 import { spaprEoiPageGpa } from '../vmm/spapr-xive.ts';
 import {
   type CellResult,
@@ -190,11 +190,7 @@ function kvmDesign(name: string): Design {
  * Run one workload scenario under KVM design `designName`, traced (what `xivelab run --design D
  * --trace out.json` exports).
  */
-export function traceKvmWorkload(
-  ref: ScenarioRef,
-  designName: string,
-  seed: number,
-): { events: TraceEvent[]; dropped: number } {
+export function traceKvmWorkload(ref: ScenarioRef, designName: string, seed: number): CapturedTrace {
   const design = kvmDesign(designName);
   return Trace.capture(EXPORT_TRACE_MASK, (trace) => runKvm(ref.scenario, design, seed, { trace }));
 }

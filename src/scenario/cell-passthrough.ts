@@ -10,7 +10,7 @@
 import { deliveryFindings, firstDifference } from '../check/passthrough.ts';
 import type { Design } from '../designs/design.ts';
 import { designNamed } from '../designs/index.ts';
-import { Trace, type TraceEvent } from '../sim/trace.ts';
+import { type CapturedTrace, Trace, type TraceEvent } from '../sim/trace.ts';
 import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../sim/trace-sink.ts';
 import {
   type CellResult,
@@ -60,11 +60,7 @@ function shortestTrace(reference: Reference, design: Design, inv: InvariantId): 
  * Run one passthrough scenario under `designName`, traced (what `xivelab run --design D --trace
  * out.json` exports).
  */
-export function tracePassthrough(
-  ref: ScenarioRef,
-  designName: string,
-  seed: number,
-): { events: TraceEvent[]; dropped: number } {
+export function tracePassthrough(ref: ScenarioRef, designName: string, seed: number): CapturedTrace {
   const design = designNamed(designName);
   return Trace.capture(PASSTHROUGH_TRACE_MASK, (trace) =>
     runPassthrough(ref.scenario, design, seed, { trace }),

@@ -12,7 +12,7 @@
  * {@link RunProbe.vmmSide}, which counts only its hypercalls.
  */
 
-import { TM_QW1_NSR_EO, TM_QW1_OS } from '../hw/xive/regs.ts';
+import { TM_QW1_NSR_EO, TM_QW1_OS, XIVE_ESB_OFF } from '../hw/xive/regs.ts';
 import { type TraceKind, traceArgs } from '../sim/trace-events.ts';
 import {
   TRACE_ESB,
@@ -31,8 +31,6 @@ const ROUTER_ENQUEUE = traceArgs('router.enqueue');
 const TCTX_ACCEPT = traceArgs('tctx.accept');
 const HCALL = traceArgs('hcall');
 
-/** XIVE_ESB_OFF: a trigger that finds the source off is dropped. */
-const PQ_OFF = 1;
 /** sPAPR END index = server << 3 | priority (spapr_xive_target_to_end). */
 const END_PRIO_SHIFT = 3;
 
@@ -145,7 +143,8 @@ export class RunProbe implements TraceSink {
       case 'esb.trigger': {
         const lisn = this.lisnOfSrc(a[ESB_TRIGGER.srcno]!);
         if (lisn < 0) break;
-        if (a[ESB_TRIGGER.oldPq] !== PQ_OFF && this.hostView?.lsi[lisn] !== 1)
+        // A trigger that finds the source off is dropped.
+        if (a[ESB_TRIGGER.oldPq] !== XIVE_ESB_OFF && this.hostView?.lsi[lisn] !== 1)
           this.lastLiveTrigger[lisn] = ++this.seq;
         if (a[ESB_TRIGGER.forward]) this.triggerForwarded[lisn]!++;
         break;

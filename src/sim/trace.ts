@@ -10,6 +10,12 @@ export interface TraceEvent {
   args: [number, number, number, number];
 }
 
+/** A traced run's events still in the ring (oldest first), and how many older ones were overwritten. */
+export interface CapturedTrace {
+  readonly events: TraceEvent[];
+  readonly dropped: number;
+}
+
 /**
  * The trace stream: a ring of typed columns (time, category, kind id, four numeric args) plus a
  * separate ring of guest-error lines. Objects are only built by {@link Trace.events}.
@@ -34,11 +40,7 @@ export class Trace implements TraceSink {
    * Trace one run: `run` records into a fresh ring of `capacity` events with `mask`; returns the
    * events still in the ring (oldest first) and how many older ones it overwrote.
    */
-  static capture(
-    mask: number,
-    run: (trace: Trace) => void,
-    capacity = 1 << 20,
-  ): { events: TraceEvent[]; dropped: number } {
+  static capture(mask: number, run: (trace: Trace) => void, capacity = 1 << 20): CapturedTrace {
     const trace = new Trace(mask, capacity);
     run(trace);
     const events = trace.events();
