@@ -11,10 +11,10 @@ import type { CapturedTrace } from '../sim/trace.ts';
 import {
   type CellResult,
   type CellRunner,
+  cellResult,
   NO_COSTS,
   notApplicable,
   type ScenarioRef,
-  withModeledTime,
 } from './cell.ts';
 import { runEmulatedCell, traceEmulated } from './cell-emulated.ts';
 import { runKvmWorkloadCell, traceKvmWorkload } from './cell-kvm.ts';
@@ -24,15 +24,12 @@ import { Reference } from './reference.ts';
 /** A design that cannot run the scenario (see {@link designVcpuLimit}): every invariant n/a. */
 function cannotRunCell(ref: ScenarioRef, design: string, seed: number, why: string): CellResult {
   const na = notApplicable();
-  return {
-    scenario: ref.name,
-    design,
-    seed,
+  return cellResult(ref, design, seed, {
     invariants: { I1: na, I2: na, I3: na, I4: na, I5: na, I6: na, I7: na },
-    costs: withModeledTime(NO_COSTS),
+    costs: NO_COSTS,
     series: [],
     notes: [`${why}: the design cannot run here`],
-  };
+  });
 }
 
 /**

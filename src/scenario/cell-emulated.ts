@@ -24,13 +24,13 @@ import { SPAPR_XIVE_ESB_SHIFT, SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '..
 import {
   type CellResult,
   type CellRunner,
+  cellResult,
   findingsOutcome,
   type InvariantId,
   type InvariantOutcome,
   NO_COSTS,
   notApplicable,
   type ScenarioRef,
-  withModeledTime,
 } from './cell.ts';
 import { accountingOutcomes, EXPORT_TRACE_MASK, shortestWorkloadTrace } from './cell-trace.ts';
 import { bootGuest, type GuestBoot } from './guest-port.ts';
@@ -156,12 +156,9 @@ function emulatedCell(ref: ScenarioRef, design: string, seed: number, boot: Gues
   if (hcalls !== counts.hcalls) {
     throw new Error(`seed ${seed}: ${counts.hcalls} hcalls at the vCPUs but ${hcalls} dispatched`);
   }
-  const costs = withModeledTime({ ...NO_COSTS, vmmExits: counts.mmioExits + hcalls, hcalls });
+  const costs = { ...NO_COSTS, vmmExits: counts.mmioExits + hcalls, hcalls };
   const t = result.totals;
-  return {
-    scenario: ref.name,
-    design,
-    seed,
+  return cellResult(ref, design, seed, {
     invariants,
     costs,
     series: [],
@@ -172,5 +169,5 @@ function emulatedCell(ref: ScenarioRef, design: string, seed: number, boot: Gues
       'I2, I3, I7 n/a: no host kernel objects in this run (no KVM device mappings, memslots or VMM VMAs); their costs are 0',
       'I6 n/a: emulated is the reference the other designs are compared with',
     ],
-  };
+  });
 }

@@ -32,11 +32,11 @@ import { spaprEoiPageGpa } from '../vmm/spapr-xive.ts';
 import {
   type CellResult,
   type CostCounts,
+  cellResult,
   findingsOutcome,
   type InvariantId,
   type InvariantOutcome,
   type ScenarioRef,
-  withModeledTime,
 } from './cell.ts';
 import { accountingOutcomes, EXPORT_TRACE_MASK, shortestWorkloadTrace } from './cell-trace.ts';
 import { bootGuestOnSlots, GuestTraceDigest } from './guest-port.ts';
@@ -231,12 +231,9 @@ export function runKvmWorkloadCell(
   };
   const r = run.result;
   const t = r.totals;
-  return {
-    scenario: ref.name,
-    design: designName,
-    seed,
+  return cellResult(ref, designName, seed, {
     invariants,
-    costs: withModeledTime(run.costs),
+    costs: run.costs,
     series: [],
     notes: [
       `kernel_irqchip=on: the guest and workload of the scenario unchanged; ${run.costs.vmmExits} exits to the VMM (hcalls), ESB and TIMA accesses in the guest`,
@@ -245,5 +242,5 @@ export function runKvmWorkloadCell(
       `I1/I2 at the end: ${r.irqs.length} EOI pages through the partition-scoped tree; no host page reachable`,
       'no passthrough function: the design has nothing to re-point; its latent-bug flags are what differs',
     ],
-  };
+  });
 }

@@ -15,13 +15,13 @@ import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../sim/
 import {
   type CellResult,
   type CellRunner,
+  cellResult,
   failed,
   type InvariantId,
   type InvariantOutcome,
   notApplicable,
   passed,
   type ScenarioRef,
-  withModeledTime,
 } from './cell.ts';
 import { causalHistory, shortestPrefix } from './cell-trace.ts';
 import { type PassthroughRun, runPassthrough, type StateInvariant } from './passthrough-runner.ts';
@@ -104,13 +104,5 @@ export const runPassthroughCell: CellRunner = (
     notes.push(
       'I1, I2, I3, I7 concern host kernel objects the emulated machine does not use; I6: the reference itself',
     );
-  return {
-    scenario: ref.name,
-    design: designName,
-    seed,
-    invariants,
-    costs: withModeledTime(run.costs),
-    series: run.series,
-    notes,
-  };
+  return cellResult(ref, designName, seed, { invariants, costs: run.costs, series: run.series, notes });
 };

@@ -179,8 +179,29 @@ export function modeledTimeNs(c: CostCounts): number {
 }
 
 /** Costs with {@link modeledTimeNs} filled in. */
-export function withModeledTime(c: CostCounts): Costs {
+function withModeledTime(c: CostCounts): Costs {
   return { ...c, modeledTimeNs: modeledTimeNs(c) };
+}
+
+/** What a cell runner measured: the verdicts, the cost counts, the series and the notes. */
+export interface CellMeasures {
+  readonly invariants: CellResult['invariants'];
+  readonly costs: Readonly<CostCounts>;
+  readonly series: Series[];
+  readonly notes: string[];
+}
+
+/** The cell of `design` on `ref` run with `seed`, its modeled time derived from the counts. */
+export function cellResult(ref: ScenarioRef, design: string, seed: number, m: CellMeasures): CellResult {
+  return {
+    scenario: ref.name,
+    design,
+    seed,
+    invariants: m.invariants,
+    costs: withModeledTime(m.costs),
+    series: m.series,
+    notes: m.notes,
+  };
 }
 
 /** An outcome: checked and held. */
