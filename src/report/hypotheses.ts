@@ -29,12 +29,6 @@ export interface Hypothesis {
   readonly measured: readonly string[];
 }
 
-/** A claim of the debate: what {@link Hypothesis} says before any cell is read. */
-type Claim = Pick<Hypothesis, 'id' | 'claim' | 'source' | 'designs'>;
-
-/** What the cells say of a claim. */
-type Evaluation = Pick<Hypothesis, 'verdict' | 'headline' | 'measured'>;
-
 function of(cells: readonly CellResult[], design: string): CellResult[] {
   return cells.filter((c) => c.design === design);
 }
@@ -60,24 +54,26 @@ const scen = (n: number): string => `${n} scenario${n === 1 ? '' : 's'}`;
 
 const names = (cells: readonly CellResult[]): string => cells.map((c) => c.scenario).join(', ');
 
-function notRun(design: string): Evaluation {
+function notRun(design: string): { verdict: Verdict; headline: string; measured: string[] } {
   const why = `design "${design}" did not run`;
   return { verdict: 'not tested', headline: `not tested: ${why}`, measured: [why] };
 }
 
-const H1: Claim = {
-  id: 'H1',
-  claim: "A VMA pointer cannot follow userspace's mappings",
-  source:
-    'v1 "[PATCH 18/19] KVM: PPC: Book3S HV: add passthrough support" TODOs ("get rid of the VMA pointer", https://lore.kernel.org/r/20190107191006.10648-2-clg@kaod.org); David Gibson, option 1 of the v1 review',
-  designs: ['vma-pointer'],
-};
-
 /** H1: a VMA pointer cannot follow userspace's mappings. */
-function h1(vp: readonly CellResult[]): Evaluation {
+function h1(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H1',
+    claim: "A VMA pointer cannot follow userspace's mappings",
+    source:
+      'v1 "[PATCH 18/19] KVM: PPC: Book3S HV: add passthrough support" TODOs ("get rid of the VMA pointer", https://lore.kernel.org/r/20190107191006.10648-2-clg@kaod.org); David Gibson, option 1 of the v1 review',
+    designs: ['vma-pointer'],
+  };
+  const vp = of(cells, 'vma-pointer');
+  if (vp.length === 0) return { ...base, ...notRun('vma-pointer') };
   const bad = failures(vp, ['I1', 'I2', 'I3']);
   if (bad.length > 0) {
     return {
+      ...base,
       verdict: 'supported',
       headline: `vma-pointer broke routing, isolation or lifetime (I1–I3) in ${bad.length} of ${scen(vp.length)}`,
       measured: [
@@ -87,21 +83,23 @@ function h1(vp: readonly CellResult[]): Evaluation {
     };
   }
   return {
+    ...base,
     verdict: 'refuted',
     headline: `vma-pointer kept I1–I3 in all ${scen(vp.length)}`,
     measured: [`vma-pointer kept I1, I2 and I3 in every scenario run (${vp.length}: ${names(vp)})`],
   };
 }
 
-const H2: Claim = {
-  id: 'H2',
-  claim: 'Walking VMAs costs, and misses other processes',
-  source: 'David Gibson, option 1 fallback ("for_all_vmas"), v1 review (Feb 2019)',
-  designs: ['vma-walk', 'rmap'],
-};
-
 /** H2: walking VMAs costs, and misses other processes. */
-function h2(vw: readonly CellResult[], cells: readonly CellResult[]): Evaluation {
+function h2(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H2',
+    claim: 'Walking VMAs costs, and misses other processes',
+    source: 'David Gibson, option 1 fallback ("for_all_vmas"), v1 review (Feb 2019)',
+    designs: ['vma-walk', 'rmap'],
+  };
+  const vw = of(cells, 'vma-walk');
+  if (vw.length === 0) return { ...base, ...notRun('vma-walk') };
   const measured: string[] = [];
   const rm = new Map(of(cells, 'rmap').map((c) => [c.scenario, c]));
   // Part 1: cost — VMAs visited, against the merged rmap zap in the same scenario when it ran.
@@ -139,18 +137,19 @@ function h2(vw: readonly CellResult[], cells: readonly CellResult[]): Evaluation
     bad.length > 0
       ? `left a stale mapping (I1/I2) in ${bad.length} of ${scen(vw.length)}`
       : `kept I1/I2 in all ${scen(vw.length)}`;
-  return { verdict, headline: `${cost}, and ${miss}`, measured };
+  return { ...base, verdict, headline: `${cost}, and ${miss}`, measured };
 }
 
-const H3: Claim = {
-  id: 'H3',
-  claim: 'Overlapping memory regions run out of memslots',
-  source: 'David Gibson, option 2, v1 review (Feb 2019)',
-  designs: ['overlap-regions'],
-};
-
 /** H3: overlapping regions run out of memslots. */
-function h3(ov: readonly CellResult[]): Evaluation {
+function h3(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H3',
+    claim: 'Overlapping memory regions run out of memslots',
+    source: 'David Gibson, option 2, v1 review (Feb 2019)',
+    designs: ['overlap-regions'],
+  };
+  const ov = of(cells, 'overlap-regions');
+  if (ov.length === 0) return { ...base, ...notRun('overlap-regions') };
   const peak = Math.max(...ov.map((c) => c.costs.memslotsPeak));
   const bad = failures(ov, ['I7']);
   const measured = [
@@ -163,18 +162,19 @@ function h3(ov: readonly CellResult[]): Evaluation {
     bad.length > 0
       ? `overlap-regions used up to ${peak} memslots and exceeded the limit (I7) in ${bad.length} of ${scen(ov.length)}`
       : `overlap-regions peaked at ${peak} memslots and stayed within the limit in all ${scen(ov.length)}`;
-  return { verdict: bad.length > 0 ? 'supported' : 'refuted', headline, measured };
+  return { ...base, verdict: bad.length > 0 ? 'supported' : 'refuted', headline, measured };
 }
 
-const H4: Claim = {
-  id: 'H4',
-  claim: 'MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs',
-  source: 'David Gibson, option 3, v1 review (Feb 2019)',
-  designs: ['qemu-remap', 'qemu-remap-untracked', 'rmap'],
-};
-
 /** H4: MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs. */
-function h4(qr: readonly CellResult[], cells: readonly CellResult[]): Evaluation {
+function h4(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H4',
+    claim: 'MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs',
+    source: 'David Gibson, option 3, v1 review (Feb 2019)',
+    designs: ['qemu-remap', 'qemu-remap-untracked', 'rmap'],
+  };
+  const qr = of(cells, 'qemu-remap');
+  if (qr.length === 0) return { ...base, ...notRun('qemu-remap') };
   const measured: string[] = [];
   const works: InvariantId[] = ['I1', 'I2', 'I3', 'I4', 'I5'];
   const bad = failures(qr, works);
@@ -240,31 +240,34 @@ function h4(qr: readonly CellResult[], cells: readonly CellResult[]): Evaluation
       ? `with tracking, I1–I5 broke in ${bad.length} of ${scen(qr.length)}`
       : `with tracking, I1–I5 held in all ${scen(qr.length)}`;
   const vmas = compared > 0 ? `up to ${peak} VMAs against rmap's ${rmapPeak}` : `up to ${peak} VMAs`;
-  return { verdict, headline: `${tracked} at a cost of ${vmas}; ${untracked}`, measured };
+  return { ...base, verdict, headline: `${tracked} at a cost of ${vmas}; ${untracked}`, measured };
 }
 
-const H5: Claim = {
-  id: 'H5',
-  claim: 'Dedicated irq numbers for passthrough change the guest ABI',
-  source: 'David Gibson, option 4; "never ok" (qemu-devel, June 2019, on the sPAPR "dual" interrupt mode)',
-  designs: ['dedicated-irqs'],
-};
-
 /** H5: dedicated irq numbers change the guest ABI. */
-function h5(di: readonly CellResult[]): Evaluation {
+function h5(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H5',
+    claim: 'Dedicated irq numbers for passthrough change the guest ABI',
+    source: 'David Gibson, option 4; "never ok" (qemu-devel, June 2019, on the sPAPR "dual" interrupt mode)',
+    designs: ['dedicated-irqs'],
+  };
+  const di = of(cells, 'dedicated-irqs');
+  if (di.length === 0) return { ...base, ...notRun('dedicated-irqs') };
   const tested = di.filter((c) => checked(c, ['I6']));
   if (tested.length === 0) {
     const why = `I6 was n/a in every scenario run (${names(di)})`;
-    return { verdict: 'not tested', headline: `not tested: ${why}`, measured: [why] };
+    return { ...base, verdict: 'not tested', headline: `not tested: ${why}`, measured: [why] };
   }
   const bad = failures(tested, ['I6']);
   return bad.length > 0
     ? {
+        ...base,
         verdict: 'supported',
         headline: `dedicated-irqs changed the guest ABI (I6) in ${bad.length} of ${scen(tested.length)} checked`,
         measured: [`I6 broken: ${bad.join('; ')}`],
       }
     : {
+        ...base,
         verdict: 'refuted',
         headline: `the guest ABI equalled the emulated reference in all ${scen(tested.length)} checked`,
         measured: [
@@ -273,14 +276,6 @@ function h5(di: readonly CellResult[]): Evaluation {
       };
 }
 
-const H6: Claim = {
-  id: 'H6',
-  claim: 'The merged zap (unmap_mapping_range on the device file) holds in every scenario',
-  source:
-    'v2 changelog ("using the KVM device file address_space to clear the ESB pages"), merged in Linux 5.2',
-  designs: ['rmap', 'rmap-fixed'],
-};
-
 /**
  * H6: the merged zap (unmap_mapping_range on the device file) holds in all of them. What a zap
  * is responsible for is routing, isolation and lifetime (I1–I3): those decide the verdict; any
@@ -288,7 +283,16 @@ const H6: Claim = {
  * headline says so in the same sentence — with `rmap-fixed` (the same zap, latent bugs fixed)
  * as the evidence that those failures come from the latent bugs.
  */
-function h6(rm: readonly CellResult[], cells: readonly CellResult[]): Evaluation {
+function h6(cells: readonly CellResult[]): Hypothesis {
+  const base = {
+    id: 'H6',
+    claim: 'The merged zap (unmap_mapping_range on the device file) holds in every scenario',
+    source:
+      'v2 changelog ("using the KVM device file address_space to clear the ESB pages"), merged in Linux 5.2',
+    designs: ['rmap', 'rmap-fixed'],
+  };
+  const rm = of(cells, 'rmap');
+  if (rm.length === 0) return { ...base, ...notRun('rmap') };
   const zap: InvariantId[] = ['I1', 'I2', 'I3'];
   const other = INVARIANTS.filter((i) => !zap.includes(i));
   const bad = failures(rm, zap);
@@ -326,7 +330,7 @@ function h6(rm: readonly CellResult[], cells: readonly CellResult[]): Evaluation
           : '')
       : `rmap kept I1–I3 in all ${scen(rm.length)}`;
   if (rest.length > 0) headline += `; ${notTheZaps(rm, fixed, other)}`;
-  return { verdict: bad.length > 0 ? 'refuted' : 'supported', headline, measured };
+  return { ...base, verdict: bad.length > 0 ? 'refuted' : 'supported', headline, measured };
 }
 
 /**
@@ -368,27 +372,7 @@ function notTheZaps(
   return `its other failures are not the zap's: ${parts.join('; ')}`;
 }
 
-/**
- * Each claim and how its evaluation reads the cells: those of the claim's first design (the one
- * that decides it), then, where a comparison needs them, all of them.
- */
-const CLAIMS: readonly (readonly [
-  Claim,
-  (own: readonly CellResult[], cells: readonly CellResult[]) => Evaluation,
-])[] = [
-  [H1, h1],
-  [H2, h2],
-  [H3, h3],
-  [H4, h4],
-  [H5, h5],
-  [H6, h6],
-];
-
-/** Evaluate every claim from `cells`: not tested where its deciding design did not run. */
+/** Evaluate every claim from `cells`. */
 export function evaluateHypotheses(cells: readonly CellResult[]): Hypothesis[] {
-  return CLAIMS.map(([claim, evaluate]) => {
-    const design = claim.designs[0]!;
-    const own = of(cells, design);
-    return { ...claim, ...(own.length === 0 ? notRun(design) : evaluate(own, cells)) };
-  });
+  return [h1(cells), h2(cells), h3(cells), h4(cells), h5(cells), h6(cells)];
 }
