@@ -25,7 +25,33 @@ export {
   PPC_IOC_WRITE,
   ppcIoc,
 } from './irqfd.ts';
-export * from './xive-native-uapi.ts';
+export {
+  decodeKvmPpcXiveEq,
+  encodeKvmPpcXiveEq,
+  KVM_CAP_PPC_IRQ_XIVE,
+  KVM_DEV_TYPE_XICS,
+  KVM_DEV_TYPE_XIVE,
+  KVM_DEV_XIVE_EQ_SYNC,
+  KVM_DEV_XIVE_GRP_CTRL,
+  KVM_DEV_XIVE_GRP_EQ_CONFIG,
+  KVM_DEV_XIVE_GRP_SOURCE,
+  KVM_DEV_XIVE_GRP_SOURCE_CONFIG,
+  KVM_DEV_XIVE_GRP_SOURCE_SYNC,
+  KVM_DEV_XIVE_NR_SERVERS,
+  KVM_DEV_XIVE_RESET,
+  KVM_MAX_VCPU_IDS,
+  KVM_MAX_VCPUS,
+  KVM_PPC_XIVE_EQ_SIZE,
+  KVM_REG_PPC_VP_STATE,
+  KVM_XIVE_EQ_ALWAYS_NOTIFY,
+  KVM_XIVE_ESB_PAGE_OFFSET,
+  KVM_XIVE_LEVEL_ASSERTED,
+  KVM_XIVE_LEVEL_SENSITIVE,
+  KVM_XIVE_TIMA_PAGE_OFFSET,
+  type KvmPpcXiveEq,
+  kvmXiveEqId,
+  kvmXiveSourceConfig,
+} from './xive-native-uapi.ts';
 
 /** `KVM_API_VERSION`. */
 export const KVM_API_VERSION = 12;
