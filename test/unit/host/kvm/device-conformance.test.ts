@@ -36,26 +36,18 @@ import {
 } from '../../../../src/host/vfio/vfio.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { PciDevice } from '../../../../src/hw/phb.ts';
+import { ESB_GPA, eqGpa, makeVm, mgmtGpa, P, run, TIMA_OS_GPA, trigGpa, type VmEnv } from './host-env.ts';
 import {
   configSource,
   connect,
   createSource,
   devAttr,
-  ESB_GPA,
-  eqGpa,
   getAttr,
   hasAttr,
-  makeVm,
-  mgmtGpa,
-  P,
-  run,
   setAttrU64,
   setEq,
   setRegion,
-  TIMA_OS_GPA,
-  trigGpa,
-  type VmEnv,
-} from './host-env.ts';
+} from './kvm-ioctls.ts';
 
 const ENOENT = -2;
 const ENXIO = -6;

@@ -35,7 +35,8 @@ import {
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { configSource, createSource, eqGpa, makeVm, mgmtGpa, P, run, TIMA_OS_GPA } from './host-env.ts';
+import { eqGpa, makeVm, mgmtGpa, P, run, TIMA_OS_GPA } from './host-env.ts';
+import { configSource, createSource } from './kvm-ioctls.ts';
 
 const EINVAL = -22;
 const EEXIST = -17;

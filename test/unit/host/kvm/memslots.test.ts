@@ -25,7 +25,8 @@ import {
 } from '../../../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { makeVm, P, RecordingExits, run, setRegion } from './host-env.ts';
+import { makeVm, P, RecordingExits, run } from './host-env.ts';
+import { setRegion } from './kvm-ioctls.ts';
 
 const EINVAL = -22;
 const EEXIST = -17;

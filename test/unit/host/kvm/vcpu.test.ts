@@ -23,10 +23,6 @@ import { Word64 } from '../../../../src/hw/mmio.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
 import { TRACE_KVM } from '../../../../src/sim/trace-sink.ts';
 import {
-  configSource,
-  connect,
-  createSource,
-  devAttr,
   eqGpa,
   makeVm,
   mgmtGpa,
@@ -38,6 +34,7 @@ import {
   trigGpa,
   type VmEnv,
 } from './host-env.ts';
+import { configSource, connect, createSource, devAttr } from './kvm-ioctls.ts';
 
 const EBADF = -9;
 const EPERM = -1;
