@@ -175,6 +175,26 @@ function lsiEoiEntry(e: string, lsis: readonly number[]): boolean {
   return lsis.some((l) => e.includes(` H ${H_INT_ESB.toString(16)}(0,${l.toString(16)},0,0)`));
 }
 
+/**
+ * Runs 1500 recorded steps in both modes: the traces have the same length and differ only in
+ * the LSI load-EOI results (emulated `= 0 [1,` for KVM's `= 0 [0,`), once per asserted LSI EOI.
+ */
+function expectTracesEqualModuloLsiEoi(seed: number, shape?: Shape): { emu: RunResult; kvm: RunResult } {
+  const emu = runWorkload('emulated', seed, 1500, true, shape);
+  const kvm = runWorkload('kvm', seed, 1500, true, shape);
+  const a = emu.trace!.entries;
+  const b = kvm.trace!.entries;
+  expect(b.length).toBe(a.length);
+  let diffs = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    diffs++;
+    expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
+  }
+  expect(diffs).toBe(emu.lsiEoisAsserted);
+  return { emu, kvm };
+}
+
 describe('the foundation guest in KVM mode', () => {
   test('boots unchanged: CAS, queues, IPIs, 64 MSIs + 4 LSIs, all through KVM', () => {
     const m = foundationMachine('kvm');
@@ -236,18 +256,7 @@ describe('the foundation guest in KVM mode', () => {
 
   for (const seed of [1, 99, 0x5eed]) {
     test(`seed ${seed}: traces equal modulo the LSI load-EOI results`, () => {
-      const emu = runWorkload('emulated', seed, 1500, true);
-      const kvm = runWorkload('kvm', seed, 1500, true);
-      const a = emu.trace!.entries;
-      const b = kvm.trace!.entries;
-      expect(b.length).toBe(a.length);
-      let diffs = 0;
-      for (let i = 0; i < a.length; i++) {
-        if (a[i] === b[i]) continue;
-        diffs++;
-        expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
-      }
-      expect(diffs).toBe(emu.lsiEoisAsserted);
+      expectTracesEqualModuloLsiEoi(seed);
     });
   }
 
@@ -279,18 +288,7 @@ describe('the foundation guest in KVM mode', () => {
   ];
   for (const [name, shape] of shapes) {
     test(`${name}: traces equal modulo the LSI load-EOI results`, () => {
-      const emu = runWorkload('emulated', 11, 1500, true, shape);
-      const kvm = runWorkload('kvm', 11, 1500, true, shape);
-      const a = emu.trace!.entries;
-      const b = kvm.trace!.entries;
-      expect(b.length).toBe(a.length);
-      let diffs = 0;
-      for (let i = 0; i < a.length; i++) {
-        if (a[i] === b[i]) continue;
-        diffs++;
-        expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
-      }
-      expect(diffs).toBe(emu.lsiEoisAsserted);
+      const { emu, kvm } = expectTracesEqualModuloLsiEoi(11, shape);
       expect(kvm.delivered).toEqual(emu.delivered);
     });
   }
