@@ -7,7 +7,9 @@ import {
   EEXIST,
   EFAULT,
   EINVAL,
+  EIO,
   ENODEV,
+  ENOENT,
   ENOMEM,
   ENOSPC,
   ENOTTY,
@@ -22,6 +24,8 @@ describe('errno', () => {
   it('has Linux values (powerpc)', () => {
     expect([
       EPERM,
+      ENOENT,
+      EIO,
       ENXIO,
       E2BIG,
       EBADF,
@@ -33,7 +37,7 @@ describe('errno', () => {
       EINVAL,
       ENOTTY,
       ENOSPC,
-    ]).toEqual([1, 6, 7, 9, 12, 14, 16, 17, 19, 22, 25, 28]);
+    ]).toEqual([1, 2, 5, 6, 7, 9, 12, 14, 16, 17, 19, 22, 25, 28]);
     expect(EOPNOTSUPP).toBe(95);
     expect(EDEADLOCK).toBe(58);
   });
