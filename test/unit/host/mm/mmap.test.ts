@@ -17,18 +17,23 @@ import {
   MAP_FIXED_NOREPLACE,
   MAP_HUGETLB,
   MAP_POPULATE,
+  MAP_PRIVATE,
   MAP_SHARED,
   MAP_SHARED_VALIDATE,
   MAP_SYNC,
   MMU_NOTIFY_UNMAP,
   PROT_READ,
+  PROT_WRITE,
   SIGSEGV,
   TASK_SIZE,
   VM_IO,
   VM_PFNMAP,
   VM_SHARED,
 } from '../../../../src/host/mm/constants.ts';
-import { ANON, DEV_BASE_PFN, deviceProcess, FakeDevice, layout, NotifierLog, P, RW } from './helpers.ts';
+import { DEV_BASE_PFN, deviceProcess, FakeDevice, layout, NotifierLog, P } from './helpers.ts';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 
 describe('mmap argument checks (exact errno, kernel order)', () => {
   it('rejects bad prot, unaligned offset, bad fd, zero length, bad type', () => {
