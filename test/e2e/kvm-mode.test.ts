@@ -260,31 +260,14 @@ describe('the foundation guest in KVM mode', () => {
     });
   }
 
+  const dev = (name: string, msis: number, lsis: number) => ({ name, msis, lsis });
   const shapes: [string, Shape][] = [
-    ['1 vCPU, one device', { smp: 1, ramSize: 32 * MiB, devices: [{ name: 'a', msis: 8, lsis: 1 }] }],
+    ['1 vCPU, one device', { smp: 1, ramSize: 32 * MiB, devices: [dev('a', 8, 1)] }],
     [
       '2 vCPUs, 3 devices sharing INTx lines',
-      {
-        smp: 2,
-        ramSize: 32 * MiB,
-        devices: [
-          { name: 'a', msis: 4, lsis: 2 },
-          { name: 'b', msis: 0, lsis: 3 },
-          { name: 'c', msis: 16, lsis: 1 },
-        ],
-      },
+      { smp: 2, ramSize: 32 * MiB, devices: [dev('a', 4, 2), dev('b', 0, 3), dev('c', 16, 1)] },
     ],
-    [
-      '8 vCPUs, 2 devices',
-      {
-        smp: 8,
-        ramSize: 64 * MiB,
-        devices: [
-          { name: 'a', msis: 32, lsis: 4 },
-          { name: 'b', msis: 2, lsis: 0 },
-        ],
-      },
-    ],
+    ['8 vCPUs, 2 devices', { smp: 8, ramSize: 64 * MiB, devices: [dev('a', 32, 4), dev('b', 2, 0)] }],
   ];
   for (const [name, shape] of shapes) {
     test(`${name}: traces equal modulo the LSI load-EOI results`, () => {
