@@ -6,6 +6,7 @@
  * ACK_OS_REG load, SET_PQ_00 EOI load, CPPR store). Reports wall time and peak resident memory.
  */
 
+import { XIVE_ESB_SET_PQ_00 } from '../src/guest/xive-regs.ts';
 import { createHost } from '../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
@@ -29,7 +30,7 @@ import { NULL_TRACE } from '../src/sim/trace-sink.ts';
 import { SPAPR_XIVE_NR_IRQS } from '../src/vmm/spapr-irq.ts';
 import { ESB_BASE, esbMgmt, esbTrig, TIMA_BASE } from '../test/diff/qemu-driver.ts';
 import { connect, setEq, setRegion } from '../test/unit/host/kvm/kvm-ioctls.ts';
-import { ACK, CPPR, PRIO, QPAGE, QSIZE, queuedMachine, XIVE_ESB_SET_PQ_00 } from './cases.ts';
+import { ACK, CPPR, PRIO, QPAGE, QSIZE, queuedMachine } from './cases.ts';
 
 /** Interrupts delivered after the set-up. */
 export const SCALE_INTERRUPTS = 1_000_000;

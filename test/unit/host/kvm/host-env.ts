@@ -23,16 +23,18 @@ import {
 } from '../../../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
+import { SPAPR_XIVE_NR_IRQS } from '../../../../src/vmm/spapr-irq.ts';
+import { SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '../../../../src/vmm/spapr-xive-layout.ts';
 import { connect, setEq, setRegion } from './kvm-ioctls.ts';
 
 export const P = 0x1_0000;
 /** Guest RAM size (slot 0 at gpa 0). */
 export const RAM_SIZE = 0x400_0000;
-/** QEMU sPAPR: ESB pages (`SPAPR_XIVE_VC_BASE`) and TIMA (`SPAPR_XIVE_TM_BASE`). */
-export const ESB_GPA = 0x0006_0100_0000_0000;
-export const TIMA_GPA = 0x0006_0302_0318_0000;
+/** QEMU sPAPR: ESB pages and TIMA. */
+export const ESB_GPA = SPAPR_XIVE_VC_BASE;
+export const TIMA_GPA = SPAPR_XIVE_TM_BASE;
 /** Sources the ESB mapping covers. */
-export const NR_IRQS = 0x2000;
+export const NR_IRQS = SPAPR_XIVE_NR_IRQS;
 /** Guest physical address of vCPU i's priority-6 EQ. */
 export const eqGpa = (i: number): number => 0x10_0000 + i * P;
 
