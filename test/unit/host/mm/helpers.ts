@@ -78,6 +78,12 @@ export class FakeDevice {
 export class NotifierLog implements MmuNotifier {
   readonly log: string[] = [];
   releases = 0;
+  /** A log registered on `mm` (mmu_notifier_register). */
+  static on(mm: Mm): NotifierLog {
+    const n = new NotifierLog();
+    mm.mmuNotifierRegister(n);
+    return n;
+  }
   invalidateRangeStart(r: MmuNotifierRange): void {
     this.log.push(`start ${r.mm.pid}:${r.start.toString(16)}-${r.end.toString(16)}:${r.event}`);
   }

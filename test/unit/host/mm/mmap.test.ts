@@ -128,8 +128,7 @@ describe('address choice', () => {
 describe('MAP_FIXED', () => {
   it('replaces what was there, zapping its PTEs under an UNMAP notifier', () => {
     const { p, fd, w } = deviceProcess();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const n = NotifierLog.on(p.mm);
     const a = p.mmap(0x3000_0000, 4 * P, RW, MAP_SHARED, fd, 0);
     expect(p.load(a + P, 8, w)).toBe(0);
     expect(p.mm.pgtable.pfn((a + P) / P)).toBe(DEV_BASE_PFN + 1);

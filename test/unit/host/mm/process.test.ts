@@ -61,8 +61,7 @@ describe('file descriptors and release', () => {
 
   it('exit releases notifiers, mappings, frames and fds', () => {
     const { p, dev, fd, frames } = deviceProcess();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, P, RW, MAP_SHARED, fd, 0);
     p.mmap(0, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     const b = p.mm.vmas.all()[1]!.start;

@@ -43,8 +43,7 @@ describe('munmap', () => {
 
   it('a range spanning several VMAs and holes unmaps them all under one notifier bracket', () => {
     const { p } = deviceProcess();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, 2 * P, RW, ANON, -1, 0);
     p.mmap(A + 3 * P, 2 * P, PROT_READ, ANON, -1, 0);
     p.mmap(A + 6 * P, P, RW, ANON, -1, 0);
@@ -76,8 +75,7 @@ describe('munmap', () => {
 describe('mprotect', () => {
   it('splits at both ends, changes PTE protection under a PROTECTION_VMA notifier, merges back', () => {
     const { p } = deviceProcess();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, 4 * P, RW, ANON, -1, 0);
     expect(p.store(A + P, 4, 0, 7)).toBe(0);
     expect(p.mprotect(A + P, 2 * P, PROT_READ)).toBe(0);
@@ -154,8 +152,7 @@ describe('mremap', () => {
 
   it('a move keeps the pages (anonymous data, pfnmap PTEs) and notifies the old range', () => {
     const { p, fd } = deviceProcess();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, 2 * P, RW, ANON, -1, 0);
     p.store(A + P, 8, 0x1234, 0x5678);
     const B = 0x5000_0000;

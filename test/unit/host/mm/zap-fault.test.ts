@@ -84,8 +84,7 @@ describe('faults', () => {
 describe('zap_vma_ptes', () => {
   it('zaps a range of a pfnmap VMA with a CLEAR notifier; ignores bad ranges and non-pfnmap VMAs', () => {
     const { p, fd, w } = deviceProcess();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const n = NotifierLog.on(p.mm);
     const a = p.mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
     for (let i = 0; i < 4; i++) p.load(a + i * P, 4, w);
     const vma = p.mm.vmas.lookup(a)!;
