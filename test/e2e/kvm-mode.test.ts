@@ -17,6 +17,7 @@ import { Rng } from '../../src/sim/rng.ts';
 import { NULL_TRACE } from '../../src/sim/trace-sink.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
 import { H_INT_ESB } from '../../src/vmm/spapr-xive-hcalls.ts';
+import { takeUntilQuiet, toggleMask } from '../unit/guest/workload-steps.ts';
 
 const MiB = 1024 * 1024;
 type Mode = 'emulated' | 'kvm';
@@ -108,12 +109,7 @@ function runWorkload(
   const held = new Set<number>();
   const online = (): number[] => cpus.filter((c) => k.isOnline(c));
   const takeAll = (): void => {
-    for (let r = 0; r < 100; r++) {
-      let any = 0;
-      for (const s of g.slots) any += k.takePendingInterrupts(s.id);
-      if (any === 0) return;
-    }
-    throw new Error('no quiescence');
+    if (!takeUntilQuiet(k, cpus, 100).quiet) throw new Error('no quiescence');
   };
   let triggers = 0;
   for (let step = 0; step < steps; step++) {
@@ -137,12 +133,7 @@ function runWorkload(
         }
       }
     } else if (r < 75) {
-      const q = rng.pick(irqs);
-      if (held.delete(q.girq)) k.enableIrq(q.girq);
-      else {
-        held.add(q.girq);
-        k.disableIrq(q.girq);
-      }
+      toggleMask(k, held, rng.pick(irqs).girq);
     } else if (r < 82) {
       expect(k.setAffinity(rng.pick(irqs).girq, rng.pick(online()))).toBe(0);
     } else if (r < 90) {

@@ -15,6 +15,7 @@ import { Rng } from '../../../src/sim/rng.ts';
 import { NULL_TRACE } from '../../../src/sim/trace-sink.ts';
 import { loadVm, migrate, saveVm } from '../../../src/vmm/migration.ts';
 import { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
+import { takeUntilQuiet, toggleMask } from '../guest/workload-steps.ts';
 
 type Kind = 'emu' | 'kvm';
 const MiB = 1024 * 1024;
@@ -69,11 +70,11 @@ function scenario(
     };
   });
   const takeAll = (): void => {
-    for (let r = 0; r < 50; r++) {
-      let any = 0;
-      for (const s of g.slots) any += k.takePendingInterrupts(s.id);
-      if (any === 0) return;
-    }
+    takeUntilQuiet(
+      k,
+      g.slots.map((s) => s.id),
+      50,
+    );
   };
   const nic = (): (typeof m.devices)[number] => m.devices[0]!;
 
@@ -247,11 +248,11 @@ function migratingWorkload(seed: number, start: Kind, hops: readonly Kind[], ste
   const held = new Set<number>();
   const online = (): number[] => g.slots.map((s) => s.id).filter((c) => k.isOnline(c));
   const takeAll = (): void => {
-    for (let r = 0; r < 100; r++) {
-      let any = 0;
-      for (const s of g.slots) any += k.takePendingInterrupts(s.id);
-      if (any === 0) return;
-    }
+    takeUntilQuiet(
+      k,
+      g.slots.map((s) => s.id),
+      100,
+    );
   };
   let hop = 0;
   for (let step = 0; step < steps; step++) {
@@ -276,12 +277,7 @@ function migratingWorkload(seed: number, start: Kind, hops: readonly Kind[], ste
         d.setLsi(pin, 1);
       }
     } else if (r < 70) {
-      const q = rng.pick(irqs);
-      if (held.delete(q.girq)) k.enableIrq(q.girq);
-      else {
-        held.add(q.girq);
-        k.disableIrq(q.girq);
-      }
+      toggleMask(k, held, rng.pick(irqs).girq);
     } else if (r < 77) {
       k.setAffinity(rng.pick(irqs).girq, rng.pick(online()));
     } else if (r < 85) {
