@@ -33,7 +33,7 @@ function setup(nrServers = 1) {
   return { dma, trace, xive, w, load };
 }
 
-describe('SpaprXive geometry and numbering (qemu.md §5.1)', () => {
+describe('SpaprXive geometry and numbering (hw/intc/spapr_xive.c)', () => {
   it('has the QEMU 7.2 layout', () => {
     const { xive } = setup(2);
     expect(SPAPR_XIVE_VC_BASE).toBe(0x6010000000000);
@@ -131,7 +131,7 @@ describe('router backend', () => {
   });
 });
 
-/** Configure like qemu-qtest.md §3.2: queue 0x200000 (64K), source → vCPU 0 prio 3. */
+/** Configure as the qtest session on QEMU 7.2 did: queue 0x200000 (64K), source → vCPU 0 prio 3. */
 function configure(xive: SpaprXive, lisn: number, eisn: number): void {
   const out: bigint[] = [];
   xive.exploitation = true;
@@ -141,7 +141,7 @@ function configure(xive: SpaprXive, lisn: number, eisn: number): void {
   );
 }
 
-describe('end to end through the public API (qemu-qtest.md §3.2)', () => {
+describe('end to end through the public API (as observed with qtest on QEMU 7.2)', () => {
   it('claim, configure, unmask, CPPR, trigger → EQ, OS line, ACK 0x8003', () => {
     const { xive, dma, load } = setup();
     const lines: boolean[] = [];
@@ -227,8 +227,8 @@ describe('reset', () => {
   });
 });
 
-describe('info pic (qemu-qtest.md §3.3)', () => {
-  it('matches the QEMU 7.2 layout for the §3.3 state', () => {
+describe('info pic (HMP on QEMU 7.2)', () => {
+  it('matches the QEMU 7.2 layout for one configured IPI and a claimed LSI', () => {
     const { xive, dma, load } = setup();
     // IPI 0 of vCPU 0 is claimed at machine init.
     xive.claimIrq(0, false);
