@@ -1,5 +1,21 @@
 /** Steps the seeded guest workloads of the KVM-mode, migration and sPAPR boot tests share. */
 import type { GuestKernel } from '../../../src/guest/kernel.ts';
+import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
+
+/**
+ * The drivers' handlers clear their device's interrupt status: an LSI the workload asserted
+ * (`level[device][pin]` set) drops on the machine `machine()` returns (the current one).
+ */
+export function dropLsisOnInterrupt(k: GuestKernel, level: Uint8Array[], machine: () => SpaprMachine): void {
+  k.drivers.forEach((drv, di) => {
+    drv.onInterrupt = (kind, pin) => {
+      if (kind === 'lsi' && level[di]![pin]) {
+        level[di]![pin] = 0;
+        machine().devices[di]!.setLsi(pin, 0);
+      }
+    };
+  });
+}
 
 /** The workloads' mask step: unmask a guest irq the workload holds masked, else mask and hold it. */
 export function toggleMask(k: GuestKernel, held: Set<number>, girq: number): void {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type AccessSize, type MmioDevice, NO_CPU, Word64 } from '../../../src/hw/mmio.ts';
 import { PhysMem } from '../../../src/hw/phys-mem.ts';
 import { Trace } from '../../../src/sim/trace.ts';
+import { loaded } from './loaded.ts';
 
 class Recorder implements MmioDevice {
   readonly log: string[] = [];
@@ -26,11 +27,7 @@ function make() {
 }
 
 /** A load of `size` bytes at `addr`, as one 64-bit value. */
-function ld(mem: PhysMem, addr: number, size: AccessSize): bigint {
-  const w = new Word64();
-  mem.load(addr, size, w);
-  return w.toBigInt();
-}
+const ld = (mem: PhysMem, addr: number, size: AccessSize): bigint => loaded((w) => mem.load(addr, size, w));
 
 describe('PhysMem', () => {
   it('RAM is big-endian, zero until written, frames allocated lazily', () => {

@@ -6,13 +6,11 @@ import {
   memoryRegionTransactionCommit,
   memoryRegionTransactionDepth,
 } from '../../../src/vmm/memory-region.ts';
+import { loaded } from '../hw/loaded.ts';
 
 /** A RAM load of `size` bytes at `addr`, as one 64-bit value. */
-function ld(ram: MemoryRegion, addr: number, size: AccessSize): bigint {
-  const w = new Word64();
-  ram.ramLoad(addr, size, w);
-  return w.toBigInt();
-}
+const ld = (ram: MemoryRegion, addr: number, size: AccessSize): bigint =>
+  loaded((w) => ram.ramLoad(addr, size, w));
 
 describe('MemoryRegion RAM', () => {
   it('stores and loads big-endian 1/2/4/8-byte values', () => {

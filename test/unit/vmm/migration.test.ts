@@ -15,7 +15,7 @@ import { Rng } from '../../../src/sim/rng.ts';
 import { NULL_TRACE } from '../../../src/sim/trace-sink.ts';
 import { loadVm, migrate, saveVm } from '../../../src/vmm/migration.ts';
 import { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
-import { takeUntilQuiet, toggleMask } from '../guest/workload-steps.ts';
+import { dropLsisOnInterrupt, takeUntilQuiet, toggleMask } from '../guest/workload-steps.ts';
 
 type Kind = 'emu' | 'kvm';
 const MiB = 1024 * 1024;
@@ -60,15 +60,7 @@ function scenario(
   const g = bootGuestOnSlots(m, NULL_TRACE);
   const k = g.kernel;
   const pins = [new Uint8Array(2), new Uint8Array(1)];
-  k.drivers.forEach((drv, di) => {
-    // The handlers clear their device's interrupt status: INTx drops.
-    drv.onInterrupt = (kind, v) => {
-      if (kind === 'lsi' && pins[di]![v]) {
-        pins[di]![v] = 0;
-        m.devices[di]!.setLsi(v, 0);
-      }
-    };
-  });
+  dropLsisOnInterrupt(k, pins, () => m);
   const takeAll = (): void => {
     takeUntilQuiet(
       k,
@@ -234,14 +226,7 @@ function migratingWorkload(seed: number, start: Kind, hops: readonly Kind[], ste
   const k = g.kernel;
   const rng = new Rng(seed);
   const level = [new Uint8Array(2), new Uint8Array(1)];
-  k.drivers.forEach((drv, di) => {
-    drv.onInterrupt = (kind, pin) => {
-      if (kind === 'lsi' && level[di]![pin]) {
-        level[di]![pin] = 0;
-        m.devices[di]!.setLsi(pin, 0);
-      }
-    };
-  });
+  dropLsisOnInterrupt(k, level, () => m);
   const points = new Rng(seed + 0x10000); // the migration points do not consume the workload's draws
   const at = hops.map(() => points.int(1, steps - 1)).sort((a, b) => a - b);
   const irqs = k.irqs().filter((q) => q.kind !== 'ipi');
