@@ -11,6 +11,13 @@
  */
 
 import { casOptionVectors } from '../src/guest/kernel.ts';
+import {
+  TM_CPPR,
+  TM_QW1_OS,
+  TM_SPC_ACK_OS_REG,
+  XIVE_ESB_GET,
+  XIVE_ESB_SET_PQ_00,
+} from '../src/guest/xive-regs.ts';
 import { createHost } from '../src/host/host.ts';
 import { Word64 } from '../src/hw/mmio.ts';
 import { bootGuest } from '../src/scenario/guest-port.ts';
@@ -31,10 +38,8 @@ export const PRIO = 6;
 export const QPAGE = 0x20_0000;
 export const QSIZE = 16;
 export const EISN = 0xabc;
-export const ACK = TIMA_OS + 0x810;
-export const CPPR = TIMA_OS + 0x11;
-export const XIVE_ESB_GET = 0x800;
-export const XIVE_ESB_SET_PQ_00 = 0xc00;
+export const ACK = TIMA_OS + TM_SPC_ACK_OS_REG;
+export const CPPR = TIMA_OS + TM_QW1_OS + TM_CPPR;
 
 /** One bench case: `run(n)` performs n operations; `check()` throws if they did not happen. */
 export interface BenchCase {

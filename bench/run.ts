@@ -19,6 +19,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { casOptionVectors } from '../src/guest/kernel.ts';
+import { XIVE_ESB_GET, XIVE_ESB_SET_PQ_00 } from '../src/guest/xive-regs.ts';
 import { KVMPPC_H_CAS } from '../src/vmm/spapr-cas.ts';
 import {
   H_INT_SET_QUEUE_CONFIG,
@@ -37,19 +38,7 @@ import {
   spawnXivelabQemu,
   Target,
 } from '../test/diff/qemu-driver.ts';
-import {
-  ACK,
-  CASES,
-  CPPR,
-  EISN,
-  LISN,
-  measure,
-  PRIO,
-  QPAGE,
-  QSIZE,
-  XIVE_ESB_GET,
-  XIVE_ESB_SET_PQ_00,
-} from './cases.ts';
+import { ACK, CASES, CPPR, EISN, LISN, measure, PRIO, QPAGE, QSIZE } from './cases.ts';
 import { benchExplore } from './explore.ts';
 import { SCALE_INTERRUPTS, type ScaleResult, scaleEmulated, scaleKvm } from './scale.ts';
 

@@ -6,25 +6,18 @@
  * ACK_OS_REG load, SET_PQ_00 EOI load, CPPR store). Reports wall time and peak resident memory.
  */
 
+import { XIVE_ESB_SET_PQ_00 } from '../src/guest/xive-regs.ts';
 import { createHost } from '../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
   encodeKvmDeviceAttr,
-  encodeKvmEnableCap,
-  encodeKvmPpcXiveEq,
-  encodeKvmUserspaceMemoryRegion,
-  KVM_CAP_PPC_IRQ_XIVE,
   KVM_CREATE_DEVICE,
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_XIVE,
-  KVM_DEV_XIVE_GRP_EQ_CONFIG,
   KVM_DEV_XIVE_GRP_SOURCE,
   KVM_DEV_XIVE_GRP_SOURCE_CONFIG,
-  KVM_ENABLE_CAP,
   KVM_SET_DEVICE_ATTR,
-  KVM_SET_USER_MEMORY_REGION,
-  kvmXiveEqId,
   kvmXiveSourceConfig,
 } from '../src/host/kvm/uapi.ts';
 import type { KvmExitHandler } from '../src/host/kvm/vcpu.ts';
@@ -36,7 +29,8 @@ import { P9_IPI_ESB_BASE, P9_IPI_ESB_SHIFT, P9_TIMA_BASE } from '../src/hw/xive/
 import { NULL_TRACE } from '../src/sim/trace-sink.ts';
 import { SPAPR_XIVE_NR_IRQS } from '../src/vmm/spapr-irq.ts';
 import { ESB_BASE, esbMgmt, esbTrig, TIMA_BASE } from '../test/diff/qemu-driver.ts';
-import { ACK, CPPR, PRIO, QPAGE, QSIZE, queuedMachine, XIVE_ESB_SET_PQ_00 } from './cases.ts';
+import { connect, setEq, setRegion } from '../test/unit/host/kvm/kvm-ioctls.ts';
+import { ACK, CPPR, PRIO, QPAGE, QSIZE, queuedMachine } from './cases.ts';
 
 /** Interrupts delivered after the set-up. */
 export const SCALE_INTERRUPTS = 1_000_000;
@@ -74,19 +68,7 @@ function attrSetter(p: HostProcess, devFd: number): (group: number, a: bigint | 
 }
 
 function region(p: HostProcess, vmFd: number, slot: number, gpa: number, size: number, uaddr: number): void {
-  const r = p.ioctl(
-    vmFd,
-    KVM_SET_USER_MEMORY_REGION,
-    p.userStruct(
-      encodeKvmUserspaceMemoryRegion({
-        slot,
-        flags: 0,
-        guestPhysAddr: gpa,
-        memorySize: size,
-        userspaceAddr: uaddr,
-      }),
-    ),
-  );
+  const r = setRegion(p, vmFd, slot, gpa, size, uaddr);
   if (r !== 0) throw new Error(`KVM_SET_USER_MEMORY_REGION slot ${slot}: ${r}`);
 }
 
@@ -129,15 +111,8 @@ export function scaleKvm(): ScaleResult {
   if (tima < 0 || esb < 0) throw new Error(`mmap of the device: TIMA ${tima}, ESB ${esb}`);
   region(p, vmFd, 1, ESB_BASE, esbLen, esb);
   region(p, vmFd, 2, TIMA_BASE, 4 * P, tima);
-  const cap = p.userStruct(encodeKvmEnableCap({ cap: KVM_CAP_PPC_IRQ_XIVE, args: [devFd, 0] }));
-  if (p.ioctl(vcpuFd, KVM_ENABLE_CAP, cap) !== 0) throw new Error('KVM_CAP_PPC_IRQ_XIVE failed');
-  const eq = p.userStruct(
-    encodeKvmPpcXiveEq({ flags: 1, qshift: QSIZE, qaddr: BigInt(QPAGE), qtoggle: 1, qindex: 0 }),
-  );
-  const eqs = p.userStruct(
-    encodeKvmDeviceAttr({ group: KVM_DEV_XIVE_GRP_EQ_CONFIG, attr: kvmXiveEqId(0, PRIO), addr: eq }),
-  );
-  if (p.ioctl(devFd, KVM_SET_DEVICE_ATTR, eqs) !== 0) throw new Error('EQ config failed');
+  if (connect(p, vcpuFd, devFd, 0) !== 0) throw new Error('KVM_CAP_PPC_IRQ_XIVE failed');
+  if (setEq(p, devFd, 0, PRIO, { qshift: QSIZE, qaddr: QPAGE }) !== 0) throw new Error('EQ config failed');
 
   const attr = attrSetter(p, devFd);
   let sources = 0;

@@ -307,32 +307,29 @@ describe.skipIf(QEMU === null)('QEMU 7.2 vs xivelab in KVM mode (-accel kvm)', (
   }, 600_000);
 });
 
+/** Boots both, steps both through `ops`, closes both: the transcripts are equal. */
+async function expectSameTranscript(ops: readonly Op[], p: Runner, x: Runner): Promise<void> {
+  try {
+    await Promise.all([p.boot(), x.boot()]);
+    for (const op of ops) await Promise.all([p.step(op), x.step(op)]);
+  } finally {
+    await Promise.all([p.t.close(), x.t.close()]);
+  }
+  expect(p.transcript).toEqual(x.transcript);
+}
+
 describe('xivelab-qemu process', () => {
   test('serves the same transcript as the in-process server (full-path sequence)', async () => {
-    const ops = SEQUENCES['full-path']!();
     const p = new Runner(new Target('xivelab-qemu', await spawnXivelabQemu()), false);
     const x = new Runner(new Target('xivelab', inProcessXivelab()), false);
-    try {
-      await Promise.all([p.boot(), x.boot()]);
-      for (const op of ops) await Promise.all([p.step(op), x.step(op)]);
-    } finally {
-      await Promise.all([p.t.close(), x.t.close()]);
-    }
-    expect(p.transcript).toEqual(x.transcript);
+    await expectSameTranscript(SEQUENCES['full-path']!(), p, x);
     expect(p.transcript.find((s) => s.op.startsWith('vld2'))?.obs[0]).toBe('= 0x8003');
   });
 
   test('-accel kvm: the same transcript as the in-process KVM-mode server (masks-retargets, HMP info pic)', async () => {
-    const ops = SEQUENCES['masks-retargets']!();
     const p = new Runner(new Target('xivelab-qemu', await spawnXivelabQemu(1, 'kvm')), false, true);
     const x = new Runner(new Target('xivelab', inProcessXivelab(1, 'kvm')), false, true);
-    try {
-      await Promise.all([p.boot(), x.boot()]);
-      for (const op of ops) await Promise.all([p.step(op), x.step(op)]);
-    } finally {
-      await Promise.all([p.t.close(), x.t.close()]);
-    }
-    expect(p.transcript).toEqual(x.transcript);
+    await expectSameTranscript(SEQUENCES['masks-retargets']!(), p, x);
     expect(p.transcript.at(-1)?.obs.at(-1)).toBe('irqchip: in-kernel');
   });
 });

@@ -12,6 +12,7 @@ import { buildMachine } from '../../src/scenario/run-machine.ts';
 import { runGuest } from '../../src/scenario/runner.ts';
 import { NULL_TRACE, type TraceSink } from '../../src/sim/trace-sink.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
+import { takeUntilQuiet } from '../unit/guest/workload-steps.ts';
 
 const MiB = 1024 * 1024;
 /** LSI levels the foundation run (seed from the file) loses at enable_irq: Linux + QEMU 7.2. */
@@ -28,16 +29,12 @@ function bootAll(trace: TraceSink = NULL_TRACE) {
   drv.onInterrupt = (kind, v) => {
     if (kind === 'lsi') nic.setLsi(v, 0);
   };
-  const run = (): number => {
-    let n = 0;
-    for (let round = 0; round < 100; round++) {
-      let any = 0;
-      for (const c of m.cpus) any += k.takePendingInterrupts(c.id);
-      n += any;
-      if (any === 0) break;
-    }
-    return n;
-  };
+  const run = (): number =>
+    takeUntilQuiet(
+      k,
+      m.cpus.map((c) => c.id),
+      100,
+    ).taken;
   return { m, k, nic, drv, run };
 }
 

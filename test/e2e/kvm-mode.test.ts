@@ -17,6 +17,7 @@ import { Rng } from '../../src/sim/rng.ts';
 import { NULL_TRACE } from '../../src/sim/trace-sink.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
 import { H_INT_ESB } from '../../src/vmm/spapr-xive-hcalls.ts';
+import { takeUntilQuiet, toggleMask } from '../unit/guest/workload-steps.ts';
 
 const MiB = 1024 * 1024;
 type Mode = 'emulated' | 'kvm';
@@ -108,12 +109,7 @@ function runWorkload(
   const held = new Set<number>();
   const online = (): number[] => cpus.filter((c) => k.isOnline(c));
   const takeAll = (): void => {
-    for (let r = 0; r < 100; r++) {
-      let any = 0;
-      for (const s of g.slots) any += k.takePendingInterrupts(s.id);
-      if (any === 0) return;
-    }
-    throw new Error('no quiescence');
+    if (!takeUntilQuiet(k, cpus, 100).quiet) throw new Error('no quiescence');
   };
   let triggers = 0;
   for (let step = 0; step < steps; step++) {
@@ -137,12 +133,7 @@ function runWorkload(
         }
       }
     } else if (r < 75) {
-      const q = rng.pick(irqs);
-      if (held.delete(q.girq)) k.enableIrq(q.girq);
-      else {
-        held.add(q.girq);
-        k.disableIrq(q.girq);
-      }
+      toggleMask(k, held, rng.pick(irqs).girq);
     } else if (r < 82) {
       expect(k.setAffinity(rng.pick(irqs).girq, rng.pick(online()))).toBe(0);
     } else if (r < 90) {
@@ -173,6 +164,26 @@ function runWorkload(
 /** The trace entries of H_INT_ESB load-EOIs on LSI LISNs, with R4 (the loaded value) removed. */
 function lsiEoiEntry(e: string, lsis: readonly number[]): boolean {
   return lsis.some((l) => e.includes(` H ${H_INT_ESB.toString(16)}(0,${l.toString(16)},0,0)`));
+}
+
+/**
+ * Runs 1500 recorded steps in both modes: the traces have the same length and differ only in
+ * the LSI load-EOI results (emulated `= 0 [1,` for KVM's `= 0 [0,`), once per asserted LSI EOI.
+ */
+function expectTracesEqualModuloLsiEoi(seed: number, shape?: Shape): { emu: RunResult; kvm: RunResult } {
+  const emu = runWorkload('emulated', seed, 1500, true, shape);
+  const kvm = runWorkload('kvm', seed, 1500, true, shape);
+  const a = emu.trace!.entries;
+  const b = kvm.trace!.entries;
+  expect(b.length).toBe(a.length);
+  let diffs = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    diffs++;
+    expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
+  }
+  expect(diffs).toBe(emu.lsiEoisAsserted);
+  return { emu, kvm };
 }
 
 describe('the foundation guest in KVM mode', () => {
@@ -236,61 +247,22 @@ describe('the foundation guest in KVM mode', () => {
 
   for (const seed of [1, 99, 0x5eed]) {
     test(`seed ${seed}: traces equal modulo the LSI load-EOI results`, () => {
-      const emu = runWorkload('emulated', seed, 1500, true);
-      const kvm = runWorkload('kvm', seed, 1500, true);
-      const a = emu.trace!.entries;
-      const b = kvm.trace!.entries;
-      expect(b.length).toBe(a.length);
-      let diffs = 0;
-      for (let i = 0; i < a.length; i++) {
-        if (a[i] === b[i]) continue;
-        diffs++;
-        expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
-      }
-      expect(diffs).toBe(emu.lsiEoisAsserted);
+      expectTracesEqualModuloLsiEoi(seed);
     });
   }
 
+  const dev = (name: string, msis: number, lsis: number) => ({ name, msis, lsis });
   const shapes: [string, Shape][] = [
-    ['1 vCPU, one device', { smp: 1, ramSize: 32 * MiB, devices: [{ name: 'a', msis: 8, lsis: 1 }] }],
+    ['1 vCPU, one device', { smp: 1, ramSize: 32 * MiB, devices: [dev('a', 8, 1)] }],
     [
       '2 vCPUs, 3 devices sharing INTx lines',
-      {
-        smp: 2,
-        ramSize: 32 * MiB,
-        devices: [
-          { name: 'a', msis: 4, lsis: 2 },
-          { name: 'b', msis: 0, lsis: 3 },
-          { name: 'c', msis: 16, lsis: 1 },
-        ],
-      },
+      { smp: 2, ramSize: 32 * MiB, devices: [dev('a', 4, 2), dev('b', 0, 3), dev('c', 16, 1)] },
     ],
-    [
-      '8 vCPUs, 2 devices',
-      {
-        smp: 8,
-        ramSize: 64 * MiB,
-        devices: [
-          { name: 'a', msis: 32, lsis: 4 },
-          { name: 'b', msis: 2, lsis: 0 },
-        ],
-      },
-    ],
+    ['8 vCPUs, 2 devices', { smp: 8, ramSize: 64 * MiB, devices: [dev('a', 32, 4), dev('b', 2, 0)] }],
   ];
   for (const [name, shape] of shapes) {
     test(`${name}: traces equal modulo the LSI load-EOI results`, () => {
-      const emu = runWorkload('emulated', 11, 1500, true, shape);
-      const kvm = runWorkload('kvm', 11, 1500, true, shape);
-      const a = emu.trace!.entries;
-      const b = kvm.trace!.entries;
-      expect(b.length).toBe(a.length);
-      let diffs = 0;
-      for (let i = 0; i < a.length; i++) {
-        if (a[i] === b[i]) continue;
-        diffs++;
-        expect(a[i]!.replace(/ = 0 \[1,/, ' = 0 [0,')).toBe(b[i]);
-      }
-      expect(diffs).toBe(emu.lsiEoisAsserted);
+      const { emu, kvm } = expectTracesEqualModuloLsiEoi(11, shape);
       expect(kvm.delivered).toEqual(emu.delivered);
     });
   }

@@ -8,17 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { Word64 } from '../../src/hw/mmio.ts';
 import { Rng } from '../../src/sim/rng.ts';
-import {
-  configSource,
-  createSource,
-  eqGpa,
-  makeVm,
-  mgmtGpa,
-  P,
-  run,
-  TIMA_OS_GPA,
-  trigGpa,
-} from '../unit/host/kvm/host-env.ts';
+import { eqGpa, makeVm, mgmtGpa, P, run, TIMA_OS_GPA, trigGpa } from '../unit/host/kvm/host-env.ts';
+import { configSource, createSource } from '../unit/host/kvm/kvm-ioctls.ts';
 import { assign, unassign } from '../unit/host/kvm/passthrough-env.ts';
 
 const SEED = 20261201;

@@ -8,10 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { cli, root } from './cli-env.ts';
-
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-const SHOTS = join(new URL('.', root).pathname, '.ci-out', 'screenshots');
+import { CHROMIUM, CHROMIUM_ARGS, SHOTS } from './chromium.ts';
+import { cli } from './cli-env.ts';
 
 /** Width and height from a PNG's IHDR. */
 function pngSize(file: string): [number, number] {
@@ -25,14 +23,7 @@ function screenshot(url: string, file: string, width: number, height: number): v
   const r = spawnSync(
     CHROMIUM!,
     [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_ARGS,
       '--hide-scrollbars',
       `--user-data-dir=${profile}`,
       `--window-size=${width},${height}`,

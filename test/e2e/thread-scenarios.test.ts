@@ -27,19 +27,16 @@ import { bootGuestOnSlots } from '../../src/scenario/guest-port.ts';
 import { NULL_TRACE } from '../../src/sim/trace-sink.ts';
 import { SpaprMachine } from '../../src/vmm/spapr-machine.ts';
 import {
-  configSource,
-  connect,
-  createSource,
   makeVm,
   mgmtGpa,
   NR_IRQS,
   P,
   run,
-  setEq,
   trigGpa,
   type VmEnv,
   type VmEnvOptions,
 } from '../unit/host/kvm/host-env.ts';
+import { configSource, connect, createSource, setEq } from '../unit/host/kvm/kvm-ioctls.ts';
 import { assign, setIrqs, unassign } from '../unit/host/kvm/passthrough-env.ts';
 
 const RW = PROT_READ | PROT_WRITE;

@@ -6,29 +6,18 @@
  * go to `.ci-out/screenshots/ui-*.png`. Skips, saying why, where Chromium is not installed.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Results } from '../../src/scenario/cell.ts';
 import { fromColumns, type TraceColumns } from '../../src/sim/trace-columns.ts';
+import { CHROMIUM, CHROMIUM_ARGS, SHOTS } from './chromium.ts';
 import { cli, root } from './cli-env.ts';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (CHROMIUM === undefined) console.warn('test/e2e/ui.test.ts: skipped: no Chromium at /usr/bin/chromium');
 const ROOT = new URL('.', root).pathname;
-const SHOTS = join(ROOT, '.ci-out', 'screenshots');
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** Start `xivelab ui argv…` through the real entry point; resolves to the URL it prints. */
 function startUi(...argv: string[]): Promise<{ url: string; proc: ChildProcess }> {
@@ -76,7 +65,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     mkdirSync(SHOTS, { recursive: true });
     ui = await startUi(out);
     // playwright gives the browser a fresh profile directory of its own.
-    browser = await chromium.launch({ executablePath: CHROMIUM!, args: ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM!, args: [...CHROMIUM_ARGS] });
   });
   afterAll(async () => {
     await browser?.close();

@@ -88,14 +88,16 @@ import {
 } from '../../src/host/vfio/vfio.ts';
 import { type AccessSize, Word64 } from '../../src/hw/mmio.ts';
 import { PciDevice } from '../../src/hw/phb.ts';
+import { SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '../../src/vmm/spapr-xive-layout.ts';
 
 const P = 0x1_0000;
 /** Guest RAM: slot 0 at gpa 0 (the EQs live here). */
 const RAM_PAGES = 16;
 /** Sources the VMM's ESB mapping covers (LISNs 0…NR_LISNS−1 are the ones fuzzed). */
 const NR_LISNS = 32;
-const ESB_GPA = 0x0006_0100_0000_0000;
-const TIMA_GPA = 0x0006_0302_0318_0000;
+/** QEMU sPAPR's guest addresses of the ESB pages and the TIMA. */
+const ESB_GPA = SPAPR_XIVE_VC_BASE;
+const TIMA_GPA = SPAPR_XIVE_TM_BASE;
 const VCPUS = 2;
 const SLOTS = 2;
 const MAX_VECTORS = 8;

@@ -13,7 +13,8 @@ import {
   routingViolations,
 } from '../../../src/check/passthrough.ts';
 import { Word64 } from '../../../src/hw/mmio.ts';
-import { createSource, makeVm, mgmtGpa, P, run, type VmEnv } from '../host/kvm/host-env.ts';
+import { makeVm, mgmtGpa, P, run, type VmEnv } from '../host/kvm/host-env.ts';
+import { createSource } from '../host/kvm/kvm-ioctls.ts';
 
 /** A VM with guest irqs 0x100 and 0x101 (IPI-backed), and their EOI pages' pfns. */
 function twoSources(): { e: VmEnv; a: number; b: number; irq: PassthroughIrq } {

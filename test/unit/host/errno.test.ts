@@ -40,6 +40,8 @@ describe('errno', () => {
   it('names either sign and formats raw results', () => {
     expect(errnoName(-22)).toBe('EINVAL');
     expect(errnoName(19)).toBe('ENODEV');
+    // ENOENT = 2 and EIO = 5: the name table is keyed by the constants.
+    expect([-2, -5].map(formatSyscallResult)).toEqual(['-ENOENT', '-EIO']);
     expect(errnoName(-4095)).toBe('E?4095');
     expect(formatSyscallResult(-ENOMEM)).toBe('-ENOMEM');
     expect(formatSyscallResult(0x7fff_0000)).toBe(String(0x7fff_0000));

@@ -1,5 +1,5 @@
 import { assert, describe, expect, it } from 'vitest';
-import { ENOMEM } from '../../../src/host/errno.ts';
+import { EBADF, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ENOTTY } from '../../../src/host/errno.ts';
 import { createHost } from '../../../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
@@ -40,13 +40,6 @@ import { Word64 } from '../../../src/hw/mmio.ts';
 import { PciDevice } from '../../../src/hw/phb.ts';
 import { makeVm, P, RecordingExits } from './kvm/host-env.ts';
 
-const EBADF = -9;
-const EFAULT = -14;
-const ENOTTY = -25;
-const EINVAL = -22;
-const ENOENT = -2;
-const EIO = -5;
-const ENODEV = -19;
 /** Addresses that fault: NULL page, an unmapped hole, beyond TASK_SIZE, a huge bigint. */
 const BAD: (number | bigint)[] = [0, 0x10_0000, TASK_SIZE + P, 2n ** 63n];
 
@@ -56,9 +49,9 @@ describe('files: open, close, EBADF, ENOTTY', () => {
     const p = host.spawn();
     expect(p.open('/dev/kvm')).toBe(0);
     expect(p.open('/dev/kvm')).toBe(1);
-    expect(p.open('/dev/kvmx')).toBe(ENOENT);
-    expect(p.open('/dev/vfio/devices/vfio0')).toBe(ENOENT);
-    expect(p.open('/dev/vfio/devices/vfiox')).toBe(ENOENT);
+    expect(p.open('/dev/kvmx')).toBe(-ENOENT);
+    expect(p.open('/dev/vfio/devices/vfio0')).toBe(-ENOENT);
+    expect(p.open('/dev/vfio/devices/vfiox')).toBe(-ENOENT);
   });
 
   it('EBADF: ioctl/close/mmap/kvmRun on a closed or negative fd', () => {
@@ -66,24 +59,24 @@ describe('files: open, close, EBADF, ENOTTY', () => {
     const p = host.spawn();
     const fd = p.open('/dev/kvm');
     expect(p.close(fd)).toBe(0);
-    expect(p.close(fd)).toBe(EBADF);
-    expect(p.ioctl(fd, KVM_GET_API_VERSION, 0)).toBe(EBADF);
-    expect(p.ioctl(-1, KVM_GET_API_VERSION, 0)).toBe(EBADF);
-    expect(p.mmap(0, P, PROT_READ, MAP_SHARED, 7, 0)).toBe(EBADF);
-    expect(p.kvmRun(7, new RecordingExits())).toBe(EBADF);
+    expect(p.close(fd)).toBe(-EBADF);
+    expect(p.ioctl(fd, KVM_GET_API_VERSION, 0)).toBe(-EBADF);
+    expect(p.ioctl(-1, KVM_GET_API_VERSION, 0)).toBe(-EBADF);
+    expect(p.mmap(0, P, PROT_READ, MAP_SHARED, 7, 0)).toBe(-EBADF);
+    expect(p.kvmRun(7, new RecordingExits())).toBe(-EBADF);
     const kvm = p.open('/dev/kvm');
-    expect(p.kvmRun(kvm, new RecordingExits())).toBe(EBADF);
+    expect(p.kvmRun(kvm, new RecordingExits())).toBe(-EBADF);
   });
 
   it('unknown requests: /dev/kvm -EINVAL, VM -ENOTTY, vCPU -EINVAL, device -ENOTTY, eventfd -ENOTTY', () => {
     const e = makeVm();
     const bogus = 0x2000_ae99;
-    expect(e.vmm.ioctl(e.kvmFd, bogus, 0)).toBe(EINVAL);
-    expect(e.vmm.ioctl(e.vmFd, bogus, 0)).toBe(ENOTTY);
-    expect(e.vmm.ioctl(e.vcpuFds[0]!, bogus, 0)).toBe(EINVAL);
-    expect(e.vmm.ioctl(e.devFd, bogus, 0)).toBe(ENOTTY);
+    expect(e.vmm.ioctl(e.kvmFd, bogus, 0)).toBe(-EINVAL);
+    expect(e.vmm.ioctl(e.vmFd, bogus, 0)).toBe(-ENOTTY);
+    expect(e.vmm.ioctl(e.vcpuFds[0]!, bogus, 0)).toBe(-EINVAL);
+    expect(e.vmm.ioctl(e.devFd, bogus, 0)).toBe(-ENOTTY);
     const efd = e.vmm.eventfd();
-    expect(e.vmm.ioctl(efd, KVM_GET_API_VERSION, 0)).toBe(ENOTTY);
+    expect(e.vmm.ioctl(efd, KVM_GET_API_VERSION, 0)).toBe(-ENOTTY);
   });
 
   it('eventfd: write(2) signals (8 bytes written); -EBADF / -EINVAL on other fds', () => {
@@ -91,13 +84,13 @@ describe('files: open, close, EBADF, ENOTTY', () => {
     const p = host.spawn();
     const efd = p.eventfd();
     expect(p.eventfdWrite(efd)).toBe(8);
-    expect(p.eventfdWrite(99)).toBe(EBADF);
-    expect(p.eventfdWrite(p.open('/dev/kvm'))).toBe(EINVAL);
+    expect(p.eventfdWrite(99)).toBe(-EBADF);
+    expect(p.eventfdWrite(p.open('/dev/kvm'))).toBe(-EINVAL);
   });
 
   it('mmap of a VM fd: no f_op->mmap → -ENODEV', () => {
     const e = makeVm({ xive: false });
-    expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.vmFd, 0)).toBe(ENODEV);
+    expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.vmFd, 0)).toBe(-ENODEV);
   });
 });
 
@@ -115,7 +108,7 @@ describe('EFAULT on every struct ioctl with a bad user pointer', () => {
         expect([req.toString(16), bad, e.vmm.ioctl(e.vmFd, req, bad)]).toEqual([
           req.toString(16),
           bad,
-          EFAULT,
+          -EFAULT,
         ]);
       }
     }
@@ -128,7 +121,7 @@ describe('EFAULT on every struct ioctl with a bad user pointer', () => {
     e.vmm.putBytes(ro, encodeKvmCreateDevice({ type: KVM_DEV_TYPE_XIVE }));
     expect(e.vmm.mprotect(ro, P, PROT_READ)).toBe(0);
     const before = e.vmm.proc.openFds().length;
-    expect(e.vmm.ioctl(e.vmFd, KVM_CREATE_DEVICE, ro)).toBe(EFAULT);
+    expect(e.vmm.ioctl(e.vmFd, KVM_CREATE_DEVICE, ro)).toBe(-EFAULT);
     expect(e.vmm.proc.openFds().length).toBe(before + 1);
     expect(e.host.kvm.vms[0]!.devices).toHaveLength(1);
   });
@@ -137,12 +130,12 @@ describe('EFAULT on every struct ioctl with a bad user pointer', () => {
     const e = makeVm();
     const v = e.vcpuFds[0]!;
     for (const bad of BAD) {
-      expect(e.vmm.ioctl(v, KVM_ENABLE_CAP, bad)).toBe(EFAULT);
-      expect(e.vmm.ioctl(v, KVM_GET_ONE_REG, bad)).toBe(EFAULT);
-      expect(e.vmm.ioctl(v, KVM_SET_ONE_REG, bad)).toBe(EFAULT);
+      expect(e.vmm.ioctl(v, KVM_ENABLE_CAP, bad)).toBe(-EFAULT);
+      expect(e.vmm.ioctl(v, KVM_GET_ONE_REG, bad)).toBe(-EFAULT);
+      expect(e.vmm.ioctl(v, KVM_SET_ONE_REG, bad)).toBe(-EFAULT);
       const reg = e.vmm.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC_VP_STATE, addr: bad as bigint }));
-      expect(e.vmm.ioctl(v, KVM_GET_ONE_REG, reg)).toBe(EFAULT);
-      expect(e.vmm.ioctl(v, KVM_SET_ONE_REG, reg)).toBe(EFAULT);
+      expect(e.vmm.ioctl(v, KVM_GET_ONE_REG, reg)).toBe(-EFAULT);
+      expect(e.vmm.ioctl(v, KVM_SET_ONE_REG, reg)).toBe(-EFAULT);
     }
     const cap = e.vmm.userStruct(encodeKvmEnableCap({ cap: KVM_CAP_PPC_IRQ_XIVE, args: [e.devFd, 0] }));
     expect(e.vmm.ioctl(v, KVM_ENABLE_CAP, cap)).toBe(-16);
@@ -152,12 +145,12 @@ describe('EFAULT on every struct ioctl with a bad user pointer', () => {
     const e = makeVm();
     for (const bad of BAD) {
       for (const req of [KVM_SET_DEVICE_ATTR, KVM_GET_DEVICE_ATTR, KVM_HAS_DEVICE_ATTR]) {
-        expect(e.vmm.ioctl(e.devFd, req, bad)).toBe(EFAULT);
+        expect(e.vmm.ioctl(e.devFd, req, bad)).toBe(-EFAULT);
       }
       const a = e.vmm.userStruct(
         encodeKvmDeviceAttr({ group: KVM_DEV_XIVE_GRP_SOURCE, attr: 5, addr: bad as bigint }),
       );
-      expect(e.vmm.ioctl(e.devFd, KVM_SET_DEVICE_ATTR, a)).toBe(EFAULT);
+      expect(e.vmm.ioctl(e.devFd, KVM_SET_DEVICE_ATTR, a)).toBe(-EFAULT);
       // has_attr never reads attr.addr.
       expect(e.vmm.ioctl(e.devFd, KVM_HAS_DEVICE_ATTR, a)).toBe(0);
     }
@@ -169,14 +162,14 @@ describe('EFAULT on every struct ioctl with a bad user pointer', () => {
     const n = host.vfioBind(0, 0);
     expect(n).toBe(0);
     expect(host.vfioBind(0, 0)).toBe(0);
-    expect(host.vfioBind(0, 1)).toBe(ENODEV);
-    expect(host.vfioBind(0, 9)).toBe(EINVAL);
+    expect(host.vfioBind(0, 1)).toBe(-ENODEV);
+    expect(host.vfioBind(0, 9)).toBe(-EINVAL);
     const p = host.spawn();
     const fd = p.open('/dev/vfio/devices/vfio0');
     expect(fd).toBe(0);
     for (const bad of BAD) {
       for (const req of [VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_SET_IRQS]) {
-        expect(p.ioctl(fd, req, bad)).toBe(EFAULT);
+        expect(p.ioctl(fd, req, bad)).toBe(-EFAULT);
       }
     }
     const info = p.userAlloc(16);
@@ -187,7 +180,7 @@ describe('EFAULT on every struct ioctl with a bad user pointer', () => {
     expect(p.close(fd)).toBe(0);
     expect(host.vfio.devices[0]!.openCount).toBe(0);
     expect(host.vfioUnbind(0)).toBe(0);
-    expect(p.open('/dev/vfio/devices/vfio0')).toBe(ENOENT);
+    expect(p.open('/dev/vfio/devices/vfio0')).toBe(-ENOENT);
   });
 });
 
@@ -196,16 +189,16 @@ describe('processes: fork, SCM_RIGHTS, kvm->mm', () => {
     const e = makeVm();
     const child = e.vmm.fork();
     assert(typeof child !== 'number', `fork: ${child}`);
-    expect(child.ioctl(e.vmFd, KVM_SET_USER_MEMORY_REGION, 0)).toBe(EIO);
-    expect(child.ioctl(e.vcpuFds[0]!, KVM_GET_ONE_REG, 0)).toBe(EIO);
-    expect(child.ioctl(e.devFd, KVM_HAS_DEVICE_ATTR, 0)).toBe(EIO);
-    expect(child.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(EIO);
+    expect(child.ioctl(e.vmFd, KVM_SET_USER_MEMORY_REGION, 0)).toBe(-EIO);
+    expect(child.ioctl(e.vcpuFds[0]!, KVM_GET_ONE_REG, 0)).toBe(-EIO);
+    expect(child.ioctl(e.devFd, KVM_HAS_DEVICE_ATTR, 0)).toBe(-EIO);
+    expect(child.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(-EIO);
     // /dev/kvm itself is not tied to an mm.
     expect(child.ioctl(e.kvmFd, KVM_CREATE_VM, 0)).toBeGreaterThanOrEqual(0);
     const other = e.host.spawn();
     const fd = e.vmm.sendFd(other, e.devFd);
     expect(fd).toBe(0);
-    expect(other.ioctl(fd, KVM_HAS_DEVICE_ATTR, 0)).toBe(EIO);
+    expect(other.ioctl(fd, KVM_HAS_DEVICE_ATTR, 0)).toBe(-EIO);
     // mmap of the device fd has no mm check (kvm_device_mmap).
     const m = other.mmap(0, 4 * P, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     expect(m).toBeGreaterThan(0);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type AccessSize, type MmioDevice, NO_CPU, Word64 } from '../../../src/hw/mmio.ts';
 import { PhysMem } from '../../../src/hw/phys-mem.ts';
 import { Trace } from '../../../src/sim/trace.ts';
+import { loaded } from './loaded.ts';
 
 class Recorder implements MmioDevice {
   readonly log: string[] = [];
@@ -25,20 +26,19 @@ function make() {
   return { trace, mem, dev, w: new Word64() };
 }
 
+/** A load of `size` bytes at `addr`, as one 64-bit value. */
+const ld = (mem: PhysMem, addr: number, size: AccessSize): bigint => loaded((w) => mem.load(addr, size, w));
+
 describe('PhysMem', () => {
   it('RAM is big-endian, zero until written, frames allocated lazily', () => {
-    const { mem, w } = make();
-    mem.load(0x1000, 8, w);
-    expect(w.toBigInt()).toBe(0n);
+    const { mem } = make();
+    expect(ld(mem, 0x1000, 8)).toBe(0n);
     expect(mem.allocatedFrames).toBe(0);
     mem.store(0x1000, 8, 0x0102_0304, 0x0506_0708);
     expect(mem.allocatedFrames).toBe(1);
-    mem.load(0x1000, 4, w);
-    expect([w.hi, w.lo]).toEqual([0, 0x0102_0304]);
-    mem.load(0x1006, 2, w);
-    expect(w.lo).toBe(0x0708);
-    mem.load(0x1003, 1, w);
-    expect(w.lo).toBe(0x04);
+    expect(ld(mem, 0x1000, 4)).toBe(0x0102_0304n);
+    expect(ld(mem, 0x1006, 2)).toBe(0x0708n);
+    expect(ld(mem, 0x1003, 1)).toBe(0x04n);
     expect(mem.loadBe32(0x1004)).toBe(0x0506_0708);
     expect(mem.storeBe32(0x2000, 0xdead_beef)).toBe(true);
     const b = new Uint8Array(4);
@@ -47,16 +47,13 @@ describe('PhysMem', () => {
   });
 
   it('accesses crossing a 64 KiB frame boundary', () => {
-    const { mem, w } = make();
+    const { mem } = make();
     mem.store(0xfffc, 8, 0xa1a2_a3a4, 0xb1b2_b3b4);
     expect(mem.allocatedFrames).toBe(2);
-    mem.load(0xfffc, 8, w);
-    expect([w.hi, w.lo]).toEqual([0xa1a2_a3a4, 0xb1b2_b3b4]);
-    mem.load(0xfffe, 4, w);
-    expect(w.lo).toBe(0xa3a4_b1b2);
+    expect(ld(mem, 0xfffc, 8)).toBe(0xa1a2_a3a4_b1b2_b3b4n);
+    expect(ld(mem, 0xfffe, 4)).toBe(0xa3a4_b1b2n);
     mem.store(0x1ffff, 2, 0, 0xcafe);
-    mem.load(0x1ffff, 2, w);
-    expect(w.lo).toBe(0xcafe);
+    expect(ld(mem, 0x1ffff, 2)).toBe(0xcafen);
     expect(mem.loadBe32(0x1fffe)).toBe(0x00ca_fe00);
   });
 

@@ -28,25 +28,24 @@ const events: TraceEvent[] = [
 const named = (doc: { traceEvents: ChromeEvent[] }, ph: string): ChromeEvent[] =>
   doc.traceEvents.filter((e) => e.ph === ph);
 
+/** A named, sorted track's two metadata events as [name, pid, tid, value]. */
+const track = (kind: 'process' | 'thread', pid: number, tid: number, name: string, sort: number) => [
+  [`${kind}_name`, pid, tid, name],
+  [`${kind}_sort_index`, pid, tid, sort],
+];
+
 describe('toChromeTrace', () => {
   test('tracks per vCPU, host process and hardware block, named in metadata', () => {
     const doc = toChromeTrace(events, { scenario: 's', design: 'rmap', seed: 4 });
     expect(named(doc, 'M').map((e) => [e.name, e.pid, e.tid, e.args!.name ?? e.args!.sort_index])).toEqual([
       ['process_name', 0, 0, 'xivelab s × rmap (seed 4)'],
-      ['process_name', 1, 0, 'guest vCPUs'],
-      ['process_sort_index', 1, 0, 1],
-      ['process_name', 2, 0, 'host processes'],
-      ['process_sort_index', 2, 0, 2],
-      ['process_name', 4, 0, 'XIVE hardware'],
-      ['process_sort_index', 4, 0, 4],
-      ['thread_name', 1, 2, 'vCPU 1'],
-      ['thread_sort_index', 1, 2, 2],
-      ['thread_name', 2, 2, 'pid 2'],
-      ['thread_sort_index', 2, 2, 2],
-      ['thread_name', 4, 1, 'ESB sources'],
-      ['thread_sort_index', 4, 1, 1],
-      ['thread_name', 4, 2, 'router (EAS/END)'],
-      ['thread_sort_index', 4, 2, 2],
+      ...track('process', 1, 0, 'guest vCPUs', 1),
+      ...track('process', 2, 0, 'host processes', 2),
+      ...track('process', 4, 0, 'XIVE hardware', 4),
+      ...track('thread', 1, 2, 'vCPU 1', 2),
+      ...track('thread', 2, 2, 'pid 2', 2),
+      ...track('thread', 4, 1, 'ESB sources', 1),
+      ...track('thread', 4, 2, 'router (EAS/END)', 2),
     ]);
     expect(doc.otherData).toEqual({
       tool: 'xivelab',
@@ -125,16 +124,9 @@ describe('toChromeTrace', () => {
       ['page fault 0x7fff0000', 8, 2],
     ]);
     expect(slicesNest(named(doc, 'X'))).toBe(true);
-    expect(doc.traceEvents.at(-1)).toEqual({
-      name: 'violation I3',
-      cat: 'violation',
-      ph: 'i',
-      s: 'g',
-      pid: 0,
-      tid: 0,
-      ts: 9,
-      args: { message: 'seed 1: VMA freed' },
-    });
+    // The violation: a global instant event on the run's own track, at the violating event.
+    const violation = { name: 'violation I3', cat: 'violation', ph: 'i', s: 'g', pid: 0, tid: 0 };
+    expect(doc.traceEvents.at(-1)).toEqual({ ...violation, ts: 9, args: { message: 'seed 1: VMA freed' } });
     expect(doc.otherData).toEqual({
       tool: 'xivelab',
       scenario: 's',

@@ -1,5 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import type { CellRunner, ScenarioRef } from '../../../src/scenario/cell.ts';
+import {
+  type CellRunner,
+  COST_TABLE_NS,
+  INVARIANTS,
+  NO_COSTS,
+  passed,
+  type ScenarioRef,
+} from '../../../src/scenario/cell.ts';
 import {
   type CompareProgress,
   planCells,
@@ -45,24 +52,8 @@ describe('running cells', () => {
         scenario: s.name,
         design,
         seed,
-        invariants: Object.fromEntries(
-          ['I1', 'I2', 'I3', 'I4', 'I5', 'I6', 'I7'].map((i) => [
-            i,
-            { status: 'pass', violations: 0, first: null },
-          ]),
-        ) as never,
-        costs: {
-          memslotsPeak: 0,
-          memslotUpdates: 0,
-          vmasPeak: 0,
-          hostFaults: 0,
-          partitionFaults: 0,
-          ptesZapped: 0,
-          vmasVisited: 0,
-          vmmExits: seed,
-          hcalls: 0,
-          modeledTimeNs: 0,
-        },
+        invariants: Object.fromEntries(INVARIANTS.map((i) => [i, passed()])) as never,
+        costs: { ...NO_COSTS, vmmExits: seed, modeledTimeNs: 0 },
         series: [],
         notes: [],
       };
@@ -105,15 +96,7 @@ describe('resultsDocument', () => {
       seed: null,
       designs: ['emulated'],
       scenarios: ['a'],
-      costTable: {
-        hostFault: 1000,
-        partitionFault: 3000,
-        pteZapped: 250,
-        vmaVisited: 50,
-        vmmExit: 5000,
-        hcall: 500,
-        memslotUpdate: 50000,
-      },
+      costTable: COST_TABLE_NS, // its values: cell.test.ts
       cells: [],
     });
   });

@@ -1,42 +1,37 @@
 import { describe, expect, it } from 'vitest';
-import { Word64 } from '../../../src/hw/mmio.ts';
+import { type AccessSize, Word64 } from '../../../src/hw/mmio.ts';
 import {
   MemoryRegion,
   memoryRegionTransactionBegin,
   memoryRegionTransactionCommit,
   memoryRegionTransactionDepth,
 } from '../../../src/vmm/memory-region.ts';
+import { loaded } from '../hw/loaded.ts';
+
+/** A RAM load of `size` bytes at `addr`, as one 64-bit value. */
+const ld = (ram: MemoryRegion, addr: number, size: AccessSize): bigint =>
+  loaded((w) => ram.ramLoad(addr, size, w));
 
 describe('MemoryRegion RAM', () => {
   it('stores and loads big-endian 1/2/4/8-byte values', () => {
     const ram = MemoryRegion.ram('ram', 0x20000);
-    const w = new Word64();
     ram.ramStore(0x100, 8, 0x01020304, 0x05060708);
-    ram.ramLoad(0x100, 1, w);
-    expect([w.hi, w.lo]).toEqual([0, 0x01]);
-    ram.ramLoad(0x102, 2, w);
-    expect([w.hi, w.lo]).toEqual([0, 0x0304]);
-    ram.ramLoad(0x104, 4, w);
-    expect([w.hi, w.lo]).toEqual([0, 0x05060708]);
-    ram.ramLoad(0x100, 8, w);
-    expect([w.hi, w.lo]).toEqual([0x01020304, 0x05060708]);
+    expect(ld(ram, 0x100, 1)).toBe(0x01n);
+    expect(ld(ram, 0x102, 2)).toBe(0x0304n);
+    expect(ld(ram, 0x104, 4)).toBe(0x05060708n);
+    expect(ld(ram, 0x100, 8)).toBe(0x01020304_05060708n);
     ram.ramStore(0x200, 4, 0, 0xdeadbeef);
     ram.ramStore(0x204, 2, 0, 0xcafe);
     ram.ramStore(0x206, 1, 0, 0x1ff);
-    ram.ramLoad(0x200, 8, w);
-    expect([w.hi, w.lo]).toEqual([0xdeadbeef, 0xcafeff00]);
+    expect(ld(ram, 0x200, 8)).toBe(0xdeadbeef_cafeff00n);
   });
 
   it('handles accesses crossing a 64 KiB backing page', () => {
     const ram = MemoryRegion.ram('ram', 0x20000);
-    const w = new Word64();
     ram.ramStore(0xfffc, 8, 0x11223344, 0x55667788);
-    ram.ramLoad(0xfffc, 8, w);
-    expect([w.hi, w.lo]).toEqual([0x11223344, 0x55667788]);
-    ram.ramLoad(0x10000, 4, w);
-    expect(w.lo).toBe(0x55667788);
-    ram.ramLoad(0xfffe, 4, w);
-    expect(w.lo).toBe(0x33445566);
+    expect(ld(ram, 0xfffc, 8)).toBe(0x11223344_55667788n);
+    expect(ld(ram, 0x10000, 4)).toBe(0x55667788n);
+    expect(ld(ram, 0xfffe, 4)).toBe(0x33445566n);
     expect(ram.ramPagesAllocated).toBe(2);
   });
 

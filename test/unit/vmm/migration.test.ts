@@ -15,6 +15,7 @@ import { Rng } from '../../../src/sim/rng.ts';
 import { NULL_TRACE } from '../../../src/sim/trace-sink.ts';
 import { loadVm, migrate, saveVm } from '../../../src/vmm/migration.ts';
 import { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
+import { dropLsisOnInterrupt, takeUntilQuiet, toggleMask } from '../guest/workload-steps.ts';
 
 type Kind = 'emu' | 'kvm';
 const MiB = 1024 * 1024;
@@ -59,21 +60,13 @@ function scenario(
   const g = bootGuestOnSlots(m, NULL_TRACE);
   const k = g.kernel;
   const pins = [new Uint8Array(2), new Uint8Array(1)];
-  k.drivers.forEach((drv, di) => {
-    // The handlers clear their device's interrupt status: INTx drops.
-    drv.onInterrupt = (kind, v) => {
-      if (kind === 'lsi' && pins[di]![v]) {
-        pins[di]![v] = 0;
-        m.devices[di]!.setLsi(v, 0);
-      }
-    };
-  });
+  dropLsisOnInterrupt(k, pins, () => m);
   const takeAll = (): void => {
-    for (let r = 0; r < 50; r++) {
-      let any = 0;
-      for (const s of g.slots) any += k.takePendingInterrupts(s.id);
-      if (any === 0) return;
-    }
+    takeUntilQuiet(
+      k,
+      g.slots.map((s) => s.id),
+      50,
+    );
   };
   const nic = (): (typeof m.devices)[number] => m.devices[0]!;
 
@@ -233,25 +226,18 @@ function migratingWorkload(seed: number, start: Kind, hops: readonly Kind[], ste
   const k = g.kernel;
   const rng = new Rng(seed);
   const level = [new Uint8Array(2), new Uint8Array(1)];
-  k.drivers.forEach((drv, di) => {
-    drv.onInterrupt = (kind, pin) => {
-      if (kind === 'lsi' && level[di]![pin]) {
-        level[di]![pin] = 0;
-        m.devices[di]!.setLsi(pin, 0);
-      }
-    };
-  });
+  dropLsisOnInterrupt(k, level, () => m);
   const points = new Rng(seed + 0x10000); // the migration points do not consume the workload's draws
   const at = hops.map(() => points.int(1, steps - 1)).sort((a, b) => a - b);
   const irqs = k.irqs().filter((q) => q.kind !== 'ipi');
   const held = new Set<number>();
   const online = (): number[] => g.slots.map((s) => s.id).filter((c) => k.isOnline(c));
   const takeAll = (): void => {
-    for (let r = 0; r < 100; r++) {
-      let any = 0;
-      for (const s of g.slots) any += k.takePendingInterrupts(s.id);
-      if (any === 0) return;
-    }
+    takeUntilQuiet(
+      k,
+      g.slots.map((s) => s.id),
+      100,
+    );
   };
   let hop = 0;
   for (let step = 0; step < steps; step++) {
@@ -276,12 +262,7 @@ function migratingWorkload(seed: number, start: Kind, hops: readonly Kind[], ste
         d.setLsi(pin, 1);
       }
     } else if (r < 70) {
-      const q = rng.pick(irqs);
-      if (held.delete(q.girq)) k.enableIrq(q.girq);
-      else {
-        held.add(q.girq);
-        k.disableIrq(q.girq);
-      }
+      toggleMask(k, held, rng.pick(irqs).girq);
     } else if (r < 77) {
       k.setAffinity(rng.pick(irqs).girq, rng.pick(online()));
     } else if (r < 85) {

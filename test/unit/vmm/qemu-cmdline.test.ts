@@ -6,30 +6,10 @@ import {
   parseQemuSize,
   QemuCmdlineError,
 } from '../../../src/vmm/qemu-cmdline.ts';
+import { oracleArgs } from '../../diff/qemu-driver.ts';
 
-const XQ_ARGS = [
-  '-M',
-  'pseries,ic-mode=xive,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off',
-  '-display',
-  'none',
-  '-nodefaults',
-  '-m',
-  '1G',
-  '-smp',
-  '1',
-  '-bios',
-  '/tmp/x/stub.bin',
-  '-qtest',
-  'stdio',
-  '-qtest-log',
-  '/dev/null',
-  '-monitor',
-  'unix:/tmp/x/mon.1.sock,server=on,wait=off',
-  '-d',
-  'guest_errors',
-  '-D',
-  '/tmp/x/qemu.log',
-];
+/** The command line the differential driver starts QEMU and xivelab-qemu with. */
+const XQ_ARGS = oracleArgs('/tmp/x/stub.bin', '/tmp/x/mon.1.sock', 1, '/tmp/x/qemu.log');
 
 describe('parseQemuCmdline', () => {
   test('the reference driver command line', () => {

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type DmaSpace, NO_CPU } from '../../../src/hw/mmio.ts';
-import type { TraceSink } from '../../../src/sim/trace-sink.ts';
+import { NO_CPU } from '../../../src/hw/mmio.ts';
 import { SpaprXive } from '../../../src/vmm/spapr-xive.ts';
 import {
   H_FUNCTION,
@@ -35,36 +34,7 @@ import {
   SPAPR_XIVE_SRC_TRIGGER,
   spaprXiveHcall,
 } from '../../../src/vmm/spapr-xive-hcalls.ts';
-
-/** Guest RAM `[0, size)` as a Uint8Array, big-endian words. */
-class FakeDma implements DmaSpace {
-  readonly mem: Uint8Array;
-  private readonly view: DataView;
-  constructor(size: number) {
-    this.mem = new Uint8Array(size);
-    this.view = new DataView(this.mem.buffer);
-  }
-  isRam(addr: number, len: number): boolean {
-    return addr >= 0 && addr + len <= this.mem.length;
-  }
-  loadBe32(addr: number): number {
-    return this.isRam(addr, 4) ? this.view.getUint32(addr) : 0xffff_ffff;
-  }
-  storeBe32(addr: number, value: number): boolean {
-    if (!this.isRam(addr, 4)) return false;
-    this.view.setUint32(addr, value);
-    return true;
-  }
-}
-
-class RecTrace implements TraceSink {
-  mask = 0;
-  readonly errors: string[] = [];
-  emit(): void {}
-  guestError(msg: string): void {
-    this.errors.push(msg);
-  }
-}
+import { FakeDma, RecTrace } from './spapr-xive-env.ts';
 
 const M1 = 0xffff_ffff_ffff_ffffn;
 const EQ = 0x20_0000n;

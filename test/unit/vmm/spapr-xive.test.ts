@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EBUSY } from '../../../src/host/errno.ts';
-import { type DmaSpace, NO_CPU, Word64 } from '../../../src/hw/mmio.ts';
+import { NO_CPU, Word64 } from '../../../src/hw/mmio.ts';
 import { XiveTctxMatch } from '../../../src/hw/xive/router.ts';
-import type { TraceSink } from '../../../src/sim/trace-sink.ts';
 import {
   SPAPR_XIVE_BLOCK_ID,
   SPAPR_XIVE_NVT_BASE,
@@ -15,38 +14,7 @@ import {
   H_INT_SET_SOURCE_CONFIG,
   H_SUCCESS,
 } from '../../../src/vmm/spapr-xive-hcalls.ts';
-
-/** Guest RAM `[base, base + size)` as a Uint8Array, big-endian words. */
-class FakeDma implements DmaSpace {
-  readonly base: number;
-  readonly mem: Uint8Array;
-  private readonly view: DataView;
-  constructor(base: number, size: number) {
-    this.base = base;
-    this.mem = new Uint8Array(size);
-    this.view = new DataView(this.mem.buffer);
-  }
-  isRam(addr: number, len: number): boolean {
-    return addr >= this.base && addr + len <= this.base + this.mem.length;
-  }
-  loadBe32(addr: number): number {
-    return this.isRam(addr, 4) ? this.view.getUint32(addr - this.base) : 0xffff_ffff;
-  }
-  storeBe32(addr: number, value: number): boolean {
-    if (!this.isRam(addr, 4)) return false;
-    this.view.setUint32(addr - this.base, value);
-    return true;
-  }
-}
-
-class RecTrace implements TraceSink {
-  mask = 0;
-  readonly errors: string[] = [];
-  emit(): void {}
-  guestError(msg: string): void {
-    this.errors.push(msg);
-  }
-}
+import { FakeDma, RecTrace } from './spapr-xive-env.ts';
 
 const EQ = 0x20_0000;
 const MGMT = 0x1_0000;
@@ -54,7 +22,7 @@ const esb = (lisn: number): number => lisn * 0x2_0000;
 const TIMA_OS = 0x2_0000;
 
 function setup(nrServers = 1) {
-  const dma = new FakeDma(0, 0x40_0000);
+  const dma = new FakeDma(0x40_0000);
   const trace = new RecTrace();
   const xive = new SpaprXive({ nrIrqs: 0x2000, nrServers, hvPrio: 7 }, dma, trace);
   const w = new Word64();
@@ -65,7 +33,7 @@ function setup(nrServers = 1) {
   return { dma, trace, xive, w, load };
 }
 
-describe('SpaprXive geometry and numbering (qemu.md §5.1)', () => {
+describe('SpaprXive geometry and numbering (hw/intc/spapr_xive.c)', () => {
   it('has the QEMU 7.2 layout', () => {
     const { xive } = setup(2);
     expect(SPAPR_XIVE_VC_BASE).toBe(0x6010000000000);
@@ -163,7 +131,7 @@ describe('router backend', () => {
   });
 });
 
-/** Configure like qemu-qtest.md §3.2: queue 0x200000 (64K), source → vCPU 0 prio 3. */
+/** Configure as the qtest session on QEMU 7.2 did: queue 0x200000 (64K), source → vCPU 0 prio 3. */
 function configure(xive: SpaprXive, lisn: number, eisn: number): void {
   const out: bigint[] = [];
   xive.exploitation = true;
@@ -173,7 +141,7 @@ function configure(xive: SpaprXive, lisn: number, eisn: number): void {
   );
 }
 
-describe('end to end through the public API (qemu-qtest.md §3.2)', () => {
+describe('end to end through the public API (as observed with qtest on QEMU 7.2)', () => {
   it('claim, configure, unmask, CPPR, trigger → EQ, OS line, ACK 0x8003', () => {
     const { xive, dma, load } = setup();
     const lines: boolean[] = [];
@@ -259,8 +227,8 @@ describe('reset', () => {
   });
 });
 
-describe('info pic (qemu-qtest.md §3.3)', () => {
-  it('matches the QEMU 7.2 layout for the §3.3 state', () => {
+describe('info pic (HMP on QEMU 7.2)', () => {
+  it('matches the QEMU 7.2 layout for one configured IPI and a claimed LSI', () => {
     const { xive, dma, load } = setup();
     // IPI 0 of vCPU 0 is claimed at machine init.
     xive.claimIrq(0, false);

@@ -5,6 +5,7 @@
  */
 
 import { assert, describe, expect, it } from 'vitest';
+import { E2BIG, EBUSY, EFAULT, EINVAL, ENOENT, ENXIO } from '../../../../src/host/errno.ts';
 import {
   decodeKvmPpcXiveEq,
   encodeKvmDirtyLog,
@@ -36,33 +37,19 @@ import {
 } from '../../../../src/host/vfio/vfio.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { PciDevice } from '../../../../src/hw/phb.ts';
+import { ESB_GPA, eqGpa, makeVm, mgmtGpa, P, run, TIMA_OS_GPA, trigGpa, type VmEnv } from './host-env.ts';
 import {
   configSource,
   connect,
   createSource,
   devAttr,
-  ESB_GPA,
-  eqGpa,
   getAttr,
   hasAttr,
-  makeVm,
-  mgmtGpa,
-  P,
-  run,
   setAttrU64,
   setEq,
   setRegion,
-  TIMA_OS_GPA,
-  trigGpa,
-  type VmEnv,
-} from './host-env.ts';
+} from './kvm-ioctls.ts';
 
-const ENOENT = -2;
-const ENXIO = -6;
-const E2BIG = -7;
-const EFAULT = -14;
-const EBUSY = -16;
-const EINVAL = -22;
 const SIGBUS = 7;
 
 const ctrl = (e: VmEnv, attr: number, addr = 0): number =>
@@ -112,24 +99,24 @@ describe('GRP_CTRL and has/get_attr (kvmppc_xive_native_set_attr(), has_attr(), 
     const e = makeVm();
     const p = e.vmm;
     for (const a of [1, 2, 3]) expect(hasAttr(p, e.devFd, KVM_DEV_XIVE_GRP_CTRL, a)).toBe(0);
-    for (const a of [0, 4]) expect(hasAttr(p, e.devFd, KVM_DEV_XIVE_GRP_CTRL, a)).toBe(ENXIO);
+    for (const a of [0, 4]) expect(hasAttr(p, e.devFd, KVM_DEV_XIVE_GRP_CTRL, a)).toBe(-ENXIO);
     for (const g of [KVM_DEV_XIVE_GRP_SOURCE, KVM_DEV_XIVE_GRP_SOURCE_CONFIG, KVM_DEV_XIVE_GRP_SOURCE_SYNC]) {
       expect(hasAttr(p, e.devFd, g, 0)).toBe(0);
       expect(hasAttr(p, e.devFd, g, 0xf_ffff)).toBe(0);
-      expect(hasAttr(p, e.devFd, g, 0x10_0000)).toBe(ENXIO);
+      expect(hasAttr(p, e.devFd, g, 0x10_0000)).toBe(-ENXIO);
     }
     expect(hasAttr(p, e.devFd, KVM_DEV_XIVE_GRP_EQ_CONFIG, 2n ** 64n - 1n)).toBe(0);
-    expect(hasAttr(p, e.devFd, 0, 0)).toBe(ENXIO);
-    expect(hasAttr(p, e.devFd, 6, 0)).toBe(ENXIO);
+    expect(hasAttr(p, e.devFd, 0, 0)).toBe(-ENXIO);
+    expect(hasAttr(p, e.devFd, 6, 0)).toBe(-ENXIO);
   });
 
   it('unknown CTRL attr or group → -ENXIO; get_attr only for EQ_CONFIG', () => {
     const e = makeVm();
     const a = e.vmm.userAlloc(64);
-    expect(ctrl(e, 4, a)).toBe(ENXIO);
-    expect(devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, 6, 0, a)).toBe(ENXIO);
-    expect(getAttr(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_CTRL, 1, a)).toBe(ENXIO);
-    expect(getAttr(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_SOURCE, 0, a)).toBe(ENXIO);
+    expect(ctrl(e, 4, a)).toBe(-ENXIO);
+    expect(devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, 6, 0, a)).toBe(-ENXIO);
+    expect(getAttr(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_CTRL, 1, a)).toBe(-ENXIO);
+    expect(getAttr(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_SOURCE, 0, a)).toBe(-ENXIO);
   });
 
   it('NR_SERVERS: -EFAULT, 0 and > KVM_MAX_VCPU_IDS -EINVAL, > KVM_MAX_VCPUS clamped, -EBUSY after a connect', () => {
@@ -140,9 +127,9 @@ describe('GRP_CTRL and has/get_attr (kvmppc_xive_native_set_attr(), has_attr(), 
       p.putU32(a, v);
       return ctrl(e, KVM_DEV_XIVE_NR_SERVERS, a);
     };
-    expect(ctrl(e, KVM_DEV_XIVE_NR_SERVERS, 0)).toBe(EFAULT);
-    expect(nr(0)).toBe(EINVAL);
-    expect(nr(16385)).toBe(EINVAL);
+    expect(ctrl(e, KVM_DEV_XIVE_NR_SERVERS, 0)).toBe(-EFAULT);
+    expect(nr(0)).toBe(-EINVAL);
+    expect(nr(16385)).toBe(-EINVAL);
     expect(nr(16384)).toBe(0);
     const x = e.host.kvm.vms[0]!.devices[0]!.xive;
     expect(x.nrServers).toBe(2048);
@@ -150,7 +137,7 @@ describe('GRP_CTRL and has/get_attr (kvmppc_xive_native_set_attr(), has_attr(), 
     expect(x.nrServers).toBe(8);
     const v = p.ioctl(e.vmFd, KVM_CREATE_VCPU, 0);
     expect(connect(p, v, e.devFd, 0)).toBe(0);
-    expect(nr(4)).toBe(EBUSY);
+    expect(nr(4)).toBe(-EBUSY);
   });
 
   it('RESET: always 0; targeted sources masked (PQ 01, EAS masked) but still valid; masked ones untouched', () => {
@@ -165,7 +152,7 @@ describe('GRP_CTRL and has/get_attr (kvmppc_xive_native_set_attr(), has_attr(), 
     trigger(e, 0x10);
     expect(eqEntry(e, 0, 0)).toBe(0); // EAS masked: nothing queued
     // RESET also cleaned up every queue (kvmppc_xive_reset()): targeting finds no queue → -EBUSY ...
-    expect(configSource(e.vmm, e.devFd, 0x10, 6, 0, 0x52)).toBe(EBUSY);
+    expect(configSource(e.vmm, e.devFd, 0x10, 6, 0, 0x52)).toBe(-EBUSY);
     // ... and works again once the EQ is reconfigured: the source is still valid.
     expect(setEq(e.vmm, e.devFd, 0, 6, { qshift: 16, qaddr: eqGpa(0) })).toBe(0);
     expect(configSource(e.vmm, e.devFd, 0x10, 6, 0, 0x52)).toBe(0);
@@ -199,12 +186,12 @@ describe('GRP_CTRL and has/get_attr (kvmppc_xive_native_set_attr(), has_attr(), 
 describe('GRP_SOURCE (kvmppc_xive_native_set_source())', () => {
   it('irq ≥ 0x100000 (and a u64 above 2^63) → -E2BIG; -EFAULT after the block is created; PQ 01; LSI flags stick', () => {
     const e = makeVm();
-    expect(createSource(e.vmm, e.devFd, 0x10_0000)).toBe(E2BIG);
-    expect(setAttrU64(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_SOURCE, 2n ** 63n, 0n)).toBe(E2BIG);
-    expect(devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_SOURCE, 0x800, 0)).toBe(EFAULT);
+    expect(createSource(e.vmm, e.devFd, 0x10_0000)).toBe(-E2BIG);
+    expect(setAttrU64(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_SOURCE, 2n ** 63n, 0n)).toBe(-E2BIG);
+    expect(devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_SOURCE, 0x800, 0)).toBe(-EFAULT);
     // The block (0x800..0xbff) exists now: an uninitialised source in it gives -EINVAL, not -ENOENT.
-    expect(configSource(e.vmm, e.devFd, 0x801, 6, 0, 1)).toBe(EINVAL);
-    expect(configSource(e.vmm, e.devFd, 0xc00, 6, 0, 1)).toBe(ENOENT);
+    expect(configSource(e.vmm, e.devFd, 0x801, 6, 0, 1)).toBe(-EINVAL);
+    expect(configSource(e.vmm, e.devFd, 0xc00, 6, 0, 1)).toBe(-ENOENT);
     expect(createSource(e.vmm, e.devFd, 0x800, KVM_XIVE_LEVEL_SENSITIVE | KVM_XIVE_LEVEL_ASSERTED)).toBe(0);
     expect(pq(e, 0x800)).toBe(1);
     const st = e.host.kvm.vms[0]!.devices[0]!.xive.irqState(0x800)!;
@@ -217,22 +204,22 @@ describe('GRP_SOURCE (kvmppc_xive_native_set_source())', () => {
     const e = makeVm({ nrCpus: 2, nrIpis: 8 });
     const rcs: number[] = [];
     for (let i = 0; i < 10; i++) rcs.push(createSource(e.vmm, e.devFd, i));
-    expect(rcs).toContain(ENXIO);
-    expect(rcs.slice(rcs.indexOf(ENXIO)).every((r) => r === ENXIO)).toBe(true);
+    expect(rcs).toContain(-ENXIO);
+    expect(rcs.slice(rcs.indexOf(-ENXIO)).every((r) => r === -ENXIO)).toBe(true);
   });
 });
 
 describe('GRP_SOURCE_CONFIG (kvmppc_xive_native_set_source_config())', () => {
   it('-ENOENT no block, -EINVAL invalid, -EFAULT, prio 7 -EINVAL, unknown server -EINVAL', () => {
     const e = makeVm();
-    expect(configSource(e.vmm, e.devFd, 5, 6, 0, 1)).toBe(ENOENT);
+    expect(configSource(e.vmm, e.devFd, 5, 6, 0, 1)).toBe(-ENOENT);
     expect(createSource(e.vmm, e.devFd, 4)).toBe(0);
-    expect(configSource(e.vmm, e.devFd, 5, 6, 0, 1)).toBe(EINVAL);
-    expect(devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_SOURCE_CONFIG, 4, 0)).toBe(EFAULT);
-    expect(configSource(e.vmm, e.devFd, 4, 7, 0, 1)).toBe(EINVAL);
-    expect(configSource(e.vmm, e.devFd, 4, 6, 9, 1)).toBe(EINVAL);
+    expect(configSource(e.vmm, e.devFd, 5, 6, 0, 1)).toBe(-EINVAL);
+    expect(devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_SOURCE_CONFIG, 4, 0)).toBe(-EFAULT);
+    expect(configSource(e.vmm, e.devFd, 4, 7, 0, 1)).toBe(-EINVAL);
+    expect(configSource(e.vmm, e.devFd, 4, 6, 9, 1)).toBe(-EINVAL);
     // Priority 0 is valid, but vCPU 0 has no priority-0 queue: nothing fits → -EBUSY.
-    expect(configSource(e.vmm, e.devFd, 4, 0, 0, 1)).toBe(EBUSY);
+    expect(configSource(e.vmm, e.devFd, 4, 0, 0, 1)).toBe(-EBUSY);
     expect(configSource(e.vmm, e.devFd, 4, 6, 0, 1)).toBe(0);
   });
 
@@ -250,17 +237,17 @@ describe('GRP_EQ_CONFIG (kvmppc_xive_native_set_queue_config() / get_queue_confi
     const e = makeVm();
     const p = e.vmm;
     expect(devAttr(p, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_EQ_CONFIG, kvmXiveEqId(9, 6), 0)).toBe(
-      EFAULT,
+      -EFAULT,
     );
-    expect(setEq(p, e.devFd, 9, 6, { qshift: 16, qaddr: eqGpa(0) })).toBe(ENOENT);
-    expect(setEq(p, e.devFd, 0, 7, { qshift: 16, qaddr: eqGpa(0) })).toBe(EINVAL);
-    expect(setEq(p, e.devFd, 0, 5, { flags: 3, qshift: 16, qaddr: eqGpa(0) })).toBe(EINVAL);
-    expect(setEq(p, e.devFd, 0, 5, { flags: 0, qshift: 16, qaddr: eqGpa(0) })).toBe(EINVAL);
+    expect(setEq(p, e.devFd, 9, 6, { qshift: 16, qaddr: eqGpa(0) })).toBe(-ENOENT);
+    expect(setEq(p, e.devFd, 0, 7, { qshift: 16, qaddr: eqGpa(0) })).toBe(-EINVAL);
+    expect(setEq(p, e.devFd, 0, 5, { flags: 3, qshift: 16, qaddr: eqGpa(0) })).toBe(-EINVAL);
+    expect(setEq(p, e.devFd, 0, 5, { flags: 0, qshift: 16, qaddr: eqGpa(0) })).toBe(-EINVAL);
     for (const q of [12, 21, 24])
-      expect(setEq(p, e.devFd, 0, 5, { qshift: q, qaddr: 0x100_0000 })).toBe(EINVAL);
-    expect(setEq(p, e.devFd, 0, 5, { qshift: 16, qaddr: 0x30_1000 })).toBe(EINVAL);
-    expect(setEq(p, e.devFd, 0, 5, { qshift: 16, qaddr: 0x7000_0000 })).toBe(EINVAL);
-    expect(setEq(p, e.devFd, 0, 5, { qshift: 16, qaddr: ESB_GPA })).toBe(EINVAL);
+      expect(setEq(p, e.devFd, 0, 5, { qshift: q, qaddr: 0x100_0000 })).toBe(-EINVAL);
+    expect(setEq(p, e.devFd, 0, 5, { qshift: 16, qaddr: 0x30_1000 })).toBe(-EINVAL);
+    expect(setEq(p, e.devFd, 0, 5, { qshift: 16, qaddr: 0x7000_0000 })).toBe(-EINVAL);
+    expect(setEq(p, e.devFd, 0, 5, { qshift: 16, qaddr: ESB_GPA })).toBe(-EINVAL);
     expect(setEq(p, e.devFd, 0, 5, { qshift: 16, qaddr: 0x30_0000 })).toBe(0);
   });
 
@@ -271,8 +258,8 @@ describe('GRP_EQ_CONFIG (kvmppc_xive_native_set_queue_config() / get_queue_confi
       trigger(e, 0x30);
       esbOp(e, 0x30, 0xc00);
     }
-    expect(getEq(e, 9, 6).rc).toBe(ENOENT);
-    expect(getEq(e, 0, 7).rc).toBe(EINVAL);
+    expect(getEq(e, 9, 6).rc).toBe(-ENOENT);
+    expect(getEq(e, 0, 7).rc).toBe(-EINVAL);
     const g = getEq(e, 0, 6);
     expect(g.rc).toBe(0);
     expect(decodeKvmPpcXiveEq(g.bytes)).toEqual({
@@ -282,7 +269,7 @@ describe('GRP_EQ_CONFIG (kvmppc_xive_native_set_queue_config() / get_queue_confi
       qtoggle: 1,
       qindex: 3,
     });
-    expect(getAttr(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_EQ_CONFIG, kvmXiveEqId(0, 6), 0)).toBe(EFAULT);
+    expect(getAttr(e.vmm, e.devFd, KVM_DEV_XIVE_GRP_EQ_CONFIG, kvmXiveEqId(0, 6), 0)).toBe(-EFAULT);
   });
 
   it('qshift 0 resets without checking flags; the page is unpinned; a restore writes (toggle, index)', () => {
@@ -302,9 +289,9 @@ describe('GRP_SOURCE_SYNC (kvmppc_xive_native_sync_source())', () => {
     const e = makeVm();
     const sync = (irq: number): number =>
       devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_SOURCE_SYNC, irq, 0);
-    expect(sync(3)).toBe(ENOENT);
+    expect(sync(3)).toBe(-ENOENT);
     expect(createSource(e.vmm, e.devFd, 2)).toBe(0);
-    expect(sync(3)).toBe(EINVAL);
+    expect(sync(3)).toBe(-EINVAL);
     const s = e.host.chip.stats.syncs;
     expect(sync(2)).toBe(0);
     expect(e.host.chip.stats.syncs - s).toBe(1);
@@ -318,11 +305,11 @@ describe('mmap and faults (kvmppc_xive_native_mmap(), xive_native_tima_fault(), 
       e.vmm.mmap(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, e.devFd, pgoff * P);
     expect(m(4 * P, 0)).toBeGreaterThan(0);
     expect(m(P, 0)).toBeGreaterThan(0);
-    expect(m(5 * P, 0)).toBe(EINVAL);
-    for (const off of [1, 2, 3, 5, 6]) expect(m(P, off)).toBe(EINVAL);
+    expect(m(5 * P, 0)).toBe(-EINVAL);
+    for (const off of [1, 2, 3, 5, 6]) expect(m(P, off)).toBe(-EINVAL);
     expect(m(2 ** 21 * P, 4)).toBeGreaterThan(0);
-    expect(m((2 ** 21 + 1) * P, 4)).toBe(EINVAL);
-    expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.devFd, 4 * P + 0x1000)).toBe(EINVAL);
+    expect(m((2 ** 21 + 1) * P, 4)).toBe(-EINVAL);
+    expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.devFd, 4 * P + 0x1000)).toBe(-EINVAL);
   });
 
   it('TIMA: relative page 2 maps the OS view; 0, 1, 3 SIGBUS', () => {
@@ -377,9 +364,9 @@ describe('surprises of the merged device, through the syscalls', () => {
   it('1: priority 7 is invalid for SOURCE_CONFIG and EQ_CONFIG; 6 is the maximum', () => {
     const e = makeVm();
     expect(createSource(e.vmm, e.devFd, 1)).toBe(0);
-    expect(configSource(e.vmm, e.devFd, 1, 7, 0, 1)).toBe(EINVAL);
+    expect(configSource(e.vmm, e.devFd, 1, 7, 0, 1)).toBe(-EINVAL);
     expect(configSource(e.vmm, e.devFd, 1, 6, 0, 1)).toBe(0);
-    expect(setEq(e.vmm, e.devFd, 0, 7, { qshift: 16, qaddr: 0x30_0000 })).toBe(EINVAL);
+    expect(setEq(e.vmm, e.devFd, 0, 7, { qshift: 16, qaddr: 0x30_0000 })).toBe(-EINVAL);
   });
 
   it('2: the SOURCE_CONFIG mask bit is honoured (EAS masked: a trigger queues nothing)', () => {
@@ -394,14 +381,14 @@ describe('surprises of the merged device, through the syscalls', () => {
   it('3: only qshift 16 (and 0 for reset) is accepted', () => {
     const e = makeVm();
     for (const q of [12, 15, 17, 21, 24])
-      expect(setEq(e.vmm, e.devFd, 0, 5, { qshift: q, qaddr: 0 })).toBe(EINVAL);
+      expect(setEq(e.vmm, e.devFd, 0, 5, { qshift: q, qaddr: 0 })).toBe(-EINVAL);
     expect(setEq(e.vmm, e.devFd, 0, 5, { qshift: 16, qaddr: 0 })).toBe(0);
   });
 
   it('4: EQ flags must be exactly ALWAYS_NOTIFY', () => {
     const e = makeVm();
     for (const f of [0, 2, 3, 0x8000_0001])
-      expect(setEq(e.vmm, e.devFd, 0, 5, { flags: f, qshift: 16, qaddr: 0 })).toBe(EINVAL);
+      expect(setEq(e.vmm, e.devFd, 0, 5, { flags: f, qshift: 16, qaddr: 0 })).toBe(-EINVAL);
   });
 
   it('5: EQ_CONFIG get on an unconfigured queue returns 0 and writes nothing', () => {
@@ -419,7 +406,7 @@ describe('surprises of the merged device, through the syscalls', () => {
     expect(eqEntry(e, 1, 0)).toBe(0x8000_0077);
     expect(eqEntry(e, 0, 0)).toBe(0);
     expect(createSource(e.vmm, e.devFd, 2)).toBe(0);
-    expect(configSource(e.vmm, e.devFd, 2, 5, 0, 1)).toBe(EBUSY);
+    expect(configSource(e.vmm, e.devFd, 2, 5, 0, 1)).toBe(-EBUSY);
   });
 
   it('7: SOURCE_CONFIG with unchanged (server, prio, eisn) is a no-op whatever the mask flag says', () => {
@@ -435,14 +422,14 @@ describe('surprises of the merged device, through the syscalls', () => {
   it('8: -ENOENT vs -EINVAL follows the 1024-source block', () => {
     const e = makeVm();
     expect(createSource(e.vmm, e.devFd, 0x400)).toBe(0);
-    expect(configSource(e.vmm, e.devFd, 0x7ff, 6, 0, 1)).toBe(EINVAL);
-    expect(configSource(e.vmm, e.devFd, 0x3ff, 6, 0, 1)).toBe(ENOENT);
-    expect(configSource(e.vmm, e.devFd, 0x800, 6, 0, 1)).toBe(ENOENT);
+    expect(configSource(e.vmm, e.devFd, 0x7ff, 6, 0, 1)).toBe(-EINVAL);
+    expect(configSource(e.vmm, e.devFd, 0x3ff, 6, 0, 1)).toBe(-ENOENT);
+    expect(configSource(e.vmm, e.devFd, 0x800, 6, 0, 1)).toBe(-ENOENT);
   });
 
   it('9: GRP_SOURCE out of range is -E2BIG; re-initialising a live source turns it off (PQ 01)', () => {
     const e = makeVm();
-    expect(createSource(e.vmm, e.devFd, 0xfffff + 1)).toBe(E2BIG);
+    expect(createSource(e.vmm, e.devFd, 0xfffff + 1)).toBe(-E2BIG);
     liveSource(e, 1, 0, 5);
     expect(pq(e, 1)).toBe(0);
     expect(createSource(e.vmm, e.devFd, 1)).toBe(0);
@@ -474,7 +461,7 @@ describe('surprises of the merged device, through the syscalls', () => {
     const e = makeVm();
     const w = new Word64();
     expect(e.vmm.load(e.tima + 3 * P, 1, w)).toBe(SIGBUS);
-    expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.devFd, 3 * P)).toBe(EINVAL);
+    expect(e.vmm.mmap(0, P, PROT_READ, MAP_SHARED, e.devFd, 3 * P)).toBe(-EINVAL);
   });
 
   it('13/14: a bind zaps file pages 4+2i and 5+2i in every process mapping them; each refaults to the device', () => {

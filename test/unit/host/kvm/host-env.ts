@@ -8,25 +8,10 @@ import { expect } from 'vitest';
 import { createHost, type Host, type HostConfig } from '../../../../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
-  encodeKvmDeviceAttr,
-  encodeKvmEnableCap,
-  encodeKvmPpcXiveEq,
-  encodeKvmUserspaceMemoryRegion,
-  KVM_CAP_PPC_IRQ_XIVE,
   KVM_CREATE_DEVICE,
   KVM_CREATE_VCPU,
   KVM_CREATE_VM,
   KVM_DEV_TYPE_XIVE,
-  KVM_DEV_XIVE_GRP_EQ_CONFIG,
-  KVM_DEV_XIVE_GRP_SOURCE,
-  KVM_DEV_XIVE_GRP_SOURCE_CONFIG,
-  KVM_ENABLE_CAP,
-  KVM_GET_DEVICE_ATTR,
-  KVM_HAS_DEVICE_ATTR,
-  KVM_SET_DEVICE_ATTR,
-  KVM_SET_USER_MEMORY_REGION,
-  kvmXiveEqId,
-  kvmXiveSourceConfig,
 } from '../../../../src/host/kvm/uapi.ts';
 import type { KvmExitHandler, KvmVcpuRun } from '../../../../src/host/kvm/vcpu.ts';
 import {
@@ -38,15 +23,18 @@ import {
 } from '../../../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
+import { SPAPR_XIVE_NR_IRQS } from '../../../../src/vmm/spapr-irq.ts';
+import { SPAPR_XIVE_TM_BASE, SPAPR_XIVE_VC_BASE } from '../../../../src/vmm/spapr-xive-layout.ts';
+import { connect, setEq, setRegion } from './kvm-ioctls.ts';
 
 export const P = 0x1_0000;
 /** Guest RAM size (slot 0 at gpa 0). */
 export const RAM_SIZE = 0x400_0000;
-/** QEMU sPAPR: ESB pages (`SPAPR_XIVE_VC_BASE`) and TIMA (`SPAPR_XIVE_TM_BASE`). */
-export const ESB_GPA = 0x0006_0100_0000_0000;
-export const TIMA_GPA = 0x0006_0302_0318_0000;
+/** QEMU sPAPR: ESB pages and TIMA. */
+export const ESB_GPA = SPAPR_XIVE_VC_BASE;
+export const TIMA_GPA = SPAPR_XIVE_TM_BASE;
 /** Sources the ESB mapping covers. */
-export const NR_IRQS = 0x2000;
+export const NR_IRQS = SPAPR_XIVE_NR_IRQS;
 /** Guest physical address of vCPU i's priority-6 EQ. */
 export const eqGpa = (i: number): number => 0x10_0000 + i * P;
 
@@ -69,124 +57,6 @@ export interface VmEnvOptions extends HostConfig {
   xive?: boolean;
   /** Configure each vCPU's priority-6 EQ (default true). */
   eqs?: boolean;
-}
-
-export function memRegion(
-  p: HostProcess,
-  slot: number,
-  flags: number,
-  gpa: number | bigint,
-  size: number | bigint,
-  uaddr: number | bigint,
-): number {
-  return p.userStruct(
-    encodeKvmUserspaceMemoryRegion({
-      slot,
-      flags,
-      guestPhysAddr: gpa,
-      memorySize: size,
-      userspaceAddr: uaddr,
-    }),
-  );
-}
-
-export function setRegion(
-  p: HostProcess,
-  vmFd: number,
-  slot: number,
-  gpa: number | bigint,
-  size: number | bigint,
-  uaddr: number | bigint,
-  flags = 0,
-): number {
-  return p.ioctl(vmFd, KVM_SET_USER_MEMORY_REGION, memRegion(p, slot, flags, gpa, size, uaddr));
-}
-
-/** `ioctl(devFd, KVM_{SET,GET,HAS}_DEVICE_ATTR)` with the value at `addr`. */
-export function devAttr(
-  p: HostProcess,
-  devFd: number,
-  req: number,
-  group: number,
-  attr: bigint | number,
-  addr: number,
-): number {
-  return p.ioctl(devFd, req, p.userStruct(encodeKvmDeviceAttr({ group, attr, addr })));
-}
-
-export function setAttrU64(
-  p: HostProcess,
-  devFd: number,
-  group: number,
-  attr: bigint | number,
-  v: bigint,
-): number {
-  const a = p.userAlloc(8);
-  p.putU64(a, v);
-  return devAttr(p, devFd, KVM_SET_DEVICE_ATTR, group, attr, a);
-}
-
-export function hasAttr(p: HostProcess, devFd: number, group: number, attr: bigint | number): number {
-  return devAttr(p, devFd, KVM_HAS_DEVICE_ATTR, group, attr, 0);
-}
-
-export function getAttr(
-  p: HostProcess,
-  devFd: number,
-  group: number,
-  attr: bigint | number,
-  addr: number,
-): number {
-  return devAttr(p, devFd, KVM_GET_DEVICE_ATTR, group, attr, addr);
-}
-
-export function setEq(
-  p: HostProcess,
-  devFd: number,
-  server: number,
-  prio: number,
-  eq: { flags?: number; qshift: number; qaddr: number | bigint; qtoggle?: number; qindex?: number },
-): number {
-  const a = p.userStruct(
-    encodeKvmPpcXiveEq({
-      flags: eq.flags ?? 1,
-      qshift: eq.qshift,
-      qaddr: BigInt(eq.qaddr),
-      qtoggle: eq.qtoggle ?? 1,
-      qindex: eq.qindex ?? 0,
-    }),
-  );
-  return devAttr(p, devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_EQ_CONFIG, kvmXiveEqId(server, prio), a);
-}
-
-export function createSource(p: HostProcess, devFd: number, irq: number, init = 0n): number {
-  return setAttrU64(p, devFd, KVM_DEV_XIVE_GRP_SOURCE, irq, init);
-}
-
-export function configSource(
-  p: HostProcess,
-  devFd: number,
-  irq: number,
-  prio: number,
-  server: number,
-  eisn: number,
-  masked = false,
-): number {
-  return setAttrU64(
-    p,
-    devFd,
-    KVM_DEV_XIVE_GRP_SOURCE_CONFIG,
-    irq,
-    kvmXiveSourceConfig(prio, server, masked, eisn),
-  );
-}
-
-export function connect(p: HostProcess, vcpuFd: number, devFd: number, server: number): number {
-  return p.ioctl(
-    vcpuFd,
-    KVM_ENABLE_CAP,
-    p.userStruct(encodeKvmEnableCap({ cap: KVM_CAP_PPC_IRQ_XIVE, args: [devFd, server] })),
-  );
 }
 
 /** The full set-up; every step checked. */

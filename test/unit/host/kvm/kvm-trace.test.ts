@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { Trace } from '../../../../src/sim/trace.ts';
 import { TRACE_KVM } from '../../../../src/sim/trace-sink.ts';
-import { makeVm, P, RAM_SIZE, setRegion } from './host-env.ts';
+import { makeVm, P, RAM_SIZE } from './host-env.ts';
+import { setRegion } from './kvm-ioctls.ts';
 
 it('KVM traces memslot create/move/delete with their ranges and partition-scoped inserts and invalidations', () => {
   const trace = new Trace(TRACE_KVM, 256);

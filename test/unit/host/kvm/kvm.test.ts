@@ -1,4 +1,5 @@
 import { assert, describe, expect, it } from 'vitest';
+import { EEXIST, EINVAL, EIO, ENODEV } from '../../../../src/host/errno.ts';
 import { createHost } from '../../../../src/host/host.ts';
 import {
   encodeKvmCreateDevice,
@@ -35,12 +36,8 @@ import {
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { configSource, createSource, eqGpa, makeVm, mgmtGpa, P, run, TIMA_OS_GPA } from './host-env.ts';
-
-const EINVAL = -22;
-const EEXIST = -17;
-const ENODEV = -19;
-const EIO = -5;
+import { eqGpa, makeVm, mgmtGpa, P, run, TIMA_OS_GPA } from './host-env.ts';
+import { configSource, createSource } from './kvm-ioctls.ts';
 
 function createDevice(p: HostProcess, vm: number, type: number, flags = 0): { rc: number; fd: number } {
   const a = p.userStruct(encodeKvmCreateDevice({ type, flags }));
@@ -48,20 +45,22 @@ function createDevice(p: HostProcess, vm: number, type: number, flags = 0): { rc
   return { rc, fd: p.getU32(a + 4) | 0 };
 }
 
-describe('ioctl numbers (powerpc _IOC)', () => {
-  it('match linux/kvm.h on ppc64', () => {
-    expect(KVM_GET_API_VERSION).toBe(0x2000_ae00);
-    expect(KVM_CREATE_VM).toBe(0x2000_ae01);
-    expect(KVM_CHECK_EXTENSION).toBe(0x2000_ae03);
-    expect(KVM_CREATE_VCPU).toBe(0x2000_ae41);
-    expect(KVM_SET_USER_MEMORY_REGION).toBe(0x8020_ae46);
-    expect(KVM_RUN).toBe(0x2000_ae80);
-    expect(KVM_ENABLE_CAP).toBe(0x8068_aea3);
-    expect(KVM_CREATE_DEVICE).toBe(0xc00c_aee0);
-    expect(KVM_IRQFD).toBe(0x8020_ae76);
-    expect(KVM_API_VERSION).toBe(12);
-    expect(KVM_CAP_NR_MEMSLOTS).toBe(10);
-    expect(KVM_CAP_PPC_IRQ_XIVE).toBe(169);
+describe('ioctl numbers (powerpc _IOC) and constants match linux/kvm.h on ppc64', () => {
+  it.each([
+    ['KVM_GET_API_VERSION', KVM_GET_API_VERSION, 0x2000_ae00],
+    ['KVM_CREATE_VM', KVM_CREATE_VM, 0x2000_ae01],
+    ['KVM_CHECK_EXTENSION', KVM_CHECK_EXTENSION, 0x2000_ae03],
+    ['KVM_CREATE_VCPU', KVM_CREATE_VCPU, 0x2000_ae41],
+    ['KVM_SET_USER_MEMORY_REGION', KVM_SET_USER_MEMORY_REGION, 0x8020_ae46],
+    ['KVM_RUN', KVM_RUN, 0x2000_ae80],
+    ['KVM_ENABLE_CAP', KVM_ENABLE_CAP, 0x8068_aea3],
+    ['KVM_CREATE_DEVICE', KVM_CREATE_DEVICE, 0xc00c_aee0],
+    ['KVM_IRQFD', KVM_IRQFD, 0x8020_ae76],
+  ])('%s', (_name, got, want) => {
+    expect(got).toBe(want);
+  });
+  it('KVM_API_VERSION, KVM_CAP_NR_MEMSLOTS, KVM_CAP_PPC_IRQ_XIVE', () => {
+    expect([KVM_API_VERSION, KVM_CAP_NR_MEMSLOTS, KVM_CAP_PPC_IRQ_XIVE]).toEqual([12, 10, 169]);
   });
 });
 
@@ -71,7 +70,7 @@ describe('/dev/kvm', () => {
     const p = host.spawn();
     const k = p.open('/dev/kvm');
     expect(p.ioctl(k, KVM_GET_API_VERSION, 0)).toBe(12);
-    expect(p.ioctl(k, KVM_GET_API_VERSION, 1)).toBe(EINVAL);
+    expect(p.ioctl(k, KVM_GET_API_VERSION, 1)).toBe(-EINVAL);
     expect(p.ioctl(k, KVM_GET_VCPU_MMAP_SIZE, 0)).toBe(2 * P);
     const caps: [number, number][] = [
       [KVM_CAP_USER_MEMORY, 1],
@@ -101,8 +100,8 @@ describe('/dev/kvm', () => {
     const k = p.open('/dev/kvm');
     expect(p.ioctl(k, KVM_CREATE_VM, 0)).toBe(1);
     expect(p.ioctl(k, KVM_CREATE_VM, KVM_VM_PPC_HV)).toBe(2);
-    expect(p.ioctl(k, KVM_CREATE_VM, KVM_VM_PPC_PR)).toBe(EINVAL);
-    expect(p.ioctl(k, KVM_CREATE_VM, 3)).toBe(EINVAL);
+    expect(p.ioctl(k, KVM_CREATE_VM, KVM_VM_PPC_PR)).toBe(-EINVAL);
+    expect(p.ioctl(k, KVM_CREATE_VM, 3)).toBe(-EINVAL);
     expect(host.kvm.vms.map((v) => v.lpid)).toEqual([1, 2]);
     expect(host.kvm.stats.vmsCreated).toBe(2);
   });
@@ -115,8 +114,8 @@ describe('VM fd', () => {
     const vm = p.ioctl(p.open('/dev/kvm'), KVM_CREATE_VM, 0);
     expect(p.ioctl(vm, KVM_CREATE_VCPU, 0)).toBe(2);
     expect(p.ioctl(vm, KVM_CREATE_VCPU, 8)).toBe(3);
-    expect(p.ioctl(vm, KVM_CREATE_VCPU, 8)).toBe(EEXIST);
-    expect(p.ioctl(vm, KVM_CREATE_VCPU, 16384)).toBe(EINVAL);
+    expect(p.ioctl(vm, KVM_CREATE_VCPU, 8)).toBe(-EEXIST);
+    expect(p.ioctl(vm, KVM_CREATE_VCPU, 16384)).toBe(-EINVAL);
     expect(p.ioctl(vm, KVM_CREATE_VCPU, 16383)).toBe(4);
     expect(host.kvm.vms[0]!.vcpus.map((v) => [v.vcpuId, v.hostCpu])).toEqual([
       [0, 0],
@@ -129,13 +128,13 @@ describe('VM fd', () => {
     const host = createHost();
     const p = host.spawn();
     const vm = p.ioctl(p.open('/dev/kvm'), KVM_CREATE_VM, 0);
-    expect(createDevice(p, vm, 99).rc).toBe(ENODEV);
-    expect(createDevice(p, vm, KVM_DEV_TYPE_XICS).rc).toBe(ENODEV);
+    expect(createDevice(p, vm, 99).rc).toBe(-ENODEV);
+    expect(createDevice(p, vm, KVM_DEV_TYPE_XICS).rc).toBe(-ENODEV);
     expect(createDevice(p, vm, KVM_DEV_TYPE_XIVE, KVM_CREATE_DEVICE_TEST).rc).toBe(0);
     expect(host.kvm.vms[0]!.devices).toHaveLength(0);
     const d = createDevice(p, vm, KVM_DEV_TYPE_XIVE);
     expect(d).toEqual({ rc: 0, fd: 2 });
-    expect(createDevice(p, vm, KVM_DEV_TYPE_XIVE).rc).toBe(EEXIST);
+    expect(createDevice(p, vm, KVM_DEV_TYPE_XIVE).rc).toBe(-EEXIST);
     expect(createDevice(p, vm, KVM_DEV_TYPE_XIVE, KVM_CREATE_DEVICE_TEST).rc).toBe(0);
     // Released on the last close; a new device reuses the kept struct.
     const x = host.kvm.vms[0]!.arch.xiveNative;
@@ -149,7 +148,7 @@ describe('VM fd', () => {
     const host = createHost();
     const p = host.spawn();
     const vm = p.ioctl(p.open('/dev/kvm'), KVM_CREATE_VM, 0);
-    expect(p.ioctl(vm, KVM_ENABLE_CAP, p.userStruct(encodeKvmEnableCap({ cap: 1 })))).toBe(EINVAL);
+    expect(p.ioctl(vm, KVM_ENABLE_CAP, p.userStruct(encodeKvmEnableCap({ cap: 1 })))).toBe(-EINVAL);
   });
 
   it('KVM_IRQFD: an eventfd write triggers the guest source (EQ entry), deassign stops it', () => {
@@ -227,7 +226,7 @@ describe('lifetimes', () => {
     expect(() => g.load(0, 8, w)).toThrow(/outside KVM_RUN/);
     const child = e.vmm.fork();
     assert(typeof child !== 'number', `fork: ${child}`);
-    expect(child.ioctl(e.vmFd, KVM_CREATE_VCPU, 1)).toBe(EIO);
+    expect(child.ioctl(e.vmFd, KVM_CREATE_VCPU, 1)).toBe(-EIO);
     expect(e.vmm.mmap(0, P, PROT_READ | PROT_WRITE, MAP_SHARED, e.devFd, 0)).toBe(-9);
   });
 

@@ -9,8 +9,6 @@ import {
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { PciDevice } from '../../../../src/hw/phb.ts';
 import {
-  configSource,
-  createSource,
   eqGpa,
   makeVm,
   mgmtGpa,
@@ -21,6 +19,7 @@ import {
   trigGpa,
   type VmEnv,
 } from './host-env.ts';
+import { configSource, createSource } from './kvm-ioctls.ts';
 import { irqfd, setIrqs } from './passthrough-env.ts';
 
 const L = 0x1300;

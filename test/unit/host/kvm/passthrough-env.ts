@@ -61,27 +61,25 @@ export function unassign(e: PassthroughVm, a: Assigned, slot: number): void {
   expect(e.host.phbs[0]!.unplug(slot)).toBe(a.pdev);
 }
 
-/** `KVM_IRQFD` {fd, gsi, flags}. */
-export function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags = 0): number {
-  const a = p.userAlloc(32);
-  p.putBytes(a, new Uint8Array(32));
-  p.putU32(a, efd);
-  p.putU32(a + 4, gsi);
-  p.putU32(a + 8, flags);
-  return p.ioctl(vmFd, KVM_IRQFD, a);
+/** Writes `words` as consecutive u32s at a fresh user address and returns it. */
+function userWords(p: HostProcess, words: readonly number[]): number {
+  const a = p.userAlloc(4 * words.length);
+  for (const [i, w] of words.entries()) p.putU32(a + 4 * i, w);
+  return a;
 }
 
-/** `VFIO_DEVICE_SET_IRQS` MSI-X: eventfds for vectors [0, n), or disable (none). */
+/** `KVM_IRQFD`: struct kvm_irqfd {fd, gsi, flags, resamplefd, pad[16]} (32 bytes). */
+export function irqfd(p: HostProcess, vmFd: number, efd: number, gsi: number, flags = 0): number {
+  return p.ioctl(vmFd, KVM_IRQFD, userWords(p, [efd, gsi, flags, 0, 0, 0, 0, 0]));
+}
+
+/**
+ * `VFIO_DEVICE_SET_IRQS` MSI-X: eventfds for vectors [0, n), or disable (none). struct
+ * vfio_irq_set {argsz, flags, index, start, count, data[]}.
+ */
 export function setIrqs(p: HostProcess, vfd: number, efds: number[]): number {
-  const s = p.userAlloc(20 + 4 * efds.length);
-  p.putU32(s, 20 + 4 * efds.length);
-  p.putU32(
-    s + 4,
-    (efds.length ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | VFIO_IRQ_SET_ACTION_TRIGGER,
-  );
-  p.putU32(s + 8, VFIO_PCI_MSIX_IRQ_INDEX);
-  p.putU32(s + 12, 0);
-  p.putU32(s + 16, efds.length);
-  for (let i = 0; i < efds.length; i++) p.putU32(s + 20 + 4 * i, efds[i]!);
-  return p.ioctl(vfd, VFIO_DEVICE_SET_IRQS, s);
+  const flags =
+    (efds.length ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) | VFIO_IRQ_SET_ACTION_TRIGGER;
+  const set = [20 + 4 * efds.length, flags, VFIO_PCI_MSIX_IRQ_INDEX, 0, efds.length, ...efds];
+  return p.ioctl(vfd, VFIO_DEVICE_SET_IRQS, userWords(p, set));
 }

@@ -1,4 +1,5 @@
 import { assert, describe, expect, it } from 'vitest';
+import { EBADF, EBUSY, EEXIST, EINVAL, ENXIO, EPERM } from '../../../../src/host/errno.ts';
 import {
   encodeKvmEnableCap,
   encodeKvmOneReg,
@@ -23,10 +24,6 @@ import { Word64 } from '../../../../src/hw/mmio.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
 import { TRACE_KVM } from '../../../../src/sim/trace-sink.ts';
 import {
-  configSource,
-  connect,
-  createSource,
-  devAttr,
   eqGpa,
   makeVm,
   mgmtGpa,
@@ -38,13 +35,7 @@ import {
   trigGpa,
   type VmEnv,
 } from './host-env.ts';
-
-const EBADF = -9;
-const EPERM = -1;
-const EBUSY = -16;
-const EINVAL = -22;
-const EEXIST = -17;
-const ENXIO = -6;
+import { configSource, connect, createSource, devAttr } from './kvm-ioctls.ts';
 
 function enableCap(p: HostProcess, vcpu: number, cap: number, args: (number | bigint)[], flags = 0): number {
   return p.ioctl(vcpu, KVM_ENABLE_CAP, p.userStruct(encodeKvmEnableCap({ cap, flags, args })));
@@ -77,15 +68,15 @@ describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (book3s_xive_native.c:k
     const e = makeVm({ vcpus: 0 });
     const p = e.vmm;
     const v = p.ioctl(e.vmFd, KVM_CREATE_VCPU, 0);
-    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0], 1)).toBe(EINVAL);
-    expect(enableCap(p, v, 168, [e.devFd, 0])).toBe(EINVAL);
-    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [77, 0])).toBe(EBADF);
-    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [-1, 0])).toBe(EBADF);
-    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [p.eventfd(), 0])).toBe(EPERM);
-    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.vmFd, 0])).toBe(EPERM);
-    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.kvmFd, 0])).toBe(EPERM);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0], 1)).toBe(-EINVAL);
+    expect(enableCap(p, v, 168, [e.devFd, 0])).toBe(-EINVAL);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [77, 0])).toBe(-EBADF);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [-1, 0])).toBe(-EBADF);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [p.eventfd(), 0])).toBe(-EPERM);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.vmFd, 0])).toBe(-EPERM);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.kvmFd, 0])).toBe(-EPERM);
     expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0])).toBe(0);
-    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0])).toBe(EBUSY);
+    expect(enableCap(p, v, KVM_CAP_PPC_IRQ_XIVE, [e.devFd, 0])).toBe(-EBUSY);
   });
 
   it('a device of another VM → -EPERM; a used server → -EEXIST; server ≥ nr_servers → -EINVAL', () => {
@@ -93,11 +84,11 @@ describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (book3s_xive_native.c:k
     const p = e.vmm;
     const vm2 = p.ioctl(e.kvmFd, KVM_CREATE_VM, 0);
     const v2 = p.ioctl(vm2, KVM_CREATE_VCPU, 0);
-    expect(connect(p, v2, e.devFd, 0)).toBe(EPERM);
+    expect(connect(p, v2, e.devFd, 0)).toBe(-EPERM);
     const v1 = p.ioctl(e.vmFd, KVM_CREATE_VCPU, 1);
-    expect(connect(p, v1, e.devFd, 0)).toBe(EEXIST);
+    expect(connect(p, v1, e.devFd, 0)).toBe(-EEXIST);
     // 2048 packs onto 0 (kvmppc_pack_vcpu_id gives up on a too-large id): VP in use.
-    expect(connect(p, v1, e.devFd, 2048)).toBe(EEXIST);
+    expect(connect(p, v1, e.devFd, 2048)).toBe(-EEXIST);
     expect(connect(p, v1, e.devFd, 1)).toBe(0);
     // With NR_SERVERS = 2 set before the first connect, server 2 is out of range.
     const f = makeVm({ vcpus: 0 });
@@ -107,7 +98,7 @@ describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (book3s_xive_native.c:k
       devAttr(f.vmm, f.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_CTRL, KVM_DEV_XIVE_NR_SERVERS, a),
     ).toBe(0);
     const w = f.vmm.ioctl(f.vmFd, KVM_CREATE_VCPU, 0);
-    expect(connect(f.vmm, w, f.devFd, 2)).toBe(EINVAL);
+    expect(connect(f.vmm, w, f.devFd, 2)).toBe(-EINVAL);
     expect(connect(f.vmm, w, f.devFd, 1)).toBe(0);
   });
 
@@ -117,7 +108,7 @@ describe('KVM_ENABLE_CAP(KVM_CAP_PPC_IRQ_XIVE) on a vCPU (book3s_xive_native.c:k
     e.vmm.putU32(a, 4);
     expect(
       devAttr(e.vmm, e.devFd, KVM_SET_DEVICE_ATTR, KVM_DEV_XIVE_GRP_CTRL, KVM_DEV_XIVE_NR_SERVERS, a),
-    ).toBe(EBUSY);
+    ).toBe(-EBUSY);
   });
 });
 
@@ -127,13 +118,13 @@ describe('KVM_GET/SET_ONE_REG(KVM_REG_PPC_VP_STATE) (book3s_xive_native.c:kvmppc
     const p = e.vmm;
     const v = p.ioctl(e.vmFd, KVM_CREATE_VCPU, 0);
     e.vcpuFds.push(v);
-    expect(getVp(e)[0]).toBe(ENXIO);
-    expect(setVp(e, 0, 0)).toBe(ENXIO);
+    expect(getVp(e)[0]).toBe(-ENXIO);
+    expect(setVp(e, 0, 0)).toBe(-ENXIO);
     const val = p.userAlloc(32);
     const other = p.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC | KVM_REG_SIZE_U64 | 0x1n, addr: val }));
-    expect(p.ioctl(v, KVM_GET_ONE_REG, other)).toBe(EINVAL);
+    expect(p.ioctl(v, KVM_GET_ONE_REG, other)).toBe(-EINVAL);
     const u256 = p.userStruct(encodeKvmOneReg({ id: KVM_REG_PPC | 0x0050_0000_0000_008dn, addr: val }));
-    expect(p.ioctl(v, KVM_GET_ONE_REG, u256)).toBe(EINVAL);
+    expect(p.ioctl(v, KVM_GET_ONE_REG, u256)).toBe(-EINVAL);
   });
 
   it('connect gives w01 = 0x00000000_ff000000 (CPPR 0, ACK_CNT 0xff); word 1 is 0', () => {
@@ -145,8 +136,8 @@ describe('KVM_GET/SET_ONE_REG(KVM_REG_PPC_VP_STATE) (book3s_xive_native.c:kvmppc
     const e = makeVm();
     const g = run(e);
     g.store(TIMA_OS_GPA + 0x11, 1, 0, 0x05);
-    expect(getVp(e)[0]).toBe(EBUSY);
-    expect(setVp(e, 0, 0)).toBe(EBUSY);
+    expect(getVp(e)[0]).toBe(-EBUSY);
+    expect(setVp(e, 0, 0)).toBe(-EBUSY);
     g.stop();
     // Pulled back: NSR 0, CPPR 5, IPB 0, LSMFB 0 | ACK_CNT 0xff, INC 0, AGE 0, PIPR 0xff.
     expect(getVp(e)).toEqual([0, 0x0005_0000, 0xff00_00ff, 0n]);
@@ -226,17 +217,17 @@ describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
     run(e, 0);
     const r2 = e.vmm.kvmRun(v2, new RecordingExits());
     expect(typeof r2 === 'object' && r2.vcpu.hostCpu).toBe(1);
-    expect(e.vmm.kvmRun(v3, new RecordingExits())).toBe(EBUSY);
+    expect(e.vmm.kvmRun(v3, new RecordingExits())).toBe(-EBUSY);
   });
 
   it('-EBUSY: a vCPU already in KVM_RUN, or a host thread already running another vCPU', () => {
     const e = makeVm({ nrCpus: 1, vcpus: 2 });
     const g = run(e, 0);
-    expect(e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(EBUSY);
-    expect(e.vmm.kvmRun(e.vcpuFds[1]!, new RecordingExits())).toBe(EBUSY);
+    expect(e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(-EBUSY);
+    expect(e.vmm.kvmRun(e.vcpuFds[1]!, new RecordingExits())).toBe(-EBUSY);
     g.stop();
     expect(typeof e.vmm.kvmRun(e.vcpuFds[1]!, new RecordingExits())).toBe('object');
-    expect(e.vmm.ioctl(e.vcpuFds[0]!, KVM_RUN, 0)).toBe(EINVAL);
+    expect(e.vmm.ioctl(e.vcpuFds[0]!, KVM_RUN, 0)).toBe(-EINVAL);
   });
 
   it('KVM_RUN from inside an exit handler of a live run → -EBUSY (the vCPU mutex; the model cannot sleep)', () => {
@@ -248,7 +239,7 @@ describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
     };
     const g = run(e, 0, exits);
     g.hcall(0x3d0, [0n], []);
-    expect(again).toBe(EBUSY);
+    expect(again).toBe(-EBUSY);
     expect(e.host.kvm.runningOn).toEqual([g, null]);
   });
 
@@ -268,7 +259,7 @@ describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
     expect(vcpu.run).toBe(g2);
     expect(g.running).toBe(false);
     expect(e.host.kvm.runningOn).toEqual([g2, null]);
-    expect(e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(EBUSY);
+    expect(e.vmm.kvmRun(e.vcpuFds[0]!, new RecordingExits())).toBe(-EBUSY);
     expect(e.host.kvm.runningOn).toEqual([g2, null]);
     expect([x.stats.pushes, x.stats.pulls]).toEqual([2, 1]);
     g.stop(); // stale: a no-op

@@ -34,6 +34,13 @@ export class TestUserMemory implements UserMemory {
     new DataView(this.buf.buffer).setUint32(addr - this.base, v >>> 0);
     return addr;
   }
+  putU32s(addr: number, words: number[]): number {
+    for (const [i, w] of words.entries()) this.putU32(addr + 4 * i, w);
+    return addr;
+  }
+  getU32(addr: number): number {
+    return new DataView(this.buf.buffer).getUint32(addr - this.base);
+  }
   putEq(addr: number, eq: KvmPpcXiveEq): number {
     this.buf.set(encodeKvmPpcXiveEq(eq), addr - this.base);
     return addr;

@@ -1,5 +1,9 @@
 import {
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
   PAGE_SIZE,
+  PROT_READ,
+  PROT_WRITE,
   VM_FAULT_NOPAGE,
   VM_FAULT_SIGBUS,
   VM_IO,
@@ -11,7 +15,7 @@ import { FrameTable } from '../../../../src/host/mm/frames.ts';
 import type { Mm, MmuNotifier, MmuNotifierRange } from '../../../../src/host/mm/mm.ts';
 import { MmHost, type MmHostConfig } from '../../../../src/host/mm/mm-host.ts';
 import type { Vma, VmFault, VmOperations } from '../../../../src/host/mm/vma.ts';
-import type { AccessSize, MmioDevice, Word64 } from '../../../../src/hw/mmio.ts';
+import { type AccessSize, type MmioDevice, Word64 } from '../../../../src/hw/mmio.ts';
 import { NULL_TRACE, type TraceSink } from '../../../../src/sim/trace-sink.ts';
 
 /** MMIO base of the fake device's pages. */
@@ -74,6 +78,12 @@ export class FakeDevice {
 export class NotifierLog implements MmuNotifier {
   readonly log: string[] = [];
   releases = 0;
+  /** A log registered on `mm` (mmu_notifier_register). */
+  static on(mm: Mm): NotifierLog {
+    const n = new NotifierLog();
+    mm.mmuNotifierRegister(n);
+    return n;
+  }
   invalidateRangeStart(r: MmuNotifierRange): void {
     this.log.push(`start ${r.mm.pid}:${r.start.toString(16)}-${r.end.toString(16)}:${r.event}`);
   }
@@ -96,9 +106,21 @@ export function makeHost(
   return { host, frames, pdev };
 }
 
+/** A host with one process that has the fake device open as `fd`, and a word for loads. */
+export function deviceProcess(cfg: MmHostConfig = {}) {
+  const { host, frames, pdev } = makeHost(cfg);
+  const p = host.spawn();
+  const dev = new FakeDevice();
+  const fd = p.installFd(host.newFile('fake', dev.fops, null));
+  return { host, frames, pdev, p, dev, fd, w: new Word64() };
+}
+
 /** VMAs of a process as `start-end:pgoff` strings (hex addresses, decimal pgoff). */
 export function layout(mm: Mm): string[] {
   return mm.vmas.all().map((v) => `${v.start.toString(16)}-${v.end.toString(16)}:${v.pgoff}`);
 }
 
 export const P = PAGE_SIZE;
+/** The tests' commonest mmap arguments: read-write, private anonymous. */
+export const RW = PROT_READ | PROT_WRITE;
+export const ANON = MAP_PRIVATE | MAP_ANONYMOUS;

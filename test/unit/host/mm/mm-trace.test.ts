@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import {
-  MAP_ANONYMOUS,
-  MAP_PRIVATE,
-  MAP_SHARED,
-  MREMAP_FIXED,
-  MREMAP_MAYMOVE,
-  PROT_READ,
-  PROT_WRITE,
-} from '../../../../src/host/mm/constants.ts';
+import { MAP_SHARED, MREMAP_FIXED, MREMAP_MAYMOVE } from '../../../../src/host/mm/constants.ts';
 import type { Process } from '../../../../src/host/mm/process.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
 import { TRACE_MM } from '../../../../src/sim/trace-sink.ts';
-import { FakeDevice, makeHost, P } from './helpers.ts';
+import { ANON, FakeDevice, makeHost, P, RW } from './helpers.ts';
 
-const RW = PROT_READ | PROT_WRITE;
 const A = 0x3000_0000;
 const B = 0x4000_0000;
 const C = 0x5000_0000;
@@ -27,7 +18,7 @@ function story(trace: Trace): Process {
   const fd = p.installFd(host.newFile('fake', dev.fops, null));
   const w = new Word64();
   expect(p.mmap(A, 2 * P, RW, MAP_SHARED, fd, 3 * P)).toBe(A);
-  expect(p.mmap(B, P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)).toBe(B);
+  expect(p.mmap(B, P, RW, ANON, -1, 0)).toBe(B);
   expect(p.load(A + P, 8, w)).toBe(0);
   expect(p.store(B, 8, 0, 1)).toBe(0);
   const child = p.fork();

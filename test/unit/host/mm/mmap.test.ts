@@ -30,23 +30,14 @@ import {
   VM_PFNMAP,
   VM_SHARED,
 } from '../../../../src/host/mm/constants.ts';
-import { Word64 } from '../../../../src/hw/mmio.ts';
-import { DEV_BASE_PFN, FakeDevice, layout, makeHost, NotifierLog, P } from './helpers.ts';
+import { DEV_BASE_PFN, deviceProcess, FakeDevice, layout, NotifierLog, P } from './helpers.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 
-function setup(maxMapCount?: number) {
-  const { host, frames, pdev } = makeHost(maxMapCount === undefined ? {} : { maxMapCount });
-  const p = host.spawn();
-  const dev = new FakeDevice();
-  const fd = p.installFd(host.newFile('fake', dev.fops, null));
-  return { host, frames, pdev, p, dev, fd, w: new Word64() };
-}
-
 describe('mmap argument checks (exact errno, kernel order)', () => {
   it('rejects bad prot, unaligned offset, bad fd, zero length, bad type', () => {
-    const { p, fd } = setup();
+    const { p, fd } = deviceProcess();
     expect(p.mmap(0, P, 0x40, ANON, -1, 0)).toBe(-EINVAL); // arch_validate_prot
     expect(p.mmap(0, P, RW, MAP_SHARED, fd, 0x1000)).toBe(-EINVAL); // offset not page-aligned
     expect(p.mmap(0, P, RW, MAP_SHARED, fd, -P)).toBe(-EINVAL);
@@ -64,7 +55,7 @@ describe('mmap argument checks (exact errno, kernel order)', () => {
   });
 
   it('MAP_FIXED: unaligned → EINVAL, beyond TASK_SIZE → ENOMEM, below mmap_min_addr → EPERM', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     expect(p.mmap(0x2000_0000 + 0x100, P, RW, ANON | MAP_FIXED, -1, 0)).toBe(-EINVAL);
     expect(p.mmap(TASK_SIZE - P, 2 * P, RW, ANON | MAP_FIXED, -1, 0)).toBe(-ENOMEM);
     expect(p.mmap(0, P, RW, ANON | MAP_FIXED, -1, 0)).toBe(-EPERM);
@@ -72,7 +63,7 @@ describe('mmap argument checks (exact errno, kernel order)', () => {
   });
 
   it('a file without f_op->mmap → ENODEV; a read-only file: shared PROT_WRITE → EACCES', () => {
-    const { host, p } = setup();
+    const { host, p } = deviceProcess();
     const nommap = p.installFd(host.newFile('nommap', { name: 'nommap' }, null));
     expect(p.mmap(0, P, RW, MAP_SHARED, nommap, 0)).toBe(-ENODEV);
     const dev = new FakeDevice();
@@ -86,7 +77,7 @@ describe('mmap argument checks (exact errno, kernel order)', () => {
   });
 
   it('a driver mmap error is returned and leaves no VMA', () => {
-    const { p, dev, fd } = setup();
+    const { p, dev, fd } = deviceProcess();
     dev.mmapError = -EINVAL;
     expect(p.mmap(0, P, RW, MAP_SHARED, fd, 0)).toBe(-EINVAL);
     expect(p.mm.mapCount).toBe(0);
@@ -94,14 +85,14 @@ describe('mmap argument checks (exact errno, kernel order)', () => {
   });
 
   it('anonymous MAP_HUGETLB → ENOMEM (no huge pages reserved)', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     expect(p.mmap(0, P, RW, ANON | MAP_HUGETLB, -1, 0)).toBe(-ENOMEM);
   });
 });
 
 describe('address choice', () => {
   it('is top-down from mmap_base, lengths rounded up to 64 KiB pages', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     const a = p.mmap(0, 1, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     expect(a).toBe(DEFAULT_MMAP_BASE - P);
     const b = p.mmap(0, 3 * P - 5, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -112,14 +103,14 @@ describe('address choice', () => {
   });
 
   it('honours a free hint (rounded) and ignores a busy one', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     expect(p.mmap(0x4000_0000, P, RW, ANON, -1, 0)).toBe(0x4000_0000);
     expect(p.mmap(0x4000_0000, P, RW, ANON, -1, 0)).toBe(DEFAULT_MMAP_BASE - P);
     expect(p.mmap(0x5000_0001, P, RW, ANON, -1, 0)).toBe(0x5000_0000); // round_hint_to_min rounds down
   });
 
   it('adjacent private anonymous mappings merge into one VMA; pfnmap ones never do', () => {
-    const { p, fd } = setup();
+    const { p, fd } = deviceProcess();
     p.mmap(0, P, RW, ANON, -1, 0);
     p.mmap(0, P, RW, ANON, -1, 0);
     expect(p.mm.mapCount).toBe(1);
@@ -136,9 +127,8 @@ describe('address choice', () => {
 
 describe('MAP_FIXED', () => {
   it('replaces what was there, zapping its PTEs under an UNMAP notifier', () => {
-    const { p, fd, w } = setup();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const { p, fd, w } = deviceProcess();
+    const n = NotifierLog.on(p.mm);
     const a = p.mmap(0x3000_0000, 4 * P, RW, MAP_SHARED, fd, 0);
     expect(p.load(a + P, 8, w)).toBe(0);
     expect(p.mm.pgtable.pfn((a + P) / P)).toBe(DEV_BASE_PFN + 1);
@@ -161,7 +151,7 @@ describe('MAP_FIXED', () => {
   });
 
   it('MAP_FIXED_NOREPLACE over a mapping → EEXIST, nothing changes', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     const a = p.mmap(0x3000_0000, 2 * P, RW, ANON, -1, 0);
     expect(p.mmap(a + P, P, RW, ANON | MAP_FIXED_NOREPLACE, -1, 0)).toBe(-EEXIST);
     expect(p.mm.mapCount).toBe(1);
@@ -171,14 +161,14 @@ describe('MAP_FIXED', () => {
 
 describe('vm.max_map_count', () => {
   it('mmap fails with ENOMEM once map_count exceeds the limit (the kernel checks >, not >=)', () => {
-    const { p, fd } = setup(3);
+    const { p, fd } = deviceProcess({ maxMapCount: 3 });
     for (let i = 0; i < 4; i++) expect(p.mmap(0, P, RW, MAP_SHARED, fd, 0)).toBeGreaterThan(0);
     expect(p.mm.mapCount).toBe(4);
     expect(p.mmap(0, P, RW, MAP_SHARED, fd, 0)).toBe(-ENOMEM);
   });
 
   it('a munmap that splits one VMA in three → ENOMEM at the limit; trimming an end still works', () => {
-    const { p } = setup(1);
+    const { p } = deviceProcess({ maxMapCount: 1 });
     const a = p.mmap(0x3000_0000, 4 * P, RW, ANON, -1, 0);
     expect(p.munmap(a + P, P)).toBe(-ENOMEM);
     expect(p.munmap(a, P)).toBe(0); // the split goes transiently above the limit
@@ -186,7 +176,7 @@ describe('vm.max_map_count', () => {
   });
 
   it('an mprotect split beyond the limit → ENOMEM', () => {
-    const { p } = setup(1);
+    const { p } = deviceProcess({ maxMapCount: 1 });
     const a = p.mmap(0x3000_0000, 4 * P, RW, ANON, -1, 0);
     expect(p.mprotect(a + P, P, PROT_READ)).toBe(-ENOMEM);
     expect(p.mm.mapCount).toBe(1);
@@ -195,7 +185,7 @@ describe('vm.max_map_count', () => {
 
 describe('MAP_POPULATE and protection', () => {
   it('populates anonymous memory, and PROT_READ mappings fault with SIGSEGV on store', () => {
-    const { p, frames } = setup();
+    const { p, frames } = deviceProcess();
     const before = frames.allocated;
     const a = p.mmap(0, 3 * P, PROT_READ, ANON | MAP_POPULATE, -1, 0);
     expect(frames.allocated - before).toBe(3);

@@ -4,28 +4,16 @@ import {
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
-  PROT_READ,
-  PROT_WRITE,
   SIGSEGV,
   VM_DONTCOPY,
 } from '../../../../src/host/mm/constants.ts';
-import { Word64 } from '../../../../src/hw/mmio.ts';
-import { DEV_BASE_PFN, FakeDevice, makeHost, NotifierLog, P } from './helpers.ts';
+import { DEV_BASE_PFN, deviceProcess, NotifierLog, P, RW } from './helpers.ts';
 
-const RW = PROT_READ | PROT_WRITE;
 const A = 0x3000_0000;
-
-function setup(nrOpen?: number) {
-  const { host, frames } = makeHost(nrOpen === undefined ? {} : { nrOpen });
-  const p = host.spawn();
-  const dev = new FakeDevice();
-  const fd = p.installFd(host.newFile('fake', dev.fops, null));
-  return { host, frames, p, dev, fd, w: new Word64() };
-}
 
 describe('file descriptors and release', () => {
   it('close: EBADF for a bad fd; lowest free fd is reused', () => {
-    const { host, p, dev, fd } = setup();
+    const { host, p, dev, fd } = deviceProcess();
     expect(fd).toBe(0);
     expect(p.close(3)).toBe(-EBADF);
     expect(p.close(-1)).toBe(-EBADF);
@@ -37,13 +25,13 @@ describe('file descriptors and release', () => {
   });
 
   it('RLIMIT_NOFILE → EMFILE', () => {
-    const { host, p, dev } = setup(2);
+    const { host, p, dev } = deviceProcess({ nrOpen: 2 });
     expect(p.installFd(host.newFile('b', dev.fops, null))).toBe(1);
     expect(p.installFd(host.newFile('c', dev.fops, null))).toBe(-EMFILE);
   });
 
   it('release runs when the last fd and the last mapping are gone, not before', () => {
-    const { p, dev, fd } = setup();
+    const { p, dev, fd } = deviceProcess();
     const a = p.mmap(A, 4 * P, RW, MAP_SHARED, fd, 0);
     p.munmap(a + P, P); // two VMAs now
     expect(p.close(fd)).toBe(0);
@@ -55,7 +43,7 @@ describe('file descriptors and release', () => {
   });
 
   it('SCM_RIGHTS: the receiver holds its own reference; release waits for both processes', () => {
-    const { host, p, dev, fd, w } = setup();
+    const { host, p, dev, fd, w } = deviceProcess();
     const q = host.spawn();
     expect(p.sendFd(q, 9)).toBe(-EBADF);
     const qfd = p.sendFd(q, fd);
@@ -72,9 +60,8 @@ describe('file descriptors and release', () => {
   });
 
   it('exit releases notifiers, mappings, frames and fds', () => {
-    const { p, dev, fd, frames } = setup();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const { p, dev, fd, frames } = deviceProcess();
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, P, RW, MAP_SHARED, fd, 0);
     p.mmap(0, 2 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     const b = p.mm.vmas.all()[1]!.start;
@@ -93,7 +80,7 @@ describe('file descriptors and release', () => {
 
 describe('fork', () => {
   it('shares shared mappings (shmem and device), copies private memory, duplicates fds', () => {
-    const { p, fd, dev, frames, w } = setup();
+    const { p, fd, dev, frames, w } = deviceProcess();
     const shm = p.mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     const priv = p.mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     const devm = p.mmap(A, 2 * P, RW, MAP_SHARED, fd, 0);
@@ -133,7 +120,7 @@ describe('fork', () => {
   });
 
   it('VM_DONTCOPY VMAs are not inherited', () => {
-    const { p, w } = setup();
+    const { p, w } = deviceProcess();
     const a = p.mmap(0, P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     p.mm.vmas.lookup(a)!.flags |= VM_DONTCOPY;
     const c = p.fork();

@@ -2,9 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EFAULT, EINVAL, ENOMEM } from '../../../../src/host/errno.ts';
 import {
-  MAP_ANONYMOUS,
   MAP_FIXED,
-  MAP_PRIVATE,
   MAP_SHARED,
   MREMAP_FIXED,
   MREMAP_MAYMOVE,
@@ -17,12 +15,11 @@ import {
 } from '../../../../src/host/mm/constants.ts';
 import type { Process } from '../../../../src/host/mm/process.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { FakeDevice, makeHost, P } from './helpers.ts';
+import { ANON, FakeDevice, makeHost, P, RW } from './helpers.ts';
 
 /** The window the operations play in: 32 pages at A. */
 const A = 0x4000_0000;
 const N = 32;
-const RW = PROT_READ | PROT_WRITE;
 
 /** What the naive model knows of a page. */
 interface Slot {
@@ -151,7 +148,7 @@ function step(model: Model, p: Process, o: Op): number {
 function run(p: Process, fd: number, o: Op): number {
   switch (o.t) {
     case 'anon':
-      return p.mmap(addr(o.k), o.n * P, o.prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+      return p.mmap(addr(o.k), o.n * P, o.prot, ANON | MAP_FIXED, -1, 0);
     case 'file':
       return p.mmap(addr(o.k), o.n * P, o.prot, MAP_SHARED | MAP_FIXED, fd, o.pgoff * P);
     case 'munmap':

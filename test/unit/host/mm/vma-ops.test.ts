@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EFAULT, EINVAL, ENOMEM } from '../../../../src/host/errno.ts';
 import {
-  MAP_ANONYMOUS,
   MAP_FIXED,
-  MAP_PRIVATE,
   MAP_SHARED,
   MMU_NOTIFY_PROTECTION_VMA,
   MMU_NOTIFY_UNMAP,
@@ -11,37 +9,26 @@ import {
   MREMAP_MAYMOVE,
   PROT_NONE,
   PROT_READ,
-  PROT_WRITE,
   SIGSEGV,
   VM_READ,
   VM_WRITE,
 } from '../../../../src/host/mm/constants.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { DEV_BASE_PFN, FakeDevice, layout, makeHost, NotifierLog, P } from './helpers.ts';
+import { ANON, DEV_BASE_PFN, deviceProcess, layout, NotifierLog, P, RW } from './helpers.ts';
 
-const RW = PROT_READ | PROT_WRITE;
-const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const A = 0x3000_0000;
 const h = (n: number) => n.toString(16);
 
-function setup() {
-  const { host, frames } = makeHost();
-  const p = host.spawn();
-  const dev = new FakeDevice();
-  const fd = p.installFd(host.newFile('fake', dev.fops, null));
-  return { host, frames, p, dev, fd, w: new Word64() };
-}
-
 describe('munmap', () => {
   it('EINVAL for unaligned address and zero length; unmapping nothing succeeds', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     expect(p.munmap(A + 1, P)).toBe(-EINVAL);
     expect(p.munmap(A, 0)).toBe(-EINVAL);
     expect(p.munmap(A, P)).toBe(0);
   });
 
   it('a hole in the middle splits the VMA, pgoffs follow, the file gains a reference', () => {
-    const { p, fd, w } = setup();
+    const { p, fd, w } = deviceProcess();
     const file = p.fget(fd)!;
     p.mmap(A, 4 * P, RW, MAP_SHARED, fd, 8 * P);
     expect(file.count).toBe(2);
@@ -55,9 +42,8 @@ describe('munmap', () => {
   });
 
   it('a range spanning several VMAs and holes unmaps them all under one notifier bracket', () => {
-    const { p } = setup();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const { p } = deviceProcess();
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, 2 * P, RW, ANON, -1, 0);
     p.mmap(A + 3 * P, 2 * P, PROT_READ, ANON, -1, 0);
     p.mmap(A + 6 * P, P, RW, ANON, -1, 0);
@@ -74,7 +60,7 @@ describe('munmap', () => {
   });
 
   it('frees the anonymous frames of the unmapped pages only', () => {
-    const { p, frames } = setup();
+    const { p, frames } = deviceProcess();
     p.mmap(A, 3 * P, RW, ANON, -1, 0);
     for (let i = 0; i < 3; i++) expect(p.store(A + i * P, 8, i, 0xdead)).toBe(0);
     expect(frames.allocated).toBe(3);
@@ -88,9 +74,8 @@ describe('munmap', () => {
 
 describe('mprotect', () => {
   it('splits at both ends, changes PTE protection under a PROTECTION_VMA notifier, merges back', () => {
-    const { p } = setup();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const { p } = deviceProcess();
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, 4 * P, RW, ANON, -1, 0);
     expect(p.store(A + P, 4, 0, 7)).toBe(0);
     expect(p.mprotect(A + P, 2 * P, PROT_READ)).toBe(0);
@@ -115,7 +100,7 @@ describe('mprotect', () => {
   });
 
   it('PROT_NONE keeps the page but every access is SIGSEGV', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     p.mmap(A, P, RW, ANON, -1, 0);
     p.store(A, 4, 0, 5);
     expect(p.mprotect(A, P, PROT_NONE)).toBe(0);
@@ -127,7 +112,7 @@ describe('mprotect', () => {
   });
 
   it('EINVAL unaligned / bad prot, 0 for zero length, ENOMEM over a hole after changing what precedes it', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     expect(p.mprotect(A + 1, P, PROT_READ)).toBe(-EINVAL);
     expect(p.mprotect(A, P, 0x100)).toBe(-EINVAL);
     expect(p.mprotect(A, 0, PROT_READ)).toBe(0);
@@ -142,7 +127,7 @@ describe('mprotect', () => {
 
 describe('mremap', () => {
   it('flag and argument checks', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     p.mmap(A, 2 * P, RW, ANON, -1, 0);
     expect(p.mremap(A, P, 2 * P, 4)).toBe(-EINVAL);
     expect(p.mremap(A, P, 2 * P, MREMAP_FIXED, A + 8 * P)).toBe(-EINVAL);
@@ -155,7 +140,7 @@ describe('mremap', () => {
   });
 
   it('shrinks by unmapping the tail, grows in place when the space is free', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     p.mmap(A, 4 * P, RW, ANON, -1, 0);
     expect(p.mremap(A, 4 * P, 2 * P, 0)).toBe(A);
     expect(layout(p.mm)).toEqual([`${h(A)}-${h(A + 2 * P)}:${A / P}`]);
@@ -166,9 +151,8 @@ describe('mremap', () => {
   });
 
   it('a move keeps the pages (anonymous data, pfnmap PTEs) and notifies the old range', () => {
-    const { p, fd } = setup();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const { p, fd } = deviceProcess();
+    const n = NotifierLog.on(p.mm);
     p.mmap(A, 2 * P, RW, ANON, -1, 0);
     p.store(A + P, 8, 0x1234, 0x5678);
     const B = 0x5000_0000;
@@ -197,7 +181,7 @@ describe('mremap', () => {
   });
 
   it('MREMAP_MAYMOVE moves a blocked growing mapping top-down; a partial move splits the source', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     p.mmap(A, 3 * P, RW, ANON, -1, 0);
     p.mmap(A + 3 * P, P, PROT_READ, ANON, -1, 0);
     p.store(A + P, 4, 0, 42);
@@ -215,7 +199,7 @@ describe('mremap', () => {
   });
 
   it('fixed move over an existing mapping replaces it', () => {
-    const { p } = setup();
+    const { p } = deviceProcess();
     p.mmap(A, P, RW, ANON, -1, 0);
     p.mmap(A + 4 * P, 2 * P, PROT_READ, ANON | MAP_FIXED, -1, 0);
     expect(p.mremap(A, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, A + 4 * P)).toBe(A + 4 * P);

@@ -5,7 +5,6 @@ import {
   MAP_SHARED,
   MMU_NOTIFY_CLEAR,
   PROT_READ,
-  PROT_WRITE,
   SIGBUS,
   SIGSEGV,
   VM_FAULT_SIGBUS,
@@ -14,22 +13,13 @@ import { vmfInsertPfn } from '../../../../src/host/mm/fault.ts';
 import { PTE_PRESENT, PTE_SPECIAL, PTE_WRITE } from '../../../../src/host/mm/page-table.ts';
 import { unmapMappingPages, unmapMappingRange, zapVmaPtes } from '../../../../src/host/mm/zap.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
-import { DEV_BASE_PFN, FakeDevice, makeHost, NotifierLog, P } from './helpers.ts';
+import { DEV_BASE_PFN, deviceProcess, FakeDevice, makeHost, NotifierLog, P, RW } from './helpers.ts';
 
-const RW = PROT_READ | PROT_WRITE;
 const h = (n: number) => n.toString(16);
-
-function setup() {
-  const { host, pdev } = makeHost();
-  const p = host.spawn();
-  const dev = new FakeDevice();
-  const fd = p.installFd(host.newFile('fake', dev.fops, null));
-  return { host, pdev, p, dev, fd, w: new Word64() };
-}
 
 describe('faults', () => {
   it('first access faults and inserts the pfn; the second does not fault', () => {
-    const { p, dev, pdev, fd, w } = setup();
+    const { p, dev, pdev, fd, w } = deviceProcess();
     const a = p.mmap(0, 8 * P, RW, MAP_SHARED, fd, 4 * P);
     expect(p.load(a + 2 * P + 0x800, 8, w)).toBe(0);
     expect(w.lo).toBe(6 * P + 0x800); // file page 6 → device page 6
@@ -46,7 +36,7 @@ describe('faults', () => {
   });
 
   it('SIGBUS from the handler reaches the access, and is retried (no PTE was installed)', () => {
-    const { p, dev, fd, w } = setup();
+    const { p, dev, fd, w } = deviceProcess();
     dev.sigbusFrom = 3;
     const a = p.mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
     expect(p.load(a + 3 * P, 8, w)).toBe(SIGBUS);
@@ -59,7 +49,7 @@ describe('faults', () => {
   });
 
   it('SIGSEGV without a VMA, and for a store to a read-only mapping', () => {
-    const { p, fd, w } = setup();
+    const { p, fd, w } = deviceProcess();
     expect(p.load(0x1234_0000, 4, w)).toBe(SIGSEGV);
     const a = p.mmap(0, P, PROT_READ, MAP_SHARED, fd, 0);
     expect(p.load(a, 4, w)).toBe(0);
@@ -68,7 +58,7 @@ describe('faults', () => {
   });
 
   it('the handler sees the VMA and the file pgoff: a VMA at pgoff k resolves pgoff-relative if asked', () => {
-    const { p, dev, fd, w } = setup();
+    const { p, dev, fd, w } = deviceProcess();
     dev.relative = true; // like the merged ESB handler: page = vmf.pgoff - vma.pgoff
     const a = p.mmap(0, 8 * P, RW, MAP_SHARED, fd, 4 * P);
     expect(p.munmap(a, 2 * P)).toBe(0); // the tail VMA now starts at pgoff 6
@@ -79,7 +69,7 @@ describe('faults', () => {
   });
 
   it('vmf_insert_pfn outside the VMA → SIGBUS; a present PTE is left as it is', () => {
-    const { p, fd } = setup();
+    const { p, fd } = deviceProcess();
     const a = p.mmap(0, P, RW, MAP_SHARED, fd, 0);
     const vma = p.mm.vmas.lookup(a)!;
     expect(vmfInsertPfn(vma, a + P, DEV_BASE_PFN)).toBe(VM_FAULT_SIGBUS);
@@ -93,9 +83,8 @@ describe('faults', () => {
 
 describe('zap_vma_ptes', () => {
   it('zaps a range of a pfnmap VMA with a CLEAR notifier; ignores bad ranges and non-pfnmap VMAs', () => {
-    const { p, fd, w } = setup();
-    const n = new NotifierLog();
-    p.mm.mmuNotifierRegister(n);
+    const { p, fd, w } = deviceProcess();
+    const n = NotifierLog.on(p.mm);
     const a = p.mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
     for (let i = 0; i < 4; i++) p.load(a + i * P, 4, w);
     const vma = p.mm.vmas.lookup(a)!;
@@ -119,7 +108,7 @@ describe('zap_vma_ptes', () => {
 
 describe('unmap_mapping_range', () => {
   it('reaches two processes and two mappings of one process at different addresses and pgoffs', () => {
-    const { host, p, dev, fd, w } = setup();
+    const { host, p, dev, fd, w } = deviceProcess();
     const q = host.spawn();
     const qfd = p.sendFd(q, fd);
     // p: the whole range from pgoff 4, and a second window starting at pgoff 8.
@@ -165,7 +154,7 @@ describe('unmap_mapping_range', () => {
   });
 
   it('a munmapped VMA is no longer in the reverse map; a forked child is', () => {
-    const { p, fd, w } = setup();
+    const { p, fd, w } = deviceProcess();
     const a = p.mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
     const b = p.mmap(0, 4 * P, RW, MAP_SHARED, fd, 0);
     p.munmap(a, 4 * P);

@@ -22,7 +22,6 @@ import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../../../../src/ho
 import { FrameTable } from '../../../../src/host/mm/frames.ts';
 import { MmHost } from '../../../../src/host/mm/mm-host.ts';
 import type { Process } from '../../../../src/host/mm/process.ts';
-import type { UserMemory } from '../../../../src/host/mm/uaccess.ts';
 import { type AssignedDevice, vfioHotplug } from '../../../../src/host/vfio/hotplug.ts';
 import { IrqBypassManager } from '../../../../src/host/vfio/irq-bypass.ts';
 import { VfioPci } from '../../../../src/host/vfio/vfio.ts';
@@ -33,41 +32,13 @@ import { PhysMem } from '../../../../src/hw/phys-mem.ts';
 import { P9_IPI_ESB_BASE, P9_TIMA_BASE, P9Chip } from '../../../../src/hw/xive/p9-chip.ts';
 import { XIVE_TM_SIZE } from '../../../../src/hw/xive/tima.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
+import { GUEST_HPA, GUEST_RAM, TestUserMemory } from '../kvm/xive-env.ts';
 
 export const P = PAGE_SIZE;
-export const GUEST_HPA = 0x0000_1000_0000_0000;
-export const GUEST_RAM = 0x400_0000;
 /** Guest physical address of the vCPU's EQ (priority 6), 64 KiB = 16384 entries. */
 export const EQ_GPA = 0x1_0000;
 /** First guest LISN used for device vectors (QEMU's MSI range starts at 0x1300). */
 export const LISN_BASE = 0x1300;
-
-/** A process-independent user buffer for attribute structs. */
-export class TestUserMemory implements UserMemory {
-  readonly base = 0x1_0000;
-  readonly buf = new Uint8Array(0x1_0000);
-  copyFromUser(addr: number, len: number): Uint8Array | number {
-    if (addr < this.base || addr + len > this.base + this.buf.length) return -14;
-    return this.buf.slice(addr - this.base, addr - this.base + len);
-  }
-  copyToUser(addr: number, bytes: Uint8Array): number {
-    if (addr < this.base || addr + bytes.length > this.base + this.buf.length) return -14;
-    this.buf.set(bytes, addr - this.base);
-    return 0;
-  }
-  putU64(addr: number, v: bigint): number {
-    new DataView(this.buf.buffer).setBigUint64(addr - this.base, BigInt.asUintN(64, v));
-    return addr;
-  }
-  putU32s(addr: number, words: number[]): number {
-    const dv = new DataView(this.buf.buffer);
-    for (let i = 0; i < words.length; i++) dv.setUint32(addr - this.base + 4 * i, words[i]! >>> 0);
-    return addr;
-  }
-  getU32(addr: number): number {
-    return new DataView(this.buf.buffer).getUint32(addr - this.base);
-  }
-}
 
 class TestGuestMemory implements KvmGuestMemory {
   gfnToPage(gpa: number): number {

@@ -1,83 +1,83 @@
 import { PhysMem } from '../../../../src/hw/phys-mem.ts';
-import type { XiveRouterBackend, XiveTctxMatch } from '../../../../src/hw/xive/router.ts';
+import type { XiveRouterBackend } from '../../../../src/hw/xive/router.ts';
 import type { XiveTctx } from '../../../../src/hw/xive/tctx.ts';
 import type { TraceSink } from '../../../../src/sim/trace-sink.ts';
 
+/**
+ * A table of `words`-word entries keyed by (block, index), each made on first use; writes
+ * back one word, or all with `word` −1, and logs [blk, idx, word].
+ */
+class WordTable {
+  readonly rows = new Map<number, Uint32Array>();
+  readonly writes: [number, number, number][] = [];
+  readonly words: number;
+  constructor(words: number) {
+    this.words = words;
+  }
+  static key(blk: number, idx: number): number {
+    return blk * 0x1000_0000 + idx;
+  }
+  row(blk: number, idx: number): Uint32Array {
+    const k = WordTable.key(blk, idx);
+    let r = this.rows.get(k);
+    if (!r) {
+      r = new Uint32Array(this.words);
+      this.rows.set(k, r);
+    }
+    return r;
+  }
+  read(blk: number, idx: number, into: Uint32Array): boolean {
+    const r = this.rows.get(WordTable.key(blk, idx));
+    if (!r) return false;
+    into.set(r);
+    return true;
+  }
+  write(blk: number, idx: number, from: Uint32Array, word: number): void {
+    this.writes.push([blk, idx, word]);
+    const r = this.row(blk, idx);
+    if (word < 0) r.set(from);
+    else r[word] = from[word]!;
+  }
+}
+
 /** A table-backed router backend (a stand-in for the sPAPR controller) for unit tests. */
 export class FakeBackend implements XiveRouterBackend {
-  readonly eas = new Map<number, Uint32Array>();
-  readonly ends = new Map<number, Uint32Array>();
-  readonly nvts = new Map<number, Uint32Array>();
+  readonly eas = new WordTable(2);
+  readonly ends = new WordTable(8);
+  readonly nvts = new WordTable(16);
   readonly tctxs: XiveTctx[] = [];
-  readonly endWrites: [number, number, number][] = [];
-  readonly nvtWrites: [number, number, number][] = [];
+  readonly endWrites = this.ends.writes;
+  readonly nvtWrites = this.nvts.writes;
   readonly matchCalls: unknown[][] = [];
   /** Force the match count (duplicate CAM simulation). */
   forceCount: number | null = null;
 
-  static key(blk: number, idx: number): number {
-    return blk * 0x1000_0000 + idx;
-  }
   setEas(lisn: number, hi: number, lo: number): void {
-    this.eas.set(lisn, Uint32Array.of(hi, lo));
+    this.eas.row(0, lisn).set([hi, lo]);
   }
   end(blk: number, idx: number): Uint32Array {
-    const k = FakeBackend.key(blk, idx);
-    let e = this.ends.get(k);
-    if (!e) {
-      e = new Uint32Array(8);
-      this.ends.set(k, e);
-    }
-    return e;
+    return this.ends.row(blk, idx);
   }
   nvt(blk: number, idx: number): Uint32Array {
-    const k = FakeBackend.key(blk, idx);
-    let n = this.nvts.get(k);
-    if (!n) {
-      n = new Uint32Array(16);
-      this.nvts.set(k, n);
-    }
-    return n;
+    return this.nvts.row(blk, idx);
   }
   getEas(blk: number, idx: number, eas: Uint32Array): boolean {
-    const e = this.eas.get(blk * 0x1000_0000 + idx);
-    if (!e) return false;
-    eas.set(e);
-    return true;
+    return this.eas.read(blk, idx, eas);
   }
   getEnd(blk: number, idx: number, end: Uint32Array): boolean {
-    const e = this.ends.get(FakeBackend.key(blk, idx));
-    if (!e) return false;
-    end.set(e);
-    return true;
+    return this.ends.read(blk, idx, end);
   }
   writeEnd(blk: number, idx: number, end: Uint32Array, word: number): void {
-    this.endWrites.push([blk, idx, word]);
-    const e = this.end(blk, idx);
-    if (word < 0) e.set(end);
-    else e[word] = end[word]!;
+    this.ends.write(blk, idx, end, word);
   }
   getNvt(blk: number, idx: number, nvt: Uint32Array): boolean {
-    const n = this.nvts.get(FakeBackend.key(blk, idx));
-    if (!n) return false;
-    nvt.set(n);
-    return true;
+    return this.nvts.read(blk, idx, nvt);
   }
   writeNvt(blk: number, idx: number, nvt: Uint32Array, word: number): void {
-    this.nvtWrites.push([blk, idx, word]);
-    const n = this.nvt(blk, idx);
-    if (word < 0) n.set(nvt);
-    else n[word] = nvt[word]!;
+    this.nvts.write(blk, idx, nvt, word);
   }
-  matchNvt(
-    format: number,
-    nvtBlk: number,
-    nvtIdx: number,
-    ignore: boolean,
-    priority: number,
-    logicServ: number,
-    out: XiveTctxMatch,
-  ): number {
+  matchNvt(...args: Parameters<XiveRouterBackend['matchNvt']>): number {
+    const [format, nvtBlk, nvtIdx, ignore, priority, logicServ, out] = args;
     this.matchCalls.push([format, nvtBlk, nvtIdx, ignore, priority, logicServ]);
     let count = 0;
     for (const t of this.tctxs) {

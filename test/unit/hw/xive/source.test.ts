@@ -43,65 +43,45 @@ type Row = {
   pq: readonly number[];
 };
 const ONES = 0xffff_ffff_ffff_ffffn;
-// qemu-qtest.md §4 (observed on QEMU 7.2), plus the other SET_PQ stores of qemu.md §1.3.
+/** What a load returns from PQ = 00, 01, 10, 11: a load-EOI 1 only from 11; the old PQ; all ones. */
+const EOI_RET = [0n, 0n, 0n, 1n];
+const PQ_RET = [0n, 1n, 2n, 3n];
+const ONES_RET = [ONES, ONES, ONES, ONES];
+const ZERO_RET = [0n, 0n, 0n, 0n];
+/** The PQ after the access, from PQ = 00, 01, 10, 11. */
+const EOI_PQ = [0, 1, 0, 2];
+const TRIGGER_PQ = [2, 1, 3, 3];
+const SAME_PQ = [0, 1, 2, 3];
+const setPq = (pq: number): number[] => [pq, pq, pq, pq];
+// Observed with qtest on QEMU 7.2, plus the other SET_PQ stores of hw/intc/xive.c
+// (xive_source_esb_write).
 const TABLE: readonly Row[] = [
-  { name: 'load mgmt+0x000 (EOI)', op: 'ld', addr: MGMT + 0x000, ret: [0n, 0n, 0n, 1n], pq: [0, 1, 0, 2] },
-  { name: 'load mgmt+0x400 (EOI)', op: 'ld', addr: MGMT + 0x400, ret: [0n, 0n, 0n, 1n], pq: [0, 1, 0, 2] },
-  {
-    name: 'load mgmt+0x7ff (EOI range)',
-    op: 'ld',
-    addr: MGMT + 0x7f8,
-    ret: [0n, 0n, 0n, 1n],
-    pq: [0, 1, 0, 2],
-  },
-  { name: 'load mgmt+0x800 (GET)', op: 'ld', addr: MGMT + 0x800, ret: [0n, 1n, 2n, 3n], pq: [0, 1, 2, 3] },
-  { name: 'load mgmt+0xc00 (PQ=00)', op: 'ld', addr: MGMT + 0xc00, ret: [0n, 1n, 2n, 3n], pq: [0, 0, 0, 0] },
-  { name: 'load mgmt+0xd00 (PQ=01)', op: 'ld', addr: MGMT + 0xd00, ret: [0n, 1n, 2n, 3n], pq: [1, 1, 1, 1] },
-  { name: 'load mgmt+0xe00 (PQ=10)', op: 'ld', addr: MGMT + 0xe00, ret: [0n, 1n, 2n, 3n], pq: [2, 2, 2, 2] },
-  {
-    name: 'load mgmt+0xe40 (PQ=10 LD_ST_MO)',
-    op: 'ld',
-    addr: MGMT + 0xe40,
-    ret: [0n, 1n, 2n, 3n],
-    pq: [2, 2, 2, 2],
-  },
-  { name: 'load mgmt+0xf00 (PQ=11)', op: 'ld', addr: MGMT + 0xf00, ret: [0n, 1n, 2n, 3n], pq: [3, 3, 3, 3] },
-  { name: 'load trig+0x800', op: 'ld', addr: TRIG + 0x800, ret: [ONES, ONES, ONES, ONES], pq: [0, 1, 2, 3] },
-  { name: 'load trig+0x000', op: 'ld', addr: TRIG, ret: [ONES, ONES, ONES, ONES], pq: [0, 1, 2, 3] },
-  { name: 'store trig+0x000 (trigger)', op: 'st', addr: TRIG, pq: [2, 1, 3, 3] },
-  { name: 'store trig+0xc00 (trigger)', op: 'st', addr: TRIG + 0xc00, pq: [2, 1, 3, 3] },
-  { name: 'store trig+0x400 (trigger)', op: 'st', addr: TRIG + 0x400, pq: [2, 1, 3, 3] },
-  { name: 'store mgmt+0x000 (trigger)', op: 'st', addr: MGMT, pq: [2, 1, 3, 3] },
-  { name: 'store mgmt+0x3f8 (trigger)', op: 'st', addr: MGMT + 0x3f8, pq: [2, 1, 3, 3] },
-  { name: 'store mgmt+0x400 (StoreEOI unsupported)', op: 'st', addr: MGMT + 0x400, pq: [0, 1, 2, 3] },
-  {
-    name: 'store mgmt+0x800 (INJECT: forwards, PQ untouched)',
-    op: 'st',
-    addr: MGMT + 0x800,
-    pq: [0, 1, 2, 3],
-  },
-  { name: 'store mgmt+0xc00 (PQ=00)', op: 'st', addr: MGMT + 0xc00, pq: [0, 0, 0, 0] },
-  { name: 'store mgmt+0xd00 (PQ=01)', op: 'st', addr: MGMT + 0xd00, pq: [1, 1, 1, 1] },
-  { name: 'store mgmt+0xe00 (PQ=10)', op: 'st', addr: MGMT + 0xe00, pq: [2, 2, 2, 2] },
-  { name: 'store mgmt+0xf00 (PQ=11)', op: 'st', addr: MGMT + 0xf00, pq: [3, 3, 3, 3] },
-  {
-    name: 'readl mgmt+0x800 (4-byte)',
-    op: 'ld',
-    addr: MGMT + 0x800,
-    size: 4,
-    ret: [0n, 0n, 0n, 0n],
-    pq: [0, 1, 2, 3],
-  },
-  {
-    name: 'readb mgmt+0xc00 (1-byte)',
-    op: 'ld',
-    addr: MGMT + 0xc00,
-    size: 1,
-    ret: [0n, 0n, 0n, 0n],
-    pq: [0, 1, 2, 3],
-  },
-  { name: 'writel mgmt+0xc00 (4-byte)', op: 'st', addr: MGMT + 0xc00, size: 4, pq: [0, 1, 2, 3] },
-  { name: 'writeb trig+0x000 (1-byte)', op: 'st', addr: TRIG, size: 1, pq: [0, 1, 2, 3] },
+  { name: 'load mgmt+0x000 (EOI)', op: 'ld', addr: MGMT + 0x000, ret: EOI_RET, pq: EOI_PQ },
+  { name: 'load mgmt+0x400 (EOI)', op: 'ld', addr: MGMT + 0x400, ret: EOI_RET, pq: EOI_PQ },
+  { name: 'load mgmt+0x7ff (EOI range)', op: 'ld', addr: MGMT + 0x7f8, ret: EOI_RET, pq: EOI_PQ },
+  { name: 'load mgmt+0x800 (GET)', op: 'ld', addr: MGMT + 0x800, ret: PQ_RET, pq: SAME_PQ },
+  { name: 'load mgmt+0xc00 (PQ=00)', op: 'ld', addr: MGMT + 0xc00, ret: PQ_RET, pq: setPq(0) },
+  { name: 'load mgmt+0xd00 (PQ=01)', op: 'ld', addr: MGMT + 0xd00, ret: PQ_RET, pq: setPq(1) },
+  { name: 'load mgmt+0xe00 (PQ=10)', op: 'ld', addr: MGMT + 0xe00, ret: PQ_RET, pq: setPq(2) },
+  { name: 'load mgmt+0xe40 (PQ=10 LD_ST_MO)', op: 'ld', addr: MGMT + 0xe40, ret: PQ_RET, pq: setPq(2) },
+  { name: 'load mgmt+0xf00 (PQ=11)', op: 'ld', addr: MGMT + 0xf00, ret: PQ_RET, pq: setPq(3) },
+  { name: 'load trig+0x800', op: 'ld', addr: TRIG + 0x800, ret: ONES_RET, pq: SAME_PQ },
+  { name: 'load trig+0x000', op: 'ld', addr: TRIG, ret: ONES_RET, pq: SAME_PQ },
+  { name: 'store trig+0x000 (trigger)', op: 'st', addr: TRIG, pq: TRIGGER_PQ },
+  { name: 'store trig+0xc00 (trigger)', op: 'st', addr: TRIG + 0xc00, pq: TRIGGER_PQ },
+  { name: 'store trig+0x400 (trigger)', op: 'st', addr: TRIG + 0x400, pq: TRIGGER_PQ },
+  { name: 'store mgmt+0x000 (trigger)', op: 'st', addr: MGMT, pq: TRIGGER_PQ },
+  { name: 'store mgmt+0x3f8 (trigger)', op: 'st', addr: MGMT + 0x3f8, pq: TRIGGER_PQ },
+  { name: 'store mgmt+0x400 (StoreEOI unsupported)', op: 'st', addr: MGMT + 0x400, pq: SAME_PQ },
+  { name: 'store mgmt+0x800 (INJECT: forwards, PQ untouched)', op: 'st', addr: MGMT + 0x800, pq: SAME_PQ },
+  { name: 'store mgmt+0xc00 (PQ=00)', op: 'st', addr: MGMT + 0xc00, pq: setPq(0) },
+  { name: 'store mgmt+0xd00 (PQ=01)', op: 'st', addr: MGMT + 0xd00, pq: setPq(1) },
+  { name: 'store mgmt+0xe00 (PQ=10)', op: 'st', addr: MGMT + 0xe00, pq: setPq(2) },
+  { name: 'store mgmt+0xf00 (PQ=11)', op: 'st', addr: MGMT + 0xf00, pq: setPq(3) },
+  { name: 'readl mgmt+0x800 (4-byte)', op: 'ld', addr: MGMT + 0x800, size: 4, ret: ZERO_RET, pq: SAME_PQ },
+  { name: 'readb mgmt+0xc00 (1-byte)', op: 'ld', addr: MGMT + 0xc00, size: 1, ret: ZERO_RET, pq: SAME_PQ },
+  { name: 'writel mgmt+0xc00 (4-byte)', op: 'st', addr: MGMT + 0xc00, size: 4, pq: SAME_PQ },
+  { name: 'writeb trig+0x000 (1-byte)', op: 'st', addr: TRIG, size: 1, pq: SAME_PQ },
 ];
 
 describe('XiveSource ESB MMIO: the QEMU 7.2 table × every PQ (2-page, esbShift 17)', () => {

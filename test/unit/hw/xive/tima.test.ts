@@ -25,6 +25,12 @@ const OSP = 0x20000;
 const USER = 0x30000;
 const OS = TM_QW1_OS;
 
+/** QEMU's guest errors for a TIMA load / store no view or operation accepts. */
+const badLoads = (...addrs: number[]): string[] =>
+  addrs.map((a) => `XIVE: invalid read access at TIMA @${a.toString(16)}`);
+const badStores = (...addrs: number[]): string[] =>
+  addrs.map((a) => `XIVE: invalid write access at TIMA @${a.toString(16)}`);
+
 function setup() {
   const trace = new Trace();
   const be = new FakeBackend();
@@ -57,12 +63,7 @@ describe('XiveTima: raw views', () => {
     expect(ld(OSP + 0x10, 1)).toBe(0xffn);
     expect(ld(OSP + 0x13, 1)).toBe(0xffn);
     expect(ld(OSP + 0x10, 2)).toBe(0xffffn);
-    expect(trace.guestErrors).toEqual([
-      'XIVE: invalid read access at TIMA @20018',
-      'XIVE: invalid read access at TIMA @20010',
-      'XIVE: invalid read access at TIMA @20013',
-      'XIVE: invalid read access at TIMA @20010',
-    ]);
+    expect(trace.guestErrors).toEqual(badLoads(0x20018, 0x20010, 0x20013, 0x20010));
   });
 
   it('HV page shows W2 and AGE; the USER ring and the USER page are never raw-readable', () => {
@@ -72,10 +73,7 @@ describe('XiveTima: raw views', () => {
     expect(ld(HW + 0x38, 4)).toBe(0n);
     expect(ld(HV + 0x00, 4)).toBe(0xffff_ffffn);
     expect(ld(USER + 0x10, 4)).toBe(0xffff_ffffn);
-    expect(trace.guestErrors).toEqual([
-      'XIVE: invalid read access at TIMA @10000',
-      'XIVE: invalid read access at TIMA @30010',
-    ]);
+    expect(trace.guestErrors).toEqual(badLoads(0x10000, 0x30010));
   });
 
   it('the view is per vCPU: cpu selects the thread context', () => {
@@ -100,7 +98,7 @@ describe('XiveTima: raw views', () => {
     expect([...t0.regs.subarray(0x10, 0x18)]).toEqual([1, 2, 3, 4, 5, 6, 0xff, 0xff]);
     st(OSP + 0x18, 4, 0n);
     expect(t0.word2(OS)).toBe(0x8000_0400);
-    expect(trace.guestErrors).toEqual(['XIVE: invalid write access at TIMA @20018']);
+    expect(trace.guestErrors).toEqual(badStores(0x20018));
   });
 });
 
@@ -146,7 +144,7 @@ describe('XiveTima: special operations', () => {
     st(OSP + 0x11, 1, 0xffn);
     t0.ipbUpdate(OS, 3);
     expect(ld(OSP + 0x818, 4)).toBe(0xffff_ffffn); // HV-only op
-    expect(trace.guestErrors).toEqual(['XIVE: invalid read access at TIMA @20818']);
+    expect(trace.guestErrors).toEqual(badLoads(0x20818));
     expect(ld(HV + 0x818, 4)).toBe(0x8000_0400n);
     expect(t0.word2(OS)).toBe(0x0000_0400);
     expect(lines).toEqual(['raise', 'lower']);
@@ -210,12 +208,7 @@ describe('XiveTima: special operations', () => {
     st(USER + 0x11, 1, 5n);
     st(OSP + 0xc10, 1, 0n);
     expect(t0.regs[OS + TM_CPPR]).toBe(0);
-    expect(trace.guestErrors).toEqual([
-      'XIVE: invalid read access at TIMA @20800',
-      'XIVE: invalid read access at TIMA @30810',
-      'XIVE: invalid write access at TIMA @30011',
-      'XIVE: invalid write access at TIMA @20c10',
-    ]);
+    expect(trace.guestErrors).toEqual([...badLoads(0x20800, 0x30810), ...badStores(0x30011, 0x20c10)]);
   });
 
   it('no vCPU (qtest) or an unknown cpu: guest error, all-ones, nothing changes', () => {
