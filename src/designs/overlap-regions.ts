@@ -10,8 +10,10 @@
  * ESB slot is whole again) and the pages unmapped.
  *
  * When the listener runs out of memslots QEMU aborts (`kvm_alloc_slot: no free slot available`).
- * Here the seam catches that abort, takes the overlay back out (the old slots come back), counts
- * the failure and returns −ENOSPC, so the bind fails observably instead of the model crashing.
+ * Here the seam catches that abort, notes how many memslots the refused view wanted, takes the
+ * overlay back out (the old slots come back), counts the failure and returns −ENOSPC, so the bind
+ * fails observably instead of the model crashing. {@link OverlapRegionsSeam.memslotsWanted}
+ * counts what the VM would need were the refused irqs bound too, for the plots past the limit.
  *
  * @remarks Models what an option-2 QEMU would do in hw/vfio/pci.c at vector use: vfio_region_mmap()
  * of the region, memory_region_init_ram_device_ptr() and memory_region_add_subregion_overlap()
@@ -23,7 +25,9 @@ import { ENOSPC } from '../host/errno.ts';
 import { XIVE_NATIVE_FIXED } from '../host/kvm/xive-native-flags.ts';
 import { MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE } from '../host/mm/constants.ts';
 import { VFIO_PCI_ESB_REGION_PGOFF } from '../host/vfio/vfio.ts';
+import { generateMemoryTopology } from '../vmm/address-space.ts';
 import { MemoryRegion } from '../vmm/memory-region.ts';
+import type { SpaprMachine } from '../vmm/spapr-machine.ts';
 import { SPAPR_XIVE_ESB_SHIFT } from '../vmm/spapr-xive.ts';
 import { ProcessRangeOps, type VfioPciSeam, type VfioVector, type VmmVfioPci } from '../vmm/vfio-pci.ts';
 import { type Design, vmmSwitchesPages } from './design.ts';
@@ -53,6 +57,8 @@ export class OverlapRegionsSeam implements VfioPciSeam {
   mmapFailures: number;
   /** The last failure, with QEMU's message. */
   lastError: string | null;
+  /** Memslots the view of the last bind refused at the limit wanted (0: none refused). */
+  lastWanted: number;
 
   constructor() {
     this.overlays = new Map();
@@ -61,6 +67,7 @@ export class OverlapRegionsSeam implements VfioPciSeam {
     this.memslotFailures = 0;
     this.mmapFailures = 0;
     this.lastError = null;
+    this.lastWanted = 0;
   }
 
   bound(dev: VmmVfioPci, v: VfioVector): number {
@@ -89,6 +96,8 @@ export class OverlapRegionsSeam implements VfioPciSeam {
       m.esbRegion.addSubregionOverlap(v.lisn * ESB_PAIR, mr, OVERLAY_PRIORITY),
     );
     if (aborted !== null) {
+      // The refused view is installed (the listener failed while applying it): count its slots.
+      this.lastWanted = m.kvm!.listener!.slotsFor(m.sysmem.flatView);
       // Take the overlay back out: the deletions run first, so the old slots fit again.
       const again = transaction(m.sysmem, () => m.esbRegion.delSubregion(mr));
       if (again !== null) throw new Error(`overlap-regions: cannot restore the memslots: ${again}`);
@@ -111,6 +120,29 @@ export class OverlapRegionsSeam implements VfioPciSeam {
     this.overlays.delete(v.lisn);
     this.removed++;
     return m.kvm!.proc.munmap(o.addr, ESB_PAIR);
+  }
+
+  /**
+   * The memslots the VM would need with an overlay over each irq of `lisns` too (irqs with none
+   * in place: the binds refused at the limit). Stand-ins go into the tree inside one
+   * transaction, the flat view is rendered and counted as the KVM memory listener would make
+   * slots, and they come out again before the commit: the listeners see no change.
+   *
+   * @remarks A measurement of the model, not a QEMU path: softmmu/memory.c
+   * generate_memory_topology() on the would-be tree, with the slot arithmetic of
+   * accel/kvm/kvm-all.c:kvm_set_phys_mem().
+   */
+  memslotsWanted(m: SpaprMachine, lisns: readonly number[]): number {
+    const standIns = lisns.map((lisn) => ({
+      lisn,
+      mr: MemoryRegion.ram(`vfio-esb wanted[${lisn}]`, ESB_PAIR),
+    }));
+    m.sysmem.begin();
+    for (const s of standIns) m.esbRegion.addSubregionOverlap(s.lisn * ESB_PAIR, s.mr, OVERLAY_PRIORITY);
+    const n = m.kvm!.listener!.slotsFor(generateMemoryTopology(m.sysmem.root));
+    for (const s of standIns) m.esbRegion.delSubregion(s.mr);
+    m.sysmem.commit();
+    return n;
   }
 }
 

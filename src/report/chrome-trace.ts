@@ -166,12 +166,22 @@ const GROUP_NAMES: Readonly<Record<number, string>> = {
   [HW_THREADS]: 'host hardware threads (XIVE thread contexts)',
 };
 
+/**
+ * Thread ids are unique across the groups (`group × TID_STRIDE + n`, never 0): Perfetto's JSON
+ * importer names a thread by its tid alone (JsonTraceParserImpl::ParseJsonPacket →
+ * ProcessTracker::UpdateThreadName), and tid 0 is its idle thread.
+ */
+const TID_STRIDE = 10_000;
+
 /** A track: a Chrome (pid, tid) pair and its name. */
 interface Track {
   pid: number;
   tid: number;
   name: string;
 }
+
+/** Track `n` of group `pid`. */
+const track = (pid: number, n: number, name: string): Track => ({ pid, tid: pid * TID_STRIDE + n, name });
 
 /** Host kernel threads by event kind (work no process context runs). */
 const KTHREAD_OF: Readonly<Record<string, readonly [number, string]>> = {
@@ -184,9 +194,7 @@ const KTHREAD_OF: Readonly<Record<string, readonly [number, string]>> = {
 
 /** The VMM's track: its host process when a VM names it, else a track of its own. */
 function vmmTrack(vmmPid: number | undefined): Track {
-  return vmmPid === undefined
-    ? { pid: PROCESSES, tid: 0, name: 'VMM' }
-    : { pid: PROCESSES, tid: vmmPid, name: `pid ${vmmPid} (VMM)` };
+  return vmmPid === undefined ? track(PROCESSES, 0, 'VMM') : track(PROCESSES, vmmPid, `pid ${vmmPid} (VMM)`);
 }
 
 /** Who ran `e`. */
@@ -197,21 +205,21 @@ function trackOf(e: TraceEvent, vmmPid: number | undefined, kvm: boolean): Track
     const cpu = e.args[cpuAt]!;
     // Under KVM the chip's thread contexts are the host's hardware threads, not the guest's vCPUs.
     return kvm && e.cat & (TRACE_ESB | TRACE_ROUTER | TRACE_TIMA)
-      ? { pid: HW_THREADS, tid: cpu + 1, name: `hardware thread ${cpu}` }
-      : { pid: VCPUS, tid: cpu + 1, name: `vCPU ${cpu}` };
+      ? track(HW_THREADS, cpu + 1, `hardware thread ${cpu}`)
+      : track(VCPUS, cpu + 1, `vCPU ${cpu}`);
   }
   const k = KTHREAD_OF[e.kind];
-  if (k !== undefined) return { pid: KTHREADS, tid: k[0], name: k[1] };
+  if (k !== undefined) return track(KTHREADS, k[0], k[1]);
   const pidAt = names.indexOf('pid');
   if (pidAt >= 0 && e.kind !== 'kvm.vm.create') {
     const pid = e.args[pidAt]!;
-    return pid === vmmPid ? vmmTrack(vmmPid) : { pid: PROCESSES, tid: pid, name: `pid ${pid}` };
+    return pid === vmmPid ? vmmTrack(vmmPid) : track(PROCESSES, pid, `pid ${pid}`);
   }
   if (e.cat & (TRACE_KVM | TRACE_VMM | TRACE_HCALL | TRACE_MM | TRACE_GUEST)) return vmmTrack(vmmPid);
-  if (e.cat & TRACE_ROUTER) return { pid: HARDWARE, tid: 2, name: 'router (EAS/END)' };
-  if (e.cat & (TRACE_ESB | TRACE_TIMA)) return { pid: HARDWARE, tid: 1, name: 'ESB sources' };
-  if (e.cat & TRACE_GUEST_ERROR) return { pid: HARDWARE, tid: 3, name: 'guest errors' };
-  return { pid: HARDWARE, tid: 4, name: `cat ${hex(e.cat)}` };
+  if (e.cat & TRACE_ROUTER) return track(HARDWARE, 2, 'router (EAS/END)');
+  if (e.cat & (TRACE_ESB | TRACE_TIMA)) return track(HARDWARE, 1, 'ESB sources');
+  if (e.cat & TRACE_GUEST_ERROR) return track(HARDWARE, 3, 'guest errors');
+  return track(HARDWARE, 4, `cat ${hex(e.cat)}`);
 }
 
 /** A handler run: events `[begin, end]` (indices) on one track, named. */
@@ -362,7 +370,10 @@ export function notificationFlows(events: readonly TraceEvent[]): Flow[] {
 /** Convert `events` (oldest first) to a Chrome trace-event document. */
 export function toChromeTrace(events: readonly TraceEvent[], info: TraceInfo): ChromeTrace {
   const timed = events.some((e) => e.time !== events[0]!.time);
+  // µs from whole ns (at most 3 decimals: Perfetto's json::CoerceToTs reads them exactly).
   const ts = (e: TraceEvent): number => (timed ? e.time / 1000 : e.seq - events[0]!.seq);
+  const span = (from: TraceEvent, to: TraceEvent): number =>
+    timed ? (to.time - from.time) / 1000 : to.seq - from.seq + 1;
   const vmm = events.find((e) => e.kind === 'kvm.vm.create');
   const vmmPid = vmm === undefined ? undefined : vmm.args[1];
   const kvm = events.some((e) => (e.cat & TRACE_KVM) !== 0);
@@ -370,15 +381,9 @@ export function toChromeTrace(events: readonly TraceEvent[], info: TraceInfo): C
   const slices = handlerSlices(events, tracks);
   const flows = notificationFlows(events);
 
-  const out: ChromeEvent[] = [
-    {
-      name: 'process_name',
-      ph: 'M',
-      pid: 0,
-      tid: 0,
-      args: { name: `xivelab ${info.scenario} × ${info.design} (seed ${info.seed})` },
-    },
-  ];
+  // What the trace is about goes to otherData: a process_name for pid 0 would rename Perfetto's
+  // idle process.
+  const out: ChromeEvent[] = [];
   const used = new Map<string, Track>();
   for (const t of tracks) used.set(`${t.pid}:${t.tid}`, t);
   const sorted = [...used.values()].sort((a, b) => a.pid - b.pid || a.tid - b.tid);
@@ -391,6 +396,17 @@ export function toChromeTrace(events: readonly TraceEvent[], info: TraceInfo): C
     out.push({ name: 'thread_sort_index', ph: 'M', pid: t.pid, tid: t.tid, args: { sort_index: t.tid } });
   }
 
+  const flowAt = new Map<number, ChromeEvent[]>();
+  flows.forEach((f, id) => {
+    f.forEach((i, n) => {
+      const t = tracks[i]!;
+      const ph = n === 0 ? 's' : n === f.length - 1 ? 'f' : 't';
+      const ev: ChromeEvent = { name: 'notification', cat: 'flow', ph, id: id + 1, pid: t.pid, tid: t.tid };
+      ev.ts = ts(events[i]!);
+      if (ph !== 's') ev.bp = 'e';
+      flowAt.set(i, [...(flowAt.get(i) ?? []), ev]);
+    });
+  });
   const sliceAt = new Map<number, Slice[]>();
   for (const s of slices) sliceAt.set(s.begin, [...(sliceAt.get(s.begin) ?? []), s]);
   events.forEach((e, i) => {
@@ -405,7 +421,7 @@ export function toChromeTrace(events: readonly TraceEvent[], info: TraceInfo): C
         pid: t.pid,
         tid: t.tid,
         ts: ts(e),
-        dur: ts(end) - ts(e) + (timed ? 0 : 1),
+        dur: span(e, end),
         args: { from: e.seq, to: end.seq },
       });
     }
@@ -417,25 +433,10 @@ export function toChromeTrace(events: readonly TraceEvent[], info: TraceInfo): C
     if (!timed) ev.dur = 1;
     ev.args = { seq: e.seq, ...namedArgs(e) };
     out.push(ev);
-  });
-
-  flows.forEach((f, id) => {
-    f.forEach((i, n) => {
-      const t = tracks[i]!;
-      const last = n === f.length - 1;
-      const ph = n === 0 ? 's' : last ? 'f' : 't';
-      const ev: ChromeEvent = {
-        name: 'notification',
-        cat: 'flow',
-        ph,
-        id: id + 1,
-        pid: t.pid,
-        tid: t.tid,
-        ts: ts(events[i]!),
-      };
-      if (ph !== 's') ev.bp = 'e';
-      out.push(ev);
-    });
+    // A flow step binds to the topmost slice of its track at its ts (FlowTracker::Begin / Step /
+    // End → SliceTracker::GetTopmostSliceOnTrack): right after its event in the file, since
+    // Perfetto's sorter keeps file order among instants and flow events of one ts.
+    for (const f of flowAt.get(i) ?? []) out.push(f);
   });
 
   if (info.violation) {

@@ -138,6 +138,11 @@ interface SeriesSpec {
   readonly xCounts: boolean;
   readonly yCounts: boolean;
   readonly limits: readonly Limit[];
+  /**
+   * A companion series of points past a limit (binds refused there, at what they would have
+   * needed): drawn as red crosses on a dashed continuation of the line.
+   */
+  readonly refused?: { readonly name: string; readonly legend: string };
 }
 
 /** The three series the report plots. */
@@ -146,7 +151,7 @@ export const SERIES_PLOTS: readonly SeriesSpec[] = [
     name: SERIES.memslotsVsVectors,
     title: 'KVM memslots in use as passthrough vectors are bound',
     what: 'memslots in use as passthrough vectors are bound',
-    xLabel: 'passthrough vectors bound',
+    xLabel: 'passthrough vectors bound (crosses: asked for, the bind refused)',
     yLabel: 'KVM memslots in use',
     xLog: false,
     xCounts: true,
@@ -155,6 +160,10 @@ export const SERIES_PLOTS: readonly SeriesSpec[] = [
       { axis: 'y', value: KVM_USER_MEM_SLOTS, label: `KVM_USER_MEM_SLOTS ${KVM_USER_MEM_SLOTS}` },
       { axis: 'x', value: KVMPPC_PIRQ_MAPPED, label: `KVMPPC_PIRQ_MAPPED ${KVMPPC_PIRQ_MAPPED}` },
     ],
+    refused: {
+      name: SERIES.memslotsWantedVsVectors,
+      legend: 'bind refused at the limit: memslots the VM would need',
+    },
   },
   {
     name: SERIES.bindCostVsMappings,
@@ -244,18 +253,115 @@ function tickText(v: number, counts: boolean): string {
   return counts || Number.isInteger(v) ? Math.round(v).toLocaleString('en-US') : v.toFixed(1);
 }
 
-const PANEL_W = 300;
+const PANEL_W = 440;
 const PANEL_H = 190;
-const COLS = 3;
+const COLS = 2;
 const GAP_X = 28;
 const GAP_Y = 44;
 const TITLE_H = 40;
+/** Height of the legend row under the title, when there is one. */
+const LEGEND_H = 18;
 const MARGIN = { left: 48, bottom: 46, right: 16 };
+const REFUSED_COLOR = '#c62828';
+
+/** A red cross centred on (x, y), the refused-bind marker of the legend. */
+function cross(x: number, y: number, r: number): string {
+  return `<path d="M${x - r},${y - r}L${x + r},${y + r}M${x - r},${y + r}L${x + r},${y - r}" stroke="${REFUSED_COLOR}" stroke-width="1.5"/>`;
+}
+
+/**
+ * The dashed continuation past a limit: from the last point of the line before the first refused
+ * one, through the refused points (both sorted by x).
+ */
+function continuation(
+  line: readonly { x: number; y: number }[],
+  refused: readonly { x: number; y: number }[],
+): { x: number; y: number }[] {
+  if (refused.length === 0) return [];
+  const before = line.filter((p) => p.x < refused[0]!.x).at(-1);
+  return before === undefined ? [...refused] : [before, ...refused];
+}
+
+/** Boxes along a polyline in SVG units (points and the segments between them, every ≤ 4 units). */
+function pathBoxes(pts: readonly { x: number; y: number }[]): LabelBox[] {
+  const out: LabelBox[] = [];
+  const dot = (x: number, y: number, r: number): LabelBox => ({
+    text: '',
+    x: x - r,
+    y: y - r,
+    width: 2 * r,
+    height: 2 * r,
+  });
+  pts.forEach((p, i) => {
+    out.push(dot(p.x, p.y, 4));
+    const q = pts[i + 1];
+    if (q === undefined) return;
+    const steps = Math.ceil(Math.hypot(q.x - p.x, q.y - p.y) / 4);
+    for (let k = 1; k < steps; k++)
+      out.push(dot(p.x + ((q.x - p.x) * k) / steps, p.y + ((q.y - p.y) * k) / steps, 1.5));
+  });
+  return out;
+}
+
+/** Whether box `b` lies within `frame`. */
+function inside(b: LabelBox, frame: Omit<LabelBox, 'text'>): boolean {
+  return (
+    b.x >= frame.x &&
+    b.y >= frame.y &&
+    b.x + b.width <= frame.x + frame.width &&
+    b.y + b.height <= frame.y + frame.height
+  );
+}
+
+/** Places for the label of a horizontal limit line at `y`: above it left, right, below it left, right. */
+function yLimitPlaces(l: Limit, y: number, frame: Omit<LabelBox, 'text'>): { svg: string; box: LabelBox }[] {
+  const left = frame.x + 4;
+  const right = frame.x + frame.width - 4;
+  const o = { fill: '#c62828' };
+  return [
+    text(l.label, left, y - 4, 10, o),
+    text(l.label, right, y - 4, 10, { ...o, anchor: 'end' }),
+    text(l.label, left, y + 13, 10, o),
+    text(l.label, right, y + 13, 10, { ...o, anchor: 'end' }),
+  ];
+}
+
+/** Places for the label of a vertical limit line at `x`. */
+function xLimitPlaces(l: Limit, x: number, frame: Omit<LabelBox, 'text'>): { svg: string; box: LabelBox }[] {
+  const bottom = frame.y + frame.height - 4;
+  const top = frame.y + 4;
+  const o = { fill: '#1565c0' };
+  const up = { ...o, rotate: true };
+  // Along the line first; where data crosses it, across at the top or bottom beside it.
+  return [
+    text(l.label, x - 5, bottom, 10, up),
+    text(l.label, x - 5, top, 10, { ...up, anchor: 'end' }),
+    text(l.label, x + 13, bottom, 10, up),
+    text(l.label, x + 13, top, 10, { ...up, anchor: 'end' }),
+    text(l.label, x + 4, top + 10, 10, o),
+    text(l.label, x - 4, top + 10, 10, { ...o, anchor: 'end' }),
+    text(l.label, x + 4, bottom, 10, o),
+    text(l.label, x - 4, bottom, 10, { ...o, anchor: 'end' }),
+  ];
+}
 
 /** A series as small multiples, one panel per design, with limits drawn in every panel. */
 export function seriesPlot(cells: readonly CellResult[], spec: SeriesSpec): PlotSvg {
-  const lines = designSeries(cells, spec.name);
-  const n = lines.reduce((k, l) => k + l.points.length, 0);
+  const measured = designSeries(cells, spec.name);
+  const refusedLines = spec.refused === undefined ? [] : designSeries(cells, spec.refused.name);
+  // One panel per design with either kind of point, in the order the designs first appear.
+  const designs = [...new Set([...measured, ...refusedLines].map((l) => l.design))];
+  const none = { points: [], samples: 0 };
+  const lines = designs.map((design) => ({
+    design,
+    points: (measured.find((l) => l.design === design) ?? none).points,
+    refused: (refusedLines.find((l) => l.design === design) ?? none).points,
+    samples:
+      (measured.find((l) => l.design === design) ?? none).samples +
+      (refusedLines.find((l) => l.design === design) ?? none).samples,
+  }));
+  const refusedN = lines.reduce((k, l) => k + l.refused.length, 0);
+  const n = lines.reduce((k, l) => k + l.points.length, 0) + refusedN;
   if (n === 0) {
     return placeholder(
       spec.name,
@@ -265,8 +371,8 @@ export function seriesPlot(cells: readonly CellResult[], spec: SeriesSpec): Plot
     );
   }
   const scale = spec.yCounts ? 1 : 1e-3; // ns → µs for costs
-  const xs = lines.flatMap((l) => l.points.map((p) => p.x));
-  const ys = lines.flatMap((l) => l.points.map((p) => p.y * scale));
+  const xs = lines.flatMap((l) => [...l.points, ...l.refused].map((p) => p.x));
+  const ys = lines.flatMap((l) => [...l.points, ...l.refused].map((p) => p.y * scale));
   const xLimits = spec.limits.filter((l) => l.axis === 'x').map((l) => l.value);
   const yLimits = spec.limits.filter((l) => l.axis === 'y').map((l) => l.value);
   const xHi = Math.max(...xs, ...xLimits) * (spec.xLog ? 1.5 : 1.05);
@@ -280,10 +386,12 @@ export function seriesPlot(cells: readonly CellResult[], spec: SeriesSpec): Plot
     MARGIN.left,
     14 + Math.max(...yTickTexts.map((t) => t.length)) * 11 * CHAR_WIDTH,
   );
+  const legend = refusedN > 0 ? spec.refused : undefined;
+  const top = TITLE_H + (legend === undefined ? 0 : LEGEND_H);
   const rows = Math.ceil(lines.length / COLS);
   const cols = Math.min(COLS, lines.length);
   const width = 56 + cols * PANEL_W + (cols - 1) * GAP_X + 16;
-  const height = TITLE_H + rows * (PANEL_H + GAP_Y) + 30;
+  const height = top + rows * (PANEL_H + GAP_Y) - GAP_Y + 18 + 36;
   const parts: string[] = [];
   const labels: LabelBox[] = [];
   const put = (t: { svg: string; box: LabelBox }): void => {
@@ -291,10 +399,20 @@ export function seriesPlot(cells: readonly CellResult[], spec: SeriesSpec): Plot
     labels.push(t.box);
   };
   put(text(spec.title, 16, 24, 16, { bold: true }));
+  if (legend !== undefined) {
+    // ● measured   × refused, on a row of its own under the title.
+    parts.push('<circle cx="20" cy="44" r="2.5" fill="#333"/>');
+    const inUse = text(spec.yLabel, 28, 48, 11);
+    put(inUse);
+    const cx = inUse.box.x + inUse.box.width + 20;
+    parts.push(cross(cx, 44, 3.5));
+    put(text(legend.legend, cx + 8, 48, 11, { fill: REFUSED_COLOR }));
+  }
   lines.forEach((line, i) => {
     const px = 56 + (i % COLS) * (PANEL_W + GAP_X);
-    const py = TITLE_H + Math.floor(i / COLS) * (PANEL_H + GAP_Y) + 18;
+    const py = top + Math.floor(i / COLS) * (PANEL_H + GAP_Y) + 18;
     const data = line.points.map((p) => ({ x: p.x, y: p.y * scale }));
+    const past = line.refused.map((p) => ({ x: p.x, y: p.y * scale }));
     const el = renderPlot({
       width: PANEL_W,
       height: PANEL_H,
@@ -327,27 +445,58 @@ export function seriesPlot(cells: readonly CellResult[], spec: SeriesSpec): Plot
         ),
         Plot.line(data, { x: 'x', y: 'y', stroke: '#333', strokeWidth: 1.5 }),
         Plot.dot(data, { x: 'x', y: 'y', fill: '#333', r: 2.5 }),
+        ...(past.length === 0
+          ? []
+          : [
+              Plot.line(continuation(data, past), {
+                x: 'x',
+                y: 'y',
+                stroke: REFUSED_COLOR,
+                strokeWidth: 1.5,
+                strokeDasharray: '2,2',
+              }),
+              Plot.dot(past, { x: 'x', y: 'y', symbol: 'times', stroke: REFUSED_COLOR, r: 3.5 }),
+            ]),
       ],
     });
     const inner = String(el).replace(/^<svg /, `<svg x="${px}" y="${py}" `);
     parts.push(inner);
     put(text(line.design, px + marginLeft, py - 6, 12, { bold: true }));
-    // Limit labels in panel coordinates, from Plot's own scales.
+    // Limit labels in panel coordinates, from Plot's own scales: each at the first place that
+    // stays inside the frame and clear of the other labels and of the data drawn.
     const sx = el.scale('x')!;
     const sy = el.scale('y')!;
+    const at = (p: { x: number; y: number }) => ({
+      x: px + (sx.apply!(p.x) as number),
+      y: py + (sy.apply!(p.y) as number),
+    });
+    const drawn = [...pathBoxes(data.map(at)), ...pathBoxes(continuation(data, past).map(at))];
+    const frame = {
+      x: px + marginLeft,
+      y: py + 6,
+      width: PANEL_W - marginLeft - MARGIN.right,
+      height: PANEL_H - 30,
+    };
     for (const l of spec.limits) {
-      if (l.axis === 'y') {
-        const y = py + (sy.apply!(l.value) as number) - 4;
-        put(text(l.label, px + marginLeft + 4, y, 10, { fill: '#c62828' }));
-      } else {
-        const x = px + (sx.apply!(l.value) as number) - 4;
-        put(text(l.label, x, py + PANEL_H - 24 - 4, 10, { fill: '#1565c0', rotate: true }));
-      }
+      const candidates =
+        l.axis === 'y'
+          ? yLimitPlaces(l, at({ x: 0, y: l.value }).y, frame)
+          : xLimitPlaces(l, at({ x: l.value, y: 0 }).x, frame);
+      const clear = candidates.find(
+        (c) =>
+          inside(c.box, frame) &&
+          !labels.some((b) => overlaps(b, c.box)) &&
+          !drawn.some((b) => overlaps(b, c.box)),
+      );
+      put(clear ?? candidates[0]!);
     }
   });
   put(text(spec.xLabel, width / 2, height - 10, 12, { anchor: 'middle' }));
   put(
-    text(spec.yLabel, 16, TITLE_H + (rows * (PANEL_H + GAP_Y)) / 2, 12, { anchor: 'middle', rotate: true }),
+    text(spec.yLabel, 16, top + 18 + (rows * (PANEL_H + GAP_Y) - GAP_Y) / 2, 12, {
+      anchor: 'middle',
+      rotate: true,
+    }),
   );
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">` +
@@ -358,7 +507,8 @@ export function seriesPlot(cells: readonly CellResult[], spec: SeriesSpec): Plot
     title: spec.title,
     caption:
       `${spec.what}: one panel per design (${lines.length}), the mean of ${samples} samples at each of ${n} x values, ` +
-      `measured on the model${spec.limits.length > 0 ? `; dashed lines: ${spec.limits.map((l) => l.label).join(', ')}` : ''}.`,
+      `measured on the model${spec.limits.length > 0 ? `; dashed lines: ${spec.limits.map((l) => l.label).join(', ')}` : ''}` +
+      `${legend === undefined ? '' : `; red crosses on a dotted line: ${refusedN} points where a ${legend.legend}`}.`,
     svg,
     points: n,
     labels,

@@ -80,6 +80,11 @@ export type Costs = z.output<typeof Costs>;
 export const SERIES = {
   /** x: passthrough vectors bound; y: KVM memslots in use. */
   memslotsVsVectors: 'memslots-vs-vectors',
+  /**
+   * One point per bind refused at the memslot limit. x: passthrough vectors asked for, the
+   * refused ones included; y: KVM memslots the VM would need for all of them.
+   */
+  memslotsWantedVsVectors: 'memslots-wanted-vs-vectors',
   /** x: mappings of the ESB range (processes/VMAs mapping the device file); y: modeled bind cost, ns. */
   bindCostVsMappings: 'bind-cost-vs-mappings',
   /** x: VMAs in the VMM process; y: modeled bind cost, ns. */

@@ -21,6 +21,7 @@ import {
 import { DEDICATED_LISN_BASE } from '../designs/dedicated-irqs.ts';
 import { type Design, DesignStats } from '../designs/design.ts';
 import { GuestKernel } from '../guest/kernel.ts';
+import { ENOSPC } from '../host/errno.ts';
 import type { Host } from '../host/host.ts';
 import type { KvmVm } from '../host/kvm/kvm.ts';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../host/mm/constants.ts';
@@ -141,7 +142,11 @@ class PassthroughMeter {
   vmasPeak: number;
   bound = 0;
   bypassFailed = 0;
+  /** The irqs of the functions whose binds were refused at the memslot limit this cycle. */
+  readonly refusedLisns: number[] = [];
   readonly boundSeries: [number, number][] = [];
+  /** Per bind refused at the memslot limit: [vectors asked for, memslots the VM would need]. */
+  readonly wantedSeries: [number, number][] = [];
   readonly bindCostMappings: [number, number][] = [];
   readonly bindCostVmas: [number, number][] = [];
   /** [memslot updates, partition faults, VMM exits] of the machines migrated away from. */
@@ -383,8 +388,19 @@ class PassthroughDriver {
     const seam = this.design.accel === 'kvm' ? (this.design.vmmSeam?.() ?? null) : null;
     const dev = VmmVfioPci.plug(this.machine, { phb: f.phb, slot: f.slot, pdev }, f.lisns, seam);
     if (typeof dev === 'number') {
-      this.violate('I7', `${f.name}: passthrough set-up failed: ${dev}`);
       this.host.phbs[f.phb]!.unplug(f.slot);
+      if (dev === -ENOSPC && seam?.memslotsWanted !== undefined) {
+        // Refused at the memslot limit: what the VM would need for everything asked for so far.
+        m.refusedLisns.push(...f.lisns);
+        const wanted = seam.memslotsWanted(this.machine, m.refusedLisns);
+        m.wantedSeries.push([m.bound + m.refusedLisns.length, wanted]);
+        this.violate(
+          'I7',
+          `${f.name}: passthrough set-up failed: ${dev} (the VM would need ${wanted} memslots, KVM has ${this.host.kvm.maxMemslots})`,
+        );
+        return;
+      }
+      this.violate('I7', `${f.name}: passthrough set-up failed: ${dev}`);
       return;
     }
     f.pdev = pdev;
@@ -438,6 +454,7 @@ class PassthroughDriver {
       f.pdev = null;
       this.checkIsolation(f);
     }
+    this.meter.refusedLisns.length = 0;
     this.guest.takeAll();
     this.checkRouting();
     const guest = this.guest.kernel;
@@ -489,6 +506,12 @@ class PassthroughDriver {
         x: 'passthrough vectors bound',
         y: 'KVM memslots',
         points: m.boundSeries,
+      },
+      {
+        name: SERIES.memslotsWantedVsVectors,
+        x: 'passthrough vectors asked for',
+        y: 'KVM memslots needed',
+        points: m.wantedSeries,
       },
       {
         name: SERIES.bindCostVsMappings,

@@ -58,13 +58,17 @@ export function exploreBuiltinRaces(): RaceTable {
 
 /** Chrome trace-event JSON of a counterexample: one track per thread, one slice per step. */
 export function counterexampleTrace(s: RaceScenario, design: string, c: Counterexample): object {
-  const events: object[] = s.threads.map((t, i) => ({
-    name: 'thread_name',
-    ph: 'M',
-    pid: 1,
-    tid: i,
-    args: { name: t.name },
-  }));
+  // Thread i is tid i + 1: Perfetto's JSON importer takes tid 0 for its idle thread.
+  const events: object[] = [
+    { name: 'process_name', ph: 'M', pid: 1, tid: 0, args: { name: `race ${s.name} × ${design}` } },
+    ...s.threads.map((t, i) => ({
+      name: 'thread_name',
+      ph: 'M',
+      pid: 1,
+      tid: i + 1,
+      args: { name: t.name },
+    })),
+  ];
   c.steps.forEach((st, i) => {
     events.push({
       name: st.label,
@@ -72,7 +76,7 @@ export function counterexampleTrace(s: RaceScenario, design: string, c: Countere
       ts: i * 10,
       dur: 10,
       pid: 1,
-      tid: st.thread,
+      tid: st.thread + 1,
       args: { effect: st.effect, step: i + 1 },
     });
   });

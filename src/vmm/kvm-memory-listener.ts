@@ -16,7 +16,7 @@ import {
   KVM_SET_USER_MEMORY_REGION,
   KVM_USERSPACE_MEMORY_REGION_SIZE,
 } from '../host/kvm/uapi.ts';
-import type { MemoryListener, MemoryRegionSection } from './address-space.ts';
+import type { FlatView, MemoryListener, MemoryRegionSection } from './address-space.ts';
 
 /** ppc64 host page size (`qemu_real_host_page_size()`): KVM works in these. */
 export const KVM_HOST_PAGE_SIZE = 0x1_0000;
@@ -117,6 +117,25 @@ export class KvmMemoryListener implements MemoryListener {
       });
     }
     return out;
+  }
+
+  /**
+   * The memslots the RAM ranges of `view` would take, counted as {@link regionAdd} would make
+   * them (page-aligned, split at the largest slot size), with no slot allocated and no ioctl:
+   * what a VM needs for a view, also past `nrSlots`, where a commit of it fails.
+   *
+   * @remarks The slot arithmetic of accel/kvm/kvm-all.c:kvm_set_phys_mem() (kvm_align_section(),
+   * then one slot per kvm_max_slot_size piece), without kvm_alloc_slot().
+   */
+  slotsFor(view: FlatView): number {
+    let n = 0;
+    for (let i = 0; i < view.count; i++) {
+      const section = view.section(i);
+      if (!section.mr.isRam) continue;
+      const { size } = this.alignSection(section);
+      n += Math.ceil(size / this.maxSlotSize);
+    }
+    return n;
   }
 
   /**

@@ -61,6 +61,11 @@ export interface VfioPciSeam {
   bound(dev: VmmVfioPci, v: VfioVector): number;
   /** before the vector is unbound (SET_IRQS DATA_NONE → clr_mapped): 0 or -errno */
   unbinding(dev: VmmVfioPci, v: VfioVector): number;
+  /**
+   * Designs whose binds cost memslots: the memslots the VM would need were the irqs `lisns`
+   * bound too (binds refused at the limit), counted without changing anything.
+   */
+  memslotsWanted?(machine: SpaprMachine, lisns: readonly number[]): number;
 }
 
 /** The PCI function to assign: host PHB index, slot, and the function itself. */

@@ -134,7 +134,7 @@ describe('xivelab compare through the real entry point (npm start runs it with n
     const t = JSON.parse(read(out, 'traces/race--s12-fault-vs-bind--rmap.trace.json'));
     expect(
       t.traceEvents
-        .filter((e: { ph: string }) => e.ph === 'M')
+        .filter((e: { name: string }) => e.name === 'thread_name')
         .map((e: { args: { name: string } }) => e.args.name),
     ).toEqual(['fault', 'bind']);
     expect(read(out, 'report.html')).toContain('<h2 id="races">Races</h2>');
@@ -210,7 +210,7 @@ describe('violations get a Chrome trace each', () => {
       cat: 'event',
       ph: 'X',
       pid: 2,
-      tid: 1,
+      tid: 20001,
       ts: 0,
       dur: 1,
       args: { seq: 3, pid: 1, start: '0x7fff0000', end: '0x20000', ptes: 0 },
@@ -352,15 +352,15 @@ describe('xivelab run --design --trace', () => {
       timeline: 'virtual time (ts in µs)',
       dropped: 0,
     });
-    // 21 metadata events, the 207604 events, 13486 handler runs, the flows' 53268 points.
-    expect(t.traceEvents.length).toBe(274379);
+    // 20 metadata events, the 207604 events, 13486 handler runs, the flows' 53268 points.
+    expect(t.traceEvents.length).toBe(274378);
     expect(t.traceEvents.filter((e: { ph: string }) => e.ph === 's').length).toBe(14088);
     expect(t.traceEvents.filter((e: { cat: string }) => e.cat === 'event').at(-1)).toEqual({
       name: 'tctx.cppr',
       cat: 'event',
       ph: 'i',
       pid: 1,
-      tid: 1,
+      tid: 10001,
       ts: 6523.972,
       args: { seq: 207603, cpu: 0, ring: 16, oldCppr: '0x0', cppr: '0xff' },
     });

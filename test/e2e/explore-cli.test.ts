@@ -54,7 +54,7 @@ describe('xivelab explore', () => {
     ]);
     const doc = JSON.parse(readFileSync(trace, 'utf8'));
     const tracks = doc.traceEvents
-      .filter((e: { ph: string }) => e.ph === 'M')
+      .filter((e: { name: string }) => e.name === 'thread_name')
       .map((e: { args: { name: string } }) => e.args.name);
     expect(tracks).toEqual(['fault', 'bind']);
     expect(doc.traceEvents.filter((e: { ph: string }) => e.ph === 'X')).toHaveLength(14);

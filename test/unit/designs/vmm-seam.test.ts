@@ -308,8 +308,13 @@ describe('VMM-seam designs: at the limits', () => {
     expect(VmmVfioPci.plug(e.m, { phb: 0, slot: 0, pdev }, e.lisns, seam)).toBe(-ENOSPC);
     expect(seam.memslotFailures).toBe(1);
     expect(seam.lastError).toBe('kvm_alloc_slot: no free slot available');
+    // The third irq's view wanted 3 + 3 + 1 slots; all four would need 3 + 4 + 1.
+    expect(seam.lastWanted).toBe(7);
     expect(seam.overlays.size).toBe(0);
     expect(slots(e)).toBe(3);
+    const ioctls = e.m.kvm!.listener!.ioctls;
+    expect(seam.memslotsWanted(e.m, e.lisns)).toBe(8);
+    expect([slots(e), e.m.kvm!.listener!.ioctls]).toEqual([3, ioctls]);
     expect(e.m.kvm!.listener!.slots().map((s) => s.region)).toEqual([
       'ppc_spapr.ram',
       'xive.esb-kvm',

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { type ChromeEvent, toChromeTrace, violationTraceFile } from '../../../src/report/chrome-trace.ts';
 import type { TraceEvent } from '../../../src/sim/trace.ts';
 import { slicesNest } from './nested-slices.ts';
+import { importChromeJson } from './perfetto-json.ts';
 
 const ev = (seq: number, time: number, cat: number, kind: string, args: number[]): TraceEvent => ({
   seq,
@@ -38,14 +39,14 @@ describe('toChromeTrace', () => {
   test('tracks per vCPU, host process and hardware block, named in metadata', () => {
     const doc = toChromeTrace(events, { scenario: 's', design: 'rmap', seed: 4 });
     expect(named(doc, 'M').map((e) => [e.name, e.pid, e.tid, e.args!.name ?? e.args!.sort_index])).toEqual([
-      ['process_name', 0, 0, 'xivelab s × rmap (seed 4)'],
       ...track('process', 1, 0, 'guest vCPUs', 1),
       ...track('process', 2, 0, 'host processes', 2),
       ...track('process', 4, 0, 'XIVE hardware', 4),
-      ...track('thread', 1, 2, 'vCPU 1', 2),
-      ...track('thread', 2, 2, 'pid 2', 2),
-      ...track('thread', 4, 1, 'ESB sources', 1),
-      ...track('thread', 4, 2, 'router (EAS/END)', 2),
+      // Thread ids are unique across processes (Perfetto names threads by tid) and never 0.
+      ...track('thread', 1, 10002, 'vCPU 1', 10002),
+      ...track('thread', 2, 20002, 'pid 2', 20002),
+      ...track('thread', 4, 40001, 'ESB sources', 40001),
+      ...track('thread', 4, 40002, 'router (EAS/END)', 40002),
     ]);
     expect(doc.otherData).toEqual({
       tool: 'xivelab',
@@ -86,8 +87,8 @@ describe('toChromeTrace', () => {
         .filter((e) => e.cat === 'handler')
         .map((e) => [e.name, e.ph, e.pid, e.tid, e.ts, e.dur]),
     ).toEqual([
-      ['irq handler lisn 0x1300', 'X', 1, 2, 1.5, 0.5],
-      ['page fault 0x7fff0000', 'X', 2, 2, 2.25, 0],
+      ['irq handler lisn 0x1300', 'X', 1, 10002, 1.5, 0.5],
+      ['page fault 0x7fff0000', 'X', 2, 20002, 2.25, 0],
     ]);
     expect(slicesNest(named(doc, 'X'))).toBe(true);
     // Point events are instants in virtual time.
@@ -96,14 +97,30 @@ describe('toChromeTrace', () => {
     );
   });
 
-  test('a flow links the trigger to its enqueue, to the ACK and to the EOI', () => {
+  test('a flow links the trigger to its enqueue, to the ACK and to the EOI, each step right after its event', () => {
     const doc = toChromeTrace(events, { scenario: 's', design: 'rmap', seed: 4 });
     const flow = doc.traceEvents.filter((e) => e.cat === 'flow');
     expect(flow).toEqual([
-      { name: 'notification', cat: 'flow', ph: 's', id: 1, pid: 4, tid: 1, ts: 1 },
-      { name: 'notification', cat: 'flow', ph: 't', id: 1, pid: 4, tid: 2, ts: 1, bp: 'e' },
-      { name: 'notification', cat: 'flow', ph: 't', id: 1, pid: 1, tid: 2, ts: 1.5, bp: 'e' },
-      { name: 'notification', cat: 'flow', ph: 'f', id: 1, pid: 4, tid: 1, ts: 2, bp: 'e' },
+      { name: 'notification', cat: 'flow', ph: 's', id: 1, pid: 4, tid: 40001, ts: 1 },
+      { name: 'notification', cat: 'flow', ph: 't', id: 1, pid: 4, tid: 40002, ts: 1, bp: 'e' },
+      { name: 'notification', cat: 'flow', ph: 't', id: 1, pid: 1, tid: 10002, ts: 1.5, bp: 'e' },
+      { name: 'notification', cat: 'flow', ph: 'f', id: 1, pid: 4, tid: 40001, ts: 2, bp: 'e' },
+    ]);
+    // The trigger and the forward share a ts and a track: the start follows the trigger, not the
+    // forward, so Perfetto binds it to the trigger's slice.
+    const after = (n: number) => doc.traceEvents[doc.traceEvents.indexOf(flow[n]!) - 1]!;
+    expect([0, 1, 2, 3].map((n) => after(n).name)).toEqual([
+      'esb.trigger',
+      'router.enqueue',
+      'tctx.accept',
+      'esb.eoi',
+    ]);
+    const imported = importChromeJson(doc);
+    expect(imported.issues).toEqual([]);
+    expect(imported.flows.get(1)!.map(([a, b]) => `${a.name} → ${b.name}`)).toEqual([
+      'esb.trigger → router.enqueue',
+      'router.enqueue → tctx.accept',
+      'tctx.accept → esb.eoi',
     ]);
   });
 
@@ -152,14 +169,14 @@ describe('toChromeTrace', () => {
     ];
     const doc = toChromeTrace(kvm, { scenario: 's', design: 'vma-walk', seed: 1 });
     expect(doc.traceEvents.filter((e) => e.cat === 'event').map((e) => [e.name, e.pid, e.tid])).toEqual([
-      ['kvm.vm.create', 2, 7],
-      ['kvm.memslot', 2, 7],
-      ['mm.fault', 2, 7],
-      ['mm.fork', 2, 7],
-      ['router.present', 5, 10],
-      ['kvm.exit.hcall', 1, 2],
-      ['host.irq', 3, 1],
-      ['kvm.irqfd.shutdown', 3, 2],
+      ['kvm.vm.create', 2, 20007],
+      ['kvm.memslot', 2, 20007],
+      ['mm.fault', 2, 20007],
+      ['mm.fork', 2, 20007],
+      ['router.present', 5, 50010],
+      ['kvm.exit.hcall', 1, 10002],
+      ['host.irq', 3, 30001],
+      ['kvm.irqfd.shutdown', 3, 30002],
     ]);
     expect(doc.traceEvents.filter((e) => e.name === 'thread_name').map((e) => e.args!.name)).toEqual([
       'vCPU 1',
@@ -177,7 +194,7 @@ describe('toChromeTrace', () => {
       name: 'thread_name',
       ph: 'M',
       pid: 4,
-      tid: 4,
+      tid: 40004,
       args: { name: 'cat 0x4000' },
     });
     expect(doc.traceEvents.find((e) => e.name === 'x')!.args).toEqual({

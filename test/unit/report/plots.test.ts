@@ -11,18 +11,31 @@ import {
 import { SERIES } from '../../../src/scenario/cell.ts';
 import { cell } from './fixtures.ts';
 
-const mem = (points: [number, number][]) => [
+const mem = (points: [number, number][], wanted: [number, number][] = []) => [
   { name: SERIES.memslotsVsVectors, x: 'passthrough vectors', y: 'memslots', points },
+  {
+    name: SERIES.memslotsWantedVsVectors,
+    x: 'passthrough vectors asked for',
+    y: 'memslots needed',
+    points: wanted,
+  },
 ];
 const cells = [
   cell('emulated', 'demo'),
   cell('overlap-regions', 'demo', {
     inv: { I7: 3 },
-    series: mem([
-      [0, 1],
-      [8, 9],
-      [16, 17],
-    ]),
+    series: mem(
+      [
+        [0, 1],
+        [8, 9],
+        [16, 17],
+      ],
+      // Binds refused past the 512-slot limit, at the memslots the VM would need.
+      [
+        [2048, 2052],
+        [600, 604],
+      ],
+    ),
   }),
   cell('overlap-regions', 'nic', {
     series: mem([
@@ -98,7 +111,7 @@ describe('rendered plots', () => {
   const plots = reportPlots(cells);
   test('four plots in report order; empty series become a placeholder', () => {
     expect(plots.map((p) => [p.name, p.points])).toEqual([
-      ['memslots-vs-vectors', 7],
+      ['memslots-vs-vectors', 9],
       ['bind-cost-vs-mappings', 0],
       ['bind-cost-vs-vmas', 0],
       ['violations', 4],
@@ -113,22 +126,54 @@ describe('rendered plots', () => {
     expect(p.svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(p.labels.map((l) => l.text)).toEqual([
       'KVM memslots in use as passthrough vectors are bound',
+      'KVM memslots in use',
+      'bind refused at the limit: memslots the VM would need',
       'overlap-regions',
       'KVM_USER_MEM_SLOTS 512',
       'KVMPPC_PIRQ_MAPPED 1024',
       'rmap',
       'KVM_USER_MEM_SLOTS 512',
       'KVMPPC_PIRQ_MAPPED 1024',
-      'passthrough vectors bound',
+      'passthrough vectors bound (crosses: asked for, the bind refused)',
       'KVM memslots in use',
     ]);
-    // One dot per averaged point; a reference rule per limit per panel.
-    expect(p.svg.match(/<circle /g)!.length).toBe(7);
+    // One dot per averaged point and the legend's; a reference rule per limit per panel.
+    expect(p.svg.match(/<circle /g)!.length).toBe(7 + 1);
     expect(p.svg.match(/stroke-dasharray="5,3"/g)!.length).toBe(4);
+    // The refused binds: a red cross each, on a dotted line from the last bound point.
+    const crosses = p.svg.match(/<g [^>]*stroke="#c62828" fill="none" aria-label="dot">(.*?)<\/g>/)![1]!;
+    expect(crosses.match(/<path /g)!.length).toBe(2);
+    expect(
+      p.svg.match(/<g stroke-dasharray="2,2"[^>]* stroke="#c62828" fill="none" aria-label="line">/g)!.length,
+    ).toBe(1);
+    expect(p.caption).toBe(
+      'memslots in use as passthrough vectors are bound: one panel per design (2), the mean of 10 samples at each of 9 x values, ' +
+        'measured on the model; dashed lines: KVM_USER_MEM_SLOTS 512, KVMPPC_PIRQ_MAPPED 1024; ' +
+        'red crosses on a dotted line: 2 points where a bind refused at the limit: memslots the VM would need.',
+    );
     expect(reportPlots(cells)[0]!.svg).toBe(p.svg);
+    // Without refused points there is no legend row.
+    const noRefused = reportPlots(cells.filter((c) => c.scenario !== 'demo'))[0]!;
+    expect(noRefused.labels.map((l) => l.text).slice(0, 2)).toEqual([
+      'KVM memslots in use as passthrough vectors are bound',
+      'overlap-regions',
+    ]);
     const heat = violationsHeatmap(cells).svg;
     expect(heat.match(/<rect /g)!.length).toBe(5); // 4 cells and the background
     expect(heat).toContain('>I7</text>');
+  });
+  test('the refused points continue the line past the limit, sorted by x', () => {
+    expect(designSeries(cells, SERIES.memslotsWantedVsVectors)).toEqual([
+      {
+        design: 'overlap-regions',
+        points: [
+          { x: 600, y: 604 },
+          { x: 2048, y: 2052 },
+        ],
+        samples: 2,
+      },
+      { design: 'rmap', points: [], samples: 0 },
+    ]);
   });
   test('no label box overlaps another, and every box lies inside the picture', () => {
     for (const p of plots) {
@@ -142,6 +187,19 @@ describe('rendered plots', () => {
           expect(overlaps(a, b), `${p.name}: ${a.text} / ${b.text}`).toBe(false);
       }
     }
+  });
+  test('limit labels keep clear of the data: where the curve crosses a limit line its label lies across it', () => {
+    // pt-many-vectors under overlap-regions: 7 functions of 64 vectors bound, 25 refused.
+    const steps = (from: number, to: number): [number, number][] =>
+      Array.from({ length: (to - from) / 64 + 1 }, (_, i) => [from + 64 * i, from + 64 * i + 4]);
+    const many = [
+      cell('overlap-regions', 'pt-many-vectors', { series: mem(steps(64, 448), steps(512, 2048)) }),
+    ];
+    const p = reportPlots(many)[0]!;
+    const pirq = p.labels.find((l) => l.text === 'KVMPPC_PIRQ_MAPPED 1024')!;
+    expect(pirq.width).toBeGreaterThan(pirq.height);
+    for (const [i, a] of p.labels.entries())
+      for (const b of p.labels.slice(i + 1)) expect(overlaps(a, b), `${a.text} / ${b.text}`).toBe(false);
   });
   test('the overlap check itself', () => {
     const a = { text: 'a', x: 0, y: 0, width: 10, height: 10 };

@@ -75,7 +75,7 @@ describe('a violation trace keeps the causal history of what it names (pt-late-m
       pfn: '0x605000001',
       vma: 7,
     });
-    expect([fill.pid, fill.tid]).toEqual([2, 2]);
+    expect([fill.pid, fill.tid]).toEqual([2, 20002]);
     expect(
       doc.traceEvents.filter((e) => e.name === 'thread_name' && e.pid === 2).map((e) => e.args!.name),
     ).toEqual(['pid 1 (VMM)', 'pid 2']);

@@ -239,6 +239,21 @@ describe('KVM memory listener', () => {
     expect(() =>
       root2.addSubregion(0x20_0000, MemoryRegion.ramDevice('z', KiB64, 0x7002_0000_0000, dev)),
     ).toThrow(/no free slot/);
+    // The refused view is installed all the same; what it would need is counted, not allocated.
+    expect([kml2.used, kml2.slotsFor(as2.flatView)]).toEqual([2, 3]);
+  });
+
+  test('slotsFor counts the slots a view needs as regionAdd would make them, past nrSlots too', () => {
+    const { root, as } = setup();
+    const vm = new FakeVm(2);
+    const kml = new KvmMemoryListener(vm, 7, { nrSlots: 2, maxSlotSize: 2 * KiB64 });
+    root.addSubregion(0, MemoryRegion.ramDevice('five', 5 * KiB64, 0x7000_0000_0000, dev));
+    root.addSubregion(0x10_0000, MemoryRegion.io('io', KiB64, dev));
+    root.addSubregion(0x20_8000, MemoryRegion.ramDevice('edge', KiB64, 0x7001_0000_0000, dev));
+    // 5 pages in pieces of at most 2: 3 slots; I/O none; a page starting mid-page trims to none.
+    expect(kml.slotsFor(as.flatView)).toBe(3);
+    expect(vm.calls).toEqual([]);
+    expect(kml.used).toBe(0);
   });
 
   test('host-backed RAM (memory_region_init_ram_ptr) is RAM for the VMM too and gets a slot', () => {
