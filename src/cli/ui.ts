@@ -7,7 +7,7 @@
  *   it: `..`, absolute paths and symlinks that leave the folder are refused (403);
  * - `GET /api/run?scenario=S&design=D&seed=N`: the events of one cell's run, re-run here with the
  *   design's trace (a built-in scenario or a file in the report directory), or of the scenario
- *   given on the command line (run at start-up).
+ *   given on the command line (run at start-up), as typed columns ({@link TraceColumns.encode}).
  */
 
 import { createReadStream, realpathSync, statSync } from 'node:fs';
@@ -22,7 +22,7 @@ import { traceEmulated } from '../scenario/cell-emulated.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
 import type { TraceEvent } from '../sim/trace.ts';
-import { toColumns } from '../sim/trace-columns.ts';
+import { TraceColumns } from '../sim/trace-columns.ts';
 import { selectScenarios } from './compare.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -34,8 +34,8 @@ export type UiInput =
   | {
       readonly kind: 'scenario';
       readonly ref: ScenarioRef;
-      /** Its events as {@link TraceColumns} JSON, made once. */
-      readonly body: string;
+      /** Its events in {@link TraceColumns}' wire form, made once. */
+      readonly body: Uint8Array;
     };
 
 /** The built web app: `dist/web` beside the package's `dist/cli` (or the sources' `src/cli`). */
@@ -76,8 +76,8 @@ export function resolveUiInput(path: string | undefined): UiInput {
 }
 
 /** A run's reply body: its events as columns, and how many older ones the ring dropped. */
-function runBody(events: readonly TraceEvent[], dropped: number): string {
-  return JSON.stringify({ columns: toColumns(events), dropped });
+function runBody(events: readonly TraceEvent[], dropped: number): Uint8Array {
+  return TraceColumns.of(events).encode(dropped);
 }
 
 /**
@@ -113,10 +113,12 @@ const TYPES: Readonly<Record<string, string>> = {
 
 /** What a request gets: a text/JSON body with a status, or a file's contents. */
 type Reply =
-  | { readonly status: number; readonly body: string; readonly type?: string }
+  | { readonly status: number; readonly body: string | Uint8Array; readonly type?: string }
   | { readonly file: string };
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** A run's events ({@link TraceColumns.encode}). */
+const COLUMNS_TYPE = 'application/octet-stream';
 
 function refused(r: 403 | 404): Reply {
   return { status: r, body: r === 403 ? 'forbidden\n' : 'not found\n' };
@@ -153,7 +155,7 @@ function cellScenario(input: UiInput, name: string): ScenarioRef | null {
 export class UiServer {
   readonly input: UiInput;
   readonly appDir: string;
-  private readonly runs = new Map<string, string>();
+  private readonly runs = new Map<string, Uint8Array>();
   readonly server: Server;
 
   constructor(input: UiInput, appDir = webAppDir()) {
@@ -236,7 +238,7 @@ export class UiServer {
 
   private run(q: URLSearchParams): Reply {
     const i = this.input;
-    if (i.kind === 'scenario') return { status: 200, body: i.body, type: JSON_TYPE };
+    if (i.kind === 'scenario') return { status: 200, body: i.body, type: COLUMNS_TYPE };
     const scenario = q.get('scenario') ?? '';
     const design = q.get('design') ?? '';
     const seed = Number(q.get('seed'));
@@ -251,7 +253,7 @@ export class UiServer {
       body = runBody(events, dropped);
       this.runs.set(key, body);
     }
-    return { status: 200, body, type: JSON_TYPE };
+    return { status: 200, body, type: COLUMNS_TYPE };
   }
 }
 

@@ -16,6 +16,7 @@
 import { KVM_MR_DELETE } from '../host/kvm/memslots.ts';
 import { TM_QW1_NSR_EO, TM_QW1_OS, xiveIpbToPipr, xivePriorityToIpb } from '../hw/xive/regs.ts';
 import type { TraceEvent } from '../sim/trace.ts';
+import type { TraceColumns } from '../sim/trace-columns.ts';
 
 /** A present PTE of a process, as the trace shows it. */
 export interface PteState {
@@ -262,17 +263,36 @@ export function stateAt(events: readonly TraceEvent[], k: number): MachineState 
   return s;
 }
 
+/** {@link applyEvent} on columns: each kind's handler looked up once. */
+class ColumnApplier {
+  private readonly c: TraceColumns;
+  private readonly handlers: readonly (EventHandler | undefined)[];
+
+  constructor(c: TraceColumns) {
+    this.c = c;
+    this.handlers = c.kinds.map((k) => HANDLERS[k]);
+  }
+
+  apply(s: MachineState, i: number): ChangeKeys {
+    const h = this.handlers[this.c.kind[i]!];
+    if (h === undefined) return [];
+    const a = this.c.args;
+    return h(s, [a[4 * i]!, a[4 * i + 1]!, a[4 * i + 2]!, a[4 * i + 3]!]);
+  }
+}
+
 /**
  * The last step in `0..end` after which the most PTEs are stale (−1: none ever is): where a
  * routing or isolation failure found by the end of a run shows best in the mappings.
  */
-export function mostStaleStep(events: readonly TraceEvent[], end: number): number {
+export function mostStaleStep(events: TraceColumns, end: number): number {
+  const apply = new ColumnApplier(events);
   const s = emptyState();
   const stale = new Set<string>();
   let last = -1;
   let most = 0;
   for (let i = 0; i <= end && i < events.length; i++) {
-    for (const key of applyEvent(s, events[i]!)) {
+    for (const key of apply.apply(s, i)) {
       if (!key.startsWith('pte:')) continue;
       const [, pid, addr] = key.split(':');
       if (s.procs.get(Number(pid))?.ptes.get(Number(addr))?.stale) stale.add(key);
@@ -294,22 +314,24 @@ export const SNAPSHOT_EVERY = 4096;
  * time a step past it is asked for.
  */
 export class TraceReplay {
-  private readonly events: readonly TraceEvent[];
+  private readonly length: number;
+  private readonly apply: ColumnApplier;
   /** snapshots[i]: the state before event `i * SNAPSHOT_EVERY`. */
   private readonly snapshots: MachineState[] = [emptyState()];
 
-  constructor(events: readonly TraceEvent[]) {
-    this.events = events;
+  constructor(events: TraceColumns) {
+    this.length = events.length;
+    this.apply = new ColumnApplier(events);
   }
 
   /** The state after event `k` (−1: before the first) and the keys event `k` changed. */
   stateAt(k: number): { state: MachineState; changed: ReadonlySet<string> } {
-    const last = Math.min(k, this.events.length - 1);
+    const last = Math.min(k, this.length - 1);
     let snap = Math.min(Math.floor(Math.max(last, 0) / SNAPSHOT_EVERY), this.snapshots.length - 1);
     const s = cloneState(this.snapshots[snap]!);
     let changed: ChangeKeys = [];
     for (let i = snap * SNAPSHOT_EVERY; i <= last; i++) {
-      changed = applyEvent(s, this.events[i]!);
+      changed = this.apply.apply(s, i);
       if ((i + 1) % SNAPSHOT_EVERY === 0 && (i + 1) / SNAPSHOT_EVERY === this.snapshots.length) {
         this.snapshots.push(cloneState(s));
         snap++;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Results } from '../../src/scenario/cell.ts';
-import { fromColumns, type TraceColumns } from '../../src/sim/trace-columns.ts';
+import { TraceColumns } from '../../src/sim/trace-columns.ts';
 import { cli, root } from './cli-env.ts';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
@@ -148,8 +148,8 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
   test('a deep link opens the run at its step, what that step changed highlighted', async () => {
     // The first END enqueue from step 800 on, found in the run the server sends.
     const q = new URLSearchParams({ scenario: 'pt-forked-helper', design: 'vma-walk', seed: '1' });
-    const { columns } = (await (await fetch(`${ui.url}api/run?${q}`)).json()) as { columns: TraceColumns };
-    const events = fromColumns(columns);
+    const { columns } = TraceColumns.decode(await (await fetch(`${ui.url}api/run?${q}`)).arrayBuffer());
+    const events = Array.from({ length: columns.length }, (_, i) => columns.event(i));
     const step = events.findIndex((e, i) => i >= 800 && e.kind === 'router.enqueue');
     expect(step).toBeGreaterThanOrEqual(800);
     const [blk, idx] = events[step]!.args;

@@ -19,6 +19,9 @@ import { formatRoute, parseRoute, type Route } from './route.ts';
 import { RunView } from './run-view.tsx';
 import './style.css';
 
+// Marks `scripts/ui-load.mjs` reads: the app's script ran, what it was given came, a run view drew.
+performance.mark('app');
+
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
   useEffect(() => {
@@ -44,6 +47,7 @@ function App() {
   useEffect(() => {
     loadInput()
       .then(async (i) => {
+        performance.mark('input');
         setInput(i);
         if (i.kind === 'report') setResults(await loadResults(i.results));
       })

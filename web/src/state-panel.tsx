@@ -1,9 +1,9 @@
 /** The machine state at the selected step, what the step changed highlighted. */
 
 import type { ComponentChildren } from 'preact';
+import { hex } from '../../src/report/chrome-trace.ts';
 import type { MachineState, PteState } from '../../src/report/trace-state.ts';
 
-const hex = (n: number): string => (n < 0 ? String(n) : `0x${n.toString(16)}`);
 const pq = (v: number): string => `${(v >> 1) & 1}${v & 1}`;
 
 /** Rows shown per table; changed rows are shown beyond it. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { confinedPath, resolveUiInput, UiServer } from '../../../src/cli/ui.ts';
-import { fromColumns, type TraceColumns } from '../../../src/sim/trace-columns.ts';
+import { TraceColumns } from '../../../src/sim/trace-columns.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'xivelab-ui-'));
 const report = join(tmp, 'report');
@@ -116,8 +116,10 @@ describe('xivelab ui on a scenario: run at start-up, its events served as column
         name: 'demo',
         seed: '1',
       });
-      const r = JSON.parse((await get(port, '/api/run')).body) as { columns: TraceColumns; dropped: number };
-      const events = fromColumns(r.columns);
+      const res = await fetch(`http://127.0.0.1:${port}/api/run`);
+      expect(res.headers.get('content-type')).toBe('application/octet-stream');
+      const r = TraceColumns.decode(await res.arrayBuffer());
+      const events = Array.from({ length: r.columns.length }, (_, i) => r.columns.event(i));
       expect(r.dropped).toBe(0);
       expect(events[0]).toEqual({ seq: 0, time: 0, cat: 0x100, kind: 'xive.reset', args: [0, 0, 0, 0] });
       expect([events.length, events.filter((e) => e.kind === 'esb.trigger').length]).toEqual([2413, 235]);

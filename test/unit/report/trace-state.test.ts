@@ -8,6 +8,7 @@ import { loadScenario } from '../../../src/scenario/load.ts';
 import { buildMachine } from '../../../src/scenario/run-machine.ts';
 import { runGuest } from '../../../src/scenario/runner.ts';
 import { Trace, type TraceEvent } from '../../../src/sim/trace.ts';
+import { TraceColumns } from '../../../src/sim/trace-columns.ts';
 import type { TraceKind } from '../../../src/sim/trace-events.ts';
 import { TRACE_ALL } from '../../../src/sim/trace-sink.ts';
 
@@ -50,7 +51,7 @@ describe('state reconstruction, one handler per event kind', () => {
       backing: -1,
       stale: false,
     });
-    const replay = new TraceReplay(events);
+    const replay = new TraceReplay(TraceColumns.of(events));
     const at6 = replay.stateAt(6);
     expect(at6.state.procs.get(7)?.ptes.get(0x7fff_0001_0000)?.stale).toBe(true);
     expect([...at6.changed]).toEqual(['eas:guest:4097', `pte:7:${0x7fff_0001_0000}`]);
@@ -72,9 +73,9 @@ describe('state reconstruction, one handler per event kind', () => {
       true,
       false,
     ]);
-    expect(mostStaleStep(missed, 5)).toBe(3);
-    expect(mostStaleStep(missed, 1)).toBe(-1);
-    expect(mostStaleStep(events, 9)).toBe(7);
+    expect(mostStaleStep(TraceColumns.of(missed), 5)).toBe(3);
+    expect(mostStaleStep(TraceColumns.of(missed), 1)).toBe(-1);
+    expect(mostStaleStep(TraceColumns.of(events), 9)).toBe(7);
   });
 
   test('memslots, PQ, END queue, OS ring', () => {
@@ -90,7 +91,7 @@ describe('state reconstruction, one handler per event kind', () => {
   });
 
   test('before the first event and past the last', () => {
-    const r = new TraceReplay(events);
+    const r = new TraceReplay(TraceColumns.of(events));
     expect(r.stateAt(-1).state.procs.size).toBe(0);
     expect([...r.stateAt(-1).changed]).toEqual([]);
     expect([...r.stateAt(99).changed]).toEqual([]);
@@ -151,7 +152,7 @@ describe('replaying a KVM run gives the PTEs, memslots and PQs the live model ha
   });
 
   test('at every sampled step the replayed state equals the live one', () => {
-    const replay = new TraceReplay(events);
+    const replay = new TraceReplay(TraceColumns.of(events));
     for (const { seq, live } of samples) {
       const st = replay.stateAt(seq).state;
       const ptes = new Map<string, number>();

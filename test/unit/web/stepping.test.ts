@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import type { TraceEvent } from '../../../src/sim/trace.ts';
+import { TraceColumns } from '../../../src/sim/trace-columns.ts';
 import { formatRoute, parseRoute } from '../../../web/src/route.ts';
 import { operationStep } from '../../../web/src/stepping.ts';
 
@@ -7,7 +8,7 @@ const at = (time: number, seq: number): TraceEvent => ({ seq, time, cat: 0, kind
 
 describe('operation stepping', () => {
   // Three operations: t=10 (steps 0-2), t=20 (3-4), t=30 (5).
-  const ev = [at(10, 0), at(10, 1), at(10, 2), at(20, 3), at(20, 4), at(30, 5)];
+  const ev = TraceColumns.of([at(10, 0), at(10, 1), at(10, 2), at(20, 3), at(20, 4), at(30, 5)]);
   test('forward: the first event at the next virtual time; the last event stays', () => {
     expect(operationStep(ev, 0, 1, true)).toBe(3);
     expect(operationStep(ev, 1, 1, true)).toBe(3);
@@ -20,7 +21,7 @@ describe('operation stepping', () => {
     expect(operationStep(ev, 0, -1, true)).toBe(0);
   });
   test('without a clock: 10 events, clamped', () => {
-    const flat = Array.from({ length: 25 }, (_, i) => at(0, i));
+    const flat = TraceColumns.of(Array.from({ length: 25 }, (_, i) => at(0, i)));
     expect(operationStep(flat, 3, 1, false)).toBe(13);
     expect(operationStep(flat, 20, 1, false)).toBe(24);
     expect(operationStep(flat, 3, -1, false)).toBe(0);
