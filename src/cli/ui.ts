@@ -7,10 +7,13 @@
  *   it: `..`, absolute paths and symlinks that leave the folder are refused (403);
  * - `GET /api/run?scenario=S&design=D&seed=N`: the events of one cell's run, re-run here with the
  *   design's trace (a built-in scenario or a file in the report directory), or of the scenario
- *   given on the command line (run at start-up), as typed columns ({@link TraceColumns.encode}).
+ *   given on the command line (run at start-up), as typed columns ({@link TraceColumns.encode});
+ * - `GET /api/race?file=<path>`: the trace events of an explorer counterexample (a file under
+ *   `/data/`), its schedule replayed here on a built-in race scenario with the machine traced,
+ *   each event's time its schedule step (0: the set-up).
  */
 
-import { createReadStream, realpathSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -21,6 +24,8 @@ import { traceDesignRun } from '../scenario/cell-dispatch.ts';
 import { traceEmulated } from '../scenario/cell-emulated.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
+import { builtinRaceNames, loadRaceScenario } from '../scenario/race-load.ts';
+import { traceRaceSchedule } from '../scenario/race-replay.ts';
 import type { TraceEvent } from '../sim/trace.ts';
 import { TraceColumns } from '../sim/trace-columns.ts';
 import { selectScenarios } from './compare.ts';
@@ -206,6 +211,8 @@ export class UiServer {
     }
     if (path === '/api/input') return { status: 200, body: JSON.stringify(this.describe()), type: JSON_TYPE };
     if (path === '/api/run') return this.run(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)));
+    if (path === '/api/race')
+      return this.race(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)).get('file') ?? '');
     if (path.startsWith('/data/')) return this.data(path.slice('/data/'.length));
     const file = confinedPath(this.appDir, path === '/' ? 'index.html' : path);
     return typeof file === 'number' ? refused(file) : { file };
@@ -251,6 +258,35 @@ export class UiServer {
         return { status: 404, body: `cannot re-run ${scenario} × ${design} here\n` };
       const { events, dropped } = traceDesignRun(ref, d, seed);
       body = runBody(events, dropped);
+      this.runs.set(key, body);
+    }
+    return { status: 200, body, type: COLUMNS_TYPE };
+  }
+
+  /** The traced replay of the counterexample in data file `rel`. */
+  private race(rel: string): Reply {
+    const d = this.data(rel);
+    if (!('file' in d)) return d;
+    const key = `race\0${d.file}`;
+    let body = this.runs.get(key);
+    if (body === undefined) {
+      let m: Record<string, unknown>;
+      try {
+        m =
+          (JSON.parse(readFileSync(d.file, 'utf8')) as { metadata?: Record<string, unknown> }).metadata ?? {};
+      } catch {
+        return { status: 400, body: `${rel}: not JSON\n` };
+      }
+      const [name, design, schedule] = [m.scenario, m.design, m.schedule].map((v) => String(v ?? ''));
+      // Only a built-in: the file names no path the server would read.
+      if (!builtinRaceNames().includes(name!))
+        return { status: 404, body: `cannot replay ${rel} here: ${name} is not a built-in race scenario\n` };
+      try {
+        const { events } = traceRaceSchedule(loadRaceScenario(name!).scenario, design!, schedule!);
+        body = TraceColumns.of(events).encode(0);
+      } catch (e) {
+        return { status: 404, body: `cannot replay ${rel}: ${e instanceof Error ? e.message : String(e)}\n` };
+      }
       this.runs.set(key, body);
     }
     return { status: 200, body, type: COLUMNS_TYPE };

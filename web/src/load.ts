@@ -136,10 +136,21 @@ export interface Race {
   readonly verdict: string;
   /** The command line that replays the schedule. */
   readonly replay: string;
+  /**
+   * The machine's trace events of the schedule, replayed by the server (each event's time is its
+   * step: 0 the set-up, 1…n the steps); null when it cannot replay it.
+   */
+  readonly events: TraceColumns | null;
+  /** Where the events came from, or why there are none, in words. */
+  readonly note: string;
 }
 
 /** A counterexample's Chrome trace: thread names, one slice per step, the schedule in `metadata`. */
-function toRace(doc: { traceEvents: ChromeEvent[]; metadata: Record<string, string> }): Race {
+function toRace(
+  doc: { traceEvents: ChromeEvent[]; metadata: Record<string, string> },
+  events: TraceColumns | null,
+  note: string,
+): Race {
   const threads: string[] = [];
   const steps: { thread: number; label: string; effect: string; step: number }[] = [];
   for (const e of doc.traceEvents) {
@@ -156,6 +167,8 @@ function toRace(doc: { traceEvents: ChromeEvent[]; metadata: Record<string, stri
     steps,
     verdict: `${m.kind}: ${m.message}`,
     replay: `xivelab explore ${m.scenario} --design ${m.design} --replay ${m.schedule}`,
+    events,
+    note,
   };
 }
 
@@ -169,8 +182,23 @@ export async function loadTraceFile(file: string): Promise<Run | Race> {
     otherData?: Record<string, string | number>;
     metadata?: Record<string, string>;
   }>(`data/${file}`);
-  if (doc.metadata?.schedule !== undefined)
-    return toRace({ traceEvents: doc.traceEvents, metadata: doc.metadata });
+  if (doc.metadata?.schedule !== undefined) {
+    const metadata = doc.metadata;
+    return runColumns(`api/race?${new URLSearchParams({ file })}`).then(
+      ({ columns }) =>
+        toRace(
+          { traceEvents: doc.traceEvents, metadata },
+          columns,
+          `interleaving explorer counterexample; the machine's state replayed from ${columns.length} trace events of its schedule`,
+        ),
+      (e: unknown) =>
+        toRace(
+          { traceEvents: doc.traceEvents, metadata },
+          null,
+          `interleaving explorer counterexample (no state: ${e instanceof Error ? e.message : String(e)})`,
+        ),
+    );
+  }
   const timed = String(doc.otherData?.timeline ?? '').startsWith('virtual time');
   const events: TraceEvent[] = [];
   const markers: Marker[] = [];
