@@ -277,6 +277,8 @@ export class UiServer {
       } catch {
         return { status: 400, body: `${rel}: not JSON\n` };
       }
+      if (typeof m.schedule !== 'string')
+        return { status: 404, body: `${rel}: not an explorer counterexample (no schedule in its metadata)\n` };
       const [name, design, schedule] = [m.scenario, m.design, m.schedule].map((v) => String(v ?? ''));
       // Only a built-in: the file names no path the server would read.
       if (!builtinRaceNames().includes(name!))

@@ -207,7 +207,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
       ]);
       // The PTE the violation names: pid and pfn from the explorer's message, installed at the
       // fault's last step, after the bind re-pointed the irq — stale from the start.
-      const [, pid, girq, pfn] = /^pid (\d+) maps the EOI page of girq (\d+) to pfn 0x([0-9a-f]+)/.exec(
+      const [, pid, girq, pfn] = /^I1: pid (\d+) maps the EOI page of girq (\d+) to pfn 0x([0-9a-f]+)/.exec(
         doc.metadata.message!,
       )!;
       const pte = page.locator(`tr[data-key="pte:${pid}:${0x7fff_f77b_0000}"]`);

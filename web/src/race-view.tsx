@@ -70,6 +70,10 @@ export function RaceView(props: { race: Race; step: number; onStep: (k: number) 
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, [race, step, n]);
+  // Keep the selected step's row in view.
+  useEffect(() => {
+    document.querySelector('table.lanes tr.sel')?.scrollIntoView({ block: 'nearest' });
+  }, [step]);
   const cur = race.steps[step];
   return (
     <main class="race-view">

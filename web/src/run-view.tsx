@@ -50,6 +50,7 @@ function Timeline(props: {
   const rows = [];
   for (let i = first; i < last; i++) {
     const e = props.events.event(i);
+    const args = argText(e);
     rows.push(
       <button
         type="button"
@@ -62,7 +63,9 @@ function Timeline(props: {
         <span class="n">{i}</span>
         <span class="t">{props.timed ? us(e.time) : '—'}</span>
         <span class="k">{e.kind}</span>
-        <span class="a">{argText(e)}</span>
+        <span class="a" title={args}>
+          {args}
+        </span>
       </button>,
     );
   }

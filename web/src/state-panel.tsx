@@ -6,6 +6,12 @@ import type { MachineState, PteState } from '../../src/report/trace-state.ts';
 
 const pq = (v: number): string => `${(v >> 1) & 1}${v & 1}`;
 
+/** An EAS key (`guest:<irq>` or `hw:<irq>`) with its irq in hex. */
+const easName = (key: string): string => {
+  const [space, irq] = key.split(':');
+  return `${space} ${hex(Number(irq))}`;
+};
+
 /** Rows shown per table; changed rows are shown beyond it. */
 const MAX_ROWS = 256;
 
@@ -90,7 +96,11 @@ export function StatePanel({ state, changed }: { state: MachineState; changed: R
                 <div key={g.head} class="vma">
                   <h5 class={changed.has(g.key) ? 'changed' : ''} data-key={g.key}>
                     {g.head}{' '}
-                    <span class="count">{g.ptes.length > 0 ? `${g.ptes.length} device PTEs` : ''}</span>
+                    <span class="count">
+                      {g.ptes.length === 0
+                        ? ''
+                        : `${g.ptes.length} device PTE${g.ptes.length === 1 ? '' : 's'}`}
+                    </span>
                   </h5>
                   {g.ptes.length > 0 ? (
                     <Table
@@ -178,8 +188,9 @@ export function StatePanel({ state, changed }: { state: MachineState; changed: R
           ).map(([k, e]) => [
             k,
             [
-              k.slice(4),
-              e.target,
+              easName(k.slice(4)),
+              // No target yet (−1), or OPAL's "none" (0xffffffff) while masked.
+              e.target < 0 || e.target === 0xffff_ffff ? '—' : e.target,
               e.prio,
               hex(e.eisn),
               e.masked ? 'yes' : 'no',

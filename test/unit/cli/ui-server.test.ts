@@ -14,6 +14,13 @@ mkdirSync(app);
 writeFileSync(join(tmp, 'secret.txt'), 'secret\n');
 writeFileSync(join(report, 'results.json'), '{"tool":"xivelab"}\n');
 writeFileSync(join(report, 'traces', 'a.trace.json'), '{"traceEvents":[]}\n');
+const race = (scenario: string): string =>
+  JSON.stringify({
+    traceEvents: [],
+    metadata: { scenario, design: 'rmap', schedule: '0.0.0.1.1.1.1.1.1.1.1.1.0.0' },
+  });
+writeFileSync(join(report, 'traces', 'race.trace.json'), race('s12-fault-vs-bind'));
+writeFileSync(join(report, 'traces', 'race-path.trace.json'), race('../secret'));
 writeFileSync(join(app, 'index.html'), '<!doctype html><title>app</title>\n');
 symlinkSync(join(tmp, 'secret.txt'), join(report, 'out-link.txt'));
 symlinkSync(tmp, join(report, 'up'));
@@ -84,6 +91,25 @@ describe('xivelab ui server: serves the app and the report read-only, nothing ou
   test('read-only: POST and PUT are refused (405)', async () => {
     expect((await get(port, '/data/results.json', 'POST')).status).toBe(405);
     expect((await get(port, '/data/results.json', 'PUT')).status).toBe(405);
+  });
+
+  test("a race counterexample's schedule replayed traced: each event's time its step; only built-in races", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/race?file=traces/race.trace.json`);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    const { columns } = TraceColumns.decode(await res.arrayBuffer());
+    const install = Array.from({ length: columns.length }, (_, i) => columns.event(i)).filter(
+      (e) => e.kind === 'mm.insert_pfn' && e.time > 0,
+    );
+    expect(install.map((e) => [e.time, e.args])).toEqual([[13, [1, 0x7fff_f77b_0000, 0x6_0300_0001, 2]]]);
+    expect(await get(port, '/api/race?file=traces/race-path.trace.json')).toEqual({
+      status: 404,
+      body: 'cannot replay traces/race-path.trace.json here: ../secret is not a built-in race scenario\n',
+    });
+    expect((await get(port, '/api/race?file=../secret.txt')).status).toBe(403);
+    expect(await get(port, '/api/race?file=traces/a.trace.json')).toEqual({
+      status: 404,
+      body: 'traces/a.trace.json: not an explorer counterexample (no schedule in its metadata)\n',
+    });
   });
 
   test('a cell whose scenario cannot be found here is a 404 naming it', async () => {
