@@ -214,8 +214,34 @@ export class UiServer {
     if (path === '/api/race')
       return this.race(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)).get('file') ?? '');
     if (path.startsWith('/data/')) return this.data(path.slice('/data/'.length));
-    const file = confinedPath(this.appDir, path === '/' ? 'index.html' : path);
+    if (path === '/' || path === '/index.html') return this.index();
+    const file = confinedPath(this.appDir, path);
     return typeof file === 'number' ? refused(file) : { file };
+  }
+
+  /**
+   * The app's page, with a preload of what the app will ask for first (what was given, and the
+   * results, the trace or the scenario's run), so the browser fetches it while the script loads.
+   */
+  private index(): Reply {
+    const i = this.input;
+    const first =
+      i.kind === 'report'
+        ? ['data/results.json']
+        : i.kind === 'trace'
+          ? [`data/${encodeURIComponent(basename(i.file))}`]
+          : i.kind === 'scenario'
+            ? ['api/run']
+            : [];
+    const links = ['api/input', ...first]
+      .map((u) => `<link rel="preload" href="${u}" as="fetch" crossorigin="anonymous" />`)
+      .join('');
+    const html = readFileSync(join(this.appDir, 'index.html'), 'utf8');
+    return {
+      status: 200,
+      body: html.replace('</head>', `${links}</head>`),
+      type: 'text/html; charset=utf-8',
+    };
   }
 
   private describe(): Record<string, string> {
@@ -278,7 +304,10 @@ export class UiServer {
         return { status: 400, body: `${rel}: not JSON\n` };
       }
       if (typeof m.schedule !== 'string')
-        return { status: 404, body: `${rel}: not an explorer counterexample (no schedule in its metadata)\n` };
+        return {
+          status: 404,
+          body: `${rel}: not an explorer counterexample (no schedule in its metadata)\n`,
+        };
       const [name, design, schedule] = [m.scenario, m.design, m.schedule].map((v) => String(v ?? ''));
       // Only a built-in: the file names no path the server would read.
       if (!builtinRaceNames().includes(name!))

@@ -21,7 +21,12 @@ const race = (scenario: string): string =>
   });
 writeFileSync(join(report, 'traces', 'race.trace.json'), race('s12-fault-vs-bind'));
 writeFileSync(join(report, 'traces', 'race-path.trace.json'), race('../secret'));
-writeFileSync(join(app, 'index.html'), '<!doctype html><title>app</title>\n');
+writeFileSync(join(app, 'index.html'), '<!doctype html><head><title>app</title></head>\n');
+/** The app's page as served: what the app asks for first, preloaded. */
+const page = (...urls: string[]): string =>
+  `<!doctype html><head><title>app</title>${urls
+    .map((u) => `<link rel="preload" href="${u}" as="fetch" crossorigin="anonymous" />`)
+    .join('')}</head>\n`;
 symlinkSync(join(tmp, 'secret.txt'), join(report, 'out-link.txt'));
 symlinkSync(tmp, join(report, 'up'));
 
@@ -53,7 +58,8 @@ describe('xivelab ui server: serves the app and the report read-only, nothing ou
   afterAll(() => server.close());
 
   test('the app at /, the report files under /data/, what was given at /api/input', async () => {
-    expect(await get(port, '/')).toEqual({ status: 200, body: '<!doctype html><title>app</title>\n' });
+    expect(await get(port, '/')).toEqual({ status: 200, body: page('api/input', 'data/results.json') });
+    expect((await get(port, '/index.html')).body).toBe(page('api/input', 'data/results.json'));
     expect(await get(port, '/data/results.json')).toEqual({ status: 200, body: '{"tool":"xivelab"}\n' });
     expect(await get(port, '/data/traces/a.trace.json')).toEqual({
       status: 200,
@@ -137,6 +143,7 @@ describe('xivelab ui on a scenario: run at start-up, its events served as column
     const server = new UiServer(resolveUiInput(file), app);
     const port = Number(new URL(await server.listen(0)).port);
     try {
+      expect((await get(port, '/')).body).toBe(page('api/input', 'api/run'));
       expect(JSON.parse((await get(port, '/api/input')).body)).toEqual({
         kind: 'scenario',
         name: 'demo',
