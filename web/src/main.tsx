@@ -13,7 +13,7 @@ import {
   type Race,
   type Run,
 } from './load.ts';
-import { MatrixView } from './matrix-view.tsx';
+import type { MatrixView } from './matrix-view.tsx';
 import { RaceView } from './race-view.tsx';
 import { formatRoute, parseRoute, type Route } from './route.ts';
 import { RunView } from './run-view.tsx';
@@ -92,6 +92,14 @@ function App() {
       setStep(Math.min(length(run.run) - 1, route.step));
   }, [route.step]);
 
+  // The matrix (and the report code and schemas it uses) loads only when shown.
+  const [matrix, setMatrix] = useState<typeof MatrixView | null>(null);
+  const showMatrix = input?.kind === 'report' && route.cell === null;
+  useEffect(() => {
+    if (showMatrix && matrix === null)
+      import('./matrix-view.tsx').then((m) => setMatrix(() => m.MatrixView)).catch(fail);
+  }, [showMatrix]);
+
   const go = (k: number): void => {
     setStep(k);
     history.replaceState(null, '', formatRoute({ cell: route.cell, step: k }));
@@ -101,8 +109,10 @@ function App() {
   if (input === null) return <p class="loading">loading…</p>;
   if (input.kind === 'none')
     return <p>Nothing to show: start it with a report directory, a trace or a scenario.</p>;
-  if (input.kind === 'report' && route.cell === null)
-    return results ? <MatrixView results={results} /> : <p class="loading">loading…</p>;
+  if (showMatrix) {
+    const Matrix = matrix;
+    return results && Matrix ? <Matrix results={results} /> : <p class="loading">loading…</p>;
+  }
   if (run === null || run.key !== key) return <p class="loading">running {key}…</p>;
   if ('threads' in run.run) return <RaceView race={run.run} step={step} onStep={go} />;
   return <RunView run={run.run} step={step} onStep={go} back={input.kind === 'report' ? '#' : null} />;
