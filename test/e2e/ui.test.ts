@@ -98,6 +98,27 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     );
     expect(await page.locator('.hypotheses > li').count()).toBe(6);
     await page.screenshot({ path: join(SHOTS, 'ui-matrix.png') });
+    // The races compare explored: a counterexample opens in the race view, its state replayed.
+    const races = results.races!.filter((r) => r.counterexample !== null);
+    expect(await page.locator('[data-testid=races] li').count()).toBe(races.length);
+    const s12 = races.find((r) => r.scenario === 's12-fault-vs-bind' && r.design === 'rmap')!;
+    await page.locator('a[data-race="s12-fault-vs-bind/rmap"]').click();
+    await page.locator('[data-testid=step-events]').waitFor({ timeout: 60_000 });
+    expect(new URL(page.url()).hash).toBe('#race=race--s12-fault-vs-bind--rmap.trace.json');
+    expect(await page.locator('[data-testid=verdict]').textContent()).toBe(
+      `${s12.counterexample!.kind}: ${s12.counterexample!.message}`,
+    );
+    expect(await page.locator('[data-testid=lanes] tbody tr').count()).toBe(s12.counterexample!.steps);
+    await page.keyboard.press('End');
+    expect(await page.locator('[data-testid=ptes] tr.stale td').allInnerTexts()).toEqual([
+      '0x7ffff77b0000',
+      '0x603000001',
+      '0x5',
+      'IPI',
+      'stale',
+    ]);
+    await page.locator('a.back').click();
+    await page.locator('[data-testid=matrix]').waitFor();
     await page.close();
   });
 

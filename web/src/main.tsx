@@ -59,7 +59,9 @@ function App() {
     input?.kind === 'report'
       ? route.cell
         ? `${route.cell.scenario}/${route.cell.design}`
-        : null
+        : route.race !== null
+          ? `race ${route.race}`
+          : null
       : input
         ? input.kind
         : null;
@@ -67,6 +69,7 @@ function App() {
     if (key === null || run?.key === key || input === null) return;
     let p: Promise<Run | Race> | null = null;
     if (input.kind === 'trace') p = loadTraceFile(input.file);
+    else if (input.kind === 'report' && route.race !== null) p = loadTraceFile(`traces/${route.race}`);
     else if (input.kind === 'scenario') p = loadScenarioRun(input.name, input.seed);
     else if (input.kind === 'report' && results && route.cell) {
       const { scenario, design } = route.cell;
@@ -94,7 +97,7 @@ function App() {
 
   // The matrix (and the report code and schemas it uses) loads only when shown.
   const [matrix, setMatrix] = useState<typeof MatrixView | null>(null);
-  const showMatrix = input?.kind === 'report' && route.cell === null;
+  const showMatrix = input?.kind === 'report' && route.cell === null && route.race === null;
   useEffect(() => {
     if (showMatrix && matrix === null)
       import('./matrix-view.tsx').then((m) => setMatrix(() => m.MatrixView)).catch(fail);
@@ -102,7 +105,7 @@ function App() {
 
   const go = (k: number): void => {
     setStep(k);
-    history.replaceState(null, '', formatRoute({ cell: route.cell, step: k }));
+    history.replaceState(null, '', formatRoute({ cell: route.cell, race: route.race, step: k }));
   };
 
   if (error !== null) return <p class="error">xivelab ui: {error}</p>;
@@ -114,8 +117,9 @@ function App() {
     return results && Matrix ? <Matrix results={results} /> : <p class="loading">loading…</p>;
   }
   if (run === null || run.key !== key) return <p class="loading">running {key}…</p>;
-  if ('threads' in run.run) return <RaceView race={run.run} step={step} onStep={go} />;
-  return <RunView run={run.run} step={step} onStep={go} back={input.kind === 'report' ? '#' : null} />;
+  const back = input.kind === 'report' ? '#' : null;
+  if ('threads' in run.run) return <RaceView race={run.run} step={step} onStep={go} back={back} />;
+  return <RunView run={run.run} step={step} onStep={go} back={back} />;
 }
 
 render(<App />, document.getElementById('app')!);

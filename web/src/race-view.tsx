@@ -53,7 +53,12 @@ function RaceState(props: { events: TraceColumns; step: number }) {
   );
 }
 
-export function RaceView(props: { race: Race; step: number; onStep: (k: number) => void }) {
+export function RaceView(props: {
+  race: Race;
+  step: number;
+  onStep: (k: number) => void;
+  back: string | null;
+}) {
   const { race, step } = props;
   const n = race.steps.length;
   useEffect(() => {
@@ -77,7 +82,7 @@ export function RaceView(props: { race: Race; step: number; onStep: (k: number) 
   const cur = race.steps[step];
   return (
     <main class="race-view">
-      <ViewHeader title={race.title} note={race.note} back={null} />
+      <ViewHeader title={race.title} note={race.note} back={props.back} />
       <p class="explain" data-testid="verdict">
         {race.verdict}
       </p>

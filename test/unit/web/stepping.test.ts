@@ -32,16 +32,25 @@ describe('deep links', () => {
   test('a cell and a step, both ways', () => {
     expect(parseRoute('#cell=pt-split-vma/vma-walk&step=812')).toEqual({
       cell: { scenario: 'pt-split-vma', design: 'vma-walk' },
+      race: null,
       step: 812,
     });
-    expect(formatRoute({ cell: { scenario: 'pt-split-vma', design: 'vma-walk' }, step: 812 })).toBe(
-      '#cell=pt-split-vma/vma-walk&step=812',
-    );
-    expect(formatRoute({ cell: null, step: 3 })).toBe('#step=3');
-    expect(formatRoute({ cell: null, step: null })).toBe('');
+    expect(
+      formatRoute({ cell: { scenario: 'pt-split-vma', design: 'vma-walk' }, race: null, step: 812 }),
+    ).toBe('#cell=pt-split-vma/vma-walk&step=812');
+    expect(formatRoute({ cell: null, race: null, step: 3 })).toBe('#step=3');
+    expect(formatRoute({ cell: null, race: null, step: null })).toBe('');
+  });
+  test("a report's race counterexample: a file name under traces/, nothing else", () => {
+    const race = 'race--s12-fault-vs-bind--rmap.trace.json';
+    expect(parseRoute(`#race=${race}&step=13`)).toEqual({ cell: null, race, step: 13 });
+    expect(formatRoute({ cell: null, race, step: 13 })).toBe(`#race=${race}&step=13`);
+    expect(parseRoute('#race=../results.json').race).toBeNull();
+    expect(parseRoute('#race=.hidden').race).toBeNull();
+    expect(parseRoute('#race=a%2Fb.json').race).toBeNull();
   });
   test('a bad step or a cell without a design is ignored', () => {
-    expect(parseRoute('#cell=nodesign&step=x1')).toEqual({ cell: null, step: null });
-    expect(parseRoute('')).toEqual({ cell: null, step: null });
+    expect(parseRoute('#cell=nodesign&step=x1')).toEqual({ cell: null, race: null, step: null });
+    expect(parseRoute('')).toEqual({ cell: null, race: null, step: null });
   });
 });
