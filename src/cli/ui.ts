@@ -7,10 +7,13 @@
  *   it: `..`, absolute paths and symlinks that leave the folder are refused (403);
  * - `GET /api/run?scenario=S&design=D&seed=N`: the events of one cell's run, re-run here with the
  *   design's trace (a built-in scenario or a file in the report directory), or of the scenario
- *   given on the command line (run at start-up).
+ *   given on the command line (run at start-up), as typed columns ({@link TraceColumns.encode});
+ * - `GET /api/race?file=<path>`: the trace events of an explorer counterexample (a file under
+ *   `/data/`), its schedule replayed here on a built-in race scenario with the machine traced,
+ *   each event's time its schedule step (0: the set-up).
  */
 
-import { createReadStream, realpathSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -21,8 +24,10 @@ import { traceDesignRun } from '../scenario/cell-dispatch.ts';
 import { traceEmulated } from '../scenario/cell-emulated.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { ScenarioError } from '../scenario/parse.ts';
+import { builtinRaceNames, loadRaceScenario } from '../scenario/race-load.ts';
+import { traceRaceSchedule } from '../scenario/race-replay.ts';
 import type { TraceEvent } from '../sim/trace.ts';
-import { toColumns } from '../sim/trace-columns.ts';
+import { TraceColumns } from '../sim/trace-columns.ts';
 import { selectScenarios } from './compare.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -34,8 +39,8 @@ export type UiInput =
   | {
       readonly kind: 'scenario';
       readonly ref: ScenarioRef;
-      /** Its events as {@link TraceColumns} JSON, made once. */
-      readonly body: string;
+      /** Its events in {@link TraceColumns}' wire form, made once. */
+      readonly body: Uint8Array;
     };
 
 /** The built web app: `dist/web` beside the package's `dist/cli` (or the sources' `src/cli`). */
@@ -76,8 +81,8 @@ export function resolveUiInput(path: string | undefined): UiInput {
 }
 
 /** A run's reply body: its events as columns, and how many older ones the ring dropped. */
-function runBody(events: readonly TraceEvent[], dropped: number): string {
-  return JSON.stringify({ columns: toColumns(events), dropped });
+function runBody(events: readonly TraceEvent[], dropped: number): Uint8Array {
+  return TraceColumns.of(events).encode(dropped);
 }
 
 /**
@@ -113,10 +118,12 @@ const TYPES: Readonly<Record<string, string>> = {
 
 /** What a request gets: a text/JSON body with a status, or a file's contents. */
 type Reply =
-  | { readonly status: number; readonly body: string; readonly type?: string }
+  | { readonly status: number; readonly body: string | Uint8Array; readonly type?: string }
   | { readonly file: string };
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** A run's events ({@link TraceColumns.encode}). */
+const COLUMNS_TYPE = 'application/octet-stream';
 
 function refused(r: 403 | 404): Reply {
   return { status: r, body: r === 403 ? 'forbidden\n' : 'not found\n' };
@@ -153,7 +160,7 @@ function cellScenario(input: UiInput, name: string): ScenarioRef | null {
 export class UiServer {
   readonly input: UiInput;
   readonly appDir: string;
-  private readonly runs = new Map<string, string>();
+  private readonly runs = new Map<string, Uint8Array>();
   readonly server: Server;
 
   constructor(input: UiInput, appDir = webAppDir()) {
@@ -204,9 +211,37 @@ export class UiServer {
     }
     if (path === '/api/input') return { status: 200, body: JSON.stringify(this.describe()), type: JSON_TYPE };
     if (path === '/api/run') return this.run(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)));
+    if (path === '/api/race')
+      return this.race(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)).get('file') ?? '');
     if (path.startsWith('/data/')) return this.data(path.slice('/data/'.length));
-    const file = confinedPath(this.appDir, path === '/' ? 'index.html' : path);
+    if (path === '/' || path === '/index.html') return this.index();
+    const file = confinedPath(this.appDir, path);
     return typeof file === 'number' ? refused(file) : { file };
+  }
+
+  /**
+   * The app's page, with a preload of what the app will ask for first (what was given, and the
+   * results, the trace or the scenario's run), so the browser fetches it while the script loads.
+   */
+  private index(): Reply {
+    const i = this.input;
+    const first =
+      i.kind === 'report'
+        ? ['data/results.json']
+        : i.kind === 'trace'
+          ? [`data/${encodeURIComponent(basename(i.file))}`]
+          : i.kind === 'scenario'
+            ? ['api/run']
+            : [];
+    const links = ['api/input', ...first]
+      .map((u) => `<link rel="preload" href="${u}" as="fetch" crossorigin="anonymous" />`)
+      .join('');
+    const html = readFileSync(join(this.appDir, 'index.html'), 'utf8');
+    return {
+      status: 200,
+      body: html.replace('</head>', `${links}</head>`),
+      type: 'text/html; charset=utf-8',
+    };
   }
 
   private describe(): Record<string, string> {
@@ -236,7 +271,7 @@ export class UiServer {
 
   private run(q: URLSearchParams): Reply {
     const i = this.input;
-    if (i.kind === 'scenario') return { status: 200, body: i.body, type: JSON_TYPE };
+    if (i.kind === 'scenario') return { status: 200, body: i.body, type: COLUMNS_TYPE };
     const scenario = q.get('scenario') ?? '';
     const design = q.get('design') ?? '';
     const seed = Number(q.get('seed'));
@@ -251,7 +286,41 @@ export class UiServer {
       body = runBody(events, dropped);
       this.runs.set(key, body);
     }
-    return { status: 200, body, type: JSON_TYPE };
+    return { status: 200, body, type: COLUMNS_TYPE };
+  }
+
+  /** The traced replay of the counterexample in data file `rel`. */
+  private race(rel: string): Reply {
+    const d = this.data(rel);
+    if (!('file' in d)) return d;
+    const key = `race\0${d.file}`;
+    let body = this.runs.get(key);
+    if (body === undefined) {
+      let m: Record<string, unknown>;
+      try {
+        m =
+          (JSON.parse(readFileSync(d.file, 'utf8')) as { metadata?: Record<string, unknown> }).metadata ?? {};
+      } catch {
+        return { status: 400, body: `${rel}: not JSON\n` };
+      }
+      if (typeof m.schedule !== 'string')
+        return {
+          status: 404,
+          body: `${rel}: not an explorer counterexample (no schedule in its metadata)\n`,
+        };
+      const [name, design, schedule] = [m.scenario, m.design, m.schedule].map((v) => String(v ?? ''));
+      // Only a built-in: the file names no path the server would read.
+      if (!builtinRaceNames().includes(name!))
+        return { status: 404, body: `cannot replay ${rel} here: ${name} is not a built-in race scenario\n` };
+      try {
+        const { events } = traceRaceSchedule(loadRaceScenario(name!).scenario, design!, schedule!);
+        body = TraceColumns.of(events).encode(0);
+      } catch (e) {
+        return { status: 404, body: `cannot replay ${rel}: ${e instanceof Error ? e.message : String(e)}\n` };
+      }
+      this.runs.set(key, body);
+    }
+    return { status: 200, body, type: COLUMNS_TYPE };
   }
 }
 

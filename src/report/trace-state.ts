@@ -1,8 +1,9 @@
 /**
  * The machine state a trace implies: replay a run's state-changing events and get, at any step,
- * the host processes' PTEs (grouped by VMA), KVM's memslots, the ESB sources' PQ bits, the
- * routing (EAS) entries, the ENDs' event queues and each vCPU's TIMA OS ring — what `xivelab ui`
- * shows beside the timeline. Pure and DOM-free: events in, plain data out.
+ * the host processes' VMAs and the device PTEs in them, KVM's memslots and partition-scoped
+ * entries, the ESB sources' PQ bits, the routing (EAS) entries, the ENDs' event queues and each
+ * vCPU's TIMA OS ring — what `xivelab ui` shows beside a run's timeline and a race's lanes. Pure
+ * and DOM-free: events in, plain data out.
  *
  * Each event kind that changes state has one handler in {@link HANDLERS} (what it changes, and
  * the keys of what changed, which the UI highlights); a kind without a handler changes nothing.
@@ -14,10 +15,12 @@
  */
 
 import { KVM_MR_DELETE } from '../host/kvm/memslots.ts';
+import { PAGE_SIZE } from '../host/mm/constants.ts';
 import { TM_QW1_NSR_EO, TM_QW1_OS, xiveIpbToPipr, xivePriorityToIpb } from '../hw/xive/regs.ts';
 import type { TraceEvent } from '../sim/trace.ts';
+import type { TraceColumns } from '../sim/trace-columns.ts';
 
-/** A present PTE of a process, as the trace shows it. */
+/** A present device PTE of a process (installed by a KVM device ESB fault, or copied by fork). */
 export interface PteState {
   readonly pfn: number;
   /** The VMA the fault that installed it was in (the model's VMA id). */
@@ -30,9 +33,29 @@ export interface PteState {
   readonly stale: boolean;
 }
 
-/** One host process: its PTEs by virtual address. */
+/** A VMA as the trace shows it: mapped by mmap or mremap, cut by munmap. */
+export interface VmaState {
+  readonly end: number;
+  /** The file page (anonymous: the address's page) the VMA's start maps. */
+  readonly pgoff: number;
+}
+
+/** One host process: its VMAs by start address, its device PTEs by virtual address. */
 export interface ProcState {
+  readonly vmas: Map<number, VmaState>;
   readonly ptes: Map<number, PteState>;
+}
+
+/** A partition-scoped entry: guest frame → host pfn. */
+export interface PartitionEntry {
+  readonly pfn: number;
+  readonly writable: boolean;
+}
+
+/** A device ESB fault between its page read and its PTE install: what the page it read was. */
+interface PendingFault {
+  readonly irq: number;
+  readonly backing: number;
 }
 
 /** An ESB source's PQ bits, by the source number the trace gives. */
@@ -72,11 +95,15 @@ export interface OsRingState {
   readonly line: boolean;
 }
 
-/** A KVM memslot, by slot id (the trace names the change, not the range). */
+/** A KVM memslot, by slot id. */
 export interface MemslotState {
   readonly lpid: number;
   /** KVM_MR_CREATE, KVM_MR_MOVE or KVM_MR_FLAGS_ONLY: the last change. */
   readonly change: number;
+  /** Its range (`kvm.memslot.range`), −1 before the trace gives it. */
+  readonly baseGfn: number;
+  readonly npages: number;
+  readonly hva: number;
 }
 
 /** The state a trace implies up to some step. Maps are keyed by the numbers the events carry. */
@@ -85,14 +112,18 @@ export interface MachineState {
   readonly memslots: Map<number, MemslotState>;
   /** Memslots in use, as KVM counted at the last change. */
   memslotsUsed: number;
+  /** Partition-scoped entries, keyed `<lpid>:<gfn>`. */
+  readonly partition: Map<string, PartitionEntry>;
   readonly sources: Map<number, SourceState>;
   /** Routing entries, keyed `guest:<irq>` (KVM device) or `hw:<irq>` (host chip). */
   readonly eas: Map<string, EasState>;
   /** ENDs, keyed `<blk>/<idx>`. */
   readonly ends: Map<string, EndState>;
   readonly osRings: Map<number, OsRingState>;
-  /** The last KVM device ESB fault (irq), which the next PTE install belongs to; −1 none. */
-  pendingFaultIrq: number;
+  /** KVM device ESB faults whose PTE is not installed yet, by the pfn they return. */
+  readonly pendingFaults: Map<number, PendingFault>;
+  /** Children forked whose copied PTEs are still to come: child pid → parent pid. */
+  readonly forkedFrom: Map<number, number>;
 }
 
 /** The empty state (before the first event). */
@@ -101,31 +132,38 @@ export function emptyState(): MachineState {
     procs: new Map(),
     memslots: new Map(),
     memslotsUsed: 0,
+    partition: new Map(),
     sources: new Map(),
     eas: new Map(),
     ends: new Map(),
     osRings: new Map(),
-    pendingFaultIrq: -1,
+    pendingFaults: new Map(),
+    forkedFrom: new Map(),
   };
 }
 
 /** A copy sharing no mutable map with `s` (entries are immutable records). */
 export function cloneState(s: MachineState): MachineState {
   const procs = new Map<number, ProcState>();
-  for (const [pid, p] of s.procs) procs.set(pid, { ptes: new Map(p.ptes) });
+  for (const [pid, p] of s.procs) procs.set(pid, { vmas: new Map(p.vmas), ptes: new Map(p.ptes) });
   return {
     procs,
     memslots: new Map(s.memslots),
     memslotsUsed: s.memslotsUsed,
+    partition: new Map(s.partition),
     sources: new Map(s.sources),
     eas: new Map(s.eas),
     ends: new Map(s.ends),
     osRings: new Map(s.osRings),
-    pendingFaultIrq: s.pendingFaultIrq,
+    pendingFaults: new Map(s.pendingFaults),
+    forkedFrom: new Map(s.forkedFrom),
   };
 }
 
-/** Keys of what an event changed: `pte:<pid>:<addr>`, `slot:<n>`, `src:<n>`, `eas:<key>`, `end:<key>`, `os:<cpu>`. */
+/**
+ * Keys of what an event changed: `pte:<pid>:<addr>`, `vma:<pid>:<start>`, `slot:<n>`,
+ * `pt:<lpid>:<gfn>`, `src:<n>`, `eas:<key>`, `end:<key>`, `os:<cpu>`.
+ */
 export type ChangeKeys = string[];
 
 /** An event kind's effect on the state: changes `s` and returns what changed. */
@@ -134,7 +172,7 @@ export type EventHandler = (s: MachineState, a: readonly [number, number, number
 function proc(s: MachineState, pid: number): ProcState {
   let p = s.procs.get(pid);
   if (p === undefined) {
-    p = { ptes: new Map() };
+    p = { vmas: new Map(), ptes: new Map() };
     s.procs.set(pid, p);
   }
   return p;
@@ -174,42 +212,132 @@ function setEas(s: MachineState, key: string, f: (e: EasState) => EasState): Cha
   return [`eas:${key}`];
 }
 
+/** `pid`'s device PTEs in `[start, end)` removed; their keys. */
+function dropPtes(s: MachineState, pid: number, start: number, end: number): ChangeKeys {
+  const p = s.procs.get(pid);
+  if (p === undefined) return [];
+  const out: ChangeKeys = [];
+  for (const addr of p.ptes.keys()) {
+    if (addr >= start && addr < end) {
+      p.ptes.delete(addr);
+      out.push(`pte:${pid}:${addr}`);
+    }
+  }
+  return out;
+}
+
+/** `[start, end)` unmapped from `pid`'s VMAs (the ones straddling an end keep the rest); their keys. */
+function unmapVmas(s: MachineState, pid: number, start: number, end: number): ChangeKeys {
+  const p = s.procs.get(pid);
+  if (p === undefined) return [];
+  const out: ChangeKeys = [];
+  for (const [vs, v] of [...p.vmas]) {
+    if (v.end <= start || vs >= end) continue;
+    p.vmas.delete(vs);
+    out.push(`vma:${pid}:${vs}`);
+    if (vs < start) p.vmas.set(vs, { end: start, pgoff: v.pgoff });
+    if (v.end > end) {
+      p.vmas.set(end, { end: v.end, pgoff: v.pgoff + (end - vs) / PAGE_SIZE });
+      out.push(`vma:${pid}:${end}`);
+    }
+  }
+  return out;
+}
+
+/** A device PTE installed at `addr` of `pid`. */
+function setPte(s: MachineState, pid: number, addr: number, pte: PteState): ChangeKeys {
+  proc(s, pid).ptes.set(addr, pte);
+  return [`pte:${pid}:${addr}`];
+}
+
 /**
- * The state-changing event kinds and their effect. Argument order is each event's `emit` call:
- * `mm.insert_pfn` (pid, address, pfn, vma), `mm.zap` (pid, start, end, cleared),
- * `kvm.xive.esb_fault` (irq, odd page, pgoff, 0), `kvm.memslot` (lpid, slot, change, used),
+ * The state-changing event kinds and their effect. Argument order is the trace contract's
+ * (`sim/trace-events.ts`): `mm.insert_pfn` (pid, address, pfn, vma), `mm.zap` (pid, start, end,
+ * ptes), `kvm.xive.esb_fault` (irq, odd, pfn), `kvm.memslot` (lpid, slot, change, used),
  * `esb.*` (srcno, old PQ, new PQ, forwarded), `router.enqueue` (blk, idx, qindex, qdata),
- * `tctx.*` (cpu, ring, …).
+ * `tctx.*` (cpu, ring, …), and so on.
  */
 export const HANDLERS: Readonly<Record<string, EventHandler>> = {
-  'kvm.xive.esb_fault': (s, [irq]) => {
-    s.pendingFaultIrq = irq;
+  // The fault read the page now backing the irq; its PTE install (mm.insert_pfn of the same pfn)
+  // may come steps later, after the irq was re-pointed (the race the explorer finds).
+  'kvm.xive.esb_fault': (s, [irq, , pfn]) => {
+    s.pendingFaults.set(pfn, { irq, backing: s.eas.get(`guest:${irq}`)?.hwIrq ?? -1 });
     return [];
   },
   'mm.insert_pfn': (s, [pid, addr, pfn, vma]) => {
-    const irq = s.pendingFaultIrq;
-    const backing = irq < 0 ? -1 : (s.eas.get(`guest:${irq}`)?.hwIrq ?? -1);
-    proc(s, pid).ptes.set(addr, { pfn, vma, irq, backing, stale: false });
-    s.pendingFaultIrq = -1;
-    return [`pte:${pid}:${addr}`];
+    const f = s.pendingFaults.get(pfn);
+    s.pendingFaults.delete(pfn);
+    const irq = f?.irq ?? -1;
+    const backing = f?.backing ?? -1;
+    const now = irq < 0 ? -1 : (s.eas.get(`guest:${irq}`)?.hwIrq ?? -1);
+    return setPte(s, pid, addr, { pfn, vma, irq, backing, stale: irq >= 0 && now !== backing });
   },
-  'mm.zap': (s, [pid, start, end]) => {
+  'mm.zap': (s, [pid, start, end]) => dropPtes(s, pid, start, end),
+  'mm.mmap': (s, [pid, start, end, pgoff]) => {
+    const out = unmapVmas(s, pid, start, end);
+    proc(s, pid).vmas.set(start, { end, pgoff });
+    return [...out, `vma:${pid}:${start}`];
+  },
+  'mm.munmap': (s, [pid, start, end]) => [...unmapVmas(s, pid, start, end), ...dropPtes(s, pid, start, end)],
+  'mm.mremap': (s, [pid, oldStart, oldEnd, newStart]) => {
     const p = s.procs.get(pid);
     if (p === undefined) return [];
     const out: ChangeKeys = [];
-    for (const addr of p.ptes.keys()) {
-      if (addr >= start && addr < end) {
-        p.ptes.delete(addr);
-        out.push(`pte:${pid}:${addr}`);
-      }
+    for (const [addr, pte] of [...p.ptes]) {
+      if (addr < oldStart || addr >= oldEnd) continue;
+      out.push(...dropPtes(s, pid, addr, addr + 1), ...setPte(s, pid, addr - oldStart + newStart, pte));
     }
     return out;
   },
+  'mm.fork': (s, [pid, child]) => {
+    const parent = s.procs.get(pid);
+    const c = proc(s, child);
+    for (const [start, v] of parent?.vmas ?? []) c.vmas.set(start, v);
+    s.forkedFrom.set(child, pid);
+    return [...c.vmas.keys()].map((start) => `vma:${child}:${start}`);
+  },
+  // Only a copy of a device PTE is one (fork copies the anonymous ones too).
+  'mm.copy_pte': (s, [pid, addr, , vma]) => {
+    const from = s.procs.get(s.forkedFrom.get(pid) ?? -1)?.ptes.get(addr);
+    return from === undefined ? [] : setPte(s, pid, addr, { ...from, vma });
+  },
+  'mm.exit': (s, [pid]) => {
+    const p = s.procs.get(pid);
+    if (p === undefined) return [];
+    s.procs.delete(pid);
+    s.forkedFrom.delete(pid);
+    return [
+      ...[...p.vmas.keys()].map((a) => `vma:${pid}:${a}`),
+      ...[...p.ptes.keys()].map((a) => `pte:${pid}:${a}`),
+    ];
+  },
   'kvm.memslot': (s, [lpid, slot, change, used]) => {
+    const old = s.memslots.get(slot);
     if (change === KVM_MR_DELETE) s.memslots.delete(slot);
-    else s.memslots.set(slot, { lpid, change });
+    else s.memslots.set(slot, { baseGfn: -1, npages: 0, hva: -1, ...old, lpid, change });
     s.memslotsUsed = used;
     return [`slot:${slot}`];
+  },
+  'kvm.memslot.range': (s, [slot, baseGfn, npages, hva]) => {
+    const m = s.memslots.get(slot);
+    if (m === undefined) return [];
+    s.memslots.set(slot, { ...m, baseGfn, npages, hva });
+    return [`slot:${slot}`];
+  },
+  'kvm.pt.insert': (s, [lpid, gfn, pfn, writable]) => {
+    s.partition.set(`${lpid}:${gfn}`, { pfn, writable: writable !== 0 });
+    return [`pt:${lpid}:${gfn}`];
+  },
+  'kvm.pt.invalidate': (s, [lpid, startGfn, endGfn]) => {
+    const out: ChangeKeys = [];
+    for (const key of [...s.partition.keys()]) {
+      const [l, g] = key.split(':').map(Number);
+      if (l === lpid && g! >= startGfn && g! < endGfn) {
+        s.partition.delete(key);
+        out.push(`pt:${key}`);
+      }
+    }
+    return out;
   },
   'esb.trigger': (s, [srcno, , pq]) => setPq(s, srcno, pq),
   'esb.eoi': (s, [srcno, , pq]) => setPq(s, srcno, pq),
@@ -262,17 +390,36 @@ export function stateAt(events: readonly TraceEvent[], k: number): MachineState 
   return s;
 }
 
+/** {@link applyEvent} on columns: each kind's handler looked up once. */
+class ColumnApplier {
+  private readonly c: TraceColumns;
+  private readonly handlers: readonly (EventHandler | undefined)[];
+
+  constructor(c: TraceColumns) {
+    this.c = c;
+    this.handlers = c.kinds.map((k) => HANDLERS[k]);
+  }
+
+  apply(s: MachineState, i: number): ChangeKeys {
+    const h = this.handlers[this.c.kind[i]!];
+    if (h === undefined) return [];
+    const a = this.c.args;
+    return h(s, [a[4 * i]!, a[4 * i + 1]!, a[4 * i + 2]!, a[4 * i + 3]!]);
+  }
+}
+
 /**
  * The last step in `0..end` after which the most PTEs are stale (−1: none ever is): where a
  * routing or isolation failure found by the end of a run shows best in the mappings.
  */
-export function mostStaleStep(events: readonly TraceEvent[], end: number): number {
+export function mostStaleStep(events: TraceColumns, end: number): number {
+  const apply = new ColumnApplier(events);
   const s = emptyState();
   const stale = new Set<string>();
   let last = -1;
   let most = 0;
   for (let i = 0; i <= end && i < events.length; i++) {
-    for (const key of applyEvent(s, events[i]!)) {
+    for (const key of apply.apply(s, i)) {
       if (!key.startsWith('pte:')) continue;
       const [, pid, addr] = key.split(':');
       if (s.procs.get(Number(pid))?.ptes.get(Number(addr))?.stale) stale.add(key);
@@ -294,27 +441,34 @@ export const SNAPSHOT_EVERY = 4096;
  * time a step past it is asked for.
  */
 export class TraceReplay {
-  private readonly events: readonly TraceEvent[];
+  private readonly length: number;
+  private readonly apply: ColumnApplier;
   /** snapshots[i]: the state before event `i * SNAPSHOT_EVERY`. */
   private readonly snapshots: MachineState[] = [emptyState()];
 
-  constructor(events: readonly TraceEvent[]) {
-    this.events = events;
+  constructor(events: TraceColumns) {
+    this.length = events.length;
+    this.apply = new ColumnApplier(events);
   }
 
-  /** The state after event `k` (−1: before the first) and the keys event `k` changed. */
-  stateAt(k: number): { state: MachineState; changed: ReadonlySet<string> } {
-    const last = Math.min(k, this.events.length - 1);
-    let snap = Math.min(Math.floor(Math.max(last, 0) / SNAPSHOT_EVERY), this.snapshots.length - 1);
+  /**
+   * The state after event `k` (−1: before the first) and the keys events `from..k` changed (by
+   * default event `k`'s: a race step's events are `from..k`).
+   */
+  stateAt(k: number, from = k): { state: MachineState; changed: ReadonlySet<string> } {
+    const last = Math.min(k, this.length - 1);
+    const first = Math.max(0, Math.min(from, last));
+    let snap = Math.min(Math.floor(first / SNAPSHOT_EVERY), this.snapshots.length - 1);
     const s = cloneState(this.snapshots[snap]!);
-    let changed: ChangeKeys = [];
+    const changed = new Set<string>();
     for (let i = snap * SNAPSHOT_EVERY; i <= last; i++) {
-      changed = applyEvent(s, this.events[i]!);
+      const keys = this.apply.apply(s, i);
+      if (i >= first && last === k) for (const key of keys) changed.add(key);
       if ((i + 1) % SNAPSHOT_EVERY === 0 && (i + 1) / SNAPSHOT_EVERY === this.snapshots.length) {
         this.snapshots.push(cloneState(s));
         snap++;
       }
     }
-    return { state: s, changed: new Set(last === k ? changed : []) };
+    return { state: s, changed };
   }
 }

@@ -6,16 +6,9 @@
 
 import { argsFromNamed } from '../../src/report/chrome-trace.ts';
 import { mostStaleStep } from '../../src/report/trace-state.ts';
-import type { CellResult, Results } from '../../src/scenario/cell.ts';
-import { INVARIANTS } from '../../src/scenario/cell.ts';
+import type { CellResult, InvariantId, Results } from '../../src/scenario/cell.ts';
 import type { TraceEvent } from '../../src/sim/trace.ts';
-import { fromColumns, type TraceColumns } from '../../src/sim/trace-columns.ts';
-
-/** `GET /api/run`: a run's events as columns. */
-interface RunReply {
-  columns: TraceColumns;
-  dropped: number;
-}
+import { TraceColumns } from '../../src/sim/trace-columns.ts';
 
 /** What the server was given (`GET /api/input`). */
 export type Input =
@@ -37,7 +30,7 @@ export interface Marker {
 /** One run to step through. */
 export interface Run {
   readonly title: string;
-  readonly events: readonly TraceEvent[];
+  readonly events: TraceColumns;
   readonly markers: readonly Marker[];
   /** Where the events came from, in words. */
   readonly note: string;
@@ -49,19 +42,29 @@ async function json<T>(url: string): Promise<T> {
   return (await r.json()) as T;
 }
 
+/** `GET /api/run`: a run's events as columns (their wire form: views on the bytes, nothing parsed). */
+async function runColumns(url: string): Promise<{ columns: TraceColumns; dropped: number }> {
+  performance.mark('run-fetch');
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: ${r.status} ${(await r.text()).trim()}`);
+  const out = TraceColumns.decode(await r.arrayBuffer());
+  performance.mark('run');
+  return out;
+}
+
 export const loadInput = (): Promise<Input> => json<Input>('api/input');
 export const loadResults = (file: string): Promise<Results> => json<Results>(`data/${file}`);
 
 /** The step of the event with sequence number `seq` (the last one when absent). */
-function stepOfSeq(events: readonly TraceEvent[], seq: number): number {
+function stepOfSeq(events: TraceColumns, seq: number): number {
   let lo = 0;
   let hi = events.length - 1;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (events[mid]!.seq < seq) lo = mid + 1;
+    if (events.seq[mid]! < seq) lo = mid + 1;
     else hi = mid;
   }
-  return events[lo]?.seq === seq ? lo : events.length - 1;
+  return events.seq[lo] === seq ? lo : events.length - 1;
 }
 
 /**
@@ -70,18 +73,21 @@ function stepOfSeq(events: readonly TraceEvent[], seq: number): number {
  * invariant is marked at its violation trace's last event.
  */
 export async function loadCellRun(cell: CellResult): Promise<Run> {
-  const failing = INVARIANTS.filter((i) => cell.invariants[i].status === 'fail');
+  // I1…I7 in order (not cell.ts's INVARIANTS: that module brings zod into the page).
+  const failing = (Object.keys(cell.invariants) as InvariantId[])
+    .sort()
+    .filter((i) => cell.invariants[i].status === 'fail');
   const title = `${cell.scenario} × ${cell.design} (seed ${cell.seed})`;
   const q = new URLSearchParams({ scenario: cell.scenario, design: cell.design, seed: String(cell.seed) });
-  let events: readonly TraceEvent[];
+  let events: TraceColumns;
   let note: string;
   try {
-    const r = await json<RunReply>(`api/run?${q}`);
-    events = fromColumns(r.columns);
+    const r = await runColumns(`api/run?${q}`);
+    events = r.columns;
     note = `the whole run, re-run with its seed${r.dropped > 0 ? ` (its first ${r.dropped} events dropped)` : ''}`;
   } catch {
     const first = failing.length > 0 ? cell.invariants[failing[0]!].first : null;
-    events = first?.trace ?? [];
+    events = TraceColumns.of(first?.trace ?? []);
     note =
       first === null
         ? 'no events: the server cannot re-run this cell and it has no violation trace'
@@ -132,10 +138,21 @@ export interface Race {
   readonly verdict: string;
   /** The command line that replays the schedule. */
   readonly replay: string;
+  /**
+   * The machine's trace events of the schedule, replayed by the server (each event's time is its
+   * step: 0 the set-up, 1…n the steps); null when it cannot replay it.
+   */
+  readonly events: TraceColumns | null;
+  /** Where the events came from, or why there are none, in words. */
+  readonly note: string;
 }
 
 /** A counterexample's Chrome trace: thread names, one slice per step, the schedule in `metadata`. */
-function toRace(doc: { traceEvents: ChromeEvent[]; metadata: Record<string, string> }): Race {
+function toRace(
+  doc: { traceEvents: ChromeEvent[]; metadata: Record<string, string> },
+  events: TraceColumns | null,
+  note: string,
+): Race {
   const threads: string[] = [];
   const steps: { thread: number; label: string; effect: string; step: number }[] = [];
   for (const e of doc.traceEvents) {
@@ -152,6 +169,8 @@ function toRace(doc: { traceEvents: ChromeEvent[]; metadata: Record<string, stri
     steps,
     verdict: `${m.kind}: ${m.message}`,
     replay: `xivelab explore ${m.scenario} --design ${m.design} --replay ${m.schedule}`,
+    events,
+    note,
   };
 }
 
@@ -165,8 +184,23 @@ export async function loadTraceFile(file: string): Promise<Run | Race> {
     otherData?: Record<string, string | number>;
     metadata?: Record<string, string>;
   }>(`data/${file}`);
-  if (doc.metadata?.schedule !== undefined)
-    return toRace({ traceEvents: doc.traceEvents, metadata: doc.metadata });
+  if (doc.metadata?.schedule !== undefined) {
+    const metadata = doc.metadata;
+    return runColumns(`api/race?${new URLSearchParams({ file })}`).then(
+      ({ columns }) =>
+        toRace(
+          { traceEvents: doc.traceEvents, metadata },
+          columns,
+          `interleaving explorer counterexample; the machine's state replayed from ${columns.length} trace events of its schedule`,
+        ),
+      (e: unknown) =>
+        toRace(
+          { traceEvents: doc.traceEvents, metadata },
+          null,
+          `interleaving explorer counterexample (no state: ${e instanceof Error ? e.message : String(e)})`,
+        ),
+    );
+  }
   const timed = String(doc.otherData?.timeline ?? '').startsWith('virtual time');
   const events: TraceEvent[] = [];
   const markers: Marker[] = [];
@@ -193,7 +227,7 @@ export async function loadTraceFile(file: string): Promise<Run | Race> {
   const d = doc.otherData ?? {};
   return {
     title: d.scenario !== undefined ? `${d.scenario} × ${d.design} (seed ${d.seed})` : file,
-    events,
+    events: TraceColumns.of(events),
     markers,
     note: `${file}: ${events.length} events`,
   };
@@ -201,7 +235,7 @@ export async function loadTraceFile(file: string): Promise<Run | Race> {
 
 /** The run of the scenario the server was given (run there at start-up). */
 export async function loadScenarioRun(name: string, seed: string): Promise<Run> {
-  const r = await json<RunReply>('api/run');
+  const r = await runColumns('api/run');
   const note = `the scenario, run by xivelab ui${r.dropped > 0 ? ` (its first ${r.dropped} events dropped)` : ''}`;
-  return { title: `${name} (seed ${seed})`, events: fromColumns(r.columns), markers: [], note };
+  return { title: `${name} (seed ${seed})`, events: r.columns, markers: [], note };
 }

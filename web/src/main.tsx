@@ -13,11 +13,14 @@ import {
   type Race,
   type Run,
 } from './load.ts';
-import { MatrixView } from './matrix-view.tsx';
+import type { MatrixView } from './matrix-view.tsx';
 import { RaceView } from './race-view.tsx';
 import { formatRoute, parseRoute, type Route } from './route.ts';
 import { RunView } from './run-view.tsx';
 import './style.css';
+
+// Marks `scripts/ui-load.mjs` reads: the app's script ran, what it was given came, a run view drew.
+performance.mark('app');
 
 function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
@@ -44,6 +47,7 @@ function App() {
   useEffect(() => {
     loadInput()
       .then(async (i) => {
+        performance.mark('input');
         setInput(i);
         if (i.kind === 'report') setResults(await loadResults(i.results));
       })
@@ -55,7 +59,9 @@ function App() {
     input?.kind === 'report'
       ? route.cell
         ? `${route.cell.scenario}/${route.cell.design}`
-        : null
+        : route.race !== null
+          ? `race ${route.race}`
+          : null
       : input
         ? input.kind
         : null;
@@ -63,6 +69,7 @@ function App() {
     if (key === null || run?.key === key || input === null) return;
     let p: Promise<Run | Race> | null = null;
     if (input.kind === 'trace') p = loadTraceFile(input.file);
+    else if (input.kind === 'report' && route.race !== null) p = loadTraceFile(`traces/${route.race}`);
     else if (input.kind === 'scenario') p = loadScenarioRun(input.name, input.seed);
     else if (input.kind === 'report' && results && route.cell) {
       const { scenario, design } = route.cell;
@@ -88,20 +95,31 @@ function App() {
       setStep(Math.min(length(run.run) - 1, route.step));
   }, [route.step]);
 
+  // The matrix (and the report code and schemas it uses) loads only when shown.
+  const [matrix, setMatrix] = useState<typeof MatrixView | null>(null);
+  const showMatrix = input?.kind === 'report' && route.cell === null && route.race === null;
+  useEffect(() => {
+    if (showMatrix && matrix === null)
+      import('./matrix-view.tsx').then((m) => setMatrix(() => m.MatrixView)).catch(fail);
+  }, [showMatrix]);
+
   const go = (k: number): void => {
     setStep(k);
-    history.replaceState(null, '', formatRoute({ cell: route.cell, step: k }));
+    history.replaceState(null, '', formatRoute({ cell: route.cell, race: route.race, step: k }));
   };
 
   if (error !== null) return <p class="error">xivelab ui: {error}</p>;
   if (input === null) return <p class="loading">loading…</p>;
   if (input.kind === 'none')
     return <p>Nothing to show: start it with a report directory, a trace or a scenario.</p>;
-  if (input.kind === 'report' && route.cell === null)
-    return results ? <MatrixView results={results} /> : <p class="loading">loading…</p>;
+  if (showMatrix) {
+    const Matrix = matrix;
+    return results && Matrix ? <Matrix results={results} /> : <p class="loading">loading…</p>;
+  }
   if (run === null || run.key !== key) return <p class="loading">running {key}…</p>;
-  if ('threads' in run.run) return <RaceView race={run.run} step={step} onStep={go} />;
-  return <RunView run={run.run} step={step} onStep={go} back={input.kind === 'report' ? '#' : null} />;
+  const back = input.kind === 'report' ? '#' : null;
+  if ('threads' in run.run) return <RaceView race={run.run} step={step} onStep={go} back={back} />;
+  return <RunView run={run.run} step={step} onStep={go} back={back} />;
 }
 
 render(<App />, document.getElementById('app')!);

@@ -3,9 +3,37 @@
 import { evaluateHypotheses } from '../../src/report/hypotheses.ts';
 import { KIND_STYLE, matrixCell } from '../../src/report/summary.ts';
 import type { Results } from '../../src/scenario/cell.ts';
+import type { RaceRow } from '../../src/scenario/race-row.ts';
 import { formatRoute } from './route.ts';
 
 type Kind = keyof typeof KIND_STYLE;
+
+/** The races compare explored: each counterexample opens in the race view. */
+function Races({ rows }: { rows: readonly RaceRow[] }) {
+  const found = rows.filter((r) => r.counterexample !== null);
+  return (
+    <>
+      <h2>Races</h2>
+      <p>
+        {found.length} of {rows.length} race scenario × design pairs have a counterexample. Click one to step
+        through its schedule.
+      </p>
+      <ul class="races" data-testid="races">
+        {found.map((r) => (
+          <li key={`${r.scenario}/${r.design}`}>
+            <a
+              href={formatRoute({ cell: null, race: r.counterexample!.trace, step: null })}
+              data-race={`${r.scenario}/${r.design}`}
+            >
+              {r.scenario} × {r.design}
+            </a>{' '}
+            {r.counterexample!.kind}: {r.counterexample!.message}
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
 
 export function MatrixView({ results }: { results: Results }) {
   const byKey = new Map(results.cells.map((c) => [`${c.scenario}\0${c.design}`, c]));
@@ -37,7 +65,7 @@ export function MatrixView({ results }: { results: Results }) {
                 return (
                   <td key={d} class={`cell kind-${kind}`} title={KIND_STYLE[kind].label}>
                     <a
-                      href={formatRoute({ cell: { scenario: s, design: d }, step: null })}
+                      href={formatRoute({ cell: { scenario: s, design: d }, race: null, step: null })}
                       data-cell={`${s}/${d}`}
                     >
                       {text}
@@ -56,6 +84,7 @@ export function MatrixView({ results }: { results: Results }) {
           </li>
         ))}
       </ul>
+      {results.races !== undefined ? <Races rows={results.races} /> : null}
       <h2>Hypotheses</h2>
       <ol class="hypotheses">
         {hyps.map((h) => (

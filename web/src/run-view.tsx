@@ -7,20 +7,28 @@
  */
 
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { hex, namedArgs } from '../../src/report/chrome-trace.ts';
 import { TraceReplay } from '../../src/report/trace-state.ts';
 import type { TraceEvent } from '../../src/sim/trace.ts';
+import type { TraceColumns } from '../../src/sim/trace-columns.ts';
 import type { Run } from './load.ts';
 import { StatePanel } from './state-panel.tsx';
 import { operationStep } from './stepping.ts';
+import { ViewHeader } from './view-header.tsx';
 
 const ROW = 20;
 
-const hex = (n: number): string => (n < 0 ? String(n) : `0x${n.toString(16)}`);
 const us = (ns: number): string => `${(ns / 1000).toFixed(3)} µs`;
+
+/** `e`'s arguments by the names the trace contract gives them (`srcno=0x21 oldPq=0x0 …`). */
+export const argText = (e: TraceEvent): string =>
+  Object.entries(namedArgs(e))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
 
 function Timeline(props: {
   timed: boolean;
-  events: readonly TraceEvent[];
+  events: TraceColumns;
   step: number;
   marks: ReadonlySet<number>;
   onPick: (k: number) => void;
@@ -41,7 +49,8 @@ function Timeline(props: {
   const last = Math.min(props.events.length, Math.ceil((top + height) / ROW) + 5);
   const rows = [];
   for (let i = first; i < last; i++) {
-    const e = props.events[i]!;
+    const e = props.events.event(i);
+    const args = argText(e);
     rows.push(
       <button
         type="button"
@@ -54,7 +63,9 @@ function Timeline(props: {
         <span class="n">{i}</span>
         <span class="t">{props.timed ? us(e.time) : '—'}</span>
         <span class="k">{e.kind}</span>
-        <span class="a">{e.args.map(hex).join(' ')}</span>
+        <span class="a" title={args}>
+          {args}
+        </span>
       </button>,
     );
   }
@@ -76,7 +87,10 @@ export function RunView(props: { run: Run; step: number; onStep: (k: number) => 
   const replay = useMemo(() => new TraceReplay(run.events), [run]);
   const { state, changed } = useMemo(() => replay.stateAt(step), [replay, step]);
   const marks = useMemo(() => new Set(run.markers.map((m) => m.step)), [run]);
-  const timed = useMemo(() => run.events.some((e) => e.time !== run.events[0]!.time), [run]);
+  const timed = useMemo(() => run.events.time.some((t) => t !== run.events.time[0]), [run]);
+  useEffect(() => {
+    performance.mark('run view');
+  }, []);
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
       if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
@@ -92,22 +106,14 @@ export function RunView(props: { run: Run; step: number; onStep: (k: number) => 
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
   }, [run, step, n]);
-  const e = run.events[step];
+  const e = step < n ? run.events.event(step) : undefined;
   const stale = [...state.procs]
     .map(([pid, p]) => [pid, [...p.ptes].filter(([, t]) => t.stale)] as const)
     .filter(([, ptes]) => ptes.length > 0);
   const here = run.markers.filter((m) => m.step === step);
   return (
     <main class="run-view">
-      <header>
-        {props.back !== null ? (
-          <a href={props.back} class="back">
-            ← matrix
-          </a>
-        ) : null}
-        <h1>{run.title}</h1>
-        <span class="note">{run.note}</span>
-      </header>
+      <ViewHeader title={run.title} note={run.note} back={props.back} />
       {run.markers.length > 0 ? (
         <ul class="markers" data-testid="markers">
           {run.markers.map((m) => (
@@ -142,9 +148,7 @@ export function RunView(props: { run: Run; step: number; onStep: (k: number) => 
         />
         <div class="at" data-testid="at">
           step {step} / {n - 1}
-          {e
-            ? ` · ${timed ? `t = ${us(e.time)}` : 'no clock'} · #${e.seq} ${e.kind} ${e.args.map(hex).join(' ')}`
-            : ''}
+          {e ? ` · ${timed ? `t = ${us(e.time)}` : 'no clock'} · #${e.seq} ${e.kind} ${argText(e)}` : ''}
         </div>
       </div>
       {here.length > 0 ? (

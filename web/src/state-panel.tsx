@@ -1,10 +1,16 @@
 /** The machine state at the selected step, what the step changed highlighted. */
 
 import type { ComponentChildren } from 'preact';
+import { hex } from '../../src/report/chrome-trace.ts';
 import type { MachineState, PteState } from '../../src/report/trace-state.ts';
 
-const hex = (n: number): string => (n < 0 ? String(n) : `0x${n.toString(16)}`);
 const pq = (v: number): string => `${(v >> 1) & 1}${v & 1}`;
+
+/** An EAS key (`guest:<irq>` or `hw:<irq>`) with its irq in hex. */
+const easName = (key: string): string => {
+  const [space, irq] = key.split(':');
+  return `${space} ${hex(Number(irq))}`;
+};
 
 /** Rows shown per table; changed rows are shown beyond it. */
 const MAX_ROWS = 256;
@@ -65,40 +71,57 @@ export function StatePanel({ state, changed }: { state: MachineState; changed: R
   return (
     <div class="state-panel" data-testid="state">
       <Section title="Processes → VMAs → device PTEs" count={procs.length} testid="ptes">
-        {procs.length === 0 && removed.length === 0 ? (
-          <p class="empty">no PTE installed by a device fault yet</p>
-        ) : null}
+        {procs.length === 0 && removed.length === 0 ? <p class="empty">no process in the trace yet</p> : null}
         {procs.map(([pid, p]) => {
-          const byVma = new Map<number, [number, PteState][]>();
+          // Each PTE under the VMA the trace shows around it, else under the VMA id its install named.
+          const vmas = [...p.vmas].sort((a, b) => a[0] - b[0]);
+          const groups = new Map<string, { head: string; key: string; ptes: [number, PteState][] }>();
+          for (const [start, v] of vmas)
+            groups.set(`r${start}`, {
+              head: `VMA ${hex(start)}–${hex(v.end)} pgoff ${hex(v.pgoff)}`,
+              key: `vma:${pid}:${start}`,
+              ptes: [],
+            });
           for (const [addr, pte] of [...p.ptes].sort((a, b) => a[0] - b[0])) {
-            const l = byVma.get(pte.vma) ?? [];
-            l.push([addr, pte]);
-            byVma.set(pte.vma, l);
+            const around = vmas.find(([start, v]) => addr >= start && addr < v.end);
+            const g = around ? `r${around[0]}` : `id${pte.vma}`;
+            if (!groups.has(g)) groups.set(g, { head: `VMA ${pte.vma}`, key: '', ptes: [] });
+            groups.get(g)!.ptes.push([addr, pte]);
           }
           const gone = removed.filter((k) => k.startsWith(`pte:${pid}:`));
           return (
             <div key={pid} class="proc">
               <h4>pid {pid}</h4>
-              {[...byVma].map(([vma, ptes]) => (
-                <div key={vma} class="vma">
-                  <h5>VMA {vma}</h5>
-                  <Table
-                    head={['address', 'pfn', 'irq', 'PTE']}
-                    changed={changed}
-                    rows={visible(
-                      ptes.map(([a, t]): [string, typeof t] => [`pte:${pid}:${a}`, t]),
-                      changed,
-                    ).map(([k, t]) => [
-                      k,
-                      [
-                        hex(Number(k.split(':')[2])),
-                        hex(t.pfn),
-                        t.irq < 0 ? '—' : hex(t.irq),
-                        t.stale ? 'stale' : 'present',
-                      ],
-                      t.stale ? 'stale' : '',
-                    ])}
-                  />
+              {[...groups.values()].slice(0, MAX_ROWS).map((g) => (
+                <div key={g.head} class="vma">
+                  <h5 class={changed.has(g.key) ? 'changed' : ''} data-key={g.key}>
+                    {g.head}{' '}
+                    <span class="count">
+                      {g.ptes.length === 0
+                        ? ''
+                        : `${g.ptes.length} device PTE${g.ptes.length === 1 ? '' : 's'}`}
+                    </span>
+                  </h5>
+                  {g.ptes.length > 0 ? (
+                    <Table
+                      head={['address', 'pfn', 'irq', 'page', 'PTE']}
+                      changed={changed}
+                      rows={visible(
+                        g.ptes.map(([a, t]): [string, PteState] => [`pte:${pid}:${a}`, t]),
+                        changed,
+                      ).map(([k, t]) => [
+                        k,
+                        [
+                          hex(Number(k.split(':')[2])),
+                          hex(t.pfn),
+                          t.irq < 0 ? '—' : hex(t.irq),
+                          t.irq < 0 ? '—' : t.backing < 0 ? 'IPI' : `hw ${hex(t.backing)}`,
+                          t.stale ? 'stale' : 'present',
+                        ],
+                        t.stale ? 'stale' : '',
+                      ])}
+                    />
+                  ) : null}
                 </div>
               ))}
               {gone.length > 0 ? (
@@ -112,17 +135,36 @@ export function StatePanel({ state, changed }: { state: MachineState; changed: R
       </Section>
       <Section title="KVM memslots" count={state.memslotsUsed} testid="memslots">
         <Table
-          head={['slot', 'lpid', 'last change']}
+          head={['slot', 'lpid', 'base gfn', 'pages', 'hva', 'last change']}
           changed={changed}
           rows={visible(
             [...state.memslots].map(([n, m]): [string, typeof m] => [`slot:${n}`, m]),
             changed,
           ).map(([k, m]) => [
             k,
-            [k.slice(5), m.lpid, ['create', 'delete', 'move', 'flags'][m.change] ?? m.change],
+            [
+              k.slice(5),
+              m.lpid,
+              m.baseGfn < 0 ? '—' : hex(m.baseGfn),
+              m.npages,
+              m.hva < 0 ? '—' : hex(m.hva),
+              ['create', 'delete', 'move', 'flags'][m.change] ?? m.change,
+            ],
           ])}
         />
-        <p class="note">Partition-scoped entries: this trace has no events for them.</p>
+      </Section>
+      <Section title="Partition-scoped entries" count={state.partition.size} testid="partition">
+        <Table
+          head={['lpid', 'gfn', 'pfn', 'access']}
+          changed={changed}
+          rows={visible(
+            [...state.partition].map(([k, e]): [string, typeof e] => [`pt:${k}`, e]),
+            changed,
+          ).map(([k, e]) => {
+            const [, lpid, gfn] = k.split(':');
+            return [k, [lpid!, hex(Number(gfn)), hex(e.pfn), e.writable ? 'rw' : 'ro']];
+          })}
+        />
       </Section>
       <Section title="ESB sources (PQ)" count={state.sources.size} testid="sources">
         <Table
@@ -146,8 +188,9 @@ export function StatePanel({ state, changed }: { state: MachineState; changed: R
           ).map(([k, e]) => [
             k,
             [
-              k.slice(4),
-              e.target,
+              easName(k.slice(4)),
+              // No target yet (−1), or OPAL's "none" (0xffffffff) while masked.
+              e.target < 0 || e.target === 0xffff_ffff ? '—' : e.target,
               e.prio,
               hex(e.eisn),
               e.masked ? 'yes' : 'no',

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { confinedPath, resolveUiInput, UiServer } from '../../../src/cli/ui.ts';
-import { fromColumns, type TraceColumns } from '../../../src/sim/trace-columns.ts';
+import { TraceColumns } from '../../../src/sim/trace-columns.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'xivelab-ui-'));
 const report = join(tmp, 'report');
@@ -14,7 +14,19 @@ mkdirSync(app);
 writeFileSync(join(tmp, 'secret.txt'), 'secret\n');
 writeFileSync(join(report, 'results.json'), '{"tool":"xivelab"}\n');
 writeFileSync(join(report, 'traces', 'a.trace.json'), '{"traceEvents":[]}\n');
-writeFileSync(join(app, 'index.html'), '<!doctype html><title>app</title>\n');
+const race = (scenario: string): string =>
+  JSON.stringify({
+    traceEvents: [],
+    metadata: { scenario, design: 'rmap', schedule: '0.0.0.1.1.1.1.1.1.1.1.1.0.0' },
+  });
+writeFileSync(join(report, 'traces', 'race.trace.json'), race('s12-fault-vs-bind'));
+writeFileSync(join(report, 'traces', 'race-path.trace.json'), race('../secret'));
+writeFileSync(join(app, 'index.html'), '<!doctype html><head><title>app</title></head>\n');
+/** The app's page as served: what the app asks for first, preloaded. */
+const page = (...urls: string[]): string =>
+  `<!doctype html><head><title>app</title>${urls
+    .map((u) => `<link rel="preload" href="${u}" as="fetch" crossorigin="anonymous" />`)
+    .join('')}</head>\n`;
 symlinkSync(join(tmp, 'secret.txt'), join(report, 'out-link.txt'));
 symlinkSync(tmp, join(report, 'up'));
 
@@ -46,7 +58,8 @@ describe('xivelab ui server: serves the app and the report read-only, nothing ou
   afterAll(() => server.close());
 
   test('the app at /, the report files under /data/, what was given at /api/input', async () => {
-    expect(await get(port, '/')).toEqual({ status: 200, body: '<!doctype html><title>app</title>\n' });
+    expect(await get(port, '/')).toEqual({ status: 200, body: page('api/input', 'data/results.json') });
+    expect((await get(port, '/index.html')).body).toBe(page('api/input', 'data/results.json'));
     expect(await get(port, '/data/results.json')).toEqual({ status: 200, body: '{"tool":"xivelab"}\n' });
     expect(await get(port, '/data/traces/a.trace.json')).toEqual({
       status: 200,
@@ -86,6 +99,25 @@ describe('xivelab ui server: serves the app and the report read-only, nothing ou
     expect((await get(port, '/data/results.json', 'PUT')).status).toBe(405);
   });
 
+  test("a race counterexample's schedule replayed traced: each event's time its step; only built-in races", async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/race?file=traces/race.trace.json`);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    const { columns } = TraceColumns.decode(await res.arrayBuffer());
+    const install = Array.from({ length: columns.length }, (_, i) => columns.event(i)).filter(
+      (e) => e.kind === 'mm.insert_pfn' && e.time > 0,
+    );
+    expect(install.map((e) => [e.time, e.args])).toEqual([[13, [1, 0x7fff_f77b_0000, 0x6_0300_0001, 2]]]);
+    expect(await get(port, '/api/race?file=traces/race-path.trace.json')).toEqual({
+      status: 404,
+      body: 'cannot replay traces/race-path.trace.json here: ../secret is not a built-in race scenario\n',
+    });
+    expect((await get(port, '/api/race?file=../secret.txt')).status).toBe(403);
+    expect(await get(port, '/api/race?file=traces/a.trace.json')).toEqual({
+      status: 404,
+      body: 'traces/a.trace.json: not an explorer counterexample (no schedule in its metadata)\n',
+    });
+  });
+
   test('a cell whose scenario cannot be found here is a 404 naming it', async () => {
     expect(await get(port, '/api/run?scenario=no-such&design=rmap&seed=1')).toEqual({
       status: 404,
@@ -111,13 +143,16 @@ describe('xivelab ui on a scenario: run at start-up, its events served as column
     const server = new UiServer(resolveUiInput(file), app);
     const port = Number(new URL(await server.listen(0)).port);
     try {
+      expect((await get(port, '/')).body).toBe(page('api/input', 'api/run'));
       expect(JSON.parse((await get(port, '/api/input')).body)).toEqual({
         kind: 'scenario',
         name: 'demo',
         seed: '1',
       });
-      const r = JSON.parse((await get(port, '/api/run')).body) as { columns: TraceColumns; dropped: number };
-      const events = fromColumns(r.columns);
+      const res = await fetch(`http://127.0.0.1:${port}/api/run`);
+      expect(res.headers.get('content-type')).toBe('application/octet-stream');
+      const r = TraceColumns.decode(await res.arrayBuffer());
+      const events = Array.from({ length: r.columns.length }, (_, i) => r.columns.event(i));
       expect(r.dropped).toBe(0);
       expect(events[0]).toEqual({ seq: 0, time: 0, cat: 0x100, kind: 'xive.reset', args: [0, 0, 0, 0] });
       expect([events.length, events.filter((e) => e.kind === 'esb.trigger').length]).toEqual([2413, 235]);

@@ -35,6 +35,7 @@ import {
 import { MREMAP_FIXED, MREMAP_MAYMOVE, PROT_READ } from '../../../host/mm/constants.ts';
 import { faultSteps } from '../../../host/mm/fault.ts';
 import { XiveIrqConfig } from '../../../hw/xive/p9-chip.ts';
+import { NULL_TRACE, type TraceSink } from '../../../sim/trace-sink.ts';
 import { isFrozenWrite } from '../heap-snapshot.ts';
 import { RACE_NR_IRQS, type RaceScenario, type RaceSetup, type RaceThread } from '../race-schema.ts';
 import type { RaceProgram, ThreadBody } from '../step.ts';
@@ -66,15 +67,17 @@ export function raceDesigns(s: RaceScenario): RaceDesign[] {
  * The program of scenario `s` under design `d`. The world is built here, once (milliseconds);
  * each execution restores it in place, visiting only what executions write unless
  * `dirtyTracking` is false (every captured object on every restore: the bench's baseline).
+ * `trace` receives the host's trace events (a frozen sink, which the restores do not walk).
  */
 export function kernelRaceProgram(
   s: RaceScenario,
   d: RaceDesign,
   dirtyTracking = true,
+  trace: TraceSink = NULL_TRACE,
 ): RaceProgram<KernelWorld> {
   const design = designNamed(d.base);
   const build = (): KernelWorld => {
-    const w = new KernelWorld(s.setup, design, d.flags);
+    const w = new KernelWorld(s.setup, design, d.flags, trace);
     // irq_set_vcpu_affinity(host_irq, NULL) fails for these vectors (the clr_mapped error path).
     const failing = new Set<number>();
     for (const t of s.threads)

@@ -44,7 +44,7 @@ import {
 } from '../../../host/vfio/vfio.ts';
 import { Word64 } from '../../../hw/mmio.ts';
 import { PciDevice } from '../../../hw/phb.ts';
-import { NULL_TRACE } from '../../../sim/trace-sink.ts';
+import { NULL_TRACE, type TraceSink } from '../../../sim/trace-sink.ts';
 import { HeapSnapshot } from '../heap-snapshot.ts';
 import { ExploreLock } from '../locks.ts';
 import { RACE_NR_IRQS, type RaceSetup } from '../race-schema.ts';
@@ -107,7 +107,13 @@ export class KernelWorld {
   readonly log = new RaceLog();
   private snapshot: HeapSnapshot | null = null;
 
-  constructor(setup: RaceSetup, design: Design, flags: Partial<XiveNativeFlags>) {
+  /** `trace`: where the host's trace events go (the UI's replay of a counterexample); none by default. */
+  constructor(
+    setup: RaceSetup,
+    design: Design,
+    flags: Partial<XiveNativeFlags>,
+    trace: TraceSink = NULL_TRACE,
+  ) {
     const stats = new DesignStats();
     const seam = design.kernelSeam(stats);
     this.irqs = setup.irqs;
@@ -118,7 +124,7 @@ export class KernelWorld {
       phbs: [{ slots: Math.max(1, setup.functions.length), maxVectors: 4 }],
       xiveFlags: { ...design.xiveFlags, ...flags },
       ...(seam !== null ? { xiveRecordMapping: seam } : {}),
-      trace: NULL_TRACE,
+      trace,
     });
     const vmm = this.host.spawn();
     const vmFd = vmm.ioctl(vmm.open('/dev/kvm'), KVM_CREATE_VM, 0);
