@@ -25,6 +25,8 @@ import {
 } from './cell.ts';
 import { registryRunner } from './cell-dispatch.ts';
 import type { RaceRow } from './race-row.ts';
+import type { RaceTable } from './race-table.ts';
+import type { RaceWorkerReply } from './race-worker.ts';
 import { Reference } from './reference.ts';
 
 /** One cell to run. */
@@ -176,10 +178,33 @@ export type WorkerReply =
   | { readonly index: number; readonly ok: true; readonly result: CellResult; readonly ms: number }
   | { readonly index: number; readonly ok: false; readonly error: string };
 
-/** The worker entry next to this module (`.ts` under tsx, `.js` in a build). */
-function workerUrl(): URL {
+/** The worker entry `name` next to this module (`.ts` under tsx, `.js` in a build). */
+function workerUrl(name = 'compare-worker'): URL {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return new URL(`./compare-worker.${ext}`, import.meta.url);
+  return new URL(`./${name}.${ext}`, import.meta.url);
+}
+
+/**
+ * Explore the built-in race scenarios on a worker thread of its own, so that it overlaps the
+ * cells: `table` is the same {@link RaceTable} as {@link exploreBuiltinRaces} in this thread;
+ * `stop` ends the worker early (its table is then never settled).
+ */
+export function exploreRacesInWorker(): { table: Promise<RaceTable>; stop(): void } {
+  const w = startWorker(workerUrl('race-worker'));
+  const table = new Promise<RaceTable>((resolve, reject) => {
+    let replied = false;
+    w.on('message', (m: RaceWorkerReply) => {
+      replied = true;
+      void w.terminate();
+      if (m.ok) resolve(m.table);
+      else reject(new Error(`race exploration: ${m.error}`));
+    });
+    w.on('error', reject);
+    w.on('exit', (code) => {
+      if (!replied && code !== 1) reject(new Error(`race worker exited with ${code}`));
+    });
+  });
+  return { table, stop: () => void w.terminate() };
 }
 
 /**
