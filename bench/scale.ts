@@ -112,6 +112,13 @@ function rssMiB(): number {
  * with a source for every guest irq the device accepts (`KVM_DEV_XIVE_GRP_SOURCE` each, each a
  * HW IPI of the chip), the whole ESB range mmap'd and made a memslot, every source's EOI page
  * loaded once by the guest (SET_PQ_00: unmasks it).
+ *
+ * The device accepts irqs 0 … `KVMPPC_XIVE_NR_IRQS` − 1 (2^20); each source takes a HW IPI
+ * (book3s_xive_native.c:kvmppc_xive_native_set_source() → xive_native_alloc_irq() →
+ * `opal_xive_allocate_irq(OPAL_XIVE_ANY_CHIP)`). The model's host has one chip, which hands out
+ * {@link P9_MAX_IPIS} = 2^20 − 16 (skiboot hw/xive.c: `XIVE_INT_COUNT` indices per chip from
+ * `XIVE_INT_FIRST`), so the last 16 irqs fail with ENXIO: the true maximum on a one-chip P9
+ * host. On two chips the allocation moves on to the second one and all 2^20 are backed.
  */
 export function scaleKvm(): ScaleResult {
   const t0 = performance.now();
