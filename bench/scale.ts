@@ -25,7 +25,7 @@ import { KVMPPC_XIVE_NR_IRQS } from '../src/host/kvm/xive-native-uapi.ts';
 import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../src/host/mm/constants.ts';
 import type { HostProcess } from '../src/host/syscalls.ts';
 import { Word64 } from '../src/hw/mmio.ts';
-import { P9_IPI_ESB_BASE, P9_IPI_ESB_SHIFT, P9_TIMA_BASE } from '../src/hw/xive/p9-chip.ts';
+import { P9_MAX_IPIS } from '../src/hw/xive/p9-chip.ts';
 import { NULL_TRACE } from '../src/sim/trace-sink.ts';
 import { SPAPR_XIVE_NR_IRQS } from '../src/vmm/spapr-irq.ts';
 import { ESB_BASE, esbMgmt, esbTrig, TIMA_BASE } from '../test/diff/qemu-driver.ts';
@@ -56,13 +56,17 @@ export interface ScaleResult {
   maxRssMiB: number;
 }
 
-/** `KVM_SET_DEVICE_ATTR` of a u64, through one value buffer and one struct reused per call. */
-function attrSetter(p: HostProcess, devFd: number): (group: number, a: bigint | number, v: bigint) => number {
+/**
+ * `KVM_SET_DEVICE_ATTR` of a u64, through one value buffer and one `struct kvm_device_attr`
+ * reused per call (as a VMM's loop would: only `group` (+4), `attr` (+8) and the value change).
+ */
+function attrSetter(p: HostProcess, devFd: number): (group: number, a: number, v: bigint) => number {
   const buf = p.userAlloc(8);
-  const s = p.userAlloc(16 + 8);
+  const s = p.userStruct(encodeKvmDeviceAttr({ group: 0, attr: 0, addr: buf }));
   return (group, a, v) => {
     p.putU64(buf, v);
-    p.putBytes(s, encodeKvmDeviceAttr({ group, attr: a, addr: buf }));
+    p.putU32(s + 4, group);
+    p.putU64(s + 8, BigInt(a));
     return p.ioctl(devFd, KVM_SET_DEVICE_ATTR, s);
   };
 }
@@ -90,12 +94,18 @@ function rssMiB(): number {
  * with a source for every guest irq the device accepts (`KVM_DEV_XIVE_GRP_SOURCE` each, each a
  * HW IPI of the chip), the whole ESB range mmap'd and made a memslot, every source's EOI page
  * loaded once by the guest (SET_PQ_00: unmasks it).
+ *
+ * The device accepts irqs 0 … `KVMPPC_XIVE_NR_IRQS` − 1 (2^20); each source takes a HW IPI
+ * (book3s_xive_native.c:kvmppc_xive_native_set_source() → xive_native_alloc_irq() →
+ * `opal_xive_allocate_irq(OPAL_XIVE_ANY_CHIP)`). The model's host has one chip, which hands out
+ * {@link P9_MAX_IPIS} = 2^20 − 16 (skiboot hw/xive.c: `XIVE_INT_COUNT` indices per chip from
+ * `XIVE_INT_FIRST`), so the last 16 irqs fail with ENXIO: the true maximum on a one-chip P9
+ * host. On two chips the allocation moves on to the second one and all 2^20 are backed.
  */
 export function scaleKvm(): ScaleResult {
   const t0 = performance.now();
-  // The chip's IPI ESB window bounds how many HW IPIs (so KVM sources) the host can have.
-  const chipIpis = Math.floor((P9_TIMA_BASE - P9_IPI_ESB_BASE) / 2 ** P9_IPI_ESB_SHIFT);
-  const host = createHost({ nrIpis: chipIpis, trace: NULL_TRACE });
+  // Every KVM source is backed by a HW IPI of the host's one chip: all it can hand out.
+  const host = createHost({ nrIpis: P9_MAX_IPIS, trace: NULL_TRACE });
   const p = host.spawn();
   const vmFd = p.ioctl(p.open('/dev/kvm'), KVM_CREATE_VM, 0);
   const ramSize = 0x400_0000;
@@ -120,7 +130,9 @@ export function scaleKvm(): ScaleResult {
   for (let irq = 0; irq < KVMPPC_XIVE_NR_IRQS; irq++) {
     const rc = attr(KVM_DEV_XIVE_GRP_SOURCE, irq, 0n);
     if (rc !== 0) {
-      note = `KVM_DEV_XIVE_GRP_SOURCE ${irq} failed (errno ${-rc}): the chip has ${chipIpis} HW IPIs`;
+      note =
+        `KVM_DEV_XIVE_GRP_SOURCE ${irq} failed (errno ${-rc}): a one-chip host has ${P9_MAX_IPIS} HW IPIs ` +
+        '(skiboot XIVE_INT_COUNT 2^20 interrupt numbers per chip, from XIVE_INT_FIRST 0x10)';
       break;
     }
     if (irq < KVM_ROUTED) {

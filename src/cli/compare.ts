@@ -29,6 +29,7 @@ import { traceDesignRun } from '../scenario/cell-dispatch.ts';
 import {
   type CompareProgress,
   defaultJobs,
+  exploreRacesInWorker,
   planCells,
   resultsDocument,
   runCells,
@@ -250,14 +251,19 @@ export async function compareCommand(
   checkReportDir(opts.out);
   const plan = planCells(scenarios, designs, opts.seed);
   const jobs = opts.jobs ?? defaultJobs(plan.length);
+  // With workers, the race exploration runs on one of its own alongside the cells.
+  const racesInWorker = opts.races !== false && jobs > 1 ? exploreRacesInWorker() : null;
   progress.start(plan.length);
   let cells: Awaited<ReturnType<typeof runCells>>;
   try {
     cells = await runCells(plan, { jobs, onProgress: (p) => progress.update(p) });
+  } catch (e) {
+    racesInWorker?.stop();
+    throw e;
   } finally {
     progress.stop();
   }
-  const races = opts.races === false ? null : exploreBuiltinRaces();
+  const races = opts.races === false ? null : ((await racesInWorker?.table) ?? exploreBuiltinRaces());
   const results = resultsDocument(
     cells,
     designs,

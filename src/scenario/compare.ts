@@ -1,8 +1,11 @@
 /**
  * The compare machinery: run a list of scenario × design cells with a {@link CellRunner},
  * in this thread or across N worker threads, and collect them in plan order. A cell depends only
- * on (scenario, design, seed), so the results are the same for any number of jobs. In this
- * thread the cells of a row share one emulated {@link Reference}; a worker makes one per cell.
+ * on (scenario, design, seed), so the results are the same for any number of jobs. The cells of
+ * a row (scenario × seed) share one emulated {@link Reference}: in this thread one per row; across
+ * workers each worker keeps the reference of the row it works on, and the scheduler keeps a
+ * worker on its row, starting a fresh row (or, once none is left, taking cells from the end of
+ * the row with the most cells left) only when its own row is done.
  *
  * Worker threads run `compare-worker.ts`, which finds designs by name in the registry (`designs/index.ts`):
  * a design must be listed there to run with `jobs > 1`.
@@ -22,6 +25,8 @@ import {
 } from './cell.ts';
 import { registryRunner } from './cell-dispatch.ts';
 import type { RaceRow } from './race-row.ts';
+import type { RaceTable } from './race-table.ts';
+import type { RaceWorkerReply } from './race-worker.ts';
 import { Reference } from './reference.ts';
 
 /** One cell to run. */
@@ -110,16 +115,96 @@ export function runCellsSequential(
 export interface WorkerTask {
   readonly index: number;
   readonly cell: CellPlan;
+  /** The cell's row in the plan: cells of one row share the worker's {@link Reference}. */
+  readonly row: number;
+}
+
+/** The plan's rows (maximal runs of cells with the same scenario and seed) as [start, end). */
+function planRows(plan: readonly CellPlan[]): [number, number][] {
+  const rows: [number, number][] = [];
+  for (let i = 0; i < plan.length; i++) {
+    const last = rows[rows.length - 1];
+    const prev = plan[i - 1];
+    if (last !== undefined && prev?.scenario === plan[i]!.scenario && prev.seed === plan[i]!.seed)
+      last[1] = i + 1;
+    else rows.push([i, i + 1]);
+  }
+  return rows;
+}
+
+/** Where a worker is in the plan: its row (−1: none yet) and which end of it it takes from. */
+interface WorkerPlace {
+  row: number;
+  fromEnd: boolean;
+}
+
+/**
+ * Hands out the cells of a plan to workers so that each worker stays on one row as long as it
+ * can (one reference per row and worker): the next cell of the worker's row; else the first row
+ * nobody started; else, from its end, the row with the most cells left (its first worker keeps
+ * taking from the front).
+ */
+class RowScheduler {
+  /** Cells not handed out yet, per row: [next, end). */
+  private readonly left: [number, number][];
+  private started: number;
+  constructor(plan: readonly CellPlan[]) {
+    this.left = planRows(plan);
+    this.started = 0;
+  }
+
+  /** The next cell for the worker at `w` (which moves as needed), or −1 when none is left. */
+  next(w: WorkerPlace): number {
+    const own = this.left[w.row];
+    if (own !== undefined && own[0] < own[1]) return w.fromEnd ? --own[1] : own[0]++;
+    if (this.started < this.left.length) {
+      w.row = this.started++;
+      w.fromEnd = false;
+      return this.left[w.row]![0]++;
+    }
+    let best = -1;
+    for (let r = 0; r < this.left.length; r++) {
+      const [a, b] = this.left[r]!;
+      if (b > a && (best < 0 || b - a > this.left[best]![1] - this.left[best]![0])) best = r;
+    }
+    if (best < 0) return -1;
+    w.row = best;
+    w.fromEnd = true;
+    return --this.left[best]![1];
+  }
 }
 /** Message from a worker to the main thread. */
 export type WorkerReply =
   | { readonly index: number; readonly ok: true; readonly result: CellResult; readonly ms: number }
   | { readonly index: number; readonly ok: false; readonly error: string };
 
-/** The worker entry next to this module (`.ts` under tsx, `.js` in a build). */
-function workerUrl(): URL {
+/** The worker entry `name` next to this module (`.ts` under tsx, `.js` in a build). */
+function workerUrl(name = 'compare-worker'): URL {
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return new URL(`./compare-worker.${ext}`, import.meta.url);
+  return new URL(`./${name}.${ext}`, import.meta.url);
+}
+
+/**
+ * Explore the built-in race scenarios on a worker thread of its own, so that it overlaps the
+ * cells: `table` is the same {@link RaceTable} as {@link exploreBuiltinRaces} in this thread;
+ * `stop` ends the worker early (its table is then never settled).
+ */
+export function exploreRacesInWorker(): { table: Promise<RaceTable>; stop(): void } {
+  const w = startWorker(workerUrl('race-worker'));
+  const table = new Promise<RaceTable>((resolve, reject) => {
+    let replied = false;
+    w.on('message', (m: RaceWorkerReply) => {
+      replied = true;
+      void w.terminate();
+      if (m.ok) resolve(m.table);
+      else reject(new Error(`race exploration: ${m.error}`));
+    });
+    w.on('error', reject);
+    w.on('exit', (code) => {
+      if (!replied && code !== 1) reject(new Error(`race worker exited with ${code}`));
+    });
+  });
+  return { table, stop: () => void w.terminate() };
 }
 
 /**
@@ -155,26 +240,30 @@ export async function runCellsParallel(
   onProgress?: (p: CompareProgress) => void,
 ): Promise<CellResult[]> {
   const results: (CellResult | undefined)[] = new Array(plan.length);
-  let next = 0;
+  const rows = new RowScheduler(plan);
+  let stopped = false;
   let done = 0;
   const n = Math.max(1, Math.min(jobs, plan.length));
   const one = (): Promise<void> =>
     new Promise<void>((resolve, reject) => {
       const w = startWorker();
+      const place: WorkerPlace = { row: -1, fromEnd: false };
       let failed = false;
+      let ending = false;
       const feed = (): void => {
-        if (next >= plan.length) {
+        const index = stopped ? -1 : rows.next(place);
+        if (index < 0) {
+          ending = true;
           void w.terminate().then(() => resolve());
           return;
         }
-        const index = next++;
-        w.postMessage({ index, cell: plan[index]! } satisfies WorkerTask);
+        w.postMessage({ index, cell: plan[index]!, row: place.row } satisfies WorkerTask);
       };
       w.on('message', (m: WorkerReply) => {
         if (!m.ok) {
           failed = true;
           const c = plan[m.index]!;
-          next = plan.length; // stop handing out work
+          stopped = true; // stop handing out work
           void w.terminate();
           reject(new Error(`${c.scenario.name} × ${c.design}: ${m.error}`));
           return;
@@ -193,12 +282,11 @@ export async function runCellsParallel(
       });
       w.on('error', (e) => {
         failed = true;
-        next = plan.length;
+        stopped = true;
         reject(e);
       });
       w.on('exit', (code) => {
-        if (!failed && code !== 0 && next < plan.length)
-          reject(new Error(`compare worker exited with ${code}`));
+        if (!failed && !ending && code !== 0) reject(new Error(`compare worker exited with ${code}`));
       });
       feed();
     });

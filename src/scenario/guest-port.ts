@@ -74,26 +74,56 @@ export function bootGuest(machine: SpaprMachine, trace: TraceSink): GuestPort {
 // Guest-visible traces and migratable vCPUs (KVM mode, migration)
 // ---------------------------------------------------------------------------------------------
 
-/** Where a guest-visible trace goes: every entry, in order (see {@link GuestTrace}). */
+/**
+ * Where a guest-visible trace goes: every entry, in order (see {@link GuestTrace}), as the
+ * values it is made of; {@link formatEntry} gives the entry's text.
+ */
 export interface GuestRecorder {
-  push(entry: string): void;
+  /** `cpu` loaded `size` bytes at `addr`: `hi`:`lo` (`L` line). */
+  load(cpu: number, addr: number, size: number, hi: number, lo: number): void;
+  /** `cpu` stored `hi`:`lo`, `size` bytes at `addr` (`S` line). */
+  store(cpu: number, addr: number, size: number, hi: number, lo: number): void;
+  /** `cpu` made hcall `opcode` with `args`: `rc` and the output registers (`H` line). */
+  hcall(cpu: number, opcode: number, args: readonly bigint[], rc: number, out: readonly bigint[]): void;
+  /** A handler of `lisn` ran on `cpu` (`D` line). */
+  deliver(cpu: number, lisn: number): void;
 }
+
+const h = (n: number): string => n.toString(16);
+const hv = (hi: number, lo: number): string =>
+  hi >>> 0 ? h(hi >>> 0) + (lo >>> 0).toString(16).padStart(8, '0') : h(lo >>> 0);
+
+/** The text of a trace entry: the `L`, `S`, `H` and `D` lines of a {@link GuestRecorder}. */
+export const formatEntry = {
+  load: (cpu: number, addr: number, size: number, hi: number, lo: number): string =>
+    `${cpu} L ${h(addr)}/${size} = ${hv(hi, lo)}`,
+  store: (cpu: number, addr: number, size: number, hi: number, lo: number): string =>
+    `${cpu} S ${h(addr)}/${size} ${hv(hi, lo)}`,
+  hcall: (cpu: number, opcode: number, args: readonly bigint[], rc: number, out: readonly bigint[]): string =>
+    `${cpu} H ${h(opcode)}(${args.map((x) => x.toString(16)).join(',')}) = ${rc} [${out.map((x) => x.toString(16)).join(',')}]`,
+  deliver: (cpu: number, lisn: number): string => `${cpu} D ${h(lisn)}`,
+};
 
 /** FNV-1a (32-bit) offset basis and prime. */
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x0100_0193;
+/** Entry tags mixed into the digest (the line letters). */
+const TAG_L = 0x4c;
+const TAG_S = 0x53;
+const TAG_H = 0x48;
+const TAG_D = 0x44;
 
 /**
- * A guest-visible trace kept as digests — FNV-1a over each block of {@link BLOCK} entries —
- * rather than as the entries, which a 100k-trigger workload makes by the million; it also keeps
- * the entries of one `window` of entry indexes, to show a difference once the digests found its
- * block.
+ * A guest-visible trace kept as digests — FNV-1a over the values of each block of {@link BLOCK}
+ * entries, 32 bits at a time — rather than as the entries, which a 100k-trigger workload makes
+ * by the million; it also keeps the text of the entries of one `window` of entry indexes, to
+ * show a difference once the digests found its block.
  */
 export class GuestTraceDigest implements GuestRecorder {
   static readonly BLOCK = 4096;
   /** Digest of each full block, and of the last partial one once {@link finish}ed. */
   readonly blocks: number[] = [];
-  /** Entries pushed. */
+  /** Entries recorded. */
   count = 0;
   /** The entries whose index is in `window`. */
   readonly kept: string[] = [];
@@ -105,16 +135,75 @@ export class GuestTraceDigest implements GuestRecorder {
     this.window = window;
   }
 
-  push(e: string): void {
+  private inWindow(): boolean {
     const w = this.window;
-    if (w !== null && this.count >= w[0] && this.count < w[1]) this.kept.push(e);
-    let h = this.h;
-    for (let i = 0; i < e.length; i++) h = Math.imul(h ^ e.charCodeAt(i), FNV_PRIME);
-    this.h = Math.imul(h ^ 0x0a, FNV_PRIME); // the entry separator
+    return w !== null && this.count >= w[0] && this.count < w[1];
+  }
+
+  private mix(v: number): void {
+    this.h = Math.imul(this.h ^ v, FNV_PRIME);
+  }
+
+  /** Mix a number of up to 53 bits (an address) as two words. */
+  private mixWide(v: number): void {
+    const hi = Math.floor(v / 2 ** 32);
+    this.mix(hi);
+    this.mix(v - hi * 2 ** 32);
+  }
+
+  private mixBig(v: bigint): void {
+    this.mix(Number(BigInt.asUintN(32, v >> 32n)));
+    this.mix(Number(BigInt.asUintN(32, v)));
+  }
+
+  /** Close the entry: the separator, then the block boundary. */
+  private end(): void {
+    this.mix(0x0a);
     if (++this.count % GuestTraceDigest.BLOCK === 0) {
       this.blocks.push(this.h >>> 0);
       this.h = FNV_OFFSET;
     }
+  }
+
+  private access(tag: number, cpu: number, addr: number, size: number, hi: number, lo: number): void {
+    this.mix(tag);
+    this.mix(cpu);
+    this.mixWide(addr);
+    this.mix(size);
+    this.mix(hi);
+    this.mix(lo);
+    this.end();
+  }
+
+  load(cpu: number, addr: number, size: number, hi: number, lo: number): void {
+    if (this.inWindow()) this.kept.push(formatEntry.load(cpu, addr, size, hi, lo));
+    this.access(TAG_L, cpu, addr, size, hi >>> 0, lo >>> 0);
+  }
+
+  store(cpu: number, addr: number, size: number, hi: number, lo: number): void {
+    if (this.inWindow()) this.kept.push(formatEntry.store(cpu, addr, size, hi, lo));
+    this.access(TAG_S, cpu, addr, size, hi >>> 0, lo >>> 0);
+  }
+
+  hcall(cpu: number, opcode: number, args: readonly bigint[], rc: number, out: readonly bigint[]): void {
+    if (this.inWindow()) this.kept.push(formatEntry.hcall(cpu, opcode, args, rc, out));
+    this.mix(TAG_H);
+    this.mix(cpu);
+    this.mix(opcode);
+    this.mix(args.length);
+    for (const a of args) this.mixBig(a);
+    this.mixWide(rc);
+    this.mix(out.length);
+    for (const o of out) this.mixBig(o);
+    this.end();
+  }
+
+  deliver(cpu: number, lisn: number): void {
+    if (this.inWindow()) this.kept.push(formatEntry.deliver(cpu, lisn));
+    this.mix(TAG_D);
+    this.mix(cpu);
+    this.mix(lisn);
+    this.end();
   }
 
   /** Close the last partial block (idempotent). */
@@ -138,15 +227,31 @@ export class GuestTraceDigest implements GuestRecorder {
  * What the guest saw, in order: every load (address, size, value), store, hcall (opcode,
  * arguments, R3 and the output registers) and handler delivery, tagged with the vCPU. Two runs
  * of the same guest and workload on two machines are equivalent for the guest iff their traces
- * are equal. Entries are strings (`L`, `S`, `H`, `D` lines); `filter` drops entries (e.g. by
- * address range) before they are stored.
+ * are equal. Entries are strings (`L`, `S`, `H`, `D` lines, {@link formatEntry}); `filter` drops
+ * entries (e.g. by address range) before they are stored.
  */
 export class GuestTrace implements GuestRecorder {
   readonly entries: string[] = [];
   filter: ((entry: string) => boolean) | null = null;
 
-  push(e: string): void {
+  private push(e: string): void {
     if (this.filter === null || this.filter(e)) this.entries.push(e);
+  }
+
+  load(cpu: number, addr: number, size: number, hi: number, lo: number): void {
+    this.push(formatEntry.load(cpu, addr, size, hi, lo));
+  }
+
+  store(cpu: number, addr: number, size: number, hi: number, lo: number): void {
+    this.push(formatEntry.store(cpu, addr, size, hi, lo));
+  }
+
+  hcall(cpu: number, opcode: number, args: readonly bigint[], rc: number, out: readonly bigint[]): void {
+    this.push(formatEntry.hcall(cpu, opcode, args, rc, out));
+  }
+
+  deliver(cpu: number, lisn: number): void {
+    this.push(formatEntry.deliver(cpu, lisn));
   }
 
   /** Index of the first entry where `a` and `b` differ, or −1 if equal. */
@@ -156,10 +261,6 @@ export class GuestTrace implements GuestRecorder {
     return a.entries.length === b.entries.length ? -1 : n;
   }
 }
-
-const h = (n: number): string => n.toString(16);
-const hv = (hi: number, lo: number): string =>
-  hi >>> 0 ? h(hi >>> 0) + (lo >>> 0).toString(16).padStart(8, '0') : h(lo >>> 0);
 
 /**
  * A vCPU as the guest holds it: it forwards to the machine vCPU it currently runs on, which a
@@ -184,21 +285,17 @@ export class GuestVcpuSlot implements GuestVcpu {
 
   load(addr: number, size: 1 | 2 | 4 | 8, out: LoadResult): void {
     this.target.load(addr, size, out);
-    this.trace?.push(`${this.id} L ${h(addr)}/${size} = ${hv(out.hi, out.lo)}`);
+    this.trace?.load(this.id, addr, size, out.hi, out.lo);
   }
 
   store(addr: number, size: 1 | 2 | 4 | 8, hi: number, lo: number): void {
     this.target.store(addr, size, hi, lo);
-    this.trace?.push(`${this.id} S ${h(addr)}/${size} ${hv(hi, lo)}`);
+    this.trace?.store(this.id, addr, size, hi, lo);
   }
 
   hcall(opcode: number, args: readonly bigint[], out: bigint[]): number {
     const rc = this.target.hcall(opcode, args, out);
-    if (this.trace !== null) {
-      const a = args.map((x) => x.toString(16)).join(',');
-      const o = out.map((x) => x.toString(16)).join(',');
-      this.trace.push(`${this.id} H ${h(opcode)}(${a}) = ${rc} [${o}]`);
-    }
+    this.trace?.hcall(this.id, opcode, args, rc, out);
     return rc;
   }
 }
@@ -221,7 +318,7 @@ export function bootGuestOnSlots(
 ): SlottedGuest {
   const slots = machine.cpus.map((c) => new GuestVcpuSlot(c, record));
   const kernel = new GuestKernel(slots, machine.deviceTree(), trace);
-  if (record !== null) kernel.onDeliver = (lisn, cpu) => record.push(`${cpu} D ${h(lisn)}`);
+  if (record !== null) kernel.onDeliver = (lisn, cpu) => record.deliver(cpu, lisn);
   const rc = kernel.boot();
   if (rc !== 0) throw new Error(`guest boot failed: ${rc}`);
   const dev = kernel.startDevices();

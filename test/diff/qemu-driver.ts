@@ -353,9 +353,9 @@ const u64hex = (v: bigint): string => BigInt.asUintN(64, v).toString(16).padStar
 function okBytes(reply: string, what: string): Uint8Array {
   if (!reply.startsWith('OK 0x')) throw new Error(`${what}: ${reply}`);
   const h = reply.slice(5);
-  const b = new Uint8Array(h.length / 2);
-  for (let i = 0; i < b.length; i++) b[i] = Number.parseInt(h.slice(i * 2, i * 2 + 2), 16);
-  return b;
+  const b = Buffer.from(h, 'hex');
+  if (b.length * 2 !== h.length) throw new Error(`${what}: not hex: ${reply}`);
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 function be64(b: Uint8Array, off: number): bigint {

@@ -126,7 +126,7 @@ describe('xivelab compare through the real entry point (npm start runs it with n
     const md = read(out, 'report.md').split('\n');
     expect(md).toContain('## Races');
     expect(md).toContain(
-      '| s12-fault-vs-bind | rmap | VIOLATION | 8 | 6 | I1: pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001) — 14 steps, schedule `0.0.0.1.1.1.1.1.1.1.1.1.0.0` — [trace](traces/race--s12-fault-vs-bind--rmap.trace.json) |',
+      '| s12-fault-vs-bind | rmap | VIOLATION | 8 | 6 | I1: pid 1 maps the EOI page of girq 5 to pfn 0x601000021, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001) — 14 steps, schedule `0.0.0.1.1.1.1.1.1.1.1.1.0.0` — [trace](traces/race--s12-fault-vs-bind--rmap.trace.json) |',
     );
     expect(md).toContain('| s12-fault-vs-bind | rmap-fixed | exhausted | 5 | 3 | — |');
     const res = Results.parse(JSON.parse(read(out, 'results.json')));

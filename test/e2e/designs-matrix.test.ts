@@ -13,6 +13,8 @@ import { DESIGN_NAMES, DESIGNS, designNamed } from '../../src/designs/index.ts';
 import { type CellResult, INVARIANTS } from '../../src/scenario/cell.ts';
 import { registryRunner } from '../../src/scenario/cell-dispatch.ts';
 import { loadScenario } from '../../src/scenario/load.ts';
+import { Reference } from '../../src/scenario/reference.ts';
+import type { Scenario } from '../../src/scenario/schema.ts';
 
 const SEED = 1;
 
@@ -132,6 +134,16 @@ const EXPECTED: Record<string, Record<string, Expect>> = {
 
 const failing = (c: CellResult): string[] => INVARIANTS.filter((i) => c.invariants[i].status === 'fail');
 
+/**
+ * The emulated reference of the scenario the last cell ran (a row's cells share it, as in
+ * `xivelab compare`): a cell run alone makes its own.
+ */
+let reference: Reference | null = null;
+function referenceOf(scenario: Scenario): Reference {
+  if (reference?.scenario !== scenario || reference.seed !== SEED) reference = new Reference(scenario, SEED);
+  return reference;
+}
+
 const scenarios = builtinScenarioFiles()
   .map((file) => ({ file, scenario: loadScenario(file) }))
   .filter((s) => s.scenario.passthrough !== undefined);
@@ -147,7 +159,12 @@ describe('every design × every built-in passthrough scenario (seed 1)', () => {
       const [fails, reason] = EXPECTED[scenario.name]?.[design] ?? HOLDS;
       const what = fails.length === 0 ? 'holds' : `breaks ${fails.join(', ')}`;
       it(`${scenario.name} × ${design}: ${what}${fails.length ? ` — ${reason}` : ''}`, () => {
-        const c = registryRunner({ name: scenario.name, file, scenario }, design, SEED);
+        const c = registryRunner(
+          { name: scenario.name, file, scenario },
+          design,
+          SEED,
+          referenceOf(scenario),
+        );
         expect(failing(c), `${scenario.name} × ${design} (seed ${SEED})`).toEqual(fails);
         if (designNamed(design).accel === 'emulated') {
           // The reference: deliveries and isolation (its VMM relays through VFIO); the KVM
@@ -173,7 +190,12 @@ describe('every design × every built-in passthrough scenario (seed 1)', () => {
   for (const { file, scenario } of workloads) {
     for (const design of DESIGNS.filter((d) => d.accel === 'kvm').map((d) => d.name)) {
       it(`${scenario.name} × ${design}: holds — no passthrough function: the workload runs under KVM with the design's seams and the guest sees exactly what it sees emulated (I6)`, () => {
-        const c = registryRunner({ name: scenario.name, file, scenario }, design, SEED);
+        const c = registryRunner(
+          { name: scenario.name, file, scenario },
+          design,
+          SEED,
+          referenceOf(scenario),
+        );
         expect(
           INVARIANTS.map((i) => c.invariants[i].status),
           `${scenario.name} × ${design} (seed ${SEED})`,

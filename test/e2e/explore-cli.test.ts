@@ -16,8 +16,8 @@ describe('xivelab explore', () => {
       '  dpor, bound none: 8 executions (6 complete, 2 cut by sleep sets), 6 distinct traces; naive 2002 interleavings (250.3× fewer executions)',
     );
     expect(lines).toContain(`  14 steps, 1 preemption(s); replay: --design rmap --replay ${S12}`);
-    expect(lines).toContain('    13. [fault] vmf_insert_pfn(file page 15) → PTE → pfn 0x603000001');
-    expect(lines).toContain('  end state: girq 5: hw 0x1000000; pid 1 page 15 → pfn 0x603000001');
+    expect(lines).toContain('    13. [fault] vmf_insert_pfn(file page 15) → PTE → pfn 0x601000021');
+    expect(lines).toContain('  end state: girq 5: hw 0x1000000; pid 1 page 15 → pfn 0x601000021');
   });
 
   it('rmap-fixed is exhausted without a violation; exit 0; --json carries the same report', async () => {
@@ -49,7 +49,7 @@ describe('xivelab explore', () => {
     );
     expect(r.code).toBe(1);
     expect(r.out.split('\n').slice(0, 2)).toEqual([
-      'replay of s12-fault-vs-bind under rmap: violation: I1: pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)',
+      'replay of s12-fault-vs-bind under rmap: violation: I1: pid 1 maps the EOI page of girq 5 to pfn 0x601000021, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)',
       `  schedule ${S12} (14 steps, 1 preemption(s))`,
     ]);
     const doc = JSON.parse(readFileSync(trace, 'utf8'));

@@ -118,7 +118,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     const marker = page.locator('[data-testid=markers] button[data-invariant=I1]');
     await marker.waitFor({ timeout: 60_000 });
     const msg = results.cells.find((c) => c.design === 'vma-walk')!.invariants.I1.first!.message;
-    // "pid 2 maps LISN 0x1300's EOI page (hw irq 0x1000000) at 0x7fffd9f10000 to p9.ipi-esb pfn 0x603000013, …"
+    // "pid 2 maps LISN 0x1300's EOI page (hw irq 0x1000000) at 0x7fffd9f10000 to p9.ipi-esb pfn 0x601000033, …"
     const m =
       /^pid (\d+) maps LISN 0x([0-9a-f]+)'s EOI page \(hw irq 0x\w+\) at 0x([0-9a-f]+) to p9\.ipi-esb pfn 0x([0-9a-f]+)/.exec(
         msg,

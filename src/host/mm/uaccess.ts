@@ -156,7 +156,7 @@ export function userStore(
   return 0;
 }
 
-/** Byte access helper for copies: one page chunk at a time. */
+/** The access loop of copies: one page chunk at a time. */
 function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: number, w: Word64): number {
   const frames = mm.host.frames;
   let done = 0;
@@ -167,12 +167,37 @@ function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: nu
     const vpn = Math.floor(a * PAGE_SCALE);
     const off = a - vpn * PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, buf.length - done);
-    for (let k = 0; k < n; k++) {
-      if (write) frames.store(pfn, off + k, 1, 0, buf[done + k]!, cpu);
+    // RAM has no access side effects: aligned doublewords move the same bytes (big-endian) as
+    // byte accesses would, eight at a time. Anything else (an MMIO page) goes byte by byte.
+    const ram = frames.isRam(pfn);
+    for (let k = 0; k < n; ) {
+      const i = done + k;
+      if (ram && k + 8 <= n && ((off + k) & 7) === 0) {
+        if (write) {
+          const hi = ((buf[i]! << 24) | (buf[i + 1]! << 16) | (buf[i + 2]! << 8) | buf[i + 3]!) >>> 0;
+          const lo = ((buf[i + 4]! << 24) | (buf[i + 5]! << 16) | (buf[i + 6]! << 8) | buf[i + 7]!) >>> 0;
+          frames.store(pfn, off + k, 8, hi, lo, cpu);
+        } else {
+          frames.load(pfn, off + k, 8, cpu, w);
+          const { hi, lo } = w;
+          buf[i] = hi >>> 24;
+          buf[i + 1] = hi >>> 16;
+          buf[i + 2] = hi >>> 8;
+          buf[i + 3] = hi;
+          buf[i + 4] = lo >>> 24;
+          buf[i + 5] = lo >>> 16;
+          buf[i + 6] = lo >>> 8;
+          buf[i + 7] = lo;
+        }
+        k += 8;
+        continue;
+      }
+      if (write) frames.store(pfn, off + k, 1, 0, buf[i]!, cpu);
       else {
         frames.load(pfn, off + k, 1, cpu, w);
-        buf[done + k] = w.lo;
+        buf[i] = w.lo;
       }
+      k++;
     }
     done += n;
   }

@@ -9,7 +9,7 @@
  *
  * | range | contents |
  * |---|---|
- * | `P9_IPI_ESB_BASE` + k·0x20000 | HW IPI k: trigger page (+0), EOI/management page (+0x10000) |
+ * | `P9_IPI_ESB_BASE` + k·0x20000 | HW IPI k: trigger page (+0), EOI/management page (+0x10000), in the VC BAR's ESB sets |
  * | `P9_TIMA_BASE` | physical TIMA: HW, HV, OS, USER pages (4 × 64 KiB); same address on every thread |
  * | `P9_END_ESB_BASE` + e·0x20000 | END e: ESn page (+0), ESe page (+0x10000) = escalation ESB |
  * | caller's choice | other source blocks ({@link P9Chip.addSourceBlock}) |
@@ -83,16 +83,35 @@ import { XIVE_TM_SIZE, XiveTima } from './tima.ts';
 // Memory map and numbering
 // ---------------------------------------------------------------------------------------------
 
-/** HW IPI ESB pages: 2 × 64 KiB per IPI. */
-export const P9_IPI_ESB_BASE = 0x0006_0300_0000_0000;
+/**
+ * The chip's VC BAR: skiboot's P9 physical map (hw/phys-map.c `phys_map_table_nimbus`, chip 0)
+ * puts `XIVE_VC` at 0x0006_0100_0000_0000, 512 GiB. skiboot hw/xive.c splits it into 64 sets
+ * (`VC_MAX_SETS`), the first 48 (`VC_ESB_SETS`, 384 GiB) holding the IPI ESB pages
+ * (`esb_mmio` = the VC BAR base, xive_configure_bars()).
+ */
+export const P9_VC_BAR_BASE = 0x0006_0100_0000_0000;
+/**
+ * Interrupt numbers per chip: skiboot hw/xive.c `XIVE_INT_ORDER` 20 (`XIVE_INT_COUNT` = 1M, the
+ * SBE and IVT tables are pre-allocated that large for the chip's one block; the block + index
+ * must fit in 24 bits for XICS emulation).
+ */
+export const P9_XIVE_INT_COUNT = 2 ** 20;
+/** First interrupt index handed out (skiboot hw/xive.c `XIVE_INT_FIRST`; below it ISA numbers). */
+export const P9_XIVE_INT_FIRST = 0x10;
+/**
+ * HW IPI ESB pages: 2 × 64 KiB per IPI. The IPI of interrupt index i has its pages at
+ * `esb_mmio + i × XIVE_ESB_PAGE_SIZE` (skiboot hw/xive.c xive_get_trigger_port()); the model's
+ * IPI k is index {@link P9_IPI_HWIRQ_BASE} + k, so its pages start here + k·0x20000.
+ */
+export const P9_IPI_ESB_BASE = P9_VC_BAR_BASE + P9_XIVE_INT_FIRST * 2 ** 17;
 /** Physical TIMA (the address QEMU's sPAPR `tm-base` was taken from). */
 export const P9_TIMA_BASE = 0x0006_0302_0318_0000;
 /** END ESB pages: ESn (even) and ESe (odd) per END. */
 export const P9_END_ESB_BASE = 0x0006_0400_0000_0000;
 /** ESB shift of HW IPIs and END ESBs: 2 pages of 64 KiB. */
 export const P9_IPI_ESB_SHIFT = 17;
-/** First HW IPI number (hw irq 0 is "no interrupt" in Linux). */
-export const P9_IPI_HWIRQ_BASE = 0x10;
+/** First HW IPI number (hw irq 0 is "no interrupt" in Linux): the chip's first interrupt index. */
+export const P9_IPI_HWIRQ_BASE = P9_XIVE_INT_FIRST;
 /** First hardware irq number handed to {@link P9Chip.addSourceBlock}. */
 export const P9_EXT_HWIRQ_BASE = 0x0100_0000;
 /** Escalation interrupt of END e: `P9_ESC_HWIRQ_BASE + e`. */
@@ -103,6 +122,16 @@ export const P9_HOST_VP_RESERVED = 0x800;
 export const P9_NR_VPS = 1 << 19;
 /** Default number of HW IPIs. */
 export const P9_NR_IPIS = 0x1_0000;
+/**
+ * The most HW IPIs one chip can hand out: its interrupt indices from `XIVE_INT_FIRST` up to
+ * `XIVE_INT_COUNT` (skiboot hw/xive.c xive_try_allocate_irq() searches
+ * [`int_ipi_top`, `int_hw_bot`) of the chip's IPI bitmap; `int_ipi_top` starts at
+ * `XIVE_INT_FIRST`, `int_hw_bot` at `XIVE_INT_COUNT`). Deviation: the model numbers PHB sources
+ * apart ({@link P9_EXT_HWIRQ_BASE}) instead of from the top of the same index space, so they do
+ * not lower `int_hw_bot`; skiboot's boot-time per-thread IPIs (xive_alloc_ipi_irqs()) are not
+ * modelled either. Their ESB pages, 2^20 × 128 KiB = 128 GiB, fit the VC BAR's 384 GiB of ESB sets.
+ */
+export const P9_MAX_IPIS = P9_XIVE_INT_COUNT - P9_XIVE_INT_FIRST;
 /** Hardware threads the model's chip has at most (a thread's HW CAM line is 0x80 | PIR). */
 export const P9_MAX_THREADS = 128;
 
@@ -181,7 +210,7 @@ export class XiveQueueState {
 export interface P9ChipConfig {
   /** Host CPU threads (PIR 0 … nrCpus−1; at most 128, the HW CAM line holds 7 PIR bits). */
   nrCpus: number;
-  /** HW IPIs (default {@link P9_NR_IPIS}). */
+  /** HW IPIs (default {@link P9_NR_IPIS}, at most {@link P9_MAX_IPIS}). */
   nrIpis?: number;
   /** VP space (default {@link P9_NR_VPS}). */
   nrVps?: number;
@@ -296,7 +325,9 @@ export class P9Chip implements XiveRouterBackend {
     this.nrCpus = cfg.nrCpus;
     this.nrIpis = cfg.nrIpis ?? P9_NR_IPIS;
     this.nrVps = cfg.nrVps ?? P9_NR_VPS;
-    if (this.nrIpis * ESB2 > P9_TIMA_BASE - P9_IPI_ESB_BASE) throw new Error('P9Chip: too many IPIs');
+    if (!Number.isInteger(this.nrIpis) || this.nrIpis <= 0 || this.nrIpis > P9_MAX_IPIS) {
+      throw new Error(`P9Chip: invalid nrIpis ${this.nrIpis} (at most ${P9_MAX_IPIS})`);
+    }
     if (this.nrVps > P9_NR_VPS || this.nrVps <= P9_HOST_VP_RESERVED) {
       throw new Error(`P9Chip: invalid nrVps ${this.nrVps}`);
     }

@@ -246,3 +246,23 @@ describe('processes: fork, SCM_RIGHTS, kvm->mm', () => {
     expect(c.getU32(a)).toBe(0x1122_3344);
   });
 });
+
+describe('copy_from_user / copy_to_user over RAM', () => {
+  it('moves bytes unaligned and across a page boundary, in big-endian order as byte loads see them', () => {
+    const host = createHost();
+    const p = host.spawn();
+    const a = p.mmap(0, 2 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const src = Uint8Array.from({ length: 101 }, (_, i) => (i * 37 + 5) & 0xff);
+    const at = a + P - 37;
+    p.putBytes(at, src);
+    expect([...p.getBytes(at, 101)]).toEqual([...src]);
+    expect([...p.getBytes(at + 3, 50)]).toEqual([...src.subarray(3, 53)]);
+    const w = new Word64();
+    for (const i of [0, 36, 37, 44, 100]) {
+      expect(p.load(at + i, 1, w)).toBe(0);
+      expect(w.lo).toBe(src[i]);
+    }
+    // The doubleword at the page start holds bytes 37…44 of the copy, most significant first.
+    expect(p.getU64(a + P)).toBe(src.subarray(37, 45).reduce((v, b) => (v << 8n) | BigInt(b), 0n));
+  });
+});

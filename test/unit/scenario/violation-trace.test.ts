@@ -61,7 +61,7 @@ describe('a violation trace keeps the causal history of what it names (pt-late-m
       '#1237 mmu notifier: invalidate range (mm.notify.start): pid 1, start 0x7fffd9f00000, end 0x7fffd9f20000, event 1',
       '#1239 PTEs zapped (mm.zap): pid 1, start 0x7fffd9f00000, end 0x7fffd9f20000, ptes 2',
       '#1610 page fault (mm.fault): pid 1, address 0x7fffd9f10000, flags 0x0, vma 2',
-      '#1612 PTE installed (vmf_insert_pfn) (mm.insert_pfn): pid 1, address 0x7fffd9f10000, pfn 0x603000013, vma 2',
+      '#1612 PTE installed (vmf_insert_pfn) (mm.insert_pfn): pid 1, address 0x7fffd9f10000, pfn 0x601000033, vma 2',
     ]);
   });
 

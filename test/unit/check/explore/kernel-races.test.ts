@@ -35,9 +35,9 @@ function verdict(name: string, design: string): [string, string | null, string |
 }
 
 const STALE_IPI =
-  'I1: pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)';
+  'I1: pid 1 maps the EOI page of girq 5 to pfn 0x601000021, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)';
 const STALE_DEVICE =
-  'I1: pid 1 maps the EOI page of girq 5 to pfn 0x605000001, but girq 5 is backed by its IPI (pfn 0x603000001) (I2: an unbound function page)';
+  'I1: pid 1 maps the EOI page of girq 5 to pfn 0x605000001, but girq 5 is backed by its IPI (pfn 0x601000021) (I2: an unbound function page)';
 
 describe('s12-fault-vs-bind', () => {
   it('rmap: violation — the fault selects the IPI before the bind publishes and inserts it after the zap', () => {
@@ -88,7 +88,7 @@ describe('fork-munmap-vs-bind', () => {
       expect(verdict('fork-munmap-vs-bind', d)).toEqual([
         'violation',
         'violation',
-        'I1: pid 3 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)',
+        'I1: pid 3 maps the EOI page of girq 5 to pfn 0x601000021, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)',
       ]);
     });
 });
@@ -111,7 +111,7 @@ describe('two-binds-same-block', () => {
     expect(verdict('two-binds-same-block', 'rmap')).toEqual([
       'violation',
       'violation',
-      'I1: pid 1 maps the EOI page of girq 6 to pfn 0x603000003, but girq 6 is backed by hw 0x1000001 (pfn 0x605000003)',
+      'I1: pid 1 maps the EOI page of girq 6 to pfn 0x601000023, but girq 6 is backed by hw 0x1000001 (pfn 0x605000003)',
     ]);
   });
   it('rmap-fixed: exhausted — the binds serialise on sb->lock and memory_lock, each girq ends on its own vector', () => {
@@ -130,15 +130,15 @@ describe('partition-fault-vs-bind', () => {
     expect(verdict('partition-fault-vs-bind', 'rmap-fixed-no-notifier-retry')).toEqual([
       'violation',
       'violation',
-      "I1: the partition-scoped entry of girq 5's EOI page maps pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)",
+      "I1: the partition-scoped entry of girq 5's EOI page maps pfn 0x601000021, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)",
     ]);
   });
 });
 
 const STALE_IPI_LOAD =
-  "I1: a guest load of girq 5's EOI page reaches pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001) and no bind is in flight";
+  "I1: a guest load of girq 5's EOI page reaches pfn 0x601000021, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001) and no bind is in flight";
 const REMOVED_DEVICE =
-  'I1: pid 1 maps the EOI page of girq 5 to pfn 0x605000001, but girq 5 is backed by its IPI (pfn 0x603000001) (I3: a page of the removed function nic)';
+  'I1: pid 1 maps the EOI page of girq 5 to pfn 0x605000001, but girq 5 is backed by its IPI (pfn 0x601000021) (I3: a page of the removed function nic)';
 
 describe('vcpu-access-vs-bind', () => {
   it('rmap: violation — hva_to_pfn faults the IPI page in through the S12 window; the load after set_mapped returns reaches the IPI', () => {
@@ -181,7 +181,7 @@ describe('mprotect-split-vs-fault', () => {
     expect(verdict('mprotect-split-vs-fault', 'rmap')).toEqual([
       'violation',
       'violation',
-      'I1: pid 1 maps the EOI page of girq 6 to pfn 0x603000001, but girq 6 is backed by its IPI (pfn 0x603000005)',
+      'I1: pid 1 maps the EOI page of girq 6 to pfn 0x601000021, but girq 6 is backed by its IPI (pfn 0x601000025)',
     ]);
   });
   for (const d of ['rmap-fixed', 'vma-walk'])
@@ -225,7 +225,7 @@ describe('tima-fault-vs-release', () => {
 
 describe('zap-two-vmas-vs-fault', () => {
   const HELPER_STALE =
-    'I1: pid 2 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)';
+    'I1: pid 2 maps the EOI page of girq 5 to pfn 0x601000021, but girq 5 is backed by hw 0x1000000 (pfn 0x605000001)';
   it('rmap: violation — the helper faults the IPI page in behind the per-VMA zap sections', () => {
     expect(verdict('zap-two-vmas-vs-fault', 'rmap')).toEqual(['violation', 'violation', HELPER_STALE]);
   });
@@ -267,7 +267,7 @@ describe('the S12 counterexample on rmap', () => {
     ).toEqual([
       'fault: qemu',
       'fault: esb_fault → selected the IPI',
-      'fault: arch_spin_lock → pfn 0x603000001',
+      'fault: arch_spin_lock → pfn 0x601000021',
       'bind: take',
       'bind: set_mapped → hw 0x1000000 forwarded',
       'bind: xive_lock_and_mask',
@@ -277,7 +277,7 @@ describe('the S12 counterexample on rmap', () => {
       'bind: publish → girq 5 is backed by hw 0x1000000',
       'bind: route',
       'bind: drop → set_mapped returned 0',
-      'fault: vmf_insert_pfn → PTE → pfn 0x603000001',
+      'fault: vmf_insert_pfn → PTE → pfn 0x601000021',
       'fault: qemu',
     ]);
   });

@@ -19,6 +19,7 @@ import {
   P9_EXT_HWIRQ_BASE,
   P9_IPI_ESB_BASE,
   P9_IPI_HWIRQ_BASE,
+  P9_MAX_IPIS,
   P9_TIMA_BASE,
   P9Chip,
   XiveIrqConfig,
@@ -48,16 +49,16 @@ function setup(nrVps?: number): { chip: P9Chip; mem: PhysMem; out: Word64 } {
 }
 
 describe('P9Chip HW IPIs', () => {
-  it('allocates IPIs from hw irq 0x10 with 2 × 64 KiB ESB pages at 0x0006_0300_0000_0000 + k·0x20000', () => {
+  it('allocates IPIs from hw irq 0x10 with 2 × 64 KiB ESB pages in the VC BAR at 0x0006_0100_0000_0000 + irq·0x20000', () => {
     const { chip, mem } = setup();
-    expect(P9_IPI_ESB_BASE).toBe(0x0006_0300_0000_0000);
+    expect(P9_IPI_ESB_BASE).toBe(0x0006_0100_0020_0000);
     const a = chip.allocIrq();
     const b = chip.allocIrq();
     expect([a, b]).toEqual([P9_IPI_HWIRQ_BASE, P9_IPI_HWIRQ_BASE + 1]);
     const info = new XiveIrqInfo();
     expect(chip.getIrqInfo(b, info)).toBe(OPAL_SUCCESS);
-    expect(info.trigPage).toBe(0x0006_0300_0002_0000);
-    expect(info.eoiPage).toBe(0x0006_0300_0003_0000);
+    expect(info.trigPage).toBe(0x0006_0100_0022_0000);
+    expect(info.eoiPage).toBe(0x0006_0100_0023_0000);
     expect(info.esbShift).toBe(16);
     expect(info.flags).toBe(OPAL_XIVE_IRQ_TRIGGER_PAGE);
     expect(mem.ownerName(info.eoiPage)).toBe('p9.ipi-esb');
@@ -79,6 +80,21 @@ describe('P9Chip HW IPIs', () => {
     expect(chip.freeIrq(got[3]!)).toBe(OPAL_PARAMETER);
     expect(chip.allocIrq()).toBe(got[3]);
     expect(chip.getIrqInfo(0x5, new XiveIrqInfo())).toBe(OPAL_PARAMETER);
+  });
+
+  it("holds at most skiboot's XIVE_INT_COUNT − XIVE_INT_FIRST IPIs, the last one's pages inside the VC BAR's ESB sets", () => {
+    const trace = new Trace();
+    expect(P9_MAX_IPIS).toBe(0x10_0000 - 0x10);
+    expect(() => new P9Chip({ nrCpus: 1, nrIpis: P9_MAX_IPIS + 1 }, new PhysMem(trace), trace)).toThrow(
+      'P9Chip: invalid nrIpis 1048561 (at most 1048560)',
+    );
+    const chip = new P9Chip({ nrCpus: 1, nrIpis: P9_MAX_IPIS }, new PhysMem(trace), trace);
+    const info = new XiveIrqInfo();
+    expect(chip.getIrqInfo(P9_IPI_HWIRQ_BASE + P9_MAX_IPIS - 1, info)).toBe(OPAL_SUCCESS);
+    // Interrupt index 2^20 − 1 at esb_mmio + index × 128 KiB; the ESB sets end at +384 GiB.
+    expect(info.trigPage).toBe(0x0006_0100_0000_0000 + (0x10_0000 - 1) * 0x2_0000);
+    expect(info.eoiPage + 0x1_0000).toBeLessThanOrEqual(0x0006_0100_0000_0000 + 384 * 2 ** 30);
+    expect(chip.getIrqInfo(P9_IPI_HWIRQ_BASE + P9_MAX_IPIS, info)).toBe(OPAL_PARAMETER);
   });
 });
 
