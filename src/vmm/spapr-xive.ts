@@ -301,8 +301,9 @@ export class SpaprXive implements XiveRouterBackend {
   getNvt(_blk: number, idx: number, nvt: Uint32Array): boolean {
     const cpu = idx - SPAPR_XIVE_NVT_BASE;
     if (!(cpu >= 0 && cpu < this.nrServers)) return false;
-    nvt.fill(0);
+    // A word loop: `fill` on a typed array is a generic property load and a C++ builtin call.
     nvt[0] = NVT_W0_VALID;
+    for (let i = 1; i < 16; i++) nvt[i] = 0;
     return true;
   }
 

@@ -14,6 +14,8 @@ export const KVM_PT_NO_SLOT = -0x1_0000;
 /** Entries per lookup leaf (a 256 MiB window of guest physical space). */
 const CHUNK = 4096;
 const CHUNK_INV = 1 / CHUNK;
+/** Leaf lookups remembered (a guest's interrupt path alternates RAM, ESB and TIMA windows). */
+const LEAF_CACHE = 4;
 
 /** Counters of the partition-scoped paths. */
 export class PartitionTableStats {
@@ -41,24 +43,31 @@ export class PartitionTable {
    * gfns (ESB pages near 2^34) would make the map box every key on each lookup.
    */
   private readonly leaves: Map<number, Float64Array>;
-  private lastLeafKey: number;
-  private lastLeaf: Float64Array | null;
+  /**
+   * The last {@link LEAF_CACHE} leaf lookups, hits and misses (−1: an empty slot), replaced
+   * round robin; a leaf created for a key remembered as missing is put in its slot.
+   */
+  private readonly cacheKeys: Float64Array;
+  private readonly cacheLeaves: (Float64Array | null)[];
+  private cacheNext: number;
 
   constructor() {
     this.stats = new PartitionTableStats();
     this.entries = new Map();
     this.leaves = new Map();
-    this.lastLeafKey = -1;
-    this.lastLeaf = null;
+    this.cacheKeys = new Float64Array(LEAF_CACHE).fill(-1);
+    this.cacheLeaves = new Array<Float64Array | null>(LEAF_CACHE).fill(null);
+    this.cacheNext = 0;
   }
 
   private leaf(key: number): Float64Array | null {
-    if (key === this.lastLeafKey) return this.lastLeaf;
+    const keys = this.cacheKeys;
+    for (let i = 0; i < LEAF_CACHE; i++) if (keys[i] === key) return this.cacheLeaves[i]!;
     const l = this.leaves.get(key) ?? null;
-    if (l !== null) {
-      this.lastLeafKey = key;
-      this.lastLeaf = l;
-    }
+    const i = this.cacheNext;
+    this.cacheNext = (i + 1) % LEAF_CACHE;
+    keys[i] = key;
+    this.cacheLeaves[i] = l;
     return l;
   }
 
@@ -69,6 +78,7 @@ export class PartitionTable {
       if (v === 0) return;
       l = new Float64Array(CHUNK);
       this.leaves.set(key, l);
+      for (let i = 0; i < LEAF_CACHE; i++) if (this.cacheKeys[i] === key) this.cacheLeaves[i] = l;
     }
     l[gfn - key * CHUNK] = v;
   }
@@ -137,8 +147,8 @@ export class PartitionTable {
     this.stats.invalidations += this.entries.size;
     this.entries.clear();
     this.leaves.clear();
-    this.lastLeafKey = -1;
-    this.lastLeaf = null;
+    this.cacheKeys.fill(-1);
+    this.cacheLeaves.fill(null);
   }
 
   /** Every entry as [gfn, pfn], for inspection. */

@@ -224,7 +224,8 @@ export class XiveSource implements MmioDevice {
     const i = srcno & BLOCK_MASK;
     const old = st[i]!;
     st[i] = (old & ~3) | (pq & 3);
-    traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq & 3 });
+    if (this.trace.mask & TRACE_ESB)
+      traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq & 3 });
     return old & 3;
   }
 
@@ -404,7 +405,8 @@ export class XiveSource implements MmioDevice {
       const old = st[i]!;
       const pq = (op >>> 8) & 3;
       st[i] = (old & ~3) | pq;
-      traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq });
+      if (this.trace.mask & TRACE_ESB)
+        traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq });
       ret = old & 3;
     }
     out.hi = 0;
