@@ -281,7 +281,8 @@ export class SpaprXive implements XiveRouterBackend {
     if (!(idx >= 0 && idx < this.nrEnds)) return false;
     // A word loop, not `set(subarray(…))`: no view object per notification.
     const base = idx * 8;
-    for (let i = 0; i < 8; i++) end[i] = this.endt[base + i]!;
+    const endt = this.endt;
+    for (let i = 0; i < 8; i++) end[i] = endt[base + i]!;
     return true;
   }
 
@@ -289,7 +290,8 @@ export class SpaprXive implements XiveRouterBackend {
   writeEnd(_blk: number, idx: number, end: Uint32Array, _word: number): void {
     if (!(idx >= 0 && idx < this.nrEnds)) return;
     const base = idx * 8;
-    for (let i = 0; i < 8; i++) this.endt[base + i] = end[i]!;
+    const endt = this.endt;
+    for (let i = 0; i < 8; i++) endt[base + i] = end[i]!;
   }
 
   /**
