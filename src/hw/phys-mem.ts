@@ -37,6 +37,9 @@ class PhysRegion {
   }
 }
 
+/** Regions remembered by the lookup. */
+const RECENT = 4;
+
 /**
  * Physical memory: dispatches loads and stores to RAM frames or to the owning MMIO device.
  * Unbacked accesses read all-ones and are ignored on write, with a guest error.
@@ -44,13 +47,19 @@ class PhysRegion {
 export class PhysMem implements DmaSpace {
   private readonly trace: TraceSink;
   private regions: PhysRegion[];
-  private last: PhysRegion | null;
+  /**
+   * The last {@link RECENT} regions found, replaced round robin (a guest's interrupt path
+   * alternates between RAM, the ESB pages and the TIMA).
+   */
+  private readonly recent: (PhysRegion | null)[];
+  private nextRecent: number;
   private readonly tmp: Word64;
 
   constructor(trace: TraceSink) {
     this.trace = trace;
     this.regions = [];
-    this.last = null;
+    this.recent = new Array<PhysRegion | null>(RECENT).fill(null);
+    this.nextRecent = 0;
     this.tmp = new Word64();
   }
 
@@ -92,12 +101,15 @@ export class PhysMem implements DmaSpace {
     const i = this.regions.findIndex((r) => r.base === base);
     if (i < 0) throw new Error(`PhysMem: no region at 0x${hex(base)}`);
     this.regions.splice(i, 1);
-    this.last = null;
+    this.recent.fill(null);
   }
 
   private find(addr: number): PhysRegion | null {
-    const l = this.last;
-    if (l !== null && addr >= l.base && addr < l.end) return l;
+    const recent = this.recent;
+    for (let k = 0; k < RECENT; k++) {
+      const l = recent[k]!;
+      if (l !== null && addr >= l.base && addr < l.end) return l;
+    }
     const rs = this.regions;
     let lo = 0;
     let hi = rs.length - 1;
@@ -107,7 +119,9 @@ export class PhysMem implements DmaSpace {
       if (addr < r.base) hi = mid - 1;
       else if (addr >= r.end) lo = mid + 1;
       else {
-        this.last = r;
+        const k = this.nextRecent;
+        recent[k] = r;
+        this.nextRecent = (k + 1) % RECENT;
         return r;
       }
     }
