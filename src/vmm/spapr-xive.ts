@@ -295,17 +295,17 @@ export class SpaprXive implements XiveRouterBackend {
   }
 
   /**
-   * sPAPR keeps no NVT table: an NVT is valid when a vCPU with that id exists. The buffer is
-   * zeroed so the backlog (w4 IPB) always reads empty.
+   * sPAPR keeps no NVT table: an NVT is valid when a vCPU with that id exists. QEMU sets w0
+   * only; the model also zeroes w4 so the backlog IPB (the one other word the router and the
+   * TIMA read) always reads empty, and leaves the rest of the buffer as it is.
    *
    * @remarks Models hw/intc/spapr_xive.c:spapr_xive_get_nvt().
    */
   getNvt(_blk: number, idx: number, nvt: Uint32Array): boolean {
     const cpu = idx - SPAPR_XIVE_NVT_BASE;
     if (!(cpu >= 0 && cpu < this.nrServers)) return false;
-    // A word loop: `fill` on a typed array is a generic property load and a C++ builtin call.
     nvt[0] = NVT_W0_VALID;
-    for (let i = 1; i < 16; i++) nvt[i] = 0;
+    nvt[4] = 0;
     return true;
   }
 
