@@ -48,18 +48,20 @@ export class PhysMem implements DmaSpace {
   private readonly trace: TraceSink;
   private regions: PhysRegion[];
   /**
-   * The last {@link RECENT} regions found, replaced round robin (a guest's interrupt path
-   * alternates between RAM, the ESB pages and the TIMA).
+   * Indices in {@link regions} of the last {@link RECENT} regions found (−1: none), replaced
+   * round robin (`nextRecent[0]`): a guest's interrupt path alternates between RAM, the ESB
+   * pages and the TIMA. Typed arrays, so a lookup writes no field (the explorer may freeze the
+   * objects of a world, see `check/explore/heap-snapshot.ts`).
    */
-  private readonly recent: (PhysRegion | null)[];
-  private nextRecent: number;
+  private readonly recent: Int32Array;
+  private readonly nextRecent: Uint8Array;
   private readonly tmp: Word64;
 
   constructor(trace: TraceSink) {
     this.trace = trace;
     this.regions = [];
-    this.recent = new Array<PhysRegion | null>(RECENT).fill(null);
-    this.nextRecent = 0;
+    this.recent = new Int32Array(RECENT).fill(-1);
+    this.nextRecent = new Uint8Array(1);
     this.tmp = new Word64();
   }
 
@@ -84,6 +86,7 @@ export class PhysMem implements DmaSpace {
     }
     this.regions.push(region);
     this.regions.sort((a, b) => a.base - b.base);
+    this.recent.fill(-1);
   }
 
   /** Map RAM (frames allocated lazily). */
@@ -101,16 +104,18 @@ export class PhysMem implements DmaSpace {
     const i = this.regions.findIndex((r) => r.base === base);
     if (i < 0) throw new Error(`PhysMem: no region at 0x${hex(base)}`);
     this.regions.splice(i, 1);
-    this.recent.fill(null);
+    this.recent.fill(-1);
   }
 
   private find(addr: number): PhysRegion | null {
     const recent = this.recent;
-    for (let k = 0; k < RECENT; k++) {
-      const l = recent[k]!;
-      if (l !== null && addr >= l.base && addr < l.end) return l;
-    }
     const rs = this.regions;
+    for (let k = 0; k < RECENT; k++) {
+      const i = recent[k]!;
+      if (i < 0) continue;
+      const l = rs[i]!;
+      if (addr >= l.base && addr < l.end) return l;
+    }
     let lo = 0;
     let hi = rs.length - 1;
     while (lo <= hi) {
@@ -119,9 +124,9 @@ export class PhysMem implements DmaSpace {
       if (addr < r.base) hi = mid - 1;
       else if (addr >= r.end) lo = mid + 1;
       else {
-        const k = this.nextRecent;
-        recent[k] = r;
-        this.nextRecent = (k + 1) % RECENT;
+        const k = this.nextRecent[0]!;
+        recent[k] = mid;
+        this.nextRecent[0] = (k + 1) % RECENT;
         return r;
       }
     }

@@ -232,7 +232,11 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
    * between the ESB window, the TIMA and the EQ page in RAM), replaced round robin.
    */
   private readonly hits: Int32Array;
-  private nextHit: number;
+  /**
+   * `[0]`: the way the next miss replaces. A typed array, as {@link hits}: an access writes no
+   * field (the explorer may freeze the objects of a world, see `check/explore/heap-snapshot.ts`).
+   */
+  private readonly nextHit: Uint8Array;
   private readonly listeners: MemoryListener[];
   private readonly tmp: Word64;
   private readonly piece: Word64;
@@ -249,7 +253,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     this.trace = trace;
     this.view = generateMemoryTopology(root);
     this.hits = new Int32Array(HIT_WAYS).fill(-1);
-    this.nextHit = 0;
+    this.nextHit = new Uint8Array(1);
     this.listeners = [];
     this.tmp = new Word64();
     this.piece = new Word64();
@@ -316,7 +320,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     const next = generateMemoryTopology(this.root);
     this.view = next;
     this.hits.fill(-1);
-    this.nextHit = 0;
+    this.nextHit[0] = 0;
     this.rebuilds++;
     if (this.trace.mask & TRACE_VMM)
       traceEvent(this.trace, 'as.rebuild', { ranges: next.count, oldRanges: old.count });
@@ -392,9 +396,9 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     const v = this.view;
     const i = v.find(addr);
     if (i < 0 || end > v.ends[i]!) return -1;
-    const k = this.nextHit;
+    const k = this.nextHit[0]!;
     this.hits[k] = i;
-    this.nextHit = (k + 1) % HIT_WAYS;
+    this.nextHit[0] = (k + 1) % HIT_WAYS;
     return i;
   }
 

@@ -42,33 +42,43 @@ export class PartitionTable {
    * `pfn·2 + writable + 1` (0: none), keyed by `gfn / CHUNK`: small-integer keys where MMIO
    * gfns (ESB pages near 2^34) would make the map box every key on each lookup.
    */
-  private readonly leaves: Map<number, Float64Array>;
+  private readonly leaves: Map<number, number>;
+  /** The leaves, indexed by the values of {@link leaves}. */
+  private readonly leafList: Float64Array[];
   /**
-   * The last {@link LEAF_CACHE} leaf lookups, hits and misses (−1: an empty slot), replaced
-   * round robin; a leaf created for a key remembered as missing is put in its slot.
+   * The last {@link LEAF_CACHE} leaf lookups, hits and misses: keys (−1: an empty slot) and leaf
+   * indices (−1: no leaf), replaced round robin (`cacheNext[0]`); a leaf created for a key
+   * remembered as missing is put in its slot. Typed arrays only: a lookup writes no field, so it
+   * may run on a world the explorer froze (see `check/explore/heap-snapshot.ts`).
    */
   private readonly cacheKeys: Float64Array;
-  private readonly cacheLeaves: (Float64Array | null)[];
-  private cacheNext: number;
+  private readonly cacheLeaf: Int32Array;
+  private readonly cacheNext: Uint8Array;
 
   constructor() {
     this.stats = new PartitionTableStats();
     this.entries = new Map();
     this.leaves = new Map();
+    this.leafList = [];
     this.cacheKeys = new Float64Array(LEAF_CACHE).fill(-1);
-    this.cacheLeaves = new Array<Float64Array | null>(LEAF_CACHE).fill(null);
-    this.cacheNext = 0;
+    this.cacheLeaf = new Int32Array(LEAF_CACHE).fill(-1);
+    this.cacheNext = new Uint8Array(1);
   }
 
   private leaf(key: number): Float64Array | null {
     const keys = this.cacheKeys;
-    for (let i = 0; i < LEAF_CACHE; i++) if (keys[i] === key) return this.cacheLeaves[i]!;
-    const l = this.leaves.get(key) ?? null;
-    const i = this.cacheNext;
-    this.cacheNext = (i + 1) % LEAF_CACHE;
-    keys[i] = key;
-    this.cacheLeaves[i] = l;
-    return l;
+    let j = -1;
+    let i = 0;
+    while (i < LEAF_CACHE && keys[i] !== key) i++;
+    if (i < LEAF_CACHE) j = this.cacheLeaf[i]!;
+    else {
+      j = this.leaves.get(key) ?? -1;
+      const k = this.cacheNext[0]!;
+      this.cacheNext[0] = (k + 1) % LEAF_CACHE;
+      keys[k] = key;
+      this.cacheLeaf[k] = j;
+    }
+    return j < 0 ? null : this.leafList[j]!;
   }
 
   private setLeafEntry(gfn: number, v: number): void {
@@ -77,8 +87,10 @@ export class PartitionTable {
     if (l === null) {
       if (v === 0) return;
       l = new Float64Array(CHUNK);
-      this.leaves.set(key, l);
-      for (let i = 0; i < LEAF_CACHE; i++) if (this.cacheKeys[i] === key) this.cacheLeaves[i] = l;
+      const j = this.leafList.length;
+      this.leafList.push(l);
+      this.leaves.set(key, j);
+      for (let i = 0; i < LEAF_CACHE; i++) if (this.cacheKeys[i] === key) this.cacheLeaf[i] = j;
     }
     l[gfn - key * CHUNK] = v;
   }
@@ -147,8 +159,9 @@ export class PartitionTable {
     this.stats.invalidations += this.entries.size;
     this.entries.clear();
     this.leaves.clear();
+    this.leafList.length = 0;
     this.cacheKeys.fill(-1);
-    this.cacheLeaves.fill(null);
+    this.cacheLeaf.fill(-1);
   }
 
   /** Every entry as [gfn, pfn], for inspection. */
