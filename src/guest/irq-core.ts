@@ -122,18 +122,25 @@ export class LisnStats {
   static readonly CONSUMED = 1;
   static readonly DEFERRED = 2;
   private readonly blocks: Map<number, Uint32Array>;
+  /** The block {@link inc} used last and its number (an interrupt counts twice in one block). */
+  private lastBlock: Uint32Array | null;
+  private lastBlockNo: number;
 
   constructor() {
     this.blocks = new Map();
+    this.lastBlock = null;
+    this.lastBlockNo = -1;
   }
 
   inc(lisn: number, kind: number): void {
     const b = Math.floor(lisn / 1024);
-    let blk = this.blocks.get(b);
-    if (blk === undefined) {
+    let blk = b === this.lastBlockNo ? this.lastBlock : this.blocks.get(b);
+    if (blk === undefined || blk === null) {
       blk = new Uint32Array(3 * 1024);
       this.blocks.set(b, blk);
     }
+    this.lastBlock = blk;
+    this.lastBlockNo = b;
     blk[(lisn - b * 1024) * 3 + kind]!++;
   }
 

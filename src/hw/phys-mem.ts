@@ -37,6 +37,9 @@ class PhysRegion {
   }
 }
 
+/** Regions remembered by the lookup. */
+const RECENT = 4;
+
 /**
  * Physical memory: dispatches loads and stores to RAM frames or to the owning MMIO device.
  * Unbacked accesses read all-ones and are ignored on write, with a guest error.
@@ -44,13 +47,21 @@ class PhysRegion {
 export class PhysMem implements DmaSpace {
   private readonly trace: TraceSink;
   private regions: PhysRegion[];
-  private last: PhysRegion | null;
+  /**
+   * Indices in {@link regions} of the last {@link RECENT} regions found (−1: none), replaced
+   * round robin (`nextRecent[0]`): a guest's interrupt path alternates between RAM, the ESB
+   * pages and the TIMA. Typed arrays, so a lookup writes no field (the explorer may freeze the
+   * objects of a world, see `check/explore/heap-snapshot.ts`).
+   */
+  private readonly recent: Int32Array;
+  private readonly nextRecent: Uint8Array;
   private readonly tmp: Word64;
 
   constructor(trace: TraceSink) {
     this.trace = trace;
     this.regions = [];
-    this.last = null;
+    this.recent = new Int32Array(RECENT).fill(-1);
+    this.nextRecent = new Uint8Array(1);
     this.tmp = new Word64();
   }
 
@@ -75,6 +86,7 @@ export class PhysMem implements DmaSpace {
     }
     this.regions.push(region);
     this.regions.sort((a, b) => a.base - b.base);
+    this.recent.fill(-1);
   }
 
   /** Map RAM (frames allocated lazily). */
@@ -92,13 +104,18 @@ export class PhysMem implements DmaSpace {
     const i = this.regions.findIndex((r) => r.base === base);
     if (i < 0) throw new Error(`PhysMem: no region at 0x${hex(base)}`);
     this.regions.splice(i, 1);
-    this.last = null;
+    this.recent.fill(-1);
   }
 
   private find(addr: number): PhysRegion | null {
-    const l = this.last;
-    if (l !== null && addr >= l.base && addr < l.end) return l;
+    const recent = this.recent;
     const rs = this.regions;
+    for (let k = 0; k < RECENT; k++) {
+      const i = recent[k]!;
+      if (i < 0) continue;
+      const l = rs[i]!;
+      if (addr >= l.base && addr < l.end) return l;
+    }
     let lo = 0;
     let hi = rs.length - 1;
     while (lo <= hi) {
@@ -107,7 +124,9 @@ export class PhysMem implements DmaSpace {
       if (addr < r.base) hi = mid - 1;
       else if (addr >= r.end) lo = mid + 1;
       else {
-        this.last = r;
+        const k = this.nextRecent[0]!;
+        recent[k] = mid;
+        this.nextRecent[0] = (k + 1) % RECENT;
         return r;
       }
     }

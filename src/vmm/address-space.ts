@@ -211,8 +211,8 @@ const HIT_WAYS = 4;
  * @remarks Models softmmu/memory.c:memory_region_access_valid() (alignment, then size).
  */
 function accessAllowed(valid: MemoryRegionValid, off: number, size: AccessSize): boolean {
-  // Alignment from the low 3 bits without `%` on a double (offsets may pass 2^31).
-  if (!valid.unaligned && ((off - Math.floor(off * 0.125) * 8) & (size - 1)) !== 0) return false;
+  // `&` takes the offset modulo 2^32, so its low bits are exact even past 2^31.
+  if (!valid.unaligned && (off & (size - 1)) !== 0) return false;
   return size <= valid.max && size >= valid.min;
 }
 const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
@@ -228,10 +228,15 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   private readonly trace: TraceSink;
   private view: FlatView;
   /**
-   * The last ranges hit, most recent first (a software TLB over the flat view: the interrupt
-   * path alternates between the ESB window, the TIMA and the EQ page in RAM).
+   * The last ranges hit (a software TLB over the flat view: the interrupt path alternates
+   * between the ESB window, the TIMA and the EQ page in RAM), replaced round robin.
    */
   private readonly hits: Int32Array;
+  /**
+   * `[0]`: the way the next miss replaces. A typed array, as {@link hits}: an access writes no
+   * field (the explorer may freeze the objects of a world, see `check/explore/heap-snapshot.ts`).
+   */
+  private readonly nextHit: Uint8Array;
   private readonly listeners: MemoryListener[];
   private readonly tmp: Word64;
   private readonly piece: Word64;
@@ -248,6 +253,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     this.trace = trace;
     this.view = generateMemoryTopology(root);
     this.hits = new Int32Array(HIT_WAYS).fill(-1);
+    this.nextHit = new Uint8Array(1);
     this.listeners = [];
     this.tmp = new Word64();
     this.piece = new Word64();
@@ -314,6 +320,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     const next = generateMemoryTopology(this.root);
     this.view = next;
     this.hits.fill(-1);
+    this.nextHit[0] = 0;
     this.rebuilds++;
     if (this.trace.mask & TRACE_VMM)
       traceEvent(this.trace, 'as.rebuild', { ranges: next.count, oldRanges: old.count });
@@ -376,20 +383,22 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   private rangeOf(addr: number, size: number): number {
     const v = this.view;
     const h = this.hits;
-    const h0 = h[0]!;
-    if (h0 >= 0 && addr >= v.starts[h0]! && addr + size <= v.ends[h0]!) return h0;
-    for (let k = 1; k < HIT_WAYS; k++) {
+    const end = addr + size;
+    for (let k = 0; k < HIT_WAYS; k++) {
       const i = h[k]!;
-      if (i >= 0 && addr >= v.starts[i]! && addr + size <= v.ends[i]!) {
-        h[k] = h[k - 1]!;
-        h[k - 1] = i;
-        return i;
-      }
+      if (i >= 0 && addr >= v.starts[i]! && end <= v.ends[i]!) return i;
     }
+    return this.rangeMiss(addr, end);
+  }
+
+  /** {@link rangeOf} past the recent hits: search the view and remember the range. */
+  private rangeMiss(addr: number, end: number): number {
+    const v = this.view;
     const i = v.find(addr);
-    if (i < 0 || addr + size > v.ends[i]!) return -1;
-    for (let k = HIT_WAYS - 1; k > 0; k--) h[k] = h[k - 1]!;
-    h[0] = i;
+    if (i < 0 || end > v.ends[i]!) return -1;
+    const k = this.nextHit[0]!;
+    this.hits[k] = i;
+    this.nextHit[0] = (k + 1) % HIT_WAYS;
     return i;
   }
 
@@ -478,7 +487,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   private invalidAccess(mr: MemoryRegion, off: number, size: AccessSize): void {
     const valid = mr.valid;
     this.invalidAccesses++;
-    const unaligned = !valid.unaligned && ((off - Math.floor(off * 0.125) * 8) & (size - 1)) !== 0;
+    const unaligned = !valid.unaligned && (off & (size - 1)) !== 0;
     const reason = unaligned ? 'unaligned' : `invalid size (min:${valid.min} max:${valid.max})`;
     this.trace.guestError(
       `Invalid access at addr 0x${hex(off)}, size ${size}, region '${mr.name}', reason: ${reason}`,

@@ -98,6 +98,10 @@ import {
   type SpaprXiveKvmBackend,
 } from './spapr-xive.ts';
 
+/** Bytes of one source's ESB pages (trigger + management) and of one page, as constants. */
+const ESB_PAIR = 2 ** SPAPR_XIVE_ESB_SHIFT;
+const ESB_PAGE = ESB_PAIR / 2;
+
 /** The syscalls the backend uses on the VMM's process (`HostProcess` satisfies this). */
 export interface KvmXiveProcess {
   ioctl(fd: number, request: number, arg: number | bigint): number;
@@ -476,7 +480,7 @@ export class SpaprXiveKvm implements SpaprXiveKvmBackend {
     write: boolean,
     out: Word64,
   ): number {
-    const addr = this.esbMmap + lisn * 2 ** SPAPR_XIVE_ESB_SHIFT + 2 ** (SPAPR_XIVE_ESB_SHIFT - 1) + offset;
+    const addr = this.esbMmap + lisn * ESB_PAIR + ESB_PAGE + offset;
     if (write) {
       out.setOnes();
       return this.proc.store(addr, 8, hi, lo);

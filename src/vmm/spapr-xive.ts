@@ -269,7 +269,8 @@ export class SpaprXive implements XiveRouterBackend {
     if (!(idx >= 0 && idx < this.nrEnds)) return false;
     // A word loop, not `set(subarray(…))`: no view object per notification.
     const base = idx * 8;
-    for (let i = 0; i < 8; i++) end[i] = this.endt[base + i]!;
+    const endt = this.endt;
+    for (let i = 0; i < 8; i++) end[i] = endt[base + i]!;
     return true;
   }
 
@@ -277,20 +278,22 @@ export class SpaprXive implements XiveRouterBackend {
   writeEnd(_blk: number, idx: number, end: Uint32Array, _word: number): void {
     if (!(idx >= 0 && idx < this.nrEnds)) return;
     const base = idx * 8;
-    for (let i = 0; i < 8; i++) this.endt[base + i] = end[i]!;
+    const endt = this.endt;
+    for (let i = 0; i < 8; i++) endt[base + i] = end[i]!;
   }
 
   /**
-   * sPAPR keeps no NVT table: an NVT is valid when a vCPU with that id exists. The buffer is
-   * zeroed so the backlog (w4 IPB) always reads empty.
+   * sPAPR keeps no NVT table: an NVT is valid when a vCPU with that id exists. QEMU sets w0
+   * only; the model also zeroes w4 so the backlog IPB (the one other word the router and the
+   * TIMA read) always reads empty, and leaves the rest of the buffer as it is.
    *
    * @remarks Models hw/intc/spapr_xive.c:spapr_xive_get_nvt().
    */
   getNvt(_blk: number, idx: number, nvt: Uint32Array): boolean {
     const cpu = idx - SPAPR_XIVE_NVT_BASE;
     if (!(cpu >= 0 && cpu < this.nrServers)) return false;
-    nvt.fill(0);
     nvt[0] = NVT_W0_VALID;
+    nvt[4] = 0;
     return true;
   }
 

@@ -14,6 +14,8 @@ export const KVM_PT_NO_SLOT = -0x1_0000;
 /** Entries per lookup leaf (a 256 MiB window of guest physical space). */
 const CHUNK = 4096;
 const CHUNK_INV = 1 / CHUNK;
+/** Leaf lookups remembered (a guest's interrupt path alternates RAM, ESB and TIMA windows). */
+const LEAF_CACHE = 4;
 
 /** Counters of the partition-scoped paths. */
 export class PartitionTableStats {
@@ -40,26 +42,43 @@ export class PartitionTable {
    * `pfn·2 + writable + 1` (0: none), keyed by `gfn / CHUNK`: small-integer keys where MMIO
    * gfns (ESB pages near 2^34) would make the map box every key on each lookup.
    */
-  private readonly leaves: Map<number, Float64Array>;
-  private lastLeafKey: number;
-  private lastLeaf: Float64Array | null;
+  private readonly leaves: Map<number, number>;
+  /** The leaves, indexed by the values of {@link leaves}. */
+  private readonly leafList: Float64Array[];
+  /**
+   * The last {@link LEAF_CACHE} leaf lookups, hits and misses: keys (−1: an empty slot) and leaf
+   * indices (−1: no leaf), replaced round robin (`cacheNext[0]`); a leaf created for a key
+   * remembered as missing is put in its slot. Typed arrays only: a lookup writes no field, so it
+   * may run on a world the explorer froze (see `check/explore/heap-snapshot.ts`).
+   */
+  private readonly cacheKeys: Float64Array;
+  private readonly cacheLeaf: Int32Array;
+  private readonly cacheNext: Uint8Array;
 
   constructor() {
     this.stats = new PartitionTableStats();
     this.entries = new Map();
     this.leaves = new Map();
-    this.lastLeafKey = -1;
-    this.lastLeaf = null;
+    this.leafList = [];
+    this.cacheKeys = new Float64Array(LEAF_CACHE).fill(-1);
+    this.cacheLeaf = new Int32Array(LEAF_CACHE).fill(-1);
+    this.cacheNext = new Uint8Array(1);
   }
 
   private leaf(key: number): Float64Array | null {
-    if (key === this.lastLeafKey) return this.lastLeaf;
-    const l = this.leaves.get(key) ?? null;
-    if (l !== null) {
-      this.lastLeafKey = key;
-      this.lastLeaf = l;
+    const keys = this.cacheKeys;
+    let j = -1;
+    let i = 0;
+    while (i < LEAF_CACHE && keys[i] !== key) i++;
+    if (i < LEAF_CACHE) j = this.cacheLeaf[i]!;
+    else {
+      j = this.leaves.get(key) ?? -1;
+      const k = this.cacheNext[0]!;
+      this.cacheNext[0] = (k + 1) % LEAF_CACHE;
+      keys[k] = key;
+      this.cacheLeaf[k] = j;
     }
-    return l;
+    return j < 0 ? null : this.leafList[j]!;
   }
 
   private setLeafEntry(gfn: number, v: number): void {
@@ -68,7 +87,10 @@ export class PartitionTable {
     if (l === null) {
       if (v === 0) return;
       l = new Float64Array(CHUNK);
-      this.leaves.set(key, l);
+      const j = this.leafList.length;
+      this.leafList.push(l);
+      this.leaves.set(key, j);
+      for (let i = 0; i < LEAF_CACHE; i++) if (this.cacheKeys[i] === key) this.cacheLeaf[i] = j;
     }
     l[gfn - key * CHUNK] = v;
   }
@@ -137,8 +159,9 @@ export class PartitionTable {
     this.stats.invalidations += this.entries.size;
     this.entries.clear();
     this.leaves.clear();
-    this.lastLeafKey = -1;
-    this.lastLeaf = null;
+    this.leafList.length = 0;
+    this.cacheKeys.fill(-1);
+    this.cacheLeaf.fill(-1);
   }
 
   /** Every entry as [gfn, pfn], for inspection. */

@@ -313,41 +313,61 @@ export class XiveRouter {
         const ignore = (end[7]! & END_W7_F0_IGNORE) !== 0;
         const logicServ = end[7]! & END_W7_F1_LOG_SERVER_ID;
         if (this.presenterNotify(format, nvtBlk, nvtIdx, ignore, priority, logicServ, match)) return;
-
-        // Not dispatched on any thread.
-        this.stats.notDispatched++;
-        this.trace.guestError(`XIVE: NVT ${hex(nvtBlk)}/${hex(nvtIdx)} is not dispatched`);
-        if (w0 & END_W0_BACKLOG) {
-          if (format === 1) {
-            this.trace.guestError(`XIVE: END ${hex(endBlk)}/${hex(endIdx)} invalid config: F1 & backlog`);
-            return;
-          }
-          const ipb = getField32(NVT_W4_IPB, nvt[4]!) | xivePriorityToIpb(priority);
-          nvt[4] = setField32(NVT_W4_IPB, nvt[4]!, ipb);
-          this.backend.writeNvt(nvtBlk, nvtIdx, nvt, 4);
-          this.stats.backlogged++;
-        }
+        if (!this.notDispatched(endBlk, endIdx, w0, format, priority, nvtBlk, nvtIdx, nvt)) return;
       }
-
-      // Escalation.
-      if ((w0 & END_W0_ESCALATE_CTL) === 0) return;
-      if ((w0 & END_W0_UNCOND_ESCALATE) === 0) {
-        const r = xiveEsbTrigger(getField32(END_W1_ESe, end[1]!));
-        end[1] = setField32(END_W1_ESe, end[1]!, r & 3);
-        this.backend.writeEnd(endBlk, endIdx, end, 1);
-        if ((r & XIVE_ESB_FORWARD) === 0) return;
-      }
-      this.stats.escalations++;
-      const escBlk = getField32(END_W4_ESC_END_BLOCK, end[4]!);
-      const escIdx = getField32(END_W4_ESC_END_INDEX, end[4]!);
-      const escData = getField32(END_W5_ESC_END_DATA, end[5]!);
-      if (this.trace.mask & TRACE_ROUTER) {
-        traceEvent(this.trace, 'router.escalate', { endBlk, endIdx, escBlk, escIdx });
-      }
-      this.endNotify(escBlk, escIdx, escData);
+      if ((w0 & END_W0_ESCALATE_CTL) !== 0) this.endEscalate(endBlk, endIdx, end, w0);
     } finally {
       this.depth--;
     }
+  }
+
+  /**
+   * No thread context took the priority: record it in the NVT backlog when the END asks for it.
+   * Returns false when the END's configuration stops the notification there (F1 and backlog).
+   * Out of {@link endNotify}'s line, as the rest of the rare paths, so the presented path stays
+   * small enough for the JIT to inline.
+   */
+  private notDispatched(
+    endBlk: number,
+    endIdx: number,
+    w0: number,
+    format: number,
+    priority: number,
+    nvtBlk: number,
+    nvtIdx: number,
+    nvt: Uint32Array,
+  ): boolean {
+    this.stats.notDispatched++;
+    this.trace.guestError(`XIVE: NVT ${hex(nvtBlk)}/${hex(nvtIdx)} is not dispatched`);
+    if (w0 & END_W0_BACKLOG) {
+      if (format === 1) {
+        this.trace.guestError(`XIVE: END ${hex(endBlk)}/${hex(endIdx)} invalid config: F1 & backlog`);
+        return false;
+      }
+      const ipb = getField32(NVT_W4_IPB, nvt[4]!) | xivePriorityToIpb(priority);
+      nvt[4] = setField32(NVT_W4_IPB, nvt[4]!, ipb);
+      this.backend.writeNvt(nvtBlk, nvtIdx, nvt, 4);
+      this.stats.backlogged++;
+    }
+    return true;
+  }
+
+  /** Escalation: the ESe PQ (unless unconditional), then the escalation END, one level deeper. */
+  private endEscalate(endBlk: number, endIdx: number, end: Uint32Array, w0: number): void {
+    if ((w0 & END_W0_UNCOND_ESCALATE) === 0) {
+      const r = xiveEsbTrigger(getField32(END_W1_ESe, end[1]!));
+      end[1] = setField32(END_W1_ESe, end[1]!, r & 3);
+      this.backend.writeEnd(endBlk, endIdx, end, 1);
+      if ((r & XIVE_ESB_FORWARD) === 0) return;
+    }
+    this.stats.escalations++;
+    const escBlk = getField32(END_W4_ESC_END_BLOCK, end[4]!);
+    const escIdx = getField32(END_W4_ESC_END_INDEX, end[4]!);
+    const escData = getField32(END_W5_ESC_END_DATA, end[5]!);
+    if (this.trace.mask & TRACE_ROUTER) {
+      traceEvent(this.trace, 'router.escalate', { endBlk, endIdx, escBlk, escIdx });
+    }
+    this.endNotify(escBlk, escIdx, escData);
   }
 
   /**

@@ -220,11 +220,17 @@ export class XiveSource implements MmioDevice {
    */
   setPq(srcno: number, pq: number): number {
     this.checkSrcno(srcno);
+    return this.swapPq(srcno, pq & 3);
+  }
+
+  /** {@link setPq} for a source number already checked and a PQ of 2 bits. */
+  private swapPq(srcno: number, pq: number): number {
     const st = this.block(srcno).status;
     const i = srcno & BLOCK_MASK;
     const old = st[i]!;
-    st[i] = (old & ~3) | (pq & 3);
-    traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq & 3 });
+    st[i] = (old & ~3) | pq;
+    if (this.trace.mask & TRACE_ESB)
+      traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq });
     return old & 3;
   }
 
@@ -377,9 +383,7 @@ export class XiveSource implements MmioDevice {
   load(offset: number, size: AccessSize, _cpu: number, out: Word64): void {
     const srcno = Math.floor(offset * this.invSrcSize);
     if (size !== 8 || !(offset >= 0 && srcno < this.nrIrqs)) {
-      this.badAccess(offset, size, false);
-      if (size !== 8) out.set(0, 0);
-      else out.setOnes();
+      this.badLoad(offset, size, out);
       return;
     }
     const within = offset - srcno * this.srcSize;
@@ -390,25 +394,29 @@ export class XiveSource implements MmioDevice {
     }
     const op = within & 0xfff;
     let ret: number;
-    if (op < XIVE_ESB_GET) {
-      // 0x000–0x7FF: LOAD_EOI. Returns whether a re-notification was forwarded, not the PQ.
-      const fwd = this.eoi(srcno);
-      if (fwd) this.notify(srcno);
-      ret = fwd ? 1 : 0;
-    } else if (op < XIVE_ESB_SET_PQ_00) {
+    if (op >= XIVE_ESB_GET && op < XIVE_ESB_SET_PQ_00) {
       const b = this.blocks[srcno >>> BLOCK_SHIFT];
       ret = (b ? b.status[srcno & BLOCK_MASK]! : this.resetPq) & 3;
     } else {
-      const st = this.block(srcno).status;
-      const i = srcno & BLOCK_MASK;
-      const old = st[i]!;
-      const pq = (op >>> 8) & 3;
-      st[i] = (old & ~3) | pq;
-      traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq });
-      ret = old & 3;
+      // Below GET: LOAD_EOI; from 0xC00: SET_PQ_xx, which returns the old PQ.
+      ret = op < XIVE_ESB_GET ? this.loadEoi(srcno) : this.swapPq(srcno, (op >>> 8) & 3);
     }
     out.hi = 0;
     out.lo = ret;
+  }
+
+  /** A load refused for its size (value 0, as QEMU 7.2's memory core) or past the sources. */
+  private badLoad(offset: number, size: AccessSize, out: Word64): void {
+    this.badAccess(offset, size, false);
+    if (size !== 8) out.set(0, 0);
+    else out.setOnes();
+  }
+
+  /** LOAD_EOI: returns whether a re-notification was forwarded (1), not the PQ. */
+  private loadEoi(srcno: number): number {
+    const fwd = this.eoi(srcno);
+    if (fwd) this.notify(srcno);
+    return fwd ? 1 : 0;
   }
 
   /**
@@ -442,7 +450,7 @@ export class XiveSource implements MmioDevice {
         // EQ entry for a routed source, seen by the differential suite), so the model follows it.
         fwd = true;
       } else {
-        this.setPq(srcno, (op >>> 8) & 3);
+        this.swapPq(srcno, (op >>> 8) & 3);
       }
     }
     if (fwd) this.notify(srcno);

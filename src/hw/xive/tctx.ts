@@ -36,6 +36,15 @@ import {
   xivePriorityToIpb,
 } from './regs.ts';
 
+/**
+ * Each ring's W2 valid bit (VT, VP, VO, VU) is the top bit of the word's first byte: as small
+ * integers, so the presenter's scan of every thread tests a byte without converting 2^31.
+ */
+const QW3_VT_BYTE = TM_QW3W2_VT >>> 24;
+const QW2_VP_BYTE = TM_QW2W2_VP >>> 24;
+const QW1_VO_BYTE = TM_QW1W2_VO >>> 24;
+const QW0_VU_BYTE = TM_QW0W2_VU >>> 24;
+
 /** Serialised thread context (version 1). */
 export interface XiveTctxSnapshot {
   v: 1;
@@ -262,27 +271,23 @@ export class XiveTctx {
   match(format: number, nvtBlk: number, nvtIdx: number, ignore: boolean, logicServ: number): number {
     const r = this.regs;
     const cam = xiveNvtCam(nvtBlk, nvtIdx);
-    // Each W2 valid bit (VT, VP, VO, VU) is the top bit of the word's first byte: test it
-    // before assembling the word, so scanning many idle threads costs a byte load each.
+    // Test each ring's valid bit before assembling its word, so scanning many idle threads
+    // costs a byte load each.
     if (format === 0) {
       if (ignore) return this.lsNvtUnsupported(nvtBlk, nvtIdx);
-      if (r[TM_QW3_HV_PHYS + TM_WORD2]! & (TM_QW3W2_VT >>> 24) && cam === this.hwCamLine())
-        return TM_QW3_HV_PHYS;
+      if (r[TM_QW3_HV_PHYS + TM_WORD2]! & QW3_VT_BYTE && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
       if (
-        r[TM_QW2_HV_POOL + TM_WORD2]! & (TM_QW2W2_VP >>> 24) &&
+        r[TM_QW2_HV_POOL + TM_WORD2]! & QW2_VP_BYTE &&
         cam === (this.word2(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)
       ) {
         return TM_QW2_HV_POOL;
       }
-      if (
-        r[TM_QW1_OS + TM_WORD2]! & (TM_QW1W2_VO >>> 24) &&
-        cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM)
-      )
+      if (r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE && cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM))
         return TM_QW1_OS;
     } else if (
-      r[TM_QW1_OS + TM_WORD2]! & (TM_QW1W2_VO >>> 24) &&
+      r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE &&
       cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM) &&
-      r[TM_QW0_USER + TM_WORD2]! & (TM_QW0W2_VU >>> 24) &&
+      r[TM_QW0_USER + TM_WORD2]! & QW0_VU_BYTE &&
       logicServ === (this.word2(TM_QW0_USER) & TM_QW0W2_LOGIC_SERV)
     ) {
       return TM_QW0_USER;
