@@ -236,7 +236,7 @@ export class MailboxCpu {
       while (done < n) {
         cpu.load(a, 8, w);
         done++;
-        if (halted !== null && halted()) throw new MailboxHalt('vCPU stopped');
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
       }
     } finally {
       this.accesses += done;
@@ -257,16 +257,16 @@ export class MailboxCpu {
       for (let i = 0; i < n; i++) {
         cpu.store(a, 8, 0, 0xff);
         done++;
-        if (halted !== null && halted()) throw new MailboxHalt('vCPU stopped');
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
         cpu.load(ack, 2, w);
         done++;
-        if (halted !== null && halted()) throw new MailboxHalt('vCPU stopped');
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
         cpu.load(eoi, 8, w);
         done++;
-        if (halted !== null && halted()) throw new MailboxHalt('vCPU stopped');
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
         cpu.store(cppr, 1, 0, 0xff);
         done++;
-        if (halted !== null && halted()) throw new MailboxHalt('vCPU stopped');
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
       }
     } finally {
       this.accesses += done;
