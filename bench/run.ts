@@ -12,7 +12,8 @@
  * (both sides measured minutes apart at most, under the same load). Then once each: the scale
  * cases (`bench/scale.ts`) and `npm start` (the whole compare matrix).
  *
- * `node dist-bench/bench/run.js --case <name>` runs one case and prints its result as JSON.
+ * `node dist-bench/bench/run.js --case <name>` runs one case and prints its result as JSON (`qemu`
+ * and `xivelab-qemu`: start-up and both kind-10 loops through the driver).
  */
 
 import { spawn, spawnSync } from 'node:child_process';
@@ -320,7 +321,12 @@ async function main(): Promise<void> {
 }
 
 async function runCase(name: string): Promise<void> {
-  if (name === 'scale-kvm') console.log(JSON.stringify(scaleKvm()));
+  if (name === 'qemu' || name === 'xivelab-qemu') {
+    const bin = name === 'qemu' ? findQemu() : null;
+    if (name === 'qemu' && bin === null) throw new Error('qemu-system-ppc64 not installed');
+    const start = bin !== null ? () => spawnQemu(bin) : () => spawnXivelabQemu();
+    console.log(JSON.stringify(await qtestLoops(start, name)));
+  } else if (name === 'scale-kvm') console.log(JSON.stringify(scaleKvm()));
   else if (name === 'scale-emulated') console.log(JSON.stringify(scaleEmulated()));
   else {
     const make = CASES[name];

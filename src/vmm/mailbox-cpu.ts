@@ -205,42 +205,12 @@ export class MailboxCpu {
     const ack = this.realAddr(g[25]!, 2);
     const eoi = this.realAddr(g[26]!, 8);
     const cppr = this.realAddr(g[27]!, 1);
-    const cpu = this.cpu;
-    const w = this.w;
     if (mode === 0n && a >= 0) {
-      const first = this.accesses;
-      try {
-        for (let i = 0; i < n; i++) {
-          this.accesses++;
-          cpu.load(a, 8, w);
-          this.check();
-        }
-      } finally {
-        // r24 holds the last value loaded, also when the vCPU stopped mid-loop.
-        if (this.accesses > first) g[24] = (BigInt(w.hi) << 32n) | BigInt(w.lo);
-      }
+      this.getLoop(n, a);
     } else if (mode === 0n) {
       for (let i = 0; i < n; i++) g[24] = this.load(g[23]!, 8);
     } else if (a >= 0 && ack >= 0 && eoi >= 0 && cppr >= 0) {
-      const first = this.accesses;
-      try {
-        for (let i = 0; i < n; i++) {
-          this.accesses++;
-          cpu.store(a, 8, 0, 0xff);
-          this.check();
-          this.accesses++;
-          cpu.load(ack, 2, w);
-          this.check();
-          this.accesses++;
-          cpu.load(eoi, 8, w);
-          this.check();
-          this.accesses++;
-          cpu.store(cppr, 1, 0, 0xff);
-          this.check();
-        }
-      } finally {
-        if (this.accesses > first + 1) g[24] = (BigInt(w.hi) << 32n) | BigInt(w.lo);
-      }
+      this.cycleLoop(n, a, ack, eoi, cppr);
     } else {
       for (let i = 0; i < n; i++) {
         this.store(g[23]!, 8, 0xffn);
@@ -250,6 +220,64 @@ export class MailboxCpu {
       }
     }
     this.std(MBOX + MBOX_OUT, g[24]!);
+  }
+
+  /**
+   * Mode 0 at an address the number path takes: `n` × `ld a` straight to the vCPU, each access
+   * counted and halt-checked; r24 holds the last value loaded, also when the vCPU stopped
+   * mid-loop.
+   */
+  private getLoop(n: number, a: number): void {
+    const cpu = this.cpu;
+    const w = this.w;
+    const halted = this.halted;
+    let done = 0;
+    try {
+      while (done < n) {
+        cpu.load(a, 8, w);
+        done++;
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
+      }
+    } finally {
+      this.accesses += done;
+      if (done > 0) this.gpr[24] = this.wordValue();
+    }
+  }
+
+  /**
+   * Mode 1 at addresses the number path takes: `n` × (`std 0xff → a`; `lhz ack`; `ld eoi`;
+   * `stb 0xff → cppr`), as {@link getLoop}.
+   */
+  private cycleLoop(n: number, a: number, ack: number, eoi: number, cppr: number): void {
+    const cpu = this.cpu;
+    const w = this.w;
+    const halted = this.halted;
+    let done = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        cpu.store(a, 8, 0, 0xff);
+        done++;
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
+        cpu.load(ack, 2, w);
+        done++;
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
+        cpu.load(eoi, 8, w);
+        done++;
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
+        cpu.store(cppr, 1, 0, 0xff);
+        done++;
+        if (halted?.()) throw new MailboxHalt('vCPU stopped');
+      }
+    } finally {
+      this.accesses += done;
+      // The first load is the loop's second access.
+      if (done > 1) this.gpr[24] = this.wordValue();
+    }
+  }
+
+  /** The last loaded value ({@link w}) as a register value. */
+  private wordValue(): bigint {
+    return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
   }
 
   /**
@@ -288,7 +316,7 @@ export class MailboxCpu {
     if (ra > BigInt(Number.MAX_SAFE_INTEGER)) return 0n;
     this.cpu.load(Number(ra), size, this.w);
     this.check();
-    return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
+    return this.wordValue();
   }
 
   /**
@@ -323,7 +351,7 @@ export class MailboxCpu {
   private ld(addr: number): bigint {
     this.cpu.load(addr, 8, this.w);
     this.check();
-    return (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
+    return this.wordValue();
   }
 
   private std(addr: number, v: bigint): void {

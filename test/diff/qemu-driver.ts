@@ -5,7 +5,7 @@
  * - {@link spawnQemu}: `qemu-system-ppc64` (or `$QEMU`) with the stub written from its
  *   documented machine words as `-bios`, qtest on stdio, HMP on a unix socket;
  * - {@link spawnXivelabQemu}: the `xivelab-qemu` front end (node on src/cli/qemu.ts, under tsx
- *   from source), spoken to exactly like QEMU;
+ *   from source; the bundled front end from the bench's build), spoken to exactly like QEMU;
  * - {@link inProcessXivelab}: a {@link QtestServer} and an {@link Hmp} in this process — the
  *   same protocol text without the process boundary, for speed.
  * Spawned processes are killed in `close()` and on process exit.
@@ -279,9 +279,13 @@ export async function spawnXivelabQemu(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): P
   const stub = join(dir, 'stub.bin');
   writeFileSync(stub, stubImage());
   const mon = join(dir, 'mon.sock');
-  // From source under tsx (the test suites) or from a tsc build (the bench): the front end beside it.
+  // From source under tsx (the test suites), or from the bench's build: the bundled front end
+  // (scripts/bundle-qemu.mjs), as bin/xivelab-qemu.js runs it.
   const compiled = import.meta.url.endsWith('.js');
-  const main = resolve(import.meta.dirname, compiled ? '../../src/cli/qemu.js' : '../../src/cli/qemu.ts');
+  const main = resolve(
+    import.meta.dirname,
+    compiled ? '../../xivelab-qemu/main.js' : '../../src/cli/qemu.ts',
+  );
   const link = new ProcessLink(
     process.execPath,
     [

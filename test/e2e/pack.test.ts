@@ -114,7 +114,7 @@ describe('npm pack', () => {
     // npm ci, npm pack and a git install build dist/ through `prepare`.
     expect(pkg.scripts.prepare).toBe('npm run build');
     expect(pkg.scripts.build).toBe(
-      'tsc -p tsconfig.build.json && node scripts/dts-extensions.mjs dist && npm run build:web',
+      'tsc -p tsconfig.build.json && node scripts/dts-extensions.mjs dist && node scripts/bundle-qemu.mjs dist && npm run build:web',
     );
     for (const f of [
       'dist/index.js',
@@ -122,6 +122,7 @@ describe('npm pack', () => {
       'dist/index.js.map',
       'dist/cli/main.js',
       'dist/cli/qemu.js',
+      'dist/xivelab-qemu/main.js',
       'dist/cli/ui.js',
       'dist/web/index.html',
       'bin/xivelab.js',
