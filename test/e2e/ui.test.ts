@@ -101,7 +101,7 @@ describe.skipIf(CHROMIUM === undefined)('xivelab ui in Chromium', () => {
     await page.keyboard.press('End');
     expect(await page.locator('[data-testid=ptes] tr.stale td').allInnerTexts()).toEqual([
       '0x7ffff77b0000',
-      '0x603000001',
+      '0x601000021',
       '0x5',
       'IPI',
       'stale',

@@ -22,13 +22,13 @@ describe("a race counterexample's schedule, replayed traced, into the state pane
   });
 
   test('at the end: the PTE the checker names, stale (installed for the IPI after the bind re-pointed the irq)', () => {
-    // "pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000 …"
+    // "pid 1 maps the EOI page of girq 5 to pfn 0x601000021, but girq 5 is backed by hw 0x1000000 …"
     expect(c.message).toMatch(
-      /^I1: pid 1 maps the EOI page of girq 5 to pfn 0x603000001, but girq 5 is backed by hw 0x1000000/,
+      /^I1: pid 1 maps the EOI page of girq 5 to pfn 0x601000021, but girq 5 is backed by hw 0x1000000/,
     );
     const end = stateAt(r.events, r.events.length - 1);
     expect([...end.procs.get(1)!.ptes]).toEqual([
-      [0x7fff_f77b_0000, { pfn: 0x6_0300_0001, vma: 2, irq: 5, backing: -1, stale: true }],
+      [0x7fff_f77b_0000, { pfn: 0x6_0100_0021, vma: 2, irq: 5, backing: -1, stale: true }],
     ]);
     expect(end.eas.get('guest:5')?.hwIrq).toBe(0x100_0000);
     expect(end.memslots.get(1)).toEqual({
