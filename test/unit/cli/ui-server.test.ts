@@ -106,7 +106,7 @@ describe('xivelab ui server: serves the app and the report read-only, nothing ou
     const install = Array.from({ length: columns.length }, (_, i) => columns.event(i)).filter(
       (e) => e.kind === 'mm.insert_pfn' && e.time > 0,
     );
-    expect(install.map((e) => [e.time, e.args])).toEqual([[13, [1, 0x7fff_f77b_0000, 0x6_0300_0001, 2]]]);
+    expect(install.map((e) => [e.time, e.args])).toEqual([[13, [1, 0x7fff_f77b_0000, 0x6_0100_0021, 2]]]);
     expect(await get(port, '/api/race?file=traces/race-path.trace.json')).toEqual({
       status: 404,
       body: 'cannot replay traces/race-path.trace.json here: ../secret is not a built-in race scenario\n',
