@@ -191,20 +191,27 @@ function workerUrl(name = 'compare-worker'): URL {
  */
 export function exploreRacesInWorker(): { table: Promise<RaceTable>; stop(): void } {
   const w = startWorker(workerUrl('race-worker'));
+  // Set when this side ends the worker: any other exit before a reply is a failure.
+  let ended = false;
   const table = new Promise<RaceTable>((resolve, reject) => {
-    let replied = false;
     w.on('message', (m: RaceWorkerReply) => {
-      replied = true;
+      ended = true;
       void w.terminate();
       if (m.ok) resolve(m.table);
       else reject(new Error(`race exploration: ${m.error}`));
     });
     w.on('error', reject);
     w.on('exit', (code) => {
-      if (!replied && code !== 1) reject(new Error(`race worker exited with ${code}`));
+      if (!ended) reject(new Error(`race worker exited with ${code}`));
     });
   });
-  return { table, stop: () => void w.terminate() };
+  return {
+    table,
+    stop: () => {
+      ended = true;
+      void w.terminate();
+    },
+  };
 }
 
 /**
