@@ -4,21 +4,24 @@
  * and disappeared (what the KVM memory listener turns into memslots).
  */
 
-import { type AccessSize, type DmaSpace, type MmioDevice, NO_CPU, Word64 } from '../hw/mmio.ts';
+import * as mmio from '../hw/mmio.ts';
+import { type AccessSize, type DmaSpace, type MmioDevice, Word64 } from '../hw/mmio.ts';
 import { traceEvent } from '../sim/trace-events.ts';
 import { NULL_TRACE, TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
+import * as memoryRegion from './memory-region.ts';
 import {
   type MemoryRegion,
   type MemoryRegionObserver,
-  type MemoryRegionValid,
-  MR_ALIAS,
-  MR_IO,
-  MR_RAM,
-  MR_RAM_DEVICE,
   memoryRegionTransactionBegin,
   memoryRegionTransactionCommit,
   UINT64_SPACE,
 } from './memory-region.ts';
+
+// Module-local copies of the constants the access path uses: V8 reads an imported binding
+// through its module cell (a load and a hole check) at every use, a local const folds to an
+// immediate in optimised code.
+const { NO_CPU } = mmio;
+const { MR_ALIAS, MR_IO, MR_RAM, MR_RAM_DEVICE } = memoryRegion;
 
 /** One flat range as listeners see it (QEMU `MemoryRegionSection`). */
 export interface MemoryRegionSection {
@@ -42,6 +45,29 @@ export interface MemoryListener {
   commit?(): void;
 }
 
+/** {@link FlatView.access} bits 0–3 are the access sizes (1, 2, 4, 8) the range lets through. */
+const ACC_SIZES = 0xf;
+/** {@link FlatView.access}: unaligned accesses pass (`valid.unaligned`, RAM, RAM devices). */
+const ACC_UNALIGNED = 0x10;
+/** {@link FlatView.access}: VMM RAM, read and written by the address space itself. */
+const ACC_RAM = 0x20;
+
+/**
+ * The accesses the memory core lets through to a range's region, as {@link FlatView.access}
+ * bits. RAM and RAM devices accept any access, like QEMU's ram_device_mem_ops.
+ *
+ * @remarks Models softmmu/memory.c:memory_region_access_valid() (alignment, then size), decided
+ * once per rendered range.
+ */
+function accessBits(mr: MemoryRegion): number {
+  if (mr.kind === MR_RAM) return ACC_RAM | ACC_UNALIGNED | ACC_SIZES;
+  if (mr.kind !== MR_IO) return ACC_UNALIGNED | ACC_SIZES;
+  const valid = mr.valid;
+  let bits = valid.unaligned ? ACC_UNALIGNED : 0;
+  for (let size = 1; size <= 8; size <<= 1) if (size >= valid.min && size <= valid.max) bits |= size;
+  return bits;
+}
+
 /** A rendered flat view: parallel typed columns, sorted by start, non-overlapping. */
 export class FlatView {
   readonly count: number;
@@ -49,6 +75,10 @@ export class FlatView {
   /** Exclusive ends. */
   readonly ends: Float64Array;
   readonly offsets: Float64Array;
+  /** `offsets[i] - starts[i]`: an address plus this is the offset in the range's region. */
+  readonly deltas: Float64Array;
+  /** Which accesses the range's region takes (see {@link accessBits}). */
+  readonly access: Uint8Array;
   readonly regions: readonly MemoryRegion[];
 
   constructor(ranges: readonly RenderRange[]) {
@@ -56,12 +86,16 @@ export class FlatView {
     this.starts = new Float64Array(ranges.length);
     this.ends = new Float64Array(ranges.length);
     this.offsets = new Float64Array(ranges.length);
+    this.deltas = new Float64Array(ranges.length);
+    this.access = new Uint8Array(ranges.length);
     const regions: MemoryRegion[] = [];
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]!;
       this.starts[i] = r.start;
       this.ends[i] = r.end;
       this.offsets[i] = r.offset;
+      this.deltas[i] = r.offset - r.start;
+      this.access[i] = accessBits(r.mr);
       regions.push(r.mr);
     }
     this.regions = regions;
@@ -201,20 +235,11 @@ export function generateMemoryTopology(root: MemoryRegion): FlatView {
 
 const hex = (n: number): string => n.toString(16).toUpperCase();
 
-/** Entries of the recent-hits cache. */
-const HIT_WAYS = 4;
-
-/**
- * Does the memory core let an access through to an I/O region? RAM and RAM devices accept any
- * access, like QEMU's ram_device_mem_ops.
- *
- * @remarks Models softmmu/memory.c:memory_region_access_valid() (alignment, then size).
- */
-function accessAllowed(valid: MemoryRegionValid, off: number, size: AccessSize): boolean {
-  // `&` takes the offset modulo 2^32, so its low bits are exact even past 2^31.
-  if (!valid.unaligned && (off & (size - 1)) !== 0) return false;
-  return size <= valid.max && size >= valid.min;
-}
+/** Page size of the address space's TLB: 4 KiB. */
+const TLB_PAGE_SIZE = 0x1000;
+const TLB_PAGE_INV = 2 ** -12;
+/** TLB entries (direct mapped by page number). */
+const TLB_SLOTS = 64;
 const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
 
 /**
@@ -228,15 +253,16 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   private readonly trace: TraceSink;
   private view: FlatView;
   /**
-   * The last ranges hit (a software TLB over the flat view: the interrupt path alternates
-   * between the ESB window, the TIMA and the EQ page in RAM), replaced round robin.
+   * A software TLB over the flat view, direct mapped by 4 KiB page: `tlbPage[k]` is the page
+   * number slot k holds (NaN: none), `tlbEnd[k]` the end of its range and `tlbRange[k]` the
+   * range's index. A page is entered only when its range covers it from its first byte, so a
+   * hit needs one more test, that the access ends inside the range. Typed arrays: an access
+   * writes no field (the explorer may freeze the objects of a world, see
+   * `check/explore/heap-snapshot.ts`).
    */
-  private readonly hits: Int32Array;
-  /**
-   * `[0]`: the way the next miss replaces. A typed array, as {@link hits}: an access writes no
-   * field (the explorer may freeze the objects of a world, see `check/explore/heap-snapshot.ts`).
-   */
-  private readonly nextHit: Uint8Array;
+  private readonly tlbPage: Float64Array;
+  private readonly tlbEnd: Float64Array;
+  private readonly tlbRange: Int32Array;
   private readonly listeners: MemoryListener[];
   private readonly tmp: Word64;
   private readonly piece: Word64;
@@ -252,8 +278,9 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     this.root = root;
     this.trace = trace;
     this.view = generateMemoryTopology(root);
-    this.hits = new Int32Array(HIT_WAYS).fill(-1);
-    this.nextHit = new Uint8Array(1);
+    this.tlbPage = new Float64Array(TLB_SLOTS).fill(Number.NaN);
+    this.tlbEnd = new Float64Array(TLB_SLOTS);
+    this.tlbRange = new Int32Array(TLB_SLOTS);
     this.listeners = [];
     this.tmp = new Word64();
     this.piece = new Word64();
@@ -319,8 +346,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     const old = this.view;
     const next = generateMemoryTopology(this.root);
     this.view = next;
-    this.hits.fill(-1);
-    this.nextHit[0] = 0;
+    this.tlbPage.fill(Number.NaN);
     this.rebuilds++;
     if (this.trace.mask & TRACE_VMM)
       traceEvent(this.trace, 'as.rebuild', { ranges: next.count, oldRanges: old.count });
@@ -378,27 +404,26 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
 
   /**
    * Index of the range holding all of `[addr, addr + size)`, or −1 (the access straddles ranges
-   * or hits none). Looks in the recent hits first, then searches the view.
+   * or hits none). Looks in the TLB first, then searches the view.
    */
   private rangeOf(addr: number, size: number): number {
-    const v = this.view;
-    const h = this.hits;
-    const end = addr + size;
-    for (let k = 0; k < HIT_WAYS; k++) {
-      const i = h[k]!;
-      if (i >= 0 && addr >= v.starts[i]! && end <= v.ends[i]!) return i;
-    }
-    return this.rangeMiss(addr, end);
+    const pn = Math.floor(addr * TLB_PAGE_INV);
+    // `&` takes the page number modulo 2^32: exact low bits for any page number.
+    const k = pn & (TLB_SLOTS - 1);
+    if (this.tlbPage[k] === pn && addr + size <= this.tlbEnd[k]!) return this.tlbRange[k]!;
+    return this.rangeMiss(addr, size, pn, k);
   }
 
-  /** {@link rangeOf} past the recent hits: search the view and remember the range. */
-  private rangeMiss(addr: number, end: number): number {
+  /** {@link rangeOf} past the TLB: search the view and enter the page in slot `k`. */
+  private rangeMiss(addr: number, size: number, pn: number, k: number): number {
     const v = this.view;
     const i = v.find(addr);
-    if (i < 0 || end > v.ends[i]!) return -1;
-    const k = this.nextHit[0]!;
-    this.hits[k] = i;
-    this.nextHit[0] = (k + 1) % HIT_WAYS;
+    if (i < 0 || addr + size > v.ends[i]!) return -1;
+    if (v.starts[i]! <= pn * TLB_PAGE_SIZE) {
+      this.tlbPage[k] = pn;
+      this.tlbEnd[k] = v.ends[i]!;
+      this.tlbRange[k] = i;
+    }
     return i;
   }
 
@@ -411,12 +436,14 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     }
     const v = this.view;
     const mr = v.regions[i]!;
-    const off = v.offsets[i]! + (addr - v.starts[i]!);
-    if (mr.kind === MR_RAM) {
+    const off = addr + v.deltas[i]!;
+    const acc = v.access[i]!;
+    if (acc & ACC_RAM) {
       mr.ramLoad(off, size, out);
       return;
     }
-    if (mr.kind === MR_IO && !accessAllowed(mr.valid, off, size)) {
+    // `&` takes the offset modulo 2^32, so its low bits are exact even past 2^31.
+    if ((acc & size) === 0 || ((acc & ACC_UNALIGNED) === 0 && (off & (size - 1)) !== 0)) {
       this.invalidAccess(mr, off, size);
       out.hi = 0;
       out.lo = 0;
@@ -439,12 +466,13 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     }
     const v = this.view;
     const mr = v.regions[i]!;
-    const off = v.offsets[i]! + (addr - v.starts[i]!);
-    if (mr.kind === MR_RAM) {
+    const off = addr + v.deltas[i]!;
+    const acc = v.access[i]!;
+    if (acc & ACC_RAM) {
       mr.ramStore(off, size, hi, lo);
       return true;
     }
-    if (mr.kind === MR_IO && !accessAllowed(mr.valid, off, size)) {
+    if ((acc & size) === 0 || ((acc & ACC_UNALIGNED) === 0 && (off & (size - 1)) !== 0)) {
       this.invalidAccess(mr, off, size);
       return false;
     }
@@ -483,7 +511,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
 
   // --- internals ---------------------------------------------------------------------------
 
-  /** Count and report an access {@link accessAllowed} refused (the cold half of the check). */
+  /** Count and report an access {@link accessBits} refused (the cold half of the check). */
   private invalidAccess(mr: MemoryRegion, off: number, size: AccessSize): void {
     const valid = mr.valid;
     this.invalidAccesses++;

@@ -13,8 +13,14 @@ import type { GuestVcpu, LoadResult } from '../guest/platform.ts';
 import { type AccessSize, Word64 } from '../hw/mmio.ts';
 import type { XiveTctx } from '../hw/xive/tctx.ts';
 import { traceEvent } from '../sim/trace-events.ts';
-import { TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
+import type { TraceSink } from '../sim/trace-sink.ts';
+import * as traceSink from '../sim/trace-sink.ts';
 import type { AddressSpace } from './address-space.ts';
+
+// Module-local copies of the imported constants and helpers the hot paths use: V8 reads an
+// imported binding through its module cell (a load and a hole check) at every use, while a
+// module-local const folds to an immediate in optimised code.
+const { TRACE_VMM } = traceSink;
 
 /** What a vCPU needs from its machine (kept narrow so the CPU does not import the machine). */
 export interface SpaprCpuHost {
@@ -58,6 +64,12 @@ export class SpaprCpu implements GuestVcpu {
 
   /** Big-endian load at a guest real address. */
   load(addr: number, size: AccessSize, out: LoadResult): void {
+    // A Word64 is filled in place; any other result object through the CPU's own word, so the
+    // devices' stores into `out` only ever see one shape.
+    if (out instanceof Word64) {
+      this.sysmem.load(addr, size, this.id, out);
+      return;
+    }
     const w = this.word;
     this.sysmem.load(addr, size, this.id, w);
     out.hi = w.hi;

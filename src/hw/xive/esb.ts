@@ -5,7 +5,12 @@
  * ({@link XIVE_ESB_FORWARD}) set when the event must be forwarded. No allocation, no state.
  */
 
-import { XIVE_ESB_OFF, XIVE_ESB_PENDING, XIVE_ESB_QUEUED, XIVE_ESB_RESET } from './regs.ts';
+import * as regs from './regs.ts';
+
+// Module-local copies of the imported constants and helpers the hot paths use: V8 reads an
+// imported binding through its module cell (a load and a hole check) at every use, while a
+// module-local const folds to an immediate in optimised code.
+const { XIVE_ESB_OFF, XIVE_ESB_PENDING, XIVE_ESB_QUEUED, XIVE_ESB_RESET } = regs;
 
 /** Bit 2 of a primitive's result: forward the event (notify). */
 export const XIVE_ESB_FORWARD = 0x4;

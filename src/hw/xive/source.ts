@@ -7,10 +7,18 @@
  */
 
 import { traceEvent } from '../../sim/trace-events.ts';
-import { TRACE_ESB, type TraceSink } from '../../sim/trace-sink.ts';
+import type { TraceSink } from '../../sim/trace-sink.ts';
+import * as traceSink from '../../sim/trace-sink.ts';
 import type { AccessSize, MmioDevice, Word64 } from '../mmio.ts';
-import { XIVE_ESB_FORWARD, xiveEsbEoi, xiveEsbTrigger } from './esb.ts';
-import {
+import * as esb from './esb.ts';
+import * as regs from './regs.ts';
+
+// Module-local copies of the imported constants and helpers the hot paths use: V8 reads an
+// imported binding through its module cell (a load and a hole check) at every use, while a
+// module-local const folds to an immediate in optimised code.
+const { TRACE_ESB } = traceSink;
+const { XIVE_ESB_FORWARD, xiveEsbEoi, xiveEsbTrigger } = esb;
+const {
   XIVE_ESB_4K_2PAGE,
   XIVE_ESB_64K_2PAGE,
   XIVE_ESB_GET,
@@ -20,7 +28,7 @@ import {
   XIVE_ESB_RESET,
   XIVE_ESB_SET_PQ_00,
   XIVE_ESB_STORE_EOI,
-} from './regs.ts';
+} = regs;
 
 /** ESB management must go through the H_INT_ESB hcall. */
 export const XIVE_SRC_H_INT_ESB = 0x1;

@@ -4,8 +4,15 @@
  */
 
 import { traceEvent } from '../../sim/trace-events.ts';
-import { TRACE_TIMA, type TraceSink } from '../../sim/trace-sink.ts';
-import {
+import type { TraceSink } from '../../sim/trace-sink.ts';
+import * as traceSink from '../../sim/trace-sink.ts';
+import * as regs from './regs.ts';
+
+// Module-local copies of the imported constants and helpers the hot paths use: V8 reads an
+// imported binding through its module cell (a load and a hole check) at every use, while a
+// module-local const folds to an immediate in optimised code.
+const { TRACE_TIMA } = traceSink;
+const {
   TM_ACK_CNT,
   TM_AGE,
   TM_CPPR,
@@ -34,7 +41,7 @@ import {
   xiveIpbToPipr,
   xiveNvtCam,
   xivePriorityToIpb,
-} from './regs.ts';
+} = regs;
 
 /**
  * Each ring's W2 valid bit (VT, VP, VO, VU) is the top bit of the word's first byte: as small
