@@ -50,6 +50,10 @@ export interface MmioDevice {
  */
 export interface DmaSpace {
   loadBe32(addr: number): number;
+  /**
+   * `value` is the word's 32 bits, as a u32 or as an int32 (the same bits: an int32 crosses a
+   * call unboxed, a u32 of 2^31 or more is a heap number).
+   */
   storeBe32(addr: number, value: number): boolean;
   /** True when `[addr, addr+len)` is RAM. */
   isRam(addr: number, len: number): boolean;

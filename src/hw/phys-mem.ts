@@ -286,7 +286,7 @@ export class PhysMem implements DmaSpace {
   storeBe32(addr: number, value: number): boolean {
     const r = this.span(addr, 4);
     if (r === null || r.owner !== null) return false;
-    this.ramStore(r, addr, 4, 0, value >>> 0);
+    this.ramStore(r, addr, 4, 0, value | 0);
     return true;
   }
 

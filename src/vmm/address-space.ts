@@ -452,13 +452,11 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     (mr.ops as MmioDevice).load(off, size, cpu, out);
   }
 
-  /** Big-endian store of the low `size` bytes of `hi`:`lo` at `addr` on behalf of `cpu`. */
-  store(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): void {
-    this.storeChecked(addr, size, hi, lo, cpu);
-  }
-
-  /** {@link store}, returning false on a MEMTX error (nothing answers, or the access is invalid). */
-  private storeChecked(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): boolean {
+  /**
+   * Big-endian store of the low `size` bytes of `hi`:`lo` at `addr` on behalf of `cpu`. Returns
+   * false on a MEMTX error (nothing answers, or the access is invalid).
+   */
+  store(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): boolean {
     const i = this.rangeOf(addr, size);
     if (i < 0) {
       this.storeSlow(addr, size, hi, lo, cpu);
@@ -476,7 +474,8 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
       this.invalidAccess(mr, off, size);
       return false;
     }
-    (mr.ops as MmioDevice).store(off, size, hi, lo, cpu);
+    // RAM takes the halves as int32 or u32 (see DmaSpace.storeBe32); devices get u32s.
+    (mr.ops as MmioDevice).store(off, size, hi >>> 0, lo >>> 0, cpu);
     return true;
   }
 
@@ -493,7 +492,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
    * or the region rejected the access.
    */
   storeBe32(addr: number, value: number): boolean {
-    return this.storeChecked(addr, 4, 0, value >>> 0, NO_CPU);
+    return this.store(addr, 4, 0, value | 0, NO_CPU);
   }
 
   /** True when every byte of `[addr, addr+len)` is VMM RAM. */

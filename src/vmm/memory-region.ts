@@ -364,10 +364,13 @@ export class MemoryRegion {
     out.lo = lo;
   }
 
-  /** Big-endian store of the low `size` bytes of `hi`:`lo` at `offset` of a RAM region. */
+  /**
+   * Big-endian store of the low `size` bytes of `hi`:`lo` at `offset` of a RAM region. The
+   * halves may be u32s or int32s (the same bits); a backing gets u32s.
+   */
   ramStore(offset: number, size: AccessSize, hi: number, lo: number): void {
     if (this.backing !== null) {
-      this.backing.store(offset, size, hi, lo);
+      this.backing.store(offset, size, hi >>> 0, lo >>> 0);
       return;
     }
     const pn = Math.floor(offset * RAM_PAGE_INV);

@@ -84,7 +84,7 @@ export function xiveMatchTctxs(
   for (const tctx of tctxs) {
     const ring = tctx.match(format, nvtBlk, nvtIdx, ignore, logicServ);
     if (ring === -1) continue;
-    if (out.tctx) {
+    if (out.tctx !== null) {
       trace.guestError(`XIVE: already found a thread context NVT ${hex(nvtBlk)}/${hex(nvtIdx)}`);
       return count + 1;
     }
@@ -243,14 +243,15 @@ export class XiveRouter {
     const qgen = (w1 & END_W1_GENERATION) !== 0 ? 1 : 0;
     const qentries = 1 << (qsize + 10); // qsize ≤ 15: an int shift, not a Math.pow
     const qaddr = qbase + qindex * 4;
-    const qdata = ((qgen << 31) | (data & 0x7fff_ffff)) >>> 0;
+    // An int32, not a u32: with the generation bit set it would be boxed at each call.
+    const qdata = (qgen << 31) | (data & 0x7fff_ffff);
     if (!this.dma.storeBe32(qaddr, qdata)) {
       this.trace.guestError(`XIVE: failed to write END data @0x${hex(qaddr)}`);
       return;
     }
     this.stats.enqueued++;
     if (this.trace.mask & TRACE_ROUTER)
-      traceEvent(this.trace, 'router.enqueue', { endBlk: blk, endIdx: idx, qindex, qdata });
+      traceEvent(this.trace, 'router.enqueue', { endBlk: blk, endIdx: idx, qindex, qdata: qdata >>> 0 });
     let nindex = qindex + 1;
     let ngen = qgen;
     if (nindex >= qentries) {

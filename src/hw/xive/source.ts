@@ -105,6 +105,11 @@ export class XiveSource implements MmioDevice {
   private readonly trace: TraceSink;
   private readonly blocks: (SourceBlock | null)[];
   private readonly twoPage: boolean;
+  /**
+   * Size of the trigger page in 2-page mode, else 0: ESB offsets below it trigger. A number, not
+   * a second test of {@link twoPage}: the access path tests one integer.
+   */
+  private readonly trigPageSize: number;
   /** Bytes per source: `1 << esbShift`. */
   private readonly srcSize: number;
   /** `2 ** -esbShift`, precomputed: a variable exponent would cost a Math.pow per access. */
@@ -130,6 +135,7 @@ export class XiveSource implements MmioDevice {
     this.srcSize = 2 ** cfg.esbShift;
     this.invSrcSize = 2 ** -cfg.esbShift;
     this.pageSize = this.twoPage ? this.srcSize / 2 : this.srcSize;
+    this.trigPageSize = this.twoPage ? this.pageSize : 0;
   }
 
   /** Size in bytes of the ESB MMIO region. */
@@ -156,7 +162,7 @@ export class XiveSource implements MmioDevice {
   private block(srcno: number): SourceBlock {
     const n = srcno >>> BLOCK_SHIFT;
     let b = this.blocks[n];
-    if (!b) {
+    if (b === null || b === undefined) {
       b = new SourceBlock(this.resetPq);
       this.blocks[n] = b;
     }
@@ -343,9 +349,12 @@ export class XiveSource implements MmioDevice {
    * @remarks Models hw/intc/xive.c:xive_source_notify().
    */
   private notify(srcno: number): void {
-    this.count(srcno, XIVE_STAT_FORWARD);
+    const b = this.block(srcno);
+    const i = srcno & BLOCK_MASK;
+    b.counters[XIVE_STAT_FORWARD * BLOCK_SIZE + i]!++;
     if (this.trace.mask & TRACE_ESB) traceEvent(this.trace, 'esb.forward', { srcno });
-    this.notifier(srcno, !this.esbDisabled(srcno));
+    // The PQ was checked here unless the source is PQ_DISABLE (an LSI keeps its PQ): !esbDisabled.
+    this.notifier(srcno, (this.flags & XIVE_SRC_PQ_DISABLE) === 0 || b.lsi[i] === 1);
   }
 
   /**
@@ -395,7 +404,7 @@ export class XiveSource implements MmioDevice {
       return;
     }
     const within = offset - srcno * this.srcSize;
-    if (this.twoPage && within < this.pageSize) {
+    if (within < this.trigPageSize) {
       this.trace.guestError(`XIVE: invalid load on IRQ ${srcno} trigger page at 0x${hex(offset)}`);
       out.setOnes();
       return;
@@ -404,7 +413,7 @@ export class XiveSource implements MmioDevice {
     let ret: number;
     if (op >= XIVE_ESB_GET && op < XIVE_ESB_SET_PQ_00) {
       const b = this.blocks[srcno >>> BLOCK_SHIFT];
-      ret = (b ? b.status[srcno & BLOCK_MASK]! : this.resetPq) & 3;
+      ret = (b !== null && b !== undefined ? b.status[srcno & BLOCK_MASK]! : this.resetPq) & 3;
     } else {
       // Below GET: LOAD_EOI; from 0xC00: SET_PQ_xx, which returns the old PQ.
       ret = op < XIVE_ESB_GET ? this.loadEoi(srcno) : this.swapPq(srcno, (op >>> 8) & 3);
@@ -440,7 +449,7 @@ export class XiveSource implements MmioDevice {
     }
     const within = offset - srcno * this.srcSize;
     let fwd = false;
-    if (this.twoPage && within < this.pageSize) {
+    if (within < this.trigPageSize) {
       // In 2-page mode the trigger page only triggers, whatever the offset.
       fwd = this.trigger(srcno);
     } else {

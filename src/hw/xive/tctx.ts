@@ -149,9 +149,17 @@ export class XiveTctx {
    * @remarks Models hw/intc/xive.c:xive_tctx_word2().
    */
   word2(ring: number): number {
+    return this.word2Bits(ring) >>> 0;
+  }
+
+  /**
+   * {@link word2} as an int32 (the same bits): what the presenter masks and compares, so a word
+   * with its valid bit set is not boxed on the way.
+   */
+  private word2Bits(ring: number): number {
     const r = this.regs;
     const o = ring + TM_WORD2;
-    return ((r[o]! << 24) | (r[o + 1]! << 16) | (r[o + 2]! << 8) | r[o + 3]!) >>> 0;
+    return (r[o]! << 24) | (r[o + 1]! << 16) | (r[o + 2]! << 8) | r[o + 3]!;
   }
 
   setWord2(ring: number, w2: number): void {
@@ -285,17 +293,17 @@ export class XiveTctx {
       if (r[TM_QW3_HV_PHYS + TM_WORD2]! & QW3_VT_BYTE && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
       if (
         r[TM_QW2_HV_POOL + TM_WORD2]! & QW2_VP_BYTE &&
-        cam === (this.word2(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)
+        cam === (this.word2Bits(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)
       ) {
         return TM_QW2_HV_POOL;
       }
-      if (r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE && cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM))
+      if (r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE && cam === (this.word2Bits(TM_QW1_OS) & TM_QW1W2_OS_CAM))
         return TM_QW1_OS;
     } else if (
       r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE &&
-      cam === (this.word2(TM_QW1_OS) & TM_QW1W2_OS_CAM) &&
+      cam === (this.word2Bits(TM_QW1_OS) & TM_QW1W2_OS_CAM) &&
       r[TM_QW0_USER + TM_WORD2]! & QW0_VU_BYTE &&
-      logicServ === (this.word2(TM_QW0_USER) & TM_QW0W2_LOGIC_SERV)
+      logicServ === (this.word2Bits(TM_QW0_USER) & TM_QW0W2_LOGIC_SERV)
     ) {
       return TM_QW0_USER;
     }

@@ -157,7 +157,7 @@ export class XiveTima implements MmioDevice {
 
   private tctxOf(offset: number, cpu: number): XiveTctx | null {
     const t = cpu === NO_CPU ? undefined : this.tctxs[cpu];
-    if (!t) {
+    if (t === undefined) {
       this.trace.guestError(`XIVE: TIMA access @${hex(offset)} without a thread context (cpu ${cpu})`);
       return null;
     }
