@@ -352,7 +352,14 @@ export class MemoryRegion {
           return;
       }
     }
-    // Crosses a backing page: byte by byte.
+    this.ramLoadBytes(offset, size, out);
+  }
+
+  /**
+   * {@link ramLoad} across a backing page: byte by byte. Out of line, as {@link ramStoreBytes}:
+   * the one-page paths stay small enough for the JIT to inline.
+   */
+  private ramLoadBytes(offset: number, size: AccessSize, out: { hi: number; lo: number }): void {
     let hi = 0;
     let lo = 0;
     for (let i = 0; i < size; i++) {
@@ -403,6 +410,11 @@ export class MemoryRegion {
           return;
       }
     }
+    this.ramStoreBytes(offset, size, hi, lo);
+  }
+
+  /** {@link ramStore} across a backing page: byte by byte. */
+  private ramStoreBytes(offset: number, size: AccessSize, hi: number, lo: number): void {
     for (let i = 0; i < size; i++) {
       const shift = (size - 1 - i) * 8;
       const b = shift >= 32 ? hi >>> (shift - 32) : lo >>> shift;

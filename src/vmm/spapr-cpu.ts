@@ -86,13 +86,18 @@ export class SpaprCpu implements GuestVcpu {
     return this.host.hcall(this.id, opcode, args, out);
   }
 
+  /** Out of {@link setExternalInterrupt}'s line (it stays small enough to inline). */
+  private traceExtIrq(level: boolean): void {
+    traceEvent(this.trace, 'cpu.ext_irq', { cpu: this.id, level: +level });
+  }
+
   /** @remarks Models target/ppc/cpu_init.c:ppc_set_irq() for PPC_INTERRUPT_EXT (edges only). */
   private setExternalInterrupt(level: boolean): void {
     if (level === this.level) return;
     this.level = level;
     if (level) this.raises++;
     else this.lowers++;
-    if (this.trace.mask & TRACE_VMM) traceEvent(this.trace, 'cpu.ext_irq', { cpu: this.id, level: +level });
+    if (this.trace.mask & TRACE_VMM) this.traceExtIrq(level);
     this.onExternalInterrupt?.(level);
   }
 }

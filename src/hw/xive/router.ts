@@ -250,8 +250,7 @@ export class XiveRouter {
       return;
     }
     this.stats.enqueued++;
-    if (this.trace.mask & TRACE_ROUTER)
-      traceEvent(this.trace, 'router.enqueue', { endBlk: blk, endIdx: idx, qindex, qdata: qdata >>> 0 });
+    if (this.trace.mask & TRACE_ROUTER) this.traceEnqueue(blk, idx, qindex, qdata);
     let nindex = qindex + 1;
     let ngen = qgen;
     if (nindex >= qentries) {
@@ -268,7 +267,7 @@ export class XiveRouter {
    */
   private endNotify(endBlk: number, endIdx: number, data: number): void {
     if (this.depth >= MAX_DEPTH) {
-      this.trace.guestError(`XIVE: END ${hex(endBlk)}/${hex(endIdx)} escalation loop`);
+      this.tableError('END', endBlk, endIdx, ' escalation loop');
       return;
     }
     const end = this.ends[this.depth]!;
@@ -278,13 +277,13 @@ export class XiveRouter {
     try {
       if (!this.backend.getEnd(endBlk, endIdx, end)) {
         this.stats.endInvalid++;
-        this.trace.guestError(`XIVE: No END ${hex(endBlk)}/${hex(endIdx)}`);
+        this.tableError('No END', endBlk, endIdx, '');
         return;
       }
       const w0 = end[0]!;
       if ((w0 & END_W0_VALID) === 0) {
         this.stats.endInvalid++;
-        this.trace.guestError(`XIVE: END ${hex(endBlk)}/${hex(endIdx)} is invalid`);
+        this.tableError('END', endBlk, endIdx, ' is invalid');
         return;
       }
       if (w0 & END_W0_ENQUEUE) {
@@ -313,11 +312,11 @@ export class XiveRouter {
         const nvtBlk = getField32(END_W6_NVT_BLOCK, end[6]!);
         const nvtIdx = getField32(END_W6_NVT_INDEX, end[6]!);
         if (!this.backend.getNvt(nvtBlk, nvtIdx, nvt)) {
-          this.trace.guestError(`XIVE: no NVT ${hex(nvtBlk)}/${hex(nvtIdx)}`);
+          this.tableError('no NVT', nvtBlk, nvtIdx, '');
           return;
         }
         if ((nvt[0]! & NVT_W0_VALID) === 0) {
-          this.trace.guestError(`XIVE: NVT ${hex(nvtBlk)}/${hex(nvtIdx)} is invalid`);
+          this.tableError('NVT', nvtBlk, nvtIdx, ' is invalid');
           return;
         }
         const ignore = (end[7]! & END_W7_F0_IGNORE) !== 0;
@@ -402,11 +401,25 @@ export class XiveRouter {
     const tctx = match.tctx as XiveTctx | null;
     if (count !== 1 || tctx === null) return false;
     this.stats.presented++;
-    if (this.trace.mask & TRACE_ROUTER) {
-      traceEvent(this.trace, 'router.present', { cpu: tctx.cpu, ring: match.ring, priority });
-    }
+    if (this.trace.mask & TRACE_ROUTER) this.tracePresent(tctx.cpu, match.ring, priority);
     tctx.ipbUpdate(match.ring, priority);
     return true;
+  }
+
+  // Guest errors and trace emission out of the notification path's own code (it stays small
+  // enough to inline).
+
+  /** `XIVE: <what> <blk>/<idx><tail>`, the router's END and NVT lookup errors. */
+  private tableError(what: string, blk: number, idx: number, tail: string): void {
+    this.trace.guestError(`XIVE: ${what} ${hex(blk)}/${hex(idx)}${tail}`);
+  }
+
+  private traceEnqueue(endBlk: number, endIdx: number, qindex: number, qdata: number): void {
+    traceEvent(this.trace, 'router.enqueue', { endBlk, endIdx, qindex, qdata: qdata >>> 0 });
+  }
+
+  private tracePresent(cpu: number, ring: number, priority: number): void {
+    traceEvent(this.trace, 'router.present', { cpu, ring, priority });
   }
 
   /** Reset the counters. */

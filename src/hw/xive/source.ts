@@ -87,6 +87,19 @@ export interface XiveSourceSnapshot {
 const hex = (n: number): string => n.toString(16);
 
 /**
+ * Emit a PQ transition (`r`: a primitive's result). Trace emission is kept out of the access
+ * paths' own code, so they stay small enough for the JIT to inline.
+ */
+function pqEvent(t: TraceSink, kind: 'esb.trigger' | 'esb.eoi', srcno: number, old: number, r: number): void {
+  traceEvent(t, kind, { srcno, oldPq: old & 3, newPq: r & 3, forward: r >> 2 });
+}
+
+/** Emit a SET_PQ transition (out of line, as {@link pqEvent}). */
+function setPqEvent(t: TraceSink, srcno: number, old: number, pq: number): void {
+  traceEvent(t, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq });
+}
+
+/**
  * A XIVE interrupt source (`XiveSource`): the ESB MMIO region of `nrIrqs << esbShift` bytes.
  *
  * @remarks Models hw/intc/xive.c (XiveSource) as in QEMU 7.2: 8-byte-only ESB accesses, no
@@ -243,8 +256,7 @@ export class XiveSource implements MmioDevice {
     const i = srcno & BLOCK_MASK;
     const old = st[i]!;
     st[i] = (old & ~3) | pq;
-    if (this.trace.mask & TRACE_ESB)
-      traceEvent(this.trace, 'esb.set_pq', { srcno, oldPq: old & 3, newPq: pq });
+    if (this.trace.mask & TRACE_ESB) setPqEvent(this.trace, srcno, old, pq);
     return old & 3;
   }
 
@@ -280,8 +292,7 @@ export class XiveSource implements MmioDevice {
     st[i] = (old & ~3) | (r & 3);
     if ((old & 3) === XIVE_ESB_OFF) b.counters[XIVE_STAT_OFF * BLOCK_SIZE + i]!++;
     else if ((r & XIVE_ESB_FORWARD) === 0) b.counters[XIVE_STAT_COALESCED * BLOCK_SIZE + i]!++;
-    if (this.trace.mask & TRACE_ESB)
-      traceEvent(this.trace, 'esb.trigger', { srcno, oldPq: old & 3, newPq: r & 3, forward: r >> 2 });
+    if (this.trace.mask & TRACE_ESB) pqEvent(this.trace, 'esb.trigger', srcno, old, r);
     if (lsi && (r & 3) === XIVE_ESB_QUEUED) this.lsiQueued(srcno);
     return (r & XIVE_ESB_FORWARD) !== 0;
   }
@@ -312,8 +323,7 @@ export class XiveSource implements MmioDevice {
     const old = st[i]!;
     const r = xiveEsbEoi(old & 3);
     st[i] = (old & ~3) | (r & 3);
-    if (this.trace.mask & TRACE_ESB)
-      traceEvent(this.trace, 'esb.eoi', { srcno, oldPq: old & 3, newPq: r & 3, forward: r >> 2 });
+    if (this.trace.mask & TRACE_ESB) pqEvent(this.trace, 'esb.eoi', srcno, old, r);
     let fwd = (r & XIVE_ESB_FORWARD) !== 0;
     // LSIs never set Q, but a line still asserted at EOI time must notify again.
     if (this.isLsi(srcno) && (st[i]! & XIVE_STATUS_ASSERTED) !== 0) fwd = this.lsiTrigger(srcno);
@@ -352,9 +362,14 @@ export class XiveSource implements MmioDevice {
     const b = this.block(srcno);
     const i = srcno & BLOCK_MASK;
     b.counters[XIVE_STAT_FORWARD * BLOCK_SIZE + i]!++;
-    if (this.trace.mask & TRACE_ESB) traceEvent(this.trace, 'esb.forward', { srcno });
+    if (this.trace.mask & TRACE_ESB) this.traceForward(srcno);
     // The PQ was checked here unless the source is PQ_DISABLE (an LSI keeps its PQ): !esbDisabled.
     this.notifier(srcno, (this.flags & XIVE_SRC_PQ_DISABLE) === 0 || b.lsi[i] === 1);
+  }
+
+  /** Out of {@link notify}'s line, as {@link pqEvent}. */
+  private traceForward(srcno: number): void {
+    traceEvent(this.trace, 'esb.forward', { srcno });
   }
 
   /**
@@ -405,8 +420,7 @@ export class XiveSource implements MmioDevice {
     }
     const within = offset - srcno * this.srcSize;
     if (within < this.trigPageSize) {
-      this.trace.guestError(`XIVE: invalid load on IRQ ${srcno} trigger page at 0x${hex(offset)}`);
-      out.setOnes();
+      this.triggerPageLoad(srcno, offset, out);
       return;
     }
     const op = within & 0xfff;
@@ -420,6 +434,12 @@ export class XiveSource implements MmioDevice {
     }
     out.hi = 0;
     out.lo = ret;
+  }
+
+  /** A load from a trigger page (2-page mode): all-ones, with a guest error. */
+  private triggerPageLoad(srcno: number, offset: number, out: Word64): void {
+    this.trace.guestError(`XIVE: invalid load on IRQ ${srcno} trigger page at 0x${hex(offset)}`);
+    out.setOnes();
   }
 
   /** A load refused for its size (value 0, as QEMU 7.2's memory core) or past the sources. */
@@ -458,7 +478,7 @@ export class XiveSource implements MmioDevice {
         fwd = this.trigger(srcno);
       } else if (op < XIVE_ESB_GET) {
         if ((this.flags & XIVE_SRC_STORE_EOI) === 0) {
-          this.trace.guestError(`XIVE: invalid Store EOI for IRQ ${srcno}`);
+          this.invalidStoreEoi(srcno);
           return;
         }
         fwd = this.eoi(srcno);
@@ -471,6 +491,10 @@ export class XiveSource implements MmioDevice {
       }
     }
     if (fwd) this.notify(srcno);
+  }
+
+  private invalidStoreEoi(srcno: number): void {
+    this.trace.guestError(`XIVE: invalid Store EOI for IRQ ${srcno}`);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -105,18 +105,40 @@ export class XiveTctx {
     if (ring === TM_QW1_OS) {
       if (this.os !== level) {
         this.os = level;
-        if (this.trace.mask & TRACE_TIMA)
-          traceEvent(this.trace, 'tctx.os_line', { cpu: this.cpu, level: +level });
+        if (this.trace.mask & TRACE_TIMA) this.traceLine('tctx.os_line', level);
         this.onOsLine(level);
       }
     } else if (ring === TM_QW2_HV_POOL || ring === TM_QW3_HV_PHYS) {
       if (this.hv !== level) {
         this.hv = level;
-        if (this.trace.mask & TRACE_TIMA)
-          traceEvent(this.trace, 'tctx.hv_line', { cpu: this.cpu, level: +level });
+        if (this.trace.mask & TRACE_TIMA) this.traceLine('tctx.hv_line', level);
         this.onHvLine(level);
       }
     }
+  }
+
+  // Trace emission out of the register paths' own code (they stay small enough to inline).
+
+  private traceLine(kind: 'tctx.os_line' | 'tctx.hv_line', level: boolean): void {
+    traceEvent(this.trace, kind, { cpu: this.cpu, level: +level });
+  }
+
+  private traceIpb(ring: number): void {
+    const r = this.regs;
+    traceEvent(this.trace, 'tctx.ipb', {
+      cpu: this.cpu,
+      ring,
+      ipb: r[ring + TM_IPB]!,
+      pipr: r[ring + TM_PIPR]!,
+    });
+  }
+
+  private traceCppr(ring: number, cppr: number): void {
+    traceEvent(this.trace, 'tctx.cppr', { cpu: this.cpu, ring, oldCppr: this.regs[ring + TM_CPPR]!, cppr });
+  }
+
+  private traceAccept(ring: number, nsrCppr: number): void {
+    traceEvent(this.trace, 'tctx.accept', { cpu: this.cpu, ring, nsrCppr });
   }
 
   /** Lower the OS line (pull of the OS context). */
@@ -190,14 +212,7 @@ export class XiveTctx {
     const r = this.regs;
     r[ring + TM_IPB] = r[ring + TM_IPB]! | (ipb & 0xff);
     r[ring + TM_PIPR] = xiveIpbToPipr(r[ring + TM_IPB]!);
-    if (this.trace.mask & TRACE_TIMA) {
-      traceEvent(this.trace, 'tctx.ipb', {
-        cpu: this.cpu,
-        ring,
-        ipb: r[ring + TM_IPB]!,
-        pipr: r[ring + TM_PIPR]!,
-      });
-    }
+    if (this.trace.mask & TRACE_TIMA) this.traceIpb(ring);
     this.notify(ring);
   }
 
@@ -220,12 +235,16 @@ export class XiveTctx {
       if (ring === TM_QW1_OS) r[ring + TM_NSR] = r[ring + TM_NSR]! | TM_QW1_NSR_EO;
       else if (ring === TM_QW3_HV_PHYS) r[ring + TM_NSR] = r[ring + TM_NSR]! | (TM_QW3_NSR_HE_PHYS << 6);
       else {
-        // QEMU asserts here (an EBB to the USER ring); the model logs and presents nothing.
-        this.trace.guestError(`XIVE: no notification support for ring 0x${ring.toString(16)}`);
+        this.noNotifySupport(ring);
         return;
       }
       this.setOutput(ring, true);
     }
+  }
+
+  /** QEMU asserts here (an EBB to the USER ring); the model logs and presents nothing. */
+  private noNotifySupport(ring: number): void {
+    this.trace.guestError(`XIVE: no notification support for ring 0x${ring.toString(16)}`);
   }
 
   /**
@@ -235,14 +254,7 @@ export class XiveTctx {
    */
   setCppr(ring: number, cppr: number): void {
     const v = (cppr & 0xff) > XIVE_PRIORITY_MAX ? 0xff : cppr & 0xff;
-    if (this.trace.mask & TRACE_TIMA) {
-      traceEvent(this.trace, 'tctx.cppr', {
-        cpu: this.cpu,
-        ring,
-        oldCppr: this.regs[ring + TM_CPPR]!,
-        cppr: v,
-      });
-    }
+    if (this.trace.mask & TRACE_TIMA) this.traceCppr(ring, v);
     this.regs[ring + TM_CPPR] = v;
     this.notify(ring);
   }
@@ -266,8 +278,7 @@ export class XiveTctx {
       r[ring + TM_NSR] = nsr & ~mask;
     }
     const ret = ((nsr << 8) | r[ring + TM_CPPR]!) & 0xffff;
-    if (this.trace.mask & TRACE_TIMA)
-      traceEvent(this.trace, 'tctx.accept', { cpu: this.cpu, ring, nsrCppr: ret });
+    if (this.trace.mask & TRACE_TIMA) this.traceAccept(ring, ret);
     return ret;
   }
 

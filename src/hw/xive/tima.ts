@@ -107,23 +107,44 @@ const QW3_CPPR = TM_QW3_HV_PHYS + TM_CPPR;
 const QW3_WORD2 = TM_QW3_HV_PHYS + TM_WORD2;
 
 /**
+ * QEMU's `xive_tm_operations` (7.2): offset (`& 0xFFF`), access sizes, write, op. Every op sits
+ * in the ring registers (0x000–0x03F) or the special area (0x800–0x83F).
+ */
+const TM_OPERATIONS: readonly (readonly [number, readonly AccessSize[], boolean, number])[] = [
+  [QW1_CPPR, [1], true, OP_SET_OS_CPPR],
+  [QW1_WORD2, [4], true, OP_PUSH_OS_CTX],
+  [QW3_CPPR, [1], true, OP_SET_HV_CPPR],
+  [QW3_WORD2, [1], true, OP_VT_PUSH],
+  [TM_SPC_SET_OS_PENDING, [1], true, OP_SET_OS_PENDING],
+  [QW3_WORD2, [1], false, OP_VT_POLL],
+  [TM_SPC_ACK_OS_REG, [2], false, OP_ACK_OS_REG],
+  [TM_SPC_PULL_OS_CTX, [4, 8], false, OP_PULL_OS_CTX],
+  [TM_SPC_ACK_HV_REG, [2], false, OP_ACK_HV_REG],
+  [TM_SPC_PULL_POOL_CTX, [4, 8], false, OP_PULL_POOL_CTX],
+];
+
+/**
+ * Slot of an access in {@link TM_OP_TABLE}, for an offset with no bit in 0x7C0 (the only
+ * offsets an op has): bit 11 and bits 5:0 of the offset, the size and the direction.
+ */
+function tmOpSlot(op: number, size: number, write: boolean): number {
+  return (((op >>> 5) & 0x40) | (op & 0x3f)) * 32 + size * 2 + (write ? 1 : 0);
+}
+
+/** {@link TM_OPERATIONS} as a table by {@link tmOpSlot}: the op of an access, or OP_NONE. */
+const TM_OP_TABLE = new Uint8Array(128 * 32);
+for (const [op, sizes, write, id] of TM_OPERATIONS) {
+  for (const size of sizes) TM_OP_TABLE[tmOpSlot(op, size, write)] = id;
+}
+
+/**
+ * The special operation of an access, or OP_NONE. One table load instead of QEMU's scan.
+ *
  * @remarks Models hw/intc/xive.c:xive_tm_find_op() (7.2 compares `offset & 0xFFF`).
  */
 function xiveTmFindOp(op: number, size: number, write: boolean, page: number): number {
-  let id = OP_NONE;
-  if (write) {
-    if (op === QW1_CPPR && size === 1) id = OP_SET_OS_CPPR;
-    else if (op === QW1_WORD2 && size === 4) id = OP_PUSH_OS_CTX;
-    else if (op === QW3_CPPR && size === 1) id = OP_SET_HV_CPPR;
-    else if (op === QW3_WORD2 && size === 1) id = OP_VT_PUSH;
-    else if (op === TM_SPC_SET_OS_PENDING && size === 1) id = OP_SET_OS_PENDING;
-  } else {
-    if (op === QW3_WORD2 && size === 1) id = OP_VT_POLL;
-    else if (op === TM_SPC_ACK_OS_REG && size === 2) id = OP_ACK_OS_REG;
-    else if (op === TM_SPC_PULL_OS_CTX && (size === 4 || size === 8)) id = OP_PULL_OS_CTX;
-    else if (op === TM_SPC_ACK_HV_REG && size === 2) id = OP_ACK_HV_REG;
-    else if (op === TM_SPC_PULL_POOL_CTX && (size === 4 || size === 8)) id = OP_PULL_POOL_CTX;
-  }
+  if ((op & 0x7c0) !== 0) return OP_NONE;
+  const id = TM_OP_TABLE[tmOpSlot(op, size, write)]!;
   return id !== OP_NONE && OP_PAGE[id]! >= page ? id : OP_NONE;
 }
 
@@ -157,20 +178,40 @@ export class XiveTima implements MmioDevice {
 
   private tctxOf(offset: number, cpu: number): XiveTctx | null {
     const t = cpu === NO_CPU ? undefined : this.tctxs[cpu];
-    if (t === undefined) {
-      this.trace.guestError(`XIVE: TIMA access @${hex(offset)} without a thread context (cpu ${cpu})`);
-      return null;
-    }
-    if (!(offset >= 0 && offset < XIVE_TM_SIZE)) {
-      this.trace.guestError(`XIVE: invalid TIMA access @${hex(offset)}`);
+    if (t === undefined || !(offset >= 0 && offset < XIVE_TM_SIZE)) {
+      this.noTctx(offset, cpu, t === undefined);
       return null;
     }
     return t;
   }
 
+  /** {@link tctxOf}'s guest errors (out of line: the access paths stay small enough to inline). */
+  private noTctx(offset: number, cpu: number, noCpu: boolean): void {
+    this.trace.guestError(
+      noCpu
+        ? `XIVE: TIMA access @${hex(offset)} without a thread context (cpu ${cpu})`
+        : `XIVE: invalid TIMA access @${hex(offset)}`,
+    );
+  }
+
+  /** An access {@link xiveTmFindOp} refused in the special area. */
+  private invalidSpecial(offset: number, write: boolean): void {
+    this.trace.guestError(`XIVE: invalid ${write ? 'write' : 'read'} access at TIMA @${hex(offset)}`);
+  }
+
+  private traceAccess(
+    kind: 'tima.load' | 'tima.store',
+    cpu: number,
+    offset: number,
+    size: number,
+    value: number,
+  ): void {
+    traceEvent(this.trace, kind, { cpu, offset, size, value });
+  }
+
   load(offset: number, size: AccessSize, cpu: number, out: Word64): void {
     const tctx = this.tctxOf(offset, cpu);
-    if (!tctx) {
+    if (tctx === null) {
       setOnes(out, size);
       return;
     }
@@ -181,19 +222,18 @@ export class XiveTima implements MmioDevice {
     if (id !== OP_NONE) {
       this.readOp(tctx, id, out);
     } else if (pageOff & TM_SPECIAL_OP) {
-      this.trace.guestError(`XIVE: invalid read access at TIMA @${hex(offset)}`);
+      this.invalidSpecial(offset, false);
       setOnes(out, size);
     } else {
       this.rawRead(tctx, offset, page, pageOff, size, out);
     }
-    if (this.trace.mask & TRACE_TIMA)
-      traceEvent(this.trace, 'tima.load', { cpu, offset, size, value: out.lo });
+    if (this.trace.mask & TRACE_TIMA) this.traceAccess('tima.load', cpu, offset, size, out.lo);
   }
 
   store(offset: number, size: AccessSize, hi: number, lo: number, cpu: number): void {
     const tctx = this.tctxOf(offset, cpu);
-    if (!tctx) return;
-    if (this.trace.mask & TRACE_TIMA) traceEvent(this.trace, 'tima.store', { cpu, offset, size, value: lo });
+    if (tctx === null) return;
+    if (this.trace.mask & TRACE_TIMA) this.traceAccess('tima.store', cpu, offset, size, lo);
     const pfn = Math.floor(offset * TM_PAGE_INV);
     const page = pfn & 3;
     const pageOff = offset - pfn * TM_PAGE_SIZE;
@@ -201,7 +241,7 @@ export class XiveTima implements MmioDevice {
     if (id !== OP_NONE) {
       this.writeOp(tctx, id, lo >>> 0);
     } else if (pageOff & TM_SPECIAL_OP) {
-      this.trace.guestError(`XIVE: invalid write access at TIMA @${hex(offset)}`);
+      this.invalidSpecial(offset, true);
     } else {
       this.rawWrite(tctx, offset, page, pageOff, size, hi, lo);
     }
