@@ -81,7 +81,9 @@ export function xiveMatchTctxs(
   trace: TraceSink,
 ): number {
   let count = 0;
-  for (const tctx of tctxs) {
+  // An indexed loop: `for…of` costs an iterator and its cleanup on the presenter's path.
+  for (let i = 0; i < tctxs.length; i++) {
+    const tctx = tctxs[i]!;
     const ring = tctx.match(format, nvtBlk, nvtIdx, ignore, logicServ);
     if (ring === -1) continue;
     if (out.tctx !== null) {
@@ -208,18 +210,18 @@ export class XiveRouter {
     const eas = this.eas;
     if (!this.backend.getEas(blk, idx, eas)) {
       this.stats.unknownLisn++;
-      this.trace.guestError(`XIVE: Unknown LISN ${hex(lisn)}`);
+      this.lisnError('Unknown', lisn);
       return;
     }
     if ((eas[0]! & EAS_VALID_HI) === 0) {
       this.stats.easInvalid++;
-      this.trace.guestError(`XIVE: Invalid LISN ${hex(lisn)}`);
+      this.lisnError('Invalid', lisn);
       return;
     }
     if (eas[1]! & EAS_MASKED_LO) {
       // Notification completed: a masked EAS drops the event silently.
       this.stats.easMasked++;
-      if (this.trace.mask & TRACE_ROUTER) traceEvent(this.trace, 'router.masked', { hwIrq: lisn });
+      if (this.trace.mask & TRACE_ROUTER) this.traceMasked(lisn);
       return;
     }
     this.endNotify(
@@ -408,6 +410,14 @@ export class XiveRouter {
 
   // Guest errors and trace emission out of the notification path's own code (it stays small
   // enough to inline).
+
+  private lisnError(what: 'Unknown' | 'Invalid', lisn: number): void {
+    this.trace.guestError(`XIVE: ${what} LISN ${hex(lisn)}`);
+  }
+
+  private traceMasked(hwIrq: number): void {
+    traceEvent(this.trace, 'router.masked', { hwIrq });
+  }
 
   /** `XIVE: <what> <blk>/<idx><tail>`, the router's END and NVT lookup errors. */
   private tableError(what: string, blk: number, idx: number, tail: string): void {

@@ -295,30 +295,32 @@ export class XiveTctx {
    * @remarks Models hw/intc/xive.c:xive_presenter_tctx_match().
    */
   match(format: number, nvtBlk: number, nvtIdx: number, ignore: boolean, logicServ: number): number {
+    if (format !== 0) return this.matchUser(xiveNvtCam(nvtBlk, nvtIdx), logicServ);
+    if (ignore) return this.lsNvtUnsupported(nvtBlk, nvtIdx);
     const r = this.regs;
     const cam = xiveNvtCam(nvtBlk, nvtIdx);
     // Test each ring's valid bit before assembling its word, so scanning many idle threads
     // costs a byte load each.
-    if (format === 0) {
-      if (ignore) return this.lsNvtUnsupported(nvtBlk, nvtIdx);
-      if (r[TM_QW3_HV_PHYS + TM_WORD2]! & QW3_VT_BYTE && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
-      if (
-        r[TM_QW2_HV_POOL + TM_WORD2]! & QW2_VP_BYTE &&
-        cam === (this.word2Bits(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)
-      ) {
-        return TM_QW2_HV_POOL;
-      }
-      if (r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE && cam === (this.word2Bits(TM_QW1_OS) & TM_QW1W2_OS_CAM))
-        return TM_QW1_OS;
-    } else if (
-      r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE &&
+    if (r[TM_QW3_HV_PHYS + TM_WORD2]! & QW3_VT_BYTE && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
+    if (
+      r[TM_QW2_HV_POOL + TM_WORD2]! & QW2_VP_BYTE &&
+      cam === (this.word2Bits(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)
+    )
+      return TM_QW2_HV_POOL;
+    if (r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE && cam === (this.word2Bits(TM_QW1_OS) & TM_QW1W2_OS_CAM))
+      return TM_QW1_OS;
+    return -1;
+  }
+
+  /** {@link match} for format 1 (logical server): the OS CAM and the USER ring's server. */
+  private matchUser(cam: number, logicServ: number): number {
+    const r = this.regs;
+    return r[TM_QW1_OS + TM_WORD2]! & QW1_VO_BYTE &&
       cam === (this.word2Bits(TM_QW1_OS) & TM_QW1W2_OS_CAM) &&
       r[TM_QW0_USER + TM_WORD2]! & QW0_VU_BYTE &&
       logicServ === (this.word2Bits(TM_QW0_USER) & TM_QW0W2_LOGIC_SERV)
-    ) {
-      return TM_QW0_USER;
-    }
-    return -1;
+      ? TM_QW0_USER
+      : -1;
   }
 
   /** Logical-server matching (`cam_ignore`) is not supported on gen1: logged, no match. */

@@ -323,14 +323,20 @@ export class XiveTima implements MmioDevice {
   }
 
   private readOp(tctx: XiveTctx, id: number, out: Word64): void {
+    // The interrupt path's op first, the others out of line (this stays small enough to inline).
+    if (id === OP_ACK_OS_REG) {
+      // xive_tm_ack_os_reg()
+      out.set(0, tctx.accept(TM_QW1_OS));
+      return;
+    }
+    this.readOtherOp(tctx, id, out);
+  }
+
+  private readOtherOp(tctx: XiveTctx, id: number, out: Word64): void {
     switch (id) {
       case OP_VT_POLL:
         // xive_tm_vt_poll()
         out.set(0, tctx.regs[QW3_WORD2]!);
-        return;
-      case OP_ACK_OS_REG:
-        // xive_tm_ack_os_reg()
-        out.set(0, tctx.accept(TM_QW1_OS));
         return;
       case OP_ACK_HV_REG:
         // xive_tm_ack_hv_reg()
@@ -352,10 +358,16 @@ export class XiveTima implements MmioDevice {
   }
 
   private writeOp(tctx: XiveTctx, id: number, value: number): void {
+    // The interrupt path's op first, as readOp.
+    if (id === OP_SET_OS_CPPR) {
+      tctx.setCppr(TM_QW1_OS, value & 0xff);
+      return;
+    }
+    this.writeOtherOp(tctx, id, value);
+  }
+
+  private writeOtherOp(tctx: XiveTctx, id: number, value: number): void {
     switch (id) {
-      case OP_SET_OS_CPPR:
-        tctx.setCppr(TM_QW1_OS, value & 0xff);
-        return;
       case OP_SET_HV_CPPR:
         tctx.setCppr(TM_QW3_HV_PHYS, value & 0xff);
         return;
