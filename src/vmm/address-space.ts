@@ -240,6 +240,8 @@ const TLB_PAGE_SIZE = 0x1000;
 const TLB_PAGE_INV = 2 ** -12;
 /** TLB entries (direct mapped by page number). */
 const TLB_SLOTS = 64;
+/** Numbers per TLB entry. */
+const TLB_STRIDE = 4;
 const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
 
 /**
@@ -253,16 +255,15 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   private readonly trace: TraceSink;
   private view: FlatView;
   /**
-   * A software TLB over the flat view, direct mapped by 4 KiB page: `tlbPage[k]` is the page
-   * number slot k holds (NaN: none), `tlbEnd[k]` the end of its range and `tlbRange[k]` the
-   * range's index. A page is entered only when its range covers it from its first byte, so a
-   * hit needs one more test, that the access ends inside the range. Typed arrays: an access
-   * writes no field (the explorer may freeze the objects of a world, see
+   * A software TLB over the flat view, direct mapped by 4 KiB page, {@link TLB_STRIDE} numbers
+   * per slot: the page number (NaN: none), the end of its range, the range's delta and its
+   * {@link FlatView.access} bits plus its index times 256. A page is entered only when its range
+   * covers it from its first byte, so a hit needs one more test, that the access ends inside the
+   * range; a hit then reaches the region with no look at the view's columns. A typed array: an
+   * access writes no field (the explorer may freeze the objects of a world, see
    * `check/explore/heap-snapshot.ts`).
    */
-  private readonly tlbPage: Float64Array;
-  private readonly tlbEnd: Float64Array;
-  private readonly tlbRange: Int32Array;
+  private readonly tlb: Float64Array;
   private readonly listeners: MemoryListener[];
   private readonly tmp: Word64;
   private readonly piece: Word64;
@@ -278,9 +279,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     this.root = root;
     this.trace = trace;
     this.view = generateMemoryTopology(root);
-    this.tlbPage = new Float64Array(TLB_SLOTS).fill(Number.NaN);
-    this.tlbEnd = new Float64Array(TLB_SLOTS);
-    this.tlbRange = new Int32Array(TLB_SLOTS);
+    this.tlb = new Float64Array(TLB_SLOTS * TLB_STRIDE).fill(Number.NaN);
     this.listeners = [];
     this.tmp = new Word64();
     this.piece = new Word64();
@@ -346,7 +345,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     const old = this.view;
     const next = generateMemoryTopology(this.root);
     this.view = next;
-    this.tlbPage.fill(Number.NaN);
+    this.tlb.fill(Number.NaN);
     this.rebuilds++;
     if (this.trace.mask & TRACE_VMM)
       traceEvent(this.trace, 'as.rebuild', { ranges: next.count, oldRanges: old.count });
@@ -402,48 +401,35 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     return i < 0 ? null : this.view.section(i);
   }
 
-  /**
-   * Index of the range holding all of `[addr, addr + size)`, or −1 (the access straddles ranges
-   * or hits none). Looks in the TLB first, then searches the view.
-   */
-  private rangeOf(addr: number, size: number): number {
-    const pn = Math.floor(addr * TLB_PAGE_INV);
-    // `&` takes the page number modulo 2^32: exact low bits for any page number.
-    const k = pn & (TLB_SLOTS - 1);
-    if (this.tlbPage[k] === pn && addr + size <= this.tlbEnd[k]!) return this.tlbRange[k]!;
-    return this.rangeMiss(addr, size, pn, k);
-  }
-
-  /** {@link rangeOf} past the TLB: search the view and enter the page in slot `k`. */
-  private rangeMiss(addr: number, size: number, pn: number, k: number): number {
-    const v = this.view;
-    const i = v.find(addr);
-    if (i < 0 || addr + size > v.ends[i]!) return -1;
-    if (v.starts[i]! <= pn * TLB_PAGE_SIZE) {
-      this.tlbPage[k] = pn;
-      this.tlbEnd[k] = v.ends[i]!;
-      this.tlbRange[k] = i;
-    }
-    return i;
-  }
-
   /** Big-endian load of `size` bytes at `addr` on behalf of vCPU `cpu` (or {@link NO_CPU}). */
   load(addr: number, size: AccessSize, cpu: number, out: Word64): void {
-    const i = this.rangeOf(addr, size);
-    if (i < 0) {
-      this.loadSlow(addr, size, cpu, out);
-      return;
-    }
-    const v = this.view;
-    const mr = v.regions[i]!;
-    const off = addr + v.deltas[i]!;
-    const acc = v.access[i]!;
-    if (acc & ACC_RAM) {
+    const t = this.tlb;
+    const pn = Math.floor(addr * TLB_PAGE_INV);
+    // `&` takes the page number modulo 2^32: exact low bits for any page number.
+    const k = (pn & (TLB_SLOTS - 1)) * TLB_STRIDE;
+    if (t[k] === pn && addr + size <= t[k + 1]!) this.loadRange(t[k + 3]!, addr + t[k + 2]!, size, cpu, out);
+    else this.loadMiss(addr, size, cpu, out);
+  }
+
+  /** {@link load} past the TLB: search the view (and enter the page). */
+  private loadMiss(addr: number, size: AccessSize, cpu: number, out: Word64): void {
+    const i = this.rangeMiss(addr, size);
+    if (i < 0) this.loadSlow(addr, size, cpu, out);
+    else this.loadRange(this.view.access[i]! | (i << 8), addr + this.view.deltas[i]!, size, cpu, out);
+  }
+
+  /**
+   * A load that range `info >> 8` holds, at `off` in its region; `info & 0xff` are the range's
+   * access bits.
+   */
+  private loadRange(info: number, off: number, size: AccessSize, cpu: number, out: Word64): void {
+    const mr = this.view.regions[info >> 8]!;
+    if (info & ACC_RAM) {
       mr.ramLoad(off, size, out);
       return;
     }
     // `&` takes the offset modulo 2^32, so its low bits are exact even past 2^31.
-    if ((acc & size) === 0 || ((acc & ACC_UNALIGNED) === 0 && (off & (size - 1)) !== 0)) {
+    if ((info & size) === 0 || ((info & ACC_UNALIGNED) === 0 && (off & (size - 1)) !== 0)) {
       this.invalidAccess(mr, off, size);
       out.hi = 0;
       out.lo = 0;
@@ -457,26 +443,65 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
    * false on a MEMTX error (nothing answers, or the access is invalid).
    */
   store(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): boolean {
-    const i = this.rangeOf(addr, size);
+    const t = this.tlb;
+    const pn = Math.floor(addr * TLB_PAGE_INV);
+    const k = (pn & (TLB_SLOTS - 1)) * TLB_STRIDE;
+    if (t[k] === pn && addr + size <= t[k + 1]!)
+      return this.storeRange(t[k + 3]!, addr + t[k + 2]!, size, hi, lo, cpu);
+    return this.storeMiss(addr, size, hi, lo, cpu);
+  }
+
+  /** {@link store} past the TLB, as {@link loadMiss}. */
+  private storeMiss(addr: number, size: AccessSize, hi: number, lo: number, cpu: number): boolean {
+    const i = this.rangeMiss(addr, size);
     if (i < 0) {
       this.storeSlow(addr, size, hi, lo, cpu);
       return false;
     }
-    const v = this.view;
-    const mr = v.regions[i]!;
-    const off = addr + v.deltas[i]!;
-    const acc = v.access[i]!;
-    if (acc & ACC_RAM) {
+    return this.storeRange(this.view.access[i]! | (i << 8), addr + this.view.deltas[i]!, size, hi, lo, cpu);
+  }
+
+  /** A store that range `info >> 8` holds, as {@link loadRange}. */
+  private storeRange(
+    info: number,
+    off: number,
+    size: AccessSize,
+    hi: number,
+    lo: number,
+    cpu: number,
+  ): boolean {
+    const mr = this.view.regions[info >> 8]!;
+    if (info & ACC_RAM) {
       mr.ramStore(off, size, hi, lo);
       return true;
     }
-    if ((acc & size) === 0 || ((acc & ACC_UNALIGNED) === 0 && (off & (size - 1)) !== 0)) {
+    if ((info & size) === 0 || ((info & ACC_UNALIGNED) === 0 && (off & (size - 1)) !== 0)) {
       this.invalidAccess(mr, off, size);
       return false;
     }
     // RAM takes the halves as int32 or u32 (see DmaSpace.storeBe32); devices get u32s.
     (mr.ops as MmioDevice).store(off, size, hi >>> 0, lo >>> 0, cpu);
     return true;
+  }
+
+  /**
+   * The range holding all of `[addr, addr + size)`, or −1 (the access straddles ranges or hits
+   * none), from the view; its page goes into the TLB.
+   */
+  private rangeMiss(addr: number, size: number): number {
+    const v = this.view;
+    const i = v.find(addr);
+    if (i < 0 || addr + size > v.ends[i]!) return -1;
+    const pn = Math.floor(addr * TLB_PAGE_INV);
+    if (v.starts[i]! <= pn * TLB_PAGE_SIZE) {
+      const t = this.tlb;
+      const k = (pn & (TLB_SLOTS - 1)) * TLB_STRIDE;
+      t[k] = pn;
+      t[k + 1] = v.ends[i]!;
+      t[k + 2] = v.deltas[i]!;
+      t[k + 3] = v.access[i]! | (i << 8);
+    }
+    return i;
   }
 
   // --- DmaSpace ----------------------------------------------------------------------------

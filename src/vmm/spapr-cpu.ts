@@ -10,7 +10,8 @@
  */
 
 import type { GuestVcpu, LoadResult } from '../guest/platform.ts';
-import { type AccessSize, Word64 } from '../hw/mmio.ts';
+import type { AccessSize } from '../hw/mmio.ts';
+import * as mmio from '../hw/mmio.ts';
 import type { XiveTctx } from '../hw/xive/tctx.ts';
 import { traceEvent } from '../sim/trace-events.ts';
 import type { TraceSink } from '../sim/trace-sink.ts';
@@ -21,6 +22,7 @@ import type { AddressSpace } from './address-space.ts';
 // imported binding through its module cell (a load and a hole check) at every use, while a
 // module-local const folds to an immediate in optimised code.
 const { TRACE_VMM } = traceSink;
+const { Word64 } = mmio;
 
 /** What a vCPU needs from its machine (kept narrow so the CPU does not import the machine). */
 export interface SpaprCpuHost {
@@ -40,7 +42,7 @@ export class SpaprCpu implements GuestVcpu {
   private readonly sysmem: AddressSpace;
   private readonly host: SpaprCpuHost;
   private readonly trace: TraceSink;
-  private readonly word: Word64;
+  private readonly word: mmio.Word64;
   private level: boolean;
 
   constructor(id: number, sysmem: AddressSpace, tctx: XiveTctx, host: SpaprCpuHost, trace: TraceSink) {
