@@ -70,16 +70,16 @@ function accessBits(mr: MemoryRegion): number {
 
 /** A rendered flat view: parallel typed columns, sorted by start, non-overlapping. */
 export class FlatView {
-  readonly count: number;
-  readonly starts: Float64Array;
+  declare readonly count: number;
+  declare readonly starts: Float64Array;
   /** Exclusive ends. */
-  readonly ends: Float64Array;
-  readonly offsets: Float64Array;
+  declare readonly ends: Float64Array;
+  declare readonly offsets: Float64Array;
   /** `offsets[i] - starts[i]`: an address plus this is the offset in the range's region. */
-  readonly deltas: Float64Array;
+  declare readonly deltas: Float64Array;
   /** Which accesses the range's region takes (see {@link accessBits}). */
-  readonly access: Uint8Array;
-  readonly regions: readonly MemoryRegion[];
+  declare readonly access: Uint8Array;
+  declare readonly regions: readonly MemoryRegion[];
 
   constructor(ranges: readonly RenderRange[]) {
     this.count = ranges.length;
@@ -250,10 +250,10 @@ const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
  * @remarks Models softmmu/memory.c AddressSpace / physmem.c address_space_rw dispatch.
  */
 export class AddressSpace implements DmaSpace, MemoryRegionObserver {
-  readonly name: string;
-  readonly root: MemoryRegion;
-  private readonly trace: TraceSink;
-  private view: FlatView;
+  declare readonly name: string;
+  declare readonly root: MemoryRegion;
+  declare private readonly trace: TraceSink;
+  declare private view: FlatView;
   /**
    * A software TLB over the flat view, direct mapped by 4 KiB page, {@link TLB_STRIDE} numbers
    * per slot: the page number (NaN: none), the end of its range, the range's delta and its
@@ -263,16 +263,16 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
    * access writes no field (the explorer may freeze the objects of a world, see
    * `check/explore/heap-snapshot.ts`).
    */
-  private readonly tlb: Float64Array;
-  private readonly listeners: MemoryListener[];
-  private readonly tmp: Word64;
-  private readonly piece: Word64;
+  declare private readonly tlb: Float64Array;
+  declare private readonly listeners: MemoryListener[];
+  declare private readonly tmp: Word64;
+  declare private readonly piece: Word64;
   /** Number of flat-view rebuilds (each commit that touched this space counts once). */
-  rebuilds: number;
+  declare rebuilds: number;
   /** Accesses that hit no region (QEMU unassigned_mem_ops). */
-  unassignedAccesses: number;
+  declare unassignedAccesses: number;
   /** Accesses the memory core rejected (`memory_region_access_valid` failed). */
-  invalidAccesses: number;
+  declare invalidAccesses: number;
 
   constructor(root: MemoryRegion, name: string, trace: TraceSink = NULL_TRACE) {
     this.name = name;

@@ -113,42 +113,42 @@ function schedule(o: MemoryRegionObserver): void {
 
 /** A QEMU MemoryRegion. Construct through the static factories. */
 export class MemoryRegion {
-  readonly name: string;
-  readonly kind: number;
+  declare readonly name: string;
+  declare readonly kind: number;
   /** Size in bytes (a container may span the whole 64-bit space: {@link UINT64_SPACE}). */
-  readonly size: number;
+  declare readonly size: number;
   /**
    * Host-pointer-like address of the backing: for RAM the VMM's host virtual address of byte 0
    * (set by whoever maps it; −1 while unknown), for RAM devices the address `mmap` returned.
    * The KVM memory listener uses it as `userspace_addr`.
    */
-  ramOffset: number;
+  declare ramOffset: number;
   /** I/O and RAM-device accessor (offsets relative to this region). */
-  readonly ops: MmioDevice | null;
-  readonly valid: MemoryRegionValid;
+  declare readonly ops: MmioDevice | null;
+  declare readonly valid: MemoryRegionValid;
   /** Alias target and offset into it. */
-  readonly alias: MemoryRegion | null;
-  aliasOffset: number;
+  declare readonly alias: MemoryRegion | null;
+  declare aliasOffset: number;
 
   /** Containing region (QEMU `mr->container`), null when not mapped. */
-  container: MemoryRegion | null;
+  declare container: MemoryRegion | null;
   /** Offset in the container (QEMU `mr->addr`). */
-  addr: number;
-  priority: number;
-  mayOverlap: boolean;
-  enabled: boolean;
+  declare addr: number;
+  declare priority: number;
+  declare mayOverlap: boolean;
+  declare enabled: boolean;
   /** Subregions in rendering order: priority descending, later-added first among equals. */
-  readonly subregions: MemoryRegion[];
+  declare readonly subregions: MemoryRegion[];
 
   /** Aliases pointing at this region (their views change when this one does). */
-  readonly aliasedBy: MemoryRegion[];
+  declare readonly aliasedBy: MemoryRegion[];
   /** Address spaces rooted here. */
-  readonly observers: MemoryRegionObserver[];
+  declare readonly observers: MemoryRegionObserver[];
 
   /** Host-process backing of a RAM region (KVM mode), or null for VMM-owned pages. */
-  readonly backing: RamBacking | null;
+  declare readonly backing: RamBacking | null;
 
-  private readonly pages: (Uint8Array | null)[];
+  declare private readonly pages: (Uint8Array | null)[];
 
   private constructor(
     name: string,

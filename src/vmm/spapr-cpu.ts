@@ -31,19 +31,19 @@ export interface SpaprCpuHost {
 
 export class SpaprCpu implements GuestVcpu {
   /** vCPU id = hardware CPU id = XIVE server number = TIMA cpu index. */
-  readonly id: number;
-  readonly tctx: XiveTctx;
+  declare readonly id: number;
+  declare readonly tctx: XiveTctx;
   /** Number of rising edges of the external-interrupt input. */
-  raises: number;
+  declare raises: number;
   /** Number of falling edges. */
-  lowers: number;
+  declare lowers: number;
   /** Called on every edge (the qtest front end reports `IRQ raise` / `IRQ lower`). */
   onExternalInterrupt: ((level: boolean) => void) | null;
-  private readonly sysmem: AddressSpace;
-  private readonly host: SpaprCpuHost;
-  private readonly trace: TraceSink;
-  private readonly word: mmio.Word64;
-  private level: boolean;
+  declare private readonly sysmem: AddressSpace;
+  declare private readonly host: SpaprCpuHost;
+  declare private readonly trace: TraceSink;
+  declare private readonly word: mmio.Word64;
+  declare private level: boolean;
 
   constructor(id: number, sysmem: AddressSpace, tctx: XiveTctx, host: SpaprCpuHost, trace: TraceSink) {
     this.id = id;

@@ -135,39 +135,39 @@ class SpaprEndEsbDisabled implements MmioDevice {
  * (`kernel-irqchip=off`).
  */
 export class SpaprXive implements XiveRouterBackend {
-  readonly nrIrqs: number;
-  readonly nrServers: number;
+  declare readonly nrIrqs: number;
+  declare readonly nrServers: number;
   /** `nrServers << 3`: 8 priorities per vCPU. */
-  readonly nrEnds: number;
-  readonly hvPrio: number;
+  declare readonly nrEnds: number;
+  declare readonly hvPrio: number;
   /** Source ESB pages: `esbShift` 17, flags 0 (no StoreEOI, PQ enabled), reset PQ 01. */
-  readonly source: XiveSource;
-  readonly router: XiveRouter;
+  declare readonly source: XiveSource;
+  declare readonly router: XiveRouter;
   /** One thread context per vCPU id. */
-  readonly tctxs: readonly XiveTctx[];
-  readonly tima: XiveTima;
+  declare readonly tctxs: readonly XiveTctx[];
+  declare readonly tima: XiveTima;
   /** END ESB window: disabled on sPAPR, reads 0. */
-  readonly endEsb: MmioDevice;
+  declare readonly endEsb: MmioDevice;
   /** `VC_BASE + (nrIrqs << 17)`: where the END ESB window is mapped. */
-  readonly endBase: number;
+  declare readonly endBase: number;
   /** Set by the machine when CAS negotiated XIVE exploitation (OV5 byte 23 bit 0x40). */
-  exploitation: boolean;
+  declare exploitation: boolean;
   /**
    * The MMIO view H_INT_ESB goes through, at offsets from {@link SPAPR_XIVE_VC_BASE}. QEMU's
    * emulated H_INT_ESB is a DMA on `address_space_memory`, which reaches the source ESB region;
    * defaults to {@link source}. A machine that overlays the ESB window may point it elsewhere.
    */
-  hcallEsb: MmioDevice;
+  declare hcallEsb: MmioDevice;
   /** EAT: `[hi, lo]` of the EAS of each LISN. Internal table, exposed for the hcalls and tests. */
-  readonly eat: Uint32Array;
+  declare readonly eat: Uint32Array;
   /** ENDT: 8 words per END, host order. Internal table, exposed for the hcalls and tests. */
-  readonly endt: Uint32Array;
+  declare readonly endt: Uint32Array;
   /** The memory the EQs live in (guest RAM as DMA). */
-  readonly dma: DmaSpace;
+  declare readonly dma: DmaSpace;
   /** Where guest errors and events go (shared with the hcalls). */
-  readonly trace: TraceSink;
+  declare readonly trace: TraceSink;
   /** The KVM device backend (KVM accelerator only), else null: emulated. */
-  kvm: SpaprXiveKvmBackend | null;
+  declare kvm: SpaprXiveKvmBackend | null;
 
   constructor(cfg: SpaprXiveConfig, dma: DmaSpace, trace: TraceSink) {
     if (!Number.isInteger(cfg.nrIrqs) || cfg.nrIrqs <= 0 || cfg.nrIrqs > 0x0100_0000) {

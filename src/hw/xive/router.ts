@@ -157,16 +157,16 @@ const hex = (n: number): string => n.toString(16);
  * @remarks Models hw/intc/xive.c (XiveRouter) as in QEMU 7.2, gen1.
  */
 export class XiveRouter {
-  readonly stats: XiveRouterStats;
-  private readonly backend: XiveRouterBackend;
-  private readonly dma: DmaSpace;
-  private readonly trace: TraceSink;
-  private readonly eas: Uint32Array;
+  declare readonly stats: XiveRouterStats;
+  declare private readonly backend: XiveRouterBackend;
+  declare private readonly dma: DmaSpace;
+  declare private readonly trace: TraceSink;
+  declare private readonly eas: Uint32Array;
   /** One END / NVT buffer per nesting depth, so re-entry (escalation, callbacks) is safe. */
-  private readonly ends: Uint32Array[];
-  private readonly nvts: Uint32Array[];
-  private readonly match: XiveTctxMatch[];
-  private depth: number;
+  declare private readonly ends: Uint32Array[];
+  declare private readonly nvts: Uint32Array[];
+  declare private readonly match: XiveTctxMatch[];
+  declare private depth: number;
 
   constructor(backend: XiveRouterBackend, dma: DmaSpace, trace: TraceSink) {
     this.backend = backend;

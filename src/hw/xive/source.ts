@@ -65,11 +65,11 @@ export interface XiveSourceConfig {
 /** One block of 1024 sources. */
 class SourceBlock {
   /** PQ in bits 1:0, {@link XIVE_STATUS_ASSERTED} in bit 2. */
-  readonly status: Uint8Array;
+  declare readonly status: Uint8Array;
   /** 1 where the source is level-sensitive (not cleared by reset, as QEMU's `lsi_map`). */
-  readonly lsi: Uint8Array;
+  declare readonly lsi: Uint8Array;
   /** `counters[kind * 1024 + i]`. */
-  readonly counters: Uint32Array;
+  declare readonly counters: Uint32Array;
   constructor(resetPq: number) {
     this.status = new Uint8Array(BLOCK_SIZE).fill(resetPq);
     this.lsi = new Uint8Array(BLOCK_SIZE);
@@ -106,29 +106,29 @@ function setPqEvent(t: TraceSink, srcno: number, old: number, pq: number): void 
  * ESB inject.
  */
 export class XiveSource implements MmioDevice {
-  readonly nrIrqs: number;
-  readonly esbShift: number;
-  readonly flags: number;
-  readonly resetPq: number;
+  declare readonly nrIrqs: number;
+  declare readonly esbShift: number;
+  declare readonly flags: number;
+  declare readonly resetPq: number;
   /**
    * Called on every forwarded event; the owner sets it (router notify). `pqChecked` is false
    * only for PQ_DISABLE sources, where the router must run the PQ check itself.
    */
   notifier: (srcno: number, pqChecked: boolean) => void;
-  private readonly trace: TraceSink;
-  private readonly blocks: (SourceBlock | null)[];
-  private readonly twoPage: boolean;
+  declare private readonly trace: TraceSink;
+  declare private readonly blocks: (SourceBlock | null)[];
+  declare private readonly twoPage: boolean;
   /**
    * Size of the trigger page in 2-page mode, else 0: ESB offsets below it trigger. A number, not
    * a second test of {@link twoPage}: the access path tests one integer.
    */
-  private readonly trigPageSize: number;
+  declare private readonly trigPageSize: number;
   /** Bytes per source: `1 << esbShift`. */
-  private readonly srcSize: number;
+  declare private readonly srcSize: number;
   /** `2 ** -esbShift`, precomputed: a variable exponent would cost a Math.pow per access. */
-  private readonly invSrcSize: number;
+  declare private readonly invSrcSize: number;
   /** Bytes per page: `1 << (esbShift - 1)` in 2-page mode. */
-  private readonly pageSize: number;
+  declare private readonly pageSize: number;
 
   constructor(cfg: XiveSourceConfig, trace: TraceSink) {
     if (!Number.isInteger(cfg.nrIrqs) || cfg.nrIrqs <= 0 || cfg.nrIrqs > 0x1000_0000) {

@@ -70,16 +70,16 @@ export interface XiveTctxSnapshot {
  * @remarks Models hw/intc/xive.c (XiveTCTX, gen1 semantics of QEMU 7.2).
  */
 export class XiveTctx {
-  readonly cpu: number;
+  declare readonly cpu: number;
   /** 64 bytes: QW0 USER, QW1 OS, QW2 POOL, QW3 PHYS. */
-  readonly regs: Uint8Array;
+  declare readonly regs: Uint8Array;
   /** POWER9 external interrupt (QEMU `os_output`). */
   onOsLine: (level: boolean) => void;
   /** Hypervisor virtualization interrupt (QEMU `hv_output`). */
   onHvLine: (level: boolean) => void;
-  private os: boolean;
-  private hv: boolean;
-  private readonly trace: TraceSink;
+  declare private os: boolean;
+  declare private hv: boolean;
+  declare private readonly trace: TraceSink;
 
   constructor(cpu: number, trace: TraceSink) {
     this.cpu = cpu;

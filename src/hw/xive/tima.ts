@@ -164,10 +164,10 @@ const hex = (n: number): string => n.toString(16);
  * and PULL_OS_CTX / PULL_POOL_CTX return the word in host order (QEMU 7.2 byte-swaps it).
  */
 export class XiveTima implements MmioDevice {
-  private readonly tctxs: readonly XiveTctx[];
-  private readonly router: XiveRouterBackend;
-  private readonly trace: TraceSink;
-  private readonly nvt: Uint32Array;
+  declare private readonly tctxs: readonly XiveTctx[];
+  declare private readonly router: XiveRouterBackend;
+  declare private readonly trace: TraceSink;
+  declare private readonly nvt: Uint32Array;
 
   constructor(tctxs: readonly XiveTctx[], router: XiveRouterBackend, trace: TraceSink) {
     this.tctxs = tctxs;
