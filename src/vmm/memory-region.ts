@@ -102,6 +102,19 @@ export function memoryRegionTransactionDepth(): number {
   return transactionDepth;
 }
 
+/** The big-endian u32 at `page[po]`. */
+function getBe32(page: Uint8Array, po: number): number {
+  return ((page[po]! << 24) | (page[po + 1]! << 16) | (page[po + 2]! << 8) | page[po + 3]!) >>> 0;
+}
+
+/** Store the u32 (or int32) `v` big-endian at `page[po]`. */
+function putBe32(page: Uint8Array, po: number, v: number): void {
+  page[po] = v >>> 24;
+  page[po + 1] = v >>> 16;
+  page[po + 2] = v >>> 8;
+  page[po + 3] = v;
+}
+
 /** Scratch for byte accesses to host-backed RAM. */
 const byteScratch = { hi: 0, lo: 0 };
 
@@ -319,47 +332,33 @@ export class MemoryRegion {
 
   /** Big-endian load of `size` bytes at `offset` of a RAM region into `hi`/`lo` of `out`. */
   ramLoad(offset: number, size: AccessSize, out: { hi: number; lo: number }): void {
+    const pn = Math.floor(offset * RAM_PAGE_INV);
+    const po = offset - pn * RAM_PAGE_SIZE;
+    // Host-backed RAM has no pages: `page` is undefined there too.
+    const page = this.pages[pn];
+    if (page === null || page === undefined || po + size > RAM_PAGE_SIZE) {
+      this.ramLoadSlow(offset, size, out);
+      return;
+    }
+    if (size === 8) {
+      out.hi = getBe32(page, po);
+      out.lo = getBe32(page, po + 4);
+      return;
+    }
+    out.hi = 0;
+    out.lo = size === 4 ? getBe32(page, po) : size === 2 ? (page[po]! << 8) | page[po + 1]! : page[po]!;
+  }
+
+  /**
+   * {@link ramLoad} of host-backed RAM, of a page never written (zeros) or across a backing
+   * page (byte by byte). Out of line, as {@link ramStoreSlow}: the one-page paths stay small
+   * enough for the JIT to inline.
+   */
+  private ramLoadSlow(offset: number, size: AccessSize, out: { hi: number; lo: number }): void {
     if (this.backing !== null) {
       this.backing.load(offset, size, out);
       return;
     }
-    const pn = Math.floor(offset * RAM_PAGE_INV);
-    const po = offset - pn * RAM_PAGE_SIZE;
-    const page = this.pages[pn];
-    if (po + size <= RAM_PAGE_SIZE) {
-      if (page === null || page === undefined) {
-        out.hi = 0;
-        out.lo = 0;
-        return;
-      }
-      switch (size) {
-        case 1:
-          out.hi = 0;
-          out.lo = page[po]!;
-          return;
-        case 2:
-          out.hi = 0;
-          out.lo = (page[po]! << 8) | page[po + 1]!;
-          return;
-        case 4:
-          out.hi = 0;
-          out.lo = ((page[po]! << 24) | (page[po + 1]! << 16) | (page[po + 2]! << 8) | page[po + 3]!) >>> 0;
-          return;
-        default:
-          out.hi = ((page[po]! << 24) | (page[po + 1]! << 16) | (page[po + 2]! << 8) | page[po + 3]!) >>> 0;
-          out.lo =
-            ((page[po + 4]! << 24) | (page[po + 5]! << 16) | (page[po + 6]! << 8) | page[po + 7]!) >>> 0;
-          return;
-      }
-    }
-    this.ramLoadBytes(offset, size, out);
-  }
-
-  /**
-   * {@link ramLoad} across a backing page: byte by byte. Out of line, as {@link ramStoreBytes}:
-   * the one-page paths stay small enough for the JIT to inline.
-   */
-  private ramLoadBytes(offset: number, size: AccessSize, out: { hi: number; lo: number }): void {
     let hi = 0;
     let lo = 0;
     for (let i = 0; i < size; i++) {
@@ -376,45 +375,29 @@ export class MemoryRegion {
    * halves may be u32s or int32s (the same bits); a backing gets u32s.
    */
   ramStore(offset: number, size: AccessSize, hi: number, lo: number): void {
+    const pn = Math.floor(offset * RAM_PAGE_INV);
+    const po = offset - pn * RAM_PAGE_SIZE;
+    const page = this.pages[pn];
+    if (page === null || page === undefined || po + size > RAM_PAGE_SIZE) {
+      this.ramStoreSlow(offset, size, hi, lo);
+      return;
+    }
+    if (size === 4) putBe32(page, po, lo);
+    else if (size === 8) {
+      putBe32(page, po, hi);
+      putBe32(page, po + 4, lo);
+    } else if (size === 2) {
+      page[po] = lo >>> 8;
+      page[po + 1] = lo;
+    } else page[po] = lo;
+  }
+
+  /** {@link ramStore} to host-backed RAM, to a page never written, or across a backing page. */
+  private ramStoreSlow(offset: number, size: AccessSize, hi: number, lo: number): void {
     if (this.backing !== null) {
       this.backing.store(offset, size, hi >>> 0, lo >>> 0);
       return;
     }
-    const pn = Math.floor(offset * RAM_PAGE_INV);
-    const po = offset - pn * RAM_PAGE_SIZE;
-    if (po + size <= RAM_PAGE_SIZE) {
-      const page = this.pages[pn] ?? this.allocPage(pn);
-      switch (size) {
-        case 1:
-          page[po] = lo;
-          return;
-        case 2:
-          page[po] = lo >>> 8;
-          page[po + 1] = lo;
-          return;
-        case 4:
-          page[po] = lo >>> 24;
-          page[po + 1] = lo >>> 16;
-          page[po + 2] = lo >>> 8;
-          page[po + 3] = lo;
-          return;
-        default:
-          page[po] = hi >>> 24;
-          page[po + 1] = hi >>> 16;
-          page[po + 2] = hi >>> 8;
-          page[po + 3] = hi;
-          page[po + 4] = lo >>> 24;
-          page[po + 5] = lo >>> 16;
-          page[po + 6] = lo >>> 8;
-          page[po + 7] = lo;
-          return;
-      }
-    }
-    this.ramStoreBytes(offset, size, hi, lo);
-  }
-
-  /** {@link ramStore} across a backing page: byte by byte. */
-  private ramStoreBytes(offset: number, size: AccessSize, hi: number, lo: number): void {
     for (let i = 0; i < size; i++) {
       const shift = (size - 1 - i) * 8;
       const b = shift >= 32 ? hi >>> (shift - 32) : lo >>> shift;

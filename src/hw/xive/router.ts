@@ -248,7 +248,7 @@ export class XiveRouter {
     // An int32, not a u32: with the generation bit set it would be boxed at each call.
     const qdata = (qgen << 31) | (data & 0x7fff_ffff);
     if (!this.dma.storeBe32(qaddr, qdata)) {
-      this.trace.guestError(`XIVE: failed to write END data @0x${hex(qaddr)}`);
+      this.enqueueFailed(qaddr);
       return;
     }
     this.stats.enqueued++;
@@ -410,6 +410,10 @@ export class XiveRouter {
 
   // Guest errors and trace emission out of the notification path's own code (it stays small
   // enough to inline).
+
+  private enqueueFailed(qaddr: number): void {
+    this.trace.guestError(`XIVE: failed to write END data @0x${hex(qaddr)}`);
+  }
 
   private lisnError(what: 'Unknown' | 'Invalid', lisn: number): void {
     this.trace.guestError(`XIVE: ${what} LISN ${hex(lisn)}`);

@@ -77,6 +77,15 @@ class SourceBlock {
   }
 }
 
+/**
+ * Count a trigger that did not forward (`old`: the status before it): dropped (PQ was 01) or
+ * coalesced. Out of the trigger's line (it stays small enough for the JIT to inline).
+ */
+function countDropped(b: SourceBlock, i: number, old: number): void {
+  if ((old & 3) === XIVE_ESB_OFF) b.counters[XIVE_STAT_OFF * BLOCK_SIZE + i]!++;
+  else b.counters[XIVE_STAT_COALESCED * BLOCK_SIZE + i]!++;
+}
+
 /** Serialised source state (version 1). */
 export interface XiveSourceSnapshot {
   v: 1;
@@ -290,8 +299,7 @@ export class XiveSource implements MmioDevice {
     const old = st[i]!;
     const r = xiveEsbTrigger(old & 3);
     st[i] = (old & ~3) | (r & 3);
-    if ((old & 3) === XIVE_ESB_OFF) b.counters[XIVE_STAT_OFF * BLOCK_SIZE + i]!++;
-    else if ((r & XIVE_ESB_FORWARD) === 0) b.counters[XIVE_STAT_COALESCED * BLOCK_SIZE + i]!++;
+    if ((r & XIVE_ESB_FORWARD) === 0) countDropped(b, i, old);
     if (this.trace.mask & TRACE_ESB) pqEvent(this.trace, 'esb.trigger', srcno, old, r);
     if (lsi && (r & 3) === XIVE_ESB_QUEUED) this.lsiQueued(srcno);
     return (r & XIVE_ESB_FORWARD) !== 0;
