@@ -70,6 +70,8 @@ function accessBits(mr: MemoryRegion): number {
 
 /** A rendered flat view: parallel typed columns, sorted by start, non-overlapping. */
 export class FlatView {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare readonly count: number;
   declare readonly starts: Float64Array;
   /** Exclusive ends. */
@@ -250,6 +252,8 @@ const hex16 = (n: number): string => n.toString(16).padStart(16, '0');
  * @remarks Models softmmu/memory.c AddressSpace / physmem.c address_space_rw dispatch.
  */
 export class AddressSpace implements DmaSpace, MemoryRegionObserver {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare readonly name: string;
   declare readonly root: MemoryRegion;
   declare private readonly trace: TraceSink;

@@ -126,6 +126,8 @@ function schedule(o: MemoryRegionObserver): void {
 
 /** A QEMU MemoryRegion. Construct through the static factories. */
 export class MemoryRegion {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare readonly name: string;
   declare readonly kind: number;
   /** Size in bytes (a container may span the whole 64-bit space: {@link UINT64_SPACE}). */

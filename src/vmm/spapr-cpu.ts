@@ -30,6 +30,8 @@ export interface SpaprCpuHost {
 }
 
 export class SpaprCpu implements GuestVcpu {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   /** vCPU id = hardware CPU id = XIVE server number = TIMA cpu index. */
   declare readonly id: number;
   declare readonly tctx: XiveTctx;
@@ -38,7 +40,7 @@ export class SpaprCpu implements GuestVcpu {
   /** Number of falling edges. */
   declare lowers: number;
   /** Called on every edge (the qtest front end reports `IRQ raise` / `IRQ lower`). */
-  onExternalInterrupt: ((level: boolean) => void) | null;
+  declare onExternalInterrupt: ((level: boolean) => void) | null;
   declare private readonly sysmem: AddressSpace;
   declare private readonly host: SpaprCpuHost;
   declare private readonly trace: TraceSink;

@@ -135,6 +135,8 @@ class SpaprEndEsbDisabled implements MmioDevice {
  * (`kernel-irqchip=off`).
  */
 export class SpaprXive implements XiveRouterBackend {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare readonly nrIrqs: number;
   declare readonly nrServers: number;
   /** `nrServers << 3`: 8 priorities per vCPU. */

@@ -157,6 +157,8 @@ const hex = (n: number): string => n.toString(16);
  * @remarks Models hw/intc/xive.c (XiveRouter) as in QEMU 7.2, gen1.
  */
 export class XiveRouter {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare readonly stats: XiveRouterStats;
   declare private readonly backend: XiveRouterBackend;
   declare private readonly dma: DmaSpace;

@@ -64,6 +64,8 @@ export interface XiveSourceConfig {
 
 /** One block of 1024 sources. */
 class SourceBlock {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   /** PQ in bits 1:0, {@link XIVE_STATUS_ASSERTED} in bit 2. */
   declare readonly status: Uint8Array;
   /** 1 where the source is level-sensitive (not cleared by reset, as QEMU's `lsi_map`). */
@@ -115,6 +117,8 @@ function setPqEvent(t: TraceSink, srcno: number, old: number, pq: number): void 
  * ESB inject.
  */
 export class XiveSource implements MmioDevice {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare readonly nrIrqs: number;
   declare readonly esbShift: number;
   declare readonly flags: number;
@@ -123,7 +127,7 @@ export class XiveSource implements MmioDevice {
    * Called on every forwarded event; the owner sets it (router notify). `pqChecked` is false
    * only for PQ_DISABLE sources, where the router must run the PQ check itself.
    */
-  notifier: (srcno: number, pqChecked: boolean) => void;
+  declare notifier: (srcno: number, pqChecked: boolean) => void;
   declare private readonly trace: TraceSink;
   declare private readonly blocks: (SourceBlock | null)[];
   declare private readonly twoPage: boolean;

@@ -70,13 +70,15 @@ export interface XiveTctxSnapshot {
  * @remarks Models hw/intc/xive.c (XiveTCTX, gen1 semantics of QEMU 7.2).
  */
 export class XiveTctx {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare readonly cpu: number;
   /** 64 bytes: QW0 USER, QW1 OS, QW2 POOL, QW3 PHYS. */
   declare readonly regs: Uint8Array;
   /** POWER9 external interrupt (QEMU `os_output`). */
-  onOsLine: (level: boolean) => void;
+  declare onOsLine: (level: boolean) => void;
   /** Hypervisor virtualization interrupt (QEMU `hv_output`). */
-  onHvLine: (level: boolean) => void;
+  declare onHvLine: (level: boolean) => void;
   declare private os: boolean;
   declare private hv: boolean;
   declare private readonly trace: TraceSink;

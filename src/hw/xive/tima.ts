@@ -164,6 +164,8 @@ const hex = (n: number): string => n.toString(16);
  * and PULL_OS_CTX / PULL_POOL_CTX return the word in host order (QEMU 7.2 byte-swaps it).
  */
 export class XiveTima implements MmioDevice {
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
   declare private readonly tctxs: readonly XiveTctx[];
   declare private readonly router: XiveRouterBackend;
   declare private readonly trace: TraceSink;
