@@ -198,7 +198,7 @@ export class SpaprXive implements XiveRouterBackend {
     this.hcallEsb = this.source;
     this.router = new XiveRouter(this, dma, trace);
     // Block 0: the source number is the LISN.
-    this.source.notifier = (srcno, pqChecked) => this.router.notify(srcno, pqChecked);
+    this.source.notifier = this.router.notify.bind(this.router);
     const tctxs: XiveTctx[] = [];
     for (let cpu = 0; cpu < this.nrServers; cpu++) tctxs.push(new XiveTctx(cpu, trace));
     this.tctxs = tctxs;

@@ -106,35 +106,39 @@ const QW1_WORD2 = TM_QW1_OS + TM_WORD2;
 const QW3_CPPR = TM_QW3_HV_PHYS + TM_CPPR;
 const QW3_WORD2 = TM_QW3_HV_PHYS + TM_WORD2;
 
+/** Access directions, as numbers (the op lookup adds them in). */
+const TM_READ = 0;
+const TM_WRITE = 1;
+
 /**
- * QEMU's `xive_tm_operations` (7.2): offset (`& 0xFFF`), access sizes, write, op. Every op sits
- * in the ring registers (0x000–0x03F) or the special area (0x800–0x83F).
+ * QEMU's `xive_tm_operations` (7.2): offset (`& 0xFFF`), access sizes, direction, op. Every op
+ * sits in the ring registers (0x000–0x03F) or the special area (0x800–0x83F).
  */
-const TM_OPERATIONS: readonly (readonly [number, readonly AccessSize[], boolean, number])[] = [
-  [QW1_CPPR, [1], true, OP_SET_OS_CPPR],
-  [QW1_WORD2, [4], true, OP_PUSH_OS_CTX],
-  [QW3_CPPR, [1], true, OP_SET_HV_CPPR],
-  [QW3_WORD2, [1], true, OP_VT_PUSH],
-  [TM_SPC_SET_OS_PENDING, [1], true, OP_SET_OS_PENDING],
-  [QW3_WORD2, [1], false, OP_VT_POLL],
-  [TM_SPC_ACK_OS_REG, [2], false, OP_ACK_OS_REG],
-  [TM_SPC_PULL_OS_CTX, [4, 8], false, OP_PULL_OS_CTX],
-  [TM_SPC_ACK_HV_REG, [2], false, OP_ACK_HV_REG],
-  [TM_SPC_PULL_POOL_CTX, [4, 8], false, OP_PULL_POOL_CTX],
+const TM_OPERATIONS: readonly (readonly [number, readonly AccessSize[], number, number])[] = [
+  [QW1_CPPR, [1], TM_WRITE, OP_SET_OS_CPPR],
+  [QW1_WORD2, [4], TM_WRITE, OP_PUSH_OS_CTX],
+  [QW3_CPPR, [1], TM_WRITE, OP_SET_HV_CPPR],
+  [QW3_WORD2, [1], TM_WRITE, OP_VT_PUSH],
+  [TM_SPC_SET_OS_PENDING, [1], TM_WRITE, OP_SET_OS_PENDING],
+  [QW3_WORD2, [1], TM_READ, OP_VT_POLL],
+  [TM_SPC_ACK_OS_REG, [2], TM_READ, OP_ACK_OS_REG],
+  [TM_SPC_PULL_OS_CTX, [4, 8], TM_READ, OP_PULL_OS_CTX],
+  [TM_SPC_ACK_HV_REG, [2], TM_READ, OP_ACK_HV_REG],
+  [TM_SPC_PULL_POOL_CTX, [4, 8], TM_READ, OP_PULL_POOL_CTX],
 ];
 
 /**
  * Slot of an access in {@link TM_OP_TABLE}, for an offset with no bit in 0x7C0 (the only
  * offsets an op has): bit 11 and bits 5:0 of the offset, the size and the direction.
  */
-function tmOpSlot(op: number, size: number, write: boolean): number {
-  return (((op >>> 5) & 0x40) | (op & 0x3f)) * 32 + size * 2 + (write ? 1 : 0);
+function tmOpSlot(op: number, size: number, dir: number): number {
+  return (((op >>> 5) & 0x40) | (op & 0x3f)) * 32 + size * 2 + dir;
 }
 
 /** {@link TM_OPERATIONS} as a table by {@link tmOpSlot}: the op of an access, or OP_NONE. */
 const TM_OP_TABLE = new Uint8Array(128 * 32);
-for (const [op, sizes, write, id] of TM_OPERATIONS) {
-  for (const size of sizes) TM_OP_TABLE[tmOpSlot(op, size, write)] = id;
+for (const [op, sizes, dir, id] of TM_OPERATIONS) {
+  for (const size of sizes) TM_OP_TABLE[tmOpSlot(op, size, dir)] = id;
 }
 
 /**
@@ -142,9 +146,9 @@ for (const [op, sizes, write, id] of TM_OPERATIONS) {
  *
  * @remarks Models hw/intc/xive.c:xive_tm_find_op() (7.2 compares `offset & 0xFFF`).
  */
-function xiveTmFindOp(op: number, size: number, write: boolean, page: number): number {
+function xiveTmFindOp(op: number, size: number, dir: number, page: number): number {
   if ((op & 0x7c0) !== 0) return OP_NONE;
-  const id = TM_OP_TABLE[tmOpSlot(op, size, write)]!;
+  const id = TM_OP_TABLE[tmOpSlot(op, size, dir)]!;
   return id !== OP_NONE && OP_PAGE[id]! >= page ? id : OP_NONE;
 }
 
@@ -220,7 +224,7 @@ export class XiveTima implements MmioDevice {
     const pfn = Math.floor(offset * TM_PAGE_INV);
     const page = pfn & 3;
     const pageOff = offset - pfn * TM_PAGE_SIZE;
-    const id = xiveTmFindOp(pageOff & 0xfff, size, false, page);
+    const id = xiveTmFindOp(pageOff & 0xfff, size, TM_READ, page);
     if (id !== OP_NONE) {
       this.readOp(tctx, id, out);
     } else if (pageOff & TM_SPECIAL_OP) {
@@ -239,7 +243,7 @@ export class XiveTima implements MmioDevice {
     const pfn = Math.floor(offset * TM_PAGE_INV);
     const page = pfn & 3;
     const pageOff = offset - pfn * TM_PAGE_SIZE;
-    const id = xiveTmFindOp(pageOff & 0xfff, size, true, page);
+    const id = xiveTmFindOp(pageOff & 0xfff, size, TM_WRITE, page);
     if (id !== OP_NONE) {
       this.writeOp(tctx, id, lo >>> 0);
     } else if (pageOff & TM_SPECIAL_OP) {
