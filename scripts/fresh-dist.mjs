@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Rebuild dist/ (`npm run build`) when a source file is newer than the build, or there is none:
-// `npm start` and the test suite run the compiled CLI (bin/xivelab.js → dist/), which must match
-// the sources being edited. On a fresh clone `npm ci` has just built it (`prepare`): nothing to do.
+// Rebuild dist/ (`npm run build`) when a source file or a build script is newer than the build, or
+// there is none: `npm start` and the test suite run the compiled CLI (bin/xivelab.js → dist/), which
+// must match the sources being edited. On a fresh clone `npm ci` has just built it (`prepare`):
+// nothing to do.
 //
 // Usage: node scripts/fresh-dist.mjs
 
@@ -24,6 +25,7 @@ function newest(dir) {
 const built = join(root, 'dist', 'index.js');
 const inputs = Math.max(
   newest(join(root, 'src')),
+  newest(join(root, 'scripts')),
   statSync(join(root, 'tsconfig.build.json')).mtimeMs,
   statSync(join(root, 'tsconfig.json')).mtimeMs,
 );

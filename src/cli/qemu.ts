@@ -10,14 +10,15 @@
  * Deviation: the end of stdin (`-qtest stdio`, `-monitor stdio`, `-qmp stdio`) ends the process
  * with exit 0; QEMU 7.2 logs `CLOSED` and keeps running until killed.
  *
- * Start-up: the KVM host model and the passthrough designs are imported only for `-accel kvm`,
- * and every listening socket is bound and listening before the first stdio byte is read.
+ * Start-up: the KVM host model and the passthrough designs are imported only for `-accel kvm`;
+ * the monitor sockets are bound and listening before the machine is built (as QEMU creates its
+ * chardevs before machine init: a client connecting meanwhile is served once the machine is up),
+ * so before the first stdio byte is read.
  */
 
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Host } from '../host/host.ts';
 import { TRACE_GUEST_ERROR, type TraceSink } from '../sim/trace-sink.ts';
 import { Hmp } from '../vmm/hmp.ts';
@@ -100,6 +101,53 @@ async function frontendHost(o: QemuOptions): Promise<string | Host | null> {
   );
 }
 
+/** A monitor socket (`-monitor unix:…`, `-qmp unix:…`), listening; its sessions start with the front end. */
+interface MonitorSocket {
+  readonly opt: string;
+  readonly path: string;
+  readonly qmp: boolean;
+  readonly server: Server;
+}
+
+/**
+ * Bind and listen on the unix monitor sockets the options name. A bind error is emitted on the
+ * next tick, when the front end runs (its handler reports it) or has given up (ignored).
+ */
+function listenMonitors(o: QemuOptions): MonitorSocket[] {
+  const specs: [string, MonitorSpec | null, boolean][] = [
+    ['-monitor', o.monitor, false],
+    ['-qmp', o.qmp, true],
+  ];
+  const sockets: MonitorSocket[] = [];
+  for (const [opt, spec, qmp] of specs) {
+    if (spec?.kind !== 'unix') continue;
+    try {
+      unlinkSync(spec.path); // QEMU's unix_listen_saddr() unlinks a stale socket first
+    } catch {
+      // none
+    }
+    const server = createServer();
+    server.on('error', () => {});
+    // bind() and listen() happen here, synchronously: a client connecting once the socket file
+    // exists is accepted.
+    server.listen(spec.path);
+    sockets.push({ opt, path: spec.path, qmp, server });
+  }
+  return sockets;
+}
+
+/** Close the monitor sockets and remove their files. */
+function closeMonitors(sockets: readonly MonitorSocket[]): void {
+  for (const { server, path } of sockets) {
+    server.close();
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** Signals that end QEMU cleanly (`qemu_system_killed()`: exit 0 after `terminating on signal N`). */
 const TERM_SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
@@ -179,7 +227,7 @@ class RunningFrontend {
   /** qtest output not yet written (replies, IRQ lines a monitor command produced). */
   private out: string[] = [];
   private readonly qtest: QtestServer;
-  private readonly servers: { server: Server; path: string }[] = [];
+  private monitors: readonly MonitorSocket[] = [];
   private readonly clients = new Set<Socket>();
   private readonly sessions = new Set<Qmp>();
   private readonly keepAlive: ReturnType<typeof setInterval>;
@@ -208,8 +256,8 @@ class RunningFrontend {
     });
   }
 
-  /** Hook the machine's exit, bind the monitor sockets, then read stdio. */
-  start(o: QemuOptions): void {
+  /** Hook the machine's exit, serve the monitor sockets, then read stdio. */
+  start(o: QemuOptions, monitors: readonly MonitorSocket[]): void {
     this.sys.onError = (line) => {
       this.io.stderr.write(`${line}\n`);
     };
@@ -218,8 +266,8 @@ class RunningFrontend {
       // The reply of the command that ended the process (QMP `quit`) is written first.
       setImmediate(() => this.finish(code));
     };
-    if (o.monitor?.kind === 'unix') this.listen('-monitor', o.monitor, false);
-    if (o.qmp?.kind === 'unix') this.listen('-qmp', o.qmp, true);
+    this.monitors = monitors;
+    for (const m of monitors) this.serve(m);
     const user = this.stdioUserOf(o);
     this.stdioUser = user;
     if (user !== null) {
@@ -252,14 +300,7 @@ class RunningFrontend {
     for (const [name, h] of this.signalHandlers) process.removeListener(name, h);
     for (const q of this.sessions) q.close();
     for (const c of this.clients) c.end();
-    for (const { server, path } of this.servers) {
-      server.close();
-      try {
-        unlinkSync(path);
-      } catch {
-        // already gone
-      }
-    }
+    closeMonitors(this.monitors);
     if (this.stdioUser !== null) {
       this.io.stdin.removeAllListeners('data');
       (this.io.stdin as NodeJS.ReadStream).pause?.();
@@ -336,22 +377,13 @@ class RunningFrontend {
     sock.on('error', () => this.clients.delete(sock));
   }
 
-  /** Serve a monitor (`-monitor` or `-qmp`) on a unix socket. */
-  private listen(opt: string, spec: MonitorSpec & { kind: 'unix' }, qmp: boolean): void {
-    try {
-      unlinkSync(spec.path); // QEMU's unix_listen_saddr() unlinks a stale socket first
-    } catch {
-      // none
-    }
-    const server = createServer((sock) => this.accept(sock, qmp));
+  /** Serve a monitor (`-monitor` or `-qmp`) on its listening unix socket. */
+  private serve({ opt, path, qmp, server }: MonitorSocket): void {
+    server.on('connection', (sock: Socket) => this.accept(sock, qmp));
     server.on('error', (e) => {
-      this.io.stderr.write(`${PROG}: ${opt} unix:${spec.path}: ${e.message}\n`);
+      this.io.stderr.write(`${PROG}: ${opt} unix:${path}: ${e.message}\n`);
       this.finish(1);
     });
-    // bind() and listen() happen here, synchronously: a client connecting once the first
-    // qtest reply is out (or the socket file exists) is accepted.
-    server.listen(spec.path);
-    this.servers.push({ server, path: spec.path });
   }
 }
 
@@ -384,10 +416,19 @@ export async function runQemuFrontend(
   }
   const host = await frontendHost(o);
   if (typeof host === 'string') return fail(host);
+  const monitors = listenMonitors(o);
   const opened = openMachine(o, io, host);
-  if (typeof opened === 'string') return fail(opened);
-  return new Promise<number>((done) => new RunningFrontend(opened, io, done).start(o));
+  if (typeof opened === 'string') {
+    closeMonitors(monitors);
+    return fail(opened);
+  }
+  return new Promise<number>((done) => new RunningFrontend(opened, io, done).start(o, monitors));
 }
 
-const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (isMain) process.exitCode = await runQemuFrontend(process.argv.slice(2));
+// No top-level await: scripts/bundle-qemu.mjs bundles this module as CommonJS.
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.filename;
+if (isMain) {
+  void runQemuFrontend(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
