@@ -70,19 +70,22 @@ async function bundle(outDir) {
 }
 
 /**
- * One start-up as the differential driver makes it: the monitor connected and its banner read,
- * then the first qtest command answered; stdin ends and the front end exits.
+ * One start-up as the differential driver makes it (its command line with a `-bios` image, the
+ * monitor connected and its banner read, then the first qtest command answered); then stdin ends
+ * and the front end exits.
  */
 async function startUp(runQemuFrontend, extra) {
   const dir = mkdtempSync(join(tmpdir(), 'xivelab-cache-'));
   const mon = join(dir, 'mon.sock');
+  const bios = join(dir, 'bios.bin'); // loaded into RAM as the driver's stub is (never run)
+  writeFileSync(bios, new Uint8Array(0x400));
   const [stdin, stdout, stderr] = [new PassThrough(), new PassThrough(), new PassThrough()];
   let err = '';
   stderr.on('data', (d) => {
     err += d;
   });
   const machine = 'pseries,ic-mode=xive,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off';
-  const args = ['-M', machine, '-display', 'none', '-nodefaults', '-m', '1G', '-smp', '1'];
+  const args = ['-M', machine, '-display', 'none', '-nodefaults', '-m', '1G', '-smp', '1', '-bios', bios];
   args.push('-qtest', 'stdio', '-qtest-log', '/dev/null', '-monitor', `unix:${mon},server=on,wait=off`);
   const done = runQemuFrontend([...args, ...extra], { stdin, stdout, stderr });
   // The socket is bound once the options are checked (after an await): connect when it is.
