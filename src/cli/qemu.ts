@@ -101,7 +101,7 @@ async function frontendHost(o: QemuOptions): Promise<string | Host | null> {
   );
 }
 
-/** A monitor socket (`-monitor unix:…`, `-qmp unix:…`), listening; its sessions start with the front end. */
+/** A listening monitor socket (`-monitor unix:…`, `-qmp unix:…`); sessions start with the front end. */
 interface MonitorSocket {
   readonly opt: string;
   readonly path: string;
