@@ -35,16 +35,19 @@ async function bundle(outDir) {
     root,
     logLevel: 'warn',
     build: {
-      ssr: 'src/cli/qemu.ts',
+      ssr: true,
       outDir,
       emptyOutDir: true,
       sourcemap: true,
       minify: false,
       target: 'node20',
       rolldownOptions: {
+        // The monitor sockets' module is an entry of its own: main.js binds them before it loads
+        // the front end.
+        input: { qemu: 'src/cli/qemu.ts', 'qemu-monitors': 'src/cli/qemu-monitors.ts' },
         output: {
           format: 'cjs',
-          entryFileNames: 'qemu.js',
+          entryFileNames: '[name].js',
           chunkFileNames: '[name]-[hash].js',
           charset: 'ascii',
           comments: false,

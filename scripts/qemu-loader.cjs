@@ -35,20 +35,23 @@ function load(name) {
   return module.exports;
 }
 
-const bundle = load('qemu.js');
-
 /**
- * The front end (`runQemuFrontend` of src/cli/qemu.ts). Start-up runs each of its loops once (the
- * XIVE tables' reset walks 8192 EASs), and V8's on-stack replacement of such a loop costs more than
- * the loop: it compiles it with TurboFan meanwhile, polling for the result at every iteration. So
- * OSR is off until the machine is built (that happens before the first turn of the event loop), and
- * on again for the guest's loops. node:v8 is loaded now, after node:net (cheaper than before it).
+ * The front end (`runQemuFrontend` of src/cli/qemu.ts). The monitor sockets are bound first, from
+ * the command line, before the bundle loads: a client polling for the socket file (the
+ * differential driver looks every 10 ms) connects while the rest starts, and is served once the
+ * machine is up. Start-up runs each of its loops once (the XIVE tables' reset walks 8192 EASs), and
+ * V8's on-stack replacement of such a loop costs more than the loop: it compiles it with TurboFan
+ * meanwhile, polling for the result at every iteration. So OSR is off until the machine is built
+ * (before the first turn of the event loop), and on again for the guest's loops. node:v8 is loaded
+ * after node:net (cheaper than before it).
  */
 function runQemuFrontend(argv, io) {
+  const listening = load('qemu-monitors.js').listenMonitorsOf(argv);
+  const bundle = load('qemu.js');
   const v8 = require('node:v8');
   v8.setFlagsFromString('--no-use-osr');
   setImmediate(() => v8.setFlagsFromString('--use-osr'));
-  return bundle.runQemuFrontend(argv, io);
+  return bundle.runQemuFrontend(argv, io, listening);
 }
 
 /**

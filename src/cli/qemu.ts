@@ -16,21 +16,16 @@
  * so before the first stdio byte is read.
  */
 
-import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import type { Host } from '../host/host.ts';
 import { TRACE_GUEST_ERROR, type TraceSink } from '../sim/trace-sink.ts';
 import { Hmp } from '../vmm/hmp.ts';
-import {
-  type MonitorSpec,
-  parseQemuCmdline,
-  QEMU_HELP,
-  QemuCmdlineError,
-  type QemuOptions,
-} from '../vmm/qemu-cmdline.ts';
+import { parseQemuCmdline, QEMU_HELP, QemuCmdlineError, type QemuOptions } from '../vmm/qemu-cmdline.ts';
 import { Qmp } from '../vmm/qmp.ts';
 import { QemuSystem, QtestServer } from '../vmm/qtest.ts';
+import { closeMonitors, listenMonitors, type MonitorSocket } from './qemu-monitors.ts';
 
 export const XIVELAB_QEMU_VERSION = 'xivelab-qemu 0.1.0 (QEMU emulator version 7.2 compatible)';
 
@@ -99,53 +94,6 @@ async function frontendHost(o: QemuOptions): Promise<string | Host | null> {
   return createHost(
     seam !== null ? { xiveFlags: d.xiveFlags, xiveRecordMapping: seam } : { xiveFlags: d.xiveFlags },
   );
-}
-
-/** A listening monitor socket (`-monitor unix:…`, `-qmp unix:…`); sessions start with the front end. */
-interface MonitorSocket {
-  readonly opt: string;
-  readonly path: string;
-  readonly qmp: boolean;
-  readonly server: Server;
-}
-
-/**
- * Bind and listen on the unix monitor sockets the options name. A bind error is emitted on the
- * next tick, when the front end runs (its handler reports it) or has given up (ignored).
- */
-function listenMonitors(o: QemuOptions): MonitorSocket[] {
-  const specs: [string, MonitorSpec | null, boolean][] = [
-    ['-monitor', o.monitor, false],
-    ['-qmp', o.qmp, true],
-  ];
-  const sockets: MonitorSocket[] = [];
-  for (const [opt, spec, qmp] of specs) {
-    if (spec?.kind !== 'unix') continue;
-    try {
-      unlinkSync(spec.path); // QEMU's unix_listen_saddr() unlinks a stale socket first
-    } catch {
-      // none
-    }
-    const server = createServer();
-    server.on('error', () => {});
-    // bind() and listen() happen here, synchronously: a client connecting once the socket file
-    // exists is accepted.
-    server.listen(spec.path);
-    sockets.push({ opt, path: spec.path, qmp, server });
-  }
-  return sockets;
-}
-
-/** Close the monitor sockets and remove their files. */
-function closeMonitors(sockets: readonly MonitorSocket[]): void {
-  for (const { server, path } of sockets) {
-    server.close();
-    try {
-      unlinkSync(path);
-    } catch {
-      // already gone
-    }
-  }
 }
 
 /** Signals that end QEMU cleanly (`qemu_system_killed()`: exit 0 after `terminating on signal N`). */
@@ -390,10 +338,13 @@ class RunningFrontend {
 /**
  * Run the front end with QEMU's argv (without the program name) until `quit`, the end of the
  * stdio input, a terminating signal or a fatal machine error. Resolves to the exit code.
+ * `listening`: the monitor sockets already bound for this command line (`listenMonitorsOf()` of
+ * ./qemu-monitors.ts); by default the front end binds them before building the machine.
  */
 export async function runQemuFrontend(
   argv: readonly string[],
   io: QemuFrontendIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+  listening: readonly MonitorSocket[] | null = null,
 ): Promise<number> {
   const fail = (msg: string): number => {
     io.stderr.write(`${PROG}: ${msg}\n`);
@@ -415,8 +366,11 @@ export async function runQemuFrontend(
     return 0;
   }
   const host = await frontendHost(o);
-  if (typeof host === 'string') return fail(host);
-  const monitors = listenMonitors(o);
+  if (typeof host === 'string') {
+    closeMonitors(listening ?? []);
+    return fail(host);
+  }
+  const monitors = listening ?? listenMonitors(o);
   const opened = openMachine(o, io, host);
   if (typeof opened === 'string') {
     closeMonitors(monitors);
