@@ -1,5 +1,5 @@
 /**
- * Vitest global setup: the bins (`bin/xivelab.js`, `bin/xivelab-qemu.js`) and the compare suites
+ * Vitest global setup: the bins (`bin/xivelab.js`, `bin/xivelab-qemu.cjs`) and the compare suites
  * run the compiled `dist/`, so rebuild it when a source file is newer than the build (or there is
  * none), before any test spawns them (`scripts/fresh-dist.mjs`, which `npm start` runs too).
  * `npm ci` builds it as well (`prepare`). A run of unit-test files only (`vitest run test/unit/…`)

@@ -280,7 +280,7 @@ export async function spawnXivelabQemu(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): P
   writeFileSync(stub, stubImage());
   const mon = join(dir, 'mon.sock');
   // From source under tsx (the test suites), or from the bench's build: the bundled front end
-  // (scripts/bundle-qemu.mjs), as bin/xivelab-qemu.js runs it.
+  // (scripts/bundle-qemu.mjs), as bin/xivelab-qemu.cjs runs it.
   const compiled = import.meta.url.endsWith('.js');
   const main = resolve(
     import.meta.dirname,

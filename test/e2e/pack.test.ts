@@ -126,7 +126,7 @@ describe('npm pack', () => {
       'dist/cli/ui.js',
       'dist/web/index.html',
       'bin/xivelab.js',
-      'bin/xivelab-qemu.js',
+      'bin/xivelab-qemu.cjs',
       'LICENSE',
       'README.md',
       'scenarios/demo.yaml',

@@ -33,8 +33,8 @@ const OPTION_1 = DESIGNS.filter((d) => d.option === 1)
   .map((d) => d.name)
   .join(', ');
 
-describe('xivelab-qemu in KVM mode (the real entry point, bin/xivelab-qemu.js)', () => {
-  const qemuBin = fileURLToPath(new URL('../../bin/xivelab-qemu.js', import.meta.url));
+describe('xivelab-qemu in KVM mode (the real entry point, bin/xivelab-qemu.cjs)', () => {
+  const qemuBin = fileURLToPath(new URL('../../bin/xivelab-qemu.cjs', import.meta.url));
   const BASE = ['-M', 'pseries,ic-mode=xive', '-display', 'none', '-nodefaults', '-qtest', 'stdio'];
   const qemu = (args: string[], input = '') =>
     spawnSync(process.execPath, [qemuBin, ...args], { input, encoding: 'utf8' });
