@@ -26,7 +26,8 @@
 import type { Word64 } from '../../hw/mmio.ts';
 import { OPAL_SUCCESS, XiveQueueInfo, XiveQueueState } from '../../hw/xive/p9-chip.ts';
 import { TM_QW1W2_VO, XIVE_ESB_SET_PQ_01, XIVE_TM_OS_PAGE } from '../../hw/xive/regs.ts';
-import { AtomicStep, filePteObj } from '../atomic-step.ts';
+import { TRACE_KVM } from '../../sim/trace-sink.ts';
+import { AtomicStep, type EffectFormat, filePteObj, pfnEffect } from '../atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -51,6 +52,7 @@ import {
 import { vmfInsertPfn } from '../mm/fault.ts';
 import type { File } from '../mm/file.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
+import { decodeU64 } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
 import { KvmppcXive } from './xive.ts';
 import { irqBackingObj, sbLockObj, XIVE_MEMORY_LOCK, XIVE_SOURCES } from './xive-footprint.ts';
@@ -102,6 +104,66 @@ import {
 
 /** Fault handler result when the real kernel would spin forever on a held block lock. */
 export const XIVE_FAULT_HANG = -0x1_0000;
+
+/** Which step of the ESB fault an {@link EsbFaultStep} is. */
+const ESB_SELECT = 0;
+const ESB_READ = 1;
+const ESB_INSERT = 2;
+
+/** The effect `PTE → pfn 0x…`. */
+const ptePfnEffect: EffectFormat = (pfn) => `PTE → pfn 0x${pfn.toString(16)}`;
+
+/**
+ * A step of the ESB fault: the source look-up (and the selection, when it runs outside the
+ * lock), the page read under `sb->lock` (blocked while another path holds it), or
+ * `vmf_insert_pfn` of file page `n`. Keeps the numbers its text is made of (see
+ * {@link AtomicStep}).
+ */
+class EsbFaultStep extends AtomicStep {
+  private readonly kind: number;
+  /** The guest irq (the file page for {@link ESB_INSERT}). */
+  private readonly n: number;
+  /** The source block whose lock {@link ESB_READ} takes. */
+  private readonly sb: XiveSrcBlock | null;
+  private readonly outside: boolean;
+  private readonly odd: boolean;
+
+  constructor(kind: number, n: number, sb: XiveSrcBlock | null, outside: boolean, odd: boolean) {
+    super();
+    this.kind = kind;
+    this.n = n;
+    this.sb = sb;
+    this.outside = outside;
+    this.odd = odd;
+  }
+
+  protected override describe(): string {
+    if (this.kind === ESB_SELECT)
+      return `esb_fault(girq ${this.n}): find the source${this.outside ? ', kvmppc_xive_select_irq' : ''}`;
+    if (this.kind === ESB_INSERT) return `vmf_insert_pfn(file page ${this.n})`;
+    return `arch_spin_lock(sb${this.sb!.id}->lock), ${this.outside ? '' : 'kvmppc_xive_select_irq, '}read the ${this.odd ? 'EOI' : 'trigger'} page, arch_spin_unlock`;
+  }
+
+  protected override describeReads(): readonly string[] {
+    if (this.kind === ESB_SELECT)
+      return this.outside ? [XIVE_SOURCES, irqBackingObj(this.n)] : [XIVE_SOURCES];
+    if (this.kind === ESB_READ) return this.outside ? [] : [irqBackingObj(this.n)];
+    return [];
+  }
+
+  protected override describeWrites(): readonly string[] {
+    if (this.kind === ESB_READ) return [sbLockObj(this.sb!.id)];
+    return this.kind === ESB_INSERT ? [filePteObj(this.n)] : [];
+  }
+
+  protected override blocks(): boolean {
+    return this.kind === ESB_READ;
+  }
+
+  override canRun(): boolean {
+    return this.kind !== ESB_READ || !this.sb!.lockHeld;
+  }
+}
 
 /**
  * Create the device, or −EEXIST if the VM already has an interrupt device. The kept struct of an
@@ -157,7 +219,7 @@ export class KvmXiveNative extends KvmppcXive {
   private readU64(mem: UserMemory, addr: number): bigint | number {
     const b = mem.copyFromUser(addr, 8);
     if (typeof b === 'number') return -EFAULT;
-    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0);
+    return decodeU64(b);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -727,10 +789,10 @@ export class KvmXiveNative extends KvmppcXive {
     }
     const pfn = yield* this.esbFaultPage(vmaPgoff, pgoff);
     if (pfn >= 0 && vmf !== null) {
-      const ins = new AtomicStep(`vmf_insert_pfn(file page ${pgoff})`, [], [filePteObj(pgoff)]);
+      const ins = new EsbFaultStep(ESB_INSERT, pgoff, null, false, false);
       yield ins;
       vmfInsertPfn(vmf.vma, vmf.address, pfn);
-      ins.effect = `PTE → pfn 0x${pfn.toString(16)}`;
+      ins.explain(ptePfnEffect, pfn);
     }
     if (ml) {
       yield new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
@@ -753,11 +815,7 @@ export class KvmXiveNative extends KvmppcXive {
     const irq = Math.floor(pageOffset / 2);
     const odd = pageOffset % 2 === 1;
     const outside = this.flags.faultSelectsOutsideLock;
-    const sel = new AtomicStep(
-      `esb_fault(girq ${irq}): find the source${outside ? ', kvmppc_xive_select_irq' : ''}`,
-      outside ? [XIVE_SOURCES, irqBackingObj(irq)] : [XIVE_SOURCES],
-      [],
-    );
+    const sel = new EsbFaultStep(ESB_SELECT, irq, null, outside, odd);
     yield sel;
     this.stats.esbFaults++;
     const sb = pageOffset < 0 ? null : this.findSource(irq);
@@ -770,24 +828,20 @@ export class KvmXiveNative extends KvmppcXive {
     let xd = outside ? this.selectData(state) : null;
     if (outside)
       sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
-    const rd = new AtomicStep(
-      `arch_spin_lock(sb${sb.id}->lock), ${outside ? '' : 'kvmppc_xive_select_irq, '}read the ${odd ? 'EOI' : 'trigger'} page, arch_spin_unlock`,
-      outside ? [] : [irqBackingObj(irq)],
-      [sbLockObj(sb.id)],
-      () => !sb.lockHeld,
-    );
+    const rd = new EsbFaultStep(ESB_READ, irq, sb, outside, odd);
     yield rd;
     sb.lockHeld = true;
     if (xd === null) xd = this.selectData(state);
     const page = odd ? xd.eoiPage : xd.trigPage;
     sb.lockHeld = false;
-    rd.effect = `pfn 0x${(page * PAGE_SCALE).toString(16)}`;
+    rd.explain(pfnEffect, page * PAGE_SCALE);
     if (page === 0) {
       this.trace.guestError(`kvm-xive: ESB page ${odd ? 'EOI' : 'trigger'} of irq ${irq} is 0 (WARN)`);
       this.stats.sigbus++;
       return -VM_FAULT_SIGBUS;
     }
-    this.emit('kvm.xive.esb_fault', { irq, odd: +odd, pfn: page * PAGE_SCALE });
+    if (this.trace.mask & TRACE_KVM)
+      this.emit('kvm.xive.esb_fault', { irq, odd: +odd, pfn: page * PAGE_SCALE });
     return page * PAGE_SCALE;
   }
 

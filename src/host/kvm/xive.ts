@@ -26,6 +26,7 @@ import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
+import { structView } from '../mm/uaccess.ts';
 import { type HostXive, XIVE_IRQ_FLAG_NO_EOI, type XiveIrqData } from '../xive/host-xive.ts';
 import {
   HOST_IRQS,
@@ -237,7 +238,7 @@ export abstract class KvmppcXive {
   setNrServers(addr: number, mem: UserMemory): number {
     const b = mem.copyFromUser(addr, 4);
     if (typeof b === 'number') return -EFAULT;
-    const n = new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
+    const n = structView(b).getUint32(0);
     if (n === 0 || n > KVM_MAX_VCPU_IDS) return -EINVAL;
     if (this.vpBase !== XIVE_INVALID_VP) return -EBUSY;
     // Higher vCPU ids are packed, so at most KVM_MAX_VCPUS VPs are needed.
@@ -485,8 +486,7 @@ export abstract class KvmppcXive {
   protected drive(g: Generator<AtomicStep, number, void>, hang: number): number {
     for (let r = g.next(); ; r = g.next()) {
       if (r.done) return r.value;
-      const ready = r.value.ready;
-      if (ready !== null && !ready()) {
+      if (!r.value.canRun()) {
         this.stats.hangs++;
         this.trace.guestError(`kvm-xive: "${r.value.label}" waits forever (kernel hang)`);
         return hang;

@@ -38,12 +38,31 @@ const PGD_SPAN = PUD_SPAN * PTRS_PER_PUD;
 /** Largest virtual page number + 1. */
 export const MAX_VPN = PGD_SPAN * PTRS_PER_PGD;
 
+/** Leaf tables cut from one {@link pteSlab}. */
+const SLAB_TABLES = 256;
+let pteSlab: Float64Array | null = null;
+let pteSlabNext = SLAB_TABLES;
+
+/**
+ * The zeroed entries of a new leaf table: a slice of a shared slab, as a typed array of its own
+ * costs V8 an ArrayBuffer and a malloc (a full VM's ESB mapping needs 65,536 leaves). A slab is
+ * freed when no table of it is left.
+ */
+function pteEntries(): Float64Array {
+  if (pteSlabNext === SLAB_TABLES) {
+    pteSlab = new Float64Array(SLAB_TABLES * 2 * PTRS_PER_PTE);
+    pteSlabNext = 0;
+  }
+  const start = pteSlabNext++ * 2 * PTRS_PER_PTE;
+  return pteSlab!.subarray(start, start + 2 * PTRS_PER_PTE);
+}
+
 /** A leaf table page: `e[2i]` = pfn, `e[2i+1]` = flags (0 = none). */
 export class PteTable {
   readonly e: Float64Array;
   used: number;
   constructor() {
-    this.e = new Float64Array(2 * PTRS_PER_PTE);
+    this.e = pteEntries();
     this.used = 0;
   }
 }

@@ -34,6 +34,27 @@ export interface UserMemory {
   copyToUser(addr: number, bytes: Uint8Array): number;
 }
 
+/** Bytes of the largest struct {@link structView} copies (KVM's `struct kvm_enable_cap`: 104). */
+const STRUCT_MAX = 128;
+const structBytes = new Uint8Array(STRUCT_MAX);
+const structData = new DataView(structBytes.buffer);
+
+/**
+ * A view of user bytes for decoding them at once: a copy in one reused buffer. A view of `b`
+ * itself would need `b.buffer`, which for a small array makes V8 allocate an ArrayBuffer (and a
+ * malloc'd store) per call: the ioctl paths run a million times at the scale of a full VM.
+ */
+export function structView(b: Uint8Array): DataView {
+  if (b.length > STRUCT_MAX) return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  structBytes.set(b);
+  return structData;
+}
+
+/** The big-endian u64 at `off` of user bytes `b`. */
+export function decodeU64(b: Uint8Array, off = 0): bigint {
+  return structView(b).getBigUint64(off);
+}
+
 /** The OOM killer's signal: what a VM_FAULT_OOM on a user access amounts to. */
 export const SIGKILL = 9;
 
