@@ -299,7 +299,7 @@ export class KvmXiveNative extends KvmppcXive {
     const irq = Number(irqL);
     // The block is created before the user read: a later -EFAULT leaves it behind.
     const sb = this.findSource(irq) ?? this.createSrcBlock(irq);
-    const state = sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
     const val = this.readU64(mem, addr);
     if (typeof val === 'number') return val;
     if (!this.lock(sb)) return -EDEADLK;
@@ -336,7 +336,7 @@ export class KvmXiveNative extends KvmppcXive {
     const irq = Number(attr & 0xffff_ffffn);
     const sb = this.findSource(irq);
     if (!sb) return -ENOENT;
-    const state = sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
     if (!state.valid) return -EINVAL;
     const cfg = this.readU64(mem, addr);
     if (typeof cfg === 'number') return cfg;
@@ -388,7 +388,7 @@ export class KvmXiveNative extends KvmppcXive {
     const irq = Number(attr & 0xffff_ffffn);
     const sb = this.findSource(irq);
     if (!sb) return -ENOENT;
-    const state = sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
     if (!this.lock(sb)) return -EDEADLK;
     let rc = -EINVAL;
     if (state.valid) {
@@ -534,7 +534,7 @@ export class KvmXiveNative extends KvmppcXive {
     for (let i = 0; i <= this.maxSbid; i++) {
       const sb = this.srcBlocks[i];
       if (!sb || !this.lock(sb)) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid || state.actPriority === MASKED) continue;
         state.eisn = 0;
         state.actServer = 0;
@@ -557,7 +557,7 @@ export class KvmXiveNative extends KvmppcXive {
     for (let i = 0; i <= this.maxSbid; i++) {
       const sb = this.srcBlocks[i];
       if (!sb || !this.lock(sb)) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid || state.actPriority === MASKED) continue;
         const hw = this.selectHw(state);
         this.host.syncSource(hw);
@@ -689,7 +689,7 @@ export class KvmXiveNative extends KvmppcXive {
     for (let i = 0; i <= this.maxSbid; i++) {
       const sb = this.srcBlocks[i];
       if (!sb) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid) continue;
         this.host.esbRead(state.ipiData, XIVE_ESB_SET_PQ_01);
         this.host.configureIrq(state.ipiNumber, 0, MASKED, 0);
@@ -819,7 +819,7 @@ export class KvmXiveNative extends KvmppcXive {
     yield sel;
     this.stats.esbFaults++;
     const sb = pageOffset < 0 ? null : this.findSource(irq);
-    const state = sb === null ? null : sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    const state = sb === null ? null : sb.state(irq & KVMPPC_XICS_SRC_MASK);
     if (sb === null || state === null || !state.valid) {
       sel.effect = sb === null ? 'no source block: SIGBUS' : 'source not valid: SIGBUS';
       this.stats.sigbus++;

@@ -170,7 +170,7 @@ export abstract class KvmppcXive {
   /** The state of a guest irq, or null when its block does not exist. */
   irqState(irq: number): XiveIrqState | null {
     const sb = this.findSource(irq);
-    return sb ? sb.irqState[(irq >>> 0) & KVMPPC_XICS_SRC_MASK]! : null;
+    return sb ? sb.state((irq >>> 0) & KVMPPC_XICS_SRC_MASK) : null;
   }
 
   /** @remarks Models book3s_xive.c:kvmppc_xive_create_src_block(). */
@@ -293,7 +293,7 @@ export abstract class KvmppcXive {
       const sb = this.srcBlocks[i];
       if (!sb) continue;
       if (!this.lock(sb)) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid || state.actPriority === MASKED || state.actServer !== xc.serverNum) continue;
         state.actPriority = MASKED;
         this.maskSourceHw(state);
@@ -580,7 +580,7 @@ export abstract class KvmppcXive {
       step.effect = 'no source block: -EINVAL';
       return -EINVAL;
     }
-    return { sb, state: sb.irqState[(guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK]! };
+    return { sb, state: sb.state((guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK) };
   }
 
   /**
