@@ -35,8 +35,17 @@ const PTRS_PER_PGD = 2 ** PGD_INDEX_SIZE;
 const PMD_SPAN = PTRS_PER_PTE;
 const PUD_SPAN = PMD_SPAN * PTRS_PER_PMD;
 const PGD_SPAN = PUD_SPAN * PTRS_PER_PUD;
+const PGD_SCALE = 1 / PGD_SPAN;
 /** Largest virtual page number + 1. */
 export const MAX_VPN = PGD_SPAN * PTRS_PER_PGD;
+
+/**
+ * Index in {@link PteTable.e} of the PTE of `vpn` (`2 · (vpn mod 32)`). vpns of the top of the
+ * address space exceed 2^31: the remainder is taken by subtraction, not by a float modulo.
+ */
+export function pteIndex(vpn: number): number {
+  return 2 * (vpn - Math.floor(vpn * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE);
+}
 
 /** Leaf tables cut from one {@link pteSlab}. */
 const SLAB_TABLES = 256;
@@ -98,24 +107,27 @@ export class PageTable {
 
   /** The leaf table holding `vpn`, or null (the hardware walk). */
   walk(vpn: number): PteTable | null {
-    const pud = this.pgd.slots[Math.floor(vpn / PGD_SPAN)];
+    const gi = Math.floor(vpn * PGD_SCALE);
+    const pud = this.pgd.slots[gi];
     if (!pud) return null;
-    const pmd = pud.slots[Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD];
+    // Below the PGD level the indices are bit fields of a small integer.
+    const r = vpn - gi * PGD_SPAN;
+    const pmd = pud.slots[r >>> (PMD_INDEX_SIZE + PTE_INDEX_SIZE)];
     if (!pmd) return null;
-    return pmd.slots[Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD] ?? null;
+    return pmd.slots[(r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1)] ?? null;
   }
 
   /** Flags of the PTE for `vpn` (0 when none). */
   flags(vpn: number): number {
     const t = this.walk(vpn);
-    return t === null ? 0 : t.e[2 * (vpn % PTRS_PER_PTE) + 1]!;
+    return t === null ? 0 : t.e[pteIndex(vpn) + 1]!;
   }
 
   /** pfn of the present PTE for `vpn`, or -1. */
   pfn(vpn: number): number {
     const t = this.walk(vpn);
     if (t === null) return -1;
-    const i = 2 * (vpn % PTRS_PER_PTE);
+    const i = pteIndex(vpn);
     return t.e[i + 1]! & PTE_PRESENT ? t.e[i]! : -1;
   }
 
@@ -124,7 +136,8 @@ export class PageTable {
     if (!(flags & PTE_PRESENT) || vpn < 0 || vpn >= MAX_VPN || !Number.isSafeInteger(pfn) || pfn < 0) {
       throw new Error(`PageTable.set: bad PTE vpn=${vpn} pfn=${pfn} flags=${flags}`);
     }
-    const gi = Math.floor(vpn / PGD_SPAN);
+    const gi = Math.floor(vpn * PGD_SCALE);
+    const r = vpn - gi * PGD_SPAN;
     let pud = this.pgd.slots[gi] ?? null;
     if (pud === null) {
       pud = new Dir<Pmd>(PTRS_PER_PUD);
@@ -132,7 +145,7 @@ export class PageTable {
       this.pgd.used++;
       this.tablePages++;
     }
-    const ui = Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD;
+    const ui = r >>> (PMD_INDEX_SIZE + PTE_INDEX_SIZE);
     let pmd = pud.slots[ui] ?? null;
     if (pmd === null) {
       pmd = new Dir<PteTable>(PTRS_PER_PMD);
@@ -140,7 +153,7 @@ export class PageTable {
       pud.used++;
       this.tablePages++;
     }
-    const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
+    const mi = (r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1);
     let t = pmd.slots[mi] ?? null;
     if (t === null) {
       t = new PteTable();
@@ -148,7 +161,7 @@ export class PageTable {
       pmd.used++;
       this.tablePages++;
     }
-    const i = 2 * (vpn % PTRS_PER_PTE);
+    const i = pteIndex(vpn);
     if (!(t.e[i + 1]! & PTE_PRESENT)) {
       t.used++;
       this.present++;
@@ -160,7 +173,7 @@ export class PageTable {
   /** Change the flags of a present PTE (mprotect, dirty/accessed tracking). */
   setFlags(vpn: number, flags: number): void {
     const t = this.walk(vpn);
-    const i = 2 * (vpn % PTRS_PER_PTE);
+    const i = pteIndex(vpn);
     if (t === null || !(t.e[i + 1]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
       throw new Error(`PageTable.setFlags: no present PTE at vpn ${vpn}`);
     }
@@ -178,7 +191,7 @@ export class PageTable {
     const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
     const t = pmd.slots[mi];
     if (!t) return -1;
-    const i = 2 * (vpn % PTRS_PER_PTE);
+    const i = pteIndex(vpn);
     if (!(t.e[i + 1]! & PTE_PRESENT)) return -1;
     const pfn = t.e[i]!;
     t.e[i] = 0;
