@@ -54,6 +54,7 @@ import type { File } from '../mm/file.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
 import { decodeU64 } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
+import type { XiveIrqData } from '../xive/host-xive.ts';
 import { KvmppcXive } from './xive.ts';
 import { irqBackingObj, sbLockObj, XIVE_MEMORY_LOCK, XIVE_SOURCES } from './xive-footprint.ts';
 import {
@@ -101,6 +102,10 @@ import {
   type XiveVcpuArch,
   xivePrioFromGuest,
 } from './xive-state.ts';
+
+/** The irq range of GRP_SOURCE, as the bigints the attribute is compared with. */
+const FIRST_IRQ = BigInt(KVMPPC_XIVE_FIRST_IRQ);
+const NR_IRQS = BigInt(KVMPPC_XIVE_NR_IRQS);
 
 /** Fault handler result when the real kernel would spin forever on a held block lock. */
 export const XIVE_FAULT_HANG = -0x1_0000;
@@ -295,7 +300,7 @@ export class KvmXiveNative extends KvmppcXive {
   setSource(attr: bigint, addr: number, mem: UserMemory): number {
     // `irq` is a long: a u64 attribute above 2^63 is negative.
     const irqL = BigInt.asIntN(64, attr);
-    if (irqL < BigInt(KVMPPC_XIVE_FIRST_IRQ) || irqL >= BigInt(KVMPPC_XIVE_NR_IRQS)) return -E2BIG;
+    if (irqL < FIRST_IRQ || irqL >= NR_IRQS) return -E2BIG;
     const irq = Number(irqL);
     // The block is created before the user read: a later -EFAULT leaves it behind.
     const sb = this.findSource(irq) ?? this.createSrcBlock(irq);
@@ -319,7 +324,8 @@ export class KvmXiveNative extends KvmppcXive {
       this.host.configureIrq(state.ipiNumber, 0, MASKED, 0);
       if (!state.valid) this.srcCount++;
       state.valid = true;
-      this.emit('kvm.xive.source', { irq, ipiNumber: state.ipiNumber, pq: Number(val & 3n) });
+      if (this.trace.mask & TRACE_KVM)
+        this.emit('kvm.xive.source', { irq, ipiNumber: state.ipiNumber, pq: Number(val & 3n) });
       return 0;
     } finally {
       this.unlock(sb);
@@ -787,7 +793,27 @@ export class KvmXiveNative extends KvmppcXive {
       yield new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
       ml.downRead();
     }
-    const pfn = yield* this.esbFaultPage(vmaPgoff, pgoff);
+    // The look-up, selection and locked page read, in this generator rather than one it
+    // delegates to: each level of `yield*` costs every step a resume.
+    const pageOffset = this.flags.faultUsesVmaRelativePgoff
+      ? pgoff - vmaPgoff
+      : pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
+    const irq = Math.floor(pageOffset / 2);
+    const odd = pageOffset % 2 === 1;
+    const outside = this.flags.faultSelectsOutsideLock;
+    const sel = new EsbFaultStep(ESB_SELECT, irq, null, outside, odd);
+    yield sel;
+    const sb = this.esbFaultSource(sel, pageOffset, irq);
+    let pfn = -VM_FAULT_SIGBUS;
+    if (sb !== null) {
+      const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
+      const xd = outside ? this.selectData(state) : null;
+      if (outside)
+        sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
+      const rd = new EsbFaultStep(ESB_READ, irq, sb, outside, odd);
+      yield rd;
+      pfn = this.esbFaultRead(rd, sb, state, xd, irq, odd);
+    }
     if (pfn >= 0 && vmf !== null) {
       const ins = new EsbFaultStep(ESB_INSERT, pgoff, null, false, false);
       yield ins;
@@ -807,31 +833,30 @@ export class KvmXiveNative extends KvmppcXive {
     return r < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
   }
 
-  /** The look-up, selection and locked page read of the ESB fault: the pfn or −VM_FAULT_SIGBUS. */
-  private *esbFaultPage(vmaPgoff: number, pgoff: number): Generator<AtomicStep, number, void> {
-    const pageOffset = this.flags.faultUsesVmaRelativePgoff
-      ? pgoff - vmaPgoff
-      : pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
-    const irq = Math.floor(pageOffset / 2);
-    const odd = pageOffset % 2 === 1;
-    const outside = this.flags.faultSelectsOutsideLock;
-    const sel = new EsbFaultStep(ESB_SELECT, irq, null, outside, odd);
-    yield sel;
+  /** The ESB fault's look-up (step `sel`): the source block of a valid source, or null (SIGBUS). */
+  private esbFaultSource(sel: AtomicStep, pageOffset: number, irq: number): XiveSrcBlock | null {
     this.stats.esbFaults++;
     const sb = pageOffset < 0 ? null : this.findSource(irq);
-    const state = sb === null ? null : sb.state(irq & KVMPPC_XICS_SRC_MASK);
-    if (sb === null || state === null || !state.valid) {
-      sel.effect = sb === null ? 'no source block: SIGBUS' : 'source not valid: SIGBUS';
-      this.stats.sigbus++;
-      return -VM_FAULT_SIGBUS;
-    }
-    let xd = outside ? this.selectData(state) : null;
-    if (outside)
-      sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
-    const rd = new EsbFaultStep(ESB_READ, irq, sb, outside, odd);
-    yield rd;
+    if (sb?.state(irq & KVMPPC_XICS_SRC_MASK).valid) return sb;
+    sel.effect = sb === null ? 'no source block: SIGBUS' : 'source not valid: SIGBUS';
+    this.stats.sigbus++;
+    return null;
+  }
+
+  /**
+   * The ESB fault's page read under `sb->lock` (step `rd`), from the data selected outside the
+   * lock (`selected`), or selecting it now: the pfn or −VM_FAULT_SIGBUS.
+   */
+  private esbFaultRead(
+    rd: AtomicStep,
+    sb: XiveSrcBlock,
+    state: XiveIrqState,
+    selected: XiveIrqData | null,
+    irq: number,
+    odd: boolean,
+  ): number {
     sb.lockHeld = true;
-    if (xd === null) xd = this.selectData(state);
+    const xd = selected ?? this.selectData(state);
     const page = odd ? xd.eoiPage : xd.trigPage;
     sb.lockHeld = false;
     rd.explain(pfnEffect, page * PAGE_SCALE);
