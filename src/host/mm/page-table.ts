@@ -3,8 +3,9 @@
  * (PGD 13 bits, PUD 9, PMD 9, PTE 5, page offset 16: 52-bit virtual addresses). Levels are
  * sparse: a directory or table page exists only while something below it is present.
  *
- * Each leaf table page is one typed array of `[pfn, flags]` pairs. pfns of MMIO frames exceed
- * 2^32 (ESB pages at 0x6_0000_0000_0000), hence a Float64Array rather than u32 words.
+ * Each leaf table page is a typed array of pfns and one of flags. pfns of MMIO frames exceed
+ * 2^32 (ESB pages at 0x6_0000_0000_0000), hence a Float64Array rather than u32 words; the flags
+ * fit a byte.
  * Everything is indexed by virtual page number (`vpn = address / PAGE_SIZE`).
  */
 
@@ -40,38 +41,37 @@ const PGD_SCALE = 1 / PGD_SPAN;
 export const MAX_VPN = PGD_SPAN * PTRS_PER_PGD;
 
 /**
- * Index in {@link PteTable.e} of the PTE of `vpn` (`2 · (vpn mod 32)`). vpns of the top of the
- * address space exceed 2^31: the remainder is taken by subtraction, not by a float modulo.
+ * Slot of the PTE of `vpn` in its leaf table (`vpn mod 32`). vpns of the top of the address
+ * space exceed 2^31: the remainder is taken by subtraction, not by a float modulo.
  */
 export function pteIndex(vpn: number): number {
-  return 2 * (vpn - Math.floor(vpn * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE);
+  return vpn - Math.floor(vpn * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE;
 }
 
-/** Leaf tables cut from one {@link pteSlab}. */
-const SLAB_TABLES = 256;
-let pteSlab: Float64Array | null = null;
-let pteSlabNext = SLAB_TABLES;
+/** Leaf tables cut from one slab. */
+const SLAB_TABLES = 512;
+let pfnSlab: Float64Array | null = null;
+let flagSlab: Uint8Array | null = null;
+let slabNext = SLAB_TABLES;
 
 /**
- * The zeroed entries of a new leaf table: a slice of a shared slab, as a typed array of its own
- * costs V8 an ArrayBuffer and a malloc (a full VM's ESB mapping needs 65,536 leaves). A slab is
- * freed when no table of it is left.
+ * A leaf table page: `pfn[i]` and `flags[i]` (0 = none) of its 32 PTEs. Both are slices of
+ * shared slabs, as a typed array of its own costs V8 an ArrayBuffer and a malloc (a full VM's
+ * ESB mapping needs 65,536 leaves); a slab is freed when no table of it is left.
  */
-function pteEntries(): Float64Array {
-  if (pteSlabNext === SLAB_TABLES) {
-    pteSlab = new Float64Array(SLAB_TABLES * 2 * PTRS_PER_PTE);
-    pteSlabNext = 0;
-  }
-  const start = pteSlabNext++ * 2 * PTRS_PER_PTE;
-  return pteSlab!.subarray(start, start + 2 * PTRS_PER_PTE);
-}
-
-/** A leaf table page: `e[2i]` = pfn, `e[2i+1]` = flags (0 = none). */
 export class PteTable {
-  readonly e: Float64Array;
+  readonly pfn: Float64Array;
+  readonly flags: Uint8Array;
   used: number;
   constructor() {
-    this.e = pteEntries();
+    if (slabNext === SLAB_TABLES) {
+      pfnSlab = new Float64Array(SLAB_TABLES * PTRS_PER_PTE);
+      flagSlab = new Uint8Array(SLAB_TABLES * PTRS_PER_PTE);
+      slabNext = 0;
+    }
+    const start = slabNext++ * PTRS_PER_PTE;
+    this.pfn = pfnSlab!.subarray(start, start + PTRS_PER_PTE);
+    this.flags = flagSlab!.subarray(start, start + PTRS_PER_PTE);
     this.used = 0;
   }
 }
@@ -120,7 +120,7 @@ export class PageTable {
   /** Flags of the PTE for `vpn` (0 when none). */
   flags(vpn: number): number {
     const t = this.walk(vpn);
-    return t === null ? 0 : t.e[pteIndex(vpn) + 1]!;
+    return t === null ? 0 : t.flags[pteIndex(vpn)]!;
   }
 
   /** pfn of the present PTE for `vpn`, or -1. */
@@ -128,7 +128,7 @@ export class PageTable {
     const t = this.walk(vpn);
     if (t === null) return -1;
     const i = pteIndex(vpn);
-    return t.e[i + 1]! & PTE_PRESENT ? t.e[i]! : -1;
+    return t.flags[i]! & PTE_PRESENT ? t.pfn[i]! : -1;
   }
 
   /** Install (or overwrite) the PTE for `vpn`; `flags` must include PTE_PRESENT. */
@@ -162,22 +162,22 @@ export class PageTable {
       this.tablePages++;
     }
     const i = pteIndex(vpn);
-    if (!(t.e[i + 1]! & PTE_PRESENT)) {
+    if (!(t.flags[i]! & PTE_PRESENT)) {
       t.used++;
       this.present++;
     }
-    t.e[i] = pfn;
-    t.e[i + 1] = flags;
+    t.pfn[i] = pfn;
+    t.flags[i] = flags;
   }
 
   /** Change the flags of a present PTE (mprotect, dirty/accessed tracking). */
   setFlags(vpn: number, flags: number): void {
     const t = this.walk(vpn);
     const i = pteIndex(vpn);
-    if (t === null || !(t.e[i + 1]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
+    if (t === null || !(t.flags[i]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
       throw new Error(`PageTable.setFlags: no present PTE at vpn ${vpn}`);
     }
-    t.e[i + 1] = flags;
+    t.flags[i] = flags;
   }
 
   /** Clear the PTE for `vpn`; returns its pfn, or -1 if none was present. Frees empty tables. */
@@ -192,10 +192,10 @@ export class PageTable {
     const t = pmd.slots[mi];
     if (!t) return -1;
     const i = pteIndex(vpn);
-    if (!(t.e[i + 1]! & PTE_PRESENT)) return -1;
-    const pfn = t.e[i]!;
-    t.e[i] = 0;
-    t.e[i + 1] = 0;
+    if (!(t.flags[i]! & PTE_PRESENT)) return -1;
+    const pfn = t.pfn[i]!;
+    t.pfn[i] = 0;
+    t.flags[i] = 0;
     this.present--;
     if (--t.used === 0) {
       pmd.slots[mi] = null;
@@ -236,9 +236,9 @@ export class PageTable {
       if (t) {
         const stop = Math.min(next, end);
         for (let v = vpn; v < stop; v++) {
-          const i = 2 * (v % PTRS_PER_PTE);
-          const f = t.e[i + 1]!;
-          if (f & PTE_PRESENT) visit(v, t.e[i]!, f);
+          const i = pteIndex(v);
+          const f = t.flags[i]!;
+          if (f & PTE_PRESENT) visit(v, t.pfn[i]!, f);
         }
       }
       vpn = next;

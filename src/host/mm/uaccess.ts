@@ -100,10 +100,10 @@ export function userTranslate(mm: Mm, addr: number, write: boolean): number {
     const t = mm.pgtable.walk(vpn);
     if (t !== null) {
       const i = pteIndex(vpn);
-      const f = t.e[i + 1]!;
+      const f = t.flags[i]!;
       if (f & PTE_PRESENT && !(f & PTE_PROTNONE) && (!write || f & PTE_WRITE)) {
-        t.e[i + 1] = f | PTE_ACCESSED | (write ? PTE_DIRTY : 0);
-        return t.e[i]!;
+        t.flags[i] = f | PTE_ACCESSED | (write ? PTE_DIRTY : 0);
+        return t.pfn[i]!;
       }
     }
     if (attempt === 1) break;
