@@ -8,31 +8,119 @@
  * Protocol: `yield step` announces the step; resuming the generator performs it and runs up to the
  * next `yield`. Two steps of different threads commute unless one writes an object the other reads
  * or writes; a lock is an object its acquire and release both write.
+ *
+ * The text (label, object names, effect) is only read by the explorer and by error messages, so
+ * the steps of hot paths (a guest's partition-scoped fault, run a million times at set-up) are
+ * subclasses that keep the numbers their text is made of and format it on first read: the
+ * sequential call builds no string and no array.
  */
+
+/** No objects. */
+const NONE: readonly string[] = Object.freeze([]);
+
+/** Formats a step's effect from the numbers the thread recorded ({@link AtomicStep.explain}). */
+export type EffectFormat = (n: number, m: number) => string;
 
 /** One atomic step, announced before it runs. */
 export class AtomicStep {
-  /** What the thread does, for counterexamples (`take sb->lock`, `select irq 5`). */
-  readonly label: string;
-  /** Shared objects read (names such as `pte:p0:0x20000`, `irq5.pt_data`, `lock:sb0`). */
-  readonly reads: readonly string[];
-  /** Shared objects written. */
-  readonly writes: readonly string[];
-  /** `null`: always runnable; otherwise the thread is blocked while this returns false. */
-  readonly ready: (() => boolean) | null;
-  /** What the step changed, filled in by the thread while it runs (counterexample text). */
-  effect = '';
+  private text: string | null;
+  private readList: readonly string[] | null;
+  private writeList: readonly string[] | null;
+  private readonly readyFn: (() => boolean) | null;
+  private effectText: string;
+  private effectFormat: EffectFormat | null;
+  private effectN: number;
+  private effectM: number;
 
+  /**
+   * `label`: what the thread does; `reads` / `writes`: the shared objects (names such as
+   * `pte:p0:0x20000`, `irq5.pt_data`, `lock:sb0`); `ready`: null (always runnable) or what must
+   * hold for the step to run. A subclass passes nothing and describes itself instead.
+   */
   constructor(
-    label: string,
-    reads: readonly string[],
-    writes: readonly string[],
+    label: string | null = null,
+    reads: readonly string[] | null = null,
+    writes: readonly string[] | null = null,
     ready: (() => boolean) | null = null,
   ) {
-    this.label = label;
-    this.reads = reads;
-    this.writes = writes;
-    this.ready = ready;
+    this.text = label;
+    this.readList = reads;
+    this.writeList = writes;
+    this.readyFn = ready;
+    this.effectText = '';
+    this.effectFormat = null;
+    this.effectN = 0;
+    this.effectM = 0;
+  }
+
+  /** What the thread does, for counterexamples (`take sb->lock`, `select irq 5`). */
+  get label(): string {
+    this.text ??= this.describe();
+    return this.text;
+  }
+
+  /** Shared objects read. */
+  get reads(): readonly string[] {
+    this.readList ??= this.describeReads();
+    return this.readList;
+  }
+
+  /** Shared objects written. */
+  get writes(): readonly string[] {
+    this.writeList ??= this.describeWrites();
+    return this.writeList;
+  }
+
+  /** `null`: always runnable; otherwise the thread is blocked while this returns false. */
+  get ready(): (() => boolean) | null {
+    if (this.readyFn !== null || !this.blocks()) return this.readyFn;
+    return () => this.canRun();
+  }
+
+  /** Whether the step can run now (what {@link ready} says, without making a function). */
+  canRun(): boolean {
+    return this.readyFn === null || this.readyFn();
+  }
+
+  /** What the step changed, filled in by the thread while it runs (counterexample text). */
+  get effect(): string {
+    if (this.effectFormat !== null) {
+      this.effectText = this.effectFormat(this.effectN, this.effectM);
+      this.effectFormat = null;
+    }
+    return this.effectText;
+  }
+
+  set effect(text: string) {
+    this.effectText = text;
+    this.effectFormat = null;
+  }
+
+  /** Set the effect to `format(n, m)`, formatted when someone reads it. */
+  explain(format: EffectFormat, n: number, m = 0): void {
+    this.effectFormat = format;
+    this.effectN = n;
+    this.effectM = m;
+  }
+
+  /** The label of a subclass that passed none to the constructor. */
+  protected describe(): string {
+    return '';
+  }
+
+  /** The objects read, of a subclass that passed none. */
+  protected describeReads(): readonly string[] {
+    return NONE;
+  }
+
+  /** The objects written, of a subclass that passed none. */
+  protected describeWrites(): readonly string[] {
+    return NONE;
+  }
+
+  /** Whether a subclass overrides {@link canRun} (the step may block). */
+  protected blocks(): boolean {
+    return false;
   }
 }
 
@@ -43,10 +131,12 @@ export class AtomicStep {
 export function runSteps<T>(g: Generator<AtomicStep, T, void>): T {
   for (let r = g.next(); ; r = g.next()) {
     if (r.done) return r.value;
-    const ready = r.value.ready;
-    if (ready !== null && !ready()) throw new Error(`"${r.value.label}" waits forever`);
+    if (!r.value.canRun()) throw new Error(`"${r.value.label}" waits forever`);
   }
 }
+
+/** The effect `pfn 0x…`. */
+export const pfnEffect: EffectFormat = (pfn) => `pfn 0x${pfn.toString(16)}`;
 
 /** The device file's reverse map (`i_mmap`): which VMAs a file-offset zap reaches. */
 export const FILE_IMAP = 'file.i_mmap';
@@ -56,6 +146,14 @@ export const MMU_NOTIFIERS = 'mm.mmu_notifiers';
 /** Every PTE, in any process, that maps page `pgoff` of the (device) file. */
 export function filePteObj(pgoff: number): string {
   return `pte:file-page-${pgoff}`;
+}
+
+/**
+ * The PTE of virtual page `vpn` of process `pid`: {@link filePteObj} when a file's page `pgoff`
+ * (≥ 0) is mapped there (a zap through the file's reverse map writes the same name).
+ */
+export function pteObj(pid: number, vpn: number, pgoff: number): string {
+  return pgoff >= 0 ? filePteObj(pgoff) : `pte:${pid}:${vpn}`;
 }
 
 /** `mmap_lock` of process `pid`. */

@@ -18,6 +18,7 @@ import type { KvmExitHandler, KvmGuestContext, KvmVcpuRun } from './kvm/vcpu.ts'
 import { MAP_ANONYMOUS, MAP_PRIVATE, PAGE_SIZE, PROT_READ, PROT_WRITE } from './mm/constants.ts';
 import { fput } from './mm/file.ts';
 import type { Process } from './mm/process.ts';
+import { decodeU64, structView } from './mm/uaccess.ts';
 import { VfioPciDevice, vfioDeviceFile, vfioPciIoctl } from './vfio/vfio.ts';
 
 /** Size of each chunk of the user scratch arena. */
@@ -38,6 +39,13 @@ export class HostProcess implements KvmUser {
   /** The {@link scratch} buffer: its address and length (0: none yet). */
   private scratchAddr: number;
   private scratchLen: number;
+  /**
+   * The bytes {@link putU32} / {@link putU64} copy out, reused: a fresh array per call would need
+   * an ArrayBuffer (a malloc) for its DataView.
+   */
+  private readonly word8: Uint8Array;
+  private readonly word4: Uint8Array;
+  private readonly wordView: DataView;
 
   constructor(host: Host, proc: Process) {
     this.host = host;
@@ -47,6 +55,9 @@ export class HostProcess implements KvmUser {
     this.arenaEnd = 0;
     this.scratchAddr = 0;
     this.scratchLen = 0;
+    this.word8 = new Uint8Array(8);
+    this.word4 = this.word8.subarray(0, 4);
+    this.wordView = new DataView(this.word8.buffer);
   }
 
   // ---- files ----
@@ -255,23 +266,21 @@ export class HostProcess implements KvmUser {
   }
 
   putU32(addr: number, v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v >>> 0);
-    this.put(addr, b);
+    this.wordView.setUint32(0, v >>> 0);
+    this.put(addr, this.word4);
   }
 
   putU64(addr: number, v: bigint): void {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v));
-    this.put(addr, b);
+    this.wordView.setBigUint64(0, BigInt.asUintN(64, v));
+    this.put(addr, this.word8);
   }
 
   getU32(addr: number): number {
-    return new DataView(this.get(addr, 4).buffer).getUint32(0);
+    return structView(this.get(addr, 4)).getUint32(0);
   }
 
   getU64(addr: number): bigint {
-    return new DataView(this.get(addr, 8).buffer).getBigUint64(0);
+    return decodeU64(this.get(addr, 8));
   }
 
   putBytes(addr: number, b: Uint8Array): void {

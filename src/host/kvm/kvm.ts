@@ -12,7 +12,7 @@
 
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
-import { AtomicStep, filePteObj, MMU_NOTIFIERS, partitionEntryObj } from '../atomic-step.ts';
+import { type AtomicStep, pfnEffect } from '../atomic-step.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
 import { FAULT_FLAG_WRITE, PAGE_SCALE, PAGE_SIZE, VM_FAULT_ERROR } from '../mm/constants.ts';
 import { faultSteps } from '../mm/fault.ts';
@@ -28,7 +28,15 @@ import type { HostXive } from '../xive/host-xive.ts';
 import { eventfdFdgetFrom, KVM_IRQFD, KvmIrqfds } from './irqfd.ts';
 import { KvmDevice, kvmDeviceFops } from './kvm-device.ts';
 import { KVM_MR_DELETE, KVM_MR_MOVE, KvmMemslots } from './memslots.ts';
-import { KVM_PT_NO_SLOT, PartitionTable } from './partition-table.ts';
+import {
+  gfnPfnEffect,
+  KVM_PT_NO_SLOT,
+  PartitionFaultStep,
+  PartitionTable,
+  PT_INSTALL,
+  PT_LOOK,
+  PT_REREAD,
+} from './partition-table.ts';
 import {
   decodeKvmCreateDevice,
   decodeKvmDirtyLog,
@@ -425,9 +433,8 @@ export class KvmVm implements MmuNotifier {
     for (;;) {
       const r = g.next();
       if (r.done) return r.value;
-      const ready = r.value.ready;
       // Sequentially nothing else runs: a step that cannot is a lock held forever.
-      if (ready !== null && !ready()) return -EFAULT;
+      if (!r.value.canRun()) return -EFAULT;
     }
   }
 
@@ -443,13 +450,9 @@ export class KvmVm implements MmuNotifier {
     const hva = slot.gfnToHva(gfn);
     const vpn = Math.floor(hva * PAGE_SCALE);
     const v0 = this.mm.vmas.lookup(hva);
-    const pte = v0?.file ? filePteObj(v0.pgoffOf(hva)) : `pte:${this.mm.pid}:${vpn}`;
+    const pgoff = v0?.file ? v0.pgoffOf(hva) : -1;
     for (;;) {
-      const look = new AtomicStep(
-        `partition fault gfn 0x${gfn.toString(16)}: mmu_seq = mmu_notifier_seq, read the host PTE`,
-        [MMU_NOTIFIERS, pte],
-        [],
-      );
+      const look = new PartitionFaultStep(PT_LOOK, this.lpid, gfn, this.mm.pid, vpn, pgoff);
       yield look;
       if (this.mm.dead) {
         this.pt.stats.faultErrors++;
@@ -460,15 +463,16 @@ export class KvmVm implements MmuNotifier {
       const vma = this.mm.vmas.lookup(hva);
       const present = this.mm.pgtable.pfn(vpn);
       const usable = present >= 0 && (!write || (this.mm.pgtable.flags(vpn) & PTE_WRITE) !== 0);
+      let faulted = false;
       if (usable || !vma?.ops?.faultSteps) {
         // hva_to_pfn in one step: a present PTE, or a fault path with no steps of its own.
         pfn = usable ? present : this.proc.hvaToPfn(hva, write);
       } else {
         // The VMA's fault can race (the XIVE ESB pages): fault it in step by step.
         look.effect = 'no host PTE: fault it in (hva_to_pfn)';
+        faulted = true;
         const r = yield* faultSteps(this.mm, hva, write ? FAULT_FLAG_WRITE : 0, 'hva_to_pfn');
-        const reread = new AtomicStep('hva_to_pfn: read the host PTE again', [pte], []);
-        yield reread;
+        yield new PartitionFaultStep(PT_REREAD, this.lpid, gfn, this.mm.pid, vpn, pgoff);
         pfn = r & VM_FAULT_ERROR ? -EFAULT : this.mm.pgtable.pfn(vpn);
         if (pfn < 0) pfn = -EFAULT;
       }
@@ -478,12 +482,8 @@ export class KvmVm implements MmuNotifier {
         look.effect = `hva_to_pfn: ${pfn}`;
         return pfn;
       }
-      if (look.effect === '') look.effect = `pfn 0x${pfn.toString(16)}`;
-      const ins = new AtomicStep(
-        `kvm->mmu_lock: mmu_notifier_retry, install gfn 0x${gfn.toString(16)}`,
-        [MMU_NOTIFIERS],
-        [partitionEntryObj(this.lpid, gfn)],
-      );
+      if (!faulted) look.explain(pfnEffect, pfn);
+      const ins = new PartitionFaultStep(PT_INSTALL, this.lpid, gfn, this.mm.pid, vpn, pgoff);
       yield ins;
       if (this.checkMmuNotifierRetry && (this.mmuNotifierCount > 0 || this.mmuNotifierSeq !== seq)) {
         ins.effect = 'invalidated since the read: retry';
@@ -497,7 +497,7 @@ export class KvmVm implements MmuNotifier {
       this.pt.insert(gfn, pfn, writable);
       if (this.kvm.trace.mask & TRACE_KVM)
         this.kvm.emit('kvm.pt.insert', { lpid: this.lpid, gfn, pfn, writable: +writable });
-      ins.effect = `gfn 0x${gfn.toString(16)} → pfn 0x${pfn.toString(16)}`;
+      ins.explain(gfnPfnEffect, gfn, pfn);
       return pfn;
     }
   }

@@ -8,14 +8,71 @@
  * Entries are keyed by gfn; each holds the pfn and whether the host PTE allowed writes.
  */
 
+import { AtomicStep, type EffectFormat, MMU_NOTIFIERS, partitionEntryObj, pteObj } from '../atomic-step.ts';
+
 /** Result of a partition-scoped fault on a gfn no memslot covers: the access is emulated MMIO. */
 export const KVM_PT_NO_SLOT = -0x1_0000;
 
-/** Entries per lookup leaf (a 256 MiB window of guest physical space). */
+/** Which step of the partition-scoped fault (`KvmVm.partitionFaultSteps`) a {@link PartitionFaultStep} is. */
+export const PT_LOOK = 0;
+export const PT_REREAD = 1;
+export const PT_INSTALL = 2;
+
+/** The effect `gfn 0x… → pfn 0x…`. */
+export const gfnPfnEffect: EffectFormat = (gfn, pfn) =>
+  `gfn 0x${gfn.toString(16)} → pfn 0x${pfn.toString(16)}`;
+
+/**
+ * A step of the partition-scoped fault: read `mmu_notifier_seq` and the host PTE of the hva
+ * (virtual page `vpn` of process `pid`, file page `pgoff` or −1); read the PTE again after
+ * faulting it in; under `kvm->mmu_lock`, `mmu_notifier_retry` and the install of `gfn`. Keeps the
+ * numbers its text is made of (see {@link AtomicStep}).
+ */
+export class PartitionFaultStep extends AtomicStep {
+  private readonly kind: number;
+  private readonly lpid: number;
+  private readonly gfn: number;
+  private readonly pid: number;
+  private readonly vpn: number;
+  private readonly pgoff: number;
+
+  constructor(kind: number, lpid: number, gfn: number, pid: number, vpn: number, pgoff: number) {
+    super();
+    this.kind = kind;
+    this.lpid = lpid;
+    this.gfn = gfn;
+    this.pid = pid;
+    this.vpn = vpn;
+    this.pgoff = pgoff;
+  }
+
+  protected override describe(): string {
+    const g = this.gfn.toString(16);
+    if (this.kind === PT_LOOK)
+      return `partition fault gfn 0x${g}: mmu_seq = mmu_notifier_seq, read the host PTE`;
+    if (this.kind === PT_REREAD) return 'hva_to_pfn: read the host PTE again';
+    return `kvm->mmu_lock: mmu_notifier_retry, install gfn 0x${g}`;
+  }
+
+  protected override describeReads(): readonly string[] {
+    const pte = pteObj(this.pid, this.vpn, this.pgoff);
+    if (this.kind === PT_LOOK) return [MMU_NOTIFIERS, pte];
+    return this.kind === PT_REREAD ? [pte] : [MMU_NOTIFIERS];
+  }
+
+  protected override describeWrites(): readonly string[] {
+    return this.kind === PT_INSTALL ? [partitionEntryObj(this.lpid, this.gfn)] : [];
+  }
+}
+
+/** Entries per leaf (a 256 MiB window of guest physical space). */
 const CHUNK = 4096;
 const CHUNK_INV = 1 / CHUNK;
 /** Leaf lookups remembered (a guest's interrupt path alternates RAM, ESB and TIMA windows). */
 const LEAF_CACHE = 4;
+/** {@link PartitionTable.counts}: entries present, and the next installation number. */
+const COUNT_SIZE = 0;
+const COUNT_SEQ = 1;
 
 /** Counters of the partition-scoped paths. */
 export class PartitionTableStats {
@@ -35,16 +92,16 @@ export class PartitionTableStats {
  */
 export class PartitionTable {
   readonly stats: PartitionTableStats;
-  /** gfn → pfn·2 + writable, in installation order (what {@link dump} lists). */
-  private readonly entries: Map<number, number>;
   /**
-   * The same entries for {@link lookup}, as a radix of {@link CHUNK}-entry leaves holding
-   * `pfn·2 + writable + 1` (0: none), keyed by `gfn / CHUNK`: small-integer keys where MMIO
-   * gfns (ESB pages near 2^34) would make the map box every key on each lookup.
+   * The entries, as a radix of {@link CHUNK}-entry leaves keyed by `gfn / CHUNK`: small-integer
+   * keys, where a map keyed by gfn would box every MMIO gfn (ESB pages near 2^34). Leaf `j` is
+   * `leafList[j]`: `[2i]` holds `pfn·2 + writable + 1` (0: none) for gfn `key·CHUNK + i`, `[2i+1]`
+   * its installation number (what {@link dump} orders by, as a map keeps insertion order).
    */
   private readonly leaves: Map<number, number>;
-  /** The leaves, indexed by the values of {@link leaves}. */
   private readonly leafList: Float64Array[];
+  /** `[COUNT_SIZE]` entries present, `[COUNT_SEQ]` the next installation number. */
+  private readonly counts: Float64Array;
   /**
    * The last {@link LEAF_CACHE} leaf lookups, hits and misses: keys (−1: an empty slot) and leaf
    * indices (−1: no leaf), replaced round robin (`cacheNext[0]`); a leaf created for a key
@@ -57,9 +114,9 @@ export class PartitionTable {
 
   constructor() {
     this.stats = new PartitionTableStats();
-    this.entries = new Map();
     this.leaves = new Map();
     this.leafList = [];
+    this.counts = new Float64Array(2);
     this.cacheKeys = new Float64Array(LEAF_CACHE).fill(-1);
     this.cacheLeaf = new Int32Array(LEAF_CACHE).fill(-1);
     this.cacheNext = new Uint8Array(1);
@@ -81,23 +138,38 @@ export class PartitionTable {
     return j < 0 ? null : this.leafList[j]!;
   }
 
-  private setLeafEntry(gfn: number, v: number): void {
-    const key = Math.floor(gfn * CHUNK_INV);
-    let l = this.leaf(key);
-    if (l === null) {
-      if (v === 0) return;
-      l = new Float64Array(CHUNK);
-      const j = this.leafList.length;
-      this.leafList.push(l);
-      this.leaves.set(key, j);
-      for (let i = 0; i < LEAF_CACHE; i++) if (this.cacheKeys[i] === key) this.cacheLeaf[i] = j;
+  private newLeaf(key: number): Float64Array {
+    const l = new Float64Array(2 * CHUNK);
+    const j = this.leafList.length;
+    this.leafList.push(l);
+    this.leaves.set(key, j);
+    for (let i = 0; i < LEAF_CACHE; i++) if (this.cacheKeys[i] === key) this.cacheLeaf[i] = j;
+    return l;
+  }
+
+  /** Remove the entry at `i` of leaf `l` if there is one; returns whether there was. */
+  private remove(l: Float64Array, i: number): boolean {
+    if (l[2 * i] === 0) return false;
+    l[2 * i] = 0;
+    this.counts[COUNT_SIZE]!--;
+    return true;
+  }
+
+  /** Every present entry of leaves whose gfns meet `[start, end)`: `(gfn, leaf, index)`. */
+  private each(start: number, end: number, f: (gfn: number, l: Float64Array, i: number) => void): void {
+    for (const [key, j] of this.leaves) {
+      const base = key * CHUNK;
+      if (base >= end || base + CHUNK <= start) continue;
+      const l = this.leafList[j]!;
+      const i0 = Math.max(0, start - base);
+      const i1 = Math.min(CHUNK, end - base);
+      for (let i = i0; i < i1; i++) if (l[2 * i] !== 0) f(base + i, l, i);
     }
-    l[gfn - key * CHUNK] = v;
   }
 
   /** Entries present. */
   get size(): number {
-    return this.entries.size;
+    return this.counts[COUNT_SIZE]!;
   }
 
   /** The pfn mapped at `gfn` (for a write: only if writable), or −1. */
@@ -105,7 +177,7 @@ export class PartitionTable {
     const key = Math.floor(gfn * CHUNK_INV);
     const l = this.leaf(key);
     if (l === null) return -1;
-    const v = l[gfn - key * CHUNK]!;
+    const v = l[2 * (gfn - key * CHUNK)]!;
     if (v === 0) return -1;
     const e = v - 1;
     if (write && e % 2 === 0) return -1;
@@ -114,9 +186,14 @@ export class PartitionTable {
 
   /** Install (or upgrade) the entry of `gfn`. */
   insert(gfn: number, pfn: number, writable: boolean): void {
-    const e = pfn * 2 + (writable ? 1 : 0);
-    this.entries.set(gfn, e);
-    this.setLeafEntry(gfn, e + 1);
+    const key = Math.floor(gfn * CHUNK_INV);
+    const l = this.leaf(key) ?? this.newLeaf(key);
+    const i = 2 * (gfn - key * CHUNK);
+    if (l[i] === 0) {
+      this.counts[COUNT_SIZE]!++;
+      l[i + 1] = this.counts[COUNT_SEQ]!++;
+    }
+    l[i] = pfn * 2 + (writable ? 1 : 0) + 1;
     this.stats.faults++;
   }
 
@@ -124,21 +201,17 @@ export class PartitionTable {
   unmapRange(start: number, end: number): number {
     this.stats.invalidateCalls++;
     let n = 0;
-    if (end - start <= this.entries.size) {
+    if (end - start <= this.size) {
       for (let g = start; g < end; g++) {
-        if (this.entries.delete(g)) {
-          this.setLeafEntry(g, 0);
-          n++;
-        }
+        const key = Math.floor(g * CHUNK_INV);
+        const l = this.leaf(key);
+        if (l !== null && this.remove(l, g - key * CHUNK)) n++;
       }
     } else {
-      for (const g of [...this.entries.keys()]) {
-        if (g >= start && g < end) {
-          this.entries.delete(g);
-          this.setLeafEntry(g, 0);
-          n++;
-        }
-      }
+      this.each(start, end, (_g, l, i) => {
+        this.remove(l, i);
+        n++;
+      });
     }
     this.stats.invalidations += n;
     return n;
@@ -146,29 +219,29 @@ export class PartitionTable {
 
   /** Make the entries of gfns `[start, end)` read-only (dirty-log re-protection). */
   writeProtectRange(start: number, end: number): void {
-    for (const [g, e] of this.entries) {
-      if (g >= start && g < end && e % 2 === 1) {
-        this.entries.set(g, e - 1);
-        this.setLeafEntry(g, e);
-      }
-    }
+    this.each(start, end, (_g, l, i) => {
+      if ((l[2 * i]! - 1) % 2 === 1) l[2 * i]!--;
+    });
   }
 
   /** Remove everything (VM teardown). */
   clear(): void {
-    this.stats.invalidations += this.entries.size;
-    this.entries.clear();
+    this.stats.invalidations += this.size;
     this.leaves.clear();
     this.leafList.length = 0;
+    this.counts[COUNT_SIZE] = 0;
     this.cacheKeys.fill(-1);
     this.cacheLeaf.fill(-1);
   }
 
-  /** Every entry as [gfn, pfn], for inspection. */
+  /** Every entry as [gfn, pfn], in installation order, for inspection. */
   dump(): [number, number][] {
-    const out: [number, number][] = [];
-    for (const [g, e] of this.entries) out.push([g, Math.floor(e / 2)]);
-    return out;
+    const out: [number, number, number][] = [];
+    this.each(0, Number.MAX_SAFE_INTEGER, (g, l, i) => {
+      out.push([g, Math.floor((l[2 * i]! - 1) / 2), l[2 * i + 1]!]);
+    });
+    out.sort((a, b) => a[2] - b[2]);
+    return out.map(([g, pfn]) => [g, pfn]);
   }
 
   /** Entries whose pfn satisfies `pred` (tests: "no entry points at these pages"). */

@@ -12,6 +12,7 @@
  * VMM imports the whole uapi from one place.
  */
 
+import { structView } from '../mm/uaccess.ts';
 import { KVMIO, PPC_IOC_NONE, PPC_IOC_READ, PPC_IOC_WRITE, ppcIoc } from './irqfd.ts';
 
 export {
@@ -216,7 +217,7 @@ export function encodeKvmUserspaceMemoryRegion(r: {
 }
 
 export function decodeKvmUserspaceMemoryRegion(b: Uint8Array): KvmUserspaceMemoryRegion {
-  const v = view(b);
+  const v = structView(b);
   return {
     slot: v.getUint32(0),
     flags: v.getUint32(4),
@@ -243,7 +244,7 @@ export function encodeKvmCreateDevice(d: { type: number; fd?: number; flags?: nu
 }
 
 export function decodeKvmCreateDevice(b: Uint8Array): KvmCreateDevice {
-  const v = view(b);
+  const v = structView(b);
   return { type: v.getUint32(0), fd: v.getInt32(4), flags: v.getUint32(8) };
 }
 
@@ -271,7 +272,7 @@ export function encodeKvmDeviceAttr(a: {
 }
 
 export function decodeKvmDeviceAttr(b: Uint8Array): KvmDeviceAttr {
-  const v = view(b);
+  const v = structView(b);
   return { flags: v.getUint32(0), group: v.getUint32(4), attr: v.getBigUint64(8), addr: v.getBigUint64(16) };
 }
 
@@ -297,7 +298,7 @@ export function encodeKvmEnableCap(c: {
 }
 
 export function decodeKvmEnableCap(b: Uint8Array): KvmEnableCap {
-  const v = view(b);
+  const v = structView(b);
   return {
     cap: v.getUint32(0),
     flags: v.getUint32(4),
@@ -320,7 +321,7 @@ export function encodeKvmOneReg(r: { id: bigint; addr: bigint | number }): Uint8
 }
 
 export function decodeKvmOneReg(b: Uint8Array): KvmOneReg {
-  const v = view(b);
+  const v = structView(b);
   return { id: v.getBigUint64(0), addr: v.getBigUint64(8) };
 }
 
@@ -339,7 +340,7 @@ export function encodeKvmDirtyLog(d: { slot: number; dirtyBitmap: bigint | numbe
 }
 
 export function decodeKvmDirtyLog(b: Uint8Array): KvmDirtyLog {
-  const v = view(b);
+  const v = structView(b);
   return { slot: v.getUint32(0), dirtyBitmap: v.getBigUint64(8) };
 }
 
@@ -355,7 +356,9 @@ export function encodeVpState(hi: number, lo: number): Uint8Array {
   return b;
 }
 
+const MAX_SAFE_PTR = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** User pointers beyond 2^53 cannot be valid (TASK_SIZE is 2^47): map them to an invalid one. */
 export function userPtr(p: bigint): number {
-  return p <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(p) : Number.MAX_SAFE_INTEGER;
+  return p <= MAX_SAFE_PTR ? Number(p) : Number.MAX_SAFE_INTEGER;
 }

@@ -3,6 +3,8 @@
  * `include/uapi/linux/kvm.h`. C names and values. 64-bit fields are bigint (boundary values).
  */
 
+import { structView } from '../mm/uaccess.ts';
+
 /** `enum kvm_device_type`: after FSL_MPIC_20=1, FSL_MPIC_42=2, XICS=3, VFIO=4, ARM_VGIC_V2=5, FLIC=6, ARM_VGIC_V3=7, ARM_VGIC_ITS=8. */
 export const KVM_DEV_TYPE_XICS = 3;
 export const KVM_DEV_TYPE_XIVE = 9;
@@ -95,7 +97,7 @@ export interface KvmPpcXiveEq {
  * model's user memory uses for every word (see {@link encodeKvmPpcXiveEq}).
  */
 export function decodeKvmPpcXiveEq(b: Uint8Array): KvmPpcXiveEq {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const v = structView(b);
   return {
     flags: v.getUint32(0),
     qshift: v.getUint32(4),

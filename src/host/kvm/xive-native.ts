@@ -26,7 +26,8 @@
 import type { Word64 } from '../../hw/mmio.ts';
 import { OPAL_SUCCESS, XiveQueueInfo, XiveQueueState } from '../../hw/xive/p9-chip.ts';
 import { TM_QW1W2_VO, XIVE_ESB_SET_PQ_01, XIVE_TM_OS_PAGE } from '../../hw/xive/regs.ts';
-import { AtomicStep, filePteObj } from '../atomic-step.ts';
+import { TRACE_KVM } from '../../sim/trace-sink.ts';
+import { AtomicStep, type EffectFormat, filePteObj, pfnEffect } from '../atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -51,7 +52,9 @@ import {
 import { vmfInsertPfn } from '../mm/fault.ts';
 import type { File } from '../mm/file.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
+import { decodeU64 } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
+import type { XiveIrqData } from '../xive/host-xive.ts';
 import { KvmppcXive } from './xive.ts';
 import { irqBackingObj, sbLockObj, XIVE_MEMORY_LOCK, XIVE_SOURCES } from './xive-footprint.ts';
 import {
@@ -100,8 +103,72 @@ import {
   xivePrioFromGuest,
 } from './xive-state.ts';
 
+/** The irq range of GRP_SOURCE, as the bigints the attribute is compared with. */
+const FIRST_IRQ = BigInt(KVMPPC_XIVE_FIRST_IRQ);
+const NR_IRQS = BigInt(KVMPPC_XIVE_NR_IRQS);
+
 /** Fault handler result when the real kernel would spin forever on a held block lock. */
 export const XIVE_FAULT_HANG = -0x1_0000;
+
+/** Which step of the ESB fault an {@link EsbFaultStep} is. */
+const ESB_SELECT = 0;
+const ESB_READ = 1;
+const ESB_INSERT = 2;
+
+/** The effect `PTE → pfn 0x…`. */
+const ptePfnEffect: EffectFormat = (pfn) => `PTE → pfn 0x${pfn.toString(16)}`;
+
+/**
+ * A step of the ESB fault: the source look-up (and the selection, when it runs outside the
+ * lock), the page read under `sb->lock` (blocked while another path holds it), or
+ * `vmf_insert_pfn` of file page `n`. Keeps the numbers its text is made of (see
+ * {@link AtomicStep}).
+ */
+class EsbFaultStep extends AtomicStep {
+  private readonly kind: number;
+  /** The guest irq (the file page for {@link ESB_INSERT}). */
+  private readonly n: number;
+  /** The source block whose lock {@link ESB_READ} takes. */
+  private readonly sb: XiveSrcBlock | null;
+  private readonly outside: boolean;
+  private readonly odd: boolean;
+
+  constructor(kind: number, n: number, sb: XiveSrcBlock | null, outside: boolean, odd: boolean) {
+    super();
+    this.kind = kind;
+    this.n = n;
+    this.sb = sb;
+    this.outside = outside;
+    this.odd = odd;
+  }
+
+  protected override describe(): string {
+    if (this.kind === ESB_SELECT)
+      return `esb_fault(girq ${this.n}): find the source${this.outside ? ', kvmppc_xive_select_irq' : ''}`;
+    if (this.kind === ESB_INSERT) return `vmf_insert_pfn(file page ${this.n})`;
+    return `arch_spin_lock(sb${this.sb!.id}->lock), ${this.outside ? '' : 'kvmppc_xive_select_irq, '}read the ${this.odd ? 'EOI' : 'trigger'} page, arch_spin_unlock`;
+  }
+
+  protected override describeReads(): readonly string[] {
+    if (this.kind === ESB_SELECT)
+      return this.outside ? [XIVE_SOURCES, irqBackingObj(this.n)] : [XIVE_SOURCES];
+    if (this.kind === ESB_READ) return this.outside ? [] : [irqBackingObj(this.n)];
+    return [];
+  }
+
+  protected override describeWrites(): readonly string[] {
+    if (this.kind === ESB_READ) return [sbLockObj(this.sb!.id)];
+    return this.kind === ESB_INSERT ? [filePteObj(this.n)] : [];
+  }
+
+  protected override blocks(): boolean {
+    return this.kind === ESB_READ;
+  }
+
+  override canRun(): boolean {
+    return this.kind !== ESB_READ || !this.sb!.lockHeld;
+  }
+}
 
 /**
  * Create the device, or −EEXIST if the VM already has an interrupt device. The kept struct of an
@@ -157,7 +224,7 @@ export class KvmXiveNative extends KvmppcXive {
   private readU64(mem: UserMemory, addr: number): bigint | number {
     const b = mem.copyFromUser(addr, 8);
     if (typeof b === 'number') return -EFAULT;
-    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0);
+    return decodeU64(b);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -233,11 +300,11 @@ export class KvmXiveNative extends KvmppcXive {
   setSource(attr: bigint, addr: number, mem: UserMemory): number {
     // `irq` is a long: a u64 attribute above 2^63 is negative.
     const irqL = BigInt.asIntN(64, attr);
-    if (irqL < BigInt(KVMPPC_XIVE_FIRST_IRQ) || irqL >= BigInt(KVMPPC_XIVE_NR_IRQS)) return -E2BIG;
+    if (irqL < FIRST_IRQ || irqL >= NR_IRQS) return -E2BIG;
     const irq = Number(irqL);
     // The block is created before the user read: a later -EFAULT leaves it behind.
     const sb = this.findSource(irq) ?? this.createSrcBlock(irq);
-    const state = sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
     const val = this.readU64(mem, addr);
     if (typeof val === 'number') return val;
     if (!this.lock(sb)) return -EDEADLK;
@@ -257,7 +324,8 @@ export class KvmXiveNative extends KvmppcXive {
       this.host.configureIrq(state.ipiNumber, 0, MASKED, 0);
       if (!state.valid) this.srcCount++;
       state.valid = true;
-      this.emit('kvm.xive.source', { irq, ipiNumber: state.ipiNumber, pq: Number(val & 3n) });
+      if (this.trace.mask & TRACE_KVM)
+        this.emit('kvm.xive.source', { irq, ipiNumber: state.ipiNumber, pq: Number(val & 3n) });
       return 0;
     } finally {
       this.unlock(sb);
@@ -274,7 +342,7 @@ export class KvmXiveNative extends KvmppcXive {
     const irq = Number(attr & 0xffff_ffffn);
     const sb = this.findSource(irq);
     if (!sb) return -ENOENT;
-    const state = sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
     if (!state.valid) return -EINVAL;
     const cfg = this.readU64(mem, addr);
     if (typeof cfg === 'number') return cfg;
@@ -326,7 +394,7 @@ export class KvmXiveNative extends KvmppcXive {
     const irq = Number(attr & 0xffff_ffffn);
     const sb = this.findSource(irq);
     if (!sb) return -ENOENT;
-    const state = sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
+    const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
     if (!this.lock(sb)) return -EDEADLK;
     let rc = -EINVAL;
     if (state.valid) {
@@ -472,7 +540,7 @@ export class KvmXiveNative extends KvmppcXive {
     for (let i = 0; i <= this.maxSbid; i++) {
       const sb = this.srcBlocks[i];
       if (!sb || !this.lock(sb)) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid || state.actPriority === MASKED) continue;
         state.eisn = 0;
         state.actServer = 0;
@@ -495,7 +563,7 @@ export class KvmXiveNative extends KvmppcXive {
     for (let i = 0; i <= this.maxSbid; i++) {
       const sb = this.srcBlocks[i];
       if (!sb || !this.lock(sb)) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid || state.actPriority === MASKED) continue;
         const hw = this.selectHw(state);
         this.host.syncSource(hw);
@@ -627,7 +695,7 @@ export class KvmXiveNative extends KvmppcXive {
     for (let i = 0; i <= this.maxSbid; i++) {
       const sb = this.srcBlocks[i];
       if (!sb) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid) continue;
         this.host.esbRead(state.ipiData, XIVE_ESB_SET_PQ_01);
         this.host.configureIrq(state.ipiNumber, 0, MASKED, 0);
@@ -725,12 +793,32 @@ export class KvmXiveNative extends KvmppcXive {
       yield new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
       ml.downRead();
     }
-    const pfn = yield* this.esbFaultPage(vmaPgoff, pgoff);
+    // The look-up, selection and locked page read, in this generator rather than one it
+    // delegates to: each level of `yield*` costs every step a resume.
+    const pageOffset = this.flags.faultUsesVmaRelativePgoff
+      ? pgoff - vmaPgoff
+      : pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
+    const irq = Math.floor(pageOffset / 2);
+    const odd = pageOffset % 2 === 1;
+    const outside = this.flags.faultSelectsOutsideLock;
+    const sel = new EsbFaultStep(ESB_SELECT, irq, null, outside, odd);
+    yield sel;
+    const sb = this.esbFaultSource(sel, pageOffset, irq);
+    let pfn = -VM_FAULT_SIGBUS;
+    if (sb !== null) {
+      const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
+      const xd = outside ? this.selectData(state) : null;
+      if (outside)
+        sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
+      const rd = new EsbFaultStep(ESB_READ, irq, sb, outside, odd);
+      yield rd;
+      pfn = this.esbFaultRead(rd, sb, state, xd, irq, odd);
+    }
     if (pfn >= 0 && vmf !== null) {
-      const ins = new AtomicStep(`vmf_insert_pfn(file page ${pgoff})`, [], [filePteObj(pgoff)]);
+      const ins = new EsbFaultStep(ESB_INSERT, pgoff, null, false, false);
       yield ins;
       vmfInsertPfn(vmf.vma, vmf.address, pfn);
-      ins.effect = `PTE → pfn 0x${pfn.toString(16)}`;
+      ins.explain(ptePfnEffect, pfn);
     }
     if (ml) {
       yield new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
@@ -745,49 +833,40 @@ export class KvmXiveNative extends KvmppcXive {
     return r < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
   }
 
-  /** The look-up, selection and locked page read of the ESB fault: the pfn or −VM_FAULT_SIGBUS. */
-  private *esbFaultPage(vmaPgoff: number, pgoff: number): Generator<AtomicStep, number, void> {
-    const pageOffset = this.flags.faultUsesVmaRelativePgoff
-      ? pgoff - vmaPgoff
-      : pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
-    const irq = Math.floor(pageOffset / 2);
-    const odd = pageOffset % 2 === 1;
-    const outside = this.flags.faultSelectsOutsideLock;
-    const sel = new AtomicStep(
-      `esb_fault(girq ${irq}): find the source${outside ? ', kvmppc_xive_select_irq' : ''}`,
-      outside ? [XIVE_SOURCES, irqBackingObj(irq)] : [XIVE_SOURCES],
-      [],
-    );
-    yield sel;
+  /** The ESB fault's look-up (step `sel`): the source block of a valid source, or null (SIGBUS). */
+  private esbFaultSource(sel: AtomicStep, pageOffset: number, irq: number): XiveSrcBlock | null {
     this.stats.esbFaults++;
     const sb = pageOffset < 0 ? null : this.findSource(irq);
-    const state = sb === null ? null : sb.irqState[irq & KVMPPC_XICS_SRC_MASK]!;
-    if (sb === null || state === null || !state.valid) {
-      sel.effect = sb === null ? 'no source block: SIGBUS' : 'source not valid: SIGBUS';
-      this.stats.sigbus++;
-      return -VM_FAULT_SIGBUS;
-    }
-    let xd = outside ? this.selectData(state) : null;
-    if (outside)
-      sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
-    const rd = new AtomicStep(
-      `arch_spin_lock(sb${sb.id}->lock), ${outside ? '' : 'kvmppc_xive_select_irq, '}read the ${odd ? 'EOI' : 'trigger'} page, arch_spin_unlock`,
-      outside ? [] : [irqBackingObj(irq)],
-      [sbLockObj(sb.id)],
-      () => !sb.lockHeld,
-    );
-    yield rd;
+    if (sb?.state(irq & KVMPPC_XICS_SRC_MASK).valid) return sb;
+    sel.effect = sb === null ? 'no source block: SIGBUS' : 'source not valid: SIGBUS';
+    this.stats.sigbus++;
+    return null;
+  }
+
+  /**
+   * The ESB fault's page read under `sb->lock` (step `rd`), from the data selected outside the
+   * lock (`selected`), or selecting it now: the pfn or −VM_FAULT_SIGBUS.
+   */
+  private esbFaultRead(
+    rd: AtomicStep,
+    sb: XiveSrcBlock,
+    state: XiveIrqState,
+    selected: XiveIrqData | null,
+    irq: number,
+    odd: boolean,
+  ): number {
     sb.lockHeld = true;
-    if (xd === null) xd = this.selectData(state);
+    const xd = selected ?? this.selectData(state);
     const page = odd ? xd.eoiPage : xd.trigPage;
     sb.lockHeld = false;
-    rd.effect = `pfn 0x${(page * PAGE_SCALE).toString(16)}`;
+    rd.explain(pfnEffect, page * PAGE_SCALE);
     if (page === 0) {
       this.trace.guestError(`kvm-xive: ESB page ${odd ? 'EOI' : 'trigger'} of irq ${irq} is 0 (WARN)`);
       this.stats.sigbus++;
       return -VM_FAULT_SIGBUS;
     }
-    this.emit('kvm.xive.esb_fault', { irq, odd: +odd, pfn: page * PAGE_SCALE });
+    if (this.trace.mask & TRACE_KVM)
+      this.emit('kvm.xive.esb_fault', { irq, odd: +odd, pfn: page * PAGE_SCALE });
     return page * PAGE_SCALE;
   }
 

@@ -7,7 +7,7 @@
  */
 
 import type { TraceSink } from '../../sim/trace-sink.ts';
-import { type HostXive, XiveIrqData } from '../xive/host-xive.ts';
+import { type HostXive, XIVE_INVALID_TARGET, type XiveIrqData } from '../xive/host-xive.ts';
 import type { KvmXiveNative } from './xive-native.ts';
 import type { XiveNativeFlags, XiveRecordMapping } from './xive-native-flags.ts';
 import {
@@ -63,34 +63,241 @@ export const XIVE_Q_GAP = 2;
 // State
 // ---------------------------------------------------------------------------------------------
 
+/** {@link XiveSrcBlock.bits}: the boolean fields of a source. */
+const VALID = 0x01;
+const IN_EOI = 0x02;
+const OLD_P = 0x04;
+const OLD_Q = 0x08;
+const LSI = 0x10;
+const ASSERTED = 0x20;
+/** The IPI data's `saved_p` / `stale_p`. */
+const IPI_SAVED_P = 0x40;
+const IPI_STALE_P = 0x80;
+
 /**
- * One guest source.
+ * A source block's sources, one typed array per field (a million sources as objects would cost
+ * V8 two objects and two boxed doubles each, and seconds of garbage collection to create).
+ * {@link XiveIrqState} and {@link XiveIrqData} views read and write them.
+ */
+class SrcFields {
+  /** {@link VALID} … {@link IPI_STALE_P}. */
+  readonly bits: Uint8Array;
+  readonly ipiNumber: Int32Array;
+  readonly ptNumber: Int32Array;
+  /** The host's data of the passthrough HW irq (an object of the host's), or null. */
+  readonly ptData: (XiveIrqData | null)[];
+  readonly guestPriority: Uint8Array;
+  readonly savedPriority: Uint8Array;
+  readonly actServer: Int32Array;
+  readonly actPriority: Uint8Array;
+  readonly eisn: Uint32Array;
+  /** `ipi_data`: flags, ESB shift, hw irq, target, EOI and trigger pages. */
+  readonly ipiFlags: Uint8Array;
+  readonly ipiEsbShift: Uint8Array;
+  readonly ipiHwIrq: Int32Array;
+  readonly ipiTarget: Int32Array;
+  readonly ipiEoiPage: Float64Array;
+  readonly ipiTrigPage: Float64Array;
+
+  constructor() {
+    const n = KVMPPC_XICS_IRQ_PER_ICS;
+    // One buffer for every field (an ArrayBuffer each would cost a malloc each).
+    const buf = new ArrayBuffer(n * (2 * 8 + 6 * 4 + 7));
+    let off = 0;
+    const at = (bytes: number): number => {
+      off += bytes * n;
+      return off - bytes * n;
+    };
+    this.ipiEoiPage = new Float64Array(buf, at(8), n);
+    this.ipiTrigPage = new Float64Array(buf, at(8), n);
+    this.ipiNumber = new Int32Array(buf, at(4), n);
+    this.ptNumber = new Int32Array(buf, at(4), n);
+    this.actServer = new Int32Array(buf, at(4), n);
+    this.ipiHwIrq = new Int32Array(buf, at(4), n);
+    this.ipiTarget = new Int32Array(buf, at(4), n).fill(XIVE_INVALID_TARGET);
+    this.eisn = new Uint32Array(buf, at(4), n);
+    this.bits = new Uint8Array(buf, at(1), n);
+    this.guestPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
+    this.savedPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
+    this.actPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
+    this.ipiFlags = new Uint8Array(buf, at(1), n);
+    this.ipiEsbShift = new Uint8Array(buf, at(1), n);
+    this.ptData = new Array<XiveIrqData | null>(n).fill(null);
+  }
+
+  flag(i: number, bit: number): boolean {
+    return (this.bits[i]! & bit) !== 0;
+  }
+
+  setFlag(i: number, bit: number, on: boolean): void {
+    this.bits[i] = on ? this.bits[i]! | bit : this.bits[i]! & ~bit;
+  }
+}
+
+/**
+ * `ipi_data` of one guest source: a view of its block's fields, a {@link XiveIrqData} to the
+ * host driver.
+ */
+class IpiData implements XiveIrqData {
+  private readonly f: SrcFields;
+  private readonly i: number;
+  constructor(f: SrcFields, i: number) {
+    this.f = f;
+    this.i = i;
+  }
+  get flags(): number {
+    return this.f.ipiFlags[this.i]!;
+  }
+  set flags(v: number) {
+    this.f.ipiFlags[this.i] = v;
+  }
+  get eoiPage(): number {
+    return this.f.ipiEoiPage[this.i]!;
+  }
+  set eoiPage(v: number) {
+    this.f.ipiEoiPage[this.i] = v;
+  }
+  get trigPage(): number {
+    return this.f.ipiTrigPage[this.i]!;
+  }
+  set trigPage(v: number) {
+    this.f.ipiTrigPage[this.i] = v;
+  }
+  get esbShift(): number {
+    return this.f.ipiEsbShift[this.i]!;
+  }
+  set esbShift(v: number) {
+    this.f.ipiEsbShift[this.i] = v;
+  }
+  get hwIrq(): number {
+    return this.f.ipiHwIrq[this.i]!;
+  }
+  set hwIrq(v: number) {
+    this.f.ipiHwIrq[this.i] = v;
+  }
+  get target(): number {
+    return this.f.ipiTarget[this.i]!;
+  }
+  set target(v: number) {
+    this.f.ipiTarget[this.i] = v;
+  }
+  get savedP(): boolean {
+    return this.f.flag(this.i, IPI_SAVED_P);
+  }
+  set savedP(v: boolean) {
+    this.f.setFlag(this.i, IPI_SAVED_P, v);
+  }
+  get staleP(): boolean {
+    return this.f.flag(this.i, IPI_STALE_P);
+  }
+  set staleP(v: boolean) {
+    this.f.setFlag(this.i, IPI_STALE_P, v);
+  }
+}
+
+/**
+ * One guest source: a view of its block's fields ({@link XiveSrcBlock.state}).
  *
  * @remarks Models book3s_xive.h:struct kvmppc_xive_irq_state.
  */
 export class XiveIrqState {
   readonly number: number;
-  valid = false;
-  /** Backing HW IPI (0 = none yet) and its data. */
-  ipiNumber = 0;
-  readonly ipiData: XiveIrqData;
-  /** Passthrough HW irq (0 = none) and the host's data for it. */
-  ptNumber = 0;
-  ptData: XiveIrqData | null = null;
-  /** XICS-mode fields; native code never writes guest_priority (book3s_xive_native.c has no writer). */
-  guestPriority = MASKED;
-  savedPriority = MASKED;
-  actServer = 0;
-  actPriority = MASKED;
-  inEoi = false;
-  oldP = false;
-  oldQ = false;
-  lsi = false;
-  asserted = false;
-  eisn = 0;
-  constructor(number: number) {
+  private readonly f: SrcFields;
+  private readonly i: number;
+  constructor(number: number, f: SrcFields, i: number) {
     this.number = number;
-    this.ipiData = new XiveIrqData();
+    this.f = f;
+    this.i = i;
+  }
+  get valid(): boolean {
+    return this.f.flag(this.i, VALID);
+  }
+  set valid(v: boolean) {
+    this.f.setFlag(this.i, VALID, v);
+  }
+  /** Backing HW IPI (0 = none yet) and its data. */
+  get ipiNumber(): number {
+    return this.f.ipiNumber[this.i]!;
+  }
+  set ipiNumber(v: number) {
+    this.f.ipiNumber[this.i] = v;
+  }
+  get ipiData(): XiveIrqData {
+    return new IpiData(this.f, this.i);
+  }
+  /** Passthrough HW irq (0 = none) and the host's data for it. */
+  get ptNumber(): number {
+    return this.f.ptNumber[this.i]!;
+  }
+  set ptNumber(v: number) {
+    this.f.ptNumber[this.i] = v;
+  }
+  get ptData(): XiveIrqData | null {
+    return this.f.ptData[this.i]!;
+  }
+  set ptData(v: XiveIrqData | null) {
+    this.f.ptData[this.i] = v;
+  }
+  /** XICS-mode fields; native code never writes guest_priority (book3s_xive_native.c has no writer). */
+  get guestPriority(): number {
+    return this.f.guestPriority[this.i]!;
+  }
+  set guestPriority(v: number) {
+    this.f.guestPriority[this.i] = v;
+  }
+  get savedPriority(): number {
+    return this.f.savedPriority[this.i]!;
+  }
+  set savedPriority(v: number) {
+    this.f.savedPriority[this.i] = v;
+  }
+  get actServer(): number {
+    return this.f.actServer[this.i]!;
+  }
+  set actServer(v: number) {
+    this.f.actServer[this.i] = v;
+  }
+  get actPriority(): number {
+    return this.f.actPriority[this.i]!;
+  }
+  set actPriority(v: number) {
+    this.f.actPriority[this.i] = v;
+  }
+  get inEoi(): boolean {
+    return this.f.flag(this.i, IN_EOI);
+  }
+  set inEoi(v: boolean) {
+    this.f.setFlag(this.i, IN_EOI, v);
+  }
+  get oldP(): boolean {
+    return this.f.flag(this.i, OLD_P);
+  }
+  set oldP(v: boolean) {
+    this.f.setFlag(this.i, OLD_P, v);
+  }
+  get oldQ(): boolean {
+    return this.f.flag(this.i, OLD_Q);
+  }
+  set oldQ(v: boolean) {
+    this.f.setFlag(this.i, OLD_Q, v);
+  }
+  get lsi(): boolean {
+    return this.f.flag(this.i, LSI);
+  }
+  set lsi(v: boolean) {
+    this.f.setFlag(this.i, LSI, v);
+  }
+  get asserted(): boolean {
+    return this.f.flag(this.i, ASSERTED);
+  }
+  set asserted(v: boolean) {
+    this.f.setFlag(this.i, ASSERTED, v);
+  }
+  get eisn(): number {
+    return this.f.eisn[this.i]!;
+  }
+  set eisn(v: number) {
+    this.f.eisn[this.i] = v;
   }
 }
 
@@ -99,13 +306,21 @@ export class XiveSrcBlock {
   readonly id: number;
   /** `sb->lock` (an arch spinlock). */
   lockHeld = false;
-  readonly irqState: XiveIrqState[];
+  /** The `irq_state[]` array, field by field. */
+  private readonly fields: SrcFields;
   constructor(id: number) {
     this.id = id;
-    this.irqState = [];
-    for (let i = 0; i < KVMPPC_XICS_IRQ_PER_ICS; i++) {
-      this.irqState.push(new XiveIrqState((id << KVMPPC_XICS_ICS_SHIFT) | i));
-    }
+    this.fields = new SrcFields();
+  }
+
+  /** `irq_state[i]`, `i` < {@link KVMPPC_XICS_IRQ_PER_ICS}. */
+  state(i: number): XiveIrqState {
+    return new XiveIrqState((this.id << KVMPPC_XICS_ICS_SHIFT) | i, this.fields, i);
+  }
+
+  /** Every `irq_state[]` entry, in order. */
+  *states(): Generator<XiveIrqState, void, void> {
+    for (let i = 0; i < KVMPPC_XICS_IRQ_PER_ICS; i++) yield this.state(i);
   }
 }
 

@@ -26,6 +26,7 @@ import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
+import { structView } from '../mm/uaccess.ts';
 import { type HostXive, XIVE_IRQ_FLAG_NO_EOI, type XiveIrqData } from '../xive/host-xive.ts';
 import {
   HOST_IRQS,
@@ -169,7 +170,7 @@ export abstract class KvmppcXive {
   /** The state of a guest irq, or null when its block does not exist. */
   irqState(irq: number): XiveIrqState | null {
     const sb = this.findSource(irq);
-    return sb ? sb.irqState[(irq >>> 0) & KVMPPC_XICS_SRC_MASK]! : null;
+    return sb ? sb.state((irq >>> 0) & KVMPPC_XICS_SRC_MASK) : null;
   }
 
   /** @remarks Models book3s_xive.c:kvmppc_xive_create_src_block(). */
@@ -237,7 +238,7 @@ export abstract class KvmppcXive {
   setNrServers(addr: number, mem: UserMemory): number {
     const b = mem.copyFromUser(addr, 4);
     if (typeof b === 'number') return -EFAULT;
-    const n = new DataView(b.buffer, b.byteOffset, 4).getUint32(0);
+    const n = structView(b).getUint32(0);
     if (n === 0 || n > KVM_MAX_VCPU_IDS) return -EINVAL;
     if (this.vpBase !== XIVE_INVALID_VP) return -EBUSY;
     // Higher vCPU ids are packed, so at most KVM_MAX_VCPUS VPs are needed.
@@ -292,7 +293,7 @@ export abstract class KvmppcXive {
       const sb = this.srcBlocks[i];
       if (!sb) continue;
       if (!this.lock(sb)) continue;
-      for (const state of sb.irqState) {
+      for (const state of sb.states()) {
         if (!state.valid || state.actPriority === MASKED || state.actServer !== xc.serverNum) continue;
         state.actPriority = MASKED;
         this.maskSourceHw(state);
@@ -485,8 +486,7 @@ export abstract class KvmppcXive {
   protected drive(g: Generator<AtomicStep, number, void>, hang: number): number {
     for (let r = g.next(); ; r = g.next()) {
       if (r.done) return r.value;
-      const ready = r.value.ready;
-      if (ready !== null && !ready()) {
+      if (!r.value.canRun()) {
         this.stats.hangs++;
         this.trace.guestError(`kvm-xive: "${r.value.label}" waits forever (kernel hang)`);
         return hang;
@@ -580,7 +580,7 @@ export abstract class KvmppcXive {
       step.effect = 'no source block: -EINVAL';
       return -EINVAL;
     }
-    return { sb, state: sb.irqState[(guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK]! };
+    return { sb, state: sb.state((guestIrq >>> 0) & KVMPPC_XICS_SRC_MASK) };
   }
 
   /**

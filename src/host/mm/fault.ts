@@ -6,7 +6,7 @@
 
 import { traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_MM } from '../../sim/trace-sink.ts';
-import { AtomicStep, filePteObj, mmapLockObj, vmasObj } from '../atomic-step.ts';
+import { AtomicStep, mmapLockObj, pteObj, vmasObj } from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,
   PAGE_SCALE,
@@ -109,6 +109,59 @@ function doAnonymousPage(mm: Mm, vma: Vma, vpn: number, flags: number): number {
   return 0;
 }
 
+/** Which step of {@link faultSteps} a {@link FaultStep} is. */
+const FAULT_LOCK = 0;
+const FAULT_HANDLE = 1;
+const FAULT_UNLOCK = 2;
+
+/**
+ * A step of {@link faultSteps}: `mmap_read_lock` + `find_vma` (blocked while a writer holds the
+ * lock), the whole `handle_mm_fault`, or `mmap_read_unlock`. Keeps the numbers its text is made
+ * of (see {@link AtomicStep}).
+ */
+class FaultStep extends AtomicStep {
+  private readonly kind: number;
+  private readonly mm: Mm;
+  private readonly who: string;
+  private readonly addr: number;
+  /** The file page mapped at `addr` (−1: none): names the PTE object. */
+  private readonly pgoff: number;
+
+  constructor(kind: number, mm: Mm, who: string, addr: number, pgoff: number) {
+    super();
+    this.kind = kind;
+    this.mm = mm;
+    this.who = who;
+    this.addr = addr;
+    this.pgoff = pgoff;
+  }
+
+  private pte(): string {
+    return pteObj(this.mm.pid, Math.floor(this.addr * PAGE_SCALE), this.pgoff);
+  }
+
+  protected override describe(): string {
+    if (this.kind === FAULT_LOCK) return `${this.who}: mmap_read_lock, find_vma(0x${this.addr.toString(16)})`;
+    return `${this.who}: ${this.kind === FAULT_HANDLE ? 'handle_mm_fault' : 'mmap_read_unlock'}`;
+  }
+
+  protected override describeReads(): readonly string[] {
+    return this.kind === FAULT_LOCK ? [vmasObj(this.mm.pid), this.pte()] : [];
+  }
+
+  protected override describeWrites(): readonly string[] {
+    return this.kind === FAULT_HANDLE ? [this.pte()] : [mmapLockObj(this.mm.pid)];
+  }
+
+  protected override blocks(): boolean {
+    return this.kind === FAULT_LOCK;
+  }
+
+  override canRun(): boolean {
+    return this.kind !== FAULT_LOCK || this.mm.mmapLock.canRead;
+  }
+}
+
 /**
  * A fault at `addr` as atomic steps, the form the interleaving explorer runs: `mmap_read_lock`
  * with `find_vma` (and the present-PTE check of `handle_pte_fault`); the VMA's
@@ -129,13 +182,8 @@ export function* faultSteps(
   // The PTE object this fault installs: named after the file page where there is one (a zap
   // through the file's reverse map writes the same name).
   const v0 = mm.vmas.lookup(addr);
-  const pte = v0?.file ? filePteObj(v0.pgoffOf(addr)) : `pte:${mm.pid}:${vpn}`;
-  const lock = new AtomicStep(
-    `${who}: mmap_read_lock, find_vma(0x${addr.toString(16)})`,
-    [vmasObj(mm.pid), pte],
-    [mmapLockObj(mm.pid)],
-    () => mm.mmapLock.canRead,
-  );
+  const pgoff = v0?.file ? v0.pgoffOf(addr) : -1;
+  const lock = new FaultStep(FAULT_LOCK, mm, who, addr, pgoff);
   yield lock;
   mm.mmapLock.downRead();
   const vma = mm.vmas.lookup(addr);
@@ -155,11 +203,10 @@ export function* faultSteps(
     lock.effect = 'access not allowed by the VMA: SIGSEGV';
     ret = VM_FAULT_SIGSEGV;
   } else {
-    const st = new AtomicStep(`${who}: handle_mm_fault`, [], [pte]);
-    yield st;
+    yield new FaultStep(FAULT_HANDLE, mm, who, addr, pgoff);
     ret = handleMmFault(mm, vma, addr, flags);
   }
-  yield new AtomicStep(`${who}: mmap_read_unlock`, [], [mmapLockObj(mm.pid)]);
+  yield new FaultStep(FAULT_UNLOCK, mm, who, addr, pgoff);
   mm.mmapLock.upRead();
   return ret;
 }

@@ -3,8 +3,9 @@
  * (PGD 13 bits, PUD 9, PMD 9, PTE 5, page offset 16: 52-bit virtual addresses). Levels are
  * sparse: a directory or table page exists only while something below it is present.
  *
- * Each leaf table page is one typed array of `[pfn, flags]` pairs. pfns of MMIO frames exceed
- * 2^32 (ESB pages at 0x6_0000_0000_0000), hence a Float64Array rather than u32 words.
+ * Each leaf table page is a typed array of pfns and one of flags. pfns of MMIO frames exceed
+ * 2^32 (ESB pages at 0x6_0000_0000_0000), hence a Float64Array rather than u32 words; the flags
+ * fit a byte.
  * Everything is indexed by virtual page number (`vpn = address / PAGE_SIZE`).
  */
 
@@ -35,15 +36,42 @@ const PTRS_PER_PGD = 2 ** PGD_INDEX_SIZE;
 const PMD_SPAN = PTRS_PER_PTE;
 const PUD_SPAN = PMD_SPAN * PTRS_PER_PMD;
 const PGD_SPAN = PUD_SPAN * PTRS_PER_PUD;
+const PGD_SCALE = 1 / PGD_SPAN;
 /** Largest virtual page number + 1. */
 export const MAX_VPN = PGD_SPAN * PTRS_PER_PGD;
 
-/** A leaf table page: `e[2i]` = pfn, `e[2i+1]` = flags (0 = none). */
+/**
+ * Slot of the PTE of `vpn` in its leaf table (`vpn mod 32`). vpns of the top of the address
+ * space exceed 2^31: the remainder is taken by subtraction, not by a float modulo.
+ */
+export function pteIndex(vpn: number): number {
+  return vpn - Math.floor(vpn * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE;
+}
+
+/** Leaf tables cut from one slab. */
+const SLAB_TABLES = 512;
+let pfnSlab: Float64Array | null = null;
+let flagSlab: Uint8Array | null = null;
+let slabNext = SLAB_TABLES;
+
+/**
+ * A leaf table page: `pfn[i]` and `flags[i]` (0 = none) of its 32 PTEs. Both are slices of
+ * shared slabs, as a typed array of its own costs V8 an ArrayBuffer and a malloc (a full VM's
+ * ESB mapping needs 65,536 leaves); a slab is freed when no table of it is left.
+ */
 export class PteTable {
-  readonly e: Float64Array;
+  readonly pfn: Float64Array;
+  readonly flags: Uint8Array;
   used: number;
   constructor() {
-    this.e = new Float64Array(2 * PTRS_PER_PTE);
+    if (slabNext === SLAB_TABLES) {
+      pfnSlab = new Float64Array(SLAB_TABLES * PTRS_PER_PTE);
+      flagSlab = new Uint8Array(SLAB_TABLES * PTRS_PER_PTE);
+      slabNext = 0;
+    }
+    const start = slabNext++ * PTRS_PER_PTE;
+    this.pfn = pfnSlab!.subarray(start, start + PTRS_PER_PTE);
+    this.flags = flagSlab!.subarray(start, start + PTRS_PER_PTE);
     this.used = 0;
   }
 }
@@ -79,25 +107,28 @@ export class PageTable {
 
   /** The leaf table holding `vpn`, or null (the hardware walk). */
   walk(vpn: number): PteTable | null {
-    const pud = this.pgd.slots[Math.floor(vpn / PGD_SPAN)];
+    const gi = Math.floor(vpn * PGD_SCALE);
+    const pud = this.pgd.slots[gi];
     if (!pud) return null;
-    const pmd = pud.slots[Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD];
+    // Below the PGD level the indices are bit fields of a small integer.
+    const r = vpn - gi * PGD_SPAN;
+    const pmd = pud.slots[r >>> (PMD_INDEX_SIZE + PTE_INDEX_SIZE)];
     if (!pmd) return null;
-    return pmd.slots[Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD] ?? null;
+    return pmd.slots[(r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1)] ?? null;
   }
 
   /** Flags of the PTE for `vpn` (0 when none). */
   flags(vpn: number): number {
     const t = this.walk(vpn);
-    return t === null ? 0 : t.e[2 * (vpn % PTRS_PER_PTE) + 1]!;
+    return t === null ? 0 : t.flags[pteIndex(vpn)]!;
   }
 
   /** pfn of the present PTE for `vpn`, or -1. */
   pfn(vpn: number): number {
     const t = this.walk(vpn);
     if (t === null) return -1;
-    const i = 2 * (vpn % PTRS_PER_PTE);
-    return t.e[i + 1]! & PTE_PRESENT ? t.e[i]! : -1;
+    const i = pteIndex(vpn);
+    return t.flags[i]! & PTE_PRESENT ? t.pfn[i]! : -1;
   }
 
   /** Install (or overwrite) the PTE for `vpn`; `flags` must include PTE_PRESENT. */
@@ -105,7 +136,8 @@ export class PageTable {
     if (!(flags & PTE_PRESENT) || vpn < 0 || vpn >= MAX_VPN || !Number.isSafeInteger(pfn) || pfn < 0) {
       throw new Error(`PageTable.set: bad PTE vpn=${vpn} pfn=${pfn} flags=${flags}`);
     }
-    const gi = Math.floor(vpn / PGD_SPAN);
+    const gi = Math.floor(vpn * PGD_SCALE);
+    const r = vpn - gi * PGD_SPAN;
     let pud = this.pgd.slots[gi] ?? null;
     if (pud === null) {
       pud = new Dir<Pmd>(PTRS_PER_PUD);
@@ -113,7 +145,7 @@ export class PageTable {
       this.pgd.used++;
       this.tablePages++;
     }
-    const ui = Math.floor(vpn / PUD_SPAN) % PTRS_PER_PUD;
+    const ui = r >>> (PMD_INDEX_SIZE + PTE_INDEX_SIZE);
     let pmd = pud.slots[ui] ?? null;
     if (pmd === null) {
       pmd = new Dir<PteTable>(PTRS_PER_PMD);
@@ -121,7 +153,7 @@ export class PageTable {
       pud.used++;
       this.tablePages++;
     }
-    const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
+    const mi = (r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1);
     let t = pmd.slots[mi] ?? null;
     if (t === null) {
       t = new PteTable();
@@ -129,23 +161,23 @@ export class PageTable {
       pmd.used++;
       this.tablePages++;
     }
-    const i = 2 * (vpn % PTRS_PER_PTE);
-    if (!(t.e[i + 1]! & PTE_PRESENT)) {
+    const i = pteIndex(vpn);
+    if (!(t.flags[i]! & PTE_PRESENT)) {
       t.used++;
       this.present++;
     }
-    t.e[i] = pfn;
-    t.e[i + 1] = flags;
+    t.pfn[i] = pfn;
+    t.flags[i] = flags;
   }
 
   /** Change the flags of a present PTE (mprotect, dirty/accessed tracking). */
   setFlags(vpn: number, flags: number): void {
     const t = this.walk(vpn);
-    const i = 2 * (vpn % PTRS_PER_PTE);
-    if (t === null || !(t.e[i + 1]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
+    const i = pteIndex(vpn);
+    if (t === null || !(t.flags[i]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
       throw new Error(`PageTable.setFlags: no present PTE at vpn ${vpn}`);
     }
-    t.e[i + 1] = flags;
+    t.flags[i] = flags;
   }
 
   /** Clear the PTE for `vpn`; returns its pfn, or -1 if none was present. Frees empty tables. */
@@ -159,11 +191,11 @@ export class PageTable {
     const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
     const t = pmd.slots[mi];
     if (!t) return -1;
-    const i = 2 * (vpn % PTRS_PER_PTE);
-    if (!(t.e[i + 1]! & PTE_PRESENT)) return -1;
-    const pfn = t.e[i]!;
-    t.e[i] = 0;
-    t.e[i + 1] = 0;
+    const i = pteIndex(vpn);
+    if (!(t.flags[i]! & PTE_PRESENT)) return -1;
+    const pfn = t.pfn[i]!;
+    t.pfn[i] = 0;
+    t.flags[i] = 0;
     this.present--;
     if (--t.used === 0) {
       pmd.slots[mi] = null;
@@ -204,9 +236,9 @@ export class PageTable {
       if (t) {
         const stop = Math.min(next, end);
         for (let v = vpn; v < stop; v++) {
-          const i = 2 * (v % PTRS_PER_PTE);
-          const f = t.e[i + 1]!;
-          if (f & PTE_PRESENT) visit(v, t.e[i]!, f);
+          const i = pteIndex(v);
+          const f = t.flags[i]!;
+          if (f & PTE_PRESENT) visit(v, t.pfn[i]!, f);
         }
       }
       vpn = next;

@@ -21,7 +21,7 @@ import {
 } from './constants.ts';
 import { handleMmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE } from './page-table.ts';
+import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE, pteIndex } from './page-table.ts';
 
 /**
  * The calling process's memory, as `get_user` / `copy_from_user` / `copy_to_user` see it.
@@ -32,6 +32,27 @@ export interface UserMemory {
   copyFromUser(addr: number, len: number): Uint8Array | number;
   /** 0 or −EFAULT (nothing is written on failure). */
   copyToUser(addr: number, bytes: Uint8Array): number;
+}
+
+/** Bytes of the largest struct {@link structView} copies (KVM's `struct kvm_enable_cap`: 104). */
+const STRUCT_MAX = 128;
+const structBytes = new Uint8Array(STRUCT_MAX);
+const structData = new DataView(structBytes.buffer);
+
+/**
+ * A view of user bytes for decoding them at once: a copy in one reused buffer. A view of `b`
+ * itself would need `b.buffer`, which for a small array makes V8 allocate an ArrayBuffer (and a
+ * malloc'd store) per call: the ioctl paths run a million times at the scale of a full VM.
+ */
+export function structView(b: Uint8Array): DataView {
+  if (b.length > STRUCT_MAX) return new DataView(b.buffer, b.byteOffset, b.byteLength);
+  structBytes.set(b);
+  return structData;
+}
+
+/** The big-endian u64 at `off` of user bytes `b`. */
+export function decodeU64(b: Uint8Array, off = 0): bigint {
+  return structView(b).getBigUint64(off);
 }
 
 /** The OOM killer's signal: what a VM_FAULT_OOM on a user access amounts to. */
@@ -78,11 +99,11 @@ export function userTranslate(mm: Mm, addr: number, write: boolean): number {
   for (let attempt = 0; attempt < 2; attempt++) {
     const t = mm.pgtable.walk(vpn);
     if (t !== null) {
-      const i = 2 * (vpn % 32);
-      const f = t.e[i + 1]!;
+      const i = pteIndex(vpn);
+      const f = t.flags[i]!;
       if (f & PTE_PRESENT && !(f & PTE_PROTNONE) && (!write || f & PTE_WRITE)) {
-        t.e[i + 1] = f | PTE_ACCESSED | (write ? PTE_DIRTY : 0);
-        return t.e[i]!;
+        t.flags[i] = f | PTE_ACCESSED | (write ? PTE_DIRTY : 0);
+        return t.pfn[i]!;
       }
     }
     if (attempt === 1) break;
@@ -167,8 +188,8 @@ function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: nu
     const vpn = Math.floor(a * PAGE_SCALE);
     const off = a - vpn * PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, buf.length - done);
-    // RAM has no access side effects: aligned doublewords move the same bytes (big-endian) as
-    // byte accesses would, eight at a time. Anything else (an MMIO page) goes byte by byte.
+    // RAM has no access side effects: aligned doublewords and words move the same bytes
+    // (big-endian) as byte accesses would. Anything else (an MMIO page) goes byte by byte.
     const ram = frames.isRam(pfn);
     for (let k = 0; k < n; ) {
       const i = done + k;
@@ -190,6 +211,21 @@ function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: nu
           buf[i + 7] = lo;
         }
         k += 8;
+        continue;
+      }
+      if (ram && k + 4 <= n && ((off + k) & 3) === 0) {
+        if (write) {
+          const v = ((buf[i]! << 24) | (buf[i + 1]! << 16) | (buf[i + 2]! << 8) | buf[i + 3]!) >>> 0;
+          frames.store(pfn, off + k, 4, 0, v, cpu);
+        } else {
+          frames.load(pfn, off + k, 4, cpu, w);
+          const lo = w.lo;
+          buf[i] = lo >>> 24;
+          buf[i + 1] = lo >>> 16;
+          buf[i + 2] = lo >>> 8;
+          buf[i + 3] = lo;
+        }
+        k += 4;
         continue;
       }
       if (write) frames.store(pfn, off + k, 1, 0, buf[i]!, cpu);

@@ -227,6 +227,11 @@ class SrcBlock {
   readonly noTrigger: boolean;
   /** EAS per source, [hi, lo]. */
   readonly eas: Uint32Array;
+  /** Bytes of ESB space per source, and the offset of its EOI page in them. */
+  readonly esbSize: number;
+  readonly eoiOffset: number;
+  /** `esb_shift` OPAL reports: of one page (of two, in 2-page mode). */
+  readonly pageShift: number;
   constructor(base: number, source: XiveSource, esbBase: number, name: string, noTrigger: boolean) {
     this.base = base;
     this.count = source.nrIrqs;
@@ -235,6 +240,9 @@ class SrcBlock {
     this.name = name;
     this.noTrigger = noTrigger;
     this.eas = new Uint32Array(source.nrIrqs * 2);
+    this.esbSize = 2 ** source.esbShift;
+    this.eoiOffset = source.isTwoPage ? this.esbSize / 2 : 0;
+    this.pageShift = source.isTwoPage ? source.esbShift - 1 : source.esbShift;
   }
 }
 
@@ -487,15 +495,13 @@ export class P9Chip implements XiveRouterBackend {
     if (!b) return OPAL_PARAMETER;
     const i = hwIrq - b.base;
     const src = b.source;
-    const sz = 2 ** src.esbShift;
-    const page = src.isTwoPage ? sz / 2 : sz;
     out.flags =
       (b.noTrigger ? 0 : OPAL_XIVE_IRQ_TRIGGER_PAGE) |
       (src.flags & XIVE_SRC_STORE_EOI ? OPAL_XIVE_IRQ_STORE_EOI : 0) |
       (src.isLsi(i) ? OPAL_XIVE_IRQ_LSI : 0);
-    out.trigPage = b.noTrigger ? 0 : b.esbBase + i * sz;
-    out.eoiPage = b.esbBase + i * sz + (src.isTwoPage ? page : 0);
-    out.esbShift = src.isTwoPage ? src.esbShift - 1 : src.esbShift;
+    out.trigPage = b.noTrigger ? 0 : b.esbBase + i * b.esbSize;
+    out.eoiPage = b.esbBase + i * b.esbSize + b.eoiOffset;
+    out.esbShift = b.pageShift;
     out.srcChip = 0;
     return OPAL_SUCCESS;
   }
