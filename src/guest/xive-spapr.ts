@@ -120,6 +120,8 @@ function reg(n: number): bigint {
 export class XiveSpapr {
   /** `xive_tima`: guest physical address of the TIMA OS page. */
   readonly tima: number;
+  /** `xive_tima + TM_SPC_ACK_OS_REG`: the acknowledge cycle's load. */
+  private readonly ackAddr: number;
   /** Number of busy retries before a call is given up (a livelocked hypervisor). */
   readonly maxRetries: number;
   /** Model counter: hcalls issued, by opcode. */
@@ -133,6 +135,7 @@ export class XiveSpapr {
 
   constructor(dt: GuestDeviceTree, trace: TraceSink) {
     this.tima = dt.timaOsPage;
+    this.ackAddr = dt.timaOsPage + TM_SPC_ACK_OS_REG;
     this.maxRetries = 1000;
     this.hcalls = new Map();
     this.trace = trace;
@@ -280,7 +283,7 @@ export class XiveSpapr {
    * @remarks Models spapr.c:xive_spapr_update_pending().
    */
   updatePending(v: GuestVcpu, xc: { pendingPrio: number; cppr: number; readonly cpu: number }): number {
-    v.load(this.tima + TM_SPC_ACK_OS_REG, 2, this.w);
+    v.load(this.ackAddr, 2, this.w);
     const ack = this.w.lo & 0xffff;
     const cppr = ack & 0xff;
     const nsr = ack >>> 8;
