@@ -233,7 +233,8 @@ export class XiveDriver {
     let off = offset;
     if (off === XIVE_ESB_SET_PQ_10 && xd.flags & XIVE_IRQ_FLAG_STORE_EOI) off += XIVE_ESB_LD_ST_MO;
     if (xd.flags & XIVE_IRQ_FLAG_H_INT_ESB) return this.backend.esbRw(this.v(), xd.hwIrq, off, 0, false);
-    this.v().load(xd.eoiMmio + off, 8, this.w);
+    const addr = off === XIVE_ESB_SET_PQ_00 && xd.eoiPq00 !== null ? xd.eoiPq00 : xd.eoiMmio + off;
+    this.v().load(addr, 8, this.w);
     return this.w.lo & 0xff;
   }
 
