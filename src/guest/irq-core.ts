@@ -132,22 +132,28 @@ export class LisnStats {
     this.lastBlockNo = -1;
   }
 
+  /** Count one `kind` event of `lisn` (a u32: block and index are shifts and masks, all int32). */
   inc(lisn: number, kind: number): void {
-    const b = Math.floor(lisn / 1024);
-    let blk = b === this.lastBlockNo ? this.lastBlock : this.blocks.get(b);
-    if (blk === undefined || blk === null) {
+    const b = lisn >>> 10;
+    const blk = b === this.lastBlockNo && this.lastBlock !== null ? this.lastBlock : this.block(b);
+    blk[(lisn & 1023) * 3 + kind]!++;
+  }
+
+  /** The block of LISNs `b·1024 …`, allocated on first use; remembered for the next {@link inc}. */
+  private block(b: number): Uint32Array {
+    let blk = this.blocks.get(b);
+    if (blk === undefined) {
       blk = new Uint32Array(3 * 1024);
       this.blocks.set(b, blk);
     }
     this.lastBlock = blk;
     this.lastBlockNo = b;
-    blk[(lisn - b * 1024) * 3 + kind]!++;
+    return blk;
   }
 
   get(lisn: number, kind: number): number {
-    const b = Math.floor(lisn / 1024);
-    const blk = this.blocks.get(b);
-    return blk === undefined ? 0 : blk[(lisn - b * 1024) * 3 + kind]!;
+    const blk = this.blocks.get(lisn >>> 10);
+    return blk === undefined ? 0 : blk[(lisn & 1023) * 3 + kind]!;
   }
 }
 
@@ -408,7 +414,8 @@ export class IrqCore {
     this.cpuDelivered[cpu]!++;
     const lisn = this.curLisn;
     if (lisn >= 0) this.stats.inc(lisn, LisnStats.DELIVERED);
-    for (const a of d.actions) a.handler(d.irq, cpu);
+    const actions = d.actions;
+    for (let i = 0; i < actions.length; i++) actions[i]!.handler(d.irq, cpu);
     this.onDeliver(lisn, cpu);
   }
 

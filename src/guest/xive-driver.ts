@@ -134,6 +134,8 @@ export class XiveDriver {
   readonly ipiChip: IrqChip;
   private readonly trace: TraceSink;
   private readonly w: LoadResult;
+  /** `xive_tima + TM_QW1_OS + TM_CPPR`: where every CPPR update is stored. */
+  private readonly cpprAddr: number;
 
   constructor(
     core: IrqCore,
@@ -156,6 +158,7 @@ export class XiveDriver {
     this.unknownEisns = new Map();
     this.trace = trace;
     this.w = { hi: 0, lo: 0 };
+    this.cpprAddr = backend.tima + TM_QW1_OS + TM_CPPR;
     this.xiveChip = {
       name: 'XIVE-IRQ',
       canSetAffinity: true,
@@ -230,7 +233,8 @@ export class XiveDriver {
     let off = offset;
     if (off === XIVE_ESB_SET_PQ_10 && xd.flags & XIVE_IRQ_FLAG_STORE_EOI) off += XIVE_ESB_LD_ST_MO;
     if (xd.flags & XIVE_IRQ_FLAG_H_INT_ESB) return this.backend.esbRw(this.v(), xd.hwIrq, off, 0, false);
-    this.v().load(xd.eoiMmio + off, 8, this.w);
+    const addr = off === XIVE_ESB_SET_PQ_00 && xd.eoiPq00 !== null ? xd.eoiPq00 : xd.eoiMmio + off;
+    this.v().load(addr, 8, this.w);
     return this.w.lo & 0xff;
   }
 
@@ -459,7 +463,8 @@ export class XiveDriver {
   readEq(q: XiveQ, justPeek: boolean): number {
     if (q.qpage < 0) return -1;
     this.v().load(q.qpage + q.idx * 4, 4, this.w);
-    const cur = this.w.lo >>> 0;
+    // As an int32 (`| 0`, not `>>> 0`): an entry with the generation bit set stays a small int.
+    const cur = this.w.lo | 0;
     if (cur >>> 31 === q.toggle) return -1;
     if (!justPeek) {
       q.idx = (q.idx + 1) & q.msk;
@@ -492,7 +497,9 @@ export class XiveDriver {
    * Scan the pending priorities' queues, most favoured first; update CPPR. Returns the EISN
    * found, or −1.
    *
-   * @remarks Models common.c:xive_scan_interrupts().
+   * @remarks Models common.c:xive_scan_interrupts(). The rare outcomes (an EISN without a
+   * descriptor, EISN 0, releasing queue slots) are out of line, so this stays small enough for
+   * the JIT to inline the queue read and the CPPR store into it.
    */
   scanInterrupts(xc: XiveCpu, justPeek: boolean): number {
     let irq = -1;
@@ -503,40 +510,53 @@ export class XiveDriver {
       const e = this.readEq(q, justPeek);
       // Linux reads EISN 0 as "nothing" (virq 0 is never programmed).
       if (e > 0 || (e === 0 && this.eisnIsLisn)) {
-        if (justPeek) {
+        if (justPeek || this.consume(xc, e)) {
           irq = e;
           break;
         }
-        xc.eqEntries++;
-        if (this.resolve(xc, e)) {
-          this.core.stats.inc(xc.lastLisn, LisnStats.CONSUMED);
-          irq = e;
-          break;
-        }
-        // "got interrupt %d without descriptor, dropping"
-        this.unknownEisns.set(e, (this.unknownEisns.get(e) ?? 0) + 1);
-        this.trace.guestError(`xive: got interrupt ${e} without descriptor, dropping`);
         continue;
       }
       if (e === 0 && !justPeek) {
         xc.eqEntries++;
-        this.unknownEisns.set(0, (this.unknownEisns.get(0) ?? 0) + 1);
+        this.countUnknown(0);
       }
       xc.pendingPrio &= ~(1 << prio);
-      if (q.pendingCount) {
-        const p = q.pendingCount;
-        q.pendingCount = 0;
-        if (p > q.count)
-          throw new Error(`xive: CPU ${xc.cpu} releases ${p} queue slots but holds ${q.count}`);
-        q.count -= p;
-      }
+      if (q.pendingCount) this.releaseSlots(xc, q);
     }
     if (irq < 0) prio = 0xff;
     if (prio !== xc.cppr) {
       xc.cppr = prio;
-      this.vcpus[xc.cpu]!.store(this.backend.tima + TM_QW1_OS + TM_CPPR, 1, 0, prio);
+      this.vcpus[xc.cpu]!.store(this.cpprAddr, 1, 0, prio);
     }
     return irq;
+  }
+
+  /**
+   * An entry the scan consumed: count it, resolve its descriptor. False when there is none
+   * ("got interrupt %d without descriptor, dropping").
+   */
+  private consume(xc: XiveCpu, e: number): boolean {
+    xc.eqEntries++;
+    if (this.resolve(xc, e)) {
+      this.core.stats.inc(xc.lastLisn, LisnStats.CONSUMED);
+      return true;
+    }
+    this.countUnknown(e);
+    this.trace.guestError(`xive: got interrupt ${e} without descriptor, dropping`);
+    return false;
+  }
+
+  /** An EISN with no descriptor (or EISN 0, which Linux skips as "nothing"). */
+  private countUnknown(e: number): void {
+    this.unknownEisns.set(e, (this.unknownEisns.get(e) ?? 0) + 1);
+  }
+
+  /** The queue was seen empty: apply the slot releases {@link decTargetCount} deferred. */
+  private releaseSlots(xc: XiveCpu, q: XiveQ): void {
+    const p = q.pendingCount;
+    q.pendingCount = 0;
+    if (p > q.count) throw new Error(`xive: CPU ${xc.cpu} releases ${p} queue slots but holds ${q.count}`);
+    q.count -= p;
   }
 
   /** @remarks Models common.c:xive_do_queue_eoi(): replay if anything is left. */
@@ -569,7 +589,6 @@ export class XiveDriver {
     if (!xc) return 0;
     this.core.cur = cpu;
     let n = 0;
-    let rounds = 0;
     do {
       xc.replay = false;
       const e = this.getIrq(xc);
@@ -583,9 +602,7 @@ export class XiveDriver {
       this.core.curLisn = xc.lastLisn;
       this.core.genericHandleIrq(xc.lastVirq, cpu);
       this.core.curLisn = -1;
-      n++;
-      if (++rounds > 1_000_000)
-        throw new Error(`guest: CPU ${cpu} replayed 1000000 interrupts in one exception`);
+      if (++n > 1_000_000) throw new Error(`guest: CPU ${cpu} replayed 1000000 interrupts in one exception`);
     } while (xc.replay);
     return n;
   }
@@ -681,7 +698,7 @@ export class XiveDriver {
   setupCpu(cpu: number): void {
     const xc = this.xcs[cpu]!;
     xc.cppr = 0xff;
-    this.vcpus[cpu]!.store(this.backend.tima + TM_QW1_OS + TM_CPPR, 1, 0, 0xff);
+    this.vcpus[cpu]!.store(this.cpprAddr, 1, 0, 0xff);
   }
 
   /**
@@ -764,10 +781,10 @@ export class XiveDriver {
     this.core.cur = cpu;
     this.core.migrateAllOffCpu(cpu);
     xc.cppr = 0;
-    v.store(this.backend.tima + TM_QW1_OS + TM_CPPR, 1, 0, 0);
+    v.store(this.cpprAddr, 1, 0, 0);
     this.flushCpuQueue(xc);
     xc.cppr = 0xff;
-    v.store(this.backend.tima + TM_QW1_OS + TM_CPPR, 1, 0, 0xff);
+    v.store(this.cpprAddr, 1, 0, 0xff);
   }
 
   /**
@@ -779,7 +796,7 @@ export class XiveDriver {
     const xc = this.xcs[cpu]!;
     this.core.cur = cpu;
     xc.cppr = 0;
-    this.vcpus[cpu]!.store(this.backend.tima + TM_QW1_OS + TM_CPPR, 1, 0, 0);
+    this.vcpus[cpu]!.store(this.cpprAddr, 1, 0, 0);
     this.cleanupCpuIpi(cpu);
     this.cleanupCpuQueues(cpu);
   }

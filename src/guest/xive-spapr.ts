@@ -25,6 +25,7 @@ import {
   TM_SPC_ACK_OS_REG,
   XIVE_EQ_ALWAYS_NOTIFY,
   XIVE_ESB_FLAG_STORE,
+  XIVE_ESB_SET_PQ_00,
   XIVE_INVALID_CHIP_ID,
   XIVE_IRQ_FLAG_H_INT_ESB,
   XIVE_IRQ_FLAG_LSI,
@@ -42,6 +43,13 @@ export class XiveIrqData {
   eoiPage!: number;
   /** Where ESB loads go (`eoi_mmio`); −1 when not mapped (H_INT_ESB sources). */
   eoiMmio!: number;
+  /**
+   * `eoi_mmio + XIVE_ESB_SET_PQ_00`, the load of every MSI EOI; null when not mapped. A model
+   * cache: a guest physical address is past V8's small integers, so `eoiMmio + offset` boxes a
+   * new number on every EOI, where this field (null first, so V8 keeps it tagged) hands the one
+   * boxed number on.
+   */
+  eoiPq00!: number | null;
   trigPage!: number;
   /** Where triggers are stored (`trig_mmio`); −1 = NULL. */
   trigMmio!: number;
@@ -64,6 +72,7 @@ export class XiveIrqData {
     this.flags = 0;
     this.eoiPage = -1;
     this.eoiMmio = -1;
+    this.eoiPq00 = null;
     this.trigPage = -1;
     this.trigMmio = -1;
     this.esbShift = 0;
@@ -120,6 +129,8 @@ function reg(n: number): bigint {
 export class XiveSpapr {
   /** `xive_tima`: guest physical address of the TIMA OS page. */
   readonly tima: number;
+  /** `xive_tima + TM_SPC_ACK_OS_REG`: the acknowledge cycle's load. */
+  private readonly ackAddr: number;
   /** Number of busy retries before a call is given up (a livelocked hypervisor). */
   readonly maxRetries: number;
   /** Model counter: hcalls issued, by opcode. */
@@ -133,6 +144,7 @@ export class XiveSpapr {
 
   constructor(dt: GuestDeviceTree, trace: TraceSink) {
     this.tima = dt.timaOsPage;
+    this.ackAddr = dt.timaOsPage + TM_SPC_ACK_OS_REG;
     this.maxRetries = 1000;
     this.hcalls = new Map();
     this.trace = trace;
@@ -181,6 +193,7 @@ export class XiveSpapr {
     // H_INT_ESB: the pages are not mapped; every access goes through the hcall.
     if (xd.flags & XIVE_IRQ_FLAG_H_INT_ESB) return 0;
     xd.eoiMmio = xd.eoiPage;
+    xd.eoiPq00 = xd.eoiMmio + XIVE_ESB_SET_PQ_00;
     xd.trigMmio = flags & XIVE_SRC_TRIGGER ? xd.eoiMmio : xd.trigPage;
     return 0;
   }
@@ -280,7 +293,7 @@ export class XiveSpapr {
    * @remarks Models spapr.c:xive_spapr_update_pending().
    */
   updatePending(v: GuestVcpu, xc: { pendingPrio: number; cppr: number; readonly cpu: number }): number {
-    v.load(this.tima + TM_SPC_ACK_OS_REG, 2, this.w);
+    v.load(this.ackAddr, 2, this.w);
     const ack = this.w.lo & 0xffff;
     const cppr = ack & 0xff;
     const nsr = ack >>> 8;
