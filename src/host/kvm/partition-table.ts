@@ -111,6 +111,12 @@ export class PartitionTable {
   private readonly cacheKeys: Float64Array;
   private readonly cacheLeaf: Int32Array;
   private readonly cacheNext: Uint8Array;
+  /**
+   * Bumped by every change of a present entry (removal, write-protection, an insert over it,
+   * teardown): a vCPU's translation cache over {@link lookup} holds only while it is unchanged.
+   * A typed array, as the leaf cache.
+   */
+  readonly generation: Float64Array;
 
   constructor() {
     this.stats = new PartitionTableStats();
@@ -120,6 +126,7 @@ export class PartitionTable {
     this.cacheKeys = new Float64Array(LEAF_CACHE).fill(-1);
     this.cacheLeaf = new Int32Array(LEAF_CACHE).fill(-1);
     this.cacheNext = new Uint8Array(1);
+    this.generation = new Float64Array(1);
   }
 
   private leaf(key: number): Float64Array | null {
@@ -151,6 +158,7 @@ export class PartitionTable {
   private remove(l: Float64Array, i: number): boolean {
     if (l[2 * i] === 0) return false;
     l[2 * i] = 0;
+    this.generation[0]!++;
     this.counts[COUNT_SIZE]!--;
     return true;
   }
@@ -192,6 +200,10 @@ export class PartitionTable {
     if (l[i] === 0) {
       this.counts[COUNT_SIZE]!++;
       l[i + 1] = this.counts[COUNT_SEQ]!++;
+    } else {
+      // A present entry changes: what a vCPU cached of it no longer holds. (A new entry cannot
+      // be cached anywhere yet.)
+      this.generation[0]!++;
     }
     l[i] = pfn * 2 + (writable ? 1 : 0) + 1;
     this.stats.faults++;
@@ -220,12 +232,16 @@ export class PartitionTable {
   /** Make the entries of gfns `[start, end)` read-only (dirty-log re-protection). */
   writeProtectRange(start: number, end: number): void {
     this.each(start, end, (_g, l, i) => {
-      if ((l[2 * i]! - 1) % 2 === 1) l[2 * i]!--;
+      if ((l[2 * i]! - 1) % 2 === 1) {
+        l[2 * i]!--;
+        this.generation[0]!++;
+      }
     });
   }
 
   /** Remove everything (VM teardown). */
   clear(): void {
+    this.generation[0]!++;
     this.stats.invalidations += this.size;
     this.leaves.clear();
     this.leafList.length = 0;

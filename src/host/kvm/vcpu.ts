@@ -12,11 +12,14 @@
  */
 
 import { type AccessSize, Word64 } from '../../hw/mmio.ts';
+import type { XiveTctx } from '../../hw/xive/tctx.ts';
+import { TRACE_KVM } from '../../sim/trace-sink.ts';
 import { EBADF, EBUSY, EFAULT, EINVAL, EIO, ENXIO, EPERM } from '../errno.ts';
 import { PAGE_SCALE, PAGE_SIZE } from '../mm/constants.ts';
+import type { PhysFrames } from '../mm/phys-frames.ts';
 import type { KvmUser, KvmVm } from './kvm.ts';
 import { kvmDeviceFromFilp } from './kvm-device.ts';
-import { KVM_PT_NO_SLOT } from './partition-table.ts';
+import { KVM_PT_NO_SLOT, type PartitionTable } from './partition-table.ts';
 import {
   decodeKvmEnableCap,
   decodeKvmOneReg,
@@ -223,6 +226,10 @@ export class KvmVcpu {
   }
 }
 
+/** Entries of a run's translation cache, direct-mapped by gfn modulo this. */
+const TLB_SIZE = 64;
+const TLB_SCALE = 1 / TLB_SIZE;
+
 /**
  * The vCPU inside KVM_RUN: what the guest executes through. {@link stop} leaves KVM_RUN (the
  * VMM's vCPU thread returning from the loop: pause, migration, teardown).
@@ -236,6 +243,24 @@ export class KvmVcpuRun implements KvmGuestContext {
   /** The last KVM_RUN failure (−errno), or 0. */
   lastError: number;
   private readonly tmp: Word64;
+  /** The VM's partition-scoped tree, the host frames and the host thread: fixed for the run. */
+  private readonly pt: PartitionTable;
+  private readonly frames: PhysFrames;
+  private readonly cpu: number;
+  /** The host thread's context, whose OS ring holds this vCPU's while it is pushed. */
+  private readonly tctx: XiveTctx;
+  /**
+   * The run's translation cache (what the hardware's TLB is to the partition-scoped tree), one
+   * typed array: `tlb[0]` is the table's generation the entries were filled under, then per
+   * slot (direct-mapped by gfn mod {@link TLB_SIZE}) the gfn (−1: empty) and the pfn, stored as
+   * −pfn − 1 when only reads may use it. The table bumps its generation on every insert,
+   * removal and write-protection, so a zap, an unmap or a memslot change empties the cache
+   * before the very next access. Typed arrays only: an access writes no field, so it may run on
+   * a world the explorer froze (see `check/explore/heap-snapshot.ts`).
+   */
+  private readonly tlb: Float64Array;
+  /** {@link PartitionTable.generation}. */
+  private readonly ptGen: Float64Array;
 
   constructor(vcpu: KvmVcpu, exits: KvmExitHandler) {
     this.vcpu = vcpu;
@@ -244,12 +269,19 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.inExit = false;
     this.lastError = 0;
     this.tmp = new Word64();
+    const k = vcpu.vm.kvm;
+    this.pt = vcpu.vm.pt;
+    this.frames = k.frames;
+    this.cpu = vcpu.hostCpu;
+    this.tctx = k.xive.chip.tctxs[vcpu.hostCpu]!;
+    this.ptGen = this.pt.generation;
+    this.tlb = new Float64Array(1 + 2 * TLB_SIZE).fill(-1);
   }
 
   /** Guest entry: push the XIVE context on the host thread. */
   enter(): void {
     const x = this.vcpu.vm.arch.xive;
-    if (x instanceof KvmXiveNative) x.pushVcpu(this.vcpu.arch, this.vcpu.hostCpu);
+    if (x instanceof KvmXiveNative) x.pushVcpu(this.vcpu.arch, this.cpu);
   }
 
   /** Guest exit: pull the XIVE context. */
@@ -265,7 +297,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.running = false;
     if (this.vcpu.run === this) this.vcpu.run = null;
     const k = this.vcpu.vm.kvm;
-    if (k.runningOn[this.vcpu.hostCpu] === this) k.runningOn[this.vcpu.hostCpu] = null;
+    if (k.runningOn[this.cpu] === this) k.runningOn[this.cpu] = null;
   }
 
   private check(): void {
@@ -275,8 +307,7 @@ export class KvmVcpuRun implements KvmGuestContext {
   }
 
   get externalInterrupt(): boolean {
-    if (!this.running || this.inExit) return false;
-    return this.vcpu.vm.kvm.xive.chip.tctxs[this.vcpu.hostCpu]!.osLine;
+    return this.running && !this.inExit && this.tctx.osLine;
   }
 
   /** An exit to the VMM: pull, handler, push again unless the VMM stopped the run. */
@@ -291,11 +322,27 @@ export class KvmVcpuRun implements KvmGuestContext {
     if (this.running) this.enter();
   }
 
-  /** Resolve a gfn for an access: pfn, {@link KVM_PT_NO_SLOT}, or −errno. */
+  /**
+   * Resolve a gfn for an access: pfn, {@link KVM_PT_NO_SLOT}, or −errno. The translation cache
+   * first; on a miss the partition-scoped tree (a hit there is cached), then the fault.
+   */
   private translate(gfn: number, write: boolean): number {
-    const vm = this.vcpu.vm;
-    const pfn = vm.pt.lookup(gfn, write);
-    return pfn >= 0 ? pfn : vm.partitionFault(gfn, write);
+    const tlb = this.tlb;
+    const gen = this.ptGen[0]!;
+    const i = 1 + 2 * (gfn - Math.floor(gfn * TLB_SCALE) * TLB_SIZE);
+    if (tlb[0] !== gen) {
+      tlb.fill(-1);
+      tlb[0] = gen;
+    } else if (tlb[i] === gfn) {
+      const v = tlb[i + 1]!;
+      if (v >= 0) return v;
+      if (!write) return -v - 1;
+    }
+    const pfn = this.pt.lookup(gfn, write);
+    if (pfn < 0) return this.vcpu.vm.partitionFault(gfn, write);
+    tlb[i] = gfn;
+    tlb[i + 1] = write ? pfn : -pfn - 1;
+    return pfn;
   }
 
   private fail(err: number, gpa: number): void {
@@ -305,6 +352,21 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.exitToVmm();
     try {
       this.exits.runFailed?.(err, gpa);
+    } finally {
+      this.reenter();
+    }
+  }
+
+  /** The MMIO exit of an access no memslot covers (`KVM_EXIT_MMIO`); `data` in or out. */
+  private mmioExit(gpa: number, size: AccessSize, write: boolean, data: Word64): void {
+    this.vcpu.stats.mmioExits++;
+    this.vcpu.vm.stats.mmioExits++;
+    const k = this.vcpu.vm.kvm;
+    if (k.trace.mask & TRACE_KVM)
+      k.emit('kvm.exit.mmio', { vcpu: this.vcpu.vcpuId, gpa, size, write: +write });
+    this.exitToVmm();
+    try {
+      this.exits.mmio(gpa, size, write, data);
     } finally {
       this.reenter();
     }
@@ -320,23 +382,13 @@ export class KvmVcpuRun implements KvmGuestContext {
     }
     const pfn = this.translate(gfn, false);
     if (pfn >= 0) {
-      this.vcpu.vm.kvm.frames.load(pfn, off, size, this.vcpu.hostCpu, out);
-      return;
+      this.frames.load(pfn, off, size, this.cpu, out);
+    } else if (pfn === KVM_PT_NO_SLOT) {
+      this.mmioExit(gpa, size, false, out);
+    } else {
+      out.setOnes();
+      this.fail(pfn, gpa);
     }
-    if (pfn === KVM_PT_NO_SLOT) {
-      this.vcpu.stats.mmioExits++;
-      this.vcpu.vm.stats.mmioExits++;
-      this.vcpu.vm.kvm.emit('kvm.exit.mmio', { vcpu: this.vcpu.vcpuId, gpa, size, write: 0 });
-      this.exitToVmm();
-      try {
-        this.exits.mmio(gpa, size, false, out);
-      } finally {
-        this.reenter();
-      }
-      return;
-    }
-    out.setOnes();
-    this.fail(pfn, gpa);
   }
 
   store(gpa: number, size: AccessSize, hi: number, lo: number): void {
@@ -349,23 +401,12 @@ export class KvmVcpuRun implements KvmGuestContext {
     }
     const pfn = this.translate(gfn, true);
     if (pfn >= 0) {
-      this.vcpu.vm.kvm.frames.store(pfn, off, size, hi, lo, this.vcpu.hostCpu);
-      return;
+      this.frames.store(pfn, off, size, hi, lo, this.cpu);
+    } else if (pfn === KVM_PT_NO_SLOT) {
+      this.mmioExit(gpa, size, true, this.tmp.set(hi, lo));
+    } else {
+      this.fail(pfn, gpa);
     }
-    if (pfn === KVM_PT_NO_SLOT) {
-      this.vcpu.stats.mmioExits++;
-      this.vcpu.vm.stats.mmioExits++;
-      this.vcpu.vm.kvm.emit('kvm.exit.mmio', { vcpu: this.vcpu.vcpuId, gpa, size, write: 1 });
-      const d = this.tmp.set(hi, lo);
-      this.exitToVmm();
-      try {
-        this.exits.mmio(gpa, size, true, d);
-      } finally {
-        this.reenter();
-      }
-      return;
-    }
-    this.fail(pfn, gpa);
   }
 
   /**
@@ -403,7 +444,8 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.check();
     this.vcpu.stats.hcallExits++;
     this.vcpu.vm.stats.hcallExits++;
-    this.vcpu.vm.kvm.emit('kvm.exit.hcall', { vcpu: this.vcpu.vcpuId, opcode });
+    const k = this.vcpu.vm.kvm;
+    if (k.trace.mask & TRACE_KVM) k.emit('kvm.exit.hcall', { vcpu: this.vcpu.vcpuId, opcode });
     this.exitToVmm();
     try {
       return this.exits.paprHcall(opcode, args, out);

@@ -1,6 +1,7 @@
 import { assert, describe, expect, it } from 'vitest';
-import { EBADF, EBUSY, EEXIST, EINVAL, ENXIO, EPERM } from '../../../../src/host/errno.ts';
+import { EBADF, EBUSY, EEXIST, EFAULT, EINVAL, ENXIO, EPERM } from '../../../../src/host/errno.ts';
 import {
+  encodeKvmDirtyLog,
   encodeKvmEnableCap,
   encodeKvmOneReg,
   encodeVpState,
@@ -10,7 +11,9 @@ import {
   KVM_DEV_XIVE_GRP_CTRL,
   KVM_DEV_XIVE_NR_SERVERS,
   KVM_ENABLE_CAP,
+  KVM_GET_DIRTY_LOG,
   KVM_GET_ONE_REG,
+  KVM_MEM_LOG_DIRTY_PAGES,
   KVM_REG_PPC,
   KVM_REG_PPC_VP_STATE,
   KVM_REG_SIZE_U64,
@@ -19,6 +22,13 @@ import {
   KVM_SET_ONE_REG,
 } from '../../../../src/host/kvm/uapi.ts';
 import type { KvmVcpuRun } from '../../../../src/host/kvm/vcpu.ts';
+import {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { Trace } from '../../../../src/sim/trace.ts';
@@ -29,13 +39,14 @@ import {
   mgmtGpa,
   NR_IRQS,
   P,
+  RAM_SIZE,
   RecordingExits,
   run,
   TIMA_OS_GPA,
   trigGpa,
   type VmEnv,
 } from './host-env.ts';
-import { configSource, connect, createSource, devAttr } from './kvm-ioctls.ts';
+import { configSource, connect, createSource, devAttr, setRegion } from './kvm-ioctls.ts';
 
 function enableCap(p: HostProcess, vcpu: number, cap: number, args: (number | bigint)[], flags = 0): number {
   return p.ioctl(vcpu, KVM_ENABLE_CAP, p.userStruct(encodeKvmEnableCap({ cap, flags, args })));
@@ -335,6 +346,105 @@ describe('KVM_RUN (kvmRun): push on entry, pull around exits', () => {
     expect(exits.failures).toEqual([{ errno: -14, gpa: mgmtGpa(0x55) + 0x800 }]);
     expect(g.lastError).toBe(-14);
     expect(e.host.kvm.vms[0]!.devices[0]!.xive.stats.sigbus).toBe(1);
+  });
+});
+
+describe("the run's translation cache: every change of the partition-scoped tree is seen by the very next access", () => {
+  /**
+   * A run that wrote 0xdead_beef at gpa 0x2000 (the first store faults the entry in, the second
+   * caches it for writes) and read it back.
+   */
+  function cached(): { e: VmEnv; g: KvmVcpuRun; exits: RecordingExits; w: Word64 } {
+    const e = makeVm({ xive: false });
+    const exits = new RecordingExits();
+    const g = run(e, 0, exits);
+    const w = new Word64();
+    g.store(0x2000, 4, 0, 0xdead_beef);
+    g.store(0x2000, 4, 0, 0xdead_beef);
+    g.load(0x2000, 4, w);
+    expect(w.lo).toBe(0xdead_beef);
+    return { e, g, exits, w };
+  }
+
+  it('a zap (the VMM maps fresh memory over guest RAM): the next load reads the new page', () => {
+    const { e, g, w } = cached();
+    const rw = PROT_READ | PROT_WRITE;
+    expect(e.vmm.mmap(e.ram, P, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(e.ram);
+    g.load(0x2000, 4, w);
+    expect(w.lo).toBe(0);
+    g.store(0x2000, 4, 0, 0x1234);
+    expect(e.vmm.getU32(e.ram + 0x2000)).toBe(0x1234);
+  });
+
+  it('munmap of guest RAM: the next load fails (-EFAULT) instead of reading the freed frame', () => {
+    const { e, g, exits, w } = cached();
+    expect(e.vmm.munmap(e.ram, P)).toBe(0);
+    g.load(0x2000, 4, w);
+    expect([w.hi, w.lo]).toEqual([0xffff_ffff, 0xffff_ffff]);
+    expect(exits.failures).toEqual([{ errno: -EFAULT, gpa: 0x2000 }]);
+  });
+
+  it('mprotect(PROT_READ): loads still hit, the next store fails (-EFAULT)', () => {
+    const { e, g, exits, w } = cached();
+    expect(e.vmm.mprotect(e.ram, P, PROT_READ)).toBe(0);
+    g.load(0x2000, 4, w);
+    expect(w.lo).toBe(0xdead_beef);
+    g.store(0x2000, 4, 0, 1);
+    expect(exits.failures).toEqual([{ errno: -EFAULT, gpa: 0x2000 }]);
+    expect(e.vmm.getU32(e.ram + 0x2000)).toBe(0xdead_beef);
+  });
+
+  it('memslot delete: the next load exits as MMIO', () => {
+    const { e, g, exits, w } = cached();
+    expect(setRegion(e.vmm, e.vmFd, 0, 0, 0, 0)).toBe(0);
+    g.load(0x2000, 4, w);
+    expect(w.lo).toBe(0x1234_5678);
+    expect(exits.mmios).toEqual([{ gpa: 0x2000, size: 4, write: false, hi: 0, lo: 0x1234_5678 }]);
+  });
+
+  it('memslot move: the old gpa exits as MMIO, the new one reaches the same RAM', () => {
+    const { e, g, exits, w } = cached();
+    expect(setRegion(e.vmm, e.vmFd, 0, 0x1_0000_0000, RAM_SIZE, e.ram)).toBe(0);
+    g.store(0x2000, 4, 0, 5);
+    expect(exits.mmios).toEqual([{ gpa: 0x2000, size: 4, write: true, hi: 0, lo: 5 }]);
+    g.load(0x1_0000_2000, 4, w);
+    expect(w.lo).toBe(0xdead_beef);
+  });
+
+  it('dirty-log re-protection: the next store faults again and is logged', () => {
+    const e = makeVm({ xive: false });
+    const p = e.vmm;
+    expect(setRegion(p, e.vmFd, 0, 0, RAM_SIZE, e.ram, KVM_MEM_LOG_DIRTY_PAGES)).toBe(0);
+    const bm = p.userAlloc(1024 * 8);
+    const log = p.userStruct(encodeKvmDirtyLog({ slot: 0, dirtyBitmap: bm }));
+    const g = run(e, 0);
+    g.store(0x2000, 4, 0, 1);
+    g.store(0x2004, 4, 0, 1);
+    expect(p.ioctl(e.vmFd, KVM_GET_DIRTY_LOG, log)).toBe(0);
+    expect(p.getBytes(bm, 1)[0]).toBe(1);
+    expect(p.ioctl(e.vmFd, KVM_GET_DIRTY_LOG, log)).toBe(0);
+    expect(p.getBytes(bm, 1)[0]).toBe(0);
+    g.store(0x2000, 4, 0, 2);
+    expect(p.ioctl(e.vmFd, KVM_GET_DIRTY_LOG, log)).toBe(0);
+    expect(p.getBytes(bm, 1)[0]).toBe(1);
+  });
+
+  it('a second vCPU sees the first one’s invalidation too; each caches its own translations', () => {
+    const e = makeVm({ xive: false, vcpus: 2 });
+    const g0 = run(e, 0);
+    const g1 = run(e, 1);
+    const w = new Word64();
+    g0.store(0x2000, 4, 0, 7);
+    g1.load(0x2000, 4, w);
+    expect(w.lo).toBe(7);
+    expect(e.vmm.munmap(e.ram, P)).toBe(0);
+    expect(e.vmm.mmap(e.ram, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)).toBe(
+      e.ram,
+    );
+    g1.load(0x2000, 4, w);
+    expect(w.lo).toBe(0);
+    g0.load(0x2000, 4, w);
+    expect(w.lo).toBe(0);
   });
 });
 
