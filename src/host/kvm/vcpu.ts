@@ -252,11 +252,11 @@ export class KvmVcpuRun implements KvmGuestContext {
   /**
    * The run's translation cache (what the hardware's TLB is to the partition-scoped tree), one
    * typed array: `tlb[0]` is the table's generation the entries were filled under, then per
-   * slot (direct-mapped by gfn mod {@link TLB_SIZE}) the gfn (−1: empty) and the pfn, stored as
-   * −pfn − 1 when only reads may use it. The table bumps its generation on every insert,
-   * removal and write-protection, so a zap, an unmap or a memslot change empties the cache
-   * before the very next access. Typed arrays only: an access writes no field, so it may run on
-   * a world the explorer froze (see `check/explore/heap-snapshot.ts`).
+   * slot (direct-mapped by gfn mod {@link TLB_SIZE}) the gfn (−1: empty), the pfn and 1 when a
+   * write may use it. The table bumps its generation on every insert, removal and
+   * write-protection, so a zap, an unmap or a memslot change empties the cache before the very
+   * next access. A typed array only: an access writes no field, so it may run on a world the
+   * explorer froze (see `check/explore/heap-snapshot.ts`).
    */
   private readonly tlb: Float64Array;
   /** {@link PartitionTable.generation}. */
@@ -275,7 +275,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.cpu = vcpu.hostCpu;
     this.tctx = k.xive.chip.tctxs[vcpu.hostCpu]!;
     this.ptGen = this.pt.generation;
-    this.tlb = new Float64Array(1 + 2 * TLB_SIZE).fill(-1);
+    this.tlb = new Float64Array(1 + 3 * TLB_SIZE).fill(-1);
   }
 
   /** Guest entry: push the XIVE context on the host thread. */
@@ -329,19 +329,18 @@ export class KvmVcpuRun implements KvmGuestContext {
   private translate(gfn: number, write: boolean): number {
     const tlb = this.tlb;
     const gen = this.ptGen[0]!;
-    const i = 1 + 2 * (gfn - Math.floor(gfn * TLB_SCALE) * TLB_SIZE);
+    const i = 1 + 3 * (gfn - Math.floor(gfn * TLB_SCALE) * TLB_SIZE);
     if (tlb[0] !== gen) {
       tlb.fill(-1);
       tlb[0] = gen;
-    } else if (tlb[i] === gfn) {
-      const v = tlb[i + 1]!;
-      if (v >= 0) return v;
-      if (!write) return -v - 1;
+    } else if (tlb[i] === gfn && (!write || tlb[i + 2] === 1)) {
+      return tlb[i + 1]!;
     }
     const pfn = this.pt.lookup(gfn, write);
     if (pfn < 0) return this.vcpu.vm.partitionFault(gfn, write);
     tlb[i] = gfn;
-    tlb[i + 1] = write ? pfn : -pfn - 1;
+    tlb[i + 1] = pfn;
+    tlb[i + 2] = write ? 1 : 0;
     return pfn;
   }
 
