@@ -253,10 +253,10 @@ export class KvmVcpuRun implements KvmGuestContext {
    * The run's translation cache (what the hardware's TLB is to the partition-scoped tree), one
    * typed array: `tlb[0]` is the table's generation the entries were filled under, then per
    * slot (direct-mapped by gfn mod {@link TLB_SIZE}) the gfn (−1: empty), the pfn and 1 when a
-   * write may use it. The table bumps its generation on every insert, removal and
-   * write-protection, so a zap, an unmap or a memslot change empties the cache before the very
-   * next access. A typed array only: an access writes no field, so it may run on a world the
-   * explorer froze (see `check/explore/heap-snapshot.ts`).
+   * write may use it. The table bumps its generation whenever a present entry changes or goes
+   * (removal, write-protection, an insert over it), so a zap, an unmap or a memslot change
+   * empties the cache before the very next access. A typed array only: an access writes no
+   * field, so it may run on a world the explorer froze (see `check/explore/heap-snapshot.ts`).
    */
   private readonly tlb: Float64Array;
   /** {@link PartitionTable.generation}. */
