@@ -394,6 +394,22 @@ describe("the run's translation cache: every change of the partition-scoped tree
     expect(e.vmm.getU32(e.ram + 0x2000)).toBe(0xdead_beef);
   });
 
+  it('a passthrough bind zaps the irq’s ESB pages: the next guest GET reaches the device source', () => {
+    const e = makeVm();
+    expect(createSource(e.vmm, e.devFd, 5)).toBe(0);
+    const g = run(e, 0);
+    const w = new Word64();
+    g.load(mgmtGpa(5) + 0x800, 8, w);
+    g.load(mgmtGpa(5) + 0x800, 8, w);
+    expect(w.lo).toBe(1); // the IPI, PQ 01
+    const hx = e.host.xive;
+    const hw = hx.allocIrq();
+    hx.requestIrq(hx.createMapping(hw), () => {}, 'vfio-msi');
+    expect(e.host.kvm.vms[0]!.devices[0]!.xive.setMapped(5, hw)).toBe(0);
+    g.load(mgmtGpa(5) + 0x800, 8, w);
+    expect(w.lo).toBe(2); // the device source, PQ 10 after the host handed it over
+  });
+
   it('memslot delete: the next load exits as MMIO', () => {
     const { e, g, exits, w } = cached();
     expect(setRegion(e.vmm, e.vmFd, 0, 0, 0, 0)).toBe(0);
