@@ -141,14 +141,16 @@ export interface KvmCpuMachine extends SpaprCpuHost {
  * KVM_EXIT_PAPR_HCALL → kvm_arch_handle_exit → spapr_hypercall).
  */
 export class SpaprKvmCpu extends SpaprCpu implements GuestVcpu {
-  readonly vcpuFd: number;
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
+  declare readonly vcpuFd: number;
   /** The KVM_RUN context, null while the vCPU is stopped. */
-  run: (KvmGuestContext & KvmVcpuRun) | null;
+  declare run: (KvmGuestContext & KvmVcpuRun) | null;
   /** KVM_RUN failures (QEMU aborts with "kvm run failed"): the last errno and gpa. */
-  runFailures: { errno: number; gpa: number }[];
-  private readonly proc: HostProcess;
-  private readonly exits: KvmExitHandler;
-  private readonly kw: Word64;
+  declare runFailures: { errno: number; gpa: number }[];
+  declare private readonly proc: HostProcess;
+  declare private readonly exits: KvmExitHandler;
+  declare private readonly kw: Word64;
 
   constructor(id: number, tctx: XiveTctx, machine: KvmCpuMachine, accel: KvmAccel, trace: TraceSink) {
     super(id, machine.sysmem, tctx, machine, trace);

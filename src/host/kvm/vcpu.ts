@@ -235,20 +235,22 @@ const TLB_SCALE = 1 / TLB_SIZE;
  * VMM's vCPU thread returning from the loop: pause, migration, teardown).
  */
 export class KvmVcpuRun implements KvmGuestContext {
-  readonly vcpu: KvmVcpu;
-  readonly exits: KvmExitHandler;
-  running: boolean;
+  // `declare`d fields: the constructor's first store sets each field's representation (a
+  // class-field definition stores `undefined` first and leaves them generic, slower to read).
+  declare readonly vcpu: KvmVcpu;
+  declare readonly exits: KvmExitHandler;
+  declare running: boolean;
   /** The VMM's exit handler is running (the context is pulled). */
-  inExit: boolean;
+  declare inExit: boolean;
   /** The last KVM_RUN failure (−errno), or 0. */
-  lastError: number;
-  private readonly tmp: Word64;
+  declare lastError: number;
+  declare private readonly tmp: Word64;
   /** The VM's partition-scoped tree, the host frames and the host thread: fixed for the run. */
-  private readonly pt: PartitionTable;
-  private readonly frames: PhysFrames;
-  private readonly cpu: number;
+  declare private readonly pt: PartitionTable;
+  declare private readonly frames: PhysFrames;
+  declare private readonly cpu: number;
   /** The host thread's context, whose OS ring holds this vCPU's while it is pushed. */
-  private readonly tctx: XiveTctx;
+  declare private readonly tctx: XiveTctx;
   /**
    * The run's translation cache (what the hardware's TLB is to the partition-scoped tree), one
    * typed array: `tlb[0]` is the table's generation the entries were filled under, then per
@@ -258,9 +260,9 @@ export class KvmVcpuRun implements KvmGuestContext {
    * empties the cache before the very next access. A typed array only: an access writes no
    * field, so it may run on a world the explorer froze (see `check/explore/heap-snapshot.ts`).
    */
-  private readonly tlb: Float64Array;
+  declare private readonly tlb: Float64Array;
   /** {@link PartitionTable.generation}. */
-  private readonly ptGen: Float64Array;
+  declare private readonly ptGen: Float64Array;
 
   constructor(vcpu: KvmVcpu, exits: KvmExitHandler) {
     this.vcpu = vcpu;
