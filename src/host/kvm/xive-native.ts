@@ -217,7 +217,8 @@ export class KvmXiveNative extends KvmppcXive {
     this.esbVmOps = {
       name: 'xive-native-esb',
       fault: (vmf: VmFault): number => this.vmFault(vmf, true),
-      faultSteps: (vmf: VmFault): Generator<AtomicStep, number, void> => this.esbVmFaultSteps(vmf),
+      faultSteps: (vmf: VmFault): Generator<AtomicStep, number, void> =>
+        this.esbFaultSteps(vmf.vma.pgoff, vmf.pgoff, vmf),
     };
   }
 
@@ -747,7 +748,7 @@ export class KvmXiveNative extends KvmppcXive {
 
   /** mm's `vm_ops->fault` → the handlers, inserting the pfn themselves (VM_FAULT_NOPAGE). */
   private vmFault(vmf: VmFault, esb: boolean): number {
-    if (esb) return this.drive(this.esbVmFaultSteps(vmf), VM_FAULT_SIGBUS);
+    if (esb) return this.drive(this.esbFaultSteps(vmf.vma.pgoff, vmf.pgoff, vmf), VM_FAULT_SIGBUS);
     const r = this.timaFault(vmf.vma.pgoff, vmf.pgoff);
     if (r < 0) return VM_FAULT_SIGBUS;
     vmfInsertPfn(vmf.vma, vmf.address, r);
@@ -785,7 +786,9 @@ export class KvmXiveNative extends KvmppcXive {
    * lock with {@link XiveNativeFlags.faultSelectsOutsideLock}); the page read under `sb->lock`
    * (blocked while another path holds it); `vmf_insert_pfn` after the unlock, when `vmf` is
    * given. With {@link XiveNativeFlags.esbMemoryLock}, `memory_lock` is held for read from
-   * before the selection to after the insertion. Returns the pfn or −VM_FAULT_SIGBUS.
+   * before the selection to after the insertion. Returns the pfn or −VM_FAULT_SIGBUS; with a
+   * `vmf` (the `vm_ops.fault` itself, in this generator rather than a wrapper delegating to it: a
+   * level of `yield*` costs every step a resume), VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS.
    */
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
     const ml = this.flags.esbMemoryLock ? this.memoryLock : null;
@@ -824,13 +827,8 @@ export class KvmXiveNative extends KvmppcXive {
       yield new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
       ml.upRead();
     }
-    return pfn;
-  }
-
-  /** The ESB `vm_ops.fault` as steps: VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS. */
-  private *esbVmFaultSteps(vmf: VmFault): Generator<AtomicStep, number, void> {
-    const r = yield* this.esbFaultSteps(vmf.vma.pgoff, vmf.pgoff, vmf);
-    return r < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
+    if (vmf === null) return pfn;
+    return pfn < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
   }
 
   /** The ESB fault's look-up (step `sel`): the source block of a valid source, or null (SIGBUS). */
