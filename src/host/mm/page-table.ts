@@ -92,17 +92,32 @@ type Pud = Dir<Pmd>;
 /** Callback of {@link PageTable.scan}: may clear or change the entry it is given. */
 export type PteVisitor = (vpn: number, pfn: number, flags: number) => void;
 
+/** Slots of {@link PageTable.tlb}. */
+export const TLB_VPN = 0;
+export const TLB_PFN = 1;
+export const TLB_FLAGS = 2;
+
 export class PageTable {
   private readonly pgd: Dir<Pud>;
   /** Present PTEs. */
   present: number;
   /** Allocated table pages below the PGD (directories and leaves). */
   tablePages: number;
+  /**
+   * The last user translation (`uaccess.ts`): `[TLB_VPN]` (−1: none), `[TLB_PFN]`,
+   * `[TLB_FLAGS]`, a copy of that PTE. Every change of a PTE through this table drops it (unmap,
+   * zap, mprotect, a new PTE), so while it is valid it equals the PTE: the kernel's many small
+   * `copy_from_user`s of one struct skip the walk. A typed array: a hit writes no field, so it
+   * may run on a world the explorer froze.
+   */
+  readonly tlb: Float64Array;
 
   constructor() {
     this.pgd = new Dir<Pud>(PTRS_PER_PGD);
     this.present = 0;
     this.tablePages = 0;
+    this.tlb = new Float64Array(3);
+    this.tlb[TLB_VPN] = -1;
   }
 
   /** The leaf table holding `vpn`, or null (the hardware walk). */
@@ -136,6 +151,7 @@ export class PageTable {
     if (!(flags & PTE_PRESENT) || vpn < 0 || vpn >= MAX_VPN || !Number.isSafeInteger(pfn) || pfn < 0) {
       throw new Error(`PageTable.set: bad PTE vpn=${vpn} pfn=${pfn} flags=${flags}`);
     }
+    this.tlb[TLB_VPN] = -1;
     const gi = Math.floor(vpn * PGD_SCALE);
     const r = vpn - gi * PGD_SPAN;
     let pud = this.pgd.slots[gi] ?? null;
@@ -177,6 +193,7 @@ export class PageTable {
     if (t === null || !(t.flags[i]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
       throw new Error(`PageTable.setFlags: no present PTE at vpn ${vpn}`);
     }
+    this.tlb[TLB_VPN] = -1;
     t.flags[i] = flags;
   }
 
@@ -193,6 +210,7 @@ export class PageTable {
     if (!t) return -1;
     const i = pteIndex(vpn);
     if (!(t.flags[i]! & PTE_PRESENT)) return -1;
+    this.tlb[TLB_VPN] = -1;
     const pfn = t.pfn[i]!;
     t.pfn[i] = 0;
     t.flags[i] = 0;

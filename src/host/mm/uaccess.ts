@@ -21,7 +21,17 @@ import {
 } from './constants.ts';
 import { handleMmFault } from './fault.ts';
 import type { Mm } from './mm.ts';
-import { PTE_ACCESSED, PTE_DIRTY, PTE_PRESENT, PTE_PROTNONE, PTE_WRITE, pteIndex } from './page-table.ts';
+import {
+  PTE_ACCESSED,
+  PTE_DIRTY,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_WRITE,
+  pteIndex,
+  TLB_FLAGS,
+  TLB_PFN,
+  TLB_VPN,
+} from './page-table.ts';
 
 /**
  * The calling process's memory, as `get_user` / `copy_from_user` / `copy_to_user` see it.
@@ -96,13 +106,25 @@ export function userTranslate(mm: Mm, addr: number, write: boolean): number {
     return -SIGSEGV;
   }
   const vpn = Math.floor(addr * PAGE_SCALE);
+  const mark = PTE_ACCESSED | (write ? PTE_DIRTY : 0);
+  const need = PTE_PRESENT | mark | (write ? PTE_WRITE : 0);
+  // The last translation, when its PTE allows the access and is already marked as this one
+  // would mark it (what the walk below would find and leave).
+  const tlb = mm.pgtable.tlb;
+  if (tlb[TLB_VPN] === vpn) {
+    const f = tlb[TLB_FLAGS]!;
+    if ((f & need) === need && !(f & PTE_PROTNONE)) return tlb[TLB_PFN]!;
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     const t = mm.pgtable.walk(vpn);
     if (t !== null) {
       const i = pteIndex(vpn);
       const f = t.flags[i]!;
       if (f & PTE_PRESENT && !(f & PTE_PROTNONE) && (!write || f & PTE_WRITE)) {
-        t.flags[i] = f | PTE_ACCESSED | (write ? PTE_DIRTY : 0);
+        t.flags[i] = f | mark;
+        tlb[TLB_VPN] = vpn;
+        tlb[TLB_PFN] = t.pfn[i]!;
+        tlb[TLB_FLAGS] = f | mark;
         return t.pfn[i]!;
       }
     }

@@ -210,3 +210,30 @@ describe('mremap', () => {
     ]);
   });
 });
+
+describe('the last-translation cache of user copies', () => {
+  it('the next copy after munmap, mprotect or PROT_NONE of the cached page sees the change', () => {
+    const { p } = deviceProcess();
+    p.mmap(A, 2 * P, RW, ANON, -1, 0);
+    const b = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    const r = new Uint8Array(8);
+    expect(p.copyToUser(A + 8, b)).toBe(0);
+    expect(p.copyFromUser(A + 8, r)).toBe(0);
+    expect([...r]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // Read-only: a copy in reads, a copy out faults.
+    expect(p.mprotect(A, P, PROT_READ)).toBe(0);
+    expect(p.copyToUser(A + 8, b)).toBe(-EFAULT);
+    expect(p.copyFromUser(A + 8, r)).toBe(0);
+    expect(p.mprotect(A, P, PROT_NONE)).toBe(0);
+    expect(p.copyFromUser(A + 8, r)).toBe(-EFAULT);
+    expect(p.mprotect(A, P, RW)).toBe(0);
+    expect(p.copyToUser(A + P, b)).toBe(0);
+    expect(p.munmap(A + P, P)).toBe(0);
+    expect(p.copyFromUser(A + P, r)).toBe(-EFAULT);
+    expect(p.copyToUser(A + P, b)).toBe(-EFAULT);
+    // A fresh anonymous page mapped there again reads zeros, not the old frame's bytes.
+    expect(p.mmap(A + P, P, RW, ANON | MAP_FIXED, -1, 0)).toBe(A + P);
+    expect(p.copyFromUser(A + P, r)).toBe(0);
+    expect([...r]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+});
