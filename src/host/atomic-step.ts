@@ -71,13 +71,10 @@ export class AtomicStep {
     return this.writeList;
   }
 
-  /** `null`: always runnable; otherwise the thread is blocked while this returns false. */
-  get ready(): (() => boolean) | null {
-    if (this.readyFn !== null || !this.blocks()) return this.readyFn;
-    return () => this.canRun();
-  }
-
-  /** Whether the step can run now (what {@link ready} says, without making a function). */
+  /**
+   * Whether the step can run now: the `ready` the step was made with (none: always), or a
+   * subclass's own condition; the thread is blocked while this returns false.
+   */
   canRun(): boolean {
     return this.readyFn === null || this.readyFn();
   }
@@ -116,11 +113,6 @@ export class AtomicStep {
   /** The objects written, of a subclass that passed none. */
   protected describeWrites(): readonly string[] {
     return NONE;
-  }
-
-  /** Whether a subclass overrides {@link canRun} (the step may block). */
-  protected blocks(): boolean {
-    return false;
   }
 }
 

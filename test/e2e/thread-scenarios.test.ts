@@ -312,7 +312,7 @@ describe('merged behaviour — passthrough lifecycle', () => {
         b = bind.next(); // xive_lock_and_mask ran: the block lock is held
         fault.next();
         const read = fault.next().value as AtomicStep;
-        seen.push(read.ready?.() ? 'fault-runs' : 'fault-waits');
+        seen.push(read.canRun() ? 'fault-runs' : 'fault-waits');
         for (; !b.done; b = bind.next()) seen.push(head(b.value));
       }
       let r = fault.next();

@@ -161,9 +161,6 @@ class EsbFaultStep extends AtomicStep {
     return this.kind === ESB_INSERT ? [filePteObj(this.n)] : [];
   }
 
-  protected override blocks(): boolean {
-    return this.kind === ESB_READ;
-  }
 
   override canRun(): boolean {
     return this.kind !== ESB_READ || !this.sb!.lockHeld;

@@ -565,11 +565,11 @@ describe('set_mapped / clr_mapped (book3s_xive.c; S11, S13)', () => {
     expect(read.label).toBe(
       'arch_spin_lock(sb0->lock), kvmppc_xive_select_irq, read the trigger page, arch_spin_unlock',
     );
-    expect(read.ready?.()).toBe(false);
+    expect(read.canRun()).toBe(false);
     let r = b.next();
     while (!r.done) r = b.next();
     expect(r.value).toBe(0);
-    expect(read.ready?.()).toBe(true);
+    expect(read.canRun()).toBe(true);
     expect(f.next()).toEqual({ done: true, value: IPI_PFN + 2 * (dev - 0x10) });
   });
 
