@@ -61,7 +61,7 @@ export class Execution<W> {
   /** Thread `t` can take its next step now. */
   enabled(t: number): boolean {
     const s = this.pending[t];
-    return s !== null && s !== undefined && s.canRun();
+    return s?.canRun() ?? false;
   }
 
   /** Every thread has finished. */

@@ -161,7 +161,6 @@ class EsbFaultStep extends AtomicStep {
     return this.kind === ESB_INSERT ? [filePteObj(this.n)] : [];
   }
 
-
   override canRun(): boolean {
     return this.kind !== ESB_READ || !this.sb!.lockHeld;
   }

@@ -153,7 +153,6 @@ class FaultStep extends AtomicStep {
     return this.kind === FAULT_HANDLE ? [this.pte()] : [mmapLockObj(this.mm.pid)];
   }
 
-
   override canRun(): boolean {
     return this.kind !== FAULT_LOCK || this.mm.mmapLock.canRead;
   }
