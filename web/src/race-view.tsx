@@ -6,7 +6,7 @@
  * the step's own events listed.
  */
 
-import { useEffect, useMemo } from 'preact/hooks';
+import { useEffect, useMemo, useRef } from 'preact/hooks';
 import { TraceReplay } from '../../src/report/trace-state.ts';
 import type { TraceColumns } from '../../src/sim/trace-columns.ts';
 import type { Race } from './load.ts';
@@ -61,8 +61,12 @@ export function RaceView(props: {
 }) {
   const { race, step } = props;
   const n = race.steps.length;
+  // The step drawn last, through a ref (see RunView): the handler never steps from a stale one.
+  const current = useRef({ step, onStep: props.onStep });
+  current.current = { step, onStep: props.onStep };
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
+      const { step, onStep } = current.current;
       let k = step;
       if (e.key === 'ArrowRight') k = step + 1;
       else if (e.key === 'ArrowLeft') k = step - 1;
@@ -70,11 +74,11 @@ export function RaceView(props: {
       else if (e.key === 'End') k = n - 1;
       else return;
       e.preventDefault();
-      props.onStep(Math.max(0, Math.min(n - 1, k)));
+      onStep(Math.max(0, Math.min(n - 1, k)));
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [race, step, n]);
+  }, [race, n]);
   // Keep the selected step's row in view.
   useEffect(() => {
     document.querySelector('table.lanes tr.sel')?.scrollIntoView({ block: 'nearest' });

@@ -91,9 +91,15 @@ export function RunView(props: { run: Run; step: number; onStep: (k: number) => 
   useEffect(() => {
     performance.mark('run view');
   }, []);
+  // The key handler reads the step drawn last through a ref: registered once per run, it never
+  // sees the step of an earlier render (a key pressed between a render and the effects after it
+  // would step from the stale one).
+  const current = useRef({ step, onStep: props.onStep });
+  current.current = { step, onStep: props.onStep };
   useEffect(() => {
     const onKey = (e: KeyboardEvent): void => {
       if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
+      const { step, onStep } = current.current;
       let k = step;
       if (e.key === 'ArrowRight') k = e.shiftKey ? operationStep(run.events, step, 1, timed) : step + 1;
       else if (e.key === 'ArrowLeft') k = e.shiftKey ? operationStep(run.events, step, -1, timed) : step - 1;
@@ -101,11 +107,11 @@ export function RunView(props: { run: Run; step: number; onStep: (k: number) => 
       else if (e.key === 'End') k = n - 1;
       else return;
       e.preventDefault();
-      props.onStep(Math.max(0, Math.min(n - 1, k)));
+      onStep(Math.max(0, Math.min(n - 1, k)));
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [run, step, n]);
+  }, [run, n, timed]);
   const e = step < n ? run.events.event(step) : undefined;
   const stale = [...state.procs]
     .map(([pid, p]) => [pid, [...p.ptes].filter(([, t]) => t.stale)] as const)
