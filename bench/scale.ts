@@ -60,13 +60,13 @@ export interface ScaleResult {
  * `KVM_SET_DEVICE_ATTR` of a u64, through one value buffer and one `struct kvm_device_attr`
  * reused per call (as a VMM's loop would: only `group` (+4), `attr` (+8) and the value change).
  */
-function attrSetter(p: HostProcess, devFd: number): (group: number, a: number, v: bigint) => number {
+function attrSetter(p: HostProcess, devFd: number): (group: number, a: number, v: bigint | number) => number {
   const buf = p.userAlloc(8);
   const s = p.userStruct(encodeKvmDeviceAttr({ group: 0, attr: 0, addr: buf }));
   return (group, a, v) => {
     p.putU64(buf, v);
     p.putU32(s + 4, group);
-    p.putU64(s + 8, BigInt(a));
+    p.putU64(s + 8, a);
     return p.ioctl(devFd, KVM_SET_DEVICE_ATTR, s);
   };
 }
@@ -128,7 +128,7 @@ export function scaleKvm(): ScaleResult {
   let sources = 0;
   let note = '';
   for (let irq = 0; irq < KVMPPC_XIVE_NR_IRQS; irq++) {
-    const rc = attr(KVM_DEV_XIVE_GRP_SOURCE, irq, 0n);
+    const rc = attr(KVM_DEV_XIVE_GRP_SOURCE, irq, 0);
     if (rc !== 0) {
       note =
         `KVM_DEV_XIVE_GRP_SOURCE ${irq} failed (errno ${-rc}): a one-chip host has ${P9_MAX_IPIS} HW IPIs ` +

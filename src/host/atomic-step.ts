@@ -12,7 +12,9 @@
  * The text (label, object names, effect) is only read by the explorer and by error messages, so
  * the steps of hot paths (a guest's partition-scoped fault, run a million times at set-up) are
  * subclasses that keep the numbers their text is made of and format it on first read: the
- * sequential call builds no string and no array.
+ * sequential call builds no string and no array. A sequential driver ({@link driveSteps}) drops
+ * each step once the next is announced, so while one runs those subclasses hand out recycled
+ * instances ({@link stepsRecycled}) rather than new ones: the sequential call allocates no step.
  */
 
 /** No objects. */
@@ -20,6 +22,19 @@ const NONE: readonly string[] = Object.freeze([]);
 
 /** Formats a step's effect from the numbers the thread recorded ({@link AtomicStep.explain}). */
 export type EffectFormat = (n: number, m: number) => string;
+
+/**
+ * Sequential drivers ({@link driveSteps}) running. Nobody keeps the steps they are handed (each is
+ * checked once, then dropped), so while one runs the hot paths' step classes reuse one instance
+ * per kind; anything else that drives a step generator (the explorer, a test stepping by hand)
+ * runs outside every sequential driver and gets new steps it may keep.
+ */
+let sequentialDrivers = 0;
+
+/** Whether a hot path's step may be a recycled instance ({@link AtomicStep.recycle}). */
+export function stepsRecycled(): boolean {
+  return sequentialDrivers > 0;
+}
 
 /** One atomic step, announced before it runs. */
 export class AtomicStep {
@@ -100,6 +115,18 @@ export class AtomicStep {
     this.effectM = m;
   }
 
+  /**
+   * Forget the text of the step this instance was before (a subclass recycling it, see
+   * {@link stepsRecycled}, then sets its own numbers).
+   */
+  protected recycle(): void {
+    this.text = null;
+    this.readList = null;
+    this.writeList = null;
+    this.effectText = '';
+    this.effectFormat = null;
+  }
+
   /** The label of a subclass that passed none to the constructor. */
   protected describe(): string {
     return '';
@@ -118,13 +145,25 @@ export class AtomicStep {
 
 /**
  * Run a step generator to its end sequentially, as a plain call does: nothing else runs, so a
- * step that cannot run waits on a lock nobody will drop (a model bug: it throws).
+ * step that cannot run waits on a lock nobody will drop; the call returns what `stuck` makes of
+ * that step (the generator is left where it stopped). Its steps may be recycled
+ * ({@link stepsRecycled}).
  */
-export function runSteps<T>(g: Generator<AtomicStep, T, void>): T {
-  for (let r = g.next(); ; r = g.next()) {
-    if (r.done) return r.value;
-    if (!r.value.canRun()) throw new Error(`"${r.value.label}" waits forever`);
+export function driveSteps<T>(g: Generator<AtomicStep, T, void>, stuck: (step: AtomicStep) => T): T {
+  sequentialDrivers++;
+  try {
+    for (let r = g.next(); ; r = g.next()) {
+      if (r.done) return r.value;
+      if (!r.value.canRun()) return stuck(r.value);
+    }
+  } finally {
+    sequentialDrivers--;
   }
+}
+
+/** {@link driveSteps}'s `stuck` where a step that cannot run is a model bug: it throws. */
+export function waitsForever(step: AtomicStep): never {
+  throw new Error(`"${step.label}" waits forever`);
 }
 
 /** The effect `pfn 0x…`. */

@@ -270,8 +270,13 @@ export class HostProcess implements KvmUser {
     this.put(addr, this.word4);
   }
 
-  putU64(addr: number, v: bigint): void {
-    this.wordView.setBigUint64(0, BigInt.asUintN(64, v));
+  /** A u64 store: `v` a bigint (taken mod 2^64), or a non-negative safe integer. */
+  putU64(addr: number, v: bigint | number): void {
+    if (typeof v === 'number') {
+      const hi = Math.floor(v / 2 ** 32);
+      this.wordView.setUint32(0, hi);
+      this.wordView.setUint32(4, v - hi * 2 ** 32);
+    } else this.wordView.setBigUint64(0, BigInt.asUintN(64, v));
     this.put(addr, this.word8);
   }
 

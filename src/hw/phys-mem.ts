@@ -178,6 +178,17 @@ export class PhysMem implements DmaSpace {
     this.frame(r, f, true)!.setUint8(off - f * PHYS_FRAME_SIZE, b);
   }
 
+  /**
+   * The RAM frame holding `addr`, for a copy that moves plain bytes (RAM has no access side
+   * effects): null where `addr` is not RAM, or where the frame was never written (it reads as
+   * zeros) and `alloc` is false.
+   */
+  ramFrame(addr: number, alloc: boolean): DataView | null {
+    const r = this.find(addr);
+    if (r === null || r.owner !== null) return null;
+    return this.frame(r, Math.floor((addr - r.base) * FRAME_SCALE), alloc);
+  }
+
   /** Drop the contents of the RAM frame holding `addr` (it reads as zeros again): a freed page. */
   discardFrame(addr: number): void {
     const r = this.span(addr, 1);

@@ -5,14 +5,14 @@
 
 import { EFAULT, EIO, ENOTTY } from '../errno.ts';
 import type { File, FileOperations } from '../mm/file.ts';
+import { structView } from '../mm/uaccess.ts';
 import type { KvmUser, KvmVm } from './kvm.ts';
 import {
-  decodeKvmDeviceAttr,
   KVM_DEVICE_ATTR_SIZE,
   KVM_GET_DEVICE_ATTR,
   KVM_HAS_DEVICE_ATTR,
   KVM_SET_DEVICE_ATTR,
-  userPtr,
+  kvmDeviceAttr,
 } from './uapi.ts';
 import type { KvmXiveNative } from './xive-native.ts';
 
@@ -55,11 +55,13 @@ export class KvmDevice {
       return -ENOTTY;
     const b = user.copyFromUser(arg, KVM_DEVICE_ATTR_SIZE);
     if (typeof b === 'number') return -EFAULT;
-    const a = decodeKvmDeviceAttr(b);
-    const addr = userPtr(a.addr);
-    if (cmd === KVM_SET_DEVICE_ATTR) return this.xive.setAttr(a.group, a.attr, addr, user);
-    if (cmd === KVM_GET_DEVICE_ATTR) return this.xive.getAttr(a.group, a.attr, addr, user);
-    return this.xive.hasAttr(a.group, a.attr);
+    const v = structView(b);
+    const group = kvmDeviceAttr.group(v);
+    const attr = kvmDeviceAttr.attr(v);
+    const addr = kvmDeviceAttr.addr(v);
+    if (cmd === KVM_SET_DEVICE_ATTR) return this.xive.setAttr(group, attr, addr, user);
+    if (cmd === KVM_GET_DEVICE_ATTR) return this.xive.getAttr(group, attr, addr, user);
+    return this.xive.hasAttr(group, attr);
   }
 
   /** `kvm_device_mmap` → the device's mmap. */

@@ -12,7 +12,7 @@
 
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
-import { type AtomicStep, pfnEffect } from '../atomic-step.ts';
+import { type AtomicStep, driveSteps, pfnEffect } from '../atomic-step.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
 import { FAULT_FLAG_WRITE, PAGE_SCALE, PAGE_SIZE, VM_FAULT_ERROR } from '../mm/constants.ts';
 import { faultSteps } from '../mm/fault.ts';
@@ -102,6 +102,9 @@ export interface KvmConfig {
   /** What every XIVE device records at mmap (the designs' kernel seam; default mainline). */
   xiveRecordMapping?: XiveRecordMapping;
 }
+
+/** A partition fault's step that cannot run: a lock held forever (−EFAULT). */
+const lockHeldForever = (): number => -EFAULT;
 
 /** Module-wide counters. */
 export class KvmStats {
@@ -429,13 +432,7 @@ export class KvmVm implements MmuNotifier {
    * kvmppc_book3s_instantiate_page() (__gfn_to_pfn_memslot → hva_to_pfn).
    */
   partitionFault(gfn: number, write: boolean): number {
-    const g = this.partitionFaultSteps(gfn, write);
-    for (;;) {
-      const r = g.next();
-      if (r.done) return r.value;
-      // Sequentially nothing else runs: a step that cannot is a lock held forever.
-      if (!r.value.canRun()) return -EFAULT;
-    }
+    return driveSteps(this.partitionFaultSteps(gfn, write), lockHeldForever);
   }
 
   /**
@@ -452,7 +449,7 @@ export class KvmVm implements MmuNotifier {
     const v0 = this.mm.vmas.lookup(hva);
     const pgoff = v0?.file ? v0.pgoffOf(hva) : -1;
     for (;;) {
-      const look = new PartitionFaultStep(PT_LOOK, this.lpid, gfn, this.mm.pid, vpn, pgoff);
+      const look = PartitionFaultStep.of(PT_LOOK, this.lpid, gfn, this.mm.pid, vpn, pgoff);
       yield look;
       if (this.mm.dead) {
         this.pt.stats.faultErrors++;
@@ -472,7 +469,7 @@ export class KvmVm implements MmuNotifier {
         look.effect = 'no host PTE: fault it in (hva_to_pfn)';
         faulted = true;
         const r = yield* faultSteps(this.mm, hva, write ? FAULT_FLAG_WRITE : 0, 'hva_to_pfn');
-        yield new PartitionFaultStep(PT_REREAD, this.lpid, gfn, this.mm.pid, vpn, pgoff);
+        yield PartitionFaultStep.of(PT_REREAD, this.lpid, gfn, this.mm.pid, vpn, pgoff);
         pfn = r & VM_FAULT_ERROR ? -EFAULT : this.mm.pgtable.pfn(vpn);
         if (pfn < 0) pfn = -EFAULT;
       }
@@ -483,7 +480,7 @@ export class KvmVm implements MmuNotifier {
         return pfn;
       }
       if (!faulted) look.explain(pfnEffect, pfn);
-      const ins = new PartitionFaultStep(PT_INSTALL, this.lpid, gfn, this.mm.pid, vpn, pgoff);
+      const ins = PartitionFaultStep.of(PT_INSTALL, this.lpid, gfn, this.mm.pid, vpn, pgoff);
       yield ins;
       if (this.checkMmuNotifierRetry && (this.mmuNotifierCount > 0 || this.mmuNotifierSeq !== seq)) {
         ins.effect = 'invalidated since the read: retry';

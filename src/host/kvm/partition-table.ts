@@ -8,7 +8,14 @@
  * Entries are keyed by gfn; each holds the pfn and whether the host PTE allowed writes.
  */
 
-import { AtomicStep, type EffectFormat, MMU_NOTIFIERS, partitionEntryObj, pteObj } from '../atomic-step.ts';
+import {
+  AtomicStep,
+  type EffectFormat,
+  MMU_NOTIFIERS,
+  partitionEntryObj,
+  pteObj,
+  stepsRecycled,
+} from '../atomic-step.ts';
 
 /** Result of a partition-scoped fault on a gfn no memslot covers: the access is emulated MMIO. */
 export const KVM_PT_NO_SLOT = -0x1_0000;
@@ -26,17 +33,17 @@ export const gfnPfnEffect: EffectFormat = (gfn, pfn) =>
  * A step of the partition-scoped fault: read `mmu_notifier_seq` and the host PTE of the hva
  * (virtual page `vpn` of process `pid`, file page `pgoff` or −1); read the PTE again after
  * faulting it in; under `kvm->mmu_lock`, `mmu_notifier_retry` and the install of `gfn`. Keeps the
- * numbers its text is made of (see {@link AtomicStep}).
+ * numbers its text is made of (see {@link AtomicStep}); {@link PartitionFaultStep.of} makes one.
  */
 export class PartitionFaultStep extends AtomicStep {
-  private readonly kind: number;
-  private readonly lpid: number;
-  private readonly gfn: number;
-  private readonly pid: number;
-  private readonly vpn: number;
-  private readonly pgoff: number;
+  declare private kind: number;
+  declare private lpid: number;
+  declare private gfn: number;
+  declare private pid: number;
+  declare private vpn: number;
+  declare private pgoff: number;
 
-  constructor(kind: number, lpid: number, gfn: number, pid: number, vpn: number, pgoff: number) {
+  private constructor(kind: number, lpid: number, gfn: number, pid: number, vpn: number, pgoff: number) {
     super();
     this.kind = kind;
     this.lpid = lpid;
@@ -44,6 +51,30 @@ export class PartitionFaultStep extends AtomicStep {
     this.pid = pid;
     this.vpn = vpn;
     this.pgoff = pgoff;
+  }
+
+  /** A step of `kind` ({@link PT_LOOK} …): new, or recycled under a sequential driver. */
+  static of(
+    kind: number,
+    lpid: number,
+    gfn: number,
+    pid: number,
+    vpn: number,
+    pgoff: number,
+  ): PartitionFaultStep {
+    const s = stepsRecycled() ? recycledPartitionFaultSteps[kind] : undefined;
+    if (s === undefined) {
+      const n = new PartitionFaultStep(kind, lpid, gfn, pid, vpn, pgoff);
+      if (stepsRecycled()) recycledPartitionFaultSteps[kind] = n;
+      return n;
+    }
+    s.recycle();
+    s.lpid = lpid;
+    s.gfn = gfn;
+    s.pid = pid;
+    s.vpn = vpn;
+    s.pgoff = pgoff;
+    return s;
   }
 
   protected override describe(): string {
@@ -64,6 +95,9 @@ export class PartitionFaultStep extends AtomicStep {
     return this.kind === PT_INSTALL ? [partitionEntryObj(this.lpid, this.gfn)] : [];
   }
 }
+
+/** The recycled {@link PartitionFaultStep} of each kind (made by the first sequential fault). */
+const recycledPartitionFaultSteps: (PartitionFaultStep | undefined)[] = [];
 
 /** Entries per leaf (a 256 MiB window of guest physical space). */
 const CHUNK = 4096;

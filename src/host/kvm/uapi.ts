@@ -249,13 +249,6 @@ export function decodeKvmCreateDevice(b: Uint8Array): KvmCreateDevice {
 }
 
 /** `struct kvm_device_attr`: `addr` is a user pointer to the attribute's value. */
-export interface KvmDeviceAttr {
-  flags: number;
-  group: number;
-  attr: bigint;
-  addr: bigint;
-}
-
 export function encodeKvmDeviceAttr(a: {
   flags?: number;
   group: number;
@@ -271,10 +264,15 @@ export function encodeKvmDeviceAttr(a: {
   return b;
 }
 
-export function decodeKvmDeviceAttr(b: Uint8Array): KvmDeviceAttr {
-  const v = structView(b);
-  return { flags: v.getUint32(0), group: v.getUint32(4), attr: v.getBigUint64(8), addr: v.getBigUint64(16) };
-}
+/**
+ * `struct kvm_device_attr` as the device ioctl reads it, straight from the struct's bytes (a
+ * million sources are a million of these: no object, and the user pointer without a bigint).
+ */
+export const kvmDeviceAttr = {
+  group: (v: DataView): number => v.getUint32(4),
+  attr: (v: DataView): bigint => v.getBigUint64(8),
+  addr: (v: DataView): number => userPtrAt(v, 16),
+};
 
 /** `struct kvm_enable_cap`. */
 export interface KvmEnableCap {
@@ -361,4 +359,10 @@ const MAX_SAFE_PTR = BigInt(Number.MAX_SAFE_INTEGER);
 /** User pointers beyond 2^53 cannot be valid (TASK_SIZE is 2^47): map them to an invalid one. */
 export function userPtr(p: bigint): number {
   return p <= MAX_SAFE_PTR ? Number(p) : Number.MAX_SAFE_INTEGER;
+}
+
+/** {@link userPtr} of the big-endian u64 at `off` of `v`, read as two words (no bigint). */
+export function userPtrAt(v: DataView, off: number): number {
+  const hi = v.getUint32(off);
+  return hi < 2 ** 21 ? hi * 2 ** 32 + v.getUint32(off + 4) : Number.MAX_SAFE_INTEGER;
 }

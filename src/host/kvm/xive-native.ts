@@ -27,7 +27,7 @@ import type { Word64 } from '../../hw/mmio.ts';
 import { OPAL_SUCCESS, XiveQueueInfo, XiveQueueState } from '../../hw/xive/p9-chip.ts';
 import { TM_QW1W2_VO, XIVE_ESB_SET_PQ_01, XIVE_TM_OS_PAGE } from '../../hw/xive/regs.ts';
 import { TRACE_KVM } from '../../sim/trace-sink.ts';
-import { AtomicStep, type EffectFormat, filePteObj, pfnEffect } from '../atomic-step.ts';
+import { AtomicStep, type EffectFormat, filePteObj, pfnEffect, stepsRecycled } from '../atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -125,21 +125,37 @@ const ptePfnEffect: EffectFormat = (pfn) => `PTE → pfn 0x${pfn.toString(16)}`;
  * {@link AtomicStep}).
  */
 class EsbFaultStep extends AtomicStep {
-  private readonly kind: number;
+  declare private kind: number;
   /** The guest irq (the file page for {@link ESB_INSERT}). */
-  private readonly n: number;
+  declare private n: number;
   /** The source block whose lock {@link ESB_READ} takes. */
-  private readonly sb: XiveSrcBlock | null;
-  private readonly outside: boolean;
-  private readonly odd: boolean;
+  declare private sb: XiveSrcBlock | null;
+  declare private outside: boolean;
+  declare private odd: boolean;
 
-  constructor(kind: number, n: number, sb: XiveSrcBlock | null, outside: boolean, odd: boolean) {
+  private constructor(kind: number, n: number, sb: XiveSrcBlock | null, outside: boolean, odd: boolean) {
     super();
     this.kind = kind;
     this.n = n;
     this.sb = sb;
     this.outside = outside;
     this.odd = odd;
+  }
+
+  /** A step of `kind` ({@link ESB_SELECT} …): new, or recycled under a sequential driver. */
+  static of(kind: number, n: number, sb: XiveSrcBlock | null, outside: boolean, odd: boolean): EsbFaultStep {
+    const s = stepsRecycled() ? recycledEsbFaultSteps[kind] : undefined;
+    if (s === undefined) {
+      const step = new EsbFaultStep(kind, n, sb, outside, odd);
+      if (stepsRecycled()) recycledEsbFaultSteps[kind] = step;
+      return step;
+    }
+    s.recycle();
+    s.n = n;
+    s.sb = sb;
+    s.outside = outside;
+    s.odd = odd;
+    return s;
   }
 
   protected override describe(): string {
@@ -165,6 +181,9 @@ class EsbFaultStep extends AtomicStep {
     return this.kind !== ESB_READ || !this.sb!.lockHeld;
   }
 }
+
+/** The recycled {@link EsbFaultStep} of each kind (made by the first sequential fault). */
+const recycledEsbFaultSteps: (EsbFaultStep | undefined)[] = [];
 
 /**
  * Create the device, or −EEXIST if the VM already has an interrupt device. The kept struct of an
@@ -295,8 +314,9 @@ export class KvmXiveNative extends KvmppcXive {
    * @remarks Models book3s_xive_native.c:kvmppc_xive_native_set_source().
    */
   setSource(attr: bigint, addr: number, mem: UserMemory): number {
-    // `irq` is a long: a u64 attribute above 2^63 is negative.
-    const irqL = BigInt.asIntN(64, attr);
+    // `irq` is a long: a u64 attribute above 2^63 is negative (one in range is itself: no
+    // conversion, which would allocate a bigint per source).
+    const irqL = attr >= FIRST_IRQ && attr < NR_IRQS ? attr : BigInt.asIntN(64, attr);
     if (irqL < FIRST_IRQ || irqL >= NR_IRQS) return -E2BIG;
     const irq = Number(irqL);
     // The block is created before the user read: a later -EFAULT leaves it behind.
@@ -800,7 +820,7 @@ export class KvmXiveNative extends KvmppcXive {
     const irq = Math.floor(pageOffset / 2);
     const odd = pageOffset % 2 === 1;
     const outside = this.flags.faultSelectsOutsideLock;
-    const sel = new EsbFaultStep(ESB_SELECT, irq, null, outside, odd);
+    const sel = EsbFaultStep.of(ESB_SELECT, irq, null, outside, odd);
     yield sel;
     const sb = this.esbFaultSource(sel, pageOffset, irq);
     let pfn = -VM_FAULT_SIGBUS;
@@ -809,12 +829,12 @@ export class KvmXiveNative extends KvmppcXive {
       const xd = outside ? this.selectData(state) : null;
       if (outside)
         sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
-      const rd = new EsbFaultStep(ESB_READ, irq, sb, outside, odd);
+      const rd = EsbFaultStep.of(ESB_READ, irq, sb, outside, odd);
       yield rd;
       pfn = this.esbFaultRead(rd, sb, state, xd, irq, odd);
     }
     if (pfn >= 0 && vmf !== null) {
-      const ins = new EsbFaultStep(ESB_INSERT, pgoff, null, false, false);
+      const ins = EsbFaultStep.of(ESB_INSERT, pgoff, null, false, false);
       yield ins;
       vmfInsertPfn(vmf.vma, vmf.address, pfn);
       ins.explain(ptePfnEffect, pfn);

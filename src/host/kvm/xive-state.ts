@@ -84,8 +84,11 @@ class SrcFields {
   readonly bits: Uint8Array;
   readonly ipiNumber: Int32Array;
   readonly ptNumber: Int32Array;
-  /** The host's data of the passthrough HW irq (an object of the host's), or null. */
-  readonly ptData: (XiveIrqData | null)[];
+  /**
+   * The host's data of the passthrough HW irq (an object of the host's) by source, where there
+   * is one: few sources are passed through, and an array per block would cost 8 KiB of heap.
+   */
+  readonly ptData: Map<number, XiveIrqData>;
   readonly guestPriority: Uint8Array;
   readonly savedPriority: Uint8Array;
   readonly actServer: Int32Array;
@@ -122,7 +125,7 @@ class SrcFields {
     this.actPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
     this.ipiFlags = new Uint8Array(buf, at(1), n);
     this.ipiEsbShift = new Uint8Array(buf, at(1), n);
-    this.ptData = new Array<XiveIrqData | null>(n).fill(null);
+    this.ptData = new Map();
   }
 
   flag(i: number, bit: number): boolean {
@@ -233,10 +236,11 @@ export class XiveIrqState {
     this.f.ptNumber[this.i] = v;
   }
   get ptData(): XiveIrqData | null {
-    return this.f.ptData[this.i]!;
+    return this.f.ptData.get(this.i) ?? null;
   }
   set ptData(v: XiveIrqData | null) {
-    this.f.ptData[this.i] = v;
+    if (v === null) this.f.ptData.delete(this.i);
+    else this.f.ptData.set(this.i, v);
   }
   /** XICS-mode fields; native code never writes guest_priority (book3s_xive_native.c has no writer). */
   get guestPriority(): number {

@@ -22,7 +22,7 @@ import {
 } from '../../hw/xive/regs.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
-import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step.ts';
+import { AtomicStep, driveSteps, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step.ts';
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
@@ -484,14 +484,11 @@ export abstract class KvmppcXive {
    * there forever; count a hang and return `hang`.
    */
   protected drive(g: Generator<AtomicStep, number, void>, hang: number): number {
-    for (let r = g.next(); ; r = g.next()) {
-      if (r.done) return r.value;
-      if (!r.value.canRun()) {
-        this.stats.hangs++;
-        this.trace.guestError(`kvm-xive: "${r.value.label}" waits forever (kernel hang)`);
-        return hang;
-      }
-    }
+    return driveSteps(g, (step) => {
+      this.stats.hangs++;
+      this.trace.guestError(`kvm-xive: "${step.label}" waits forever (kernel hang)`);
+      return hang;
+    });
   }
 
   /** The `down_write(&xive->memory_lock)` step ({@link XiveNativeFlags.esbMemoryLock}). */

@@ -6,7 +6,7 @@
 
 import { traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_MM } from '../../sim/trace-sink.ts';
-import { AtomicStep, mmapLockObj, pteObj, vmasObj } from '../atomic-step.ts';
+import { AtomicStep, mmapLockObj, pteObj, stepsRecycled, vmasObj } from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,
   PAGE_SCALE,
@@ -117,23 +117,39 @@ const FAULT_UNLOCK = 2;
 /**
  * A step of {@link faultSteps}: `mmap_read_lock` + `find_vma` (blocked while a writer holds the
  * lock), the whole `handle_mm_fault`, or `mmap_read_unlock`. Keeps the numbers its text is made
- * of (see {@link AtomicStep}).
+ * of (see {@link AtomicStep}); {@link FaultStep.of} makes one.
  */
 class FaultStep extends AtomicStep {
-  private readonly kind: number;
-  private readonly mm: Mm;
-  private readonly who: string;
-  private readonly addr: number;
+  declare private kind: number;
+  declare private mm: Mm;
+  declare private who: string;
+  declare private addr: number;
   /** The file page mapped at `addr` (−1: none): names the PTE object. */
-  private readonly pgoff: number;
+  declare private pgoff: number;
 
-  constructor(kind: number, mm: Mm, who: string, addr: number, pgoff: number) {
+  private constructor(kind: number, mm: Mm, who: string, addr: number, pgoff: number) {
     super();
     this.kind = kind;
     this.mm = mm;
     this.who = who;
     this.addr = addr;
     this.pgoff = pgoff;
+  }
+
+  /** A step of `kind` ({@link FAULT_LOCK} …): new, or recycled under a sequential driver. */
+  static of(kind: number, mm: Mm, who: string, addr: number, pgoff: number): FaultStep {
+    const s = stepsRecycled() ? recycledFaultSteps[kind] : undefined;
+    if (s === undefined) {
+      const n = new FaultStep(kind, mm, who, addr, pgoff);
+      if (stepsRecycled()) recycledFaultSteps[kind] = n;
+      return n;
+    }
+    s.recycle();
+    s.mm = mm;
+    s.who = who;
+    s.addr = addr;
+    s.pgoff = pgoff;
+    return s;
   }
 
   private pte(): string {
@@ -158,6 +174,9 @@ class FaultStep extends AtomicStep {
   }
 }
 
+/** The recycled {@link FaultStep} of each kind (made by the first sequential fault). */
+const recycledFaultSteps: (FaultStep | undefined)[] = [];
+
 /**
  * A fault at `addr` as atomic steps, the form the interleaving explorer runs: `mmap_read_lock`
  * with `find_vma` (and the present-PTE check of `handle_pte_fault`); the VMA's
@@ -179,7 +198,7 @@ export function* faultSteps(
   // through the file's reverse map writes the same name).
   const v0 = mm.vmas.lookup(addr);
   const pgoff = v0?.file ? v0.pgoffOf(addr) : -1;
-  const lock = new FaultStep(FAULT_LOCK, mm, who, addr, pgoff);
+  const lock = FaultStep.of(FAULT_LOCK, mm, who, addr, pgoff);
   yield lock;
   mm.mmapLock.downRead();
   const vma = mm.vmas.lookup(addr);
@@ -199,10 +218,10 @@ export function* faultSteps(
     lock.effect = 'access not allowed by the VMA: SIGSEGV';
     ret = VM_FAULT_SIGSEGV;
   } else {
-    yield new FaultStep(FAULT_HANDLE, mm, who, addr, pgoff);
+    yield FaultStep.of(FAULT_HANDLE, mm, who, addr, pgoff);
     ret = handleMmFault(mm, vma, addr, flags);
   }
-  yield new FaultStep(FAULT_UNLOCK, mm, who, addr, pgoff);
+  yield FaultStep.of(FAULT_UNLOCK, mm, who, addr, pgoff);
   mm.mmapLock.upRead();
   return ret;
 }

@@ -26,6 +26,11 @@ export interface HostFrames {
   copyRam(dstPfn: number, srcPfn: number): void;
   load(pfn: number, offset: number, size: AccessSize, cpu: number, out: Word64): void;
   store(pfn: number, offset: number, size: AccessSize, hi: number, lo: number, cpu: number): void;
+  /**
+   * The bytes of allocated RAM frame `pfn`, for copies (no access side effects): null for a
+   * frame that reads as zeros (never written) when `write` is false.
+   */
+  ramBytes(pfn: number, write: boolean): DataView | null;
 }
 
 /** Configuration of a {@link FrameTable}. */
@@ -190,6 +195,10 @@ export class FrameTable implements HostFrames {
       return;
     }
     r.owner.store((pfn - r.basePfn) * PAGE_SIZE + offset, size, hi, lo, cpu);
+  }
+
+  ramBytes(pfn: number, _write: boolean): DataView {
+    return this.frame(pfn);
   }
 
   private frame(pfn: number): DataView {

@@ -48,30 +48,26 @@ export function pteIndex(vpn: number): number {
   return vpn - Math.floor(vpn * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE;
 }
 
-/** Leaf tables cut from one slab. */
-const SLAB_TABLES = 512;
-let pfnSlab: Float64Array | null = null;
-let flagSlab: Uint8Array | null = null;
-let slabNext = SLAB_TABLES;
+/** Leaf tables in a page table's first slab, and at most in one slab (each slab doubles). */
+const SLAB_FIRST = 8;
+const SLAB_MAX = 512;
 
 /**
- * A leaf table page: `pfn[i]` and `flags[i]` (0 = none) of its 32 PTEs. Both are slices of
- * shared slabs, as a typed array of its own costs V8 an ArrayBuffer and a malloc (a full VM's
- * ESB mapping needs 65,536 leaves); a slab is freed when no table of it is left.
+ * A leaf table page: `pfn[base + i]` and `flags[base + i]` (0 = none) of its 32 PTEs, in slabs
+ * its page table shares among its leaves ({@link PageTable.set}): a typed array (or a view) of
+ * each leaf's own costs V8 an object or an ArrayBuffer and a malloc, and a full VM's ESB mapping
+ * needs 65,536 leaves. A slab is freed with the last table of it.
  */
 export class PteTable {
   readonly pfn: Float64Array;
   readonly flags: Uint8Array;
+  /** Slot of this table's first PTE in the slabs. */
+  readonly base: number;
   used: number;
-  constructor() {
-    if (slabNext === SLAB_TABLES) {
-      pfnSlab = new Float64Array(SLAB_TABLES * PTRS_PER_PTE);
-      flagSlab = new Uint8Array(SLAB_TABLES * PTRS_PER_PTE);
-      slabNext = 0;
-    }
-    const start = slabNext++ * PTRS_PER_PTE;
-    this.pfn = pfnSlab!.subarray(start, start + PTRS_PER_PTE);
-    this.flags = flagSlab!.subarray(start, start + PTRS_PER_PTE);
+  constructor(pfn: Float64Array, flags: Uint8Array, base: number) {
+    this.pfn = pfn;
+    this.flags = flags;
+    this.base = base;
     this.used = 0;
   }
 }
@@ -111,6 +107,14 @@ export class PageTable {
    * may run on a world the explorer froze.
    */
   readonly tlb: Float64Array;
+  /**
+   * The slab new leaves are cut from, and the next free slot of it. Per page table, so that a
+   * slab holds one process's PTEs only (the explorer's snapshot of a world captures whole typed
+   * arrays: a slab shared with another world would be rolled back with this one).
+   */
+  private slabPfn: Float64Array;
+  private slabFlags: Uint8Array;
+  private slabNext: number;
 
   constructor() {
     this.pgd = new Dir<Pud>(PTRS_PER_PGD);
@@ -118,6 +122,23 @@ export class PageTable {
     this.tablePages = 0;
     this.tlb = new Float64Array(3);
     this.tlb[TLB_VPN] = -1;
+    this.slabPfn = new Float64Array(0);
+    this.slabFlags = new Uint8Array(0);
+    this.slabNext = 0;
+  }
+
+  /** A new leaf table, from the slab (a new one, twice the last, when it is full). */
+  private newTable(): PteTable {
+    if (this.slabNext === this.slabPfn.length) {
+      const n =
+        Math.min(Math.max(SLAB_FIRST, (2 * this.slabPfn.length) / PTRS_PER_PTE), SLAB_MAX) * PTRS_PER_PTE;
+      this.slabPfn = new Float64Array(n);
+      this.slabFlags = new Uint8Array(n);
+      this.slabNext = 0;
+    }
+    const t = new PteTable(this.slabPfn, this.slabFlags, this.slabNext);
+    this.slabNext += PTRS_PER_PTE;
+    return t;
   }
 
   /** The leaf table holding `vpn`, or null (the hardware walk). */
@@ -135,14 +156,14 @@ export class PageTable {
   /** Flags of the PTE for `vpn` (0 when none). */
   flags(vpn: number): number {
     const t = this.walk(vpn);
-    return t === null ? 0 : t.flags[pteIndex(vpn)]!;
+    return t === null ? 0 : t.flags[t.base + pteIndex(vpn)]!;
   }
 
   /** pfn of the present PTE for `vpn`, or -1. */
   pfn(vpn: number): number {
     const t = this.walk(vpn);
     if (t === null) return -1;
-    const i = pteIndex(vpn);
+    const i = t.base + pteIndex(vpn);
     return t.flags[i]! & PTE_PRESENT ? t.pfn[i]! : -1;
   }
 
@@ -172,12 +193,12 @@ export class PageTable {
     const mi = (r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1);
     let t = pmd.slots[mi] ?? null;
     if (t === null) {
-      t = new PteTable();
+      t = this.newTable();
       pmd.slots[mi] = t;
       pmd.used++;
       this.tablePages++;
     }
-    const i = pteIndex(vpn);
+    const i = t.base + pteIndex(vpn);
     if (!(t.flags[i]! & PTE_PRESENT)) {
       t.used++;
       this.present++;
@@ -189,7 +210,7 @@ export class PageTable {
   /** Change the flags of a present PTE (mprotect, dirty/accessed tracking). */
   setFlags(vpn: number, flags: number): void {
     const t = this.walk(vpn);
-    const i = pteIndex(vpn);
+    const i = t === null ? 0 : t.base + pteIndex(vpn);
     if (t === null || !(t.flags[i]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
       throw new Error(`PageTable.setFlags: no present PTE at vpn ${vpn}`);
     }
@@ -208,7 +229,7 @@ export class PageTable {
     const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
     const t = pmd.slots[mi];
     if (!t) return -1;
-    const i = pteIndex(vpn);
+    const i = t.base + pteIndex(vpn);
     if (!(t.flags[i]! & PTE_PRESENT)) return -1;
     this.tlb[TLB_VPN] = -1;
     const pfn = t.pfn[i]!;
@@ -254,7 +275,7 @@ export class PageTable {
       if (t) {
         const stop = Math.min(next, end);
         for (let v = vpn; v < stop; v++) {
-          const i = pteIndex(v);
+          const i = t.base + pteIndex(v);
           const f = t.flags[i]!;
           if (f & PTE_PRESENT) visit(v, t.pfn[i]!, f);
         }

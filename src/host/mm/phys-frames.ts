@@ -134,6 +134,12 @@ export class PhysFrames implements HostFrames {
     this.phys.store(pfn * PAGE_SIZE + offset, size, hi, lo, cpu);
   }
 
+  ramBytes(pfn: number, write: boolean): DataView | null {
+    if (this.state[this.index(pfn, 'copying')] === FREE)
+      throw new Error(`PhysFrames: copy with free RAM frame 0x${pfn.toString(16)}`);
+    return this.phys.ramFrame(pfn * PAGE_SIZE, write);
+  }
+
   private index(pfn: number, what: string): number {
     if (!this.isRam(pfn))
       throw new Error(`PhysFrames: ${what} pfn 0x${pfn.toString(16)} that is not host RAM`);

@@ -118,7 +118,7 @@ export function userTranslate(mm: Mm, addr: number, write: boolean): number {
   for (let attempt = 0; attempt < 2; attempt++) {
     const t = mm.pgtable.walk(vpn);
     if (t !== null) {
-      const i = pteIndex(vpn);
+      const i = t.base + pteIndex(vpn);
       const f = t.flags[i]!;
       if (f & PTE_PRESENT && !(f & PTE_PROTNONE) && (!write || f & PTE_WRITE)) {
         t.flags[i] = f | mark;
@@ -210,52 +210,21 @@ function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: nu
     const vpn = Math.floor(a * PAGE_SCALE);
     const off = a - vpn * PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, buf.length - done);
-    // RAM has no access side effects: aligned doublewords and words move the same bytes
-    // (big-endian) as byte accesses would. Anything else (an MMIO page) goes byte by byte.
-    const ram = frames.isRam(pfn);
-    for (let k = 0; k < n; ) {
-      const i = done + k;
-      if (ram && k + 8 <= n && ((off + k) & 7) === 0) {
-        if (write) {
-          const hi = ((buf[i]! << 24) | (buf[i + 1]! << 16) | (buf[i + 2]! << 8) | buf[i + 3]!) >>> 0;
-          const lo = ((buf[i + 4]! << 24) | (buf[i + 5]! << 16) | (buf[i + 6]! << 8) | buf[i + 7]!) >>> 0;
-          frames.store(pfn, off + k, 8, hi, lo, cpu);
-        } else {
-          frames.load(pfn, off + k, 8, cpu, w);
-          const { hi, lo } = w;
-          buf[i] = hi >>> 24;
-          buf[i + 1] = hi >>> 16;
-          buf[i + 2] = hi >>> 8;
-          buf[i + 3] = hi;
-          buf[i + 4] = lo >>> 24;
-          buf[i + 5] = lo >>> 16;
-          buf[i + 6] = lo >>> 8;
-          buf[i + 7] = lo;
+    if (frames.isRam(pfn)) {
+      // RAM has no access side effects: the bytes move straight to or from the frame.
+      const f = frames.ramBytes(pfn, write);
+      if (f === null) buf.fill(0, done, done + n);
+      else if (write) for (let k = 0; k < n; k++) f.setUint8(off + k, buf[done + k]!);
+      else for (let k = 0; k < n; k++) buf[done + k] = f.getUint8(off + k);
+    } else {
+      // Anything else (an MMIO page) byte by byte, as the copy loop accesses it.
+      for (let k = 0; k < n; k++) {
+        if (write) frames.store(pfn, off + k, 1, 0, buf[done + k]!, cpu);
+        else {
+          frames.load(pfn, off + k, 1, cpu, w);
+          buf[done + k] = w.lo;
         }
-        k += 8;
-        continue;
       }
-      if (ram && k + 4 <= n && ((off + k) & 3) === 0) {
-        if (write) {
-          const v = ((buf[i]! << 24) | (buf[i + 1]! << 16) | (buf[i + 2]! << 8) | buf[i + 3]!) >>> 0;
-          frames.store(pfn, off + k, 4, 0, v, cpu);
-        } else {
-          frames.load(pfn, off + k, 4, cpu, w);
-          const lo = w.lo;
-          buf[i] = lo >>> 24;
-          buf[i + 1] = lo >>> 16;
-          buf[i + 2] = lo >>> 8;
-          buf[i + 3] = lo;
-        }
-        k += 4;
-        continue;
-      }
-      if (write) frames.store(pfn, off + k, 1, 0, buf[i]!, cpu);
-      else {
-        frames.load(pfn, off + k, 1, cpu, w);
-        buf[i] = w.lo;
-      }
-      k++;
     }
     done += n;
   }

@@ -6,7 +6,14 @@
 
 import { traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_MM } from '../../sim/trace-sink.ts';
-import { AtomicStep, FILE_IMAP, filePteObj, MMU_NOTIFIERS, runSteps } from '../atomic-step.ts';
+import {
+  AtomicStep,
+  driveSteps,
+  FILE_IMAP,
+  filePteObj,
+  MMU_NOTIFIERS,
+  waitsForever,
+} from '../atomic-step.ts';
 import { MMU_NOTIFY_CLEAR, PAGE_SCALE, PAGE_SIZE, VM_PFNMAP } from './constants.ts';
 import type { FileMapping } from './file.ts';
 import { type Mm, MmuNotifierRange } from './mm.ts';
@@ -81,7 +88,7 @@ export function unmapMappingPages(
   evenCows: boolean,
 ): number {
   void evenCows;
-  return runSteps(unmapMappingPagesSteps(mapping, start, nr, ''));
+  return driveSteps(unmapMappingPagesSteps(mapping, start, nr, ''), waitsForever);
 }
 
 /**
