@@ -218,6 +218,10 @@ export class HostProcess implements KvmUser {
     return this.proc.copyFromUser(addr, b) ? -EFAULT : b;
   }
 
+  copyFromUserTo(dst: Uint8Array, addr: number): number {
+    return this.proc.copyFromUser(addr, dst) ? -EFAULT : 0;
+  }
+
   /** `copy_to_user`: 0 or −EFAULT. */
   copyToUser(addr: number, bytes: Uint8Array): number {
     return this.proc.copyToUser(addr, bytes) ? -EFAULT : 0;

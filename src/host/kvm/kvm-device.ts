@@ -5,7 +5,6 @@
 
 import { EFAULT, EIO, ENOTTY } from '../errno.ts';
 import type { File, FileOperations } from '../mm/file.ts';
-import { structView } from '../mm/uaccess.ts';
 import type { KvmUser, KvmVm } from './kvm.ts';
 import {
   KVM_DEVICE_ATTR_SIZE,
@@ -15,6 +14,13 @@ import {
   kvmDeviceAttr,
 } from './uapi.ts';
 import type { KvmXiveNative } from './xive-native.ts';
+
+/**
+ * The kernel's copy of the ioctl's `struct kvm_device_attr`, reused by every call (its fields are
+ * read at once, before the device runs).
+ */
+const attrBytes = new Uint8Array(KVM_DEVICE_ATTR_SIZE);
+const attrView = new DataView(attrBytes.buffer);
 
 /** `kvm_device_fops`: mmap and release go to the device. */
 export const kvmDeviceFops: FileOperations = {
@@ -53,9 +59,8 @@ export class KvmDevice {
     if (this.vm.mm !== user.proc.mm || this.vm.dead) return -EIO;
     if (cmd !== KVM_SET_DEVICE_ATTR && cmd !== KVM_GET_DEVICE_ATTR && cmd !== KVM_HAS_DEVICE_ATTR)
       return -ENOTTY;
-    const b = user.copyFromUser(arg, KVM_DEVICE_ATTR_SIZE);
-    if (typeof b === 'number') return -EFAULT;
-    const v = structView(b);
+    if (user.copyFromUserTo(attrBytes, arg)) return -EFAULT;
+    const v = attrView;
     const group = kvmDeviceAttr.group(v);
     const attr = kvmDeviceAttr.attr(v);
     const addr = kvmDeviceAttr.addr(v);

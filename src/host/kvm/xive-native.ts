@@ -52,7 +52,6 @@ import {
 import { vmfInsertPfn } from '../mm/fault.ts';
 import type { File } from '../mm/file.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
-import { decodeU64 } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
 import type { XiveIrqData } from '../xive/host-xive.ts';
 import { KvmppcXive } from './xive.ts';
@@ -106,6 +105,10 @@ import {
 /** The irq range of GRP_SOURCE, as the bigints the attribute is compared with. */
 const FIRST_IRQ = BigInt(KVMPPC_XIVE_FIRST_IRQ);
 const NR_IRQS = BigInt(KVMPPC_XIVE_NR_IRQS);
+
+/** The kernel's copy of a u64 attribute value ({@link KvmXiveNative.readU64}), reused. */
+const u64Bytes = new Uint8Array(8);
+const u64View = new DataView(u64Bytes.buffer);
 
 /** Fault handler result when the real kernel would spin forever on a held block lock. */
 export const XIVE_FAULT_HANG = -0x1_0000;
@@ -237,10 +240,10 @@ export class KvmXiveNative extends KvmppcXive {
     };
   }
 
+  /** `get_user` of a u64 (the attribute's value): the value or −EFAULT. */
   private readU64(mem: UserMemory, addr: number): bigint | number {
-    const b = mem.copyFromUser(addr, 8);
-    if (typeof b === 'number') return -EFAULT;
-    return decodeU64(b);
+    if (mem.copyFromUserTo(u64Bytes, addr)) return -EFAULT;
+    return u64View.getBigUint64(0);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -326,10 +329,12 @@ export class KvmXiveNative extends KvmppcXive {
     if (typeof val === 'number') return val;
     if (!this.lock(sb)) return -EDEADLK;
     try {
+      // One view of `ipi_data` for the whole call (each read of the getter makes one).
+      const xd = state.ipiData;
       if (!state.ipiNumber) {
         state.ipiNumber = this.host.allocIrq();
         if (state.ipiNumber === 0) return -ENXIO;
-        this.host.populateIrqData(state.ipiNumber, state.ipiData);
+        this.host.populateIrqData(state.ipiNumber, xd);
       }
       if (val & KVM_XIVE_LEVEL_SENSITIVE) {
         state.lsi = true;
@@ -337,7 +342,7 @@ export class KvmXiveNative extends KvmppcXive {
       }
       state.actServer = 0;
       state.actPriority = MASKED;
-      this.host.esbRead(state.ipiData, XIVE_ESB_SET_PQ_01);
+      this.host.esbRead(xd, XIVE_ESB_SET_PQ_01);
       this.host.configureIrq(state.ipiNumber, 0, MASKED, 0);
       if (!state.valid) this.srcCount++;
       state.valid = true;

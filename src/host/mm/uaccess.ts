@@ -40,6 +40,11 @@ import {
 export interface UserMemory {
   /** `len` bytes at user address `addr`, or −EFAULT. */
   copyFromUser(addr: number, len: number): Uint8Array | number;
+  /**
+   * `copy_from_user` into the kernel's own buffer `dst` (what a hot ioctl path reuses instead of
+   * new bytes per call): 0 or −EFAULT.
+   */
+  copyFromUserTo(dst: Uint8Array, addr: number): number;
   /** 0 or −EFAULT (nothing is written on failure). */
   copyToUser(addr: number, bytes: Uint8Array): number;
 }

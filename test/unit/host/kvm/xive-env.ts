@@ -21,6 +21,12 @@ export class TestUserMemory implements UserMemory {
     if (addr < this.base || addr + len > this.base + this.buf.length) return -14;
     return this.buf.slice(addr - this.base, addr - this.base + len);
   }
+  copyFromUserTo(dst: Uint8Array, addr: number): number {
+    const b = this.copyFromUser(addr, dst.length);
+    if (typeof b === 'number') return b;
+    dst.set(b);
+    return 0;
+  }
   copyToUser(addr: number, bytes: Uint8Array): number {
     if (addr < this.base || addr + bytes.length > this.base + this.buf.length) return -14;
     this.buf.set(bytes, addr - this.base);
