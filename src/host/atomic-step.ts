@@ -14,7 +14,7 @@
  * subclasses that keep the numbers their text is made of and format it on first read: the
  * sequential call builds no string and no array. A sequential driver ({@link driveSteps}) drops
  * each step once the next is announced, so while one runs those subclasses hand out recycled
- * instances ({@link stepsRecycled}) rather than new ones: the sequential call allocates no step.
+ * instances ({@link StepPool}) rather than new ones: the sequential call allocates no step.
  */
 
 /** No objects. */
@@ -30,11 +30,6 @@ export type EffectFormat = (n: number, m: number) => string;
  * runs outside every sequential driver and gets new steps it may keep.
  */
 let sequentialDrivers = 0;
-
-/** Whether a hot path's step may be a recycled instance ({@link AtomicStep.recycle}). */
-export function stepsRecycled(): boolean {
-  return sequentialDrivers > 0;
-}
 
 /** One atomic step, announced before it runs. */
 export class AtomicStep {
@@ -116,10 +111,10 @@ export class AtomicStep {
   }
 
   /**
-   * Forget the text of the step this instance was before (a subclass recycling it, see
-   * {@link stepsRecycled}, then sets its own numbers).
+   * Forget the text of the step this instance was before ({@link StepPool.take}; the subclass
+   * then sets its own numbers).
    */
-  protected recycle(): void {
+  recycle(): void {
     this.text = null;
     this.readList = null;
     this.writeList = null;
@@ -147,7 +142,7 @@ export class AtomicStep {
  * Run a step generator to its end sequentially, as a plain call does: nothing else runs, so a
  * step that cannot run waits on a lock nobody will drop; the call returns what `stuck` makes of
  * that step (the generator is left where it stopped). Its steps may be recycled
- * ({@link stepsRecycled}).
+ * ({@link StepPool}).
  */
 export function driveSteps<T>(g: Generator<AtomicStep, T, void>, stuck: (step: AtomicStep) => T): T {
   sequentialDrivers++;
@@ -164,6 +159,29 @@ export function driveSteps<T>(g: Generator<AtomicStep, T, void>, stuck: (step: A
 /** {@link driveSteps}'s `stuck` where a step that cannot run is a model bug: it throws. */
 export function waitsForever(step: AtomicStep): never {
   throw new Error(`"${step.label}" waits forever`);
+}
+
+/**
+ * One recycled instance per kind of a hot path's step class: while a sequential driver runs
+ * ({@link driveSteps}), `of(kind, …)` takes the instance of that kind and sets its numbers;
+ * otherwise (or the first time) it makes a new step and {@link keep}s it.
+ */
+export class StepPool<S extends AtomicStep> {
+  private readonly steps: (S | undefined)[] = [];
+
+  /** The instance of `kind` to set up again, its text forgotten; null: make a new step. */
+  take(kind: number): S | null {
+    const s = sequentialDrivers > 0 ? this.steps[kind] : undefined;
+    if (s === undefined) return null;
+    s.recycle();
+    return s;
+  }
+
+  /** A new step of `kind`, kept for recycling when a sequential driver made it. */
+  keep(kind: number, s: S): S {
+    if (sequentialDrivers > 0) this.steps[kind] = s;
+    return s;
+  }
 }
 
 /** The effect `pfn 0x…`. */

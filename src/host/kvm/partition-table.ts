@@ -14,7 +14,7 @@ import {
   MMU_NOTIFIERS,
   partitionEntryObj,
   pteObj,
-  stepsRecycled,
+  StepPool,
 } from '../atomic-step.ts';
 
 /** Result of a partition-scoped fault on a gfn no memslot covers: the access is emulated MMIO. */
@@ -62,13 +62,9 @@ export class PartitionFaultStep extends AtomicStep {
     vpn: number,
     pgoff: number,
   ): PartitionFaultStep {
-    const s = stepsRecycled() ? recycledPartitionFaultSteps[kind] : undefined;
-    if (s === undefined) {
-      const n = new PartitionFaultStep(kind, lpid, gfn, pid, vpn, pgoff);
-      if (stepsRecycled()) recycledPartitionFaultSteps[kind] = n;
-      return n;
-    }
-    s.recycle();
+    const s = partitionFaultStepPool.take(kind);
+    if (s === null)
+      return partitionFaultStepPool.keep(kind, new PartitionFaultStep(kind, lpid, gfn, pid, vpn, pgoff));
     s.lpid = lpid;
     s.gfn = gfn;
     s.pid = pid;
@@ -96,8 +92,7 @@ export class PartitionFaultStep extends AtomicStep {
   }
 }
 
-/** The recycled {@link PartitionFaultStep} of each kind (made by the first sequential fault). */
-const recycledPartitionFaultSteps: (PartitionFaultStep | undefined)[] = [];
+const partitionFaultStepPool = new StepPool<PartitionFaultStep>();
 
 /** Entries per leaf (a 256 MiB window of guest physical space). */
 const CHUNK = 4096;

@@ -27,7 +27,7 @@ import type { Word64 } from '../../hw/mmio.ts';
 import { OPAL_SUCCESS, XiveQueueInfo, XiveQueueState } from '../../hw/xive/p9-chip.ts';
 import { TM_QW1W2_VO, XIVE_ESB_SET_PQ_01, XIVE_TM_OS_PAGE } from '../../hw/xive/regs.ts';
 import { TRACE_KVM } from '../../sim/trace-sink.ts';
-import { AtomicStep, type EffectFormat, filePteObj, pfnEffect, stepsRecycled } from '../atomic-step.ts';
+import { AtomicStep, type EffectFormat, filePteObj, pfnEffect, StepPool } from '../atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -147,13 +147,8 @@ class EsbFaultStep extends AtomicStep {
 
   /** A step of `kind` ({@link ESB_SELECT} …): new, or recycled under a sequential driver. */
   static of(kind: number, n: number, sb: XiveSrcBlock | null, outside: boolean, odd: boolean): EsbFaultStep {
-    const s = stepsRecycled() ? recycledEsbFaultSteps[kind] : undefined;
-    if (s === undefined) {
-      const step = new EsbFaultStep(kind, n, sb, outside, odd);
-      if (stepsRecycled()) recycledEsbFaultSteps[kind] = step;
-      return step;
-    }
-    s.recycle();
+    const s = esbFaultStepPool.take(kind);
+    if (s === null) return esbFaultStepPool.keep(kind, new EsbFaultStep(kind, n, sb, outside, odd));
     s.n = n;
     s.sb = sb;
     s.outside = outside;
@@ -185,8 +180,7 @@ class EsbFaultStep extends AtomicStep {
   }
 }
 
-/** The recycled {@link EsbFaultStep} of each kind (made by the first sequential fault). */
-const recycledEsbFaultSteps: (EsbFaultStep | undefined)[] = [];
+const esbFaultStepPool = new StepPool<EsbFaultStep>();
 
 /**
  * Create the device, or −EEXIST if the VM already has an interrupt device. The kept struct of an

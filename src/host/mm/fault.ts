@@ -6,7 +6,7 @@
 
 import { traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_MM } from '../../sim/trace-sink.ts';
-import { AtomicStep, mmapLockObj, pteObj, stepsRecycled, vmasObj } from '../atomic-step.ts';
+import { AtomicStep, mmapLockObj, pteObj, StepPool, vmasObj } from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,
   PAGE_SCALE,
@@ -138,13 +138,8 @@ class FaultStep extends AtomicStep {
 
   /** A step of `kind` ({@link FAULT_LOCK} …): new, or recycled under a sequential driver. */
   static of(kind: number, mm: Mm, who: string, addr: number, pgoff: number): FaultStep {
-    const s = stepsRecycled() ? recycledFaultSteps[kind] : undefined;
-    if (s === undefined) {
-      const n = new FaultStep(kind, mm, who, addr, pgoff);
-      if (stepsRecycled()) recycledFaultSteps[kind] = n;
-      return n;
-    }
-    s.recycle();
+    const s = faultStepPool.take(kind);
+    if (s === null) return faultStepPool.keep(kind, new FaultStep(kind, mm, who, addr, pgoff));
     s.mm = mm;
     s.who = who;
     s.addr = addr;
@@ -174,8 +169,7 @@ class FaultStep extends AtomicStep {
   }
 }
 
-/** The recycled {@link FaultStep} of each kind (made by the first sequential fault). */
-const recycledFaultSteps: (FaultStep | undefined)[] = [];
+const faultStepPool = new StepPool<FaultStep>();
 
 /**
  * A fault at `addr` as atomic steps, the form the interleaving explorer runs: `mmap_read_lock`
