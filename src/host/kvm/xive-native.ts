@@ -850,7 +850,7 @@ export class KvmXiveNative extends KvmppcXive {
   private esbFaultSource(sel: AtomicStep, pageOffset: number, irq: number): XiveSrcBlock | null {
     this.stats.esbFaults++;
     const sb = pageOffset < 0 ? null : this.findSource(irq);
-    if (sb?.state(irq & KVMPPC_XICS_SRC_MASK).valid) return sb;
+    if (sb?.valid(irq & KVMPPC_XICS_SRC_MASK)) return sb;
     sel.effect = sb === null ? 'no source block: SIGBUS' : 'source not valid: SIGBUS';
     this.stats.sigbus++;
     return null;

@@ -322,6 +322,11 @@ export class XiveSrcBlock {
     return new XiveIrqState((this.id << KVMPPC_XICS_ICS_SHIFT) | i, this.fields, i);
   }
 
+  /** `irq_state[i].valid`, read without a view of the entry (the ESB fault's look-up). */
+  valid(i: number): boolean {
+    return this.fields.flag(i, VALID);
+  }
+
   /** Every `irq_state[]` entry, in order. */
   *states(): Generator<XiveIrqState, void, void> {
     for (let i = 0; i < KVMPPC_XICS_IRQ_PER_ICS; i++) yield this.state(i);
