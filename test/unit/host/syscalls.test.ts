@@ -43,6 +43,20 @@ import { makeVm, P, RecordingExits } from './kvm/host-env.ts';
 /** Addresses that fault: NULL page, an unmapped hole, beyond TASK_SIZE, a huge bigint. */
 const BAD: (number | bigint)[] = [0, 0x10_0000, TASK_SIZE + P, 2n ** 63n];
 
+describe('user memory helpers', () => {
+  it('putU64 of a number writes the same bytes as of the bigint; copyFromUserTo fills a buffer', () => {
+    const p = createHost().spawn();
+    const a = p.userAlloc(16);
+    p.putU64(a, 2 ** 40 + 5);
+    p.putU64(a + 8, 2n ** 40n + 5n);
+    expect(p.getU64(a)).toBe(2n ** 40n + 5n);
+    const b = new Uint8Array(16);
+    expect(p.copyFromUserTo(b, a)).toBe(0);
+    expect([...b]).toEqual([0, 0, 1, 0, 0, 0, 0, 5, 0, 0, 1, 0, 0, 0, 0, 5]);
+    expect(p.copyFromUserTo(b, 0)).toBe(-EFAULT);
+  });
+});
+
 describe('files: open, close, EBADF, ENOTTY', () => {
   it('open: /dev/kvm, unknown path -ENOENT, unbound vfioN -ENOENT', () => {
     const host = createHost();

@@ -32,6 +32,8 @@ import {
   KVM_SET_USER_MEMORY_REGION,
   KVM_VM_PPC_HV,
   KVM_VM_PPC_PR,
+  userPtr,
+  userPtrAt,
 } from '../../../../src/host/kvm/uapi.ts';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../../../../src/host/mm/constants.ts';
 import type { HostProcess } from '../../../../src/host/syscalls.ts';
@@ -61,6 +63,20 @@ describe('ioctl numbers (powerpc _IOC) and constants match linux/kvm.h on ppc64'
   });
   it('KVM_API_VERSION, KVM_CAP_NR_MEMSLOTS, KVM_CAP_PPC_IRQ_XIVE', () => {
     expect([KVM_API_VERSION, KVM_CAP_NR_MEMSLOTS, KVM_CAP_PPC_IRQ_XIVE]).toEqual([12, 10, 169]);
+  });
+});
+
+describe('user pointers of u64 fields', () => {
+  it.each([0n, 0x7fff_ffff_0000n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n])(
+    'userPtrAt reads %s as userPtr does',
+    (p) => {
+      const v = new DataView(new ArrayBuffer(16));
+      v.setBigUint64(8, p);
+      expect(userPtrAt(v, 8)).toBe(userPtr(p));
+    },
+  );
+  it('beyond 2^53 both give the invalid pointer', () => {
+    expect(userPtr(2n ** 53n)).toBe(Number.MAX_SAFE_INTEGER);
   });
 });
 

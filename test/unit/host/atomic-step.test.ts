@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { AtomicStep, driveSteps, StepPool, waitsForever } from '../../../src/host/atomic-step.ts';
+
+/** A hot-path-style step: its label is made of its number, on first read. */
+class NumberedStep extends AtomicStep {
+  declare private n: number;
+  declare private blocked: boolean;
+
+  private constructor(n: number, blocked: boolean) {
+    super();
+    this.n = n;
+    this.blocked = blocked;
+  }
+
+  static of(n: number, blocked = false): NumberedStep {
+    const s = pool.take(0);
+    if (s === null) return pool.keep(0, new NumberedStep(n, blocked));
+    s.n = n;
+    s.blocked = blocked;
+    return s;
+  }
+
+  protected override describe(): string {
+    return `step ${this.n}`;
+  }
+
+  override canRun(): boolean {
+    return !this.blocked;
+  }
+}
+
+const pool = new StepPool<NumberedStep>();
+
+/** Yields steps 1 … `n` (the last one blocked when asked), recording what it was handed. */
+function* numbered(n: number, seen: AtomicStep[], blockLast = false): Generator<AtomicStep, number, void> {
+  for (let i = 1; i <= n; i++) {
+    const s = NumberedStep.of(i, blockLast && i === n);
+    seen.push(s);
+    yield s;
+  }
+  return n;
+}
+
+describe('atomic steps: sequential drivers recycle, everyone else keeps new steps', () => {
+  it('a sequential driver is handed one instance per kind, set up again for each step', () => {
+    const seen: AtomicStep[] = [];
+    expect(driveSteps(numbered(3, seen), waitsForever)).toBe(3);
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[1]).toBe(seen[2]);
+    expect(seen[2]!.label).toBe('step 3');
+  });
+
+  it('steps of a generator stepped by hand are new, and keep their text across a sequential run', () => {
+    const seen: AtomicStep[] = [];
+    const g = numbered(2, seen);
+    const first = g.next().value as AtomicStep;
+    // A sequential run in between reuses its own instances, not the ones handed out here.
+    expect(driveSteps(numbered(2, []), waitsForever)).toBe(2);
+    const second = g.next().value as AtomicStep;
+    expect(first).not.toBe(second);
+    expect([first.label, second.label]).toEqual(['step 1', 'step 2']);
+    expect(g.next()).toEqual({ done: true, value: 2 });
+  });
+
+  it('a step that cannot run ends the drive with what `stuck` makes of it; waitsForever throws', () => {
+    expect(driveSteps(numbered(2, [], true), (s) => (s.label === 'step 2' ? -1 : -2))).toBe(-1);
+    expect(() => driveSteps(numbered(1, [], true), waitsForever)).toThrow('"step 1" waits forever');
+    // The counter of running drivers is back to 0: a hand-stepped generator gets new steps again.
+    const seen: AtomicStep[] = [];
+    const g = numbered(2, seen);
+    g.next();
+    g.next();
+    expect(seen[0]).not.toBe(seen[1]);
+  });
+});
