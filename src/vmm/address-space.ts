@@ -521,6 +521,16 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
    * or the region rejected the access.
    */
   storeBe32(addr: number, value: number): boolean {
+    // The router's EQ writes: a TLB hit on RAM goes straight to the page (what storeRange does
+    // for RAM, in less code for the JIT to inline); anything else takes the whole store path.
+    const t = this.tlb;
+    const pn = Math.floor(addr * TLB_PAGE_INV);
+    const k = (pn & (TLB_SLOTS - 1)) * TLB_STRIDE;
+    const info = t[k + 3]!;
+    if (t[k] === pn && addr + 4 <= t[k + 1]! && (info & ACC_RAM) !== 0) {
+      this.view.regions[info >> 8]!.ramStoreBe32(addr + t[k + 2]!, value);
+      return true;
+    }
     return this.store(addr, 4, 0, value | 0, NO_CPU);
   }
 

@@ -394,6 +394,15 @@ export class MemoryRegion {
     } else page[po] = lo;
   }
 
+  /** {@link ramStore} of 4 bytes (the EQ writes' path: see `AddressSpace.storeBe32`). */
+  ramStoreBe32(offset: number, v: number): void {
+    const pn = Math.floor(offset * RAM_PAGE_INV);
+    const po = offset - pn * RAM_PAGE_SIZE;
+    const page = this.pages[pn];
+    if (page === null || page === undefined || po + 4 > RAM_PAGE_SIZE) this.ramStoreSlow(offset, 4, 0, v);
+    else putBe32(page, po, v);
+  }
+
   /** {@link ramStore} to host-backed RAM, to a page never written, or across a backing page. */
   private ramStoreSlow(offset: number, size: AccessSize, hi: number, lo: number): void {
     if (this.backing !== null) {

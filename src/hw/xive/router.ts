@@ -55,6 +55,14 @@ const {
   xivePriorityToIpb,
 } = regs;
 
+/** A field's shift, `ctz32(mask)`: the hot paths extract fields with a mask and a shift. */
+const fieldShift = (mask: number): number => 31 - Math.clz32(mask & -mask);
+// A get-field call per field would cost the JIT's inlining budget its whole bytecode each time.
+const EAS_END_BLOCK_SHIFT = fieldShift(EAS_END_BLOCK_HI);
+const END_W0_QSIZE_SHIFT = fieldShift(END_W0_QSIZE);
+const END_W6_NVT_BLOCK_SHIFT = fieldShift(END_W6_NVT_BLOCK);
+const END_W7_F0_PRIORITY_SHIFT = fieldShift(END_W7_F0_PRIORITY);
+
 /** Where a presenter match landed: the thread context and its ring. Reused, never allocated per event. */
 export class XiveTctxMatch {
   tctx: XiveTctx | null = null;
@@ -207,30 +215,34 @@ export class XiveRouter {
    * @remarks Models hw/intc/xive.c:xive_router_notify().
    */
   notify(lisn: number, _pqChecked: boolean): void {
-    const blk = xiveEasBlock(lisn);
-    const idx = xiveEasIndex(lisn);
     const eas = this.eas;
-    if (!this.backend.getEas(blk, idx, eas)) {
-      this.stats.unknownLisn++;
-      this.lisnError('Unknown', lisn);
-      return;
-    }
-    if ((eas[0]! & EAS_VALID_HI) === 0) {
-      this.stats.easInvalid++;
-      this.lisnError('Invalid', lisn);
-      return;
-    }
-    if (eas[1]! & EAS_MASKED_LO) {
-      // Notification completed: a masked EAS drops the event silently.
-      this.stats.easMasked++;
-      if (this.trace.mask & TRACE_ROUTER) this.traceMasked(lisn);
+    const found = this.backend.getEas(xiveEasBlock(lisn), xiveEasIndex(lisn), eas);
+    const hi = eas[0]!;
+    const lo = eas[1]!;
+    if (!found || (hi & EAS_VALID_HI) === 0 || (lo & EAS_MASKED_LO) !== 0) {
+      this.easDropped(lisn, found);
       return;
     }
     this.endNotify(
-      getField32(EAS_END_BLOCK_HI, eas[0]!),
-      getField32(EAS_END_INDEX_HI, eas[0]!),
-      eas[1]! & EAS_END_DATA_LO,
+      (hi & EAS_END_BLOCK_HI) >>> EAS_END_BLOCK_SHIFT,
+      hi & EAS_END_INDEX_HI,
+      lo & EAS_END_DATA_LO,
     );
+  }
+
+  /** The event stops at the EAS: unknown LISN, invalid EAS, or masked (dropped silently). */
+  private easDropped(lisn: number, found: boolean): void {
+    if (!found) {
+      this.stats.unknownLisn++;
+      this.lisnError('Unknown', lisn);
+    } else if ((this.eas[0]! & EAS_VALID_HI) === 0) {
+      this.stats.easInvalid++;
+      this.lisnError('Invalid', lisn);
+    } else {
+      // Notification completed: a masked EAS drops the event silently.
+      this.stats.easMasked++;
+      if (this.trace.mask & TRACE_ROUTER) this.traceMasked(lisn);
+    }
   }
 
   /**
@@ -241,11 +253,10 @@ export class XiveRouter {
    */
   private endEnqueue(blk: number, idx: number, end: Uint32Array, data: number): void {
     const w1 = end[1]!;
-    const qsize = getField32(END_W0_QSIZE, end[0]!);
+    const qsize = (end[0]! & END_W0_QSIZE) >>> END_W0_QSIZE_SHIFT;
     const qbase = (end[2]! & END_W2_EQ_ADDR_HI) * 2 ** 32 + end[3]!;
     const qindex = w1 & END_W1_PAGE_OFF;
     const qgen = (w1 & END_W1_GENERATION) !== 0 ? 1 : 0;
-    const qentries = 1 << (qsize + 10); // qsize ≤ 15: an int shift, not a Math.pow
     const qaddr = qbase + qindex * 4;
     // An int32, not a u32: with the generation bit set it would be boxed at each call.
     const qdata = (qgen << 31) | (data & 0x7fff_ffff);
@@ -255,13 +266,14 @@ export class XiveRouter {
     }
     this.stats.enqueued++;
     if (this.trace.mask & TRACE_ROUTER) this.traceEnqueue(blk, idx, qindex, qdata);
-    let nindex = qindex + 1;
-    let ngen = qgen;
-    if (nindex >= qentries) {
-      nindex = 0;
-      ngen ^= 1;
-    }
-    end[1] = setField32(END_W1_PAGE_OFF, setField32(END_W1_GENERATION, w1, ngen), nindex);
+    // The next index wraps at the queue's 2^(qsize + 10) entries (qsize <= 15: an int shift),
+    // flipping the generation; both fields written in place (no set-field helper calls: each
+    // inlined call costs the JIT's inlining budget its whole bytecode).
+    const next = qindex + 1;
+    end[1] =
+      next < 1 << (qsize + 10)
+        ? (w1 & ~END_W1_PAGE_OFF) | (next & END_W1_PAGE_OFF)
+        : (w1 & ~(END_W1_GENERATION | END_W1_PAGE_OFF)) | (qgen === 0 ? END_W1_GENERATION : 0);
   }
 
   /**
@@ -270,68 +282,92 @@ export class XiveRouter {
    * @remarks Models hw/intc/xive.c:xive_router_end_notify().
    */
   private endNotify(endBlk: number, endIdx: number, data: number): void {
-    if (this.depth >= MAX_DEPTH) {
+    const depth = this.depth;
+    if (depth >= MAX_DEPTH) {
       this.tableError('END', endBlk, endIdx, ' escalation loop');
       return;
     }
-    const end = this.ends[this.depth]!;
-    const nvt = this.nvts[this.depth]!;
-    const match = this.match[this.depth]!;
-    this.depth++;
+    this.depth = depth + 1;
     try {
-      if (!this.backend.getEnd(endBlk, endIdx, end)) {
-        this.stats.endInvalid++;
-        this.tableError('No END', endBlk, endIdx, '');
-        return;
-      }
-      const w0 = end[0]!;
-      if ((w0 & END_W0_VALID) === 0) {
-        this.stats.endInvalid++;
-        this.tableError('END', endBlk, endIdx, ' is invalid');
-        return;
-      }
-      if (w0 & END_W0_ENQUEUE) {
-        this.endEnqueue(endBlk, endIdx, end, data);
-        this.backend.writeEnd(endBlk, endIdx, end, 1);
-      }
-
-      if ((w0 & END_W0_SILENT_ESCALATE) === 0) {
-        const format = getField32(END_W6_FORMAT_BIT, end[6]!);
-        const priority = getField32(END_W7_F0_PRIORITY, end[7]!);
-        if (format === 0 && priority === 0xff) {
-          // The END is masked.
-          this.stats.endMasked++;
-          return;
-        }
-        // Without "unconditional notify", the ESn PQ pair coalesces notifications.
-        if ((w0 & END_W0_UCOND_NOTIFY) === 0) {
-          const r = xiveEsbTrigger(getField32(END_W1_ESn, end[1]!));
-          end[1] = setField32(END_W1_ESn, end[1]!, r & 3);
-          this.backend.writeEnd(endBlk, endIdx, end, 1);
-          if ((r & XIVE_ESB_FORWARD) === 0) {
-            this.stats.endCoalesced++;
-            return;
-          }
-        }
-        const nvtBlk = getField32(END_W6_NVT_BLOCK, end[6]!);
-        const nvtIdx = getField32(END_W6_NVT_INDEX, end[6]!);
-        if (!this.backend.getNvt(nvtBlk, nvtIdx, nvt)) {
-          this.tableError('no NVT', nvtBlk, nvtIdx, '');
-          return;
-        }
-        if ((nvt[0]! & NVT_W0_VALID) === 0) {
-          this.tableError('NVT', nvtBlk, nvtIdx, ' is invalid');
-          return;
-        }
-        const ignore = (end[7]! & END_W7_F0_IGNORE) !== 0;
-        const logicServ = end[7]! & END_W7_F1_LOG_SERVER_ID;
-        if (this.presenterNotify(format, nvtBlk, nvtIdx, ignore, priority, logicServ, match)) return;
-        if (!this.notDispatched(endBlk, endIdx, w0, format, priority, nvtBlk, nvtIdx, nvt)) return;
-      }
-      if ((w0 & END_W0_ESCALATE_CTL) !== 0) this.endEscalate(endBlk, endIdx, end, w0);
+      this.endTrigger(endBlk, endIdx, data, depth);
     } finally {
-      this.depth--;
+      this.depth = depth;
     }
+  }
+
+  /**
+   * {@link endNotify} at nesting `depth` (its END, NVT and match buffers). The common case, an
+   * enqueue and a presented priority, runs here; the rest out of line, so the code stays within
+   * the JIT's inlining limits.
+   */
+  private endTrigger(endBlk: number, endIdx: number, data: number, depth: number): void {
+    const end = this.ends[depth]!;
+    const found = this.backend.getEnd(endBlk, endIdx, end);
+    const w0 = end[0]!;
+    if (!found || (w0 & END_W0_VALID) === 0) {
+      this.endInvalid(endBlk, endIdx, found);
+      return;
+    }
+    if (w0 & END_W0_ENQUEUE) {
+      this.endEnqueue(endBlk, endIdx, end, data);
+      this.backend.writeEnd(endBlk, endIdx, end, 1);
+    }
+    if ((w0 & END_W0_SILENT_ESCALATE) === 0 && !this.endPresent(endBlk, endIdx, end, w0, depth)) return;
+    if ((w0 & END_W0_ESCALATE_CTL) !== 0) this.endEscalate(endBlk, endIdx, end, w0);
+  }
+
+  /**
+   * The notification part of {@link endTrigger}: masked END, ESn, NVT, presenter, backlog.
+   * Returns whether the event goes on to escalation.
+   */
+  private endPresent(endBlk: number, endIdx: number, end: Uint32Array, w0: number, depth: number): boolean {
+    const w6 = end[6]!;
+    const w7 = end[7]!;
+    const format = (w6 & END_W6_FORMAT_BIT) !== 0 ? 1 : 0;
+    const priority = (w7 & END_W7_F0_PRIORITY) >>> END_W7_F0_PRIORITY_SHIFT;
+    if (format === 0 && priority === 0xff) {
+      // The END is masked.
+      this.stats.endMasked++;
+      return false;
+    }
+    // Without "unconditional notify", the ESn PQ pair coalesces notifications.
+    if ((w0 & END_W0_UCOND_NOTIFY) === 0 && !this.endEsn(endBlk, endIdx, end)) return false;
+    const nvtBlk = (w6 & END_W6_NVT_BLOCK) >>> END_W6_NVT_BLOCK_SHIFT;
+    const nvtIdx = w6 & END_W6_NVT_INDEX;
+    const nvt = this.nvts[depth]!;
+    const nvtFound = this.backend.getNvt(nvtBlk, nvtIdx, nvt);
+    if (!nvtFound || (nvt[0]! & NVT_W0_VALID) === 0) {
+      this.nvtError(nvtBlk, nvtIdx, nvtFound);
+      return false;
+    }
+    const ignore = (w7 & END_W7_F0_IGNORE) !== 0;
+    const logicServ = w7 & END_W7_F1_LOG_SERVER_ID;
+    if (this.presenterNotify(format, nvtBlk, nvtIdx, ignore, priority, logicServ, this.match[depth]!))
+      return false;
+    return this.notDispatched(endBlk, endIdx, w0, format, priority, nvtBlk, nvtIdx, nvt);
+  }
+
+  /** No END (`found` false) or an invalid one. */
+  private endInvalid(endBlk: number, endIdx: number, found: boolean): void {
+    this.stats.endInvalid++;
+    if (found) this.tableError('END', endBlk, endIdx, ' is invalid');
+    else this.tableError('No END', endBlk, endIdx, '');
+  }
+
+  /** No NVT (`found` false) or an invalid one. */
+  private nvtError(nvtBlk: number, nvtIdx: number, found: boolean): void {
+    if (found) this.tableError('NVT', nvtBlk, nvtIdx, ' is invalid');
+    else this.tableError('no NVT', nvtBlk, nvtIdx, '');
+  }
+
+  /** The ESn PQ pair of `end`: returns whether the notification goes on (else coalesced). */
+  private endEsn(endBlk: number, endIdx: number, end: Uint32Array): boolean {
+    const r = xiveEsbTrigger(getField32(END_W1_ESn, end[1]!));
+    end[1] = setField32(END_W1_ESn, end[1]!, r & 3);
+    this.backend.writeEnd(endBlk, endIdx, end, 1);
+    if ((r & XIVE_ESB_FORWARD) !== 0) return true;
+    this.stats.endCoalesced++;
+    return false;
   }
 
   /**

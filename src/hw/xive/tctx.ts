@@ -104,19 +104,24 @@ export class XiveTctx {
 
   /** Set the output line of a ring (OS → os line; POOL/PHYS → hv line); callbacks on change. */
   private setOutput(ring: number, level: boolean): void {
-    if (ring === TM_QW1_OS) {
-      if (this.os !== level) {
-        this.os = level;
-        if (this.trace.mask & TRACE_TIMA) this.traceLine('tctx.os_line', level);
-        this.onOsLine(level);
-      }
-    } else if (ring === TM_QW2_HV_POOL || ring === TM_QW3_HV_PHYS) {
-      if (this.hv !== level) {
-        this.hv = level;
-        if (this.trace.mask & TRACE_TIMA) this.traceLine('tctx.hv_line', level);
-        this.onHvLine(level);
-      }
-    }
+    if (ring === TM_QW1_OS) this.setOsOutput(level);
+    else if (ring === TM_QW2_HV_POOL || ring === TM_QW3_HV_PHYS) this.setHvOutput(level);
+  }
+
+  /** {@link setOutput} of the OS ring (the interrupt path's line, kept apart: it stays small). */
+  private setOsOutput(level: boolean): void {
+    if (this.os === level) return;
+    this.os = level;
+    if (this.trace.mask & TRACE_TIMA) this.traceLine('tctx.os_line', level);
+    this.onOsLine(level);
+  }
+
+  /** {@link setOutput} of the POOL and PHYS rings. */
+  private setHvOutput(level: boolean): void {
+    if (this.hv === level) return;
+    this.hv = level;
+    if (this.trace.mask & TRACE_TIMA) this.traceLine('tctx.hv_line', level);
+    this.onHvLine(level);
   }
 
   // Trace emission out of the register paths' own code (they stay small enough to inline).
@@ -225,22 +230,35 @@ export class XiveTctx {
    * @remarks Models hw/intc/xive.c:xive_tctx_notify().
    */
   notify(ring: number): void {
+    // The OS ring first, the others out of line (this stays small enough to inline).
+    if (ring !== TM_QW1_OS) {
+      this.notifyOther(ring);
+      return;
+    }
+    const r = this.regs;
+    if (r[TM_QW1_OS + TM_PIPR]! < r[TM_QW1_OS + TM_CPPR]!) {
+      r[TM_QW1_OS + TM_NSR] = r[TM_QW1_OS + TM_NSR]! | TM_QW1_NSR_EO;
+      this.setOsOutput(true);
+    }
+  }
+
+  /** {@link notify} of the USER, POOL and PHYS rings. */
+  private notifyOther(ring: number): void {
     const r = this.regs;
     if (ring === TM_QW2_HV_POOL) {
       if (r[TM_QW2_HV_POOL + TM_PIPR]! < r[TM_QW3_HV_PHYS + TM_CPPR]!) {
         r[TM_QW3_HV_PHYS + TM_NSR] = TM_QW3_NSR_HE_POOL << 6;
-        this.setOutput(ring, true);
+        this.setHvOutput(true);
       }
       return;
     }
     if (r[ring + TM_PIPR]! < r[ring + TM_CPPR]!) {
-      if (ring === TM_QW1_OS) r[ring + TM_NSR] = r[ring + TM_NSR]! | TM_QW1_NSR_EO;
-      else if (ring === TM_QW3_HV_PHYS) r[ring + TM_NSR] = r[ring + TM_NSR]! | (TM_QW3_NSR_HE_PHYS << 6);
+      if (ring === TM_QW3_HV_PHYS) r[ring + TM_NSR] = r[ring + TM_NSR]! | (TM_QW3_NSR_HE_PHYS << 6);
       else {
         this.noNotifySupport(ring);
         return;
       }
-      this.setOutput(ring, true);
+      this.setHvOutput(true);
     }
   }
 
