@@ -116,6 +116,13 @@ export class PhysMem implements DmaSpace {
       const l = rs[i]!;
       if (addr >= l.base && addr < l.end) return l;
     }
+    return this.findSlow(addr);
+  }
+
+  /** {@link find} past the recent regions: a binary search (and the region becomes recent). */
+  private findSlow(addr: number): PhysRegion | null {
+    const recent = this.recent;
+    const rs = this.regions;
     let lo = 0;
     let hi = rs.length - 1;
     while (lo <= hi) {
@@ -261,11 +268,7 @@ export class PhysMem implements DmaSpace {
   load(addr: number, size: AccessSize, out: Word64, cpu: number = NO_CPU): void {
     const r = this.span(addr, size);
     if (r === null) {
-      this.trace.guestError(
-        `Invalid read at addr 0x${hex(addr).toUpperCase()}, size ${size}, region '(unassigned)', reason: rejected`,
-      );
-      if (size === 8) out.setOnes();
-      else out.set(0, size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff);
+      this.loadRejected(addr, size, out);
       return;
     }
     if (r.owner !== null) r.owner.load(addr - r.base, size, cpu, out);
@@ -276,13 +279,28 @@ export class PhysMem implements DmaSpace {
   store(addr: number, size: AccessSize, hi: number, lo: number, cpu: number = NO_CPU): void {
     const r = this.span(addr, size);
     if (r === null) {
-      this.trace.guestError(
-        `Invalid write at addr 0x${hex(addr).toUpperCase()}, size ${size}, region '(unassigned)', reason: rejected`,
-      );
+      this.rejected(addr, size, true);
       return;
     }
     if (r.owner !== null) r.owner.store(addr - r.base, size, hi, lo, cpu);
     else this.ramStore(r, addr, size, hi, lo);
+  }
+
+  /** A load nothing answers: all-ones of the access size. */
+  private loadRejected(addr: number, size: AccessSize, out: Word64): void {
+    this.rejected(addr, size, false);
+    if (size === 8) out.setOnes();
+    else out.set(0, size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff);
+  }
+
+  /**
+   * The guest error of an access nothing answers (out of the access paths' line: they stay
+   * small enough for the JIT to inline).
+   */
+  private rejected(addr: number, size: AccessSize, write: boolean): void {
+    this.trace.guestError(
+      `Invalid ${write ? 'write' : 'read'} at addr 0x${hex(addr).toUpperCase()}, size ${size}, region '(unassigned)', reason: rejected`,
+    );
   }
 
   /** DMA read of a big-endian u32 from RAM; 0xFFFFFFFF where not RAM. */

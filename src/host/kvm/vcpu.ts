@@ -382,9 +382,16 @@ export class KvmVcpuRun implements KvmGuestContext {
       return;
     }
     const pfn = this.translate(gfn, false);
-    if (pfn >= 0) {
-      this.frames.load(pfn, off, size, this.cpu, out);
-    } else if (pfn === KVM_PT_NO_SLOT) {
+    if (pfn >= 0) this.frames.load(pfn, off, size, this.cpu, out);
+    else this.loadNoFrame(gpa, size, pfn, out);
+  }
+
+  /**
+   * {@link load} of a gfn with no frame (`pfn` < 0): the MMIO exit, or a failed run (out of the
+   * access path's line: it stays small enough for the JIT to inline).
+   */
+  private loadNoFrame(gpa: number, size: AccessSize, pfn: number, out: Word64): void {
+    if (pfn === KVM_PT_NO_SLOT) {
       this.mmioExit(gpa, size, false, out);
     } else {
       out.setOnes();
@@ -401,13 +408,14 @@ export class KvmVcpuRun implements KvmGuestContext {
       return;
     }
     const pfn = this.translate(gfn, true);
-    if (pfn >= 0) {
-      this.frames.store(pfn, off, size, hi, lo, this.cpu);
-    } else if (pfn === KVM_PT_NO_SLOT) {
-      this.mmioExit(gpa, size, true, this.tmp.set(hi, lo));
-    } else {
-      this.fail(pfn, gpa);
-    }
+    if (pfn >= 0) this.frames.store(pfn, off, size, hi, lo, this.cpu);
+    else this.storeNoFrame(gpa, size, pfn, hi, lo);
+  }
+
+  /** {@link store} of a gfn with no frame, as {@link loadNoFrame}. */
+  private storeNoFrame(gpa: number, size: AccessSize, pfn: number, hi: number, lo: number): void {
+    if (pfn === KVM_PT_NO_SLOT) this.mmioExit(gpa, size, true, this.tmp.set(hi, lo));
+    else this.fail(pfn, gpa);
   }
 
   /**

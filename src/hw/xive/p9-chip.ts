@@ -904,12 +904,16 @@ export class P9Chip implements XiveRouterBackend {
     else vb.ends[o + word] = end[word]!;
   }
 
+  /**
+   * W0 (valid) and W4 (backlog IPB) only: the words the router and the TIMA read (both write
+   * back W4 alone), so a notification does not copy the other 14.
+   */
   getNvt(_blk: number, idx: number, nvt: Uint32Array): boolean {
     const vb = this.vpBlockOf(idx);
     if (!vb) return false;
     const o = (idx - vb.base) * 16;
-    const nvts = vb.nvts;
-    for (let i = 0; i < 16; i++) nvt[i] = nvts[o + i]!;
+    nvt[0] = vb.nvts[o]!;
+    nvt[4] = vb.nvts[o + 4]!;
     return true;
   }
 

@@ -111,6 +111,7 @@ export interface XiveRouterBackend {
   getEnd(blk: number, idx: number, end: Uint32Array /* 8 words */): boolean;
   /** `word`: the word number written back, or -1 for all. */
   writeEnd(blk: number, idx: number, end: Uint32Array, word: number): void;
+  /** Fills at least W0 and W4 of `nvt` (16 words): the only words the router and TIMA read. */
   getNvt(blk: number, idx: number, nvt: Uint32Array /* 16 words */): boolean;
   writeNvt(blk: number, idx: number, nvt: Uint32Array, word: number): void;
   /**

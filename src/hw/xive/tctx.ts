@@ -82,9 +82,12 @@ export class XiveTctx {
   declare private os: boolean;
   declare private hv: boolean;
   declare private readonly trace: TraceSink;
+  /** {@link hwCamLine}, computed once: the presenter compares it on every thread it scans. */
+  declare private readonly hwCam: number;
 
   constructor(cpu: number, trace: TraceSink) {
     this.cpu = cpu;
+    this.hwCam = xiveNvtCam(0, 0x80 | (cpu & 0x7f));
     this.regs = new Uint8Array(64);
     this.onOsLine = () => {};
     this.onHvLine = () => {};
@@ -304,7 +307,7 @@ export class XiveTctx {
 
   /** The HW CAM line of this thread: block 0, `1 << 7 | (PIR & 0x7F)` with PIR = cpu. */
   hwCamLine(): number {
-    return xiveNvtCam(0, 0x80 | (this.cpu & 0x7f));
+    return this.hwCam;
   }
 
   /**
@@ -321,7 +324,7 @@ export class XiveTctx {
     const cam = xiveNvtCam(nvtBlk, nvtIdx);
     // Test each ring's valid bit before assembling its word, so scanning many idle threads
     // costs a byte load each.
-    if (r[TM_QW3_HV_PHYS + TM_WORD2]! & QW3_VT_BYTE && cam === this.hwCamLine()) return TM_QW3_HV_PHYS;
+    if (r[TM_QW3_HV_PHYS + TM_WORD2]! & QW3_VT_BYTE && cam === this.hwCam) return TM_QW3_HV_PHYS;
     if (
       r[TM_QW2_HV_POOL + TM_WORD2]! & QW2_VP_BYTE &&
       cam === (this.word2Bits(TM_QW2_HV_POOL) & TM_QW2W2_POOL_CAM)
