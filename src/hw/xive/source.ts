@@ -303,6 +303,21 @@ export class XiveSource implements MmioDevice {
     const old = st[i]!;
     const r = xiveEsbTrigger(old & 3);
     st[i] = (old & ~3) | (r & 3);
+    // A forwarded MSI with no trace listening is done; the rest out of line (this stays small
+    // enough for the JIT to inline).
+    if ((r & XIVE_ESB_FORWARD) !== 0 && !lsi && (this.trace.mask & TRACE_ESB) === 0) return true;
+    return this.triggerTail(srcno, b, i, old, r, lsi);
+  }
+
+  /** {@link trigger} past the PQ update: dropped-event counts, the trace, an LSI's Q. */
+  private triggerTail(
+    srcno: number,
+    b: SourceBlock,
+    i: number,
+    old: number,
+    r: number,
+    lsi: boolean,
+  ): boolean {
     if ((r & XIVE_ESB_FORWARD) === 0) countDropped(b, i, old);
     if (this.trace.mask & TRACE_ESB) pqEvent(this.trace, 'esb.trigger', srcno, old, r);
     if (lsi && (r & 3) === XIVE_ESB_QUEUED) this.lsiQueued(srcno);
@@ -480,27 +495,31 @@ export class XiveSource implements MmioDevice {
       return;
     }
     const within = offset - srcno * this.srcSize;
-    let fwd = false;
-    if (within < this.trigPageSize) {
-      // In 2-page mode the trigger page only triggers, whatever the offset.
-      fwd = this.trigger(srcno);
+    // In 2-page mode the trigger page only triggers, whatever the offset; on the management
+    // page, offsets below STORE_EOI trigger. The other ops out of line, as in load().
+    const op = within & 0xfff;
+    if (within < this.trigPageSize || op < XIVE_ESB_STORE_EOI) {
+      if (this.trigger(srcno)) this.notify(srcno);
     } else {
-      const op = within & 0xfff;
-      if (op < XIVE_ESB_STORE_EOI) {
-        fwd = this.trigger(srcno);
-      } else if (op < XIVE_ESB_GET) {
-        if ((this.flags & XIVE_SRC_STORE_EOI) === 0) {
-          this.invalidStoreEoi(srcno);
-          return;
-        }
-        fwd = this.eoi(srcno);
-      } else if (op < XIVE_ESB_SET_PQ_00) {
-        // XIVE_ESB_INJECT: forward unconditionally, PQ untouched. QEMU 7.2.22 forwards (a second
-        // EQ entry for a routed source, seen by the differential suite), so the model follows it.
-        fwd = true;
-      } else {
-        this.swapPq(srcno, (op >>> 8) & 3);
+      this.storeOp(srcno, op);
+    }
+  }
+
+  /** An ESB store at a management offset from STORE_EOI up: StoreEOI, INJECT, SET_PQ_xx. */
+  private storeOp(srcno: number, op: number): void {
+    let fwd = false;
+    if (op < XIVE_ESB_GET) {
+      if ((this.flags & XIVE_SRC_STORE_EOI) === 0) {
+        this.invalidStoreEoi(srcno);
+        return;
       }
+      fwd = this.eoi(srcno);
+    } else if (op < XIVE_ESB_SET_PQ_00) {
+      // XIVE_ESB_INJECT: forward unconditionally, PQ untouched. QEMU 7.2.22 forwards (a second
+      // EQ entry for a routed source, seen by the differential suite), so the model follows it.
+      fwd = true;
+    } else {
+      this.swapPq(srcno, (op >>> 8) & 3);
     }
     if (fwd) this.notify(srcno);
   }

@@ -225,14 +225,8 @@ export class XiveTima implements MmioDevice {
     const page = pfn & 3;
     const pageOff = offset - pfn * TM_PAGE_SIZE;
     const id = xiveTmFindOp(pageOff & 0xfff, size, TM_READ, page);
-    if (id !== OP_NONE) {
-      this.readOp(tctx, id, out);
-    } else if (pageOff & TM_SPECIAL_OP) {
-      this.invalidSpecial(offset, false);
-      setOnes(out, size);
-    } else {
-      this.rawRead(tctx, offset, page, pageOff, size, out);
-    }
+    if (id !== OP_NONE) this.readOp(tctx, id, out);
+    else this.noOpRead(tctx, offset, page, pageOff, size, out);
     if (this.trace.mask & TRACE_TIMA) this.traceAccess('tima.load', cpu, offset, size, out.lo);
   }
 
@@ -244,12 +238,25 @@ export class XiveTima implements MmioDevice {
     const page = pfn & 3;
     const pageOff = offset - pfn * TM_PAGE_SIZE;
     const id = xiveTmFindOp(pageOff & 0xfff, size, TM_WRITE, page);
-    if (id !== OP_NONE) {
-      this.writeOp(tctx, id, lo >>> 0);
-    } else if (pageOff & TM_SPECIAL_OP) {
-      this.invalidSpecial(offset, true);
+    if (id !== OP_NONE) this.writeOp(tctx, id, lo >>> 0);
+    else if (pageOff & TM_SPECIAL_OP) this.invalidSpecial(offset, true);
+    else this.rawWrite(tctx, offset, page, pageOff, size, hi, lo);
+  }
+
+  /** A load with no special op: refused in the special area, else a raw register read. */
+  private noOpRead(
+    tctx: XiveTctx,
+    offset: number,
+    page: number,
+    pageOff: number,
+    size: AccessSize,
+    out: Word64,
+  ): void {
+    if (pageOff & TM_SPECIAL_OP) {
+      this.invalidSpecial(offset, false);
+      setOnes(out, size);
     } else {
-      this.rawWrite(tctx, offset, page, pageOff, size, hi, lo);
+      this.rawRead(tctx, offset, page, pageOff, size, out);
     }
   }
 
