@@ -226,7 +226,7 @@ export class XiveTima implements MmioDevice {
     const pageOff = offset - pfn * TM_PAGE_SIZE;
     const id = xiveTmFindOp(pageOff & 0xfff, size, TM_READ, page);
     if (id !== OP_NONE) this.readOp(tctx, id, out);
-    else this.noOpRead(tctx, offset, page, pageOff, size, out);
+    else this.rawRead(tctx, offset, page, pageOff, size, out);
     if (this.trace.mask & TRACE_TIMA) this.traceAccess('tima.load', cpu, offset, size, out.lo);
   }
 
@@ -243,25 +243,10 @@ export class XiveTima implements MmioDevice {
     else this.rawWrite(tctx, offset, page, pageOff, size, hi, lo);
   }
 
-  /** A load with no special op: refused in the special area, else a raw register read. */
-  private noOpRead(
-    tctx: XiveTctx,
-    offset: number,
-    page: number,
-    pageOff: number,
-    size: AccessSize,
-    out: Word64,
-  ): void {
-    if (pageOff & TM_SPECIAL_OP) {
-      this.invalidSpecial(offset, false);
-      setOnes(out, size);
-    } else {
-      this.rawRead(tctx, offset, page, pageOff, size, out);
-    }
-  }
-
   /**
-   * Raw 4/8-byte read of the registers through the page view; never the USER ring.
+   * A load with no special op: refused in the special area (all-ones), else a raw 4/8-byte read
+   * of the registers through the page view; never the USER ring. (Out of {@link load}'s line:
+   * it stays small enough to inline.)
    *
    * @remarks Models hw/intc/xive.c:xive_tm_raw_read() and xive_tm_mask().
    */
@@ -273,6 +258,11 @@ export class XiveTima implements MmioDevice {
     size: AccessSize,
     out: Word64,
   ): void {
+    if (pageOff & TM_SPECIAL_OP) {
+      this.invalidSpecial(offset, false);
+      setOnes(out, size);
+      return;
+    }
     const reg = pageOff & 0x3f;
     const ring = pageOff & 0x30;
     let any = false;
