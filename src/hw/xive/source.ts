@@ -446,27 +446,35 @@ export class XiveSource implements MmioDevice {
       return;
     }
     const within = offset - srcno * this.srcSize;
-    if (within < this.trigPageSize) {
-      this.triggerPageLoad(srcno, offset, out);
+    const op = within & 0xfff;
+    // GET and SET_PQ_xx (which returns the old PQ) here; a trigger page and LOAD_EOI (below
+    // GET) out of line, so this stays small enough for the JIT to inline.
+    if (within < this.trigPageSize || op < XIVE_ESB_GET) {
+      this.loadOther(srcno, offset, within, out);
       return;
     }
-    const op = within & 0xfff;
     let ret: number;
-    if (op >= XIVE_ESB_GET && op < XIVE_ESB_SET_PQ_00) {
+    if (op < XIVE_ESB_SET_PQ_00) {
       const b = this.blocks[srcno >>> BLOCK_SHIFT];
       ret = (b !== null && b !== undefined ? b.status[srcno & BLOCK_MASK]! : this.resetPq) & 3;
     } else {
-      // Below GET: LOAD_EOI; from 0xC00: SET_PQ_xx, which returns the old PQ.
-      ret = op < XIVE_ESB_GET ? this.loadEoi(srcno) : this.swapPq(srcno, (op >>> 8) & 3);
+      ret = this.swapPq(srcno, (op >>> 8) & 3);
     }
     out.hi = 0;
     out.lo = ret;
   }
 
-  /** A load from a trigger page (2-page mode): all-ones, with a guest error. */
-  private triggerPageLoad(srcno: number, offset: number, out: Word64): void {
-    this.trace.guestError(`XIVE: invalid load on IRQ ${srcno} trigger page at 0x${hex(offset)}`);
-    out.setOnes();
+  /**
+   * A load from a trigger page (2-page mode: all-ones, with a guest error), or LOAD_EOI (1 when
+   * a re-notification was forwarded, else 0).
+   */
+  private loadOther(srcno: number, offset: number, within: number, out: Word64): void {
+    if (within < this.trigPageSize) {
+      this.trace.guestError(`XIVE: invalid load on IRQ ${srcno} trigger page at 0x${hex(offset)}`);
+      out.setOnes();
+    } else {
+      out.set(0, this.loadEoi(srcno));
+    }
   }
 
   /** A load refused for its size (value 0, as QEMU 7.2's memory core) or past the sources. */
