@@ -51,6 +51,7 @@ import {
 } from '../mm/constants.ts';
 import { vmfInsertPfn } from '../mm/fault.ts';
 import type { File } from '../mm/file.ts';
+import type { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
 import type { XiveIrqData } from '../xive/host-xive.ts';
@@ -120,6 +121,14 @@ const ESB_INSERT = 2;
 
 /** The effect `PTE → pfn 0x…`. */
 const ptePfnEffect: EffectFormat = (pfn) => `PTE → pfn 0x${pfn.toString(16)}`;
+
+/**
+ * The ESB fault's `down_read(&xive->memory_lock)` step, blocked while a writer holds it. Made
+ * here, not in the fault's generator: a closure there would make every fault allocate a context.
+ */
+function downReadStep(ml: RwSem): AtomicStep {
+  return new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
+}
 
 /**
  * A step of the ESB fault: the source look-up (and the selection, when it runs outside the
@@ -808,7 +817,7 @@ export class KvmXiveNative extends KvmppcXive {
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
     const ml = this.flags.esbMemoryLock ? this.memoryLock : null;
     if (ml) {
-      yield new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
+      yield downReadStep(ml);
       ml.downRead();
     }
     // The look-up, selection and locked page read, in this generator rather than one it
