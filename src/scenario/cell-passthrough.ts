@@ -43,17 +43,59 @@ function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<Invar
   return { I1: st('I1'), I2: st('I2'), I3: st('I3'), I4: lost, I5: spurious, I6: i6, I7: st('I7') };
 }
 
-/** The fewest cycles that still show a failure of `inv`, traced: its causal history and tail. */
-function shortestTrace(reference: Reference, design: Design, inv: InvariantId): TraceEvent[] {
-  const { scenario: s, seed } = reference;
-  const ref = (cycles: number): PassthroughRun | null =>
-    inv === 'I6' ? reference.passthrough(cycles) : null;
-  const shows = (cycles: number): boolean =>
-    (findings(runPassthrough(s, design, seed, { maxCycles: cycles }), ref(cycles))[inv]?.length ?? 0) > 0;
-  const cycles = shortestPrefix(1, s.passthrough!.cycles, shows);
-  const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 18);
-  const run = runPassthrough(s, design, seed, { maxCycles: cycles, trace });
-  return causalHistory(trace.events(), findings(run, ref(cycles))[inv]?.[0] ?? '');
+/**
+ * The shortest traces of one cell's failing invariants. A run stopped after `n` cycles depends
+ * only on (scenario, design, seed, n), so the runs are kept by `n` and shared by the invariants:
+ * the bisection's probes, and the traced run, which is also the probe of its `n` (a trace only
+ * records).
+ */
+class ShortestTraces {
+  private readonly reference: Reference;
+  private readonly design: Design;
+  private readonly probes = new Map<number, PassthroughRun>();
+  private readonly traced = new Map<number, TraceEvent[]>();
+
+  constructor(reference: Reference, design: Design) {
+    this.reference = reference;
+    this.design = design;
+  }
+
+  /** The fewest cycles that still show a failure of `inv`, traced: its causal history and tail. */
+  of(inv: InvariantId): TraceEvent[] {
+    const { scenario: s } = this.reference;
+    const ref = (cycles: number): PassthroughRun | null =>
+      inv === 'I6' ? this.reference.passthrough(cycles) : null;
+    const shows = (cycles: number): boolean =>
+      (findings(this.run(cycles), ref(cycles))[inv]?.length ?? 0) > 0;
+    const cycles = shortestPrefix(1, s.passthrough!.cycles, shows);
+    const events = this.events(cycles);
+    return causalHistory(events, findings(this.run(cycles), ref(cycles))[inv]?.[0] ?? '');
+  }
+
+  /** The run stopped after `cycles` cycles. */
+  private run(cycles: number): PassthroughRun {
+    let r = this.probes.get(cycles);
+    if (r === undefined) {
+      const { scenario: s, seed } = this.reference;
+      r = runPassthrough(s, this.design, seed, { maxCycles: cycles });
+      this.probes.set(cycles, r);
+    }
+    return r;
+  }
+
+  /** The events of the run stopped after `cycles` cycles, traced (its result becomes that probe). */
+  private events(cycles: number): TraceEvent[] {
+    let events = this.traced.get(cycles);
+    if (events === undefined) {
+      const { scenario: s, seed } = this.reference;
+      const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 18);
+      const run = runPassthrough(s, this.design, seed, { maxCycles: cycles, trace });
+      events = trace.events();
+      this.probes.set(cycles, run);
+      this.traced.set(cycles, events);
+    }
+    return events;
+  }
 }
 
 /**
@@ -82,13 +124,14 @@ export const runPassthroughCell: CellRunner = (
   // The reference design's run is the reference run itself.
   const run = isReference ? reference.passthrough() : runPassthrough(ref.scenario, design, seed);
   const f = findings(run, isReference ? null : reference.passthrough());
+  const traces = new ShortestTraces(reference, design);
   const outcome = (inv: InvariantId): InvariantOutcome => {
     const msgs = f[inv];
     if (msgs === null || (isReference && KVM_ONLY.has(inv))) return notApplicable();
     if (msgs.length === 0) return passed();
     // The run's own messages (I1, I2, I3, I7) already end with `(cycle n, seed s)`.
     const message = inv === 'I4' || inv === 'I5' || inv === 'I6' ? `${msgs[0]!} (seed ${seed})` : msgs[0]!;
-    return failed(msgs.length, message, shortestTrace(reference, design, inv));
+    return failed(msgs.length, message, traces.of(inv));
   };
   const invariants = {
     I1: outcome('I1'),
