@@ -24,14 +24,20 @@ import {
   type ScenarioRef,
 } from './cell.ts';
 import { causalHistory, shortestPrefix } from './cell-trace.ts';
-import { type PassthroughRun, runPassthrough, type StateInvariant } from './passthrough-runner.ts';
+import {
+  type PassthroughRun,
+  type RunFindingsInput,
+  runPassthrough,
+  runPrefix,
+  type StateInvariant,
+} from './passthrough-runner.ts';
 import { Reference } from './reference.ts';
 
 /** What a passthrough violation trace records. */
 const PASSTHROUGH_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_KVM | TRACE_MM | TRACE_VMM;
 
 /** All findings of a run per invariant (I6 against `ref`, or n/a when `ref` is null). */
-function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<InvariantId, string[] | null> {
+function findings(run: RunFindingsInput, ref: RunFindingsInput | null): Record<InvariantId, string[] | null> {
   const { lost, spurious } = deliveryFindings(run.handled, run.expected);
   let i6: string[] | null = null;
   if (ref !== null) {
@@ -44,57 +50,46 @@ function findings(run: PassthroughRun, ref: PassthroughRun | null): Record<Invar
 }
 
 /**
- * The shortest traces of one cell's failing invariants. A run stopped after `n` cycles depends
- * only on (scenario, design, seed, n), so the runs are kept by `n` and shared by the invariants:
- * the bisection's probes, and the traced run, which is also the probe of its `n` (a trace only
- * records).
+ * The shortest traces of one cell's failing invariants. Whether the first `n` cycles show a
+ * failure is read off the cell's whole run ({@link runPrefix}); the traced run of the `n` found
+ * is made once and shared by the invariants that stop there.
  */
 class ShortestTraces {
   private readonly reference: Reference;
   private readonly design: Design;
-  private readonly probes = new Map<number, PassthroughRun>();
-  private readonly traced = new Map<number, TraceEvent[]>();
+  /** The cell's whole run. */
+  private readonly run: PassthroughRun;
+  /** Traced runs by the cycles they stopped after. */
+  private readonly traced = new Map<number, { run: PassthroughRun; events: TraceEvent[] }>();
 
-  constructor(reference: Reference, design: Design) {
+  constructor(reference: Reference, design: Design, run: PassthroughRun) {
     this.reference = reference;
     this.design = design;
+    this.run = run;
   }
 
   /** The fewest cycles that still show a failure of `inv`, traced: its causal history and tail. */
   of(inv: InvariantId): TraceEvent[] {
-    const { scenario: s } = this.reference;
-    const ref = (cycles: number): PassthroughRun | null =>
-      inv === 'I6' ? this.reference.passthrough(cycles) : null;
+    const ref = (cycles: number): RunFindingsInput | null =>
+      inv === 'I6' ? runPrefix(this.reference.passthrough(), cycles) : null;
     const shows = (cycles: number): boolean =>
-      (findings(this.run(cycles), ref(cycles))[inv]?.length ?? 0) > 0;
-    const cycles = shortestPrefix(1, s.passthrough!.cycles, shows);
-    const events = this.events(cycles);
-    return causalHistory(events, findings(this.run(cycles), ref(cycles))[inv]?.[0] ?? '');
+      (findings(runPrefix(this.run, cycles), ref(cycles))[inv]?.length ?? 0) > 0;
+    const cycles = shortestPrefix(1, this.reference.scenario.passthrough!.cycles, shows);
+    const t = this.tracedRun(cycles);
+    return causalHistory(t.events, findings(t.run, ref(cycles))[inv]?.[0] ?? '');
   }
 
-  /** The run stopped after `cycles` cycles. */
-  private run(cycles: number): PassthroughRun {
-    let r = this.probes.get(cycles);
-    if (r === undefined) {
-      const { scenario: s, seed } = this.reference;
-      r = runPassthrough(s, this.design, seed, { maxCycles: cycles });
-      this.probes.set(cycles, r);
-    }
-    return r;
-  }
-
-  /** The events of the run stopped after `cycles` cycles, traced (its result becomes that probe). */
-  private events(cycles: number): TraceEvent[] {
-    let events = this.traced.get(cycles);
-    if (events === undefined) {
+  /** The run stopped after `cycles` cycles, traced. */
+  private tracedRun(cycles: number): { run: PassthroughRun; events: TraceEvent[] } {
+    let t = this.traced.get(cycles);
+    if (t === undefined) {
       const { scenario: s, seed } = this.reference;
       const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 18);
       const run = runPassthrough(s, this.design, seed, { maxCycles: cycles, trace });
-      events = trace.events();
-      this.probes.set(cycles, run);
-      this.traced.set(cycles, events);
+      t = { run, events: trace.events() };
+      this.traced.set(cycles, t);
     }
-    return events;
+    return t;
   }
 }
 
@@ -124,7 +119,7 @@ export const runPassthroughCell: CellRunner = (
   // The reference design's run is the reference run itself.
   const run = isReference ? reference.passthrough() : runPassthrough(ref.scenario, design, seed);
   const f = findings(run, isReference ? null : reference.passthrough());
-  const traces = new ShortestTraces(reference, design);
+  const traces = new ShortestTraces(reference, design, run);
   const outcome = (inv: InvariantId): InvariantOutcome => {
     const msgs = f[inv];
     if (msgs === null || (isReference && KVM_ONLY.has(inv))) return notApplicable();

@@ -54,6 +54,20 @@ export interface StepViolation {
   readonly cycle: number;
 }
 
+/** Where a run stood at the end of one of its cycles (what a run stopped there reports). */
+export interface CycleEnd {
+  readonly handled: Map<string, number>;
+  readonly expected: Map<string, number>;
+  /** Length of `deliveries` then. */
+  readonly deliveries: number;
+}
+
+/** What the invariants read of a run: a whole run or, by {@link runPrefix}, a prefix of it. */
+export type RunFindingsInput = Pick<
+  PassthroughRun,
+  'view' | 'handled' | 'expected' | 'deliveries' | 'violations'
+>;
+
 /** What one run produced. */
 export interface PassthroughRun {
   /** The guest's view of its interrupts: numbers, ESB addresses, flags (I6). */
@@ -70,6 +84,8 @@ export interface PassthroughRun {
   readonly notes: string[];
   /** Cycles run. */
   readonly cycles: number;
+  /** Per cycle run, where the run stood at its end. */
+  readonly ends: readonly CycleEnd[];
 }
 
 /** Another mapping of the KVM device's ESB range (a second mmap, a forked helper, a peer). */
@@ -204,6 +220,7 @@ class PassthroughDriver {
     const rng = new Rng(this.seed);
     const cycles = Math.min(this.plan.totalCycles, maxCycles ?? this.plan.totalCycles);
     let view: string[] = [];
+    const ends: CycleEnd[] = [];
     for (this.cycle = 0; this.cycle < cycles; this.cycle++) {
       if (this.cycle === this.pt.cycles) this.migrate();
       for (const f of this.plan.fns) {
@@ -215,6 +232,12 @@ class PassthroughDriver {
       this.checkAfterPlug();
       this.traffic(rng);
       this.unplugAll();
+      const { handled, deliveries } = this.guest;
+      ends.push({
+        handled: new Map(handled),
+        expected: new Map(this.model.expected),
+        deliveries: deliveries.length,
+      });
     }
     return {
       view,
@@ -226,6 +249,7 @@ class PassthroughDriver {
       series: this.series(),
       notes: this.finalNotes(),
       cycles,
+      ends,
     };
   }
 
@@ -548,4 +572,25 @@ export function runPassthrough(
 ): PassthroughRun {
   if (s.passthrough === undefined) throw new Error(`scenario ${s.name} has no passthrough section`);
   return new PassthroughDriver(s, design, seed, opts.trace ?? NULL_TRACE).run(opts.maxCycles);
+}
+
+/**
+ * What the run with `maxCycles: cycles` (at most `run.cycles`) would give the invariants, read
+ * off `run`: the first `cycles` cycles of a run are the same whatever it stops after (the same
+ * seeded steps, and nothing after the last cycle changes what the invariants read), so its
+ * violations are those of these cycles, its deliveries and counts those at the end of the last.
+ */
+export function runPrefix(run: PassthroughRun, cycles: number): RunFindingsInput {
+  if (cycles === run.cycles) return run;
+  const end = run.ends[cycles - 1];
+  if (end === undefined) throw new Error(`runPrefix: ${cycles} cycles of a run of ${run.cycles}`);
+  const v = run.violations;
+  const upTo = (k: StateInvariant): StepViolation[] => v[k].filter((x) => x.cycle < cycles);
+  return {
+    view: run.view,
+    handled: end.handled,
+    expected: end.expected,
+    deliveries: run.deliveries.slice(0, end.deliveries),
+    violations: { I1: upTo('I1'), I2: upTo('I2'), I3: upTo('I3'), I7: upTo('I7') },
+  };
 }
