@@ -30,3 +30,34 @@ describe('Trace.capture', () => {
     expect([events.length, dropped]).toEqual([1, 0]);
   });
 });
+
+describe('Trace columns grow to the capacity', () => {
+  test('past the first columns and around the ring: the last `capacity` events, in order, intact', () => {
+    const t = new Trace(TRACE_ESB, 10_000);
+    for (let i = 0; i < 25_000; i++) t.emit(TRACE_ESB, 'esb.trigger', i, i * 2, i % 4, 1);
+    const events = t.events();
+    expect(t.total).toBe(25_000);
+    expect(events).toHaveLength(10_000);
+    expect(events[0]).toEqual({
+      seq: 15_000,
+      time: 0,
+      cat: TRACE_ESB,
+      kind: 'esb.trigger',
+      args: [15_000, 30_000, 0, 1],
+    });
+    expect(events[9_999]).toEqual({
+      seq: 24_999,
+      time: 0,
+      cat: TRACE_ESB,
+      kind: 'esb.trigger',
+      args: [24_999, 49_998, 3, 1],
+    });
+    expect(events.every((e, i) => e.seq === 15_000 + i && e.args[0] === e.seq)).toBe(true);
+  });
+
+  test('a run that stops mid-way through a growth keeps every event', () => {
+    const t = new Trace(TRACE_ESB, 1 << 18);
+    for (let i = 0; i < 5_000; i++) t.emit(TRACE_ESB, 'esb.trigger', i, 0, 0, 0);
+    expect(t.events().map((e) => e.args[0])).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
+  });
+});
