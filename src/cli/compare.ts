@@ -23,7 +23,6 @@ import { toChromeTrace } from '../report/chrome-trace.ts';
 import { costsCsv } from '../report/csv.ts';
 import { renderHtml } from '../report/html.ts';
 import { renderMarkdown, textMatrix, violationEntries } from '../report/markdown.ts';
-import { reportPlots, svgToPng } from '../report/plots.ts';
 import { cellViolations, type Results, type ScenarioRef } from '../scenario/cell.ts';
 import { traceDesignRun } from '../scenario/cell-dispatch.ts';
 import {
@@ -134,6 +133,16 @@ export function barProgress(): ProgressSink {
   };
 }
 
+/**
+ * The plots module — Observable Plot, linkedom and resvg, the heaviest imports of the report —
+ * loaded on first use: `compare` starts loading it once its workers run, not before they start.
+ */
+let plotsModule: Promise<typeof import('../report/plots.ts')> | null = null;
+function loadPlots(): Promise<typeof import('../report/plots.ts')> {
+  plotsModule ??= import('../report/plots.ts');
+  return plotsModule;
+}
+
 /** Files written by {@link writeReport}, relative to the output directory. */
 export interface WrittenReport {
   readonly files: string[];
@@ -177,6 +186,7 @@ export async function writeReport(
   results: Results,
   raceTraces: ReadonlyMap<string, object> = new Map(),
 ): Promise<WrittenReport> {
+  const { reportPlots, svgToPng } = await loadPlots();
   const stage = mkdtempSync(join(dir, '.xivelab-'));
   try {
     const files: string[] = [];
@@ -259,7 +269,10 @@ export async function compareCommand(
   progress.start(plan.length);
   let cells: Awaited<ReturnType<typeof runCells>>;
   try {
-    cells = await runCells(plan, { jobs, onProgress: (p) => progress.update(p) });
+    const running = runCells(plan, { jobs, onProgress: (p) => progress.update(p) });
+    // A failure to load surfaces where the report awaits the module.
+    loadPlots().catch(() => {});
+    cells = await running;
   } catch (e) {
     racesInWorker?.stop();
     throw e;
