@@ -40,6 +40,14 @@ export class Reference {
     return digest;
   }
 
+  /**
+   * Keep `digest` as the guest-visible trace of the emulated run of `scenario` and `seed`, when
+   * they are this reference's and it has none yet: the emulated cell's run records it on the way.
+   */
+  keepGuestTrace(scenario: Scenario, seed: number, digest: GuestTraceDigest): void {
+    if (scenario === this.scenario && seed === this.seed && this.digest === null) this.digest = digest;
+  }
+
   /** A passthrough scenario's emulated run (its prefixes: `runPrefix`). */
   passthrough(): PassthroughRun {
     this.run ??= runPassthrough(this.scenario, emulated, this.seed);
