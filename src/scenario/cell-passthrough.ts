@@ -33,8 +33,9 @@ import {
 } from './passthrough-runner.ts';
 import { Reference } from './reference.ts';
 
-/** What a passthrough violation trace records. */
+/** What a passthrough violation trace records, and the events its ring holds. */
 const PASSTHROUGH_TRACE_MASK = TRACE_ESB | TRACE_ROUTER | TRACE_KVM | TRACE_MM | TRACE_VMM;
+const PASSTHROUGH_TRACE_EVENTS = 1 << 18;
 
 /** All findings of a run per invariant (I6 against `ref`, or n/a when `ref` is null). */
 function findings(run: RunFindingsInput, ref: RunFindingsInput | null): Record<InvariantId, string[] | null> {
@@ -51,21 +52,26 @@ function findings(run: RunFindingsInput, ref: RunFindingsInput | null): Record<I
 
 /**
  * The shortest traces of one cell's failing invariants. Whether the first `n` cycles show a
- * failure is read off the cell's whole run ({@link runPrefix}); the traced run of the `n` found
- * is made once and shared by the invariants that stop there.
+ * failure is read off the cell's whole run ({@link runPrefix}), and so is the trace of the `n`
+ * found: the beginning of the whole run's trace, up to the end of cycle `n`, when its ring kept
+ * every event; otherwise the run stopped after `n` cycles is made again, traced (once per `n`).
  */
 class ShortestTraces {
   private readonly reference: Reference;
   private readonly design: Design;
-  /** The cell's whole run. */
+  /** The cell's whole run, and its trace (null: untraced). */
   private readonly run: PassthroughRun;
-  /** Traced runs by the cycles they stopped after. */
-  private readonly traced = new Map<number, { run: PassthroughRun; events: TraceEvent[] }>();
+  private readonly trace: Trace | null;
+  /** The whole run's events, once read. */
+  private all: TraceEvent[] | null = null;
+  /** Traced runs made again, by the cycles they stopped after. */
+  private readonly traced = new Map<number, TraceEvent[]>();
 
-  constructor(reference: Reference, design: Design, run: PassthroughRun) {
+  constructor(reference: Reference, design: Design, run: PassthroughRun, trace: Trace | null) {
     this.reference = reference;
     this.design = design;
     this.run = run;
+    this.trace = trace;
   }
 
   /** The fewest cycles that still show a failure of `inv`, traced: its causal history and tail. */
@@ -75,21 +81,28 @@ class ShortestTraces {
     const shows = (cycles: number): boolean =>
       (findings(runPrefix(this.run, cycles), ref(cycles))[inv]?.length ?? 0) > 0;
     const cycles = shortestPrefix(1, this.reference.scenario.passthrough!.cycles, shows);
-    const t = this.tracedRun(cycles);
-    return causalHistory(t.events, findings(t.run, ref(cycles))[inv]?.[0] ?? '');
+    const message = findings(runPrefix(this.run, cycles), ref(cycles))[inv]?.[0] ?? '';
+    return causalHistory(this.events(cycles), message);
   }
 
-  /** The run stopped after `cycles` cycles, traced. */
-  private tracedRun(cycles: number): { run: PassthroughRun; events: TraceEvent[] } {
-    let t = this.traced.get(cycles);
-    if (t === undefined) {
-      const { scenario: s, seed } = this.reference;
-      const trace = new Trace(PASSTHROUGH_TRACE_MASK, 1 << 18);
-      const run = runPassthrough(s, this.design, seed, { maxCycles: cycles, trace });
-      t = { run, events: trace.events() };
-      this.traced.set(cycles, t);
+  /** The trace of the run stopped after `cycles` cycles. */
+  private events(cycles: number): TraceEvent[] {
+    if (this.trace !== null) {
+      this.all ??= this.trace.events();
+      if (this.all.length === this.trace.total) {
+        if (cycles === this.run.cycles) return this.all;
+        return this.all.slice(0, this.run.ends[cycles - 1]!.traced);
+      }
     }
-    return t;
+    let events = this.traced.get(cycles);
+    if (events === undefined) {
+      const { scenario: s, seed } = this.reference;
+      const trace = new Trace(PASSTHROUGH_TRACE_MASK, PASSTHROUGH_TRACE_EVENTS);
+      runPassthrough(s, this.design, seed, { maxCycles: cycles, trace });
+      events = trace.events();
+      this.traced.set(cycles, events);
+    }
+    return events;
   }
 }
 
@@ -116,10 +129,14 @@ export const runPassthroughCell: CellRunner = (
 ): CellResult => {
   const design = designNamed(designName);
   const isReference = design.accel === 'emulated';
-  // The reference design's run is the reference run itself.
-  const run = isReference ? reference.passthrough() : runPassthrough(ref.scenario, design, seed);
+  // The reference design's run is the reference run itself; a design's run is traced, for the
+  // violations' traces (a trace only records).
+  const trace = isReference ? null : new Trace(PASSTHROUGH_TRACE_MASK, PASSTHROUGH_TRACE_EVENTS);
+  const run = isReference
+    ? reference.passthrough()
+    : runPassthrough(ref.scenario, design, seed, trace === null ? {} : { trace });
   const f = findings(run, isReference ? null : reference.passthrough());
-  const traces = new ShortestTraces(reference, design, run);
+  const traces = new ShortestTraces(reference, design, run, trace);
   const outcome = (inv: InvariantId): InvariantOutcome => {
     const msgs = f[inv];
     if (msgs === null || (isReference && KVM_ONLY.has(inv))) return notApplicable();

@@ -29,6 +29,7 @@ import type { HostProcess } from '../host/syscalls.ts';
 import { Word64 } from '../hw/mmio.ts';
 import { PciDevice } from '../hw/phb.ts';
 import { Rng } from '../sim/rng.ts';
+import type { Trace } from '../sim/trace.ts';
 import type { TraceSink } from '../sim/trace-sink.ts';
 import { NULL_TRACE } from '../sim/trace-sink.ts';
 import { migrate } from '../vmm/migration.ts';
@@ -60,6 +61,8 @@ export interface CycleEnd {
   readonly expected: Map<string, number>;
   /** Length of `deliveries` then. */
   readonly deliveries: number;
+  /** Events the run's trace had recorded then (0 untraced). */
+  readonly traced: number;
 }
 
 /** What the invariants read of a run: a whole run or, by {@link runPrefix}, a prefix of it. */
@@ -195,8 +198,11 @@ class PassthroughDriver {
   private readonly model = new PqModel();
   private readonly w = new Word64();
   private uafSeen = 0;
+  /** The trace the run records into, if any (its count marks each cycle's end). */
+  private readonly traced: Trace | null;
 
-  constructor(s: Scenario, design: Design, seed: number, trace: TraceSink) {
+  constructor(s: Scenario, design: Design, seed: number, trace: TraceSink, traced: Trace | null) {
+    this.traced = traced;
     this.pt = s.passthrough!;
     this.design = design;
     this.seed = seed;
@@ -237,6 +243,7 @@ class PassthroughDriver {
         handled: new Map(handled),
         expected: new Map(this.model.expected),
         deliveries: deliveries.length,
+        traced: this.traced?.total ?? 0,
       });
     }
     return {
@@ -568,10 +575,11 @@ export function runPassthrough(
   s: Scenario,
   design: Design,
   seed: number,
-  opts: { trace?: TraceSink; maxCycles?: number } = {},
+  opts: { trace?: Trace; maxCycles?: number } = {},
 ): PassthroughRun {
   if (s.passthrough === undefined) throw new Error(`scenario ${s.name} has no passthrough section`);
-  return new PassthroughDriver(s, design, seed, opts.trace ?? NULL_TRACE).run(opts.maxCycles);
+  const trace = opts.trace ?? null;
+  return new PassthroughDriver(s, design, seed, trace ?? NULL_TRACE, trace).run(opts.maxCycles);
 }
 
 /**

@@ -19,6 +19,8 @@ import {
   runPassthrough,
   runPrefix,
 } from '../../../src/scenario/passthrough-runner.ts';
+import { Trace } from '../../../src/sim/trace.ts';
+import { TRACE_ESB, TRACE_KVM, TRACE_MM, TRACE_ROUTER, TRACE_VMM } from '../../../src/sim/trace-sink.ts';
 
 /** Six functions of 8 vectors each; KVM with 30 memslots (RAM, ESB and TIMA take 3). */
 const scenario = parseScenario(
@@ -111,6 +113,22 @@ describe('a prefix of a run, read off the whole run, is the run stopped there', 
       }
     });
   }
+
+  test("a traced run's events up to a cycle's end are the events of the run stopped there", () => {
+    const mask = TRACE_ESB | TRACE_ROUTER | TRACE_KVM | TRACE_MM | TRACE_VMM;
+    const trace = new Trace(mask, 1 << 18);
+    const whole = runPassthrough(three, vmaPointer, 1, { trace });
+    const all = trace.events();
+    expect(all.length).toBe(trace.total);
+    expect(whole.ends.at(-1)!.traced).toBe(trace.total);
+    for (const cycles of [1, 2]) {
+      const t = new Trace(mask, 1 << 18);
+      runPassthrough(three, vmaPointer, 1, { maxCycles: cycles, trace: t });
+      expect(whole.ends[cycles - 1]!.traced).toBe(t.total);
+      expect(all.slice(0, t.total)).toEqual(t.events());
+    }
+    expect(runPassthrough(three, vmaPointer, 1).ends.map((e) => e.traced)).toEqual([0, 0, 0]);
+  });
 
   test('a prefix longer than the run is refused', () => {
     const whole = runPassthrough(migrating, rmap, 1, { maxCycles: 2 });
