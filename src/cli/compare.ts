@@ -23,7 +23,6 @@ import { toChromeTrace } from '../report/chrome-trace.ts';
 import { costsCsv } from '../report/csv.ts';
 import { renderHtml } from '../report/html.ts';
 import { renderMarkdown, textMatrix, violationEntries } from '../report/markdown.ts';
-import { reportPlots, svgToPng } from '../report/plots.ts';
 import { cellViolations, type Results, type ScenarioRef } from '../scenario/cell.ts';
 import { traceDesignRun } from '../scenario/cell-dispatch.ts';
 import {
@@ -134,6 +133,16 @@ export function barProgress(): ProgressSink {
   };
 }
 
+/**
+ * The plots module — Observable Plot, linkedom and resvg, the heaviest imports of the report —
+ * loaded on first use: `compare` starts loading it once its workers run, not before they start.
+ */
+let plotsModule: Promise<typeof import('../report/plots.ts')> | null = null;
+function loadPlots(): Promise<typeof import('../report/plots.ts')> {
+  plotsModule ??= import('../report/plots.ts');
+  return plotsModule;
+}
+
 /** Files written by {@link writeReport}, relative to the output directory. */
 export interface WrittenReport {
   readonly files: string[];
@@ -172,11 +181,12 @@ export function checkReportDir(dir: string): void {
  * counterexample (`raceTraces`). Everything is written into a fresh folder in `dir` first, then
  * moved into place; the previous run's `traces/` is replaced, so the directory matches this run.
  */
-export function writeReport(
+export async function writeReport(
   dir: string,
   results: Results,
   raceTraces: ReadonlyMap<string, object> = new Map(),
-): WrittenReport {
+): Promise<WrittenReport> {
+  const { reportPlots, svgToPng } = await loadPlots();
   const stage = mkdtempSync(join(dir, '.xivelab-'));
   try {
     const files: string[] = [];
@@ -184,12 +194,14 @@ export function writeReport(
       writeFileSync(join(stage, name), data);
       files.push(name);
     };
+    const plots = reportPlots(results.cells);
+    // The PNGs render on the thread pool while this thread writes the rest.
+    const pngs = Promise.all(plots.map((p) => svgToPng(p.svg)));
     put('results.json', `${JSON.stringify(results, null, 2)}\n`);
     put('costs.csv', costsCsv(results.cells));
-    const plots = reportPlots(results.cells);
     for (const p of plots) {
       put(`${p.name}.svg`, `${p.svg}\n`);
-      put(`${p.name}.png`, svgToPng(p.svg));
+      files.push(`${p.name}.png`);
     }
     put('report.md', renderMarkdown({ results, plots }));
     put('report.html', renderHtml(results, plots));
@@ -206,6 +218,7 @@ export function writeReport(
       });
       put(join(TRACES, v.file), `${JSON.stringify(doc)}\n`);
     }
+    for (const [i, png] of (await pngs).entries()) writeFileSync(join(stage, `${plots[i]!.name}.png`), png);
     for (const f of files) if (!f.startsWith(TRACES)) renameSync(join(stage, f), join(dir, f));
     const traces = join(dir, TRACES);
     if (existsSync(traces) && onlyFilesEndingWith(traces, TRACE_SUFFIX)) rmSync(traces, { recursive: true });
@@ -256,7 +269,10 @@ export async function compareCommand(
   progress.start(plan.length);
   let cells: Awaited<ReturnType<typeof runCells>>;
   try {
-    cells = await runCells(plan, { jobs, onProgress: (p) => progress.update(p) });
+    const running = runCells(plan, { jobs, onProgress: (p) => progress.update(p) });
+    // A failure to load surfaces where the report awaits the module.
+    loadPlots().catch(() => {});
+    cells = await running;
   } catch (e) {
     racesInWorker?.stop();
     throw e;
@@ -271,7 +287,7 @@ export async function compareCommand(
     opts.seed ?? null,
     races?.rows ?? null,
   );
-  const written = writeReport(opts.out, results, races?.traces);
+  const written = await writeReport(opts.out, results, races?.traces);
   const total = cells.reduce((n, c) => n + cellViolations(c), 0);
   io.out(`${textMatrix(cells)}\n\n`);
   io.out(

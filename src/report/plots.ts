@@ -12,7 +12,7 @@
  */
 
 import * as Plot from '@observablehq/plot';
-import { Resvg } from '@resvg/resvg-js';
+import { renderAsync } from '@resvg/resvg-js';
 import { parseHTML } from 'linkedom';
 import { KVMPPC_PIRQ_MAPPED } from '../host/kvm/irqfd.ts';
 import { KVM_USER_MEM_SLOTS } from '../host/kvm/uapi.ts';
@@ -593,12 +593,15 @@ export function overlaps(a: LabelBox, b: LabelBox): boolean {
   return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 }
 
-/** Rasterise an SVG to PNG with resvg (DejaVu Sans for text; resvg draws no text without a font). */
-export function svgToPng(svg: string): Uint8Array {
-  const r = new Resvg(svg, {
+/**
+ * Rasterise an SVG to PNG with resvg (DejaVu Sans for text; resvg draws no text without a font),
+ * on libuv's thread pool: several render at once, and the caller's thread goes on meanwhile.
+ */
+export async function svgToPng(svg: string): Promise<Uint8Array> {
+  const image = await renderAsync(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: 2 },
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
   });
-  return r.render().asPng();
+  return image.asPng();
 }

@@ -46,7 +46,7 @@ export function runDesignCell(
   if (why !== null) return cannotRunCell(ref, design.name, seed, why);
   if (ref.scenario.passthrough !== undefined) return runPassthroughCell(ref, design.name, seed, reference);
   return design.accel === 'emulated'
-    ? runEmulatedCell(ref, design.name, seed)
+    ? runEmulatedCell(ref, design.name, seed, reference)
     : runKvmWorkloadCell(ref, design.name, seed, reference);
 }
 

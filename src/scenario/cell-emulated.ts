@@ -33,7 +33,8 @@ import {
   type ScenarioRef,
 } from './cell.ts';
 import { accountingOutcomes, EXPORT_TRACE_MASK, shortestWorkloadTrace } from './cell-trace.ts';
-import { bootGuest, type GuestBoot } from './guest-port.ts';
+import { bootGuest, bootGuestOnSlots, type GuestBoot, GuestTraceDigest } from './guest-port.ts';
+import type { Reference } from './reference.ts';
 import type { Result } from './result.ts';
 import { buildMachine } from './run-machine.ts';
 import { runGuest } from './runner.ts';
@@ -128,9 +129,22 @@ export function traceEmulated(ref: ScenarioRef, seed: number): CapturedTrace {
   return Trace.capture(EXPORT_TRACE_MASK, (trace) => runInstrumented(ref.scenario, seed, bootGuest, trace));
 }
 
-/** Run one scenario under the emulated (reference) design, with the Linux-like guest. */
-export function runEmulatedCell(ref: ScenarioRef, design: string, seed: number): CellResult {
-  return emulatedCell(ref, design, seed, bootGuest);
+/**
+ * Run one scenario under the emulated (reference) design, with the Linux-like guest. Its run is
+ * also the emulated run `reference` holds the guest-visible trace of (`Reference.guestTrace`):
+ * the guest boots on recording vCPU slots, and the row's KVM cells compare with what it recorded.
+ */
+export function runEmulatedCell(
+  ref: ScenarioRef,
+  design: string,
+  seed: number,
+  reference?: Reference,
+): CellResult {
+  const digest = new GuestTraceDigest(null);
+  const recording: GuestBoot = (machine, trace) => bootGuestOnSlots(machine, trace, digest).kernel;
+  const cell = emulatedCell(ref, design, seed, bootGuest, recording);
+  reference?.keepGuestTrace(ref.scenario, seed, digest.finish());
+  return cell;
 }
 
 /** The emulated design's cell runner with another guest (tests: a guest that loses entries). */
@@ -138,8 +152,15 @@ export function emulatedCellRunner(boot: GuestBoot): CellRunner {
   return (ref, design, seed) => emulatedCell(ref, design, seed, boot);
 }
 
-function emulatedCell(ref: ScenarioRef, design: string, seed: number, boot: GuestBoot): CellResult {
-  const { result, counts } = runInstrumented(ref.scenario, seed, boot);
+/** The emulated cell: its run boots the guest with `mainBoot`, a bisection's runs with `boot`. */
+function emulatedCell(
+  ref: ScenarioRef,
+  design: string,
+  seed: number,
+  boot: GuestBoot,
+  mainBoot: GuestBoot = boot,
+): CellResult {
+  const { result, counts } = runInstrumented(ref.scenario, seed, mainBoot);
   const accounting = accountingOutcomes(result, (v) =>
     shortestWorkloadTrace(ref.scenario, v, (sc, trace) => runInstrumented(sc, seed, boot, trace).result),
   );

@@ -29,6 +29,7 @@ import type { HostProcess } from '../host/syscalls.ts';
 import { Word64 } from '../hw/mmio.ts';
 import { PciDevice } from '../hw/phb.ts';
 import { Rng } from '../sim/rng.ts';
+import type { Trace } from '../sim/trace.ts';
 import type { TraceSink } from '../sim/trace-sink.ts';
 import { NULL_TRACE } from '../sim/trace-sink.ts';
 import { migrate } from '../vmm/migration.ts';
@@ -54,6 +55,22 @@ export interface StepViolation {
   readonly cycle: number;
 }
 
+/** Where a run stood at the end of one of its cycles (what a run stopped there reports). */
+export interface CycleEnd {
+  readonly handled: Map<string, number>;
+  readonly expected: Map<string, number>;
+  /** Length of `deliveries` then. */
+  readonly deliveries: number;
+  /** Events the run's trace had recorded then (0 untraced). */
+  readonly traced: number;
+}
+
+/** What the invariants read of a run: a whole run or, by {@link runPrefix}, a prefix of it. */
+export type RunFindingsInput = Pick<
+  PassthroughRun,
+  'view' | 'handled' | 'expected' | 'deliveries' | 'violations'
+>;
+
 /** What one run produced. */
 export interface PassthroughRun {
   /** The guest's view of its interrupts: numbers, ESB addresses, flags (I6). */
@@ -70,6 +87,8 @@ export interface PassthroughRun {
   readonly notes: string[];
   /** Cycles run. */
   readonly cycles: number;
+  /** Per cycle run, where the run stood at its end. */
+  readonly ends: readonly CycleEnd[];
 }
 
 /** Another mapping of the KVM device's ESB range (a second mmap, a forked helper, a peer). */
@@ -179,8 +198,11 @@ class PassthroughDriver {
   private readonly model = new PqModel();
   private readonly w = new Word64();
   private uafSeen = 0;
+  /** The trace the run records into, if any (its count marks each cycle's end). */
+  private readonly traced: Trace | null;
 
-  constructor(s: Scenario, design: Design, seed: number, trace: TraceSink) {
+  constructor(s: Scenario, design: Design, seed: number, trace: TraceSink, traced: Trace | null) {
+    this.traced = traced;
     this.pt = s.passthrough!;
     this.design = design;
     this.seed = seed;
@@ -204,6 +226,7 @@ class PassthroughDriver {
     const rng = new Rng(this.seed);
     const cycles = Math.min(this.plan.totalCycles, maxCycles ?? this.plan.totalCycles);
     let view: string[] = [];
+    const ends: CycleEnd[] = [];
     for (this.cycle = 0; this.cycle < cycles; this.cycle++) {
       if (this.cycle === this.pt.cycles) this.migrate();
       for (const f of this.plan.fns) {
@@ -215,6 +238,13 @@ class PassthroughDriver {
       this.checkAfterPlug();
       this.traffic(rng);
       this.unplugAll();
+      const { handled, deliveries } = this.guest;
+      ends.push({
+        handled: new Map(handled),
+        expected: new Map(this.model.expected),
+        deliveries: deliveries.length,
+        traced: this.traced?.total ?? 0,
+      });
     }
     return {
       view,
@@ -226,6 +256,7 @@ class PassthroughDriver {
       series: this.series(),
       notes: this.finalNotes(),
       cycles,
+      ends,
     };
   }
 
@@ -544,8 +575,30 @@ export function runPassthrough(
   s: Scenario,
   design: Design,
   seed: number,
-  opts: { trace?: TraceSink; maxCycles?: number } = {},
+  opts: { trace?: Trace; maxCycles?: number } = {},
 ): PassthroughRun {
   if (s.passthrough === undefined) throw new Error(`scenario ${s.name} has no passthrough section`);
-  return new PassthroughDriver(s, design, seed, opts.trace ?? NULL_TRACE).run(opts.maxCycles);
+  const trace = opts.trace ?? null;
+  return new PassthroughDriver(s, design, seed, trace ?? NULL_TRACE, trace).run(opts.maxCycles);
+}
+
+/**
+ * What the run with `maxCycles: cycles` (at most `run.cycles`) would give the invariants, read
+ * off `run`: the first `cycles` cycles of a run are the same whatever it stops after (the same
+ * seeded steps, and nothing after the last cycle changes what the invariants read), so its
+ * violations are those of these cycles, its deliveries and counts those at the end of the last.
+ */
+export function runPrefix(run: PassthroughRun, cycles: number): RunFindingsInput {
+  if (cycles === run.cycles) return run;
+  const end = run.ends[cycles - 1];
+  if (end === undefined) throw new Error(`runPrefix: ${cycles} cycles of a run of ${run.cycles}`);
+  const v = run.violations;
+  const upTo = (k: StateInvariant): StepViolation[] => v[k].filter((x) => x.cycle < cycles);
+  return {
+    view: run.view,
+    handled: end.handled,
+    expected: end.expected,
+    deliveries: run.deliveries.slice(0, end.deliveries),
+    violations: { I1: upTo('I1'), I2: upTo('I2'), I3: upTo('I3'), I7: upTo('I7') },
+  };
 }

@@ -27,6 +27,10 @@ export class Quiescer {
   private readonly latency: number;
   /** Per vCPU: a take is scheduled (latency > 0). */
   private readonly scheduled: Uint8Array;
+  /** How many of {@link scheduled} are set (read after every instant). */
+  private pending: number;
+  /** The machine's vCPUs (the run's machine never changes). */
+  private readonly cpus: RunSetup['machine']['cpus'];
 
   constructor(setup: RunSetup, guest: GuestPort) {
     this.setup = setup;
@@ -34,6 +38,8 @@ export class Quiescer {
     this.maxSteps = setup.scenario.options.maxSteps;
     this.latency = setup.scenario.workload.latency;
     this.scheduled = new Uint8Array(setup.scenario.vcpus);
+    this.pending = 0;
+    this.cpus = setup.machine.cpus;
   }
 
   /** Run every vCPU with its line high until none is (latency 0). */
@@ -41,7 +47,7 @@ export class Quiescer {
     let rounds = 0;
     for (;;) {
       let any = 0;
-      for (const c of this.setup.machine.cpus)
+      for (const c of this.cpus)
         if (c.externalInterrupt && this.guest.isOnline(c.id)) any += this.takeInterrupts(c.id);
       if (any === 0) break;
       if (++rounds > this.maxSteps) {
@@ -60,13 +66,13 @@ export class Quiescer {
       return true;
     }
     this.scheduleTakes();
-    return !this.scheduled.some((x) => x === 1);
+    return this.pending === 0;
   }
 
   /** Take `cpu`'s external interrupt until its line drops; returns the handler runs. */
   private takeInterrupts(cpu: number): number {
     let n = 0;
-    const c = this.setup.machine.cpus[cpu]!;
+    const c = this.cpus[cpu]!;
     while (c.externalInterrupt && this.guest.isOnline(cpu)) {
       this.guest.handleInterrupt(cpu);
       if (++n > this.maxSteps) {
@@ -78,11 +84,13 @@ export class Quiescer {
 
   /** With a latency: each vCPU takes its interrupt `latency` ns after its line rose. */
   private scheduleTakes(): void {
-    for (const c of this.setup.machine.cpus) {
+    for (const c of this.cpus) {
       if (!c.externalInterrupt || this.scheduled[c.id] || !this.guest.isOnline(c.id)) continue;
       this.scheduled[c.id] = 1;
+      this.pending++;
       this.setup.clock.schedule(this.latency, () => {
         this.scheduled[c.id] = 0;
+        this.pending--;
         this.takeInterrupts(c.id);
       });
     }

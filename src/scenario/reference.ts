@@ -16,14 +16,13 @@ export class Reference {
   readonly scenario: Scenario;
   readonly seed: number;
   private digest: GuestTraceDigest | null;
-  /** Passthrough runs by the cycles they stopped after (−1: all). */
-  private readonly runs: Map<number, PassthroughRun>;
+  private run: PassthroughRun | null;
 
   constructor(scenario: Scenario, seed: number) {
     this.scenario = scenario;
     this.seed = seed;
     this.digest = null;
-    this.runs = new Map();
+    this.run = null;
   }
 
   /**
@@ -41,14 +40,17 @@ export class Reference {
     return digest;
   }
 
-  /** A passthrough scenario's emulated run, stopped after `maxCycles` cycles (default: all). */
-  passthrough(maxCycles?: number): PassthroughRun {
-    const key = maxCycles ?? -1;
-    let r = this.runs.get(key);
-    if (r === undefined) {
-      r = runPassthrough(this.scenario, emulated, this.seed, maxCycles === undefined ? {} : { maxCycles });
-      this.runs.set(key, r);
-    }
-    return r;
+  /**
+   * Keep `digest` as the guest-visible trace of the emulated run of `scenario` and `seed`, when
+   * they are this reference's and it has none yet: the emulated cell's run records it on the way.
+   */
+  keepGuestTrace(scenario: Scenario, seed: number, digest: GuestTraceDigest): void {
+    if (scenario === this.scenario && seed === this.seed && this.digest === null) this.digest = digest;
+  }
+
+  /** A passthrough scenario's emulated run (its prefixes: `runPrefix`). */
+  passthrough(): PassthroughRun {
+    this.run ??= runPassthrough(this.scenario, emulated, this.seed);
+    return this.run;
   }
 }

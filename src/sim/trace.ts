@@ -16,6 +16,9 @@ export interface CapturedTrace {
   readonly dropped: number;
 }
 
+/** Events the columns of a new {@link Trace} hold before they first grow. */
+const INITIAL_COLUMNS = 1 << 12;
+
 /**
  * The trace stream: a ring of typed columns (time, category, kind id, four numeric args) plus a
  * separate ring of guest-error lines. Objects are only built by {@link Trace.events}.
@@ -23,10 +26,12 @@ export interface CapturedTrace {
 export class Trace implements TraceSink {
   mask: number;
   private readonly cap: number;
-  private readonly time: Float64Array;
-  private readonly cat: Uint16Array;
-  private readonly kindId: Uint16Array;
-  private readonly args: Float64Array;
+  // The columns grow (doubling) to `cap` as events come: a run that records few events does not
+  // allocate and clear the whole ring.
+  private time: Float64Array;
+  private cat: Uint16Array;
+  private kindId: Uint16Array;
+  private args: Float64Array;
   private readonly kinds: TraceKind[] = [];
   private readonly kindIds = new Map<TraceKind, number>();
   private count = 0;
@@ -50,10 +55,28 @@ export class Trace implements TraceSink {
   constructor(mask = 0, capacity = 1 << 16) {
     this.mask = mask;
     this.cap = capacity;
-    this.time = new Float64Array(capacity);
-    this.cat = new Uint16Array(capacity);
-    this.kindId = new Uint16Array(capacity);
-    this.args = new Float64Array(capacity * 4);
+    const n = Math.min(capacity, INITIAL_COLUMNS);
+    this.time = new Float64Array(n);
+    this.cat = new Uint16Array(n);
+    this.kindId = new Uint16Array(n);
+    this.args = new Float64Array(n * 4);
+  }
+
+  /** Double the columns (at most to the capacity), keeping what they hold. */
+  private grow(): void {
+    const n = Math.min(this.cap, this.time.length * 2);
+    const time = new Float64Array(n);
+    time.set(this.time);
+    this.time = time;
+    const cat = new Uint16Array(n);
+    cat.set(this.cat);
+    this.cat = cat;
+    const kindId = new Uint16Array(n);
+    kindId.set(this.kindId);
+    this.kindId = kindId;
+    const args = new Float64Array(n * 4);
+    args.set(this.args);
+    this.args = args;
   }
 
   emit(cat: number, kind: TraceKind, a0: number, a1: number, a2: number, a3: number): void {
@@ -64,6 +87,7 @@ export class Trace implements TraceSink {
       this.kindIds.set(kind, id);
     }
     const i = this.count % this.cap;
+    if (i === this.time.length) this.grow();
     this.time[i] = this.now();
     this.cat[i] = cat;
     this.kindId[i] = id;

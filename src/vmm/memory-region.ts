@@ -419,7 +419,22 @@ export class MemoryRegion {
   /** Copy `dst.length` bytes of RAM from `offset` (bulk reads: qtest `read`, dumps). */
   ramRead(offset: number, dst: Uint8Array): void {
     this.checkRam(offset, dst.length);
-    for (let i = 0; i < dst.length; i++) dst[i] = this.ramByte(offset + i);
+    if (this.backing !== null) {
+      for (let i = 0; i < dst.length; i++) dst[i] = this.ramByte(offset + i);
+      return;
+    }
+    // The VMM's own pages: a copy per page (a page never written reads as zeros).
+    let done = 0;
+    while (done < dst.length) {
+      const a = offset + done;
+      const pn = Math.floor(a * RAM_PAGE_INV);
+      const po = a - pn * RAM_PAGE_SIZE;
+      const n = Math.min(RAM_PAGE_SIZE - po, dst.length - done);
+      const page = this.pages[pn];
+      if (page === null || page === undefined) dst.fill(0, done, done + n);
+      else dst.set(page.subarray(po, po + n), done);
+      done += n;
+    }
   }
 
   /** Copy `src` into RAM at `offset` (bulk writes: firmware images, qtest `write`). */

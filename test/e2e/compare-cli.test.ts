@@ -179,7 +179,7 @@ describe('violations get a Chrome trace each', () => {
     );
     const out = join(tmp, 'broken');
     mkdirSync(out, { recursive: true });
-    writeReport(out, resultsDocument(cells, ['emulated', 'test-broken'], ['demo'], 5));
+    await writeReport(out, resultsDocument(cells, ['emulated', 'test-broken'], ['demo'], 5));
     expect(textMatrix(cells).split('\n')[3]).toBe(
       'demo      test-broken  pass  n/a  FAIL ×2  pass  pass  n/a  n/a         0     0            0                 0            0             0      49730     753     249.026',
     );

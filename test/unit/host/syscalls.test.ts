@@ -279,4 +279,24 @@ describe('copy_from_user / copy_to_user over RAM', () => {
     // The doubleword at the page start holds bytes 37…44 of the copy, most significant first.
     expect(p.getU64(a + P)).toBe(src.subarray(37, 45).reduce((v, b) => (v << 8n) | BigInt(b), 0n));
   });
+
+  it('a copy over pages faulted in but never written, and written ones: the bytes of one-byte loads', () => {
+    const host = createHost();
+    const p = host.spawn();
+    const a = p.mmap(0, 3 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    const w = new Word64();
+    expect(p.load(a + 5, 1, w)).toBe(0); // the first page: present, never written
+    p.putBytes(a + 2 * P + 11, Uint8Array.from([0xde, 0xad, 0xbe, 0xef]));
+    p.putBytes(a + P - 2, Uint8Array.from([1, 2, 3, 4]));
+    const from = a + 3;
+    const got = p.getBytes(from, 3 * P - 3);
+    const bytes = Array.from({ length: 3 * P - 3 }, (_, i) => {
+      expect(p.load(from + i, 1, w)).toBe(0);
+      return w.lo;
+    });
+    expect([...got]).toEqual(bytes);
+    expect([...got.subarray(P - 5, P - 1)]).toEqual([1, 2, 3, 4]);
+    expect([...got.subarray(2 * P + 8, 2 * P + 12)]).toEqual([0xde, 0xad, 0xbe, 0xef]);
+    expect(got.reduce((n, b) => n + (b === 0 ? 0 : 1), 0)).toBe(8);
+  });
 });

@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { explore } from '../../../src/check/explore/explore.ts';
 import { kernelRaceProgram, raceDesigns } from '../../../src/check/explore/kernel/race-program.ts';
 import { writeReport } from '../../../src/cli/compare.ts';
@@ -95,15 +95,19 @@ describe('what compare writes imports cleanly', () => {
   const races = new Map([
     ['race--s12-fault-vs-bind--rmap.trace.json', counterexampleTrace(race, 'rmap', shortest)],
   ]);
-  writeReport(
-    out,
-    resultsDocument(cells, ['vma-walk', 'rmap'], ['pt-late-mapping', 'pt-forked-helper'], 1),
-    races,
-  );
-  const files = readdirSync(join(out, 'traces')).sort();
-  const imported = new Map(
-    files.map((f) => [f, importChromeJson(JSON.parse(readFileSync(join(out, 'traces', f), 'utf8')))]),
-  );
+  let files: string[] = [];
+  let imported = new Map<string, ReturnType<typeof importChromeJson>>();
+  beforeAll(async () => {
+    await writeReport(
+      out,
+      resultsDocument(cells, ['vma-walk', 'rmap'], ['pt-late-mapping', 'pt-forked-helper'], 1),
+      races,
+    );
+    files = readdirSync(join(out, 'traces')).sort();
+    imported = new Map(
+      files.map((f) => [f, importChromeJson(JSON.parse(readFileSync(join(out, 'traces', f), 'utf8')))]),
+    );
+  });
 
   test('every trace file: no event dropped, misplaced or misbound; every track named', () => {
     expect(files).toEqual([

@@ -206,8 +206,8 @@ describe('rendered plots', () => {
     expect(overlaps(a, { ...a, x: 9 })).toBe(true);
     expect(overlaps(a, { ...a, x: 10 })).toBe(false);
   });
-  test('PNG: the signature and twice the SVG size (zoom 2)', () => {
-    const png = svgToPng(plots[0]!.svg);
+  test('PNG: the signature and twice the SVG size (zoom 2)', async () => {
+    const png = await svgToPng(plots[0]!.svg);
     expect([...png.slice(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     expect(pngSize(png)).toEqual([plots[0]!.size[0] * 2, plots[0]!.size[1] * 2]);
   });

@@ -18,6 +18,7 @@ import { emulatedCellRunner, runEmulatedCell, traceEmulated } from '../../../src
 import { classifyViolation } from '../../../src/scenario/cell-trace.ts';
 import { loadScenario } from '../../../src/scenario/load.ts';
 import { checkScenario } from '../../../src/scenario/parse.ts';
+import { Reference } from '../../../src/scenario/reference.ts';
 import type { TraceSink } from '../../../src/sim/trace-sink.ts';
 import type { SpaprMachine } from '../../../src/vmm/spapr-machine.ts';
 import { StubGuest } from './stub-guest.ts';
@@ -166,6 +167,33 @@ describe('cell dispatch', () => {
     expect(() => registryRunner({ name: 'x', file: 'x', scenario: s }, 'no-such', 1)).toThrow(
       /^unknown design "no-such" \(known: emulated/,
     );
+  });
+});
+
+describe('the emulated cell feeds the reference', () => {
+  test("its run records the same guest-visible trace as the reference's own emulated run", () => {
+    const ref = { name: 'demo', file: demoFile, scenario: loadScenario(demoFile) };
+    const reference = new Reference(ref.scenario, 1);
+    const cell = runEmulatedCell(ref, 'emulated', 1, reference);
+    const fresh = new Reference(ref.scenario, 1).guestTrace();
+    const kept = reference.guestTrace();
+    expect(kept).not.toBe(fresh);
+    expect([kept.count, kept.blocks]).toEqual([fresh.count, fresh.blocks]);
+    expect(kept.count).toBeGreaterThan(10_000);
+    // The cell itself is the cell of a run without a reference.
+    expect(cell).toEqual(runEmulatedCell(ref, 'emulated', 1));
+  });
+
+  test('a reference of another seed or scenario, or one that has its trace, keeps its own', () => {
+    const ref = { name: 'demo', file: demoFile, scenario: loadScenario(demoFile) };
+    const other = new Reference(ref.scenario, 2);
+    runEmulatedCell(ref, 'emulated', 1, other);
+    const mine = new Reference(ref.scenario, 2).guestTrace();
+    expect(other.guestTrace().blocks).toEqual(mine.blocks);
+    const held = new Reference(ref.scenario, 1);
+    const first = held.guestTrace();
+    runEmulatedCell(ref, 'emulated', 1, held);
+    expect(held.guestTrace()).toBe(first);
   });
 });
 

@@ -30,3 +30,31 @@ describe('Trace.capture', () => {
     expect([events.length, dropped]).toEqual([1, 0]);
   });
 });
+
+describe('Trace columns grow to the capacity', () => {
+  test('past the first columns and around the ring: the last `capacity` events, in order, intact', () => {
+    const t = new Trace(TRACE_ESB, 10_000);
+    for (let i = 0; i < 25_000; i++) t.emit(TRACE_ESB, 'esb.trigger', i, i * 2, i % 4, 1);
+    const events = t.events();
+    expect(t.total).toBe(25_000);
+    expect(events).toHaveLength(10_000);
+    // Event s was emitted with args [s, 2s, s % 4, 1], at time 0.
+    const emitted = (s: number) => ({
+      seq: s,
+      time: 0,
+      cat: TRACE_ESB,
+      kind: 'esb.trigger',
+      args: [s, 2 * s, s % 4, 1],
+    });
+    expect([events[0], events[4_095], events[4_096], events[9_999]]).toEqual(
+      [15_000, 19_095, 19_096, 24_999].map(emitted),
+    );
+    expect(events.every((e, i) => e.seq === 15_000 + i && e.args[0] === e.seq)).toBe(true);
+  });
+
+  test('a run that stops mid-way through a growth keeps every event', () => {
+    const t = new Trace(TRACE_ESB, 1 << 18);
+    for (let i = 0; i < 5_000; i++) t.emit(TRACE_ESB, 'esb.trigger', i, 0, 0, 0);
+    expect(t.events().map((e) => e.args[0])).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
+  });
+});

@@ -58,6 +58,23 @@ describe('MemoryRegion RAM', () => {
     ram.ramRead(0xfd, dst);
     expect([...dst]).toEqual([0, 0, 0]);
   });
+
+  it('a bulk read across backing pages, written and never written: the bytes of one-byte loads', () => {
+    const ram = MemoryRegion.ram('ram', 0x3_0000);
+    ram.ramWrite(0xfffe, new Uint8Array([1, 2, 3, 4]));
+    ram.ramWrite(0x2_0010, new Uint8Array([5]));
+    const dst = new Uint8Array(0x3_0000 - 7).fill(0xee);
+    ram.ramRead(7, dst);
+    const w = new Word64();
+    const bytes = Array.from(dst, (_, i) => {
+      ram.ramLoad(7 + i, 1, w);
+      return w.lo;
+    });
+    expect([...dst]).toEqual(bytes);
+    expect([...dst.subarray(0xfff7, 0xfffb)]).toEqual([1, 2, 3, 4]);
+    expect(dst[0x2_0009]).toBe(5);
+    expect(dst.reduce((n, b) => n + (b === 0 ? 0 : 1), 0)).toBe(5);
+  });
 });
 
 describe('MemoryRegion subregions', () => {
