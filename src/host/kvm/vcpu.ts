@@ -229,6 +229,8 @@ export class KvmVcpu {
 /** Entries of a run's translation cache, direct-mapped by gfn modulo this. */
 const TLB_SIZE = 64;
 const TLB_SCALE = 1 / TLB_SIZE;
+/** The translation cache's spare slot: a fault's pfn, never a hit (its gfn stays −1). */
+const TLB_SPARE = 1 + 3 * TLB_SIZE;
 
 /**
  * The vCPU inside KVM_RUN: what the guest executes through. {@link stop} leaves KVM_RUN (the
@@ -277,7 +279,7 @@ export class KvmVcpuRun implements KvmGuestContext {
     this.cpu = vcpu.hostCpu;
     this.tctx = k.xive.chip.tctxs[vcpu.hostCpu]!;
     this.ptGen = this.pt.generation;
-    this.tlb = new Float64Array(1 + 3 * TLB_SIZE).fill(-1);
+    this.tlb = new Float64Array(TLB_SPARE + 3).fill(-1);
   }
 
   /** Guest entry: push the XIVE context on the host thread. */
@@ -325,8 +327,11 @@ export class KvmVcpuRun implements KvmGuestContext {
   }
 
   /**
-   * Resolve a gfn for an access: pfn, {@link KVM_PT_NO_SLOT}, or −errno. The translation cache
-   * first; on a miss the partition-scoped tree (a hit there is cached), then the fault.
+   * Resolve a gfn for an access: the cache slot `i` whose `tlb[i + 1]` holds the pfn, or
+   * {@link KVM_PT_NO_SLOT}, or −errno. The translation cache first; on a miss the
+   * partition-scoped tree (a hit there is cached), then the fault (its pfn in the spare slot,
+   * uncached). A slot, not the pfn: a host MMIO pfn is past the JIT's small integers, and a
+   * returned or passed pfn that a call does not inline is boxed (a heap number per access).
    */
   private translate(gfn: number, write: boolean): number {
     const tlb = this.tlb;
@@ -336,14 +341,19 @@ export class KvmVcpuRun implements KvmGuestContext {
       tlb.fill(-1);
       tlb[0] = gen;
     } else if (tlb[i] === gfn && (!write || tlb[i + 2] === 1)) {
-      return tlb[i + 1]!;
+      return i;
     }
     const pfn = this.pt.lookup(gfn, write);
-    if (pfn < 0) return this.vcpu.vm.partitionFault(gfn, write);
+    if (pfn < 0) {
+      const r = this.vcpu.vm.partitionFault(gfn, write);
+      if (r < 0) return r;
+      tlb[TLB_SPARE + 1] = r;
+      return TLB_SPARE;
+    }
     tlb[i] = gfn;
     tlb[i + 1] = pfn;
     tlb[i + 2] = write ? 1 : 0;
-    return pfn;
+    return i;
   }
 
   private fail(err: number, gpa: number): void {
@@ -381,9 +391,9 @@ export class KvmVcpuRun implements KvmGuestContext {
       this.crossingLoad(gpa, size, out);
       return;
     }
-    const pfn = this.translate(gfn, false);
-    if (pfn >= 0) this.frames.load(pfn, off, size, this.cpu, out);
-    else this.loadNoFrame(gpa, size, pfn, out);
+    const slot = this.translate(gfn, false);
+    if (slot > 0) this.frames.load(this.tlb[slot + 1]!, off, size, this.cpu, out);
+    else this.loadNoFrame(gpa, size, slot, out);
   }
 
   /**
@@ -407,9 +417,9 @@ export class KvmVcpuRun implements KvmGuestContext {
       this.crossingStore(gpa, size, hi, lo);
       return;
     }
-    const pfn = this.translate(gfn, true);
-    if (pfn >= 0) this.frames.store(pfn, off, size, hi, lo, this.cpu);
-    else this.storeNoFrame(gpa, size, pfn, hi, lo);
+    const slot = this.translate(gfn, true);
+    if (slot > 0) this.frames.store(this.tlb[slot + 1]!, off, size, hi, lo, this.cpu);
+    else this.storeNoFrame(gpa, size, slot, hi, lo);
   }
 
   /** {@link store} of a gfn with no frame, as {@link loadNoFrame}. */
