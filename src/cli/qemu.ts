@@ -371,6 +371,13 @@ export async function runQemuFrontend(
     return fail(host);
   }
   const monitors = listening ?? listenMonitors(o);
+  // A bind error comes on the next tick; QEMU's chardevs fail before the machine is built.
+  await new Promise<void>((r) => process.nextTick(r));
+  const bindError = monitors.find((m) => m.bindError !== null)?.bindError;
+  if (bindError !== undefined && bindError !== null) {
+    closeMonitors(monitors);
+    return fail(bindError);
+  }
   const opened = openMachine(o, io, host);
   if (typeof opened === 'string') {
     closeMonitors(monitors);

@@ -19,6 +19,8 @@
 export type MonitorSpec =
   | {
       readonly kind: 'unix';
+      /** The option's value as written (`unix:PATH,server=on,…`): QEMU's error messages quote it. */
+      readonly arg: string;
       readonly path: string;
       /** `server=on` (the only mode served: the front end listens). */
       readonly server: boolean;
@@ -261,7 +263,7 @@ function parseMonitor(opt: string, v: string): MonitorSpec | null {
     else throw new QemuCmdlineError(`${opt} ${v}: Invalid parameter '${key}'`);
   }
   if (!server) throw new QemuCmdlineError(`${opt} ${v}: only server=on is served`);
-  return { kind: 'unix', path, server, wait };
+  return { kind: 'unix', arg: v, path, server, wait };
 }
 
 /** Parse `argv` (without the program name). Throws {@link QemuCmdlineError}. */

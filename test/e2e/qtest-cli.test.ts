@@ -1,14 +1,15 @@
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DESIGN_NAMES, DESIGNS } from '../../src/designs/index.ts';
 
 const bin = fileURLToPath(new URL('../../bin/xivelab.js', import.meta.url));
+const qemuBin = fileURLToPath(new URL('../../bin/xivelab-qemu.cjs', import.meta.url));
 const QEMU_ARGS = ['-M', 'pseries,ic-mode=xive', '-display', 'none', '-nodefaults', '-S', '-qtest', 'stdio'];
 
 describe('xivelab qtest (the QEMU front end through the main CLI)', () => {
@@ -34,7 +35,6 @@ const OPTION_1 = DESIGNS.filter((d) => d.option === 1)
   .join(', ');
 
 describe('xivelab-qemu in KVM mode (the real entry point, bin/xivelab-qemu.cjs)', () => {
-  const qemuBin = fileURLToPath(new URL('../../bin/xivelab-qemu.cjs', import.meta.url));
   const BASE = ['-M', 'pseries,ic-mode=xive', '-display', 'none', '-nodefaults', '-qtest', 'stdio'];
   const qemu = (args: string[], input = '') =>
     spawnSync(process.execPath, [qemuBin, ...args], { input, encoding: 'utf8' });
@@ -319,11 +319,31 @@ describe('xivelab qtest: monitors, signals, no -qtest (the real entry point)', (
     const p = run([...BASE, '-qtest', 'stdio', '-monitor', `unix:${path},server=on,wait=off`]);
     while (!existsSync(path)) await new Promise((r) => setImmediate(r));
     const s = await connectOnce(path);
+    // Bound under a private name and renamed into place once listening: nothing else is left.
+    expect(readdirSync(dirname(path))).toEqual(['mon.sock']);
     expect(await readUntil(s, (b) => b.endsWith('(qemu) '))).toBe(
       "xivelab-qemu (QEMU 7.2 compatible) monitor - type 'help' for more information\r\n(qemu) ",
     );
     s.write('quit\n');
     expect(await p.exit()).toEqual([0, null]);
+  });
+
+  it("-monitor unix in a missing directory: QEMU 7.2's bind error and exit 1, before any qtest reply", async () => {
+    const path = join(sock('missing'), 'mon.sock');
+    const p = run([...BASE, '-qtest', 'stdio', '-monitor', `unix:${path},server=on,wait=off`]);
+    const message = `xivelab-qemu: -monitor unix:${path},server=on,wait=off: Failed to bind socket to ${path}: No such file or directory\n`;
+    expect(await p.exit()).toEqual([1, null]);
+    expect(p.stderr()).toBe(message);
+    // The drop-in binds its sockets before it loads the front end: the same error, the same code.
+    const r = spawnSync(
+      process.execPath,
+      [qemuBin, ...BASE, '-qtest', 'stdio', '-monitor', `unix:${path},server=on,wait=off`],
+      {
+        input: 'readl 0x100\n',
+        encoding: 'utf8',
+      },
+    );
+    expect([r.status, r.stdout, r.stderr]).toEqual([1, '', message]);
   });
 
   it('without -qtest it runs as QEMU does until a signal: "terminating on signal 15", exit 0', async () => {

@@ -27,7 +27,13 @@ describe('parseQemuCmdline', () => {
       startStopped: false,
       qtest: 'stdio',
       qtestLog: '/dev/null',
-      monitor: { kind: 'unix', path: '/tmp/x/mon.1.sock', server: true, wait: false },
+      monitor: {
+        kind: 'unix',
+        arg: 'unix:/tmp/x/mon.1.sock,server=on,wait=off',
+        path: '/tmp/x/mon.1.sock',
+        server: true,
+        wait: false,
+      },
       qmp: null,
       logItems: ['guest_errors'],
       logFile: '/tmp/x/qemu.log',
@@ -103,7 +109,13 @@ describe('parseQemuCmdline', () => {
     expect(parseQemuCmdline(['-monitor', 'stdio']).monitor).toEqual({ kind: 'stdio' });
     expect(parseQemuCmdline(['-qmp', 'stdio']).qmp).toEqual({ kind: 'stdio' });
     const o = parseQemuCmdline(['-qtest', 'stdio', '-qmp', 'unix:/tmp/q.sock,server=on,wait=off']);
-    expect(o.qmp).toEqual({ kind: 'unix', path: '/tmp/q.sock', server: true, wait: false });
+    expect(o.qmp).toEqual({
+      kind: 'unix',
+      arg: 'unix:/tmp/q.sock,server=on,wait=off',
+      path: '/tmp/q.sock',
+      server: true,
+      wait: false,
+    });
     expect(o.monitor).toBe(null);
   });
 
@@ -111,6 +123,7 @@ describe('parseQemuCmdline', () => {
     expect(parseQemuCmdline(['-monitor', 'none']).monitor).toBe(null);
     expect(parseQemuCmdline(['-monitor', 'unix:/s,server,nowait']).monitor).toEqual({
       kind: 'unix',
+      arg: 'unix:/s,server,nowait',
       path: '/s',
       server: true,
       wait: false,
