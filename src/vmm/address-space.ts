@@ -83,26 +83,24 @@ export class FlatView {
   declare readonly access: Uint8Array;
   declare readonly regions: readonly MemoryRegion[];
 
-  /** The first `count` ranges of the given columns (copied). */
-  constructor(
-    count: number,
-    starts: Float64Array,
-    ends: Float64Array,
-    offsets: Float64Array,
-    regions: readonly MemoryRegion[],
-  ) {
-    this.count = count;
-    this.starts = starts.slice(0, count);
-    this.ends = ends.slice(0, count);
-    this.offsets = offsets.slice(0, count);
-    this.deltas = new Float64Array(count);
-    this.access = new Uint8Array(count);
-    const own = regions.slice(0, count);
-    for (let i = 0; i < count; i++) {
-      this.deltas[i] = this.offsets[i]! - this.starts[i]!;
-      this.access[i] = accessBits(own[i]!);
+  constructor(ranges: readonly RenderRange[]) {
+    this.count = ranges.length;
+    this.starts = new Float64Array(ranges.length);
+    this.ends = new Float64Array(ranges.length);
+    this.offsets = new Float64Array(ranges.length);
+    this.deltas = new Float64Array(ranges.length);
+    this.access = new Uint8Array(ranges.length);
+    const regions: MemoryRegion[] = [];
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      this.starts[i] = r.start;
+      this.ends[i] = r.end;
+      this.offsets[i] = r.offset;
+      this.deltas[i] = r.offset - r.start;
+      this.access[i] = accessBits(r.mr);
+      regions.push(r.mr);
     }
-    this.regions = own;
+    this.regions = regions;
   }
 
   /** Index of the range containing `addr`, or −1 (binary search). */
@@ -146,63 +144,56 @@ export class FlatView {
   }
 }
 
+/** A range while rendering. */
+export interface RenderRange {
+  start: number;
+  end: number;
+  mr: MemoryRegion;
+  offset: number;
+}
+
 /**
- * Growable typed columns of ranges: what a render claims, then the merged view. Module scratch
- * reused by every render (a render runs to completion and calls nothing that renders again), so a
- * rebuild allocates only the {@link FlatView} it returns.
+ * Fill the parts of `[cs, ce)` not yet covered in `view` with `mr` (whose byte 0 sits at
+ * absolute `base`). Earlier-rendered ranges have precedence.
  */
-class RangeColumns {
-  count = 0;
-  starts = new Float64Array(64);
-  ends = new Float64Array(64);
-  /** Claims: where the region's byte 0 sits; the view: the offset in the region. */
-  offsets = new Float64Array(64);
-  readonly regions: MemoryRegion[] = [];
-
-  push(start: number, end: number, offset: number, mr: MemoryRegion): void {
-    const i = this.count;
-    if (i === this.starts.length) {
-      const grow = (a: Float64Array): Float64Array<ArrayBuffer> => {
-        const b = new Float64Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.starts = grow(this.starts);
-      this.ends = grow(this.ends);
-      this.offsets = grow(this.offsets);
-    }
-    this.starts[i] = start;
-    this.ends[i] = end;
-    this.offsets[i] = offset;
-    this.regions[i] = mr;
-    this.count = i + 1;
+function fillGaps(view: RenderRange[], mr: MemoryRegion, base: number, cs: number, ce: number): void {
+  // first range ending after cs
+  let lo = 0;
+  let hi = view.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (view[mid]!.end <= cs) lo = mid + 1;
+    else hi = mid;
   }
-
-  reset(): void {
-    this.count = 0;
+  let i = lo;
+  let cur = cs;
+  while (cur < ce) {
+    const r = view[i];
+    if (r !== undefined && r.start <= cur) {
+      if (r.end > cur) cur = r.end;
+      i++;
+      continue;
+    }
+    const next = r === undefined ? ce : Math.min(r.start, ce);
+    view.splice(i, 0, { start: cur, end: next, mr, offset: cur - base });
+    i++;
+    cur = next;
   }
 }
 
-/** The claims of the render in progress, in render order (the earlier claim wins a byte). */
-const claims = new RangeColumns();
-/** The merged view of the render in progress. */
-const merged = new RangeColumns();
-/** Claim indices sorted by start (and merge scratch); the claims covering the sweep's position (a min-heap). */
-let byStart = new Int32Array(64);
-let sortTmp = new Int32Array(64);
-const active: number[] = [];
-
 /**
- * Render `mr`, mapped at `base + mr.addr`, clipped to `[cs, ce)`: subregions in priority order
- * first, then (for regions with content) the region itself into the gaps they leave. Each
- * region with content claims its clipped range, in render order; {@link flattenClaims} then
- * gives every byte to its first claim.
+ * Render `mr`, mapped at `base + mr.addr`, clipped to `[cs, ce)`, into `view`: subregions in
+ * priority order first, then (for regions with content) the region itself into the gaps.
  *
- * @remarks Models softmmu/memory.c:render_memory_region(). QEMU inserts each region's pieces
- * into the gaps of the view as it goes (flatview_insert()); claiming first and resolving once
- * gives the same pieces without inserting into the middle of the view once per region.
+ * @remarks Models softmmu/memory.c:render_memory_region().
  */
-function renderMemoryRegion(mr: MemoryRegion, base: number, cs: number, ce: number): void {
+function renderMemoryRegion(
+  view: RenderRange[],
+  mr: MemoryRegion,
+  base: number,
+  cs: number,
+  ce: number,
+): void {
   if (!mr.enabled) return;
   const start = base + mr.addr;
   const s = Math.max(start, cs);
@@ -211,152 +202,12 @@ function renderMemoryRegion(mr: MemoryRegion, base: number, cs: number, ce: numb
   if (mr.kind === MR_ALIAS) {
     const target = mr.alias!;
     // target byte x appears at start - aliasOffset + x; the call adds target.addr back.
-    renderMemoryRegion(target, start - mr.aliasOffset - target.addr, s, e);
+    renderMemoryRegion(view, target, start - mr.aliasOffset - target.addr, s, e);
     return;
   }
-  for (const sub of mr.subregions) renderMemoryRegion(sub, start, s, e);
+  for (const sub of mr.subregions) renderMemoryRegion(view, sub, start, s, e);
   if (!mr.terminates) return;
-  claims.push(s, e, start, mr);
-}
-
-/** Push claim `c` on the {@link active} heap (ordered by claim index: render order). */
-function heapPush(c: number): void {
-  let i = active.length;
-  active.push(c);
-  while (i > 0) {
-    const up = (i - 1) >> 1;
-    if (active[up]! <= c) break;
-    active[i] = active[up]!;
-    i = up;
-  }
-  active[i] = c;
-}
-
-/** Pop the {@link active} heap's first claim. */
-function heapPop(): void {
-  const last = active.pop()!;
-  const n = active.length;
-  if (n === 0) return;
-  let i = 0;
-  for (;;) {
-    let child = 2 * i + 1;
-    if (child >= n) break;
-    if (child + 1 < n && active[child + 1]! < active[child]!) child++;
-    if (active[child]! >= last) break;
-    active[i] = active[child]!;
-    i = child;
-  }
-  active[i] = last;
-}
-
-/**
- * One piece of the view: `[start, end)` of claim `c`, merged into the previous piece when it
- * continues the same region.
- *
- * @remarks Models softmmu/memory.c:flatview_simplify() (applied as the pieces come).
- */
-function emitPiece(c: number, start: number, end: number): void {
-  const mr = claims.regions[c]!;
-  const offset = start - claims.offsets[c]!;
-  const n = merged.count;
-  if (
-    n > 0 &&
-    merged.regions[n - 1] === mr &&
-    merged.ends[n - 1] === start &&
-    merged.offsets[n - 1]! + (merged.ends[n - 1]! - merged.starts[n - 1]!) === offset
-  ) {
-    merged.ends[n - 1] = end;
-  } else {
-    merged.push(start, end, offset, mr);
-  }
-}
-
-/**
- * Sort the first `m` claim indices by start into {@link byStart}, stably (equal starts stay in
- * render order): a natural merge sort. Sibling regions render in priority and insertion order,
- * often in descending addresses (the newest overlay first), so there are few runs to merge.
- */
-function sortClaimsByStart(m: number): void {
-  if (byStart.length < m) {
-    byStart = new Int32Array(2 * m);
-    sortTmp = new Int32Array(2 * m);
-  }
-  const starts = claims.starts;
-  let a = byStart;
-  let b = sortTmp;
-  for (let i = 0; i < m; i++) a[i] = i;
-  // Runs: non-decreasing, or strictly decreasing (reversed in place: no ties to keep in order).
-  const runEnds: number[] = [];
-  let i = 0;
-  while (i < m) {
-    let j = i + 1;
-    if (j < m && starts[j]! < starts[i]!) {
-      while (j < m && starts[j]! < starts[j - 1]!) j++;
-      for (let lo = i, hi = j - 1; lo < hi; lo++, hi--) {
-        const t = a[lo]!;
-        a[lo] = a[hi]!;
-        a[hi] = t;
-      }
-    } else while (j < m && starts[j]! >= starts[j - 1]!) j++;
-    runEnds.push(j);
-    i = j;
-  }
-  // Merge neighbouring runs until one is left (the left run wins ties: stable).
-  let ends = runEnds;
-  while (ends.length > 1) {
-    const merged: number[] = [];
-    let from = 0;
-    for (let r = 0; r < ends.length; r += 2) {
-      const mid = ends[r]!;
-      const to = r + 1 < ends.length ? ends[r + 1]! : mid;
-      let p = from;
-      let q = mid;
-      let k = from;
-      while (p < mid && q < to) b[k++] = starts[a[q]!]! < starts[a[p]!]! ? a[q++]! : a[p++]!;
-      while (p < mid) b[k++] = a[p++]!;
-      while (q < to) b[k++] = a[q++]!;
-      merged.push(to);
-      from = to;
-    }
-    const t = a;
-    a = b;
-    b = t;
-    ends = merged;
-  }
-  byStart = a;
-  sortTmp = b;
-}
-
-/**
- * Give every byte to the first claim that covers it: a sweep in address order over the claims
- * sorted by start, the covering ones in a heap by render order. A piece ends where its claim
- * stops winning, so the pieces are exactly the gaps QEMU's render fills, region by region.
- */
-function flattenClaims(): void {
-  const m = claims.count;
-  const starts = claims.starts;
-  const ends = claims.ends;
-  sortClaimsByStart(m);
-  active.length = 0;
-  let next = 0;
-  let winner = -1;
-  let from = 0;
-  let x = m > 0 ? starts[byStart[0]!]! : 0;
-  for (;;) {
-    while (next < m && starts[byStart[next]!]! <= x) heapPush(byStart[next++]!);
-    while (active.length > 0 && ends[active[0]!]! <= x) heapPop();
-    const top = active.length > 0 ? active[0]! : -1;
-    if (top !== winner) {
-      if (winner >= 0) emitPiece(winner, from, x);
-      winner = top;
-      from = x;
-    }
-    const upcoming = next < m ? starts[byStart[next]!]! : Number.POSITIVE_INFINITY;
-    if (top < 0) {
-      if (next >= m) return;
-      x = upcoming;
-    } else x = Math.min(ends[top]!, upcoming);
-  }
+  fillGaps(view, mr, start, s, e);
 }
 
 /**
@@ -365,15 +216,23 @@ function flattenClaims(): void {
  * @remarks Models softmmu/memory.c:generate_memory_topology() and flatview_simplify().
  */
 export function generateMemoryTopology(root: MemoryRegion): FlatView {
-  claims.reset();
-  merged.reset();
-  renderMemoryRegion(root, 0, 0, UINT64_SPACE);
-  flattenClaims();
-  const view = new FlatView(merged.count, merged.starts, merged.ends, merged.offsets, merged.regions);
-  // Drop the scratch's region references (the tree may be collected).
-  claims.regions.length = 0;
-  merged.regions.length = 0;
-  return view;
+  const view: RenderRange[] = [];
+  renderMemoryRegion(view, root, 0, 0, UINT64_SPACE);
+  const merged: RenderRange[] = [];
+  for (const r of view) {
+    const last = merged[merged.length - 1];
+    if (
+      last !== undefined &&
+      last.mr === r.mr &&
+      last.end === r.start &&
+      last.offset + (last.end - last.start) === r.offset
+    ) {
+      last.end = r.end;
+    } else {
+      merged.push({ start: r.start, end: r.end, mr: r.mr, offset: r.offset });
+    }
+  }
+  return new FlatView(merged);
 }
 
 const hex = (n: number): string => n.toString(16).toUpperCase();
