@@ -219,8 +219,11 @@ function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: nu
       // RAM has no access side effects: the bytes move straight to or from the frame.
       const f = frames.ramBytes(pfn, write);
       if (f === null) buf.fill(0, done, done + n);
-      else if (write) for (let k = 0; k < n; k++) f.setUint8(off + k, buf[done + k]!);
-      else for (let k = 0; k < n; k++) buf[done + k] = f.getUint8(off + k);
+      else {
+        const page = new Uint8Array(f.buffer, f.byteOffset + off, n);
+        if (write) page.set(buf.subarray(done, done + n));
+        else buf.set(page, done);
+      }
     } else {
       // Anything else (an MMIO page) byte by byte, as the copy loop accesses it.
       for (let k = 0; k < n; k++) {
