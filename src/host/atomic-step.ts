@@ -15,6 +15,13 @@
  * sequential call builds no string and no array. A sequential driver ({@link driveSteps}) drops
  * each step once the next is announced, so while one runs those subclasses hand out recycled
  * instances ({@link StepPool}) rather than new ones: the sequential call allocates no step.
+ *
+ * A sequential driver only acts on a step that cannot run (it reports it stuck); one that can
+ * run it just resumes past. So a kernel path yields a step only when {@link mustYield} says so:
+ * always for the explorer, and under a sequential driver only a step that cannot run. The
+ * sequential call then runs its generators straight through: each announced step would cost a
+ * resume of every generator delegating to it (`yield*`), most of a partition-scoped fault's time
+ * when a full VM faults in a million ESB pages.
  */
 
 /** No objects. */
@@ -154,6 +161,14 @@ export function driveSteps<T>(g: Generator<AtomicStep, T, void>, stuck: (step: A
   } finally {
     sequentialDrivers--;
   }
+}
+
+/**
+ * Whether a kernel path must announce `step` (`if (mustYield(step)) yield step;`): always,
+ * unless a sequential driver runs and the step can run, where the driver would resume past it.
+ */
+export function mustYield(step: AtomicStep): boolean {
+  return sequentialDrivers === 0 || !step.canRun();
 }
 
 /** {@link driveSteps}'s `stuck` where a step that cannot run is a model bug: it throws. */

@@ -12,7 +12,7 @@
 
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
-import { type AtomicStep, driveSteps, pfnEffect } from '../atomic-step.ts';
+import { type AtomicStep, driveSteps, mustYield, pfnEffect } from '../atomic-step.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
 import { FAULT_FLAG_WRITE, PAGE_SCALE, PAGE_SIZE, VM_FAULT_ERROR } from '../mm/constants.ts';
 import { faultSteps } from '../mm/fault.ts';
@@ -450,7 +450,7 @@ export class KvmVm implements MmuNotifier {
     const pgoff = v0?.file ? v0.pgoffOf(hva) : -1;
     for (;;) {
       const look = PartitionFaultStep.of(PT_LOOK, this.lpid, gfn, this.mm.pid, vpn, pgoff);
-      yield look;
+      if (mustYield(look)) yield look;
       if (this.mm.dead) {
         this.pt.stats.faultErrors++;
         return -EFAULT;
@@ -469,7 +469,8 @@ export class KvmVm implements MmuNotifier {
         look.effect = 'no host PTE: fault it in (hva_to_pfn)';
         faulted = true;
         const r = yield* faultSteps(this.mm, hva, write ? FAULT_FLAG_WRITE : 0, 'hva_to_pfn');
-        yield PartitionFaultStep.of(PT_REREAD, this.lpid, gfn, this.mm.pid, vpn, pgoff);
+        const reread = PartitionFaultStep.of(PT_REREAD, this.lpid, gfn, this.mm.pid, vpn, pgoff);
+        if (mustYield(reread)) yield reread;
         pfn = r & VM_FAULT_ERROR ? -EFAULT : this.mm.pgtable.pfn(vpn);
         if (pfn < 0) pfn = -EFAULT;
       }
@@ -481,7 +482,7 @@ export class KvmVm implements MmuNotifier {
       }
       if (!faulted) look.explain(pfnEffect, pfn);
       const ins = PartitionFaultStep.of(PT_INSTALL, this.lpid, gfn, this.mm.pid, vpn, pgoff);
-      yield ins;
+      if (mustYield(ins)) yield ins;
       if (this.checkMmuNotifierRetry && (this.mmuNotifierCount > 0 || this.mmuNotifierSeq !== seq)) {
         ins.effect = 'invalidated since the read: retry';
         continue;

@@ -27,7 +27,7 @@ import type { Word64 } from '../../hw/mmio.ts';
 import { OPAL_SUCCESS, XiveQueueInfo, XiveQueueState } from '../../hw/xive/p9-chip.ts';
 import { TM_QW1W2_VO, XIVE_ESB_SET_PQ_01, XIVE_TM_OS_PAGE } from '../../hw/xive/regs.ts';
 import { TRACE_KVM } from '../../sim/trace-sink.ts';
-import { AtomicStep, type EffectFormat, filePteObj, pfnEffect, StepPool } from '../atomic-step.ts';
+import { AtomicStep, type EffectFormat, filePteObj, mustYield, pfnEffect, StepPool } from '../atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -817,7 +817,8 @@ export class KvmXiveNative extends KvmppcXive {
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
     const ml = this.flags.esbMemoryLock ? this.memoryLock : null;
     if (ml) {
-      yield downReadStep(ml);
+      const down = downReadStep(ml);
+      if (mustYield(down)) yield down;
       ml.downRead();
     }
     // The look-up, selection and locked page read, in this generator rather than one it
@@ -829,7 +830,7 @@ export class KvmXiveNative extends KvmppcXive {
     const odd = pageOffset % 2 === 1;
     const outside = this.flags.faultSelectsOutsideLock;
     const sel = EsbFaultStep.of(ESB_SELECT, irq, null, outside, odd);
-    yield sel;
+    if (mustYield(sel)) yield sel;
     const sb = this.esbFaultSource(sel, pageOffset, irq);
     let pfn = -VM_FAULT_SIGBUS;
     if (sb !== null) {
@@ -838,17 +839,18 @@ export class KvmXiveNative extends KvmppcXive {
       if (outside)
         sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
       const rd = EsbFaultStep.of(ESB_READ, irq, sb, outside, odd);
-      yield rd;
+      if (mustYield(rd)) yield rd;
       pfn = this.esbFaultRead(rd, sb, state, xd, irq, odd);
     }
     if (pfn >= 0 && vmf !== null) {
       const ins = EsbFaultStep.of(ESB_INSERT, pgoff, null, false, false);
-      yield ins;
+      if (mustYield(ins)) yield ins;
       vmfInsertPfn(vmf.vma, vmf.address, pfn);
       ins.explain(ptePfnEffect, pfn);
     }
     if (ml) {
-      yield new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+      const up = new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+      if (mustYield(up)) yield up;
       ml.upRead();
     }
     if (vmf === null) return pfn;

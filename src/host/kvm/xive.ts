@@ -22,7 +22,7 @@ import {
 } from '../../hw/xive/regs.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
-import { AtomicStep, driveSteps, FILE_IMAP, filePteObj, MMU_NOTIFIERS } from '../atomic-step.ts';
+import { AtomicStep, driveSteps, FILE_IMAP, filePteObj, MMU_NOTIFIERS, mustYield } from '../atomic-step.ts';
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
@@ -494,12 +494,14 @@ export abstract class KvmppcXive {
   /** The `down_write(&xive->memory_lock)` step ({@link XiveNativeFlags.esbMemoryLock}). */
   private *memoryLockDownWrite(): Generator<AtomicStep, void, void> {
     const ml = this.memoryLock;
-    yield new AtomicStep('down_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canWrite);
+    const down = new AtomicStep('down_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canWrite);
+    if (mustYield(down)) yield down;
     ml.downWrite();
   }
 
   private *memoryLockUpWrite(): Generator<AtomicStep, void, void> {
-    yield new AtomicStep('up_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+    const up = new AtomicStep('up_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+    if (mustYield(up)) yield up;
     this.memoryLock.upWrite();
   }
 
@@ -529,7 +531,7 @@ export abstract class KvmppcXive {
       [XIVE_MAPPING, FILE_IMAP],
       [...pages.map(filePteObj), MMU_NOTIFIERS],
     );
-    yield st;
+    if (mustYield(st)) yield st;
     const zaps = this.stats.zaps;
     this.resetMapped(irq);
     st.effect =
@@ -549,7 +551,7 @@ export abstract class KvmppcXive {
       [],
       [irqBackingObj(state.number)],
     );
-    yield st;
+    if (mustYield(st)) yield st;
     state.ptNumber = hw;
     state.ptData = data;
     st.effect = hw
@@ -594,7 +596,7 @@ export abstract class KvmppcXive {
       [KVM_ARCH_XIVE, XIVE_SOURCES],
       [HOST_IRQS],
     );
-    yield start;
+    if (mustYield(start)) yield start;
     const found = this.mappedSource(start, guestIrq);
     if (typeof found === 'number') return found;
     const { sb, state } = found;
@@ -608,7 +610,8 @@ export abstract class KvmppcXive {
     start.effect = `hw 0x${hostHwIrq.toString(16)} forwarded`;
     const ml = this.flags.esbMemoryLock;
     if (ml) yield* this.memoryLockDownWrite();
-    yield this.maskStep(sb, 'IPI SET_PQ_01');
+    const mask = this.maskStep(sb, 'IPI SET_PQ_01');
+    if (mustYield(mask)) yield mask;
     const prio = this.lockAndMask(sb, state);
     // Turn the IPI hard off.
     const ipiPq = host.esbRead(state.ipiData, XIVE_ESB_SET_PQ_01);
@@ -620,11 +623,12 @@ export abstract class KvmppcXive {
       yield* this.publishStep(state, hostHwIrq, ptData);
       yield* this.resetMappedStep(guestIrq);
     }
-    yield new AtomicStep(
+    const unlock = new AtomicStep(
       `route hw 0x${hostHwIrq.toString(16)}, arch_spin_unlock(sb${sb.id}->lock)`,
       [],
       [sbLockObj(sb.id)],
     );
+    if (mustYield(unlock)) yield unlock;
     this.routeMapped(hostHwIrq, state);
     if (ptData) {
       if (this.flags.nativeSetMappedUsesXicsPq) {
@@ -656,7 +660,7 @@ export abstract class KvmppcXive {
       [KVM_ARCH_XIVE, XIVE_SOURCES],
       [],
     );
-    yield start;
+    if (mustYield(start)) yield start;
     const found = this.mappedSource(start, guestIrq);
     if (typeof found === 'number') return found;
     const { sb, state } = found;
@@ -664,7 +668,8 @@ export abstract class KvmppcXive {
     this.stats.clrMapped++;
     const ml = this.flags.esbMemoryLock;
     if (ml) yield* this.memoryLockDownWrite();
-    yield this.maskStep(sb, 'mask the passthrough irq');
+    const mask = this.maskStep(sb, 'mask the passthrough irq');
+    if (mustYield(mask)) yield mask;
     const prio = this.lockAndMask(sb, state);
     let ptPq = 0;
     if (this.flags.nativeSetMappedUsesXicsPq) {
@@ -679,7 +684,7 @@ export abstract class KvmppcXive {
       [],
       [HOST_IRQS],
     );
-    yield aff;
+    if (mustYield(aff)) yield aff;
     const rc = host.irqSetVcpuAffinity(hostHwIrq, false);
     if (rc) {
       if (this.flags.clrMappedErrorKeepsLock) {
@@ -693,7 +698,12 @@ export abstract class KvmppcXive {
     }
     yield* this.publishStep(state, 0, null);
     yield* this.resetMappedStep(guestIrq);
-    yield new AtomicStep(`re-route the IPI, arch_spin_unlock(sb${sb.id}->lock)`, [], [sbLockObj(sb.id)]);
+    const unlock = new AtomicStep(
+      `re-route the IPI, arch_spin_unlock(sb${sb.id}->lock)`,
+      [],
+      [sbLockObj(sb.id)],
+    );
+    if (mustYield(unlock)) yield unlock;
     this.routeMapped(state.ipiNumber, state);
     if (this.flags.nativeSetMappedUsesXicsPq) {
       host.esbRead(state.ipiData, prio === MASKED || state.oldP ? XIVE_ESB_SET_PQ_10 : XIVE_ESB_SET_PQ_00);

@@ -6,7 +6,7 @@
 
 import { traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_MM } from '../../sim/trace-sink.ts';
-import { AtomicStep, mmapLockObj, pteObj, StepPool, vmasObj } from '../atomic-step.ts';
+import { AtomicStep, mmapLockObj, mustYield, pteObj, StepPool, vmasObj } from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,
   PAGE_SCALE,
@@ -193,7 +193,7 @@ export function* faultSteps(
   const v0 = mm.vmas.lookup(addr);
   const pgoff = v0?.file ? v0.pgoffOf(addr) : -1;
   const lock = FaultStep.of(FAULT_LOCK, mm, who, addr, pgoff);
-  yield lock;
+  if (mustYield(lock)) yield lock;
   mm.mmapLock.downRead();
   const vma = mm.vmas.lookup(addr);
   let ret = 0;
@@ -212,10 +212,12 @@ export function* faultSteps(
     lock.effect = 'access not allowed by the VMA: SIGSEGV';
     ret = VM_FAULT_SIGSEGV;
   } else {
-    yield FaultStep.of(FAULT_HANDLE, mm, who, addr, pgoff);
+    const handle = FaultStep.of(FAULT_HANDLE, mm, who, addr, pgoff);
+    if (mustYield(handle)) yield handle;
     ret = handleMmFault(mm, vma, addr, flags);
   }
-  yield FaultStep.of(FAULT_UNLOCK, mm, who, addr, pgoff);
+  const unlock = FaultStep.of(FAULT_UNLOCK, mm, who, addr, pgoff);
+  if (mustYield(unlock)) yield unlock;
   mm.mmapLock.upRead();
   return ret;
 }

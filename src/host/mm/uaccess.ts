@@ -204,6 +204,9 @@ export function userStore(
   return 0;
 }
 
+/** Bytes up to which a copy from or to RAM goes byte by byte. */
+const SMALL_COPY = 128;
+
 /** The access loop of copies: one page chunk at a time. */
 function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: number, w: Word64): number {
   const frames = mm.host.frames;
@@ -219,7 +222,11 @@ function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: nu
       // RAM has no access side effects: the bytes move straight to or from the frame.
       const f = frames.ramBytes(pfn, write);
       if (f === null) buf.fill(0, done, done + n);
-      else {
+      else if (n <= SMALL_COPY) {
+        // An ioctl struct's few bytes: a loop, where a typed-array copy would make two views.
+        if (write) for (let k = 0; k < n; k++) f.setUint8(off + k, buf[done + k]!);
+        else for (let k = 0; k < n; k++) buf[done + k] = f.getUint8(off + k);
+      } else {
         const page = new Uint8Array(f.buffer, f.byteOffset + off, n);
         if (write) page.set(buf.subarray(done, done + n));
         else buf.set(page, done);

@@ -12,6 +12,7 @@ import {
   FILE_IMAP,
   filePteObj,
   MMU_NOTIFIERS,
+  mustYield,
   waitsForever,
 } from '../atomic-step.ts';
 import { MMU_NOTIFY_CLEAR, PAGE_SCALE, PAGE_SIZE, VM_PFNMAP } from './constants.ts';
@@ -111,7 +112,7 @@ export function* unmapMappingPagesSteps(
   const last = nr > 0 ? start + nr - 1 : Number.MAX_SAFE_INTEGER;
   const rw = mapping.iMmapRwsem;
   const lock = new AtomicStep(`${who}i_mmap_lock_read`, [FILE_IMAP], [], () => rw.canRead);
-  yield lock;
+  if (mustYield(lock)) yield lock;
   rw.downRead();
   const vmas = mapping.iMmap.query(first, last);
   lock.effect = `${vmas.length} VMA(s) map the range`;
@@ -132,12 +133,13 @@ export function* unmapMappingPagesSteps(
       [],
       [...ptes, MMU_NOTIFIERS],
     );
-    yield st;
+    if (mustYield(st)) yield st;
     const k = zapPageRangeSingle(vma, from, to - from);
     st.effect = `${k} PTE(s) removed`;
     n += k;
   }
-  yield new AtomicStep(`${who}i_mmap_unlock_read`, [FILE_IMAP], []);
+  const unlock = new AtomicStep(`${who}i_mmap_unlock_read`, [FILE_IMAP], []);
+  if (mustYield(unlock)) yield unlock;
   rw.upRead();
   return n;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AtomicStep, driveSteps, StepPool, waitsForever } from '../../../src/host/atomic-step.ts';
+import { AtomicStep, driveSteps, mustYield, StepPool, waitsForever } from '../../../src/host/atomic-step.ts';
 
 /** A hot-path-style step: its label is made of its number, on first read. */
 class NumberedStep extends AtomicStep {
@@ -71,5 +71,40 @@ describe('atomic steps: sequential drivers recycle, everyone else keeps new step
     g.next();
     g.next();
     expect(seen[0]).not.toBe(seen[1]);
+  });
+});
+
+/** As {@link numbered}, announcing a step only when {@link mustYield} says so; records the labels it yielded. */
+function* announcing(n: number, yielded: string[], blockAt = 0): Generator<AtomicStep, number, void> {
+  for (let i = 1; i <= n; i++) {
+    const s = NumberedStep.of(i, i === blockAt);
+    if (mustYield(s)) {
+      yielded.push(s.label);
+      yield s;
+    }
+  }
+  return n;
+}
+
+describe('mustYield: only the steps a driver acts on are announced', () => {
+  it('under a sequential driver, a generator runs straight through its runnable steps', () => {
+    const yielded: string[] = [];
+    expect(driveSteps(announcing(4, yielded), waitsForever)).toBe(4);
+    expect(yielded).toEqual([]);
+  });
+
+  it('under a sequential driver, the step that cannot run is announced and the drive stops there', () => {
+    const yielded: string[] = [];
+    expect(driveSteps(announcing(4, yielded, 3), (s) => (s.label === 'step 3' ? -3 : -1))).toBe(-3);
+    expect(yielded).toEqual(['step 3']);
+  });
+
+  it('stepped by hand (as the explorer does), every step is announced, blocked or not', () => {
+    const yielded: string[] = [];
+    const g = announcing(3, yielded, 2);
+    const steps: AtomicStep[] = [];
+    for (let r = g.next(); !r.done; r = g.next()) steps.push(r.value);
+    expect(yielded).toEqual(['step 1', 'step 2', 'step 3']);
+    expect(steps.map((s) => s.canRun())).toEqual([true, false, true]);
   });
 });
