@@ -17,6 +17,7 @@ import {
   KVM_DEV_TYPE_XIVE,
   KVM_DEV_XIVE_GRP_SOURCE,
   KVM_DEV_XIVE_GRP_SOURCE_CONFIG,
+  KVM_DEVICE_ATTR_SIZE,
   KVM_SET_DEVICE_ATTR,
   kvmXiveSourceConfig,
 } from '../src/host/kvm/uapi.ts';
@@ -57,16 +58,21 @@ export interface ScaleResult {
 }
 
 /**
- * `KVM_SET_DEVICE_ATTR` of a u64, through one value buffer and one `struct kvm_device_attr`
- * reused per call (as a VMM's loop would: only `group` (+4), `attr` (+8) and the value change).
+ * `KVM_SET_DEVICE_ATTR` of a u64, as QEMU's `kvm_device_access()` makes it: the value in a user
+ * buffer, then a `struct kvm_device_attr` built on the stack (one user buffer reused per call,
+ * written whole: flags 0, group, attr, the value's address).
  */
 function attrSetter(p: HostProcess, devFd: number): (group: number, a: number, v: bigint | number) => number {
   const buf = p.userAlloc(8);
-  const s = p.userStruct(encodeKvmDeviceAttr({ group: 0, attr: 0, addr: buf }));
+  const s = p.userAlloc(KVM_DEVICE_ATTR_SIZE);
+  const bytes = encodeKvmDeviceAttr({ group: 0, attr: 0, addr: buf });
+  const view = new DataView(bytes.buffer);
   return (group, a, v) => {
     p.putU64(buf, v);
-    p.putU32(s + 4, group);
-    p.putU64(s + 8, a);
+    view.setUint32(4, group);
+    view.setUint32(8, Math.floor(a / 2 ** 32));
+    view.setUint32(12, a >>> 0);
+    p.putBytes(s, bytes);
     return p.ioctl(devFd, KVM_SET_DEVICE_ATTR, s);
   };
 }

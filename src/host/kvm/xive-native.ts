@@ -106,6 +106,9 @@ import {
 /** The irq range of GRP_SOURCE, as the bigints the attribute is compared with. */
 const FIRST_IRQ = BigInt(KVMPPC_XIVE_FIRST_IRQ);
 const NR_IRQS = BigInt(KVMPPC_XIVE_NR_IRQS);
+/** The source flags as bits of the value's low word ({@link KvmXiveNative.readU64Low}). */
+const LEVEL_SENSITIVE = Number(KVM_XIVE_LEVEL_SENSITIVE);
+const LEVEL_ASSERTED = Number(KVM_XIVE_LEVEL_ASSERTED);
 
 /** The kernel's copy of a u64 attribute value ({@link KvmXiveNative.readU64}), reused. */
 const u64Bytes = new Uint8Array(8);
@@ -249,6 +252,15 @@ export class KvmXiveNative extends KvmppcXive {
     return u64View.getBigUint64(0);
   }
 
+  /**
+   * {@link readU64} where only the value's low 32 bits matter (the source flags): those bits
+   * (≥ 0) or −EFAULT, with no bigint made per source.
+   */
+  private readU64Low(mem: UserMemory, addr: number): number {
+    if (mem.copyFromUserTo(u64Bytes, addr)) return -EFAULT;
+    return u64View.getUint32(4);
+  }
+
   // -------------------------------------------------------------------------------------------
   // Device attributes
   // -------------------------------------------------------------------------------------------
@@ -328,8 +340,8 @@ export class KvmXiveNative extends KvmppcXive {
     // The block is created before the user read: a later -EFAULT leaves it behind.
     const sb = this.findSource(irq) ?? this.createSrcBlock(irq);
     const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
-    const val = this.readU64(mem, addr);
-    if (typeof val === 'number') return val;
+    const val = this.readU64Low(mem, addr);
+    if (val < 0) return val;
     if (!this.lock(sb)) return -EDEADLK;
     try {
       // One view of `ipi_data` for the whole call (each read of the getter makes one).
@@ -339,9 +351,9 @@ export class KvmXiveNative extends KvmppcXive {
         if (state.ipiNumber === 0) return -ENXIO;
         this.host.populateIrqData(state.ipiNumber, xd);
       }
-      if (val & KVM_XIVE_LEVEL_SENSITIVE) {
+      if (val & LEVEL_SENSITIVE) {
         state.lsi = true;
-        if (val & KVM_XIVE_LEVEL_ASSERTED) state.asserted = true;
+        if (val & LEVEL_ASSERTED) state.asserted = true;
       }
       state.actServer = 0;
       state.actPriority = MASKED;
@@ -350,7 +362,7 @@ export class KvmXiveNative extends KvmppcXive {
       if (!state.valid) this.srcCount++;
       state.valid = true;
       if (this.trace.mask & TRACE_KVM)
-        this.emit('kvm.xive.source', { irq, ipiNumber: state.ipiNumber, pq: Number(val & 3n) });
+        this.emit('kvm.xive.source', { irq, ipiNumber: state.ipiNumber, pq: val & 3 });
       return 0;
     } finally {
       this.unlock(sb);

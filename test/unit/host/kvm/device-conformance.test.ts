@@ -517,6 +517,12 @@ describe('surprises of the merged device, through the syscalls', () => {
     expect(createSource(e.vmm, e.devFd, 9, KVM_XIVE_LEVEL_SENSITIVE)).toBe(0);
     expect(createSource(e.vmm, e.devFd, 9, 0n)).toBe(0);
     expect(e.host.kvm.vms[0]!.devices[0]!.xive.irqState(9)!.lsi).toBe(true);
+    // The flags are bits 0 and 1 of the u64: the same bits of its high word are not flags.
+    expect(
+      createSource(e.vmm, e.devFd, 10, (KVM_XIVE_LEVEL_SENSITIVE | KVM_XIVE_LEVEL_ASSERTED) << 32n),
+    ).toBe(0);
+    const st = e.host.kvm.vms[0]!.devices[0]!.xive.irqState(10)!;
+    expect([st.lsi, st.asserted]).toEqual([false, false]);
   });
 
   it('18: PQ 10 while stopped latches a trigger in Q; restoring 00 and re-triggering on 11 delivers it', () => {
