@@ -51,12 +51,11 @@ import {
 } from '../mm/constants.ts';
 import { vmfInsertPfn } from '../mm/fault.ts';
 import type { File } from '../mm/file.ts';
-import type { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
 import type { Vma, VmFault, VmOperations } from '../mm/vma.ts';
 import type { XiveIrqData } from '../xive/host-xive.ts';
 import { KvmppcXive } from './xive.ts';
-import { irqBackingObj, sbLockObj, XIVE_MEMORY_LOCK, XIVE_SOURCES } from './xive-footprint.ts';
+import { irqBackingObj, sbLockObj, XIVE_SOURCES } from './xive-footprint.ts';
 import {
   decodeKvmPpcXiveEq,
   encodeKvmPpcXiveEq,
@@ -124,14 +123,6 @@ const ESB_INSERT = 2;
 
 /** The effect `PTE → pfn 0x…`. */
 const ptePfnEffect: EffectFormat = (pfn) => `PTE → pfn 0x${pfn.toString(16)}`;
-
-/**
- * The ESB fault's `down_read(&xive->memory_lock)` step, blocked while a writer holds it. Made
- * here, not in the fault's generator: a closure there would make every fault allocate a context.
- */
-function downReadStep(ml: RwSem): AtomicStep {
-  return new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
-}
 
 /**
  * A step of the ESB fault: the source look-up (and the selection, when it runs outside the
@@ -827,12 +818,8 @@ export class KvmXiveNative extends KvmppcXive {
    * level of `yield*` costs every step a resume), VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS.
    */
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
-    const ml = this.flags.esbMemoryLock ? this.memoryLock : null;
-    if (ml) {
-      const down = downReadStep(ml);
-      if (mustYield(down)) yield down;
-      ml.downRead();
-    }
+    const ml = this.flags.esbMemoryLock;
+    if (ml) yield* this.memoryLockDownRead();
     // The look-up, selection and locked page read, in this generator rather than one it
     // delegates to: each level of `yield*` costs every step a resume.
     const pageOffset = this.flags.faultUsesVmaRelativePgoff
@@ -860,11 +847,7 @@ export class KvmXiveNative extends KvmppcXive {
       vmfInsertPfn(vmf.vma, vmf.address, pfn);
       ins.explain(ptePfnEffect, pfn);
     }
-    if (ml) {
-      const up = new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
-      if (mustYield(up)) yield up;
-      ml.upRead();
-    }
+    if (ml) yield* this.memoryLockUpRead();
     if (vmf === null) return pfn;
     return pfn < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
   }

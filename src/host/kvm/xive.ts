@@ -505,6 +505,25 @@ export abstract class KvmppcXive {
     this.memoryLock.upWrite();
   }
 
+  /**
+   * The ESB fault's `down_read(&xive->memory_lock)` as a step, blocked while a writer holds it
+   * (its own generator: the fault's, run a million times at the scale of a full VM, keeps no
+   * register for these steps of a configuration that is off by default).
+   */
+  protected *memoryLockDownRead(): Generator<AtomicStep, void, void> {
+    const ml = this.memoryLock;
+    const down = new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
+    if (mustYield(down)) yield down;
+    ml.downRead();
+  }
+
+  /** The ESB fault's `up_read(&xive->memory_lock)` as a step. */
+  protected *memoryLockUpRead(): Generator<AtomicStep, void, void> {
+    const up = new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+    if (mustYield(up)) yield up;
+    this.memoryLock.upRead();
+  }
+
   /** `xive_lock_and_mask` as a step: blocked while another path holds `sb->lock`. */
   private maskStep(sb: XiveSrcBlock, what: string): AtomicStep {
     return new AtomicStep(
