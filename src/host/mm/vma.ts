@@ -101,17 +101,19 @@ export class Vma {
 
 /** `struct vm_fault`: one fault in progress. */
 export class VmFault {
-  readonly vma: Vma;
+  // `declare`d fields: one is made per fault (a million at a full VM's set-up), and a class-field
+  // definition would store `undefined` in each before the constructor does.
+  declare readonly vma: Vma;
   /** Faulting address rounded down to its page. */
-  readonly address: number;
+  declare readonly address: number;
   /** The address the access used. */
-  readonly realAddress: number;
+  declare readonly realAddress: number;
   /** File page offset of `address` (`vmf->pgoff`). */
-  readonly pgoff: number;
+  declare readonly pgoff: number;
   /** FAULT_FLAG_*. */
-  readonly flags: number;
+  declare readonly flags: number;
   /** Out: the frame for the core to map when the handler returns 0; -1 otherwise. */
-  pfn: number;
+  declare pfn: number;
 
   constructor(vma: Vma, realAddress: number, flags: number) {
     this.vma = vma;
