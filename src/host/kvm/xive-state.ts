@@ -75,56 +75,76 @@ const IPI_SAVED_P = 0x40;
 const IPI_STALE_P = 0x80;
 
 /**
+ * ESB page addresses of `ipi_data` are kept as 4 KiB page numbers (an ESB page is at least
+ * 4 KiB, `esb_shift` >= 12): the low 32 bits in a u32, the rest in a byte. A host physical
+ * address is below 2^51 (arch/powerpc/include/asm/book3s/64/mmu.h MAX_PHYSMEM_BITS: "51 bits is
+ * the max physical real address on POWER9"), so a page number is below 2^39.
+ */
+const ESB_PAGE = 4096;
+const ESB_PAGE_INV = 1 / ESB_PAGE;
+const U32 = 2 ** 32;
+const MAX_PHYS = 2 ** 51;
+
+/**
  * A source block's sources, one typed array per field (a million sources as objects would cost
  * V8 two objects and two boxed doubles each, and seconds of garbage collection to create).
  * {@link XiveIrqState} and {@link XiveIrqData} views read and write them.
+ *
+ * 33 bytes a source. Fields whose start value is not 0 are stored so that 0 means it (a
+ * priority as `p ^ MASKED`): the buffer needs no fill, and the pages of a field no source
+ * writes (a native device never writes `guest_priority`) are never touched. `ipi_data.hw_irq`
+ * is `ipi_number` (the kernel populates `ipi_data` from `ipi_number` and changes neither
+ * after); the passthrough irq, rare, is in a map with its data.
  */
 class SrcFields {
   /** {@link VALID} … {@link IPI_STALE_P}. */
   readonly bits: Uint8Array;
   readonly ipiNumber: Int32Array;
-  readonly ptNumber: Int32Array;
   /**
-   * The host's data of the passthrough HW irq (an object of the host's) by source, where there
-   * is one: few sources are passed through, and an array per block would cost 8 KiB of heap.
+   * The passthrough HW irq and the host's data for it (an object of the host's) by source, where
+   * there is one: few sources are passed through, and an array per block would cost 8 KiB of heap.
    */
+  readonly ptNumber: Map<number, number>;
   readonly ptData: Map<number, XiveIrqData>;
+  /** `guest_priority ^ MASKED`, `saved_priority ^ MASKED`, `act_priority ^ MASKED`. */
   readonly guestPriority: Uint8Array;
   readonly savedPriority: Uint8Array;
-  readonly actServer: Int32Array;
   readonly actPriority: Uint8Array;
+  readonly actServer: Int32Array;
   readonly eisn: Uint32Array;
-  /** `ipi_data`: flags, ESB shift, hw irq, target, EOI and trigger pages. */
+  /** `ipi_data`: flags, ESB shift, `~target`, EOI and trigger page numbers (low and high part). */
   readonly ipiFlags: Uint8Array;
   readonly ipiEsbShift: Uint8Array;
-  readonly ipiHwIrq: Int32Array;
   readonly ipiTarget: Int32Array;
-  readonly ipiEoiPage: Float64Array;
-  readonly ipiTrigPage: Float64Array;
+  readonly ipiEoiLo: Uint32Array;
+  readonly ipiTrigLo: Uint32Array;
+  readonly ipiEoiHi: Uint8Array;
+  readonly ipiTrigHi: Uint8Array;
 
   constructor() {
     const n = KVMPPC_XICS_IRQ_PER_ICS;
     // One buffer for every field (an ArrayBuffer each would cost a malloc each).
-    const buf = new ArrayBuffer(n * (2 * 8 + 6 * 4 + 7));
+    const buf = new ArrayBuffer(n * (6 * 4 + 9));
     let off = 0;
     const at = (bytes: number): number => {
       off += bytes * n;
       return off - bytes * n;
     };
-    this.ipiEoiPage = new Float64Array(buf, at(8), n);
-    this.ipiTrigPage = new Float64Array(buf, at(8), n);
+    this.ipiEoiLo = new Uint32Array(buf, at(4), n);
+    this.ipiTrigLo = new Uint32Array(buf, at(4), n);
     this.ipiNumber = new Int32Array(buf, at(4), n);
-    this.ptNumber = new Int32Array(buf, at(4), n);
     this.actServer = new Int32Array(buf, at(4), n);
-    this.ipiHwIrq = new Int32Array(buf, at(4), n);
-    this.ipiTarget = new Int32Array(buf, at(4), n).fill(XIVE_INVALID_TARGET);
+    this.ipiTarget = new Int32Array(buf, at(4), n);
     this.eisn = new Uint32Array(buf, at(4), n);
     this.bits = new Uint8Array(buf, at(1), n);
-    this.guestPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
-    this.savedPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
-    this.actPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
+    this.guestPriority = new Uint8Array(buf, at(1), n);
+    this.savedPriority = new Uint8Array(buf, at(1), n);
+    this.actPriority = new Uint8Array(buf, at(1), n);
     this.ipiFlags = new Uint8Array(buf, at(1), n);
     this.ipiEsbShift = new Uint8Array(buf, at(1), n);
+    this.ipiEoiHi = new Uint8Array(buf, at(1), n);
+    this.ipiTrigHi = new Uint8Array(buf, at(1), n);
+    this.ptNumber = new Map();
     this.ptData = new Map();
   }
 
@@ -134,6 +154,22 @@ class SrcFields {
 
   setFlag(i: number, bit: number, on: boolean): void {
     this.bits[i] = on ? this.bits[i]! | bit : this.bits[i]! & ~bit;
+  }
+
+  /** The ESB page address kept in `lo[i]`, `hi[i]`. */
+  static page(lo: Uint32Array, hi: Uint8Array, i: number): number {
+    return (hi[i]! * U32 + lo[i]!) * ESB_PAGE;
+  }
+
+  /** Keep ESB page address `v` (0: none) in `lo[i]`, `hi[i]`. */
+  static setPage(lo: Uint32Array, hi: Uint8Array, i: number, v: number): void {
+    const pn = v * ESB_PAGE_INV;
+    if (!(Number.isInteger(pn) && pn >= 0 && v < MAX_PHYS)) {
+      throw new Error(`XiveIrqData: ESB page 0x${v.toString(16)} is not a 4 KiB page below 2^51`);
+    }
+    const h = Math.floor(pn / U32);
+    hi[i] = h;
+    lo[i] = pn - h * U32;
   }
 }
 
@@ -155,16 +191,16 @@ class IpiData implements XiveIrqData {
     this.f.ipiFlags[this.i] = v;
   }
   get eoiPage(): number {
-    return this.f.ipiEoiPage[this.i]!;
+    return SrcFields.page(this.f.ipiEoiLo, this.f.ipiEoiHi, this.i);
   }
   set eoiPage(v: number) {
-    this.f.ipiEoiPage[this.i] = v;
+    SrcFields.setPage(this.f.ipiEoiLo, this.f.ipiEoiHi, this.i, v);
   }
   get trigPage(): number {
-    return this.f.ipiTrigPage[this.i]!;
+    return SrcFields.page(this.f.ipiTrigLo, this.f.ipiTrigHi, this.i);
   }
   set trigPage(v: number) {
-    this.f.ipiTrigPage[this.i] = v;
+    SrcFields.setPage(this.f.ipiTrigLo, this.f.ipiTrigHi, this.i, v);
   }
   get esbShift(): number {
     return this.f.ipiEsbShift[this.i]!;
@@ -172,17 +208,19 @@ class IpiData implements XiveIrqData {
   set esbShift(v: number) {
     this.f.ipiEsbShift[this.i] = v;
   }
+  /** `ipi_data.hw_irq`: the source's `ipi_number`. */
   get hwIrq(): number {
-    return this.f.ipiHwIrq[this.i]!;
+    return this.f.ipiNumber[this.i]!;
   }
   set hwIrq(v: number) {
-    this.f.ipiHwIrq[this.i] = v;
+    this.f.ipiNumber[this.i] = v;
   }
+  /** Kept as `~target`: 0 is {@link XIVE_INVALID_TARGET}. */
   get target(): number {
-    return this.f.ipiTarget[this.i]!;
+    return ~this.f.ipiTarget[this.i]!;
   }
   set target(v: number) {
-    this.f.ipiTarget[this.i] = v;
+    this.f.ipiTarget[this.i] = ~v;
   }
   get savedP(): boolean {
     return this.f.flag(this.i, IPI_SAVED_P);
@@ -230,10 +268,11 @@ export class XiveIrqState {
   }
   /** Passthrough HW irq (0 = none) and the host's data for it. */
   get ptNumber(): number {
-    return this.f.ptNumber[this.i]!;
+    return this.f.ptNumber.get(this.i) ?? 0;
   }
   set ptNumber(v: number) {
-    this.f.ptNumber[this.i] = v;
+    if (v === 0) this.f.ptNumber.delete(this.i);
+    else this.f.ptNumber.set(this.i, v);
   }
   get ptData(): XiveIrqData | null {
     return this.f.ptData.get(this.i) ?? null;
@@ -244,16 +283,16 @@ export class XiveIrqState {
   }
   /** XICS-mode fields; native code never writes guest_priority (book3s_xive_native.c has no writer). */
   get guestPriority(): number {
-    return this.f.guestPriority[this.i]!;
+    return this.f.guestPriority[this.i]! ^ MASKED;
   }
   set guestPriority(v: number) {
-    this.f.guestPriority[this.i] = v;
+    this.f.guestPriority[this.i] = v ^ MASKED;
   }
   get savedPriority(): number {
-    return this.f.savedPriority[this.i]!;
+    return this.f.savedPriority[this.i]! ^ MASKED;
   }
   set savedPriority(v: number) {
-    this.f.savedPriority[this.i] = v;
+    this.f.savedPriority[this.i] = v ^ MASKED;
   }
   get actServer(): number {
     return this.f.actServer[this.i]!;
@@ -262,10 +301,10 @@ export class XiveIrqState {
     this.f.actServer[this.i] = v;
   }
   get actPriority(): number {
-    return this.f.actPriority[this.i]!;
+    return this.f.actPriority[this.i]! ^ MASKED;
   }
   set actPriority(v: number) {
-    this.f.actPriority[this.i] = v;
+    this.f.actPriority[this.i] = v ^ MASKED;
   }
   get inEoi(): boolean {
     return this.f.flag(this.i, IN_EOI);
