@@ -97,6 +97,36 @@ const partitionFaultStepPool = new StepPool<PartitionFaultStep>();
 /** Entries per leaf (a 256 MiB window of guest physical space). */
 const CHUNK = 4096;
 const CHUNK_INV = 1 / CHUNK;
+const U32 = 2 ** 32;
+/**
+ * pfns are below 2^35: a host physical address is below 2^51
+ * (arch/powerpc/include/asm/book3s/64/mmu.h MAX_PHYSMEM_BITS), pages are 64 KiB.
+ */
+const PFN_LIMIT = 2 ** 35;
+/** {@link Leaf.tag} bits: present, writable, and the pfn's bits above 32 from bit 2. */
+const TAG_PRESENT = 1;
+const TAG_WRITE = 2;
+const TAG_HI_SHIFT = 2;
+
+/**
+ * A leaf: 9 bytes an entry (the kernel's radix leaf entry is 8). `word[2i]` is the low 32 bits
+ * of the pfn of entry `i`, `word[2i+1]` its installation number ({@link PartitionTable.dump}
+ * orders by it, as a map keeps insertion order), `tag[i]` the {@link TAG_PRESENT} … bits (0:
+ * none).
+ */
+class Leaf {
+  readonly word: Uint32Array;
+  readonly tag: Uint8Array;
+  constructor() {
+    const buf = new ArrayBuffer(CHUNK * 9);
+    this.word = new Uint32Array(buf, 0, 2 * CHUNK);
+    this.tag = new Uint8Array(buf, 8 * CHUNK, CHUNK);
+  }
+
+  pfn(i: number): number {
+    return (this.tag[i]! >>> TAG_HI_SHIFT) * U32 + this.word[2 * i]!;
+  }
+}
 /** Leaf lookups remembered (a guest's interrupt path alternates RAM, ESB and TIMA windows). */
 const LEAF_CACHE = 4;
 /** {@link PartitionTable.counts}: entries present, and the next installation number. */
@@ -124,11 +154,10 @@ export class PartitionTable {
   /**
    * The entries, as a radix of {@link CHUNK}-entry leaves keyed by `gfn / CHUNK`: small-integer
    * keys, where a map keyed by gfn would box every MMIO gfn (ESB pages near 2^34). Leaf `j` is
-   * `leafList[j]`: `[2i]` holds `pfn·2 + writable + 1` (0: none) for gfn `key·CHUNK + i`, `[2i+1]`
-   * its installation number (what {@link dump} orders by, as a map keeps insertion order).
+   * `leafList[j]`; its entry `i` is gfn `key·CHUNK + i`.
    */
   private readonly leaves: Map<number, number>;
-  private readonly leafList: Float64Array[];
+  private readonly leafList: Leaf[];
   /** `[COUNT_SIZE]` entries present, `[COUNT_SEQ]` the next installation number. */
   private readonly counts: Float64Array;
   /**
@@ -158,7 +187,7 @@ export class PartitionTable {
     this.generation = new Float64Array(1);
   }
 
-  private leaf(key: number): Float64Array | null {
+  private leaf(key: number): Leaf | null {
     const keys = this.cacheKeys;
     let j = -1;
     let i = 0;
@@ -174,8 +203,8 @@ export class PartitionTable {
     return j < 0 ? null : this.leafList[j]!;
   }
 
-  private newLeaf(key: number): Float64Array {
-    const l = new Float64Array(2 * CHUNK);
+  private newLeaf(key: number): Leaf {
+    const l = new Leaf();
     const j = this.leafList.length;
     this.leafList.push(l);
     this.leaves.set(key, j);
@@ -184,23 +213,24 @@ export class PartitionTable {
   }
 
   /** Remove the entry at `i` of leaf `l` if there is one; returns whether there was. */
-  private remove(l: Float64Array, i: number): boolean {
-    if (l[2 * i] === 0) return false;
-    l[2 * i] = 0;
+  private remove(l: Leaf, i: number): boolean {
+    if (l.tag[i] === 0) return false;
+    l.tag[i] = 0;
+    l.word[2 * i] = 0;
     this.generation[0]!++;
     this.counts[COUNT_SIZE]!--;
     return true;
   }
 
   /** Every present entry of leaves whose gfns meet `[start, end)`: `(gfn, leaf, index)`. */
-  private each(start: number, end: number, f: (gfn: number, l: Float64Array, i: number) => void): void {
+  private each(start: number, end: number, f: (gfn: number, l: Leaf, i: number) => void): void {
     for (const [key, j] of this.leaves) {
       const base = key * CHUNK;
       if (base >= end || base + CHUNK <= start) continue;
       const l = this.leafList[j]!;
       const i0 = Math.max(0, start - base);
       const i1 = Math.min(CHUNK, end - base);
-      for (let i = i0; i < i1; i++) if (l[2 * i] !== 0) f(base + i, l, i);
+      for (let i = i0; i < i1; i++) if (l.tag[i] !== 0) f(base + i, l, i);
     }
   }
 
@@ -214,27 +244,32 @@ export class PartitionTable {
     const key = Math.floor(gfn * CHUNK_INV);
     const l = this.leaf(key);
     if (l === null) return -1;
-    const v = l[2 * (gfn - key * CHUNK)]!;
-    if (v === 0) return -1;
-    const e = v - 1;
-    if (write && e % 2 === 0) return -1;
-    return Math.floor(e / 2);
+    const i = gfn - key * CHUNK;
+    const t = l.tag[i]!;
+    if (t === 0 || (write && (t & TAG_WRITE) === 0)) return -1;
+    return l.pfn(i);
   }
 
   /** Install (or upgrade) the entry of `gfn`. */
   insert(gfn: number, pfn: number, writable: boolean): void {
+    if (!(Number.isInteger(pfn) && pfn >= 0 && pfn < PFN_LIMIT)) {
+      throw new Error(`PartitionTable.insert: pfn 0x${pfn.toString(16)} is not a page below 2^51`);
+    }
+    if (this.counts[COUNT_SEQ]! >= U32) throw new Error('PartitionTable.insert: 2^32 installations');
     const key = Math.floor(gfn * CHUNK_INV);
     const l = this.leaf(key) ?? this.newLeaf(key);
-    const i = 2 * (gfn - key * CHUNK);
-    if (l[i] === 0) {
+    const i = gfn - key * CHUNK;
+    if (l.tag[i] === 0) {
       this.counts[COUNT_SIZE]!++;
-      l[i + 1] = this.counts[COUNT_SEQ]!++;
+      l.word[2 * i + 1] = this.counts[COUNT_SEQ]!++;
     } else {
       // A present entry changes: what a vCPU cached of it no longer holds. (A new entry cannot
       // be cached anywhere yet.)
       this.generation[0]!++;
     }
-    l[i] = pfn * 2 + (writable ? 1 : 0) + 1;
+    const hi = Math.floor(pfn / U32);
+    l.word[2 * i] = pfn - hi * U32;
+    l.tag[i] = (hi << TAG_HI_SHIFT) | (writable ? TAG_WRITE : 0) | TAG_PRESENT;
     this.stats.faults++;
   }
 
@@ -261,8 +296,8 @@ export class PartitionTable {
   /** Make the entries of gfns `[start, end)` read-only (dirty-log re-protection). */
   writeProtectRange(start: number, end: number): void {
     this.each(start, end, (_g, l, i) => {
-      if ((l[2 * i]! - 1) % 2 === 1) {
-        l[2 * i]!--;
+      if (l.tag[i]! & TAG_WRITE) {
+        l.tag[i]! &= ~TAG_WRITE;
         this.generation[0]!++;
       }
     });
@@ -283,7 +318,7 @@ export class PartitionTable {
   dump(): [number, number][] {
     const out: [number, number, number][] = [];
     this.each(0, Number.MAX_SAFE_INTEGER, (g, l, i) => {
-      out.push([g, Math.floor((l[2 * i]! - 1) / 2), l[2 * i + 1]!]);
+      out.push([g, l.pfn(i), l.word[2 * i + 1]!]);
     });
     out.sort((a, b) => a[2] - b[2]);
     return out.map(([g, pfn]) => [g, pfn]);
