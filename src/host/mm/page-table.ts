@@ -3,8 +3,10 @@
  * (PGD 13 bits, PUD 9, PMD 9, PTE 5, page offset 16: 52-bit virtual addresses). Levels are
  * sparse: a directory or table page exists only while something below it is present.
  *
- * Each leaf table page is a typed array of pfns and one of flags. pfns of MMIO frames exceed
- * 2^32 (ESB pages at 0x6_0000_0000_0000), hence a Float64Array rather than u32 words; the flags
+ * Each leaf table page is typed arrays of pfns and one of flags, 6 bytes a PTE (Linux's is 8).
+ * pfns of MMIO frames exceed 2^32 (ESB pages at 0x6_0000_0000_0000): a pfn is kept as its low
+ * 32 bits in a u32 and the rest in a byte. A host physical address is below 2^51
+ * (arch/powerpc/include/asm/book3s/64/mmu.h MAX_PHYSMEM_BITS), so a pfn is below 2^35; the flags
  * fit a byte.
  * Everything is indexed by virtual page number (`vpn = address / PAGE_SIZE`).
  */
@@ -48,27 +50,52 @@ export function pteIndex(vpn: number): number {
   return vpn - Math.floor(vpn * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE;
 }
 
+const U32 = 2 ** 32;
+/** pfns {@link PageTable.set} takes: below 2^40 (the high byte's range). */
+const PFN_LIMIT = 2 ** 40;
+
 /** Leaf tables in a page table's first slab, and at most in one slab (each slab doubles). */
 const SLAB_FIRST = 8;
 const SLAB_MAX = 512;
 
 /**
- * A leaf table page: `pfn[base + i]` and `flags[base + i]` (0 = none) of its 32 PTEs, in slabs
+ * A leaf table page: `pfnLo[base + i]`, `pfnHi[base + i]` (the pfn's low 32 bits and the rest)
+ * and `flags[base + i]` (0 = none) of its 32 PTEs, in slabs
  * its page table shares among its leaves ({@link PageTable.set}): a typed array (or a view) of
  * each leaf's own costs V8 an object or an ArrayBuffer and a malloc, and a full VM's ESB mapping
  * needs 65,536 leaves. A slab is freed with the last table of it.
  */
 export class PteTable {
-  readonly pfn: Float64Array;
+  readonly pfnLo: Uint32Array;
+  readonly pfnHi: Uint8Array;
   readonly flags: Uint8Array;
   /** Slot of this table's first PTE in the slabs. */
   readonly base: number;
   used: number;
-  constructor(pfn: Float64Array, flags: Uint8Array, base: number) {
-    this.pfn = pfn;
-    this.flags = flags;
+  constructor(slab: Slab, base: number) {
+    this.pfnLo = slab.pfnLo;
+    this.pfnHi = slab.pfnHi;
+    this.flags = slab.flags;
     this.base = base;
     this.used = 0;
+  }
+
+  /** The pfn at slot `i`. */
+  pfn(i: number): number {
+    return this.pfnHi[i]! * U32 + this.pfnLo[i]!;
+  }
+}
+
+/** A slab: the PTE arrays of {@link PteTable}s, in one buffer. */
+class Slab {
+  readonly pfnLo: Uint32Array;
+  readonly pfnHi: Uint8Array;
+  readonly flags: Uint8Array;
+  constructor(n: number) {
+    const buf = new ArrayBuffer(6 * n);
+    this.pfnLo = new Uint32Array(buf, 0, n);
+    this.pfnHi = new Uint8Array(buf, 4 * n, n);
+    this.flags = new Uint8Array(buf, 5 * n, n);
   }
 }
 
@@ -112,8 +139,7 @@ export class PageTable {
    * slab holds one process's PTEs only (the explorer's snapshot of a world captures whole typed
    * arrays: a slab shared with another world would be rolled back with this one).
    */
-  private slabPfn: Float64Array;
-  private slabFlags: Uint8Array;
+  private slab: Slab;
   private slabNext: number;
 
   constructor() {
@@ -122,21 +148,19 @@ export class PageTable {
     this.tablePages = 0;
     this.tlb = new Float64Array(3);
     this.tlb[TLB_VPN] = -1;
-    this.slabPfn = new Float64Array(0);
-    this.slabFlags = new Uint8Array(0);
+    this.slab = new Slab(0);
     this.slabNext = 0;
   }
 
   /** A new leaf table, from the slab (a new one, twice the last, when it is full). */
   private newTable(): PteTable {
-    if (this.slabNext === this.slabPfn.length) {
+    if (this.slabNext === this.slab.flags.length) {
       const n =
-        Math.min(Math.max(SLAB_FIRST, (2 * this.slabPfn.length) / PTRS_PER_PTE), SLAB_MAX) * PTRS_PER_PTE;
-      this.slabPfn = new Float64Array(n);
-      this.slabFlags = new Uint8Array(n);
+        Math.min(Math.max(SLAB_FIRST, (2 * this.slab.flags.length) / PTRS_PER_PTE), SLAB_MAX) * PTRS_PER_PTE;
+      this.slab = new Slab(n);
       this.slabNext = 0;
     }
-    const t = new PteTable(this.slabPfn, this.slabFlags, this.slabNext);
+    const t = new PteTable(this.slab, this.slabNext);
     this.slabNext += PTRS_PER_PTE;
     return t;
   }
@@ -164,12 +188,19 @@ export class PageTable {
     const t = this.walk(vpn);
     if (t === null) return -1;
     const i = t.base + pteIndex(vpn);
-    return t.flags[i]! & PTE_PRESENT ? t.pfn[i]! : -1;
+    return t.flags[i]! & PTE_PRESENT ? t.pfn(i) : -1;
   }
 
   /** Install (or overwrite) the PTE for `vpn`; `flags` must include PTE_PRESENT. */
   set(vpn: number, pfn: number, flags: number): void {
-    if (!(flags & PTE_PRESENT) || vpn < 0 || vpn >= MAX_VPN || !Number.isSafeInteger(pfn) || pfn < 0) {
+    if (
+      !(flags & PTE_PRESENT) ||
+      vpn < 0 ||
+      vpn >= MAX_VPN ||
+      !Number.isInteger(pfn) ||
+      pfn < 0 ||
+      pfn >= PFN_LIMIT
+    ) {
       throw new Error(`PageTable.set: bad PTE vpn=${vpn} pfn=${pfn} flags=${flags}`);
     }
     this.tlb[TLB_VPN] = -1;
@@ -203,7 +234,9 @@ export class PageTable {
       t.used++;
       this.present++;
     }
-    t.pfn[i] = pfn;
+    const hi = Math.floor(pfn / U32);
+    t.pfnHi[i] = hi;
+    t.pfnLo[i] = pfn - hi * U32;
     t.flags[i] = flags;
   }
 
@@ -232,8 +265,9 @@ export class PageTable {
     const i = t.base + pteIndex(vpn);
     if (!(t.flags[i]! & PTE_PRESENT)) return -1;
     this.tlb[TLB_VPN] = -1;
-    const pfn = t.pfn[i]!;
-    t.pfn[i] = 0;
+    const pfn = t.pfn(i);
+    t.pfnLo[i] = 0;
+    t.pfnHi[i] = 0;
     t.flags[i] = 0;
     this.present--;
     if (--t.used === 0) {
@@ -277,7 +311,7 @@ export class PageTable {
         for (let v = vpn; v < stop; v++) {
           const i = t.base + pteIndex(v);
           const f = t.flags[i]!;
-          if (f & PTE_PRESENT) visit(v, t.pfn[i]!, f);
+          if (f & PTE_PRESENT) visit(v, t.pfn(i), f);
         }
       }
       vpn = next;

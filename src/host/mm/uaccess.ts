@@ -128,9 +128,10 @@ export function userTranslate(mm: Mm, addr: number, write: boolean): number {
       if (f & PTE_PRESENT && !(f & PTE_PROTNONE) && (!write || f & PTE_WRITE)) {
         t.flags[i] = f | mark;
         tlb[TLB_VPN] = vpn;
-        tlb[TLB_PFN] = t.pfn[i]!;
+        const pfn = t.pfn(i);
+        tlb[TLB_PFN] = pfn;
         tlb[TLB_FLAGS] = f | mark;
-        return t.pfn[i]!;
+        return pfn;
       }
     }
     if (attempt === 1) break;
