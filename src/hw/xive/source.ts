@@ -70,22 +70,10 @@ class SourceBlock {
   declare readonly status: Uint8Array;
   /** 1 where the source is level-sensitive (not cleared by reset, as QEMU's `lsi_map`). */
   declare readonly lsi: Uint8Array;
-  /** `counters[kind * 1024 + i]`. */
-  declare readonly counters: Uint32Array;
   constructor(resetPq: number) {
     this.status = new Uint8Array(BLOCK_SIZE).fill(resetPq);
     this.lsi = new Uint8Array(BLOCK_SIZE);
-    this.counters = new Uint32Array(BLOCK_SIZE * XIVE_STAT_KINDS);
   }
-}
-
-/**
- * Count a trigger that did not forward (`old`: the status before it): dropped (PQ was 01) or
- * coalesced. Out of the trigger's line (it stays small enough for the JIT to inline).
- */
-function countDropped(b: SourceBlock, i: number, old: number): void {
-  if ((old & 3) === XIVE_ESB_OFF) b.counters[XIVE_STAT_OFF * BLOCK_SIZE + i]!++;
-  else b.counters[XIVE_STAT_COALESCED * BLOCK_SIZE + i]!++;
 }
 
 /** Serialised source state (version 1). */
@@ -130,6 +118,12 @@ export class XiveSource implements MmioDevice {
   declare notifier: (srcno: number, pqChecked: boolean) => void;
   declare private readonly trace: TraceSink;
   declare private readonly blocks: (SourceBlock | null)[];
+  /**
+   * `counters[srcno * XIVE_STAT_KINDS + kind]`, 0 for a source of no allocated block. One array
+   * for every source, not one per block: few sources are ever counted, and a large array's
+   * pages are only touched where they are (a block's own would be zeroed whole).
+   */
+  declare private readonly counters: Uint32Array;
   declare private readonly twoPage: boolean;
   /**
    * Size of the trigger page in 2-page mode, else 0: ESB offsets below it trigger. A number, not
@@ -157,6 +151,7 @@ export class XiveSource implements MmioDevice {
     this.notifier = () => {};
     this.trace = trace;
     this.blocks = new Array<SourceBlock | null>(Math.ceil(cfg.nrIrqs / BLOCK_SIZE)).fill(null);
+    this.counters = new Uint32Array(cfg.nrIrqs * XIVE_STAT_KINDS);
     this.twoPage = cfg.esbShift === XIVE_ESB_4K_2PAGE || cfg.esbShift === XIVE_ESB_64K_2PAGE;
     this.srcSize = 2 ** cfg.esbShift;
     this.invSrcSize = 2 ** -cfg.esbShift;
@@ -200,15 +195,15 @@ export class XiveSource implements MmioDevice {
     return b ? b.status[srcno & BLOCK_MASK]! : this.resetPq;
   }
 
+  /** Count an event of `kind` on a source of an allocated block. */
   private count(srcno: number, kind: number): void {
-    this.block(srcno).counters[kind * BLOCK_SIZE + (srcno & BLOCK_MASK)]!++;
+    this.counters[srcno * XIVE_STAT_KINDS + kind]!++;
   }
 
   /** Per-source counter (`XIVE_STAT_*`). */
   counter(srcno: number, kind: number): number {
     this.checkSrcno(srcno);
-    const b = this.blocks[srcno >>> BLOCK_SHIFT];
-    return b ? b.counters[kind * BLOCK_SIZE + (srcno & BLOCK_MASK)]! : 0;
+    return this.counters[srcno * XIVE_STAT_KINDS + kind]!;
   }
 
   /** Number of allocated 1024-source blocks (for tests and memory accounting). */
@@ -296,7 +291,7 @@ export class XiveSource implements MmioDevice {
   private trigger(srcno: number): boolean {
     const b = this.block(srcno);
     const i = srcno & BLOCK_MASK;
-    b.counters[XIVE_STAT_TRIGGER * BLOCK_SIZE + i]!++;
+    this.count(srcno, XIVE_STAT_TRIGGER);
     const lsi = b.lsi[i] === 1;
     if ((this.flags & XIVE_SRC_PQ_DISABLE) !== 0 && !lsi) return true;
     const st = b.status;
@@ -306,19 +301,13 @@ export class XiveSource implements MmioDevice {
     // A forwarded MSI with no trace listening is done; the rest out of line (this stays small
     // enough for the JIT to inline).
     if ((r & XIVE_ESB_FORWARD) !== 0 && !lsi && (this.trace.mask & TRACE_ESB) === 0) return true;
-    return this.triggerTail(srcno, b, i, old, r, lsi);
+    return this.triggerTail(srcno, old, r, lsi);
   }
 
   /** {@link trigger} past the PQ update: dropped-event counts, the trace, an LSI's Q. */
-  private triggerTail(
-    srcno: number,
-    b: SourceBlock,
-    i: number,
-    old: number,
-    r: number,
-    lsi: boolean,
-  ): boolean {
-    if ((r & XIVE_ESB_FORWARD) === 0) countDropped(b, i, old);
+  private triggerTail(srcno: number, old: number, r: number, lsi: boolean): boolean {
+    if ((r & XIVE_ESB_FORWARD) === 0)
+      this.count(srcno, (old & 3) === XIVE_ESB_OFF ? XIVE_STAT_OFF : XIVE_STAT_COALESCED);
     if (this.trace.mask & TRACE_ESB) pqEvent(this.trace, 'esb.trigger', srcno, old, r);
     if (lsi && (r & 3) === XIVE_ESB_QUEUED) this.lsiQueued(srcno);
     return (r & XIVE_ESB_FORWARD) !== 0;
@@ -388,7 +377,7 @@ export class XiveSource implements MmioDevice {
   private notify(srcno: number): void {
     const b = this.block(srcno);
     const i = srcno & BLOCK_MASK;
-    b.counters[XIVE_STAT_FORWARD * BLOCK_SIZE + i]!++;
+    this.count(srcno, XIVE_STAT_FORWARD);
     if (this.trace.mask & TRACE_ESB) this.traceForward(srcno);
     // The PQ was checked here unless the source is PQ_DISABLE (an LSI keeps its PQ): !esbDisabled.
     this.notifier(srcno, (this.flags & XIVE_SRC_PQ_DISABLE) === 0 || b.lsi[i] === 1);
@@ -563,7 +552,6 @@ export class XiveSource implements MmioDevice {
     if (snap?.v !== 1 || !Array.isArray(snap.blocks)) {
       throw new Error('XiveSource.restore: not a version 1 snapshot');
     }
-    const counters = this.blocks.map((b) => b?.counters ?? null);
     this.blocks.fill(null);
     for (const sb of snap.blocks) {
       if (sb.n < 0 || sb.n >= this.blocks.length || sb.status.length !== BLOCK_SIZE) {
@@ -572,9 +560,12 @@ export class XiveSource implements MmioDevice {
       const b = new SourceBlock(this.resetPq);
       b.status.set(sb.status);
       b.lsi.set(sb.lsi);
-      const c = counters[sb.n];
-      if (c) b.counters.set(c);
       this.blocks[sb.n] = b;
     }
+    // The counters of a block the snapshot leaves out go with it.
+    const per = BLOCK_SIZE * XIVE_STAT_KINDS;
+    this.blocks.forEach((b, n) => {
+      if (b === null) this.counters.fill(0, n * per, (n + 1) * per);
+    });
   }
 }
