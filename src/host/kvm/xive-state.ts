@@ -83,7 +83,14 @@ const IPI_STALE_P = 0x80;
 const ESB_PAGE = 4096;
 const ESB_PAGE_INV = 1 / ESB_PAGE;
 const U32 = 2 ** 32;
-const MAX_PHYS = 2 ** 51;
+const U32_INV = 2 ** -32;
+/** Page numbers' high part: below 2^(51 - 12 - 32). */
+const HI_LIMIT = 2 ** 7;
+
+/** Out of {@link SrcFields.setPage}'s line (it stays small enough for the JIT to inline). */
+function badEsbPage(v: number): never {
+  throw new Error(`XiveIrqData: ESB page 0x${v.toString(16)} is not a 4 KiB page below 2^51`);
+}
 
 /**
  * A source block's sources, one typed array per field (a million sources as objects would cost
@@ -164,10 +171,8 @@ class SrcFields {
   /** Keep ESB page address `v` (0: none) in `lo[i]`, `hi[i]`. */
   static setPage(lo: Uint32Array, hi: Uint8Array, i: number, v: number): void {
     const pn = v * ESB_PAGE_INV;
-    if (!(Number.isInteger(pn) && pn >= 0 && v < MAX_PHYS)) {
-      throw new Error(`XiveIrqData: ESB page 0x${v.toString(16)} is not a 4 KiB page below 2^51`);
-    }
-    const h = Math.floor(pn / U32);
+    const h = Math.floor(pn * U32_INV);
+    if (!(pn === Math.floor(pn) && pn >= 0 && h < HI_LIMIT)) badEsbPage(v);
     hi[i] = h;
     lo[i] = pn - h * U32;
   }
