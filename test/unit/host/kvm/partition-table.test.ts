@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PartitionTable } from '../../../../src/host/kvm/partition-table.ts';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -179,5 +180,43 @@ describe('passthrough: the XIVE zap of set_mapped / clr_mapped reaches the parti
     expect(e.host.vfioUnbind(n)).toBe(0);
     expect(e.host.phbs[0]!.unplug(0)).toBe(pdev);
     expect(devicePages(e)).toEqual([]);
+  });
+});
+
+describe('PartitionTable entries', () => {
+  it('keep pfns up to 2^35 - 1 exactly with the writable bit, and refuse larger ones', () => {
+    const pt = new PartitionTable();
+    pt.insert(0x20_0000, 2 ** 35 - 1, false);
+    pt.insert(3, 0x6_0100_0001, true);
+    expect(pt.lookup(0x20_0000, false)).toBe(0x7_ffff_ffff);
+    expect(pt.lookup(0x20_0000, true)).toBe(-1);
+    expect(pt.lookup(3, true)).toBe(0x6_0100_0001);
+    pt.writeProtectRange(0, 4);
+    expect(pt.lookup(3, true)).toBe(-1);
+    expect(pt.lookup(3, false)).toBe(0x6_0100_0001);
+    expect(() => pt.insert(4, 2 ** 35, true)).toThrow(
+      'PartitionTable.insert: pfn 0x800000000 is not a page below 2^51',
+    );
+    expect(pt.size).toBe(2);
+  });
+
+  it('dump in installation order: a removed and reinstalled entry goes last', () => {
+    const pt = new PartitionTable();
+    pt.insert(9, 1, true);
+    pt.insert(2, 2, true);
+    pt.insert(0x5000, 3, true);
+    pt.insert(2, 4, false); // an upgrade keeps its place
+    expect(pt.dump()).toEqual([
+      [9, 1],
+      [2, 4],
+      [0x5000, 3],
+    ]);
+    expect(pt.unmapRange(9, 10)).toBe(1);
+    pt.insert(9, 5, true);
+    expect(pt.dump()).toEqual([
+      [2, 4],
+      [0x5000, 3],
+      [9, 5],
+    ]);
   });
 });

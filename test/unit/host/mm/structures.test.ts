@@ -30,6 +30,20 @@ describe('PageTable', () => {
     expect(() => pt.set(MAX_VPN, 1, PTE_PRESENT)).toThrow();
     expect(() => pt.set(1, 1, 0)).toThrow();
   });
+
+  it('keeps pfns up to 2^40 - 1 exactly (a u32 and a byte) and refuses larger ones', () => {
+    const pt = new PageTable();
+    pt.set(7, 2 ** 40 - 1, PTE_PRESENT);
+    pt.set(8, 2 ** 32, PTE_PRESENT | PTE_WRITE);
+    expect(pt.pfn(7)).toBe(0xff_ffff_ffff);
+    expect(pt.pfn(8)).toBe(0x1_0000_0000);
+    expect(pt.flags(8)).toBe(PTE_PRESENT | PTE_WRITE);
+    expect(() => pt.set(9, 2 ** 40, PTE_PRESENT)).toThrow(
+      'PageTable.set: bad PTE vpn=9 pfn=1099511627776 flags=1',
+    );
+    expect(pt.clear(7)).toBe(0xff_ffff_ffff);
+    expect(pt.pfn(7)).toBe(-1);
+  });
 });
 
 describe('VmaIntervalTree (i_mmap)', () => {

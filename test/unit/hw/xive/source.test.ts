@@ -299,6 +299,22 @@ describe('XiveSource state', () => {
     expect(() => b.restore({ v: 2 })).toThrow('not a version 1 snapshot');
   });
 
+  it('restore keeps the counters of blocks the snapshot holds and drops the others', () => {
+    const a = make().src;
+    a.setPq(5, 0);
+    const snap = a.snapshot();
+    const b = make().src;
+    b.setPq(5, 0);
+    b.setPq(0x1800, 0);
+    b.setIrq(5, 1);
+    b.setIrq(0x1800, 1);
+    b.restore(snap);
+    expect(b.counter(5, XIVE_STAT_TRIGGER)).toBe(1);
+    expect(b.counter(5, XIVE_STAT_FORWARD)).toBe(1);
+    expect(b.counter(0x1800, XIVE_STAT_TRIGGER)).toBe(0);
+    expect(b.counter(0x1800, XIVE_STAT_FORWARD)).toBe(0);
+  });
+
   it('API misuse by the model (bad srcno) throws', () => {
     const { src } = make();
     expect(() => src.getPq(0x2000)).toThrow('out of range');
