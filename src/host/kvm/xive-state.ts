@@ -163,11 +163,6 @@ class SrcFields {
     this.bits[i] = on ? this.bits[i]! | bit : this.bits[i]! & ~bit;
   }
 
-  /** The ESB page address kept in `lo[i]`, `hi[i]`. */
-  static page(lo: Uint32Array, hi: Uint8Array, i: number): number {
-    return (hi[i]! * U32 + lo[i]!) * ESB_PAGE;
-  }
-
   /** Keep ESB page address `v` (0: none) in `lo[i]`, `hi[i]`. */
   static setPage(lo: Uint32Array, hi: Uint8Array, i: number, v: number): void {
     const pn = v * ESB_PAGE_INV;
@@ -196,13 +191,15 @@ class IpiData implements XiveIrqData {
     this.f.ipiFlags[this.i] = v;
   }
   get eoiPage(): number {
-    return SrcFields.page(this.f.ipiEoiLo, this.f.ipiEoiHi, this.i);
+    const f = this.f;
+    return (f.ipiEoiHi[this.i]! * U32 + f.ipiEoiLo[this.i]!) * ESB_PAGE;
   }
   set eoiPage(v: number) {
     SrcFields.setPage(this.f.ipiEoiLo, this.f.ipiEoiHi, this.i, v);
   }
   get trigPage(): number {
-    return SrcFields.page(this.f.ipiTrigLo, this.f.ipiTrigHi, this.i);
+    const f = this.f;
+    return (f.ipiTrigHi[this.i]! * U32 + f.ipiTrigLo[this.i]!) * ESB_PAGE;
   }
   set trigPage(v: number) {
     SrcFields.setPage(this.f.ipiTrigLo, this.f.ipiTrigHi, this.i, v);
