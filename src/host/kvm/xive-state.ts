@@ -75,83 +75,59 @@ const IPI_SAVED_P = 0x40;
 const IPI_STALE_P = 0x80;
 
 /**
- * ESB page addresses of `ipi_data` are kept as 4 KiB page numbers (an ESB page is at least
- * 4 KiB, `esb_shift` >= 12): the low 32 bits in a u32, the rest in a byte. A host physical
- * address is below 2^51 (arch/powerpc/include/asm/book3s/64/mmu.h MAX_PHYSMEM_BITS: "51 bits is
- * the max physical real address on POWER9"), so a page number is below 2^39.
- */
-const ESB_PAGE = 4096;
-const ESB_PAGE_INV = 1 / ESB_PAGE;
-const U32 = 2 ** 32;
-const U32_INV = 2 ** -32;
-/** Page numbers' high part: below 2^(51 - 12 - 32). */
-const HI_LIMIT = 2 ** 7;
-
-/** Out of {@link SrcFields.setPage}'s line (it stays small enough for the JIT to inline). */
-function badEsbPage(v: number): never {
-  throw new Error(`XiveIrqData: ESB page 0x${v.toString(16)} is not a 4 KiB page below 2^51`);
-}
-
-/**
  * A source block's sources, one typed array per field (a million sources as objects would cost
  * V8 two objects and two boxed doubles each, and seconds of garbage collection to create).
  * {@link XiveIrqState} and {@link XiveIrqData} views read and write them.
- *
- * 33 bytes a source. Fields whose start value is not 0 are stored so that 0 means it (a
- * priority as `p ^ MASKED`): the buffer needs no fill, and the pages of a field no source
- * writes (a native device never writes `guest_priority`) are never touched. `ipi_data.hw_irq`
- * is `ipi_number` (the kernel populates `ipi_data` from `ipi_number` and changes neither
- * after); the passthrough irq, rare, is in a map with its data.
  */
 class SrcFields {
   /** {@link VALID} … {@link IPI_STALE_P}. */
   readonly bits: Uint8Array;
   readonly ipiNumber: Int32Array;
+  readonly ptNumber: Int32Array;
   /**
-   * The passthrough HW irq and the host's data for it (an object of the host's) by source, where
-   * there is one: few sources are passed through, and an array per block would cost 8 KiB of heap.
+   * The host's data of the passthrough HW irq (an object of the host's) by source, where there
+   * is one: few sources are passed through, and an array per block would cost 8 KiB of heap.
    */
-  readonly ptNumber: Map<number, number>;
   readonly ptData: Map<number, XiveIrqData>;
-  /** `guest_priority ^ MASKED`, `saved_priority ^ MASKED`, `act_priority ^ MASKED`. */
   readonly guestPriority: Uint8Array;
   readonly savedPriority: Uint8Array;
-  readonly actPriority: Uint8Array;
   readonly actServer: Int32Array;
+  readonly actPriority: Uint8Array;
   readonly eisn: Uint32Array;
-  /** `ipi_data`: flags, ESB shift, `~target`, EOI and trigger page numbers (low and high part). */
+  /**
+   * `ipi_data`: flags, ESB shift, target, EOI and trigger pages. Its `hw_irq` is `ipi_number`
+   * (kvmppc_xive_native_set_source() populates `ipi_data` from `ipi_number`; neither changes
+   * after). The pages stay f64 addresses: an ESB fault reads one, and a getter of one array
+   * read is small enough for V8 to inline where a page number split in two arrays is not.
+   */
   readonly ipiFlags: Uint8Array;
   readonly ipiEsbShift: Uint8Array;
   readonly ipiTarget: Int32Array;
-  readonly ipiEoiLo: Uint32Array;
-  readonly ipiTrigLo: Uint32Array;
-  readonly ipiEoiHi: Uint8Array;
-  readonly ipiTrigHi: Uint8Array;
+  readonly ipiEoiPage: Float64Array;
+  readonly ipiTrigPage: Float64Array;
 
   constructor() {
     const n = KVMPPC_XICS_IRQ_PER_ICS;
     // One buffer for every field (an ArrayBuffer each would cost a malloc each).
-    const buf = new ArrayBuffer(n * (6 * 4 + 9));
+    const buf = new ArrayBuffer(n * (2 * 8 + 5 * 4 + 7));
     let off = 0;
     const at = (bytes: number): number => {
       off += bytes * n;
       return off - bytes * n;
     };
-    this.ipiEoiLo = new Uint32Array(buf, at(4), n);
-    this.ipiTrigLo = new Uint32Array(buf, at(4), n);
+    this.ipiEoiPage = new Float64Array(buf, at(8), n);
+    this.ipiTrigPage = new Float64Array(buf, at(8), n);
     this.ipiNumber = new Int32Array(buf, at(4), n);
+    this.ptNumber = new Int32Array(buf, at(4), n);
     this.actServer = new Int32Array(buf, at(4), n);
-    this.ipiTarget = new Int32Array(buf, at(4), n);
+    this.ipiTarget = new Int32Array(buf, at(4), n).fill(XIVE_INVALID_TARGET);
     this.eisn = new Uint32Array(buf, at(4), n);
     this.bits = new Uint8Array(buf, at(1), n);
-    this.guestPriority = new Uint8Array(buf, at(1), n);
-    this.savedPriority = new Uint8Array(buf, at(1), n);
-    this.actPriority = new Uint8Array(buf, at(1), n);
+    this.guestPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
+    this.savedPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
+    this.actPriority = new Uint8Array(buf, at(1), n).fill(MASKED);
     this.ipiFlags = new Uint8Array(buf, at(1), n);
     this.ipiEsbShift = new Uint8Array(buf, at(1), n);
-    this.ipiEoiHi = new Uint8Array(buf, at(1), n);
-    this.ipiTrigHi = new Uint8Array(buf, at(1), n);
-    this.ptNumber = new Map();
     this.ptData = new Map();
   }
 
@@ -161,15 +137,6 @@ class SrcFields {
 
   setFlag(i: number, bit: number, on: boolean): void {
     this.bits[i] = on ? this.bits[i]! | bit : this.bits[i]! & ~bit;
-  }
-
-  /** Keep ESB page address `v` (0: none) in `lo[i]`, `hi[i]`. */
-  static setPage(lo: Uint32Array, hi: Uint8Array, i: number, v: number): void {
-    const pn = v * ESB_PAGE_INV;
-    const h = Math.floor(pn * U32_INV);
-    if (!(pn === Math.floor(pn) && pn >= 0 && h < HI_LIMIT)) badEsbPage(v);
-    hi[i] = h;
-    lo[i] = pn - h * U32;
   }
 }
 
@@ -191,18 +158,16 @@ class IpiData implements XiveIrqData {
     this.f.ipiFlags[this.i] = v;
   }
   get eoiPage(): number {
-    const f = this.f;
-    return (f.ipiEoiHi[this.i]! * U32 + f.ipiEoiLo[this.i]!) * ESB_PAGE;
+    return this.f.ipiEoiPage[this.i]!;
   }
   set eoiPage(v: number) {
-    SrcFields.setPage(this.f.ipiEoiLo, this.f.ipiEoiHi, this.i, v);
+    this.f.ipiEoiPage[this.i] = v;
   }
   get trigPage(): number {
-    const f = this.f;
-    return (f.ipiTrigHi[this.i]! * U32 + f.ipiTrigLo[this.i]!) * ESB_PAGE;
+    return this.f.ipiTrigPage[this.i]!;
   }
   set trigPage(v: number) {
-    SrcFields.setPage(this.f.ipiTrigLo, this.f.ipiTrigHi, this.i, v);
+    this.f.ipiTrigPage[this.i] = v;
   }
   get esbShift(): number {
     return this.f.ipiEsbShift[this.i]!;
@@ -210,19 +175,18 @@ class IpiData implements XiveIrqData {
   set esbShift(v: number) {
     this.f.ipiEsbShift[this.i] = v;
   }
-  /** `ipi_data.hw_irq`: the source's `ipi_number`. */
+  /** `ipi_data.hw_irq`: the source's `ipi_number` (the kernel fills one from the other). */
   get hwIrq(): number {
     return this.f.ipiNumber[this.i]!;
   }
   set hwIrq(v: number) {
     this.f.ipiNumber[this.i] = v;
   }
-  /** Kept as `~target`: 0 is {@link XIVE_INVALID_TARGET}. */
   get target(): number {
-    return ~this.f.ipiTarget[this.i]!;
+    return this.f.ipiTarget[this.i]!;
   }
   set target(v: number) {
-    this.f.ipiTarget[this.i] = ~v;
+    this.f.ipiTarget[this.i] = v;
   }
   get savedP(): boolean {
     return this.f.flag(this.i, IPI_SAVED_P);
@@ -270,11 +234,10 @@ export class XiveIrqState {
   }
   /** Passthrough HW irq (0 = none) and the host's data for it. */
   get ptNumber(): number {
-    return this.f.ptNumber.get(this.i) ?? 0;
+    return this.f.ptNumber[this.i]!;
   }
   set ptNumber(v: number) {
-    if (v === 0) this.f.ptNumber.delete(this.i);
-    else this.f.ptNumber.set(this.i, v);
+    this.f.ptNumber[this.i] = v;
   }
   get ptData(): XiveIrqData | null {
     return this.f.ptData.get(this.i) ?? null;
@@ -285,16 +248,16 @@ export class XiveIrqState {
   }
   /** XICS-mode fields; native code never writes guest_priority (book3s_xive_native.c has no writer). */
   get guestPriority(): number {
-    return this.f.guestPriority[this.i]! ^ MASKED;
+    return this.f.guestPriority[this.i]!;
   }
   set guestPriority(v: number) {
-    this.f.guestPriority[this.i] = v ^ MASKED;
+    this.f.guestPriority[this.i] = v;
   }
   get savedPriority(): number {
-    return this.f.savedPriority[this.i]! ^ MASKED;
+    return this.f.savedPriority[this.i]!;
   }
   set savedPriority(v: number) {
-    this.f.savedPriority[this.i] = v ^ MASKED;
+    this.f.savedPriority[this.i] = v;
   }
   get actServer(): number {
     return this.f.actServer[this.i]!;
@@ -303,10 +266,10 @@ export class XiveIrqState {
     this.f.actServer[this.i] = v;
   }
   get actPriority(): number {
-    return this.f.actPriority[this.i]! ^ MASKED;
+    return this.f.actPriority[this.i]!;
   }
   set actPriority(v: number) {
-    this.f.actPriority[this.i] = v ^ MASKED;
+    this.f.actPriority[this.i] = v;
   }
   get inEoi(): boolean {
     return this.f.flag(this.i, IN_EOI);
