@@ -815,13 +815,14 @@ export class KvmXiveNative extends KvmppcXive {
    * given. With {@link XiveNativeFlags.esbMemoryLock}, `memory_lock` is held for read from
    * before the selection to after the insertion. Returns the pfn or −VM_FAULT_SIGBUS; with a
    * `vmf` (the `vm_ops.fault` itself, in this generator rather than a wrapper delegating to it: a
-   * level of `yield*` costs every step a resume), VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS.
+   * level of generators costs each fault a generator object and a resume, and each step the
+   * explorer is handed a resume), VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS.
    */
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
     const ml = this.flags.esbMemoryLock;
     if (ml) yield* this.memoryLockDownRead();
     // The look-up, selection and locked page read, in this generator rather than one it
-    // delegates to: each level of `yield*` costs every step a resume.
+    // delegates to (see above: a level costs every fault).
     const pageOffset = this.flags.faultUsesVmaRelativePgoff
       ? pgoff - vmaPgoff
       : pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
