@@ -820,7 +820,7 @@ export class KvmXiveNative extends KvmppcXive {
    */
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
     const ml = this.flags.esbMemoryLock;
-    if (ml) yield* this.memoryLockDownRead();
+    if (ml) yield* this.memoryLockDown(false);
     // The look-up, selection and locked page read, in this generator rather than one it
     // delegates to (see above: a level costs every fault).
     const pageOffset = this.flags.faultUsesVmaRelativePgoff
@@ -848,7 +848,7 @@ export class KvmXiveNative extends KvmppcXive {
       vmfInsertPfn(vmf.vma, vmf.address, pfn);
       ins.explain(ptePfnEffect, pfn);
     }
-    if (ml) yield* this.memoryLockUpRead();
+    if (ml) yield* this.memoryLockUp(false);
     if (vmf === null) return pfn;
     return pfn < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
   }

@@ -491,37 +491,31 @@ export abstract class KvmppcXive {
     });
   }
 
-  /** The `down_write(&xive->memory_lock)` step ({@link XiveNativeFlags.esbMemoryLock}). */
-  private *memoryLockDownWrite(): Generator<AtomicStep, void, void> {
-    const ml = this.memoryLock;
-    const down = new AtomicStep('down_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canWrite);
-    if (mustYield(down)) yield down;
-    ml.downWrite();
-  }
-
-  private *memoryLockUpWrite(): Generator<AtomicStep, void, void> {
-    const up = new AtomicStep('up_write(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
-    if (mustYield(up)) yield up;
-    this.memoryLock.upWrite();
-  }
-
   /**
-   * The ESB fault's `down_read(&xive->memory_lock)` as a step, blocked while a writer holds it
-   * (its own generator: the fault's, run a million times at the scale of a full VM, keeps no
-   * register for these steps of a configuration that is off by default).
+   * `down_read` / `down_write(&xive->memory_lock)` as a step, blocked while the lock cannot be
+   * taken ({@link XiveNativeFlags.esbMemoryLock}: the ESB fault reads, set/clr_mapped write). A
+   * generator of its own: the fault's, run a million times at the scale of a full VM, keeps no
+   * register for the steps of a configuration that is off by default.
    */
-  protected *memoryLockDownRead(): Generator<AtomicStep, void, void> {
+  protected *memoryLockDown(write: boolean): Generator<AtomicStep, void, void> {
     const ml = this.memoryLock;
-    const down = new AtomicStep('down_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK], () => ml.canRead);
+    const down = new AtomicStep(
+      `down_${write ? 'write' : 'read'}(xive->memory_lock)`,
+      [],
+      [XIVE_MEMORY_LOCK],
+      write ? () => ml.canWrite : () => ml.canRead,
+    );
     if (mustYield(down)) yield down;
-    ml.downRead();
+    if (write) ml.downWrite();
+    else ml.downRead();
   }
 
-  /** The ESB fault's `up_read(&xive->memory_lock)` as a step. */
-  protected *memoryLockUpRead(): Generator<AtomicStep, void, void> {
-    const up = new AtomicStep('up_read(xive->memory_lock)', [], [XIVE_MEMORY_LOCK]);
+  /** `up_read` / `up_write(&xive->memory_lock)` as a step. */
+  protected *memoryLockUp(write: boolean): Generator<AtomicStep, void, void> {
+    const up = new AtomicStep(`up_${write ? 'write' : 'read'}(xive->memory_lock)`, [], [XIVE_MEMORY_LOCK]);
     if (mustYield(up)) yield up;
-    this.memoryLock.upRead();
+    if (write) this.memoryLock.upWrite();
+    else this.memoryLock.upRead();
   }
 
   /** `xive_lock_and_mask` as a step: blocked while another path holds `sb->lock`. */
@@ -628,7 +622,7 @@ export abstract class KvmppcXive {
     }
     start.effect = `hw 0x${hostHwIrq.toString(16)} forwarded`;
     const ml = this.flags.esbMemoryLock;
-    if (ml) yield* this.memoryLockDownWrite();
+    if (ml) yield* this.memoryLockDown(true);
     const mask = this.maskStep(sb, 'IPI SET_PQ_01');
     if (mustYield(mask)) yield mask;
     const prio = this.lockAndMask(sb, state);
@@ -663,7 +657,7 @@ export abstract class KvmppcXive {
     if (this.flags.nativeSetMappedUsesXicsPq) state.guestPriority = prio;
     this.unlock(sb);
     this.emit('kvm.xive.set_mapped', { guestIrq, hostHwIrq, prio });
-    if (ml) yield* this.memoryLockUpWrite();
+    if (ml) yield* this.memoryLockUp(true);
     return 0;
   }
 
@@ -686,7 +680,7 @@ export abstract class KvmppcXive {
     const host = this.host;
     this.stats.clrMapped++;
     const ml = this.flags.esbMemoryLock;
-    if (ml) yield* this.memoryLockDownWrite();
+    if (ml) yield* this.memoryLockDown(true);
     const mask = this.maskStep(sb, 'mask the passthrough irq');
     if (mustYield(mask)) yield mask;
     const prio = this.lockAndMask(sb, state);
@@ -712,7 +706,7 @@ export abstract class KvmppcXive {
       }
       this.unlock(sb);
       aff.effect = `${rc}: unlock and return`;
-      if (ml) yield* this.memoryLockUpWrite();
+      if (ml) yield* this.memoryLockUp(true);
       return rc;
     }
     yield* this.publishStep(state, 0, null);
@@ -732,7 +726,7 @@ export abstract class KvmppcXive {
     }
     this.unlock(sb);
     this.emit('kvm.xive.clr_mapped', { guestIrq, hostHwIrq, prio });
-    if (ml) yield* this.memoryLockUpWrite();
+    if (ml) yield* this.memoryLockUp(true);
     return 0;
   }
 
