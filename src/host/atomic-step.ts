@@ -14,7 +14,10 @@
  * subclasses that keep the numbers their text is made of and format it on first read: the
  * sequential call builds no string and no array. A sequential driver ({@link driveSteps}) drops
  * each step once the next is announced, so while one runs those subclasses hand out recycled
- * instances ({@link StepPool}) rather than new ones: the sequential call allocates no step.
+ * instances ({@link StepPool}) rather than new ones: the sequential call allocates no step. It
+ * reads nothing of a step but whether it can run and, when it cannot, its label; so a recycled
+ * instance caches no text and records no effect (forgetting and storing them again cost a full
+ * VM's million ESB faults about 80 ms).
  *
  * A sequential driver only acts on a step that cannot run (it reports it stuck); one that can
  * run it just resumes past. So a kernel path yields a step only when {@link mustYield} says so:
@@ -48,6 +51,11 @@ export class AtomicStep {
   private effectFormat: EffectFormat | null;
   private effectN: number;
   private effectM: number;
+  /**
+   * A recycled instance ({@link StepPool}): it caches no text and records no effect, as nobody
+   * reads them (a sequential driver reads a step's `canRun`, and its `label` when it is stuck).
+   */
+  private recycled: boolean;
 
   /**
    * `label`: what the thread does; `reads` / `writes`: the shared objects (names such as
@@ -68,22 +76,26 @@ export class AtomicStep {
     this.effectFormat = null;
     this.effectN = 0;
     this.effectM = 0;
+    this.recycled = false;
   }
 
   /** What the thread does, for counterexamples (`take sb->lock`, `select irq 5`). */
   get label(): string {
+    if (this.recycled) return this.describe();
     this.text ??= this.describe();
     return this.text;
   }
 
   /** Shared objects read. */
   get reads(): readonly string[] {
+    if (this.recycled) return this.describeReads();
     this.readList ??= this.describeReads();
     return this.readList;
   }
 
   /** Shared objects written. */
   get writes(): readonly string[] {
+    if (this.recycled) return this.describeWrites();
     this.writeList ??= this.describeWrites();
     return this.writeList;
   }
@@ -106,27 +118,22 @@ export class AtomicStep {
   }
 
   set effect(text: string) {
+    if (this.recycled) return;
     this.effectText = text;
     this.effectFormat = null;
   }
 
   /** Set the effect to `format(n, m)`, formatted when someone reads it. */
   explain(format: EffectFormat, n: number, m = 0): void {
+    if (this.recycled) return;
     this.effectFormat = format;
     this.effectN = n;
     this.effectM = m;
   }
 
-  /**
-   * Forget the text of the step this instance was before ({@link StepPool.take}; the subclass
-   * then sets its own numbers).
-   */
-  recycle(): void {
-    this.text = null;
-    this.readList = null;
-    this.writeList = null;
-    this.effectText = '';
-    this.effectFormat = null;
+  /** Make this a recycled instance ({@link StepPool.keep}). */
+  markRecycled(): void {
+    this.recycled = true;
   }
 
   /** The label of a subclass that passed none to the constructor. */
@@ -184,17 +191,18 @@ export function waitsForever(step: AtomicStep): never {
 export class StepPool<S extends AtomicStep> {
   private readonly steps: (S | undefined)[] = [];
 
-  /** The instance of `kind` to set up again, its text forgotten; null: make a new step. */
+  /** The instance of `kind` to set up again (it keeps no text); null: make a new step. */
   take(kind: number): S | null {
     const s = sequentialDrivers > 0 ? this.steps[kind] : undefined;
-    if (s === undefined) return null;
-    s.recycle();
-    return s;
+    return s === undefined ? null : s;
   }
 
   /** A new step of `kind`, kept for recycling when a sequential driver made it. */
   keep(kind: number, s: S): S {
-    if (sequentialDrivers > 0) this.steps[kind] = s;
+    if (sequentialDrivers > 0) {
+      s.markRecycled();
+      this.steps[kind] = s;
+    }
     return s;
   }
 }

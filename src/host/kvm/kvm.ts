@@ -15,7 +15,7 @@ import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
 import { type AtomicStep, driveSteps, mustYield, pfnEffect } from '../atomic-step.ts';
 import { EEXIST, EFAULT, EINVAL, EIO, ENODEV, ENOENT, ENOTTY } from '../errno.ts';
 import { FAULT_FLAG_WRITE, PAGE_SCALE, PAGE_SIZE, VM_FAULT_ERROR } from '../mm/constants.ts';
-import { faultSteps } from '../mm/fault.ts';
+import { FAULT_LOCK, FAULT_UNLOCK, FaultStep, faultVma, handleMmFault, stepFault } from '../mm/fault.ts';
 import { File, type FileOperations, FMODE_RDWR, fput, type Inode } from '../mm/file.ts';
 import type { Mm, MmuNotifier, MmuNotifierRange } from '../mm/mm.ts';
 import type { MmHost } from '../mm/mm-host.ts';
@@ -465,10 +465,25 @@ export class KvmVm implements MmuNotifier {
         // hva_to_pfn in one step: a present PTE, or a fault path with no steps of its own.
         pfn = usable ? present : this.proc.hvaToPfn(hva, write);
       } else {
-        // The VMA's fault can race (the XIVE ESB pages): fault it in step by step.
+        // The VMA's fault can race (the XIVE ESB pages): hva_to_pfn() faults it in step by step,
+        // under its own mmap_read_lock: vma_lookup, follow_pte, and on a miss fixup_user_fault()
+        // → handle_mm_fault() → the VMA's fault (in this generator, not one it delegates to: a
+        // level of generators costs every fault of a full VM's ESB pages a resume and a
+        // generator object).
         look.effect = 'no host PTE: fault it in (hva_to_pfn)';
         faulted = true;
-        const r = yield* faultSteps(this.mm, hva, write ? FAULT_FLAG_WRITE : 0, 'hva_to_pfn');
+        const flags = write ? FAULT_FLAG_WRITE : 0;
+        const lock = FaultStep.of(FAULT_LOCK, this.mm, 'hva_to_pfn', hva, pgoff);
+        if (mustYield(lock)) yield lock;
+        this.mm.mmapLock.downRead();
+        const fv = faultVma(this.mm, hva, flags, lock);
+        let r: number;
+        if (typeof fv === 'number') r = fv;
+        else if (fv.ops?.faultSteps) r = yield* fv.ops.faultSteps(stepFault(this.mm, fv, hva, flags));
+        else r = handleMmFault(this.mm, fv, hva, flags);
+        const unlock = FaultStep.of(FAULT_UNLOCK, this.mm, 'hva_to_pfn', hva, pgoff);
+        if (mustYield(unlock)) yield unlock;
+        this.mm.mmapLock.upRead();
         const reread = PartitionFaultStep.of(PT_REREAD, this.lpid, gfn, this.mm.pid, vpn, pgoff);
         if (mustYield(reread)) yield reread;
         pfn = r & VM_FAULT_ERROR ? -EFAULT : this.mm.pgtable.pfn(vpn);

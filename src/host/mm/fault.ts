@@ -109,17 +109,17 @@ function doAnonymousPage(mm: Mm, vma: Vma, vpn: number, flags: number): number {
   return 0;
 }
 
-/** Which step of {@link faultSteps} a {@link FaultStep} is. */
-const FAULT_LOCK = 0;
+/** Which step of a fault (do_page_fault's, or KVM's hva_to_pfn's) a {@link FaultStep} is. */
+export const FAULT_LOCK = 0;
 const FAULT_HANDLE = 1;
-const FAULT_UNLOCK = 2;
+export const FAULT_UNLOCK = 2;
 
 /**
- * A step of {@link faultSteps}: `mmap_read_lock` + `find_vma` (blocked while a writer holds the
- * lock), the whole `handle_mm_fault`, or `mmap_read_unlock`. Keeps the numbers its text is made
- * of (see {@link AtomicStep}); {@link FaultStep.of} makes one.
+ * A step of {@link faultSteps} (or of KVM's `hva_to_pfn`): `mmap_read_lock` + `find_vma`
+ * (blocked while a writer holds the lock), the whole `handle_mm_fault`, or `mmap_read_unlock`.
+ * Keeps the numbers its text is made of (see {@link AtomicStep}); {@link FaultStep.of} makes one.
  */
-class FaultStep extends AtomicStep {
+export class FaultStep extends AtomicStep {
   declare private kind: number;
   declare private mm: Mm;
   declare private who: string;
@@ -172,14 +172,52 @@ class FaultStep extends AtomicStep {
 const faultStepPool = new StepPool<FaultStep>();
 
 /**
+ * Under `mmap_read_lock` (taken by step `lock`, whose effect this fills in): the VMA a fault at
+ * `addr` resolves in, or what it returns without one: VM_FAULT_SIGSEGV (no VMA, or an access the
+ * VMA does not allow), 0 (a PTE is already present: nothing to do).
+ *
+ * @remarks Models the `find_vma` + `access_error` of arch/powerpc/mm/fault.c:do_page_fault()
+ * (`vma_lookup` + `vma_permits_fault` in mm/gup.c:fixup_user_fault()) and the present-PTE check
+ * of mm/memory.c:handle_pte_fault().
+ */
+export function faultVma(mm: Mm, addr: number, flags: number, lock: AtomicStep): Vma | number {
+  const vma = mm.vmas.lookup(addr);
+  if (vma === null) {
+    lock.effect = 'no VMA: SIGSEGV';
+    return VM_FAULT_SIGSEGV;
+  }
+  if (!(vma.flags & (flags & FAULT_FLAG_WRITE ? VM_WRITE : VM_READ))) {
+    lock.effect = 'access not allowed by the VMA: SIGSEGV';
+    return VM_FAULT_SIGSEGV;
+  }
+  if (mm.pgtable.flags(Math.floor(addr * PAGE_SCALE)) & PTE_PRESENT) {
+    lock.effect = 'PTE present';
+    return 0;
+  }
+  return vma;
+}
+
+/**
+ * `handle_mm_fault` of a VMA whose `vm_ops.faultSteps` resolve the fault: counted and traced
+ * here, the {@link VmFault} they take.
+ */
+export function stepFault(mm: Mm, vma: Vma, addr: number, flags: number): VmFault {
+  mm.stats.faults++;
+  mm.stats.fileFaults++;
+  const t = mm.host.trace;
+  if (t.mask & TRACE_MM) traceEvent(t, 'mm.fault', { pid: mm.pid, address: addr, flags, vma: vma.id });
+  return new VmFault(vma, addr, flags);
+}
+
+/**
  * A fault at `addr` as atomic steps, the form the interleaving explorer runs: `mmap_read_lock`
- * with `find_vma` (and the present-PTE check of `handle_pte_fault`); the VMA's
+ * with `find_vma` and the access and present-PTE checks ({@link faultVma}); the VMA's
  * `vm_ops.faultSteps` when it declares them, else the whole `handle_mm_fault` as one step;
  * `mmap_read_unlock`. `who` names the faulting context in the step labels. Returns what
- * {@link handleMmFault} returns, or VM_FAULT_SIGSEGV without a VMA.
+ * {@link handleMmFault} returns, or VM_FAULT_SIGSEGV.
  *
- * @remarks Models arch/powerpc/mm/fault.c:do_page_fault() (and the fault-in of mm/gup.c that
- * KVM's hva_to_pfn runs) down to mm/memory.c:handle_mm_fault().
+ * @remarks Models arch/powerpc/mm/fault.c:do_page_fault() down to
+ * mm/memory.c:handle_mm_fault().
  */
 export function* faultSteps(
   mm: Mm,
@@ -187,7 +225,6 @@ export function* faultSteps(
   flags: number,
   who: string,
 ): Generator<AtomicStep, number, void> {
-  const vpn = Math.floor(addr * PAGE_SCALE);
   // The PTE object this fault installs: named after the file page where there is one (a zap
   // through the file's reverse map writes the same name).
   const v0 = mm.vmas.lookup(addr);
@@ -195,23 +232,11 @@ export function* faultSteps(
   const lock = FaultStep.of(FAULT_LOCK, mm, who, addr, pgoff);
   if (mustYield(lock)) yield lock;
   mm.mmapLock.downRead();
-  const vma = mm.vmas.lookup(addr);
-  let ret = 0;
-  if (vma === null) {
-    lock.effect = 'no VMA: SIGSEGV';
-    ret = VM_FAULT_SIGSEGV;
-  } else if (mm.pgtable.flags(vpn) & PTE_PRESENT) {
-    lock.effect = 'PTE present';
-  } else if (vma.ops?.faultSteps) {
-    mm.stats.faults++;
-    mm.stats.fileFaults++;
-    const t = mm.host.trace;
-    if (t.mask & TRACE_MM) traceEvent(t, 'mm.fault', { pid: mm.pid, address: addr, flags, vma: vma.id });
-    ret = yield* vma.ops.faultSteps(new VmFault(vma, addr, flags));
-  } else if (!(vma.flags & (flags & FAULT_FLAG_WRITE ? VM_WRITE : VM_READ))) {
-    lock.effect = 'access not allowed by the VMA: SIGSEGV';
-    ret = VM_FAULT_SIGSEGV;
-  } else {
+  const vma = faultVma(mm, addr, flags, lock);
+  let ret: number;
+  if (typeof vma === 'number') ret = vma;
+  else if (vma.ops?.faultSteps) ret = yield* vma.ops.faultSteps(stepFault(mm, vma, addr, flags));
+  else {
     const handle = FaultStep.of(FAULT_HANDLE, mm, who, addr, pgoff);
     if (mustYield(handle)) yield handle;
     ret = handleMmFault(mm, vma, addr, flags);

@@ -50,6 +50,31 @@ describe('atomic steps: sequential drivers recycle, everyone else keeps new step
     expect(seen[2]!.label).toBe('step 3');
   });
 
+  it('a recycled step tells its current numbers and records no effect; a new one keeps both', () => {
+    const seen: AtomicStep[] = [];
+    const effects: string[] = [];
+    function* explained(): Generator<AtomicStep, void, void> {
+      for (const i of [1, 2]) {
+        const s = NumberedStep.of(i);
+        seen.push(s);
+        yield s;
+        s.effect = `ran ${i}`;
+        effects.push(s.effect);
+      }
+    }
+    driveSteps(explained(), waitsForever);
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[0]!.label).toBe('step 2');
+    expect(effects).toEqual(['', '']);
+    seen.length = 0;
+    effects.length = 0;
+    const g = explained();
+    while (!g.next().done);
+    expect(seen.map((s) => s.label)).toEqual(['step 1', 'step 2']);
+    expect(effects).toEqual(['ran 1', 'ran 2']);
+    expect(seen[0]!.effect).toBe('ran 1');
+  });
+
   it('steps of a generator stepped by hand are new, and keep their text across a sequential run', () => {
     const seen: AtomicStep[] = [];
     const g = numbered(2, seen);
