@@ -1,18 +1,25 @@
 import { describe, expect, it } from 'vitest';
+import { driveSteps, waitsForever } from '../../../../src/host/atomic-step.ts';
 import { PartitionTable } from '../../../../src/host/kvm/partition-table.ts';
 import {
+  FAULT_FLAG_WRITE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
   PROT_READ,
   PROT_WRITE,
+  VM_FAULT_NOPAGE,
+  VM_FAULT_SIGSEGV,
 } from '../../../../src/host/mm/constants.ts';
+import { faultSteps } from '../../../../src/host/mm/fault.ts';
+import { PTE_WRITE } from '../../../../src/host/mm/page-table.ts';
 import { Word64 } from '../../../../src/hw/mmio.ts';
 import { PciDevice } from '../../../../src/hw/phb.ts';
 import {
   eqGpa,
   makeVm,
   mgmtGpa,
+  NR_IRQS,
   P,
   RecordingExits,
   run,
@@ -75,6 +82,51 @@ describe('partition-scoped entries: filled on guest access', () => {
     expect(names).toEqual(['p9.ipi-esb', 'p9.tima']);
     expect(vm.devices[0]!.xive.stats.esbFaults).toBe(1);
     expect(vm.devices[0]!.xive.stats.timaFaults).toBe(1);
+  });
+});
+
+describe('partition-scoped faults of ESB pages: hva_to_pfn under mmap_read_lock', () => {
+  it('a guest store to an ESB page the VMM maps read-only fails with -EFAULT before the device fault', () => {
+    const e = makeVm();
+    expect(createSource(e.vmm, e.devFd, L)).toBe(0);
+    // fixup_user_fault() → vma_permits_fault(): a write fault on a read-only VMA is -EFAULT.
+    // (The whole VMA: a split one would meet the merged handler's VMA-relative page offset.)
+    expect(e.vmm.mprotect(e.esb, 2 * NR_IRQS * P, PROT_READ)).toBe(0);
+    const exits = new RecordingExits();
+    const g = run(e, 0, exits);
+    const vm = e.host.kvm.vms[0]!;
+    const xive = vm.devices[0]!.xive;
+    g.store(trigGpa(L), 8, 0, 0);
+    expect(exits.failures).toEqual([{ errno: -14, gpa: trigGpa(L) }]);
+    expect(xive.stats.esbFaults).toBe(0);
+    expect(vm.stats.partitionFaultErrors).toBe(1);
+    expect(e.vmm.proc.mm.pgtable.pfn(e.esb / P + 2 * L)).toBe(-1);
+    // A load faults the page in read-only; a store still cannot use it.
+    const w = new Word64();
+    g.load(mgmtGpa(L) + 0x800, 8, w);
+    expect(w.lo).toBe(1);
+    expect(xive.stats.esbFaults).toBe(1);
+    expect(exits.failures).toHaveLength(1);
+    g.store(mgmtGpa(L), 8, 0, 0);
+    expect(exits.failures).toEqual([
+      { errno: -14, gpa: trigGpa(L) },
+      { errno: -14, gpa: mgmtGpa(L) },
+    ]);
+    expect(xive.stats.esbFaults).toBe(1);
+  });
+
+  it('do_page_fault as steps checks the access before the ESB fault handler too (access_error)', () => {
+    const e = makeVm();
+    expect(createSource(e.vmm, e.devFd, L)).toBe(0);
+    expect(e.vmm.mprotect(e.esb, 2 * NR_IRQS * P, PROT_READ)).toBe(0);
+    const mm = e.vmm.proc.mm;
+    const xive = e.host.kvm.vms[0]!.devices[0]!.xive;
+    const eoi = e.esb + (2 * L + 1) * P;
+    expect(driveSteps(faultSteps(mm, eoi, FAULT_FLAG_WRITE, 'test'), waitsForever)).toBe(VM_FAULT_SIGSEGV);
+    expect(xive.stats.esbFaults).toBe(0);
+    expect(driveSteps(faultSteps(mm, eoi, 0, 'test'), waitsForever)).toBe(VM_FAULT_NOPAGE);
+    expect(xive.stats.esbFaults).toBe(1);
+    expect(mm.pgtable.flags(eoi / P) & PTE_WRITE).toBe(0);
   });
 });
 
