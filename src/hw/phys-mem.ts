@@ -18,7 +18,7 @@ const FRAME_SCALE = 2 ** -16;
 const hex = (n: number): string => n.toString(16);
 
 /** One mapped range. */
-class PhysRegion {
+export class PhysRegion {
   readonly base: number;
   readonly size: number;
   readonly end: number;
@@ -89,9 +89,14 @@ export class PhysMem implements DmaSpace {
     this.recent.fill(-1);
   }
 
-  /** Map RAM (frames allocated lazily). */
-  addRam(base: number, size: number, name: string): void {
-    this.add(new PhysRegion(base, size, name, null));
+  /**
+   * Map RAM (frames allocated lazily). Returns the region, for an owner that reaches its frames
+   * by number ({@link regionFrame}) rather than by address.
+   */
+  addRam(base: number, size: number, name: string): PhysRegion {
+    const r = new PhysRegion(base, size, name, null);
+    this.add(r);
+    return r;
   }
 
   /** Map an MMIO device; it receives offsets relative to `base`. */
@@ -186,14 +191,12 @@ export class PhysMem implements DmaSpace {
   }
 
   /**
-   * The RAM frame holding `addr`, for a copy that moves plain bytes (RAM has no access side
-   * effects): null where `addr` is not RAM, or where the frame was never written (it reads as
-   * zeros) and `alloc` is false.
+   * Frame `f` of RAM region `r` ({@link addRam}), for a copy that moves plain bytes (RAM has no
+   * access side effects): null where the frame was never written (it reads as zeros) and
+   * `alloc` is false. By number: the owner of the region needs no address look-up.
    */
-  ramFrame(addr: number, alloc: boolean): DataView | null {
-    const r = this.find(addr);
-    if (r === null || r.owner !== null) return null;
-    return this.frame(r, Math.floor((addr - r.base) * FRAME_SCALE), alloc);
+  regionFrame(r: PhysRegion, f: number, alloc: boolean): DataView | null {
+    return this.frame(r, f, alloc);
   }
 
   /** Drop the contents of the RAM frame holding `addr` (it reads as zeros again): a freed page. */

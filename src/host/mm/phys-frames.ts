@@ -11,7 +11,7 @@
  */
 
 import type { AccessSize, Word64 } from '../../hw/mmio.ts';
-import type { PhysMem } from '../../hw/phys-mem.ts';
+import { PHYS_FRAME_SIZE, type PhysMem, type PhysRegion } from '../../hw/phys-mem.ts';
 import { PAGE_SCALE, PAGE_SIZE } from './constants.ts';
 import type { HostFrames } from './frames.ts';
 
@@ -26,6 +26,8 @@ const ORPHAN = 2;
  */
 export class PhysFrames implements HostFrames {
   readonly phys: PhysMem;
+  /** The pool's RAM region in {@link phys}: frame `i` of it is pfn `ramBasePfn + i`. */
+  private readonly ram: PhysRegion;
   readonly ramBasePfn: number;
   readonly ramFrames: number;
   /** Frames currently allocated (including orphans still pinned). */
@@ -44,7 +46,8 @@ export class PhysFrames implements HostFrames {
     }
     if (!Number.isInteger(ramFrames) || ramFrames <= 0)
       throw new Error(`PhysFrames: bad frame count ${ramFrames}`);
-    phys.addRam(ramBase, ramFrames * PAGE_SIZE, 'host.ram');
+    if (PHYS_FRAME_SIZE !== PAGE_SIZE) throw new Error('PhysFrames: PhysMem frames are not pages');
+    this.ram = phys.addRam(ramBase, ramFrames * PAGE_SIZE, 'host.ram');
     this.phys = phys;
     this.ramBasePfn = ramBase * PAGE_SCALE;
     this.ramFrames = ramFrames;
@@ -137,7 +140,7 @@ export class PhysFrames implements HostFrames {
   ramBytes(pfn: number, write: boolean): DataView | null {
     if (this.state[this.index(pfn, 'copying')] === FREE)
       throw new Error(`PhysFrames: copy with free RAM frame 0x${pfn.toString(16)}`);
-    return this.phys.ramFrame(pfn * PAGE_SIZE, write);
+    return this.phys.regionFrame(this.ram, pfn - this.ramBasePfn, write);
   }
 
   private index(pfn: number, what: string): number {

@@ -224,9 +224,31 @@ function copyUser(mm: Mm, addr: number, buf: Uint8Array, write: boolean, cpu: nu
       const f = frames.ramBytes(pfn, write);
       if (f === null) buf.fill(0, done, done + n);
       else if (n <= SMALL_COPY) {
-        // An ioctl struct's few bytes: a loop, where a typed-array copy would make two views.
-        if (write) for (let k = 0; k < n; k++) f.setUint8(off + k, buf[done + k]!);
-        else for (let k = 0; k < n; k++) buf[done + k] = f.getUint8(off + k);
+        // An ioctl struct's few bytes: a loop, where a typed-array copy would make two views;
+        // four bytes a frame access, the byte order kept (a big-endian word from the bytes in
+        // order, and back). Here, not in a function of its own: one that is not inlined cost
+        // each copy a fifth more.
+        let k = 0;
+        if (write) {
+          for (; k + 4 <= n; k += 4) {
+            const j = done + k;
+            f.setUint32(
+              off + k,
+              ((buf[j]! << 24) | (buf[j + 1]! << 16) | (buf[j + 2]! << 8) | buf[j + 3]!) >>> 0,
+            );
+          }
+          for (; k < n; k++) f.setUint8(off + k, buf[done + k]!);
+        } else {
+          for (; k + 4 <= n; k += 4) {
+            const x = f.getUint32(off + k);
+            const j = done + k;
+            buf[j] = x >>> 24;
+            buf[j + 1] = x >>> 16;
+            buf[j + 2] = x >>> 8;
+            buf[j + 3] = x;
+          }
+          for (; k < n; k++) buf[done + k] = f.getUint8(off + k);
+        }
       } else {
         const page = new Uint8Array(f.buffer, f.byteOffset + off, n);
         if (write) page.set(buf.subarray(done, done + n));

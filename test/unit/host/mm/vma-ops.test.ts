@@ -237,3 +237,26 @@ describe('the last-translation cache of user copies', () => {
     expect([...r]).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
   });
 });
+
+describe('small user copies', () => {
+  it('move every length from 1 to 20 bytes at every offset mod 4 exactly, in byte order, both ways', () => {
+    const { p } = deviceProcess();
+    p.mmap(A, P, RW, ANON, -1, 0);
+    const w = new Word64();
+    for (let len = 1; len <= 20; len++) {
+      for (let at = 0; at < 4; at++) {
+        const addr = A + 0x100 * len + 0x20 * at + 4 + at;
+        const b = Uint8Array.from({ length: len }, (_, k) => (0x80 + 17 * k + len) & 0xff);
+        expect(p.copyToUser(addr, b)).toBe(0);
+        // Byte order as the process sees it: byte k at addr + k, nothing written past the end.
+        for (let k = 0; k <= len; k++) {
+          expect(p.load(addr + k, 1, w)).toBe(0);
+          expect(w.lo, `len ${len} at ${at} byte ${k}`).toBe(k < len ? b[k] : 0);
+        }
+        const r = new Uint8Array(len + 2).fill(0x5a);
+        expect(p.copyFromUser(addr - 1, r)).toBe(0);
+        expect([...r], `len ${len} at ${at}`).toEqual([0, ...b, 0]);
+      }
+    }
+  });
+});
