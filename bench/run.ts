@@ -10,8 +10,9 @@
  *     CPPR), each sized to at least {@link QEMU_LOOP_S} of work, wall clock from post to done.
  * Each figure is the median of the rounds; each ratio is the median of the per-round ratios
  * (both sides measured minutes apart at most, under the same load). Then the scale cases
- * (`bench/scale.ts`), once per round each (the median run is reported, with the range), and
- * `npm start` once (the whole compare matrix).
+ * (`bench/scale.ts`), once per round each (the median run is reported, with the range), the
+ * interleaving explorer in this process (`bench/explore.ts`), and `npm start` once (the whole
+ * compare matrix).
  *
  * `node dist-bench/bench/run.js --case <name>` runs one case and prints its result as JSON (`qemu`
  * and `xivelab-qemu`: start-up and both kind-10 loops through the driver).
