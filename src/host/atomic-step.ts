@@ -171,32 +171,6 @@ export function driveSteps<T>(g: Generator<AtomicStep, T, void>, stuck: (step: A
 }
 
 /**
- * A kernel path in progress that another path runs in place, where a nested generator would cost
- * each call an object holding its registers and each step a resume through every level: a
- * device's `vm_ops` fault inside the mm's or KVM's fault (a full VM faults a million ESB pages
- * in, and a level of generators cost that about 0.17 s). {@link step} performs the step it
- * returned last (nothing at the first call) and runs on to the next one, returned to be
- * announced; null when the path is over, with its return value in {@link result}. The running
- * path announces the steps as its own: `for (let s = run.step(); s !== null; s = run.step()) if
- * (mustYield(s)) yield s;`.
- */
-export interface StepRun {
-  step(): AtomicStep | null;
-  readonly result: number;
-}
-
-/** {@link driveSteps} of a {@link StepRun}: its result, or what `stuck` makes of a step that cannot run. */
-export function driveRun(run: StepRun, stuck: (step: AtomicStep) => number): number {
-  sequentialDrivers++;
-  try {
-    for (let s = run.step(); s !== null; s = run.step()) if (!s.canRun()) return stuck(s);
-    return run.result;
-  } finally {
-    sequentialDrivers--;
-  }
-}
-
-/**
  * Whether a kernel path must announce `step` (`if (mustYield(step)) yield step;`): always,
  * unless a sequential driver runs and the step can run, where the driver would resume past it.
  */

@@ -478,11 +478,7 @@ export class KvmVm implements MmuNotifier {
         const fv = faultVma(this.mm, hva, flags, lock);
         let r: number;
         if (typeof fv === 'number') r = fv;
-        else if (fv.ops?.faultSteps) {
-          const run = fv.ops.faultSteps(stepFault(this.mm, fv, hva, flags));
-          for (let s = run.step(); s !== null; s = run.step()) if (mustYield(s)) yield s;
-          r = run.result;
-        }
+        else if (fv.ops?.faultSteps) r = yield* fv.ops.faultSteps(stepFault(this.mm, fv, hva, flags));
         // A VMA mapped there since the look, with no step-wise fault: fault it in under the lock.
         else r = handleMmFault(this.mm, fv, hva, flags);
         const unlock = FaultStep.of(FAULT_UNLOCK, this.mm, 'hva_to_pfn', hva, pgoff);

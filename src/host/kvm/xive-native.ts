@@ -27,15 +27,7 @@ import type { Word64 } from '../../hw/mmio.ts';
 import { OPAL_SUCCESS, XiveQueueInfo, XiveQueueState } from '../../hw/xive/p9-chip.ts';
 import { TM_QW1W2_VO, XIVE_ESB_SET_PQ_01, XIVE_TM_OS_PAGE } from '../../hw/xive/regs.ts';
 import { TRACE_KVM } from '../../sim/trace-sink.ts';
-import {
-  AtomicStep,
-  type EffectFormat,
-  filePteObj,
-  mustYield,
-  pfnEffect,
-  StepPool,
-  type StepRun,
-} from '../atomic-step.ts';
+import { AtomicStep, type EffectFormat, filePteObj, mustYield, pfnEffect, StepPool } from '../atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -193,141 +185,6 @@ class EsbFaultStep extends AtomicStep {
 
 const esbFaultStepPool = new StepPool<EsbFaultStep>();
 
-/** Phases of an {@link EsbFaultRun}: where its next {@link EsbFaultRun.step} goes on. */
-const E_START = 0;
-const E_SELECT = 1;
-const E_SELECTED = 2;
-const E_READ = 3;
-const E_READ_DONE = 4;
-const E_INSERT = 5;
-const E_UNLOCK = 6;
-const E_UNLOCKED = 7;
-const E_DONE = 8;
-
-/**
- * The ESB fault in progress ({@link KvmXiveNative.esbFaultSteps}): what the handler keeps on its
- * stack from one step to the next.
- *
- * @remarks Models book3s_xive_native.c:xive_native_esb_fault().
- */
-class EsbFaultRun implements StepRun {
-  result: number;
-  private phase: number;
-  private readonly x: KvmXiveNative;
-  private readonly vmaPgoff: number;
-  private readonly pgoff: number;
-  private readonly vmf: VmFault | null;
-  /** {@link XiveNativeFlags.esbMemoryLock}, read as the fault starts. */
-  private memoryLock: boolean;
-  /** The file page's offset in the ESB range: two pages per irq, trigger then EOI. */
-  private pageOffset: number;
-  private irq: number;
-  private odd: boolean;
-  /** {@link XiveNativeFlags.faultSelectsOutsideLock}. */
-  private outside: boolean;
-  private sel: EsbFaultStep | null;
-  private sb: XiveSrcBlock | null;
-  private state: XiveIrqState | null;
-  /** The data selected outside the lock, or null. */
-  private selected: XiveIrqData | null;
-  private rd: EsbFaultStep | null;
-  private pfn: number;
-  private ins: EsbFaultStep | null;
-
-  constructor(x: KvmXiveNative, vmaPgoff: number, pgoff: number, vmf: VmFault | null) {
-    this.result = 0;
-    this.phase = E_START;
-    this.x = x;
-    this.vmaPgoff = vmaPgoff;
-    this.pgoff = pgoff;
-    this.vmf = vmf;
-    this.memoryLock = false;
-    this.pageOffset = 0;
-    this.irq = 0;
-    this.odd = false;
-    this.outside = false;
-    this.sel = null;
-    this.sb = null;
-    this.state = null;
-    this.selected = null;
-    this.rd = null;
-    this.pfn = -VM_FAULT_SIGBUS;
-    this.ins = null;
-  }
-
-  step(): AtomicStep | null {
-    const x = this.x;
-    for (;;) {
-      switch (this.phase) {
-        case E_START:
-          this.memoryLock = x.flags.esbMemoryLock;
-          this.phase = E_SELECT;
-          if (this.memoryLock) return x.memoryLockStep(false, true);
-          continue;
-        case E_SELECT: {
-          if (this.memoryLock) x.memoryLockTake(false, true);
-          const pageOffset = x.flags.faultUsesVmaRelativePgoff
-            ? this.pgoff - this.vmaPgoff
-            : this.pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
-          this.pageOffset = pageOffset;
-          this.irq = Math.floor(pageOffset / 2);
-          this.odd = pageOffset % 2 === 1;
-          this.outside = x.flags.faultSelectsOutsideLock;
-          this.sel = EsbFaultStep.of(ESB_SELECT, this.irq, null, this.outside, this.odd);
-          this.phase = E_SELECTED;
-          return this.sel;
-        }
-        case E_SELECTED: {
-          const sel = this.sel!;
-          const sb = x.esbFaultSource(sel, this.pageOffset, this.irq);
-          if (sb === null) {
-            this.phase = E_READ_DONE;
-            continue;
-          }
-          const state = sb.state(this.irq & KVMPPC_XICS_SRC_MASK);
-          this.sb = sb;
-          this.state = state;
-          if (this.outside) {
-            this.selected = x.selectData(state);
-            sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
-          }
-          this.rd = EsbFaultStep.of(ESB_READ, this.irq, sb, this.outside, this.odd);
-          this.phase = E_READ;
-          return this.rd;
-        }
-        case E_READ:
-          this.pfn = x.esbFaultRead(this.rd!, this.sb!, this.state!, this.selected, this.irq, this.odd);
-          this.phase = E_READ_DONE;
-          continue;
-        case E_READ_DONE:
-          this.phase = E_UNLOCK;
-          if (this.pfn < 0 || this.vmf === null) continue;
-          this.ins = EsbFaultStep.of(ESB_INSERT, this.pgoff, null, false, false);
-          this.phase = E_INSERT;
-          return this.ins;
-        case E_INSERT:
-          vmfInsertPfn(this.vmf!.vma, this.vmf!.address, this.pfn);
-          this.ins!.explain(ptePfnEffect, this.pfn);
-          this.phase = E_UNLOCK;
-          continue;
-        case E_UNLOCK:
-          this.phase = E_DONE;
-          if (!this.memoryLock) continue;
-          this.phase = E_UNLOCKED;
-          return x.memoryLockStep(false, false);
-        case E_UNLOCKED:
-          x.memoryLockTake(false, false);
-          this.phase = E_DONE;
-          continue;
-        default:
-          if (this.vmf === null) this.result = this.pfn;
-          else this.result = this.pfn < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
-          return null;
-      }
-    }
-  }
-}
-
 /**
  * Create the device, or −EEXIST if the VM already has an interrupt device. The kept struct of an
  * earlier device is reused (reset to its creation state).
@@ -375,7 +232,8 @@ export class KvmXiveNative extends KvmppcXive {
     this.esbVmOps = {
       name: 'xive-native-esb',
       fault: (vmf: VmFault): number => this.vmFault(vmf, true),
-      faultSteps: (vmf: VmFault): StepRun => this.esbFaultRun(vmf.vma.pgoff, vmf.pgoff, vmf),
+      faultSteps: (vmf: VmFault): Generator<AtomicStep, number, void> =>
+        this.esbFaultSteps(vmf.vma.pgoff, vmf.pgoff, vmf),
     };
   }
 
@@ -917,7 +775,7 @@ export class KvmXiveNative extends KvmppcXive {
 
   /** mm's `vm_ops->fault` → the handlers, inserting the pfn themselves (VM_FAULT_NOPAGE). */
   private vmFault(vmf: VmFault, esb: boolean): number {
-    if (esb) return this.driveRun(this.esbFaultRun(vmf.vma.pgoff, vmf.pgoff, vmf), VM_FAULT_SIGBUS);
+    if (esb) return this.drive(this.esbFaultSteps(vmf.vma.pgoff, vmf.pgoff, vmf), VM_FAULT_SIGBUS);
     const r = this.timaFault(vmf.vma.pgoff, vmf.pgoff);
     if (r < 0) return VM_FAULT_SIGBUS;
     vmfInsertPfn(vmf.vma, vmf.address, r);
@@ -947,7 +805,7 @@ export class KvmXiveNative extends KvmppcXive {
    * @remarks Models book3s_xive_native.c:xive_native_esb_fault().
    */
   esbFault(vmaPgoff: number, pgoff: number): number {
-    return this.driveRun(this.esbFaultRun(vmaPgoff, pgoff, null), XIVE_FAULT_HANG);
+    return this.drive(this.esbFaultSteps(vmaPgoff, pgoff, null), XIVE_FAULT_HANG);
   }
 
   /**
@@ -956,22 +814,47 @@ export class KvmXiveNative extends KvmppcXive {
    * (blocked while another path holds it); `vmf_insert_pfn` after the unlock, when `vmf` is
    * given. With {@link XiveNativeFlags.esbMemoryLock}, `memory_lock` is held for read from
    * before the selection to after the insertion. Returns the pfn or −VM_FAULT_SIGBUS; with a
-   * `vmf` (the `vm_ops.fault` itself), VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS. The steps of
-   * {@link esbFaultRun}, for a caller stepping by hand.
+   * `vmf` (the `vm_ops.fault` itself, in this generator rather than a wrapper delegating to it: a
+   * level of generators costs each fault a generator object and a resume, and each step the
+   * explorer is handed a resume), VM_FAULT_NOPAGE (inserted) or VM_FAULT_SIGBUS.
    */
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
-    const run = this.esbFaultRun(vmaPgoff, pgoff, vmf);
-    for (let s = run.step(); s !== null; s = run.step()) if (mustYield(s)) yield s;
-    return run.result;
-  }
-
-  /** {@link esbFaultSteps} as a {@link StepRun}: what the faulting path runs in place. */
-  esbFaultRun(vmaPgoff: number, pgoff: number, vmf: VmFault | null): StepRun {
-    return new EsbFaultRun(this, vmaPgoff, pgoff, vmf);
+    const ml = this.flags.esbMemoryLock;
+    if (ml) yield* this.memoryLockDown(false);
+    // The look-up, selection and locked page read, in this generator rather than one it
+    // delegates to (see above: a level costs every fault).
+    const pageOffset = this.flags.faultUsesVmaRelativePgoff
+      ? pgoff - vmaPgoff
+      : pgoff - KVM_XIVE_ESB_PAGE_OFFSET;
+    const irq = Math.floor(pageOffset / 2);
+    const odd = pageOffset % 2 === 1;
+    const outside = this.flags.faultSelectsOutsideLock;
+    const sel = EsbFaultStep.of(ESB_SELECT, irq, null, outside, odd);
+    if (mustYield(sel)) yield sel;
+    const sb = this.esbFaultSource(sel, pageOffset, irq);
+    let pfn = -VM_FAULT_SIGBUS;
+    if (sb !== null) {
+      const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
+      const xd = outside ? this.selectData(state) : null;
+      if (outside)
+        sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
+      const rd = EsbFaultStep.of(ESB_READ, irq, sb, outside, odd);
+      if (mustYield(rd)) yield rd;
+      pfn = this.esbFaultRead(rd, sb, state, xd, irq, odd);
+    }
+    if (pfn >= 0 && vmf !== null) {
+      const ins = EsbFaultStep.of(ESB_INSERT, pgoff, null, false, false);
+      if (mustYield(ins)) yield ins;
+      vmfInsertPfn(vmf.vma, vmf.address, pfn);
+      ins.explain(ptePfnEffect, pfn);
+    }
+    if (ml) yield* this.memoryLockUp(false);
+    if (vmf === null) return pfn;
+    return pfn < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
   }
 
   /** The ESB fault's look-up (step `sel`): the source block of a valid source, or null (SIGBUS). */
-  esbFaultSource(sel: AtomicStep, pageOffset: number, irq: number): XiveSrcBlock | null {
+  private esbFaultSource(sel: AtomicStep, pageOffset: number, irq: number): XiveSrcBlock | null {
     this.stats.esbFaults++;
     const sb = pageOffset < 0 ? null : this.findSource(irq);
     if (sb?.valid(irq & KVMPPC_XICS_SRC_MASK)) return sb;
@@ -984,7 +867,7 @@ export class KvmXiveNative extends KvmppcXive {
    * The ESB fault's page read under `sb->lock` (step `rd`), from the data selected outside the
    * lock (`selected`), or selecting it now: the pfn or −VM_FAULT_SIGBUS.
    */
-  esbFaultRead(
+  private esbFaultRead(
     rd: AtomicStep,
     sb: XiveSrcBlock,
     state: XiveIrqState,

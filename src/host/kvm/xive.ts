@@ -22,16 +22,7 @@ import {
 } from '../../hw/xive/regs.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
-import {
-  AtomicStep,
-  driveRun,
-  driveSteps,
-  FILE_IMAP,
-  filePteObj,
-  MMU_NOTIFIERS,
-  mustYield,
-  type StepRun,
-} from '../atomic-step.ts';
+import { AtomicStep, driveSteps, FILE_IMAP, filePteObj, MMU_NOTIFIERS, mustYield } from '../atomic-step.ts';
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
@@ -199,8 +190,7 @@ export abstract class KvmppcXive {
     return state.ptNumber ? state.ptNumber : state.ipiNumber;
   }
 
-  /** The data of the selected HW irq ({@link selectHw}). */
-  selectData(state: XiveIrqState): XiveIrqData {
+  protected selectData(state: XiveIrqState): XiveIrqData {
     return state.ptNumber && state.ptData ? state.ptData : state.ipiData;
   }
 
@@ -494,57 +484,38 @@ export abstract class KvmppcXive {
    * there forever; count a hang and return `hang`.
    */
   protected drive(g: Generator<AtomicStep, number, void>, hang: number): number {
-    return driveSteps(g, (step) => this.hang(step, hang));
-  }
-
-  /** {@link drive} of a {@link StepRun}. */
-  protected driveRun(run: StepRun, hang: number): number {
-    return driveRun(run, (step) => this.hang(step, hang));
-  }
-
-  /** A step that waits forever under a sequential drive: counted, logged, `hang` returned. */
-  private hang(step: AtomicStep, hang: number): number {
-    this.stats.hangs++;
-    this.trace.guestError(`kvm-xive: "${step.label}" waits forever (kernel hang)`);
-    return hang;
+    return driveSteps(g, (step) => {
+      this.stats.hangs++;
+      this.trace.guestError(`kvm-xive: "${step.label}" waits forever (kernel hang)`);
+      return hang;
+    });
   }
 
   /**
-   * The step of `down_read` / `down_write(&xive->memory_lock)` (`down`; blocked while the lock
-   * cannot be taken) or of `up_read` / `up_write` ({@link XiveNativeFlags.esbMemoryLock}: the ESB
-   * fault reads, set/clr_mapped write). Its action is {@link memoryLockTake}.
+   * `down_read` / `down_write(&xive->memory_lock)` as a step, blocked while the lock cannot be
+   * taken ({@link XiveNativeFlags.esbMemoryLock}: the ESB fault reads, set/clr_mapped write). A
+   * generator of its own: the fault's, run a million times at the scale of a full VM, keeps no
+   * register for the steps of a configuration that is off by default.
    */
-  memoryLockStep(write: boolean, down: boolean): AtomicStep {
-    const ml = this.memoryLock;
-    const rw = write ? 'write' : 'read';
-    if (!down) return new AtomicStep(`up_${rw}(xive->memory_lock)`, [], [XIVE_MEMORY_LOCK]);
-    return new AtomicStep(`down_${rw}(xive->memory_lock)`, [], [XIVE_MEMORY_LOCK], () =>
-      write ? ml.canWrite : ml.canRead,
-    );
-  }
-
-  /** The action of a {@link memoryLockStep}: take or drop `memory_lock`. */
-  memoryLockTake(write: boolean, down: boolean): void {
-    const ml = this.memoryLock;
-    if (down) {
-      if (write) ml.downWrite();
-      else ml.downRead();
-    } else if (write) ml.upWrite();
-    else ml.upRead();
-  }
-
-  /** `down_write(&xive->memory_lock)` (or read) as a step: see {@link memoryLockStep}. */
   protected *memoryLockDown(write: boolean): Generator<AtomicStep, void, void> {
-    const down = this.memoryLockStep(write, true);
+    const ml = this.memoryLock;
+    const down = new AtomicStep(
+      `down_${write ? 'write' : 'read'}(xive->memory_lock)`,
+      [],
+      [XIVE_MEMORY_LOCK],
+      write ? () => ml.canWrite : () => ml.canRead,
+    );
     if (mustYield(down)) yield down;
-    this.memoryLockTake(write, true);
+    if (write) ml.downWrite();
+    else ml.downRead();
   }
 
-  /** `up_write(&xive->memory_lock)` (or read) as a step. */
+  /** `up_read` / `up_write(&xive->memory_lock)` as a step. */
   protected *memoryLockUp(write: boolean): Generator<AtomicStep, void, void> {
-    const up = this.memoryLockStep(write, false);
+    const up = new AtomicStep(`up_${write ? 'write' : 'read'}(xive->memory_lock)`, [], [XIVE_MEMORY_LOCK]);
     if (mustYield(up)) yield up;
-    this.memoryLockTake(write, false);
+    if (write) this.memoryLock.upWrite();
+    else this.memoryLock.upRead();
   }
 
   /** `xive_lock_and_mask` as a step: blocked while another path holds `sb->lock`. */

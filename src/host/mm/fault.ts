@@ -235,11 +235,8 @@ export function* faultSteps(
   const vma = faultVma(mm, addr, flags, lock);
   let ret: number;
   if (typeof vma === 'number') ret = vma;
-  else if (vma.ops?.faultSteps) {
-    const run = vma.ops.faultSteps(stepFault(mm, vma, addr, flags));
-    for (let s = run.step(); s !== null; s = run.step()) if (mustYield(s)) yield s;
-    ret = run.result;
-  } else {
+  else if (vma.ops?.faultSteps) ret = yield* vma.ops.faultSteps(stepFault(mm, vma, addr, flags));
+  else {
     const handle = FaultStep.of(FAULT_HANDLE, mm, who, addr, pgoff);
     if (mustYield(handle)) yield handle;
     ret = handleMmFault(mm, vma, addr, flags);

@@ -2,7 +2,7 @@
  * `struct vm_area_struct`, `struct vm_operations_struct` and `struct vm_fault`.
  */
 
-import type { StepRun } from '../atomic-step.ts';
+import type { AtomicStep } from '../atomic-step.ts';
 import { PAGE_SCALE, PAGE_SIZE } from './constants.ts';
 import type { File } from './file.ts';
 import type { Mm } from './mm.ts';
@@ -22,12 +22,11 @@ export interface VmOperations {
    */
   fault?(vmf: VmFault): number;
   /**
-   * The same fault as atomic steps (see `AtomicStep`), run in place by the faulting path (the
-   * mm's, KVM's `hva_to_pfn`), for the interleaving explorer: its result is what {@link fault}
-   * returns. Handlers whose fault can race declare it; {@link fault} is then the sequential
-   * drive of these steps.
+   * The same fault as atomic steps (see `AtomicStep`), for the interleaving explorer: returns
+   * what {@link fault} returns. Handlers whose fault can race declare it; {@link fault} is then
+   * the sequential drive of these steps.
    */
-  faultSteps?(vmf: VmFault): StepRun;
+  faultSteps?(vmf: VmFault): Generator<AtomicStep, number, void>;
   /** `vm_ops->open`: a new VMA now shares this one's state (split, fork, mremap). */
   open?(vma: Vma): void;
   /** `vm_ops->close`: the VMA goes away. */

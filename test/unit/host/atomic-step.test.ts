@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AtomicStep,
-  driveRun,
-  driveSteps,
-  mustYield,
-  StepPool,
-  type StepRun,
-  waitsForever,
-} from '../../../src/host/atomic-step.ts';
+import { AtomicStep, driveSteps, mustYield, StepPool, waitsForever } from '../../../src/host/atomic-step.ts';
 
 /** A hot-path-style step: its label is made of its number, on first read. */
 class NumberedStep extends AtomicStep {
@@ -139,60 +131,5 @@ describe('mustYield: only the steps a driver acts on are announced', () => {
     for (let r = g.next(); !r.done; r = g.next()) steps.push(r.value);
     expect(yielded).toEqual(['step 1', 'step 2', 'step 3']);
     expect(steps.map((s) => s.canRun())).toEqual([true, false, true]);
-  });
-});
-
-/** A run of steps 1 … `n` (step `blockAt` cannot run) whose result is the number of steps performed. */
-class CountingRun implements StepRun {
-  result = 0;
-  private next = 1;
-  private readonly performed: number[] = [];
-  private readonly n: number;
-  private readonly blockAt: number;
-  constructor(n: number, blockAt = 0) {
-    this.n = n;
-    this.blockAt = blockAt;
-  }
-
-  step(): AtomicStep | null {
-    // Perform the step handed out last, then hand out the next one.
-    if (this.next > 1) this.performed.push(this.next - 1);
-    if (this.next > this.n) {
-      this.result = this.performed.length;
-      return null;
-    }
-    const s = NumberedStep.of(this.next, this.next === this.blockAt);
-    this.next++;
-    return s;
-  }
-
-  get done(): readonly number[] {
-    return this.performed;
-  }
-}
-
-describe('step runs: a path run in place by another', () => {
-  it('driveRun performs every step and returns the result', () => {
-    const run = new CountingRun(3);
-    expect(driveRun(run, () => -1)).toBe(3);
-    expect(run.done).toEqual([1, 2, 3]);
-  });
-
-  it('driveRun stops before a step that cannot run and returns what `stuck` makes of it', () => {
-    const run = new CountingRun(4, 3);
-    expect(driveRun(run, (s) => (s.label === 'step 3' ? -3 : -1))).toBe(-3);
-    expect(run.done).toEqual([1, 2]);
-  });
-
-  it('run in place by a generator, its steps are the generator’s own: announced as mustYield says', () => {
-    function* host(run: StepRun): Generator<AtomicStep, number, void> {
-      for (let s = run.step(); s !== null; s = run.step()) if (mustYield(s)) yield s;
-      return run.result;
-    }
-    const g = host(new CountingRun(2));
-    expect((g.next().value as AtomicStep).label).toBe('step 1');
-    expect((g.next().value as AtomicStep).label).toBe('step 2');
-    expect(g.next()).toEqual({ done: true, value: 2 });
-    expect(driveSteps(host(new CountingRun(5)), waitsForever)).toBe(5);
   });
 });
