@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
+import { plainTwinsPlugin } from './scripts/plain-twins.mjs';
 
 /**
  * The files that take longest (the QEMU differential suite, every design × every passthrough
@@ -22,6 +23,8 @@ class LongestFirst extends BaseSequencer {
 }
 
 export default defineConfig({
+  // The tests run src/ as the build emits it: with the step generators' plain twins.
+  plugins: [plainTwinsPlugin()],
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],

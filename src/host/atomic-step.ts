@@ -157,14 +157,27 @@ export class AtomicStep {
  * step that cannot run waits on a lock nobody will drop; the call returns what `stuck` makes of
  * that step (the generator is left where it stopped). Its steps may be recycled
  * ({@link StepPool}).
+ *
+ * `g` may also be a function that runs the generator's plain twin: the build derives a `fooPlain`
+ * from each step generator `fooSteps` and turns `driveSteps(x.fooSteps(…), stuck)` into
+ * `driveSteps(() => x.fooPlain(…), stuck)` (scripts/plain-twins.mjs). The twin does what the
+ * generator does without suspending; where the generator would yield a step that cannot run, the
+ * twin throws it, and the call returns what `stuck` makes of it.
  */
-export function driveSteps<T>(g: Generator<AtomicStep, T, void>, stuck: (step: AtomicStep) => T): T {
+export function driveSteps<T>(
+  g: Generator<AtomicStep, T, void> | (() => T),
+  stuck: (step: AtomicStep) => T,
+): T {
   sequentialDrivers++;
   try {
+    if (typeof g === 'function') return g();
     for (let r = g.next(); ; r = g.next()) {
       if (r.done) return r.value;
       if (!r.value.canRun()) return stuck(r.value);
     }
+  } catch (e) {
+    if (e instanceof AtomicStep && typeof g === 'function') return stuck(e);
+    throw e;
   } finally {
     sequentialDrivers--;
   }

@@ -114,7 +114,7 @@ describe('npm pack', () => {
     // npm ci, npm pack and a git install build dist/ through `prepare`.
     expect(pkg.scripts.prepare).toBe('npm run build');
     expect(pkg.scripts.build).toBe(
-      'tsc -p tsconfig.build.json && node scripts/dts-extensions.mjs dist && node scripts/bundle-qemu.mjs dist && npm run build:web',
+      'tsc -p tsconfig.build.json && node scripts/plain-twins.mjs dist && node scripts/dts-extensions.mjs dist && node scripts/bundle-qemu.mjs dist && npm run build:web',
     );
     for (const f of [
       'dist/index.js',
@@ -141,6 +141,10 @@ describe('npm pack', () => {
     const dts = readFileSync(join(project, 'node_modules/xivelab/dist/index.d.ts'), 'utf8');
     expect(dts).toContain("from './host/host.js'");
     expect(dts).not.toMatch(/from '\.[^']*\.ts'/);
+    // The sequential partition-scoped fault runs the plain twin of its step generator.
+    const kvm = readFileSync(join(project, 'node_modules/xivelab/dist/host/kvm/kvm.js'), 'utf8');
+    expect(kvm).toContain('return driveSteps(() => this.partitionFaultPlain(gfn, write), lockHeldForever);');
+    expect(kvm).toMatch(/^\s*\*partitionFaultSteps\(gfn, write\) \{/m);
   });
 
   test('LICENSE is the MIT license of package.json, held by the xivelab authors', () => {

@@ -820,7 +820,7 @@ export class KvmXiveNative extends KvmppcXive {
    */
   *esbFaultSteps(vmaPgoff: number, pgoff: number, vmf: VmFault | null): Generator<AtomicStep, number, void> {
     const ml = this.flags.esbMemoryLock;
-    if (ml) yield* this.memoryLockDown(false);
+    if (ml) yield* this.memoryLockDownSteps(false);
     // The look-up, selection and locked page read, in this generator rather than one it
     // delegates to (see above: a level costs every fault).
     const pageOffset = this.flags.faultUsesVmaRelativePgoff
@@ -848,7 +848,7 @@ export class KvmXiveNative extends KvmppcXive {
       vmfInsertPfn(vmf.vma, vmf.address, pfn);
       ins.explain(ptePfnEffect, pfn);
     }
-    if (ml) yield* this.memoryLockUp(false);
+    if (ml) yield* this.memoryLockUpSteps(false);
     if (vmf === null) return pfn;
     return pfn < 0 ? VM_FAULT_SIGBUS : VM_FAULT_NOPAGE;
   }
@@ -907,7 +907,7 @@ export class KvmXiveNative extends KvmppcXive {
    * address_space: `i_mmap_lock_read`, a PTE-lock section per VMA). `xive->mapping_lock` is
    * folded into them: every caller holds `kvm->lock`, which release takes too.
    */
-  protected override resetMappedSteps(irq: number): Generator<AtomicStep, void, void> | null {
+  protected override mappingZap(irq: number): Generator<AtomicStep, void, void> | null {
     const m = this.mapping;
     if (irq >= KVMPPC_XIVE_NR_IRQS || m?.unmapMappingRangeSteps === undefined) return null;
     const base = (this.flags.zapOmitsEsbOffset ? 0 : KVM_XIVE_ESB_PAGE_OFFSET) + 2 * irq;

@@ -483,7 +483,7 @@ export abstract class KvmppcXive {
    * lock nobody will drop (clr_mapped's error path kept the block lock): the real kernel spins
    * there forever; count a hang and return `hang`.
    */
-  protected drive(g: Generator<AtomicStep, number, void>, hang: number): number {
+  protected drive(g: Generator<AtomicStep, number, void> | (() => number), hang: number): number {
     return driveSteps(g, (step) => {
       this.stats.hangs++;
       this.trace.guestError(`kvm-xive: "${step.label}" waits forever (kernel hang)`);
@@ -497,7 +497,7 @@ export abstract class KvmppcXive {
    * generator of its own: the fault's, run a million times at the scale of a full VM, keeps no
    * register for the steps of a configuration that is off by default.
    */
-  protected *memoryLockDown(write: boolean): Generator<AtomicStep, void, void> {
+  protected *memoryLockDownSteps(write: boolean): Generator<AtomicStep, void, void> {
     const ml = this.memoryLock;
     const down = new AtomicStep(
       `down_${write ? 'write' : 'read'}(xive->memory_lock)`,
@@ -511,7 +511,7 @@ export abstract class KvmppcXive {
   }
 
   /** `up_read` / `up_write(&xive->memory_lock)` as a step. */
-  protected *memoryLockUp(write: boolean): Generator<AtomicStep, void, void> {
+  protected *memoryLockUpSteps(write: boolean): Generator<AtomicStep, void, void> {
     const up = new AtomicStep(`up_${write ? 'write' : 'read'}(xive->memory_lock)`, [], [XIVE_MEMORY_LOCK]);
     if (mustYield(up)) yield up;
     if (write) this.memoryLock.upWrite();
@@ -530,10 +530,10 @@ export abstract class KvmppcXive {
 
   /**
    * `xive->ops->reset_mapped(kvm, guest_irq)`: the zap of the irq's ESB pages, as the recorded
-   * mapping's own steps when it has them ({@link resetMappedSteps}), else as one step.
+   * mapping's own steps when it has them ({@link mappingZap}), else as one step.
    */
-  private *resetMappedStep(irq: number): Generator<AtomicStep, void, void> {
-    const fine = this.resetMappedSteps(irq);
+  private *resetMappedSteps(irq: number): Generator<AtomicStep, void, void> {
+    const fine = this.mappingZap(irq);
     if (fine !== null) {
       yield* fine;
       return;
@@ -552,7 +552,7 @@ export abstract class KvmppcXive {
   }
 
   /** Publishing (or forgetting) the backing HW irq as a step. */
-  private *publishStep(
+  private *publishSteps(
     state: XiveIrqState,
     hw: number,
     data: XiveIrqData | null,
@@ -622,7 +622,7 @@ export abstract class KvmppcXive {
     }
     start.effect = `hw 0x${hostHwIrq.toString(16)} forwarded`;
     const ml = this.flags.esbMemoryLock;
-    if (ml) yield* this.memoryLockDown(true);
+    if (ml) yield* this.memoryLockDownSteps(true);
     const mask = this.maskStep(sb, 'IPI SET_PQ_01');
     if (mustYield(mask)) yield mask;
     const prio = this.lockAndMask(sb, state);
@@ -630,11 +630,11 @@ export abstract class KvmppcXive {
     const ipiPq = host.esbRead(state.ipiData, XIVE_ESB_SET_PQ_01);
     const ptData = host.irqOfHw(hostHwIrq)?.data ?? null;
     if (this.flags.bindZapsBeforePublish) {
-      yield* this.resetMappedStep(guestIrq);
-      yield* this.publishStep(state, hostHwIrq, ptData);
+      yield* this.resetMappedSteps(guestIrq);
+      yield* this.publishSteps(state, hostHwIrq, ptData);
     } else {
-      yield* this.publishStep(state, hostHwIrq, ptData);
-      yield* this.resetMappedStep(guestIrq);
+      yield* this.publishSteps(state, hostHwIrq, ptData);
+      yield* this.resetMappedSteps(guestIrq);
     }
     const unlock = new AtomicStep(
       `route hw 0x${hostHwIrq.toString(16)}, arch_spin_unlock(sb${sb.id}->lock)`,
@@ -657,7 +657,7 @@ export abstract class KvmppcXive {
     if (this.flags.nativeSetMappedUsesXicsPq) state.guestPriority = prio;
     this.unlock(sb);
     this.emit('kvm.xive.set_mapped', { guestIrq, hostHwIrq, prio });
-    if (ml) yield* this.memoryLockUp(true);
+    if (ml) yield* this.memoryLockUpSteps(true);
     return 0;
   }
 
@@ -680,7 +680,7 @@ export abstract class KvmppcXive {
     const host = this.host;
     this.stats.clrMapped++;
     const ml = this.flags.esbMemoryLock;
-    if (ml) yield* this.memoryLockDown(true);
+    if (ml) yield* this.memoryLockDownSteps(true);
     const mask = this.maskStep(sb, 'mask the passthrough irq');
     if (mustYield(mask)) yield mask;
     const prio = this.lockAndMask(sb, state);
@@ -706,11 +706,11 @@ export abstract class KvmppcXive {
       }
       this.unlock(sb);
       aff.effect = `${rc}: unlock and return`;
-      if (ml) yield* this.memoryLockUp(true);
+      if (ml) yield* this.memoryLockUpSteps(true);
       return rc;
     }
-    yield* this.publishStep(state, 0, null);
-    yield* this.resetMappedStep(guestIrq);
+    yield* this.publishSteps(state, 0, null);
+    yield* this.resetMappedSteps(guestIrq);
     const unlock = new AtomicStep(
       `re-route the IPI, arch_spin_unlock(sb${sb.id}->lock)`,
       [],
@@ -726,12 +726,12 @@ export abstract class KvmppcXive {
     }
     this.unlock(sb);
     this.emit('kvm.xive.clr_mapped', { guestIrq, hostHwIrq, prio });
-    if (ml) yield* this.memoryLockUp(true);
+    if (ml) yield* this.memoryLockUpSteps(true);
     return 0;
   }
 
   /** {@link resetMapped} as the mapping's zap steps, or null when it has none (one step). */
-  protected resetMappedSteps(_irq: number): Generator<AtomicStep, void, void> | null {
+  protected mappingZap(_irq: number): Generator<AtomicStep, void, void> | null {
     return null;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AtomicStep } from '../../../../src/host/atomic-step.ts';
+import { type AtomicStep, driveSteps } from '../../../../src/host/atomic-step.ts';
 import {
   E2BIG,
   EBUSY,
@@ -530,6 +530,44 @@ describe('set_mapped / clr_mapped (book3s_xive.c; S11, S13)', () => {
       expect(sourceConfig(e, 5, 6, 0, false, 1)).toBe(keep ? -EDEADLK : 0);
       expect(e.dev.esbFault(4, 14)).toBe(keep ? XIVE_FAULT_HANG : IPI_PFN + 2 * (dev - 0x10));
     }
+  });
+
+  it('the sequential ESB fault (the plain twin the build derives) and its step generator driven to the end agree', () => {
+    // Two identical devices: one faults through esbFault (the twin), the other drives the generator.
+    const setup = () => {
+      const e = makeEnv({ flags: { clrMappedErrorKeepsLock: true } });
+      connect(e, [0]);
+      source(e, 5);
+      source(e, 6);
+      const dev = addDevice(e);
+      expect(e.dev.setMapped(6, dev)).toBe(0);
+      return { e, dev };
+    };
+    const twin = setup();
+    const gen = setup();
+    const byGenerator = (vmaPgoff: number, pgoff: number): number => {
+      const g = gen.e.dev.esbFaultSteps(vmaPgoff, pgoff, null);
+      return driveSteps(g, () => XIVE_FAULT_HANG);
+    };
+    // Trigger and EOI pages of an IPI, of a passthrough irq, of no source, of a bad offset.
+    const faults = [14, 15, 16, 17, 40, 2].map((pgoff) => [4, pgoff] as const);
+    const run = (fault: (v: number, p: number) => number) => faults.map(([v, p]) => fault(v, p));
+    const expected = [
+      IPI_PFN + 2 * (twin.e.dev.irqState(5)!.ipiNumber - 0x10),
+      IPI_PFN + 2 * (twin.e.dev.irqState(5)!.ipiNumber - 0x10) + 1,
+    ];
+    const results = run((v, p) => twin.e.dev.esbFault(v, p));
+    expect(results.slice(0, 2)).toEqual(expected);
+    expect(results[4]).toBe(SIGBUS);
+    expect(results).toEqual(run(byGenerator));
+    // The block lock kept by a failed clr_mapped: both hang on it.
+    for (const { e, dev } of [twin, gen]) {
+      e.host.affinityHook = (_hw, fwd) => (fwd ? 0 : -EIO);
+      expect(e.dev.clrMapped(6, dev)).toBe(-EIO);
+    }
+    expect([twin.e.dev.esbFault(4, 14), byGenerator(4, 14)]).toEqual([XIVE_FAULT_HANG, XIVE_FAULT_HANG]);
+    expect({ ...twin.e.dev.stats, hangs: 0 }).toEqual({ ...gen.e.dev.stats, hangs: 0 });
+    expect(twin.e.dev.stats.hangs).toBe(1);
   });
 
   it('S12: a fault that selected the IPI before the bind published inserts the stale IPI page', () => {
