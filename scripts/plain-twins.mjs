@@ -17,8 +17,9 @@
 //     `if (!s.canRun()) throw s;`;
 //   - `yield* x.fooSteps(…)` becomes `x.fooPlain(…)`; `yield* <any other generator>` drives it
 //     in place, throwing a step that cannot run;
-//   - `driveSteps(x.fooSteps(…), stuck)` and `this.drive(x.fooSteps(…), …)` become
-//     `driveSteps(() => x.fooPlain(…), stuck)` (`driveSteps` runs a function under the driver);
+//   - `driveSteps(x.fooSteps(a, b), stuck)` and `this.drive(x.fooSteps(a, b), …)` become
+//     `driveSteps(x.fooPlain, stuck, x, a, b)`: `driveSteps` calls the twin on `x` under the
+//     driver (no closure: a million faults would allocate a million);
 //   - an object literal's `fooSteps: (…) => x.barSteps(…)` gains `fooPlain: (…) => x.barPlain(…)`.
 //
 // Everything else is copied. A `…Steps` generator the transform cannot derive (a `yield` it does
@@ -208,9 +209,19 @@ export function plainTwins(code, file) {
     const driver = calleeName(n);
     const inner = n.type === 'CallExpression' ? calleeName(n.arguments[0]) : null;
     if (driver && inner && (driver.name === 'driveSteps' || driver.name === 'drive') && STEPS.test(inner.name)) {
-      calls.push({ start: n.arguments[0].start, end: n.arguments[0].start, text: '() => ' });
+      const call = n.arguments[0];
+      const method = call.callee !== inner;
+      if (n.arguments.length !== 2) throw fail(code, file, n.start, 'a driver call not of (steps, stuck)');
+      if (method && !['ThisExpression', 'Identifier'].includes(call.callee.object.type))
+        throw fail(code, file, n.start, `the receiver of ${inner.name} is neither this nor a variable`);
+      const args = [method ? code.slice(call.callee.object.start, call.callee.object.end) : 'undefined'];
+      for (const a of call.arguments) args.push(code.slice(a.start, a.end));
+      if (args.length > 5 || /\n|\/\/|\/\*/.test(args.join()))
+        throw fail(code, file, n.start, `${inner.name}: more than 4 arguments, or arguments over lines`);
+      calls.push({ start: call.callee.end, end: call.end, text: '' });
       calls.push({ start: inner.start, end: inner.end, text: plainName(inner.name) });
-      if (n.arguments[0].callee === inner) imports.add(inner.name);
+      calls.push({ start: n.arguments[1].end, end: n.arguments[1].end, text: `, ${args.join(', ')}` });
+      if (!method) imports.add(inner.name);
     }
     for (const c of children(n)) findCalls(c);
   };

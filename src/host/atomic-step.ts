@@ -152,25 +152,34 @@ export class AtomicStep {
   }
 }
 
+/** The plain twin of a step generator (see {@link driveSteps}). */
+export type PlainTwin<T> = (this: unknown, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => T;
+
 /**
  * Run a step generator to its end sequentially, as a plain call does: nothing else runs, so a
  * step that cannot run waits on a lock nobody will drop; the call returns what `stuck` makes of
  * that step (the generator is left where it stopped). Its steps may be recycled
  * ({@link StepPool}).
  *
- * `g` may also be a function that runs the generator's plain twin: the build derives a `fooPlain`
- * from each step generator `fooSteps` and turns `driveSteps(x.fooSteps(…), stuck)` into
- * `driveSteps(() => x.fooPlain(…), stuck)` (scripts/plain-twins.mjs). The twin does what the
- * generator does without suspending; where the generator would yield a step that cannot run, the
- * twin throws it, and the call returns what `stuck` makes of it.
+ * `g` may also be a generator's plain twin, called on `self` with arguments `a` … `d`: the build
+ * derives a `fooPlain` from each step generator `fooSteps` and turns
+ * `driveSteps(x.fooSteps(a, b), stuck)` into `driveSteps(x.fooPlain, stuck, x, a, b)`
+ * (scripts/plain-twins.mjs). The twin does what the generator does without suspending; where the
+ * generator would yield a step that cannot run, the twin throws it, and the call returns what
+ * `stuck` makes of it.
  */
 export function driveSteps<T>(
-  g: Generator<AtomicStep, T, void> | (() => T),
+  g: Generator<AtomicStep, T, void> | PlainTwin<T>,
   stuck: (step: AtomicStep) => T,
+  self?: unknown,
+  a?: unknown,
+  b?: unknown,
+  c?: unknown,
+  d?: unknown,
 ): T {
   sequentialDrivers++;
   try {
-    if (typeof g === 'function') return g();
+    if (typeof g === 'function') return g.call(self, a, b, c, d);
     for (let r = g.next(); ; r = g.next()) {
       if (r.done) return r.value;
       if (!r.value.canRun()) return stuck(r.value);

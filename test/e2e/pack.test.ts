@@ -143,7 +143,7 @@ describe('npm pack', () => {
     expect(dts).not.toMatch(/from '\.[^']*\.ts'/);
     // The sequential partition-scoped fault runs the plain twin of its step generator.
     const kvm = readFileSync(join(project, 'node_modules/xivelab/dist/host/kvm/kvm.js'), 'utf8');
-    expect(kvm).toContain('return driveSteps(() => this.partitionFaultPlain(gfn, write), lockHeldForever);');
+    expect(kvm).toContain('return driveSteps(this.partitionFaultPlain, lockHeldForever, this, gfn, write);');
     expect(kvm).toMatch(/^\s*\*partitionFaultSteps\(gfn, write\) \{/m);
   });
 

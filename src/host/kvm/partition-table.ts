@@ -109,29 +109,28 @@ const TAG_WRITE = 2;
 const TAG_HI_SHIFT = 2;
 
 /**
- * A leaf: 9 bytes an entry (the kernel's radix leaf entry is 8). `word[2i]` is the low 32 bits
- * of the pfn of entry `i`, `word[2i+1]` its installation number ({@link PartitionTable.dump}
- * orders by it, as a map keeps insertion order), `tag[i]` the {@link TAG_PRESENT} … bits (0:
- * none).
+ * A leaf: 5 bytes an entry (the kernel's radix leaf entry is 8; a full VM's ESB window takes
+ * two million, and each MiB of fresh memory costs its first touch). `pfnLo[i]` is the low 32
+ * bits of the pfn of entry `i`, `tag[i]` the {@link TAG_PRESENT} … bits and the rest of the pfn
+ * (0: none).
  */
 class Leaf {
-  readonly word: Uint32Array;
+  readonly pfnLo: Uint32Array;
   readonly tag: Uint8Array;
   constructor() {
-    const buf = new ArrayBuffer(CHUNK * 9);
-    this.word = new Uint32Array(buf, 0, 2 * CHUNK);
-    this.tag = new Uint8Array(buf, 8 * CHUNK, CHUNK);
+    const buf = new ArrayBuffer(CHUNK * 5);
+    this.pfnLo = new Uint32Array(buf, 0, CHUNK);
+    this.tag = new Uint8Array(buf, 4 * CHUNK, CHUNK);
   }
 
   pfn(i: number): number {
-    return (this.tag[i]! >>> TAG_HI_SHIFT) * U32 + this.word[2 * i]!;
+    return (this.tag[i]! >>> TAG_HI_SHIFT) * U32 + this.pfnLo[i]!;
   }
 }
 /** Leaf lookups remembered (a guest's interrupt path alternates RAM, ESB and TIMA windows). */
 const LEAF_CACHE = 4;
-/** {@link PartitionTable.counts}: entries present, and the next installation number. */
+/** {@link PartitionTable.counts}: entries present. */
 const COUNT_SIZE = 0;
-const COUNT_SEQ = 1;
 
 /** Counters of the partition-scoped paths. */
 export class PartitionTableStats {
@@ -158,7 +157,7 @@ export class PartitionTable {
    */
   private readonly leaves: Map<number, number>;
   private readonly leafList: Leaf[];
-  /** `[COUNT_SIZE]` entries present, `[COUNT_SEQ]` the next installation number. */
+  /** `[COUNT_SIZE]` entries present. */
   private readonly counts: Float64Array;
   /**
    * The last {@link LEAF_CACHE} leaf lookups, hits and misses: keys (−1: an empty slot) and leaf
@@ -216,7 +215,7 @@ export class PartitionTable {
   private remove(l: Leaf, i: number): boolean {
     if (l.tag[i] === 0) return false;
     l.tag[i] = 0;
-    l.word[2 * i] = 0;
+    l.pfnLo[i] = 0;
     this.generation[0]!++;
     this.counts[COUNT_SIZE]!--;
     return true;
@@ -255,20 +254,17 @@ export class PartitionTable {
     if (!(Number.isInteger(pfn) && pfn >= 0 && pfn < PFN_LIMIT)) {
       throw new Error(`PartitionTable.insert: pfn 0x${pfn.toString(16)} is not a page below 2^51`);
     }
-    if (this.counts[COUNT_SEQ]! >= U32) throw new Error('PartitionTable.insert: 2^32 installations');
     const key = Math.floor(gfn * CHUNK_INV);
     const l = this.leaf(key) ?? this.newLeaf(key);
     const i = gfn - key * CHUNK;
-    if (l.tag[i] === 0) {
-      this.counts[COUNT_SIZE]!++;
-      l.word[2 * i + 1] = this.counts[COUNT_SEQ]!++;
-    } else {
+    if (l.tag[i] === 0) this.counts[COUNT_SIZE]!++;
+    else {
       // A present entry changes: what a vCPU cached of it no longer holds. (A new entry cannot
       // be cached anywhere yet.)
       this.generation[0]!++;
     }
     const hi = Math.floor(pfn / U32);
-    l.word[2 * i] = pfn - hi * U32;
+    l.pfnLo[i] = pfn - hi * U32;
     l.tag[i] = (hi << TAG_HI_SHIFT) | (writable ? TAG_WRITE : 0) | TAG_PRESENT;
     this.stats.faults++;
   }
@@ -314,14 +310,13 @@ export class PartitionTable {
     this.cacheLeaf.fill(-1);
   }
 
-  /** Every entry as [gfn, pfn], in installation order, for inspection. */
+  /** Every entry as [gfn, pfn], in gfn order (a walk of the radix tree), for inspection. */
   dump(): [number, number][] {
-    const out: [number, number, number][] = [];
+    const out: [number, number][] = [];
     this.each(0, Number.MAX_SAFE_INTEGER, (g, l, i) => {
-      out.push([g, l.pfn(i), l.word[2 * i + 1]!]);
+      out.push([g, l.pfn(i)]);
     });
-    out.sort((a, b) => a[2] - b[2]);
-    return out.map(([g, pfn]) => [g, pfn]);
+    return out.sort((a, b) => a[0] - b[0]);
   }
 
   /** Entries whose pfn satisfies `pred` (tests: "no entry points at these pages"). */

@@ -22,7 +22,15 @@ import {
 } from '../../hw/xive/regs.ts';
 import { type TraceArgs, type TraceKindIn, traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_KVM, type TraceSink } from '../../sim/trace-sink.ts';
-import { AtomicStep, driveSteps, FILE_IMAP, filePteObj, MMU_NOTIFIERS, mustYield } from '../atomic-step.ts';
+import {
+  AtomicStep,
+  driveSteps,
+  FILE_IMAP,
+  filePteObj,
+  MMU_NOTIFIERS,
+  mustYield,
+  type PlainTwin,
+} from '../atomic-step.ts';
 import { EBUSY, EDEADLK, EFAULT, EINVAL, EIO, ENODEV, ENXIO } from '../errno.ts';
 import { RwSem } from '../mm/rwsem.ts';
 import type { UserMemory } from '../mm/uaccess.ts';
@@ -481,14 +489,31 @@ export abstract class KvmppcXive {
   /**
    * Run a step generator to its end, as the sequential call does. A step that cannot run is a
    * lock nobody will drop (clr_mapped's error path kept the block lock): the real kernel spins
-   * there forever; count a hang and return `hang`.
+   * there forever; count a hang and return `hang`. `self` and `a` … `d`: a plain twin's receiver
+   * and arguments ({@link driveSteps}).
    */
-  protected drive(g: Generator<AtomicStep, number, void> | (() => number), hang: number): number {
-    return driveSteps(g, (step) => {
-      this.stats.hangs++;
-      this.trace.guestError(`kvm-xive: "${step.label}" waits forever (kernel hang)`);
-      return hang;
-    });
+  protected drive(
+    g: Generator<AtomicStep, number, void> | PlainTwin<number>,
+    hang: number,
+    self?: unknown,
+    a?: unknown,
+    b?: unknown,
+    c?: unknown,
+    d?: unknown,
+  ): number {
+    return driveSteps(
+      g,
+      (step) => {
+        this.stats.hangs++;
+        this.trace.guestError(`kvm-xive: "${step.label}" waits forever (kernel hang)`);
+        return hang;
+      },
+      self,
+      a,
+      b,
+      c,
+      d,
+    );
   }
 
   /**

@@ -5,7 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { plainTwins } from '../../../scripts/plain-twins.mjs';
-import { AtomicStep, driveSteps, mustYield, waitsForever } from '../../../src/host/atomic-step.ts';
+import {
+  AtomicStep,
+  driveSteps,
+  mustYield,
+  type PlainTwin,
+  waitsForever,
+} from '../../../src/host/atomic-step.ts';
 import { KvmVm } from '../../../src/host/kvm/kvm.ts';
 import { KvmXiveNative } from '../../../src/host/kvm/xive-native.ts';
 import * as fault from '../../../src/host/mm/fault.ts';
@@ -47,7 +53,7 @@ describe('plainTwins', () => {
         'const r = barPlain(a); ((g) => { for (let r = g.next(); ; r = g.next()) { if (r.done) return r.value; ' +
         'if (!r.value.canRun()) throw r.value; } })(other); return r + 1; }',
       'export function run(a) {',
-      '  return driveSteps(() => fooPlain(a), stuck);',
+      '  return driveSteps(fooPlain, stuck, undefined, a);',
       '}',
       '',
     ]);
@@ -89,7 +95,7 @@ describe('plainTwins', () => {
       '    return p;',
       '  } faultPlain(p) { this.lockPlain(false); return p; }',
       '  fault(p) {',
-      '    return this.drive(() => this.faultPlain(p), -1);',
+      '    return this.drive(this.faultPlain, -1, this, p);',
       '  }',
       '  ops() {',
       '    return {',
@@ -104,15 +110,28 @@ describe('plainTwins', () => {
 
   it('refuses what it cannot derive, naming the file and line', () => {
     const bad = (body: string) => () => plainTwins(`\nfunction* xSteps(s) {\n${body}\n}\n`, 'bad.js');
-    expect(bad('try { yield s; } finally { f(); }')).toThrow('bad.js:3: plain twin: a try statement in a step generator');
+    expect(bad('try { yield s; } finally { f(); }')).toThrow(
+      'bad.js:3: plain twin: a try statement in a step generator',
+    );
     expect(bad('const v = yield s;')).toThrow('bad.js:3: plain twin: a yield whose value is used');
-    expect(bad('yield mk();')).toThrow('bad.js:3: plain twin: a yield of something other than a step variable');
+    expect(bad('yield mk();')).toThrow(
+      'bad.js:3: plain twin: a yield of something other than a step variable',
+    );
     expect(bad('yield s; return `a\nb`;')).toThrow('plain twin: a template literal spans lines');
     expect(() => plainTwins('const o = { fooSteps: (x) => x };', 'o.js')).toThrow(
       'o.js:1: plain twin: fooSteps is not an arrow to a …Steps call',
     );
     expect(() => plainTwins('function* aSteps() { yield* bSteps(); }', 'i.js')).toThrow(
       'i.js:1: plain twin: bSteps is neither declared nor imported by name',
+    );
+    expect(() => plainTwins('driveSteps(a.b.xSteps(1), s);', 'd.js')).toThrow(
+      'd.js:1: plain twin: the receiver of xSteps is neither this nor a variable',
+    );
+    expect(() => plainTwins('driveSteps(xSteps(1, 2, 3, 4, 5), s);', 'd.js')).toThrow(
+      'd.js:1: plain twin: xSteps: more than 4 arguments, or arguments over lines',
+    );
+    expect(() => plainTwins('driveSteps(xSteps(1), s, 2);', 'd.js')).toThrow(
+      'd.js:1: plain twin: a driver call not of (steps, stuck)',
     );
     // Nothing to do: null.
     expect(plainTwins('export const x = 1;', 'x.js')).toBe(null);
@@ -125,6 +144,11 @@ describe('driveSteps of a plain twin', () => {
 
   it('returns what `stuck` makes of a step the twin throws, rethrows anything else', () => {
     expect(driveSteps(() => 7, waitsForever)).toBe(7);
+    // The twin is called on `self` with the arguments after it.
+    const twin = function (this: { k: number }, a?: unknown, b?: unknown): number {
+      return this.k + (a as number) * (b as number);
+    } as PlainTwin<number>;
+    expect(driveSteps(twin, waitsForever, { k: 1 }, 6, 7)).toBe(43);
     expect(
       driveSteps(
         () => {
@@ -145,8 +169,12 @@ describe('driveSteps of a plain twin', () => {
   });
 
   it('the model as the tests load it has the twins of its step generators', () => {
-    expect(typeof (KvmVm.prototype as unknown as Record<string, unknown>).partitionFaultPlain).toBe('function');
-    expect(typeof (KvmXiveNative.prototype as unknown as Record<string, unknown>).esbFaultPlain).toBe('function');
+    expect(typeof (KvmVm.prototype as unknown as Record<string, unknown>).partitionFaultPlain).toBe(
+      'function',
+    );
+    expect(typeof (KvmXiveNative.prototype as unknown as Record<string, unknown>).esbFaultPlain).toBe(
+      'function',
+    );
     expect(typeof (fault as Record<string, unknown>).faultPlain).toBe('function');
   });
 });

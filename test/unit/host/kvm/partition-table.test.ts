@@ -252,23 +252,23 @@ describe('PartitionTable entries', () => {
     expect(pt.size).toBe(2);
   });
 
-  it('dump in installation order: a removed and reinstalled entry goes last', () => {
+  it('dump in gfn order, across leaves created in any order', () => {
     const pt = new PartitionTable();
+    pt.insert(0x5000, 3, true);
     pt.insert(9, 1, true);
     pt.insert(2, 2, true);
-    pt.insert(0x5000, 3, true);
-    pt.insert(2, 4, false); // an upgrade keeps its place
+    pt.insert(2, 4, false); // an upgrade replaces the entry
     expect(pt.dump()).toEqual([
-      [9, 1],
       [2, 4],
+      [9, 1],
       [0x5000, 3],
     ]);
     expect(pt.unmapRange(9, 10)).toBe(1);
-    pt.insert(9, 5, true);
+    pt.insert(0x4fff, 5, true);
     expect(pt.dump()).toEqual([
       [2, 4],
+      [0x4fff, 5],
       [0x5000, 3],
-      [9, 5],
     ]);
   });
 });
