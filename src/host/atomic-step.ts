@@ -193,6 +193,14 @@ export function driveSteps<T>(
 }
 
 /**
+ * Whether a sequential driver runs ({@link driveSteps}): the objects a path hands down may be
+ * reused then, as the driver keeps none ({@link StepPool}, the step-wise faults' `VmFault`).
+ */
+export function sequentialDriverRuns(): boolean {
+  return sequentialDrivers > 0;
+}
+
+/**
  * Whether a kernel path must announce `step` (`if (mustYield(step)) yield step;`): always,
  * unless a sequential driver runs and the step can run, where the driver would resume past it.
  */
@@ -215,13 +223,13 @@ export class StepPool<S extends AtomicStep> {
 
   /** The instance of `kind` to set up again (it keeps no text); null: make a new step. */
   take(kind: number): S | null {
-    const s = sequentialDrivers > 0 ? this.steps[kind] : undefined;
+    const s = sequentialDriverRuns() ? this.steps[kind] : undefined;
     return s === undefined ? null : s;
   }
 
   /** A new step of `kind`, kept for recycling when a sequential driver made it. */
   keep(kind: number, s: S): S {
-    if (sequentialDrivers > 0) {
+    if (sequentialDriverRuns()) {
       s.markRecycled();
       this.steps[kind] = s;
     }

@@ -6,7 +6,15 @@
 
 import { traceEvent } from '../../sim/trace-events.ts';
 import { TRACE_MM } from '../../sim/trace-sink.ts';
-import { AtomicStep, mmapLockObj, mustYield, pteObj, StepPool, vmasObj } from '../atomic-step.ts';
+import {
+  AtomicStep,
+  mmapLockObj,
+  mustYield,
+  pteObj,
+  StepPool,
+  sequentialDriverRuns,
+  vmasObj,
+} from '../atomic-step.ts';
 import {
   FAULT_FLAG_WRITE,
   PAGE_SCALE,
@@ -198,6 +206,13 @@ export function faultVma(mm: Mm, addr: number, flags: number, lock: AtomicStep):
 }
 
 /**
+ * The {@link VmFault} of the step-wise faults a sequential driver runs: one, reused, as nothing
+ * keeps a fault's past its handler and none nests in another (a full VM's million ESB faults
+ * made a million, three heap objects each). The explorer's faults get new ones.
+ */
+let sequentialVmf: VmFault | null = null;
+
+/**
  * `handle_mm_fault` of a VMA whose `vm_ops.faultSteps` resolve the fault: counted and traced
  * here, the {@link VmFault} they take.
  */
@@ -206,7 +221,10 @@ export function stepFault(mm: Mm, vma: Vma, addr: number, flags: number): VmFaul
   mm.stats.fileFaults++;
   const t = mm.host.trace;
   if (t.mask & TRACE_MM) traceEvent(t, 'mm.fault', { pid: mm.pid, address: addr, flags, vma: vma.id });
-  return new VmFault(vma, addr, flags);
+  if (!sequentialDriverRuns()) return new VmFault(vma, addr, flags);
+  if (sequentialVmf === null) sequentialVmf = new VmFault(vma, addr, flags);
+  else sequentialVmf.reuse(vma, addr, flags);
+  return sequentialVmf;
 }
 
 /**

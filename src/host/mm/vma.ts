@@ -99,19 +99,23 @@ export class Vma {
   }
 }
 
-/** `struct vm_fault`: one fault in progress. */
+/**
+ * `struct vm_fault`: one fault in progress. The fields are set only by the constructor and by
+ * {@link VmFault.reuse} (the step-wise faults a sequential driver runs reuse one: see
+ * `stepFault`).
+ */
 export class VmFault {
   // `declare`d fields: one is made per fault (a million at a full VM's set-up), and a class-field
   // definition would store `undefined` in each before the constructor does.
-  declare readonly vma: Vma;
+  declare vma: Vma;
   /** Faulting address rounded down to its page. */
-  declare readonly address: number;
+  declare address: number;
   /** The address the access used. */
-  declare readonly realAddress: number;
+  declare realAddress: number;
   /** File page offset of `address` (`vmf->pgoff`). */
-  declare readonly pgoff: number;
+  declare pgoff: number;
   /** FAULT_FLAG_*. */
-  declare readonly flags: number;
+  declare flags: number;
   /** Out: the frame for the core to map when the handler returns 0; -1 otherwise. */
   declare pfn: number;
 
@@ -122,5 +126,16 @@ export class VmFault {
     this.pgoff = vma.pgoffOf(this.address);
     this.flags = flags;
     this.pfn = -1;
+  }
+
+  /** This object, made over for a new fault (what the constructor would make of the arguments). */
+  reuse(vma: Vma, realAddress: number, flags: number): VmFault {
+    this.vma = vma;
+    this.realAddress = realAddress;
+    this.address = Math.floor(realAddress * PAGE_SCALE) * PAGE_SIZE;
+    this.pgoff = vma.pgoffOf(this.address);
+    this.flags = flags;
+    this.pfn = -1;
+    return this;
   }
 }
