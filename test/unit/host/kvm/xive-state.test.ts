@@ -30,6 +30,14 @@ describe('XiveSrcBlock source fields (book3s_xive.h struct kvmppc_xive_irq_state
     expect(again.actPriority).toBe(MASKED);
     expect(sb.state(6).actPriority).toBe(0);
     expect(sb.state(6).ipiData.target).toBe(XIVE_INVALID_TARGET);
+    // Kept as 4 KiB frame numbers: an address that is not one is a model bug.
+    expect(() => {
+      xd.eoiPage = 0x0006_0100_0014_0800;
+    }).toThrow('ipi_data: ESB page 0x6010000140800 is not a 4 KiB page below 2^51');
+    expect(() => {
+      xd.trigPage = 2 ** 51;
+    }).toThrow('ipi_data: ESB page 0x8000000000000 is not a 4 KiB page below 2^51');
+    expect(again.ipiData.eoiPage).toBe(0x7_ffff_ffff_f000);
   });
 
   it('the passthrough irq and its data, set and cleared', () => {
