@@ -120,15 +120,10 @@ export class VmFault {
   declare pfn: number;
 
   constructor(vma: Vma, realAddress: number, flags: number) {
-    this.vma = vma;
-    this.realAddress = realAddress;
-    this.address = Math.floor(realAddress * PAGE_SCALE) * PAGE_SIZE;
-    this.pgoff = vma.pgoffOf(this.address);
-    this.flags = flags;
-    this.pfn = -1;
+    this.reuse(vma, realAddress, flags);
   }
 
-  /** This object, made over for a new fault (what the constructor would make of the arguments). */
+  /** This object, made over for a new fault (what the constructor makes of the arguments). */
   reuse(vma: Vma, realAddress: number, flags: number): VmFault {
     this.vma = vma;
     this.realAddress = realAddress;
