@@ -123,6 +123,8 @@ const ESB_INSERT = 2;
 
 /** The effect `PTE → pfn 0x…`. */
 const ptePfnEffect: EffectFormat = (pfn) => `PTE → pfn 0x${pfn.toString(16)}`;
+/** The effect of the selection outside the lock: the passthrough HW irq `pt`, or (0) the IPI. */
+const selectedEffect: EffectFormat = (pt) => `selected ${pt ? `hw 0x${pt.toString(16)}` : 'the IPI'}`;
 
 /**
  * A step of the ESB fault: the source look-up (and the selection, when it runs outside the
@@ -836,8 +838,7 @@ export class KvmXiveNative extends KvmppcXive {
     if (sb !== null) {
       const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
       const xd = outside ? this.selectData(state) : null;
-      if (outside)
-        sel.effect = `selected ${state.ptNumber ? `hw 0x${state.ptNumber.toString(16)}` : 'the IPI'}`;
+      if (outside) sel.explain(selectedEffect, state.ptNumber);
       const rd = EsbFaultStep.of(ESB_READ, irq, sb, outside, odd);
       if (mustYield(rd)) yield rd;
       pfn = this.esbFaultRead(rd, sb, state, xd, irq, odd);
