@@ -153,11 +153,17 @@ function pageOf(lo: number, hi: number): number {
   return (hi * U32 + lo) * FRAME;
 }
 
-/** The high part of a page address's frame number; throws for an address it cannot keep. */
-function frameHi(page: number): number {
-  if (!(Number.isInteger(page) && page >= 0 && page < 2 ** 51 && page % FRAME === 0))
-    throw new Error(`ipi_data: ESB page 0x${page.toString(16)} is not a 4 KiB page below 2^51`);
-  return Math.floor(page / FRAME / U32);
+/**
+ * The frame number of a page address of `ipi_data`. Small enough for the JIT to inline into the
+ * accessors (a value passed to a call it does not inline is boxed); the error is out of line.
+ */
+function frameOf(page: number): number {
+  const f = page / FRAME;
+  return f >= 0 && f < 2 ** 39 && f === Math.floor(f) ? f : badPage(page);
+}
+
+function badPage(page: number): never {
+  throw new Error(`ipi_data: ESB page 0x${page.toString(16)} is not a 4 KiB page below 2^51`);
 }
 
 /**
@@ -181,17 +187,19 @@ class IpiData implements XiveIrqData {
     return pageOf(this.f.ipiEoiLo[this.i]!, this.f.ipiEoiHi[this.i]!);
   }
   set eoiPage(v: number) {
-    const hi = frameHi(v);
+    const f = frameOf(v);
+    const hi = Math.floor(f / U32);
     this.f.ipiEoiHi[this.i] = hi;
-    this.f.ipiEoiLo[this.i] = v / FRAME - hi * U32;
+    this.f.ipiEoiLo[this.i] = f - hi * U32;
   }
   get trigPage(): number {
     return pageOf(this.f.ipiTrigLo[this.i]!, this.f.ipiTrigHi[this.i]!);
   }
   set trigPage(v: number) {
-    const hi = frameHi(v);
+    const f = frameOf(v);
+    const hi = Math.floor(f / U32);
     this.f.ipiTrigHi[this.i] = hi;
-    this.f.ipiTrigLo[this.i] = v / FRAME - hi * U32;
+    this.f.ipiTrigLo[this.i] = f - hi * U32;
   }
   get esbShift(): number {
     return this.f.ipiEsbShift[this.i]!;
