@@ -6,7 +6,7 @@
 // interleaving explorer resumes it step by step, and a sequential call drives it to its end with
 // `driveSteps`. A generator costs that sequential call a generator object and a resume at every
 // level, and V8 inlines no generator: a full VM's million partition-scoped ESB faults (three
-// levels each) spent about a third of their time there.
+// levels each) spent about a fifth of their time there.
 //
 // This transform derives from each `…Steps` generator a plain function `…Plain` that does the
 // same thing without suspending, and points the sequential calls at it:
@@ -26,8 +26,8 @@
 // not know, a `try`: a thrown step would run its handlers where an abandoned generator runs
 // none) fails the build. Each twin is written on the line where its generator ends, so no line
 // moves and source maps stay right. The build (dist/, dist-bench/) runs it on tsc's output, and
-// Vitest and the web build on src/ as they load it (vitest.config.ts, web/vite.config.ts): the
-// tests run the code users run. Without it the code behaves the same, only slower.
+// Vitest on src/ as it loads it (vitest.config.ts): the tests run the code users run. Code run
+// without it (tsx, the web build, which steps no kernel path) behaves the same, only slower.
 //
 // Usage: node scripts/plain-twins.mjs <dir>   (every .js file under <dir>, in place)
 
