@@ -836,12 +836,14 @@ export class KvmXiveNative extends KvmppcXive {
     const sb = this.esbFaultSource(sel, pageOffset, irq);
     let pfn = -VM_FAULT_SIGBUS;
     if (sb !== null) {
-      const state = sb.state(irq & KVMPPC_XICS_SRC_MASK);
-      const xd = outside ? this.selectData(state) : null;
-      if (outside) sel.explain(selectedEffect, state.ptNumber);
+      // The source's entry read in place, not through views (see XiveSrcBlock.ipiPage). The
+      // selection outside the lock: the passthrough irq's data, or null for ipi_data.
+      const i = irq & KVMPPC_XICS_SRC_MASK;
+      const xd = outside ? sb.selectedPtData(i) : undefined;
+      if (outside) sel.explain(selectedEffect, sb.ptNumber(i));
       const rd = EsbFaultStep.of(ESB_READ, irq, sb, outside, odd);
       if (mustYield(rd)) yield rd;
-      pfn = this.esbFaultRead(rd, sb, state, xd, irq, odd);
+      pfn = this.esbFaultRead(rd, sb, i, xd, irq, odd);
     }
     if (pfn >= 0 && vmf !== null) {
       const ins = EsbFaultStep.of(ESB_INSERT, pgoff, null, false, false);
@@ -865,20 +867,21 @@ export class KvmXiveNative extends KvmppcXive {
   }
 
   /**
-   * The ESB fault's page read under `sb->lock` (step `rd`), from the data selected outside the
-   * lock (`selected`), or selecting it now: the pfn or −VM_FAULT_SIGBUS.
+   * The ESB fault's page read under `sb->lock` (step `rd`) for source `i` of `sb`, from the data
+   * selected outside the lock (`selected`: the passthrough irq's, or null for `ipi_data`), or
+   * selecting it now (undefined): the pfn or −VM_FAULT_SIGBUS.
    */
   private esbFaultRead(
     rd: AtomicStep,
     sb: XiveSrcBlock,
-    state: XiveIrqState,
-    selected: XiveIrqData | null,
+    i: number,
+    selected: XiveIrqData | null | undefined,
     irq: number,
     odd: boolean,
   ): number {
     sb.lockHeld = true;
-    const xd = selected ?? this.selectData(state);
-    const page = odd ? xd.eoiPage : xd.trigPage;
+    const xd = selected === undefined ? sb.selectedPtData(i) : selected;
+    const page = xd === null ? sb.ipiPage(i, odd) : odd ? xd.eoiPage : xd.trigPage;
     sb.lockHeld = false;
     rd.explain(pfnEffect, page * PAGE_SCALE);
     if (page === 0) {

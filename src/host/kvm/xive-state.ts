@@ -143,6 +143,14 @@ class SrcFields {
   setFlag(i: number, bit: number, on: boolean): void {
     this.bits[i] = on ? this.bits[i]! | bit : this.bits[i]! & ~bit;
   }
+
+  /**
+   * The data `kvmppc_xive_select_irq` picks for source `i` when it is passed through (a
+   * `pt_number` and its `pt_data`); null when it picks `ipi_data`.
+   */
+  selectedPt(i: number): XiveIrqData | null {
+    return this.ptNumber[i] !== 0 ? (this.ptData.get(i) ?? null) : null;
+  }
 }
 
 const FRAME = 0x1000;
@@ -274,6 +282,10 @@ export class XiveIrqState {
   get ptData(): XiveIrqData | null {
     return this.f.ptData.get(this.i) ?? null;
   }
+  /** `pt_data` when `pt_number` and `pt_data` are both set, else null (`ipi_data` is selected). */
+  get selectedPtData(): XiveIrqData | null {
+    return this.f.selectedPt(this.i);
+  }
   set ptData(v: XiveIrqData | null) {
     if (v === null) this.f.ptData.delete(this.i);
     else this.f.ptData.set(this.i, v);
@@ -361,6 +373,25 @@ export class XiveSrcBlock {
   /** `irq_state[i].valid`, read without a view of the entry (the ESB fault's look-up). */
   valid(i: number): boolean {
     return this.fields.flag(i, VALID);
+  }
+
+  /**
+   * The ESB fault's reads of `irq_state[i]`, without a view of the entry (two objects a fault,
+   * a million at a full VM's set-up): its `pt_number`, the data `kvmppc_xive_select_irq` picks
+   * when it is not `ipi_data` ({@link XiveIrqState.selectedPtData}), and `ipi_data`'s EOI (`odd`)
+   * or trigger page.
+   */
+  ptNumber(i: number): number {
+    return this.fields.ptNumber[i]!;
+  }
+
+  selectedPtData(i: number): XiveIrqData | null {
+    return this.fields.selectedPt(i);
+  }
+
+  ipiPage(i: number, odd: boolean): number {
+    const f = this.fields;
+    return odd ? pageOf(f.ipiEoiLo[i]!, f.ipiEoiHi[i]!) : pageOf(f.ipiTrigLo[i]!, f.ipiTrigHi[i]!);
   }
 
   /** Every `irq_state[]` entry, in order. */

@@ -199,7 +199,7 @@ export abstract class KvmppcXive {
   }
 
   protected selectData(state: XiveIrqState): XiveIrqData {
-    return state.ptNumber && state.ptData ? state.ptData : state.ipiData;
+    return state.selectedPtData ?? state.ipiData;
   }
 
   /** @remarks Models arch/powerpc/include/asm/kvm_book3s.h:kvmppc_pack_vcpu_id(). */
