@@ -74,6 +74,27 @@ const ASSERTED = 0x20;
 const IPI_SAVED_P = 0x40;
 const IPI_STALE_P = 0x80;
 
+const FRAME = 0x1000;
+const U32 = 2 ** 32;
+
+/** A page address of `ipi_data` from its frame number's two parts ({@link SrcFields.ipiEoiLo}). */
+function pageOf(lo: number, hi: number): number {
+  return (hi * U32 + lo) * FRAME;
+}
+
+/**
+ * The frame number of a page address of `ipi_data`. Small enough for the JIT to inline into the
+ * accessors (a value passed to a call it does not inline is boxed); the error is out of line.
+ */
+function frameOf(page: number): number {
+  const f = page / FRAME;
+  return f >= 0 && f < 2 ** 39 && f === Math.floor(f) ? f : badPage(page);
+}
+
+function badPage(page: number): never {
+  throw new Error(`ipi_data: ESB page 0x${page.toString(16)} is not a 4 KiB page below 2^51`);
+}
+
 /**
  * A source block's sources, one typed array per field (a million sources as objects would cost
  * V8 two objects and two boxed doubles each, and seconds of garbage collection to create).
@@ -151,27 +172,14 @@ class SrcFields {
   selectedPt(i: number): XiveIrqData | null {
     return this.ptNumber[i] !== 0 ? (this.ptData.get(i) ?? null) : null;
   }
-}
 
-const FRAME = 0x1000;
-const U32 = 2 ** 32;
-
-/** A page address of `ipi_data` from its frame number's two parts ({@link SrcFields.ipiEoiLo}). */
-function pageOf(lo: number, hi: number): number {
-  return (hi * U32 + lo) * FRAME;
-}
-
-/**
- * The frame number of a page address of `ipi_data`. Small enough for the JIT to inline into the
- * accessors (a value passed to a call it does not inline is boxed); the error is out of line.
- */
-function frameOf(page: number): number {
-  const f = page / FRAME;
-  return f >= 0 && f < 2 ** 39 && f === Math.floor(f) ? f : badPage(page);
-}
-
-function badPage(page: number): never {
-  throw new Error(`ipi_data: ESB page 0x${page.toString(16)} is not a 4 KiB page below 2^51`);
+  /** Store page address `v` of `ipi_data` in `lo[i]`, `hi[i]` (its frame number's two parts). */
+  setPage(lo: Uint32Array, hi: Uint8Array, i: number, v: number): void {
+    const f = frameOf(v);
+    const h = Math.floor(f / U32);
+    hi[i] = h;
+    lo[i] = f - h * U32;
+  }
 }
 
 /**
@@ -195,19 +203,13 @@ class IpiData implements XiveIrqData {
     return pageOf(this.f.ipiEoiLo[this.i]!, this.f.ipiEoiHi[this.i]!);
   }
   set eoiPage(v: number) {
-    const f = frameOf(v);
-    const hi = Math.floor(f / U32);
-    this.f.ipiEoiHi[this.i] = hi;
-    this.f.ipiEoiLo[this.i] = f - hi * U32;
+    this.f.setPage(this.f.ipiEoiLo, this.f.ipiEoiHi, this.i, v);
   }
   get trigPage(): number {
     return pageOf(this.f.ipiTrigLo[this.i]!, this.f.ipiTrigHi[this.i]!);
   }
   set trigPage(v: number) {
-    const f = frameOf(v);
-    const hi = Math.floor(f / U32);
-    this.f.ipiTrigHi[this.i] = hi;
-    this.f.ipiTrigLo[this.i] = f - hi * U32;
+    this.f.setPage(this.f.ipiTrigLo, this.f.ipiTrigHi, this.i, v);
   }
   get esbShift(): number {
     return this.f.ipiEsbShift[this.i]!;
@@ -282,13 +284,13 @@ export class XiveIrqState {
   get ptData(): XiveIrqData | null {
     return this.f.ptData.get(this.i) ?? null;
   }
-  /** `pt_data` when `pt_number` and `pt_data` are both set, else null (`ipi_data` is selected). */
-  get selectedPtData(): XiveIrqData | null {
-    return this.f.selectedPt(this.i);
-  }
   set ptData(v: XiveIrqData | null) {
     if (v === null) this.f.ptData.delete(this.i);
     else this.f.ptData.set(this.i, v);
+  }
+  /** `pt_data` when `pt_number` and `pt_data` are both set, else null (`ipi_data` is selected). */
+  get selectedPtData(): XiveIrqData | null {
+    return this.f.selectedPt(this.i);
   }
   /** XICS-mode fields; native code never writes guest_priority (book3s_xive_native.c has no writer). */
   get guestPriority(): number {

@@ -75,6 +75,13 @@ import {
 } from './xive-state.ts';
 
 /**
+ * The objects of the `memory_lock` steps, shared: the ESB fault takes the lock for read on every
+ * fault when {@link XiveNativeFlags.esbMemoryLock} is on (a step's lists are only read).
+ */
+const NO_OBJECTS: readonly string[] = Object.freeze([]);
+const MEMORY_LOCK_OBJECTS: readonly string[] = Object.freeze([XIVE_MEMORY_LOCK]);
+
+/**
  * The XIVE-KVM state of one VM and the code book3s_xive.c shares between the devices.
  *
  * @remarks Models book3s_xive.h:struct kvmppc_xive and the shared functions of
@@ -525,9 +532,9 @@ export abstract class KvmppcXive {
   protected *memoryLockDownSteps(write: boolean): Generator<AtomicStep, void, void> {
     const ml = this.memoryLock;
     const down = new AtomicStep(
-      `down_${write ? 'write' : 'read'}(xive->memory_lock)`,
-      [],
-      [XIVE_MEMORY_LOCK],
+      write ? 'down_write(xive->memory_lock)' : 'down_read(xive->memory_lock)',
+      NO_OBJECTS,
+      MEMORY_LOCK_OBJECTS,
       write ? () => ml.canWrite : () => ml.canRead,
     );
     if (mustYield(down)) yield down;
@@ -537,7 +544,11 @@ export abstract class KvmppcXive {
 
   /** `up_read` / `up_write(&xive->memory_lock)` as a step. */
   protected *memoryLockUpSteps(write: boolean): Generator<AtomicStep, void, void> {
-    const up = new AtomicStep(`up_${write ? 'write' : 'read'}(xive->memory_lock)`, [], [XIVE_MEMORY_LOCK]);
+    const up = new AtomicStep(
+      write ? 'up_write(xive->memory_lock)' : 'up_read(xive->memory_lock)',
+      NO_OBJECTS,
+      MEMORY_LOCK_OBJECTS,
+    );
     if (mustYield(up)) yield up;
     if (write) this.memoryLock.upWrite();
     else this.memoryLock.upRead();
