@@ -46,7 +46,7 @@ export const MAX_VPN = PGD_SPAN * PTRS_PER_PGD;
  * Slot of the PTE of `vpn` in its leaf table (`vpn mod 32`). vpns of the top of the address
  * space exceed 2^31: the remainder is taken by subtraction, not by a float modulo.
  */
-export function pteIndex(vpn: number): number {
+function pteIndex(vpn: number): number {
   return vpn - Math.floor(vpn * (1 / PTRS_PER_PTE)) * PTRS_PER_PTE;
 }
 
@@ -57,45 +57,35 @@ const PFN_LIMIT = 2 ** 40;
 /** Leaf tables in a page table's first slab, and at most in one slab (each slab doubles). */
 const SLAB_FIRST = 8;
 const SLAB_MAX = 512;
+/**
+ * A PTE's slot number ({@link PageTable.slot}): its leaf table's number times 32 plus its index
+ * in the table; a table's number is its slab's place in the page table's list times
+ * {@link SLAB_MAX} plus its place in the slab. So the slab is `slot >>> SLOT_SHIFT` and the
+ * PTE's place in the slab's arrays `slot & SLOT_MASK`.
+ */
+const SLOT_SHIFT = Math.log2(SLAB_MAX * PTRS_PER_PTE);
+const SLOT_MASK = SLAB_MAX * PTRS_PER_PTE - 1;
 
 /**
- * A leaf table page: `pfnLo[base + i]`, `pfnHi[base + i]` (the pfn's low 32 bits and the rest)
- * and `flags[base + i]` (0 = none) of its 32 PTEs, in slabs
- * its page table shares among its leaves ({@link PageTable.set}): a typed array (or a view) of
- * each leaf's own costs V8 an object or an ArrayBuffer and a malloc, and a full VM's ESB mapping
- * needs 65,536 leaves. A slab is freed with the last table of it.
+ * The leaf table pages of a page table, in slabs: `pfnLo[i]`, `pfnHi[i]` (the pfn's low 32 bits
+ * and the rest) and `flags[i]` (0 = none) of the PTEs, 32 a table, and `used[t]` the present
+ * PTEs of table `t`. A leaf table is a number, not an object: a full VM's ESB mapping needs
+ * 65,536 of them, which as objects would be as many for V8 to copy out of the young generation
+ * and promote (enough to make it grow), and a typed array of each table's own would cost an
+ * ArrayBuffer and a malloc each.
  */
-export class PteTable {
-  readonly pfnLo: Uint32Array;
-  readonly pfnHi: Uint8Array;
-  readonly flags: Uint8Array;
-  /** Slot of this table's first PTE in the slabs. */
-  readonly base: number;
-  used: number;
-  constructor(slab: Slab, base: number) {
-    this.pfnLo = slab.pfnLo;
-    this.pfnHi = slab.pfnHi;
-    this.flags = slab.flags;
-    this.base = base;
-    this.used = 0;
-  }
-
-  /** The pfn at slot `i`. */
-  pfn(i: number): number {
-    return this.pfnHi[i]! * U32 + this.pfnLo[i]!;
-  }
-}
-
-/** A slab: the PTE arrays of {@link PteTable}s, in one buffer. */
 class Slab {
   readonly pfnLo: Uint32Array;
   readonly pfnHi: Uint8Array;
   readonly flags: Uint8Array;
-  constructor(n: number) {
-    const buf = new ArrayBuffer(6 * n);
+  readonly used: Uint8Array;
+  constructor(tables: number) {
+    const n = tables * PTRS_PER_PTE;
+    const buf = new ArrayBuffer(6 * n + tables);
     this.pfnLo = new Uint32Array(buf, 0, n);
     this.pfnHi = new Uint8Array(buf, 4 * n, n);
     this.flags = new Uint8Array(buf, 5 * n, n);
+    this.used = new Uint8Array(buf, 6 * n, tables);
   }
 }
 
@@ -109,7 +99,8 @@ class Dir<T> {
   }
 }
 
-type Pmd = Dir<PteTable>;
+/** A PMD page's entries: leaf table numbers. */
+type Pmd = Dir<number>;
 type Pud = Dir<Pmd>;
 
 /** Callback of {@link PageTable.scan}: may clear or change the entry it is given. */
@@ -135,12 +126,16 @@ export class PageTable {
    */
   readonly tlb: Float64Array;
   /**
-   * The slab new leaves are cut from, and the next free slot of it. Per page table, so that a
-   * slab holds one process's PTEs only (the explorer's snapshot of a world captures whole typed
-   * arrays: a slab shared with another world would be rolled back with this one).
+   * The leaf tables' slabs: the list grows by one, twice the last, when the last is full. Per
+   * page table, so that a slab holds one process's PTEs only (the explorer's snapshot of a world
+   * captures whole typed arrays: a slab shared with another world would be rolled back with
+   * this one).
    */
-  private slab: Slab;
+  private readonly slabs: Slab[];
+  /** Tables of the last slab handed out. */
   private slabNext: number;
+  /** Numbers of freed tables (all their PTEs are zero), handed out again first. */
+  private readonly freeTables: number[];
 
   constructor() {
     this.pgd = new Dir<Pud>(PTRS_PER_PGD);
@@ -148,47 +143,71 @@ export class PageTable {
     this.tablePages = 0;
     this.tlb = new Float64Array(3);
     this.tlb[TLB_VPN] = -1;
-    this.slab = new Slab(0);
+    this.slabs = [];
     this.slabNext = 0;
+    this.freeTables = [];
   }
 
-  /** A new leaf table, from the slab (a new one, twice the last, when it is full). */
-  private newTable(): PteTable {
-    if (this.slabNext === this.slab.flags.length) {
-      const n =
-        Math.min(Math.max(SLAB_FIRST, (2 * this.slab.flags.length) / PTRS_PER_PTE), SLAB_MAX) * PTRS_PER_PTE;
-      this.slab = new Slab(n);
+  /** A new leaf table's number: a freed one, or the next of the last slab (a new slab when full). */
+  private newTable(): number {
+    const free = this.freeTables.pop();
+    if (free !== undefined) return free;
+    const last = this.slabs[this.slabs.length - 1];
+    if (last === undefined || this.slabNext === last.used.length) {
+      const n = last === undefined ? SLAB_FIRST : Math.min(2 * last.used.length, SLAB_MAX);
+      this.slabs.push(new Slab(n));
       this.slabNext = 0;
     }
-    const t = new PteTable(this.slab, this.slabNext);
-    this.slabNext += PTRS_PER_PTE;
-    return t;
+    return (this.slabs.length - 1) * SLAB_MAX + this.slabNext++;
   }
 
-  /** The leaf table holding `vpn`, or null (the hardware walk). */
-  walk(vpn: number): PteTable | null {
+  /**
+   * The slot of the PTE for `vpn` (see {@link SLOT_SHIFT}), or −1 when no leaf table holds it:
+   * the hardware walk. Read and mark the entry with {@link slotFlags}, {@link slotPfn} and
+   * {@link markSlot}.
+   */
+  slot(vpn: number): number {
     const gi = Math.floor(vpn * PGD_SCALE);
     const pud = this.pgd.slots[gi];
-    if (!pud) return null;
+    if (!pud) return -1;
     // Below the PGD level the indices are bit fields of a small integer.
     const r = vpn - gi * PGD_SPAN;
     const pmd = pud.slots[r >>> (PMD_INDEX_SIZE + PTE_INDEX_SIZE)];
-    if (!pmd) return null;
-    return pmd.slots[(r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1)] ?? null;
+    if (!pmd) return -1;
+    const t = pmd.slots[(r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1)];
+    return t === null || t === undefined ? -1 : t * PTRS_PER_PTE + (r & (PTRS_PER_PTE - 1));
+  }
+
+  /** The flags of the PTE in `slot` (0: none). */
+  slotFlags(slot: number): number {
+    return this.slabs[slot >>> SLOT_SHIFT]!.flags[slot & SLOT_MASK]!;
+  }
+
+  /** The pfn of the PTE in `slot`. */
+  slotPfn(slot: number): number {
+    const b = this.slabs[slot >>> SLOT_SHIFT]!;
+    const i = slot & SLOT_MASK;
+    return b.pfnHi[i]! * U32 + b.pfnLo[i]!;
+  }
+
+  /**
+   * Set `bits` in the flags of the present PTE in `slot`: what the access path's hardware does
+   * to the accessed and dirty bits (the caller keeps {@link tlb}).
+   */
+  markSlot(slot: number, bits: number): void {
+    this.slabs[slot >>> SLOT_SHIFT]!.flags[slot & SLOT_MASK]! |= bits;
   }
 
   /** Flags of the PTE for `vpn` (0 when none). */
   flags(vpn: number): number {
-    const t = this.walk(vpn);
-    return t === null ? 0 : t.flags[t.base + pteIndex(vpn)]!;
+    const s = this.slot(vpn);
+    return s < 0 ? 0 : this.slotFlags(s);
   }
 
   /** pfn of the present PTE for `vpn`, or -1. */
   pfn(vpn: number): number {
-    const t = this.walk(vpn);
-    if (t === null) return -1;
-    const i = t.base + pteIndex(vpn);
-    return t.flags[i]! & PTE_PRESENT ? t.pfn(i) : -1;
+    const s = this.slot(vpn);
+    return s >= 0 && this.slotFlags(s) & PTE_PRESENT ? this.slotPfn(s) : -1;
   }
 
   /** Install (or overwrite) the PTE for `vpn`; `flags` must include PTE_PRESENT. */
@@ -216,7 +235,7 @@ export class PageTable {
     const ui = r >>> (PMD_INDEX_SIZE + PTE_INDEX_SIZE);
     let pmd = pud.slots[ui] ?? null;
     if (pmd === null) {
-      pmd = new Dir<PteTable>(PTRS_PER_PMD);
+      pmd = new Dir<number>(PTRS_PER_PMD);
       pud.slots[ui] = pmd;
       pud.used++;
       this.tablePages++;
@@ -229,26 +248,27 @@ export class PageTable {
       pmd.used++;
       this.tablePages++;
     }
-    const i = t.base + pteIndex(vpn);
-    if (!(t.flags[i]! & PTE_PRESENT)) {
-      t.used++;
+    const slot = t * PTRS_PER_PTE + (r & (PTRS_PER_PTE - 1));
+    const b = this.slabs[slot >>> SLOT_SHIFT]!;
+    const i = slot & SLOT_MASK;
+    if (!(b.flags[i]! & PTE_PRESENT)) {
+      b.used[t & (SLAB_MAX - 1)]!++;
       this.present++;
     }
     const hi = Math.floor(pfn / U32);
-    t.pfnHi[i] = hi;
-    t.pfnLo[i] = pfn - hi * U32;
-    t.flags[i] = flags;
+    b.pfnHi[i] = hi;
+    b.pfnLo[i] = pfn - hi * U32;
+    b.flags[i] = flags;
   }
 
   /** Change the flags of a present PTE (mprotect, dirty/accessed tracking). */
   setFlags(vpn: number, flags: number): void {
-    const t = this.walk(vpn);
-    const i = t === null ? 0 : t.base + pteIndex(vpn);
-    if (t === null || !(t.flags[i]! & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
+    const s = this.slot(vpn);
+    if (s < 0 || !(this.slotFlags(s) & PTE_PRESENT) || !(flags & PTE_PRESENT)) {
       throw new Error(`PageTable.setFlags: no present PTE at vpn ${vpn}`);
     }
     this.tlb[TLB_VPN] = -1;
-    t.flags[i] = flags;
+    this.slabs[s >>> SLOT_SHIFT]!.flags[s & SLOT_MASK] = flags;
   }
 
   /** Clear the PTE for `vpn`; returns its pfn, or -1 if none was present. Frees empty tables. */
@@ -260,18 +280,21 @@ export class PageTable {
     const pmd = pud.slots[ui];
     if (!pmd) return -1;
     const mi = Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD;
-    const t = pmd.slots[mi];
-    if (!t) return -1;
-    const i = t.base + pteIndex(vpn);
-    if (!(t.flags[i]! & PTE_PRESENT)) return -1;
+    const t = pmd.slots[mi] ?? null;
+    if (t === null) return -1;
+    const slot = t * PTRS_PER_PTE + pteIndex(vpn);
+    const b = this.slabs[slot >>> SLOT_SHIFT]!;
+    const i = slot & SLOT_MASK;
+    if (!(b.flags[i]! & PTE_PRESENT)) return -1;
     this.tlb[TLB_VPN] = -1;
-    const pfn = t.pfn(i);
-    t.pfnLo[i] = 0;
-    t.pfnHi[i] = 0;
-    t.flags[i] = 0;
+    const pfn = this.slotPfn(slot);
+    b.pfnLo[i] = 0;
+    b.pfnHi[i] = 0;
+    b.flags[i] = 0;
     this.present--;
-    if (--t.used === 0) {
+    if (--b.used[t & (SLAB_MAX - 1)]! === 0) {
       pmd.slots[mi] = null;
+      this.freeTables.push(t);
       this.tablePages--;
       if (--pmd.used === 0) {
         pud.slots[ui] = null;
@@ -304,14 +327,14 @@ export class PageTable {
         vpn = (Math.floor(vpn / PUD_SPAN) + 1) * PUD_SPAN;
         continue;
       }
-      const t = pmd.slots[Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD];
+      const t = pmd.slots[Math.floor(vpn / PMD_SPAN) % PTRS_PER_PMD] ?? null;
       const next = (Math.floor(vpn / PMD_SPAN) + 1) * PMD_SPAN;
-      if (t) {
+      if (t !== null) {
         const stop = Math.min(next, end);
         for (let v = vpn; v < stop; v++) {
-          const i = t.base + pteIndex(v);
-          const f = t.flags[i]!;
-          if (f & PTE_PRESENT) visit(v, t.pfn(i), f);
+          const slot = t * PTRS_PER_PTE + pteIndex(v);
+          const f = this.slotFlags(slot);
+          if (f & PTE_PRESENT) visit(v, this.slotPfn(slot), f);
         }
       }
       vpn = next;

@@ -27,7 +27,6 @@ import {
   PTE_PRESENT,
   PTE_PROTNONE,
   PTE_WRITE,
-  pteIndex,
   TLB_FLAGS,
   TLB_PFN,
   TLB_VPN,
@@ -120,15 +119,15 @@ export function userTranslate(mm: Mm, addr: number, write: boolean): number {
     const f = tlb[TLB_FLAGS]!;
     if ((f & need) === need && !(f & PTE_PROTNONE)) return tlb[TLB_PFN]!;
   }
+  const pt = mm.pgtable;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const t = mm.pgtable.walk(vpn);
-    if (t !== null) {
-      const i = t.base + pteIndex(vpn);
-      const f = t.flags[i]!;
+    const s = pt.slot(vpn);
+    if (s >= 0) {
+      const f = pt.slotFlags(s);
       if (f & PTE_PRESENT && !(f & PTE_PROTNONE) && (!write || f & PTE_WRITE)) {
-        t.flags[i] = f | mark;
+        pt.markSlot(s, mark);
         tlb[TLB_VPN] = vpn;
-        const pfn = t.pfn(i);
+        const pfn = pt.slotPfn(s);
         tlb[TLB_PFN] = pfn;
         tlb[TLB_FLAGS] = f | mark;
         return pfn;

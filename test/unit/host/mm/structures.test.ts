@@ -44,6 +44,29 @@ describe('PageTable', () => {
     expect(pt.clear(7)).toBe(0xff_ffff_ffff);
     expect(pt.pfn(7)).toBe(-1);
   });
+  it('hands a freed leaf table out again, empty, and keeps 600 tables apart across slabs', () => {
+    const pt = new PageTable();
+    // 600 leaf tables (32 PTEs each): more than one slab holds (8, 16, … up to 512 tables).
+    for (let t = 0; t < 600; t++) pt.set(t * 32 + (t % 32), 1000 + t, PTE_PRESENT);
+    expect(pt.tablePages).toBe(600 + 2 + 1); // leaves, two PMD pages, a PUD page
+    for (let t = 0; t < 600; t++) expect(pt.pfn(t * 32 + (t % 32))).toBe(1000 + t);
+    // Table 3's one PTE goes: the table is freed; the next new table is that one again.
+    expect(pt.clear(3 * 32 + 3)).toBe(1003);
+    expect(pt.tablePages).toBe(602);
+    const far = 0x10_0000;
+    pt.set(far + 5, 77, PTE_PRESENT | PTE_WRITE);
+    expect(pt.tablePages).toBe(604); // the leaf and its PMD page
+    const s = pt.slot(far + 5);
+    expect(s).toBe(3 * 32 + 5);
+    expect(pt.slotPfn(s)).toBe(77);
+    // Nothing of the table's earlier life shows through.
+    for (let i = 0; i < 32; i++) if (i !== 5) expect(pt.flags(far + i)).toBe(0);
+    expect(pt.pfn(3 * 32 + 3)).toBe(-1);
+    expect(pt.slot(3 * 32 + 3)).toBe(-1);
+    pt.markSlot(s, 0x10);
+    expect(pt.flags(far + 5)).toBe(PTE_PRESENT | PTE_WRITE | 0x10);
+    expect(pt.present).toBe(600);
+  });
 });
 
 describe('VmaIntervalTree (i_mmap)', () => {
