@@ -126,6 +126,13 @@ export class PageTable {
    */
   readonly tlb: Float64Array;
   /**
+   * The last walk that found a leaf table: `[0]` the table's first vpn (−∞: none), `[1]` its
+   * first PTE's slot. A fault reads and writes one PTE several times (the look, the insert, the
+   * re-read), and neighbouring pages share a table; the pairing holds until the table is freed,
+   * which drops it. A typed array, as {@link tlb}.
+   */
+  private readonly lastWalk: Float64Array;
+  /**
    * The leaf tables' slabs: the list grows by one, twice the last, when the last is full. Per
    * page table, so that a slab holds one process's PTEs only (the explorer's snapshot of a world
    * captures whole typed arrays: a slab shared with another world would be rolled back with
@@ -143,6 +150,8 @@ export class PageTable {
     this.tablePages = 0;
     this.tlb = new Float64Array(3);
     this.tlb[TLB_VPN] = -1;
+    this.lastWalk = new Float64Array(2);
+    this.lastWalk[0] = -Infinity;
     this.slabs = [];
     this.slabNext = 0;
     this.freeTables = [];
@@ -167,6 +176,9 @@ export class PageTable {
    * {@link markSlot}.
    */
   slot(vpn: number): number {
+    const last = this.lastWalk;
+    const d = vpn - last[0]!;
+    if (d >= 0 && d < PTRS_PER_PTE) return last[1]! + d;
     const gi = Math.floor(vpn * PGD_SCALE);
     const pud = this.pgd.slots[gi];
     if (!pud) return -1;
@@ -175,7 +187,11 @@ export class PageTable {
     const pmd = pud.slots[r >>> (PMD_INDEX_SIZE + PTE_INDEX_SIZE)];
     if (!pmd) return -1;
     const t = pmd.slots[(r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1)];
-    return t === null || t === undefined ? -1 : t * PTRS_PER_PTE + (r & (PTRS_PER_PTE - 1));
+    if (t === null || t === undefined) return -1;
+    const i = r & (PTRS_PER_PTE - 1);
+    last[0] = vpn - i;
+    last[1] = t * PTRS_PER_PTE;
+    return t * PTRS_PER_PTE + i;
   }
 
   /** The flags of the PTE in `slot` (0: none). */
@@ -223,6 +239,22 @@ export class PageTable {
       throw new Error(`PageTable.set: bad PTE vpn=${vpn} pfn=${pfn} flags=${flags}`);
     }
     this.tlb[TLB_VPN] = -1;
+    let slot = this.slot(vpn);
+    if (slot < 0) slot = this.instantiate(vpn);
+    const b = this.slabs[slot >>> SLOT_SHIFT]!;
+    const i = slot & SLOT_MASK;
+    if (!(b.flags[i]! & PTE_PRESENT)) {
+      b.used[(slot >>> PTE_INDEX_SIZE) & (SLAB_MAX - 1)]!++;
+      this.present++;
+    }
+    const hi = Math.floor(pfn / U32);
+    b.pfnHi[i] = hi;
+    b.pfnLo[i] = pfn - hi * U32;
+    b.flags[i] = flags;
+  }
+
+  /** The slot for `vpn` where no leaf table holds it: the missing levels and table are made. */
+  private instantiate(vpn: number): number {
     const gi = Math.floor(vpn * PGD_SCALE);
     const r = vpn - gi * PGD_SPAN;
     let pud = this.pgd.slots[gi] ?? null;
@@ -240,25 +272,14 @@ export class PageTable {
       pud.used++;
       this.tablePages++;
     }
-    const mi = (r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1);
-    let t = pmd.slots[mi] ?? null;
-    if (t === null) {
-      t = this.newTable();
-      pmd.slots[mi] = t;
-      pmd.used++;
-      this.tablePages++;
-    }
-    const slot = t * PTRS_PER_PTE + (r & (PTRS_PER_PTE - 1));
-    const b = this.slabs[slot >>> SLOT_SHIFT]!;
-    const i = slot & SLOT_MASK;
-    if (!(b.flags[i]! & PTE_PRESENT)) {
-      b.used[t & (SLAB_MAX - 1)]!++;
-      this.present++;
-    }
-    const hi = Math.floor(pfn / U32);
-    b.pfnHi[i] = hi;
-    b.pfnLo[i] = pfn - hi * U32;
-    b.flags[i] = flags;
+    const t = this.newTable();
+    pmd.slots[(r >>> PTE_INDEX_SIZE) & (PTRS_PER_PMD - 1)] = t;
+    pmd.used++;
+    this.tablePages++;
+    const i = r & (PTRS_PER_PTE - 1);
+    this.lastWalk[0] = vpn - i;
+    this.lastWalk[1] = t * PTRS_PER_PTE;
+    return t * PTRS_PER_PTE + i;
   }
 
   /** Change the flags of a present PTE (mprotect, dirty/accessed tracking). */
@@ -295,6 +316,7 @@ export class PageTable {
     if (--b.used[t & (SLAB_MAX - 1)]! === 0) {
       pmd.slots[mi] = null;
       this.freeTables.push(t);
+      if (this.lastWalk[1] === t * PTRS_PER_PTE) this.lastWalk[0] = -Infinity;
       this.tablePages--;
       if (--pmd.used === 0) {
         pud.slots[ui] = null;

@@ -50,8 +50,11 @@ describe('PageTable', () => {
     for (let t = 0; t < 600; t++) pt.set(t * 32 + (t % 32), 1000 + t, PTE_PRESENT);
     expect(pt.tablePages).toBe(600 + 2 + 1); // leaves, two PMD pages, a PUD page
     for (let t = 0; t < 600; t++) expect(pt.pfn(t * 32 + (t % 32))).toBe(1000 + t);
-    // Table 3's one PTE goes: the table is freed; the next new table is that one again.
+    // Table 3's one PTE goes: the table is freed; the next new table is that one again. (Its
+    // walk was the last: the page table's memory of it goes with it.)
+    expect(pt.slot(3 * 32 + 3)).toBe(3 * 32 + 3);
     expect(pt.clear(3 * 32 + 3)).toBe(1003);
+    expect(pt.slot(3 * 32 + 4)).toBe(-1);
     expect(pt.tablePages).toBe(602);
     const far = 0x10_0000;
     pt.set(far + 5, 77, PTE_PRESENT | PTE_WRITE);
