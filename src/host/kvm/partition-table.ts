@@ -174,6 +174,8 @@ export class PartitionTable {
    * A typed array, as the leaf cache.
    */
   readonly generation: Float64Array;
+  /** {@link lookup}'s result. */
+  private readonly found: Float64Array;
 
   constructor() {
     this.stats = new PartitionTableStats();
@@ -184,6 +186,7 @@ export class PartitionTable {
     this.cacheLeaf = new Int32Array(LEAF_CACHE).fill(-1);
     this.cacheNext = new Uint8Array(1);
     this.generation = new Float64Array(1);
+    this.found = new Float64Array(1);
   }
 
   private leaf(key: number): Leaf | null {
@@ -240,13 +243,24 @@ export class PartitionTable {
 
   /** The pfn mapped at `gfn` (for a write: only if writable), or −1. */
   lookup(gfn: number, write: boolean): number {
+    return this.lookupInto(gfn, write, this.found, 0) ? this.found[0]! : -1;
+  }
+
+  /**
+   * {@link lookup} into `out[at]`: whether `gfn` is mapped (for a write: writable). A vCPU's
+   * translation cache is filled this way: an MMIO pfn is past the JIT's small integers, and
+   * one returned from a call it does not inline is a heap number, one per miss.
+   */
+  lookupInto(gfn: number, write: boolean, out: Float64Array, at: number): boolean {
     const key = Math.floor(gfn * CHUNK_INV);
     const l = this.leaf(key);
-    if (l === null) return -1;
+    if (l === null) return false;
     const i = gfn - key * CHUNK;
     const t = l.tag[i]!;
-    if (t === 0 || (write && (t & TAG_WRITE) === 0)) return -1;
-    return l.pfn(i);
+    if (t === 0 || (write && (t & TAG_WRITE) === 0)) return false;
+    // Leaf.pfn() written out: a call the JIT leaves out of line returns the pfn boxed.
+    out[at] = (t >>> TAG_HI_SHIFT) * U32 + l.pfnLo[i]!;
+    return true;
   }
 
   /** Install (or upgrade) the entry of `gfn`. */

@@ -343,15 +343,13 @@ export class KvmVcpuRun implements KvmGuestContext {
     } else if (tlb[i] === gfn && (!write || tlb[i + 2] === 1)) {
       return i;
     }
-    const pfn = this.pt.lookup(gfn, write);
-    if (pfn < 0) {
+    if (!this.pt.lookupInto(gfn, write, tlb, i + 1)) {
       const r = this.vcpu.vm.partitionFault(gfn, write);
       if (r < 0) return r;
       tlb[TLB_SPARE + 1] = r;
       return TLB_SPARE;
     }
     tlb[i] = gfn;
-    tlb[i + 1] = pfn;
     tlb[i + 2] = write ? 1 : 0;
     return i;
   }
