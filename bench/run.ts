@@ -7,12 +7,12 @@
  *   - QEMU (`qemu-system-ppc64`) and `xivelab-qemu`, both started exactly as the differential
  *     driver starts them (`test/diff/qemu-driver.ts`, the stub image from its words): time from
  *     spawn to the first qtest reply, then the stub's kind-10 loops (ESB GET; trigger, ACK, EOI,
- *     CPPR), each sized to at least {@link QEMU_LOOP_S} of work, wall clock from post to done.
+ *     CPPR), each sized to at least {@link QEMU_LOOP_S} of work, wall clock from post to done;
+ *   - the scale cases (`bench/scale.ts`).
  * Each figure is the median of the rounds; each ratio is the median of the per-round ratios
- * (both sides measured minutes apart at most, under the same load). Then the scale cases
- * (`bench/scale.ts`), once per round each (the median run is reported, with the range), the
- * interleaving explorer in this process (`bench/explore.ts`), and `npm start` once (the whole
- * compare matrix).
+ * (both sides measured minutes apart at most, under the same load); a scale case reports its
+ * median run, with the range. Then the interleaving explorer in this process
+ * (`bench/explore.ts`), and `npm start` once (the whole compare matrix).
  *
  * `node dist-bench/bench/run.js --case <name>` runs one case and prints its result as JSON (`qemu`
  * and `xivelab-qemu`: start-up and both kind-10 loops through the driver).
@@ -191,6 +191,11 @@ function npmStart(): Promise<{ seconds: number; capped: boolean; ok: boolean }> 
   });
 }
 
+/** A scale run's total time for a round's line, or that it failed. */
+function scaleTotal(r: ScaleResult | Error): string {
+  return r instanceof Error ? 'failed' : `${(r.setupSeconds + r.deliverSeconds).toFixed(2)} s`;
+}
+
 function goal(ok: boolean): string {
   return ok ? 'goal met' : 'goal MISSED';
 }
@@ -206,17 +211,23 @@ async function main(): Promise<void> {
   const inproc: Record<string, number[]> = { a: [], b: [], c: [], d: [] };
   const qemu: LoopFigures[] = [];
   const xq: LoopFigures[] = [];
+  // The scale runs of each round (or why one failed): in the rounds, not after them, so that a
+  // slow phase of the machine (they last up to minutes) takes fewer of them.
+  const scaleRuns: Record<string, (ScaleResult | Error)[]> = { 'scale-kvm': [], 'scale-emulated': [] };
   for (let r = 1; r <= ROUNDS; r++) {
     for (const c of Object.keys(inproc)) inproc[c]!.push(await child<number>(c));
     if (qemuBin !== null) qemu.push(await qtestLoops(() => spawnQemu(qemuBin), 'qemu'));
     xq.push(await qtestLoops(() => spawnXivelabQemu(), 'xivelab-qemu'));
+    for (const [name, runs] of Object.entries(scaleRuns))
+      runs.push(await child<ScaleResult>(name).catch((e: unknown) => e as Error));
     console.log(
       `round ${r}: in process a ${fmt(inproc.a!.at(-1)!)} b ${fmt(inproc.b!.at(-1)!)} ` +
         `c ${fmt(inproc.c!.at(-1)!)} d ${fmt(inproc.d!.at(-1)!)}; ` +
         (qemuBin !== null
           ? `QEMU GET ${fmt(qemu.at(-1)!.esbGet)} cycles ${fmt(qemu.at(-1)!.cycles)}; `
           : '') +
-        `xivelab-qemu GET ${fmt(xq.at(-1)!.esbGet)} cycles ${fmt(xq.at(-1)!.cycles)}`,
+        `xivelab-qemu GET ${fmt(xq.at(-1)!.esbGet)} cycles ${fmt(xq.at(-1)!.cycles)}; ` +
+        `scale KVM ${scaleTotal(scaleRuns['scale-kvm']!.at(-1)!)}, emulated ${scaleTotal(scaleRuns['scale-emulated']!.at(-1)!)}`,
     );
   }
 
@@ -294,30 +305,31 @@ async function main(): Promise<void> {
   }
 
   console.log('');
-  const scale = async (name: string, label: string): Promise<void> => {
-    try {
-      // Each case once per round, each in a fresh process: the median run by total time.
-      const runs: ScaleResult[] = [];
-      for (let r = 0; r < ROUNDS; r++) runs.push(await child<ScaleResult>(name));
-      const totalOf = (x: ScaleResult): number => x.setupSeconds + x.deliverSeconds;
-      const totals = runs.map(totalOf);
-      const s = [...runs].sort((x, y) => totalOf(x) - totalOf(y))[(runs.length - 1) >> 1]!;
-      const total = totalOf(s);
-      const spread =
-        runs.length > 1 ? ` (${Math.min(...totals).toFixed(2)}–${Math.max(...totals).toFixed(2)})` : '';
-      const rss = Math.max(...runs.map((x) => x.maxRssMiB));
-      console.log(
-        `${label}: ${s.sources} sources${s.note ? ` (${s.note})` : ''}; median of ${runs.length}: set-up ` +
-          `${s.setupSeconds.toFixed(2)} s, ${SCALE_INTERRUPTS} interrupts ${s.deliverSeconds.toFixed(2)} s ` +
-          `(${s.delivered} presented); total ${total.toFixed(2)} s${spread} (< 2 s: ${goal(total < 2)}), ` +
-          `peak RSS ${rss.toFixed(0)} MiB (< 1 GiB: ${goal(rss < 1024)})`,
-      );
-    } catch (e) {
-      console.log(`${label}: failed: ${(e as Error).message}`);
+  const scale = (name: string, label: string): void => {
+    const all = scaleRuns[name]!;
+    const failed = all.find((x) => x instanceof Error);
+    if (failed !== undefined) {
+      console.log(`${label}: failed: ${failed.message}`);
+      return;
     }
+    // The median run by total time.
+    const runs = all as ScaleResult[];
+    const totalOf = (x: ScaleResult): number => x.setupSeconds + x.deliverSeconds;
+    const totals = runs.map(totalOf);
+    const s = [...runs].sort((x, y) => totalOf(x) - totalOf(y))[(runs.length - 1) >> 1]!;
+    const total = totalOf(s);
+    const spread =
+      runs.length > 1 ? ` (${Math.min(...totals).toFixed(2)}–${Math.max(...totals).toFixed(2)})` : '';
+    const rss = Math.max(...runs.map((x) => x.maxRssMiB));
+    console.log(
+      `${label}: ${s.sources} sources${s.note ? ` (${s.note})` : ''}; median of ${runs.length}: set-up ` +
+        `${s.setupSeconds.toFixed(2)} s, ${SCALE_INTERRUPTS} interrupts ${s.deliverSeconds.toFixed(2)} s ` +
+        `(${s.delivered} presented); total ${total.toFixed(2)} s${spread} (< 2 s: ${goal(total < 2)}), ` +
+        `peak RSS ${rss.toFixed(0)} MiB (< 1 GiB: ${goal(rss < 1024)})`,
+    );
   };
-  await scale('scale-kvm', 'scale, KVM device, 2^20 sources');
-  await scale('scale-emulated', "scale, emulated, QEMU's sPAPR sources");
+  scale('scale-kvm', 'scale, KVM device, 2^20 sources');
+  scale('scale-emulated', "scale, emulated, QEMU's sPAPR sources");
 
   // After the scale cases: the explorer runs in this process, and the collection of the heap it
   // leaves behind (V8's concurrent marking and sweeping) would take a core from their processes.
