@@ -12,7 +12,7 @@
  */
 
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -273,6 +273,20 @@ export async function spawnQemu(bin: string, smp = 1, log = false): Promise<Qtes
   return link;
 }
 
+/**
+ * The command that runs `script` with `args` as the kernel runs bin/xivelab-qemu.cjs: its `#!`
+ * line's interpreter, then the rest of that line as one argument, then the script and its
+ * arguments (binfmt_script). The bench's build has its own bundle, so that bundle's main.js (what
+ * the bin requires) takes the bin's place, started the way a user's `xivelab-qemu` starts.
+ */
+function asBinStartsIt(script: string, args: readonly string[]): [string, string[]] {
+  const bin = resolve(import.meta.dirname, '../../../bin/xivelab-qemu.cjs');
+  const line = /^#!\s*(\S+)(?:[ \t]+(.*?))?\s*$/m.exec(readFileSync(bin, 'latin1').split('\n', 1)[0]!);
+  if (line === null) throw new Error(`${bin}: no #! line`);
+  const [, interpreter, arg] = line;
+  return [interpreter!, [...(arg !== undefined ? [arg] : []), script, ...args]];
+}
+
 /** Start the `xivelab-qemu` front end (node + tsx) with the same command line (+ `-accel kvm`). */
 export async function spawnXivelabQemu(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): Promise<QtestLink> {
   const dir = tempDir();
@@ -286,17 +300,10 @@ export async function spawnXivelabQemu(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): P
     import.meta.dirname,
     compiled ? '../../xivelab-qemu/main.js' : '../../src/cli/qemu.ts',
   );
-  const link = new ProcessLink(
-    process.execPath,
-    [
-      ...(compiled ? [] : ['--import', 'tsx']),
-      main,
-      ...oracleArgs(stub, mon, smp),
-      ...(accel === 'kvm' ? ['-accel', 'kvm'] : []),
-    ],
-    dir,
-    mon,
-  );
+  const args = [...oracleArgs(stub, mon, smp), ...(accel === 'kvm' ? ['-accel', 'kvm'] : [])];
+  const link = compiled
+    ? new ProcessLink(...asBinStartsIt(main, args), dir, mon)
+    : new ProcessLink(process.execPath, ['--import', 'tsx', main, ...args], dir, mon);
   await link.connectMonitor();
   return link;
 }

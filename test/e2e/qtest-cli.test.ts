@@ -29,6 +29,21 @@ describe('xivelab qtest (the QEMU front end through the main CLI)', () => {
   });
 });
 
+describe('bin/xivelab-qemu.cjs run as a program (its #! line, as the oracle driver runs QEMU)', () => {
+  it('answers qtest and skips the TLS start-up cost: NODE_EXTRA_CA_CERTS is not read', () => {
+    // Node 20 loads that file before any JavaScript runs and warns on stderr when it is missing;
+    // the interpreter line empties the variable, so a missing file goes unnoticed.
+    const r = spawnSync(qemuBin, [...QEMU_ARGS], {
+      input: 'writel 0x200000 0xdeadbeef\nreadl 0x200000\n',
+      encoding: 'utf8',
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: '/nonexistent/xivelab-ca.pem' },
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('OK\nOK 0x00000000deadbeef\n');
+  });
+});
+
 /** The option-1 designs (kernel seam only), which the front end runs. */
 const OPTION_1 = DESIGNS.filter((d) => d.option === 1)
   .map((d) => d.name)
