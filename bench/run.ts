@@ -59,7 +59,8 @@ const BASELINE_D = 674e3;
 /**
  * QEMU's kind-10 interrupt cycles on the same machine, idle, when those were taken: a machine
  * shared with other work slows every figure, so (c) and (d) are also given against QEMU's
- * cycles measured in this run, relative to the same ratio then.
+ * cycles measured in this run, relative to the same ratio then, and the scale cases' times at
+ * the speed QEMU's cycles had then.
  */
 const BASELINE_QEMU_CYCLES = 1.93e6;
 
@@ -321,10 +322,18 @@ async function main(): Promise<void> {
     const spread =
       runs.length > 1 ? ` (${Math.min(...totals).toFixed(2)}–${Math.max(...totals).toFixed(2)})` : '';
     const rss = Math.max(...runs.map((x) => x.maxRssMiB));
+    // As (c) and (d): each round's run also at the idle machine's speed, by QEMU's cycles in
+    // that round against BASELINE_QEMU_CYCLES (a slow phase of the machine slows both).
+    const idle =
+      qemu.length === runs.length
+        ? `; at the idle machine's speed by QEMU's cycles in each round ${median(
+            totals.map((t, i) => (t * qemu[i]!.cycles) / BASELINE_QEMU_CYCLES),
+          ).toFixed(2)} s`
+        : '';
     console.log(
       `${label}: ${s.sources} sources${s.note ? ` (${s.note})` : ''}; median of ${runs.length}: set-up ` +
         `${s.setupSeconds.toFixed(2)} s, ${SCALE_INTERRUPTS} interrupts ${s.deliverSeconds.toFixed(2)} s ` +
-        `(${s.delivered} presented); total ${total.toFixed(2)} s${spread} (< 2 s: ${goal(total < 2)}), ` +
+        `(${s.delivered} presented); total ${total.toFixed(2)} s${spread} (< 2 s: ${goal(total < 2)})${idle}, ` +
         `peak RSS ${rss.toFixed(0)} MiB (< 1 GiB: ${goal(rss < 1024)})`,
     );
   };
