@@ -3,7 +3,6 @@
  * and what the suite does about it: normalise QEMU's value to what a correct model returns, or
  * exclude the operation from both runs (when executing it would make the two states diverge
  * for a reason already known, or would crash QEMU). Nothing else is normalised anywhere.
- * See shared/spec/qemu-qtest.md §5 and shared/spec/qemu.md §3.2, §5.3.
  */
 
 import type { Op } from './ops.ts';
@@ -166,8 +165,8 @@ function esbLisn(addr: number): number | null {
 /**
  * Whether the PQ of `lisn` can be observed by a qtest load in KVM mode. The ESB window is the
  * VMM's mmap of the KVM device; a page of a source KVM was never told about faults with SIGBUS
- * (book3s_xive_native.c:xive_native_esb_fault(): no source block, or `!state->valid` —
- * kernel.md §4.3), which kills QEMU itself. The emulated model answers for every LISN.
+ * (book3s_xive_native.c:xive_native_esb_fault(): no source block, or `!state->valid`), which
+ * kills QEMU itself. The emulated model answers for every LISN.
  */
 export function kvmPqObservable(lisn: number): boolean {
   return KVM_SOURCES.has(lisn);
@@ -178,7 +177,7 @@ export function kvmPqObservable(lisn: number): boolean {
  * comparison stays like for like):
  * - H_INT_SET_QUEUE_CONFIG with a 4 KiB queue (qsize 12) → the same queue with 64 KiB (qsize 16).
  *   The KVM device accepts 64 KiB queues only (kvmppc_xive_native_set_queue_config() →
- *   xive_native_validate_queue_size(): 12, 21 and 24 rejected, kernel.md §3.6 step 6), and 64 KiB
+ *   xive_native_validate_queue_size(): 12, 21 and 24 rejected), and 64 KiB
  *   is the only size QEMU advertises in `ibm,xive-eq-sizes` (spapr_xive_dt()), so a guest under
  *   KVM never asks for 4 KiB; QEMU's emulated XIVE accepts 12 too. (Queue wrap is then not
  *   reached by the `queue-wrap` sequence's 1030 events: 16384 entries.)
@@ -216,8 +215,8 @@ export class KvmRules {
 
   excluded(op: Op): string | null {
     // A vCPU access the host cannot back: the HW, HV and USER TIMA pages
-    // (xive_native_tima_fault(): only the OS page is inserted, kernel.md §4.4, §11.2) and the
-    // ESB pages of a source KVM does not know (xive_native_esb_fault(), §4.3) are SIGBUS in the
+    // (xive_native_tima_fault(): only the OS page is inserted) and the
+    // ESB pages of a source KVM does not know (xive_native_esb_fault()) are SIGBUS in the
     // VMM's mapping, so KVM_RUN fails with -EFAULT and QEMU stops the VM (kvm_cpu_exec(): "kvm
     // run failed", vm_stop(RUN_STATE_INTERNAL_ERROR)) — the stub never answers again. The
     // emulated model serves them. (The front end's behaviour there: test/e2e/qtest-cli.test.ts.)
@@ -266,7 +265,7 @@ export class KvmRules {
   private excludedHcall(opcode: number, args: readonly bigint[]): string | null {
     if (opcode === H_INT_SET_QUEUE_CONFIG) {
       // END ESB coalescing does not exist under KVM: the device requires ALWAYS_NOTIFY on every
-      // queue (kvmppc_xive_native_set_queue_config(), kernel.md §3.6 step 5: -EINVAL → QEMU
+      // queue (kvmppc_xive_native_set_queue_config(): -EINVAL → QEMU
       // H_HARDWARE, the old queue stays), where the emulated XIVE configures a coalescing END.
       // Excluded when QEMU's own checks would let the call through to the device.
       const [flags = 0n, target = 0n, prio = 0n, qpage = 0n, qsize = 0n] = args;
@@ -280,7 +279,8 @@ export class KvmRules {
       ) {
         return 'KVM: queues without ALWAYS_NOTIFY are refused by the device';
       }
-      // The same for 2 MiB and 16 MiB queues: only 64 KiB is accepted (§3.6 step 6, see kvmOp()).
+      // The same for 2 MiB and 16 MiB queues: only 64 KiB is accepted
+      // (xive_native_validate_queue_size(), see kvmOp()).
       if (
         (flags & ~1n) === 0n &&
         target === 0n &&
@@ -312,17 +312,20 @@ export class KvmRules {
       if (p > 6 || target !== 0n) return null;
       const masked = (flags & SRC_MASK) !== 0n;
       // kvmppc_xive_select_target() needs a configured queue: -EBUSY → QEMU H_HARDWARE, where the
-      // emulated XIVE routes to an END without a queue (events dropped). kernel.md §3.5.
+      // emulated XIVE routes to an END without a queue (events dropped):
+      // kvmppc_xive_native_set_queue_config().
       if (!masked && !this.queues.has(p)) return 'KVM: routing to a priority without a queue fails (-EBUSY)';
       // kvmppc_xive_native_update_source_config()'s no-op rule ignores the masked flag: a mask
-      // with the current server/priority/EISN changes nothing in KVM (kernel.md §3.5).
+      // with the current server/priority/EISN changes nothing in KVM
+      // (kvmppc_xive_native_update_source_config()).
       const eisn = (flags & SRC_SET_EISN) !== 0n ? eisnArg & 0x7fff_ffffn : (this.easEisn.get(lisn) ?? 0n);
       if (masked && (this.actPrio.get(lisn) ?? MASKED) === p && (this.actEisn.get(lisn) ?? 0n) === eisn)
         return 'KVM: a mask with the same target/priority/EISN is a no-op in the kernel';
       return null;
     }
     // H_INT_ESB load-EOI on an LSI under KVM is SET_PQ_00, then a trigger if QEMU's copy of the
-    // line is asserted, and returns 0 (kvmppc_xive_esb_rw(), qemu.md §6.2): from PQ 01 the source
+    // line is asserted, and returns 0 (QEMU's kvmppc_xive_esb_rw() / kvmppc_xive_esb_trigger()):
+    // from PQ 01 the source
     // ends unmasked (00) and from 11 nothing is re-notified, where the emulated EOI keeps 01 and
     // re-notifies 11 → 10 (returning 1).
     if (

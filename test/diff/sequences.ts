@@ -99,7 +99,7 @@ function esbTable(): Op[] {
   return ops;
 }
 
-/** Every H_INT_* error path and check order (qemu.md §5.3). */
+/** Every H_INT_* error path and check order (QEMU's hw/intc/spapr_xive.c h_int_* handlers). */
 function hcallErrors(): Op[] {
   const big = 0xffff_ffff_ffff_ffffn;
   return [
@@ -189,7 +189,7 @@ function hcallErrors(): Op[] {
   ];
 }
 
-/** qemu-qtest.md §3.2: trigger → EQ → NSR → line → ACK → EOI. */
+/** The whole path: trigger → EQ → NSR → line → ACK → EOI. */
 function fullPath(): Op[] {
   return [
     ...queue(3, eqPage(0)),
@@ -207,7 +207,7 @@ function fullPath(): Op[] {
   ];
 }
 
-/** qemu-qtest.md §5: 4K EQ (1024 entries), 1030 events wrap with the generation bit. */
+/** A 4K EQ (1024 entries): 1030 events wrap with the generation bit. */
 function queueWrap(): Op[] {
   const ops: Op[] = [...queue(4, eqPage(2)), ...route(0x1100, 4, 0x42), cppr(0)];
   for (let i = 0; i < 1030; i++) ops.push(qst(esbTrig(0x1100), 0), qld(esbMgmt(0x1100) + 0xc00));

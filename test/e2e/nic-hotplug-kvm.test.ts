@@ -1,5 +1,5 @@
 /**
- * Issue 4 acceptance: a 64-vector passthrough NIC under traffic, hot-plugged and unplugged 100
+ * A 64-vector passthrough NIC under traffic, hot-plugged and unplugged 100
  * times while the guest runs in KVM mode (its ESB and EQ accesses through the partition-scoped
  * tree). Every MSI is delivered to the guest or coalesced into one delivery exactly as the PQ
  * state machine says (no lost, no spurious interrupt), and after each unplug no PTE in any

@@ -1,5 +1,5 @@
 /**
- * The VMM-seam designs (options 2–4 of thread.md §2) on a KVM sPAPR machine with the Linux-like
+ * The VMM-seam designs (the debate's options 2–4) on a KVM sPAPR machine with the Linux-like
  * guest booted, through the VMM's vfio-pci: where the guest's ESB page of a passthrough irq
  * leads while bound and after unbind, what each design costs in memslots and VMAs per irq, what
  * happens at the memslot and vm.max_map_count limits, and what option 3 needs from the VMM and
@@ -384,7 +384,7 @@ describe('qemu-remap: what option 3 needs', () => {
     expect(dev.unplug()).toBe(0);
   });
 
-  it('the merged device refuses an mmap at file page 4 + 2n (thread.md §6): mapping the KVM pages back directly fails with −EINVAL and leaves a hole in the ESB mapping', () => {
+  it('the merged device refuses an mmap at file page 4 + 2n (kvmppc_xive_native_mmap()): mapping the KVM pages back directly fails with −EINVAL and leaves a hole in the ESB mapping', () => {
     const e = env(qemuRemap);
     const xk = e.m.xiveKvm!;
     const p = e.m.kvm!.proc;

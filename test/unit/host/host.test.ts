@@ -47,7 +47,7 @@ describe('the host API (README example)', () => {
     // README end
     expect([kvm, vm, xive]).toEqual([0, 1, 2]);
     expect(esb).toBeGreaterThan(0);
-    // No source 0 yet: the ESB fault handler raises SIGBUS (kernel.md §4.3).
+    // No source 0 yet: the ESB fault handler raises SIGBUS (xive_native_esb_fault()).
     expect(vmm.load(esb + P + 0x800, 8, new Word64())).toBe(7);
   });
 });

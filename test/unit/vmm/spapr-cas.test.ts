@@ -15,7 +15,7 @@ import {
 
 const XIVE_ONLY: CasPlatform = { cpuPvr: CPU_POWERPC_POWER9_DD20, xics: false, xive: true };
 
-/** The exact table of qemu-qtest.md §6, with OV5 byte 23 = `byte23` (OV5 left out if null). */
+/** The exact CAS byte table QEMU 7.2 answers, OV5 byte 23 = `byte23` (OV5 left out if null). */
 function casTable(
   byte23: number | null,
   pvrs: readonly [number, number][] = [[0xffff0000, 0x004e0000]],
@@ -47,7 +47,7 @@ function guest(table: Uint8Array) {
   return new AddressSpace(root, 'memory');
 }
 
-describe('CAS option vectors (qemu-qtest.md §6 byte table)', () => {
+describe('CAS option vectors (QEMU 7.2 byte table)', () => {
   it('lays out the documented bytes', () => {
     const t = casTable(0x40);
     expect(t.length).toBe(16 + 1 + 4 + 6 + 25);

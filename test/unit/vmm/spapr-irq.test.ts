@@ -17,7 +17,7 @@ import {
   spaprPhbLsi,
 } from '../../../src/vmm/spapr-irq.ts';
 
-describe('sPAPR IRQ numbering (qemu.md §7)', () => {
+describe('sPAPR IRQ numbering (hw/ppc/spapr_irq.c)', () => {
   it('has QEMU 7.2 values', () => {
     expect([SPAPR_IRQ_IPI, SPAPR_XIRQ_BASE, SPAPR_IRQ_EPOW, SPAPR_IRQ_HOTPLUG]).toEqual([
       0, 0x1000, 0x1000, 0x1001,

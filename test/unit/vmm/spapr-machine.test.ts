@@ -11,7 +11,7 @@ const VC_BASE = 0x0006_0100_0000_0000;
 const TM_BASE = 0x0006_0302_0318_0000;
 const TM_OS = TM_BASE + 0x20000;
 
-/** qemu-qtest.md §6 CAS table with OV5 byte 23 = `byte23` (no OV5 when null). */
+/** QEMU 7.2's CAS table with OV5 byte 23 = `byte23` (no OV5 when null). */
 function casTable(byte23: number | null): Uint8Array {
   const b = [0xff, 0xff, 0, 0, 0, 0x4e, 0, 0, 0, 0, 0, 0, 0x0f, 0, 0, 0x03];
   b.push(byte23 === null ? 0x03 : 0x04, 0x02, 0x00, 0x00, 0x80, 0, 0, 0, 0, 0, 0);
@@ -34,7 +34,7 @@ function cas(m: SpaprMachine, byte23: number | null): number {
   return m.cpus[0]!.hcall(0xf002, [0x10000n, 0x100000n, 0x100000n], new Array<bigint>(9).fill(0n));
 }
 
-describe('SpaprMachine boot (qemu-qtest.md §2)', () => {
+describe('SpaprMachine boot (as QEMU 7.2 boots pseries under qtest)', () => {
   it('H_INT_GET_SOURCE_INFO is H_FUNCTION before CAS and succeeds after', () => {
     const { m, cpu } = boot();
     const out = new Array<bigint>(9).fill(0n);

@@ -115,7 +115,8 @@ describe('kvmppc_xive_connect (kernel-irqchip=on)', () => {
     expect(esbLoad(0, MSI0, 0x800)).toBe(0);
     const w = new Word64();
     m.cpus[1]!.load(SPAPR_XIVE_TM_BASE + 0x2_0000 + 0x10, 8, w); // OS ring word 0-1
-    // KVM's initial VP state: CPPR 0, ACK# 0xFF (kernel.md §3.2) on the pushed context.
+    // KVM's initial VP state (kvmppc_xive_native_connect_vcpu()): CPPR 0, ACK# 0xFF, on the
+    // pushed context.
     expect(w.hi & 0x00ff_0000).toBe(0);
     expect(vm.stats.mmioExits).toBe(exits);
     expect(vm.stats.partitionFaults).toBeGreaterThan(0);
@@ -140,7 +141,8 @@ describe('hcalls → KVM device attributes', () => {
     expect(m.xive.eat[MSI0 * 2 + 1]).toBe(EAS_MASKED_LO);
     expect([st.actServer, st.actPriority]).toEqual([1, 6]);
     // MASK flag with the same (server, prio, eisn): KVM's no-op rule ignores the masked bit
-    // (kernel.md §15.7), while QEMU's EAS is masked — a QEMU/KVM divergence.
+    // (kvmppc_xive_native_update_source_config()), while QEMU's EAS is masked: a QEMU/KVM
+    // divergence.
     expect(hcall(0, H_INT_SET_SOURCE_CONFIG, 3, MSI0, 1, 6, 0x42)).toBe(H_SUCCESS);
     expect([st.actPriority, m.xive.eat[MSI0 * 2 + 1]]).toEqual([6, (EAS_MASKED_LO | 0x42) >>> 0]);
     // With another EISN the masked bit is honoured (act_priority MASKED, eisn 0).

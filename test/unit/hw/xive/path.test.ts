@@ -26,7 +26,7 @@ import { FakeBackend } from './fake-backend.ts';
 const VC = 0x0006_0100_0000_0000;
 const TM = 0x0006_0302_0318_0000;
 
-describe('source → router → thread context → TIMA through PhysMem (qemu-qtest.md §3.3)', () => {
+describe('source → router → thread context → TIMA through PhysMem', () => {
   it('replays the observed 7.2 sequence for LISN 0, prio 3, EISN 0x1234', () => {
     const trace = new Trace();
     const mem = new PhysMem(trace);

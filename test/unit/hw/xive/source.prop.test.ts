@@ -4,7 +4,8 @@ import { Word64 } from '../../../../src/hw/mmio.ts';
 import { XiveSource } from '../../../../src/hw/xive/source.ts';
 import { NULL_TRACE } from '../../../../src/sim/trace-sink.ts';
 
-// Reference PQ table (kernel.md §10.2): [trigger, eoi] → [new PQ, forward]
+// Reference PQ table (the ESB state machine of QEMU's hw/intc/xive.c: xive_esb_trigger(),
+// xive_esb_eoi()): [trigger, eoi] → [new PQ, forward]
 const TRIG: [number, boolean][] = [
   [2, true],
   [1, false],
