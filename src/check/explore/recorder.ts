@@ -37,9 +37,13 @@ export interface Outcome {
   readonly message: string;
 }
 
-/** Classify a finished execution: model exception, deadlock, livelock, a violated check, ok. */
+/**
+ * Classify a finished execution: model exception, deadlock, livelock, a violated check, ok. The
+ * message does not repeat the kind: every report prints it after the kind (`deadlock: fault
+ * blocked at …`).
+ */
 export function outcomeOf<W>(program: RaceProgram<W>, ex: Execution<W>, livelock: boolean): Outcome {
-  if (ex.end === 'exception') return { kind: 'exception', message: `model exception: ${ex.error}` };
+  if (ex.end === 'exception') return { kind: 'exception', message: `the model threw: ${ex.error}` };
   if (livelock)
     return { kind: 'livelock', message: `no end after ${ex.events.length} steps (livelock guard)` };
   if (!ex.finished()) {
@@ -48,7 +52,7 @@ export function outcomeOf<W>(program: RaceProgram<W>, ex: Execution<W>, livelock
       const s = ex.pending[t];
       if (s) blocked.push(`${program.threads[t]} blocked at "${s.label}"`);
     }
-    return { kind: 'deadlock', message: `deadlock: ${blocked.join(', ')}` };
+    return { kind: 'deadlock', message: blocked.join(', ') };
   }
   const bad = program.check(ex.world);
   return bad === null ? { kind: 'ok', message: '' } : { kind: 'violation', message: bad };

@@ -136,7 +136,7 @@ describe('the Races section', () => {
       traces: 2,
       counterexample: {
         kind: 'deadlock' as const,
-        message: 'deadlock: fault blocked',
+        message: 'fault blocked',
         schedule: '0.0.1',
         preemptions: 0,
         steps: 3,
@@ -163,7 +163,7 @@ describe('the Races section', () => {
     expect(md.slice(at + 5, at + 9)).toEqual([
       '|---|---|---|---:|---:|---|',
       '| s12-fault-vs-bind | rmap | VIOLATION | 8 | 6 | I1: a \\| b — 2 steps, schedule `0.1` — [trace](traces/race--s12-fault-vs-bind--rmap.trace.json) |',
-      '| clr-mapped-error-hang | rmap | DEADLOCK | 2 | 2 | deadlock: fault blocked — 3 steps, schedule `0.0.1` — [trace](traces/race--clr-mapped-error-hang--rmap.trace.json) |',
+      '| clr-mapped-error-hang | rmap | DEADLOCK | 2 | 2 | fault blocked — 3 steps, schedule `0.0.1` — [trace](traces/race--clr-mapped-error-hang--rmap.trace.json) |',
       '| s12-fault-vs-bind | rmap-fixed | exhausted | 5 | 3 | — |',
     ]);
   });

@@ -49,7 +49,7 @@ describe('DPOR on programs with known answers', () => {
     expect(r.verdict).toBe('violation');
     expect(r.shortest?.kind).toBe('deadlock');
     expect(r.shortest?.schedule).toBe('0.1');
-    expect(r.shortest?.message).toBe('deadlock: ab blocked at "take b", ba blocked at "take a"');
+    expect(r.shortest?.message).toBe('ab blocked at "take b", ba blocked at "take a"');
   });
 
   it('livelock guard and model exceptions end the execution as failures', () => {
@@ -58,7 +58,7 @@ describe('DPOR on programs with known answers', () => {
     expect(spin.shortest?.message).toBe('no end after 50 steps (livelock guard)');
     const thrown = explore(misbehaving('throw'));
     expect(thrown.shortest?.kind).toBe('exception');
-    expect(thrown.shortest?.message).toBe('model exception: poked a freed x');
+    expect(thrown.shortest?.message).toBe('the model threw: poked a freed x');
   });
 
   it('preemption bound: bound 0 cannot lose the update (none within the bound), bound 1 does', () => {

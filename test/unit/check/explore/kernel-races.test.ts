@@ -98,7 +98,7 @@ describe('clr-mapped-error-hang', () => {
     expect(verdict('clr-mapped-error-hang', 'rmap')).toEqual([
       'violation',
       'deadlock',
-      'deadlock: fault blocked at "arch_spin_lock(sb0->lock), read the EOI page, arch_spin_unlock"',
+      'fault blocked at "arch_spin_lock(sb0->lock), read the EOI page, arch_spin_unlock"',
     ]);
   });
   it('rmap-fixed: exhausted — the error path drops the lock', () => {
