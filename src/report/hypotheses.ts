@@ -56,7 +56,7 @@ const names = (cells: readonly CellResult[]): string => cells.map((c) => c.scena
 
 function notRun(design: string): { verdict: Verdict; headline: string; measured: string[] } {
   const why = `design "${design}" did not run`;
-  return { verdict: 'not tested', headline: `not tested: ${why}`, measured: [why] };
+  return { verdict: 'not tested', headline: why, measured: [why] };
 }
 
 /** H1: a VMA pointer cannot follow userspace's mappings. */
@@ -256,7 +256,7 @@ function h5(cells: readonly CellResult[]): Hypothesis {
   const tested = di.filter((c) => checked(c, ['I6']));
   if (tested.length === 0) {
     const why = `I6 was n/a in every scenario run (${names(di)})`;
-    return { ...base, verdict: 'not tested', headline: `not tested: ${why}`, measured: [why] };
+    return { ...base, verdict: 'not tested', headline: why, measured: [why] };
   }
   const bad = failures(tested, ['I6']);
   return bad.length > 0

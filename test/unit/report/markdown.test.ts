@@ -52,11 +52,11 @@ describe('report.md', () => {
       '## Verdicts',
       '',
       "- **H1** A VMA pointer cannot follow userspace's mappings — **SUPPORTED**: vma-pointer broke routing, isolation or lifetime (I1–I3) in 1 of 1 scenario ([evidence](#h1))",
-      '- **H2** Walking VMAs costs, and misses other processes — **NOT TESTED**: not tested: design "vma-walk" did not run ([evidence](#h2))',
-      '- **H3** Overlapping memory regions run out of memslots — **NOT TESTED**: not tested: design "overlap-regions" did not run ([evidence](#h3))',
-      '- **H4** MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs — **NOT TESTED**: not tested: design "qemu-remap" did not run ([evidence](#h4))',
-      '- **H5** Dedicated irq numbers for passthrough change the guest ABI — **NOT TESTED**: not tested: design "dedicated-irqs" did not run ([evidence](#h5))',
-      '- **H6** The merged zap (unmap_mapping_range on the device file) holds in every scenario — **NOT TESTED**: not tested: design "rmap" did not run ([evidence](#h6))',
+      '- **H2** Walking VMAs costs, and misses other processes — **NOT TESTED**: design "vma-walk" did not run ([evidence](#h2))',
+      '- **H3** Overlapping memory regions run out of memslots — **NOT TESTED**: design "overlap-regions" did not run ([evidence](#h3))',
+      '- **H4** MAP_FIXED remapping works only with a VMM that tracks bind/unbind, and costs VMAs — **NOT TESTED**: design "qemu-remap" did not run ([evidence](#h4))',
+      '- **H5** Dedicated irq numbers for passthrough change the guest ABI — **NOT TESTED**: design "dedicated-irqs" did not run ([evidence](#h5))',
+      '- **H6** The merged zap (unmap_mapping_range on the device file) holds in every scenario — **NOT TESTED**: design "rmap" did not run ([evidence](#h6))',
       '',
     ]);
     expect(lines.slice(13, 20)).toEqual([
