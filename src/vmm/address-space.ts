@@ -68,6 +68,16 @@ function accessBits(mr: MemoryRegion): number {
   return bits;
 }
 
+/**
+ * `offset & -offset` as far as an access needs it: the largest power of two up to 8 that divides
+ * `offset` (8 for 0, which bounds nothing). `%` rather than `&`: offsets run past 2^32.
+ */
+function alignOf(offset: number): number {
+  let a = 8;
+  while (a > 1 && offset % a !== 0) a >>= 1;
+  return a;
+}
+
 /** A rendered flat view: parallel typed columns, sorted by start, non-overlapping. */
 export class FlatView {
   // `declare`d fields: the constructor's first store sets each field's representation (a
@@ -271,6 +281,8 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   declare private readonly listeners: MemoryListener[];
   declare private readonly tmp: Word64;
   declare private readonly piece: Word64;
+  /** The value of one access of {@link read} / {@link write}. */
+  declare private readonly chunk: Word64;
   /** Number of flat-view rebuilds (each commit that touched this space counts once). */
   declare rebuilds: number;
   /** Accesses that hit no region (QEMU unassigned_mem_ops). */
@@ -287,6 +299,7 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
     this.listeners = [];
     this.tmp = new Word64();
     this.piece = new Word64();
+    this.chunk = new Word64();
     this.rebuilds = 0;
     this.unassignedAccesses = 0;
     this.invalidAccesses = 0;
@@ -532,6 +545,91 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
       return true;
     }
     return this.store(addr, 4, 0, value | 0, NO_CPU);
+  }
+
+  /**
+   * `address_space_read` with no vCPU behind it (qtest `read`, a device's DMA): `dst` filled from
+   * `addr` on, in memory order, one {@link accessSize} access at a time. An access to a device
+   * has its side effects (an 8-byte ESB load moves PQ); a byte no region answers reads 0.
+   *
+   * @remarks Models physmem.c:flatview_read_continue(): RAM is copied, anything else is read
+   * with memory_region_dispatch_read() in pieces of memory_access_size() and stored with
+   * stn_he_p() after the device-endianness swap, which leaves the value's bytes in the order a
+   * big-endian CPU sees them (what {@link load} returns).
+   */
+  read(addr: number, dst: Uint8Array, cpu: number): void {
+    const w = this.chunk;
+    for (let done = 0; done < dst.length; ) {
+      const p = addr + done;
+      const l = this.accessSize(p, dst.length - done);
+      this.load(p, l, cpu, w);
+      for (let k = 0; k < l; k++) {
+        const shift = (l - 1 - k) * 8;
+        dst[done + k] = shift >= 32 ? w.hi >>> (shift - 32) : w.lo >>> shift;
+      }
+      done += l;
+    }
+  }
+
+  /**
+   * `address_space_write` with no vCPU behind it (qtest `write` / `memset`): `src` stored from
+   * `addr` on in the pieces {@link read} reads.
+   *
+   * @remarks Models physmem.c:flatview_write_continue() (ldn_he_p() and
+   * memory_region_dispatch_write() in pieces of memory_access_size()).
+   */
+  write(addr: number, src: Uint8Array, cpu: number): void {
+    for (let done = 0; done < src.length; ) {
+      const p = addr + done;
+      const l = this.accessSize(p, src.length - done);
+      let hi = 0;
+      let lo = 0;
+      for (let k = 0; k < l; k++) {
+        hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+        lo = ((lo << 8) | src[done + k]!) >>> 0;
+      }
+      this.store(p, l, hi, lo, cpu);
+      done += l;
+    }
+  }
+
+  /**
+   * The size of the next access of a {@link read} / {@link write} at `addr` with `len` bytes
+   * left: the rest of the flat range (or of the gap), capped at what the region takes at once
+   * (8 for RAM and RAM devices, `valid.max` for I/O, 4 for unassigned memory), then at the
+   * alignment of the offset in the region unless the region takes unaligned accesses (the
+   * offset is the address itself in a gap), then rounded down to a power of two.
+   *
+   * @remarks Models physmem.c:memory_access_size() on the section flatview_translate() finds;
+   * unassigned_mem_ops has no max_access_size (so 4) and is not unaligned. `valid.unaligned`
+   * stands for `impl.unaligned`: the model's regions have one flag for both.
+   */
+  private accessSize(addr: number, len: number): AccessSize {
+    const v = this.view;
+    const i = v.find(addr);
+    let rest: number;
+    let max = 8;
+    let off = addr;
+    let unaligned = true;
+    if (i < 0) {
+      const j = v.findFrom(addr);
+      rest = j < v.count ? v.starts[j]! - addr : len;
+      max = 4;
+      unaligned = false;
+    } else {
+      const mr = v.regions[i]!;
+      rest = v.ends[i]! - addr;
+      off = addr + v.deltas[i]!;
+      if (mr.kind === MR_IO) {
+        max = mr.valid.max;
+        unaligned = mr.valid.unaligned;
+      }
+    }
+    let l = Math.min(len, rest, max);
+    if (!unaligned) l = Math.min(l, alignOf(off));
+    let s = 8;
+    while (s > l) s >>= 1;
+    return s as AccessSize;
   }
 
   /** True when every byte of `[addr, addr+len)` is VMM RAM. */

@@ -12,7 +12,7 @@
 import type { GuestDeviceInfo, GuestDeviceTree } from '../guest/platform.ts';
 import type { Host } from '../host/host.ts';
 import type { HostProcess } from '../host/syscalls.ts';
-import { type AccessSize, NO_CPU, Word64 } from '../hw/mmio.ts';
+import { type AccessSize, NO_CPU, type Word64 } from '../hw/mmio.ts';
 import { XIVE_TM_SIZE } from '../hw/xive/tima.ts';
 import { traceEvent } from '../sim/trace-events.ts';
 import { NULL_TRACE, TRACE_HCALL, TRACE_VMM, type TraceSink } from '../sim/trace-sink.ts';
@@ -226,7 +226,6 @@ export class SpaprMachine {
   running: boolean;
 
   private readonly intx: SpaprPhbIntx;
-  private readonly scratch: Word64;
 
   constructor(cfg: SpaprMachineConfig) {
     const { smp, ramSize } = cfg;
@@ -244,7 +243,6 @@ export class SpaprMachine {
     this.lastCas = null;
     this.fatalError = null;
     this.onFatalError = null;
-    this.scratch = new Word64();
     this.running = true;
     const kvm = cfg.accel?.kind === 'kvm' ? new KvmAccel(cfg.accel.host, this.trace) : null;
     this.kvm = kvm;
@@ -545,24 +543,24 @@ export class SpaprMachine {
     this.sysmem.store(addr, size, hi >>> 0, lo >>> 0, NO_CPU);
   }
 
-  /** qtest `read`: bytes from guest memory (RAM fast path, else 1-byte accesses). */
+  /**
+   * qtest `read`: bytes from guest memory, as `address_space_read` (RAM copied in one go, devices
+   * in the widest accesses they take: see {@link AddressSpace.read}).
+   */
   readMemory(addr: number, dst: Uint8Array): void {
     if (addr >= 0 && addr + dst.length <= this.ramSize && this.sysmem.isRam(addr, dst.length)) {
       this.ram.ramRead(addr, dst);
       return;
     }
-    for (let i = 0; i < dst.length; i++) {
-      this.sysmem.load(addr + i, 1, NO_CPU, this.scratch);
-      dst[i] = this.scratch.lo;
-    }
+    this.sysmem.read(addr, dst, NO_CPU);
   }
 
-  /** qtest `write` / `memset`: bytes into guest memory (RAM fast path, else 1-byte accesses). */
+  /** qtest `write` / `memset`: bytes into guest memory, as `address_space_write`. */
   writeMemory(addr: number, src: Uint8Array): void {
     if (addr >= 0 && addr + src.length <= this.ramSize && this.sysmem.isRam(addr, src.length)) {
       this.ram.ramWrite(addr, src);
       return;
     }
-    for (let i = 0; i < src.length; i++) this.sysmem.store(addr + i, 1, 0, src[i]!, NO_CPU);
+    this.sysmem.write(addr, src, NO_CPU);
   }
 }

@@ -303,18 +303,6 @@ export const KNOWN_QTEST_DEFECTS: readonly {
   hits(words: readonly string[], addr: bigint | null, len: bigint): boolean;
 }[] = [
   {
-    // QEMU's address_space_read/write splits an MMIO range into the widest accesses the region
-    // and the alignment allow (memory_access_size(): 8-byte ESB loads and stores, with their PQ
-    // side effects); xivelab's SpaprMachine.readMemory/writeMemory make 1-byte accesses there,
-    // which the ESB refuses (reads 0, no side effect).
-    what: 'read/write/memset over MMIO: 1-byte accesses instead of memory_access_size() splitting',
-    hits: ([cmd], addr, len) =>
-      (cmd === 'read' || cmd === 'write' || cmd === 'memset') &&
-      addr !== null &&
-      len > 1n &&
-      addr + len > BigInt(RAM_SIZE),
-  },
-  {
     // An access past 2^64 − 1 wraps to address 0 in QEMU (hwaddr arithmetic: `readl -1` reads
     // RAM bytes 0…2); xivelab answers 0 for anything above 2^53.
     what: 'accesses crossing 2^64 do not wrap to address 0',

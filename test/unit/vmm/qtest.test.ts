@@ -95,6 +95,23 @@ describe('QtestServer', () => {
     expect(run(`readq ${hx(MGMT0 - 0x1_0000 + 0x800)}`)).toBe('OK 0xffffffffffffffff\n');
   });
 
+  test('read / write / memset over MMIO: the widest accesses the region takes, as address_space_read/write split them', () => {
+    const { run } = session();
+    // Two 8-byte GET loads (PQ 01 after reset).
+    expect(run(`read ${hx(MGMT0 + 0x800)} 16`)).toBe('OK 0x00000000000000010000000000000001\n');
+    // Two SET_PQ_10 loads: the first returns the old 01, the second the 10 the first set.
+    expect(run(`read ${hx(MGMT0 + 0xe00)} 0x10`)).toBe('OK 0x00000000000000010000000000000002\n');
+    // Misaligned: 4-byte pieces, which the ESB rejects (8-byte only): zeros, PQ unchanged.
+    expect(run(`read ${hx(MGMT0 + 0x804)} 8`)).toBe('OK 0x0000000000000000\n');
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000002\n');
+    // Two 8-byte stores to SET_PQ_00.
+    expect(run(`write ${hx(MGMT0 + 0xc00)} 16 0x00`)).toBe('OK\n');
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000000\n');
+    // Two 8-byte trigger stores: 00 → 10 → 11.
+    expect(run(`memset ${hx(MGMT0 - 0x1_0000)} 16 0`)).toBe('OK\n');
+    expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000003\n');
+  });
+
   test('RAM: write, read, memset, widths big-endian, short data zero-filled', () => {
     const { run } = session();
     expect(run('write 0x9000 0x4 0x01020304')).toBe('OK\n');
@@ -373,6 +390,8 @@ describe('KVM mode (accel: kvm, the in-kernel XIVE on a host of its own)', () =>
   test("qtest ESB accesses are QEMU's own, through the RAM-device overlay to the KVM device", () => {
     const { sys, run } = kvmSession();
     expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000001\n');
+    // `read` over a RAM device: 8-byte accesses (ram_device_mem_ops), two GETs here.
+    expect(run(`read ${hx(MGMT0 + 0x800)} 16`)).toBe('OK 0x00000000000000010000000000000001\n');
     expect(run(`readq ${hx(MGMT0 + 0xe00)}`)).toBe('OK 0x0000000000000001\n');
     expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000002\n');
     expect(run(`writeq ${hx(MGMT0 + 0xc00)} 0`)).toBe('OK\n');
