@@ -25,7 +25,6 @@
  */
 
 import type { Host } from '../host/host.ts';
-import { Word64 } from '../hw/mmio.ts';
 import { TM_QW1_OS } from '../hw/xive/regs.ts';
 import type { TraceSink } from '../sim/trace-sink.ts';
 import type { SpaprKvmCpu } from './kvm-accel.ts';
@@ -42,6 +41,11 @@ export const POWER9_INPUT_HINT = 1;
 
 /** Largest `read` / `write` / `memset` length served (the replies are hex in one line). */
 export const QTEST_MAX_LEN = 0x100_0000;
+
+/** 2^64: a qtest address and length are u64s. */
+const U64_SPACE = 1n << 64n;
+/** The highest address the model can map (a number): above it qtest accesses find nothing. */
+const MAX_MAPPED = BigInt(Number.MAX_SAFE_INTEGER);
 
 export interface QemuSystemConfig {
   readonly smp: number;
@@ -364,7 +368,6 @@ export class QtestServer {
   private readonly log: ((line: string) => void) | null;
   private readonly now: () => number;
   private inbuf: string;
-  private readonly w: Word64;
   /** QEMU's `irq_intercept_dev`: the device whose GPIOs were intercepted, or null. */
   private interceptDev: QomObject | null;
   /** The machine's QOM graph, built at the first `irq_intercept_*`. */
@@ -389,7 +392,6 @@ export class QtestServer {
     this.now = now;
     this.commands = 0;
     this.inbuf = '';
-    this.w = new Word64();
     this.interceptDev = null;
     this.qomRoot = null;
     this.irqLevels = new Uint8Array(32);
@@ -434,6 +436,29 @@ export class QtestServer {
     }
   }
 
+  /**
+   * `address_space_read` of `dst.length` bytes at the u64 `addr`. The address arithmetic is
+   * QEMU's hwaddr: past 2^64 − 1 it wraps to 0 (`readl -1` reads a byte of nothing, then RAM
+   * bytes 0…2). Above 2^53 nothing is mapped (the model's addresses are numbers): those bytes
+   * read 0, as unassigned memory does.
+   *
+   * @remarks Models the `read*` commands of softmmu/qtest.c:qtest_process_command() (each
+   * `address_space_read()`, then tswap for `readb`…`readq`) and the wrap of
+   * physmem.c:flatview_read_continue()'s `addr += l`.
+   */
+  private readAt(addr: bigint, dst: Uint8Array): void {
+    const toWrap = U64_SPACE - addr;
+    if (toWrap < BigInt(dst.length)) this.sys.readMemory(0, dst.subarray(Number(toWrap)));
+    else if (addr + BigInt(dst.length) <= MAX_MAPPED) this.sys.readMemory(Number(addr), dst);
+  }
+
+  /** `address_space_write` of `src` at the u64 `addr`, wrapping as {@link readAt}. */
+  private writeAt(addr: bigint, src: Uint8Array): void {
+    const toWrap = U64_SPACE - addr;
+    if (toWrap < BigInt(src.length)) this.sys.writeMemory(0, src.subarray(Number(toWrap)));
+    else if (addr + BigInt(src.length) <= MAX_MAPPED) this.sys.writeMemory(Number(addr), src);
+  }
+
   private dispatch(cmd: string, words: readonly string[]): void {
     const m = this.sys.machine;
     switch (cmd) {
@@ -441,14 +466,11 @@ export class QtestServer {
       case 'readw':
       case 'readl':
       case 'readq': {
-        const size = SIZE_OF[cmd[4]!]!;
-        const addr = this.num(words, 1, 'address');
+        // address_space_read of `size` bytes, then tswap: the bytes big-endian.
+        const buf = new Uint8Array(SIZE_OF[cmd[4]!]!);
+        this.readAt(this.num(words, 1, 'address'), buf);
         let v = 0n;
-        // Above 2^53 nothing is mapped (addresses are numbers): unassigned memory reads 0.
-        if (addr <= BigInt(Number.MAX_SAFE_INTEGER)) {
-          m.load(Number(addr), size, this.w);
-          v = (BigInt(this.w.hi) << 32n) | BigInt(this.w.lo);
-        }
+        for (const b of buf) v = (v << 8n) | BigInt(b);
         this.send(`OK 0x${hex16(v)}\n`);
         return;
       }
@@ -456,12 +478,13 @@ export class QtestServer {
       case 'writew':
       case 'writel':
       case 'writeq': {
+        // tswap, then address_space_write of `size` bytes.
         const size = SIZE_OF[cmd[5]!]!;
         const addr = this.num(words, 1, 'address');
-        const v = BigInt.asUintN(size * 8, this.num(words, 2, 'value'));
-        if (addr <= BigInt(Number.MAX_SAFE_INTEGER)) {
-          m.store(Number(addr), size, Number(v >> 32n), Number(v & 0xffff_ffffn));
-        }
+        let v = BigInt.asUintN(size * 8, this.num(words, 2, 'value'));
+        const buf = new Uint8Array(size);
+        for (let k = size - 1; k >= 0; k--, v >>= 8n) buf[k] = Number(v & 0xffn);
+        this.writeAt(addr, buf);
         this.sys.mailbox.poll();
         this.send('OK\n');
         return;
@@ -470,7 +493,7 @@ export class QtestServer {
         const addr = this.num(words, 1, 'address');
         const len = this.len(words, 2);
         const buf = new Uint8Array(len);
-        if (addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) this.sys.readMemory(Number(addr), buf);
+        this.readAt(addr, buf);
         let enc = '';
         for (let i = 0; i < len; i++) enc += buf[i]!.toString(16).padStart(2, '0');
         this.send(`OK 0x${enc}\n`);
@@ -496,8 +519,7 @@ export class QtestServer {
           buf[i] =
             ((hexNibble(data.charCodeAt(i * 2 + 2)) << 4) | hexNibble(data.charCodeAt(i * 2 + 3))) & 0xff;
         }
-        if (len > 0 && addr + size <= BigInt(Number.MAX_SAFE_INTEGER))
-          this.sys.writeMemory(Number(addr), buf);
+        if (len > 0) this.writeAt(addr, buf);
         this.sys.mailbox.poll();
         this.send('OK\n');
         return;
@@ -506,9 +528,7 @@ export class QtestServer {
         const addr = this.num(words, 1, 'address');
         const len = this.len(words, 2, true);
         const pattern = Number(this.num(words, 3, 'pattern') & 0xffn);
-        if (len > 0 && addr + BigInt(len) <= BigInt(Number.MAX_SAFE_INTEGER)) {
-          this.sys.writeMemory(Number(addr), new Uint8Array(len).fill(pattern));
-        }
+        if (len > 0) this.writeAt(addr, new Uint8Array(len).fill(pattern));
         this.sys.mailbox.poll();
         this.send('OK\n');
         return;

@@ -124,7 +124,6 @@ if (only.has('qtest')) {
   out(`  xivelab replies: ${histogram(r.replies)}`);
   out(`  QEMU aborts answered FAIL (documented deviation): ${r.qemuAborts}; sessions: ${r.epochs}`);
   out(`  QEMU deaths the same lines on a fresh QEMU did not repeat: ${r.qemuFlakes}`);
-  out(`  excluded (known defects): ${histogram(r.excluded)}`);
   out(`  exceptions: ${r.exceptions}, mismatches: ${r.mismatches.length}`);
   for (const m of r.mismatches.slice(0, 20)) {
     out(

@@ -112,6 +112,21 @@ describe('QtestServer', () => {
     expect(run(`readq ${hx(MGMT0 + 0x800)}`)).toBe('OK 0x0000000000000003\n');
   });
 
+  test('an access past 2^64 − 1 wraps to address 0, as QEMU 7.2 answers (hwaddr arithmetic)', () => {
+    const { run } = session();
+    expect(run('write 0x0 8 0x0102030405060708')).toBe('OK\n');
+    expect(run('readb 0xffffffffffffffff')).toBe('OK 0x0000000000000000\n');
+    expect(run('readw 0xffffffffffffffff')).toBe('OK 0x0000000000000001\n');
+    expect(run('readl 0xffffffffffffffff')).toBe('OK 0x0000000000010203\n');
+    expect(run('readq 0xffffffffffffffff')).toBe('OK 0x0001020304050607\n');
+    expect(run('read 0xfffffffffffffff8 12')).toBe('OK 0x000000000000000001020304\n');
+    expect(run('writel 0xffffffffffffffff 0x11223344')).toBe('OK\n');
+    expect(run('read 0x0 8')).toBe('OK 0x2233440405060708\n');
+    expect(run('memset 0xffffffffffffffff 3 0x55')).toBe('OK\n');
+    expect(run('read 0x0 8')).toBe('OK 0x5555440405060708\n');
+    expect(run('readl 0xfffffffffffffffd')).toBe('OK 0x0000000000000055\n');
+  });
+
   test('RAM: write, read, memset, widths big-endian, short data zero-filled', () => {
     const { run } = session();
     expect(run('write 0x9000 0x4 0x01020304')).toBe('OK\n');
