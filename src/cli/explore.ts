@@ -59,8 +59,12 @@ const VERDICT_TEXT: Record<ExploreReport['verdict'], string> = {
 
 function formatReportText(design: string, r: ExploreReport, bound: number | null): string[] {
   const rate = r.elapsedMs > 0 ? Math.round((r.executions * 1000) / r.elapsedMs) : 0;
+  // A failing execution is a violated check, a deadlock, a model exception or a livelock: the
+  // headline names the kind of the shortest one.
+  const found =
+    r.verdict === 'violation' && r.shortest !== null ? `${r.shortest.kind.toUpperCase()} FOUND` : null;
   const lines = [
-    `design ${design}: ${VERDICT_TEXT[r.verdict]}`,
+    `design ${design}: ${found ?? VERDICT_TEXT[r.verdict]}`,
     `  ${r.strategy}${r.strategy === 'dpor' ? `, bound ${bound ?? 'none'}` : ''}: ${r.executions} executions (${r.complete} complete${r.redundant ? `, ${r.redundant} cut by sleep sets` : ''}), ${r.traces} distinct traces; naive ${r.naive} interleavings (${r.reduction.toFixed(1)}× fewer executions)`,
     `  ${r.elapsedMs.toFixed(1)} ms, ${rate} executions/s${r.firstFailureAt > 0 ? `; first failure at execution ${r.firstFailureAt} (${r.firstFailureMs.toFixed(1)} ms)` : ''}`,
   ];

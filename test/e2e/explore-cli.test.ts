@@ -20,6 +20,16 @@ describe('xivelab explore', () => {
     expect(lines).toContain('  end state: girq 5: hw 0x1000000; pid 1 page 15 → pfn 0x601000021');
   });
 
+  it('a deadlock is named as one: clr-mapped-error-hang under rmap; exit 1', async () => {
+    const r = await cli('explore', 'clr-mapped-error-hang', '--design', 'rmap');
+    expect(r.code).toBe(1);
+    const lines = r.out.split('\n');
+    expect(lines).toContain('design rmap: DEADLOCK FOUND');
+    expect(lines).toContain(
+      '  shortest counterexample: deadlock: fault blocked at "arch_spin_lock(sb0->lock), read the EOI page, arch_spin_unlock"',
+    );
+  });
+
   it('rmap-fixed is exhausted without a violation; exit 0; --json carries the same report', async () => {
     const r = await cli('explore', 's12-fault-vs-bind', '--design', 'rmap-fixed', '--json');
     expect(r.code).toBe(0);
