@@ -187,6 +187,17 @@ export function parseScenario(text: string, file: string, format: ScenarioFormat
   return parseValidated(Scenario, text, file, format);
 }
 
+/** Whether `text` parses and validates against `schema` (to tell one kind of file from another). */
+export function validates(schema: z.ZodType, text: string, file: string): boolean {
+  try {
+    parseValidated(schema, text, file);
+    return true;
+  } catch (e) {
+    if (e instanceof ScenarioError) return false;
+    throw e;
+  }
+}
+
 /**
  * Parse YAML/JSON text and validate it against `schema` (any scenario-like format: scenarios,
  * race scenarios), with the errors of {@link parseScenario}.

@@ -7,7 +7,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RaceScenario } from '../check/explore/race-schema.ts';
 import { readScenarioText } from './load.ts';
-import { parseValidated, ScenarioError } from './parse.ts';
+import { parseValidated, ScenarioError, validates } from './parse.ts';
+import { Scenario } from './schema.ts';
 
 /** Directory of the built-in race scenarios. */
 export function builtinRacesDir(): string {
@@ -34,9 +35,24 @@ export function resolveRaceScenario(arg: string): string {
   return `${builtinRacesDir()}${arg}.yaml`;
 }
 
-/** Parse race scenario text. @throws ScenarioError */
+/**
+ * Parse race scenario text. A valid run scenario gets one error that names the command it is
+ * for (as `loadScenario` does the other way round).
+ * @throws ScenarioError
+ */
 export function parseRaceScenario(text: string, file: string): RaceScenario {
-  return parseValidated(RaceScenario, text, file);
+  try {
+    return parseValidated(RaceScenario, text, file);
+  } catch (e) {
+    if (e instanceof ScenarioError && validates(Scenario, text, file))
+      throw new ScenarioError(
+        file,
+        1,
+        1,
+        'a run scenario (vcpus, devices, workload), not a race scenario: `xivelab run` takes it',
+      );
+    throw e;
+  }
 }
 
 /** Load and validate a race scenario file or built-in name. @throws ScenarioError */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -18,6 +18,17 @@ describe('loadScenario', () => {
     const f = join(dir, 'ok.yaml');
     writeFileSync(f, 'vcpus: 2\ndevices: [{name: a, msis: 1}]\nworkload: {triggers: 3}\n');
     expect(loadScenario(f).vcpus).toBe(2);
+  });
+
+  test('a race scenario is named as one, with the command that takes it', () => {
+    const f = join(dir, 'race.yaml');
+    writeFileSync(
+      f,
+      readFileSync(new URL('../../../scenarios/races/s12-fault-vs-bind.yaml', import.meta.url), 'utf8'),
+    );
+    expect(errorOf(f)).toBe(
+      `${f}:1:1 a race scenario (summary, setup, threads), not a run scenario: \`xivelab explore\` takes it`,
+    );
   });
 
   test('a file that cannot be read is reported at 1:1, like every other error', () => {

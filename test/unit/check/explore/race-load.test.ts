@@ -76,6 +76,12 @@ describe('race scenario files', () => {
     expect(() => loadRaceScenario('no/such/file.yaml')).toThrow('no/such/file.yaml:1:1 no such file');
   });
 
+  it('a run scenario is named as one, with the command that takes it', () => {
+    expect(errorOf('vcpus: 2\ndevices: [{name: a, msis: 1}]\nworkload: {triggers: 3}\n')).toBe(
+      'r.yaml:1:1 a run scenario (vcpus, devices, workload), not a race scenario: `xivelab run` takes it',
+    );
+  });
+
   it('schema/race-scenario.json is up to date (regenerate: xivelab schema --race > schema/race-scenario.json)', () => {
     const onDisk = JSON.parse(
       readFileSync(new URL('../../../../schema/race-scenario.json', import.meta.url), 'utf8'),
