@@ -6,8 +6,8 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { RaceScenario } from '../check/explore/race-schema.ts';
-import { parseScenario, ScenarioError, validates } from './parse.ts';
-import type { Scenario } from './schema.ts';
+import { parseKind, ScenarioError } from './parse.ts';
+import { Scenario } from './schema.ts';
 
 /** Largest scenario file read (a scenario is a few KiB; this stops /dev/zero-like inputs). */
 export const MAX_SCENARIO_BYTES = 4 * 2 ** 20;
@@ -46,21 +46,12 @@ export function readScenarioText(path: string): string {
 
 /**
  * Load and validate `path`. A valid race scenario gets one error that names the command it is
- * for, rather than every key the two formats do not share.
+ * for.
  * @throws ScenarioError
  */
 export function loadScenario(path: string): Scenario {
-  const text = readScenarioText(path);
-  try {
-    return parseScenario(text, path);
-  } catch (e) {
-    if (e instanceof ScenarioError && validates(RaceScenario, text, path))
-      throw new ScenarioError(
-        path,
-        1,
-        1,
-        'a race scenario (summary, setup, threads), not a run scenario: `xivelab explore` takes it',
-      );
-    throw e;
-  }
+  return parseKind(Scenario, readScenarioText(path), path, {
+    schema: RaceScenario,
+    says: 'a race scenario (summary, setup, threads), not a run scenario: `xivelab explore` takes it',
+  });
 }

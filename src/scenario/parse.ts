@@ -187,14 +187,28 @@ export function parseScenario(text: string, file: string, format: ScenarioFormat
   return parseValidated(Scenario, text, file, format);
 }
 
-/** Whether `text` parses and validates against `schema` (to tell one kind of file from another). */
-export function validates(schema: z.ZodType, text: string, file: string): boolean {
+/**
+ * {@link parseValidated} for a command that takes one kind of file, where users may hand it the
+ * other kind: text that fails `schema` but is a valid `other.schema` gets one error at 1:1
+ * (`other.says`), rather than every key the two formats do not share.
+ * @throws ScenarioError
+ */
+export function parseKind<T extends z.ZodType>(
+  schema: T,
+  text: string,
+  file: string,
+  other: { schema: z.ZodType; says: string },
+): z.output<T> {
   try {
-    parseValidated(schema, text, file);
-    return true;
+    return parseValidated(schema, text, file);
   } catch (e) {
-    if (e instanceof ScenarioError) return false;
-    throw e;
+    if (!(e instanceof ScenarioError)) throw e;
+    try {
+      parseValidated(other.schema, text, file);
+    } catch {
+      throw e;
+    }
+    throw new ScenarioError(file, 1, 1, other.says);
   }
 }
 

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RaceScenario } from '../check/explore/race-schema.ts';
 import { readScenarioText } from './load.ts';
-import { parseValidated, ScenarioError, validates } from './parse.ts';
+import { parseKind, ScenarioError } from './parse.ts';
 import { Scenario } from './schema.ts';
 
 /** Directory of the built-in race scenarios. */
@@ -41,18 +41,10 @@ export function resolveRaceScenario(arg: string): string {
  * @throws ScenarioError
  */
 export function parseRaceScenario(text: string, file: string): RaceScenario {
-  try {
-    return parseValidated(RaceScenario, text, file);
-  } catch (e) {
-    if (e instanceof ScenarioError && validates(Scenario, text, file))
-      throw new ScenarioError(
-        file,
-        1,
-        1,
-        'a run scenario (vcpus, devices, workload), not a race scenario: `xivelab run` takes it',
-      );
-    throw e;
-  }
+  return parseKind(RaceScenario, text, file, {
+    schema: Scenario,
+    says: 'a run scenario (vcpus, devices, workload), not a race scenario: `xivelab run` takes it',
+  });
 }
 
 /** Load and validate a race scenario file or built-in name. @throws ScenarioError */
