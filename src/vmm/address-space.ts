@@ -548,9 +548,9 @@ export class AddressSpace implements DmaSpace, MemoryRegionObserver {
   }
 
   /**
-   * `address_space_read` with no vCPU behind it (qtest `read`, a device's DMA): `dst` filled from
-   * `addr` on, in memory order, one {@link accessSize} access at a time. An access to a device
-   * has its side effects (an 8-byte ESB load moves PQ); a byte no region answers reads 0.
+   * `address_space_read` with no vCPU behind it (qtest): `dst` filled from `addr` on, in memory
+   * order, one {@link accessSize} access at a time. An access to a device has its side effects
+   * (an 8-byte ESB load moves PQ); a byte no region answers reads 0.
    *
    * @remarks Models physmem.c:flatview_read_continue(): RAM is copied, anything else is read
    * with memory_region_dispatch_read() in pieces of memory_access_size() and stored with
