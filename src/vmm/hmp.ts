@@ -11,6 +11,7 @@
  * hmp_system_reset(), hmp_cont(), hmp_stop(), hmp_quit() of QEMU 7.2.
  */
 
+import { LineSplitter } from './line-splitter.ts';
 import type { QemuSystem } from './qtest.ts';
 
 export const HMP_PROMPT = '(qemu) ';
@@ -42,11 +43,11 @@ const INFO: readonly HmpCommand[] = [
 
 export class Hmp {
   readonly sys: QemuSystem;
-  private inbuf: string;
+  /** HMP ends a line at `\r`, `\n` or `\r\n`. */
+  private readonly lines = new LineSplitter(/\r\n|[\r\n]/g);
 
   constructor(sys: QemuSystem) {
     this.sys = sys;
-    this.inbuf = '';
   }
 
   /** What a new monitor connection receives. */
@@ -59,21 +60,15 @@ export class Hmp {
    * line. After `quit` nothing more is processed.
    */
   feed(chunk: string): string {
-    this.inbuf += chunk;
     let reply = '';
-    let nl = this.inbuf.search(/[\r\n]/);
-    while (nl >= 0) {
-      const line = this.inbuf.slice(0, nl);
-      // "\r\n" counts as one line end.
-      const skip = this.inbuf[nl] === '\r' && this.inbuf[nl + 1] === '\n' ? 2 : 1;
-      this.inbuf = this.inbuf.slice(nl + skip);
+    this.lines.push(chunk, (line) => {
       reply += `${line}\r\n`;
       const out = this.execute(line);
       reply += out.replace(/\n/g, '\r\n');
-      if (this.sys.exitCode !== null) return reply;
+      if (this.sys.exitCode !== null) return false;
       reply += HMP_PROMPT;
-      nl = this.inbuf.search(/[\r\n]/);
-    }
+      return true;
+    });
     return reply;
   }
 

@@ -17,6 +17,7 @@
  */
 
 import type { Hmp } from './hmp.ts';
+import { LineSplitter } from './line-splitter.ts';
 import type { QemuEvent, QemuSystem } from './qtest.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -25,31 +26,43 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export function qjson(v: Json): string {
   if (v === null) return 'null';
   if (typeof v === 'boolean' || typeof v === 'number') return String(v);
-  if (typeof v === 'string') {
-    let s = '"';
-    for (const ch of v) {
-      const cp = ch.codePointAt(0)!;
-      if (ch === '"') s += '\\"';
-      else if (ch === '\\') s += '\\\\';
-      else if (ch === '\b') s += '\\b';
-      else if (ch === '\f') s += '\\f';
-      else if (ch === '\n') s += '\\n';
-      else if (ch === '\r') s += '\\r';
-      else if (ch === '\t') s += '\\t';
-      else if (cp >= 0x20 && cp < 0x7f) s += ch;
-      else if (cp > 0xffff) {
-        const c = cp - 0x1_0000;
-        s += `\\u${u4(0xd800 | (c >> 10))}\\u${u4(0xdc00 | (c & 0x3ff))}`;
-      } else s += `\\u${u4(cp)}`;
-    }
-    return `${s}"`;
-  }
+  if (typeof v === 'string') return `"${qjsonString(v)}"`;
   if (Array.isArray(v)) return v.length === 0 ? '[]' : `[${v.map(qjson).join(', ')}]`;
   const keys = Object.keys(v);
   return keys.length === 0 ? '{}' : `{${keys.map((k) => `${qjson(k)}: ${qjson(v[k]!)}`).join(', ')}}`;
 }
 
 const u4 = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
+
+/** to_json()'s short escapes by UTF-16 unit: `"`, backslash, backspace, form feed, LF, CR, tab. */
+const ESCAPES: Record<number, string> = {
+  34: '\\"',
+  92: '\\\\',
+  8: '\\b',
+  12: '\\f',
+  10: '\\n',
+  13: '\\r',
+  9: '\\t',
+};
+
+/**
+ * A string's JSON body as to_json() writes it: printable ASCII as is, `"`, backslash and five
+ * control characters with their short escapes, every other UTF-16 unit as `\uXXXX` (a code
+ * point above U+FFFF as its surrogate pair, which is its two units). Runs of plain characters
+ * are copied as slices: a character at a time, a 30 MB `human-monitor-command` took seconds of
+ * garbage collection.
+ */
+function qjsonString(v: string): string {
+  let s = '';
+  let from = 0;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) continue;
+    s += `${v.slice(from, i)}${ESCAPES[c] ?? `\\u${u4(c)}`}`;
+    from = i + 1;
+  }
+  return from === 0 ? v : s + v.slice(from);
+}
 
 class QmpError extends Error {
   readonly cls: 'GenericError' | 'CommandNotFound';
@@ -69,7 +82,7 @@ export class Qmp {
   /** Wall-clock microseconds since the epoch, for event timestamps. */
   private readonly nowUs: () => number;
   private readonly out: (s: string) => void;
-  private inbuf: string;
+  private readonly lines = new LineSplitter(/\n/g);
   /** Capabilities negotiated (`qmp_capabilities` done): commands and events flow. */
   private commandMode: boolean;
   private readonly listener: (e: QemuEvent) => void;
@@ -84,7 +97,6 @@ export class Qmp {
     this.pkg = pkg;
     this.nowUs = nowUs;
     this.out = out;
-    this.inbuf = '';
     this.commandMode = false;
     this.listener = (e) => {
       if (this.commandMode) this.event(e);
@@ -106,15 +118,11 @@ export class Qmp {
 
   /** Feed client bytes; every complete line is one request. */
   feed(chunk: string): void {
-    this.inbuf += chunk;
-    let nl = this.inbuf.indexOf('\n');
-    while (nl >= 0) {
-      const line = this.inbuf.slice(0, nl).trim();
-      this.inbuf = this.inbuf.slice(nl + 1);
+    this.lines.push(chunk, (text) => {
+      const line = text.trim();
       if (line !== '') this.request(line);
-      if (this.sys.exitCode !== null) return;
-      nl = this.inbuf.indexOf('\n');
-    }
+      return this.sys.exitCode === null;
+    });
   }
 
   private event(e: QemuEvent): void {
