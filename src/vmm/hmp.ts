@@ -43,8 +43,13 @@ const INFO: readonly HmpCommand[] = [
 
 export class Hmp {
   readonly sys: QemuSystem;
-  /** HMP ends a line at `\r`, `\n` or `\r\n`. */
-  private readonly lines = new LineSplitter(/\r\n|[\r\n]/g);
+  /**
+   * Every `\r` and every `\n` ends a line, as QEMU's readline takes both for Enter: `\r\n`
+   * is a command and then an empty line (echoed, and prompted again), as QEMU 7.2 answers it.
+   *
+   * @remarks Models util/readline.c:readline_handle_byte() (cases 10 and 13).
+   */
+  private readonly lines = new LineSplitter(/[\r\n]/g);
 
   constructor(sys: QemuSystem) {
     this.sys = sys;

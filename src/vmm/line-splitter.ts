@@ -9,7 +9,7 @@
 export class LineSplitter {
   /** The pieces of the line being received (input after the last line end). */
   private readonly pieces: string[] = [];
-  /** What ends a line: a global regex (`/\n/g`; HMP's `/\r\n|[\r\n]/g`). */
+  /** What ends a line: a global regex (`/\n/g` for qtest and QMP, `/[\r\n]/g` for HMP). */
   private readonly ends: RegExp;
 
   constructor(ends: RegExp) {

@@ -22,9 +22,10 @@ describe('LineSplitter', () => {
     expect(linesOf(/\n/g, ['a\n\nb\n'])).toEqual(['a', '', 'b']);
   });
 
-  test("HMP's ends: \\r, \\n, and \\r\\n as one", () => {
-    expect(linesOf(/\r\n|[\r\n]/g, ['info pic\r\ninfo status\rcont\nq'])).toEqual([
+  test("HMP's ends: every \\r and every \\n (\\r\\n is a line, then an empty one)", () => {
+    expect(linesOf(/[\r\n]/g, ['info pic\r\ninfo status\rcont\nq'])).toEqual([
       'info pic',
+      '',
       'info status',
       'cont',
     ]);
