@@ -281,20 +281,21 @@ export async function spawnQemu(bin: string, smp = 1, log = false): Promise<Qtes
  */
 function asBinStartsIt(script: string, args: readonly string[]): [string, string[]] {
   const bin = resolve(import.meta.dirname, '../../../bin/xivelab-qemu.cjs');
-  const line = /^#!\s*(\S+)(?:[ \t]+(.*?))?\s*$/m.exec(readFileSync(bin, 'latin1').split('\n', 1)[0]!);
+  const line = /^#!\s*(\S+)(?:[ \t]+(.*?))?\s*$/.exec(readFileSync(bin, 'latin1').split('\n', 1)[0]!);
   if (line === null) throw new Error(`${bin}: no #! line`);
   const [, interpreter, arg] = line;
   return [interpreter!, [...(arg !== undefined ? [arg] : []), script, ...args]];
 }
 
-/** Start the `xivelab-qemu` front end (node + tsx) with the same command line (+ `-accel kvm`). */
+/**
+ * Start the `xivelab-qemu` front end with the same command line (+ `-accel kvm`): under tsx from
+ * source (the test suites), or the bench build's bundle through the bin's `#!` line.
+ */
 export async function spawnXivelabQemu(smp = 1, accel: 'tcg' | 'kvm' = 'tcg'): Promise<QtestLink> {
   const dir = tempDir();
   const stub = join(dir, 'stub.bin');
   writeFileSync(stub, stubImage());
   const mon = join(dir, 'mon.sock');
-  // From source under tsx (the test suites), or from the bench's build: the bundled front end
-  // (scripts/bundle-qemu.mjs), as bin/xivelab-qemu.cjs runs it.
   const compiled = import.meta.url.endsWith('.js');
   const main = resolve(
     import.meta.dirname,
