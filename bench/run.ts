@@ -8,7 +8,8 @@
  *     driver starts them (`test/diff/qemu-driver.ts`, the stub image from its words): time from
  *     spawn to the first qtest reply, then the stub's kind-10 loops (ESB GET; trigger, ACK, EOI,
  *     CPPR), each sized to at least {@link QEMU_LOOP_S} of work, wall clock from post to done;
- *   - the scale cases (`bench/scale.ts`).
+ *   - the scale cases (`bench/scale.ts`), after the machine's cost of fresh memory, their
+ *     largest cost outside the model.
  * Each figure is the median of the rounds; each ratio is the median of the per-round ratios
  * (both sides measured minutes apart at most, under the same load); a scale case reports its
  * median run, with the range. Then the interleaving explorer in this process
@@ -43,7 +44,15 @@ import {
 } from '../test/diff/qemu-driver.ts';
 import { ACK, CASES, CPPR, EISN, LISN, measure, PRIO, QPAGE, QSIZE } from './cases.ts';
 import { benchExplore } from './explore.ts';
-import { SCALE_INTERRUPTS, type ScaleResult, scaleEmulated, scaleKvm } from './scale.ts';
+import {
+  FRESH_MIB,
+  type FreshMemory,
+  freshMemory,
+  SCALE_INTERRUPTS,
+  type ScaleResult,
+  scaleEmulated,
+  scaleKvm,
+} from './scale.ts';
 
 const ROUNDS = Number(process.env.XIVELAB_BENCH_ROUNDS ?? 3);
 /** Wall-clock time each in-process figure is measured for. */
@@ -215,10 +224,12 @@ async function main(): Promise<void> {
   // The scale runs of each round (or why one failed): in the rounds, not after them, so that a
   // slow phase of the machine (they last up to minutes) takes fewer of them.
   const scaleRuns: Record<string, (ScaleResult | Error)[]> = { 'scale-kvm': [], 'scale-emulated': [] };
+  const fresh: FreshMemory[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     for (const c of Object.keys(inproc)) inproc[c]!.push(await child<number>(c));
     if (qemuBin !== null) qemu.push(await qtestLoops(() => spawnQemu(qemuBin), 'qemu'));
     xq.push(await qtestLoops(() => spawnXivelabQemu(), 'xivelab-qemu'));
+    fresh.push(await child<FreshMemory>('fresh-memory'));
     for (const [name, runs] of Object.entries(scaleRuns))
       runs.push(await child<ScaleResult>(name).catch((e: unknown) => e as Error));
     console.log(
@@ -228,7 +239,7 @@ async function main(): Promise<void> {
           ? `QEMU GET ${fmt(qemu.at(-1)!.esbGet)} cycles ${fmt(qemu.at(-1)!.cycles)}; `
           : '') +
         `xivelab-qemu GET ${fmt(xq.at(-1)!.esbGet)} cycles ${fmt(xq.at(-1)!.cycles)}; ` +
-        `scale KVM ${scaleTotal(scaleRuns['scale-kvm']!.at(-1)!)}, emulated ${scaleTotal(scaleRuns['scale-emulated']!.at(-1)!)}`,
+        `fresh memory ${FRESH_MIB} MiB ${fresh.at(-1)!.seconds.toFixed(2)} s; scale KVM ${scaleTotal(scaleRuns['scale-kvm']!.at(-1)!)}, emulated ${scaleTotal(scaleRuns['scale-emulated']!.at(-1)!)}`,
     );
   }
 
@@ -306,6 +317,13 @@ async function main(): Promise<void> {
   }
 
   console.log('');
+  const fs = fresh.map((f) => f.seconds);
+  const perFault = median(fresh.map((f) => f.seconds / f.pageFaults));
+  console.log(
+    `fresh memory: ${FRESH_MIB} MiB of new buffers, a byte written a 4 KiB page, median ${median(fs).toFixed(2)} s ` +
+      `(${Math.min(...fs).toFixed(2)}–${Math.max(...fs).toFixed(2)}), ${(perFault * 1e6).toFixed(1)} µs a page fault: ` +
+      `the scale cases' largest cost outside the model, which QEMU's loops do not show`,
+  );
   const scale = (name: string, label: string): void => {
     const all = scaleRuns[name]!;
     const failed = all.find((x) => x instanceof Error);
@@ -333,7 +351,8 @@ async function main(): Promise<void> {
     console.log(
       `${label}: ${s.sources} sources${s.note ? ` (${s.note})` : ''}; median of ${runs.length}: set-up ` +
         `${s.setupSeconds.toFixed(2)} s, ${SCALE_INTERRUPTS} interrupts ${s.deliverSeconds.toFixed(2)} s ` +
-        `(${s.delivered} presented); total ${total.toFixed(2)} s${spread} (< 2 s: ${goal(total < 2)})${idle}, ` +
+        `(${s.delivered} presented); total ${total.toFixed(2)} s${spread} (< 2 s: ${goal(total < 2)})${idle}; ` +
+        `${s.pageFaults} page faults, ${(((s.pageFaults * perFault) / total) * 100).toFixed(0)}% of the time at this run's cost of fresh memory, ` +
         `peak RSS ${rss.toFixed(0)} MiB (< 1 GiB: ${goal(rss < 1024)})`,
     );
   };
@@ -361,6 +380,7 @@ async function runCase(name: string): Promise<void> {
     const start = bin !== null ? () => spawnQemu(bin) : () => spawnXivelabQemu();
     console.log(JSON.stringify(await qtestLoops(start, name)));
   } else if (name === 'scale-kvm') console.log(JSON.stringify(scaleKvm()));
+  else if (name === 'fresh-memory') console.log(JSON.stringify(freshMemory()));
   else if (name === 'scale-emulated') console.log(JSON.stringify(scaleEmulated()));
   else {
     const make = CASES[name];
