@@ -380,8 +380,8 @@ async function runCase(name: string): Promise<void> {
     const start = bin !== null ? () => spawnQemu(bin) : () => spawnXivelabQemu();
     console.log(JSON.stringify(await qtestLoops(start, name)));
   } else if (name === 'scale-kvm') console.log(JSON.stringify(scaleKvm()));
-  else if (name === 'fresh-memory') console.log(JSON.stringify(freshMemory()));
   else if (name === 'scale-emulated') console.log(JSON.stringify(scaleEmulated()));
+  else if (name === 'fresh-memory') console.log(JSON.stringify(freshMemory()));
   else {
     const make = CASES[name];
     if (make === undefined) throw new Error(`unknown case ${name}`);
